@@ -1,0 +1,1 @@
+//! pare build orchestration and report.

@@ -1,0 +1,182 @@
+//! The image model that every later stage reads: the manifest's layer list, the image config
+//! (via `oci-spec`), the history, and the platform. No I/O happens here.
+
+use serde::{Deserialize, Serialize};
+
+pub use oci_spec::image::ImageConfiguration;
+
+/// A platform as `os/arch[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// The platform of the running host, in OCI/GOARCH spelling.
+    pub fn host() -> Self {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" => "ppc64le",
+            other => other,
+        };
+        Platform { os: "linux".into(), architecture: architecture.into(), variant: None }
+    }
+
+    /// Parses `os/arch[/variant]`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut it = s.split('/');
+        let os = it.next()?.to_string();
+        let architecture = it.next()?.to_string();
+        let variant = it.next().map(str::to_string);
+        if os.is_empty() || architecture.is_empty() || it.next().is_some() {
+            return None;
+        }
+        Some(Platform { os, architecture, variant })
+    }
+
+    /// Whether a manifest for `other` can run here (variant only compared when both have one).
+    pub fn matches(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && match (&self.variant, &other.variant) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// One layer as the manifest (or the daemon's inspect data) describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerDescriptor {
+    /// Digest of the blob as stored (compressed for registries and OCI layouts).
+    pub digest: String,
+    /// Digest of the uncompressed tar (`rootfs.diff_ids[i]` in the config).
+    pub diff_id: Option<String>,
+    /// Stored size in bytes, when known (it is the uncompressed size for uncompressed blobs).
+    pub compressed_size: Option<u64>,
+    pub media_type: String,
+    pub compression: Compression,
+}
+
+/// A fully resolved image: one platform, its manifest and config.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// What the user asked for, for reports.
+    pub name: String,
+    /// `sha256:…` of the manifest when the source has one.
+    pub manifest_digest: Option<String>,
+    /// `sha256:…` of the config blob (the image ID for Docker).
+    pub config_digest: String,
+    pub config: ImageConfiguration,
+    /// Bottom layer first.
+    pub layers: Vec<LayerDescriptor>,
+}
+
+/// One history entry paired with the layer it produced, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryStep {
+    pub created_by: String,
+    pub created: Option<String>,
+    pub comment: Option<String>,
+    pub empty_layer: bool,
+    /// Index into `ResolvedImage::layers` for non-empty steps.
+    pub layer_index: Option<usize>,
+}
+
+impl ResolvedImage {
+    /// History entries in order, each non-empty one mapped to its layer. When the history has
+    /// fewer non-empty steps than there are layers (squashed or hand-made images), the extra
+    /// layers get no step.
+    pub fn history_steps(&self) -> Vec<HistoryStep> {
+        let mut next_layer = 0usize;
+        let mut out = Vec::new();
+        for h in self.config.history().iter().flatten() {
+            let empty = h.empty_layer().unwrap_or(false);
+            let layer_index = if !empty && next_layer < self.layers.len() {
+                next_layer += 1;
+                Some(next_layer - 1)
+            } else {
+                None
+            };
+            out.push(HistoryStep {
+                created_by: h.created_by().clone().unwrap_or_default(),
+                created: h.created().clone(),
+                comment: h.comment().clone(),
+                empty_layer: empty,
+                layer_index,
+            });
+        }
+        out
+    }
+
+    /// `created_by` of the history step that produced layer `i`.
+    pub fn created_by(&self, i: usize) -> Option<String> {
+        self.history_steps().into_iter().find(|s| s.layer_index == Some(i)).map(|s| s.created_by)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_parse_and_match() {
+        let p = Platform::parse("linux/arm/v7").unwrap();
+        assert_eq!(p.variant.as_deref(), Some("v7"));
+        assert!(Platform::parse("linux").is_none());
+        assert!(Platform::host().matches(&Platform { variant: Some("v1".into()), ..Platform::host() }));
+        assert!(!Platform::parse("windows/amd64").unwrap().matches(&Platform::parse("linux/amd64").unwrap()));
+    }
+
+    #[test]
+    fn history_maps_to_layers() {
+        let cfg: ImageConfiguration = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:a","sha256:b"]},
+            "history":[{"created_by":"ADD x /"},{"created_by":"ENV A=1","empty_layer":true},{"created_by":"RUN y"}]}"#,
+        )
+        .unwrap();
+        let layer = |d: &str| LayerDescriptor {
+            digest: d.into(),
+            diff_id: Some(d.into()),
+            compressed_size: None,
+            media_type: String::new(),
+            compression: Compression::None,
+        };
+        let img = ResolvedImage {
+            name: "t".into(),
+            manifest_digest: None,
+            config_digest: "sha256:c".into(),
+            config: cfg,
+            layers: vec![layer("sha256:a"), layer("sha256:b")],
+        };
+        let steps = img.history_steps();
+        assert_eq!(steps[0].layer_index, Some(0));
+        assert_eq!(steps[1].layer_index, None);
+        assert_eq!(steps[2].layer_index, Some(1));
+        assert_eq!(img.created_by(1).as_deref(), Some("RUN y"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Streaming layer reading, whiteouts, merged filesystem view, safe extraction.

@@ -1,0 +1,1 @@
+//! Hadolint-compatible Dockerfile linter.

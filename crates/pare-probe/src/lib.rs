@@ -1,0 +1,1 @@
+//! HTTP/TCP/exec probes and their recorded answers.

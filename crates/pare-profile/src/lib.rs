@@ -1,0 +1,1 @@
+//! pare profile: run, probe, record; seccomp and AppArmor.

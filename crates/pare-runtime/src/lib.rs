@@ -1,0 +1,1 @@
+//! Runtimes that run an image with the sensor: docker and embedded.

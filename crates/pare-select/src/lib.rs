@@ -1,0 +1,1 @@
+//! File selection: traced files plus static closure.

@@ -1,0 +1,201 @@
+//! The trace model: what the sensor records inside the container ([`SensorReport`]), what a
+//! probe asked and got back ([`ProbeSpec`], [`ProbeOutcome`]), and the whole [`Profile`] that
+//! `pare profile` writes as `profile.json` and `pare build` reads.
+//!
+//! This crate has no dependencies but serde so that the static sensor can link it.
+//! The JSON schema is documented in `docs/profile-json.md`; bump [`SCHEMA_VERSION`] on any
+//! incompatible change.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How a path was touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessKind {
+    /// open/openat/openat2/creat (read side).
+    Open,
+    /// Opened for writing.
+    Write,
+    /// stat/lstat/newfstatat/statx/access/faccessat/statfs.
+    Stat,
+    /// execve/execveat target (and the interpreter the kernel loads).
+    Exec,
+    /// readlink/readlinkat, or a link followed while resolving.
+    Readlink,
+    /// chdir/fchdir.
+    Chdir,
+    /// Created during the run (mkdir, creat, O_CREAT, rename target, link, symlink, bind).
+    Create,
+    /// unlink/rmdir/rename source.
+    Delete,
+    /// chmod/chown/utime/truncate and similar metadata changes.
+    Modify,
+    /// inotify watches.
+    Watch,
+    /// unix-socket bind/connect.
+    Socket,
+    /// Seen by fanotify (open or access) without a matching syscall record.
+    Fanotify,
+}
+
+/// Everything known about one path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub kinds: BTreeSet<AccessKind>,
+    /// Executables (by path) of the processes that touched it.
+    #[serde(default)]
+    pub processes: BTreeSet<String>,
+    /// Syscall names that touched it, e.g. `openat`.
+    #[serde(default)]
+    pub syscalls: BTreeSet<String>,
+    /// True when at least one access succeeded (the path existed).
+    #[serde(default)]
+    pub found: bool,
+    /// True when at least one access failed with ENOENT (probed but absent).
+    #[serde(default)]
+    pub missing: bool,
+    /// When the path is a symlink: what it points to (the raw link text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symlink: Option<String>,
+}
+
+/// One successful exec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecRecord {
+    pub pid: i32,
+    pub path: String,
+    pub argv: Vec<String>,
+}
+
+/// How the traced program ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    /// Exit status, or 128+signal when killed by a signal.
+    pub code: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+}
+
+/// What the in-container sensor writes to `OUTPUT/sensor.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SensorReport {
+    pub version: u32,
+    /// The command that was run (ENTRYPOINT + CMD after resolution).
+    pub command: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Absolute, normalized paths (symlinks not resolved: each link in a chain is its own entry).
+    pub files: BTreeMap<String, FileRecord>,
+    pub execs: Vec<ExecRecord>,
+    /// Names of the syscalls observed, e.g. `openat`.
+    pub syscalls: BTreeSet<String>,
+    /// Whether fanotify was active in addition to ptrace.
+    pub fanotify: bool,
+    /// Human-readable notices (e.g. "fanotify unavailable: EPERM; ptrace only").
+    #[serde(default)]
+    pub notices: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitInfo>,
+}
+
+/// A probe to run against the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ProbeSpec {
+    Http {
+        /// Container port.
+        port: u16,
+        #[serde(default = "default_method")]
+        method: String,
+        path: String,
+        #[serde(default)]
+        headers: Vec<(String, String)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+        #[serde(default)]
+        https: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect_status: Option<u16>,
+    },
+    Tcp {
+        port: u16,
+    },
+    /// A command run inside the container.
+    Exec {
+        argv: Vec<String>,
+    },
+    /// A command run on the host with `{host}` and `{port:N}` substituted.
+    HostExec {
+        command: String,
+    },
+    /// The container's own run to completion.
+    Job,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// What a probe got back. Only stable facts are kept, so that replays compare equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeOutcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Headers that matter for equivalence (content-type, location…), lower-cased names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `sha256:…` of the response body or stdout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_len: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected: Option<bool>,
+    /// Error text when the probe could not run at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A probe and its recorded answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    pub spec: ProbeSpec,
+    pub outcome: ProbeOutcome,
+    /// How long it took, in milliseconds (informational; never compared).
+    #[serde(default)]
+    pub millis: u64,
+}
+
+/// The image a profile was taken from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub reference: String,
+    pub config_digest: String,
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub workdir: String,
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
+}
+
+/// `profile.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub version: u32,
+    pub image: ImageInfo,
+    /// `docker` or `embedded`.
+    pub runtime: String,
+    pub sensor: SensorReport,
+    pub probes: Vec<ProbeRecord>,
+}

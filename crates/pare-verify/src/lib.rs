@@ -1,0 +1,1 @@
+//! Replay probes against the slim image and compare.

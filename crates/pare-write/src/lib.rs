@@ -1,0 +1,1 @@
+//! Deterministic single-layer image writer.

@@ -1,0 +1,1 @@
+//! Image analysis: layers, waste, efficiency, attack surface, packages.

@@ -1,0 +1,69 @@
+//! The `pare` command: a thin layer over the domain crates. Exit codes: 0 ok, 1 findings or
+//! policy failure, 2 error.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pare",
+    version,
+    about = "Make container images production-ready: lint Dockerfiles, xray images, build slim verified images",
+    after_help = "Examples:
+  pare lint Dockerfile                     lint with hadolint-compatible rules
+  pare xray myapp:1.0                      layers, waste and attack surface of a daemon image
+  pare xray oci:./layout --format json     the same for an OCI layout, as JSON
+  pare profile myapp:1.0 --output prof/    trace the app while probing it
+  pare build myapp:1.0                     slim image myapp.slim:1.0, verified against the original
+  pare completions bash > /etc/bash_completion.d/pare
+
+Exit codes: 0 ok, 1 findings or policy failure, 2 error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Lint Dockerfiles (hadolint-compatible rules, config and pragmas, plus pare's own PA rules).
+    Lint(cmd::lint::Args),
+    /// Show an image's layers, sizes, wasted bytes, efficiency and attack surface.
+    Xray(cmd::xray::Args),
+    /// Run an image under the tracer, probe it, and record everything it touches.
+    Profile(cmd::profile::Args),
+    /// Build a slim image with only what the app uses, and verify it behaves the same.
+    Build(cmd::build::Args),
+    /// Explain why a file was kept in a slim image.
+    Why(cmd::build::WhyArgs),
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lint(a) => cmd::lint::run(a),
+        Command::Xray(a) => cmd::xray::run(a),
+        Command::Profile(a) => cmd::profile::run(a),
+        Command::Build(a) => cmd::build::run(a),
+        Command::Why(a) => cmd::build::why(a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "pare", &mut std::io::stdout());
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("pare: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
