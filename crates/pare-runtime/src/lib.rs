@@ -1,1 +1,105 @@
-//! Runtimes that run an image with the sensor: docker and embedded.
+//! Runtimes run an image, usually with the pare sensor as PID 1, and give the probes a way in.
+//!
+//! Two implementations sit behind [`Runtime`]: `docker` (bollard; explicit caps, never
+//! `--privileged`) and `embedded` (new namespaces on this host, no daemon). Both hand the caller
+//! host-side [`SocketAddr`]s for container ports, so probes never care which one runs.
+//!
+//! The sensor contract (see `pare-sensor`): the static binary is mounted read-only at
+//! [`SENSOR_PATH`], the output directory at [`OUTPUT_DIR`], and the container runs
+//! `SENSOR_PATH --output OUTPUT_DIR [--user USER] [--workdir DIR] [--no-fanotify] -- CMD...`
+//! with the image's ENV. On SIGTERM the sensor forwards it to the app, waits, and writes
+//! `OUTPUT_DIR/sensor.json` before exiting with the app's code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pare_trace::ExitInfo;
+
+/// Where the sensor binary is mounted inside the container.
+pub const SENSOR_PATH: &str = "/.pare/sensor";
+/// Where the sensor writes `sensor.json` inside the container.
+pub const OUTPUT_DIR: &str = "/.pare/out";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// For the docker runtime: the image name or ID as the daemon knows it.
+    pub daemon_image: Option<String>,
+    /// For the embedded runtime: a directory holding the image's extracted root filesystem. The
+    /// runtime never writes into it (it mounts an overlay or copies as needed).
+    pub rootfs: Option<PathBuf>,
+    /// ENTRYPOINT + CMD, already combined.
+    pub command: Vec<String>,
+    /// `KEY=VALUE` environment.
+    pub env: Vec<String>,
+    /// The image's USER (name, uid, or uid:gid); empty for root.
+    pub user: String,
+    /// The image's WORKDIR; empty for `/`.
+    pub workdir: String,
+    /// Container TCP ports to make reachable.
+    pub ports: Vec<u16>,
+    /// Run under the sensor (`Some`) or plainly (`None`, used by verification).
+    pub sensor: Option<SensorSpec>,
+    /// Container hostname.
+    pub hostname: String,
+}
+
+/// How to run the sensor.
+#[derive(Debug, Clone)]
+pub struct SensorSpec {
+    /// Host path of the static `pare-sensor` binary.
+    pub binary: PathBuf,
+    /// Host directory that receives `sensor.json`.
+    pub output_dir: PathBuf,
+    /// Try fanotify in addition to ptrace (needs CAP_SYS_ADMIN).
+    pub fanotify: bool,
+}
+
+/// Output of a command run inside the container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Errors from a runtime. Variants name the container, image or path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("docker: {message}")]
+    Docker { message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, #[source] source: std::io::Error },
+    #[error("embedded runtime: {message}")]
+    Embedded { message: String },
+    #[error("runtime {runtime} is not available: {reason}")]
+    Unavailable { runtime: &'static str, reason: String },
+}
+
+/// A runtime that can start containers.
+pub trait Runtime: Send + Sync {
+    /// `docker` or `embedded`.
+    fn name(&self) -> &'static str;
+    fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError>;
+}
+
+/// A started container. Dropping it must clean up (container, mounts, namespaces, temp dirs).
+pub trait Container: Send + Sync {
+    /// The host address that reaches container port `port`, if it was requested in the spec.
+    fn endpoint(&self, port: u16) -> Option<SocketAddr>;
+    /// Runs a command inside the container (not traced).
+    fn exec(&self, argv: &[String], timeout: Duration) -> Result<ExecOutput, RuntimeError>;
+    /// Waits up to `timeout` for the main process to exit by itself.
+    fn wait(&self, timeout: Duration) -> Result<Option<ExitInfo>, RuntimeError>;
+    /// Sends SIGTERM (then SIGKILL after `grace`) and waits for the exit.
+    fn stop(&self, grace: Duration) -> Result<ExitInfo, RuntimeError>;
+    /// stdout and stderr of the main process so far.
+    fn logs(&self) -> Result<(Vec<u8>, Vec<u8>), RuntimeError>;
+    /// Removes everything; idempotent. Called by Drop too.
+    fn cleanup(&self) -> Result<(), RuntimeError>;
+}
+
+/// A shared runtime handle.
+pub type SharedRuntime = Arc<dyn Runtime>;
