@@ -6,6 +6,19 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+mod daemon;
+mod digest;
+mod docker_archive;
+pub mod fixture;
+mod layer;
+mod layout;
+mod store;
+
+pub use digest::{sha256_digest, sha256_hex};
+pub use layer::drain_and_verify;
+pub use pare_image::ImageConfiguration;
 
 pub use pare_image::{Compression, LayerDescriptor, Platform, ResolvedImage};
 pub use pare_reference::ImageRef;
@@ -14,6 +27,12 @@ pub use pare_reference::ImageRef;
 pub enum LayerContent {
     /// An uncompressed tar stream. The reader verifies the blob's digest (and the diff ID when
     /// known) when it reaches EOF and returns an `io::Error` naming the digest on mismatch.
+    /// The error wraps a [`SourceError`] (`DigestMismatch`, `DiffIdMismatch`, `SizeMismatch`,
+    /// `Corrupt`) that `io::Error::get_ref` + `downcast_ref` recover.
+    ///
+    /// A tar parser stops at the end-of-archive blocks without reading the blob's tail, so
+    /// after walking the entries call [`drain_and_verify`] on the reader (for `tar::Archive`:
+    /// `drain_and_verify(&mut archive.into_inner())`), or the digest is never checked.
     Tar(Box<dyn Read + Send>),
     /// A directory in overlay2 form (the daemon's `diff` dir): whiteouts are 0/0 character
     /// devices and opaque directories carry `trusted.overlay.opaque=y` (or the `user.` variant).
@@ -40,6 +59,12 @@ pub enum SourceError {
     MissingBlob { path: PathBuf, digest: String },
     #[error("blob {digest}: digest mismatch (got {actual})")]
     DigestMismatch { digest: String, actual: String },
+    #[error("layer {diff_id}: uncompressed content does not match the diff ID (got {actual})")]
+    DiffIdMismatch { diff_id: String, actual: String },
+    #[error("blob {digest}: size mismatch: expected {expected} bytes, got {actual} (truncated?)")]
+    SizeMismatch { digest: String, expected: u64, actual: u64 },
+    #[error("blob {digest}: {message}")]
+    Corrupt { digest: String, message: String },
     #[error("{name}: no image for platform {platform} (available: {available})")]
     NoPlatform { name: String, platform: String, available: String },
     #[error("{name}: {message}")]
@@ -61,10 +86,51 @@ pub trait ImageSource: Send + Sync {
 
     /// A short description of how layers are read (`docker-archive`, `oci`, `overlay2`, `export`).
     fn kind(&self) -> &'static str;
+
+    /// The config JSON as stored, when the source has it (it holds Docker-only fields such as
+    /// `Healthcheck`, `Shell` and `OnBuild` that [`ImageConfiguration`] drops). For a daemon
+    /// whose storage cannot be read this is rebuilt from inspect data.
+    fn raw_config(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// Opens a reference.
+///
+/// * `oci:DIR[:TAG]` and `oci-archive:PATH[:TAG]`: `index.json`, nested indexes and a
+///   multi-arch index resolved to [`OpenOptions::platform`] (the host's by default);
+/// * `docker-archive:PATH[:REF]`: both `docker save` formats; `REF` is a `RepoTags` entry or
+///   `@INDEX`;
+/// * `docker-daemon:NAME` / `NAME`: overlay2 directories when local, else an export;
+/// * `docker://` is not supported yet.
 pub fn open(reference: &ImageRef, options: &OpenOptions) -> Result<Box<dyn ImageSource>, SourceError> {
-    let _ = options;
-    Err(SourceError::Unsupported { reference: reference.to_string(), message: "not implemented yet".into() })
+    let display = reference.to_string();
+    let platform = options.platform.clone().unwrap_or_else(Platform::host);
+    match reference {
+        ImageRef::Oci { dir, tag } => {
+            if !dir.is_dir() {
+                let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory");
+                return Err(SourceError::Io { path: dir.clone(), source });
+            }
+            let store = Arc::new(store::DirStore { root: dir.clone() });
+            Ok(Box::new(layout::open_layout(store, display, tag.as_deref(), &platform, "oci")?))
+        }
+        ImageRef::OciArchive { path, tag } => {
+            let store = Arc::new(store::TarStore::open_path(path)?);
+            Ok(Box::new(layout::open_layout(store, display, tag.as_deref(), &platform, "oci-archive")?))
+        }
+        ImageRef::DockerArchive { path, reference } => {
+            let store = Arc::new(store::TarStore::open_path(path)?);
+            let image = docker_archive::open_docker_archive(store, display, reference.as_deref(), &platform, "docker-archive")?;
+            image.check_layers_present()?;
+            Ok(Box::new(image))
+        }
+        ImageRef::DockerDaemon { name } => daemon::open_daemon(name, display, options),
+        ImageRef::Registry { .. } => Err(SourceError::Unsupported {
+            reference: display,
+            message: "registries (docker://) are not supported yet; use `docker pull` and docker-daemon:, \
+                      or a docker-archive:/oci: copy of the image"
+                .into(),
+        }),
+    }
 }

@@ -1,0 +1,345 @@
+//! `docker-daemon:NAME`: the Docker Engine through bollard.
+//!
+//! Fast path: when the image lives in a local overlay2 store we can read, each layer is its
+//! overlay2 `diff` directory (mapped from the inspect data's `LowerDir`/`UpperDir`, cross-checked
+//! with the daemon's layer database when readable) and the config is the daemon's own config
+//! blob (`image/overlay2/imagedb`, verified against the image ID). Otherwise, or with
+//! [`OpenOptions::no_direct_storage`], the image is exported (`docker save`) into an anonymous
+//! temporary file, which is then read like a `docker-archive:`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::digest::{sha256_digest, sha256_hex};
+use crate::docker_archive::open_docker_archive;
+use crate::store::TarStore;
+use crate::{
+    Compression, ImageConfiguration, ImageSource, LayerContent, LayerDescriptor, OpenOptions, Platform,
+    ResolvedImage, SourceError,
+};
+
+fn daemon_err(e: impl std::fmt::Display) -> SourceError {
+    SourceError::Daemon { message: e.to_string() }
+}
+
+/// An image read straight from the daemon's overlay2 directories.
+struct OverlayImage {
+    image: ResolvedImage,
+    raw_config: Vec<u8>,
+    dirs: Vec<PathBuf>,
+}
+
+impl ImageSource for OverlayImage {
+    fn image(&self) -> &ResolvedImage {
+        &self.image
+    }
+
+    fn open_layer(&self, index: usize) -> Result<LayerContent, SourceError> {
+        let dir = self.dirs.get(index).ok_or_else(|| SourceError::NotFound {
+            name: self.image.name.clone(),
+            message: format!("no layer {index} (the image has {})", self.dirs.len()),
+        })?;
+        fs::read_dir(dir).map_err(|source| SourceError::Io { path: dir.clone(), source })?;
+        Ok(LayerContent::OverlayDir(dir.clone()))
+    }
+
+    fn kind(&self) -> &'static str {
+        "overlay2"
+    }
+
+    fn raw_config(&self) -> Option<&[u8]> {
+        Some(&self.raw_config)
+    }
+}
+
+/// Opens `name` through the daemon at `DOCKER_HOST` (or the local socket).
+pub(crate) fn open_daemon(
+    name: &str,
+    display: String,
+    options: &OpenOptions,
+) -> Result<Box<dyn ImageSource>, SourceError> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(daemon_err)?;
+    runtime.block_on(open_async(name, display, options))
+}
+
+async fn open_async(
+    name: &str,
+    display: String,
+    options: &OpenOptions,
+) -> Result<Box<dyn ImageSource>, SourceError> {
+    let docker = Docker::connect_with_defaults().map_err(daemon_err)?;
+    let docker = docker.negotiate_version().await.map_err(daemon_err)?;
+    let inspect = match docker.inspect_image(name).await {
+        Ok(i) => i,
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, message }) => {
+            return Err(SourceError::NotFound { name: display, message });
+        }
+        Err(e) => return Err(daemon_err(e)),
+    };
+    // Work on the JSON form: the date types of bollard's models depend on its cargo features.
+    let inspect = serde_json::to_value(&inspect).map_err(daemon_err)?;
+    let id = inspect.get("Id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let diff_ids: Vec<String> = inspect
+        .pointer("/RootFS/Layers")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+
+    let overlay = if options.no_direct_storage { None } else { overlay_dirs(&inspect, &diff_ids) };
+    if let Some((root, dirs)) = overlay {
+        let (raw_config, config) = match daemon_config(&root, &id) {
+            Some(c) => c,
+            None => {
+                let history = docker.image_history(name).await.map_err(daemon_err)?;
+                let history = serde_json::to_value(&history).map_err(daemon_err)?;
+                reconstruct_config(&inspect, &history, &diff_ids)?
+            }
+        };
+        let layers = diff_ids
+            .iter()
+            .map(|d| LayerDescriptor {
+                digest: d.clone(),
+                diff_id: Some(d.clone()),
+                compressed_size: None,
+                media_type: "application/vnd.docker.image.rootfs.diff.tar".into(),
+                compression: Compression::None,
+            })
+            .collect();
+        let image = ResolvedImage { name: display, manifest_digest: None, config_digest: id, config, layers };
+        return Ok(Box::new(OverlayImage { image, raw_config, dirs }));
+    }
+
+    // Fallback: export into an anonymous temporary file (deleted when closed) and index it.
+    let mut file = tempfile::tempfile().map_err(|source| SourceError::Io { path: std::env::temp_dir(), source })?;
+    let mut stream = docker.export_image(name);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| daemon_err(format!("exporting {name}: {e}")))?;
+        file.write_all(&chunk).map_err(|source| SourceError::Io { path: std::env::temp_dir(), source })?;
+    }
+    file.flush().map_err(|source| SourceError::Io { path: std::env::temp_dir(), source })?;
+    let store = TarStore::index(PathBuf::from(format!("docker save {name}")), file)?;
+    let source = open_docker_archive(Arc::new(store), display, None, &Platform::host(), "export")?;
+    if !id.is_empty() && source.image.config_digest != id {
+        return Err(daemon_err(format!(
+            "{name}: the exported image has config {} but inspect said {id} (was the tag moved?)",
+            source.image.config_digest
+        )));
+    }
+    Ok(Box::new(source))
+}
+
+/// The overlay2 `diff` directory of every layer, bottom first, and the daemon's root
+/// directory; `None` when they cannot be used.
+fn overlay_dirs(inspect: &serde_json::Value, diff_ids: &[String]) -> Option<(PathBuf, Vec<PathBuf>)> {
+    let driver = inspect.get("GraphDriver")?;
+    if driver.get("Name")?.as_str()? != "overlay2" {
+        return None;
+    }
+    let data = driver.get("Data")?;
+    let upper = PathBuf::from(data.get("UpperDir")?.as_str()?);
+    let mut dirs: Vec<PathBuf> = match data.get("LowerDir").and_then(|v| v.as_str()) {
+        Some(lower) if !lower.is_empty() => lower.split(':').rev().map(PathBuf::from).collect(),
+        _ => Vec::new(),
+    };
+    dirs.push(upper.clone());
+    if dirs.len() != diff_ids.len() || diff_ids.is_empty() {
+        return None;
+    }
+    if dirs.iter().any(|d| fs::read_dir(d).is_err()) {
+        return None;
+    }
+    // <root>/overlay2/<cache-id>/diff
+    let root = upper.parent()?.parent()?.parent()?.to_path_buf();
+    if !layerdb_agrees(&root, diff_ids, &dirs) {
+        return None;
+    }
+    Some((root, dirs))
+}
+
+/// Chain IDs as the daemon's layer store computes them.
+fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(parent) => sha256_digest(format!("{parent} {d}").as_bytes()),
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// When `<root>/image/overlay2/layerdb` is readable, checks that each layer's `cache-id` is the
+/// directory we mapped it to. An unreadable layer database is not a disagreement.
+fn layerdb_agrees(root: &Path, diff_ids: &[String], dirs: &[PathBuf]) -> bool {
+    let layerdb = root.join("image/overlay2/layerdb/sha256");
+    if fs::read_dir(&layerdb).is_err() {
+        return true;
+    }
+    chain_ids(diff_ids).iter().zip(dirs).all(|(chain, dir)| {
+        let Some(hex) = sha256_hex(chain) else { return false };
+        let Ok(cache_id) = fs::read_to_string(layerdb.join(hex).join("cache-id")) else { return false };
+        dir.parent().and_then(|p| p.file_name()).is_some_and(|n| n.to_string_lossy() == cache_id.trim())
+    })
+}
+
+/// The daemon's stored config blob for image `id`, verified against it.
+fn daemon_config(root: &Path, id: &str) -> Option<(Vec<u8>, ImageConfiguration)> {
+    let hex = sha256_hex(id)?;
+    let raw = fs::read(root.join("image/overlay2/imagedb/content/sha256").join(hex)).ok()?;
+    if sha256_digest(&raw) != id {
+        return None;
+    }
+    let config = serde_json::from_slice(&raw).ok()?;
+    Some((raw, config))
+}
+
+/// An image config rebuilt from inspect and history data, for when the daemon's own config
+/// blob cannot be read. Its bytes do not hash to the image ID.
+fn reconstruct_config(
+    inspect: &serde_json::Value,
+    history: &serde_json::Value,
+    diff_ids: &[String],
+) -> Result<(Vec<u8>, ImageConfiguration), SourceError> {
+    let field = |k: &str| inspect.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    let mut steps: Vec<serde_json::Value> = history
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .rev()
+                .map(|h| {
+                    let created = h.get("Created").and_then(|c| c.as_i64()).map(rfc3339);
+                    serde_json::json!({
+                        "created": created,
+                        "created_by": h.get("CreatedBy").and_then(|v| v.as_str()).unwrap_or_default(),
+                        "comment": h.get("Comment").and_then(|v| v.as_str()).filter(|s| !s.is_empty()),
+                        "empty_layer": h.get("Size").and_then(|v| v.as_i64()).unwrap_or(0) == 0,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // Size 0 does not always mean "no layer" (an empty diff is still a layer): when the count is
+    // off, drop the flags rather than mis-map history to layers.
+    let non_empty = steps.iter().filter(|s| s["empty_layer"] == false).count();
+    if non_empty != diff_ids.len() {
+        for s in &mut steps {
+            if let Some(o) = s.as_object_mut() {
+                o.remove("empty_layer");
+            }
+        }
+    }
+    let mut value = serde_json::json!({
+        "created": field("Created"),
+        "author": field("Author"),
+        "architecture": field("Architecture"),
+        "os": field("Os"),
+        "config": field("Config"),
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+        "history": steps,
+    });
+    if let Some(v) = inspect.get("Variant").filter(|v| v.is_string()) {
+        value["variant"] = v.clone();
+    }
+    if let Some(o) = value.as_object_mut() {
+        o.retain(|_, v| !v.is_null() && v != "");
+    }
+    let raw = serde_json::to_vec(&value).map_err(daemon_err)?;
+    let config = serde_json::from_slice(&raw)
+        .map_err(|e| daemon_err(format!("cannot rebuild the image config from inspect data: {e}")))?;
+    Ok((raw, config))
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn chain_ids_follow_docker() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let ids = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(ids[0], a);
+        assert_eq!(ids[1], sha256_digest(format!("{a} {b}").as_bytes()));
+    }
+
+    #[test]
+    fn overlay_dirs_need_matching_count_and_readable_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for id in ["l0", "l1"] {
+            fs::create_dir_all(root.join("overlay2").join(id).join("diff")).unwrap();
+        }
+        let d = |id: &str| root.join("overlay2").join(id).join("diff").display().to_string();
+        let inspect = serde_json::json!({"GraphDriver": {"Name": "overlay2", "Data": {
+            "UpperDir": d("l1"), "LowerDir": d("l0")}}});
+        let diff_ids = vec![format!("sha256:{}", "a".repeat(64)), format!("sha256:{}", "b".repeat(64))];
+        let (found_root, dirs) = overlay_dirs(&inspect, &diff_ids).unwrap();
+        assert_eq!(found_root, root);
+        assert_eq!(dirs, vec![PathBuf::from(d("l0")), PathBuf::from(d("l1"))]);
+        assert!(overlay_dirs(&inspect, &diff_ids[..1]).is_none());
+        // A layer database that disagrees turns the fast path off.
+        let chains = chain_ids(&diff_ids);
+        for (chain, cache) in chains.iter().zip(["l0", "wrong"]) {
+            let p = root.join("image/overlay2/layerdb/sha256").join(sha256_hex(chain).unwrap());
+            fs::create_dir_all(&p).unwrap();
+            fs::write(p.join("cache-id"), cache).unwrap();
+        }
+        assert!(overlay_dirs(&inspect, &diff_ids).is_none());
+        let p = root.join("image/overlay2/layerdb/sha256").join(sha256_hex(&chains[1]).unwrap());
+        fs::write(p.join("cache-id"), "l1").unwrap();
+        assert!(overlay_dirs(&inspect, &diff_ids).is_some());
+    }
+
+    #[test]
+    fn rebuilds_config_from_inspect() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let inspect = serde_json::json!({
+            "Architecture": "amd64", "Os": "linux", "Created": "2024-01-01T00:00:00Z",
+            "Config": {"User": "app", "Env": ["A=1"], "ExposedPorts": {"80/tcp": {}},
+                       "Healthcheck": {"Test": ["CMD", "true"]}}
+        });
+        let history = serde_json::json!([
+            {"Created": 1_700_000_000, "CreatedBy": "CMD [\"x\"]", "Size": 0, "Comment": ""},
+            {"Created": 1_700_000_000, "CreatedBy": "ADD rootfs /", "Size": 10, "Comment": "imported"}
+        ]);
+        let (raw, config) = reconstruct_config(&inspect, &history, std::slice::from_ref(&a)).unwrap();
+        assert_eq!(config.rootfs().diff_ids(), &vec![a]);
+        let cfg = config.config().as_ref().unwrap();
+        assert_eq!(cfg.user().as_deref(), Some("app"));
+        assert_eq!(cfg.exposed_ports().as_ref().unwrap(), &vec!["80/tcp".to_string()]);
+        let h = config.history().as_ref().unwrap();
+        assert_eq!(h[0].created_by().as_deref(), Some("ADD rootfs /"));
+        assert_eq!(h[1].empty_layer(), Some(true));
+        assert!(String::from_utf8(raw).unwrap().contains("Healthcheck"));
+    }
+}

@@ -1,0 +1,215 @@
+//! The verified, decompressing layer stream behind [`crate::LayerContent::Tar`].
+//!
+//! Stack, bottom up: the stored blob → a hasher of the stored bytes (the blob digest) → a
+//! decoder picked from the magic bytes (gzip, zstd or none; checked against the media type) →
+//! a hasher of the uncompressed bytes (the diff ID). When the decoder reaches EOF the reader
+//! drains what is left of the stored blob, then checks size, blob digest and diff ID, and returns
+//! an `io::Error` wrapping a [`SourceError`] naming the digest instead of EOF on a mismatch.
+
+use std::io::{self, BufReader, Read};
+
+use crate::digest::{Hasher, HashingReader};
+use crate::{Compression, SourceError};
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const BUF_SIZE: usize = 256 * 1024;
+
+/// What the stored blob must hash to.
+#[derive(Debug, Clone)]
+pub(crate) struct BlobSpec {
+    /// Expected digest of the stored bytes (`sha256:…`, validated).
+    pub digest: String,
+    /// Expected stored size, when known.
+    pub size: Option<u64>,
+    /// Expected digest of the uncompressed tar.
+    pub diff_id: Option<String>,
+    /// Compression the media type announces.
+    pub hint: Compression,
+}
+
+/// Compression named by a layer media type.
+pub(crate) fn compression_from_media_type(media_type: &str) -> Compression {
+    if media_type.ends_with("+gzip") || media_type.ends_with(".tar.gzip") || media_type.ends_with("+gz") {
+        Compression::Gzip
+    } else if media_type.ends_with("+zstd") {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// The stored bytes with the first few (used to sniff the format) put back in front.
+struct Peeked {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: HashingReader<Box<dyn Read + Send>>,
+}
+
+impl Read for Peeked {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.prefix.len() {
+            let n = buf.len().min(self.prefix.len() - self.pos);
+            buf[..n].copy_from_slice(&self.prefix[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+enum Decode {
+    Plain(BufReader<Peeked>),
+    Gzip(flate2::bufread::MultiGzDecoder<BufReader<Peeked>>),
+    Zstd(zstd::stream::read::Decoder<'static, BufReader<Peeked>>),
+}
+
+impl Decode {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decode::Plain(r) => r.read(buf),
+            Decode::Gzip(r) => r.read(buf),
+            Decode::Zstd(r) => r.read(buf),
+        }
+    }
+
+    fn stored(&mut self) -> &mut HashingReader<Box<dyn Read + Send>> {
+        match self {
+            Decode::Plain(r) => &mut r.get_mut().inner,
+            Decode::Gzip(r) => &mut r.get_mut().get_mut().inner,
+            Decode::Zstd(r) => &mut r.get_mut().get_mut().inner,
+        }
+    }
+}
+
+enum State {
+    Reading,
+    Done,
+    Failed(String),
+}
+
+/// A verified layer stream; see the module docs.
+pub(crate) struct LayerReader {
+    decode: Decode,
+    /// Hasher of the uncompressed bytes; unused for uncompressed blobs (the stored hash is it).
+    out: Hasher,
+    compressed: bool,
+    spec: BlobSpec,
+    state: State,
+}
+
+fn detect(prefix: &[u8]) -> Compression {
+    if prefix.starts_with(&GZIP_MAGIC) {
+        Compression::Gzip
+    } else if prefix.starts_with(&ZSTD_MAGIC) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Wraps a stored blob in the verifying, decompressing reader.
+pub(crate) fn layer_reader(raw: Box<dyn Read + Send>, spec: BlobSpec) -> Result<LayerReader, SourceError> {
+    let mut inner = HashingReader::new(raw);
+    let mut prefix = vec![0u8; 4];
+    let mut got = 0;
+    while got < prefix.len() {
+        match inner.read(&mut prefix[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(SourceError::Corrupt { digest: spec.digest.clone(), message: e.to_string() }),
+        }
+    }
+    prefix.truncate(got);
+    let found = detect(&prefix);
+    if spec.hint != Compression::None && found != spec.hint {
+        return Err(SourceError::Corrupt {
+            digest: spec.digest.clone(),
+            message: format!("media type says {:?} but the content is {:?}", spec.hint, found).to_lowercase(),
+        });
+    }
+    let peeked = BufReader::with_capacity(BUF_SIZE, Peeked { prefix, pos: 0, inner });
+    let decode = match found {
+        Compression::None => Decode::Plain(peeked),
+        Compression::Gzip => Decode::Gzip(flate2::bufread::MultiGzDecoder::new(peeked)),
+        Compression::Zstd => Decode::Zstd(
+            zstd::stream::read::Decoder::with_buffer(peeked)
+                .map_err(|e| SourceError::Corrupt { digest: spec.digest.clone(), message: e.to_string() })?,
+        ),
+    };
+    Ok(LayerReader { decode, out: Hasher::default(), compressed: found != Compression::None, spec, state: State::Reading })
+}
+
+impl LayerReader {
+    fn fail(&mut self, err: SourceError, kind: io::ErrorKind) -> io::Error {
+        self.state = State::Failed(err.to_string());
+        io::Error::new(kind, err)
+    }
+
+    /// Called at the decoder's EOF: drain the stored blob and check everything.
+    fn finish(&mut self) -> io::Result<()> {
+        let digest = self.spec.digest.clone();
+        if let Err(e) = self.decode.stored().drain() {
+            return Err(self.fail(SourceError::Corrupt { digest, message: e.to_string() }, e.kind()));
+        }
+        let stored = &self.decode.stored().hasher;
+        let stored_len = stored.len;
+        let stored_digest = stored.finish();
+        if let Some(size) = self.spec.size.filter(|&s| s != stored_len) {
+            let err = SourceError::SizeMismatch { digest, expected: size, actual: stored_len };
+            return Err(self.fail(err, io::ErrorKind::UnexpectedEof));
+        }
+        if stored_digest != digest {
+            let err = SourceError::DigestMismatch { digest, actual: stored_digest };
+            return Err(self.fail(err, io::ErrorKind::InvalidData));
+        }
+        if let Some(diff_id) = self.spec.diff_id.clone() {
+            let actual = if self.compressed { self.out.finish() } else { stored_digest };
+            if actual != diff_id {
+                let err = SourceError::DiffIdMismatch { diff_id, actual };
+                return Err(self.fail(err, io::ErrorKind::InvalidData));
+            }
+        }
+        self.state = State::Done;
+        Ok(())
+    }
+}
+
+impl Read for LayerReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.state {
+            State::Done => return Ok(0),
+            State::Failed(msg) => return Err(io::Error::new(io::ErrorKind::InvalidData, msg.clone())),
+            State::Reading => {}
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.decode.read(buf) {
+            Ok(0) => {
+                self.finish()?;
+                Ok(0)
+            }
+            Ok(n) => {
+                if self.compressed {
+                    self.out.update(&buf[..n]);
+                }
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let kind = e.kind();
+                let digest = self.spec.digest.clone();
+                Err(self.fail(SourceError::Corrupt { digest, message: e.to_string() }, kind))
+            }
+        }
+    }
+}
+
+/// Reads `reader` to its end, discarding the bytes, so that a verifying layer stream checks its
+/// digests. Use it after a tar parser stopped at the end-of-archive marker: the parser does not
+/// read the blob's tail, and the digest is only checked at EOF.
+pub fn drain_and_verify(reader: &mut dyn Read) -> io::Result<u64> {
+    io::copy(reader, &mut io::sink())
+}
