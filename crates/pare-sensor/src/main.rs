@@ -1,5 +1,395 @@
-//! pare-sensor: see crates/README.md.
+//! pare-sensor: the static in-container tracer. See crates/pare-sensor/README.md.
+//!
+//! `pare-sensor --output DIR [--user USER] [--workdir DIR] [--no-fanotify] [--grace SECS] -- CMD...`
+//! runs CMD as the image's USER under ptrace (+ fanotify when allowed), acts as PID 1 (signal
+//! forwarding, zombie reaping), writes `DIR/sensor.json` and exits with the app's exit code.
+
+mod args;
+mod error;
+mod fanotify;
+mod paths;
+mod recorder;
+mod syscalls;
+mod tracer;
+mod user;
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::sys::signal::{self, SigHandler, SigSet, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+use pare_trace::{AccessKind, ExitInfo, SCHEMA_VERSION, SensorReport};
+
+use crate::args::Args;
+use crate::error::SensorError;
+use crate::tracer::{Shared, Tracer};
+use crate::user::Creds;
+
+/// Signals forwarded to the app's main process.
+const FORWARDED: [Signal; 6] =
+    [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGQUIT];
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 fn main() {
-    eprintln!("pare-sensor: not built yet");
-    std::process::exit(2);
+    let args = match args::parse(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("pare-sensor: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut report = SensorReport {
+        version: SCHEMA_VERSION,
+        command: args.command.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+        ..SensorReport::default()
+    };
+    let code = match run(&args, &mut report) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pare-sensor: {e}");
+            report.notices.push(format!("sensor error: {e}"));
+            match e {
+                SensorError::Command { code, .. } => code,
+                _ => 2,
+            }
+        }
+    };
+    if let Err(e) = write_report(&args.output, &report) {
+        eprintln!("pare-sensor: {e}");
+        std::process::exit(2);
+    }
+    std::process::exit(code);
+}
+
+/// Writes `dir/sensor.json` atomically (temp file + rename).
+fn write_report(dir: &Path, report: &SensorReport) -> Result<(), SensorError> {
+    let io = |path: PathBuf| move |source| SensorError::Io { path, source };
+    std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+    let tmp = dir.join(format!(".sensor.json.{}.tmp", std::process::id()));
+    let json = serde_json::to_vec_pretty(report)?;
+    std::fs::write(&tmp, json).map_err(io(tmp.clone()))?;
+    let dst = dir.join("sensor.json");
+    std::fs::rename(&tmp, &dst).map_err(io(dst))
+}
+
+fn read_or_empty(path: &str) -> String {
+    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+}
+
+/// PATH lookup with the app's PATH, like execvp but done here (static binary, no shell).
+fn find_program(cmd: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, SensorError> {
+    use std::os::unix::fs::PermissionsExt;
+    let name = cmd.to_string_lossy().into_owned();
+    let err = |reason: &str, code| SensorError::Command { command: name.clone(), reason: reason.into(), code };
+    if cmd.is_empty() {
+        return Err(err("empty command", 127));
+    }
+    if cmd.as_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(cmd));
+    }
+    let path_var = path_var.unwrap_or(OsStr::new(DEFAULT_PATH));
+    let mut not_exec = None;
+    for dir in path_var.as_bytes().split(|b| *b == b':') {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let cand = Path::new(OsStr::from_bytes(dir)).join(cmd);
+        if let Ok(m) = std::fs::metadata(&cand) {
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return Ok(cand);
+            }
+            not_exec.get_or_insert(cand);
+        }
+    }
+    match not_exec {
+        Some(_) => Err(err("permission denied", 126)),
+        None => Err(err("executable file not found in $PATH", 127)),
+    }
+}
+
+fn cstring(b: &[u8], what: &str) -> Result<CString, SensorError> {
+    CString::new(b).map_err(|_| SensorError::Usage(format!("{what} contains a NUL byte")))
+}
+
+/// Everything the child needs, prepared before fork so that the child only makes raw syscalls.
+struct ChildPlan {
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    creds: Option<Creds>,
+    workdir: Option<CString>,
+}
+
+fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
+    let t0 = Instant::now();
+    let me = nix::unistd::getpid();
+    let pid1 = me.as_raw() == 1;
+    if !pid1 {
+        // Orphans of the app re-parent to us, as they would to a container's PID 1.
+        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integer arguments.
+        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        if rc != 0 {
+            report.notices.push(format!("PR_SET_CHILD_SUBREAPER: {}", Errno::last()));
+        }
+    }
+    std::fs::create_dir_all(&args.output).map_err(|source| SensorError::Io { path: args.output.clone(), source })?;
+
+    // USER, HOME, WORKDIR, PATH lookup.
+    let passwd = read_or_empty("/etc/passwd");
+    let creds = match &args.user {
+        Some(spec) => Some(user::resolve(spec, &passwd, &read_or_empty("/etc/group"))?),
+        None => None,
+    };
+    let (uid, gid) = match &creds {
+        Some(c) => (c.uid, c.gid),
+        None => (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw()),
+    };
+    report.uid = uid;
+    report.gid = gid;
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        let home = creds
+            .as_ref()
+            .map(|c| c.home.clone())
+            .or_else(|| user::home_of(uid, &passwd))
+            .unwrap_or_else(|| "/".into());
+        env.push(("HOME".into(), home.into()));
+    }
+    let workdir = match &args.workdir {
+        Some(w) => {
+            if !Path::new(w).is_dir() {
+                std::fs::create_dir_all(w).map_err(|source| SensorError::Io { path: w.into(), source })?;
+                report.notices.push(format!("created missing WORKDIR {w}"));
+            }
+            Some(cstring(w.as_bytes(), "--workdir")?)
+        }
+        None => None,
+    };
+    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str());
+    let cmd0 = args.command.first().ok_or_else(|| SensorError::Usage("no command".into()))?;
+    // Relative program paths are relative to WORKDIR, as for docker.
+    let mut program = find_program(cmd0, path_var)?;
+    if program.is_relative() {
+        if let Some(w) = &args.workdir {
+            program = Path::new(w).join(program);
+        }
+    }
+    let plan = ChildPlan {
+        program: cstring(program.as_os_str().as_bytes(), "command")?,
+        argv: args.command.iter().map(|a| cstring(a.as_bytes(), "argument")).collect::<Result<_, _>>()?,
+        envp: env
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend(v.into_vec());
+                cstring(&kv, "environment")
+            })
+            .collect::<Result<_, _>>()?,
+        creds,
+        workdir,
+    };
+
+    // Signals: blocked in every thread, taken by a sigwait thread, forwarded to the app.
+    let shared = Arc::new(Shared::default());
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    extern "C" fn noop(_: libc::c_int) {}
+    for s in FORWARDED {
+        // A handler (never run: the signals stay blocked) keeps PID 1 from dropping them.
+        // SAFETY: `noop` is async-signal-safe (does nothing).
+        let _ = unsafe { signal::signal(s, SigHandler::Handler(noop)) };
+    }
+    // SAFETY: restoring the default disposition; waitpid needs SIGCHLD not ignored.
+    let _ = unsafe { signal::signal(Signal::SIGCHLD, SigHandler::SigDfl) };
+    set.thread_block().map_err(|e| SensorError::sys("sigprocmask", e))?;
+    spawn_signal_thread(set, shared.clone(), args.grace);
+
+    // fanotify before the app starts, so that its first opens are seen.
+    let fan = if args.fanotify {
+        // Not PID 1 (e.g. tests on a host): fanotify sees the whole machine, so only events of
+        // traced pids are kept.
+        match fanotify::start(if pid1 { None } else { Some(shared.clone()) }) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                report.notices.push(format!("fanotify unavailable ({e}); ptrace only"));
+                None
+            }
+        }
+    } else {
+        report.notices.push("fanotify disabled (--no-fanotify); ptrace only".into());
+        None
+    };
+
+    let child = start_child(&plan, &set)?;
+    shared.main_pid.store(child.as_raw(), Ordering::SeqCst);
+    shared.main_alive.store(true, Ordering::SeqCst);
+    let mut tracer = Tracer::new(child.as_raw(), shared.clone());
+    let exit: ExitInfo = tracer.run();
+
+    let fan_result = fan.map(fanotify::FanHandle::finish);
+    report.files = std::mem::take(&mut tracer.rec.files);
+    report.execs = std::mem::take(&mut tracer.execs);
+    report.syscalls = tracer.syscall_names().collect();
+    report.notices.append(&mut tracer.notices);
+    report.fanotify = fan_result.is_some();
+    let mut fan_events = 0;
+    if let Some(fr) = fan_result {
+        fan_events = fr.events;
+        if fr.overflowed {
+            report.notices.push("fanotify queue overflowed: some events were lost".into());
+        }
+        report.notices.extend(fr.errors);
+        for (path, fp) in fr.paths {
+            let rec = report.files.entry(path).or_default();
+            if !rec.found {
+                rec.kinds.insert(AccessKind::Fanotify);
+                rec.found = true;
+            }
+            if fp.exec && !rec.kinds.contains(&AccessKind::Exec) {
+                rec.kinds.insert(AccessKind::Fanotify);
+            }
+            rec.processes.extend(fp.processes);
+        }
+    }
+    report.notices.push(format!(
+        "ptrace: {} syscall stops, {} processes/threads, {} files; fanotify: {} events; {} ms",
+        tracer.stops,
+        tracer.processes,
+        report.files.len(),
+        fan_events,
+        t0.elapsed().as_millis()
+    ));
+    let code = exit.code;
+    report.exit = Some(exit);
+    Ok(code)
+}
+
+fn spawn_signal_thread(set: SigSet, shared: Arc<Shared>, grace: std::time::Duration) {
+    let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        let mut killer_started = false;
+        loop {
+            let Ok(sig) = set.wait() else { continue };
+            let pid = shared.main_pid.load(Ordering::SeqCst);
+            if pid <= 0 || !shared.main_alive.load(Ordering::SeqCst) {
+                continue;
+            }
+            let _ = signal::kill(Pid::from_raw(pid), sig);
+            if sig == Signal::SIGTERM && !killer_started {
+                killer_started = true;
+                let shared = shared.clone();
+                let _ = std::thread::Builder::new().name("grace".into()).spawn(move || {
+                    std::thread::sleep(grace);
+                    if shared.main_alive.load(Ordering::SeqCst) {
+                        eprintln!("pare-sensor: app still running {:?} after SIGTERM; sending SIGKILL", grace);
+                        let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    }
+                });
+            }
+        }
+    });
+}
+
+/// Forks the app process: it asks to be traced, stops itself so that the tracer can set its
+/// options, then drops to the image user, enters WORKDIR and execs.
+fn start_child(plan: &ChildPlan, blocked: &SigSet) -> Result<Pid, SensorError> {
+    let mut argv: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = plan.envp.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let groups: Vec<libc::gid_t> = plan.creds.as_ref().map(|c| c.groups.clone()).unwrap_or_default();
+    let blocked_raw: libc::sigset_t = *blocked.as_ref();
+
+    // SAFETY: after fork the child only calls async-signal-safe raw syscalls (child_main) on
+    // memory prepared before the fork, and never returns.
+    match unsafe { nix::unistd::fork() }.map_err(|e| SensorError::sys("fork", e))? {
+        ForkResult::Child => child_main(plan, &argv, &envp, &groups, &blocked_raw),
+        ForkResult::Parent { child } => {
+            match waitpid(child, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
+                Ok(WaitStatus::Exited(_, code)) => {
+                    return Err(SensorError::Command {
+                        command: plan.program.to_string_lossy().into_owned(),
+                        reason: format!("exited with {code} before exec"),
+                        code: 2,
+                    });
+                }
+                Ok(other) => {
+                    return Err(SensorError::Usage(format!("unexpected child state {other:?}")));
+                }
+                Err(e) => return Err(SensorError::sys("waitpid", e)),
+            }
+            let opts = ptrace::Options::PTRACE_O_TRACESYSGOOD
+                | ptrace::Options::PTRACE_O_TRACEFORK
+                | ptrace::Options::PTRACE_O_TRACEVFORK
+                | ptrace::Options::PTRACE_O_TRACECLONE
+                | ptrace::Options::PTRACE_O_TRACEEXEC
+                | ptrace::Options::PTRACE_O_EXITKILL;
+            if let Err(e) = ptrace::setoptions(child, opts) {
+                let _ = signal::kill(child, Signal::SIGKILL);
+                return Err(SensorError::sys("ptrace(SETOPTIONS)", e));
+            }
+            ptrace::syscall(child, None).map_err(|e| SensorError::sys("ptrace(SYSCALL)", e))?;
+            Ok(child)
+        }
+    }
+}
+
+fn child_fail(msg: &[u8], code: i32) -> ! {
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; msg is a valid slice.
+    unsafe {
+        libc::write(2, msg.as_ptr().cast(), msg.len());
+        libc::_exit(code)
+    }
+}
+
+fn child_main(
+    plan: &ChildPlan,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    groups: &[libc::gid_t],
+    blocked: &libc::sigset_t,
+) -> ! {
+    // SAFETY: each call below is a raw async-signal-safe syscall wrapper; all pointers point into
+    // CStrings and vectors owned by the parent's stack frame, which the forked child still has.
+    unsafe {
+        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == -1 {
+            child_fail(b"pare-sensor: ptrace(PTRACE_TRACEME) failed (is ptrace allowed? add CAP_SYS_PTRACE)\n", 2);
+        }
+        libc::raise(libc::SIGSTOP);
+        if let Some(c) = &plan.creds {
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                child_fail(b"pare-sensor: setgroups failed\n", 2);
+            }
+            if libc::setgid(c.gid) != 0 {
+                child_fail(b"pare-sensor: setgid failed\n", 2);
+            }
+            if libc::setuid(c.uid) != 0 {
+                child_fail(b"pare-sensor: setuid failed\n", 2);
+            }
+        }
+        if let Some(w) = &plan.workdir {
+            if libc::chdir(w.as_ptr()) != 0 {
+                child_fail(b"pare-sensor: chdir to WORKDIR failed\n", 2);
+            }
+        }
+        for s in FORWARDED {
+            libc::signal(s as libc::c_int, libc::SIG_DFL);
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, blocked, std::ptr::null_mut());
+        libc::execve(plan.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        let errno = *libc::__errno_location();
+        if errno == libc::ENOENT {
+            child_fail(b"pare-sensor: exec failed: no such file or directory\n", 127)
+        }
+        child_fail(b"pare-sensor: exec failed: permission denied or bad format\n", 126)
+    }
 }

@@ -1,0 +1,717 @@
+//! The ptrace loop: follows every process and thread of the app, decodes the path arguments of
+//! file syscalls at entry, and records their results at exit.
+//!
+//! Mode: plain `PTRACE_SYSCALL` stops (entry and exit of every syscall) with
+//! `PTRACE_GET_SYSCALL_INFO`. A seccomp-bpf filter would stop less often, but it has to be
+//! installed by the app process itself with `no_new_privs` (which breaks setuid programs in the
+//! image) and could not see every syscall name, which the seccomp profile needs.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::sys::signal::{self, Signal};
+use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use pare_trace::{AccessKind, ExecRecord, ExitInfo};
+
+use crate::paths::{join_normalize, lossy};
+use crate::recorder::{Outcome, Recorder};
+use crate::syscalls;
+
+const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
+const PTRACE_SYSCALL_INFO_EXIT: u8 = 2;
+const MAX_PATH: usize = 4096;
+const MAX_ARGS: usize = 4096;
+
+/// One path argument decoded at syscall entry.
+#[derive(Debug)]
+struct PathArg {
+    path: Vec<u8>,
+    kinds: Vec<AccessKind>,
+    /// Added when the syscall succeeds (e.g. Create for mkdir).
+    on_success: Option<AccessKind>,
+    follow: bool,
+    /// For O_CREAT opens: did the path exist before the call?
+    existed: Option<bool>,
+    /// For symlink/symlinkat: the link text.
+    link_text: Option<Vec<u8>>,
+}
+
+impl PathArg {
+    fn new(path: Vec<u8>, kind: AccessKind, follow: bool) -> Self {
+        PathArg { path, kinds: vec![kind], on_success: None, follow, existed: None, link_text: None }
+    }
+    fn creates(mut self) -> Self {
+        self.on_success = Some(AccessKind::Create);
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    nr: u64,
+    paths: Vec<PathArg>,
+    exec: Option<(Vec<u8>, Vec<String>)>,
+}
+
+#[derive(Debug, Default)]
+struct Proc {
+    exe: String,
+    pending: Option<Pending>,
+    /// Auto-attached child whose initial SIGSTOP has not been seen yet.
+    fresh: bool,
+    /// Has exec'ed the app (before that it is the sensor's own setup code).
+    started: bool,
+}
+
+/// Shared with the signal thread and the fanotify thread.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub main_pid: AtomicI32,
+    pub main_alive: AtomicBool,
+    /// Every pid ever traced (fanotify filter when the sensor is not PID 1).
+    pub pids: Mutex<HashSet<i32>>,
+}
+
+pub struct Tracer {
+    pub rec: Recorder,
+    pub execs: Vec<ExecRecord>,
+    syscalls: HashSet<u64>,
+    procs: HashMap<i32, Proc>,
+    main_pid: i32,
+    shared: Arc<Shared>,
+    pub stops: u64,
+    pub processes: u64,
+    pub notices: Vec<String>,
+    foreign_arch: bool,
+}
+
+impl Tracer {
+    pub fn new(main_pid: i32, shared: Arc<Shared>) -> Self {
+        let mut procs = HashMap::new();
+        procs.insert(main_pid, Proc { exe: String::new(), ..Proc::default() });
+        if let Ok(mut p) = shared.pids.lock() {
+            p.insert(main_pid);
+        }
+        Tracer {
+            rec: Recorder::default(),
+            execs: Vec::new(),
+            syscalls: HashSet::new(),
+            procs,
+            main_pid,
+            shared,
+            stops: 0,
+            processes: 1,
+            notices: Vec::new(),
+            foreign_arch: false,
+        }
+    }
+
+    /// Names of the syscalls seen, sorted by the caller.
+    pub fn syscall_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.syscalls.iter().map(|nr| syscalls::name(*nr).into_owned())
+    }
+
+    /// Runs until the main process has exited and every other traced process is gone.
+    pub fn run(&mut self) -> ExitInfo {
+        let mut main_exit: Option<ExitInfo> = None;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let flags = if main_exit.is_some() {
+                WaitPidFlag::__WALL | WaitPidFlag::WNOHANG
+            } else {
+                WaitPidFlag::__WALL
+            };
+            let status = match waitpid(None::<Pid>, Some(flags)) {
+                Ok(s) => s,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::ECHILD) => break,
+                Err(e) => {
+                    self.notices.push(format!("waitpid: {e}"));
+                    break;
+                }
+            };
+            match status {
+                WaitStatus::StillAlive => {
+                    if deadline.is_some_and(|d| Instant::now() > d) {
+                        self.notices.push(format!("{} processes still running at exit", self.procs.len()));
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                WaitStatus::PtraceSyscall(pid) => {
+                    self.stops += 1;
+                    self.on_syscall(pid);
+                    resume(pid, None);
+                }
+                WaitStatus::PtraceEvent(pid, _sig, event) => {
+                    self.on_event(pid, event);
+                    resume(pid, None);
+                }
+                WaitStatus::Stopped(pid, sig) => self.on_signal_stop(pid, sig),
+                WaitStatus::Exited(pid, code) => {
+                    if self.on_exit(pid) {
+                        main_exit = Some(ExitInfo { code, signal: None });
+                    }
+                }
+                WaitStatus::Signaled(pid, sig, _core) => {
+                    if self.on_exit(pid) {
+                        main_exit = Some(ExitInfo { code: 128 + sig as i32, signal: Some(sig.as_str().to_string()) });
+                    }
+                }
+                WaitStatus::Continued(_) => {}
+            }
+            if main_exit.is_some() && deadline.is_none() {
+                // The app is done: like a container's init, take everything else down with it.
+                self.shared.main_alive.store(false, Ordering::SeqCst);
+                for pid in self.procs.keys() {
+                    let _ = signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+                }
+                deadline = Some(Instant::now() + Duration::from_secs(3));
+            }
+        }
+        if self.foreign_arch {
+            self.notices.push("a process made non-native (32-bit) syscalls; those were not decoded".into());
+        }
+        main_exit.unwrap_or(ExitInfo { code: 2, signal: None })
+    }
+
+    fn on_exit(&mut self, pid: Pid) -> bool {
+        self.procs.remove(&pid.as_raw());
+        pid.as_raw() == self.main_pid
+    }
+
+    fn on_signal_stop(&mut self, pid: Pid, sig: Signal) {
+        let raw = pid.as_raw();
+        match self.procs.get_mut(&raw) {
+            None if sig == Signal::SIGSTOP => {
+                // A new child whose fork event has not been seen yet.
+                let exe = proc_exe(raw);
+                self.add_proc(raw, Proc { exe, started: true, ..Proc::default() });
+                resume(pid, None);
+            }
+            Some(p) if p.fresh && sig == Signal::SIGSTOP => {
+                p.fresh = false;
+                resume(pid, None);
+            }
+            _ => {
+                // Group-stop (no siginfo) is resumed; real signals are delivered.
+                if ptrace::getsiginfo(pid).is_err() {
+                    resume(pid, None);
+                } else {
+                    resume(pid, Some(sig));
+                }
+            }
+        }
+    }
+
+    fn add_proc(&mut self, pid: i32, p: Proc) {
+        self.processes += 1;
+        self.procs.insert(pid, p);
+        if let Ok(mut s) = self.shared.pids.lock() {
+            s.insert(pid);
+        }
+    }
+
+    fn on_event(&mut self, pid: Pid, event: i32) {
+        let raw = pid.as_raw();
+        match event {
+            libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+                let Ok(new) = ptrace::getevent(pid) else { return };
+                let new = new as i32;
+                let (exe, started) = self.procs.get(&raw).map(|p| (p.exe.clone(), p.started)).unwrap_or_default();
+                match self.procs.get_mut(&new) {
+                    Some(p) => {
+                        p.exe = exe;
+                        p.started = started;
+                    }
+                    None => self.add_proc(new, Proc { exe, started, fresh: true, pending: None }),
+                }
+            }
+            libc::PTRACE_EVENT_EXEC => {
+                let former = ptrace::getevent(pid).map(|f| f as i32).unwrap_or(raw);
+                if former != raw {
+                    if let Some(old) = self.procs.remove(&former) {
+                        let p = self.procs.entry(raw).or_default();
+                        p.pending = old.pending;
+                    }
+                }
+                self.on_exec(raw);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_exec(&mut self, pid: i32) {
+        let exe = proc_exe(pid);
+        let pending = self.procs.get_mut(&pid).and_then(|p| {
+            p.exe = exe.clone();
+            p.started = true;
+            p.pending.take()
+        });
+        let name = syscalls::name(pending.as_ref().map(|p| p.nr).unwrap_or(libc::SYS_execve as u64)).into_owned();
+        if let Some(nr) = pending.as_ref().map(|p| p.nr) {
+            self.syscalls.insert(nr);
+        }
+        if let Some((path, argv)) = pending.and_then(|p| p.exec) {
+            self.execs.push(ExecRecord { pid, path: lossy(&path), argv });
+            self.rec.record(&path, &[AccessKind::Exec], &name, &exe, Outcome::Found, true);
+            if let Some(interp) = shebang(&path) {
+                self.rec.record(&interp, &[AccessKind::Exec], &name, &exe, Outcome::Found, true);
+            }
+        }
+        if !exe.is_empty() {
+            self.rec.record(exe.as_bytes(), &[AccessKind::Exec], &name, &exe, Outcome::Found, true);
+            if let Some(interp) = elf_interp(exe.as_bytes()) {
+                self.rec.record(&interp, &[AccessKind::Exec], &name, &exe, Outcome::Found, true);
+            }
+        }
+    }
+
+    fn on_syscall(&mut self, pid: Pid) {
+        let raw = pid.as_raw();
+        let info = match ptrace::syscall_info(pid) {
+            Ok(i) => i,
+            Err(_) => return,
+        };
+        match info.op {
+            PTRACE_SYSCALL_INFO_ENTRY => {
+                if info.arch != syscalls::NATIVE_ARCH {
+                    self.foreign_arch = true;
+                    return;
+                }
+                // SAFETY: op == ENTRY, so the kernel filled the `entry` member of the union.
+                let entry = unsafe { info.u.entry };
+                let started = self.procs.get(&raw).is_none_or(|p| p.started);
+                let is_exec = entry.nr == libc::SYS_execve as u64 || entry.nr == libc::SYS_execveat as u64;
+                if !started && !is_exec {
+                    return;
+                }
+                if started {
+                    self.syscalls.insert(entry.nr);
+                }
+                let pending = decode(raw, entry.nr, &entry.args);
+                if let Some(p) = self.procs.get_mut(&raw) {
+                    p.pending = pending;
+                } else if let Some(pending) = pending {
+                    let exe = proc_exe(raw);
+                    self.add_proc(raw, Proc { exe, started: true, pending: Some(pending), fresh: false });
+                }
+            }
+            PTRACE_SYSCALL_INFO_EXIT => {
+                let Some(p) = self.procs.get_mut(&raw) else { return };
+                let Some(pending) = p.pending.take() else { return };
+                let exe = p.exe.clone();
+                // SAFETY: op == EXIT, so the kernel filled the `exit` member of the union.
+                let exit = unsafe { info.u.exit };
+                self.on_result(&exe, pending, exit.is_error != 0, exit.sval);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_result(&mut self, exe: &str, pending: Pending, is_error: bool, sval: i64) {
+        let outcome = if !is_error {
+            Outcome::Found
+        } else if sval == -(libc::ENOENT as i64) || sval == -(libc::ENOTDIR as i64) {
+            Outcome::Missing
+        } else if sval == -(libc::EEXIST as i64) {
+            Outcome::Found
+        } else {
+            Outcome::Unknown
+        };
+        let name = syscalls::name(pending.nr);
+        let renames = pending.nr == libc::SYS_renameat2 as u64 || is_rename(pending.nr);
+        if renames && !is_error {
+            self.rec.invalidate_all();
+        }
+        for mut arg in pending.paths {
+            if !is_error {
+                if let Some(k) = arg.on_success {
+                    if k != AccessKind::Create || arg.existed != Some(true) {
+                        arg.kinds.push(k);
+                    }
+                    self.rec.invalidate(&arg.path);
+                }
+            }
+            if arg.kinds.is_empty() {
+                // A create-type call that failed still probed the path.
+                arg.kinds.push(AccessKind::Stat);
+            }
+            self.rec.record(&arg.path, &arg.kinds, &name, exe, outcome, arg.follow);
+            if let (false, Some(t)) = (is_error, &arg.link_text) {
+                self.rec.set_symlink(&arg.path, t);
+            }
+        }
+        // A failed exec: the path was tried (PATH search) and is recorded with its outcome.
+        if let Some((path, _)) = pending.exec {
+            self.rec.record(&path, &[AccessKind::Exec], &name, exe, outcome, true);
+        }
+    }
+}
+
+fn is_rename(nr: u64) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if nr == libc::SYS_rename as u64 {
+        return true;
+    }
+    nr == libc::SYS_renameat as u64
+}
+
+fn resume(pid: Pid, sig: Option<Signal>) {
+    // ESRCH: the tracee was killed meanwhile; its exit is reported by waitpid.
+    let _ = ptrace::syscall(pid, sig);
+}
+
+fn proc_exe(pid: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| lossy(p.as_os_str().as_bytes()))
+        .unwrap_or_default()
+}
+
+/// Reads `len` bytes of the tracee's memory at `addr`.
+fn read_mem(pid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
+    if addr == 0 || len == 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; len];
+    let remote = [RemoteIoVec { base: addr as usize, len }];
+    let n = {
+        let mut local = [std::io::IoSliceMut::new(&mut buf)];
+        process_vm_readv(Pid::from_raw(pid), &mut local, &remote).ok()
+    };
+    match n {
+        Some(n) if n > 0 => {
+            buf.truncate(n);
+            Some(buf)
+        }
+        _ => {
+            // Fallback for kernels without process_vm_readv permission: /proc/PID/mem.
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+            let n = f.read_at(&mut buf, addr).ok()?;
+            buf.truncate(n);
+            (n > 0).then_some(buf)
+        }
+    }
+}
+
+/// Reads a NUL-terminated string, page by page so that no read crosses into an unmapped page.
+fn read_cstr(pid: i32, addr: u64) -> Option<Vec<u8>> {
+    if addr == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < MAX_PATH {
+        let to_page_end = 4096 - (at % 4096) as usize;
+        let chunk = read_mem(pid, at, to_page_end.min(MAX_PATH - out.len()))?;
+        if let Some(z) = chunk.iter().position(|b| *b == 0) {
+            out.extend_from_slice(&chunk[..z]);
+            return Some(out);
+        }
+        at += chunk.len() as u64;
+        out.extend_from_slice(&chunk);
+    }
+    Some(out)
+}
+
+fn read_u64(pid: i32, addr: u64) -> Option<u64> {
+    let b = read_mem(pid, addr, 8)?;
+    Some(u64::from_ne_bytes(b.get(..8)?.try_into().ok()?))
+}
+
+fn read_argv(pid: i32, addr: u64) -> Vec<String> {
+    let mut argv = Vec::new();
+    for i in 0..MAX_ARGS as u64 {
+        match read_u64(pid, addr.wrapping_add(i * 8)) {
+            Some(0) | None => break,
+            Some(p) => argv.push(read_cstr(pid, p).map(|s| lossy(&s)).unwrap_or_default()),
+        }
+    }
+    argv
+}
+
+fn readlink_bytes(path: &str) -> Option<Vec<u8>> {
+    std::fs::read_link(path).ok().map(|p| p.as_os_str().as_bytes().to_vec())
+}
+
+/// Resolves `path` (read from the tracee) against `dirfd` like the kernel would, using
+/// `/proc/PID/cwd` and `/proc/PID/fd/N`. Returns None for fds that are not on a path
+/// (pipes, sockets, anonymous inodes).
+fn resolve(pid: i32, dirfd: i64, path: &[u8]) -> Option<Vec<u8>> {
+    if path.first() == Some(&b'/') {
+        return Some(join_normalize(b"/", path));
+    }
+    let base = if dirfd as i32 == libc::AT_FDCWD {
+        readlink_bytes(&format!("/proc/{pid}/cwd"))?
+    } else {
+        readlink_bytes(&format!("/proc/{pid}/fd/{}", dirfd as i32))?
+    };
+    if base.first() != Some(&b'/') || base.ends_with(b" (deleted)") {
+        return None;
+    }
+    Some(join_normalize(&base, path))
+}
+
+/// Path argument `path_arg` relative to the cwd.
+fn cwd_path(pid: i32, args: &[u64; 6], path_arg: usize) -> Option<Vec<u8>> {
+    let raw = read_cstr(pid, args[path_arg])?;
+    if raw.is_empty() {
+        return None;
+    }
+    resolve(pid, libc::AT_FDCWD as i64, &raw)
+}
+
+/// Path argument relative to the dirfd in `fd_arg`. With `empty_ok` (AT_EMPTY_PATH) an empty
+/// path names the dirfd itself; such calls are fstat-like and not recorded.
+fn at_path(pid: i32, args: &[u64; 6], fd_arg: usize, path_arg: usize) -> Option<Vec<u8>> {
+    let raw = read_cstr(pid, args[path_arg])?;
+    if raw.is_empty() {
+        return None;
+    }
+    resolve(pid, args[fd_arg] as i64, &raw)
+}
+
+fn fd_path(pid: i32, fd: u64) -> Option<Vec<u8>> {
+    let p = readlink_bytes(&format!("/proc/{pid}/fd/{}", fd as i32))?;
+    (p.first() == Some(&b'/') && !p.ends_with(b" (deleted)")).then_some(p)
+}
+
+fn exists(path: &[u8]) -> bool {
+    std::fs::symlink_metadata(OsStr::from_bytes(path)).is_ok()
+}
+
+fn open_arg(path: Option<Vec<u8>>, flags: u64) -> Option<PathArg> {
+    let path = path?;
+    let flags = flags as i32;
+    let mut a = PathArg::new(path, AccessKind::Open, flags & libc::O_NOFOLLOW == 0);
+    if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
+        a.kinds.push(AccessKind::Write);
+    }
+    if flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE {
+        if flags & libc::O_EXCL != 0 {
+            a.follow = false;
+        }
+        if flags & libc::O_TMPFILE != libc::O_TMPFILE {
+            a.existed = Some(exists(&a.path));
+            a.on_success = Some(AccessKind::Create);
+        }
+    }
+    Some(a)
+}
+
+/// The sockaddr_un path of a bind/connect, if it is a filesystem (not abstract) socket.
+fn unix_sock_path(pid: i32, addr: u64, len: u64) -> Option<Vec<u8>> {
+    let len = (len as usize).min(std::mem::size_of::<libc::sockaddr_un>());
+    if len <= 2 {
+        return None;
+    }
+    let b = read_mem(pid, addr, len)?;
+    let family = u16::from_ne_bytes([*b.first()?, *b.get(1)?]);
+    if family != libc::AF_UNIX as u16 {
+        return None;
+    }
+    let sun = b.get(2..)?;
+    if sun.first() == Some(&0) || sun.is_empty() {
+        return None; // abstract or unnamed
+    }
+    let end = sun.iter().position(|c| *c == 0).unwrap_or(sun.len());
+    resolve(pid, libc::AT_FDCWD as i64, &sun[..end])
+}
+
+/// Decodes the path arguments of a file syscall at entry. None for other syscalls.
+fn decode(pid: i32, nr: u64, a: &[u64; 6]) -> Option<Pending> {
+    use AccessKind::*;
+    let nr_i = nr as libc::c_long;
+    let mut paths: Vec<PathArg> = Vec::new();
+    let mut exec = None;
+    let mut push = |p: Option<PathArg>| {
+        if let Some(p) = p {
+            paths.push(p);
+        }
+    };
+    let nofollow = |flags: u64| flags as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
+    match nr_i {
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_open => push(open_arg(cwd_path(pid, a, 0), a[1])),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_creat => push(open_arg(cwd_path(pid, a, 0), (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64)),
+        libc::SYS_openat => push(open_arg(at_path(pid, a, 0, 1), a[2])),
+        libc::SYS_openat2 => {
+            let flags = read_u64(pid, a[2]).unwrap_or(0);
+            push(open_arg(at_path(pid, a, 0, 1), flags));
+        }
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_stat | libc::SYS_access => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, true))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_lstat => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, false))),
+        libc::SYS_newfstatat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, nofollow(a[3])))),
+        libc::SYS_statx => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, nofollow(a[2])))),
+        libc::SYS_faccessat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, true))),
+        libc::SYS_faccessat2 => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, nofollow(a[3])))),
+        libc::SYS_statfs => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, true))),
+        libc::SYS_getxattr | libc::SYS_listxattr => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, true))),
+        libc::SYS_lgetxattr | libc::SYS_llistxattr => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, false))),
+        libc::SYS_setxattr | libc::SYS_removexattr => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, true))),
+        libc::SYS_lsetxattr | libc::SYS_lremovexattr => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, false))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_readlink => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Readlink, false))),
+        libc::SYS_readlinkat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Readlink, false))),
+        libc::SYS_execve => {
+            if let Some(p) = cwd_path(pid, a, 0) {
+                exec = Some((p, read_argv(pid, a[1])));
+            }
+        }
+        libc::SYS_execveat => {
+            let p = at_path(pid, a, 0, 1).or_else(|| fd_path(pid, a[0]));
+            if let Some(p) = p {
+                exec = Some((p, read_argv(pid, a[2])));
+            }
+        }
+        libc::SYS_chdir | libc::SYS_chroot => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Chdir, true))),
+        libc::SYS_fchdir => push(fd_path(pid, a[0]).map(|p| PathArg::new(p, Chdir, true))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_mkdir | libc::SYS_mknod => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Create, false))),
+        libc::SYS_mkdirat | libc::SYS_mknodat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Create, false))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_rename => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Delete, false)));
+            push(cwd_path(pid, a, 1).map(|p| PathArg::new(p, Create, false)));
+        }
+        libc::SYS_renameat | libc::SYS_renameat2 => {
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Delete, false)));
+            push(at_path(pid, a, 2, 3).map(|p| PathArg::new(p, Create, false)));
+        }
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_unlink | libc::SYS_rmdir => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Delete, false))),
+        libc::SYS_unlinkat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Delete, false))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_link => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, false)));
+            push(cwd_path(pid, a, 1).map(|p| PathArg::new(p, Create, false)));
+        }
+        libc::SYS_linkat => {
+            let follow = a[4] as i32 & libc::AT_SYMLINK_FOLLOW != 0;
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, follow)));
+            push(at_path(pid, a, 2, 3).map(|p| PathArg::new(p, Create, false)));
+        }
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_symlink => {
+            let text = read_cstr(pid, a[0]);
+            push(cwd_path(pid, a, 1).map(|p| PathArg { link_text: text, ..PathArg::new(p, Create, false) }));
+        }
+        libc::SYS_symlinkat => {
+            let text = read_cstr(pid, a[0]);
+            push(at_path(pid, a, 1, 2).map(|p| PathArg { link_text: text, ..PathArg::new(p, Create, false) }));
+        }
+        libc::SYS_truncate => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, true))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chmod | libc::SYS_chown | libc::SYS_utime | libc::SYS_utimes => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, true)))
+        }
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_lchown => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, false))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_futimesat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, true))),
+        libc::SYS_fchmodat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, true))),
+        libc::SYS_fchmodat2 => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[3])))),
+        libc::SYS_fchownat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[4])))),
+        // utimensat(fd, NULL, ...) is futimens: not a path.
+        libc::SYS_utimensat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[3])))),
+        libc::SYS_inotify_add_watch => push(cwd_path(pid, a, 1).map(|p| PathArg::new(p, Watch, true))),
+        libc::SYS_bind => push(unix_sock_path(pid, a[1], a[2]).map(|p| PathArg::new(p, Socket, false).creates())),
+        libc::SYS_connect => push(unix_sock_path(pid, a[1], a[2]).map(|p| PathArg::new(p, Socket, true))),
+        _ => return None,
+    }
+    if paths.is_empty() && exec.is_none() {
+        return None;
+    }
+    // mkdir/mknod/rename target/link/symlink: Create only when the call succeeds.
+    for p in &mut paths {
+        if p.kinds == [Create] {
+            p.kinds.clear();
+            p.on_success = Some(Create);
+        }
+    }
+    Some(Pending { nr, paths, exec })
+}
+
+/// The interpreter line of a script (`#!/bin/sh -e` → `/bin/sh`), resolved if absolute.
+fn shebang(path: &[u8]) -> Option<Vec<u8>> {
+    let mut f = std::fs::File::open(OsStr::from_bytes(path)).ok()?;
+    let mut buf = [0u8; 256];
+    let n = f.read(&mut buf).ok()?;
+    let line = buf.get(..n)?.strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|c| *c == b'\n').unwrap_or(line.len())];
+    let interp = line.split(|c| *c == b' ' || *c == b'\t').find(|s| !s.is_empty())?;
+    (interp.first() == Some(&b'/')).then(|| join_normalize(b"/", interp))
+}
+
+/// PT_INTERP of a 64-bit ELF executable (the dynamic loader the kernel maps).
+fn elf_interp(path: &[u8]) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(OsStr::from_bytes(path)).ok()?;
+    let mut eh = [0u8; 64];
+    f.read_exact_at(&mut eh, 0).ok()?;
+    if &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
+        return None; // not ELF64 little-endian
+    }
+    let u16_at = |b: &[u8], o: usize| -> Option<u16> { Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?)) };
+    let u32_at = |b: &[u8], o: usize| -> Option<u32> { Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?)) };
+    let u64_at = |b: &[u8], o: usize| -> Option<u64> { Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?)) };
+    let phoff = u64_at(&eh, 32)?;
+    let phentsize = u16_at(&eh, 54)? as u64;
+    let phnum = u16_at(&eh, 56)?.min(256) as u64;
+    if phentsize < 56 {
+        return None;
+    }
+    for i in 0..phnum {
+        let mut ph = [0u8; 56];
+        f.read_exact_at(&mut ph, phoff.checked_add(i * phentsize)?).ok()?;
+        if u32_at(&ph, 0)? == 3 {
+            let off = u64_at(&ph, 8)?;
+            let size = u64_at(&ph, 32)?.min(4096) as usize;
+            let mut s = vec![0u8; size];
+            f.read_exact_at(&mut s, off).ok()?;
+            let end = s.iter().position(|c| *c == 0).unwrap_or(s.len());
+            s.truncate(end);
+            return (s.first() == Some(&b'/')).then(|| join_normalize(b"/", &s));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interp_of_own_binary_or_none() {
+        // The test binary is dynamically linked (tests are not built static).
+        let me = std::env::current_exe().unwrap();
+        let interp = elf_interp(me.as_os_str().as_bytes());
+        if let Some(i) = interp {
+            assert!(i.starts_with(b"/"), "{}", lossy(&i));
+        }
+        assert_eq!(elf_interp(b"/etc/hostname-does-not-exist"), None);
+    }
+
+    #[test]
+    fn shebang_parsing() {
+        let d = tempfile::tempdir().unwrap();
+        let s = d.path().join("s");
+        std::fs::write(&s, b"#! /usr/bin/env  python3\nprint(1)\n").unwrap();
+        assert_eq!(shebang(s.as_os_str().as_bytes()).as_deref(), Some(&b"/usr/bin/env"[..]));
+        std::fs::write(&s, b"echo hi\n").unwrap();
+        assert_eq!(shebang(s.as_os_str().as_bytes()), None);
+    }
+}
