@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -115,6 +115,7 @@ impl TarStore {
         }
         let mut entries = HashMap::new();
         {
+            (&file).seek(SeekFrom::Start(0)).map_err(|source| SourceError::Io { path: path.clone(), source })?;
             let mut archive = tar::Archive::new(&file);
             let iter = archive.entries_with_seek().map_err(|e| malformed(e.to_string()))?;
             for entry in iter {
