@@ -1,1 +1,593 @@
 //! HTTP/TCP/exec probes and their recorded answers.
+//!
+//! Probes reach the app through a [`Container`] (host-side endpoints for container ports, and
+//! `exec`), so they work the same with every runtime. Each probe yields a [`ProbeOutcome`] that
+//! keeps only stable facts (status, `content-type`, `location` with the origin stripped, body
+//! digest and length, exit code, stdout digest), so that replaying the probes against a slim
+//! image compares equal when the app behaves the same. Requests send `Host: localhost:PORT`
+//! with the *container* port, so absolute links an app builds from `Host` do not depend on the
+//! random host port a runtime picked.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use pare_runtime::{Container, RuntimeError};
+pub use pare_trace::{ExitInfo, ProbeOutcome, ProbeRecord, ProbeSpec};
+use sha2::{Digest, Sha256};
+
+pub mod http;
+pub mod links;
+mod spec;
+
+pub use spec::{HttpFlag, exec_argv, parse_http_flag, parse_probe_file, parse_probes};
+
+/// Errors of the probe machinery (a probe that gets a bad answer is not an error: it is
+/// recorded in its outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{addr}: {source}")]
+    Io { addr: SocketAddr, #[source] source: std::io::Error },
+    #[error("{addr}: TLS: {message}")]
+    Tls { addr: SocketAddr, message: String },
+    #[error("{addr}: not an HTTP answer: {message}")]
+    NotHttp { addr: SocketAddr, message: String },
+    #[error("container port {port} is not published by the runtime")]
+    NoEndpoint { port: u16 },
+    #[error("{path}: {source}")]
+    File { path: PathBuf, #[source] source: std::io::Error },
+    #[error("{path}: {message}")]
+    Spec { path: PathBuf, message: String },
+    #[error("--http-probe {flag:?}: {message}")]
+    Flag { flag: String, message: String },
+    #[error("host command {command:?}: {message}")]
+    HostExec { command: String, message: String },
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Limits for probing.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Per request / per command.
+    pub timeout: Duration,
+    /// How many link levels below `/` the crawl follows.
+    pub crawl_depth: usize,
+    /// Most requests one crawl makes (per port).
+    pub crawl_max: usize,
+    /// How long a job may run before it counts as hung.
+    pub job_timeout: Duration,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            timeout: Duration::from_secs(10),
+            crawl_depth: 3,
+            crawl_max: 50,
+            job_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// The `Host` header sent to container port `port`.
+pub fn host_header(port: u16, https: bool) -> String {
+    if (port == 80 && !https) || (port == 443 && https) { "localhost".into() } else { format!("localhost:{port}") }
+}
+
+/// Authorities that count as the app's own origin for container port `port` reached at `addr`.
+fn origins(port: u16, https: bool, addr: SocketAddr) -> Vec<String> {
+    let mut v = vec![host_header(port, https), format!("localhost:{port}"), format!("127.0.0.1:{port}"), addr.to_string()];
+    if (port == 80 && !https) || (port == 443 && https) {
+        v.push("127.0.0.1".into());
+    }
+    v
+}
+
+/// Headers kept in outcomes: they decide what a client does with the answer.
+const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "content-encoding"];
+
+fn http_outcome(resp: &http::Response, port: u16, https: bool, addr: SocketAddr) -> ProbeOutcome {
+    let mut headers = BTreeMap::new();
+    for name in KEPT_HEADERS {
+        if let Some(v) = resp.header(name) {
+            let v = if name == "location" {
+                // Strip our own origin so the host port chosen by the runtime does not matter.
+                links::resolve("/", v, https, &origins(port, https, addr)).unwrap_or_else(|| v.to_string())
+            } else {
+                v.trim().to_string()
+            };
+            headers.insert(name.to_string(), v);
+        }
+    }
+    ProbeOutcome {
+        http_status: Some(resp.status),
+        headers,
+        body_digest: Some(digest(&resp.body)),
+        body_len: Some(resp.body.len() as u64),
+        ..Default::default()
+    }
+}
+
+fn error_outcome(e: impl std::fmt::Display) -> ProbeOutcome {
+    ProbeOutcome { error: Some(e.to_string()), ..Default::default() }
+}
+
+fn endpoint(container: &dyn Container, port: u16) -> Result<SocketAddr, ProbeError> {
+    container.endpoint(port).ok_or(ProbeError::NoEndpoint { port })
+}
+
+/// Runs one HTTP request described by an `Http` spec and returns the raw response too.
+fn http_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOptions) -> (ProbeOutcome, Option<http::Response>) {
+    let ProbeSpec::Http { port, method, path, headers, body, https, .. } = spec else {
+        return (error_outcome("not an HTTP probe"), None);
+    };
+    let addr = match endpoint(container, *port) {
+        Ok(a) => a,
+        Err(e) => return (error_outcome(e), None),
+    };
+    let host = host_header(*port, *https);
+    let req = http::Request { method, path, host: &host, headers, body: body.as_deref().map(str::as_bytes), https: *https };
+    match http::request(addr, &req, opts.timeout) {
+        Ok(resp) => (http_outcome(&resp, *port, *https, addr), Some(resp)),
+        Err(e) => (error_outcome(e), None),
+    }
+}
+
+/// Runs one probe and records its outcome. Never fails: problems land in `outcome.error`.
+pub fn run_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOptions) -> ProbeRecord {
+    let start = Instant::now();
+    let outcome = match spec {
+        ProbeSpec::Http { .. } => http_probe(container, spec, opts).0,
+        ProbeSpec::Tcp { port } => match endpoint(container, *port) {
+            Ok(addr) => ProbeOutcome { connected: Some(tcp_alive(addr, opts.timeout)), ..Default::default() },
+            Err(e) => error_outcome(e),
+        },
+        ProbeSpec::Exec { argv } => match container.exec(argv, opts.timeout) {
+            Ok(out) => ProbeOutcome {
+                exit_code: Some(out.exit_code),
+                body_digest: Some(digest(&out.stdout)),
+                body_len: Some(out.stdout.len() as u64),
+                ..Default::default()
+            },
+            Err(e) => error_outcome(e),
+        },
+        ProbeSpec::HostExec { command } => match host_exec(container, command, opts.timeout) {
+            Ok((code, stdout)) => ProbeOutcome {
+                exit_code: Some(code),
+                body_digest: Some(digest(&stdout)),
+                body_len: Some(stdout.len() as u64),
+                ..Default::default()
+            },
+            Err(e) => error_outcome(e),
+        },
+        ProbeSpec::Job => job_outcome(container, opts.job_timeout),
+    };
+    ProbeRecord { spec: spec.clone(), outcome, millis: start.elapsed().as_millis() as u64 }
+}
+
+/// Waits for the container's own process to finish and records its exit code and stdout.
+fn job_outcome(container: &dyn Container, timeout: Duration) -> ProbeOutcome {
+    match container.wait(timeout) {
+        Ok(Some(exit)) => {
+            let stdout = container.logs().map(|(o, _)| o).unwrap_or_default();
+            ProbeOutcome {
+                exit_code: Some(exit.code),
+                body_digest: Some(digest(&stdout)),
+                body_len: Some(stdout.len() as u64),
+                ..Default::default()
+            }
+        }
+        Ok(None) => error_outcome(format!("still running after {}s", timeout.as_secs())),
+        Err(e) => error_outcome(e),
+    }
+}
+
+/// Whether a TCP connection to `addr` is accepted *and kept* by the app. A proxy in front of
+/// the container (docker's userland proxy) accepts and then closes at once when nothing
+/// listens inside; that counts as not alive.
+pub fn tcp_alive(addr: SocketAddr, timeout: Duration) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(250)));
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(e) => matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
+
+/// What speaks on a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortKind {
+    Http,
+    Https,
+    /// Accepts connections but does not answer HTTP.
+    Tcp,
+    /// Nothing listens (or the runtime did not publish it).
+    Closed,
+}
+
+/// Finds out what listens on container port `port`: a server that talks first (a banner) is
+/// plain TCP; otherwise an HTTP request, then an HTTPS request, decide.
+pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) -> PortKind {
+    let Some(addr) = container.endpoint(port) else { return PortKind::Closed };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, opts.timeout) else { return PortKind::Closed };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
+    let mut b = [0u8; 64];
+    match s.read(&mut b) {
+        Ok(0) => return PortKind::Closed,
+        Ok(_) if !b.starts_with(b"HTTP/") => return PortKind::Tcp,
+        _ => {}
+    }
+    drop(s);
+    let short = opts.timeout.min(Duration::from_secs(5));
+    for https in [false, true] {
+        let host = host_header(port, https);
+        let req = http::Request { method: "GET", path: "/", host: &host, headers: &[], body: None, https };
+        if http::request(addr, &req, short).is_ok() {
+            return if https { PortKind::Https } else { PortKind::Http };
+        }
+    }
+    PortKind::Tcp
+}
+
+/// Crawls the app on container port `port` from `/`: GET each page, follow same-origin
+/// `href`/`src` links of HTML pages and same-origin redirects, breadth first, up to
+/// `opts.crawl_depth` levels and `opts.crawl_max` requests.
+pub fn crawl(container: &dyn Container, port: u16, https: bool, opts: &ProbeOptions) -> Vec<ProbeRecord> {
+    let mut out = Vec::new();
+    let Some(addr) = container.endpoint(port) else {
+        return vec![ProbeRecord { spec: get_spec(port, "/", https), outcome: error_outcome(ProbeError::NoEndpoint { port }), millis: 0 }];
+    };
+    let origins = origins(port, https, addr);
+    let mut seen = BTreeSet::new();
+    let mut queue = VecDeque::from([("/".to_string(), 0usize)]);
+    seen.insert("/".to_string());
+    while let Some((path, depth)) = queue.pop_front() {
+        if out.len() >= opts.crawl_max {
+            break;
+        }
+        let spec = get_spec(port, &path, https);
+        let start = Instant::now();
+        let (outcome, resp) = http_probe(container, &spec, opts);
+        out.push(ProbeRecord { spec, outcome, millis: start.elapsed().as_millis() as u64 });
+        let Some(resp) = resp else { continue };
+        if depth >= opts.crawl_depth {
+            continue;
+        }
+        let mut found = Vec::new();
+        if let Some(loc) = resp.header("location") {
+            found.push(loc.to_string());
+        }
+        let is_html = resp.header("content-type").is_some_and(|c| c.to_ascii_lowercase().contains("html"));
+        if is_html {
+            found.extend(links::extract_links(&String::from_utf8_lossy(&resp.body)));
+        }
+        for link in found {
+            if let Some(p) = links::resolve(&path, &link, https, &origins) {
+                if seen.insert(p.clone()) {
+                    queue.push_back((p, depth + 1));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn get_spec(port: u16, path: &str, https: bool) -> ProbeSpec {
+    ProbeSpec::Http {
+        port,
+        method: "GET".into(),
+        path: path.into(),
+        headers: Vec::new(),
+        body: None,
+        https,
+        expect_status: None,
+    }
+}
+
+/// How waiting for readiness ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// All listed ports accept (and keep) connections.
+    Ready,
+    /// The main process exited first.
+    Exited(ExitInfo),
+    /// Time ran out; the listed ports never answered.
+    TimedOut { waiting_for: Vec<u16> },
+}
+
+/// Polls until every port in `ports` accepts connections, or the container exits, or
+/// `timeout` passes. With no ports it returns `Ready` at once.
+pub fn wait_ready(container: &dyn Container, ports: &[u16], timeout: Duration) -> Result<Readiness, ProbeError> {
+    let deadline = Instant::now() + timeout;
+    let mut pending: Vec<u16> = ports.to_vec();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        pending.retain(|p| !container.endpoint(*p).is_some_and(|a| tcp_alive(a, Duration::from_secs(1))));
+        if pending.is_empty() {
+            return Ok(Readiness::Ready);
+        }
+        if let Some(exit) = container.wait(Duration::ZERO)? {
+            return Ok(Readiness::Exited(exit));
+        }
+        if Instant::now() >= deadline {
+            return Ok(Readiness::TimedOut { waiting_for: pending });
+        }
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Runs a host command (`sh -c`) with `{host}` and `{port:N}` replaced by the endpoint of
+/// container port N. Returns its exit code and stdout.
+pub fn host_exec(container: &dyn Container, command: &str, timeout: Duration) -> Result<(i32, Vec<u8>), ProbeError> {
+    let expanded = expand_host_command(command, &|p| container.endpoint(p))?;
+    let err = |message: String| ProbeError::HostExec { command: command.to_string(), message };
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&expanded)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map_err(|e| err(e.to_string()))?;
+    let mut stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.take(http::MAX_BODY as u64).read_to_end(&mut buf);
+        }
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().map_err(|e| err(e.to_string()))? {
+            Some(st) => break st,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err(format!("timed out after {}s", timeout.as_secs())));
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    use std::os::unix::process::ExitStatusExt;
+    let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    Ok((code, out))
+}
+
+/// Replaces `{host}` with the IP of the endpoints (that of the first `{port:N}` named, else
+/// `127.0.0.1`) and `{port:N}` with the host port of container port N. Other braces are kept.
+pub fn expand_host_command(command: &str, endpoint: &dyn Fn(u16) -> Option<SocketAddr>) -> Result<String, ProbeError> {
+    enum Tok<'a> {
+        Text(&'a str),
+        Host,
+        Port(u16),
+    }
+    let mut toks = Vec::new();
+    let mut rest = command;
+    while let Some(i) = rest.find('{') {
+        toks.push(Tok::Text(&rest[..i]));
+        let tail = &rest[i..];
+        let Some(end) = tail.find('}') else {
+            rest = tail;
+            break;
+        };
+        let token = &tail[1..end];
+        if token == "host" {
+            toks.push(Tok::Host);
+        } else if let Some(n) = token.strip_prefix("port:") {
+            let port: u16 = n.trim().parse().map_err(|_| ProbeError::HostExec {
+                command: command.into(),
+                message: format!("bad placeholder {{{token}}}"),
+            })?;
+            toks.push(Tok::Port(port));
+        } else {
+            toks.push(Tok::Text(&tail[..=end]));
+        }
+        rest = &tail[end + 1..];
+    }
+    toks.push(Tok::Text(rest));
+    let mut ports = BTreeMap::new();
+    let mut host = None;
+    for t in &toks {
+        if let Tok::Port(p) = t {
+            let addr = endpoint(*p).ok_or(ProbeError::NoEndpoint { port: *p })?;
+            host.get_or_insert_with(|| addr.ip().to_string());
+            ports.insert(*p, addr.port());
+        }
+    }
+    let host = host.unwrap_or_else(|| "127.0.0.1".into());
+    let mut out = String::new();
+    for t in toks {
+        match t {
+            Tok::Text(s) => out.push_str(s),
+            Tok::Host => out.push_str(&host),
+            Tok::Port(p) => out.push_str(&ports.get(&p).copied().unwrap_or(p).to_string()),
+        }
+    }
+    Ok(out)
+}
+
+/// Re-runs idempotent probes (GET/HEAD HTTP requests) once and marks the fields that changed
+/// as volatile, so that replays do not flag a page that prints the time.
+pub fn mark_volatile(container: &dyn Container, records: &mut [ProbeRecord], opts: &ProbeOptions) {
+    for rec in records.iter_mut() {
+        let idempotent = matches!(&rec.spec, ProbeSpec::Http { method, .. } if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD"));
+        if !idempotent || rec.outcome.error.is_some() {
+            continue;
+        }
+        let again = http_probe(container, &rec.spec, opts).0;
+        let mut volatile = Vec::new();
+        if again.body_digest != rec.outcome.body_digest {
+            volatile.push("body".to_string());
+        }
+        for (name, v) in &rec.outcome.headers {
+            if again.headers.get(name) != Some(v) {
+                volatile.push(format!("header:{name}"));
+            }
+        }
+        rec.outcome.volatile = volatile;
+    }
+}
+
+/// One field that differs between a recorded outcome and a replayed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// `status`, `header:content-type`, `body`, `exit_code`, `connected` or `error`.
+    pub field: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// Why two outcomes are not equivalent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.mismatches.iter().map(|m| format!("{}: expected {}, got {}", m.field, m.expected, m.actual)).collect::<Vec<_>>().join("; "))]
+pub struct Difference {
+    pub mismatches: Vec<Mismatch>,
+}
+
+fn show<T: std::fmt::Debug>(v: &Option<T>) -> String {
+    match v {
+        Some(v) => format!("{v:?}"),
+        None => "nothing".into(),
+    }
+}
+
+/// Compares a replayed outcome with the recorded one. Compared: HTTP status, the kept
+/// headers, body digest and length (unless recorded as volatile), exit code, TCP
+/// connectivity, and whether the probe could run at all. Timing is never compared.
+pub fn compare(expected: &ProbeOutcome, actual: &ProbeOutcome) -> Result<(), Difference> {
+    let mut m = Vec::new();
+    let mut diff = |field: &str, e: String, a: String| m.push(Mismatch { field: field.into(), expected: e, actual: a });
+    match (&expected.error, &actual.error) {
+        (None, Some(a)) => diff("error", "no error".into(), format!("{a:?}")),
+        (Some(e), None) => diff("error", format!("{e:?}"), "no error".into()),
+        _ => {}
+    }
+    if expected.http_status != actual.http_status {
+        diff("status", show(&expected.http_status), show(&actual.http_status));
+    }
+    let volatile = |f: &str| expected.volatile.iter().any(|v| v == f);
+    let names: BTreeSet<&String> = expected.headers.keys().chain(actual.headers.keys()).collect();
+    for name in names {
+        let field = format!("header:{name}");
+        if volatile(&field) {
+            continue;
+        }
+        let (e, a) = (expected.headers.get(name), actual.headers.get(name));
+        if e != a {
+            diff(&field, show(&e), show(&a));
+        }
+    }
+    if !volatile("body") && (expected.body_digest != actual.body_digest || expected.body_len != actual.body_len) {
+        let fmt = |d: &Option<String>, l: &Option<u64>| match (d, l) {
+            (Some(d), Some(l)) => format!("{d} ({l} bytes)"),
+            (Some(d), None) => d.clone(),
+            _ => "nothing".into(),
+        };
+        diff("body", fmt(&expected.body_digest, &expected.body_len), fmt(&actual.body_digest, &actual.body_len));
+    }
+    if expected.exit_code != actual.exit_code {
+        diff("exit_code", show(&expected.exit_code), show(&actual.exit_code));
+    }
+    if expected.connected != actual.connected {
+        diff("connected", show(&expected.connected), show(&actual.connected));
+    }
+    if m.is_empty() { Ok(()) } else { Err(Difference { mismatches: m }) }
+}
+
+/// Checks a spec's own expectation (`expect_status`) against an outcome.
+pub fn check_expectation(spec: &ProbeSpec, outcome: &ProbeOutcome) -> Result<(), Difference> {
+    if let ProbeSpec::Http { expect_status: Some(want), .. } = spec {
+        if outcome.http_status != Some(*want) {
+            return Err(Difference {
+                mismatches: vec![Mismatch { field: "status".into(), expected: want.to_string(), actual: show(&outcome.http_status) }],
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One replayed probe.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub record: ProbeRecord,
+    pub actual: ProbeOutcome,
+    pub result: Result<(), Difference>,
+}
+
+impl Replay {
+    pub fn ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// Runs the recorded probes again against `container` (in order; a `Job` record waits for the
+/// exit) and compares each outcome with the recorded one.
+pub fn replay(container: &dyn Container, records: &[ProbeRecord], opts: &ProbeOptions) -> Vec<Replay> {
+    records
+        .iter()
+        .map(|rec| {
+            let actual = run_probe(container, &rec.spec, opts).outcome;
+            let result = compare(&rec.outcome, &actual);
+            Replay { record: rec.clone(), actual, result }
+        })
+        .collect()
+}
+
+/// A short one-line description of a probe, for summaries: `GET :8080/second`, `tcp :6379`.
+pub fn describe(spec: &ProbeSpec) -> String {
+    match spec {
+        ProbeSpec::Http { port, method, path, https, .. } => {
+            format!("{method} {}:{port}{path}", if *https { "https" } else { "http" })
+        }
+        ProbeSpec::Tcp { port } => format!("tcp :{port}"),
+        ProbeSpec::Exec { argv } => format!("exec {}", argv.join(" ")),
+        ProbeSpec::HostExec { command } => format!("host-exec {command}"),
+        ProbeSpec::Job => "job (run to completion)".into(),
+    }
+}
+
+/// A short description of an outcome: `200 text/html 1234 B`, `connected`, `exit 0`.
+pub fn describe_outcome(o: &ProbeOutcome) -> String {
+    if let Some(e) = &o.error {
+        return format!("error: {e}");
+    }
+    let mut parts = Vec::new();
+    if let Some(s) = o.http_status {
+        parts.push(s.to_string());
+    }
+    if let Some(ct) = o.headers.get("content-type") {
+        parts.push(ct.split(';').next().unwrap_or(ct).to_string());
+    }
+    if let Some(l) = o.headers.get("location") {
+        parts.push(format!("-> {l}"));
+    }
+    if let Some(c) = o.exit_code {
+        parts.push(format!("exit {c}"));
+    }
+    if let Some(c) = o.connected {
+        parts.push(if c { "connected".into() } else { "refused".into() });
+    }
+    if let Some(n) = o.body_len {
+        parts.push(format!("{n} B"));
+    }
+    parts.join(" ")
+}
+
+/// Reads a probe file (YAML or JSON). See [`parse_probes`] for the format.
+pub fn read_probe_file(path: &Path) -> Result<Vec<ProbeSpec>, ProbeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ProbeError::File { path: path.into(), source: e })?;
+    parse_probe_file(&text, path)
+}

@@ -160,6 +160,10 @@ pub struct ProbeOutcome {
     /// Error text when the probe could not run at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Fields seen to change between two identical requests while profiling (e.g. `body` for
+    /// a page that prints the time). Replays do not compare them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volatile: Vec<String>,
 }
 
 /// A probe and its recorded answer.
