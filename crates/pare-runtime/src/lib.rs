@@ -17,6 +17,15 @@ use std::time::Duration;
 
 use pare_trace::ExitInfo;
 
+mod cleanup;
+pub mod docker;
+pub mod embedded;
+pub mod passwd;
+
+pub use cleanup::{cleanup_all, install_signal_handler, live_count};
+pub use docker::{DockerContainer, DockerRuntime, RUN_LABEL};
+pub use embedded::{EmbeddedContainer, EmbeddedRuntime};
+
 /// Where the sensor binary is mounted inside the container.
 pub const SENSOR_PATH: &str = "/.pare/sensor";
 /// Where the sensor writes `sensor.json` inside the container.
@@ -103,3 +112,43 @@ pub trait Container: Send + Sync {
 
 /// A shared runtime handle.
 pub type SharedRuntime = Arc<dyn Runtime>;
+
+/// Picks a runtime: `Some("docker")` or `Some("embedded")` forces one; `None` takes docker when
+/// a daemon answers a ping within a second, else embedded.
+pub fn detect(choice: Option<&str>) -> Result<SharedRuntime, RuntimeError> {
+    let ping = Duration::from_millis(1500);
+    match choice {
+        Some("docker") => Ok(Arc::new(DockerRuntime::connect(ping)?)),
+        Some("embedded") => Ok(Arc::new(embedded::EmbeddedRuntime::new()?)),
+        Some(other) => Err(RuntimeError::Unavailable {
+            runtime: "unknown",
+            reason: format!("no runtime named {other:?} (use docker or embedded)"),
+        }),
+        None => match DockerRuntime::connect(ping) {
+            Ok(d) => Ok(Arc::new(d)),
+            Err(docker_err) => embedded::EmbeddedRuntime::new().map(|e| Arc::new(e) as SharedRuntime).map_err(|e| {
+                RuntimeError::Unavailable { runtime: "embedded", reason: format!("{e}; and docker: {docker_err}") }
+            }),
+        },
+    }
+}
+
+/// `n` random hex digits from the kernel's CSPRNG (names of containers and temp dirs).
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n.div_ceil(2)];
+    let filled = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+        .is_ok();
+    if !filled {
+        // Still unique per process and call: pid, time and a counter.
+        static CTR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let v = t ^ (u64::from(std::process::id()) << 32) ^ CTR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (v >> ((i % 8) * 8)) as u8;
+        }
+    }
+    let mut s: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+    s.truncate(n);
+    s
+}

@@ -1,0 +1,305 @@
+//! Integration tests on this host: the embedded runtime needs root and the debootstrap rootfs
+//! at /var/cache/pare/bookworm (or PARE_TEST_ROOTFS); the docker runtime needs dockerd and
+//! `local/debian:bookworm`. Run with `cargo test -p pare-runtime -- --ignored --test-threads 1`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use pare_runtime::{Container, DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
+
+const IMAGE: &str = "local/debian:bookworm";
+
+fn rootfs() -> PathBuf {
+    std::env::var_os("PARE_TEST_ROOTFS").map_or_else(|| PathBuf::from("/var/cache/pare/bookworm"), PathBuf::from)
+}
+
+fn spec(cmd: &[&str]) -> RunSpec {
+    RunSpec {
+        daemon_image: Some(IMAGE.into()),
+        rootfs: Some(rootfs()),
+        command: cmd.iter().map(|s| s.to_string()).collect(),
+        env: vec!["PARE_TEST=yes".into()],
+        user: String::new(),
+        workdir: String::new(),
+        ports: vec![],
+        sensor: None,
+        hostname: "pare-test".into(),
+    }
+}
+
+fn sv(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn docker() -> DockerRuntime {
+    DockerRuntime::connect(Duration::from_secs(3)).expect("docker daemon")
+}
+
+fn embedded(tmp: &Path) -> EmbeddedRuntime {
+    EmbeddedRuntime::with_temp_root(tmp).expect("root")
+}
+
+/// Runs a batch command, checks output, exit code, env and hostname.
+fn batch_job(rt: &dyn Runtime) {
+    let c = rt
+        .start(&spec(&["/bin/sh", "-c", "echo hi; cat /etc/os-release; echo \"env=$PARE_TEST host=$(hostname)\"; echo oops >&2; exit 3"]))
+        .unwrap();
+    let exit = c.wait(Duration::from_secs(30)).unwrap().expect("job exits by itself");
+    assert_eq!(exit.code, 3);
+    let (out, err) = c.logs().unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("hi\n"), "{out}");
+    assert!(out.contains("ID=debian") && out.contains("bookworm"), "{out}");
+    assert!(out.contains("env=yes host=pare-test"), "{out}");
+    assert_eq!(String::from_utf8_lossy(&err), "oops\n");
+    c.cleanup().unwrap();
+    c.cleanup().unwrap();
+}
+
+/// A long-running container: exec into it (as the image user), see a listener via exec, stop.
+fn service(rt: &dyn Runtime) {
+    let mut s = spec(&["/bin/sleep", "300"]);
+    s.user = "nobody".into();
+    s.workdir = "/var/tmp".into();
+    let t0 = Instant::now();
+    let c = rt.start(&s).unwrap();
+    eprintln!("{}: start took {:?}", rt.name(), t0.elapsed());
+    assert!(c.wait(Duration::from_millis(200)).unwrap().is_none(), "still running");
+    let o = c.exec(&sv(&["sh", "-c", "id -u; pwd; echo err >&2; exit 7"]), Duration::from_secs(20)).unwrap();
+    assert_eq!(o.exit_code, 7);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "65534\n/var/tmp\n");
+    assert_eq!(o.stderr, b"err\n");
+    let o = c.exec(&sv(&["cat", "/etc/hostname"]), Duration::from_secs(20)).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "pare-test");
+    // A command that outlives its timeout is reported as an error, not a hang.
+    let t = Instant::now();
+    assert!(c.exec(&sv(&["sleep", "30"]), Duration::from_millis(500)).is_err());
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(c.exec(&sv(&["/nonexistent/binary"]), Duration::from_secs(10)).map(|o| o.exit_code != 0).unwrap_or(true));
+    // sleep as PID 1 has no SIGTERM handler: stop falls back to SIGKILL after the grace time.
+    let t = Instant::now();
+    let exit = c.stop(Duration::from_millis(500)).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(15));
+    assert_eq!(exit.code, 137, "{exit:?}");
+}
+
+/// A TCP service on a container port, reached from the host through `endpoint()`. bookworm
+/// minbase has perl: a one-line HTTP server without extra packages.
+fn port(rt: &dyn Runtime) {
+    let server = r#"use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr=>"0.0.0.0:8000", Listen=>5, ReuseAddr=>1) or die "listen: $!"; print "listening\n"; $|=1; while (my $c = $s->accept) { my $l = <$c>; print $c "HTTP/1.0 200 OK\r\n\r\nhello from $l"; close $c; }"#;
+    let mut s = spec(&["perl", "-e", server]);
+    s.ports = vec![8000];
+    let c = rt.start(&s).unwrap();
+    let addr = c.endpoint(8000).expect("endpoint for port 8000");
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert!(c.endpoint(9999).is_none());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+            conn.write_all(b"GET /probe HTTP/1.0\r\n\r\n")?;
+            let mut b = String::new();
+            conn.read_to_string(&mut b)?;
+            Ok(b)
+        })();
+        match attempt {
+            Ok(b) if b.contains("200 OK") => break b,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            other => panic!("no answer on {addr}: {other:?}; logs {:?}", c.logs()),
+        }
+    };
+    assert!(body.contains("hello from GET /probe"), "{body}");
+    c.cleanup().unwrap();
+}
+
+fn sensor_binary() -> Option<PathBuf> {
+    let p = std::env::var_os("PARE_SENSOR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu/release/pare-sensor")
+    });
+    p.exists().then_some(p)
+}
+
+fn with_sensor(rt: &dyn Runtime, fanotify: bool) {
+    let Some(bin) = sensor_binary() else {
+        eprintln!("skipping: no static sensor (set PARE_SENSOR)");
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let mut s = spec(&["/bin/cat", "/etc/os-release"]);
+    s.user = "nobody".into();
+    s.sensor = Some(SensorSpec { binary: bin, output_dir: out.path().to_path_buf(), fanotify });
+    let c = rt.start(&s).unwrap();
+    let exit = c.wait(Duration::from_secs(60)).unwrap().expect("exits");
+    let logs = c.logs().unwrap();
+    assert_eq!(exit.code, 0, "{exit:?} {logs:?}");
+    let report = out.path().join("sensor.json");
+    let text = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{}: {e}; logs {logs:?}", report.display()));
+    assert!(text.contains("/etc/os-release"), "{text}");
+    c.cleanup().unwrap();
+}
+
+fn mounts_mentioning(p: &Path) -> usize {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mi.lines().filter(|l| l.contains(p.to_str().unwrap())).count()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn embedded_batch_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    batch_job(&embedded(tmp.path()));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn embedded_service_exec_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    service(&embedded(tmp.path()));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn embedded_port_forwarding() {
+    let tmp = tempfile::tempdir().unwrap();
+    port(&embedded(tmp.path()));
+}
+
+#[test]
+#[ignore = "needs root"]
+fn embedded_never_writes_into_rootfs_and_isolates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = embedded(tmp.path());
+    let marker = format!("pare-test-{}", std::process::id());
+    let c = rt
+        .start(&spec(&[
+            "/bin/sh",
+            "-c",
+            &format!(
+                "echo x > /{marker}; echo y > /etc/{marker}; rm -f /etc/debian_version; \
+                 cat /proc/1/cmdline | tr '\\0' ' '; echo; cat /sys/class/net/lo/operstate; ls /dev; \
+                 grep -c . /proc/net/dev; grep CapBnd /proc/self/status"
+            ),
+        ]))
+        .unwrap();
+    let exit = c.wait(Duration::from_secs(30)).unwrap().unwrap();
+    let (out, err) = c.logs().unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(exit.code, 0, "{out} {}", String::from_utf8_lossy(&err));
+    // PID 1 is our command, lo is up, /dev is minimal, only lo exists, caps are Docker's.
+    assert!(out.starts_with("/bin/sh -c"), "{out}");
+    assert!(out.contains("\nunknown\n") || out.contains("\nup\n"), "{out}");
+    assert!(out.contains("null") && out.contains("urandom") && out.contains("pts") && !out.contains("sda"), "{out}");
+    assert!(out.contains("\n3\n"), "only header lines + lo in /proc/net/dev: {out}");
+    assert!(out.contains("CapBnd:\t00000000a80425fb"), "{out}");
+    c.cleanup().unwrap();
+    let rootfs = rootfs();
+    assert!(!rootfs.join(&marker).exists());
+    assert!(!rootfs.join("etc").join(&marker).exists());
+    assert!(rootfs.join("etc/debian_version").exists());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn embedded_cleanup_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = embedded(tmp.path());
+    let c = rt.start(&spec(&["/bin/sleep", "300"])).unwrap();
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "one run dir while running");
+    let dir = std::fs::read_dir(tmp.path()).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(mounts_mentioning(&dir), 0, "mounts live only in the container's mount ns");
+    let before = sleeping_children();
+    assert!(before >= 1);
+    drop(c);
+    assert!(!dir.exists(), "temp dir removed");
+    assert_eq!(mounts_mentioning(tmp.path()), 0);
+    assert_eq!(sleeping_children(), before - 1, "namespace processes gone");
+    assert_eq!(pare_runtime::live_count(), 0);
+}
+
+/// `sleep 300` processes on the host (this test's containers).
+fn sleeping_children() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| c == b"/bin/sleep\x00300\x00")
+        .count()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn embedded_setup_errors_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = embedded(tmp.path());
+    let err = rt.start(&spec(&["/no/such/binary"])).err().expect("start fails").to_string();
+    assert!(err.contains("/no/such/binary"), "{err}");
+    let mut s = spec(&["/bin/true"]);
+    s.user = "no-such-user".into();
+    let err = rt.start(&s).err().expect("start fails").to_string();
+    assert!(err.contains("no-such-user"), "{err}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temp dirs removed after failures");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn embedded_with_sensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    with_sensor(&embedded(tmp.path()), false);
+}
+
+#[test]
+#[ignore = "needs docker"]
+fn docker_batch_job() {
+    batch_job(&docker());
+}
+
+#[test]
+#[ignore = "needs docker"]
+fn docker_service_exec_stop() {
+    service(&docker());
+}
+
+#[test]
+#[ignore = "needs docker"]
+fn docker_port_forwarding() {
+    port(&docker());
+}
+
+#[test]
+#[ignore = "needs docker"]
+fn docker_with_sensor() {
+    with_sensor(&docker(), true);
+}
+
+#[test]
+#[ignore = "needs docker"]
+fn docker_cleanup_leaves_nothing() {
+    let d = docker();
+    let before = d.list_labelled().unwrap();
+    let c = d.start(&spec(&["/bin/sleep", "300"])).unwrap();
+    let mut now = d.list_labelled().unwrap();
+    now.retain(|id| !before.contains(id));
+    assert_eq!(now.len(), 1, "one new labelled container");
+    drop(c);
+    let after = d.list_labelled().unwrap();
+    assert!(!after.contains(&now[0]), "container removed on drop");
+    // A failing start (image does not exist) leaves nothing either.
+    let mut s = spec(&["/bin/true"]);
+    s.daemon_image = Some("pare-test/does-not-exist:never".into());
+    assert!(d.start(&s).is_err());
+    assert_eq!(d.list_labelled().unwrap().len(), before.len());
+}
+
+#[test]
+#[ignore = "needs docker"]
+fn detect_prefers_docker_and_forcing_works() {
+    assert_eq!(pare_runtime::detect(None).unwrap().name(), "docker");
+    assert_eq!(pare_runtime::detect(Some("embedded")).unwrap().name(), "embedded");
+    assert!(pare_runtime::detect(Some("podman")).is_err());
+    let t = Instant::now();
+    let err = DockerRuntime::connect_with_host("unix:///nonexistent.sock", Duration::from_secs(1)).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(err.to_string().contains("not available"), "{err}");
+}
