@@ -1,1 +1,188 @@
-//! File selection: traced files plus static closure.
+//! File selection: traced files ∪ static closure ∪ `--include-*` − `--exclude`, with the
+//! reason each path is kept.
+//!
+//! Everything is resolved inside an extracted rootfs ([`root::Rootfs`]): absolute symlinks are
+//! re-rooted and `..` never leaves it. The ELF closure is computed by pare itself (goblin,
+//! `ld.so.cache`, `ld.so.conf`, RPATH/RUNPATH), so images without `ldd` work the same.
+//!
+//! ```no_run
+//! # use pare_select::*;
+//! let inputs = SelectInputs { include_shell: true, ..Default::default() };
+//! let sel = select(std::path::Path::new("/rootfs"), &inputs).unwrap();
+//! for (path, kept) in &sel.entries { println!("{path}: {}", kept.reasons[0]); }
+//! ```
+
+mod dpkg;
+pub mod elf;
+mod engine;
+pub mod ldcache;
+mod reason;
+pub mod root;
+mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use engine::select;
+pub use reason::Reason;
+
+/// Most reasons recorded per path (libc is needed by everything).
+pub const MAX_REASONS: usize = 8;
+
+/// Why [`select`] failed. Problems with single files of the image are warnings in
+/// [`Selection::warnings`], not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: rootfs is not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("{path}: too many levels of symbolic links")]
+    SymlinkLoop { path: String },
+    #[error("{path}: symlink target is not UTF-8")]
+    NonUtf8 { path: PathBuf },
+    #[error("{path}: bad ld.so.cache: {reason}")]
+    LdCache { path: PathBuf, reason: String },
+    #[error("bad glob {pattern:?} in {flag}: {source}")]
+    Glob { flag: &'static str, pattern: String, source: globset::Error },
+}
+
+/// What the image config says, as far as selection cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageFacts {
+    /// `USER` (`name`, `uid`, `name:group`, `uid:gid`).
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub volumes: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    /// Docker's `Healthcheck.Test` (`["CMD", …]`, `["CMD-SHELL", "…"]`, `["NONE"]`).
+    pub healthcheck: Option<Vec<String>>,
+    /// `KEY=VALUE` environment (for `PATH` and `LD_LIBRARY_PATH`).
+    pub env: Vec<String>,
+}
+
+impl ImageFacts {
+    /// Reads the facts from an OCI image config plus Docker's `Healthcheck` object (which
+    /// oci-spec does not model), e.g. `raw_config["config"]["Healthcheck"]`.
+    pub fn from_config(config: &pare_image::ImageConfiguration, healthcheck: Option<&serde_json::Value>) -> Self {
+        let c = config.config().as_ref();
+        let nonempty = |s: Option<&String>| s.filter(|s| !s.is_empty()).cloned();
+        ImageFacts {
+            user: c.and_then(|c| nonempty(c.user().as_ref())),
+            workdir: c.and_then(|c| nonempty(c.working_dir().as_ref())),
+            volumes: c.and_then(|c| c.volumes().clone()).unwrap_or_default(),
+            entrypoint: c.and_then(|c| c.entrypoint().clone()).unwrap_or_default(),
+            cmd: c.and_then(|c| c.cmd().clone()).unwrap_or_default(),
+            healthcheck: healthcheck.and_then(|h| h.get("Test")).and_then(|t| serde_json::from_value(t.clone()).ok()),
+            env: c.and_then(|c| c.env().clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The value of an environment variable.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.env.iter().rev().find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    }
+}
+
+/// One traced path with what the sensor saw.
+pub type TracedFiles = BTreeMap<String, pare_trace::FileRecord>;
+
+/// Everything [`select`] takes.
+#[derive(Debug, Clone, Default)]
+pub struct SelectInputs {
+    /// Paths the sensor saw (only `found` ones are used).
+    pub traced: TracedFiles,
+    pub facts: ImageFacts,
+    /// `--include-path` globs (a directory match keeps its whole subtree).
+    pub include_paths: Vec<String>,
+    /// `--include-bin` paths (kept with their ELF closure).
+    pub include_bins: Vec<String>,
+    /// `--include-exe` names (looked up in the image's `PATH`).
+    pub include_exes: Vec<String>,
+    /// `--include-shell`: a working `/bin/sh`.
+    pub include_shell: bool,
+    /// `--exclude` globs (a match also drops everything below it).
+    pub excludes: Vec<String>,
+    /// `--preserve-path` globs: kept whole, and never excluded.
+    pub preserve_paths: Vec<String>,
+}
+
+impl SelectInputs {
+    /// Inputs from a sensor report (found paths and exec targets) and the image facts.
+    pub fn from_report(report: &pare_trace::SensorReport, facts: ImageFacts) -> Self {
+        let mut traced: TracedFiles = report.files.iter().filter(|(_, r)| r.found).map(|(p, r)| (p.clone(), r.clone())).collect();
+        for e in &report.execs {
+            let rec = traced.entry(e.path.clone()).or_default();
+            rec.found = true;
+            rec.kinds.insert(pare_trace::AccessKind::Exec);
+        }
+        SelectInputs { traced, facts, ..Default::default() }
+    }
+}
+
+/// One kept path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// At most [`MAX_REASONS`], the first one being the one that brought it in.
+    pub reasons: Vec<Reason>,
+}
+
+/// The selected file set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    /// Canonical absolute in-image paths (no symlinks in their parents) → why they are kept.
+    /// Every parent directory of an entry is itself an entry.
+    pub entries: BTreeMap<String, Kept>,
+    /// Files whose content the writer must take from here instead of the rootfs (e.g. the
+    /// trimmed `/var/lib/dpkg/status`); each is also in `entries`.
+    #[serde(default)]
+    pub generated: BTreeMap<String, Vec<u8>>,
+    /// Directories to create although the rootfs lacks them (path → mode), e.g. `/tmp` 1777.
+    #[serde(default)]
+    pub created_dirs: BTreeMap<String, u32>,
+    /// Paths that would have been kept but an `--exclude` glob removed: path → the glob.
+    #[serde(default)]
+    pub excluded: BTreeMap<String, String>,
+    /// Things pare could not resolve (a missing `DT_NEEDED`, an unparsable ELF, …).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl Selection {
+    /// Looks up a path as typed (normalized, not resolved through symlinks).
+    pub fn get(&self, path: &str) -> Option<&Kept> {
+        self.entries.get(&root::normalize(path))
+    }
+
+    /// Why `path` is kept, as a chain: `path`'s first reason, then the first reason of the path
+    /// that reason came from, … until a root reason (traced, config, flag). Empty when the path
+    /// is not kept.
+    pub fn explain(&self, path: &str) -> Vec<(String, Reason)> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut cur = root::normalize(path);
+        while let Some(kept) = self.entries.get(&cur) {
+            if !seen.insert(cur.clone()) {
+                break;
+            }
+            // Prefer a reason whose source has not been visited (avoids going in circles).
+            let Some(r) = kept
+                .reasons
+                .iter()
+                .find(|r| r.from_path().is_none_or(|p| !seen.contains(&root::normalize(p))))
+                .or(kept.reasons.first())
+            else {
+                break;
+            };
+            out.push((cur.clone(), r.clone()));
+            match r.from_path() {
+                Some(p) => cur = root::normalize(p),
+                None => break,
+            }
+        }
+        out
+    }
+}

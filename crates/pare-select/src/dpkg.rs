@@ -1,0 +1,107 @@
+//! The dpkg database of the packages that own kept files: a trimmed `/var/lib/dpkg/status`
+//! (generated content) plus their `info/PKG.list` and `.md5sums`, or distroless's
+//! `status.d/PKG` files.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::Reason;
+use crate::engine::Ctx;
+use crate::root;
+
+const STATUS: &str = "/var/lib/dpkg/status";
+const INFO: &str = "/var/lib/dpkg/info";
+const STATUS_D: &str = "/var/lib/dpkg/status.d";
+
+/// Canonicalizes a listed path by resolving its parent directory (cached): dpkg lists
+/// `/lib/x86_64-linux-gnu/libc.so.6` while merged-usr puts it under `/usr/lib`.
+fn canonical_listed(cx: &Ctx<'_>, cache: &mut HashMap<String, String>, listed: &str) -> Option<String> {
+    let listed = root::normalize(listed);
+    let parent = root::parent(&listed)?.to_string();
+    let cparent = match cache.get(&parent) {
+        Some(c) => c.clone(),
+        None => {
+            let c = cx.root.resolve(&parent, true).map(|r| r.path).unwrap_or_else(|_| parent.clone());
+            cache.insert(parent.clone(), c.clone());
+            c
+        }
+    };
+    Some(format!("{}/{}", cparent.trim_end_matches('/'), root::file_name(&listed)))
+}
+
+/// Kept non-directory files, as the owner lookup keys.
+fn kept_files(cx: &Ctx<'_>) -> BTreeSet<String> {
+    cx.entries.keys().filter(|p| cx.root.lstat(p).is_some_and(|m| !m.is_dir())).cloned().collect()
+}
+
+pub fn trim(cx: &mut Ctx<'_>) {
+    let kept = kept_files(cx);
+    let mut cache = HashMap::new();
+    // package (as named by its list file, maybe `pkg:arch`) → one kept file it owns.
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+
+    if cx.root.lstat(STATUS).is_some_and(|m| m.is_file()) {
+        for name in cx.list_dir(INFO) {
+            let Some(pkg) = name.strip_suffix(".list") else { continue };
+            let Ok(text) = std::fs::read_to_string(cx.root.host(&format!("{INFO}/{name}"))) else { continue };
+            for line in text.lines() {
+                if let Some(c) = canonical_listed(cx, &mut cache, line.trim())
+                    && kept.contains(&c)
+                {
+                    owners.entry(pkg.to_string()).or_insert(c);
+                    break;
+                }
+            }
+        }
+        if !owners.is_empty() {
+            let Ok(status) = std::fs::read(cx.root.host(STATUS)) else { return };
+            let status = String::from_utf8_lossy(&status);
+            let mut out = String::new();
+            let mut kept_pkgs = Vec::new();
+            for stanza in status.split("\n\n") {
+                let field = |f: &str| {
+                    stanza.lines().find_map(|l| l.strip_prefix(f).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string()))
+                };
+                let (Some(pkg), arch) = (field("Package"), field("Architecture")) else { continue };
+                let qualified = arch.map(|a| format!("{pkg}:{a}"));
+                let hit = owners.get(&pkg).or_else(|| qualified.as_ref().and_then(|q| owners.get(q)));
+                if let Some(file) = hit {
+                    let s = stanza.trim_matches('\n');
+                    out.push_str(s);
+                    out.push_str("\n\n");
+                    kept_pkgs.push((pkg, file.clone()));
+                }
+            }
+            if let Some((pkg, file)) = kept_pkgs.first().cloned() {
+                cx.generated.insert(STATUS.to_string(), out.into_bytes());
+                cx.keep(STATUS, Reason::Dpkg { package: pkg, file });
+            }
+            for (listname, file) in &owners {
+                for ext in ["list", "md5sums"] {
+                    let p = format!("{INFO}/{listname}.{ext}");
+                    if cx.root.lstat(&p).is_some() {
+                        cx.keep(&p, Reason::Dpkg { package: listname.clone(), file: file.clone() });
+                    }
+                }
+            }
+        }
+    }
+
+    // distroless: status.d/PKG (one stanza) and PKG.md5sums ("md5  path" without leading /).
+    if cx.root.lstat(STATUS_D).is_some_and(|m| m.is_dir()) {
+        for name in cx.list_dir(STATUS_D) {
+            let Some(pkg) = name.strip_suffix(".md5sums") else { continue };
+            let Ok(text) = std::fs::read_to_string(cx.root.host(&format!("{STATUS_D}/{name}"))) else { continue };
+            let owned = text.lines().find_map(|l| {
+                let p = l.split_once("  ").map(|(_, p)| p).unwrap_or("");
+                canonical_listed(cx, &mut cache, &format!("/{p}")).filter(|c| kept.contains(c))
+            });
+            if let Some(file) = owned {
+                for p in [format!("{STATUS_D}/{pkg}"), format!("{STATUS_D}/{name}")] {
+                    if cx.root.lstat(&p).is_some() {
+                        cx.keep(&p, Reason::Dpkg { package: pkg.to_string(), file: file.clone() });
+                    }
+                }
+            }
+        }
+    }
+}

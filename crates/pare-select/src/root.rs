@@ -1,0 +1,211 @@
+//! Path resolution inside an extracted root filesystem.
+//!
+//! Every path is resolved component by component with `lstat`, the way the kernel would resolve
+//! it with the rootfs as `/` (like `openat2(RESOLVE_IN_ROOT)`): absolute symlink targets restart
+//! at the rootfs, `..` never climbs above it. Nothing outside the rootfs is ever touched.
+
+use std::fs::{self, Metadata};
+use std::path::{Path, PathBuf};
+
+use crate::SelectError;
+
+/// How many symlinks one resolution may follow (the kernel's limit).
+const MAX_LINKS: usize = 40;
+
+/// A rootfs directory seen as `/`.
+#[derive(Debug, Clone)]
+pub struct Rootfs {
+    base: PathBuf,
+}
+
+/// The outcome of resolving one in-image path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// The canonical in-image path (no symlinks, no `.`/`..`), even when it does not exist.
+    pub path: String,
+    /// The canonical in-image paths of every symlink followed on the way, in order.
+    pub links: Vec<String>,
+    /// Whether the final path exists.
+    pub exists: bool,
+}
+
+/// Normalizes an in-image path lexically: absolute, no `.`, `..` clamped at `/`, no `//`.
+pub fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    join(&parts)
+}
+
+fn join<S: AsRef<str>>(parts: &[S]) -> String {
+    if parts.is_empty() {
+        return "/".to_string();
+    }
+    let mut s = String::new();
+    for p in parts {
+        s.push('/');
+        s.push_str(p.as_ref());
+    }
+    s
+}
+
+/// The parent of a normalized absolute path (`None` for `/`).
+pub fn parent(path: &str) -> Option<&str> {
+    if path == "/" {
+        return None;
+    }
+    match path.rfind('/') {
+        Some(0) => Some("/"),
+        Some(i) => Some(&path[..i]),
+        None => None,
+    }
+}
+
+/// The last component of a normalized path.
+pub fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+impl Rootfs {
+    pub fn new(base: &Path) -> Result<Self, SelectError> {
+        let md = fs::metadata(base).map_err(|source| SelectError::Io { path: base.to_path_buf(), source })?;
+        if !md.is_dir() {
+            return Err(SelectError::NotADirectory { path: base.to_path_buf() });
+        }
+        Ok(Rootfs { base: base.to_path_buf() })
+    }
+
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The host path of a *canonical* in-image path. Only call this with paths produced by
+    /// [`Rootfs::resolve`] or [`normalize`]: they contain no `..`, so the result stays inside.
+    pub fn host(&self, canonical: &str) -> PathBuf {
+        let rel = canonical.trim_start_matches('/');
+        if rel.is_empty() { self.base.clone() } else { self.base.join(rel) }
+    }
+
+    /// `lstat` of a canonical in-image path.
+    pub fn lstat(&self, canonical: &str) -> Option<Metadata> {
+        fs::symlink_metadata(self.host(canonical)).ok()
+    }
+
+    /// Resolves `path` (absolute, or relative to `/`) inside the rootfs. With `follow_last`
+    /// false a final symlink is not followed (like `lstat`).
+    pub fn resolve(&self, path: &str, follow_last: bool) -> Result<Resolution, SelectError> {
+        let mut pending: Vec<String> =
+            path.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect();
+        pending.reverse(); // a stack: next component at the end
+        let mut cur: Vec<String> = Vec::new();
+        let mut links = Vec::new();
+        let mut followed = 0usize;
+        while let Some(comp) = pending.pop() {
+            if comp == "." {
+                continue;
+            }
+            if comp == ".." {
+                cur.pop();
+                continue;
+            }
+            cur.push(comp);
+            let canonical = join(&cur);
+            let Some(md) = self.lstat(&canonical) else {
+                // Absent: the rest is appended lexically.
+                let mut rest: Vec<String> = pending.into_iter().rev().collect();
+                let mut all = cur.clone();
+                all.append(&mut rest);
+                return Ok(Resolution { path: normalize(&join(&all)), links, exists: false });
+            };
+            let is_last = pending.is_empty();
+            if md.file_type().is_symlink() && (!is_last || follow_last) {
+                followed += 1;
+                if followed > MAX_LINKS {
+                    return Err(SelectError::SymlinkLoop { path: path.to_string() });
+                }
+                let target = fs::read_link(self.host(&canonical))
+                    .map_err(|source| SelectError::Io { path: self.host(&canonical), source })?;
+                let Some(target) = target.to_str() else {
+                    return Err(SelectError::NonUtf8 { path: self.host(&canonical) });
+                };
+                if !links.contains(&canonical) {
+                    links.push(canonical);
+                }
+                cur.pop();
+                if target.starts_with('/') {
+                    cur.clear();
+                }
+                for c in target.split('/').rev() {
+                    if !c.is_empty() && c != "." {
+                        pending.push(c.to_string());
+                    }
+                }
+            } else if !is_last && !md.is_dir() {
+                // A non-directory in the middle: ENOTDIR.
+                let mut rest: Vec<String> = pending.into_iter().rev().collect();
+                let mut all = cur.clone();
+                all.append(&mut rest);
+                return Ok(Resolution { path: normalize(&join(&all)), links, exists: false });
+            }
+        }
+        Ok(Resolution { path: join(&cur), links, exists: true })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn normalize_clamps() {
+        assert_eq!(normalize("/../../etc//passwd"), "/etc/passwd");
+        assert_eq!(normalize("a/./b/../c"), "/a/c");
+        assert_eq!(normalize("/"), "/");
+        assert_eq!(parent("/a/b"), Some("/a"));
+        assert_eq!(parent("/a"), Some("/"));
+        assert_eq!(parent("/"), None);
+    }
+
+    #[test]
+    fn resolves_inside_root() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        fs::create_dir_all(r.join("usr/lib")).unwrap();
+        fs::create_dir_all(r.join("etc")).unwrap();
+        fs::write(r.join("usr/lib/libx.so.1.2"), b"x").unwrap();
+        fs::write(r.join("etc/passwd"), b"root").unwrap();
+        symlink("usr/lib", r.join("lib")).unwrap();
+        symlink("libx.so.1.2", r.join("usr/lib/libx.so.1")).unwrap();
+        symlink("/../../../etc/passwd", r.join("usr/evil")).unwrap();
+        symlink("../../../../../../etc/passwd", r.join("usr/lib/evil2")).unwrap();
+        symlink("loop2", r.join("loop1")).unwrap();
+        symlink("loop1", r.join("loop2")).unwrap();
+        let root = Rootfs::new(r).unwrap();
+
+        let res = root.resolve("/lib/libx.so.1", true).unwrap();
+        assert_eq!(res.path, "/usr/lib/libx.so.1.2");
+        assert_eq!(res.links, vec!["/lib".to_string(), "/usr/lib/libx.so.1".to_string()]);
+        assert!(res.exists);
+
+        let res = root.resolve("/lib/libx.so.1", false).unwrap();
+        assert_eq!(res.path, "/usr/lib/libx.so.1");
+
+        for p in ["/usr/evil", "/lib/evil2"] {
+            let res = root.resolve(p, true).unwrap();
+            assert_eq!(res.path, "/etc/passwd", "{p}");
+            assert!(res.exists);
+        }
+        assert!(matches!(root.resolve("/loop1", true), Err(SelectError::SymlinkLoop { .. })));
+        let res = root.resolve("/lib/nope/x", true).unwrap();
+        assert_eq!(res.path, "/usr/lib/nope/x");
+        assert!(!res.exists);
+    }
+}
