@@ -1,0 +1,3 @@
+module example.invalid/goserver
+
+go 1.19
