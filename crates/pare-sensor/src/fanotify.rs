@@ -26,6 +26,7 @@ pub struct FanPath {
 #[derive(Debug, Default)]
 pub struct FanResult {
     pub paths: HashMap<String, FanPath>,
+    /// Events kept (after dropping the sensor's own and, off PID 1, untraced processes').
     pub events: u64,
     pub overflowed: bool,
     pub errors: Vec<String>,
@@ -86,11 +87,20 @@ fn run(fan: Fanotify, stop: Arc<AtomicBool>, only_pids: Option<Arc<Shared>>) -> 
     let me = std::process::id() as i32;
     let mut res = FanResult::default();
     let mut exes: HashMap<i32, String> = HashMap::new();
+    let mut drain_until: Option<std::time::Instant> = None;
     loop {
         let stopping = stop.load(Ordering::SeqCst);
+        if stopping {
+            // Events of the app's last accesses are queued before its exit was reported: drain
+            // what is queued now, but do not chase a busy filesystem (other processes) forever.
+            let until = *drain_until.get_or_insert_with(|| std::time::Instant::now() + std::time::Duration::from_millis(300));
+            if std::time::Instant::now() > until {
+                break;
+            }
+        }
         let ready = {
             let mut fds = [PollFd::new(fan.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::from(100u16)) {
+            match poll(&mut fds, PollTimeout::from(if stopping { 0u16 } else { 100u16 })) {
                 Ok(n) => n > 0,
                 Err(Errno::EINTR) => continue,
                 Err(e) => {
@@ -106,6 +116,9 @@ fn run(fan: Fanotify, stop: Arc<AtomicBool>, only_pids: Option<Arc<Shared>>) -> 
             continue;
         }
         loop {
+            if drain_until.is_some_and(|u| std::time::Instant::now() > u) {
+                break;
+            }
             let events = match fan.read_events() {
                 Ok(ev) if ev.is_empty() => break,
                 Ok(ev) => ev,
@@ -116,7 +129,6 @@ fn run(fan: Fanotify, stop: Arc<AtomicBool>, only_pids: Option<Arc<Shared>>) -> 
                 }
             };
             for ev in events {
-                res.events += 1;
                 let mask = ev.mask();
                 if mask.contains(MaskFlags::FAN_Q_OVERFLOW) {
                     res.overflowed = true;
@@ -147,6 +159,7 @@ fn run(fan: Fanotify, stop: Arc<AtomicBool>, only_pids: Option<Arc<Shared>>) -> 
                             .unwrap_or_default()
                     })
                     .clone();
+                res.events += 1;
                 let entry = res.paths.entry(lossy(bytes)).or_default();
                 if mask.contains(MaskFlags::FAN_OPEN_EXEC) {
                     entry.exec = true;

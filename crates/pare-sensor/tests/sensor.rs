@@ -1,0 +1,274 @@
+//! Runs the built sensor binary on the host (ptrace of its own child needs no privilege;
+//! fanotify needs root) and checks its report.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pare_trace::{AccessKind, SensorReport};
+
+const SENSOR: &str = env!("CARGO_BIN_EXE_pare-sensor");
+
+fn report_of(out: &Path) -> SensorReport {
+    let text = std::fs::read(out.join("sensor.json")).expect("sensor.json written");
+    serde_json::from_slice(&text).expect("sensor.json parses")
+}
+
+fn run(extra: &[&str], cmd: &[&str]) -> (Output, SensorReport, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(SENSOR)
+        .arg("--output")
+        .arg(out.path())
+        .args(extra)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .unwrap();
+    let r = report_of(out.path());
+    (o, r, out)
+}
+
+fn sh(script: &str) -> Vec<&str> {
+    vec!["/bin/sh", "-c", script]
+}
+
+fn kinds(r: &SensorReport, path: &str) -> BTreeSet<AccessKind> {
+    r.files.get(path).unwrap_or_else(|| panic!("{path} not recorded")).kinds.clone()
+}
+
+fn python() -> Option<&'static str> {
+    ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| Path::new(p).exists())
+}
+
+fn canon_tmp() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().canonicalize().unwrap();
+    (d, p)
+}
+
+#[test]
+fn records_execs_libraries_and_opens() {
+    let py = python().unwrap_or("true");
+    let script = format!("cat /etc/hostname >/dev/null; ls /usr/share >/dev/null; {py} -c 'import json'");
+    let (o, r, _d) = run(&["--no-fanotify"], &sh(&script));
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(r.exit.as_ref().map(|e| e.code), Some(0));
+    assert!(!r.fanotify);
+    assert!(r.execs.iter().any(|e| e.path == "/bin/sh" && e.argv.first().map(String::as_str) == Some("/bin/sh")));
+    let cat = r.execs.iter().find(|e| e.path.ends_with("/cat")).expect("cat exec recorded");
+    assert_eq!(cat.argv, vec!["cat", "/etc/hostname"]);
+    assert!(r.execs.iter().any(|e| e.path.ends_with("/ls")));
+    let host = &r.files["/etc/hostname"];
+    assert!(host.found && !host.missing && host.kinds.contains(&AccessKind::Open));
+    assert!(host.processes.iter().any(|p| p.ends_with("/cat")), "{host:?}");
+    assert!(host.syscalls.contains("openat"));
+    let libc = r.files.iter().find(|(k, v)| k.ends_with("/libc.so.6") && v.found && v.kinds.contains(&AccessKind::Open));
+    assert!(libc.is_some(), "libc.so.6 not opened");
+    // The dynamic loader the kernel maps is recorded as exec'ed.
+    assert!(r.files.iter().any(|(k, v)| k.contains("ld-linux") && v.kinds.contains(&AccessKind::Exec)));
+    // Executed binaries themselves.
+    assert!(r.files.iter().any(|(k, v)| k.ends_with("/cat") && v.kinds.contains(&AccessKind::Exec) && v.found));
+    for s in ["execve", "openat", "exit_group", "mmap"] {
+        assert!(r.syscalls.contains(s), "syscall {s} missing: {:?}", r.syscalls);
+    }
+    if python().is_some() {
+        assert!(r.files.iter().any(|(k, v)| k.ends_with("/json/__init__.py") && v.found), "json module not seen");
+    }
+}
+
+#[test]
+fn missing_stat_only_relative_created_and_symlinks() {
+    let (_d, dir) = canon_tmp();
+    let d = dir.to_str().unwrap();
+    std::fs::write(dir.join("statonly"), b"s").unwrap();
+    std::fs::write(dir.join("rel.txt"), b"r").unwrap();
+    std::fs::write(dir.join("target.txt"), b"t").unwrap();
+    std::os::unix::fs::symlink("target.txt", dir.join("link.txt")).unwrap();
+    let script = format!(
+        "cd {d} && test -e statonly && cat ./rel.txt link.txt >/dev/null; cat nope.txt 2>/dev/null; \
+         mkdir newdir; echo hi > created.txt; mkdir newdir 2>/dev/null; true"
+    );
+    let (o, r, _out) = run(&["--no-fanotify"], &sh(&script));
+    assert!(o.status.success(), "{o:?}");
+    let f = |n: &str| format!("{d}/{n}");
+    assert_eq!(kinds(&r, &f("statonly")), BTreeSet::from([AccessKind::Stat]));
+    assert!(r.files[&f("statonly")].found);
+    let rel = &r.files[&f("rel.txt")];
+    assert!(rel.found && rel.kinds.contains(&AccessKind::Open));
+    let nope = &r.files[&f("nope.txt")];
+    assert!(nope.missing && !nope.found);
+    let link = &r.files[&f("link.txt")];
+    assert_eq!(link.symlink.as_deref(), Some("target.txt"));
+    let target = &r.files[&f("target.txt")];
+    assert!(target.found && target.kinds.contains(&AccessKind::Open) && target.symlink.is_none());
+    assert!(kinds(&r, &f("newdir")).contains(&AccessKind::Create));
+    let created = kinds(&r, &f("created.txt"));
+    assert!(created.contains(&AccessKind::Create) && created.contains(&AccessKind::Write), "{created:?}");
+    // A file that existed before the open was not created by the app.
+    assert!(!kinds(&r, &f("rel.txt")).contains(&AccessKind::Create));
+    assert!(kinds(&r, d).contains(&AccessKind::Chdir));
+}
+
+#[test]
+fn follows_forks_and_threads() {
+    let Some(py) = python() else { return };
+    let (_d, dir) = canon_tmp();
+    let d = dir.to_str().unwrap();
+    for n in ["forked", "threaded"] {
+        std::fs::write(dir.join(n), b"x").unwrap();
+    }
+    let script = format!(
+        "(cat {d}/forked >/dev/null) & wait; \
+         {py} -c \"import threading; t=threading.Thread(target=lambda: open('{d}/threaded').read()); t.start(); t.join()\""
+    );
+    let (o, r, _out) = run(&["--no-fanotify"], &sh(&script));
+    assert!(o.status.success(), "{o:?}");
+    assert!(r.files[&format!("{d}/forked")].found);
+    let t = &r.files[&format!("{d}/threaded")];
+    assert!(t.found && t.kinds.contains(&AccessKind::Open));
+    assert!(t.processes.iter().any(|p| p.contains("python")), "{t:?}");
+    assert!(r.syscalls.contains("clone") || r.syscalls.contains("clone3"));
+}
+
+#[test]
+fn exit_code_and_signal_death_propagate() {
+    let (o, r, _d) = run(&["--no-fanotify"], &sh("exit 3"));
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(r.exit.unwrap().code, 3);
+    let (o, r, _d) = run(&["--no-fanotify"], &sh("kill -USR1 $$"));
+    assert_eq!(o.status.code(), Some(128 + 10));
+    assert_eq!(r.exit.unwrap().signal.as_deref(), Some("SIGUSR1"));
+    let (o, r, _d) = run(&["--no-fanotify"], &["no-such-program-pare"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(r.notices.iter().any(|n| n.contains("not found")), "{:?}", r.notices);
+}
+
+fn spawn(extra: &[&str], script: &str) -> (std::process::Child, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap();
+    let child = Command::new(SENSOR)
+        .arg("--output")
+        .arg(out.path())
+        .args(extra)
+        .args(["--", "/bin/sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, out)
+}
+
+fn wait_for_line(child: &mut std::process::Child, want: &str) {
+    use std::io::BufRead;
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), want);
+}
+
+#[test]
+fn sigterm_is_forwarded() {
+    let (mut child, out) = spawn(&["--no-fanotify"], "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done");
+    wait_for_line(&mut child, "ready");
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(report_of(out.path()).exit.unwrap().code, 7);
+}
+
+#[test]
+fn sigterm_ignored_gets_killed_after_grace() {
+    let (mut child, out) = spawn(&["--no-fanotify", "--grace", "0.5"], "trap '' TERM; echo ready; sleep 30");
+    wait_for_line(&mut child, "ready");
+    let t = Instant::now();
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.code(), Some(128 + 9));
+    let r = report_of(out.path());
+    assert_eq!(r.exit.unwrap().signal.as_deref(), Some("SIGKILL"));
+}
+
+#[test]
+fn runs_as_the_image_user() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to change user");
+        return;
+    }
+    let (o, r, _d) = run(&["--no-fanotify", "--user", "65534", "--workdir", "/tmp"], &sh("id -u; id -g; pwd; echo $HOME"));
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"65534"), "{text}");
+    assert_eq!(lines.get(2), Some(&"/tmp"));
+    assert_eq!((r.uid, r.gid), (65534, 65534));
+    let (o, r, _d) = run(&["--no-fanotify", "--user", "nobody:0"], &sh("id -u; id -g; id -G"));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(text, "65534\n0\n0\n");
+    assert_eq!((r.uid, r.gid), (65534, 0));
+}
+
+#[test]
+fn fanotify_sees_at_least_the_ptrace_file_set() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: fanotify needs root");
+        return;
+    }
+    let script = "cat /etc/hostname >/dev/null; ls /usr/share >/dev/null";
+    let (_, plain, _d1) = run(&["--no-fanotify"], &sh(script));
+    let (o, fan, _d2) = run(&[], &sh(script));
+    assert!(o.status.success());
+    if !fan.fanotify {
+        // Hosts without CAP_SYS_ADMIN: the notice says why and the run still works.
+        assert!(fan.notices.iter().any(|n| n.contains("fanotify unavailable")), "{:?}", fan.notices);
+        return;
+    }
+    let found = |r: &SensorReport| -> BTreeSet<String> {
+        r.files.iter().filter(|(k, v)| v.found && !k.starts_with("/proc") && !k.starts_with("/dev")).map(|(k, _)| k.clone()).collect()
+    };
+    let missing: Vec<_> = found(&plain).difference(&found(&fan)).cloned().collect();
+    assert!(missing.is_empty(), "fanotify run lost {missing:?}");
+    assert!(fan.notices.iter().any(|n| n.contains("fanotify:") && !n.contains("fanotify: 0 events")), "{:?}", fan.notices);
+}
+
+/// By hand: `docker run` with the static sensor as entrypoint (see README.md).
+#[test]
+#[ignore = "needs docker"]
+fn in_a_docker_container() {
+    let bin = match std::env::var_os("PARE_SENSOR_STATIC") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("build-static.sh");
+            let o = Command::new("bash").arg(script).stderr(Stdio::inherit()).output().unwrap();
+            assert!(o.status.success());
+            PathBuf::from(String::from_utf8(o.stdout).unwrap().trim())
+        }
+    };
+    for fanotify in [false, true] {
+        let out = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("docker");
+        cmd.args(["run", "--rm", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined"])
+            .args(["--security-opt", "apparmor=unconfined"]);
+        if fanotify {
+            cmd.args(["--cap-add", "SYS_ADMIN"]);
+        }
+        cmd.arg("-v").arg(format!("{}:/.pare/sensor:ro", bin.display()));
+        cmd.arg("-v").arg(format!("{}:/.pare/out", out.path().display()));
+        cmd.args(["local/debian:bookworm", "/.pare/sensor", "--output", "/.pare/out", "--user", "nobody"]);
+        if !fanotify {
+            cmd.arg("--no-fanotify");
+        }
+        cmd.args(["--", "/bin/sh", "-c", "cat /etc/os-release >/dev/null; id -u; exit 5"]);
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(5), "{o:?}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "65534");
+        let r = report_of(out.path());
+        assert_eq!(r.fanotify, fanotify, "{:?}", r.notices);
+        assert!(r.files.get("/etc/os-release").is_some_and(|f| f.found));
+        assert!(r.files.iter().any(|(k, v)| k.ends_with("/libc.so.6") && v.found));
+        assert!(r.execs.iter().any(|e| e.path.ends_with("/cat")));
+    }
+}
