@@ -28,9 +28,20 @@ fn canonical_listed(cx: &Ctx<'_>, cache: &mut HashMap<String, String>, listed: &
     Some(format!("{}/{}", cparent.trim_end_matches('/'), root::file_name(&listed)))
 }
 
-/// Kept non-directory files, as the owner lookup keys.
+/// Kept files and file symlinks, as the owner lookup keys. Directories and symlinks to
+/// directories (merged-usr `/lib`, which every package lists as a directory) own nothing.
 fn kept_files(cx: &Ctx<'_>) -> BTreeSet<String> {
-    cx.entries.keys().filter(|p| cx.root.lstat(p).is_some_and(|m| !m.is_dir())).cloned().collect()
+    cx.entries
+        .keys()
+        .filter(|p| match cx.root.lstat(p) {
+            Some(m) if m.file_type().is_symlink() => {
+                !cx.root.resolve(p, true).is_ok_and(|r| r.exists && cx.root.lstat(&r.path).is_some_and(|m| m.is_dir()))
+            }
+            Some(m) => !m.is_dir(),
+            None => false,
+        })
+        .cloned()
+        .collect()
 }
 
 pub fn trim(cx: &mut Ctx<'_>) {
