@@ -254,9 +254,6 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
                 rec.kinds.insert(AccessKind::Fanotify);
                 rec.found = true;
             }
-            if fp.exec && !rec.kinds.contains(&AccessKind::Exec) {
-                rec.kinds.insert(AccessKind::Fanotify);
-            }
             rec.processes.extend(fp.processes);
         }
     }

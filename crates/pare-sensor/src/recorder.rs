@@ -116,7 +116,9 @@ impl Recorder {
         follow_last: bool,
         depth: usize,
     ) {
-        if depth >= MAX_LINKS {
+        // /proc links (/proc/self, /proc/PID/fd/N, ...) mean something else for the sensor than
+        // for the app: never resolve them here.
+        if depth >= MAX_LINKS || path == b"/proc" || path.starts_with(b"/proc/") {
             return;
         }
         let comps: Vec<Vec<u8>> = components(path).into_iter().map(<[u8]>::to_vec).collect();
@@ -192,6 +194,19 @@ mod tests {
         assert!(rec.files[&m].missing && !rec.files[&m].found);
         assert!(rec.files[&format!("{r}/real/absent")].missing);
         assert!(rec.files[&format!("{r}/dirlink")].found);
+    }
+
+    #[test]
+    fn proc_links_are_not_resolved_in_the_sensor() {
+        let mut rec = Recorder::default();
+        rec.record(b"/proc/self/maps", &[AccessKind::Open], "openat", "", Outcome::Found, true);
+        assert_eq!(rec.files.keys().collect::<Vec<_>>(), vec!["/proc/self/maps"]);
+        let mut rec = Recorder::default();
+        rec.record(b"/dev/stdin", &[AccessKind::Open], "openat", "", Outcome::Found, true);
+        if let Some(l) = rec.files.get("/dev/stdin").and_then(|f| f.symlink.clone()) {
+            assert_eq!(l, "/proc/self/fd/0");
+            assert!(rec.files.keys().all(|k| !k.starts_with(&format!("/proc/{}", std::process::id()))));
+        }
     }
 
     #[test]

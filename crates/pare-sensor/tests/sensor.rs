@@ -144,6 +144,17 @@ fn exit_code_and_signal_death_propagate() {
     assert!(r.notices.iter().any(|n| n.contains("not found")), "{:?}", r.notices);
 }
 
+#[test]
+fn reaps_orphans() {
+    // The orphaned `sleep` re-parents to the sensor (PID 1 in a container, subreaper here) and
+    // must not stay a zombie.
+    let script = "(sleep 0.1 &); sleep 0.8; \
+        for s in /proc/[0-9]*/stat; do read -r l < $s || continue; set -- $l; \
+        [ \"$3\" = Z ] && [ \"$4\" = \"$PPID\" ] && echo zombie $1; done; echo done";
+    let (o, _r, _d) = run(&["--no-fanotify"], &sh(script));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "done\n");
+}
+
 fn spawn(extra: &[&str], script: &str) -> (std::process::Child, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
     let child = Command::new(SENSOR)
@@ -204,6 +215,16 @@ fn runs_as_the_image_user() {
     assert_eq!(lines.first(), Some(&"65534"), "{text}");
     assert_eq!(lines.get(2), Some(&"/tmp"));
     assert_eq!((r.uid, r.gid), (65534, 65534));
+    // HOME comes from /etc/passwd when the image's ENV does not set it.
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(SENSOR)
+        .arg("--output")
+        .arg(out.path())
+        .args(["--no-fanotify", "--user", "nobody", "--", "/bin/sh", "-c", "echo $HOME"])
+        .env_remove("HOME")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "/nonexistent\n");
     let (o, r, _d) = run(&["--no-fanotify", "--user", "nobody:0"], &sh("id -u; id -g; id -G"));
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(text, "65534\n0\n0\n");
