@@ -34,8 +34,17 @@ use crate::{Container, ExecOutput, OUTPUT_DIR, RunSpec, Runtime, RuntimeError, S
 pub const RUN_LABEL: &str = "io.pare.run";
 
 struct Shared {
-    rt: tokio::runtime::Runtime,
+    rt: Option<tokio::runtime::Runtime>,
     docker: Docker,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Dropping a runtime inside another runtime's async context panics; this never does.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Shared {
@@ -46,11 +55,11 @@ impl Shared {
         F: Future + Send,
         F::Output: Send,
     {
+        let Some(rt) = self.rt.as_ref() else { unreachable!("runtime is only taken in Drop") };
         if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| s.spawn(|| self.rt.block_on(fut)).join())
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
         } else {
-            self.rt.block_on(fut)
+            rt.block_on(fut)
         }
     }
 }
@@ -112,7 +121,7 @@ impl DockerRuntime {
             rt.block_on(fut)
         }
         .map_err(unavailable)?;
-        Ok(Self { shared: Arc::new(Shared { rt, docker }) })
+        Ok(Self { shared: Arc::new(Shared { rt: Some(rt), docker }) })
     }
 
     /// Removes every container carrying the `io.pare.run` label (left over by a killed run).

@@ -559,6 +559,9 @@ fn keeper_main(
     out_w: &OwnedFd,
     serr_w: &OwnedFd,
 ) -> ! {
+    // Own process group: a terminal's Ctrl-C reaches the caller (whose handler tears the
+    // container down), not the sandbox processes directly.
+    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     let flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
@@ -1028,6 +1031,7 @@ impl EmbeddedInner {
         // SAFETY: the child only enters the namespaces and execs (or _exits); see spawn_container.
         let helper = match unsafe { fork() }.map_err(|e| eerr(format!("{name}: fork: {e}")))? {
             ForkResult::Child => child_run(&err_w, || {
+                let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
                 for (fd, kind) in &ns.others {
                     setns(fd.as_fd(), *kind).map_err(ctx(|| format!("setns {kind:?}")))?;
                 }

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use pare_runtime::{Container, DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
+use pare_runtime::{DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
 
 const IMAGE: &str = "local/debian:bookworm";
 
@@ -302,4 +302,69 @@ fn detect_prefers_docker_and_forcing_works() {
     let err = DockerRuntime::connect_with_host("unix:///nonexistent.sock", Duration::from_secs(1)).unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(5));
     assert!(err.to_string().contains("not available"), "{err}");
+}
+
+/// Ctrl-C: a process holding an embedded and a docker container gets SIGINT; the handler
+/// tears both down and exits 130. Runs `hold_containers_for_ctrl_c` of this very test binary.
+#[test]
+#[ignore = "needs root and docker"]
+fn ctrl_c_tears_everything_down() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = docker();
+    let before = d.list_labelled().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "hold_containers_for_ctrl_c", "--nocapture", "--test-threads", "1"])
+        .env("PARE_HOLD_DIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("HOLDING"));
+    assert!(ready, "helper did not start its containers");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    assert_eq!(sleepers(b"/bin/sleep\x00301\x00"), 2);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temp dir removed");
+    assert_eq!(mounts_mentioning(tmp.path()), 0);
+    assert_eq!(sleepers(b"/bin/sleep\x00301\x00"), 0, "no container process left");
+    assert_eq!(d.list_labelled().unwrap(), before, "docker container removed");
+}
+
+fn sleepers(cmdline: &[u8]) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| c == cmdline)
+        .count()
+}
+
+/// Helper for `ctrl_c_tears_everything_down` (does nothing unless PARE_HOLD_DIR is set).
+#[test]
+#[ignore = "helper process of ctrl_c_tears_everything_down"]
+fn hold_containers_for_ctrl_c() {
+    let Some(dir) = std::env::var_os("PARE_HOLD_DIR") else { return };
+    let e = EmbeddedRuntime::with_temp_root(PathBuf::from(dir)).unwrap();
+    let _a = e.start(&spec(&["/bin/sleep", "301"])).unwrap();
+    let _b = docker().start(&spec(&["/bin/sleep", "301"])).unwrap();
+    println!("HOLDING");
+    std::thread::sleep(Duration::from_secs(60));
+    panic!("no SIGINT arrived");
+}
+
+/// The sync API works (and drops cleanly) when called from inside a caller's tokio runtime.
+#[test]
+#[ignore = "needs docker"]
+fn docker_from_async_context() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let d = docker();
+        let c = d.start(&spec(&["/bin/sh", "-c", "echo async"])).unwrap();
+        assert_eq!(c.wait(Duration::from_secs(30)).unwrap().unwrap().code, 0);
+        assert_eq!(c.logs().unwrap().0, b"async\n");
+        drop(c);
+        drop(d);
+    });
 }

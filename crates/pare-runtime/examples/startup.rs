@@ -1,0 +1,60 @@
+//! Measures container start-up in both runtimes:
+//! `cargo run -p pare-runtime --release --example startup -- [ROOTFS] [IMAGE] [RUNS]`
+//! (needs root and dockerd; defaults: /var/cache/pare/bookworm, local/debian:bookworm, 10).
+//! Prints, per runtime, the median time until `start()` returns (command exec'd) and until a
+//! `/bin/true` container has exited and been cleaned up.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use pare_runtime::{DockerRuntime, EmbeddedRuntime, RunSpec, Runtime};
+
+fn median(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rootfs = PathBuf::from(args.first().map_or("/var/cache/pare/bookworm", String::as_str));
+    let image = args.get(1).cloned().unwrap_or_else(|| "local/debian:bookworm".into());
+    let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let spec = RunSpec {
+        daemon_image: Some(image),
+        rootfs: Some(rootfs),
+        command: vec!["/bin/true".into()],
+        env: vec![],
+        user: String::new(),
+        workdir: String::new(),
+        ports: vec![],
+        sensor: None,
+        hostname: String::new(),
+    };
+    let mut runtimes: Vec<Box<dyn Runtime>> = Vec::new();
+    match EmbeddedRuntime::new() {
+        Ok(e) => runtimes.push(Box::new(e)),
+        Err(e) => eprintln!("embedded: {e}"),
+    }
+    match DockerRuntime::connect(Duration::from_secs(2)) {
+        Ok(d) => runtimes.push(Box::new(d)),
+        Err(e) => eprintln!("docker: {e}"),
+    }
+    for rt in &runtimes {
+        let (mut start, mut total) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            let c = rt.start(&spec).expect("start");
+            start.push(t0.elapsed());
+            let exit = c.wait(Duration::from_secs(30)).expect("wait").expect("exit");
+            assert_eq!(exit.code, 0);
+            c.cleanup().expect("cleanup");
+            total.push(t0.elapsed());
+        }
+        println!(
+            "{:9} start() {:7.1} ms   start+exit+cleanup {:7.1} ms   (median of {runs})",
+            rt.name(),
+            median(start),
+            median(total)
+        );
+    }
+}
