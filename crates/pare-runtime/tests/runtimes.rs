@@ -138,6 +138,13 @@ fn with_sensor(rt: &dyn Runtime, fanotify: bool) {
     let report = out.path().join("sensor.json");
     let text = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{}: {e}; logs {logs:?}", report.display()));
     assert!(text.contains("/etc/os-release"), "{text}");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // The sensor dropped to the image user (nobody) before running the command.
+    assert_eq!(report["uid"], 65534, "{text}");
+    if let Some(keep) = std::env::var_os("PARE_KEEP_REPORTS") {
+        let dest = Path::new(&keep).join(format!("{}-fanotify-{fanotify}.json", rt.name()));
+        std::fs::write(&dest, &text).unwrap();
+    }
     c.cleanup().unwrap();
 }
 
@@ -247,6 +254,7 @@ fn embedded_setup_errors_are_reported() {
 fn embedded_with_sensor() {
     let tmp = tempfile::tempdir().unwrap();
     with_sensor(&embedded(tmp.path()), false);
+    with_sensor(&embedded(tmp.path()), true);
 }
 
 #[test]
@@ -270,6 +278,7 @@ fn docker_port_forwarding() {
 #[test]
 #[ignore = "needs docker"]
 fn docker_with_sensor() {
+    with_sensor(&docker(), false);
     with_sensor(&docker(), true);
 }
 
