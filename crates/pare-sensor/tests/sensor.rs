@@ -111,6 +111,51 @@ fn missing_stat_only_relative_created_and_symlinks() {
 }
 
 #[test]
+fn decodes_metadata_socket_and_watch_syscalls() {
+    let Some(py) = python() else { return };
+    let (_d, dir) = canon_tmp();
+    let d = dir.to_str().unwrap();
+    std::fs::write(dir.join("old"), b"x").unwrap();
+    std::fs::write(dir.join("gone"), b"x").unwrap();
+    std::fs::write(dir.join("meta"), b"xyz").unwrap();
+    let code = format!(
+        r#"
+import os, socket, ctypes
+os.chdir("{d}")
+os.rename("old", "new")
+os.unlink("gone")
+os.symlink("meta", "sym")
+os.readlink("sym")
+os.chmod("meta", 0o600)
+os.truncate("meta", 1)
+os.lstat("sym")
+srv = socket.socket(socket.AF_UNIX); srv.bind("{d}/s.sock"); srv.listen(1)
+cli = socket.socket(socket.AF_UNIX); cli.connect("s.sock")
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(0)
+assert libc.inotify_add_watch(fd, b"{d}", 2) >= 0
+"#
+    );
+    let (o, r, _out) = run(&["--no-fanotify"], &[py, "-c", &code]);
+    assert!(o.status.success(), "{o:?}");
+    let f = |n: &str| format!("{d}/{n}");
+    use AccessKind::*;
+    assert!(kinds(&r, &f("old")).contains(&Delete));
+    assert!(kinds(&r, &f("new")).contains(&Create));
+    assert!(kinds(&r, &f("gone")).contains(&Delete));
+    let sym = &r.files[&f("sym")];
+    assert!(sym.kinds.contains(&Create) && sym.kinds.contains(&Readlink) && sym.kinds.contains(&Stat));
+    assert_eq!(sym.symlink.as_deref(), Some("meta"));
+    assert!(kinds(&r, &f("meta")).contains(&Modify));
+    assert!(r.files[&f("meta")].syscalls.iter().any(|s| s == "truncate"));
+    assert!(r.files[&f("meta")].syscalls.iter().any(|s| s.starts_with("fchmodat") || s == "chmod"));
+    let sock = kinds(&r, &f("s.sock"));
+    assert!(sock.contains(&Socket) && sock.contains(&Create), "{sock:?}");
+    assert!(r.files[&f("s.sock")].syscalls.contains("connect"));
+    assert!(kinds(&r, d).contains(&Watch));
+}
+
+#[test]
 fn follows_forks_and_threads() {
     let Some(py) = python() else { return };
     let (_d, dir) = canon_tmp();
