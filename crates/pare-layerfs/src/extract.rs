@@ -1,0 +1,335 @@
+//! Safe extraction of layers into a directory.
+//!
+//! Every entry path is resolved component by component under the destination root. Symlinks met
+//! on the way are followed *inside* the root only: an absolute target is re-rooted at the
+//! destination, `..` stops at the root. The final component is never followed: an existing
+//! entry there is removed before the new one is created. Hard links must point at an entry that
+//! was already extracted inside the root.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::path::{file_name, parent};
+use crate::walk::{Data, Event, walk_layer};
+use crate::{ImageSource, Kind, LayerContent, LayerFsError};
+
+/// What an extraction wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExtractStats {
+    pub layers: usize,
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub hardlinks: u64,
+    /// Regular file bytes written (apparent size; sparse holes are not written).
+    pub bytes: u64,
+    pub whiteouts: u64,
+    /// Device nodes, FIFOs and unknown entry types, which are not created.
+    pub skipped: u64,
+}
+
+const MAX_SYMLINKS: usize = 40;
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+/// Resolves the directory `rel` (normalized, root-relative) under `root`, following symlinks
+/// only inside the root. Missing directories are created when `create` is set.
+fn resolve_dir(root: &Path, rel: &str, create: bool) -> io::Result<PathBuf> {
+    let mut queue: VecDeque<OsString> =
+        rel.split('/').filter(|c| !c.is_empty()).map(OsString::from).collect();
+    let mut stack: Vec<OsString> = Vec::new();
+    let mut followed = 0usize;
+    while let Some(comp) = queue.pop_front() {
+        if comp == "." {
+            continue;
+        }
+        if comp == ".." {
+            stack.pop();
+            continue;
+        }
+        let mut cand = root.to_path_buf();
+        cand.extend(&stack);
+        cand.push(&comp);
+        match fs::symlink_metadata(&cand) {
+            Ok(md) if md.file_type().is_symlink() => {
+                followed += 1;
+                if followed > MAX_SYMLINKS {
+                    return Err(io::Error::other(format!("too many levels of symbolic links at {}", cand.display())));
+                }
+                let target = fs::read_link(&cand)?;
+                let mut parts: Vec<OsString> = Vec::new();
+                for c in target.components() {
+                    match c {
+                        Component::RootDir => stack.clear(),
+                        Component::Prefix(_) | Component::CurDir => {}
+                        Component::ParentDir => parts.push("..".into()),
+                        Component::Normal(n) => parts.push(n.to_os_string()),
+                    }
+                }
+                for p in parts.into_iter().rev() {
+                    queue.push_front(p);
+                }
+            }
+            Ok(md) if md.is_dir() => stack.push(comp),
+            Ok(_) => {
+                return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{} is not a directory", cand.display())));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+                fs::create_dir(&cand)?;
+                fs::set_permissions(&cand, fs::Permissions::from_mode(0o755))?;
+                stack.push(comp);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut out = root.to_path_buf();
+    out.extend(&stack);
+    Ok(out)
+}
+
+/// Removes whatever is at `p` without following a symlink there.
+fn remove_any(p: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(p) {
+        Ok(md) if md.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct DirMeta {
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+}
+
+struct Extractor<'a> {
+    root: &'a Path,
+    root_user: bool,
+    stats: ExtractStats,
+    dirs: HashMap<PathBuf, DirMeta>,
+}
+
+impl Extractor<'_> {
+    fn layer(&mut self, content: LayerContent, layer: &str) -> Result<(), LayerFsError> {
+        let mut this_layer: HashSet<String> = HashSet::new();
+        let root = self.root;
+        walk_layer(content, layer, &mut |ev, data| {
+            let entry_name = match &ev {
+                Event::Entry(e) => e.path.clone(),
+                Event::Whiteout(p) | Event::Opaque(p) => p.clone(),
+            };
+            let io_err = |e: io::Error| LayerFsError::Io { layer: layer.to_string(), path: PathBuf::from(&entry_name), source: e };
+            match ev {
+                Event::Whiteout(p) => {
+                    if this_layer.contains(&p) {
+                        return Ok(());
+                    }
+                    match resolve_dir(root, parent(&p), false) {
+                        Ok(dir) => {
+                            remove_any(&dir.join(file_name(&p))).map_err(io_err)?;
+                            self.stats.whiteouts += 1;
+                        }
+                        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {}
+                        Err(e) => return Err(io_err(e)),
+                    }
+                }
+                Event::Opaque(p) => {
+                    let dir = match resolve_dir(root, &p, false) {
+                        Ok(d) => d,
+                        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(()),
+                        Err(e) => return Err(io_err(e)),
+                    };
+                    clear_lower(&dir, &p, &this_layer).map_err(io_err)?;
+                    self.stats.whiteouts += 1;
+                }
+                Event::Entry(e) => {
+                    self.entry(&e, data, layer, &this_layer)?;
+                    this_layer.insert(e.path);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn entry(&mut self, e: &crate::Entry, data: Data<'_, '_>, layer: &str, _this_layer: &HashSet<String>) -> Result<(), LayerFsError> {
+        let io_err = |err: io::Error| LayerFsError::Io { layer: layer.to_string(), path: PathBuf::from(&e.path), source: err };
+        let dir = resolve_dir(self.root, parent(&e.path), true).map_err(io_err)?;
+        let full = dir.join(OsStr::from_bytes(file_name(&e.path).as_bytes()));
+        match e.kind {
+            Kind::Dir => {
+                match fs::symlink_metadata(&full) {
+                    Ok(md) if md.is_dir() => {}
+                    Ok(_) => {
+                        fs::remove_file(&full).map_err(io_err)?;
+                        fs::create_dir(&full).map_err(io_err)?;
+                    }
+                    Err(_) => fs::create_dir(&full).map_err(io_err)?,
+                }
+                self.dirs.insert(full, DirMeta { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime });
+                self.stats.dirs += 1;
+            }
+            Kind::File => {
+                if fs::symlink_metadata(&full).map(|m| m.is_dir()).unwrap_or(false) {
+                    fs::remove_dir_all(&full).map_err(io_err)?;
+                }
+                let mut xattrs: Vec<(OsString, Vec<u8>)> = Vec::new();
+                match data {
+                    Data::Tar(t) => {
+                        if let Ok(Some(exts)) = t.pax_extensions() {
+                            for x in exts.flatten() {
+                                if let Some(k) = x.key_bytes().strip_prefix(b"SCHILY.xattr.") {
+                                    xattrs.push((OsStr::from_bytes(k).to_os_string(), x.value_bytes().to_vec()));
+                                }
+                            }
+                        }
+                        t.set_preserve_permissions(false);
+                        t.set_preserve_mtime(true);
+                        t.set_unpack_xattrs(false);
+                        t.unpack(&full).map_err(|err| LayerFsError::tar(layer, Some(&e.path), err))?;
+                    }
+                    Data::Path(src) => {
+                        remove_any(&full).map_err(io_err)?;
+                        fs::copy(src, &full).map_err(io_err)?;
+                        if let Ok(names) = xattr::list(src) {
+                            for n in names {
+                                if n.as_bytes().starts_with(b"trusted.overlay.") || n.as_bytes().starts_with(b"user.overlay.") {
+                                    continue;
+                                }
+                                if let Ok(Some(v)) = xattr::get(src, &n) {
+                                    xattrs.push((n, v));
+                                }
+                            }
+                        }
+                        let t = filetime::FileTime::from_unix_time(i64::try_from(e.mtime).unwrap_or(0), 0);
+                        filetime::set_file_mtime(&full, t).map_err(io_err)?;
+                    }
+                    Data::None => {
+                        remove_any(&full).map_err(io_err)?;
+                        fs::File::create(&full).map_err(io_err)?;
+                    }
+                }
+                if self.root_user {
+                    std::os::unix::fs::lchown(&full, Some(clamp(e.uid)), Some(clamp(e.gid))).map_err(io_err)?;
+                }
+                fs::set_permissions(&full, fs::Permissions::from_mode(e.mode)).map_err(io_err)?;
+                for (k, v) in xattrs {
+                    // Best effort: some filesystems or unprivileged runs refuse some namespaces.
+                    let _ = xattr::set(&full, &k, &v);
+                }
+                self.stats.files += 1;
+                self.stats.bytes += e.size;
+            }
+            Kind::Symlink => {
+                remove_any(&full).map_err(io_err)?;
+                let target = e.link.as_deref().unwrap_or("");
+                std::os::unix::fs::symlink(OsStr::from_bytes(target.as_bytes()), &full).map_err(io_err)?;
+                if self.root_user {
+                    std::os::unix::fs::lchown(&full, Some(clamp(e.uid)), Some(clamp(e.gid))).map_err(io_err)?;
+                }
+                let t = filetime::FileTime::from_unix_time(i64::try_from(e.mtime).unwrap_or(0), 0);
+                let _ = filetime::set_symlink_file_times(&full, t, t);
+                self.stats.symlinks += 1;
+            }
+            Kind::Hardlink => {
+                let target = e.link.as_deref().unwrap_or("");
+                let unsafe_link = |msg: String| LayerFsError::Unsafe { layer: layer.to_string(), entry: e.path.clone(), message: msg };
+                let tdir = resolve_dir(self.root, parent(target), false)
+                    .map_err(|err| unsafe_link(format!("hard link target `{target}` is not inside the extracted tree ({err})")))?;
+                let tpath = tdir.join(OsStr::from_bytes(file_name(target).as_bytes()));
+                match fs::symlink_metadata(&tpath) {
+                    Ok(md) if !md.is_dir() => {}
+                    _ => return Err(unsafe_link(format!("hard link target `{target}` is not an extracted file"))),
+                }
+                if tpath == full {
+                    return Ok(());
+                }
+                remove_any(&full).map_err(io_err)?;
+                fs::hard_link(&tpath, &full).map_err(io_err)?;
+                self.stats.hardlinks += 1;
+            }
+            Kind::CharDevice | Kind::BlockDevice | Kind::Fifo | Kind::Other => self.stats.skipped += 1,
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> ExtractStats {
+        let mut dirs: Vec<(PathBuf, DirMeta)> = self.dirs.drain().collect();
+        // Deepest first, so setting a parent's mtime comes after its children are done.
+        dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+        for (p, m) in dirs {
+            if !fs::symlink_metadata(&p).map(|md| md.is_dir()).unwrap_or(false) {
+                continue;
+            }
+            if self.root_user {
+                let _ = std::os::unix::fs::lchown(&p, Some(clamp(m.uid)), Some(clamp(m.gid)));
+            }
+            let _ = fs::set_permissions(&p, fs::Permissions::from_mode(m.mode));
+            let t = filetime::FileTime::from_unix_time(i64::try_from(m.mtime).unwrap_or(0), 0);
+            let _ = filetime::set_file_mtime(&p, t);
+        }
+        self.stats
+    }
+}
+
+fn clamp(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// Removes everything beneath `dir` that the current layer did not create.
+fn clear_lower(dir: &Path, rel: &str, this_layer: &HashSet<String>) -> io::Result<()> {
+    for de in fs::read_dir(dir)? {
+        let de = de?;
+        let name = de.file_name();
+        let child_rel = crate::path::join(rel, &String::from_utf8_lossy(name.as_bytes()));
+        let p = de.path();
+        if this_layer.contains(&child_rel) {
+            if fs::symlink_metadata(&p)?.is_dir() {
+                clear_lower(&p, &child_rel, this_layer)?;
+            }
+        } else {
+            remove_any(&p)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_dest(dest: &Path) -> Result<PathBuf, LayerFsError> {
+    let root = dest.canonicalize().map_err(|e| LayerFsError::Dest { path: dest.to_path_buf(), message: e.to_string() })?;
+    if !root.is_dir() {
+        return Err(LayerFsError::Dest { path: dest.to_path_buf(), message: "not a directory".into() });
+    }
+    Ok(root)
+}
+
+/// Applies one layer into `dest` (which holds the layers below it, or is empty).
+pub fn extract_layer(content: LayerContent, layer: &str, dest: &Path) -> Result<ExtractStats, LayerFsError> {
+    let root = check_dest(dest)?;
+    let mut x = Extractor { root: &root, root_user: is_root(), stats: ExtractStats::default(), dirs: HashMap::new() };
+    x.layer(content, layer)?;
+    x.stats.layers = 1;
+    Ok(x.finish())
+}
+
+/// Applies all layers of `source` in order into `dest` (an empty directory): whiteouts and
+/// opaque directories applied, modes, owners (when running as root), symlinks, hard links,
+/// xattrs (best effort) and mtimes preserved. Never writes outside `dest`.
+pub fn extract(source: &dyn ImageSource, dest: &Path) -> Result<ExtractStats, LayerFsError> {
+    let root = check_dest(dest)?;
+    let mut x = Extractor { root: &root, root_user: is_root(), stats: ExtractStats::default(), dirs: HashMap::new() };
+    for (i, l) in source.image().layers.iter().enumerate() {
+        let c = source.open_layer(i).map_err(|e| LayerFsError::Source { layer: l.digest.clone(), source: e })?;
+        x.layer(c, &l.digest)?;
+        x.stats.layers += 1;
+    }
+    Ok(x.finish())
+}

@@ -1,0 +1,442 @@
+//! Compact per-layer indexes and the merged filesystem view with waste accounting.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::walk::{Event, walk_layer};
+use crate::{ImageSource, Kind, LayerContent, LayerFsError};
+
+/// Compact metadata of one path in one layer. No file contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub path: Box<str>,
+    pub kind: Kind,
+    /// Permission bits including setuid/setgid/sticky.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// Symlink target as stored, or the normalized hard-link target.
+    pub link: Option<Box<str>>,
+    /// xxh3-64 of the content, when hashing was asked for (regular, non-sparse files).
+    pub hash: Option<u64>,
+    /// Carries a `security.capability` xattr.
+    pub capability: bool,
+}
+
+/// Picks the few small files whose content an analysis needs, while layers stream by.
+pub trait Capture: Sync {
+    /// How many leading bytes of this regular file to hand to [`Capture::take`] (0: none).
+    fn want(&self, path: &str, size: u64) -> usize;
+    /// Keeps (possibly condensed) bytes for this path; `None` keeps nothing.
+    fn take(&self, path: &str, data: &[u8]) -> Option<Box<[u8]>>;
+}
+
+/// How to read layers.
+#[derive(Clone, Copy, Default)]
+pub struct ReadOptions<'a> {
+    /// Hash every regular file's content (for duplicate detection).
+    pub hash: bool,
+    pub capture: Option<&'a dyn Capture>,
+    /// Worker threads for [`read_image`]; 0 means one per core (never more than layers).
+    pub threads: usize,
+}
+
+/// One layer condensed: its records, whiteouts, opaque directories and captured files.
+#[derive(Debug, Default)]
+pub struct LayerIndex {
+    pub records: Vec<Record>,
+    pub whiteouts: Vec<Box<str>>,
+    pub opaques: Vec<Box<str>>,
+    /// (index into `records`, captured bytes)
+    pub captured: Vec<(usize, Box<[u8]>)>,
+}
+
+fn clamp32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// Reads one layer into a [`LayerIndex`]. `layer` names it in errors (its digest).
+pub fn read_layer(content: LayerContent, layer: &str, opts: &ReadOptions<'_>) -> Result<LayerIndex, LayerFsError> {
+    let mut idx = LayerIndex::default();
+    let mut buf = vec![0u8; 128 * 1024];
+    walk_layer(content, layer, &mut |ev, mut data| {
+        match ev {
+            Event::Whiteout(p) => idx.whiteouts.push(p.into()),
+            Event::Opaque(p) => idx.opaques.push(p.into()),
+            Event::Entry(e) => {
+                let want = match opts.capture {
+                    Some(c) if e.kind == Kind::File => c.want(&e.path, e.size),
+                    _ => 0,
+                };
+                let mut hash = None;
+                let mut captured = None;
+                if e.kind == Kind::File && !e.sparse && (opts.hash || want > 0) {
+                    let err = |x: std::io::Error| LayerFsError::tar(layer, Some(&e.path), x);
+                    if let Some(mut r) = data.reader().map_err(err)? {
+                        let mut h = xxhash_rust::xxh3::Xxh3::new();
+                        let mut head: Vec<u8> = Vec::with_capacity(want.min(1 << 20));
+                        loop {
+                            let n = r.read(&mut buf).map_err(err)?;
+                            if n == 0 {
+                                break;
+                            }
+                            if head.len() < want {
+                                let k = (want - head.len()).min(n);
+                                head.extend_from_slice(&buf[..k]);
+                            }
+                            if opts.hash {
+                                h.update(&buf[..n]);
+                            } else if head.len() >= want {
+                                break;
+                            }
+                        }
+                        if opts.hash {
+                            hash = Some(h.digest());
+                        }
+                        if want > 0 {
+                            captured = opts.capture.and_then(|c| c.take(&e.path, &head));
+                        }
+                    }
+                }
+                if let Some(c) = captured {
+                    idx.captured.push((idx.records.len(), c));
+                }
+                idx.records.push(Record {
+                    path: e.path.into(),
+                    kind: e.kind,
+                    mode: e.mode,
+                    uid: clamp32(e.uid),
+                    gid: clamp32(e.gid),
+                    size: e.size,
+                    link: e.link.map(Into::into),
+                    hash,
+                    capability: e.capability,
+                });
+            }
+        }
+        Ok(())
+    })?;
+    Ok(idx)
+}
+
+/// One path in the merged view.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Index of the layer the visible copy comes from.
+    pub layer: u16,
+    pub rec: Record,
+    unit: u32,
+}
+
+const NO_UNIT: u32 = u32::MAX;
+
+/// A stored copy of file data; hard links share one.
+#[derive(Debug, Clone)]
+struct Unit {
+    size: u64,
+    layer: u16,
+    alive: u32,
+}
+
+/// How a lower copy stopped being visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Supersede {
+    /// A later layer wrote the same path (or a path above it).
+    Overwritten,
+    /// A whiteout or opaque directory removed it.
+    Deleted,
+}
+
+/// A file copy in a lower layer that a later layer superseded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Superseded {
+    pub path: Box<str>,
+    /// Layer holding the superseded copy.
+    pub layer: u16,
+    /// Layer that superseded it.
+    pub by_layer: u16,
+    /// Bytes that became waste through this: the copy's size, or 0 while another hard link to
+    /// the same data is still visible.
+    pub wasted: u64,
+    pub how: Supersede,
+}
+
+/// What one layer did to the merged view.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LayerChanges {
+    /// Entries in the layer (whiteouts excluded).
+    pub entries: u64,
+    /// Sum of regular file sizes in the layer.
+    pub size: u64,
+    /// Paths new to the image, and their file bytes.
+    pub added: u64,
+    pub added_bytes: u64,
+    /// Paths that replaced a lower copy (directories re-listed as directories excluded).
+    pub modified: u64,
+    pub modified_bytes: u64,
+    /// Paths the layer removed (whiteouts, opaque directories and directories replaced by
+    /// non-directories, counting everything beneath), and the bytes they had.
+    pub deleted: u64,
+    pub deleted_bytes: u64,
+    /// Bytes of this layer's own copies that later layers superseded.
+    pub wasted_bytes: u64,
+}
+
+/// The merged filesystem of layers applied in order.
+#[derive(Debug, Default)]
+pub struct MergedFs {
+    nodes: BTreeMap<Box<str>, Node>,
+    units: Vec<Unit>,
+    /// One entry per applied layer.
+    pub layers: Vec<LayerChanges>,
+    /// Every superseded file copy (regular files and hard links), in the order it happened.
+    pub superseded: Vec<Superseded>,
+    captured: HashMap<Box<str>, Box<[u8]>>,
+}
+
+impl MergedFs {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The visible entry at a normalized path.
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    /// All visible entries in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(k, v)| (&**k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Captured bytes of a visible file (see [`Capture`]).
+    pub fn captured(&self, path: &str) -> Option<&[u8]> {
+        self.captured.get(path).map(|b| &**b)
+    }
+
+    /// All captured files still visible, in no particular order.
+    pub fn captured_files(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.captured.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// Bytes of file copies that are in some layer but not visible in the final filesystem.
+    pub fn wasted_bytes(&self) -> u64 {
+        self.layers.iter().map(|l| l.wasted_bytes).sum()
+    }
+
+    /// Sum of all layers' regular file bytes.
+    pub fn total_size(&self) -> u64 {
+        self.layers.iter().map(|l| l.size).sum()
+    }
+
+    /// Bytes of the visible files, each stored copy counted once (hard links share).
+    pub fn final_size(&self) -> u64 {
+        self.units.iter().filter(|u| u.alive > 0).map(|u| u.size).sum()
+    }
+
+    /// Whether the visible node at `path` shares its data with an earlier-seen path (a hard
+    /// link that is not the first name of its data).
+    pub fn same_data(&self, a: &Node, b: &Node) -> bool {
+        a.unit != NO_UNIT && a.unit == b.unit
+    }
+
+    fn supersede(&mut self, node: Node, by: u16, how: Supersede) {
+        if !self.captured.is_empty() {
+            self.captured.remove(&node.rec.path);
+        }
+        let mut wasted = 0;
+        if let Some(u) = self.units.get_mut(node.unit as usize) {
+            u.alive = u.alive.saturating_sub(1);
+            if u.alive == 0 {
+                wasted = u.size;
+                let l = usize::from(u.layer);
+                if let Some(lc) = self.layers.get_mut(l) {
+                    lc.wasted_bytes += wasted;
+                }
+            }
+        }
+        if matches!(node.rec.kind, Kind::File | Kind::Hardlink) {
+            self.superseded.push(Superseded { path: node.rec.path, layer: node.layer, by_layer: by, wasted, how });
+        }
+    }
+
+    /// Removes `path`'s descendants (and `path` itself when `with_self`), returning how many
+    /// entries and file bytes went.
+    fn remove_tree(&mut self, path: &str, with_self: bool, by: u16, how: Supersede) -> (u64, u64) {
+        let mut keys: Vec<Box<str>> = Vec::new();
+        if path.is_empty() {
+            keys.extend(self.nodes.keys().cloned());
+        } else {
+            let lo = format!("{path}/");
+            let hi = format!("{path}0"); // '0' sorts right after '/'
+            keys.extend(self.nodes.range::<str, _>((std::ops::Bound::Included(&*lo), std::ops::Bound::Excluded(&*hi))).map(|(k, _)| k.clone()));
+            if with_self && self.nodes.contains_key(path) {
+                keys.push(path.into());
+            }
+        }
+        let (mut n, mut bytes) = (0, 0);
+        for k in keys {
+            if let Some(node) = self.nodes.remove(&k) {
+                n += 1;
+                bytes += node.rec.size;
+                self.supersede(node, by, how);
+            }
+        }
+        (n, bytes)
+    }
+
+    /// Applies the next layer on top (layers must come bottom first).
+    pub fn apply(&mut self, idx: LayerIndex) {
+        let l = u16::try_from(self.layers.len()).unwrap_or(u16::MAX);
+        let li = self.layers.len();
+        self.layers.push(LayerChanges::default());
+        // Whiteouts and opaque markers only ever refer to lower layers: apply them first.
+        for w in &idx.whiteouts {
+            let (n, b) = self.remove_tree(w, true, l, Supersede::Deleted);
+            self.layers[li].deleted += n;
+            self.layers[li].deleted_bytes += b;
+        }
+        for o in &idx.opaques {
+            let (n, b) = self.remove_tree(o, false, l, Supersede::Deleted);
+            self.layers[li].deleted += n;
+            self.layers[li].deleted_bytes += b;
+        }
+        let mut captured: HashMap<usize, Box<[u8]>> = idx.captured.into_iter().collect();
+        for (i, rec) in idx.records.into_iter().enumerate() {
+            let is_file = rec.kind == Kind::File;
+            {
+                let lc = &mut self.layers[li];
+                lc.entries += 1;
+                if is_file {
+                    lc.size += rec.size;
+                }
+            }
+            // A non-directory standing where this path needs a directory is replaced.
+            let mut anc = &*rec.path;
+            while let Some(pos) = anc.rfind('/') {
+                anc = &anc[..pos];
+                if matches!(self.nodes.get(anc), Some(n) if n.rec.kind != Kind::Dir) {
+                    if let Some(old) = self.nodes.remove(anc) {
+                        self.layers[li].modified += 1;
+                        self.supersede(old, l, Supersede::Overwritten);
+                    }
+                }
+            }
+            let (added, modified) = match self.nodes.get(&*rec.path).map(|n| n.rec.kind) {
+                None => (true, false),
+                Some(Kind::Dir) if rec.kind == Kind::Dir => (false, false),
+                Some(old_kind) => {
+                    if old_kind == Kind::Dir {
+                        let (n, b) = self.remove_tree(&rec.path, false, l, Supersede::Overwritten);
+                        self.layers[li].deleted += n;
+                        self.layers[li].deleted_bytes += b;
+                    }
+                    if let Some(old) = self.nodes.remove(&*rec.path) {
+                        self.supersede(old, l, Supersede::Overwritten);
+                    }
+                    (false, true)
+                }
+            };
+            {
+                let lc = &mut self.layers[li];
+                if added {
+                    lc.added += 1;
+                    lc.added_bytes += rec.size;
+                } else if modified {
+                    lc.modified += 1;
+                    lc.modified_bytes += rec.size;
+                }
+            }
+            let unit = match rec.kind {
+                Kind::File => {
+                    self.units.push(Unit { size: rec.size, layer: l, alive: 1 });
+                    u32::try_from(self.units.len() - 1).unwrap_or(NO_UNIT)
+                }
+                Kind::Hardlink => {
+                    let target = rec.link.as_deref().and_then(|t| self.nodes.get(t)).map(|n| n.unit).unwrap_or(NO_UNIT);
+                    if let Some(u) = self.units.get_mut(target as usize) {
+                        u.alive += 1;
+                    }
+                    target
+                }
+                _ => NO_UNIT,
+            };
+            if let Some(c) = captured.remove(&i) {
+                self.captured.insert(rec.path.clone(), c);
+            }
+            self.nodes.insert(rec.path.clone(), Node { layer: l, rec, unit });
+        }
+    }
+}
+
+/// Reads every layer of `source` (in parallel, one worker per core at most) and merges them in
+/// order. Only compact records are kept; file contents are streamed and dropped.
+pub fn read_image(source: &dyn ImageSource, opts: &ReadOptions<'_>) -> Result<MergedFs, LayerFsError> {
+    let layers = &source.image().layers;
+    let n = layers.len();
+    let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
+    let threads = if opts.threads == 0 { cores } else { opts.threads }.min(n).max(1);
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let slots: Mutex<BTreeMap<usize, Result<LayerIndex, LayerFsError>>> = Mutex::new(BTreeMap::new());
+    let ready = std::sync::Condvar::new();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        break;
+                    }
+                    let name = &layers[i].digest;
+                    let r = source
+                        .open_layer(i)
+                        .map_err(|e| LayerFsError::Source { layer: name.clone(), source: e })
+                        .and_then(|c| read_layer(c, name, opts));
+                    if let Ok(mut m) = slots.lock() {
+                        m.insert(i, r);
+                    }
+                    ready.notify_all();
+                }
+            });
+        }
+        let mut merged = MergedFs::new();
+        for i in 0..n {
+            let r = {
+                let Ok(mut m) = slots.lock() else { break };
+                loop {
+                    if let Some(r) = m.remove(&i) {
+                        break r;
+                    }
+                    m = match ready.wait(m) {
+                        Ok(m) => m,
+                        Err(p) => p.into_inner(),
+                    };
+                }
+            };
+            match r {
+                Ok(idx) => merged.apply(idx),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(merged)
+    })
+}
