@@ -75,11 +75,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, SensorErr
             }
         }
     }
-    let output = output.ok_or_else(|| SensorError::Usage(format!("--output is required\n{USAGE}")))?;
+    let output =
+        output.ok_or_else(|| SensorError::Usage(format!("--output is required\n{USAGE}")))?;
     if command.is_empty() {
         return Err(SensorError::Usage(format!("no command given\n{USAGE}")));
     }
-    Ok(Args { output, user, workdir, fanotify, grace, command })
+    Ok(Args {
+        output,
+        user,
+        workdir,
+        fanotify,
+        grace,
+        command,
+    })
 }
 
 #[cfg(test)]
@@ -92,13 +100,30 @@ mod tests {
 
     #[test]
     fn full() {
-        let a = p(&["--output", "/o", "--user=1:2", "--workdir", "/w", "--no-fanotify", "--grace", "1.5", "--", "sh", "-c", "--x"]).unwrap();
+        let a = p(&[
+            "--output",
+            "/o",
+            "--user=1:2",
+            "--workdir",
+            "/w",
+            "--no-fanotify",
+            "--grace",
+            "1.5",
+            "--",
+            "sh",
+            "-c",
+            "--x",
+        ])
+        .unwrap();
         assert_eq!(a.output, PathBuf::from("/o"));
         assert_eq!(a.user.as_deref(), Some("1:2"));
         assert_eq!(a.workdir.as_deref(), Some("/w"));
         assert!(!a.fanotify);
         assert_eq!(a.grace, Duration::from_millis(1500));
-        assert_eq!(a.command, vec![OsString::from("sh"), "-c".into(), "--x".into()]);
+        assert_eq!(
+            a.command,
+            vec![OsString::from("sh"), "-c".into(), "--x".into()]
+        );
     }
 
     #[test]

@@ -14,15 +14,25 @@ pub enum SensorError {
     #[error("user {spec:?}: {reason}")]
     User { spec: String, reason: String },
     #[error("{what}: {errno}")]
-    Sys { what: String, errno: nix::errno::Errno },
+    Sys {
+        what: String,
+        errno: nix::errno::Errno,
+    },
     #[error("{command}: {reason}")]
-    Command { command: String, reason: String, code: i32 },
+    Command {
+        command: String,
+        reason: String,
+        code: i32,
+    },
     #[error("writing report: {0}")]
     Json(#[from] serde_json::Error),
 }
 
 impl SensorError {
     pub fn sys(what: impl Into<String>, errno: nix::errno::Errno) -> Self {
-        SensorError::Sys { what: what.into(), errno }
+        SensorError::Sys {
+            what: what.into(),
+            errno,
+        }
     }
 }

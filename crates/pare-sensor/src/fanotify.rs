@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::tracer::Shared;
 use std::thread::JoinHandle;
@@ -62,7 +62,12 @@ pub fn start(only_pids: Option<Arc<Shared>>) -> Result<FanHandle, String> {
     'outer: for how in [MarkFlags::FAN_MARK_MOUNT, MarkFlags::FAN_MARK_FILESYSTEM] {
         // FAN_OPEN_EXEC needs Linux 5.0; retry without it.
         for mask in [full, MaskFlags::FAN_OPEN | MaskFlags::FAN_ACCESS] {
-            match fan.mark(MarkFlags::FAN_MARK_ADD | how, mask, nix::fcntl::AT_FDCWD, Some("/")) {
+            match fan.mark(
+                MarkFlags::FAN_MARK_ADD | how,
+                mask,
+                nix::fcntl::AT_FDCWD,
+                Some("/"),
+            ) {
                 Ok(()) => {
                     marked = true;
                     break 'outer;
@@ -93,14 +98,19 @@ fn run(fan: Fanotify, stop: Arc<AtomicBool>, only_pids: Option<Arc<Shared>>) -> 
         if stopping {
             // Events of the app's last accesses are queued before its exit was reported: drain
             // what is queued now, but do not chase a busy filesystem (other processes) forever.
-            let until = *drain_until.get_or_insert_with(|| std::time::Instant::now() + std::time::Duration::from_millis(300));
+            let until = *drain_until.get_or_insert_with(|| {
+                std::time::Instant::now() + std::time::Duration::from_millis(300)
+            });
             if std::time::Instant::now() > until {
                 break;
             }
         }
         let ready = {
             let mut fds = [PollFd::new(fan.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::from(if stopping { 0u16 } else { 100u16 })) {
+            match poll(
+                &mut fds,
+                PollTimeout::from(if stopping { 0u16 } else { 100u16 }),
+            ) {
                 Ok(n) => n > 0,
                 Err(Errno::EINTR) => continue,
                 Err(e) => {
@@ -144,25 +154,39 @@ fn run(fan: Fanotify, stop: Arc<AtomicBool>, only_pids: Option<Arc<Shared>>) -> 
                     }
                 }
                 let Some(fd) = ev.fd() else { continue };
-                let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
+                let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                else {
                     continue;
                 };
                 let bytes = target.as_os_str().as_bytes();
                 if bytes.first() != Some(&b'/') || bytes.ends_with(b" (deleted)") {
                     continue;
                 }
-                let exe = exes
-                    .entry(pid)
-                    .or_insert_with(|| {
-                        std::fs::read_link(format!("/proc/{pid}/exe"))
+                let exe = match exes.get(&pid) {
+                    Some(e) => e.clone(),
+                    None => {
+                        let e = std::fs::read_link(format!("/proc/{pid}/exe"))
                             .map(|p| lossy(p.as_os_str().as_bytes()))
-                            .unwrap_or_default()
-                    })
-                    .clone();
+                            .unwrap_or_default();
+                        // Runtime helpers (runc init for `docker exec`) run a binary from outside
+                        // the container root: no useful name, and it changes at their exec.
+                        let e = if e.len() > 1 && e.starts_with('/') && !e.ends_with(" (deleted)") {
+                            e
+                        } else {
+                            String::new()
+                        };
+                        if !e.is_empty() {
+                            exes.insert(pid, e.clone());
+                        }
+                        e
+                    }
+                };
                 res.events += 1;
                 let entry = res.paths.entry(lossy(bytes)).or_default();
                 if mask.contains(MaskFlags::FAN_OPEN_EXEC) {
                     entry.exec = true;
+                    // The process is exec'ing: its exe changes.
+                    exes.remove(&pid);
                 }
                 if !exe.is_empty() && !entry.processes.contains(&exe) {
                     entry.processes.insert(exe);

@@ -33,8 +33,14 @@ use crate::tracer::{Shared, Tracer};
 use crate::user::Creds;
 
 /// Signals forwarded to the app's main process.
-const FORWARDED: [Signal; 6] =
-    [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGQUIT];
+const FORWARDED: [Signal; 6] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGQUIT,
+];
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -48,7 +54,11 @@ fn main() {
     };
     let mut report = SensorReport {
         version: SCHEMA_VERSION,
-        command: args.command.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+        command: args
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
         ..SensorReport::default()
     };
     let code = match run(&args, &mut report) {
@@ -81,14 +91,20 @@ fn write_report(dir: &Path, report: &SensorReport) -> Result<(), SensorError> {
 }
 
 fn read_or_empty(path: &str) -> String {
-    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 /// PATH lookup with the app's PATH, like execvp but done here (static binary, no shell).
 fn find_program(cmd: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, SensorError> {
     use std::os::unix::fs::PermissionsExt;
     let name = cmd.to_string_lossy().into_owned();
-    let err = |reason: &str, code| SensorError::Command { command: name.clone(), reason: reason.into(), code };
+    let err = |reason: &str, code| SensorError::Command {
+        command: name.clone(),
+        reason: reason.into(),
+        code,
+    };
     if cmd.is_empty() {
         return Err(err("empty command", 127));
     }
@@ -135,10 +151,15 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
         // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integer arguments.
         let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         if rc != 0 {
-            report.notices.push(format!("PR_SET_CHILD_SUBREAPER: {}", Errno::last()));
+            report
+                .notices
+                .push(format!("PR_SET_CHILD_SUBREAPER: {}", Errno::last()));
         }
     }
-    std::fs::create_dir_all(&args.output).map_err(|source| SensorError::Io { path: args.output.clone(), source })?;
+    std::fs::create_dir_all(&args.output).map_err(|source| SensorError::Io {
+        path: args.output.clone(),
+        source,
+    })?;
 
     // USER, HOME, WORKDIR, PATH lookup.
     let passwd = read_or_empty("/etc/passwd");
@@ -148,7 +169,10 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     };
     let (uid, gid) = match &creds {
         Some(c) => (c.uid, c.gid),
-        None => (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw()),
+        None => (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        ),
     };
     report.uid = uid;
     report.gid = gid;
@@ -164,15 +188,24 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     let workdir = match &args.workdir {
         Some(w) => {
             if !Path::new(w).is_dir() {
-                std::fs::create_dir_all(w).map_err(|source| SensorError::Io { path: w.into(), source })?;
+                std::fs::create_dir_all(w).map_err(|source| SensorError::Io {
+                    path: w.into(),
+                    source,
+                })?;
                 report.notices.push(format!("created missing WORKDIR {w}"));
             }
             Some(cstring(w.as_bytes(), "--workdir")?)
         }
         None => None,
     };
-    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str());
-    let cmd0 = args.command.first().ok_or_else(|| SensorError::Usage("no command".into()))?;
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    let cmd0 = args
+        .command
+        .first()
+        .ok_or_else(|| SensorError::Usage("no command".into()))?;
     // Relative program paths are relative to WORKDIR, as for docker.
     let mut program = find_program(cmd0, path_var)?;
     if program.is_relative() {
@@ -182,7 +215,11 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     }
     let plan = ChildPlan {
         program: cstring(program.as_os_str().as_bytes(), "command")?,
-        argv: args.command.iter().map(|a| cstring(a.as_bytes(), "argument")).collect::<Result<_, _>>()?,
+        argv: args
+            .command
+            .iter()
+            .map(|a| cstring(a.as_bytes(), "argument"))
+            .collect::<Result<_, _>>()?,
         envp: env
             .into_iter()
             .map(|(k, v)| {
@@ -210,7 +247,8 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     }
     // SAFETY: restoring the default disposition; waitpid needs SIGCHLD not ignored.
     let _ = unsafe { signal::signal(Signal::SIGCHLD, SigHandler::SigDfl) };
-    set.thread_block().map_err(|e| SensorError::sys("sigprocmask", e))?;
+    set.thread_block()
+        .map_err(|e| SensorError::sys("sigprocmask", e))?;
     spawn_signal_thread(set, shared.clone(), args.grace);
 
     // fanotify before the app starts, so that its first opens are seen.
@@ -220,12 +258,16 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
         match fanotify::start(if pid1 { None } else { Some(shared.clone()) }) {
             Ok(h) => Some(h),
             Err(e) => {
-                report.notices.push(format!("fanotify unavailable ({e}); ptrace only"));
+                report
+                    .notices
+                    .push(format!("fanotify unavailable ({e}); ptrace only"));
                 None
             }
         }
     } else {
-        report.notices.push("fanotify disabled (--no-fanotify); ptrace only".into());
+        report
+            .notices
+            .push("fanotify disabled (--no-fanotify); ptrace only".into());
         None
     };
 
@@ -245,13 +287,18 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     if let Some(fr) = fan_result {
         fan_events = fr.events;
         if fr.overflowed {
-            report.notices.push("fanotify queue overflowed: some events were lost".into());
+            report
+                .notices
+                .push("fanotify queue overflowed: some events were lost".into());
         }
         report.notices.extend(fr.errors);
         for (path, fp) in fr.paths {
             let rec = report.files.entry(path).or_default();
             if !rec.found {
                 rec.kinds.insert(AccessKind::Fanotify);
+                if fp.exec {
+                    rec.kinds.insert(AccessKind::Exec);
+                }
                 rec.found = true;
             }
             rec.processes.extend(fp.processes);
@@ -302,7 +349,11 @@ fn start_child(plan: &ChildPlan, blocked: &SigSet) -> Result<Pid, SensorError> {
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = plan.envp.iter().map(|a| a.as_ptr()).collect();
     envp.push(std::ptr::null());
-    let groups: Vec<libc::gid_t> = plan.creds.as_ref().map(|c| c.groups.clone()).unwrap_or_default();
+    let groups: Vec<libc::gid_t> = plan
+        .creds
+        .as_ref()
+        .map(|c| c.groups.clone())
+        .unwrap_or_default();
     let blocked_raw: libc::sigset_t = *blocked.as_ref();
 
     // SAFETY: after fork the child only calls async-signal-safe raw syscalls (child_main) on
@@ -320,7 +371,9 @@ fn start_child(plan: &ChildPlan, blocked: &SigSet) -> Result<Pid, SensorError> {
                     });
                 }
                 Ok(other) => {
-                    return Err(SensorError::Usage(format!("unexpected child state {other:?}")));
+                    return Err(SensorError::Usage(format!(
+                        "unexpected child state {other:?}"
+                    )));
                 }
                 Err(e) => return Err(SensorError::sys("waitpid", e)),
             }
@@ -385,8 +438,14 @@ fn child_main(
         libc::execve(plan.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
         let errno = *libc::__errno_location();
         if errno == libc::ENOENT {
-            child_fail(b"pare-sensor: exec failed: no such file or directory\n", 127)
+            child_fail(
+                b"pare-sensor: exec failed: no such file or directory\n",
+                127,
+            )
         }
-        child_fail(b"pare-sensor: exec failed: permission denied or bad format\n", 126)
+        child_fail(
+            b"pare-sensor: exec failed: permission denied or bad format\n",
+            126,
+        )
     }
 }

@@ -31,7 +31,9 @@ pub fn join_normalize(base: &[u8], rel: &[u8]) -> Vec<u8> {
 
 /// The components of a normalized absolute path.
 pub fn components(path: &[u8]) -> Vec<&[u8]> {
-    path.split(|b| *b == b'/').filter(|c| !c.is_empty()).collect()
+    path.split(|b| *b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 pub fn lossy(path: &[u8]) -> String {

@@ -21,7 +21,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Link {
     To(Vec<u8>),
-    NotLink,
+    Plain,
     Absent,
 }
 
@@ -69,7 +69,14 @@ impl Recorder {
         }
     }
 
-    fn add(&mut self, path: &[u8], kinds: &[AccessKind], syscall: &str, process: &str, outcome: Outcome) -> &mut FileRecord {
+    fn add(
+        &mut self,
+        path: &[u8],
+        kinds: &[AccessKind],
+        syscall: &str,
+        process: &str,
+        outcome: Outcome,
+    ) -> &mut FileRecord {
         let rec = self.files.entry(lossy(path)).or_default();
         for k in kinds {
             rec.kinds.insert(*k);
@@ -99,7 +106,7 @@ impl Recorder {
                 Ok(t) => Link::To(t.as_os_str().as_bytes().to_vec()),
                 Err(_) => Link::Absent,
             },
-            Ok(_) => Link::NotLink,
+            Ok(_) => Link::Plain,
         };
         self.link_cache.insert(path.to_vec(), l.clone());
         l
@@ -129,10 +136,16 @@ impl Recorder {
             next.extend_from_slice(c);
             let last = i + 1 == comps.len();
             match self.link(&next) {
-                Link::NotLink => cur = next,
+                Link::Plain => cur = next,
                 Link::Absent => return,
                 Link::To(target) => {
-                    let rec = self.add(&next, &[AccessKind::Readlink], syscall, process, Outcome::Found);
+                    let rec = self.add(
+                        &next,
+                        &[AccessKind::Readlink],
+                        syscall,
+                        process,
+                        Outcome::Found,
+                    );
                     rec.symlink = Some(lossy(&target));
                     if last && !follow_last {
                         return;
@@ -147,7 +160,15 @@ impl Recorder {
                     }
                     if resolved != path {
                         self.add(&resolved, kinds, syscall, process, outcome);
-                        self.walk(&resolved, kinds, syscall, process, outcome, follow_last, depth + 1);
+                        self.walk(
+                            &resolved,
+                            kinds,
+                            syscall,
+                            process,
+                            outcome,
+                            follow_last,
+                            depth + 1,
+                        );
                     }
                     return;
                 }
@@ -173,10 +194,22 @@ mod tests {
 
         let mut rec = Recorder::default();
         let p = format!("{r}/abslink");
-        rec.record(p.as_bytes(), &[AccessKind::Open], "openat", "/bin/cat", Outcome::Found, true);
+        rec.record(
+            p.as_bytes(),
+            &[AccessKind::Open],
+            "openat",
+            "/bin/cat",
+            Outcome::Found,
+            true,
+        );
         let f = &rec.files;
-        assert_eq!(f[&p].symlink.as_deref(), Some(format!("{r}/dirlink/file").as_str()));
-        assert!(f[&p].kinds.contains(&AccessKind::Open) && f[&p].kinds.contains(&AccessKind::Readlink));
+        assert_eq!(
+            f[&p].symlink.as_deref(),
+            Some(format!("{r}/dirlink/file").as_str())
+        );
+        assert!(
+            f[&p].kinds.contains(&AccessKind::Open) && f[&p].kinds.contains(&AccessKind::Readlink)
+        );
         assert_eq!(f[&format!("{r}/dirlink")].symlink.as_deref(), Some("real"));
         let real = &f[&format!("{r}/real/file")];
         assert!(real.found && real.kinds.contains(&AccessKind::Open) && real.symlink.is_none());
@@ -184,13 +217,27 @@ mod tests {
 
         // Not following the last link: only the link itself.
         let mut rec = Recorder::default();
-        rec.record(p.as_bytes(), &[AccessKind::Stat], "newfstatat", "", Outcome::Found, false);
+        rec.record(
+            p.as_bytes(),
+            &[AccessKind::Stat],
+            "newfstatat",
+            "",
+            Outcome::Found,
+            false,
+        );
         assert_eq!(rec.files.len(), 1);
 
         // A missing file under a directory link: the link and the resolved path are recorded.
         let mut rec = Recorder::default();
         let m = format!("{r}/dirlink/absent");
-        rec.record(m.as_bytes(), &[AccessKind::Open], "openat", "", Outcome::Missing, true);
+        rec.record(
+            m.as_bytes(),
+            &[AccessKind::Open],
+            "openat",
+            "",
+            Outcome::Missing,
+            true,
+        );
         assert!(rec.files[&m].missing && !rec.files[&m].found);
         assert!(rec.files[&format!("{r}/real/absent")].missing);
         assert!(rec.files[&format!("{r}/dirlink")].found);
@@ -199,13 +246,34 @@ mod tests {
     #[test]
     fn proc_links_are_not_resolved_in_the_sensor() {
         let mut rec = Recorder::default();
-        rec.record(b"/proc/self/maps", &[AccessKind::Open], "openat", "", Outcome::Found, true);
-        assert_eq!(rec.files.keys().collect::<Vec<_>>(), vec!["/proc/self/maps"]);
+        rec.record(
+            b"/proc/self/maps",
+            &[AccessKind::Open],
+            "openat",
+            "",
+            Outcome::Found,
+            true,
+        );
+        assert_eq!(
+            rec.files.keys().collect::<Vec<_>>(),
+            vec!["/proc/self/maps"]
+        );
         let mut rec = Recorder::default();
-        rec.record(b"/dev/stdin", &[AccessKind::Open], "openat", "", Outcome::Found, true);
+        rec.record(
+            b"/dev/stdin",
+            &[AccessKind::Open],
+            "openat",
+            "",
+            Outcome::Found,
+            true,
+        );
         if let Some(l) = rec.files.get("/dev/stdin").and_then(|f| f.symlink.clone()) {
             assert_eq!(l, "/proc/self/fd/0");
-            assert!(rec.files.keys().all(|k| !k.starts_with(&format!("/proc/{}", std::process::id()))));
+            assert!(
+                rec.files
+                    .keys()
+                    .all(|k| !k.starts_with(&format!("/proc/{}", std::process::id())))
+            );
         }
     }
 
@@ -217,7 +285,14 @@ mod tests {
         symlink("a", root.join("b")).unwrap();
         let mut rec = Recorder::default();
         let p = format!("{}/a/x", root.to_str().unwrap());
-        rec.record(p.as_bytes(), &[AccessKind::Open], "open", "", Outcome::Unknown, true);
+        rec.record(
+            p.as_bytes(),
+            &[AccessKind::Open],
+            "open",
+            "",
+            Outcome::Unknown,
+            true,
+        );
         assert!(rec.files.len() >= 3);
     }
 }

@@ -947,4 +947,3 @@ pub const NAMES: [&str; 468] = [
     "removexattrat",
     "open_tree_attr",
 ];
-

@@ -47,7 +47,14 @@ struct PathArg {
 
 impl PathArg {
     fn new(path: Vec<u8>, kind: AccessKind, follow: bool) -> Self {
-        PathArg { path, kinds: vec![kind], on_success: None, follow, existed: None, link_text: None }
+        PathArg {
+            path,
+            kinds: vec![kind],
+            on_success: None,
+            follow,
+            existed: None,
+            link_text: None,
+        }
     }
     fn creates(mut self) -> Self {
         self.on_success = Some(AccessKind::Create);
@@ -97,7 +104,13 @@ pub struct Tracer {
 impl Tracer {
     pub fn new(main_pid: i32, shared: Arc<Shared>) -> Self {
         let mut procs = HashMap::new();
-        procs.insert(main_pid, Proc { exe: String::new(), ..Proc::default() });
+        procs.insert(
+            main_pid,
+            Proc {
+                exe: String::new(),
+                ..Proc::default()
+            },
+        );
         if let Ok(mut p) = shared.pids.lock() {
             p.insert(main_pid);
         }
@@ -117,7 +130,9 @@ impl Tracer {
 
     /// Names of the syscalls seen, sorted by the caller.
     pub fn syscall_names(&self) -> impl Iterator<Item = String> + '_ {
-        self.syscalls.iter().map(|nr| syscalls::name(*nr).into_owned())
+        self.syscalls
+            .iter()
+            .map(|nr| syscalls::name(*nr).into_owned())
     }
 
     /// Runs until the main process has exited and every other traced process is gone.
@@ -142,7 +157,10 @@ impl Tracer {
             match status {
                 WaitStatus::StillAlive => {
                     if deadline.is_some_and(|d| Instant::now() > d) {
-                        self.notices.push(format!("{} processes still running at exit", self.procs.len()));
+                        self.notices.push(format!(
+                            "{} processes still running at exit",
+                            self.procs.len()
+                        ));
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(5));
@@ -164,7 +182,10 @@ impl Tracer {
                 }
                 WaitStatus::Signaled(pid, sig, _core) => {
                     if self.on_exit(pid) {
-                        main_exit = Some(ExitInfo { code: 128 + sig as i32, signal: Some(sig.as_str().to_string()) });
+                        main_exit = Some(ExitInfo {
+                            code: 128 + sig as i32,
+                            signal: Some(sig.as_str().to_string()),
+                        });
                     }
                 }
                 WaitStatus::Continued(_) => {}
@@ -179,9 +200,13 @@ impl Tracer {
             }
         }
         if self.foreign_arch {
-            self.notices.push("a process made non-native (32-bit) syscalls; those were not decoded".into());
+            self.notices
+                .push("a process made non-native (32-bit) syscalls; those were not decoded".into());
         }
-        main_exit.unwrap_or(ExitInfo { code: 2, signal: None })
+        main_exit.unwrap_or(ExitInfo {
+            code: 2,
+            signal: None,
+        })
     }
 
     fn on_exit(&mut self, pid: Pid) -> bool {
@@ -195,7 +220,14 @@ impl Tracer {
             None if sig == Signal::SIGSTOP => {
                 // A new child whose fork event has not been seen yet.
                 let exe = proc_exe(raw);
-                self.add_proc(raw, Proc { exe, started: true, ..Proc::default() });
+                self.add_proc(
+                    raw,
+                    Proc {
+                        exe,
+                        started: true,
+                        ..Proc::default()
+                    },
+                );
                 resume(pid, None);
             }
             Some(p) if p.fresh && sig == Signal::SIGSTOP => {
@@ -225,15 +257,29 @@ impl Tracer {
         let raw = pid.as_raw();
         match event {
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
-                let Ok(new) = ptrace::getevent(pid) else { return };
+                let Ok(new) = ptrace::getevent(pid) else {
+                    return;
+                };
                 let new = new as i32;
-                let (exe, started) = self.procs.get(&raw).map(|p| (p.exe.clone(), p.started)).unwrap_or_default();
+                let (exe, started) = self
+                    .procs
+                    .get(&raw)
+                    .map(|p| (p.exe.clone(), p.started))
+                    .unwrap_or_default();
                 match self.procs.get_mut(&new) {
                     Some(p) => {
                         p.exe = exe;
                         p.started = started;
                     }
-                    None => self.add_proc(new, Proc { exe, started, fresh: true, pending: None }),
+                    None => self.add_proc(
+                        new,
+                        Proc {
+                            exe,
+                            started,
+                            fresh: true,
+                            pending: None,
+                        },
+                    ),
                 }
             }
             libc::PTRACE_EVENT_EXEC => {
@@ -257,21 +303,59 @@ impl Tracer {
             p.started = true;
             p.pending.take()
         });
-        let name = syscalls::name(pending.as_ref().map(|p| p.nr).unwrap_or(libc::SYS_execve as u64)).into_owned();
+        let name = syscalls::name(
+            pending
+                .as_ref()
+                .map(|p| p.nr)
+                .unwrap_or(libc::SYS_execve as u64),
+        )
+        .into_owned();
         if let Some(nr) = pending.as_ref().map(|p| p.nr) {
             self.syscalls.insert(nr);
         }
         if let Some((path, argv)) = pending.and_then(|p| p.exec) {
-            self.execs.push(ExecRecord { pid, path: lossy(&path), argv });
-            self.rec.record(&path, &[AccessKind::Exec], &name, &exe, Outcome::Found, true);
+            self.execs.push(ExecRecord {
+                pid,
+                path: lossy(&path),
+                argv,
+            });
+            self.rec.record(
+                &path,
+                &[AccessKind::Exec],
+                &name,
+                &exe,
+                Outcome::Found,
+                true,
+            );
             if let Some(interp) = shebang(&path) {
-                self.rec.record(&interp, &[AccessKind::Exec], &name, &exe, Outcome::Found, true);
+                self.rec.record(
+                    &interp,
+                    &[AccessKind::Exec],
+                    &name,
+                    &exe,
+                    Outcome::Found,
+                    true,
+                );
             }
         }
         if !exe.is_empty() {
-            self.rec.record(exe.as_bytes(), &[AccessKind::Exec], &name, &exe, Outcome::Found, true);
+            self.rec.record(
+                exe.as_bytes(),
+                &[AccessKind::Exec],
+                &name,
+                &exe,
+                Outcome::Found,
+                true,
+            );
             if let Some(interp) = elf_interp(exe.as_bytes()) {
-                self.rec.record(&interp, &[AccessKind::Exec], &name, &exe, Outcome::Found, true);
+                self.rec.record(
+                    &interp,
+                    &[AccessKind::Exec],
+                    &name,
+                    &exe,
+                    Outcome::Found,
+                    true,
+                );
             }
         }
     }
@@ -291,7 +375,8 @@ impl Tracer {
                 // SAFETY: op == ENTRY, so the kernel filled the `entry` member of the union.
                 let entry = unsafe { info.u.entry };
                 let started = self.procs.get(&raw).is_none_or(|p| p.started);
-                let is_exec = entry.nr == libc::SYS_execve as u64 || entry.nr == libc::SYS_execveat as u64;
+                let is_exec =
+                    entry.nr == libc::SYS_execve as u64 || entry.nr == libc::SYS_execveat as u64;
                 if !started && !is_exec {
                     return;
                 }
@@ -303,12 +388,24 @@ impl Tracer {
                     p.pending = pending;
                 } else if let Some(pending) = pending {
                     let exe = proc_exe(raw);
-                    self.add_proc(raw, Proc { exe, started: true, pending: Some(pending), fresh: false });
+                    self.add_proc(
+                        raw,
+                        Proc {
+                            exe,
+                            started: true,
+                            pending: Some(pending),
+                            fresh: false,
+                        },
+                    );
                 }
             }
             PTRACE_SYSCALL_INFO_EXIT => {
-                let Some(p) = self.procs.get_mut(&raw) else { return };
-                let Some(pending) = p.pending.take() else { return };
+                let Some(p) = self.procs.get_mut(&raw) else {
+                    return;
+                };
+                let Some(pending) = p.pending.take() else {
+                    return;
+                };
                 let exe = p.exe.clone();
                 // SAFETY: op == EXIT, so the kernel filled the `exit` member of the union.
                 let exit = unsafe { info.u.exit };
@@ -346,14 +443,16 @@ impl Tracer {
                 // A create-type call that failed still probed the path.
                 arg.kinds.push(AccessKind::Stat);
             }
-            self.rec.record(&arg.path, &arg.kinds, &name, exe, outcome, arg.follow);
+            self.rec
+                .record(&arg.path, &arg.kinds, &name, exe, outcome, arg.follow);
             if let (false, Some(t)) = (is_error, &arg.link_text) {
                 self.rec.set_symlink(&arg.path, t);
             }
         }
         // A failed exec: the path was tried (PATH search) and is recorded with its outcome.
         if let Some((path, _)) = pending.exec {
-            self.rec.record(&path, &[AccessKind::Exec], &name, exe, outcome, true);
+            self.rec
+                .record(&path, &[AccessKind::Exec], &name, exe, outcome, true);
         }
     }
 }
@@ -383,7 +482,10 @@ fn read_mem(pid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
         return None;
     }
     let mut buf = vec![0u8; len];
-    let remote = [RemoteIoVec { base: addr as usize, len }];
+    let remote = [RemoteIoVec {
+        base: addr as usize,
+        len,
+    }];
     let n = {
         let mut local = [std::io::IoSliceMut::new(&mut buf)];
         process_vm_readv(Pid::from_raw(pid), &mut local, &remote).ok()
@@ -441,7 +543,9 @@ fn read_argv(pid: i32, addr: u64) -> Vec<String> {
 }
 
 fn readlink_bytes(path: &str) -> Option<Vec<u8>> {
-    std::fs::read_link(path).ok().map(|p| p.as_os_str().as_bytes().to_vec())
+    std::fs::read_link(path)
+        .ok()
+        .map(|p| p.as_os_str().as_bytes().to_vec())
 }
 
 /// Resolves `path` (read from the tracee) against `dirfd` like the kernel would, using
@@ -544,28 +648,49 @@ fn decode(pid: i32, nr: u64, a: &[u64; 6]) -> Option<Pending> {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_open => push(open_arg(cwd_path(pid, a, 0), a[1])),
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_creat => push(open_arg(cwd_path(pid, a, 0), (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64)),
+        libc::SYS_creat => push(open_arg(
+            cwd_path(pid, a, 0),
+            (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
+        )),
         libc::SYS_openat => push(open_arg(at_path(pid, a, 0, 1), a[2])),
         libc::SYS_openat2 => {
             let flags = read_u64(pid, a[2]).unwrap_or(0);
             push(open_arg(at_path(pid, a, 0, 1), flags));
         }
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_stat | libc::SYS_access => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, true))),
+        libc::SYS_stat | libc::SYS_access => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, true)))
+        }
         #[cfg(target_arch = "x86_64")]
         libc::SYS_lstat => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, false))),
-        libc::SYS_newfstatat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, nofollow(a[3])))),
-        libc::SYS_statx => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, nofollow(a[2])))),
+        libc::SYS_newfstatat => {
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, nofollow(a[3]))))
+        }
+        libc::SYS_statx => {
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, nofollow(a[2]))))
+        }
         libc::SYS_faccessat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, true))),
-        libc::SYS_faccessat2 => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, nofollow(a[3])))),
+        libc::SYS_faccessat2 => {
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Stat, nofollow(a[3]))))
+        }
         libc::SYS_statfs => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, true))),
-        libc::SYS_getxattr | libc::SYS_listxattr => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, true))),
-        libc::SYS_lgetxattr | libc::SYS_llistxattr => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, false))),
-        libc::SYS_setxattr | libc::SYS_removexattr => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, true))),
-        libc::SYS_lsetxattr | libc::SYS_lremovexattr => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, false))),
+        libc::SYS_getxattr | libc::SYS_listxattr => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, true)))
+        }
+        libc::SYS_lgetxattr | libc::SYS_llistxattr => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Stat, false)))
+        }
+        libc::SYS_setxattr | libc::SYS_removexattr => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, true)))
+        }
+        libc::SYS_lsetxattr | libc::SYS_lremovexattr => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, false)))
+        }
         #[cfg(target_arch = "x86_64")]
         libc::SYS_readlink => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Readlink, false))),
-        libc::SYS_readlinkat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Readlink, false))),
+        libc::SYS_readlinkat => {
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Readlink, false)))
+        }
         libc::SYS_execve => {
             if let Some(p) = cwd_path(pid, a, 0) {
                 exec = Some((p, read_argv(pid, a[1])));
@@ -577,11 +702,17 @@ fn decode(pid: i32, nr: u64, a: &[u64; 6]) -> Option<Pending> {
                 exec = Some((p, read_argv(pid, a[2])));
             }
         }
-        libc::SYS_chdir | libc::SYS_chroot => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Chdir, true))),
+        libc::SYS_chdir | libc::SYS_chroot => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Chdir, true)))
+        }
         libc::SYS_fchdir => push(fd_path(pid, a[0]).map(|p| PathArg::new(p, Chdir, true))),
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_mkdir | libc::SYS_mknod => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Create, false))),
-        libc::SYS_mkdirat | libc::SYS_mknodat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Create, false))),
+        libc::SYS_mkdir | libc::SYS_mknod => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Create, false)))
+        }
+        libc::SYS_mkdirat | libc::SYS_mknodat => {
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Create, false)))
+        }
         #[cfg(target_arch = "x86_64")]
         libc::SYS_rename => {
             push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Delete, false)));
@@ -592,7 +723,9 @@ fn decode(pid: i32, nr: u64, a: &[u64; 6]) -> Option<Pending> {
             push(at_path(pid, a, 2, 3).map(|p| PathArg::new(p, Create, false)));
         }
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_unlink | libc::SYS_rmdir => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Delete, false))),
+        libc::SYS_unlink | libc::SYS_rmdir => {
+            push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Delete, false)))
+        }
         libc::SYS_unlinkat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Delete, false))),
         #[cfg(target_arch = "x86_64")]
         libc::SYS_link => {
@@ -607,11 +740,17 @@ fn decode(pid: i32, nr: u64, a: &[u64; 6]) -> Option<Pending> {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_symlink => {
             let text = read_cstr(pid, a[0]);
-            push(cwd_path(pid, a, 1).map(|p| PathArg { link_text: text, ..PathArg::new(p, Create, false) }));
+            push(cwd_path(pid, a, 1).map(|p| PathArg {
+                link_text: text,
+                ..PathArg::new(p, Create, false)
+            }));
         }
         libc::SYS_symlinkat => {
             let text = read_cstr(pid, a[0]);
-            push(at_path(pid, a, 1, 2).map(|p| PathArg { link_text: text, ..PathArg::new(p, Create, false) }));
+            push(at_path(pid, a, 1, 2).map(|p| PathArg {
+                link_text: text,
+                ..PathArg::new(p, Create, false)
+            }));
         }
         libc::SYS_truncate => push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Modify, true))),
         #[cfg(target_arch = "x86_64")]
@@ -623,13 +762,25 @@ fn decode(pid: i32, nr: u64, a: &[u64; 6]) -> Option<Pending> {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_futimesat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, true))),
         libc::SYS_fchmodat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, true))),
-        libc::SYS_fchmodat2 => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[3])))),
-        libc::SYS_fchownat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[4])))),
+        libc::SYS_fchmodat2 => {
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[3]))))
+        }
+        libc::SYS_fchownat => {
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[4]))))
+        }
         // utimensat(fd, NULL, ...) is futimens: not a path.
-        libc::SYS_utimensat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[3])))),
-        libc::SYS_inotify_add_watch => push(cwd_path(pid, a, 1).map(|p| PathArg::new(p, Watch, true))),
-        libc::SYS_bind => push(unix_sock_path(pid, a[1], a[2]).map(|p| PathArg::new(p, Socket, false).creates())),
-        libc::SYS_connect => push(unix_sock_path(pid, a[1], a[2]).map(|p| PathArg::new(p, Socket, true))),
+        libc::SYS_utimensat => {
+            push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[3]))))
+        }
+        libc::SYS_inotify_add_watch => {
+            push(cwd_path(pid, a, 1).map(|p| PathArg::new(p, Watch, true)))
+        }
+        libc::SYS_bind => {
+            push(unix_sock_path(pid, a[1], a[2]).map(|p| PathArg::new(p, Socket, false).creates()))
+        }
+        libc::SYS_connect => {
+            push(unix_sock_path(pid, a[1], a[2]).map(|p| PathArg::new(p, Socket, true)))
+        }
         _ => return None,
     }
     if paths.is_empty() && exec.is_none() {
@@ -652,7 +803,9 @@ fn shebang(path: &[u8]) -> Option<Vec<u8>> {
     let n = f.read(&mut buf).ok()?;
     let line = buf.get(..n)?.strip_prefix(b"#!")?;
     let line = &line[..line.iter().position(|c| *c == b'\n').unwrap_or(line.len())];
-    let interp = line.split(|c| *c == b' ' || *c == b'\t').find(|s| !s.is_empty())?;
+    let interp = line
+        .split(|c| *c == b' ' || *c == b'\t')
+        .find(|s| !s.is_empty())?;
     (interp.first() == Some(&b'/')).then(|| join_normalize(b"/", interp))
 }
 
@@ -665,9 +818,15 @@ fn elf_interp(path: &[u8]) -> Option<Vec<u8>> {
     if &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
         return None; // not ELF64 little-endian
     }
-    let u16_at = |b: &[u8], o: usize| -> Option<u16> { Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?)) };
-    let u32_at = |b: &[u8], o: usize| -> Option<u32> { Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?)) };
-    let u64_at = |b: &[u8], o: usize| -> Option<u64> { Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?)) };
+    let u16_at = |b: &[u8], o: usize| -> Option<u16> {
+        Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+    };
+    let u32_at = |b: &[u8], o: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+    };
+    let u64_at = |b: &[u8], o: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
+    };
     let phoff = u64_at(&eh, 32)?;
     let phentsize = u16_at(&eh, 54)? as u64;
     let phnum = u16_at(&eh, 56)?.min(256) as u64;
@@ -676,7 +835,8 @@ fn elf_interp(path: &[u8]) -> Option<Vec<u8>> {
     }
     for i in 0..phnum {
         let mut ph = [0u8; 56];
-        f.read_exact_at(&mut ph, phoff.checked_add(i * phentsize)?).ok()?;
+        f.read_exact_at(&mut ph, phoff.checked_add(i * phentsize)?)
+            .ok()?;
         if u32_at(&ph, 0)? == 3 {
             let off = u64_at(&ph, 8)?;
             let size = u64_at(&ph, 32)?.min(4096) as usize;
@@ -710,7 +870,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = d.path().join("s");
         std::fs::write(&s, b"#! /usr/bin/env  python3\nprint(1)\n").unwrap();
-        assert_eq!(shebang(s.as_os_str().as_bytes()).as_deref(), Some(&b"/usr/bin/env"[..]));
+        assert_eq!(
+            shebang(s.as_os_str().as_bytes()).as_deref(),
+            Some(&b"/usr/bin/env"[..])
+        );
         std::fs::write(&s, b"echo hi\n").unwrap();
         assert_eq!(shebang(s.as_os_str().as_bytes()), None);
     }

@@ -50,14 +50,25 @@ fn group_entries(group: &str) -> impl Iterator<Item = GroupEntry<'_>> {
         Some(GroupEntry {
             name: f[0],
             gid: f[2].trim().parse().ok()?,
-            members: f.get(3).map(|m| m.split(',').map(str::trim).filter(|m| !m.is_empty()).collect()).unwrap_or_default(),
+            members: f
+                .get(3)
+                .map(|m| {
+                    m.split(',')
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     })
 }
 
 /// Resolves a Docker USER spec against the given passwd and group file contents.
 pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Creds, SensorError> {
-    let err = |reason: String| SensorError::User { spec: spec.to_string(), reason };
+    let err = |reason: String| SensorError::User {
+        spec: spec.to_string(),
+        reason,
+    };
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g).filter(|g| !g.is_empty())),
         None => (spec, None),
@@ -80,7 +91,9 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Creds, SensorErr
     if let Some(g) = group_part {
         gid = match group_entries(group).find(|e| e.name == g) {
             Some(e) => e.gid,
-            None => g.parse().map_err(|_| err(format!("no group {g:?} in /etc/group")))?,
+            None => g
+                .parse()
+                .map_err(|_| err(format!("no group {g:?} in /etc/group")))?,
         };
         groups.push(gid);
     } else {
@@ -93,13 +106,25 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Creds, SensorErr
             }
         }
     }
-    let home = if home.is_empty() { "/".to_string() } else { home };
-    Ok(Creds { uid, gid, groups, home })
+    let home = if home.is_empty() {
+        "/".to_string()
+    } else {
+        home
+    };
+    Ok(Creds {
+        uid,
+        gid,
+        groups,
+        home,
+    })
 }
 
 /// The home directory of `uid` from passwd, for HOME when the image leaves it unset.
 pub fn home_of(uid: u32, passwd: &str) -> Option<String> {
-    passwd_entries(passwd).find(|e| e.uid == uid).map(|e| e.home.to_string()).filter(|h| !h.is_empty())
+    passwd_entries(passwd)
+        .find(|e| e.uid == uid)
+        .map(|e| e.home.to_string())
+        .filter(|h| !h.is_empty())
 }
 
 #[cfg(test)]
@@ -111,20 +136,35 @@ mod tests {
         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
         app:x:1000:1000::/home/app:/bin/sh\n\
         broken:x:notanumber:1::/:/bin/sh\n";
-    const GROUP: &str = "root:x:0:\nadm:x:4:app,other\nnogroup:x:65534:\napp:x:1000:\nstaff:x:50: app \n";
+    const GROUP: &str =
+        "root:x:0:\nadm:x:4:app,other\nnogroup:x:65534:\napp:x:1000:\nstaff:x:50: app \n";
 
     #[test]
     fn by_name_with_supplementary() {
         let c = resolve("app", PASSWD, GROUP).unwrap();
-        assert_eq!(c, Creds { uid: 1000, gid: 1000, groups: vec![1000, 4, 50], home: "/home/app".into() });
+        assert_eq!(
+            c,
+            Creds {
+                uid: 1000,
+                gid: 1000,
+                groups: vec![1000, 4, 50],
+                home: "/home/app".into()
+            }
+        );
     }
 
     #[test]
     fn numeric_forms() {
         let c = resolve("65534", PASSWD, GROUP).unwrap();
-        assert_eq!((c.uid, c.gid, c.home.as_str()), (65534, 65534, "/nonexistent"));
+        assert_eq!(
+            (c.uid, c.gid, c.home.as_str()),
+            (65534, 65534, "/nonexistent")
+        );
         let c = resolve("4242", PASSWD, GROUP).unwrap();
-        assert_eq!((c.uid, c.gid, c.groups.clone(), c.home.as_str()), (4242, 0, vec![0], "/"));
+        assert_eq!(
+            (c.uid, c.gid, c.groups.clone(), c.home.as_str()),
+            (4242, 0, vec![0], "/")
+        );
         let c = resolve("4242:77", PASSWD, GROUP).unwrap();
         assert_eq!((c.uid, c.gid, c.groups), (4242, 77, vec![77]));
     }

@@ -34,11 +34,17 @@ fn sh(script: &str) -> Vec<&str> {
 }
 
 fn kinds(r: &SensorReport, path: &str) -> BTreeSet<AccessKind> {
-    r.files.get(path).unwrap_or_else(|| panic!("{path} not recorded")).kinds.clone()
+    r.files
+        .get(path)
+        .unwrap_or_else(|| panic!("{path} not recorded"))
+        .kinds
+        .clone()
 }
 
 fn python() -> Option<&'static str> {
-    ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| Path::new(p).exists())
+    ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
 }
 
 fn canon_tmp() -> (tempfile::TempDir, PathBuf) {
@@ -50,30 +56,62 @@ fn canon_tmp() -> (tempfile::TempDir, PathBuf) {
 #[test]
 fn records_execs_libraries_and_opens() {
     let py = python().unwrap_or("true");
-    let script = format!("cat /etc/hostname >/dev/null; ls /usr/share >/dev/null; {py} -c 'import json'");
+    let script =
+        format!("cat /etc/hostname >/dev/null; ls /usr/share >/dev/null; {py} -c 'import json'");
     let (o, r, _d) = run(&["--no-fanotify"], &sh(&script));
     assert!(o.status.success(), "{o:?}");
     assert_eq!(r.exit.as_ref().map(|e| e.code), Some(0));
     assert!(!r.fanotify);
-    assert!(r.execs.iter().any(|e| e.path == "/bin/sh" && e.argv.first().map(String::as_str) == Some("/bin/sh")));
-    let cat = r.execs.iter().find(|e| e.path.ends_with("/cat")).expect("cat exec recorded");
+    assert!(
+        r.execs
+            .iter()
+            .any(|e| e.path == "/bin/sh" && e.argv.first().map(String::as_str) == Some("/bin/sh"))
+    );
+    let cat = r
+        .execs
+        .iter()
+        .find(|e| e.path.ends_with("/cat"))
+        .expect("cat exec recorded");
     assert_eq!(cat.argv, vec!["cat", "/etc/hostname"]);
     assert!(r.execs.iter().any(|e| e.path.ends_with("/ls")));
     let host = &r.files["/etc/hostname"];
     assert!(host.found && !host.missing && host.kinds.contains(&AccessKind::Open));
-    assert!(host.processes.iter().any(|p| p.ends_with("/cat")), "{host:?}");
+    assert!(
+        host.processes.iter().any(|p| p.ends_with("/cat")),
+        "{host:?}"
+    );
     assert!(host.syscalls.contains("openat"));
-    let libc = r.files.iter().find(|(k, v)| k.ends_with("/libc.so.6") && v.found && v.kinds.contains(&AccessKind::Open));
+    let libc = r
+        .files
+        .iter()
+        .find(|(k, v)| k.ends_with("/libc.so.6") && v.found && v.kinds.contains(&AccessKind::Open));
     assert!(libc.is_some(), "libc.so.6 not opened");
     // The dynamic loader the kernel maps is recorded as exec'ed.
-    assert!(r.files.iter().any(|(k, v)| k.contains("ld-linux") && v.kinds.contains(&AccessKind::Exec)));
+    assert!(
+        r.files
+            .iter()
+            .any(|(k, v)| k.contains("ld-linux") && v.kinds.contains(&AccessKind::Exec))
+    );
     // Executed binaries themselves.
-    assert!(r.files.iter().any(|(k, v)| k.ends_with("/cat") && v.kinds.contains(&AccessKind::Exec) && v.found));
+    assert!(
+        r.files
+            .iter()
+            .any(|(k, v)| k.ends_with("/cat") && v.kinds.contains(&AccessKind::Exec) && v.found)
+    );
     for s in ["execve", "openat", "exit_group", "mmap"] {
-        assert!(r.syscalls.contains(s), "syscall {s} missing: {:?}", r.syscalls);
+        assert!(
+            r.syscalls.contains(s),
+            "syscall {s} missing: {:?}",
+            r.syscalls
+        );
     }
     if python().is_some() {
-        assert!(r.files.iter().any(|(k, v)| k.ends_with("/json/__init__.py") && v.found), "json module not seen");
+        assert!(
+            r.files
+                .iter()
+                .any(|(k, v)| k.ends_with("/json/__init__.py") && v.found),
+            "json module not seen"
+        );
     }
 }
 
@@ -92,7 +130,10 @@ fn missing_stat_only_relative_created_and_symlinks() {
     let (o, r, _out) = run(&["--no-fanotify"], &sh(&script));
     assert!(o.status.success(), "{o:?}");
     let f = |n: &str| format!("{d}/{n}");
-    assert_eq!(kinds(&r, &f("statonly")), BTreeSet::from([AccessKind::Stat]));
+    assert_eq!(
+        kinds(&r, &f("statonly")),
+        BTreeSet::from([AccessKind::Stat])
+    );
     assert!(r.files[&f("statonly")].found);
     let rel = &r.files[&f("rel.txt")];
     assert!(rel.found && rel.kinds.contains(&AccessKind::Open));
@@ -104,7 +145,10 @@ fn missing_stat_only_relative_created_and_symlinks() {
     assert!(target.found && target.kinds.contains(&AccessKind::Open) && target.symlink.is_none());
     assert!(kinds(&r, &f("newdir")).contains(&AccessKind::Create));
     let created = kinds(&r, &f("created.txt"));
-    assert!(created.contains(&AccessKind::Create) && created.contains(&AccessKind::Write), "{created:?}");
+    assert!(
+        created.contains(&AccessKind::Create) && created.contains(&AccessKind::Write),
+        "{created:?}"
+    );
     // A file that existed before the open was not created by the app.
     assert!(!kinds(&r, &f("rel.txt")).contains(&AccessKind::Create));
     assert!(kinds(&r, d).contains(&AccessKind::Chdir));
@@ -144,11 +188,18 @@ assert libc.inotify_add_watch(fd, b"{d}", 2) >= 0
     assert!(kinds(&r, &f("new")).contains(&Create));
     assert!(kinds(&r, &f("gone")).contains(&Delete));
     let sym = &r.files[&f("sym")];
-    assert!(sym.kinds.contains(&Create) && sym.kinds.contains(&Readlink) && sym.kinds.contains(&Stat));
+    assert!(
+        sym.kinds.contains(&Create) && sym.kinds.contains(&Readlink) && sym.kinds.contains(&Stat)
+    );
     assert_eq!(sym.symlink.as_deref(), Some("meta"));
     assert!(kinds(&r, &f("meta")).contains(&Modify));
     assert!(r.files[&f("meta")].syscalls.iter().any(|s| s == "truncate"));
-    assert!(r.files[&f("meta")].syscalls.iter().any(|s| s.starts_with("fchmodat") || s == "chmod"));
+    assert!(
+        r.files[&f("meta")]
+            .syscalls
+            .iter()
+            .any(|s| s.starts_with("fchmodat") || s == "chmod")
+    );
     let sock = kinds(&r, &f("s.sock"));
     assert!(sock.contains(&Socket) && sock.contains(&Create), "{sock:?}");
     assert!(r.files[&f("s.sock")].syscalls.contains("connect"));
@@ -186,7 +237,11 @@ fn exit_code_and_signal_death_propagate() {
     assert_eq!(r.exit.unwrap().signal.as_deref(), Some("SIGUSR1"));
     let (o, r, _d) = run(&["--no-fanotify"], &["no-such-program-pare"]);
     assert_eq!(o.status.code(), Some(127));
-    assert!(r.notices.iter().any(|n| n.contains("not found")), "{:?}", r.notices);
+    assert!(
+        r.notices.iter().any(|n| n.contains("not found")),
+        "{:?}",
+        r.notices
+    );
 }
 
 #[test]
@@ -217,13 +272,18 @@ fn wait_for_line(child: &mut std::process::Child, want: &str) {
     use std::io::BufRead;
     let stdout = child.stdout.as_mut().unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), want);
 }
 
 #[test]
 fn sigterm_is_forwarded() {
-    let (mut child, out) = spawn(&["--no-fanotify"], "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done");
+    let (mut child, out) = spawn(
+        &["--no-fanotify"],
+        "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done",
+    );
     wait_for_line(&mut child, "ready");
     // SAFETY: plain kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -234,7 +294,10 @@ fn sigterm_is_forwarded() {
 
 #[test]
 fn sigterm_ignored_gets_killed_after_grace() {
-    let (mut child, out) = spawn(&["--no-fanotify", "--grace", "0.5"], "trap '' TERM; echo ready; sleep 30");
+    let (mut child, out) = spawn(
+        &["--no-fanotify", "--grace", "0.5"],
+        "trap '' TERM; echo ready; sleep 30",
+    );
     wait_for_line(&mut child, "ready");
     let t = Instant::now();
     // SAFETY: plain kill(2) of our own child.
@@ -253,7 +316,10 @@ fn runs_as_the_image_user() {
         eprintln!("skipped: needs root to change user");
         return;
     }
-    let (o, r, _d) = run(&["--no-fanotify", "--user", "65534", "--workdir", "/tmp"], &sh("id -u; id -g; pwd; echo $HOME"));
+    let (o, r, _d) = run(
+        &["--no-fanotify", "--user", "65534", "--workdir", "/tmp"],
+        &sh("id -u; id -g; pwd; echo $HOME"),
+    );
     assert!(o.status.success(), "{o:?}");
     let text = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<&str> = text.lines().collect();
@@ -265,12 +331,23 @@ fn runs_as_the_image_user() {
     let o = Command::new(SENSOR)
         .arg("--output")
         .arg(out.path())
-        .args(["--no-fanotify", "--user", "nobody", "--", "/bin/sh", "-c", "echo $HOME"])
+        .args([
+            "--no-fanotify",
+            "--user",
+            "nobody",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo $HOME",
+        ])
         .env_remove("HOME")
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), "/nonexistent\n");
-    let (o, r, _d) = run(&["--no-fanotify", "--user", "nobody:0"], &sh("id -u; id -g; id -G"));
+    let (o, r, _d) = run(
+        &["--no-fanotify", "--user", "nobody:0"],
+        &sh("id -u; id -g; id -G"),
+    );
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(text, "65534\n0\n0\n");
     assert_eq!((r.uid, r.gid), (65534, 0));
@@ -289,15 +366,31 @@ fn fanotify_sees_at_least_the_ptrace_file_set() {
     assert!(o.status.success());
     if !fan.fanotify {
         // Hosts without CAP_SYS_ADMIN: the notice says why and the run still works.
-        assert!(fan.notices.iter().any(|n| n.contains("fanotify unavailable")), "{:?}", fan.notices);
+        assert!(
+            fan.notices
+                .iter()
+                .any(|n| n.contains("fanotify unavailable")),
+            "{:?}",
+            fan.notices
+        );
         return;
     }
     let found = |r: &SensorReport| -> BTreeSet<String> {
-        r.files.iter().filter(|(k, v)| v.found && !k.starts_with("/proc") && !k.starts_with("/dev")).map(|(k, _)| k.clone()).collect()
+        r.files
+            .iter()
+            .filter(|(k, v)| v.found && !k.starts_with("/proc") && !k.starts_with("/dev"))
+            .map(|(k, _)| k.clone())
+            .collect()
     };
     let missing: Vec<_> = found(&plain).difference(&found(&fan)).cloned().collect();
     assert!(missing.is_empty(), "fanotify run lost {missing:?}");
-    assert!(fan.notices.iter().any(|n| n.contains("fanotify:") && !n.contains("fanotify: 0 events")), "{:?}", fan.notices);
+    assert!(
+        fan.notices
+            .iter()
+            .any(|n| n.contains("fanotify:") && !n.contains("fanotify: 0 events")),
+        "{:?}",
+        fan.notices
+    );
 }
 
 /// By hand: `docker run` with the static sensor as entrypoint (see README.md).
@@ -308,7 +401,11 @@ fn in_a_docker_container() {
         Some(p) => PathBuf::from(p),
         None => {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("build-static.sh");
-            let o = Command::new("bash").arg(script).stderr(Stdio::inherit()).output().unwrap();
+            let o = Command::new("bash")
+                .arg(script)
+                .stderr(Stdio::inherit())
+                .output()
+                .unwrap();
             assert!(o.status.success());
             PathBuf::from(String::from_utf8(o.stdout).unwrap().trim())
         }
@@ -316,25 +413,102 @@ fn in_a_docker_container() {
     for fanotify in [false, true] {
         let out = tempfile::tempdir().unwrap();
         let mut cmd = Command::new("docker");
-        cmd.args(["run", "--rm", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined"])
-            .args(["--security-opt", "apparmor=unconfined"]);
+        cmd.args([
+            "run",
+            "--rm",
+            "--cap-add",
+            "SYS_PTRACE",
+            "--security-opt",
+            "seccomp=unconfined",
+        ])
+        .args(["--security-opt", "apparmor=unconfined"]);
         if fanotify {
             cmd.args(["--cap-add", "SYS_ADMIN"]);
         }
-        cmd.arg("-v").arg(format!("{}:/.pare/sensor:ro", bin.display()));
-        cmd.arg("-v").arg(format!("{}:/.pare/out", out.path().display()));
-        cmd.args(["local/debian:bookworm", "/.pare/sensor", "--output", "/.pare/out", "--user", "nobody"]);
+        cmd.arg("-v")
+            .arg(format!("{}:/.pare/sensor:ro", bin.display()));
+        cmd.arg("-v")
+            .arg(format!("{}:/.pare/out", out.path().display()));
+        cmd.args([
+            "local/debian:bookworm",
+            "/.pare/sensor",
+            "--output",
+            "/.pare/out",
+            "--user",
+            "nobody",
+        ]);
         if !fanotify {
             cmd.arg("--no-fanotify");
         }
-        cmd.args(["--", "/bin/sh", "-c", "cat /etc/os-release >/dev/null; id -u; exit 5"]);
+        cmd.args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat /etc/os-release >/dev/null; id -u; exit 5",
+        ]);
         let o = cmd.output().unwrap();
         assert_eq!(o.status.code(), Some(5), "{o:?}");
         assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "65534");
         let r = report_of(out.path());
         assert_eq!(r.fanotify, fanotify, "{:?}", r.notices);
         assert!(r.files.get("/etc/os-release").is_some_and(|f| f.found));
-        assert!(r.files.iter().any(|(k, v)| k.ends_with("/libc.so.6") && v.found));
+        assert!(
+            r.files
+                .iter()
+                .any(|(k, v)| k.ends_with("/libc.so.6") && v.found)
+        );
         assert!(r.execs.iter().any(|e| e.path.ends_with("/cat")));
     }
+
+    // fanotify also sees processes the sensor does not trace (`docker exec` probes).
+    let out = tempfile::tempdir().unwrap();
+    let name = format!("pare-sensor-test-{}", std::process::id());
+    let mut cmd = Command::new("docker");
+    cmd.args([
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--cap-add",
+        "SYS_PTRACE",
+        "--cap-add",
+        "SYS_ADMIN",
+    ])
+    .args(["--security-opt", "apparmor=unconfined"])
+    .arg("-v")
+    .arg(format!("{}:/.pare/sensor:ro", bin.display()))
+    .arg("-v")
+    .arg(format!("{}:/.pare/out", out.path().display()))
+    .args([
+        "local/debian:bookworm",
+        "/.pare/sensor",
+        "--output",
+        "/.pare/out",
+        "--",
+        "sleep",
+        "3",
+    ]);
+    assert!(cmd.output().unwrap().status.success());
+    std::thread::sleep(Duration::from_millis(1000));
+    let exec = Command::new("docker")
+        .args(["exec", &name, "cat", "/etc/debian_version"])
+        .output()
+        .unwrap();
+    let waited = Command::new("docker")
+        .args(["wait", &name])
+        .output()
+        .unwrap();
+    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+    assert!(exec.status.success() && waited.status.success());
+    let r = report_of(out.path());
+    let f = r
+        .files
+        .get("/etc/debian_version")
+        .expect("docker exec's open seen by fanotify");
+    assert!(f.found && f.kinds.contains(&AccessKind::Fanotify), "{f:?}");
+    assert!(
+        r.files
+            .get("/usr/bin/cat")
+            .is_some_and(|f| f.kinds.contains(&AccessKind::Exec))
+    );
 }
