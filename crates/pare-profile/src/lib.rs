@@ -1,1 +1,764 @@
-//! pare profile: run, probe, record; seccomp and AppArmor.
+//! `pare profile`: run an image under the pare sensor through a runtime, drive it with probes,
+//! and write what it touched.
+//!
+//! ```text
+//! open image (pare-source) ─► runtime (docker: daemon image │ embedded: extracted rootfs)
+//!   ─► start with the sensor ─► wait until the exposed ports answer (or the app exits)
+//!   ─► probes (user's, or by default: crawl HTTP ports, connect to TCP ports, or wait for a job)
+//!   ─► --continue-after ─► stop (SIGTERM) ─► sensor.json
+//!   ─► OUTPUT/profile.json, OUTPUT/seccomp.json, OUTPUT/apparmor.profile
+//! ```
+//!
+//! The work is split so that it can be tested without Docker: [`run_profile`] takes an already
+//! opened image and any [`Runtime`]; [`profile`] adds opening the reference, choosing the
+//! runtime and extracting the root filesystem.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use pare_image::{ImageConfiguration, Platform, ResolvedImage};
+use pare_probe::{HttpFlag, PortKind, ProbeOptions, Readiness};
+use pare_reference::ImageRef;
+use pare_runtime::{Container, RunSpec, Runtime, SensorSpec};
+use pare_trace::{AccessKind, ImageInfo, Profile, ProbeRecord, ProbeSpec, SCHEMA_VERSION, SensorReport};
+
+pub mod apparmor;
+pub mod seccomp;
+
+pub use pare_probe;
+pub use pare_trace;
+
+/// Errors of `pare profile`. Each names the image, file or port involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error(transparent)]
+    Reference(#[from] pare_reference::ReferenceError),
+    #[error(transparent)]
+    Source(#[from] pare_source::SourceError),
+    #[error("{image}: extracting the root filesystem into {dest}: {message}")]
+    Extract { image: String, dest: PathBuf, message: String },
+    #[error(transparent)]
+    Runtime(#[from] pare_runtime::RuntimeError),
+    #[error(transparent)]
+    Probe(#[from] pare_probe::ProbeError),
+    #[error("{image}: the image has no ENTRYPOINT or CMD, so there is nothing to run")]
+    NoCommand { image: String },
+    #[error(
+        "the docker runtime runs images from the daemon, but {reference} is not a docker-daemon image; use --runtime embedded (or `docker load` it first)"
+    )]
+    NeedsDaemonImage { reference: String },
+    #[error(
+        "pare-sensor not found ({looked}); build it with `scripts/build-sensor` and pass --sensor PATH or set PARE_SENSOR"
+    )]
+    SensorNotFound { looked: String },
+    #[error("{path}: the sensor wrote no usable report: {message}")]
+    SensorReport { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, #[source] source: std::io::Error },
+    #[error("--continue-after {value:?}: expected probe, exit, signal or a number of seconds")]
+    ContinueAfter { value: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProfileError + '_ {
+    move |source| ProfileError::Io { path: path.to_path_buf(), source }
+}
+
+/// When to stop the app after the probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContinueAfter {
+    /// As soon as the probes are done (default).
+    #[default]
+    Probe,
+    /// When the app exits by itself.
+    Exit,
+    /// After this many more seconds.
+    Seconds(u64),
+    /// On Ctrl-C or SIGUSR1 (drive the app by hand meanwhile).
+    Signal,
+}
+
+impl FromStr for ContinueAfter {
+    type Err = ProfileError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "probe" | "probes" => Ok(ContinueAfter::Probe),
+            "exit" => Ok(ContinueAfter::Exit),
+            "signal" | "enter" => Ok(ContinueAfter::Signal),
+            n => n
+                .strip_suffix('s')
+                .unwrap_or(n)
+                .parse::<u64>()
+                .map(ContinueAfter::Seconds)
+                .map_err(|_| ProfileError::ContinueAfter { value: s.into() }),
+        }
+    }
+}
+
+/// What `pare profile` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ProfileOptions {
+    /// The image reference as typed.
+    pub image: String,
+    /// Where `profile.json`, `seccomp.json` and `apparmor.profile` go.
+    pub output: PathBuf,
+    /// `docker`, `embedded`, or `None` to detect.
+    pub runtime: Option<String>,
+    pub http_probes: Vec<HttpFlag>,
+    pub probe_file: Option<PathBuf>,
+    /// `--exec` commands (run inside the container).
+    pub exec: Vec<String>,
+    /// `--host-exec` commands.
+    pub host_exec: Vec<String>,
+    pub continue_after: ContinueAfter,
+    /// Readiness wait and job run limit.
+    pub timeout: Duration,
+    pub fanotify: bool,
+    pub sensor: Option<PathBuf>,
+    pub platform: Option<Platform>,
+    /// Print progress lines on stderr.
+    pub progress: bool,
+}
+
+impl ProfileOptions {
+    pub fn new(image: impl Into<String>, output: impl Into<PathBuf>) -> Self {
+        ProfileOptions {
+            image: image.into(),
+            output: output.into(),
+            runtime: None,
+            http_probes: Vec::new(),
+            probe_file: None,
+            exec: Vec::new(),
+            host_exec: Vec::new(),
+            continue_after: ContinueAfter::Probe,
+            timeout: Duration::from_secs(60),
+            fanotify: true,
+            sensor: None,
+            platform: None,
+            progress: false,
+        }
+    }
+
+    fn say(&self, msg: &str) {
+        if self.progress {
+            eprintln!("pare profile: {msg}");
+        }
+    }
+}
+
+/// Where the artifacts were written.
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    pub profile_json: PathBuf,
+    pub seccomp_json: PathBuf,
+    pub apparmor_profile: PathBuf,
+    /// The AppArmor profile's name.
+    pub apparmor_name: String,
+}
+
+/// Phase durations.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    pub prepare: Duration,
+    pub start: Duration,
+    pub ready: Duration,
+    pub probes: Duration,
+    pub stop: Duration,
+    pub total: Duration,
+}
+
+/// The outcome of a profiling run.
+#[derive(Debug, Clone)]
+pub struct ProfileResult {
+    pub profile: Profile,
+    pub artifacts: Artifacts,
+    pub timings: Timings,
+    /// How the readiness wait ended, for the summary.
+    pub readiness: String,
+}
+
+impl ProfileResult {
+    /// Probes whose own expectation (`expect_status`) failed or that could not run.
+    pub fn failed_probes(&self) -> Vec<&ProbeRecord> {
+        self.profile
+            .probes
+            .iter()
+            .filter(|r| r.outcome.error.is_some() || pare_probe::check_expectation(&r.spec, &r.outcome).is_err())
+            .collect()
+    }
+
+    /// A human summary: counts, executables, probes and artifact paths.
+    pub fn summary(&self) -> String {
+        let p = &self.profile;
+        let s = &p.sensor;
+        let count = |k: AccessKind| s.files.values().filter(|f| f.kinds.contains(&k)).count();
+        let stat_only = s
+            .files
+            .values()
+            .filter(|f| !f.kinds.is_empty() && f.kinds.iter().all(|k| matches!(k, AccessKind::Stat | AccessKind::Readlink)))
+            .count();
+        let found = s.files.values().filter(|f| f.found).count();
+        let mut out = String::new();
+        out.push_str(&format!("image     {} ({})\n", p.image.reference, short_digest(&p.image.config_digest)));
+        out.push_str(&format!(
+            "runtime   {}, tracing: ptrace{}, ran {:?} as uid {}\n",
+            p.runtime,
+            if s.fanotify { " + fanotify" } else { " only" },
+            s.command.join(" "),
+            s.uid
+        ));
+        out.push_str(&format!("readiness {}\n", self.readiness));
+        if let Some(e) = &s.exit {
+            out.push_str(&format!("exit      {}{}\n", e.code, e.signal.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()));
+        }
+        out.push_str(&format!(
+            "files     {} paths ({} present, {} missing): {} opened, {} written, {} created, {} executed, {} stat-only\n",
+            s.files.len(),
+            found,
+            s.files.values().filter(|f| f.missing && !f.found).count(),
+            count(AccessKind::Open),
+            count(AccessKind::Write),
+            count(AccessKind::Create),
+            count(AccessKind::Exec),
+            stat_only
+        ));
+        let mut execs: Vec<&str> = s.execs.iter().map(|e| e.path.as_str()).collect();
+        execs.sort_unstable();
+        execs.dedup();
+        out.push_str(&format!("execs     {} ({})\n", s.execs.len(), execs.join(", ")));
+        out.push_str(&format!("syscalls  {} distinct\n", s.syscalls.len()));
+        for n in &s.notices {
+            out.push_str(&format!("notice    {n}\n"));
+        }
+        out.push_str(&format!("probes    {}\n", p.probes.len()));
+        for r in &p.probes {
+            let bad = r.outcome.error.is_some() || pare_probe::check_expectation(&r.spec, &r.outcome).is_err();
+            out.push_str(&format!(
+                "  {} {:<40} {}\n",
+                if bad { "✗" } else { "✓" },
+                pare_probe::describe(&r.spec),
+                pare_probe::describe_outcome(&r.outcome)
+            ));
+        }
+        let t = &self.timings;
+        out.push_str(&format!(
+            "time      {:.1}s (prepare {:.1}s, start {:.1}s, ready {:.1}s, probes {:.1}s, stop {:.1}s)\n",
+            t.total.as_secs_f64(),
+            t.prepare.as_secs_f64(),
+            t.start.as_secs_f64(),
+            t.ready.as_secs_f64(),
+            t.probes.as_secs_f64(),
+            t.stop.as_secs_f64()
+        ));
+        let a = &self.artifacts;
+        out.push_str(&format!("wrote     {}\n", a.profile_json.display()));
+        out.push_str(&format!("          {}  (docker run --security-opt seccomp={})\n", a.seccomp_json.display(), a.seccomp_json.display()));
+        out.push_str(&format!(
+            "          {}  (apparmor_parser -r {}; docker run --security-opt apparmor={})\n",
+            a.apparmor_profile.display(),
+            a.apparmor_profile.display(),
+            a.apparmor_name
+        ));
+        out
+    }
+}
+
+fn short_digest(d: &str) -> &str {
+    let end = d.char_indices().nth(19).map(|(i, _)| i).unwrap_or(d.len());
+    &d[..end]
+}
+
+/// Finds the static sensor: `explicit`, else `$PARE_SENSOR`, else `pare-sensor` next to the
+/// running executable, else the `scripts/build-sensor` output relative to a cargo target dir.
+pub fn locate_sensor(explicit: Option<&Path>) -> Result<PathBuf, ProfileError> {
+    let mut looked = Vec::new();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = explicit {
+        // An explicit path must exist: do not silently fall back.
+        if p.is_file() {
+            return Ok(p.to_path_buf());
+        }
+        return Err(ProfileError::SensorNotFound { looked: format!("--sensor {}", p.display()) });
+    }
+    if let Some(env) = std::env::var_os("PARE_SENSOR").filter(|v| !v.is_empty()) {
+        candidates.push(PathBuf::from(env));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("pare-sensor"));
+            // target/{debug,release}/pare → target/x86_64-unknown-linux-gnu/release/pare-sensor
+            // (and the same from target/debug/deps for test binaries).
+            for up in [dir.parent(), dir.parent().and_then(Path::parent)].into_iter().flatten() {
+                candidates.push(up.join("x86_64-unknown-linux-gnu/release/pare-sensor"));
+            }
+        }
+    }
+    for c in candidates {
+        if c.is_file() {
+            return Ok(c);
+        }
+        looked.push(c.display().to_string());
+    }
+    Err(ProfileError::SensorNotFound { looked: format!("looked at {}", looked.join(", ")) })
+}
+
+/// How the image runs, from its config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageRun {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub user: String,
+    pub workdir: String,
+    /// As written in the config (`8080/tcp`).
+    pub exposed: Vec<String>,
+    /// TCP ports, sorted.
+    pub tcp_ports: Vec<u16>,
+}
+
+impl ImageRun {
+    pub fn from_config(cfg: &ImageConfiguration) -> Self {
+        let Some(c) = cfg.config() else { return ImageRun::default() };
+        let mut exposed: Vec<String> = c.exposed_ports().clone().unwrap_or_default();
+        exposed.sort();
+        let mut tcp_ports: Vec<u16> = exposed
+            .iter()
+            .filter_map(|p| {
+                let (n, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+                if proto.eq_ignore_ascii_case("tcp") { n.trim().parse().ok() } else { None }
+            })
+            .collect();
+        tcp_ports.sort_unstable();
+        tcp_ports.dedup();
+        ImageRun {
+            entrypoint: c.entrypoint().clone().unwrap_or_default(),
+            cmd: c.cmd().clone().unwrap_or_default(),
+            env: c.env().clone().unwrap_or_default(),
+            user: c.user().clone().unwrap_or_default(),
+            workdir: c.working_dir().clone().unwrap_or_default(),
+            exposed,
+            tcp_ports,
+        }
+    }
+
+    /// ENTRYPOINT + CMD.
+    pub fn command(&self) -> Vec<String> {
+        self.entrypoint.iter().chain(self.cmd.iter()).cloned().collect()
+    }
+}
+
+/// What the runtime starts from.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// An image the Docker daemon has (name or ID).
+    Daemon(String),
+    /// An extracted root filesystem.
+    Rootfs(PathBuf),
+}
+
+/// The probes to run, from the options; `None` when the user gave none (use the defaults).
+fn explicit_probes(opts: &ProfileOptions, run: &ImageRun) -> Result<Option<Vec<ProbeSpec>>, ProfileError> {
+    let default_port = run.tcp_ports.first().copied();
+    let mut specs = Vec::new();
+    for f in &opts.http_probes {
+        specs.push(f.to_spec(default_port)?);
+    }
+    if let Some(file) = &opts.probe_file {
+        let text = std::fs::read_to_string(file).map_err(io_err(file))?;
+        specs.extend(pare_probe::parse_probes(&text, file, default_port)?);
+    }
+    for c in &opts.exec {
+        specs.push(ProbeSpec::Exec { argv: pare_probe::exec_argv(c) });
+    }
+    for c in &opts.host_exec {
+        specs.push(ProbeSpec::HostExec { command: c.clone() });
+    }
+    Ok(if specs.is_empty() { None } else { Some(specs) })
+}
+
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+static WAITING_FOR_SIGNAL: AtomicBool = AtomicBool::new(false);
+static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Installs pare-profile's Ctrl-C handler once: during `--continue-after signal` it ends the
+/// wait; otherwise it tears down every container and temp dir and exits 130. SIGUSR1 always
+/// ends the wait. When the program already owns the Ctrl-C handler, it keeps it (and must call
+/// `pare_runtime::cleanup_all`).
+fn install_handlers() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let usr1 = Arc::new(AtomicBool::new(false));
+        if signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone()).is_ok() {
+            std::thread::spawn(move || {
+                loop {
+                    if usr1.swap(false, Ordering::SeqCst) {
+                        SIGNALLED.store(true, Ordering::SeqCst);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+        let _ = ctrlc::set_handler(|| {
+            if WAITING_FOR_SIGNAL.load(Ordering::SeqCst) && !SIGNALLED.load(Ordering::SeqCst) {
+                SIGNALLED.store(true, Ordering::SeqCst);
+                return;
+            }
+            pare_runtime::cleanup_all();
+            let dirs = TEMP_DIRS.lock().map(|d| d.clone()).unwrap_or_default();
+            for d in dirs {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            std::process::exit(130);
+        });
+    });
+}
+
+/// A temp dir removed on drop and by the Ctrl-C handler.
+struct TempDir(tempfile::TempDir);
+
+impl TempDir {
+    fn new(prefix: &str) -> Result<Self, ProfileError> {
+        let base = std::env::temp_dir();
+        let t = tempfile::Builder::new().prefix(prefix).tempdir_in(&base).map_err(io_err(&base))?;
+        if let Ok(mut d) = TEMP_DIRS.lock() {
+            d.push(t.path().to_path_buf());
+        }
+        Ok(TempDir(t))
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Ok(mut d) = TEMP_DIRS.lock() {
+            d.retain(|p| p != self.0.path());
+        }
+    }
+}
+
+/// Profiles an image end to end: open, choose the runtime, extract (embedded), run, probe,
+/// write the artifacts.
+pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
+    install_handlers();
+    let t0 = Instant::now();
+    let reference = ImageRef::parse(&opts.image)?;
+    let sensor = locate_sensor(opts.sensor.as_deref())?;
+    let is_daemon = matches!(reference, ImageRef::DockerDaemon { .. });
+    // A daemonless reference runs without the daemon unless the user insists.
+    let choice = match (&opts.runtime, is_daemon) {
+        (Some(r), _) => Some(r.as_str()),
+        (None, false) => Some("embedded"),
+        (None, true) => None,
+    };
+    let runtime = pare_runtime::detect(choice)?;
+    opts.say(&format!("opening {reference}"));
+    let source = pare_source::open(&reference, &pare_source::OpenOptions { platform: opts.platform.clone(), ..Default::default() })?;
+    let image = source.image().clone();
+    let mut _rootfs_dir = None;
+    let target = match (runtime.name(), &reference) {
+        ("docker", ImageRef::DockerDaemon { name }) => Target::Daemon(name.clone()),
+        ("docker", _) => return Err(ProfileError::NeedsDaemonImage { reference: reference.to_string() }),
+        _ => {
+            let dir = TempDir::new("pare-rootfs-")?;
+            let dest = dir.path().join("rootfs");
+            std::fs::create_dir(&dest).map_err(io_err(&dest))?;
+            opts.say(&format!("extracting {} layers into {}", image.layers.len(), dest.display()));
+            pare_layerfs::extract(source.as_ref(), &dest).map_err(|e| ProfileError::Extract {
+                image: reference.to_string(),
+                dest: dest.clone(),
+                message: e.to_string(),
+            })?;
+            _rootfs_dir = Some(dir);
+            Target::Rootfs(dest)
+        }
+    };
+    drop(source);
+    let prepare = t0.elapsed();
+    let mut result = run_profile(&image, &reference.to_string(), target, runtime.as_ref(), &sensor, opts)?;
+    result.timings.prepare = prepare;
+    result.timings.total = t0.elapsed();
+    Ok(result)
+}
+
+/// Removes the container whatever happens.
+struct Guard(Box<dyn Container>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.cleanup();
+    }
+}
+
+fn interruptible_sleep(d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end && !SIGNALLED.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100).min(end.saturating_duration_since(Instant::now())));
+    }
+}
+
+/// Runs an opened image under the sensor with `runtime`, probes it, and writes the artifacts
+/// into `opts.output`.
+pub fn run_profile(
+    image: &ResolvedImage,
+    reference: &str,
+    target: Target,
+    runtime: &dyn Runtime,
+    sensor: &Path,
+    opts: &ProfileOptions,
+) -> Result<ProfileResult, ProfileError> {
+    let t0 = Instant::now();
+    let run = ImageRun::from_config(&image.config);
+    let command = run.command();
+    if command.is_empty() {
+        return Err(ProfileError::NoCommand { image: reference.to_string() });
+    }
+    let explicit = explicit_probes(opts, &run)?;
+    let out_dir = TempDir::new("pare-sensor-out-")?;
+    let (daemon_image, rootfs) = match target {
+        Target::Daemon(n) => (Some(n), None),
+        Target::Rootfs(p) => (None, Some(p)),
+    };
+    let mut ports = run.tcp_ports.clone();
+    for s in explicit.iter().flatten() {
+        if let ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } = s {
+            if !ports.contains(port) {
+                ports.push(*port);
+            }
+        }
+    }
+    let spec = RunSpec {
+        daemon_image,
+        rootfs,
+        command: command.clone(),
+        env: run.env.clone(),
+        user: run.user.clone(),
+        workdir: run.workdir.clone(),
+        ports: ports.clone(),
+        sensor: Some(SensorSpec { binary: sensor.to_path_buf(), output_dir: out_dir.path().to_path_buf(), fanotify: opts.fanotify }),
+        hostname: "pare".into(),
+    };
+    opts.say(&format!("starting {:?} with the {} runtime", command.join(" "), runtime.name()));
+    let container = Guard(runtime.start(&spec)?);
+    let c: &dyn Container = container.0.as_ref();
+    let mut timings = Timings { start: t0.elapsed(), ..Default::default() };
+
+    // Readiness: the ports the probes need (all exposed ones by default).
+    let t_ready = Instant::now();
+    let probe_opts = ProbeOptions { job_timeout: opts.timeout, ..ProbeOptions::default() };
+    let wait_ports: Vec<u16> = match &explicit {
+        Some(specs) => {
+            let mut v: Vec<u16> = specs
+                .iter()
+                .filter_map(|s| match s {
+                    ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } => Some(*port),
+                    _ => None,
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        None => run.tcp_ports.clone(),
+    };
+    let readiness = if wait_ports.is_empty() {
+        Readiness::Ready
+    } else {
+        opts.say(&format!("waiting for port(s) {wait_ports:?}"));
+        pare_probe::wait_ready(c, &wait_ports, opts.timeout)?
+    };
+    timings.ready = t_ready.elapsed();
+    let readiness_text = match (&readiness, wait_ports.is_empty()) {
+        (Readiness::Ready, true) => "no ports to wait for".to_string(),
+        (Readiness::Ready, false) => format!("ports {wait_ports:?} answered after {:.1}s", timings.ready.as_secs_f64()),
+        (Readiness::Exited(e), _) => format!("the app exited with {} before its ports answered", e.code),
+        (Readiness::TimedOut { waiting_for }, _) => {
+            format!("ports {waiting_for:?} did not answer within {}s", opts.timeout.as_secs())
+        }
+    };
+
+    // Probes.
+    let t_probes = Instant::now();
+    let mut records = Vec::new();
+    match explicit {
+        Some(specs) => {
+            for s in &specs {
+                opts.say(&format!("probe {}", pare_probe::describe(s)));
+                records.push(pare_probe::run_probe(c, s, &probe_opts));
+            }
+        }
+        None if run.tcp_ports.is_empty() => {
+            opts.say(&format!("no exposed ports: waiting up to {}s for the job to finish", opts.timeout.as_secs()));
+            records.push(pare_probe::run_probe(c, &ProbeSpec::Job, &probe_opts));
+        }
+        None => {
+            for &port in &run.tcp_ports {
+                match pare_probe::classify_port(c, port, &probe_opts) {
+                    kind @ (PortKind::Http | PortKind::Https) => {
+                        opts.say(&format!("crawling port {port}"));
+                        records.extend(pare_probe::crawl(c, port, kind == PortKind::Https, &probe_opts));
+                    }
+                    PortKind::Tcp | PortKind::Closed => {
+                        records.push(pare_probe::run_probe(c, &ProbeSpec::Tcp { port }, &probe_opts));
+                    }
+                }
+            }
+        }
+    }
+    pare_probe::mark_volatile(c, &mut records, &probe_opts);
+    timings.probes = t_probes.elapsed();
+
+    // Keep running as asked, then stop.
+    match opts.continue_after {
+        ContinueAfter::Probe => {}
+        ContinueAfter::Seconds(n) => {
+            opts.say(&format!("continuing for {n}s"));
+            interruptible_sleep(Duration::from_secs(n));
+        }
+        ContinueAfter::Exit => {
+            opts.say("waiting for the app to exit (Ctrl-C aborts)");
+            while c.wait(Duration::from_secs(1))?.is_none() {}
+        }
+        ContinueAfter::Signal => {
+            eprintln!("pare profile: the app is running; drive it now, then press Ctrl-C (or send SIGUSR1 to {}) to stop", std::process::id());
+            WAITING_FOR_SIGNAL.store(true, Ordering::SeqCst);
+            while !SIGNALLED.load(Ordering::SeqCst) {
+                if c.wait(Duration::from_millis(200))?.is_some() {
+                    break;
+                }
+            }
+            WAITING_FOR_SIGNAL.store(false, Ordering::SeqCst);
+            SIGNALLED.store(false, Ordering::SeqCst);
+        }
+    }
+    let t_stop = Instant::now();
+    let exit = match c.wait(Duration::ZERO)? {
+        Some(e) => e,
+        None => c.stop(Duration::from_secs(10))?,
+    };
+    timings.stop = t_stop.elapsed();
+    let (_, stderr) = c.logs().unwrap_or_default();
+    drop(container);
+
+    let report_path = out_dir.path().join("sensor.json");
+    let mut report = read_report(&report_path, &stderr)?;
+    if report.exit.is_none() {
+        report.exit = Some(exit);
+    }
+
+    let profile = Profile {
+        version: SCHEMA_VERSION,
+        image: ImageInfo {
+            reference: reference.to_string(),
+            config_digest: image.config_digest.clone(),
+            entrypoint: run.entrypoint.clone(),
+            cmd: run.cmd.clone(),
+            user: run.user.clone(),
+            workdir: run.workdir.clone(),
+            exposed_ports: run.exposed.clone(),
+        },
+        runtime: runtime.name().to_string(),
+        sensor: report,
+        probes: records,
+    };
+    let artifacts = write_artifacts(&profile, &run.tcp_ports, &opts.output)?;
+    timings.total = t0.elapsed();
+    Ok(ProfileResult { profile, artifacts, timings, readiness: readiness_text })
+}
+
+fn read_report(path: &Path, stderr: &[u8]) -> Result<SensorReport, ProfileError> {
+    let tail = || {
+        let text = String::from_utf8_lossy(stderr);
+        let lines: Vec<&str> = text.lines().rev().take(8).collect();
+        if lines.is_empty() {
+            String::new()
+        } else {
+            format!("; container stderr ends with:\n  {}", lines.into_iter().rev().collect::<Vec<_>>().join("\n  "))
+        }
+    };
+    let text = std::fs::read(path).map_err(|e| ProfileError::SensorReport { path: path.into(), message: format!("{e}{}", tail()) })?;
+    serde_json::from_slice(&text).map_err(|e| ProfileError::SensorReport { path: path.into(), message: format!("{e}{}", tail()) })
+}
+
+/// Writes `profile.json`, `seccomp.json` and `apparmor.profile` into `dir` (created if needed).
+pub fn write_artifacts(profile: &Profile, ports: &[u16], dir: &Path) -> Result<Artifacts, ProfileError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let write = |name: &str, data: &[u8]| -> Result<PathBuf, ProfileError> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, data).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        Ok(path)
+    };
+    let mut json = serde_json::to_vec_pretty(profile).expect("profile serializes");
+    json.push(b'\n');
+    let profile_json = write("profile.json", &json)?;
+    let mut sj = seccomp::seccomp_json(&profile.sensor.syscalls).into_bytes();
+    sj.push(b'\n');
+    let seccomp_json = write("seccomp.json", &sj)?;
+    let apparmor_name = apparmor::profile_name(&profile.image.reference);
+    let aa = apparmor::apparmor_profile(&apparmor_name, &profile.image.reference, &profile.sensor, ports);
+    let apparmor_profile = write("apparmor.profile", aa.as_bytes())?;
+    Ok(Artifacts { profile_json, seccomp_json, apparmor_profile, apparmor_name })
+}
+
+/// Reads a `profile.json`.
+pub fn read_profile(path: &Path) -> Result<Profile, ProfileError> {
+    let text = std::fs::read(path).map_err(io_err(path))?;
+    serde_json::from_slice(&text).map_err(|e| ProfileError::SensorReport { path: path.into(), message: e.to_string() })
+}
+
+/// Files per access kind, for reports.
+pub fn kind_counts(report: &SensorReport) -> BTreeMap<AccessKind, usize> {
+    let mut m = BTreeMap::new();
+    for f in report.files.values() {
+        for k in &f.kinds {
+            *m.entry(*k).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_after_values() {
+        assert_eq!("probe".parse::<ContinueAfter>().unwrap(), ContinueAfter::Probe);
+        assert_eq!("exit".parse::<ContinueAfter>().unwrap(), ContinueAfter::Exit);
+        assert_eq!("SIGNAL".parse::<ContinueAfter>().unwrap(), ContinueAfter::Signal);
+        assert_eq!("30".parse::<ContinueAfter>().unwrap(), ContinueAfter::Seconds(30));
+        assert_eq!("5s".parse::<ContinueAfter>().unwrap(), ContinueAfter::Seconds(5));
+        assert!("later".parse::<ContinueAfter>().is_err());
+    }
+
+    #[test]
+    fn image_run_from_config() {
+        let cfg: ImageConfiguration = serde_json::from_str(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},
+            "config":{"Entrypoint":["/bin/sh","-c"],"Cmd":["exec app"],"Env":["A=1"],"User":"app","WorkingDir":"/srv",
+            "ExposedPorts":{"8080/tcp":{},"53/udp":{},"443/tcp":{}}}}"#,
+        )
+        .unwrap();
+        let r = ImageRun::from_config(&cfg);
+        assert_eq!(r.command(), vec!["/bin/sh", "-c", "exec app"]);
+        assert_eq!(r.tcp_ports, vec![443, 8080]);
+        assert_eq!((r.user.as_str(), r.workdir.as_str()), ("app", "/srv"));
+        assert_eq!(r.exposed.len(), 3);
+    }
+
+    #[test]
+    fn sensor_lookup_prefers_explicit_path_and_fails_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = dir.path().join("sensor");
+        std::fs::write(&s, b"x").unwrap();
+        assert_eq!(locate_sensor(Some(&s)).unwrap(), s);
+        let e = locate_sensor(Some(&dir.path().join("none"))).unwrap_err().to_string();
+        assert!(e.contains("--sensor") && e.contains("build-sensor"), "{e}");
+    }
+}
