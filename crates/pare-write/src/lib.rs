@@ -1,1 +1,80 @@
 //! Deterministic single-layer image writer.
+//!
+//! [`write_image`] turns a [`Selection`] of an extracted rootfs into one gzip layer plus an
+//! image config that keeps the source's runtime settings (including Docker's `Healthcheck`),
+//! and writes it as an OCI image layout or a `docker save` archive. Same rootfs content, same
+//! selection, same metadata and epoch ⇒ byte-identical blobs ⇒ the same digests, whatever the
+//! rootfs' timestamps or the machine.
+//!
+//! Normalization: entries sorted component-wise (parents first), ustar headers with PAX
+//! records only where needed (long names, big sizes/ids, `SCHILY.xattr.*` for
+//! `security.capability` and `user.*`), mtime = epoch, uid/gid/mode from the rootfs,
+//! uname/gname empty, no atime/ctime, hardlinks (same dev+inode) as link entries to the first
+//! path, gzip level [`layer::GZIP_LEVEL`] with zlib-rs, no name and mtime 0 in the gzip header.
+
+mod image;
+pub mod layer;
+mod output;
+
+use std::path::PathBuf;
+
+pub use image::{ImageMeta, config_json, rfc3339};
+pub use layer::{LayerInfo, write_layer};
+pub use output::{Output, docker_load};
+use pare_select::Selection;
+
+/// Why writing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    Rootfs { path: PathBuf, reason: String },
+    #[error("{path}: not a canonical path of the rootfs (\"..\" or a symlinked parent); refusing to write it")]
+    NotCanonical { path: String },
+    #[error("bad SOURCE_DATE_EPOCH {value:?}: expected seconds since 1970 as a non-negative integer")]
+    Epoch { value: String },
+    #[error("source image config {what}: {reason}")]
+    Config { what: String, reason: String },
+    #[error("bad output {spec:?}: {reason}")]
+    Output { spec: String, reason: String },
+    #[error("{path}: exists and is not an OCI image layout")]
+    NotALayout { path: PathBuf },
+    #[error("docker load: {reason}")]
+    Docker { reason: String },
+}
+
+/// The timestamp for every entry and the config: `SOURCE_DATE_EPOCH` when set, else `given`,
+/// else 0.
+pub fn resolve_epoch(given: Option<u64>) -> Result<u64, WriteError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().map_err(|_| WriteError::Epoch { value: v }),
+        _ => Ok(given.unwrap_or(0)),
+    }
+}
+
+/// What [`write_image`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenImage {
+    /// `sha256:…` of the config: Docker's image ID.
+    pub config_digest: String,
+    pub manifest_digest: String,
+    pub layer: LayerInfo,
+    /// The config JSON as written.
+    pub config: Vec<u8>,
+    /// Epoch used for all timestamps.
+    pub epoch: u64,
+    pub output: Output,
+}
+
+/// Writes the slim image. `epoch`: see [`resolve_epoch`].
+pub fn write_image(
+    rootfs: &std::path::Path,
+    selection: &Selection,
+    meta: &ImageMeta,
+    output: Output,
+    epoch: Option<u64>,
+) -> Result<WrittenImage, WriteError> {
+    let epoch = resolve_epoch(epoch)?;
+    output::write(rootfs, selection, meta, output, epoch)
+}

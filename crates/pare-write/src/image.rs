@@ -1,0 +1,166 @@
+//! Image config, manifest and index JSON.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use pare_image::ImageConfiguration;
+
+use crate::WriteError;
+use crate::layer::LayerInfo;
+
+pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// The source image's metadata the slim image inherits.
+#[derive(Debug, Clone)]
+pub struct ImageMeta {
+    pub config: ImageConfiguration,
+    /// Docker's `config.Healthcheck` object (`{"Test": [...], "Interval": …}`), which
+    /// oci-spec does not model.
+    pub healthcheck: Option<Value>,
+    /// `sha256:…` of the source config (labelled `io.pare.source.digest`).
+    pub source_digest: String,
+    /// The source reference as the user typed it (labelled `io.pare.source.ref`).
+    pub source_ref: String,
+}
+
+impl ImageMeta {
+    /// From the raw source config JSON: parses it with oci-spec, picks up `Healthcheck` and
+    /// computes the digest from the exact bytes.
+    pub fn from_config_json(raw: &[u8], source_ref: &str) -> Result<Self, WriteError> {
+        let config: ImageConfiguration = serde_json::from_slice(raw)
+            .map_err(|e| WriteError::Config { what: "JSON".into(), reason: e.to_string() })?;
+        let value: Value = serde_json::from_slice(raw)
+            .map_err(|e| WriteError::Config { what: "JSON".into(), reason: e.to_string() })?;
+        let healthcheck = value.get("config").and_then(|c| c.get("Healthcheck")).filter(|h| !h.is_null()).cloned();
+        Ok(ImageMeta {
+            config,
+            healthcheck,
+            source_digest: format!("sha256:{}", hex::encode(Sha256::digest(raw))),
+            source_ref: source_ref.to_string(),
+        })
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (proleptic Gregorian, UTC).
+pub fn rfc3339(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// Re-collects a JSON object into sorted order (oci-spec keeps labels in a HashMap).
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let b: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, sorted(v))).collect();
+            let mut out = Map::new();
+            for (k, v) in b {
+                out.insert(k.clone(), v);
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The slim image's config JSON.
+pub fn config_json(meta: &ImageMeta, layer: &LayerInfo, epoch: u64) -> Result<Vec<u8>, WriteError> {
+    let src = serde_json::to_value(&meta.config).map_err(|e| WriteError::Config { what: "serialize".into(), reason: e.to_string() })?;
+    let created = rfc3339(epoch);
+    let mut top = Map::new();
+    for k in ["architecture", "os", "os.version", "os.features", "variant"] {
+        if let Some(v) = src.get(k).filter(|v| !v.is_null()) {
+            top.insert(k.to_string(), sorted(v));
+        }
+    }
+    let mut cfg = Map::new();
+    let src_cfg = src.get("config");
+    for k in ["User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal"] {
+        if let Some(v) = src_cfg.and_then(|c| c.get(k)).filter(|v| !v.is_null()) {
+            cfg.insert(k.to_string(), sorted(v));
+        }
+    }
+    let mut labels = match cfg.remove("Labels") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    labels.insert("io.pare.source.digest".into(), Value::String(meta.source_digest.clone()));
+    labels.insert("io.pare.source.ref".into(), Value::String(meta.source_ref.clone()));
+    cfg.insert("Labels".into(), sorted(&Value::Object(labels)));
+    if let Some(h) = &meta.healthcheck {
+        cfg.insert("Healthcheck".into(), sorted(h));
+    }
+    top.insert("config".into(), Value::Object(cfg));
+    top.insert("created".into(), Value::String(created.clone()));
+    top.insert(
+        "history".into(),
+        json!([{ "created": created, "created_by": "pare build", "comment": format!("slimmed from {}", meta.source_ref) }]),
+    );
+    top.insert("rootfs".into(), json!({ "type": "layers", "diff_ids": [layer.diff_id] }));
+    serde_json::to_vec(&sorted(&Value::Object(top))).map_err(|e| WriteError::Config { what: "serialize".into(), reason: e.to_string() })
+}
+
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The OCI image manifest.
+pub fn manifest_json(config: &[u8], layer: &LayerInfo) -> Vec<u8> {
+    let v = json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": { "mediaType": MEDIA_CONFIG, "digest": digest(config), "size": config.len() },
+        "layers": [{ "mediaType": MEDIA_LAYER_GZIP, "digest": layer.digest, "size": layer.size }],
+    });
+    serde_json::to_vec(&sorted(&v)).unwrap_or_default()
+}
+
+/// An index descriptor for the manifest.
+pub fn index_entry(manifest: &[u8], tag: Option<&str>, meta: &ImageMeta) -> Value {
+    let mut d = json!({
+        "mediaType": MEDIA_MANIFEST,
+        "digest": digest(manifest),
+        "size": manifest.len(),
+    });
+    let src = serde_json::to_value(&meta.config).unwrap_or(Value::Null);
+    if let (Some(os), Some(arch)) = (src.get("os"), src.get("architecture")) {
+        let mut p = json!({ "os": os, "architecture": arch });
+        if let Some(v) = src.get("variant").filter(|v| !v.is_null()) {
+            p["variant"] = v.clone();
+        }
+        d["platform"] = p;
+    }
+    if let Some(tag) = tag {
+        d["annotations"] = json!({ "org.opencontainers.image.ref.name": tag });
+    }
+    sorted(&d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_values() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+}

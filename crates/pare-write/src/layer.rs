@@ -1,0 +1,331 @@
+//! The deterministic layer tar.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use flate2::{Compression, GzBuilder};
+use sha2::{Digest, Sha256};
+use tar::{EntryType, Header};
+
+use pare_select::Selection;
+use pare_select::root::Rootfs;
+
+use crate::WriteError;
+
+/// Fixed gzip level: same input, same bytes (for one zlib-rs version).
+pub const GZIP_LEVEL: u32 = 6;
+
+/// Facts about a written layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// `sha256:…` of the uncompressed tar (the config's diff_id).
+    pub diff_id: String,
+    /// `sha256:…` of the gzip blob.
+    pub digest: String,
+    pub size: u64,
+    pub uncompressed_size: u64,
+    /// Entries written (directories, files, links…).
+    pub entries: u64,
+    /// Of those, hardlink entries.
+    pub hardlinks: u64,
+}
+
+/// A writer that hashes and counts what goes through it.
+pub(crate) struct Hashing<W> {
+    pub inner: W,
+    pub hasher: Sha256,
+    pub n: u64,
+}
+
+impl<W> Hashing<W> {
+    pub fn new(inner: W) -> Self {
+        Hashing { inner, hasher: Sha256::new(), n: 0 }
+    }
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let k = self.inner.write(buf)?;
+        self.hasher.update(&buf[..k]);
+        self.n += k as u64;
+        Ok(k)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads exactly `remaining` bytes or fails (a file that shrank since `lstat`).
+struct Exact<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let max = buf.len().min(self.remaining.min(usize::MAX as u64) as usize);
+        let k = self.inner.read(&mut buf[..max])?;
+        if k == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being written"));
+        }
+        self.remaining -= k as u64;
+        Ok(k)
+    }
+}
+
+/// Orders paths component by component (`/a/b` < `/a/b/c` < `/a/b-c`), which puts every
+/// parent before its children.
+pub fn path_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
+/// One PAX record: `"<len> key=value\n"` where len counts the whole record.
+fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    out.extend_from_slice(len.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// Stores `name` in the ustar name/prefix fields; false when it does not fit.
+fn set_ustar_name(h: &mut Header, name: &[u8]) -> bool {
+    let Some(u) = h.as_ustar_mut() else { return false };
+    u.name = [0; 100];
+    u.prefix = [0; 155];
+    if name.len() <= 100 {
+        u.name[..name.len()].copy_from_slice(name);
+        return true;
+    }
+    // Split at a '/' so that prefix ≤ 155 and name ≤ 100.
+    for (i, &c) in name.iter().enumerate() {
+        if c == b'/' && i <= 155 && name.len() - i - 1 <= 100 && name.len() - i - 1 > 0 {
+            u.prefix[..i].copy_from_slice(&name[..i]);
+            u.name[..name.len() - i - 1].copy_from_slice(&name[i + 1..]);
+            return true;
+        }
+    }
+    // Truncated: the PAX `path` record carries the real name.
+    u.name.copy_from_slice(&name[..100]);
+    false
+}
+
+/// A fresh, normalized ustar header.
+fn header(kind: EntryType, mode: u32, uid: u64, gid: u64, mtime: u64, size: u64) -> Header {
+    let mut h = Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode & 0o7777);
+    h.set_uid(uid);
+    h.set_gid(gid);
+    h.set_mtime(mtime);
+    h.set_size(size);
+    h
+}
+
+/// Xattrs worth keeping in an image: file capabilities and `user.*` (not overlayfs' own).
+/// Sorted by name.
+fn xattrs(host: &Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(names) = xattr::list(host) else { return Vec::new() };
+    let mut out: Vec<(String, Vec<u8>)> = names
+        .filter_map(|n| n.to_str().map(str::to_string))
+        .filter(|n| n == "security.capability" || (n.starts_with("user.") && !n.starts_with("user.overlay.")))
+        .filter_map(|n| xattr::get(host, &n).ok().flatten().map(|v| (n, v)))
+        .collect();
+    out.sort();
+    out
+}
+
+const MAX_USTAR_SIZE: u64 = 0o77777777777;
+const MAX_USTAR_ID: u64 = 0o7777777;
+
+/// Writes the selection as one layer tar into `w` (uncompressed). Returns entry counts.
+pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w: W) -> Result<(W, u64, u64), WriteError> {
+    let root = Rootfs::new(rootfs).map_err(|e| WriteError::Rootfs { path: rootfs.to_path_buf(), reason: e.to_string() })?;
+    let mut paths: Vec<&str> = sel.entries.keys().map(String::as_str).chain(sel.created_dirs.keys().map(String::as_str)).collect();
+    paths.sort_by(|a, b| path_order(a, b));
+    paths.dedup();
+    let mut tar = tar::Builder::new(w);
+    let mut first_of_inode: HashMap<(u64, u64), String> = HashMap::new();
+    let (mut entries, mut hardlinks) = (0u64, 0u64);
+    let io_err = |path: &str| {
+        let path = path.to_string();
+        move |source: io::Error| WriteError::Io { path: path.clone().into(), source }
+    };
+    for path in paths {
+        if path == "/" {
+            continue;
+        }
+        // The selection may come from an edited report.json: only canonical paths, which
+        // cannot leave the rootfs through `..` or a symlinked parent.
+        let canonical = root.resolve(path, false).map(|r| r.path == path).unwrap_or(false);
+        if !canonical {
+            return Err(WriteError::NotCanonical { path: path.to_string() });
+        }
+        let rel = &path[1..];
+        let host = root.host(path);
+        let md = std::fs::symlink_metadata(&host);
+        let generated = sel.generated.get(path);
+        let mut link: Option<Vec<u8>> = None;
+        let (mut h, body): (Header, Option<Box<dyn Read>>) = match (md, generated) {
+            (Err(_), Some(data)) => (header(EntryType::Regular, 0o644, 0, 0, mtime, data.len() as u64), Some(Box::new(&data[..]))),
+            (Err(e), None) => match sel.created_dirs.get(path) {
+                Some(mode) => (header(EntryType::Directory, *mode, 0, 0, mtime, 0), None),
+                None => return Err(WriteError::Io { path: host, source: e }),
+            },
+            (Ok(md), Some(data)) => {
+                (header(EntryType::Regular, md.mode(), md.uid().into(), md.gid().into(), mtime, data.len() as u64), Some(Box::new(&data[..])))
+            }
+            (Ok(md), None) => {
+                let ft = md.file_type();
+                let (uid, gid) = (u64::from(md.uid()), u64::from(md.gid()));
+                if ft.is_dir() {
+                    (header(EntryType::Directory, md.mode(), uid, gid, mtime, 0), None)
+                } else if ft.is_symlink() {
+                    let target = std::fs::read_link(&host).map_err(io_err(path))?;
+                    link = Some(target.as_os_str().as_encoded_bytes().to_vec());
+                    (header(EntryType::Symlink, md.mode(), uid, gid, mtime, 0), None)
+                } else if ft.is_file() {
+                    let key = (md.dev(), md.ino());
+                    if md.nlink() > 1
+                        && let Some(first) = first_of_inode.get(&key)
+                    {
+                        link = Some(first.as_bytes()[1..].to_vec());
+                        hardlinks += 1;
+                        (header(EntryType::Link, md.mode(), uid, gid, mtime, 0), None)
+                    } else {
+                        if md.nlink() > 1 {
+                            first_of_inode.insert(key, path.to_string());
+                        }
+                        let f = std::fs::OpenOptions::new()
+                            .read(true)
+                            .custom_flags(libc::O_NOFOLLOW)
+                            .open(&host)
+                            .map_err(io_err(path))?;
+                        let h = header(EntryType::Regular, md.mode(), uid, gid, mtime, md.len());
+                        (h, Some(Box::new(Exact { inner: f.take(md.len()), remaining: md.len() }) as Box<dyn Read>))
+                    }
+                } else if ft.is_char_device() || ft.is_block_device() {
+                    let kind = if ft.is_char_device() { EntryType::Char } else { EntryType::Block };
+                    let mut h = header(kind, md.mode(), uid, gid, mtime, 0);
+                    let dev = md.rdev();
+                    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+                    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+                    h.set_device_major(major as u32).ok();
+                    h.set_device_minor(minor as u32).ok();
+                    (h, None)
+                } else if ft.is_fifo() {
+                    (header(EntryType::Fifo, md.mode(), uid, gid, mtime, 0), None)
+                } else {
+                    continue; // sockets are not image content
+                }
+            }
+        };
+        let mut pax = Vec::new();
+        let dir_suffix = if h.entry_type() == EntryType::Directory { "/" } else { "" };
+        let name = format!("{rel}{dir_suffix}");
+        if !set_ustar_name(&mut h, name.as_bytes()) {
+            pax_record(&mut pax, "path", name.as_bytes());
+        }
+        if let Some(link) = &link {
+            let field = &mut h.as_old_mut().linkname;
+            *field = [0; 100];
+            if link.len() <= 100 {
+                field[..link.len()].copy_from_slice(link);
+            } else {
+                field.copy_from_slice(&link[..100]);
+                pax_record(&mut pax, "linkpath", link);
+            }
+        }
+        if let Ok(size) = h.size()
+            && size > MAX_USTAR_SIZE
+        {
+            pax_record(&mut pax, "size", size.to_string().as_bytes());
+        }
+        for (key, id) in [("uid", h.uid().unwrap_or(0)), ("gid", h.gid().unwrap_or(0))] {
+            if id > MAX_USTAR_ID {
+                pax_record(&mut pax, key, id.to_string().as_bytes());
+            }
+        }
+        if generated.is_none() && h.entry_type() != EntryType::Symlink {
+            for (k, v) in xattrs(&host) {
+                pax_record(&mut pax, &format!("SCHILY.xattr.{k}"), &v);
+            }
+        }
+        if !pax.is_empty() {
+            let mut ph = header(EntryType::XHeader, 0o644, 0, 0, mtime, pax.len() as u64);
+            let base = pare_select::root::file_name(path);
+            let pname = format!("PaxHeaders/{}", &base[..base.len().min(80)]);
+            set_ustar_name(&mut ph, pname.as_bytes());
+            ph.set_cksum();
+            tar.append(&ph, &pax[..]).map_err(io_err(path))?;
+        }
+        h.set_cksum();
+        match body {
+            Some(r) => tar.append(&h, r).map_err(io_err(path))?,
+            None => tar.append(&h, io::empty()).map_err(io_err(path))?,
+        }
+        entries += 1;
+    }
+    tar.finish().map_err(io_err("<layer>"))?;
+    let w = tar.into_inner().map_err(io_err("<layer>"))?;
+    Ok((w, entries, hardlinks))
+}
+
+/// Writes the layer as a gzip blob into `out`, hashing both sides.
+pub fn write_layer<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, out: W) -> Result<(W, LayerInfo), WriteError> {
+    let compressed = Hashing::new(out);
+    let gz = GzBuilder::new().mtime(0).operating_system(255).write(compressed, Compression::new(GZIP_LEVEL));
+    let uncompressed = Hashing::new(gz);
+    let (uncompressed, entries, hardlinks) = write_tar(rootfs, sel, mtime, uncompressed)?;
+    let diff_id = uncompressed.digest();
+    let uncompressed_size = uncompressed.n;
+    let compressed = uncompressed.inner.finish().map_err(|source| WriteError::Io { path: "<gzip>".into(), source })?;
+    let info = LayerInfo { diff_id, digest: compressed.digest(), size: compressed.n, uncompressed_size, entries, hardlinks };
+    Ok((compressed.inner, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_lengths_are_self_consistent() {
+        for v in ["", "x", &"y".repeat(90), &"z".repeat(1000)] {
+            let mut out = Vec::new();
+            pax_record(&mut out, "path", v.as_bytes());
+            let s = String::from_utf8(out.clone()).unwrap();
+            let (len, _) = s.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), out.len(), "{s}");
+        }
+    }
+
+    #[test]
+    fn order_puts_parents_first() {
+        let mut v = vec!["/a/b-c", "/a/b/c", "/a", "/a/b", "/a-b"];
+        v.sort_by(|a, b| path_order(a, b));
+        assert_eq!(v, vec!["/a", "/a/b", "/a/b/c", "/a/b-c", "/a-b"]);
+    }
+
+    #[test]
+    fn long_names_split_or_fall_back() {
+        let mut h = Header::new_ustar();
+        let long = format!("{}/{}", "d".repeat(120), "f".repeat(50));
+        assert!(set_ustar_name(&mut h, long.as_bytes()));
+        assert_eq!(h.path_bytes().as_ref(), long.as_bytes());
+        assert!(!set_ustar_name(&mut h, "x".repeat(300).as_bytes()));
+    }
+}

@@ -1,0 +1,271 @@
+//! Output formats: OCI image layout and `docker save` archive, written atomically.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use tar::{EntryType, Header};
+
+use pare_select::Selection;
+
+use crate::image::{self, ImageMeta, MEDIA_INDEX};
+use crate::layer::{LayerInfo, write_layer};
+use crate::{WriteError, WrittenImage};
+
+/// Where the image goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// An OCI image layout directory; `tag` becomes the manifest's
+    /// `org.opencontainers.image.ref.name` annotation. An existing layout is added to
+    /// (blobs are content-addressed; an index entry with the same tag is replaced).
+    Oci { dir: PathBuf, tag: Option<String> },
+    /// A `docker save` archive (`manifest.json` with `RepoTags`, plus an OCI layout inside,
+    /// like Docker ≥ 25 writes), loadable by `docker load`.
+    DockerArchive { path: PathBuf, tag: Option<String> },
+}
+
+impl Output {
+    /// Parses `oci:DIR[:TAG]` or `docker-archive:PATH[:NAME:TAG]` (the path ends at the first
+    /// `:`, as in skopeo).
+    pub fn parse(spec: &str) -> Result<Output, WriteError> {
+        let bad = |reason: &str| WriteError::Output { spec: spec.to_string(), reason: reason.to_string() };
+        let (transport, rest) = spec.split_once(':').ok_or_else(|| bad("expected oci:DIR or docker-archive:PATH"))?;
+        let (path, tag) = match rest.split_once(':') {
+            Some((p, t)) => (p, Some(t.to_string()).filter(|t| !t.is_empty())),
+            None => (rest, None),
+        };
+        if path.is_empty() {
+            return Err(bad("empty path"));
+        }
+        match transport {
+            "oci" => Ok(Output::Oci { dir: path.into(), tag }),
+            "docker-archive" => Ok(Output::DockerArchive { path: path.into(), tag }),
+            _ => Err(bad("unknown transport (oci, docker-archive)")),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            Output::Oci { dir, .. } => dir,
+            Output::DockerArchive { path, .. } => path,
+        }
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        match self {
+            Output::Oci { tag, .. } | Output::DockerArchive { tag, .. } => tag.as_deref(),
+        }
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io { path: path.to_path_buf(), source }
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file + rename.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let dir = parent_of(path);
+    let mut tmp = tempfile::Builder::new().prefix(".pare-tmp-").tempfile_in(&dir).map_err(io(&dir))?;
+    tmp.write_all(bytes).map_err(io(tmp.path()))?;
+    tmp.persist(path).map_err(|e| WriteError::Io { path: path.to_path_buf(), source: e.error })?;
+    Ok(())
+}
+
+fn blob_path(blobs: &Path, digest: &str) -> PathBuf {
+    blobs.join(digest.trim_start_matches("sha256:"))
+}
+
+/// Writes the layer blob into `dir` as a temp file; returns it with the layer facts.
+fn layer_to_temp(rootfs: &Path, sel: &Selection, epoch: u64, dir: &Path) -> Result<(tempfile::NamedTempFile, LayerInfo), WriteError> {
+    let tmp = tempfile::Builder::new().prefix(".pare-layer-").tempfile_in(dir).map_err(io(dir))?;
+    let f = tmp.reopen().map_err(io(tmp.path()))?;
+    let (w, info) = write_layer(rootfs, sel, epoch, BufWriter::with_capacity(1 << 20, f))?;
+    let f = w.into_inner().map_err(|e| WriteError::Io { path: tmp.path().to_path_buf(), source: e.into_error() })?;
+    f.sync_all().map_err(io(tmp.path()))?;
+    Ok((tmp, info))
+}
+
+pub(crate) fn write(rootfs: &Path, sel: &Selection, meta: &ImageMeta, output: Output, epoch: u64) -> Result<WrittenImage, WriteError> {
+    let target = output.path().to_path_buf();
+    let work_parent = parent_of(&target);
+    fs::create_dir_all(&work_parent).map_err(io(&work_parent))?;
+    let (layer_tmp, layer) = layer_to_temp(rootfs, sel, epoch, &work_parent)?;
+    let config = image::config_json(meta, &layer, epoch)?;
+    let manifest = image::manifest_json(&config, &layer);
+    let config_digest = image::digest(&config);
+    let manifest_digest = image::digest(&manifest);
+    let index_entry = image::index_entry(&manifest, output.tag(), meta);
+    match &output {
+        Output::Oci { dir, tag } => write_oci(dir, tag.as_deref(), layer_tmp, &layer, &config, &manifest, index_entry)?,
+        Output::DockerArchive { path, tag } => {
+            write_archive(path, tag.as_deref(), layer_tmp.path(), &layer, &config, &manifest, index_entry, epoch)?
+        }
+    }
+    Ok(WrittenImage { config_digest, manifest_digest, layer, config, epoch, output })
+}
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+fn write_oci(
+    dir: &Path,
+    tag: Option<&str>,
+    layer_tmp: tempfile::NamedTempFile,
+    layer: &LayerInfo,
+    config: &[u8],
+    manifest: &[u8],
+    entry: Value,
+) -> Result<(), WriteError> {
+    let existing = dir.exists();
+    if existing {
+        let empty = fs::read_dir(dir).map_err(io(dir))?.next().is_none();
+        if !empty && !dir.join("oci-layout").is_file() {
+            return Err(WriteError::NotALayout { path: dir.to_path_buf() });
+        }
+    }
+    // A new layout is assembled in a sibling temp dir and renamed into place at the end.
+    let staging = if existing {
+        None
+    } else {
+        let parent = parent_of(dir);
+        Some(tempfile::Builder::new().prefix(".pare-oci-").tempdir_in(&parent).map_err(io(&parent))?)
+    };
+    let root = staging.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_else(|| dir.to_path_buf());
+    let blobs = root.join("blobs/sha256");
+    fs::create_dir_all(&blobs).map_err(io(&blobs))?;
+    let lp = blob_path(&blobs, &layer.digest);
+    layer_tmp.persist(&lp).map_err(|e| WriteError::Io { path: lp.clone(), source: e.error })?;
+    for bytes in [config, manifest] {
+        let p = blob_path(&blobs, &image::digest(bytes));
+        if !p.exists() {
+            write_atomic(&p, bytes)?;
+        }
+    }
+    write_atomic(&root.join("oci-layout"), OCI_LAYOUT)?;
+    let index_path = root.join("index.json");
+    let mut manifests: Vec<Value> = match fs::read(&index_path) {
+        Ok(b) => serde_json::from_slice::<Value>(&b)
+            .ok()
+            .and_then(|v| v.get("manifests").and_then(Value::as_array).cloned())
+            .ok_or_else(|| WriteError::NotALayout { path: index_path.clone() })?,
+        Err(_) => Vec::new(),
+    };
+    let ref_of = |v: &Value| v.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str).map(str::to_string);
+    let new_digest = entry.get("digest").cloned();
+    manifests.retain(|m| match tag {
+        Some(t) => ref_of(m).as_deref() != Some(t),
+        None => m.get("digest") != new_digest.as_ref() || ref_of(m).is_some(),
+    });
+    manifests.push(entry);
+    let index = json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests });
+    write_atomic(&index_path, &serde_json::to_vec(&index).unwrap_or_default())?;
+    if let Some(staging) = staging {
+        let tmp = staging.keep();
+        if let Err(source) = fs::rename(&tmp, dir) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(WriteError::Io { path: dir.to_path_buf(), source });
+        }
+    }
+    Ok(())
+}
+
+fn archive_header(kind: EntryType, name: &str, size: u64, epoch: u64) -> Header {
+    let mut h = Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(if kind == EntryType::Directory { 0o755 } else { 0o644 });
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(epoch);
+    h.set_size(size);
+    // Names here are short and ASCII.
+    let _ = h.set_path(name);
+    h.set_cksum();
+    h
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_archive(
+    path: &Path,
+    tag: Option<&str>,
+    layer_file: &Path,
+    layer: &LayerInfo,
+    config: &[u8],
+    manifest: &[u8],
+    entry: Value,
+    epoch: u64,
+) -> Result<(), WriteError> {
+    let dir = parent_of(path);
+    let tmp = tempfile::Builder::new().prefix(".pare-archive-").tempfile_in(&dir).map_err(io(&dir))?;
+    let f = tmp.reopen().map_err(io(tmp.path()))?;
+    let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, f));
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let config_name = blob(&image::digest(config));
+    let layer_name = blob(&layer.digest);
+    let docker_manifest = json!([{ "Config": config_name, "RepoTags": tag.map(|t| vec![t.to_string()]), "Layers": [layer_name] }]);
+    let docker_manifest = serde_json::to_vec(&docker_manifest).unwrap_or_default();
+    let index = serde_json::to_vec(&json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry] })).unwrap_or_default();
+    let t = tmp.path().to_path_buf();
+    let err = |source| WriteError::Io { path: t.clone(), source };
+    for d in ["blobs/", "blobs/sha256/"] {
+        tar.append(&archive_header(EntryType::Directory, d, 0, epoch), std::io::empty()).map_err(err)?;
+    }
+    let mut files: Vec<(String, Option<&[u8]>)> = vec![
+        (config_name.clone(), Some(config)),
+        (layer_name.clone(), None),
+        (blob(&image::digest(manifest)), Some(manifest)),
+    ];
+    files.sort();
+    files.dedup_by(|a, b| a.0 == b.0);
+    for (name, bytes) in files {
+        match bytes {
+            Some(b) => tar.append(&archive_header(EntryType::Regular, &name, b.len() as u64, epoch), b).map_err(err)?,
+            None => {
+                let lf = fs::File::open(layer_file).map_err(io(layer_file))?;
+                tar.append(&archive_header(EntryType::Regular, &name, layer.size, epoch), lf).map_err(err)?;
+            }
+        }
+    }
+    for (name, bytes) in [("index.json", &index[..]), ("manifest.json", &docker_manifest[..]), ("oci-layout", OCI_LAYOUT)] {
+        tar.append(&archive_header(EntryType::Regular, name, bytes.len() as u64, epoch), bytes).map_err(err)?;
+    }
+    tar.finish().map_err(err)?;
+    let w = tar.into_inner().map_err(err)?;
+    let f = w.into_inner().map_err(|e| WriteError::Io { path: t.clone(), source: e.into_error() })?;
+    f.sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| WriteError::Io { path: path.to_path_buf(), source: e.error })?;
+    Ok(())
+}
+
+/// Loads a docker-archive into the local daemon with `docker load -i` and returns what it
+/// loaded (`NAME:TAG`, or `sha256:…` for an untagged archive). The tag comes from the
+/// archive's `RepoTags`, so write the archive with the wanted tag.
+///
+/// Why the CLI and not bollard's `import_image`: pare-write is synchronous and has no
+/// tokio/hyper; the CLI negotiates the API version, honours `DOCKER_HOST` and contexts, and
+/// streams the file itself. The daemonless path never calls this.
+pub fn docker_load(archive: &Path) -> Result<String, WriteError> {
+    let out = Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(archive)
+        .output()
+        .map_err(|e| WriteError::Docker { reason: format!("cannot run docker: {e}") })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(WriteError::Docker { reason: format!("{}{}", stdout.trim(), String::from_utf8_lossy(&out.stderr).trim()) });
+    }
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("Loaded image: ").or_else(|| l.strip_prefix("Loaded image ID: ")))
+        .map(|s| s.trim().to_string())
+        .ok_or_else(|| WriteError::Docker { reason: format!("unexpected output: {}", stdout.trim()) })
+}
