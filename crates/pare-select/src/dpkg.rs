@@ -82,9 +82,10 @@ pub fn trim(cx: &mut Ctx<'_>) {
                     kept_pkgs.push((pkg, file.clone()));
                 }
             }
-            if let Some((pkg, file)) = kept_pkgs.first().cloned() {
+            if let Some((pkg, file)) = kept_pkgs.first().cloned()
+                && cx.keep(STATUS, Reason::Dpkg { package: pkg, file }).is_some()
+            {
                 cx.generated.insert(STATUS.to_string(), out.into_bytes());
-                cx.keep(STATUS, Reason::Dpkg { package: pkg, file });
             }
             for (listname, file) in &owners {
                 for ext in ["list", "md5sums"] {

@@ -43,6 +43,7 @@ pub(crate) struct Ctx<'a> {
     pub libc: Option<String>,
     pub tls: Vec<String>,
     pub dir_cache: HashMap<String, Vec<String>>,
+    pub dist_cache: HashMap<String, Vec<rules::DistIndex>>,
 }
 
 fn globset(flag: &'static str, pats: &[String]) -> Result<Option<(GlobSet, Vec<String>)>, SelectError> {
@@ -282,6 +283,7 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
         libc: None,
         tls: Vec::new(),
         dir_cache: HashMap::new(),
+        dist_cache: HashMap::new(),
     };
     // Validate include globs up front so a typo is an error, not a silent no-op.
     for p in &inputs.include_paths {

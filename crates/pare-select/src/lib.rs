@@ -164,6 +164,16 @@ impl Selection {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         let mut cur = root::normalize(path);
+        if !self.entries.contains_key(&cur) {
+            // A path as the app opened it, through symlinks: find the chain it was kept by.
+            let target = self.entries.values().flat_map(|k| &k.reasons).find_map(|r| match r {
+                Reason::SymlinkChain { of, target } if *of == cur => Some(target.clone()),
+                _ => None,
+            });
+            if let Some(t) = target {
+                cur = t;
+            }
+        }
         while let Some(kept) = self.entries.get(&cur) {
             if !seen.insert(cur.clone()) {
                 break;

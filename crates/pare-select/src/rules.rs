@@ -213,6 +213,56 @@ fn python(cx: &mut Ctx<'_>, path: &str) {
     distribution(cx, path);
 }
 
+/// One installed distribution's metadata directory and what it owns.
+#[derive(Debug, Clone, Default)]
+pub struct DistIndex {
+    /// Directory name, e.g. `Flask-3.0.0.dist-info`.
+    pub name: String,
+    /// Top-level import names (`top_level.txt`, or derived from RECORD).
+    pub tops: std::collections::HashSet<String>,
+    /// Files it installed, relative to the site dir (`RECORD`, `installed-files.txt`).
+    pub files: std::collections::HashSet<String>,
+}
+
+/// Reads every `*.dist-info` / `*.egg-info` of a site dir once.
+fn index_site(cx: &mut Ctx<'_>, site: &str) -> Vec<DistIndex> {
+    let mut out = Vec::new();
+    for dist in cx.list_dir(site) {
+        if !(dist.ends_with(".dist-info") || dist.ends_with(".egg-info")) {
+            continue;
+        }
+        let dpath = format!("{site}/{dist}");
+        let read = |f: &str| std::fs::read_to_string(cx.root.host(&format!("{dpath}/{f}"))).unwrap_or_default();
+        let mut d = DistIndex { name: dist.clone(), ..Default::default() };
+        d.tops.extend(read("top_level.txt").lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()));
+        for line in read("RECORD").lines() {
+            let f = line.split(',').next().unwrap_or("").to_string();
+            if let Some(top) = f.split('/').next().filter(|t| !t.ends_with(".dist-info") && !t.starts_with("..")) {
+                let top = top.strip_suffix(".py").unwrap_or(top);
+                if !top.contains('.') && !top.is_empty() && top != "__pycache__" {
+                    d.tops.insert(top.to_string());
+                }
+            }
+            d.files.insert(f);
+        }
+        for line in read("installed-files.txt").lines() {
+            let rel = root::normalize(&format!("{dpath}/{}", line.trim()));
+            if let Some(r) = rel.strip_prefix(site).and_then(|r| r.strip_prefix('/')) {
+                d.files.insert(r.to_string());
+            }
+        }
+        if d.tops.is_empty() && d.files.is_empty() {
+            // Bare metadata (PKG-INFO only): guess the import name from the directory name.
+            let n = dist.split(['-', '.']).next().unwrap_or("").to_lowercase().replace('-', "_");
+            if !n.is_empty() {
+                d.tops.insert(n);
+            }
+        }
+        out.push(d);
+    }
+    out
+}
+
 /// Keeps the `*.dist-info` / `*.egg-info` of the distribution that owns `path`.
 fn distribution(cx: &mut Ctx<'_>, path: &str) {
     let comps: Vec<&str> = path.split('/').collect();
@@ -224,26 +274,19 @@ fn distribution(cx: &mut Ctx<'_>, path: &str) {
     let site = comps[..=i].join("/");
     let top_name = top.split('.').next().unwrap_or(top).to_string();
     let rel = comps[i + 1..].join("/");
-    for dist in cx.list_dir(&site) {
-        if !(dist.ends_with(".dist-info") || dist.ends_with(".egg-info")) {
-            continue;
-        }
+    if !cx.dist_cache.contains_key(&site) {
+        let idx = index_site(cx, &site);
+        cx.dist_cache.insert(site.clone(), idx);
+    }
+    let owners: Vec<String> = cx.dist_cache[&site]
+        .iter()
+        .filter(|d| d.tops.contains(&top_name) || d.tops.contains(&top_name.to_lowercase()) || d.files.contains(&rel))
+        .map(|d| d.name.clone())
+        .collect();
+    for dist in owners {
         let dpath = format!("{site}/{dist}");
-        if cx.entries.contains_key(&dpath) {
-            // Already kept: still record the edge for `why` on small sets.
-            continue;
-        }
-        let read = |f: &str| std::fs::read_to_string(cx.root.host(&format!("{dpath}/{f}"))).unwrap_or_default();
-        let owns = read("top_level.txt").lines().any(|l| l.trim() == top_name)
-            || read("RECORD").lines().any(|l| l.split(',').next() == Some(rel.as_str()))
-            || read("installed-files.txt").lines().any(|l| root::normalize(&format!("{dpath}/{}", l.trim())) == path)
-            || (read("top_level.txt").is_empty() && read("RECORD").is_empty() && {
-                let d = dist.split(['-', '.']).next().unwrap_or("");
-                !d.is_empty() && d.eq_ignore_ascii_case(&top_name.replace('_', "-").replace('-', "_"))
-                    || d.eq_ignore_ascii_case(&top_name)
-            });
-        if owns {
-            cx.keep_tree(&dpath, Reason::PythonDistribution { file: path.to_string(), distribution: dist.clone() });
+        if !cx.entries.contains_key(&dpath) {
+            cx.keep_tree(&dpath, Reason::PythonDistribution { file: path.to_string(), distribution: dist });
         }
     }
 }
@@ -338,7 +381,7 @@ pub fn global(cx: &mut Ctx<'_>, done: &mut GlobalDone) -> bool {
         && let Some(t) = cx
             .entries
             .keys()
-            .find(|p| p.starts_with("/usr/lib/locale/") || p.starts_with("/usr/share/i18n/") || p.starts_with("/usr/share/locale/"))
+            .find(|p| p.starts_with("/usr/lib/locale/"))
             .cloned()
     {
         done.locale = true;
@@ -354,7 +397,8 @@ pub fn global(cx: &mut Ctx<'_>, done: &mut GlobalDone) -> bool {
         for d in touched {
             cx.keep_tree(&d, r.clone());
         }
-        for f in ["/usr/lib/locale/locale-archive", "/usr/share/locale/locale.alias", "/etc/locale.alias", "/etc/default/locale"] {
+        // locale-archive can be hundreds of MB with all locales: kept only when traced.
+        for f in ["/usr/share/locale/locale.alias", "/etc/locale.alias", "/etc/default/locale", "/etc/locale.conf"] {
             if cx.root.lstat(f).is_some() {
                 cx.keep(f, r.clone());
             }

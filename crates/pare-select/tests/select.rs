@@ -129,6 +129,9 @@ fn bash_elf_closure_on_bookworm() {
         .reasons
         .iter()
         .any(|r| matches!(r, Reason::Interpreter { by } if by == "/usr/bin/bash")));
+    // `why` walks back to the flag, also for a path as the loader opens it (through /lib).
+    let chain = sel.explain("/lib/x86_64-linux-gnu/libc.so.6");
+    assert_eq!(chain.first().map(|c| c.0.as_str()), Some("/usr/lib/x86_64-linux-gnu/libc.so.6"), "{chain:?}");
     // `why` walks back to the flag.
     let chain = sel.explain("/usr/lib/x86_64-linux-gnu/libtinfo.so.6.4");
     assert!(matches!(chain.last().unwrap().1, Reason::IncludeBin { .. }), "{chain:?}");
@@ -272,6 +275,18 @@ fn certificates_follow_tls_libraries() {
 
     let sel = select(root, &SelectInputs { include_bins: vec!["/usr/bin/plain".into()], ..Default::default() }).unwrap();
     assert!(!has(&sel, "/etc/ssl/certs/ca-certificates.crt"), "no TLS library, no certificates");
+
+    // A Go binary (build-info magic) that links crypto/tls gets certificates too.
+    let mut go = fs::read(root.join("usr/bin/plain")).unwrap();
+    go.extend_from_slice(b"\xff Go buildinf:\x08\x02 ... crypto/tls.(*Conn).Handshake");
+    fs::write(root.join("usr/bin/goserver"), &go).unwrap();
+    let sel = select(root, &SelectInputs { include_bins: vec!["/usr/bin/goserver".into()], ..Default::default() }).unwrap();
+    assert!(has(&sel, "/etc/ssl/certs/ca-certificates.crt"), "Go crypto/tls");
+    let mut go = fs::read(root.join("usr/bin/plain")).unwrap();
+    go.extend_from_slice(b"\xff Go buildinf:\x08\x02 ... net/http");
+    fs::write(root.join("usr/bin/gonotls"), &go).unwrap();
+    let sel = select(root, &SelectInputs { include_bins: vec!["/usr/bin/gonotls".into()], ..Default::default() }).unwrap();
+    assert!(!has(&sel, "/etc/ssl/certs/ca-certificates.crt"), "Go without crypto/tls");
 }
 
 #[test]
@@ -292,9 +307,17 @@ fn python_pyc_and_py_pairs_and_dist_info() {
     write(root, &format!("{site}/six-1.16.0.dist-info/top_level.txt"), b"six\n");
     write(root, &format!("{site}/six-1.16.0.dist-info/METADATA"), b"Name: six");
     write(root, &format!("{site}/requests-2.0.dist-info/top_level.txt"), b"requests\n");
+    // RECORD only (no top_level.txt), module at top level.
+    write(root, &format!("{site}/typing_extensions.py"), b"");
+    write(root, &format!("{site}/typing_extensions-4.0.dist-info/RECORD"), b"typing_extensions.py,sha256=x,1\n");
 
     let inputs = SelectInputs {
-        traced: traced(&[&format!("{site}/flask/__pycache__/__init__.cpython-311.pyc"), &format!("{site}/flask/app.py"), &format!("{site}/six.py")]),
+        traced: traced(&[
+            &format!("{site}/flask/__pycache__/__init__.cpython-311.pyc"),
+            &format!("{site}/flask/app.py"),
+            &format!("{site}/six.py"),
+            &format!("{site}/typing_extensions.py"),
+        ]),
         ..Default::default()
     };
     let sel = select(root, &inputs).unwrap();
@@ -309,6 +332,7 @@ fn python_pyc_and_py_pairs_and_dist_info() {
     assert!(has(&sel, &format!("{site}/flask-3.0.0.dist-info/licenses/LICENSE.txt")));
     assert!(has(&sel, &format!("{site}/six-1.16.0.dist-info/METADATA")));
     assert!(!has(&sel, &format!("{site}/requests-2.0.dist-info/top_level.txt")));
+    assert!(has(&sel, &format!("{site}/typing_extensions-4.0.dist-info/RECORD")));
 }
 
 #[test]

@@ -162,10 +162,10 @@ fn layout_is_valid_and_layer_is_normalized() {
     assert_eq!(desc.size(), mbytes.len() as u64);
     let manifest = ImageManifest::from_reader(&mbytes[..]).unwrap();
     assert_eq!(manifest.layers().len(), 1);
-    let cbytes = blob(&dir, &manifest.config().digest().to_string());
+    let cbytes = blob(&dir, manifest.config().digest().as_ref());
     assert_eq!(sha(&cbytes), w.config_digest);
     let config = ImageConfiguration::from_reader(&cbytes[..]).unwrap();
-    let lbytes = blob(&dir, &manifest.layers()[0].digest().to_string());
+    let lbytes = blob(&dir, manifest.layers()[0].digest().as_ref());
     assert_eq!(sha(&lbytes), w.layer.digest);
     assert_eq!(lbytes.len() as u64, manifest.layers()[0].size());
     // gzip header: no name, mtime 0.
