@@ -1,1 +1,275 @@
-//! Hadolint-compatible Dockerfile linter.
+//! Hadolint-compatible Dockerfile linter behind `pare lint`.
+//!
+//! Pipeline: [`parse::parse`] (Dockerfile → instructions with positions, comments, heredocs) →
+//! [`shell::parse`] for every RUN → [`rules`] (hadolint DL rules and pare PA rules) →
+//! pragma/config filtering in [`lint_source`] → renderers in [`output`].
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod output;
+pub mod parse;
+pub mod rules;
+pub mod shell;
+
+use std::path::Path;
+
+pub use config::{Config, Threshold};
+pub use error::{LintError, ParseError};
+
+/// Severity of a finding, as hadolint names them. Ordered: `Error` is the most severe.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ignore,
+    Style,
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+            Severity::Style => "style",
+            Severity::Ignore => "ignore",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Severity> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "error" => Severity::Error,
+            "warning" => Severity::Warning,
+            "info" => Severity::Info,
+            "style" => Severity::Style,
+            "ignore" => Severity::Ignore,
+            _ => return None,
+        })
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Everything the rules may need to know besides the text.
+#[derive(Debug, Clone, Default)]
+pub struct Context<'a> {
+    /// Path of the Dockerfile, if it is a file (for PA rules that look beside it, e.g. `.dockerignore`).
+    pub path: Option<&'a Path>,
+}
+
+/// Lints one Dockerfile's text with a config. Parse errors become a single DL1000 finding (like
+/// hadolint, the rest of that file is not linted). Findings are sorted by line, then code.
+pub fn lint_source(src: &str, cfg: &Config, ctx: &Context<'_>) -> Vec<Finding> {
+    let df = match parse::parse(src) {
+        Ok(d) => d,
+        Err(e) => {
+            let f = Finding {
+                code: "DL1000".into(),
+                severity: cfg.severity_of("DL1000", Severity::Error),
+                message: e.message().to_string(),
+                line: e.line(),
+                column: e.column(),
+            };
+            return if cfg.is_ignored("DL1000") || f.severity == Severity::Ignore {
+                vec![]
+            } else {
+                vec![f]
+            };
+        }
+    };
+    let raw = rules::check(&df, cfg, ctx);
+    let pragmas = Pragmas::collect(&df, cfg);
+    let mut out: Vec<Finding> = raw
+        .into_iter()
+        .filter(|f| !cfg.is_ignored(&f.code))
+        .filter(|f| !pragmas.suppresses(&f.code, f.line))
+        .map(|mut f| {
+            f.severity = cfg.severity_of(&f.code, f.severity);
+            f
+        })
+        .filter(|f| f.severity != Severity::Ignore)
+        .collect();
+    out.sort_by(|a, b| a.line.cmp(&b.line).then_with(|| a.code.cmp(&b.code)));
+    out.dedup();
+    out
+}
+
+/// Inline and global ignore pragmas: `# hadolint ignore=DL3008,DL3009`, `# hadolint global
+/// ignore=…`, and the same with `pare` instead of `hadolint`.
+#[derive(Debug, Default)]
+pub struct Pragmas {
+    global: Vec<String>,
+    /// (line of the instruction the pragma applies to, codes)
+    inline: Vec<(usize, Vec<String>)>,
+}
+
+impl Pragmas {
+    pub fn collect(df: &parse::Dockerfile, cfg: &Config) -> Pragmas {
+        let mut p = Pragmas::default();
+        if cfg.disable_ignore_pragma {
+            return p;
+        }
+        for c in &df.comments {
+            let Some((global, codes)) = parse_pragma(&c.text) else {
+                continue;
+            };
+            if global {
+                p.global.extend(codes);
+            } else if let Some(next) = df.instructions.iter().find(|i| i.line > c.line) {
+                // The pragma applies to the statement directly after it (comments in between are fine).
+                let between_only_comments =
+                    (c.line + 1..next.line).all(|l| df.comments.iter().any(|cc| cc.line == l));
+                if between_only_comments {
+                    p.inline.push((next.line, codes));
+                }
+            }
+        }
+        p
+    }
+    pub fn suppresses(&self, code: &str, line: usize) -> bool {
+        self.global.iter().any(|c| c == code)
+            || self
+                .inline
+                .iter()
+                .any(|(l, cs)| *l == line && cs.iter().any(|c| c == code))
+    }
+}
+
+/// `hadolint ignore=A,B # reason` → (false, [A, B]); `pare global ignore=…` → (true, …).
+pub fn parse_pragma(text: &str) -> Option<(bool, Vec<String>)> {
+    let t = text.trim();
+    let rest = t
+        .strip_prefix("hadolint")
+        .or_else(|| t.strip_prefix("pare"))?;
+    let rest = rest.trim_start();
+    let (global, rest) = match rest.strip_prefix("global") {
+        Some(r) => (true, r.trim_start()),
+        None => (false, rest),
+    };
+    let list = rest
+        .strip_prefix("ignore")?
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    let list = list.split('#').next().unwrap_or("");
+    let list = list.split_whitespace().next().unwrap_or("");
+    let codes: Vec<String> = list
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if codes.is_empty() {
+        None
+    } else {
+        Some((global, codes))
+    }
+}
+
+/// Lints a file on disk.
+pub fn lint_file(path: &Path, cfg: &Config) -> Result<Vec<Finding>, LintError> {
+    let bytes = std::fs::read(path).map_err(|source| LintError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let src = String::from_utf8_lossy(&bytes);
+    Ok(lint_source(&src, cfg, &Context { path: Some(path) }))
+}
+
+/// Collects Dockerfiles from inputs: files as given, directories searched recursively for
+/// `Dockerfile*`, `*.dockerfile` and `Containerfile*`. `-` is passed through (stdin).
+pub fn discover(inputs: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, LintError> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.as_os_str() == "-" || !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        walk(p, &mut found, 0)?;
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>, depth: usize) -> Result<(), LintError> {
+    if depth > 64 {
+        return Ok(());
+    }
+    let rd = std::fs::read_dir(dir).map_err(|source| LintError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for e in rd {
+        let e = e.map_err(|source| LintError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let ft = e.file_type().map_err(|source| LintError::Read {
+            path: e.path(),
+            source,
+        })?;
+        if ft.is_dir() {
+            if name.starts_with('.') || name == "node_modules" || name == "target" {
+                continue;
+            }
+            walk(&e.path(), out, depth + 1)?;
+        } else if is_dockerfile_name(&name) {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}
+
+/// `Dockerfile`, `Dockerfile.dev`, `prod.Dockerfile`, `x.dockerfile`, `Containerfile`.
+pub fn is_dockerfile_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with("Dockerfile")
+        || name.starts_with("Containerfile")
+        || lower.ends_with(".dockerfile")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pragma_parsing() {
+        assert_eq!(
+            parse_pragma("hadolint ignore=DL3008,DL3009 # why"),
+            Some((false, vec!["DL3008".into(), "DL3009".into()]))
+        );
+        assert_eq!(
+            parse_pragma("pare global ignore=PA1001"),
+            Some((true, vec!["PA1001".into()]))
+        );
+        assert_eq!(parse_pragma("just a comment"), None);
+    }
+
+    #[test]
+    fn names() {
+        for n in [
+            "Dockerfile",
+            "Dockerfile.dev",
+            "api.dockerfile",
+            "Containerfile",
+        ] {
+            assert!(is_dockerfile_name(n), "{n}");
+        }
+        assert!(!is_dockerfile_name("README.md"));
+    }
+}

@@ -1,8 +1,8 @@
-//! `pare lint`.
+//! `pare lint`: hadolint-compatible Dockerfile lint (same flags, config, pragmas and JSON).
+//! The command line lives in `pare_lint::cli`; this module only adapts it.
 
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+pub use pare_lint::cli::Args;
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("pare lint is not available yet")
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    Ok(pare_lint::cli::run(args)?)
 }
