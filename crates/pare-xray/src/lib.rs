@@ -1,1 +1,331 @@
-//! Image analysis: layers, waste, efficiency, attack surface, packages.
+//! Image analysis behind `pare xray`: per-layer stats, waste and efficiency, largest files and
+//! directories, duplicate contents, attack surface, OS and packages, the Dockerfile rebuilt
+//! from history, dive-compatible CI rules, and the table and JSON renderers.
+//!
+//! Everything is computed from one streaming pass over the layers ([`pare_layerfs::read_image`]):
+//! compact per-path records plus a few small files captured by path (os-release, package
+//! databases, secret candidates). No file content is kept beyond those.
+
+mod capture;
+pub mod ci;
+mod dockerfile;
+mod packages;
+pub mod render;
+mod surface;
+
+use std::collections::HashMap;
+
+use pare_layerfs::{Kind, LayerFsError, MergedFs, ReadOptions, read_image};
+use pare_source::ImageSource;
+use serde::Serialize;
+
+pub use ci::{CiRules, RuleOutcome, RuleStatus};
+pub use dockerfile::{clean_created_by, dockerfile_from_history};
+pub use packages::{OsInfo, Package, Packages};
+pub use surface::{EnvSecret, ModeFinding, PathSecret, Surface, ToolFinding};
+
+/// Errors from analysis. `Display` is one line naming the layer, file or config at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum XrayError {
+    #[error(transparent)]
+    Layers(#[from] LayerFsError),
+    #[error("{path}: {message}")]
+    CiConfig { path: String, message: String },
+}
+
+/// Analysis options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many entries the "largest", "wasted" and "duplicates" lists keep.
+    pub top: usize,
+    /// Hash file contents to find duplicates (costs CPU, not memory).
+    pub hash: bool,
+    /// Reader threads (0: one per core).
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { top: 20, hash: true, threads: 0 }
+    }
+}
+
+/// The full report; serialized as `pare xray --format json` (see `docs/xray-json.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Schema version of this JSON.
+    pub schema_version: u32,
+    pub image: ImageInfo,
+    pub layers: Vec<LayerReport>,
+    /// Sum of the regular-file bytes of all layers (every copy counted).
+    pub total_size: u64,
+    /// Sum of the stored (compressed) layer sizes when the source knows them all.
+    pub compressed_size: Option<u64>,
+    /// Bytes of the files visible in the final filesystem (hard-linked data once).
+    pub final_size: u64,
+    /// Bytes of file copies that later layers overwrote or deleted.
+    pub wasted_bytes: u64,
+    /// `total_size` minus the base (first) layer.
+    pub user_size: u64,
+    /// `wasted_bytes / user_size` (0 when there are no user bytes); dive's user wasted percent.
+    pub user_wasted_percent: f64,
+    /// `1 - wasted_bytes / total_size` (1 for an empty image).
+    pub efficiency: f64,
+    /// Visible entries (files, directories, links…) in the final filesystem.
+    pub entries: u64,
+    pub wasted_files: Vec<WastedPath>,
+    pub largest_files: Vec<FileStat>,
+    pub largest_dirs: Vec<DirStat>,
+    pub duplicates: Vec<Duplicate>,
+    /// Bytes that duplicate contents would save if each were stored once.
+    pub duplicate_bytes: u64,
+    pub surface: Surface,
+    pub os: Option<OsInfo>,
+    pub packages: Packages,
+    /// The Dockerfile rebuilt from history, one instruction per line.
+    pub dockerfile: Vec<String>,
+    /// CI rule outcomes, present in `--ci` mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci: Option<Vec<RuleOutcome>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageInfo {
+    pub name: String,
+    /// How layers were read (`docker-archive`, `oci`, `overlay2`, …).
+    pub source: String,
+    pub config_digest: String,
+    pub manifest_digest: Option<String>,
+    pub os: String,
+    pub architecture: String,
+    pub created: Option<String>,
+    pub user: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub working_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    pub index: usize,
+    /// Digest of the layer blob as stored.
+    pub digest: String,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Option<String>,
+    /// Regular-file bytes in the layer.
+    pub size: u64,
+    /// Stored blob size, when known.
+    pub compressed_size: Option<u64>,
+    /// `created_by` of the history step that made the layer, as stored.
+    pub created_by: String,
+    /// The same, as a Dockerfile instruction.
+    pub instruction: String,
+    pub entries: u64,
+    pub added: u64,
+    pub added_bytes: u64,
+    pub modified: u64,
+    pub modified_bytes: u64,
+    pub deleted: u64,
+    pub deleted_bytes: u64,
+    /// Bytes of this layer's files that later layers overwrote or deleted.
+    pub wasted_bytes: u64,
+}
+
+/// A path whose lower copies are waste.
+#[derive(Debug, Clone, Serialize)]
+pub struct WastedPath {
+    pub path: String,
+    /// Superseded copies of this path.
+    pub copies: u64,
+    pub wasted_bytes: u64,
+    /// Layers holding the superseded copies.
+    pub layers: Vec<usize>,
+    /// Whether the path is still visible (overwritten) or gone (deleted).
+    pub visible: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileStat {
+    pub path: String,
+    pub size: u64,
+    pub layer: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DirStat {
+    pub path: String,
+    /// Bytes of regular files beneath (recursively).
+    pub size: u64,
+    pub files: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Duplicate {
+    pub size: u64,
+    /// xxh3-64 of the content, hex.
+    pub hash: String,
+    pub paths: Vec<String>,
+    /// `size * (paths - 1)`.
+    pub wasted_bytes: u64,
+}
+
+fn abs(p: &str) -> String {
+    format!("/{p}")
+}
+
+fn top_by<T, K: Ord>(mut v: Vec<T>, n: usize, key: impl Fn(&T) -> K) -> Vec<T> {
+    v.sort_by_key(|t| std::cmp::Reverse(key(t)));
+    v.truncate(n);
+    v
+}
+
+/// Analyzes an image: one streaming pass over all layers, then the report.
+pub fn analyze(source: &dyn ImageSource, opts: &Options) -> Result<Report, XrayError> {
+    let capture = capture::XrayCapture;
+    let ropts = ReadOptions { hash: opts.hash, capture: Some(&capture), threads: opts.threads };
+    let fs = read_image(source, &ropts)?;
+    Ok(build_report(source, &fs, opts))
+}
+
+fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Report {
+    let img = source.image();
+    let cfg = img.config.config().as_ref();
+    let steps = img.history_steps();
+    let layers: Vec<LayerReport> = img
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let ch = fs.layers.get(i).cloned().unwrap_or_default();
+            let created_by = steps.iter().find(|s| s.layer_index == Some(i)).map(|s| s.created_by.clone()).unwrap_or_default();
+            LayerReport {
+                index: i,
+                digest: d.digest.clone(),
+                diff_id: d.diff_id.clone(),
+                size: ch.size,
+                compressed_size: d.compressed_size,
+                instruction: clean_created_by(&created_by),
+                created_by,
+                entries: ch.entries,
+                added: ch.added,
+                added_bytes: ch.added_bytes,
+                modified: ch.modified,
+                modified_bytes: ch.modified_bytes,
+                deleted: ch.deleted,
+                deleted_bytes: ch.deleted_bytes,
+                wasted_bytes: ch.wasted_bytes,
+            }
+        })
+        .collect();
+    let total_size = fs.total_size();
+    let wasted_bytes = fs.wasted_bytes();
+    let user_size = total_size - layers.first().map(|l| l.size).unwrap_or(0);
+    let compressed_size = img.layers.iter().map(|l| l.compressed_size).sum::<Option<u64>>();
+
+    // Waste by path.
+    let mut wasted: HashMap<&str, WastedPath> = HashMap::new();
+    for s in &fs.superseded {
+        let w = wasted.entry(&s.path).or_insert_with(|| WastedPath {
+            path: abs(&s.path),
+            copies: 0,
+            wasted_bytes: 0,
+            layers: Vec::new(),
+            visible: false,
+        });
+        w.copies += 1;
+        w.wasted_bytes += s.wasted;
+        w.layers.push(usize::from(s.layer));
+    }
+    let wasted_list: Vec<WastedPath> = wasted
+        .into_iter()
+        .filter(|(_, w)| w.wasted_bytes > 0)
+        .map(|(p, mut w)| {
+            w.visible = fs.get(p).is_some();
+            w
+        })
+        .collect();
+    let mut wasted_files = wasted_list;
+    wasted_files.sort_by(|a, b| b.wasted_bytes.cmp(&a.wasted_bytes).then_with(|| a.path.cmp(&b.path)));
+    wasted_files.truncate(opts.top);
+
+    // Largest files and directories, duplicates.
+    let mut files: Vec<FileStat> = Vec::new();
+    let mut dirs: HashMap<&str, (u64, u64)> = HashMap::new();
+    let mut by_content: HashMap<(u64, u64), Vec<&str>> = HashMap::new();
+    for (path, node) in fs.iter() {
+        if node.rec.kind != Kind::File {
+            continue;
+        }
+        let size = node.rec.size;
+        files.push(FileStat { path: abs(path), size, layer: usize::from(node.layer) });
+        let mut p = path;
+        while let Some(i) = p.rfind('/') {
+            p = &p[..i];
+            let e = dirs.entry(p).or_default();
+            e.0 += size;
+            e.1 += 1;
+        }
+        if let Some(h) = node.rec.hash {
+            if size > 0 {
+                by_content.entry((size, h)).or_default().push(path);
+            }
+        }
+    }
+    files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
+    files.truncate(opts.top);
+    let mut largest_dirs: Vec<DirStat> =
+        dirs.into_iter().map(|(p, (size, files))| DirStat { path: abs(p), size, files }).collect();
+    largest_dirs.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
+    largest_dirs.truncate(opts.top);
+    let mut duplicates: Vec<Duplicate> = by_content
+        .into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|((size, h), mut paths)| {
+            paths.sort_unstable();
+            let n = paths.len() as u64;
+            Duplicate { size, hash: format!("{h:016x}"), paths: paths.into_iter().map(abs).collect(), wasted_bytes: size * (n - 1) }
+        })
+        .collect();
+    let duplicate_bytes = duplicates.iter().map(|d| d.wasted_bytes).sum();
+    duplicates = top_by(duplicates, opts.top, |d| (d.wasted_bytes, std::cmp::Reverse(d.paths.first().cloned())));
+
+    let surface = surface::scan(source, fs);
+    let (os, packages) = packages::collect(fs);
+
+    let image = ImageInfo {
+        name: img.name.clone(),
+        source: source.kind().to_string(),
+        config_digest: img.config_digest.clone(),
+        manifest_digest: img.manifest_digest.clone(),
+        os: img.config.os().to_string(),
+        architecture: img.config.architecture().to_string(),
+        created: img.config.created().clone(),
+        user: cfg.and_then(|c| c.user().clone()),
+        entrypoint: cfg.and_then(|c| c.entrypoint().clone()),
+        cmd: cfg.and_then(|c| c.cmd().clone()),
+        working_dir: cfg.and_then(|c| c.working_dir().clone()),
+    };
+    Report {
+        schema_version: 1,
+        image,
+        total_size,
+        compressed_size,
+        final_size: fs.final_size(),
+        wasted_bytes,
+        user_size,
+        user_wasted_percent: if user_size == 0 { 0.0 } else { wasted_bytes as f64 / user_size as f64 },
+        efficiency: if total_size == 0 { 1.0 } else { 1.0 - wasted_bytes as f64 / total_size as f64 },
+        entries: fs.len() as u64,
+        layers,
+        wasted_files,
+        largest_files: files,
+        largest_dirs,
+        duplicates,
+        duplicate_bytes,
+        surface,
+        os,
+        packages,
+        dockerfile: dockerfile_from_history(&steps),
+        ci: None,
+    }
+}
