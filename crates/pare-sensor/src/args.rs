@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::SensorError;
 
 pub const USAGE: &str = "usage: pare-sensor --output DIR [--user USER] [--workdir DIR] \
-[--no-fanotify] [--grace SECS] -- CMD [ARGS...]";
+[--no-fanotify] [--no-seccomp] [--grace SECS] -- CMD [ARGS...]";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -15,6 +15,8 @@ pub struct Args {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub fanotify: bool,
+    /// Let a seccomp filter pick the stops (default; needs CAP_SYS_ADMIN, else falls back).
+    pub seccomp: bool,
     pub grace: Duration,
     pub command: Vec<OsString>,
 }
@@ -25,6 +27,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, SensorErr
     let mut user = None;
     let mut workdir = None;
     let mut fanotify = true;
+    let mut seccomp = true;
     let mut grace = Duration::from_secs(5);
     let mut command = Vec::new();
     let mut it = args.into_iter();
@@ -55,6 +58,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, SensorErr
             "--user" | "-u" => user = Some(value("--user")?).filter(|u| !u.is_empty()),
             "--workdir" | "-w" => workdir = Some(value("--workdir")?).filter(|w| !w.is_empty()),
             "--no-fanotify" => fanotify = false,
+            "--no-seccomp" => seccomp = false,
             "--grace" => {
                 let v = value("--grace")?;
                 let secs: f64 = v
@@ -85,6 +89,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, SensorErr
         user,
         workdir,
         fanotify,
+        seccomp,
         grace,
         command,
     })

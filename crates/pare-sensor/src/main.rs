@@ -140,6 +140,8 @@ struct ChildPlan {
     envp: Vec<CString>,
     creds: Option<Creds>,
     workdir: Option<CString>,
+    /// Install the trace-everything seccomp filter (see tracer.rs).
+    seccomp: bool,
 }
 
 fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
@@ -231,6 +233,7 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
             .collect::<Result<_, _>>()?,
         creds,
         workdir,
+        seccomp: args.seccomp,
     };
 
     // Signals: blocked in every thread, taken by a sigwait thread, forwarded to the app.
@@ -305,7 +308,8 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
         }
     }
     report.notices.push(format!(
-        "ptrace: {} syscall stops, {} processes/threads, {} files; fanotify: {} events; {} ms",
+        "ptrace ({} mode): {} syscall stops, {} processes/threads, {} files; fanotify: {} events; {} ms",
+        if tracer.seccomp { "seccomp" } else { "syscall" },
         tracer.stops,
         tracer.processes,
         report.files.len(),
@@ -382,6 +386,7 @@ fn start_child(plan: &ChildPlan, blocked: &SigSet) -> Result<Pid, SensorError> {
                 | ptrace::Options::PTRACE_O_TRACEVFORK
                 | ptrace::Options::PTRACE_O_TRACECLONE
                 | ptrace::Options::PTRACE_O_TRACEEXEC
+                | ptrace::Options::PTRACE_O_TRACESECCOMP
                 | ptrace::Options::PTRACE_O_EXITKILL;
             if let Err(e) = ptrace::setoptions(child, opts) {
                 let _ = signal::kill(child, Signal::SIGKILL);
@@ -415,6 +420,26 @@ fn child_main(
             child_fail(b"pare-sensor: ptrace(PTRACE_TRACEME) failed (is ptrace allowed? add CAP_SYS_PTRACE)\n", 2);
         }
         libc::raise(libc::SIGSTOP);
+        if plan.seccomp {
+            // One instruction: SECCOMP_RET_TRACE for every syscall. No no_new_privs: without
+            // CAP_SYS_ADMIN this fails (EACCES), the tracer sees that and traces every stop.
+            let filter = [libc::sock_filter {
+                code: (libc::BPF_RET | libc::BPF_K) as u16,
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_TRACE,
+            }];
+            let prog = libc::sock_fprog {
+                len: 1,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &prog as *const libc::sock_fprog,
+            );
+        }
         if let Some(c) = &plan.creds {
             if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
                 child_fail(b"pare-sensor: setgroups failed\n", 2);

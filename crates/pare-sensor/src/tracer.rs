@@ -1,10 +1,17 @@
 //! The ptrace loop: follows every process and thread of the app, decodes the path arguments of
 //! file syscalls at entry, and records their results at exit.
 //!
-//! Mode: plain `PTRACE_SYSCALL` stops (entry and exit of every syscall) with
-//! `PTRACE_GET_SYSCALL_INFO`. A seccomp-bpf filter would stop less often, but it has to be
-//! installed by the app process itself with `no_new_privs` (which breaks setuid programs in the
-//! image) and could not see every syscall name, which the seccomp profile needs.
+//! Two modes, both with `PTRACE_GET_SYSCALL_INFO`:
+//! - **seccomp** (default when the sensor has `CAP_SYS_ADMIN`): the app's first process installs a
+//!   one-instruction seccomp-bpf filter, `SECCOMP_RET_TRACE` for every syscall, so each syscall
+//!   stops once (`PTRACE_EVENT_SECCOMP`, which still gives every syscall name for the seccomp
+//!   profile); only file syscalls are resumed with `PTRACE_SYSCALL` to see their result, all others
+//!   with `PTRACE_CONT`. The filter is installed without `no_new_privs`, so setuid programs in the
+//!   image keep working; that needs `CAP_SYS_ADMIN`.
+//! - **syscall**: plain `PTRACE_SYSCALL` stops at entry and exit of every syscall. Used when the
+//!   filter cannot be installed (no `CAP_SYS_ADMIN`) or with `--no-seccomp`.
+//!
+//! The tracer learns which mode it is in by watching the child's `seccomp(2)` call succeed.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -28,6 +35,7 @@ use crate::syscalls;
 
 const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
 const PTRACE_SYSCALL_INFO_EXIT: u8 = 2;
+const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
 const MAX_PATH: usize = 4096;
 const MAX_ARGS: usize = 4096;
 
@@ -99,6 +107,8 @@ pub struct Tracer {
     pub processes: u64,
     pub notices: Vec<String>,
     foreign_arch: bool,
+    /// The seccomp filter is in place: resume with PTRACE_CONT unless a result is awaited.
+    pub seccomp: bool,
 }
 
 impl Tracer {
@@ -125,6 +135,7 @@ impl Tracer {
             processes: 1,
             notices: Vec::new(),
             foreign_arch: false,
+            seccomp: false,
         }
     }
 
@@ -168,11 +179,16 @@ impl Tracer {
                 WaitStatus::PtraceSyscall(pid) => {
                     self.stops += 1;
                     self.on_syscall(pid);
-                    resume(pid, None);
+                    self.resume(pid, None);
+                }
+                WaitStatus::PtraceEvent(pid, _sig, libc::PTRACE_EVENT_SECCOMP) => {
+                    self.stops += 1;
+                    self.on_syscall(pid);
+                    self.resume(pid, None);
                 }
                 WaitStatus::PtraceEvent(pid, _sig, event) => {
                     self.on_event(pid, event);
-                    resume(pid, None);
+                    self.resume(pid, None);
                 }
                 WaitStatus::Stopped(pid, sig) => self.on_signal_stop(pid, sig),
                 WaitStatus::Exited(pid, code) => {
@@ -209,6 +225,21 @@ impl Tracer {
         })
     }
 
+    /// Resumes a stopped tracee: to its next syscall stop, or (seccomp mode, no result awaited)
+    /// until the filter stops it again.
+    fn resume(&self, pid: Pid, sig: Option<Signal>) {
+        let awaiting = self
+            .procs
+            .get(&pid.as_raw())
+            .is_some_and(|p| p.pending.is_some());
+        // ESRCH: the tracee was killed meanwhile; its exit is reported by waitpid.
+        if self.seccomp && !awaiting {
+            let _ = ptrace::cont(pid, sig);
+        } else {
+            let _ = ptrace::syscall(pid, sig);
+        }
+    }
+
     fn on_exit(&mut self, pid: Pid) -> bool {
         self.procs.remove(&pid.as_raw());
         pid.as_raw() == self.main_pid
@@ -228,18 +259,18 @@ impl Tracer {
                         ..Proc::default()
                     },
                 );
-                resume(pid, None);
+                self.resume(pid, None);
             }
             Some(p) if p.fresh && sig == Signal::SIGSTOP => {
                 p.fresh = false;
-                resume(pid, None);
+                self.resume(pid, None);
             }
             _ => {
                 // Group-stop (no siginfo) is resumed; real signals are delivered.
                 if ptrace::getsiginfo(pid).is_err() {
-                    resume(pid, None);
+                    self.resume(pid, None);
                 } else {
-                    resume(pid, Some(sig));
+                    self.resume(pid, Some(sig));
                 }
             }
         }
@@ -367,23 +398,52 @@ impl Tracer {
             Err(_) => return,
         };
         match info.op {
-            PTRACE_SYSCALL_INFO_ENTRY => {
+            PTRACE_SYSCALL_INFO_ENTRY | PTRACE_SYSCALL_INFO_SECCOMP => {
                 if info.arch != syscalls::NATIVE_ARCH {
                     self.foreign_arch = true;
                     return;
                 }
-                // SAFETY: op == ENTRY, so the kernel filled the `entry` member of the union.
-                let entry = unsafe { info.u.entry };
-                let started = self.procs.get(&raw).is_none_or(|p| p.started);
-                let is_exec =
-                    entry.nr == libc::SYS_execve as u64 || entry.nr == libc::SYS_execveat as u64;
-                if !started && !is_exec {
+                let (nr, args) = if info.op == PTRACE_SYSCALL_INFO_ENTRY {
+                    // SAFETY: op == ENTRY, so the kernel filled the `entry` member of the union.
+                    let e = unsafe { info.u.entry };
+                    (e.nr, e.args)
+                } else {
+                    // SAFETY: op == SECCOMP, so the kernel filled the `seccomp` member.
+                    let e = unsafe { info.u.seccomp };
+                    (e.nr, e.args)
+                };
+                let awaiting = self
+                    .procs
+                    .get(&raw)
+                    .and_then(|p| p.pending.as_ref())
+                    .map(|q| q.nr);
+                if info.op == PTRACE_SYSCALL_INFO_ENTRY && awaiting == Some(nr) {
+                    // Kernels before 4.8 report syscall-entry after the seccomp stop: same call.
                     return;
                 }
-                if started {
-                    self.syscalls.insert(entry.nr);
+                let started = self.procs.get(&raw).is_none_or(|p| p.started);
+                let is_exec = nr == libc::SYS_execve as u64 || nr == libc::SYS_execveat as u64;
+                if !started {
+                    // The sensor's own setup code in the child: only its seccomp(2) (to learn
+                    // the mode) and the exec of the app matter.
+                    if nr == libc::SYS_seccomp as u64 {
+                        if let Some(p) = self.procs.get_mut(&raw) {
+                            p.pending = Some(Pending {
+                                nr,
+                                paths: Vec::new(),
+                                exec: None,
+                            });
+                        }
+                        return;
+                    }
+                    if !is_exec {
+                        return;
+                    }
                 }
-                let pending = decode(raw, entry.nr, &entry.args);
+                if started {
+                    self.syscalls.insert(nr);
+                }
+                let pending = decode(raw, nr, &args);
                 if let Some(p) = self.procs.get_mut(&raw) {
                     p.pending = pending;
                 } else if let Some(pending) = pending {
@@ -407,8 +467,20 @@ impl Tracer {
                     return;
                 };
                 let exe = p.exe.clone();
+                let started = p.started;
                 // SAFETY: op == EXIT, so the kernel filled the `exit` member of the union.
                 let exit = unsafe { info.u.exit };
+                if !started && pending.nr == libc::SYS_seccomp as u64 {
+                    if exit.is_error == 0 {
+                        self.seccomp = true;
+                    } else {
+                        self.notices.push(format!(
+                            "seccomp filter not installed (errno {}); tracing every syscall entry and exit",
+                            -exit.sval
+                        ));
+                    }
+                    return;
+                }
                 self.on_result(&exe, pending, exit.is_error != 0, exit.sval);
             }
             _ => {}
@@ -463,11 +535,6 @@ fn is_rename(nr: u64) -> bool {
         return true;
     }
     nr == libc::SYS_renameat as u64
-}
-
-fn resume(pid: Pid, sig: Option<Signal>) {
-    // ESRCH: the tracee was killed meanwhile; its exit is reported by waitpid.
-    let _ = ptrace::syscall(pid, sig);
 }
 
 fn proc_exe(pid: i32) -> String {

@@ -47,6 +47,17 @@ fn python() -> Option<&'static str> {
         .find(|p| Path::new(p).exists())
 }
 
+/// Both tracing modes: seccomp-selected stops (default) and plain PTRACE_SYSCALL.
+const MODES: [&str; 2] = ["--seccomp-default", "--no-seccomp"];
+
+fn mode_flags(mode: &str) -> Vec<&str> {
+    let mut v = vec!["--no-fanotify"];
+    if mode == "--no-seccomp" {
+        v.push(mode);
+    }
+    v
+}
+
 fn canon_tmp() -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().canonicalize().unwrap();
@@ -55,11 +66,29 @@ fn canon_tmp() -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn records_execs_libraries_and_opens() {
+    for mode in MODES {
+        records_execs_libraries_and_opens_in(mode);
+    }
+}
+
+fn records_execs_libraries_and_opens_in(mode: &str) {
     let py = python().unwrap_or("true");
     let script =
         format!("cat /etc/hostname >/dev/null; ls /usr/share >/dev/null; {py} -c 'import json'");
-    let (o, r, _d) = run(&["--no-fanotify"], &sh(&script));
+    let (o, r, _d) = run(&mode_flags(mode), &sh(&script));
     assert!(o.status.success(), "{o:?}");
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let want = if mode == "--no-seccomp" || !root {
+        "(syscall mode)"
+    } else {
+        "(seccomp mode)"
+    };
+    assert!(
+        r.notices.iter().any(|n| n.contains(want)),
+        "{mode}: {:?}",
+        r.notices
+    );
     assert_eq!(r.exit.as_ref().map(|e| e.code), Some(0));
     assert!(!r.fanotify);
     assert!(
@@ -117,6 +146,12 @@ fn records_execs_libraries_and_opens() {
 
 #[test]
 fn missing_stat_only_relative_created_and_symlinks() {
+    for mode in MODES {
+        missing_stat_only_relative_created_and_symlinks_in(mode);
+    }
+}
+
+fn missing_stat_only_relative_created_and_symlinks_in(mode: &str) {
     let (_d, dir) = canon_tmp();
     let d = dir.to_str().unwrap();
     std::fs::write(dir.join("statonly"), b"s").unwrap();
@@ -127,7 +162,7 @@ fn missing_stat_only_relative_created_and_symlinks() {
         "cd {d} && test -e statonly && cat ./rel.txt link.txt >/dev/null; cat nope.txt 2>/dev/null; \
          mkdir newdir; echo hi > created.txt; mkdir newdir 2>/dev/null; true"
     );
-    let (o, r, _out) = run(&["--no-fanotify"], &sh(&script));
+    let (o, r, _out) = run(&mode_flags(mode), &sh(&script));
     assert!(o.status.success(), "{o:?}");
     let f = |n: &str| format!("{d}/{n}");
     assert_eq!(
@@ -156,6 +191,12 @@ fn missing_stat_only_relative_created_and_symlinks() {
 
 #[test]
 fn decodes_metadata_socket_and_watch_syscalls() {
+    for mode in MODES {
+        decodes_metadata_socket_and_watch_syscalls_in(mode);
+    }
+}
+
+fn decodes_metadata_socket_and_watch_syscalls_in(mode: &str) {
     let Some(py) = python() else { return };
     let (_d, dir) = canon_tmp();
     let d = dir.to_str().unwrap();
@@ -180,7 +221,7 @@ fd = libc.inotify_init1(0)
 assert libc.inotify_add_watch(fd, b"{d}", 2) >= 0
 "#
     );
-    let (o, r, _out) = run(&["--no-fanotify"], &[py, "-c", &code]);
+    let (o, r, _out) = run(&mode_flags(mode), &[py, "-c", &code]);
     assert!(o.status.success(), "{o:?}");
     let f = |n: &str| format!("{d}/{n}");
     use AccessKind::*;
@@ -208,6 +249,12 @@ assert libc.inotify_add_watch(fd, b"{d}", 2) >= 0
 
 #[test]
 fn follows_forks_and_threads() {
+    for mode in MODES {
+        follows_forks_and_threads_in(mode);
+    }
+}
+
+fn follows_forks_and_threads_in(mode: &str) {
     let Some(py) = python() else { return };
     let (_d, dir) = canon_tmp();
     let d = dir.to_str().unwrap();
@@ -218,13 +265,33 @@ fn follows_forks_and_threads() {
         "(cat {d}/forked >/dev/null) & wait; \
          {py} -c \"import threading; t=threading.Thread(target=lambda: open('{d}/threaded').read()); t.start(); t.join()\""
     );
-    let (o, r, _out) = run(&["--no-fanotify"], &sh(&script));
+    let (o, r, _out) = run(&mode_flags(mode), &sh(&script));
     assert!(o.status.success(), "{o:?}");
     assert!(r.files[&format!("{d}/forked")].found);
     let t = &r.files[&format!("{d}/threaded")];
     assert!(t.found && t.kinds.contains(&AccessKind::Open));
     assert!(t.processes.iter().any(|p| p.contains("python")), "{t:?}");
     assert!(r.syscalls.contains("clone") || r.syscalls.contains("clone3"));
+}
+
+#[test]
+fn both_modes_record_the_same() {
+    let py = python().unwrap_or("true");
+    let script = format!(
+        "ls -l /usr/share/doc >/dev/null; {py} -c 'import email, http.client'; test -x /nope"
+    );
+    let (_, a, _d1) = run(&mode_flags("--seccomp-default"), &sh(&script));
+    let (_, b, _d2) = run(&mode_flags("--no-seccomp"), &sh(&script));
+    let files = |r: &SensorReport| -> Vec<(String, BTreeSet<AccessKind>, bool, bool)> {
+        r.files
+            .iter()
+            .filter(|(k, _)| !k.starts_with("/proc") && !k.contains("__pycache__"))
+            .map(|(k, v)| (k.clone(), v.kinds.clone(), v.found, v.missing))
+            .collect()
+    };
+    assert_eq!(files(&a), files(&b));
+    assert_eq!(a.syscalls, b.syscalls);
+    assert_eq!(a.execs.len(), b.execs.len());
 }
 
 #[test]
@@ -318,13 +385,18 @@ fn runs_as_the_image_user() {
     }
     let (o, r, _d) = run(
         &["--no-fanotify", "--user", "65534", "--workdir", "/tmp"],
-        &sh("id -u; id -g; pwd; echo $HOME"),
+        &sh("id -u; id -g; pwd; echo $HOME; grep NoNewPrivs /proc/self/status"),
     );
     assert!(o.status.success(), "{o:?}");
     let text = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.first(), Some(&"65534"), "{text}");
     assert_eq!(lines.get(2), Some(&"/tmp"));
+    // The seccomp filter is installed without no_new_privs: setuid programs keep working.
+    let nnp = lines
+        .get(4)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>());
+    assert_eq!(nnp, Some(vec!["NoNewPrivs:", "0"]));
     assert_eq!((r.uid, r.gid), (65534, 65534));
     // HOME comes from /etc/passwd when the image's ENV does not set it.
     let out = tempfile::tempdir().unwrap();
