@@ -158,6 +158,11 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
                 .push(format!("PR_SET_CHILD_SUBREAPER: {}", Errno::last()));
         }
     }
+    if std::fs::read_link("/proc/self/exe").is_err() {
+        report.notices.push(
+            "/proc is not mounted: relative and dirfd paths cannot be resolved and are not recorded".into(),
+        );
+    }
     std::fs::create_dir_all(&args.output).map_err(|source| SensorError::Io {
         path: args.output.clone(),
         source,
