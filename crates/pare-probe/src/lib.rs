@@ -216,7 +216,9 @@ pub enum PortKind {
 }
 
 /// Finds out what listens on container port `port`: a server that talks first (a banner) is
-/// plain TCP; otherwise an HTTP request, then an HTTPS request, decide.
+/// plain TCP; otherwise a plain HTTP request decides: an HTTP status line means HTTP, a TLS
+/// record or a dropped connection means "try HTTPS", anything else (redis' `-ERR`, silence)
+/// means plain TCP.
 pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) -> PortKind {
     let Some(addr) = container.endpoint(port) else { return PortKind::Closed };
     let Ok(mut s) = TcpStream::connect_timeout(&addr, opts.timeout) else { return PortKind::Closed };
@@ -229,11 +231,34 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
     }
     drop(s);
     let short = opts.timeout.min(Duration::from_secs(5));
-    for https in [false, true] {
-        let host = host_header(port, https);
-        let req = http::Request { method: "GET", path: "/", host: &host, headers: &[], body: None, https };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, short) else { return PortKind::Closed };
+    let _ = s.set_read_timeout(Some(short));
+    let host = host_header(port, false);
+    let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: pare-probe/1\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+    if std::io::Write::write_all(&mut s, req.as_bytes()).is_err() {
+        return PortKind::Tcp;
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16];
+    while got.len() < 5 {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return PortKind::Tcp,
+            Err(_) => break,
+        }
+    }
+    drop(s);
+    if got.starts_with(b"HTTP/") {
+        return PortKind::Http;
+    }
+    // 0x15 = TLS alert, 0x16 = handshake: a TLS server that got plaintext. An empty answer may
+    // be a TLS server that just hung up.
+    if got.is_empty() || got[0] == 0x15 || got[0] == 0x16 {
+        let host = host_header(port, true);
+        let req = http::Request { method: "GET", path: "/", host: &host, headers: &[], body: None, https: true };
         if http::request(addr, &req, short).is_ok() {
-            return if https { PortKind::Https } else { PortKind::Http };
+            return PortKind::Https;
         }
     }
     PortKind::Tcp

@@ -19,7 +19,11 @@ use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompBuil
 /// `gettid`, `getpid`, `epoll_*`, `mmap`/`munmap`/`madvise`), the final `capset`/`prctl`
 /// (no-new-privs, capabilities), closing leftover descriptors (`close`, `close_range`,
 /// `fcntl`), reading `/proc/self/fd` (`openat`, `getdents64`, `newfstatat`, `fstat`), the
-/// parent-death check (`getppid`), a last write to its sync pipe (`write`) and the `execve`.
+/// parent-death check (`getppid`), a last write to its sync pipe (`write`), checking that
+/// `/proc/self/fd` really is procfs (`fstatfs`, `statfs`), checking the program is executable
+/// (`faccessat2`, `faccessat`; Go calls faccessat2 and does not fall back on `EPERM`, so runc
+/// fails with "exec …: operation not permitted" without it), checking the working directory
+/// (`getcwd`: "failed to verify if current working directory is safe") and the `execve`.
 /// Then the dynamic loader of the new program runs before the app's own first instruction
 /// (`brk`, `arch_prctl`, `set_tid_address`, `set_robust_list`, `rseq`, `mprotect`,
 /// `pread64`, `read`, `access`, `prlimit64`, `getrandom`), and every process ends with `exit`
@@ -42,10 +46,14 @@ pub const RUNTIME_BASELINE: &[&str] = &[
     "execve",
     "exit",
     "exit_group",
+    "faccessat",
+    "faccessat2",
     "fchdir",
     "fcntl",
     "fstat",
+    "fstatfs",
     "futex",
+    "getcwd",
     "getdents64",
     "getpid",
     "getppid",
@@ -73,6 +81,7 @@ pub const RUNTIME_BASELINE: &[&str] = &[
     "setgroups",
     "setuid",
     "sigaltstack",
+    "statfs",
     "tgkill",
     "write",
 ];
