@@ -1,1 +1,409 @@
-//! pare build orchestration and report.
+//! `pare build`: profile → select → write → verify, with a report.
+//!
+//! 1. **open** the source image and **extract** its root filesystem into a temp dir (the
+//!    selection reads files from there, and the embedded runtime runs from it);
+//! 2. **profile** it under the sensor with the probes (`pare-profile`), unless a recorded
+//!    `profile.json` is given;
+//! 3. **select** the kept files: trace ∪ static closure ∪ includes − excludes (`pare-select`);
+//! 4. **write** one deterministic layer and the config (`pare-write`), and load it into the
+//!    daemon when the docker runtime is used;
+//! 5. **verify**: run the slim image with no tracer and replay the probes (`pare-verify`); on a
+//!    difference, a traced re-run names the likely missing files;
+//! 6. **analyze** both images (`pare-xray`) for the sizes, file counts and attack surface in
+//!    the report.
+
+mod report;
+mod why;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use pare_profile::{ProfileOptions, Target};
+use pare_reference::ImageRef;
+use pare_runtime::{RunSpec, Runtime, SensorSpec};
+use pare_select::{ImageFacts, SelectInputs};
+use pare_source::OpenOptions;
+use pare_trace::Profile;
+use pare_write::{ImageMeta, Output};
+
+pub use report::{BuildReport, ImageSummary, PhaseTiming, SurfaceItem, render_text};
+pub use why::{WhyAnswer, why};
+
+/// Errors of `pare build`. Each names the image, path or phase it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Reference(#[from] pare_reference::ReferenceError),
+    #[error(transparent)]
+    Source(#[from] pare_source::SourceError),
+    #[error("{image}: extracting into {dest}: {message}")]
+    Extract { image: String, dest: PathBuf, message: String },
+    #[error(transparent)]
+    Profile(#[from] pare_profile::ProfileError),
+    #[error(transparent)]
+    Select(#[from] pare_select::SelectError),
+    #[error(transparent)]
+    Write(#[from] pare_write::WriteError),
+    #[error(transparent)]
+    Runtime(#[from] pare_runtime::RuntimeError),
+    #[error(transparent)]
+    Verify(#[from] pare_verify::VerifyError),
+    #[error("{image}: analysis: {message}")]
+    Analyze { image: String, message: String },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{reference}: the docker runtime needs the image in the daemon; use --runtime embedded")]
+    NeedsDaemon { reference: String },
+}
+
+fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |e| BuildError::File { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// What `pare build` was asked to do.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The probe, runtime and sensor options, shared with `pare profile`. `profile.output` is
+    /// the artifacts directory (profile.json, seccomp.json, apparmor.profile, report.json).
+    pub profile: ProfileOptions,
+    /// Use this recorded `profile.json` instead of tracing again.
+    pub reuse_profile: Option<PathBuf>,
+    pub include_paths: Vec<String>,
+    pub include_bins: Vec<String>,
+    pub include_exes: Vec<String>,
+    pub include_shell: bool,
+    pub excludes: Vec<String>,
+    pub preserve_paths: Vec<String>,
+    /// Tag for the slim image in the daemon (default `NAME.slim:TAG`).
+    pub tag: Option<String>,
+    /// `oci:DIR[:TAG]` or `docker-archive:PATH[:REF]`; default: load into the daemon when the
+    /// docker runtime is used, else `oci:ARTIFACTS/image:TAG`.
+    pub output: Option<String>,
+    pub verify: bool,
+    /// Timestamp for every entry (else `SOURCE_DATE_EPOCH`, else 0).
+    pub epoch: Option<u64>,
+    /// Analyze both images for the report (sizes, attack surface).
+    pub analyze: bool,
+}
+
+impl BuildOptions {
+    pub fn new(profile: ProfileOptions) -> Self {
+        BuildOptions {
+            profile,
+            reuse_profile: None,
+            include_paths: Vec::new(),
+            include_bins: Vec::new(),
+            include_exes: Vec::new(),
+            include_shell: false,
+            excludes: Vec::new(),
+            preserve_paths: Vec::new(),
+            tag: None,
+            output: None,
+            verify: true,
+            epoch: None,
+            analyze: true,
+        }
+    }
+}
+
+/// Receives progress: a phase starts (`begin`) and ends (`end`).
+pub trait Progress {
+    fn begin(&self, phase: &str, detail: &str);
+    fn end(&self, phase: &str, elapsed: Duration, detail: &str);
+}
+
+/// Progress that prints nothing.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn begin(&self, _: &str, _: &str) {}
+    fn end(&self, _: &str, _: Duration, _: &str) {}
+}
+
+/// `NAME.slim:TAG` for a reference: the repository gets `.slim`, the tag is kept.
+pub fn default_tag(reference: &ImageRef) -> String {
+    let name = match reference {
+        ImageRef::DockerDaemon { name } | ImageRef::Registry { name } => name.clone(),
+        ImageRef::Oci { dir, tag } | ImageRef::OciArchive { path: dir, tag } => {
+            let base = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+            format!("{}:{}", base.to_ascii_lowercase(), tag.clone().unwrap_or_else(|| "latest".into()))
+        }
+        ImageRef::DockerArchive { path, reference } => match reference {
+            Some(r) => r.clone(),
+            None => {
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+                format!("{}:latest", stem.to_ascii_lowercase())
+            }
+        },
+    };
+    // Digest references (`name@sha256:…`) keep only the name.
+    let name = name.split('@').next().unwrap_or(&name).to_string();
+    // The tag is after the last ':' that follows the last '/'.
+    let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match name[slash..].rfind(':') {
+        Some(i) => format!("{}.slim{}", &name[..slash + i], &name[slash + i..]),
+        None => format!("{name}.slim:latest"),
+    }
+}
+
+struct Phases<'a> {
+    progress: &'a dyn Progress,
+    timings: Vec<PhaseTiming>,
+}
+
+impl Phases<'_> {
+    fn run<T, E>(&mut self, phase: &str, detail: &str, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        self.progress.begin(phase, detail);
+        let t = Instant::now();
+        let r = f();
+        let elapsed = t.elapsed();
+        self.progress.end(phase, elapsed, if r.is_ok() { "done" } else { "failed" });
+        self.timings.push(PhaseTiming { phase: phase.to_string(), seconds: elapsed.as_secs_f64() });
+        r
+    }
+}
+
+/// The result of a build: the report (also written as `report.json`) and whether verification
+/// passed.
+pub struct BuildOutcome {
+    pub report: BuildReport,
+    pub report_path: PathBuf,
+}
+
+/// Builds the slim image.
+pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcome, BuildError> {
+    let t0 = Instant::now();
+    let mut phases = Phases { progress, timings: Vec::new() };
+    let reference = ImageRef::parse(&opts.profile.image)?;
+    let artifacts = opts.profile.output.clone();
+    std::fs::create_dir_all(&artifacts).map_err(file_err(&artifacts))?;
+
+    // Runtime: a daemon image runs on docker when one answers; anything else runs embedded.
+    let is_daemon = matches!(reference, ImageRef::DockerDaemon { .. });
+    let choice = match (&opts.profile.runtime, is_daemon) {
+        (Some(r), _) => Some(r.as_str()),
+        (None, false) => Some("embedded"),
+        (None, true) => None,
+    };
+    let needs_runtime = opts.reuse_profile.is_none() || opts.verify;
+    let runtime = if needs_runtime { Some(pare_runtime::detect(choice)?) } else { None };
+    let on_docker = runtime.as_ref().is_some_and(|r| r.name() == "docker");
+    if on_docker && !is_daemon {
+        return Err(BuildError::NeedsDaemon { reference: reference.to_string() });
+    }
+
+    let open_opts = OpenOptions { platform: opts.profile.platform.clone(), ..Default::default() };
+    let source = phases.run("open", &reference.to_string(), || pare_source::open(&reference, &open_opts))?;
+    let image = source.image().clone();
+    let raw_config = source.raw_config().map(<[u8]>::to_vec);
+    let meta = match &raw_config {
+        Some(raw) => ImageMeta::from_config_json(raw, &reference.to_string())?,
+        None => ImageMeta {
+            config: image.config.clone(),
+            healthcheck: None,
+            source_digest: image.config_digest.clone(),
+            source_ref: reference.to_string(),
+        },
+    };
+
+    let work = tempfile::Builder::new().prefix("pare-build-").tempdir().map_err(file_err(&std::env::temp_dir()))?;
+    let rootfs = work.path().join("rootfs");
+    std::fs::create_dir(&rootfs).map_err(file_err(&rootfs))?;
+    phases.run("extract", &format!("{} layers", image.layers.len()), || {
+        pare_layerfs::extract(source.as_ref(), &rootfs).map_err(|e| BuildError::Extract {
+            image: reference.to_string(),
+            dest: rootfs.clone(),
+            message: e.to_string(),
+        })
+    })?;
+
+    // Profile (or reuse one).
+    let sensor = pare_profile::locate_sensor(opts.profile.sensor.as_deref());
+    let profile: Profile = match &opts.reuse_profile {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(file_err(path))?;
+            serde_json::from_str(&text).map_err(|e| BuildError::File { path: path.clone(), message: e.to_string() })?
+        }
+        None => {
+            let rt = runtime.as_ref().expect("runtime chosen when profiling");
+            let sensor = sensor.as_ref().map_err(|e| BuildError::File { path: PathBuf::from("pare-sensor"), message: e.to_string() })?;
+            let target = match &reference {
+                ImageRef::DockerDaemon { name } if on_docker => Target::Daemon(name.clone()),
+                _ => Target::Rootfs(rootfs.clone()),
+            };
+            let result = phases.run("profile", rt.name(), || {
+                pare_profile::run_profile(&image, &reference.to_string(), target, rt.as_ref(), sensor, &opts.profile)
+            })?;
+            result.profile
+        }
+    };
+
+    // Select.
+    let facts = ImageFacts::from_config(&image.config, meta.healthcheck.as_ref());
+    let mut inputs = SelectInputs::from_report(&profile.sensor, facts);
+    inputs.include_paths = opts.include_paths.clone();
+    inputs.include_bins = opts.include_bins.clone();
+    inputs.include_exes = opts.include_exes.clone();
+    inputs.include_shell = opts.include_shell;
+    inputs.excludes = opts.excludes.clone();
+    inputs.preserve_paths = opts.preserve_paths.clone();
+    let selection = phases.run("select", "trace ∪ static closure", || pare_select::select(&rootfs, &inputs))?;
+
+    // Write.
+    let tag = opts.tag.clone().unwrap_or_else(|| default_tag(&reference));
+    let load_into_daemon = on_docker && opts.output.is_none();
+    let output = match &opts.output {
+        Some(spec) => Output::parse(spec)?,
+        None if load_into_daemon => Output::DockerArchive { path: work.path().join("slim.tar"), tag: Some(tag.clone()) },
+        None => Output::Oci {
+            dir: artifacts.join("image"),
+            tag: Some(tag.rsplit_once(':').map(|(_, t)| t.to_string()).unwrap_or_else(|| "latest".into())),
+        },
+    };
+    let written = phases.run("write", "one deterministic layer", || {
+        pare_write::write_image(&rootfs, &selection, &meta, output.clone(), opts.epoch)
+    })?;
+    let mut loaded_as = None;
+    if load_into_daemon {
+        if let Output::DockerArchive { path, .. } = &written.output {
+            let p = path.clone();
+            phases.run("load", &tag, || pare_write::docker_load(&p))?;
+            loaded_as = Some(tag.clone());
+        }
+    }
+    let slim_ref = match (&loaded_as, &written.output) {
+        (Some(t), _) => ImageRef::DockerDaemon { name: t.clone() },
+        (None, Output::Oci { dir, tag }) => ImageRef::Oci { dir: dir.clone(), tag: tag.clone() },
+        (None, Output::DockerArchive { path, tag }) => ImageRef::DockerArchive { path: path.clone(), reference: tag.clone() },
+    };
+
+    // Verify.
+    let mut verification = None;
+    if opts.verify {
+        let rt = runtime.as_ref().expect("runtime chosen when verifying");
+        let v = phases.run("verify", &slim_ref.to_string(), || {
+            verify_slim(&slim_ref, rt.as_ref(), on_docker, &image, &profile, sensor.as_ref().ok(), work.path())
+        })?;
+        verification = Some(v);
+    }
+
+    // Analyze both images for the report.
+    let (before, after) = if opts.analyze {
+        phases.run("analyze", "original and slim", || -> Result<_, BuildError> {
+            let xopts = pare_xray::Options { top: 10, hash: false, threads: 0 };
+            let before = pare_xray::analyze(source.as_ref(), &xopts)
+                .map_err(|e| BuildError::Analyze { image: reference.to_string(), message: e.to_string() })?;
+            let slim_source = pare_source::open(&slim_ref, &OpenOptions::default())?;
+            let after = pare_xray::analyze(slim_source.as_ref(), &xopts)
+                .map_err(|e| BuildError::Analyze { image: slim_ref.to_string(), message: e.to_string() })?;
+            Ok((Some(before), Some(after)))
+        })?
+    } else {
+        (None, None)
+    };
+
+    let report = BuildReport::new(report::Inputs {
+        source: reference.to_string(),
+        source_config_digest: image.config_digest.clone(),
+        slim: slim_ref.to_string(),
+        written: &written,
+        runtime: runtime.as_ref().map(|r| r.name().to_string()).unwrap_or_else(|| "none".into()),
+        profile: &profile,
+        selection,
+        verification,
+        before: before.as_ref(),
+        after: after.as_ref(),
+        source_compressed: image.layers.iter().map(|l| l.compressed_size).sum::<Option<u64>>(),
+        timings: phases.timings,
+        total_seconds: t0.elapsed().as_secs_f64(),
+        artifacts: artifacts.clone(),
+    });
+    let report_path = artifacts.join("report.json");
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| BuildError::File { path: report_path.clone(), message: e.to_string() })?;
+    let tmp = artifacts.join(".report.json.tmp");
+    std::fs::write(&tmp, json).map_err(file_err(&tmp))?;
+    std::fs::rename(&tmp, &report_path).map_err(file_err(&report_path))?;
+    Ok(BuildOutcome { report, report_path })
+}
+
+/// Runs the slim image and replays the recorded probes; when they differ, re-runs it traced to
+/// name the likely missing files.
+fn verify_slim(
+    slim: &ImageRef,
+    runtime: &dyn Runtime,
+    on_docker: bool,
+    original: &pare_image::ResolvedImage,
+    profile: &Profile,
+    sensor: Option<&PathBuf>,
+    work: &Path,
+) -> Result<pare_verify::Verification, BuildError> {
+    let run = pare_profile::ImageRun::from_config(&original.config);
+    let mut ports = run.tcp_ports.clone();
+    for r in &profile.probes {
+        if let pare_trace::ProbeSpec::Http { port, .. } | pare_trace::ProbeSpec::Tcp { port } = &r.spec {
+            if !ports.contains(port) {
+                ports.push(*port);
+            }
+        }
+    }
+    // The embedded runtime runs from the slim image's own extracted files, so what is verified
+    // is exactly what was written.
+    let (daemon_image, rootfs) = if on_docker {
+        (Some(slim.display_name()), None)
+    } else {
+        let dir = work.join("slim-rootfs");
+        std::fs::create_dir_all(&dir).map_err(file_err(&dir))?;
+        let src = pare_source::open(slim, &OpenOptions::default())?;
+        pare_layerfs::extract(src.as_ref(), &dir).map_err(|e| BuildError::Extract {
+            image: slim.to_string(),
+            dest: dir.clone(),
+            message: e.to_string(),
+        })?;
+        (None, Some(dir))
+    };
+    let spec = RunSpec {
+        daemon_image,
+        rootfs,
+        command: run.command(),
+        env: run.env.clone(),
+        user: run.user.clone(),
+        workdir: run.workdir.clone(),
+        ports,
+        sensor: None,
+        hostname: "pare".into(),
+    };
+    let vopts = pare_verify::VerifyOptions::default();
+    let mut v = pare_verify::verify(runtime, &spec, &profile.probes, &vopts)?;
+    if !v.ok() {
+        if let Some(binary) = sensor {
+            let out = work.join("verify-trace");
+            std::fs::create_dir_all(&out).map_err(file_err(&out))?;
+            let traced = RunSpec {
+                sensor: Some(SensorSpec { binary: binary.clone(), output_dir: out, fanotify: false }),
+                ..spec
+            };
+            match pare_verify::hint_missing(runtime, &traced, &profile.probes, &profile.sensor, &vopts) {
+                Ok(missing) => v.likely_missing = missing,
+                Err(e) => v.likely_missing = vec![format!("(traced re-run failed: {e})")],
+            }
+        }
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_tags() {
+        let t = |s: &str| default_tag(&ImageRef::parse(s).unwrap());
+        assert_eq!(t("pare-example/python-web"), "pare-example/python-web.slim:latest");
+        assert_eq!(t("nginx:1.25"), "nginx.slim:1.25");
+        assert_eq!(t("localhost:5000/app:v2"), "localhost:5000/app.slim:v2");
+        assert_eq!(t("localhost:5000/app"), "localhost:5000/app.slim:latest");
+        assert_eq!(t("oci:/tmp/Layout:v1"), "layout.slim:v1");
+        assert_eq!(t("docker-archive:/tmp/app.tar"), "app.slim:latest");
+        assert_eq!(t("app@sha256:abcd"), "app.slim:latest");
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use pare_probe::{ProbeOptions, Replay};
 use pare_runtime::{Container, RunSpec, Runtime, RuntimeError};
 use pare_trace::{ProbeRecord, ProbeSpec, SensorReport};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Errors that stop verification from running at all (a probe that answers differently is not
 /// an error: it is a failed [`ProbeVerdict`]).
@@ -23,7 +23,7 @@ pub enum VerifyError {
 }
 
 /// One replayed probe.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeVerdict {
     /// `GET http:8080/second`, `job (run to completion)`, …
     pub probe: String,
@@ -31,17 +31,17 @@ pub struct ProbeVerdict {
     pub actual: String,
     pub ok: bool,
     /// What differs, when not ok.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difference: Option<String>,
 }
 
 /// The outcome of verifying one slim image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verification {
     pub probes: Vec<ProbeVerdict>,
     /// Paths the original found and the slim image's app looked for but did not find
     /// (filled by [`hint_missing`] when verification failed).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub likely_missing: Vec<String>,
 }
 
