@@ -167,6 +167,13 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
         path: args.output.clone(),
         source,
     })?;
+    // Fail now, not after the run, when the report cannot be written.
+    let probe = args.output.join(format!(".sensor-probe.{}", me.as_raw()));
+    std::fs::write(&probe, b"").map_err(|source| SensorError::Io {
+        path: probe.clone(),
+        source,
+    })?;
+    let _ = std::fs::remove_file(&probe);
 
     // USER, HOME, WORKDIR, PATH lookup.
     let passwd = read_or_empty("/etc/passwd");
@@ -282,6 +289,11 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     let child = start_child(&plan, &set)?;
     shared.main_pid.store(child.as_raw(), Ordering::SeqCst);
     shared.main_alive.store(true, Ordering::SeqCst);
+    let early = shared.early_signal.swap(0, Ordering::SeqCst);
+    if let Ok(sig) = Signal::try_from(early) {
+        // Raised again now that there is an app to forward it to.
+        let _ = signal::kill(me, sig);
+    }
     let mut tracer = Tracer::new(child.as_raw(), shared.clone());
     let exit: ExitInfo = tracer.run();
 
@@ -332,7 +344,11 @@ fn spawn_signal_thread(set: SigSet, shared: Arc<Shared>, grace: std::time::Durat
         loop {
             let Ok(sig) = set.wait() else { continue };
             let pid = shared.main_pid.load(Ordering::SeqCst);
-            if pid <= 0 || !shared.main_alive.load(Ordering::SeqCst) {
+            if pid <= 0 {
+                shared.early_signal.store(sig as i32, Ordering::SeqCst);
+                continue;
+            }
+            if !shared.main_alive.load(Ordering::SeqCst) {
                 continue;
             }
             let _ = signal::kill(Pid::from_raw(pid), sig);

@@ -92,6 +92,8 @@ struct Proc {
 pub struct Shared {
     pub main_pid: AtomicI32,
     pub main_alive: AtomicBool,
+    /// A forwarded signal that arrived before the app was started.
+    pub early_signal: AtomicI32,
     /// Every pid ever traced (fanotify filter when the sensor is not PID 1).
     pub pids: Mutex<HashSet<i32>>,
 }

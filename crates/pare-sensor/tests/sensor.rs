@@ -275,6 +275,27 @@ fn follows_forks_and_threads_in(mode: &str) {
 }
 
 #[test]
+fn sensor_errors_exit_2_with_a_message() {
+    for args in [
+        vec!["--output", "/proc/pare-sensor-no-such-dir", "--", "true"],
+        vec!["--bogus"],
+        vec![
+            "--output",
+            "/tmp",
+            "--user",
+            "no-such-user-pare",
+            "--",
+            "true",
+        ],
+    ] {
+        let o = Command::new(SENSOR).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.starts_with("pare-sensor: "), "{err}");
+    }
+}
+
+#[test]
 fn both_modes_record_the_same() {
     let py = python().unwrap_or("true");
     let script = format!(
