@@ -276,23 +276,33 @@ fn follows_forks_and_threads_in(mode: &str) {
 
 #[test]
 fn sensor_errors_exit_2_with_a_message() {
+    let out = tempfile::tempdir().unwrap();
+    let out_s = out.path().to_str().unwrap();
+    let user = [
+        "--output",
+        out_s,
+        "--user",
+        "no-such-user-pare",
+        "--",
+        "true",
+    ];
     for args in [
-        vec!["--output", "/proc/pare-sensor-no-such-dir", "--", "true"],
-        vec!["--bogus"],
-        vec![
-            "--output",
-            "/tmp",
-            "--user",
-            "no-such-user-pare",
-            "--",
-            "true",
-        ],
+        &["--output", "/proc/pare-sensor-no-such-dir", "--", "true"][..],
+        &["--bogus"][..],
+        &user[..],
     ] {
-        let o = Command::new(SENSOR).args(&args).output().unwrap();
+        let o = Command::new(SENSOR).args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.starts_with("pare-sensor: "), "{err}");
     }
+    // The report is still written, with the error.
+    let r = report_of(out.path());
+    assert!(
+        r.notices.iter().any(|n| n.contains("no-such-user-pare")),
+        "{:?}",
+        r.notices
+    );
 }
 
 #[test]
