@@ -60,7 +60,7 @@ impl Read for Peeked {
 
 enum Decode {
     Plain(BufReader<Peeked>),
-    Gzip(flate2::bufread::MultiGzDecoder<BufReader<Peeked>>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<BufReader<Peeked>>>),
     Zstd(zstd::stream::read::Decoder<'static, BufReader<Peeked>>),
 }
 
@@ -132,7 +132,7 @@ pub(crate) fn layer_reader(raw: Box<dyn Read + Send>, spec: BlobSpec) -> Result<
     let peeked = BufReader::with_capacity(BUF_SIZE, Peeked { prefix, pos: 0, inner });
     let decode = match found {
         Compression::None => Decode::Plain(peeked),
-        Compression::Gzip => Decode::Gzip(flate2::bufread::MultiGzDecoder::new(peeked)),
+        Compression::Gzip => Decode::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(peeked))),
         Compression::Zstd => Decode::Zstd(
             zstd::stream::read::Decoder::with_buffer(peeked)
                 .map_err(|e| SourceError::Corrupt { digest: spec.digest.clone(), message: e.to_string() })?,

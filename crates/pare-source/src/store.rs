@@ -13,13 +13,16 @@ use crate::SourceError;
 /// Largest JSON document (index, manifest, config) read into memory.
 pub(crate) const MAX_JSON: u64 = 64 * 1024 * 1024;
 
+/// An opened file of a store and its size.
+pub(crate) type Opened = (Box<dyn Read + Send>, u64);
+
 /// A read-only tree of files addressed by `/`-separated relative paths.
 pub(crate) trait Store: Send + Sync {
     /// The path used in error messages for `rel`.
     fn display(&self, rel: &str) -> PathBuf;
 
     /// Opens `rel`; `Ok(None)` when it does not exist.
-    fn open(&self, rel: &str) -> Result<Option<(Box<dyn Read + Send>, u64)>, SourceError>;
+    fn open(&self, rel: &str) -> Result<Option<Opened>, SourceError>;
 
     /// Reads a small file (JSON) completely; a missing file is an error naming it.
     fn read_small(&self, rel: &str, what: &'static str) -> Result<Vec<u8>, SourceError> {
@@ -66,7 +69,7 @@ impl Store for DirStore {
         self.root.join(rel)
     }
 
-    fn open(&self, rel: &str) -> Result<Option<(Box<dyn Read + Send>, u64)>, SourceError> {
+    fn open(&self, rel: &str) -> Result<Option<Opened>, SourceError> {
         let Some(rel) = normalize(rel) else { return Ok(None) };
         let path = self.root.join(&rel);
         match File::open(&path) {
@@ -175,7 +178,7 @@ impl Store for TarStore {
         PathBuf::from(format!("{}:{}", self.path.display(), rel))
     }
 
-    fn open(&self, rel: &str) -> Result<Option<(Box<dyn Read + Send>, u64)>, SourceError> {
+    fn open(&self, rel: &str) -> Result<Option<Opened>, SourceError> {
         Ok(self.lookup(rel).map(|(offset, size)| {
             let reader: Box<dyn Read + Send> =
                 Box::new(RangeReader { file: self.file.clone(), pos: offset, end: offset + size });
