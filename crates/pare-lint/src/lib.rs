@@ -127,13 +127,9 @@ impl Pragmas {
             };
             if global {
                 p.global.extend(codes);
-            } else if let Some(next) = df.instructions.iter().find(|i| i.line > c.line) {
-                // The pragma applies to the statement directly after it (comments in between are fine).
-                let between_only_comments =
-                    (c.line + 1..next.line).all(|l| df.comments.iter().any(|cc| cc.line == l));
-                if between_only_comments {
-                    p.inline.push((next.line, codes));
-                }
+            } else {
+                // Like hadolint: the pragma applies to the instruction on the very next line only.
+                p.inline.push((c.line + 1, codes));
             }
         }
         p

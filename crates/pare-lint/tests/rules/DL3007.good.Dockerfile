@@ -1,0 +1,2 @@
+FROM debian:12
+FROM debian:latest@sha256:abc

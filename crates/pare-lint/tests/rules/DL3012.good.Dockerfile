@@ -1,0 +1,4 @@
+FROM debian:12
+HEALTHCHECK CMD ["a"]
+FROM debian:12
+HEALTHCHECK CMD ["b"]

@@ -1,0 +1,2 @@
+FROM centos:7
+ONBUILD RUN yum install -y httpd && yum clean all

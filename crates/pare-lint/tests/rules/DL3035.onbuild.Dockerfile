@@ -1,0 +1,2 @@
+FROM opensuse/leap:15
+ONBUILD RUN zypper dist-upgrade -y

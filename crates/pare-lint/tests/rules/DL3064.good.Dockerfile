@@ -1,0 +1,3 @@
+FROM debian:12
+ARG VERSION
+ENV PATH=/x

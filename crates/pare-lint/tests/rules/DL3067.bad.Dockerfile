@@ -1,0 +1,3 @@
+FROM debian:12 AS a
+FROM debian:12
+COPY --from=a / /

@@ -1,0 +1,4 @@
+FROM debian:12 AS a
+FROM debian:12
+COPY --from=a /usr/bin/x /usr/bin/x
+COPY . /

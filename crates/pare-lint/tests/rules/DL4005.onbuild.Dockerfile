@@ -1,0 +1,2 @@
+FROM debian:12
+ONBUILD RUN ln -sf /bin/bash /bin/sh

@@ -1,0 +1,3 @@
+FROM debian:12
+ADD --checksum=sha256:0123 https://example.com/tool.tgz /opt/
+ADD local.tgz /opt/
