@@ -468,3 +468,16 @@ fn registry_is_unsupported() {
     assert!(matches!(err, SourceError::Unsupported { .. }));
     assert!(err.to_string().contains("docker://alpine:3"));
 }
+
+#[test]
+fn docker_archive_without_manifest_json_is_read_as_oci_layout() {
+    let t = tmp();
+    let path = t.path().join("img.tar");
+    let img = image();
+    fixture::write_oci_archive(&path, &img, Compression::Gzip).unwrap();
+    let src = open_str(&format!("docker-archive:{}", path.display())).unwrap();
+    check_image(&*src, &img);
+    let tagged = open_str(&format!("oci-archive:{}:app:1", path.display())).unwrap();
+    check_image(&*tagged, &img);
+    assert!(open_str(&format!("oci-archive:{}:other", path.display())).is_err());
+}
