@@ -213,3 +213,64 @@ impl Read for LayerReader {
 pub fn drain_and_verify(reader: &mut dyn Read) -> io::Result<u64> {
     io::copy(reader, &mut io::sink())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::sha256_digest;
+    use crate::fixture::compress;
+
+    fn read(stored: Vec<u8>, spec: BlobSpec) -> io::Result<Vec<u8>> {
+        let mut r = layer_reader(Box::new(io::Cursor::new(stored)), spec).map_err(io::Error::other)?;
+        let mut out = Vec::new();
+        r.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    fn spec(stored: &[u8], plain: &[u8], hint: Compression) -> BlobSpec {
+        BlobSpec {
+            digest: sha256_digest(stored),
+            size: Some(stored.len() as u64),
+            diff_id: Some(sha256_digest(plain)),
+            hint,
+        }
+    }
+
+    #[test]
+    fn concatenated_gzip_members_and_zstd_frames() {
+        let (a, b) = (vec![1u8; 70_000], vec![2u8; 50_000]);
+        let plain = [a.clone(), b.clone()].concat();
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let stored = [compress(&a, c).unwrap(), compress(&b, c).unwrap()].concat();
+            assert_eq!(read(stored.clone(), spec(&stored, &plain, c)).unwrap(), plain, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn empty_and_tiny_blobs() {
+        assert_eq!(read(Vec::new(), spec(b"", b"", Compression::None)).unwrap(), b"");
+        assert_eq!(read(b"x".to_vec(), spec(b"x", b"x", Compression::None)).unwrap(), b"x");
+        // An empty blob announced as gzip is refused up front.
+        assert!(layer_reader(Box::new(io::empty()), spec(b"", b"", Compression::Gzip)).is_err());
+    }
+
+    #[test]
+    fn size_mismatch_is_reported() {
+        let mut s = spec(b"abc", b"abc", Compression::None);
+        s.size = Some(10);
+        let err = read(b"abc".to_vec(), s).unwrap_err();
+        assert!(err.to_string().contains("expected 10 bytes, got 3"), "{err}");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn errors_stick() {
+        let stored = compress(b"hello world", Compression::Gzip).unwrap();
+        let mut s = spec(&stored, b"hello world", Compression::Gzip);
+        s.diff_id = Some(sha256_digest(b"other"));
+        let mut r = layer_reader(Box::new(io::Cursor::new(stored)), s).unwrap();
+        let mut out = Vec::new();
+        assert!(r.read_to_end(&mut out).is_err());
+        assert!(r.read(&mut [0u8; 16]).is_err(), "a failed stream must not turn into a clean EOF");
+    }
+}
