@@ -302,6 +302,12 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     report.execs = std::mem::take(&mut tracer.execs);
     report.syscalls = tracer.syscall_names().collect();
     report.notices.append(&mut tracer.notices);
+    if report.syscalls.contains("io_uring_setup") {
+        report.notices.push(
+            "the app uses io_uring: file operations submitted through it bypass ptrace (fanotify still sees opens)"
+                .into(),
+        );
+    }
     report.fanotify = fan_result.is_some();
     let mut fan_events = 0;
     if let Some(fr) = fan_result {
