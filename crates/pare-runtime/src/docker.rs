@@ -290,6 +290,7 @@ impl Runtime for DockerRuntime {
             done: AtomicBool::new(false),
             reg_key: Mutex::new(None),
             exit: Mutex::new(None),
+            sent: Mutex::new(Vec::new()),
         });
         let td: Arc<dyn Teardown> = inner.clone();
         *inner.reg_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(cleanup::register(&td));
@@ -319,6 +320,9 @@ struct DockerInner {
     done: AtomicBool,
     reg_key: Mutex<Option<u64>>,
     exit: Mutex<Option<ExitInfo>>,
+    /// Signals sent by `stop` (number, name): an exit code of 128+number is reported as that
+    /// signal, as the embedded runtime does.
+    sent: Mutex<Vec<(i32, &'static str)>>,
 }
 
 impl DockerInner {
@@ -354,7 +358,8 @@ impl DockerInner {
             return Ok(None);
         }
         let code = state.exit_code.unwrap_or(-1) as i32;
-        let signal = if state.oom_killed.unwrap_or(false) { Some("OOM".to_string()) } else { None };
+        let sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let signal = sent.iter().find(|(n, _)| code == 128 + n).map(|(_, name)| name.to_string());
         let exit = ExitInfo { code, signal };
         *self.exit.lock().unwrap_or_else(|e| e.into_inner()) = Some(exit.clone());
         Ok(Some(exit))
@@ -374,7 +379,8 @@ impl DockerInner {
         }
     }
 
-    fn kill(&self, signal: &str) -> Result<(), RuntimeError> {
+    fn kill(&self, signal: &'static str, number: i32) -> Result<(), RuntimeError> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push((number, signal));
         let sh = &self.shared;
         sh.run(async {
             let opts = KillContainerOptionsBuilder::new().signal(signal).build();
@@ -468,11 +474,11 @@ impl Container for DockerContainer {
         if let Some(e) = self.inner.poll_exit()? {
             return Ok(e);
         }
-        self.inner.kill("SIGTERM")?;
+        self.inner.kill("SIGTERM", 15)?;
         if let Some(e) = self.inner.wait(grace)? {
             return Ok(e);
         }
-        self.inner.kill("SIGKILL")?;
+        self.inner.kill("SIGKILL", 9)?;
         self.inner.wait(Duration::from_secs(30))?.ok_or_else(|| RuntimeError::Docker {
             message: format!("container {} still running 30s after SIGKILL", self.inner.name),
         })

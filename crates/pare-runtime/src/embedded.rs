@@ -229,6 +229,7 @@ impl Runtime for EmbeddedRuntime {
             forwarders: Mutex::new(Vec::new()),
             done: AtomicBool::new(false),
             reg_key: Mutex::new(None),
+            sent: Mutex::new(Vec::new()),
         });
         let td: Arc<dyn Teardown> = inner.clone();
         *lock(&inner.reg_key) = Some(cleanup::register(&td));
@@ -977,13 +978,27 @@ struct EmbeddedInner {
     forwarders: Mutex<Vec<Forwarder>>,
     done: AtomicBool,
     reg_key: Mutex<Option<u64>>,
+    sent: Mutex<Vec<Signal>>,
 }
 
 impl EmbeddedInner {
     fn signal(&self, sig: Signal) {
         if lock(&self.proc_.exit.exit).is_none() {
+            lock(&self.sent).push(sig);
             signal_proc(self.proc_.init_pidfd.as_ref(), self.proc_.init_pid, sig);
         }
+    }
+
+    /// Exit status, with an exit code of 128+N reported as signal N when `stop` sent N (the
+    /// sensor exits with 128+N when its app died of N), like the docker runtime does.
+    fn wait(&self, timeout: Duration) -> Option<ExitInfo> {
+        let mut e = self.proc_.exit.wait(timeout)?;
+        if e.signal.is_none() {
+            if let Some(sig) = lock(&self.sent).iter().find(|s| e.code == 128 + **s as i32) {
+                e.signal = Some(sig.as_str().to_string());
+            }
+        }
+        Some(e)
     }
 
     fn remove(&self) -> Result<(), RuntimeError> {
@@ -1169,21 +1184,19 @@ impl Container for EmbeddedContainer {
     }
 
     fn wait(&self, timeout: Duration) -> Result<Option<ExitInfo>, RuntimeError> {
-        Ok(self.inner.proc_.exit.wait(timeout))
+        Ok(self.inner.wait(timeout))
     }
 
     fn stop(&self, grace: Duration) -> Result<ExitInfo, RuntimeError> {
-        if let Some(e) = self.inner.proc_.exit.wait(Duration::ZERO) {
+        if let Some(e) = self.inner.wait(Duration::ZERO) {
             return Ok(e);
         }
         self.inner.signal(Signal::SIGTERM);
-        if let Some(e) = self.inner.proc_.exit.wait(grace) {
+        if let Some(e) = self.inner.wait(grace) {
             return Ok(e);
         }
         self.inner.signal(Signal::SIGKILL);
         self.inner
-            .proc_
-            .exit
             .wait(Duration::from_secs(30))
             .ok_or_else(|| eerr(format!("{}: still running 30s after SIGKILL", self.inner.name)))
     }
