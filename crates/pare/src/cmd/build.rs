@@ -1,15 +1,154 @@
 //! `pare build` and `pare why`.
 
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pare_build::{BuildOptions, Progress};
+
+use super::profile::ProbeArgs;
 
 #[derive(clap::Args, Debug)]
-pub struct WhyArgs {}
+#[command(after_help = "Examples:
+  pare build pare-example/python-web              trace, slim, load as pare-example/python-web.slim:latest, verify
+  pare build app:1 --include-shell --exec 'sh -c true'
+  pare build oci:./layout:1.0 --output oci:./slim:1.0     no daemon: embedded runtime, OCI layout out
+  pare build app:1 --exclude '/usr/share/doc/**' --tag app:slim
+  pare why /usr/lib/x86_64-linux-gnu/libssl.so.3   why a file was kept (reads pare-build/report.json)
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("pare build is not available yet")
+Exit codes: 0 built and verified, 1 verification failed (the image is kept), 2 error.")]
+pub struct Args {
+    /// The image: NAME[:TAG] or docker-daemon:, docker-archive:, oci:, oci-archive: references.
+    pub image: String,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+    /// Keep paths matching this glob (repeatable), e.g. `/etc/myapp/**`.
+    #[arg(long = "include-path", value_name = "GLOB")]
+    pub include_path: Vec<String>,
+    /// Keep this binary and its shared libraries (repeatable).
+    #[arg(long = "include-bin", value_name = "PATH")]
+    pub include_bin: Vec<String>,
+    /// Keep this executable, looked up in the image's PATH, with its libraries (repeatable).
+    #[arg(long = "include-exe", value_name = "NAME")]
+    pub include_exe: Vec<String>,
+    /// Keep a working /bin/sh.
+    #[arg(long = "include-shell")]
+    pub include_shell: bool,
+    /// Drop paths matching this glob (repeatable), unless preserved.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Never drop paths matching this glob, whatever else says (repeatable).
+    #[arg(long = "preserve-path", value_name = "GLOB")]
+    pub preserve_path: Vec<String>,
+    /// Tag of the slim image in the daemon (default NAME.slim:TAG).
+    #[arg(long, value_name = "NAME:TAG")]
+    pub tag: Option<String>,
+    /// Write the slim image here instead of loading it: oci:DIR[:TAG] or docker-archive:PATH[:NAME:TAG].
+    #[arg(long, value_name = "TRANSPORT:PATH")]
+    pub output: Option<String>,
+    /// Directory for report.json, profile.json, seccomp.json and apparmor.profile.
+    #[arg(long, value_name = "DIR", default_value = "pare-build")]
+    pub artifacts: PathBuf,
+    /// Reuse a recorded profile.json instead of tracing the image again.
+    #[arg(long = "from-profile", value_name = "FILE")]
+    pub from_profile: Option<PathBuf>,
+    /// Skip verification (not recommended).
+    #[arg(long = "no-verify")]
+    pub no_verify: bool,
+    /// Unix time for every timestamp in the image (default $SOURCE_DATE_EPOCH, else 0).
+    #[arg(long, value_name = "SECONDS")]
+    pub epoch: Option<u64>,
+    /// Print report.json to stdout instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub fn why(_args: WhyArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("pare why is not available yet")
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:
+  pare why /usr/lib/x86_64-linux-gnu/libz.so.1 --report pare-build/report.json")]
+pub struct WhyArgs {
+    /// The path in the slim image.
+    pub path: String,
+    /// The build's report.json, or the artifacts directory holding it.
+    #[arg(long, value_name = "FILE|DIR", default_value = "pare-build")]
+    pub report: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Phase lines on stderr; a live elapsed-time line on a terminal.
+struct Lines {
+    tty: bool,
+}
+
+impl Progress for Lines {
+    fn begin(&self, phase: &str, detail: &str) {
+        if self.tty {
+            eprint!("\r\x1b[2K  {phase:<8} {detail} …");
+        } else {
+            eprintln!("pare build: {phase}: {detail}");
+        }
+    }
+    fn end(&self, phase: &str, elapsed: Duration, detail: &str) {
+        if self.tty {
+            eprintln!("\r\x1b[2K  {phase:<8} {detail} in {:.1}s", elapsed.as_secs_f64());
+        } else {
+            eprintln!("pare build: {phase}: {detail} in {:.1}s", elapsed.as_secs_f64());
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let mut profile = args.probe.to_options(&args.image, args.artifacts.clone())?;
+    profile.progress = false;
+    let mut opts = BuildOptions::new(profile);
+    opts.reuse_profile = args.from_profile;
+    opts.include_paths = args.include_path;
+    opts.include_bins = args.include_bin;
+    opts.include_exes = args.include_exe;
+    opts.include_shell = args.include_shell;
+    opts.excludes = args.exclude;
+    opts.preserve_paths = args.preserve_path;
+    opts.tag = args.tag;
+    opts.output = args.output;
+    opts.verify = !args.no_verify;
+    opts.epoch = args.epoch;
+    let progress = Lines { tty: std::io::stderr().is_terminal() };
+    let outcome = pare_build::build(&opts, &progress)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome.report)?);
+    } else {
+        print!("{}", pare_build::render_text(&outcome.report));
+    }
+    Ok(match outcome.report.verified() {
+        Some(false) => 1,
+        _ => 0,
+    })
+}
+
+pub fn why(args: WhyArgs) -> anyhow::Result<u8> {
+    let a = pare_build::why(&args.report, &args.path)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&a)?);
+        return Ok(if a.kept { 0 } else { 1 });
+    }
+    if !a.kept {
+        match &a.excluded_by {
+            Some(glob) => println!("{} is not in the slim image: --exclude {glob} removed it", a.path),
+            None => println!("{} is not in the slim image: nothing traced or needed it", a.path),
+        }
+        return Ok(1);
+    }
+    println!("{} is kept:", a.path);
+    for (i, (path, reason)) in a.chain.iter().enumerate() {
+        println!("{}{path}: {reason}", "  ".repeat(i + 1));
+    }
+    if a.reasons.len() > 1 {
+        println!("other reasons:");
+        for r in a.reasons.iter().skip(1) {
+            println!("  {r}");
+        }
+    }
+    Ok(0)
 }
