@@ -12,6 +12,14 @@ pub const NATIVE_ARCH: u32 = 0xC000_003E;
 #[cfg(target_arch = "aarch64")]
 pub const NATIVE_ARCH: u32 = 0xC000_00B7;
 
+/// Numbers the libc crate lacks on some architectures.
+#[cfg(target_arch = "x86_64")]
+pub const SYS_RENAMEAT: libc::c_long = libc::SYS_renameat;
+#[cfg(target_arch = "aarch64")]
+pub const SYS_RENAMEAT: libc::c_long = 38;
+/// fchmodat2 (Linux 6.6), the same number on every architecture.
+pub const SYS_FCHMODAT2: libc::c_long = 452;
+
 /// The name of syscall `nr`, or `syscall_NR` when the table does not know it.
 pub fn name(nr: u64) -> Cow<'static, str> {
     match usize::try_from(nr).ok().and_then(|i| table::NAMES.get(i)) {
@@ -37,7 +45,10 @@ mod tests {
         {
             assert_eq!(name(libc::SYS_open as u64), "open");
             assert_eq!(name(libc::SYS_fchmodat2 as u64), "fchmodat2");
+            assert_eq!(SYS_FCHMODAT2, libc::SYS_fchmodat2);
         }
+        assert_eq!(name(SYS_RENAMEAT as u64), "renameat");
+        assert_eq!(name(SYS_FCHMODAT2 as u64), "fchmodat2");
         assert_eq!(name(100_000), "syscall_100000");
     }
 }

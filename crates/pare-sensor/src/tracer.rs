@@ -536,7 +536,7 @@ fn is_rename(nr: u64) -> bool {
     if nr == libc::SYS_rename as u64 {
         return true;
     }
-    nr == libc::SYS_renameat as u64
+    nr == syscalls::SYS_RENAMEAT as u64
 }
 
 fn proc_exe(pid: i32) -> String {
@@ -787,7 +787,7 @@ fn decode(pid: i32, nr: u64, a: &[u64; 6]) -> Option<Pending> {
             push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Delete, false)));
             push(cwd_path(pid, a, 1).map(|p| PathArg::new(p, Create, false)));
         }
-        libc::SYS_renameat | libc::SYS_renameat2 => {
+        syscalls::SYS_RENAMEAT | libc::SYS_renameat2 => {
             push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Delete, false)));
             push(at_path(pid, a, 2, 3).map(|p| PathArg::new(p, Create, false)));
         }
@@ -831,7 +831,7 @@ fn decode(pid: i32, nr: u64, a: &[u64; 6]) -> Option<Pending> {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_futimesat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, true))),
         libc::SYS_fchmodat => push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, true))),
-        libc::SYS_fchmodat2 => {
+        syscalls::SYS_FCHMODAT2 => {
             push(at_path(pid, a, 0, 1).map(|p| PathArg::new(p, Modify, nofollow(a[3]))))
         }
         libc::SYS_fchownat => {
