@@ -61,9 +61,18 @@ fn main() {
             .collect(),
         ..SensorReport::default()
     };
-    let code = match run(&args, &mut report) {
-        Ok(code) => code,
-        Err(e) => {
+    // A bug must still end in a report and exit code 2, never in a bare abort.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&args, &mut report)));
+    let code = match result {
+        Ok(Ok(code)) => code,
+        Err(_) => {
+            eprintln!("pare-sensor: internal error (see the panic message above)");
+            report
+                .notices
+                .push("sensor internal error (panic); the trace is incomplete".into());
+            2
+        }
+        Ok(Err(e)) => {
             eprintln!("pare-sensor: {e}");
             report.notices.push(format!("sensor error: {e}"));
             match e {
