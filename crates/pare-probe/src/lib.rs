@@ -257,7 +257,9 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
     if got.is_empty() || got[0] == 0x15 || got[0] == 0x16 {
         let host = host_header(port, true);
         let req = http::Request { method: "GET", path: "/", host: &host, headers: &[], body: None, https: true };
-        if http::request(addr, &req, short).is_ok() {
+        // A TLS server answers a ClientHello within milliseconds; don't wait long on servers
+        // that merely hung up on the plaintext request.
+        if http::request(addr, &req, short.min(Duration::from_secs(2))).is_ok() {
             return PortKind::Https;
         }
     }

@@ -167,6 +167,8 @@ pub struct Timings {
     pub ready: Duration,
     pub probes: Duration,
     pub stop: Duration,
+    /// Removing the container and the extracted root filesystem.
+    pub cleanup: Duration,
     pub total: Duration,
 }
 
@@ -245,13 +247,14 @@ impl ProfileResult {
         }
         let t = &self.timings;
         out.push_str(&format!(
-            "time      {:.1}s (prepare {:.1}s, start {:.1}s, ready {:.1}s, probes {:.1}s, stop {:.1}s)\n",
+            "time      {:.1}s (prepare {:.1}s, start {:.1}s, ready {:.1}s, probes {:.1}s, stop {:.1}s, cleanup {:.1}s)\n",
             t.total.as_secs_f64(),
             t.prepare.as_secs_f64(),
             t.start.as_secs_f64(),
             t.ready.as_secs_f64(),
             t.probes.as_secs_f64(),
-            t.stop.as_secs_f64()
+            t.stop.as_secs_f64(),
+            t.cleanup.as_secs_f64()
         ));
         let a = &self.artifacts;
         out.push_str(&format!("wrote     {}\n", a.profile_json.display()));
@@ -479,7 +482,11 @@ pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
     };
     drop(source);
     let prepare = t0.elapsed();
-    let mut result = run_profile(&image, &reference.to_string(), target, runtime.as_ref(), &sensor, opts)?;
+    let result = run_profile(&image, &reference.to_string(), target, runtime.as_ref(), &sensor, opts);
+    let t_clean = Instant::now();
+    drop(_rootfs_dir);
+    let mut result = result?;
+    result.timings.cleanup += t_clean.elapsed();
     result.timings.prepare = prepare;
     result.timings.total = t0.elapsed();
     Ok(result)
@@ -642,7 +649,9 @@ pub fn run_profile(
     };
     timings.stop = t_stop.elapsed();
     let (_, stderr) = c.logs().unwrap_or_default();
+    let t_clean = Instant::now();
     drop(container);
+    timings.cleanup = t_clean.elapsed();
 
     let report_path = out_dir.path().join("sensor.json");
     let mut report = read_report(&report_path, &stderr)?;

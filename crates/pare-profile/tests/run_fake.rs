@@ -1,0 +1,272 @@
+//! `run_profile` end to end with a fake runtime: the "container" is a local HTTP server (or a
+//! job that exits), and "the sensor" writes a report when the container stops, as the real one
+//! does. Checks the default probe plan, readiness, artifacts and error paths.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxSeccomp;
+use pare_image::{ImageConfiguration, ResolvedImage};
+use pare_profile::*;
+use pare_runtime::{Container, ExecOutput, RunSpec, Runtime, RuntimeError};
+use pare_trace::{AccessKind, ExitInfo, FileRecord, Profile, ProbeSpec, SensorReport};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Behaviour {
+    /// Serve HTTP on every requested port.
+    Web,
+    /// Exit with code 0 after 200 ms, printing a line.
+    Job,
+    /// Never write sensor.json.
+    NoReport,
+}
+
+struct FakeRuntime {
+    behaviour: Behaviour,
+    /// The last RunSpec, for assertions.
+    seen: Mutex<Option<RunSpec>>,
+    /// Set when the container was cleaned up.
+    cleaned: Arc<AtomicBool>,
+}
+
+struct FakeContainer {
+    ports: BTreeMap<u16, SocketAddr>,
+    out: Option<PathBuf>,
+    behaviour: Behaviour,
+    started: Instant,
+    stopped: AtomicBool,
+    cleaned: Arc<AtomicBool>,
+}
+
+fn serve(requests: Arc<Mutex<Vec<String>>>) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut s = s;
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                continue; // readiness check: connect and close
+            }
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            requests.lock().unwrap().push(path.clone());
+            let body = if path == "/" { r#"<a href="/docs">docs</a>"#.to_string() } else { format!("page {path}") };
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        }
+    });
+    addr
+}
+
+impl Runtime for FakeRuntime {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
+        *self.seen.lock().unwrap() = Some(spec.clone());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let ports = if self.behaviour == Behaviour::Job {
+            BTreeMap::new()
+        } else {
+            spec.ports.iter().map(|p| (*p, serve(requests.clone()))).collect()
+        };
+        Ok(Box::new(FakeContainer {
+            ports,
+            out: spec.sensor.as_ref().map(|s| s.output_dir.clone()),
+            behaviour: self.behaviour,
+            started: Instant::now(),
+            stopped: AtomicBool::new(false),
+            cleaned: self.cleaned.clone(),
+        }))
+    }
+}
+
+impl FakeContainer {
+    fn write_report(&self, code: i32) {
+        if self.behaviour == Behaviour::NoReport {
+            return;
+        }
+        let mut files = BTreeMap::new();
+        let rec = |k: &[AccessKind]| FileRecord { kinds: k.iter().copied().collect(), found: true, ..Default::default() };
+        files.insert("/usr/bin/app".to_string(), rec(&[AccessKind::Exec, AccessKind::Open]));
+        files.insert("/lib/x86_64-linux-gnu/libc.so.6".to_string(), rec(&[AccessKind::Open]));
+        files.insert("/etc/app.conf".to_string(), rec(&[AccessKind::Open]));
+        files.insert("/etc/localtime".to_string(), rec(&[AccessKind::Stat]));
+        let report = SensorReport {
+            version: 1,
+            command: vec!["/usr/bin/app".into()],
+            uid: 1000,
+            gid: 1000,
+            files,
+            syscalls: ["openat", "read", "accept4", "bind", "listen", "socket"].iter().map(|s| s.to_string()).collect(),
+            exit: Some(ExitInfo { code, signal: None }),
+            ..Default::default()
+        };
+        if let Some(dir) = &self.out {
+            std::fs::write(dir.join("sensor.json"), serde_json::to_vec(&report).unwrap()).unwrap();
+        }
+    }
+    fn exited(&self) -> Option<ExitInfo> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Some(ExitInfo { code: 143, signal: Some("SIGTERM".into()) });
+        }
+        if self.behaviour == Behaviour::Job && self.started.elapsed() > Duration::from_millis(200) {
+            self.write_report(0);
+            return Some(ExitInfo { code: 0, signal: None });
+        }
+        None
+    }
+}
+
+impl Container for FakeContainer {
+    fn endpoint(&self, port: u16) -> Option<SocketAddr> {
+        self.ports.get(&port).copied()
+    }
+    fn exec(&self, argv: &[String], _t: Duration) -> Result<ExecOutput, RuntimeError> {
+        Ok(ExecOutput { exit_code: 0, stdout: argv.join(" ").into_bytes(), stderr: vec![] })
+    }
+    fn wait(&self, timeout: Duration) -> Result<Option<ExitInfo>, RuntimeError> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.exited() {
+                return Ok(Some(e));
+            }
+            if Instant::now() >= end {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    fn stop(&self, _grace: Duration) -> Result<ExitInfo, RuntimeError> {
+        self.write_report(143);
+        self.stopped.store(true, Ordering::SeqCst);
+        Ok(ExitInfo { code: 143, signal: Some("SIGTERM".into()) })
+    }
+    fn logs(&self) -> Result<(Vec<u8>, Vec<u8>), RuntimeError> {
+        Ok((b"job done\n".to_vec(), b"app: starting\napp: fatal: no config\n".to_vec()))
+    }
+    fn cleanup(&self) -> Result<(), RuntimeError> {
+        self.cleaned.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn image(config: &str) -> ResolvedImage {
+    let cfg: ImageConfiguration = serde_json::from_str(&format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"config":{config}}}"#
+    ))
+    .unwrap();
+    ResolvedImage { name: "test".into(), manifest_digest: None, config_digest: "sha256:abc".into(), config: cfg, layers: vec![] }
+}
+
+fn opts(out: &Path) -> ProfileOptions {
+    let mut o = ProfileOptions::new("fake/app:1", out);
+    o.timeout = Duration::from_secs(10);
+    o
+}
+
+fn runtime(b: Behaviour) -> FakeRuntime {
+    FakeRuntime { behaviour: b, seen: Mutex::new(None), cleaned: Arc::new(AtomicBool::new(false)) }
+}
+
+#[test]
+fn web_app_is_crawled_and_artifacts_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Behaviour::Web);
+    let img = image(r#"{"Entrypoint":["/usr/bin/app"],"Cmd":["--serve"],"User":"app","WorkingDir":"/srv","Env":["A=1"],"ExposedPorts":{"8080/tcp":{}}}"#);
+    let out = dir.path().join("out");
+    let r = run_profile(&img, "fake/app:1", Target::Daemon("fake/app:1".into()), &rt, Path::new("/sensor"), &opts(&out)).unwrap();
+
+    assert!(rt.cleaned.load(Ordering::SeqCst), "the container is removed");
+    let spec = rt.seen.lock().unwrap().clone().unwrap();
+    assert_eq!(spec.command, vec!["/usr/bin/app", "--serve"]);
+    assert_eq!((spec.user.as_str(), spec.workdir.as_str(), spec.ports.clone()), ("app", "/srv", vec![8080]));
+    assert_eq!(spec.daemon_image.as_deref(), Some("fake/app:1"));
+    assert!(spec.sensor.as_ref().unwrap().fanotify);
+
+    let paths: Vec<String> = r
+        .profile
+        .probes
+        .iter()
+        .map(|p| match &p.spec {
+            ProbeSpec::Http { path, .. } => path.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(paths, vec!["/", "/docs"]);
+    assert!(r.profile.probes.iter().all(|p| p.outcome.http_status == Some(200)));
+    assert!(r.failed_probes().is_empty());
+
+    // profile.json round-trips and carries the sensor report.
+    let written: Profile = serde_json::from_slice(&std::fs::read(&r.artifacts.profile_json).unwrap()).unwrap();
+    assert_eq!(written, r.profile);
+    assert_eq!(written.image.exposed_ports, vec!["8080/tcp"]);
+    assert!(written.sensor.files.contains_key("/etc/app.conf"));
+    assert_eq!(written.runtime, "fake");
+    // seccomp.json is a valid OCI seccomp profile with the observed calls.
+    let sc: LinuxSeccomp = serde_json::from_slice(&std::fs::read(&r.artifacts.seccomp_json).unwrap()).unwrap();
+    assert!(sc.syscalls().as_ref().unwrap()[0].names().contains(&"accept4".to_string()));
+    // apparmor.profile has file rules by access kind.
+    let aa = std::fs::read_to_string(&r.artifacts.apparmor_profile).unwrap();
+    assert!(aa.contains("\"/usr/bin/app{,/}\" mrix,"), "{aa}");
+    assert!(aa.contains("\"/etc/app.conf{,/}\" r,"));
+    assert!(!aa.contains("localtime"));
+    let summary = r.summary();
+    assert!(summary.contains("GET http:8080/docs") && summary.contains("profile.json"), "{summary}");
+}
+
+#[test]
+fn job_without_ports_runs_to_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Behaviour::Job);
+    let img = image(r#"{"Cmd":["/usr/bin/app","--once"]}"#);
+    let r = run_profile(&img, "fake/job:1", Target::Rootfs(dir.path().into()), &rt, Path::new("/sensor"), &opts(&dir.path().join("o"))).unwrap();
+    assert_eq!(r.profile.probes.len(), 1);
+    assert_eq!(r.profile.probes[0].spec, ProbeSpec::Job);
+    assert_eq!(r.profile.probes[0].outcome.exit_code, Some(0));
+    assert_eq!(r.profile.probes[0].outcome.body_digest.as_deref(), Some(pare_probe::digest(b"job done\n").as_str()));
+    assert_eq!(r.profile.sensor.exit.as_ref().unwrap().code, 0);
+    assert!(rt.seen.lock().unwrap().as_ref().unwrap().rootfs.is_some());
+}
+
+#[test]
+fn explicit_probes_replace_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Behaviour::Web);
+    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
+    let mut o = opts(&dir.path().join("o"));
+    o.http_probes = vec![pare_probe::parse_http_flag("GET:/health").unwrap(), pare_probe::parse_http_flag("GET:/x:9090").unwrap()];
+    o.exec = vec!["app --version".into()];
+    o.continue_after = ContinueAfter::Seconds(0);
+    let r = run_profile(&img, "fake/app:1", Target::Daemon("x".into()), &rt, Path::new("/sensor"), &o).unwrap();
+    let descr: Vec<String> = r.profile.probes.iter().map(|p| pare_probe::describe(&p.spec)).collect();
+    assert_eq!(descr, vec!["GET http:8080/health", "GET http:9090/x", "exec app --version"]);
+    // A port named only by a probe is published too.
+    assert_eq!(rt.seen.lock().unwrap().as_ref().unwrap().ports, vec![8080, 9090]);
+    assert_eq!(r.profile.probes[2].outcome.exit_code, Some(0));
+}
+
+#[test]
+fn missing_report_and_missing_command_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
+    let rt = runtime(Behaviour::NoReport);
+    let e = run_profile(&img, "fake/app:1", Target::Daemon("x".into()), &rt, Path::new("/s"), &opts(dir.path())).unwrap_err().to_string();
+    assert!(rt.cleaned.load(Ordering::SeqCst), "cleaned up on error too");
+    assert!(e.contains("sensor.json") && e.contains("fatal: no config"), "{e}");
+    let e = run_profile(&image("{}"), "fake/empty", Target::Daemon("x".into()), &runtime(Behaviour::Web), Path::new("/s"), &opts(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fake/empty") && e.contains("ENTRYPOINT"), "{e}");
+}
