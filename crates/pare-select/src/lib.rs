@@ -138,7 +138,8 @@ pub struct Selection {
     pub entries: BTreeMap<String, Kept>,
     /// Files whose content the writer must take from here instead of the rootfs (e.g. the
     /// trimmed `/var/lib/dpkg/status`); each is also in `entries`.
-    #[serde(default)]
+    /// In JSON a UTF-8 content is a string, anything else an array of bytes.
+    #[serde(default, with = "generated_serde")]
     pub generated: BTreeMap<String, Vec<u8>>,
     /// Directories to create although the rootfs lacks them (path → mode), e.g. `/tmp` 1777.
     #[serde(default)]
@@ -194,5 +195,47 @@ impl Selection {
             }
         }
         out
+    }
+}
+
+/// `generated` contents as readable text in report.json when they are UTF-8.
+mod generated_serde {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Content {
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<String, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        let m: BTreeMap<&String, Content> = map
+            .iter()
+            .map(|(k, v)| {
+                let c = match std::str::from_utf8(v) {
+                    Ok(t) => Content::Text(t.to_string()),
+                    Err(_) => Content::Bytes(v.clone()),
+                };
+                (k, c)
+            })
+            .collect();
+        m.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+        let m = BTreeMap::<String, Content>::deserialize(d)?;
+        Ok(m
+            .into_iter()
+            .map(|(k, c)| {
+                let v = match c {
+                    Content::Text(t) => t.into_bytes(),
+                    Content::Bytes(b) => b,
+                };
+                (k, v)
+            })
+            .collect())
     }
 }

@@ -144,8 +144,13 @@ fn bash_elf_closure_on_bookworm() {
     assert!(sel.warnings.is_empty(), "{:?}", sel.warnings);
     // Serializable for report.json.
     let json = serde_json::to_string(&sel).unwrap();
+    assert!(json.contains("Package: bash"), "generated status is readable text in JSON");
     let back: Selection = serde_json::from_str(&json).unwrap();
     assert_eq!(back, sel);
+    let mut binary = sel.clone();
+    binary.generated.insert("/bin.dat".into(), vec![0xff, 0, 1]);
+    let back: Selection = serde_json::from_str(&serde_json::to_string(&binary).unwrap()).unwrap();
+    assert_eq!(back, binary);
 
     // And it runs with only the selected files.
     let dest = tempfile::tempdir().unwrap();

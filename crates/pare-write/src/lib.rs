@@ -18,7 +18,7 @@ mod output;
 
 use std::path::PathBuf;
 
-pub use image::{ImageMeta, config_json, rfc3339};
+pub use image::{ImageMeta, config_json, parse_rfc3339, rfc3339};
 pub use layer::{LayerInfo, write_layer};
 pub use output::{Output, docker_load};
 use pare_select::Selection;
