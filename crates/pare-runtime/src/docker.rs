@@ -32,6 +32,8 @@ use crate::{Container, ExecOutput, OUTPUT_DIR, RunSpec, Runtime, RuntimeError, S
 
 /// Label put on every container pare creates, so stale ones can be found and removed.
 pub const RUN_LABEL: &str = "io.pare.run";
+/// Label naming the process that created the container (`HOST:PID:STARTTIME`).
+pub const OWNER_LABEL: &str = "io.pare.owner";
 
 struct Shared {
     rt: Option<tokio::runtime::Runtime>,
@@ -124,22 +126,35 @@ impl DockerRuntime {
         Ok(Self { shared: Arc::new(Shared { rt: Some(rt), docker }) })
     }
 
-    /// Removes every container carrying the `io.pare.run` label (left over by a killed run).
-    /// Returns how many were removed.
-    pub fn remove_stale(&self) -> Result<usize, RuntimeError> {
-        let ids = self.list_labelled()?;
+    /// Removes containers with the `io.pare.run` label whose creating process (on this host)
+    /// is gone, e.g. after a SIGKILL. Containers of live pare processes are kept; with
+    /// `all`, every labelled container goes. Returns how many were removed.
+    pub fn remove_stale(&self, all: bool) -> Result<usize, RuntimeError> {
         let sh = &self.shared;
-        for id in &ids {
+        let list = sh.run(async {
+            let mut filters = HashMap::new();
+            filters.insert("label".to_string(), vec![format!("{RUN_LABEL}=1")]);
+            let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+            sh.docker.list_containers(Some(opts)).await.map_err(|e| derr("list containers", e))
+        })?;
+        let mut n = 0;
+        for c in list {
+            let Some(id) = c.id else { continue };
+            let owner = c.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).map_or("", String::as_str);
+            if !all && crate::owner_alive(owner) != Some(false) {
+                continue;
+            }
             sh.run(async {
                 let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-                match sh.docker.remove_container(id, Some(opts)).await {
+                match sh.docker.remove_container(&id, Some(opts)).await {
                     Ok(()) => Ok(()),
                     Err(e) if is_not_found(&e) => Ok(()),
                     Err(e) => Err(derr(&format!("remove container {id}"), e)),
                 }
             })?;
+            n += 1;
         }
-        Ok(ids.len())
+        Ok(n)
     }
 
     /// IDs of all containers (running or not) with the `io.pare.run` label.
@@ -159,6 +174,7 @@ impl DockerRuntime {
 pub(crate) fn create_body(spec: &RunSpec, image: &str) -> Result<ContainerCreateBody, RuntimeError> {
     let mut labels = HashMap::new();
     labels.insert(RUN_LABEL.to_string(), "1".to_string());
+    labels.insert(OWNER_LABEL.to_string(), crate::owner_token());
     let mut host = HostConfig { privileged: Some(false), ..Default::default() };
     let mut body = ContainerCreateBody {
         image: Some(image.to_string()),
@@ -268,6 +284,13 @@ impl Runtime for DockerRuntime {
     }
 
     fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
+        Ok(Box::new(self.start_container(spec)?))
+    }
+}
+
+impl DockerRuntime {
+    /// [`Runtime::start`] returning the concrete container (for its [`DockerContainer::id`]).
+    pub fn start_container(&self, spec: &RunSpec) -> Result<DockerContainer, RuntimeError> {
         let image = spec.daemon_image.as_deref().ok_or_else(|| RuntimeError::Docker {
             message: "the docker runtime needs RunSpec.daemon_image".into(),
         })?;
@@ -309,7 +332,7 @@ impl Runtime for DockerRuntime {
                 }
             }
         }
-        Ok(Box::new(container))
+        Ok(container)
     }
 }
 
@@ -560,6 +583,8 @@ mod tests {
         assert_eq!(b.user.as_deref(), Some("app"));
         assert_eq!(b.working_dir.as_deref(), Some("/srv"));
         assert_eq!(b.labels.as_ref().unwrap().get(RUN_LABEL).map(String::as_str), Some("1"));
+        let owner = b.labels.as_ref().unwrap().get(OWNER_LABEL).unwrap();
+        assert_eq!(crate::owner_alive(owner), Some(true));
         let h = b.host_config.unwrap();
         assert_eq!(h.privileged, Some(false));
         assert!(h.cap_add.is_none() && h.security_opt.is_none() && h.binds.is_none());

@@ -98,9 +98,32 @@ impl EmbeddedRuntime {
         if !Path::new("/proc/self/ns/mnt").exists() {
             return Err(unavailable("/proc/self/ns is missing (no namespace support or no /proc)".into()));
         }
-        Ok(Self { temp_root: temp_root.into() })
+        let rt = Self { temp_root: temp_root.into() };
+        rt.remove_stale();
+        Ok(rt)
+    }
+
+    /// Removes per-run temp dirs left by pare processes that died without cleaning up (e.g.
+    /// SIGKILL; their sandboxes die with them through the lifeline). Dirs of live processes
+    /// are kept. Returns how many were removed.
+    pub fn remove_stale(&self) -> usize {
+        let Ok(rd) = std::fs::read_dir(&self.temp_root) else { return 0 };
+        let mut n = 0;
+        for e in rd.flatten() {
+            if !e.file_name().to_string_lossy().starts_with("pare-run-") {
+                continue;
+            }
+            let owner = std::fs::read_to_string(e.path().join(OWNER_FILE)).unwrap_or_default();
+            if crate::owner_alive(owner.trim()) == Some(false) && std::fs::remove_dir_all(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        n
     }
 }
+
+/// File in each per-run temp dir naming the owning process (see `owner_token`).
+const OWNER_FILE: &str = "owner";
 
 /// Everything the child processes need, prepared before `fork` (no parsing after it).
 struct Plan {
@@ -182,6 +205,11 @@ impl Runtime for EmbeddedRuntime {
         std::fs::create_dir_all(&self.temp_root).map_err(|e| io_err(&self.temp_root, e))?;
         let tmp = self.temp_root.join(format!("pare-run-{id}"));
         std::fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        // Visible on the host only: the sandbox mounts a tmpfs over this dir in its own ns.
+        if let Err(e) = std::fs::write(tmp.join(OWNER_FILE), crate::owner_token()) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(io_err(&tmp.join(OWNER_FILE), e));
+        }
         let tmp_s = tmp.to_str().filter(|s| !s.contains([',', ':', '\\'])).ok_or_else(|| {
             let _ = std::fs::remove_dir(&tmp);
             eerr(format!("{}: temp path must be UTF-8 without ',' ':' '\\'", tmp.display()))
@@ -1087,6 +1115,8 @@ impl EmbeddedInner {
         let deadline = Instant::now() + timeout;
         let helper_fd = pidfd_open(helper);
         let kill_helper = || {
+            // The whole process group: the command's own children die too.
+            let _ = nix::sys::signal::killpg(helper, Signal::SIGKILL);
             let _ = kill(helper, Signal::SIGKILL);
             let _ = waitpid(helper, None);
         };

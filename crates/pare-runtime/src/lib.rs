@@ -23,7 +23,7 @@ pub mod embedded;
 pub mod passwd;
 
 pub use cleanup::{cleanup_all, install_signal_handler, live_count};
-pub use docker::{DockerContainer, DockerRuntime, RUN_LABEL};
+pub use docker::{DockerContainer, DockerRuntime, OWNER_LABEL, RUN_LABEL};
 pub use embedded::{EmbeddedContainer, EmbeddedRuntime};
 
 /// Where the sensor binary is mounted inside the container.
@@ -133,6 +133,35 @@ pub fn detect(choice: Option<&str>) -> Result<SharedRuntime, RuntimeError> {
     }
 }
 
+/// Identifies this process across pid reuse: `HOSTNAME:PID:STARTTIME`. Written into every
+/// container's label / temp dir so that `remove_stale` only removes what dead processes left.
+pub(crate) fn owner_token() -> String {
+    let pid = std::process::id();
+    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+    format!("{host}:{pid}:{}", process_start_time(pid).unwrap_or(0))
+}
+
+/// Whether the process named by an [`owner_token`] still runs: `None` when the token is from
+/// another host (or malformed) and nothing can be said.
+pub(crate) fn owner_alive(token: &str) -> Option<bool> {
+    let mut it = token.rsplitn(3, ':');
+    let start: u64 = it.next()?.parse().ok()?;
+    let pid: u32 = it.next()?.parse().ok()?;
+    let host = it.next()?;
+    let ours = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+    if host != ours {
+        return None;
+    }
+    Some(process_start_time(pid) == Some(start))
+}
+
+/// Field 22 of /proc/PID/stat (start time in clock ticks since boot).
+fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// `n` random hex digits from the kernel's CSPRNG (names of containers and temp dirs).
 pub(crate) fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n.div_ceil(2)];
@@ -151,4 +180,22 @@ pub(crate) fn random_hex(n: usize) -> String {
     let mut s: String = buf.iter().map(|b| format!("{b:02x}")).collect();
     s.truncate(n);
     s
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::*;
+
+    #[test]
+    fn owner_tokens_tell_live_from_dead() {
+        let me = owner_token();
+        assert_eq!(owner_alive(&me), Some(true));
+        let (rest, start) = me.rsplit_once(':').unwrap();
+        let other_start: u64 = start.parse::<u64>().unwrap() + 1;
+        assert_eq!(owner_alive(&format!("{rest}:{other_start}")), Some(false), "pid reused by another process");
+        assert_eq!(owner_alive("some-other-host:1:1"), None);
+        assert_eq!(owner_alive("garbage"), None);
+        assert_eq!(random_hex(12).len(), 12);
+        assert_ne!(random_hex(12), random_hex(12));
+    }
 }

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use pare_runtime::{DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
+use pare_runtime::{DockerContainer, DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
 
 const IMAGE: &str = "local/debian:bookworm";
 
@@ -340,6 +340,45 @@ fn ctrl_c_tears_everything_down() {
     assert_eq!(mounts_mentioning(tmp.path()), 0);
     assert_eq!(sleepers(b"/bin/sleep\x00301\x00"), 0, "no container process left");
     assert_eq!(d.list_labelled().unwrap(), before, "docker container removed");
+}
+
+/// SIGKILL cannot be handled: the embedded sandbox still dies (its keeper watches a lifeline
+/// pipe), and `remove_stale` sweeps what the dead process left: its temp dir and its docker
+/// container, but nothing of live processes.
+#[test]
+#[ignore = "needs root and docker"]
+fn sigkill_leftovers_are_swept() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = docker();
+    let before = d.list_labelled().unwrap();
+    let mine: DockerContainer = d.start_container(&spec(&["/bin/sleep", "302"])).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "hold_containers_for_ctrl_c", "--nocapture", "--test-threads", "1"])
+        .env("PARE_HOLD_DIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.by_ref().map_while(Result::ok).any(|l| l.contains("HOLDING")));
+    assert_eq!(sleepers(b"/bin/sleep\x00301\x00"), 2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleepers(b"/bin/sleep\x00301\x00") > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sleepers(b"/bin/sleep\x00301\x00"), 1, "only the docker one survives SIGKILL");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "temp dir left behind");
+    assert_eq!(d.list_labelled().unwrap().len(), before.len() + 2);
+
+    assert_eq!(EmbeddedRuntime::with_temp_root(tmp.path()).unwrap().remove_stale(), 0, "swept by new() already");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    assert_eq!(d.remove_stale(false).unwrap(), 1, "only the dead process's container");
+    assert_eq!(sleepers(b"/bin/sleep\x00301\x00"), 0);
+    let left = d.list_labelled().unwrap();
+    assert_eq!(left.len(), before.len() + 1);
+    assert!(left.iter().any(|id| id == mine.id()), "a live process's container is kept");
 }
 
 fn sleepers(cmdline: &[u8]) -> usize {
