@@ -247,6 +247,63 @@ assert libc.inotify_add_watch(fd, b"{d}", 2) >= 0
     assert!(kinds(&r, d).contains(&Watch));
 }
 
+/// The legacy x86_64 syscalls glibc no longer uses (open, creat, stat, access, readlink, mkdir)
+/// and openat2, made raw through ctypes.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn decodes_raw_legacy_syscalls() {
+    let Some(py) = python() else { return };
+    for mode in MODES {
+        decodes_raw_legacy_syscalls_in(py, mode);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn decodes_raw_legacy_syscalls_in(py: &str, mode: &str) {
+    let (_d, dir) = canon_tmp();
+    let d = dir.to_str().unwrap();
+    std::fs::write(dir.join("o"), b"x").unwrap();
+    std::fs::write(dir.join("o2"), b"x").unwrap();
+    std::os::unix::fs::symlink("o", dir.join("l")).unwrap();
+    let code = format!(
+        r#"
+import ctypes, os
+os.chdir("{d}")
+libc = ctypes.CDLL(None, use_errno=True)
+sc = libc.syscall
+sc.restype = ctypes.c_long
+buf = ctypes.create_string_buffer(256)
+class How(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+assert sc(2, b"o", 0, 0) >= 0                        # open
+assert sc(85, b"made", 0o644) >= 0                    # creat
+assert sc(4, b"o", buf) == 0                          # stat
+assert sc(6, b"l", buf) == 0                          # lstat
+assert sc(21, b"absent", 0) < 0                       # access
+assert sc(89, b"l", buf, 256) == 1                    # readlink
+assert sc(83, b"dir", 0o755) == 0                     # mkdir
+how = How(0, 0, 0)
+assert sc(437, ctypes.c_int(-100), b"o2", ctypes.byref(how), ctypes.c_size_t(24)) >= 0  # openat2
+"#
+    );
+    {
+        let (o, r, _out) = run(&mode_flags(mode), &[py, "-c", &code]);
+        assert!(o.status.success(), "{o:?}");
+        let rec = |n: &str| {
+            r.files
+                .get(&format!("{d}/{n}"))
+                .unwrap_or_else(|| panic!("{n}: {mode}"))
+        };
+        use AccessKind::*;
+        assert!(rec("o").syscalls.contains("open") && rec("o").syscalls.contains("stat"));
+        assert!(rec("made").kinds.contains(&Create) && rec("made").syscalls.contains("creat"));
+        assert!(rec("l").syscalls.contains("lstat") && rec("l").syscalls.contains("readlink"));
+        assert!(rec("absent").missing && rec("absent").syscalls.contains("access"));
+        assert!(rec("dir").kinds.contains(&Create) && rec("dir").syscalls.contains("mkdir"));
+        assert!(rec("o2").found && rec("o2").syscalls.contains("openat2"));
+    }
+}
+
 #[test]
 fn follows_forks_and_threads() {
     for mode in MODES {
