@@ -66,6 +66,11 @@ impl Shared {
     }
 }
 
+/// Whether the daemon runs on this host (pids it reports are ours to signal).
+fn daemon_is_local() -> bool {
+    std::env::var("DOCKER_HOST").map_or(true, |h| h.is_empty() || h.starts_with("unix://"))
+}
+
 fn derr(context: &str, e: bollard::errors::Error) -> RuntimeError {
     RuntimeError::Docker { message: format!("{context}: {e}") }
 }
@@ -482,9 +487,20 @@ impl Container for DockerContainer {
             };
             match tokio::time::timeout(timeout, collect).await {
                 Ok(r) => r,
-                Err(_) => Err(RuntimeError::Docker {
-                    message: format!("exec {:?} in {name}: timed out after {timeout:?}", argv.join(" ")),
-                }),
+                Err(_) => {
+                    // Docker has no "kill exec": with a local daemon the exec's host pid is ours
+                    // to kill; otherwise it runs on until the container is removed.
+                    if daemon_is_local() {
+                        if let Ok(i) = sh.docker.inspect_exec(&created.id).await {
+                            if let Some(pid) = i.pid.filter(|&p| p > 1).and_then(|p| i32::try_from(p).ok()) {
+                                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                            }
+                        }
+                    }
+                    Err(RuntimeError::Docker {
+                        message: format!("exec {:?} in {name}: timed out after {timeout:?}", argv.join(" ")),
+                    })
+                }
             }
         })
     }

@@ -75,8 +75,10 @@ fn service(rt: &dyn Runtime) {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "pare-test");
     // A command that outlives its timeout is reported as an error, not a hang.
     let t = Instant::now();
-    assert!(c.exec(&sv(&["sleep", "30"]), Duration::from_millis(500)).is_err());
+    assert!(c.exec(&sv(&["sleep", "31"]), Duration::from_millis(500)).is_err());
     assert!(t.elapsed() < Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(sleepers(b"sleep\x0031\x00"), 0, "the timed-out exec was killed");
     assert!(c.exec(&sv(&["/nonexistent/binary"]), Duration::from_secs(10)).map(|o| o.exit_code != 0).unwrap_or(true));
     // sleep as PID 1 has no SIGTERM handler: stop falls back to SIGKILL after the grace time.
     let t = Instant::now();
