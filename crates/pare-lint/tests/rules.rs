@@ -129,3 +129,19 @@ fn pa1008_dockerignore_beside_dockerfile() {
     assert!(!run());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dl3009_only_for_final_and_base_stages() {
+    let has = |src: &str| codes(src).contains(&"DL3009".to_string());
+    // A named stage nobody builds FROM (its files are only COPY'd) does not matter.
+    assert!(!has("FROM debian:12 AS builder\nRUN apt-get update\nFROM debian:12 AS app\nCOPY --from=builder /x /x\n"));
+    // A stage used as a base does, and so does the final one.
+    assert!(has("FROM debian:12 AS builder\nRUN apt-get update\nFROM builder AS app\nRUN echo\n"));
+    assert!(has("FROM debian:12 AS builder\nRUN echo\nFROM builder AS app\nRUN apt-get update\n"));
+}
+
+#[test]
+fn dl3025_applies_to_healthcheck_cmd() {
+    assert!(codes("FROM debian:12\nHEALTHCHECK --interval=30s \\\n  CMD curl -f http://localhost/\n").contains(&"DL3025".to_string()));
+    assert!(!codes("FROM debian:12\nHEALTHCHECK CMD [\"curl\", \"-f\", \"http://localhost/\"]\nHEALTHCHECK NONE\n").contains(&"DL3025".to_string()));
+}

@@ -27,6 +27,10 @@ struct Stage {
     labels: Vec<(String, String, usize)>,
     env_defined: HashSet<String>,
     archives: Vec<String>,
+    /// RUN lines with `apt-get update` and no list cleanup (DL3009, decided at the end).
+    apt_lists_lines: Vec<usize>,
+    /// The FROM arguments, to compare with the last FROM.
+    from_args: String,
 }
 
 struct State<'c> {
@@ -74,7 +78,8 @@ pub(super) fn check(df: &Dockerfile, cfg: &Config, out: &mut Vec<Finding>) {
         }
         if ins.keyword == "RUN" {
             let sh = run_shell(ins);
-            let count = sh.script.commands.len();
+            // Like hadolint, commands whose name is an expansion (`$GOPATH/bin/x`) do not count.
+            let count = sh.script.commands.iter().filter(|c| !c.name.contains('$')).count();
             if let Some((flags, prev)) = &st.last_run {
                 if *flags == ins.flags && count <= 1 && *prev <= 1 {
                     st.out.push(finding("DL3059", ins.line));
@@ -94,6 +99,23 @@ pub(super) fn check(df: &Dockerfile, cfg: &Config, out: &mut Vec<Finding>) {
         }
     }
     st.end_stage();
+    // DL3009 matters for the final image and for stages other stages build FROM (like hadolint:
+    // a stage whose FROM line equals the last one counts as final).
+    let bases: HashSet<String> = df
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "FROM")
+        .map(|i| parse_from(i).image.to_ascii_lowercase())
+        .collect();
+    let last_from = st.stages.last().map(|s| s.from_args.clone()).unwrap_or_default();
+    for s in &st.stages {
+        let used = s.alias.as_ref().is_some_and(|a| bases.contains(&a.to_ascii_lowercase()));
+        if s.from_args == last_from || used {
+            for &l in &s.apt_lists_lines {
+                st.out.push(finding("DL3009", l));
+            }
+        }
+    }
     if !st.has_healthcheck {
         if let Some(first) = df.instructions.iter().find(|i| i.keyword == "FROM") {
             st.out.push(finding("DL3057", first.line));
@@ -166,6 +188,7 @@ impl State<'_> {
         let mut s = Stage {
             alias: f.alias,
             from_line: ins.line,
+            from_args: ins.args.clone(),
             ..Default::default()
         };
         if let Some((w, pf, np, pip, env)) = inherit {
@@ -260,6 +283,12 @@ impl State<'_> {
             }
             "HEALTHCHECK" => {
                 self.has_healthcheck = true;
+                let rest = ins.args.trim_start();
+                if rest.len() > 3 && rest[..3].eq_ignore_ascii_case("CMD") {
+                    if crate::parse::parse_json_array(rest[3..].trim()).is_none() {
+                        self.out.push(finding("DL3025", line));
+                    }
+                }
                 if !in_onbuild {
                     let s = self.stage();
                     s.healthchecks += 1;
@@ -518,7 +547,7 @@ impl State<'_> {
             )
             && s.find("apt-get").any(|c| c.subcommand() == Some("update"))
         {
-            add(out, "DL3009");
+            self.stages.last_mut().map(|st| st.apt_lists_lines.push(line));
         }
         if apt_installs
             .iter()

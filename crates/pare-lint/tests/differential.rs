@@ -1,0 +1,151 @@
+//! Differential test against real hadolint on the shared corpus of real-world Dockerfiles
+//! (`../shared/dockerfiles` relative to the repository root). Agreement is measured on DL codes
+//! per (file, line, code) as |hadolint ∩ pare| / |hadolint ∪ pare|. Files that only hadolint
+//! fails to parse (its heredoc bug, see docs/lint-differences.md) are reported and excluded.
+//! Skips with a notice when hadolint or the corpus is absent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pare_lint::{lint_source, Config, Context};
+
+type Key = (String, usize, String);
+
+fn corpus() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join("../shared/dockerfiles");
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn agreement_with_hadolint_on_shared_corpus() {
+    let Some(dir) = corpus() else {
+        eprintln!("NOTICE: ../shared/dockerfiles not found; differential test skipped");
+        return;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+        .collect();
+    files.sort();
+    let home = std::env::temp_dir().join(format!("pare-lint-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let Some(mut hadolint) = run_hadolint(&files, &home) else {
+        eprintln!("NOTICE: hadolint not runnable; differential test skipped");
+        return;
+    };
+    let cfg = Config::default();
+    let mut pare: BTreeSet<Key> = BTreeSet::new();
+    for f in &files {
+        let src = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        for x in lint_source(&src, &cfg, &Context { path: Some(f) }) {
+            if x.code.starts_with("DL") {
+                pare.insert((f.display().to_string(), x.line, x.code));
+            }
+        }
+    }
+    let parse_fail = |s: &BTreeSet<Key>| s.iter().filter(|k| k.2 == "DL1000").map(|k| k.0.clone()).collect::<BTreeSet<_>>();
+    let hadolint_only_fail: BTreeSet<String> = parse_fail(&hadolint).difference(&parse_fail(&pare)).cloned().collect();
+    let score = |h: &BTreeSet<Key>, p: &BTreeSet<Key>| {
+        let both = h.intersection(p).count();
+        let union = h.union(p).count();
+        (both, union, if union == 0 { 1.0 } else { both as f64 / union as f64 })
+    };
+    let (b_all, u_all, a_all) = score(&hadolint, &pare);
+    let keep = |s: &BTreeSet<Key>| s.iter().filter(|k| !hadolint_only_fail.contains(&k.0)).cloned().collect::<BTreeSet<_>>();
+    let (h2, p2) = (keep(&hadolint), keep(&pare));
+    // Second view: work around hadolint's heredoc bug (a blank line after each heredoc
+    // terminator, lines mapped back) so those files are compared too.
+    let patched_dir = home.join("patched");
+    std::fs::create_dir_all(&patched_dir).unwrap();
+    let mut maps: BTreeMap<String, (String, Vec<usize>)> = BTreeMap::new();
+    let mut patched_files = Vec::new();
+    for f in &hadolint_only_fail {
+        let src = std::fs::read_to_string(f).unwrap_or_default();
+        let Ok(df) = pare_lint::parse::parse(&src) else { continue };
+        let ends: BTreeSet<usize> = df.instructions.iter().filter(|i| !i.heredocs.is_empty() || i.onbuild.as_ref().is_some_and(|o| !o.heredocs.is_empty())).map(|i| i.end_line).collect();
+        let mut text = String::new();
+        let mut map = vec![0usize];
+        for (n, line) in src.lines().enumerate() {
+            text.push_str(line);
+            text.push('\n');
+            map.push(n + 1);
+            if ends.contains(&(n + 1)) {
+                text.push('\n');
+                map.push(n + 1);
+            }
+        }
+        let name = Path::new(f).file_name().unwrap().to_string_lossy().into_owned();
+        let pf = patched_dir.join(&name);
+        std::fs::write(&pf, text).unwrap();
+        maps.insert(pf.display().to_string(), (f.clone(), map));
+        patched_files.push(pf);
+    }
+    if !patched_files.is_empty() {
+        if let Some(hp) = run_hadolint(&patched_files, &home) {
+            hadolint.retain(|k| !hadolint_only_fail.contains(&k.0));
+            for (file, line, code) in hp {
+                if let Some((orig, map)) = maps.get(&file) {
+                    hadolint.insert((orig.clone(), map.get(line).copied().unwrap_or(line), code));
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&home);
+    let still_failing = parse_fail(&hadolint).difference(&parse_fail(&pare)).count();
+    let (b_fix, u_fix, a_fix) = score(&hadolint, &pare);
+    let (both, union, agreement) = score(&h2, &p2);
+    eprintln!(
+        "differential: {} files; hadolint-only parse failures excluded: {}; agreement {:.1}% ({both}/{union}); \
+         all files with hadolint's heredoc bug worked around: {:.1}% ({b_fix}/{u_fix}, {still_failing} still unparsed by hadolint); \
+         all files as-is: {:.1}% ({b_all}/{u_all})",
+        files.len(),
+        hadolint_only_fail.len(),
+        agreement * 100.0,
+        a_fix * 100.0,
+        a_all * 100.0
+    );
+    let mut diff: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let verbose = std::env::var_os("PARE_DIFF_VERBOSE").is_some();
+    for k in hadolint.difference(&pare) {
+        diff.entry(k.2.clone()).or_default().0 += 1;
+        if verbose {
+            eprintln!("  only hadolint: {} {} {}", k.0, k.1, k.2);
+        }
+    }
+    for k in pare.difference(&hadolint) {
+        diff.entry(k.2.clone()).or_default().1 += 1;
+        if verbose {
+            eprintln!("  only pare: {} {} {}", k.0, k.1, k.2);
+        }
+    }
+    for (code, (missing, extra)) in &diff {
+        eprintln!("  {code}: only hadolint {missing}, only pare {extra}");
+    }
+    assert!(agreement >= 0.95, "agreement {agreement:.3} < 0.95");
+    assert!(a_fix >= 0.95, "agreement with the heredoc workaround {a_fix:.3} < 0.95");
+}
+
+/// Runs hadolint with an empty config (private HOME and cwd, no HADOLINT_* variables); DL
+/// findings as (file, line, code).
+fn run_hadolint(files: &[PathBuf], home: &Path) -> Option<BTreeSet<Key>> {
+    let mut cmd = Command::new("hadolint");
+    cmd.args(["-f", "json", "--no-fail"]).args(files).current_dir(home).env("HOME", home).env_remove("XDG_CONFIG_HOME");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HADOLINT_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.output().ok()?;
+    let h: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).ok()?;
+    let mut set = BTreeSet::new();
+    for x in &h {
+        let code = x["code"].as_str().unwrap_or_default();
+        if code.starts_with("DL") {
+            set.insert((x["file"].as_str().unwrap_or_default().to_string(), x["line"].as_u64().unwrap_or(0) as usize, code.to_string()));
+        }
+    }
+    Some(set)
+}
