@@ -357,7 +357,10 @@ fn spawn_signal_thread(set: SigSet, shared: Arc<Shared>, grace: std::time::Durat
     let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
         let mut killer_started = false;
         loop {
-            let Ok(sig) = set.wait() else { continue };
+            let Ok(sig) = set.wait() else {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
             let pid = shared.main_pid.load(Ordering::SeqCst);
             if pid <= 0 {
                 shared.early_signal.store(sig as i32, Ordering::SeqCst);
@@ -495,6 +498,8 @@ fn child_main(
         for s in FORWARDED {
             libc::signal(s as libc::c_int, libc::SIG_DFL);
         }
+        // Rust's runtime ignores SIGPIPE, and ignored signals survive exec: undo it for the app.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::pthread_sigmask(libc::SIG_UNBLOCK, blocked, std::ptr::null_mut());
         libc::execve(plan.program.as_ptr(), argv.as_ptr(), envp.as_ptr());
         let errno = *libc::__errno_location();

@@ -390,6 +390,9 @@ fn exit_code_and_signal_death_propagate() {
     let (o, r, _d) = run(&["--no-fanotify"], &sh("kill -USR1 $$"));
     assert_eq!(o.status.code(), Some(128 + 10));
     assert_eq!(r.exit.unwrap().signal.as_deref(), Some("SIGUSR1"));
+    // The app starts with default signal dispositions (Rust ignores SIGPIPE in the sensor).
+    let (o, _r, _d) = run(&["--no-fanotify"], &sh("kill -PIPE $$; echo survived"));
+    assert_eq!(o.status.code(), Some(128 + 13), "{o:?}");
     let (o, r, _d) = run(&["--no-fanotify"], &["no-such-program-pare"]);
     assert_eq!(o.status.code(), Some(127));
     assert!(
