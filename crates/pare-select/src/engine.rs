@@ -37,6 +37,7 @@ pub(crate) struct Ctx<'a> {
     queue: VecDeque<ElfItem>,
     pending_files: VecDeque<String>,
     elf_cache: HashMap<String, Option<ElfInfo>>,
+    elf_done: std::collections::HashSet<String>,
     exclude: Option<(GlobSet, Vec<String>)>,
     preserve: Option<(GlobSet, Vec<String>)>,
     /// Kept ELF objects that trigger rules: libc, TLS libraries.
@@ -197,6 +198,11 @@ impl<'a> Ctx<'a> {
     }
 
     fn process_elf(&mut self, item: ElfItem) {
+        // Once per object: the first load path (with its inherited RPATH) wins, like ld.so
+        // which loads a soname once.
+        if !self.elf_done.insert(item.canonical.clone()) {
+            return;
+        }
         let Some(info) = self.elf_info(&item.canonical) else { return };
         let name = root::file_name(&item.canonical);
         if name.starts_with("libc.so") || name.starts_with("libc.musl") || name.starts_with("ld-musl") {
@@ -278,6 +284,7 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
         queue: VecDeque::new(),
         pending_files: VecDeque::new(),
         elf_cache: HashMap::new(),
+        elf_done: Default::default(),
         exclude: globset("--exclude", &inputs.excludes)?,
         preserve: globset("--preserve-path", &inputs.preserve_paths)?,
         libc: None,

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 pub use image::{ImageMeta, config_json, parse_rfc3339, rfc3339};
 pub use layer::{LayerInfo, write_layer};
-pub use output::{Output, docker_load};
+pub use output::{Output, docker_load, load_into_docker};
 use pare_select::Selection;
 
 /// Why writing failed.

@@ -244,6 +244,22 @@ fn write_archive(
     Ok(())
 }
 
+/// Writes the image as a temporary docker-archive tagged `tag` and loads it into the local
+/// daemon (`pare build --tag`). The archive is removed afterwards.
+pub fn load_into_docker(
+    rootfs: &Path,
+    selection: &Selection,
+    meta: &ImageMeta,
+    tag: &str,
+    epoch: Option<u64>,
+) -> Result<WrittenImage, WriteError> {
+    let dir = tempfile::Builder::new().prefix("pare-load-").tempdir().map_err(io(Path::new("/tmp")))?;
+    let output = Output::DockerArchive { path: dir.path().join("image.tar"), tag: Some(tag.to_string()) };
+    let written = crate::write_image(rootfs, selection, meta, output, epoch)?;
+    docker_load(written.output.path())?;
+    Ok(written)
+}
+
 /// Loads a docker-archive into the local daemon with `docker load -i` and returns what it
 /// loaded (`NAME:TAG`, or `sha256:…` for an untagged archive). The tag comes from the
 /// archive's `RepoTags`, so write the archive with the wanted tag.
