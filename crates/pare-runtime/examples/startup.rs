@@ -2,12 +2,13 @@
 //! `cargo run -p pare-runtime --release --example startup -- [ROOTFS] [IMAGE] [RUNS]`
 //! (needs root and dockerd; defaults: /var/cache/pare/bookworm, local/debian:bookworm, 10).
 //! Prints, per runtime, the median time until `start()` returns (command exec'd) and until a
-//! `/bin/true` container has exited and been cleaned up.
+//! `/bin/true` container has exited and been cleaned up. With `PARE_SENSOR=/path/to/static/
+//! pare-sensor`, the same again with the sensor (ptrace only) as PID 1.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use pare_runtime::{DockerRuntime, EmbeddedRuntime, RunSpec, Runtime};
+use pare_runtime::{DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
 
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
@@ -39,22 +40,34 @@ fn main() {
         Ok(d) => runtimes.push(Box::new(d)),
         Err(e) => eprintln!("docker: {e}"),
     }
-    for rt in &runtimes {
-        let (mut start, mut total) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            let t0 = Instant::now();
-            let c = rt.start(&spec).expect("start");
-            start.push(t0.elapsed());
-            let exit = c.wait(Duration::from_secs(30)).expect("wait").expect("exit");
-            assert_eq!(exit.code, 0);
-            c.cleanup().expect("cleanup");
-            total.push(t0.elapsed());
+    let sensor = std::env::var_os("PARE_SENSOR").map(PathBuf::from);
+    let out = std::env::temp_dir().join(format!("pare-startup-{}", std::process::id()));
+    std::fs::create_dir_all(&out).expect("output dir");
+    for with_sensor in [false, true] {
+        let mut spec = spec.clone();
+        if with_sensor {
+            let Some(bin) = &sensor else { break };
+            spec.sensor = Some(SensorSpec { binary: bin.clone(), output_dir: out.clone(), fanotify: false });
         }
-        println!(
-            "{:9} start() {:7.1} ms   start+exit+cleanup {:7.1} ms   (median of {runs})",
-            rt.name(),
-            median(start),
-            median(total)
-        );
+        for rt in &runtimes {
+            let (mut start, mut total) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                let t0 = Instant::now();
+                let c = rt.start(&spec).expect("start");
+                start.push(t0.elapsed());
+                let exit = c.wait(Duration::from_secs(30)).expect("wait").expect("exit");
+                assert_eq!(exit.code, 0);
+                c.cleanup().expect("cleanup");
+                total.push(t0.elapsed());
+            }
+            println!(
+                "{:9} {:13} start() {:7.1} ms   start+exit+cleanup {:7.1} ms   (median of {runs})",
+                rt.name(),
+                if with_sensor { "with sensor" } else { "plain" },
+                median(start),
+                median(total)
+            );
+        }
     }
+    let _ = std::fs::remove_dir_all(&out);
 }

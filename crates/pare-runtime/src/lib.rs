@@ -9,6 +9,25 @@
 //! `SENSOR_PATH --output OUTPUT_DIR [--user USER] [--workdir DIR] [--no-fanotify] -- CMD...`
 //! with the image's ENV. On SIGTERM the sensor forwards it to the app, waits, and writes
 //! `OUTPUT_DIR/sensor.json` before exiting with the app's code.
+//!
+//! Using it:
+//! * [`detect`]`(None)` picks docker when a daemon answers within 1.5 s, else embedded;
+//!   `Some("docker" | "embedded")` forces one (the CLI's `--runtime`).
+//! * [`RunSpec::env`] should be the image's full ENV: docker merges it over the image's, the
+//!   embedded runtime uses exactly it (plus Docker's defaults PATH, HOSTNAME, HOME).
+//! * Both runtimes behave alike: same exit codes (128+N with the signal's name when `stop`
+//!   sent N), `exec` runs as root under the sensor and as the image user otherwise, ports are
+//!   reached through 127.0.0.1 endpoints. `tests/examples.rs` checks that the sensor records
+//!   the same files in both on the `pare-example/*` images.
+//! * Cleanup: every container is removed on `cleanup()`/Drop; a process-wide handler for
+//!   SIGINT/SIGTERM/SIGHUP (installed on the first start) tears all live containers down and
+//!   exits 130. A program with its own `ctrlc` handler calls [`cleanup_all`] from it. After a
+//!   SIGKILL, embedded sandboxes die with the process (lifeline pipe) and
+//!   [`EmbeddedRuntime::remove_stale`] (run by `new`) / [`DockerRuntime::remove_stale`] sweep
+//!   what dead pare processes left.
+//!
+//! Tests needing root or dockerd are `#[ignore]`d: `cargo test -p pare-runtime -- --ignored
+//! --test-threads 1` (set `PARE_SENSOR` to a static `pare-sensor` build for the sensor runs).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -114,7 +133,7 @@ pub trait Container: Send + Sync {
 pub type SharedRuntime = Arc<dyn Runtime>;
 
 /// Picks a runtime: `Some("docker")` or `Some("embedded")` forces one; `None` takes docker when
-/// a daemon answers a ping within a second, else embedded.
+/// a daemon answers a ping within 1.5 s, else embedded.
 pub fn detect(choice: Option<&str>) -> Result<SharedRuntime, RuntimeError> {
     let ping = Duration::from_millis(1500);
     match choice {
