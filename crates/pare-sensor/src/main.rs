@@ -308,6 +308,9 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
 
     let fan_result = fan.map(fanotify::FanHandle::finish);
     report.files = std::mem::take(&mut tracer.rec.files);
+    if let Some(spec) = &args.user {
+        record_user_lookup(report, spec);
+    }
     report.execs = std::mem::take(&mut tracer.execs);
     report.syscalls = tracer.syscall_names().collect();
     report.notices.append(&mut tracer.notices);
@@ -351,6 +354,35 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     let code = exit.code;
     report.exit = Some(exit);
     Ok(code)
+}
+
+/// A USER given by name is resolved by the container runtime from the image's `/etc/passwd` (and
+/// `/etc/group`), as the sensor did here: the image needs those files even if the app never opens
+/// them. Recorded with the sensor as the process. Numeric users need neither.
+fn record_user_lookup(report: &mut SensorReport, spec: &str) {
+    let (user, group) = spec.split_once(':').unwrap_or((spec, ""));
+    let named = |s: &str| !s.is_empty() && s.parse::<u32>().is_err();
+    let me = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for (needed, path) in [
+        (named(user), "/etc/passwd"),
+        (named(user) || named(group), "/etc/group"),
+    ] {
+        if !needed {
+            continue;
+        }
+        let rec = report.files.entry(path.to_string()).or_default();
+        rec.kinds.insert(AccessKind::Open);
+        if Path::new(path).exists() {
+            rec.found = true;
+        } else {
+            rec.missing = true;
+        }
+        if !me.is_empty() {
+            rec.processes.insert(me.clone());
+        }
+    }
 }
 
 fn spawn_signal_thread(set: SigSet, shared: Arc<Shared>, grace: std::time::Duration) {

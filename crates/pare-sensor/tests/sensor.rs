@@ -489,6 +489,10 @@ fn runs_as_the_image_user() {
         .map(|l| l.split_whitespace().collect::<Vec<_>>());
     assert_eq!(nnp, Some(vec!["NoNewPrivs:", "0"]));
     assert_eq!((r.uid, r.gid), (65534, 65534));
+    assert!(
+        !r.files.contains_key("/etc/passwd"),
+        "numeric USER: no lookup needed"
+    );
     // HOME comes from /etc/passwd when the image's ENV does not set it.
     let out = tempfile::tempdir().unwrap();
     let o = Command::new(SENSOR)
@@ -514,6 +518,14 @@ fn runs_as_the_image_user() {
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(text, "65534\n0\n0\n");
     assert_eq!((r.uid, r.gid), (65534, 0));
+    // A named USER needs /etc/passwd and /etc/group in the image (the runtime reads them).
+    for f in ["/etc/passwd", "/etc/group"] {
+        let rec = &r.files[f];
+        assert!(
+            rec.found && rec.processes.iter().any(|p| p.ends_with("pare-sensor")),
+            "{f}: {rec:?}"
+        );
+    }
 }
 
 #[test]
