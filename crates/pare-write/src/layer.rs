@@ -5,7 +5,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use flate2::{Compression, GzBuilder};
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
@@ -14,7 +13,7 @@ use pare_select::root::Rootfs;
 
 use crate::WriteError;
 
-/// Fixed gzip level: same input, same bytes (for one zlib-rs version).
+/// Fixed gzip level: same input, same bytes (for one zlib-rs version), see [`crate::pgzip`].
 pub const GZIP_LEVEL: u32 = 6;
 
 /// Facts about a written layer.
@@ -288,7 +287,7 @@ pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w:
 /// Writes the layer as a gzip blob into `out`, hashing both sides.
 pub fn write_layer<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, out: W) -> Result<(W, LayerInfo), WriteError> {
     let compressed = Hashing::new(out);
-    let gz = GzBuilder::new().mtime(0).operating_system(255).write(compressed, Compression::new(GZIP_LEVEL));
+    let gz = crate::pgzip::ParGz::new(compressed, GZIP_LEVEL, crate::pgzip::ParGz::<W>::default_threads());
     let uncompressed = Hashing::new(gz);
     let (uncompressed, entries, hardlinks) = write_tar(rootfs, sel, mtime, uncompressed)?;
     let diff_id = uncompressed.digest();

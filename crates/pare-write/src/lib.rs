@@ -10,11 +10,14 @@
 //! records only where needed (long names, big sizes/ids, `SCHILY.xattr.*` for
 //! `security.capability` and `user.*`), mtime = epoch, uid/gid/mode from the rootfs,
 //! uname/gname empty, no atime/ctime, hardlinks (same dev+inode) as link entries to the first
-//! path, gzip level [`layer::GZIP_LEVEL`] with zlib-rs, no name and mtime 0 in the gzip header.
+//! path, gzip level [`layer::GZIP_LEVEL`] with zlib-rs, compressed in parallel in fixed 1 MiB
+//! pieces ([`pgzip`]) so the bytes do not depend on the thread count, no name and mtime 0 in
+//! the gzip header.
 
 mod image;
 pub mod layer;
 mod output;
+pub mod pgzip;
 
 use std::path::PathBuf;
 
