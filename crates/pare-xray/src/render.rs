@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, presets};
+use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, TableComponent, presets};
 
 use crate::ci::{RuleOutcome, RuleStatus};
 use crate::{Report, ToolFinding};
@@ -35,6 +35,14 @@ impl Style {
     fn table(&self, header: &[&str]) -> Table {
         let mut t = Table::new();
         t.load_preset(presets::UTF8_HORIZONTAL_ONLY);
+        for c in [
+            TableComponent::HorizontalLines,
+            TableComponent::MiddleIntersections,
+            TableComponent::LeftBorderIntersections,
+            TableComponent::RightBorderIntersections,
+        ] {
+            t.remove_style(c);
+        }
         t.set_content_arrangement(ContentArrangement::Dynamic);
         if self.color {
             t.enforce_styling();
@@ -177,7 +185,7 @@ pub fn table(report: &Report, color: bool) -> String {
     let s = &r.surface;
     let mut t = st.table(&["Check", "Findings"]);
     let mut row = |name: &str, n: usize, detail: String, bad: bool| {
-        let count = if n == 0 { "none".to_string() } else { truncate(&detail, 110) };
+        let count = if n == 0 { "none".to_string() } else { truncate(&format!("{n}: {detail}"), 110) };
         t.add_row(vec![Cell::new(name), if n > 0 && bad { st.colored(count, Color::Red) } else { Cell::new(count) }]);
     };
     row("Shells", s.shells.len(), tools(&s.shells), true);
