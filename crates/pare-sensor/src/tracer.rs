@@ -775,6 +775,11 @@ fn decode(pid: i32, nr: u64, a: &[u64; 6]) -> Option<Pending> {
             push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Chdir, true)))
         }
         libc::SYS_fchdir => push(fd_path(pid, a[0]).map(|p| PathArg::new(p, Chdir, true))),
+        // Directory listings: the directory keeps kind Open, and `getdents64` among its syscalls
+        // tells that the app read its entries (plugin and conf.d directories).
+        libc::SYS_getdents64 => push(fd_path(pid, a[0]).map(|p| PathArg::new(p, Open, false))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_getdents => push(fd_path(pid, a[0]).map(|p| PathArg::new(p, Open, false))),
         #[cfg(target_arch = "x86_64")]
         libc::SYS_mkdir | libc::SYS_mknod => {
             push(cwd_path(pid, a, 0).map(|p| PathArg::new(p, Create, false)))

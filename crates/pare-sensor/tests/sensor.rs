@@ -160,7 +160,7 @@ fn missing_stat_only_relative_created_and_symlinks_in(mode: &str) {
     std::os::unix::fs::symlink("target.txt", dir.join("link.txt")).unwrap();
     let script = format!(
         "cd {d} && test -e statonly && cat ./rel.txt link.txt >/dev/null; cat nope.txt 2>/dev/null; \
-         mkdir newdir; echo hi > created.txt; mkdir newdir 2>/dev/null; true"
+         mkdir newdir; echo hi > created.txt; mkdir newdir 2>/dev/null; ls /usr/share >/dev/null"
     );
     let (o, r, _out) = run(&mode_flags(mode), &sh(&script));
     assert!(o.status.success(), "{o:?}");
@@ -187,6 +187,12 @@ fn missing_stat_only_relative_created_and_symlinks_in(mode: &str) {
     // A file that existed before the open was not created by the app.
     assert!(!kinds(&r, &f("rel.txt")).contains(&AccessKind::Create));
     assert!(kinds(&r, d).contains(&AccessKind::Chdir));
+    // `ls` of a directory: listed (getdents64), not only opened.
+    let share = &r.files["/usr/share"];
+    assert!(
+        share.syscalls.contains("getdents64") && share.kinds.contains(&AccessKind::Open),
+        "{share:?}"
+    );
 }
 
 #[test]
