@@ -169,9 +169,14 @@ impl Tracer {
             };
             match status {
                 WaitStatus::StillAlive => {
+                    // Only untraced processes (e.g. re-parented `docker exec` orphans) may be
+                    // left: the kernel ends them with PID 1; nothing more to record.
+                    if self.procs.is_empty() {
+                        break;
+                    }
                     if deadline.is_some_and(|d| Instant::now() > d) {
                         self.notices.push(format!(
-                            "{} processes still running at exit",
+                            "{} traced processes still running 3 s after the app exited",
                             self.procs.len()
                         ));
                         break;
