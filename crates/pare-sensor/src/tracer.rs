@@ -376,7 +376,8 @@ impl Tracer {
                 );
             }
         }
-        if !exe.is_empty() {
+        // A memfd or deleted binary is not a file of the image.
+        if exe.starts_with('/') && !exe.ends_with(" (deleted)") {
             self.rec.record(
                 exe.as_bytes(),
                 &[AccessKind::Exec],
