@@ -30,6 +30,7 @@ pub mod apparmor;
 pub mod seccomp;
 
 pub use pare_probe;
+pub use pare_runtime;
 pub use pare_trace;
 
 /// Errors of `pare profile`. Each names the image, file or port involved.
