@@ -99,7 +99,7 @@ fn run(fan: Fanotify, stop: Arc<AtomicBool>, only_pids: Option<Arc<Shared>>) -> 
             // Events of the app's last accesses are queued before its exit was reported: drain
             // what is queued now, but do not chase a busy filesystem (other processes) forever.
             let until = *drain_until.get_or_insert_with(|| {
-                std::time::Instant::now() + std::time::Duration::from_millis(300)
+                std::time::Instant::now() + std::time::Duration::from_millis(100)
             });
             if std::time::Instant::now() > until {
                 break;
