@@ -397,12 +397,11 @@ fn sigkill_leftovers_are_swept() {
 /// Waits for the helper's `HOLDING <docker id>` line.
 fn holding_id(child: &mut std::process::Child) -> String {
     let out = child.stdout.take().unwrap();
-    let line = std::io::BufReader::new(out)
+    std::io::BufReader::new(out)
         .lines()
         .map_while(Result::ok)
         .find_map(|l| Some(l[l.find("HOLDING ")? + "HOLDING ".len()..].trim().to_string()))
-        .expect("helper did not start its containers");
-    line
+        .expect("helper did not start its containers")
 }
 
 fn sleepers(cmdline: &[u8]) -> usize {
