@@ -75,11 +75,16 @@ fn probe(c: &dyn Container, port: u16, redis: bool) -> String {
     }
 }
 
+/// The static sensor: `PARE_SENSOR` (must exist when set, as in CI), else the workspace's
+/// release build for x86_64-unknown-linux-gnu if present.
 fn sensor_binary() -> Option<PathBuf> {
-    let p = std::env::var_os("PARE_SENSOR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu/release/pare-sensor")
-    });
-    p.exists().then_some(p)
+    if let Some(p) = std::env::var_os("PARE_SENSOR").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "PARE_SENSOR={} does not exist", p.display());
+        return Some(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu/release/pare-sensor");
+    p.is_file().then_some(p)
 }
 
 /// Runs the image, probes its first port; with a sensor, returns the recorded file set.
@@ -89,7 +94,7 @@ fn run(rt: &dyn Runtime, spec: &RunSpec, name: &str) -> (String, pare_trace::Exi
     let port = spec.ports[0];
     let answer = probe(c.as_ref(), port, name == "redis");
     let ready = t0.elapsed();
-    let exit = c.stop(Duration::from_secs(5)).unwrap();
+    let exit = c.stop(Duration::from_secs(2)).unwrap();
     eprintln!("{name:17} {:9} answer {answer:?} after {ready:?}; exit {exit:?}", rt.name());
     let files = spec.sensor.as_ref().map(|s| {
         let text = std::fs::read_to_string(s.output_dir.join("sensor.json"))

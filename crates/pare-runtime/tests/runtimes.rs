@@ -154,11 +154,16 @@ fn docker_concurrent_starts() {
     concurrent(&docker());
 }
 
+/// The static sensor: `PARE_SENSOR` (must exist when set, as in CI), else the workspace's
+/// release build for x86_64-unknown-linux-gnu if present.
 fn sensor_binary() -> Option<PathBuf> {
-    let p = std::env::var_os("PARE_SENSOR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu/release/pare-sensor")
-    });
-    p.exists().then_some(p)
+    if let Some(p) = std::env::var_os("PARE_SENSOR").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "PARE_SENSOR={} does not exist", p.display());
+        return Some(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu/release/pare-sensor");
+    p.is_file().then_some(p)
 }
 
 fn with_sensor(rt: &dyn Runtime, fanotify: bool) {
