@@ -283,6 +283,10 @@ impl LibResolver {
         }
         let required = ldcache::required_flag(want.1, want.0);
         if let Some(entries) = self.cache.get(name) {
+            // The baseline copy first: a glibc-hwcaps variant is only what some CPUs load
+            // (the traced run keeps the one that was actually used).
+            let mut entries: Vec<&CacheEntry> = entries.iter().collect();
+            entries.sort_by_key(|e| e.hwcap != 0 || e.path.contains("/glibc-hwcaps/"));
             for e in entries {
                 if e.flags & ldcache::FLAG_TYPE_MASK != ldcache::FLAG_ELF_LIBC6 && e.flags & ldcache::FLAG_TYPE_MASK != 1 {
                     continue;

@@ -250,12 +250,12 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let Some(file) = self.pending_files.pop_front() else { break };
+            // Scripts, Python and Node metadata (C extensions and .node addons included).
+            rules::per_file(self, &file);
             if elf::ident(&self.root, &file).is_some() {
                 // ELF objects reached by DT_NEEDED are queued with their load path already;
                 // anything else (executables, dlopened modules) is its own origin.
                 self.queue.push_back(ElfItem { canonical: file.clone(), loaded_as: file, inherited_rpath: Vec::new() });
-            } else {
-                rules::per_file(self, &file);
             }
         }
     }

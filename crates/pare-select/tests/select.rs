@@ -316,8 +316,15 @@ fn python_pyc_and_py_pairs_and_dist_info() {
     write(root, &format!("{site}/typing_extensions.py"), b"");
     write(root, &format!("{site}/typing_extensions-4.0.dist-info/RECORD"), b"typing_extensions.py,sha256=x,1\n");
 
+    // A C extension (any ELF will do) of a distribution known only by RECORD.
+    if let Some(bw) = bookworm() {
+        fs::create_dir_all(root.join(&site[1..]).join("_cffi")).unwrap();
+        fs::copy(bw.join("usr/lib/x86_64-linux-gnu/libc.so.6"), root.join(&site[1..]).join("_cffi_backend.cpython-311-x86_64-linux-gnu.so")).unwrap();
+        write(root, &format!("{site}/cffi-1.0.dist-info/RECORD"), b"_cffi_backend.cpython-311-x86_64-linux-gnu.so,,\n");
+    }
     let inputs = SelectInputs {
         traced: traced(&[
+            &format!("{site}/_cffi_backend.cpython-311-x86_64-linux-gnu.so"),
             &format!("{site}/flask/__pycache__/__init__.cpython-311.pyc"),
             &format!("{site}/flask/app.py"),
             &format!("{site}/six.py"),
@@ -338,6 +345,9 @@ fn python_pyc_and_py_pairs_and_dist_info() {
     assert!(has(&sel, &format!("{site}/six-1.16.0.dist-info/METADATA")));
     assert!(!has(&sel, &format!("{site}/requests-2.0.dist-info/top_level.txt")));
     assert!(has(&sel, &format!("{site}/typing_extensions-4.0.dist-info/RECORD")));
+    if bookworm().is_some() {
+        assert!(has(&sel, &format!("{site}/cffi-1.0.dist-info/RECORD")), "dist-info of a C extension");
+    }
 }
 
 #[test]

@@ -32,6 +32,28 @@ fn main() {
     let sel = select(&root, &everything).expect("select");
     println!("select whole rootfs: {} entries, {:.1} ms", sel.entries.len(), t.elapsed().as_secs_f64() * 1e3);
 
+    // CPU seconds (user+sys) of this process from /proc: the machine may be shared.
+    let cpu = || -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let f: Vec<f64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        // fields after ')' start at state (index 0 is state, not numeric → filtered); utime/stime
+        // are the 14th/15th of the whole line = positions 11/12 among numeric fields after ')'.
+        (f.get(10).copied().unwrap_or(0.0) + f.get(11).copied().unwrap_or(0.0)) / 100.0
+    };
+    for threads in [1, pare_write::pgzip::ParGz::<std::io::Sink>::default_threads()] {
+        let (t, c) = (Instant::now(), cpu());
+        let (_, info) = pare_write::write_layer_threads(&root, &sel, 0, std::io::sink(), threads).expect("layer");
+        let (wall, cpus) = (t.elapsed().as_secs_f64(), cpu() - c);
+        let mb = info.uncompressed_size as f64 / 1e6;
+        println!(
+            "layer only, {threads} thread(s): {mb:.1} MB in {wall:.2} s wall ({:.0} MB/s), {cpus:.2} s CPU ({:.0} MB/s per CPU-second) {}",
+            mb / wall,
+            mb / cpus.max(1e-9),
+            info.digest
+        );
+    }
+
     let meta = ImageMeta::from_config_json(br#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#, "bench")
         .expect("meta");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -286,8 +286,20 @@ pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w:
 
 /// Writes the layer as a gzip blob into `out`, hashing both sides.
 pub fn write_layer<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, out: W) -> Result<(W, LayerInfo), WriteError> {
+    write_layer_threads(rootfs, sel, mtime, out, crate::pgzip::ParGz::<W>::default_threads())
+}
+
+/// [`write_layer`] with an explicit number of compression threads (the bytes are the same
+/// for any number).
+pub fn write_layer_threads<W: Write>(
+    rootfs: &Path,
+    sel: &Selection,
+    mtime: u64,
+    out: W,
+    threads: usize,
+) -> Result<(W, LayerInfo), WriteError> {
     let compressed = Hashing::new(out);
-    let gz = crate::pgzip::ParGz::new(compressed, GZIP_LEVEL, crate::pgzip::ParGz::<W>::default_threads());
+    let gz = crate::pgzip::ParGz::new(compressed, GZIP_LEVEL, threads);
     let uncompressed = Hashing::new(gz);
     let (uncompressed, entries, hardlinks) = write_tar(rootfs, sel, mtime, uncompressed)?;
     let diff_id = uncompressed.digest();

@@ -22,7 +22,7 @@ pub mod pgzip;
 use std::path::PathBuf;
 
 pub use image::{ImageMeta, config_json, parse_rfc3339, rfc3339};
-pub use layer::{LayerInfo, write_layer};
+pub use layer::{LayerInfo, write_layer, write_layer_threads};
 pub use output::{Output, docker_load, load_into_docker};
 use pare_select::Selection;
 
