@@ -452,6 +452,12 @@ pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
     let t0 = Instant::now();
     let reference = ImageRef::parse(&opts.image)?;
     let sensor = locate_sensor(opts.sensor.as_deref())?;
+    if let Some(file) = &opts.probe_file {
+        // Fail on a bad probe file before anything is started (ports are checked later,
+        // against the image's exposed ports).
+        let text = std::fs::read_to_string(file).map_err(io_err(file))?;
+        pare_probe::parse_probes(&text, file, Some(0))?;
+    }
     let is_daemon = matches!(reference, ImageRef::DockerDaemon { .. });
     // A daemonless reference runs without the daemon unless the user insists.
     let choice = match (&opts.runtime, is_daemon) {

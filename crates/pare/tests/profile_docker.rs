@@ -294,3 +294,98 @@ fn explicit_probes_exec_and_host_exec() {
     assert_eq!(p.probes[2].outcome.exit_code, Some(0));
     assert!(p.probes[2].outcome.body_len.unwrap() >= 4, "host port printed");
 }
+
+#[test]
+fn docker_archive_runs_daemonless() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("cli-job.tar");
+    let o = docker(&["save", "-o", tar.to_str().unwrap(), "pare-example/cli-job"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A non-daemon reference picks the embedded runtime by itself.
+    let (p, _d) = profile(&format!("docker-archive:{}", tar.display()), &[]);
+    assert_eq!(p.runtime, "embedded");
+    assert_eq!(p.probes[0].spec, ProbeSpec::Job);
+    assert_eq!(p.probes[0].outcome.exit_code, Some(0));
+    assert_has(&p, "/usr/bin/jq", AccessKind::Exec);
+}
+
+/// Spawns `pare profile` and returns it once a stderr line contains `marker`.
+fn spawn_until(args: &[&str], tmp: &Path, marker: &str) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    use std::io::BufRead;
+    let mut child = pare()
+        .args(args)
+        .env("TMPDIR", tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let marker = marker.to_string();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(&marker) {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(180)).expect("marker line on stderr");
+    (child, reader)
+}
+
+fn wait_exit(child: &mut std::process::Child, secs: u64) -> Option<i32> {
+    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code();
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn continue_after_signal_stops_on_sigusr1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let args = ["profile", "pare-example/go-server", "--continue-after", "signal", "--output", out.path().to_str().unwrap()];
+    let (mut child, reader) = spawn_until(&args, tmp.path(), "drive it now");
+    // Drive the app by hand meanwhile: this request is traced too.
+    let st = Command::new("kill").args(["-USR1", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let code = wait_exit(&mut child, 120);
+    let log = reader.join().unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    let p = pare_profile::read_profile(&out.path().join("profile.json")).unwrap();
+    assert_has(&p, "/app", AccessKind::Exec);
+}
+
+#[test]
+fn ctrl_c_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let args = ["profile", "pare-example/node-web", "--continue-after", "300", "--output", out.path().to_str().unwrap()];
+    let (mut child, reader) = spawn_until(&args, tmp.path(), "continuing for 300s");
+    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let code = wait_exit(&mut child, 60);
+    let log = reader.join().unwrap();
+    assert_eq!(code, Some(130), "{log}");
+    // No temp dir of this run is left…
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // …and no pare container that mounts one.
+    let ids = docker(&["ps", "-aq", "--filter", "label=io.pare.run=1"]);
+    for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+        let m = docker(&["inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", id]);
+        let mounts = String::from_utf8_lossy(&m.stdout);
+        assert!(!mounts.contains(tmp.path().to_str().unwrap()), "container {id} left behind: {mounts}");
+    }
+}
