@@ -64,6 +64,18 @@ fn skip_words(s: &str, n: usize) -> &str {
 }
 
 fn tidy_nop(s: &str) -> String {
+    // Legacy builder: `CMD ["a" "b"]` (Go's %q list, no commas) → valid JSON exec form.
+    for kw in ["CMD ", "ENTRYPOINT ", "SHELL ", "VOLUME "] {
+        if let Some(r) = s.strip_prefix(kw) {
+            let r = r.trim();
+            if r.starts_with('[') && r.ends_with(']') && serde_json::from_str::<Vec<String>>(r).is_err() {
+                let fixed = r.replace("\" \"", "\", \"");
+                if serde_json::from_str::<Vec<String>>(&fixed).is_ok() {
+                    return format!("{kw}{fixed}");
+                }
+            }
+        }
+    }
     // Legacy builder: `ADD file:abc… in / ` / `COPY dir:… in /app `.
     for kw in ["ADD ", "COPY "] {
         if let Some(r) = s.strip_prefix(kw) {
@@ -81,7 +93,11 @@ pub fn dockerfile_from_history(steps: &[HistoryStep]) -> Vec<String> {
         .iter()
         .map(|s| {
             let c = clean_created_by(&s.created_by);
-            if c.is_empty() { "# (no history recorded for this step)".to_string() } else { c }
+            match (c.is_empty(), s.comment.as_deref().map(str::trim).filter(|c| !c.is_empty())) {
+                (false, _) => c,
+                (true, Some(comment)) => format!("# {comment}"),
+                (true, None) => "# (no history recorded for this step)".to_string(),
+            }
         })
         .collect()
 }
@@ -101,5 +117,7 @@ mod tests {
         assert_eq!(clean_created_by("COPY app /app # buildkit"), "COPY app /app");
         assert_eq!(clean_created_by("CMD [\"app\"]"), "CMD [\"app\"]");
         assert_eq!(clean_created_by("RUN [\"/bin/true\"]"), "RUN [\"/bin/true\"]");
+        assert_eq!(clean_created_by("/bin/sh -c #(nop)  CMD [\"java\" \"-cp\" \"/a b\"]"), "CMD [\"java\", \"-cp\", \"/a b\"]");
+        assert_eq!(clean_created_by("/bin/sh -c #(nop)  CMD [\"sh\"]"), "CMD [\"sh\"]");
     }
 }

@@ -300,7 +300,7 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
         os: img.config.os().to_string(),
         architecture: img.config.architecture().to_string(),
         created: img.config.created().clone(),
-        user: cfg.and_then(|c| c.user().clone()),
+        user: cfg.and_then(|c| c.user().clone()).filter(|u| !u.is_empty()),
         entrypoint: cfg.and_then(|c| c.entrypoint().clone()),
         cmd: cfg.and_then(|c| c.cmd().clone()),
         working_dir: cfg.and_then(|c| c.working_dir().clone()),
