@@ -174,3 +174,24 @@ fn whiteouts_opaque_modes_links_are_applied() {
     assert_eq!(st.hardlinks, 1);
     assert_eq!(st.whiteouts, 2);
 }
+
+#[test]
+fn file_over_a_symlink_replaces_the_link_instead_of_writing_through_it() {
+    let s = sandbox();
+    let victim = s.outside.join("victim").display().to_string();
+    let l1 = L::new().symlink("victim", &victim).symlink("dirlink", &s.outside.display().to_string()).finish();
+    let l2 = L::new().file("victim", b"pwned").dir("dirlink").file("dirlink/x", b"pwned").finish();
+    extract(&src(vec![l1, l2]), &s.root).unwrap();
+    untouched(&s.outside);
+    assert_eq!(std::fs::read(s.root.join("victim")).unwrap(), b"pwned");
+    assert!(s.root.join("dirlink").is_dir() && !s.root.join("dirlink").is_symlink());
+}
+
+#[test]
+fn symlink_loops_in_parents_are_an_error_not_a_hang() {
+    let s = sandbox();
+    let layer = L::new().symlink("a", "b").symlink("b", "a").file("a/x", b"1").finish();
+    let e = extract(&src(vec![layer]), &s.root).unwrap_err();
+    assert!(one_line(&e).contains("a/x"));
+    untouched(&s.outside);
+}
