@@ -216,3 +216,23 @@ fn daemon_archive_and_layout_agree_on_bookworm() {
     assert_eq!(a["os"]["id"], "debian");
     assert!(a["packages"]["dpkg"].as_array().unwrap().len() > 50);
 }
+
+#[test]
+fn platform_picks_one_image_of_a_multi_arch_layout() {
+    let t = tempfile::tempdir().unwrap();
+    let amd = Image::new(vec![L::new().sized("amd", 11, b'a').finish()]).for_platform(&pare_source::Platform::parse("linux/amd64").unwrap());
+    let arm = Image::new(vec![L::new().sized("arm", 22, b'b').finish()]).for_platform(&pare_source::Platform::parse("linux/arm64").unwrap());
+    let dir = t.path().join("multi");
+    fixture::write_oci_layout_multi(&dir, &[&amd, &arm], Compression::Zstd).unwrap();
+    let r = format!("oci:{}", dir.display());
+    let out = pare().args(["xray", &r, "--format", "json", "--platform", "linux/arm64"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["image"]["architecture"], "arm64");
+    assert_eq!(v["largest_files"][0]["path"], "/arm");
+    assert_eq!(v["total_size"], 22);
+    let out = pare().args(["xray", &r, "--platform", "linux/s390x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = pare().args(["xray", &r, "--platform", "nonsense"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
