@@ -205,6 +205,10 @@ pub(crate) fn create_body(spec: &RunSpec, image: &str) -> Result<ContainerCreate
             host.cap_add = Some(caps);
             host.security_opt = Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]);
             body.user = Some("0".to_string());
+            // The sensor enters WORKDIR itself; setting it here too makes `exec` start there.
+            if !spec.workdir.is_empty() {
+                body.working_dir = Some(spec.workdir.clone());
+            }
             body.entrypoint = Some(sensor_argv(spec));
             body.cmd = Some(Vec::new());
         }

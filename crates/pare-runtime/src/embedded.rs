@@ -56,6 +56,8 @@ use crate::passwd::resolve_user;
 use crate::{Container, ExecOutput, OUTPUT_DIR, RunSpec, Runtime, RuntimeError, SENSOR_PATH};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Bytes of stdout (and of stderr) kept per container; the rest is read and dropped.
+const LOG_CAP: usize = 64 << 20;
 /// How long namespace setup may take before the start is declared failed.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -451,7 +453,12 @@ fn collect(fd: OwnedFd, buf: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
         loop {
             match f.read(&mut chunk) {
                 Ok(0) => return,
-                Ok(n) => lock(&buf).extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    // Keep reading past the cap so the app never blocks on a full pipe.
+                    let mut b = lock(&buf);
+                    let room = LOG_CAP.saturating_sub(b.len());
+                    b.extend_from_slice(&chunk[..n.min(room)]);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return,
             }
@@ -478,8 +485,7 @@ fn spawn_container(plan: &Plan, name: &str) -> Result<(ContainerProc, Streams), 
     };
     drop((info_w, err_w, go_r, life_r, out_w, serr_w));
     let streams: Streams = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
-    let readers = (collect(out_r, streams.0.clone()), collect(serr_r, streams.1.clone()));
-    drop(readers);
+    let readers = [collect(out_r, streams.0.clone()), collect(serr_r, streams.1.clone())];
 
     let mut info = std::fs::File::from(info_r);
     let mut errf = std::fs::File::from(err_r);
@@ -545,6 +551,13 @@ fn spawn_container(plan: &Plan, name: &str) -> Result<(ContainerProc, Streams), 
             (None, Ok(st)) => exit_info(st),
             (None, Err(e)) => ExitInfo { code: -1, signal: Some(format!("waitpid: {e}")) },
         };
+        // All processes of the pid ns are gone with init, so the output pipes reach EOF now:
+        // let the readers drain them before the exit is published, so that logs() after
+        // wait() is complete. Bounded, in case an fd leaked into a foreign process.
+        let drain_deadline = Instant::now() + Duration::from_secs(2);
+        while readers.iter().any(|r| !r.is_finished()) && Instant::now() < drain_deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         *lock(&slot.exit) = Some(e);
         slot.cv.notify_all();
     });
@@ -1090,7 +1103,10 @@ impl EmbeddedInner {
                         let env = match &self.exec_user {
                             Some(u) => with_home(&self.env, &become_user(u, &self.workdir)?),
                             None => {
-                                nix::unistd::chdir("/").map_err(ctx(|| "chdir /".into()))?;
+                                // Root, in WORKDIR like `docker exec` (the container's cwd).
+                                let wd = if self.workdir.is_empty() { "/" } else { self.workdir.as_str() };
+                                mkdirs(wd)?;
+                                nix::unistd::chdir(wd).map_err(ctx(|| format!("chdir {wd}")))?;
                                 with_home(&self.env, "/root")
                             }
                         };

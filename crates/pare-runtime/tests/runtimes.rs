@@ -73,6 +73,8 @@ fn service(rt: &dyn Runtime) {
     assert_eq!(o.stderr, b"err\n");
     let o = c.exec(&sv(&["cat", "/etc/hostname"]), Duration::from_secs(20)).unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "pare-test");
+    let o = c.exec(&sv(&["sh", "-c", "echo $PARE_TEST $HOME"]), Duration::from_secs(20)).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "yes /nonexistent\n", "image env and the user's HOME");
     // A command that outlives its timeout is reported as an error, not a hang.
     let t = Instant::now();
     assert!(c.exec(&sv(&["sleep", "31"]), Duration::from_millis(500)).is_err());
@@ -175,10 +177,16 @@ fn with_sensor(rt: &dyn Runtime, fanotify: bool) {
     let mut s = spec(&["/bin/cat", "/etc/os-release"]);
     s.user = "nobody".into();
     s.sensor = Some(SensorSpec { binary: bin, output_dir: out.path().to_path_buf(), fanotify });
+    s.workdir = "/usr/share".into();
+    s.command = vec!["/bin/sh".into(), "-c".into(), "cat /etc/os-release; sleep 30".into()];
     let c = rt.start(&s).unwrap();
+    // Under the sensor, exec runs as root in WORKDIR (both runtimes).
+    let o = c.exec(&sv(&["sh", "-c", "id -u; pwd"]), Duration::from_secs(20)).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "0\n/usr/share\n");
+    c.stop(Duration::from_secs(5)).unwrap();
     let exit = c.wait(Duration::from_secs(60)).unwrap().expect("exits");
     let logs = c.logs().unwrap();
-    assert_eq!(exit.code, 0, "{exit:?} {logs:?}");
+    assert_eq!((exit.code, exit.signal.as_deref()), (143, Some("SIGTERM")), "{exit:?} {logs:?}");
     let report = out.path().join("sensor.json");
     let text = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{}: {e}; logs {logs:?}", report.display()));
     assert!(text.contains("/etc/os-release"), "{text}");
