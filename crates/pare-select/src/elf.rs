@@ -72,18 +72,27 @@ pub fn read(root: &Rootfs, canonical: &str) -> Result<Option<ElfInfo>, String> {
     let mut bytes = magic.to_vec();
     bytes.reserve(len as usize);
     f.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    let elf = goblin::elf::Elf::parse(&bytes).map_err(|e| e.to_string())?;
+    // goblin is robust, but this is untrusted input: a parser panic becomes a warning.
+    let parsed = std::panic::catch_unwind(|| goblin::elf::Elf::parse(&bytes).map(|e| summarize(&e, &bytes)));
+    match parsed {
+        Ok(Ok(info)) => Ok(Some(info)),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("ELF parser panicked on this file".to_string()),
+    }
+}
+
+fn summarize(elf: &goblin::elf::Elf<'_>, bytes: &[u8]) -> ElfInfo {
     let go = elf.section_headers.iter().any(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".go.buildinfo"))
-        || find(&bytes, b"\xff Go buildinf:").is_some();
-    Ok(Some(ElfInfo {
+        || find(bytes, b"\xff Go buildinf:").is_some();
+    ElfInfo {
         is_64: elf.is_64,
         machine: elf.header.e_machine,
         interp: elf.interpreter.map(str::to_string),
         needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
         rpath: elf.rpaths.iter().flat_map(|s| s.split(':')).filter(|s| !s.is_empty()).map(str::to_string).collect(),
         runpath: elf.runpaths.iter().flat_map(|s| s.split(':')).filter(|s| !s.is_empty()).map(str::to_string).collect(),
-        go_tls: go && find(&bytes, b"crypto/tls.").is_some(),
-    }))
+        go_tls: go && find(bytes, b"crypto/tls.").is_some(),
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -182,6 +182,21 @@ mod tests {
         assert_eq!(e[1].flags & FLAG_REQUIRED_MASK, 0);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..400), n in 0u32..50) {
+            let mut b = NEW_MAGIC.to_vec();
+            b.extend_from_slice(&n.to_le_bytes());
+            b.extend_from_slice(&tail);
+            let _ = parse(&b, Path::new("x"));
+            let mut o = OLD_MAGIC.to_vec();
+            o.push(0);
+            o.extend_from_slice(&n.to_le_bytes());
+            o.extend_from_slice(&tail);
+            let _ = parse(&o, Path::new("x"));
+        }
+    }
+
     #[test]
     fn rejects_garbage_without_panicking() {
         assert!(parse(b"nope", Path::new("x")).is_err());
