@@ -174,6 +174,63 @@ mod tests {
         assert_eq!(parent("/"), None);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Random trees of symlinks (absolute, relative, `..`-heavy, loops) never resolve to a
+        /// path outside the rootfs or through a symlink.
+        #[test]
+        fn random_symlinks_never_escape(
+            links in proptest::collection::vec((0usize..4, 0usize..4, proptest::collection::vec(0usize..6, 0..6), proptest::bool::ANY), 1..12),
+            queries in proptest::collection::vec(proptest::collection::vec(0usize..6, 1..6), 1..8),
+        ) {
+            let comps = ["a", "b", "..", ".", "etc", "passwd"];
+            let t = tempfile::tempdir().unwrap();
+            let r = t.path().join("root");
+            for d in ["a/b", "b", "etc"] {
+                fs::create_dir_all(r.join(d)).unwrap();
+            }
+            fs::write(r.join("etc/passwd"), b"in").unwrap();
+            fs::write(t.path().join("passwd"), b"OUT").unwrap();
+            for (i, (dir, name, target, abs)) in links.iter().enumerate() {
+                let dir = ["", "a", "a/b", "b"][*dir];
+                let target: Vec<&str> = target.iter().map(|k| comps[*k]).collect();
+                let target = format!("{}{}", if *abs { "/" } else { "" }, target.join("/"));
+                let _ = symlink(&target, r.join(dir).join(format!("l{name}{i}")));
+            }
+            let root = Rootfs::new(&r).unwrap();
+            let mut names: Vec<String> = comps.iter().map(|s| s.to_string()).collect();
+            for (i, (_, name, _, _)) in links.iter().enumerate() {
+                names.push(format!("l{name}{i}"));
+            }
+            for q in queries {
+                let path = q.iter().map(|k| names[k % names.len()].as_str()).collect::<Vec<_>>().join("/");
+                if let Ok(res) = root.resolve(&path, true) {
+                    proptest::prop_assert_eq!(normalize(&res.path), res.path.clone());
+                    // Every proper prefix of the result is a real directory (no symlinks).
+                    let mut cur = String::new();
+                    let parts: Vec<&str> = res.path.split('/').filter(|c| !c.is_empty()).collect();
+                    for c in &parts[..parts.len().saturating_sub(1)] {
+                        cur.push('/');
+                        cur.push_str(c);
+                        if let Some(md) = root.lstat(&cur) {
+                            proptest::prop_assert!(!md.file_type().is_symlink(), "{} via symlink {}", res.path, cur);
+                        }
+                    }
+                    if res.exists {
+                        let host = root.host(&res.path);
+                        proptest::prop_assert!(host.starts_with(&r));
+                        if let Ok(b) = fs::read(&host) {
+                            proptest::prop_assert_ne!(b, b"OUT".to_vec());
+                        }
+                    }
+                    for l in &res.links {
+                        proptest::prop_assert!(root.lstat(l).is_some_and(|m| m.file_type().is_symlink()));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn resolves_inside_root() {
         let t = tempfile::tempdir().unwrap();
