@@ -153,9 +153,28 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// Looks up a path as typed (normalized, not resolved through symlinks).
+    /// Looks up a path as typed. A path the app opened through symlinks (e.g.
+    /// `/lib/x86_64-linux-gnu/libc.so.6` on merged-usr) gives the entry of the file it leads
+    /// to, found through the recorded symlink chains.
     pub fn get(&self, path: &str) -> Option<&Kept> {
-        self.entries.get(&root::normalize(path))
+        self.entries.get(&self.canonical_of(path))
+    }
+
+    /// The kept canonical path for `path` as typed: itself when kept, else the target of a
+    /// recorded symlink chain that started at it, else `path` normalized.
+    pub fn canonical_of(&self, path: &str) -> String {
+        let cur = root::normalize(path);
+        if self.entries.contains_key(&cur) {
+            return cur;
+        }
+        self.entries
+            .values()
+            .flat_map(|k| &k.reasons)
+            .find_map(|r| match r {
+                Reason::SymlinkChain { of, target } if *of == cur => Some(target.clone()),
+                _ => None,
+            })
+            .unwrap_or(cur)
     }
 
     /// Why `path` is kept, as a chain: `path`'s first reason, then the first reason of the path
@@ -164,17 +183,7 @@ impl Selection {
     pub fn explain(&self, path: &str) -> Vec<(String, Reason)> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
-        let mut cur = root::normalize(path);
-        if !self.entries.contains_key(&cur) {
-            // A path as the app opened it, through symlinks: find the chain it was kept by.
-            let target = self.entries.values().flat_map(|k| &k.reasons).find_map(|r| match r {
-                Reason::SymlinkChain { of, target } if *of == cur => Some(target.clone()),
-                _ => None,
-            });
-            if let Some(t) = target {
-                cur = t;
-            }
-        }
+        let mut cur = self.canonical_of(path);
         while let Some(kept) = self.entries.get(&cur) {
             if !seen.insert(cur.clone()) {
                 break;

@@ -132,6 +132,8 @@ fn bash_elf_closure_on_bookworm() {
     // `why` walks back to the flag, also for a path as the loader opens it (through /lib).
     let chain = sel.explain("/lib/x86_64-linux-gnu/libc.so.6");
     assert_eq!(chain.first().map(|c| c.0.as_str()), Some("/usr/lib/x86_64-linux-gnu/libc.so.6"), "{chain:?}");
+    assert!(sel.get("/lib/x86_64-linux-gnu/libc.so.6").is_some());
+    assert!(sel.get("/lib/x86_64-linux-gnu/libz.so.1").is_none());
     // `why` walks back to the flag.
     let chain = sel.explain("/usr/lib/x86_64-linux-gnu/libtinfo.so.6.4");
     assert!(matches!(chain.last().unwrap().1, Reason::IncludeBin { .. }), "{chain:?}");
