@@ -40,7 +40,10 @@ pub struct Response {
 impl Response {
     /// The first value of header `name` (lower-case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -48,7 +51,11 @@ trait Stream: Read + Write {}
 impl<T: Read + Write> Stream for T {}
 
 /// Sends `req` to `addr` and reads the whole response, all within `timeout`.
-pub fn request(addr: SocketAddr, req: &Request<'_>, timeout: Duration) -> Result<Response, ProbeError> {
+pub fn request(
+    addr: SocketAddr,
+    req: &Request<'_>,
+    timeout: Duration,
+) -> Result<Response, ProbeError> {
     let deadline = Instant::now() + timeout;
     let io = |e: std::io::Error| ProbeError::Io { addr, source: e };
     let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
@@ -56,14 +63,26 @@ pub fn request(addr: SocketAddr, req: &Request<'_>, timeout: Duration) -> Result
     tcp.set_write_timeout(Some(timeout)).map_err(io)?;
     let _ = tcp.set_nodelay(true);
     let mut stream: Box<dyn Stream> = if req.https {
-        let conn = rustls::ClientConnection::new(tls_config(), server_name(req.host))
-            .map_err(|e| ProbeError::Tls { addr, message: e.to_string() })?;
+        let conn =
+            rustls::ClientConnection::new(tls_config(), server_name(req.host)).map_err(|e| {
+                ProbeError::Tls {
+                    addr,
+                    message: e.to_string(),
+                }
+            })?;
         Box::new(rustls::StreamOwned::new(conn, tcp))
     } else {
         Box::new(tcp)
     };
-    let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", req.method, req.path, req.host);
-    let has = |name: &str| req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\n",
+        req.method, req.path, req.host
+    );
+    let has = |name: &str| {
+        req.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
     if !has("user-agent") {
         head.push_str("User-Agent: pare-probe/1\r\n");
     }
@@ -90,11 +109,16 @@ pub fn request(addr: SocketAddr, req: &Request<'_>, timeout: Duration) -> Result
     stream.write_all(&wire).map_err(io)?;
     stream.flush().map_err(io)?;
 
-    let mut reader = BufReader::new(Deadline { inner: stream, deadline });
-    let resp = read_response(&mut reader, req.method.eq_ignore_ascii_case("HEAD")).map_err(|e| match e {
-        ReadError::Io(e) => io(e),
-        ReadError::Malformed(message) => ProbeError::NotHttp { addr, message },
-    })?;
+    let mut reader = BufReader::new(Deadline {
+        inner: stream,
+        deadline,
+    });
+    let resp = read_response(&mut reader, req.method.eq_ignore_ascii_case("HEAD")).map_err(
+        |e| match e {
+            ReadError::Io(e) => io(e),
+            ReadError::Malformed(message) => ProbeError::NotHttp { addr, message },
+        },
+    )?;
     Ok(resp)
 }
 
@@ -107,7 +131,10 @@ struct Deadline {
 impl Read for Deadline {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if Instant::now() > self.deadline {
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "response took too long"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "response took too long",
+            ));
         }
         match self.inner.read(buf) {
             // A TLS peer that closes without close_notify: treat as end of stream.
@@ -147,12 +174,18 @@ fn read_line(r: &mut impl BufRead, budget: &mut usize) -> Result<Option<String>,
 
 fn read_response(r: &mut impl BufRead, head_only: bool) -> Result<Response, ReadError> {
     let mut budget = MAX_HEAD;
-    let status_line = read_line(r, &mut budget)?.ok_or_else(|| ReadError::Malformed("connection closed before a response".into()))?;
-    let status = parse_status_line(&status_line)
-        .ok_or_else(|| ReadError::Malformed(format!("not an HTTP status line: {:?}", truncate(&status_line, 40))))?;
+    let status_line = read_line(r, &mut budget)?
+        .ok_or_else(|| ReadError::Malformed("connection closed before a response".into()))?;
+    let status = parse_status_line(&status_line).ok_or_else(|| {
+        ReadError::Malformed(format!(
+            "not an HTTP status line: {:?}",
+            truncate(&status_line, 40)
+        ))
+    })?;
     let mut headers = Vec::new();
     loop {
-        let line = read_line(r, &mut budget)?.ok_or_else(|| ReadError::Malformed("connection closed inside the headers".into()))?;
+        let line = read_line(r, &mut budget)?
+            .ok_or_else(|| ReadError::Malformed("connection closed inside the headers".into()))?;
         if line.is_empty() {
             break;
         }
@@ -160,18 +193,28 @@ fn read_response(r: &mut impl BufRead, head_only: bool) -> Result<Response, Read
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let mut resp = Response { status, headers, body: Vec::new(), truncated: false };
+    let mut resp = Response {
+        status,
+        headers,
+        body: Vec::new(),
+        truncated: false,
+    };
     if head_only || (100..200).contains(&status) || status == 204 || status == 304 {
         return Ok(resp);
     }
-    let chunked = resp.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked = resp
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     if chunked {
         loop {
             let mut b = MAX_HEAD;
-            let line = read_line(r, &mut b)?.ok_or_else(|| ReadError::Malformed("connection closed inside a chunked body".into()))?;
+            let line = read_line(r, &mut b)?.ok_or_else(|| {
+                ReadError::Malformed("connection closed inside a chunked body".into())
+            })?;
             let size_text = line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| ReadError::Malformed(format!("bad chunk size {:?}", truncate(size_text, 20))))?;
+            let size = usize::from_str_radix(size_text, 16).map_err(|_| {
+                ReadError::Malformed(format!("bad chunk size {:?}", truncate(size_text, 20)))
+            })?;
             if size == 0 {
                 // Trailers, up to the empty line (or EOF).
                 while let Some(l) = read_line(r, &mut b)? {
@@ -193,7 +236,10 @@ fn read_response(r: &mut impl BufRead, head_only: bool) -> Result<Response, Read
             let mut crlf = String::new();
             r.read_line(&mut crlf)?;
         }
-    } else if let Some(len) = resp.header("content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
+    } else if let Some(len) = resp
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
         let keep = (len as usize).min(MAX_BODY);
         r.take(keep as u64).read_to_end(&mut resp.body)?;
         resp.truncated = (len as usize) > MAX_BODY;
@@ -225,9 +271,14 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 fn server_name(host: &str) -> rustls::pki_types::ServerName<'static> {
-    let bare = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host).trim_matches(['[', ']']);
-    rustls::pki_types::ServerName::try_from(bare.to_string())
-        .unwrap_or_else(|_| rustls::pki_types::ServerName::try_from("localhost").expect("static name is valid"))
+    let bare = host
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(host)
+        .trim_matches(['[', ']']);
+    rustls::pki_types::ServerName::try_from(bare.to_string()).unwrap_or_else(|_| {
+        rustls::pki_types::ServerName::try_from("localhost").expect("static name is valid")
+    })
 }
 
 fn tls_config() -> Arc<rustls::ClientConfig> {
@@ -270,7 +321,12 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -279,7 +335,12 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -297,7 +358,10 @@ mod tests {
 
     #[test]
     fn content_length_body() {
-        let r = parse(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nhelloEXTRA").unwrap();
+        let r = parse(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
+        )
+        .unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.header("content-type"), Some("text/html"));
         assert_eq!(r.body, b"hello");
@@ -311,14 +375,28 @@ mod tests {
 
     #[test]
     fn body_to_eof_and_no_body_statuses() {
-        assert_eq!(parse(b"HTTP/1.0 404 Not Found\r\n\r\ngone").unwrap().body, b"gone");
-        assert!(parse(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap().body.is_empty());
+        assert_eq!(
+            parse(b"HTTP/1.0 404 Not Found\r\n\r\ngone").unwrap().body,
+            b"gone"
+        );
+        assert!(
+            parse(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .unwrap()
+                .body
+                .is_empty()
+        );
     }
 
     #[test]
     fn rejects_non_http() {
-        assert!(matches!(parse(b"-ERR unknown command\r\n"), Err(ReadError::Malformed(_))));
+        assert!(matches!(
+            parse(b"-ERR unknown command\r\n"),
+            Err(ReadError::Malformed(_))
+        ));
         assert!(matches!(parse(b""), Err(ReadError::Malformed(_))));
-        assert!(matches!(parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), Err(ReadError::Malformed(_))));
+        assert!(matches!(
+            parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+            Err(ReadError::Malformed(_))
+        ));
     }
 }

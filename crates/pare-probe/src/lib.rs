@@ -29,7 +29,11 @@ pub use spec::{HttpFlag, exec_argv, parse_http_flag, parse_probe_file, parse_pro
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error("{addr}: {source}")]
-    Io { addr: SocketAddr, #[source] source: std::io::Error },
+    Io {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{addr}: TLS: {message}")]
     Tls { addr: SocketAddr, message: String },
     #[error("{addr}: not an HTTP answer: {message}")]
@@ -37,7 +41,11 @@ pub enum ProbeError {
     #[error("container port {port} is not published by the runtime")]
     NoEndpoint { port: u16 },
     #[error("{path}: {source}")]
-    File { path: PathBuf, #[source] source: std::io::Error },
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Spec { path: PathBuf, message: String },
     #[error("--http-probe {flag:?}: {message}")]
@@ -79,12 +87,21 @@ pub fn digest(data: &[u8]) -> String {
 
 /// The `Host` header sent to container port `port`.
 pub fn host_header(port: u16, https: bool) -> String {
-    if (port == 80 && !https) || (port == 443 && https) { "localhost".into() } else { format!("localhost:{port}") }
+    if (port == 80 && !https) || (port == 443 && https) {
+        "localhost".into()
+    } else {
+        format!("localhost:{port}")
+    }
 }
 
 /// Authorities that count as the app's own origin for container port `port` reached at `addr`.
 fn origins(port: u16, https: bool, addr: SocketAddr) -> Vec<String> {
-    let mut v = vec![host_header(port, https), format!("localhost:{port}"), format!("127.0.0.1:{port}"), addr.to_string()];
+    let mut v = vec![
+        host_header(port, https),
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        addr.to_string(),
+    ];
     if (port == 80 && !https) || (port == 443 && https) {
         v.push("127.0.0.1".into());
     }
@@ -100,7 +117,8 @@ fn http_outcome(resp: &http::Response, port: u16, https: bool, addr: SocketAddr)
         if let Some(v) = resp.header(name) {
             let v = if name == "location" {
                 // Strip our own origin so the host port chosen by the runtime does not matter.
-                links::resolve("/", v, https, &origins(port, https, addr)).unwrap_or_else(|| v.to_string())
+                links::resolve("/", v, https, &origins(port, https, addr))
+                    .unwrap_or_else(|| v.to_string())
             } else {
                 v.trim().to_string()
             };
@@ -117,16 +135,34 @@ fn http_outcome(resp: &http::Response, port: u16, https: bool, addr: SocketAddr)
 }
 
 fn error_outcome(e: impl std::fmt::Display) -> ProbeOutcome {
-    ProbeOutcome { error: Some(e.to_string()), ..Default::default() }
+    ProbeOutcome {
+        error: Some(e.to_string()),
+        ..Default::default()
+    }
 }
 
 fn endpoint(container: &dyn Container, port: u16) -> Result<SocketAddr, ProbeError> {
-    container.endpoint(port).ok_or(ProbeError::NoEndpoint { port })
+    container
+        .endpoint(port)
+        .ok_or(ProbeError::NoEndpoint { port })
 }
 
 /// Runs one HTTP request described by an `Http` spec and returns the raw response too.
-fn http_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOptions) -> (ProbeOutcome, Option<http::Response>) {
-    let ProbeSpec::Http { port, method, path, headers, body, https, .. } = spec else {
+fn http_probe(
+    container: &dyn Container,
+    spec: &ProbeSpec,
+    opts: &ProbeOptions,
+) -> (ProbeOutcome, Option<http::Response>) {
+    let ProbeSpec::Http {
+        port,
+        method,
+        path,
+        headers,
+        body,
+        https,
+        ..
+    } = spec
+    else {
         return (error_outcome("not an HTTP probe"), None);
     };
     let addr = match endpoint(container, *port) {
@@ -134,7 +170,14 @@ fn http_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOptions) 
         Err(e) => return (error_outcome(e), None),
     };
     let host = host_header(*port, *https);
-    let req = http::Request { method, path, host: &host, headers, body: body.as_deref().map(str::as_bytes), https: *https };
+    let req = http::Request {
+        method,
+        path,
+        host: &host,
+        headers,
+        body: body.as_deref().map(str::as_bytes),
+        https: *https,
+    };
     match http::request(addr, &req, opts.timeout) {
         Ok(resp) => (http_outcome(&resp, *port, *https, addr), Some(resp)),
         Err(e) => (error_outcome(e), None),
@@ -147,7 +190,10 @@ pub fn run_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOption
     let outcome = match spec {
         ProbeSpec::Http { .. } => http_probe(container, spec, opts).0,
         ProbeSpec::Tcp { port } => match endpoint(container, *port) {
-            Ok(addr) => ProbeOutcome { connected: Some(tcp_alive(addr, opts.timeout)), ..Default::default() },
+            Ok(addr) => ProbeOutcome {
+                connected: Some(tcp_alive(addr, opts.timeout)),
+                ..Default::default()
+            },
             Err(e) => error_outcome(e),
         },
         ProbeSpec::Exec { argv } => match container.exec(argv, opts.timeout) {
@@ -170,7 +216,11 @@ pub fn run_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOption
         },
         ProbeSpec::Job => job_outcome(container, opts.job_timeout),
     };
-    ProbeRecord { spec: spec.clone(), outcome, millis: start.elapsed().as_millis() as u64 }
+    ProbeRecord {
+        spec: spec.clone(),
+        outcome,
+        millis: start.elapsed().as_millis() as u64,
+    }
 }
 
 /// Waits for the container's own process to finish and records its exit code and stdout.
@@ -194,13 +244,18 @@ fn job_outcome(container: &dyn Container, timeout: Duration) -> ProbeOutcome {
 /// the container (docker's userland proxy) accepts and then closes at once when nothing
 /// listens inside; that counts as not alive.
 pub fn tcp_alive(addr: SocketAddr, timeout: Duration) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else { return false };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_millis(250)));
     let mut b = [0u8; 1];
     match s.read(&mut b) {
         Ok(0) => false,
         Ok(_) => true,
-        Err(e) => matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
     }
 }
 
@@ -220,8 +275,12 @@ pub enum PortKind {
 /// record or a dropped connection means "try HTTPS", anything else (redis' `-ERR`, silence)
 /// means plain TCP.
 pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) -> PortKind {
-    let Some(addr) = container.endpoint(port) else { return PortKind::Closed };
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, opts.timeout) else { return PortKind::Closed };
+    let Some(addr) = container.endpoint(port) else {
+        return PortKind::Closed;
+    };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, opts.timeout) else {
+        return PortKind::Closed;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
     let mut b = [0u8; 64];
     match s.read(&mut b) {
@@ -231,10 +290,14 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
     }
     drop(s);
     let short = opts.timeout.min(Duration::from_secs(5));
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, short) else { return PortKind::Closed };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, short) else {
+        return PortKind::Closed;
+    };
     let _ = s.set_read_timeout(Some(short));
     let host = host_header(port, false);
-    let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: pare-probe/1\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: pare-probe/1\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
     if std::io::Write::write_all(&mut s, req.as_bytes()).is_err() {
         return PortKind::Tcp;
     }
@@ -244,7 +307,14 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return PortKind::Tcp,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return PortKind::Tcp;
+            }
             Err(_) => break,
         }
     }
@@ -256,7 +326,14 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
     // be a TLS server that just hung up.
     if got.is_empty() || got[0] == 0x15 || got[0] == 0x16 {
         let host = host_header(port, true);
-        let req = http::Request { method: "GET", path: "/", host: &host, headers: &[], body: None, https: true };
+        let req = http::Request {
+            method: "GET",
+            path: "/",
+            host: &host,
+            headers: &[],
+            body: None,
+            https: true,
+        };
         // A TLS server answers a ClientHello within milliseconds; don't wait long on servers
         // that merely hung up on the plaintext request.
         if http::request(addr, &req, short.min(Duration::from_secs(2))).is_ok() {
@@ -269,10 +346,19 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
 /// Crawls the app on container port `port` from `/`: GET each page, follow same-origin
 /// `href`/`src` links of HTML pages and same-origin redirects, breadth first, up to
 /// `opts.crawl_depth` levels and `opts.crawl_max` requests.
-pub fn crawl(container: &dyn Container, port: u16, https: bool, opts: &ProbeOptions) -> Vec<ProbeRecord> {
+pub fn crawl(
+    container: &dyn Container,
+    port: u16,
+    https: bool,
+    opts: &ProbeOptions,
+) -> Vec<ProbeRecord> {
     let mut out = Vec::new();
     let Some(addr) = container.endpoint(port) else {
-        return vec![ProbeRecord { spec: get_spec(port, "/", https), outcome: error_outcome(ProbeError::NoEndpoint { port }), millis: 0 }];
+        return vec![ProbeRecord {
+            spec: get_spec(port, "/", https),
+            outcome: error_outcome(ProbeError::NoEndpoint { port }),
+            millis: 0,
+        }];
     };
     let origins = origins(port, https, addr);
     let mut seen = BTreeSet::new();
@@ -285,7 +371,11 @@ pub fn crawl(container: &dyn Container, port: u16, https: bool, opts: &ProbeOpti
         let spec = get_spec(port, &path, https);
         let start = Instant::now();
         let (outcome, resp) = http_probe(container, &spec, opts);
-        out.push(ProbeRecord { spec, outcome, millis: start.elapsed().as_millis() as u64 });
+        out.push(ProbeRecord {
+            spec,
+            outcome,
+            millis: start.elapsed().as_millis() as u64,
+        });
         let Some(resp) = resp else { continue };
         if depth >= opts.crawl_depth {
             continue;
@@ -294,7 +384,9 @@ pub fn crawl(container: &dyn Container, port: u16, https: bool, opts: &ProbeOpti
         if let Some(loc) = resp.header("location") {
             found.push(loc.to_string());
         }
-        let is_html = resp.header("content-type").is_some_and(|c| c.to_ascii_lowercase().contains("html"));
+        let is_html = resp
+            .header("content-type")
+            .is_some_and(|c| c.to_ascii_lowercase().contains("html"));
         if is_html {
             found.extend(links::extract_links(&String::from_utf8_lossy(&resp.body)));
         }
@@ -334,12 +426,20 @@ pub enum Readiness {
 
 /// Polls until every port in `ports` accepts connections, or the container exits, or
 /// `timeout` passes. With no ports it returns `Ready` at once.
-pub fn wait_ready(container: &dyn Container, ports: &[u16], timeout: Duration) -> Result<Readiness, ProbeError> {
+pub fn wait_ready(
+    container: &dyn Container,
+    ports: &[u16],
+    timeout: Duration,
+) -> Result<Readiness, ProbeError> {
     let deadline = Instant::now() + timeout;
     let mut pending: Vec<u16> = ports.to_vec();
     let mut pause = Duration::from_millis(50);
     loop {
-        pending.retain(|p| !container.endpoint(*p).is_some_and(|a| tcp_alive(a, Duration::from_secs(1))));
+        pending.retain(|p| {
+            !container
+                .endpoint(*p)
+                .is_some_and(|a| tcp_alive(a, Duration::from_secs(1)))
+        });
         if pending.is_empty() {
             return Ok(Readiness::Ready);
         }
@@ -347,7 +447,9 @@ pub fn wait_ready(container: &dyn Container, ports: &[u16], timeout: Duration) -
             return Ok(Readiness::Exited(exit));
         }
         if Instant::now() >= deadline {
-            return Ok(Readiness::TimedOut { waiting_for: pending });
+            return Ok(Readiness::TimedOut {
+                waiting_for: pending,
+            });
         }
         std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
         pause = (pause * 2).min(Duration::from_millis(500));
@@ -356,9 +458,16 @@ pub fn wait_ready(container: &dyn Container, ports: &[u16], timeout: Duration) -
 
 /// Runs a host command (`sh -c`) with `{host}` and `{port:N}` replaced by the endpoint of
 /// container port N. Returns its exit code and stdout.
-pub fn host_exec(container: &dyn Container, command: &str, timeout: Duration) -> Result<(i32, Vec<u8>), ProbeError> {
+pub fn host_exec(
+    container: &dyn Container,
+    command: &str,
+    timeout: Duration,
+) -> Result<(i32, Vec<u8>), ProbeError> {
     let expanded = expand_host_command(command, &|p| container.endpoint(p))?;
-    let err = |message: String| ProbeError::HostExec { command: command.to_string(), message };
+    let err = |message: String| ProbeError::HostExec {
+        command: command.to_string(),
+        message,
+    };
     let mut child = std::process::Command::new("sh")
         .arg("-c")
         .arg(&expanded)
@@ -389,13 +498,18 @@ pub fn host_exec(container: &dyn Container, command: &str, timeout: Duration) ->
     };
     let out = reader.join().unwrap_or_default();
     use std::os::unix::process::ExitStatusExt;
-    let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok((code, out))
 }
 
 /// Replaces `{host}` with the IP of the endpoints (that of the first `{port:N}` named, else
 /// `127.0.0.1`) and `{port:N}` with the host port of container port N. Other braces are kept.
-pub fn expand_host_command(command: &str, endpoint: &dyn Fn(u16) -> Option<SocketAddr>) -> Result<String, ProbeError> {
+pub fn expand_host_command(
+    command: &str,
+    endpoint: &dyn Fn(u16) -> Option<SocketAddr>,
+) -> Result<String, ProbeError> {
     enum Tok<'a> {
         Text(&'a str),
         Host,
@@ -496,17 +610,31 @@ fn show<T: std::fmt::Debug>(v: &Option<T>) -> String {
 /// connectivity, and whether the probe could run at all. Timing is never compared.
 pub fn compare(expected: &ProbeOutcome, actual: &ProbeOutcome) -> Result<(), Difference> {
     let mut m = Vec::new();
-    let mut diff = |field: &str, e: String, a: String| m.push(Mismatch { field: field.into(), expected: e, actual: a });
+    let mut diff = |field: &str, e: String, a: String| {
+        m.push(Mismatch {
+            field: field.into(),
+            expected: e,
+            actual: a,
+        })
+    };
     match (&expected.error, &actual.error) {
         (None, Some(a)) => diff("error", "no error".into(), format!("{a:?}")),
         (Some(e), None) => diff("error", format!("{e:?}"), "no error".into()),
         _ => {}
     }
     if expected.http_status != actual.http_status {
-        diff("status", show(&expected.http_status), show(&actual.http_status));
+        diff(
+            "status",
+            show(&expected.http_status),
+            show(&actual.http_status),
+        );
     }
     let volatile = |f: &str| expected.volatile.iter().any(|v| v == f);
-    let names: BTreeSet<&String> = expected.headers.keys().chain(actual.headers.keys()).collect();
+    let names: BTreeSet<&String> = expected
+        .headers
+        .keys()
+        .chain(actual.headers.keys())
+        .collect();
     for name in names {
         let field = format!("header:{name}");
         if volatile(&field) {
@@ -517,29 +645,55 @@ pub fn compare(expected: &ProbeOutcome, actual: &ProbeOutcome) -> Result<(), Dif
             diff(&field, show(&e), show(&a));
         }
     }
-    if !volatile("body") && (expected.body_digest != actual.body_digest || expected.body_len != actual.body_len) {
+    if !volatile("body")
+        && (expected.body_digest != actual.body_digest || expected.body_len != actual.body_len)
+    {
         let fmt = |d: &Option<String>, l: &Option<u64>| match (d, l) {
             (Some(d), Some(l)) => format!("{d} ({l} bytes)"),
             (Some(d), None) => d.clone(),
             _ => "nothing".into(),
         };
-        diff("body", fmt(&expected.body_digest, &expected.body_len), fmt(&actual.body_digest, &actual.body_len));
+        diff(
+            "body",
+            fmt(&expected.body_digest, &expected.body_len),
+            fmt(&actual.body_digest, &actual.body_len),
+        );
     }
     if expected.exit_code != actual.exit_code {
-        diff("exit_code", show(&expected.exit_code), show(&actual.exit_code));
+        diff(
+            "exit_code",
+            show(&expected.exit_code),
+            show(&actual.exit_code),
+        );
     }
     if expected.connected != actual.connected {
-        diff("connected", show(&expected.connected), show(&actual.connected));
+        diff(
+            "connected",
+            show(&expected.connected),
+            show(&actual.connected),
+        );
     }
-    if m.is_empty() { Ok(()) } else { Err(Difference { mismatches: m }) }
+    if m.is_empty() {
+        Ok(())
+    } else {
+        Err(Difference { mismatches: m })
+    }
 }
 
 /// Checks a spec's own expectation (`expect_status`) against an outcome.
 pub fn check_expectation(spec: &ProbeSpec, outcome: &ProbeOutcome) -> Result<(), Difference> {
-    if let ProbeSpec::Http { expect_status: Some(want), .. } = spec {
+    if let ProbeSpec::Http {
+        expect_status: Some(want),
+        ..
+    } = spec
+    {
         if outcome.http_status != Some(*want) {
             return Err(Difference {
-                mismatches: vec![Mismatch { field: "status".into(), expected: want.to_string(), actual: show(&outcome.http_status) }],
+                mismatches: vec![Mismatch {
+                    field: "status".into(),
+                    expected: want.to_string(),
+                    actual: show(&outcome.http_status),
+                }],
             });
         }
     }
@@ -562,13 +716,21 @@ impl Replay {
 
 /// Runs the recorded probes again against `container` (in order; a `Job` record waits for the
 /// exit) and compares each outcome with the recorded one.
-pub fn replay(container: &dyn Container, records: &[ProbeRecord], opts: &ProbeOptions) -> Vec<Replay> {
+pub fn replay(
+    container: &dyn Container,
+    records: &[ProbeRecord],
+    opts: &ProbeOptions,
+) -> Vec<Replay> {
     records
         .iter()
         .map(|rec| {
             let actual = run_probe(container, &rec.spec, opts).outcome;
             let result = compare(&rec.outcome, &actual);
-            Replay { record: rec.clone(), actual, result }
+            Replay {
+                record: rec.clone(),
+                actual,
+                result,
+            }
         })
         .collect()
 }
@@ -576,8 +738,17 @@ pub fn replay(container: &dyn Container, records: &[ProbeRecord], opts: &ProbeOp
 /// A short one-line description of a probe, for summaries: `GET :8080/second`, `tcp :6379`.
 pub fn describe(spec: &ProbeSpec) -> String {
     match spec {
-        ProbeSpec::Http { port, method, path, https, .. } => {
-            format!("{method} {}:{port}{path}", if *https { "https" } else { "http" })
+        ProbeSpec::Http {
+            port,
+            method,
+            path,
+            https,
+            ..
+        } => {
+            format!(
+                "{method} {}:{port}{path}",
+                if *https { "https" } else { "http" }
+            )
         }
         ProbeSpec::Tcp { port } => format!("tcp :{port}"),
         ProbeSpec::Exec { argv } => format!("exec {}", argv.join(" ")),
@@ -605,7 +776,11 @@ pub fn describe_outcome(o: &ProbeOutcome) -> String {
         parts.push(format!("exit {c}"));
     }
     if let Some(c) = o.connected {
-        parts.push(if c { "connected".into() } else { "refused".into() });
+        parts.push(if c {
+            "connected".into()
+        } else {
+            "refused".into()
+        });
     }
     if let Some(n) = o.body_len {
         parts.push(format!("{n} B"));
@@ -615,6 +790,9 @@ pub fn describe_outcome(o: &ProbeOutcome) -> String {
 
 /// Reads a probe file (YAML or JSON). See [`parse_probes`] for the format.
 pub fn read_probe_file(path: &Path) -> Result<Vec<ProbeSpec>, ProbeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ProbeError::File { path: path.into(), source: e })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ProbeError::File {
+        path: path.into(),
+        source: e,
+    })?;
     parse_probe_file(&text, path)
 }

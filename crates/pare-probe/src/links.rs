@@ -61,7 +61,10 @@ pub fn resolve(base_path: &str, link: &str, https: bool, origins: &[String]) -> 
         return None;
     }
     let lower = link.to_ascii_lowercase();
-    let (rel, absolute) = if let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")) {
+    let (rel, absolute) = if let Some(rest) = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+    {
         let scheme_https = lower.starts_with("https://");
         if scheme_https != https {
             return None;
@@ -85,7 +88,13 @@ pub fn resolve(base_path: &str, link: &str, https: bool, origins: &[String]) -> 
         (link, false)
     };
     let joined = if absolute || rel.starts_with('/') {
-        if rel.is_empty() { "/".to_string() } else if rel.starts_with('?') { format!("/{rel}") } else { rel.to_string() }
+        if rel.is_empty() {
+            "/".to_string()
+        } else if rel.starts_with('?') {
+            format!("/{rel}")
+        } else {
+            rel.to_string()
+        }
     } else if rel.starts_with('?') {
         format!("{}{}", base_path.split('?').next().unwrap_or("/"), rel)
     } else {
@@ -134,7 +143,13 @@ mod tests {
             <a data-href="/no">n</a><a href="/q?a=1&amp;b=2#frag">q</a><script src="https://cdn.example/x.js"></script>"#;
         assert_eq!(
             extract_links(html),
-            vec!["/second", "img/a.png", "/s.css", "/q?a=1&b=2#frag", "https://cdn.example/x.js"]
+            vec![
+                "/second",
+                "img/a.png",
+                "/s.css",
+                "/q?a=1&b=2#frag",
+                "https://cdn.example/x.js"
+            ]
         );
     }
 
@@ -142,16 +157,34 @@ mod tests {
     fn resolves_same_origin_only() {
         let o = vec!["localhost:8080".to_string(), "127.0.0.1:32768".to_string()];
         assert_eq!(resolve("/a/b", "c", false, &o).as_deref(), Some("/a/c"));
-        assert_eq!(resolve("/a/b/", "../c?x=1", false, &o).as_deref(), Some("/a/c?x=1"));
-        assert_eq!(resolve("/a/b", "?p=2", false, &o).as_deref(), Some("/a/b?p=2"));
-        assert_eq!(resolve("/", "http://localhost:8080/x#y", false, &o).as_deref(), Some("/x"));
-        assert_eq!(resolve("/", "http://LOCALHOST:8080", false, &o).as_deref(), Some("/"));
-        assert_eq!(resolve("/", "//127.0.0.1:32768/z", false, &o).as_deref(), Some("/z"));
+        assert_eq!(
+            resolve("/a/b/", "../c?x=1", false, &o).as_deref(),
+            Some("/a/c?x=1")
+        );
+        assert_eq!(
+            resolve("/a/b", "?p=2", false, &o).as_deref(),
+            Some("/a/b?p=2")
+        );
+        assert_eq!(
+            resolve("/", "http://localhost:8080/x#y", false, &o).as_deref(),
+            Some("/x")
+        );
+        assert_eq!(
+            resolve("/", "http://LOCALHOST:8080", false, &o).as_deref(),
+            Some("/")
+        );
+        assert_eq!(
+            resolve("/", "//127.0.0.1:32768/z", false, &o).as_deref(),
+            Some("/z")
+        );
         assert_eq!(resolve("/", "https://localhost:8080/x", false, &o), None);
         assert_eq!(resolve("/", "http://example.com/x", false, &o), None);
         assert_eq!(resolve("/", "mailto:a@b", false, &o), None);
         assert_eq!(resolve("/", "javascript:void(0)", false, &o), None);
         assert_eq!(resolve("/", "#top", false, &o), None);
-        assert_eq!(resolve("/", "../../../etc", false, &o).as_deref(), Some("/etc"));
+        assert_eq!(
+            resolve("/", "../../../etc", false, &o).as_deref(),
+            Some("/etc")
+        );
     }
 }

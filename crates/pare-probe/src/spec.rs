@@ -56,7 +56,10 @@ impl HttpFlag {
 /// Parses `METHOD:PATH[:PORT]` (`GET:/health`, `POST:/api:8080`); a bare `/PATH` means GET.
 /// `https:` may prefix the method for TLS (`https:GET:/:8443`).
 pub fn parse_http_flag(flag: &str) -> Result<HttpFlag, ProbeError> {
-    let bad = |message: &str| ProbeError::Flag { flag: flag.into(), message: message.into() };
+    let bad = |message: &str| ProbeError::Flag {
+        flag: flag.into(),
+        message: message.into(),
+    };
     let (https, rest) = match flag.strip_prefix("https:") {
         Some(r) => (true, r),
         None => (false, flag.strip_prefix("http:").unwrap_or(flag)),
@@ -64,16 +67,19 @@ pub fn parse_http_flag(flag: &str) -> Result<HttpFlag, ProbeError> {
     let (method, rest) = if rest.starts_with('/') {
         ("GET".to_string(), rest)
     } else {
-        let (m, r) = rest.split_once(':').ok_or_else(|| bad("expected METHOD:PATH[:PORT]"))?;
+        let (m, r) = rest
+            .split_once(':')
+            .ok_or_else(|| bad("expected METHOD:PATH[:PORT]"))?;
         if m.is_empty() || !m.chars().all(|c| c.is_ascii_alphabetic()) {
             return Err(bad("the method must be letters, e.g. GET"));
         }
         (m.to_ascii_uppercase(), r)
     };
     let (path, port) = match rest.rsplit_once(':') {
-        Some((p, n)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => {
-            (p, Some(n.parse::<u16>().map_err(|_| bad("port out of range"))?))
-        }
+        Some((p, n)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => (
+            p,
+            Some(n.parse::<u16>().map_err(|_| bad("port out of range"))?),
+        ),
         _ => (rest, None),
     };
     if !path.starts_with('/') {
@@ -82,7 +88,12 @@ pub fn parse_http_flag(flag: &str) -> Result<HttpFlag, ProbeError> {
     if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("the path must not contain spaces"));
     }
-    Ok(HttpFlag { method, path: path.into(), port, https })
+    Ok(HttpFlag {
+        method,
+        path: path.into(),
+        port,
+        https,
+    })
 }
 
 /// Splits a command like a shell would for simple cases: words separated by blanks, with
@@ -180,17 +191,30 @@ pub fn parse_probe_file(text: &str, path: &Path) -> Result<Vec<ProbeSpec>, Probe
 }
 
 /// Like [`parse_probe_file`], filling in `default_port` for HTTP and TCP probes without one.
-pub fn parse_probes(text: &str, path: &Path, default_port: Option<u16>) -> Result<Vec<ProbeSpec>, ProbeError> {
-    let spec_err = |i: usize, message: String| ProbeError::Spec { path: PathBuf::from(path), message: format!("probe {}: {message}", i + 1) };
-    let root: FileRoot = serde_yaml::from_str(text)
-        .map_err(|e| ProbeError::Spec { path: path.into(), message: format!("not a probe list: {e}") })?;
+pub fn parse_probes(
+    text: &str,
+    path: &Path,
+    default_port: Option<u16>,
+) -> Result<Vec<ProbeSpec>, ProbeError> {
+    let spec_err = |i: usize, message: String| ProbeError::Spec {
+        path: PathBuf::from(path),
+        message: format!("probe {}: {message}", i + 1),
+    };
+    let root: FileRoot = serde_yaml::from_str(text).map_err(|e| ProbeError::Spec {
+        path: path.into(),
+        message: format!("not a probe list: {e}"),
+    })?;
     let list = match root {
         FileRoot::List(l) | FileRoot::Map { probes: l } => l,
     };
     let mut out = Vec::new();
     for (i, p) in list.into_iter().enumerate() {
         let kind = p.kind.to_ascii_lowercase().replace('_', "-");
-        let port = || p.port.or(default_port).ok_or_else(|| spec_err(i, "needs a port (the image exposes none)".into()));
+        let port = || {
+            p.port
+                .or(default_port)
+                .ok_or_else(|| spec_err(i, "needs a port (the image exposes none)".into()))
+        };
         let spec = match kind.as_str() {
             "http" | "https" => {
                 let path_s = p.path.clone().unwrap_or_else(|| "/".into());
@@ -206,13 +230,19 @@ pub fn parse_probes(text: &str, path: &Path, default_port: Option<u16>) -> Resul
                         .map(|l| {
                             l.split_once(':')
                                 .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-                                .ok_or_else(|| spec_err(i, format!("header {l:?} is not `Name: value`")))
+                                .ok_or_else(|| {
+                                    spec_err(i, format!("header {l:?} is not `Name: value`"))
+                                })
                         })
                         .collect::<Result<_, _>>()?,
                 };
                 ProbeSpec::Http {
                     port: port()?,
-                    method: p.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase(),
+                    method: p
+                        .method
+                        .clone()
+                        .unwrap_or_else(|| "GET".into())
+                        .to_ascii_uppercase(),
                     path: path_s,
                     headers,
                     body: p.body.clone(),
@@ -234,7 +264,12 @@ pub fn parse_probes(text: &str, path: &Path, default_port: Option<u16>) -> Resul
                 _ => return Err(spec_err(i, "host-exec needs `command`".into())),
             },
             "job" => ProbeSpec::Job,
-            other => return Err(spec_err(i, format!("unknown kind {other:?} (http, tcp, exec, host-exec, job)"))),
+            other => {
+                return Err(spec_err(
+                    i,
+                    format!("unknown kind {other:?} (http, tcp, exec, host-exec, job)"),
+                ));
+            }
         };
         out.push(spec);
     }
@@ -249,9 +284,17 @@ mod tests {
     fn http_flags() {
         assert_eq!(
             parse_http_flag("GET:/health").unwrap(),
-            HttpFlag { method: "GET".into(), path: "/health".into(), port: None, https: false }
+            HttpFlag {
+                method: "GET".into(),
+                path: "/health".into(),
+                port: None,
+                https: false
+            }
         );
-        assert_eq!(parse_http_flag("post:/api/x:8080").unwrap().port, Some(8080));
+        assert_eq!(
+            parse_http_flag("post:/api/x:8080").unwrap().port,
+            Some(8080)
+        );
         assert_eq!(parse_http_flag("post:/api/x:8080").unwrap().method, "POST");
         assert_eq!(parse_http_flag("/a").unwrap().method, "GET");
         assert!(parse_http_flag("https:GET:/:8443").unwrap().https);
@@ -265,8 +308,14 @@ mod tests {
     #[test]
     fn argv_splitting() {
         assert_eq!(exec_argv("redis-cli  ping"), vec!["redis-cli", "ping"]);
-        assert_eq!(exec_argv(r#"echo "a b" 'c d' e\ f"#), vec!["echo", "a b", "c d", "e f"]);
-        assert_eq!(exec_argv("cat /etc/passwd | wc -l"), vec!["sh", "-c", "cat /etc/passwd | wc -l"]);
+        assert_eq!(
+            exec_argv(r#"echo "a b" 'c d' e\ f"#),
+            vec!["echo", "a b", "c d", "e f"]
+        );
+        assert_eq!(
+            exec_argv("cat /etc/passwd | wc -l"),
+            vec!["sh", "-c", "cat /etc/passwd | wc -l"]
+        );
     }
 
     #[test]
@@ -287,26 +336,54 @@ probes:
         let p = parse_probes(yaml, Path::new("p.yaml"), Some(8080)).unwrap();
         assert_eq!(p.len(), 5);
         match &p[0] {
-            ProbeSpec::Http { port, method, headers, expect_status, .. } => {
-                assert_eq!((*port, method.as_str(), *expect_status), (8080, "POST", Some(201)));
-                assert_eq!(headers, &vec![("Content-Type".to_string(), "application/json".to_string())]);
+            ProbeSpec::Http {
+                port,
+                method,
+                headers,
+                expect_status,
+                ..
+            } => {
+                assert_eq!(
+                    (*port, method.as_str(), *expect_status),
+                    (8080, "POST", Some(201))
+                );
+                assert_eq!(
+                    headers,
+                    &vec![("Content-Type".to_string(), "application/json".to_string())]
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(p[2], ProbeSpec::Exec { argv: vec!["redis-cli".into(), "ping".into()] });
+        assert_eq!(
+            p[2],
+            ProbeSpec::Exec {
+                argv: vec!["redis-cli".into(), "ping".into()]
+            }
+        );
         assert_eq!(p[4], ProbeSpec::Job);
         let json = r#"[{"kind":"http","port":80,"path":"/x","headers":["Accept: text/html"]}]"#;
         let p = parse_probes(json, Path::new("p.json"), None).unwrap();
-        assert!(matches!(&p[0], ProbeSpec::Http { port: 80, headers, .. } if headers[0].1 == "text/html"));
+        assert!(
+            matches!(&p[0], ProbeSpec::Http { port: 80, headers, .. } if headers[0].1 == "text/html")
+        );
     }
 
     #[test]
     fn file_errors_name_file_and_probe() {
-        let e = parse_probes("- {kind: http, path: /}", Path::new("f.yaml"), None).unwrap_err().to_string();
-        assert!(e.contains("f.yaml") && e.contains("probe 1") && e.contains("port"), "{e}");
-        let e = parse_probes("- {kind: smtp}", Path::new("f.yaml"), None).unwrap_err().to_string();
+        let e = parse_probes("- {kind: http, path: /}", Path::new("f.yaml"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("f.yaml") && e.contains("probe 1") && e.contains("port"),
+            "{e}"
+        );
+        let e = parse_probes("- {kind: smtp}", Path::new("f.yaml"), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown kind"), "{e}");
-        let e = parse_probes("- {kind: http, port: 1, pth: /}", Path::new("f.yaml"), None).unwrap_err().to_string();
+        let e = parse_probes("- {kind: http, port: 1, pth: /}", Path::new("f.yaml"), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("f.yaml"), "{e}");
         assert!(parse_probes("{{{", Path::new("f.yaml"), None).is_err());
     }

@@ -24,10 +24,16 @@ impl Container for Fake {
     fn exec(&self, argv: &[String], _timeout: Duration) -> Result<ExecOutput, RuntimeError> {
         // Stands in for running inside the container: `echo WORDS` prints them, else exit 127.
         match argv.split_first() {
-            Some((c, rest)) if c == "echo" => {
-                Ok(ExecOutput { exit_code: 0, stdout: format!("{}\n", rest.join(" ")).into_bytes(), stderr: vec![] })
-            }
-            _ => Ok(ExecOutput { exit_code: 127, stdout: vec![], stderr: b"not found".to_vec() }),
+            Some((c, rest)) if c == "echo" => Ok(ExecOutput {
+                exit_code: 0,
+                stdout: format!("{}\n", rest.join(" ")).into_bytes(),
+                stderr: vec![],
+            }),
+            _ => Ok(ExecOutput {
+                exit_code: 127,
+                stdout: vec![],
+                stderr: b"not found".to_vec(),
+            }),
         }
     }
     fn wait(&self, timeout: Duration) -> Result<Option<ExitInfo>, RuntimeError> {
@@ -43,7 +49,10 @@ impl Container for Fake {
         }
     }
     fn stop(&self, _grace: Duration) -> Result<ExitInfo, RuntimeError> {
-        Ok(ExitInfo { code: 143, signal: Some("SIGTERM".into()) })
+        Ok(ExitInfo {
+            code: 143,
+            signal: Some("SIGTERM".into()),
+        })
     }
     fn logs(&self) -> Result<(Vec<u8>, Vec<u8>), RuntimeError> {
         Ok((self.stdout.clone(), Vec::new()))
@@ -62,7 +71,11 @@ struct App {
 }
 
 fn page(status: &str, ctype: &str, extra: &str, body: &str) -> String {
-    format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nDate: Mon, 01 Jan 2026 00:00:0{}\r\n{extra}Content-Length: {}\r\n\r\n{body}", body.len() % 10, body.len())
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nDate: Mon, 01 Jan 2026 00:00:0{}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len() % 10,
+        body.len()
+    )
 }
 
 fn app() -> App {
@@ -93,7 +106,9 @@ fn app() -> App {
             let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
             log2.lock().unwrap().push((path.clone(), host));
             let resp = match path.as_str() {
-                "/" if *broken2.lock().unwrap() => page("500 Internal Server Error", "text/plain", "", "boom"),
+                "/" if *broken2.lock().unwrap() => {
+                    page("500 Internal Server Error", "text/plain", "", "boom")
+                }
                 "/" => page(
                     "200 OK",
                     "text/html; charset=utf-8",
@@ -101,8 +116,18 @@ fn app() -> App {
                     r#"<a href="/second">2</a> <img src="img.png"> <a href="http://localhost:8080/abs#x">abs</a>
                        <a href="http://other.example/x">ext</a> <a href="/redirect">r</a> <a href="mailto:x@y">m</a>"#,
                 ),
-                "/second" => page("200 OK", "text/html", "", "<a href='third?q=1'>3</a><a href='/'>home</a>"),
-                "/redirect" => page("302 Found", "text/html", "Location: http://localhost:8080/moved\r\n", ""),
+                "/second" => page(
+                    "200 OK",
+                    "text/html",
+                    "",
+                    "<a href='third?q=1'>3</a><a href='/'>home</a>",
+                ),
+                "/redirect" => page(
+                    "302 Found",
+                    "text/html",
+                    "Location: http://localhost:8080/moved\r\n",
+                    "",
+                ),
                 "/time" => {
                     let mut c = counter.lock().unwrap();
                     *c += 1;
@@ -112,7 +137,9 @@ fn app() -> App {
                     // Chunked, to exercise the decoder against a live socket.
                     "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nPNG!\r\n0\r\n\r\n".to_string()
                 }
-                "/abs" | "/third?q=1" | "/moved" => page("200 OK", "text/plain", "", &format!("page {path}")),
+                "/abs" | "/third?q=1" | "/moved" => {
+                    page("200 OK", "text/plain", "", &format!("page {path}"))
+                }
                 _ => page("404 Not Found", "text/plain", "", "nope"),
             };
             let _ = conn.write_all(resp.as_bytes());
@@ -122,7 +149,10 @@ fn app() -> App {
 }
 
 fn fake(ports: &[(u16, SocketAddr)]) -> Fake {
-    Fake { ports: ports.iter().copied().collect(), ..Default::default() }
+    Fake {
+        ports: ports.iter().copied().collect(),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -137,16 +167,43 @@ fn crawl_follows_same_origin_links_and_redirects() {
             _ => unreachable!(),
         })
         .collect();
-    assert_eq!(paths, vec!["/", "/second", "/img.png", "/abs", "/redirect", "/third?q=1", "/moved"]);
+    assert_eq!(
+        paths,
+        vec![
+            "/",
+            "/second",
+            "/img.png",
+            "/abs",
+            "/redirect",
+            "/third?q=1",
+            "/moved"
+        ]
+    );
     // The Host header carries the container port, not the host port.
-    assert!(app.log.lock().unwrap().iter().all(|(_, h)| h == "localhost:8080"));
+    assert!(
+        app.log
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(_, h)| h == "localhost:8080")
+    );
     let root = &recs[0].outcome;
     assert_eq!(root.http_status, Some(200));
-    assert_eq!(root.headers.get("content-type").map(String::as_str), Some("text/html; charset=utf-8"));
-    assert!(!root.headers.contains_key("date"), "volatile headers are not kept");
+    assert_eq!(
+        root.headers.get("content-type").map(String::as_str),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        !root.headers.contains_key("date"),
+        "volatile headers are not kept"
+    );
     let redirect = &recs[4].outcome;
     assert_eq!(redirect.http_status, Some(302));
-    assert_eq!(redirect.headers.get("location").map(String::as_str), Some("/moved"), "own origin stripped");
+    assert_eq!(
+        redirect.headers.get("location").map(String::as_str),
+        Some("/moved"),
+        "own origin stripped"
+    );
     let img = &recs[2].outcome;
     assert_eq!(img.body_len, Some(4));
     assert_eq!(img.body_digest.as_deref(), Some(digest(b"PNG!").as_str()));
@@ -156,9 +213,15 @@ fn crawl_follows_same_origin_links_and_redirects() {
 fn crawl_respects_limits() {
     let app = app();
     let c = fake(&[(8080, app.addr)]);
-    let opts = ProbeOptions { crawl_max: 2, ..Default::default() };
+    let opts = ProbeOptions {
+        crawl_max: 2,
+        ..Default::default()
+    };
     assert_eq!(crawl(&c, 8080, false, &opts).len(), 2);
-    let opts = ProbeOptions { crawl_depth: 0, ..Default::default() };
+    let opts = ProbeOptions {
+        crawl_depth: 0,
+        ..Default::default()
+    };
     assert_eq!(crawl(&c, 8080, false, &opts).len(), 1);
 }
 
@@ -191,45 +254,106 @@ fn classify_http_tcp_and_closed_ports() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let c = fake(&[(80, app.addr), (25, banner_addr), (6379, quiet_addr), (9, closed)]);
-    let o = ProbeOptions { timeout: Duration::from_secs(2), ..Default::default() };
+    let c = fake(&[
+        (80, app.addr),
+        (25, banner_addr),
+        (6379, quiet_addr),
+        (9, closed),
+    ]);
+    let o = ProbeOptions {
+        timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
     assert_eq!(classify_port(&c, 80, &o), PortKind::Http);
     assert_eq!(classify_port(&c, 25, &o), PortKind::Tcp);
     assert_eq!(classify_port(&c, 6379, &o), PortKind::Tcp);
     assert_eq!(classify_port(&c, 9, &o), PortKind::Closed);
     assert_eq!(classify_port(&c, 1234, &o), PortKind::Closed);
-    assert_eq!(run_probe(&c, &ProbeSpec::Tcp { port: 6379 }, &o).outcome.connected, Some(true));
-    assert_eq!(run_probe(&c, &ProbeSpec::Tcp { port: 9 }, &o).outcome.connected, Some(false));
+    assert_eq!(
+        run_probe(&c, &ProbeSpec::Tcp { port: 6379 }, &o)
+            .outcome
+            .connected,
+        Some(true)
+    );
+    assert_eq!(
+        run_probe(&c, &ProbeSpec::Tcp { port: 9 }, &o)
+            .outcome
+            .connected,
+        Some(false)
+    );
 }
 
 #[test]
 fn job_exec_and_host_exec_probes() {
     let mut c = fake(&[]);
     c.stdout = b"done\n".to_vec();
-    *c.exit.lock().unwrap() = Some(ExitInfo { code: 3, signal: None });
+    *c.exit.lock().unwrap() = Some(ExitInfo {
+        code: 3,
+        signal: None,
+    });
     let o = ProbeOptions::default();
     let job = run_probe(&c, &ProbeSpec::Job, &o).outcome;
     assert_eq!(job.exit_code, Some(3));
     assert_eq!(job.body_digest.as_deref(), Some(digest(b"done\n").as_str()));
 
-    let ex = run_probe(&c, &ProbeSpec::Exec { argv: exec_argv("echo hi there") }, &o).outcome;
+    let ex = run_probe(
+        &c,
+        &ProbeSpec::Exec {
+            argv: exec_argv("echo hi there"),
+        },
+        &o,
+    )
+    .outcome;
     assert_eq!((ex.exit_code, ex.body_len), (Some(0), Some(9)));
-    let missing = run_probe(&c, &ProbeSpec::Exec { argv: vec!["nope".into()] }, &o).outcome;
+    let missing = run_probe(
+        &c,
+        &ProbeSpec::Exec {
+            argv: vec!["nope".into()],
+        },
+        &o,
+    )
+    .outcome;
     assert_eq!(missing.exit_code, Some(127));
 
     let c = fake(&[(8080, "127.0.0.1:40000".parse().unwrap())]);
-    let he = run_probe(&c, &ProbeSpec::HostExec { command: "printf '%s' {host}:{port:8080}; exit 4".into() }, &o).outcome;
+    let he = run_probe(
+        &c,
+        &ProbeSpec::HostExec {
+            command: "printf '%s' {host}:{port:8080}; exit 4".into(),
+        },
+        &o,
+    )
+    .outcome;
     assert_eq!(he.exit_code, Some(4));
-    assert_eq!(he.body_digest.as_deref(), Some(digest(b"127.0.0.1:40000").as_str()));
-    let bad = run_probe(&c, &ProbeSpec::HostExec { command: "echo {port:9999}".into() }, &o).outcome;
+    assert_eq!(
+        he.body_digest.as_deref(),
+        Some(digest(b"127.0.0.1:40000").as_str())
+    );
+    let bad = run_probe(
+        &c,
+        &ProbeSpec::HostExec {
+            command: "echo {port:9999}".into(),
+        },
+        &o,
+    )
+    .outcome;
     assert!(bad.error.unwrap().contains("9999"));
 }
 
 #[test]
 fn still_running_job_is_an_error_outcome() {
     let c = fake(&[]);
-    let o = ProbeOptions { job_timeout: Duration::from_millis(100), ..Default::default() };
-    assert!(run_probe(&c, &ProbeSpec::Job, &o).outcome.error.unwrap().contains("still running"));
+    let o = ProbeOptions {
+        job_timeout: Duration::from_millis(100),
+        ..Default::default()
+    };
+    assert!(
+        run_probe(&c, &ProbeSpec::Job, &o)
+            .outcome
+            .error
+            .unwrap()
+            .contains("still running")
+    );
 }
 
 #[test]
@@ -239,13 +363,20 @@ fn replay_detects_changed_status_and_body() {
     let o = ProbeOptions::default();
     let recs = crawl(&c, 8080, false, &o);
     let same = replay(&c, &recs, &o);
-    assert!(same.iter().all(|r| r.ok()), "{:?}", same.iter().map(|r| &r.result).collect::<Vec<_>>());
+    assert!(
+        same.iter().all(|r| r.ok()),
+        "{:?}",
+        same.iter().map(|r| &r.result).collect::<Vec<_>>()
+    );
     *app.broken.lock().unwrap() = true;
     let after = replay(&c, &recs, &o);
     let diff = after[0].result.clone().unwrap_err();
     let fields: Vec<&str> = diff.mismatches.iter().map(|m| m.field.as_str()).collect();
     assert_eq!(fields, vec!["status", "header:content-type", "body"]);
-    assert!(diff.to_string().contains("status: expected 200, got 500"), "{diff}");
+    assert!(
+        diff.to_string().contains("status: expected 200, got 500"),
+        "{diff}"
+    );
     assert!(after[1..].iter().all(|r| r.ok()));
 }
 
@@ -286,14 +417,34 @@ fn compare_flags_each_field() {
         ..Default::default()
     };
     assert!(compare(&base, &base.clone()).is_ok());
-    let other_body = ProbeOutcome { body_digest: Some(digest(b"b")), ..base.clone() };
-    assert_eq!(compare(&base, &other_body).unwrap_err().mismatches[0].field, "body");
-    let failed = ProbeOutcome { error: Some("connection refused".into()), ..Default::default() };
-    let fields: Vec<String> = compare(&base, &failed).unwrap_err().mismatches.into_iter().map(|m| m.field).collect();
+    let other_body = ProbeOutcome {
+        body_digest: Some(digest(b"b")),
+        ..base.clone()
+    };
+    assert_eq!(
+        compare(&base, &other_body).unwrap_err().mismatches[0].field,
+        "body"
+    );
+    let failed = ProbeOutcome {
+        error: Some("connection refused".into()),
+        ..Default::default()
+    };
+    let fields: Vec<String> = compare(&base, &failed)
+        .unwrap_err()
+        .mismatches
+        .into_iter()
+        .map(|m| m.field)
+        .collect();
     assert_eq!(fields, vec!["error", "status", "body"]);
-    let exit = |c| ProbeOutcome { exit_code: Some(c), ..Default::default() };
+    let exit = |c| ProbeOutcome {
+        exit_code: Some(c),
+        ..Default::default()
+    };
     assert!(compare(&exit(0), &exit(1)).is_err());
-    let conn = |c| ProbeOutcome { connected: Some(c), ..Default::default() };
+    let conn = |c| ProbeOutcome {
+        connected: Some(c),
+        ..Default::default()
+    };
     assert!(compare(&conn(true), &conn(false)).is_err());
 }
 
@@ -313,18 +464,28 @@ fn wait_ready_sees_port_exit_and_timeout() {
         std::thread::sleep(Duration::from_millis(300));
     });
     let c = fake(&[(80, addr)]);
-    assert_eq!(wait_ready(&c, &[80], Duration::from_secs(10)).unwrap(), Readiness::Ready);
+    assert_eq!(
+        wait_ready(&c, &[80], Duration::from_secs(10)).unwrap(),
+        Readiness::Ready
+    );
     drop(t);
 
     let exited = fake(&[(80, "127.0.0.1:1".parse().unwrap())]);
-    *exited.exit.lock().unwrap() = Some(ExitInfo { code: 1, signal: None });
-    assert!(matches!(wait_ready(&exited, &[80], Duration::from_secs(5)).unwrap(), Readiness::Exited(e) if e.code == 1));
+    *exited.exit.lock().unwrap() = Some(ExitInfo {
+        code: 1,
+        signal: None,
+    });
+    assert!(
+        matches!(wait_ready(&exited, &[80], Duration::from_secs(5)).unwrap(), Readiness::Exited(e) if e.code == 1)
+    );
 
     let never = fake(&[(80, "127.0.0.1:1".parse().unwrap())]);
     let start = Instant::now();
     assert_eq!(
         wait_ready(&never, &[80], Duration::from_millis(400)).unwrap(),
-        Readiness::TimedOut { waiting_for: vec![80] }
+        Readiness::TimedOut {
+            waiting_for: vec![80]
+        }
     );
     assert!(start.elapsed() < Duration::from_secs(3));
 }
@@ -334,7 +495,18 @@ fn https_with_self_signed_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -365,12 +537,20 @@ fn https_with_self_signed_certificate() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let c = fake(&[(8443, addr)]);
-    let o = ProbeOptions { timeout: Duration::from_secs(5), ..Default::default() };
+    let o = ProbeOptions {
+        timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
     let kind = classify_port(&c, 8443, &o);
     let rec = crawl(&c, 8443, true, &ProbeOptions { crawl_max: 1, ..o });
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(kind, PortKind::Https);
-    assert_eq!(rec[0].outcome.http_status, Some(200), "{:?}", rec[0].outcome);
+    assert_eq!(
+        rec[0].outcome.http_status,
+        Some(200),
+        "{:?}",
+        rec[0].outcome
+    );
     assert!(rec[0].outcome.body_len.unwrap() > 0);
 }

@@ -24,7 +24,9 @@ use pare_image::{ImageConfiguration, Platform, ResolvedImage};
 use pare_probe::{HttpFlag, PortKind, ProbeOptions, Readiness};
 use pare_reference::ImageRef;
 use pare_runtime::{Container, RunSpec, Runtime, SensorSpec};
-use pare_trace::{AccessKind, ImageInfo, Profile, ProbeRecord, ProbeSpec, SCHEMA_VERSION, SensorReport};
+use pare_trace::{
+    AccessKind, ImageInfo, ProbeRecord, ProbeSpec, Profile, SCHEMA_VERSION, SensorReport,
+};
 
 pub mod apparmor;
 pub mod seccomp;
@@ -41,7 +43,11 @@ pub enum ProfileError {
     #[error(transparent)]
     Source(#[from] pare_source::SourceError),
     #[error("{image}: extracting the root filesystem into {dest}: {message}")]
-    Extract { image: String, dest: PathBuf, message: String },
+    Extract {
+        image: String,
+        dest: PathBuf,
+        message: String,
+    },
     #[error(transparent)]
     Runtime(#[from] pare_runtime::RuntimeError),
     #[error(transparent)]
@@ -59,13 +65,20 @@ pub enum ProfileError {
     #[error("{path}: the sensor wrote no usable report: {message}")]
     SensorReport { path: PathBuf, message: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("--continue-after {value:?}: expected probe, exit, signal or a number of seconds")]
     ContinueAfter { value: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProfileError + '_ {
-    move |source| ProfileError::Io { path: path.to_path_buf(), source }
+    move |source| ProfileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// When to stop the app after the probes.
@@ -189,7 +202,10 @@ impl ProfileResult {
         self.profile
             .probes
             .iter()
-            .filter(|r| r.outcome.error.is_some() || pare_probe::check_expectation(&r.spec, &r.outcome).is_err())
+            .filter(|r| {
+                r.outcome.error.is_some()
+                    || pare_probe::check_expectation(&r.spec, &r.outcome).is_err()
+            })
             .collect()
     }
 
@@ -201,11 +217,20 @@ impl ProfileResult {
         let stat_only = s
             .files
             .values()
-            .filter(|f| !f.kinds.is_empty() && f.kinds.iter().all(|k| matches!(k, AccessKind::Stat | AccessKind::Readlink)))
+            .filter(|f| {
+                !f.kinds.is_empty()
+                    && f.kinds
+                        .iter()
+                        .all(|k| matches!(k, AccessKind::Stat | AccessKind::Readlink))
+            })
             .count();
         let found = s.files.values().filter(|f| f.found).count();
         let mut out = String::new();
-        out.push_str(&format!("image     {} ({})\n", p.image.reference, short_digest(&p.image.config_digest)));
+        out.push_str(&format!(
+            "image     {} ({})\n",
+            p.image.reference,
+            short_digest(&p.image.config_digest)
+        ));
         out.push_str(&format!(
             "runtime   {}, tracing: ptrace{}, ran {:?} as uid {}\n",
             p.runtime,
@@ -215,7 +240,14 @@ impl ProfileResult {
         ));
         out.push_str(&format!("readiness {}\n", self.readiness));
         if let Some(e) = &s.exit {
-            out.push_str(&format!("exit      {}{}\n", e.code, e.signal.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()));
+            out.push_str(&format!(
+                "exit      {}{}\n",
+                e.code,
+                e.signal
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            ));
         }
         out.push_str(&format!(
             "files     {} paths ({} present, {} missing): {} opened, {} written, {} created, {} executed, {} stat-only\n",
@@ -231,14 +263,19 @@ impl ProfileResult {
         let mut execs: Vec<&str> = s.execs.iter().map(|e| e.path.as_str()).collect();
         execs.sort_unstable();
         execs.dedup();
-        out.push_str(&format!("execs     {} ({})\n", s.execs.len(), execs.join(", ")));
+        out.push_str(&format!(
+            "execs     {} ({})\n",
+            s.execs.len(),
+            execs.join(", ")
+        ));
         out.push_str(&format!("syscalls  {} distinct\n", s.syscalls.len()));
         for n in &s.notices {
             out.push_str(&format!("notice    {n}\n"));
         }
         out.push_str(&format!("probes    {}\n", p.probes.len()));
         for r in &p.probes {
-            let bad = r.outcome.error.is_some() || pare_probe::check_expectation(&r.spec, &r.outcome).is_err();
+            let bad = r.outcome.error.is_some()
+                || pare_probe::check_expectation(&r.spec, &r.outcome).is_err();
             out.push_str(&format!(
                 "  {} {:<40} {}\n",
                 if bad { "✗" } else { "✓" },
@@ -259,7 +296,11 @@ impl ProfileResult {
         ));
         let a = &self.artifacts;
         out.push_str(&format!("wrote     {}\n", a.profile_json.display()));
-        out.push_str(&format!("          {}  (docker run --security-opt seccomp={})\n", a.seccomp_json.display(), a.seccomp_json.display()));
+        out.push_str(&format!(
+            "          {}  (docker run --security-opt seccomp={})\n",
+            a.seccomp_json.display(),
+            a.seccomp_json.display()
+        ));
         out.push_str(&format!(
             "          {}  (apparmor_parser -r {}; docker run --security-opt apparmor={})\n",
             a.apparmor_profile.display(),
@@ -285,7 +326,9 @@ pub fn locate_sensor(explicit: Option<&Path>) -> Result<PathBuf, ProfileError> {
         if p.is_file() {
             return Ok(p.to_path_buf());
         }
-        return Err(ProfileError::SensorNotFound { looked: format!("--sensor {}", p.display()) });
+        return Err(ProfileError::SensorNotFound {
+            looked: format!("--sensor {}", p.display()),
+        });
     }
     if let Some(env) = std::env::var_os("PARE_SENSOR").filter(|v| !v.is_empty()) {
         candidates.push(PathBuf::from(env));
@@ -295,7 +338,10 @@ pub fn locate_sensor(explicit: Option<&Path>) -> Result<PathBuf, ProfileError> {
             candidates.push(dir.join("pare-sensor"));
             // target/{debug,release}/pare → target/x86_64-unknown-linux-gnu/release/pare-sensor
             // (and the same from target/debug/deps for test binaries).
-            for up in [dir.parent(), dir.parent().and_then(Path::parent)].into_iter().flatten() {
+            for up in [dir.parent(), dir.parent().and_then(Path::parent)]
+                .into_iter()
+                .flatten()
+            {
                 candidates.push(up.join("x86_64-unknown-linux-gnu/release/pare-sensor"));
             }
         }
@@ -306,7 +352,9 @@ pub fn locate_sensor(explicit: Option<&Path>) -> Result<PathBuf, ProfileError> {
         }
         looked.push(c.display().to_string());
     }
-    Err(ProfileError::SensorNotFound { looked: format!("looked at {}", looked.join(", ")) })
+    Err(ProfileError::SensorNotFound {
+        looked: format!("looked at {}", looked.join(", ")),
+    })
 }
 
 /// How the image runs, from its config.
@@ -325,14 +373,20 @@ pub struct ImageRun {
 
 impl ImageRun {
     pub fn from_config(cfg: &ImageConfiguration) -> Self {
-        let Some(c) = cfg.config() else { return ImageRun::default() };
+        let Some(c) = cfg.config() else {
+            return ImageRun::default();
+        };
         let mut exposed: Vec<String> = c.exposed_ports().clone().unwrap_or_default();
         exposed.sort();
         let mut tcp_ports: Vec<u16> = exposed
             .iter()
             .filter_map(|p| {
                 let (n, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
-                if proto.eq_ignore_ascii_case("tcp") { n.trim().parse().ok() } else { None }
+                if proto.eq_ignore_ascii_case("tcp") {
+                    n.trim().parse().ok()
+                } else {
+                    None
+                }
             })
             .collect();
         tcp_ports.sort_unstable();
@@ -350,7 +404,11 @@ impl ImageRun {
 
     /// ENTRYPOINT + CMD.
     pub fn command(&self) -> Vec<String> {
-        self.entrypoint.iter().chain(self.cmd.iter()).cloned().collect()
+        self.entrypoint
+            .iter()
+            .chain(self.cmd.iter())
+            .cloned()
+            .collect()
     }
 }
 
@@ -364,7 +422,10 @@ pub enum Target {
 }
 
 /// The probes to run, from the options; `None` when the user gave none (use the defaults).
-fn explicit_probes(opts: &ProfileOptions, run: &ImageRun) -> Result<Option<Vec<ProbeSpec>>, ProfileError> {
+fn explicit_probes(
+    opts: &ProfileOptions,
+    run: &ImageRun,
+) -> Result<Option<Vec<ProbeSpec>>, ProfileError> {
     let default_port = run.tcp_ports.first().copied();
     let mut specs = Vec::new();
     for f in &opts.http_probes {
@@ -375,7 +436,9 @@ fn explicit_probes(opts: &ProfileOptions, run: &ImageRun) -> Result<Option<Vec<P
         specs.extend(pare_probe::parse_probes(&text, file, default_port)?);
     }
     for c in &opts.exec {
-        specs.push(ProbeSpec::Exec { argv: pare_probe::exec_argv(c) });
+        specs.push(ProbeSpec::Exec {
+            argv: pare_probe::exec_argv(c),
+        });
     }
     for c in &opts.host_exec {
         specs.push(ProbeSpec::HostExec { command: c.clone() });
@@ -426,7 +489,10 @@ struct TempDir(tempfile::TempDir);
 impl TempDir {
     fn new(prefix: &str) -> Result<Self, ProfileError> {
         let base = std::env::temp_dir();
-        let t = tempfile::Builder::new().prefix(prefix).tempdir_in(&base).map_err(io_err(&base))?;
+        let t = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(&base)
+            .map_err(io_err(&base))?;
         if let Ok(mut d) = TEMP_DIRS.lock() {
             d.push(t.path().to_path_buf());
         }
@@ -467,17 +533,31 @@ pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
     };
     let runtime = pare_runtime::detect(choice)?;
     opts.say(&format!("opening {reference}"));
-    let source = pare_source::open(&reference, &pare_source::OpenOptions { platform: opts.platform.clone(), ..Default::default() })?;
+    let source = pare_source::open(
+        &reference,
+        &pare_source::OpenOptions {
+            platform: opts.platform.clone(),
+            ..Default::default()
+        },
+    )?;
     let image = source.image().clone();
     let mut _rootfs_dir = None;
     let target = match (runtime.name(), &reference) {
         ("docker", ImageRef::DockerDaemon { name }) => Target::Daemon(name.clone()),
-        ("docker", _) => return Err(ProfileError::NeedsDaemonImage { reference: reference.to_string() }),
+        ("docker", _) => {
+            return Err(ProfileError::NeedsDaemonImage {
+                reference: reference.to_string(),
+            });
+        }
         _ => {
             let dir = TempDir::new("pare-rootfs-")?;
             let dest = dir.path().join("rootfs");
             std::fs::create_dir(&dest).map_err(io_err(&dest))?;
-            opts.say(&format!("extracting {} layers into {}", image.layers.len(), dest.display()));
+            opts.say(&format!(
+                "extracting {} layers into {}",
+                image.layers.len(),
+                dest.display()
+            ));
             pare_layerfs::extract(source.as_ref(), &dest).map_err(|e| ProfileError::Extract {
                 image: reference.to_string(),
                 dest: dest.clone(),
@@ -489,7 +569,14 @@ pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
     };
     drop(source);
     let prepare = t0.elapsed();
-    let result = run_profile(&image, &reference.to_string(), target, runtime.as_ref(), &sensor, opts);
+    let result = run_profile(
+        &image,
+        &reference.to_string(),
+        target,
+        runtime.as_ref(),
+        &sensor,
+        opts,
+    );
     let t_clean = Instant::now();
     drop(_rootfs_dir);
     let mut result = result?;
@@ -511,7 +598,9 @@ impl Drop for Guard {
 fn interruptible_sleep(d: Duration) {
     let end = Instant::now() + d;
     while Instant::now() < end && !SIGNALLED.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(100).min(end.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            Duration::from_millis(100).min(end.saturating_duration_since(Instant::now())),
+        );
     }
 }
 
@@ -529,7 +618,9 @@ pub fn run_profile(
     let run = ImageRun::from_config(&image.config);
     let command = run.command();
     if command.is_empty() {
-        return Err(ProfileError::NoCommand { image: reference.to_string() });
+        return Err(ProfileError::NoCommand {
+            image: reference.to_string(),
+        });
     }
     let explicit = explicit_probes(opts, &run)?;
     let out_dir = TempDir::new("pare-sensor-out-")?;
@@ -553,17 +644,31 @@ pub fn run_profile(
         user: run.user.clone(),
         workdir: run.workdir.clone(),
         ports: ports.clone(),
-        sensor: Some(SensorSpec { binary: sensor.to_path_buf(), output_dir: out_dir.path().to_path_buf(), fanotify: opts.fanotify }),
+        sensor: Some(SensorSpec {
+            binary: sensor.to_path_buf(),
+            output_dir: out_dir.path().to_path_buf(),
+            fanotify: opts.fanotify,
+        }),
         hostname: "pare".into(),
     };
-    opts.say(&format!("starting {:?} with the {} runtime", command.join(" "), runtime.name()));
+    opts.say(&format!(
+        "starting {:?} with the {} runtime",
+        command.join(" "),
+        runtime.name()
+    ));
     let container = Guard(runtime.start(&spec)?);
     let c: &dyn Container = container.0.as_ref();
-    let mut timings = Timings { start: t0.elapsed(), ..Default::default() };
+    let mut timings = Timings {
+        start: t0.elapsed(),
+        ..Default::default()
+    };
 
     // Readiness: the ports the probes need (all exposed ones by default).
     let t_ready = Instant::now();
-    let probe_opts = ProbeOptions { job_timeout: opts.timeout, ..ProbeOptions::default() };
+    let probe_opts = ProbeOptions {
+        job_timeout: opts.timeout,
+        ..ProbeOptions::default()
+    };
     let wait_ports: Vec<u16> = match &explicit {
         Some(specs) => {
             let mut v: Vec<u16> = specs
@@ -588,10 +693,18 @@ pub fn run_profile(
     timings.ready = t_ready.elapsed();
     let readiness_text = match (&readiness, wait_ports.is_empty()) {
         (Readiness::Ready, true) => "no ports to wait for".to_string(),
-        (Readiness::Ready, false) => format!("ports {wait_ports:?} answered after {:.1}s", timings.ready.as_secs_f64()),
-        (Readiness::Exited(e), _) => format!("the app exited with {} before its ports answered", e.code),
+        (Readiness::Ready, false) => format!(
+            "ports {wait_ports:?} answered after {:.1}s",
+            timings.ready.as_secs_f64()
+        ),
+        (Readiness::Exited(e), _) => {
+            format!("the app exited with {} before its ports answered", e.code)
+        }
         (Readiness::TimedOut { waiting_for }, _) => {
-            format!("ports {waiting_for:?} did not answer within {}s", opts.timeout.as_secs())
+            format!(
+                "ports {waiting_for:?} did not answer within {}s",
+                opts.timeout.as_secs()
+            )
         }
     };
 
@@ -606,7 +719,10 @@ pub fn run_profile(
             }
         }
         None if run.tcp_ports.is_empty() => {
-            opts.say(&format!("no exposed ports: waiting up to {}s for the job to finish", opts.timeout.as_secs()));
+            opts.say(&format!(
+                "no exposed ports: waiting up to {}s for the job to finish",
+                opts.timeout.as_secs()
+            ));
             records.push(pare_probe::run_probe(c, &ProbeSpec::Job, &probe_opts));
         }
         None => {
@@ -614,10 +730,19 @@ pub fn run_profile(
                 match pare_probe::classify_port(c, port, &probe_opts) {
                     kind @ (PortKind::Http | PortKind::Https) => {
                         opts.say(&format!("crawling port {port}"));
-                        records.extend(pare_probe::crawl(c, port, kind == PortKind::Https, &probe_opts));
+                        records.extend(pare_probe::crawl(
+                            c,
+                            port,
+                            kind == PortKind::Https,
+                            &probe_opts,
+                        ));
                     }
                     PortKind::Tcp | PortKind::Closed => {
-                        records.push(pare_probe::run_probe(c, &ProbeSpec::Tcp { port }, &probe_opts));
+                        records.push(pare_probe::run_probe(
+                            c,
+                            &ProbeSpec::Tcp { port },
+                            &probe_opts,
+                        ));
                     }
                 }
             }
@@ -638,7 +763,10 @@ pub fn run_profile(
             while c.wait(Duration::from_secs(1))?.is_none() {}
         }
         ContinueAfter::Signal => {
-            eprintln!("pare profile: the app is running; drive it now, then press Ctrl-C (or send SIGUSR1 to {}) to stop", std::process::id());
+            eprintln!(
+                "pare profile: the app is running; drive it now, then press Ctrl-C (or send SIGUSR1 to {}) to stop",
+                std::process::id()
+            );
             WAITING_FOR_SIGNAL.store(true, Ordering::SeqCst);
             while !SIGNALLED.load(Ordering::SeqCst) {
                 if c.wait(Duration::from_millis(200))?.is_some() {
@@ -683,7 +811,12 @@ pub fn run_profile(
     };
     let artifacts = write_artifacts(&profile, &run.tcp_ports, &opts.output)?;
     timings.total = t0.elapsed();
-    Ok(ProfileResult { profile, artifacts, timings, readiness: readiness_text })
+    Ok(ProfileResult {
+        profile,
+        artifacts,
+        timings,
+        readiness: readiness_text,
+    })
 }
 
 fn read_report(path: &Path, stderr: &[u8]) -> Result<SensorReport, ProfileError> {
@@ -693,15 +826,28 @@ fn read_report(path: &Path, stderr: &[u8]) -> Result<SensorReport, ProfileError>
         if lines.is_empty() {
             String::new()
         } else {
-            format!("; container stderr ends with:\n  {}", lines.into_iter().rev().collect::<Vec<_>>().join("\n  "))
+            format!(
+                "; container stderr ends with:\n  {}",
+                lines.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+            )
         }
     };
-    let text = std::fs::read(path).map_err(|e| ProfileError::SensorReport { path: path.into(), message: format!("{e}{}", tail()) })?;
-    serde_json::from_slice(&text).map_err(|e| ProfileError::SensorReport { path: path.into(), message: format!("{e}{}", tail()) })
+    let text = std::fs::read(path).map_err(|e| ProfileError::SensorReport {
+        path: path.into(),
+        message: format!("{e}{}", tail()),
+    })?;
+    serde_json::from_slice(&text).map_err(|e| ProfileError::SensorReport {
+        path: path.into(),
+        message: format!("{e}{}", tail()),
+    })
 }
 
 /// Writes `profile.json`, `seccomp.json` and `apparmor.profile` into `dir` (created if needed).
-pub fn write_artifacts(profile: &Profile, ports: &[u16], dir: &Path) -> Result<Artifacts, ProfileError> {
+pub fn write_artifacts(
+    profile: &Profile,
+    ports: &[u16],
+    dir: &Path,
+) -> Result<Artifacts, ProfileError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let write = |name: &str, data: &[u8]| -> Result<PathBuf, ProfileError> {
         let path = dir.join(name);
@@ -717,15 +863,28 @@ pub fn write_artifacts(profile: &Profile, ports: &[u16], dir: &Path) -> Result<A
     sj.push(b'\n');
     let seccomp_json = write("seccomp.json", &sj)?;
     let apparmor_name = apparmor::profile_name(&profile.image.reference);
-    let aa = apparmor::apparmor_profile(&apparmor_name, &profile.image.reference, &profile.sensor, ports);
+    let aa = apparmor::apparmor_profile(
+        &apparmor_name,
+        &profile.image.reference,
+        &profile.sensor,
+        ports,
+    );
     let apparmor_profile = write("apparmor.profile", aa.as_bytes())?;
-    Ok(Artifacts { profile_json, seccomp_json, apparmor_profile, apparmor_name })
+    Ok(Artifacts {
+        profile_json,
+        seccomp_json,
+        apparmor_profile,
+        apparmor_name,
+    })
 }
 
 /// Reads a `profile.json`.
 pub fn read_profile(path: &Path) -> Result<Profile, ProfileError> {
     let text = std::fs::read(path).map_err(io_err(path))?;
-    serde_json::from_slice(&text).map_err(|e| ProfileError::SensorReport { path: path.into(), message: e.to_string() })
+    serde_json::from_slice(&text).map_err(|e| ProfileError::SensorReport {
+        path: path.into(),
+        message: e.to_string(),
+    })
 }
 
 /// Files per access kind, for reports.
@@ -745,11 +904,26 @@ mod tests {
 
     #[test]
     fn continue_after_values() {
-        assert_eq!("probe".parse::<ContinueAfter>().unwrap(), ContinueAfter::Probe);
-        assert_eq!("exit".parse::<ContinueAfter>().unwrap(), ContinueAfter::Exit);
-        assert_eq!("SIGNAL".parse::<ContinueAfter>().unwrap(), ContinueAfter::Signal);
-        assert_eq!("30".parse::<ContinueAfter>().unwrap(), ContinueAfter::Seconds(30));
-        assert_eq!("5s".parse::<ContinueAfter>().unwrap(), ContinueAfter::Seconds(5));
+        assert_eq!(
+            "probe".parse::<ContinueAfter>().unwrap(),
+            ContinueAfter::Probe
+        );
+        assert_eq!(
+            "exit".parse::<ContinueAfter>().unwrap(),
+            ContinueAfter::Exit
+        );
+        assert_eq!(
+            "SIGNAL".parse::<ContinueAfter>().unwrap(),
+            ContinueAfter::Signal
+        );
+        assert_eq!(
+            "30".parse::<ContinueAfter>().unwrap(),
+            ContinueAfter::Seconds(30)
+        );
+        assert_eq!(
+            "5s".parse::<ContinueAfter>().unwrap(),
+            ContinueAfter::Seconds(5)
+        );
         assert!("later".parse::<ContinueAfter>().is_err());
     }
 
@@ -774,7 +948,9 @@ mod tests {
         let s = dir.path().join("sensor");
         std::fs::write(&s, b"x").unwrap();
         assert_eq!(locate_sensor(Some(&s)).unwrap(), s);
-        let e = locate_sensor(Some(&dir.path().join("none"))).unwrap_err().to_string();
+        let e = locate_sensor(Some(&dir.path().join("none")))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--sensor") && e.contains("build-sensor"), "{e}");
     }
 }

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeSet;
 
-use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder,
+};
 
 /// Syscalls the runtime needs once the filter is in place.
 ///
@@ -105,9 +107,17 @@ const EPERM: u32 = 1;
 
 /// Builds the profile from the observed syscall names.
 pub fn seccomp_profile(observed: &BTreeSet<String>) -> LinuxSeccomp {
-    let mut allowed: BTreeSet<String> = observed.iter().filter(|s| is_syscall_name(s)).cloned().collect();
+    let mut allowed: BTreeSet<String> = observed
+        .iter()
+        .filter(|s| is_syscall_name(s))
+        .cloned()
+        .collect();
     allowed.extend(RUNTIME_BASELINE.iter().map(|s| s.to_string()));
-    let fallback: Vec<String> = ENOSYS_FALLBACK.iter().filter(|s| !allowed.contains(**s)).map(|s| s.to_string()).collect();
+    let fallback: Vec<String> = ENOSYS_FALLBACK
+        .iter()
+        .filter(|s| !allowed.contains(**s))
+        .map(|s| s.to_string())
+        .collect();
     let mut rules = vec![
         LinuxSyscallBuilder::default()
             .names(allowed.into_iter().collect::<Vec<_>>())
@@ -128,7 +138,11 @@ pub fn seccomp_profile(observed: &BTreeSet<String>) -> LinuxSeccomp {
     LinuxSeccompBuilder::default()
         .default_action(LinuxSeccompAction::ScmpActErrno)
         .default_errno_ret(EPERM)
-        .architectures(vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32])
+        .architectures(vec![
+            Arch::ScmpArchX86_64,
+            Arch::ScmpArchX86,
+            Arch::ScmpArchX32,
+        ])
         .syscalls(rules)
         .build()
         .expect("all fields set")
@@ -137,7 +151,11 @@ pub fn seccomp_profile(observed: &BTreeSet<String>) -> LinuxSeccomp {
 /// The sensor reports names; anything else (numbers of unknown syscalls, garbage) is dropped
 /// because libseccomp would reject the whole profile.
 fn is_syscall_name(s: &str) -> bool {
-    !s.is_empty() && s.len() < 40 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') && s.as_bytes()[0].is_ascii_lowercase()
+    !s.is_empty()
+        && s.len() < 40
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.as_bytes()[0].is_ascii_lowercase()
 }
 
 /// The profile as pretty JSON, as `docker run --security-opt seccomp=FILE` reads it.
@@ -151,7 +169,17 @@ mod tests {
 
     #[test]
     fn profile_round_trips_through_oci_spec_and_lists_observed_calls() {
-        let observed: BTreeSet<String> = ["accept4", "bind", "listen", "openat", "statx", "bogus name!"].iter().map(|s| s.to_string()).collect();
+        let observed: BTreeSet<String> = [
+            "accept4",
+            "bind",
+            "listen",
+            "openat",
+            "statx",
+            "bogus name!",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let json = seccomp_json(&observed);
         let parsed: LinuxSeccomp = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed.default_action(), LinuxSeccompAction::ScmpActErrno);
@@ -171,7 +199,10 @@ mod tests {
         // Docker's field names and spellings.
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["defaultAction"], "SCMP_ACT_ERRNO");
-        assert_eq!(v["architectures"], serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]));
+        assert_eq!(
+            v["architectures"],
+            serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+        );
         assert_eq!(v["syscalls"][0]["action"], "SCMP_ACT_ALLOW");
     }
 }

@@ -14,7 +14,7 @@ use oci_spec::runtime::LinuxSeccomp;
 use pare_image::{ImageConfiguration, ResolvedImage};
 use pare_profile::*;
 use pare_runtime::{Container, ExecOutput, RunSpec, Runtime, RuntimeError};
-use pare_trace::{AccessKind, ExitInfo, FileRecord, Profile, ProbeSpec, SensorReport};
+use pare_trace::{AccessKind, ExitInfo, FileRecord, ProbeSpec, Profile, SensorReport};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Behaviour {
@@ -62,8 +62,16 @@ fn serve(requests: Arc<Mutex<Vec<String>>>) -> SocketAddr {
             }
             let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
             requests.lock().unwrap().push(path.clone());
-            let body = if path == "/" { r#"<a href="/docs">docs</a>"#.to_string() } else { format!("page {path}") };
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            let body = if path == "/" {
+                r#"<a href="/docs">docs</a>"#.to_string()
+            } else {
+                format!("page {path}")
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     addr
@@ -79,7 +87,10 @@ impl Runtime for FakeRuntime {
         let ports = if self.behaviour == Behaviour::Job {
             BTreeMap::new()
         } else {
-            spec.ports.iter().map(|p| (*p, serve(requests.clone()))).collect()
+            spec.ports
+                .iter()
+                .map(|p| (*p, serve(requests.clone())))
+                .collect()
         };
         Ok(Box::new(FakeContainer {
             ports,
@@ -98,9 +109,19 @@ impl FakeContainer {
             return;
         }
         let mut files = BTreeMap::new();
-        let rec = |k: &[AccessKind]| FileRecord { kinds: k.iter().copied().collect(), found: true, ..Default::default() };
-        files.insert("/usr/bin/app".to_string(), rec(&[AccessKind::Exec, AccessKind::Open]));
-        files.insert("/lib/x86_64-linux-gnu/libc.so.6".to_string(), rec(&[AccessKind::Open]));
+        let rec = |k: &[AccessKind]| FileRecord {
+            kinds: k.iter().copied().collect(),
+            found: true,
+            ..Default::default()
+        };
+        files.insert(
+            "/usr/bin/app".to_string(),
+            rec(&[AccessKind::Exec, AccessKind::Open]),
+        );
+        files.insert(
+            "/lib/x86_64-linux-gnu/libc.so.6".to_string(),
+            rec(&[AccessKind::Open]),
+        );
         files.insert("/etc/app.conf".to_string(), rec(&[AccessKind::Open]));
         files.insert("/etc/localtime".to_string(), rec(&[AccessKind::Stat]));
         let report = SensorReport {
@@ -109,21 +130,34 @@ impl FakeContainer {
             uid: 1000,
             gid: 1000,
             files,
-            syscalls: ["openat", "read", "accept4", "bind", "listen", "socket"].iter().map(|s| s.to_string()).collect(),
+            syscalls: ["openat", "read", "accept4", "bind", "listen", "socket"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             exit: Some(ExitInfo { code, signal: None }),
             ..Default::default()
         };
         if let Some(dir) = &self.out {
-            std::fs::write(dir.join("sensor.json"), serde_json::to_vec(&report).unwrap()).unwrap();
+            std::fs::write(
+                dir.join("sensor.json"),
+                serde_json::to_vec(&report).unwrap(),
+            )
+            .unwrap();
         }
     }
     fn exited(&self) -> Option<ExitInfo> {
         if self.stopped.load(Ordering::SeqCst) {
-            return Some(ExitInfo { code: 143, signal: Some("SIGTERM".into()) });
+            return Some(ExitInfo {
+                code: 143,
+                signal: Some("SIGTERM".into()),
+            });
         }
         if self.behaviour == Behaviour::Job && self.started.elapsed() > Duration::from_millis(200) {
             self.write_report(0);
-            return Some(ExitInfo { code: 0, signal: None });
+            return Some(ExitInfo {
+                code: 0,
+                signal: None,
+            });
         }
         None
     }
@@ -134,7 +168,11 @@ impl Container for FakeContainer {
         self.ports.get(&port).copied()
     }
     fn exec(&self, argv: &[String], _t: Duration) -> Result<ExecOutput, RuntimeError> {
-        Ok(ExecOutput { exit_code: 0, stdout: argv.join(" ").into_bytes(), stderr: vec![] })
+        Ok(ExecOutput {
+            exit_code: 0,
+            stdout: argv.join(" ").into_bytes(),
+            stderr: vec![],
+        })
     }
     fn wait(&self, timeout: Duration) -> Result<Option<ExitInfo>, RuntimeError> {
         let end = Instant::now() + timeout;
@@ -151,10 +189,16 @@ impl Container for FakeContainer {
     fn stop(&self, _grace: Duration) -> Result<ExitInfo, RuntimeError> {
         self.write_report(143);
         self.stopped.store(true, Ordering::SeqCst);
-        Ok(ExitInfo { code: 143, signal: Some("SIGTERM".into()) })
+        Ok(ExitInfo {
+            code: 143,
+            signal: Some("SIGTERM".into()),
+        })
     }
     fn logs(&self) -> Result<(Vec<u8>, Vec<u8>), RuntimeError> {
-        Ok((b"job done\n".to_vec(), b"app: starting\napp: fatal: no config\n".to_vec()))
+        Ok((
+            b"job done\n".to_vec(),
+            b"app: starting\napp: fatal: no config\n".to_vec(),
+        ))
     }
     fn cleanup(&self) -> Result<(), RuntimeError> {
         self.cleaned.store(true, Ordering::SeqCst);
@@ -167,7 +211,13 @@ fn image(config: &str) -> ResolvedImage {
         r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"config":{config}}}"#
     ))
     .unwrap();
-    ResolvedImage { name: "test".into(), manifest_digest: None, config_digest: "sha256:abc".into(), config: cfg, layers: vec![] }
+    ResolvedImage {
+        name: "test".into(),
+        manifest_digest: None,
+        config_digest: "sha256:abc".into(),
+        config: cfg,
+        layers: vec![],
+    }
 }
 
 fn opts(out: &Path) -> ProfileOptions {
@@ -177,21 +227,45 @@ fn opts(out: &Path) -> ProfileOptions {
 }
 
 fn runtime(b: Behaviour) -> FakeRuntime {
-    FakeRuntime { behaviour: b, seen: Mutex::new(None), cleaned: Arc::new(AtomicBool::new(false)) }
+    FakeRuntime {
+        behaviour: b,
+        seen: Mutex::new(None),
+        cleaned: Arc::new(AtomicBool::new(false)),
+    }
 }
 
 #[test]
 fn web_app_is_crawled_and_artifacts_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(Behaviour::Web);
-    let img = image(r#"{"Entrypoint":["/usr/bin/app"],"Cmd":["--serve"],"User":"app","WorkingDir":"/srv","Env":["A=1"],"ExposedPorts":{"8080/tcp":{}}}"#);
+    let img = image(
+        r#"{"Entrypoint":["/usr/bin/app"],"Cmd":["--serve"],"User":"app","WorkingDir":"/srv","Env":["A=1"],"ExposedPorts":{"8080/tcp":{}}}"#,
+    );
     let out = dir.path().join("out");
-    let r = run_profile(&img, "fake/app:1", Target::Daemon("fake/app:1".into()), &rt, Path::new("/sensor"), &opts(&out)).unwrap();
+    let r = run_profile(
+        &img,
+        "fake/app:1",
+        Target::Daemon("fake/app:1".into()),
+        &rt,
+        Path::new("/sensor"),
+        &opts(&out),
+    )
+    .unwrap();
 
-    assert!(rt.cleaned.load(Ordering::SeqCst), "the container is removed");
+    assert!(
+        rt.cleaned.load(Ordering::SeqCst),
+        "the container is removed"
+    );
     let spec = rt.seen.lock().unwrap().clone().unwrap();
     assert_eq!(spec.command, vec!["/usr/bin/app", "--serve"]);
-    assert_eq!((spec.user.as_str(), spec.workdir.as_str(), spec.ports.clone()), ("app", "/srv", vec![8080]));
+    assert_eq!(
+        (
+            spec.user.as_str(),
+            spec.workdir.as_str(),
+            spec.ports.clone()
+        ),
+        ("app", "/srv", vec![8080])
+    );
     assert_eq!(spec.daemon_image.as_deref(), Some("fake/app:1"));
     assert!(spec.sensor.as_ref().unwrap().fanotify);
 
@@ -205,25 +279,39 @@ fn web_app_is_crawled_and_artifacts_are_written() {
         })
         .collect();
     assert_eq!(paths, vec!["/", "/docs"]);
-    assert!(r.profile.probes.iter().all(|p| p.outcome.http_status == Some(200)));
+    assert!(
+        r.profile
+            .probes
+            .iter()
+            .all(|p| p.outcome.http_status == Some(200))
+    );
     assert!(r.failed_probes().is_empty());
 
     // profile.json round-trips and carries the sensor report.
-    let written: Profile = serde_json::from_slice(&std::fs::read(&r.artifacts.profile_json).unwrap()).unwrap();
+    let written: Profile =
+        serde_json::from_slice(&std::fs::read(&r.artifacts.profile_json).unwrap()).unwrap();
     assert_eq!(written, r.profile);
     assert_eq!(written.image.exposed_ports, vec!["8080/tcp"]);
     assert!(written.sensor.files.contains_key("/etc/app.conf"));
     assert_eq!(written.runtime, "fake");
     // seccomp.json is a valid OCI seccomp profile with the observed calls.
-    let sc: LinuxSeccomp = serde_json::from_slice(&std::fs::read(&r.artifacts.seccomp_json).unwrap()).unwrap();
-    assert!(sc.syscalls().as_ref().unwrap()[0].names().contains(&"accept4".to_string()));
+    let sc: LinuxSeccomp =
+        serde_json::from_slice(&std::fs::read(&r.artifacts.seccomp_json).unwrap()).unwrap();
+    assert!(
+        sc.syscalls().as_ref().unwrap()[0]
+            .names()
+            .contains(&"accept4".to_string())
+    );
     // apparmor.profile has file rules by access kind.
     let aa = std::fs::read_to_string(&r.artifacts.apparmor_profile).unwrap();
     assert!(aa.contains("\"/usr/bin/app{,/}\" mrix,"), "{aa}");
     assert!(aa.contains("\"/etc/app.conf{,/}\" r,"));
     assert!(!aa.contains("localtime"));
     let summary = r.summary();
-    assert!(summary.contains("GET http:8080/docs") && summary.contains("profile.json"), "{summary}");
+    assert!(
+        summary.contains("GET http:8080/docs") && summary.contains("profile.json"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -231,11 +319,22 @@ fn job_without_ports_runs_to_completion() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(Behaviour::Job);
     let img = image(r#"{"Cmd":["/usr/bin/app","--once"]}"#);
-    let r = run_profile(&img, "fake/job:1", Target::Rootfs(dir.path().into()), &rt, Path::new("/sensor"), &opts(&dir.path().join("o"))).unwrap();
+    let r = run_profile(
+        &img,
+        "fake/job:1",
+        Target::Rootfs(dir.path().into()),
+        &rt,
+        Path::new("/sensor"),
+        &opts(&dir.path().join("o")),
+    )
+    .unwrap();
     assert_eq!(r.profile.probes.len(), 1);
     assert_eq!(r.profile.probes[0].spec, ProbeSpec::Job);
     assert_eq!(r.profile.probes[0].outcome.exit_code, Some(0));
-    assert_eq!(r.profile.probes[0].outcome.body_digest.as_deref(), Some(pare_probe::digest(b"job done\n").as_str()));
+    assert_eq!(
+        r.profile.probes[0].outcome.body_digest.as_deref(),
+        Some(pare_probe::digest(b"job done\n").as_str())
+    );
     assert_eq!(r.profile.sensor.exit.as_ref().unwrap().code, 0);
     assert!(rt.seen.lock().unwrap().as_ref().unwrap().rootfs.is_some());
 }
@@ -246,14 +345,40 @@ fn explicit_probes_replace_the_defaults() {
     let rt = runtime(Behaviour::Web);
     let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
     let mut o = opts(&dir.path().join("o"));
-    o.http_probes = vec![pare_probe::parse_http_flag("GET:/health").unwrap(), pare_probe::parse_http_flag("GET:/x:9090").unwrap()];
+    o.http_probes = vec![
+        pare_probe::parse_http_flag("GET:/health").unwrap(),
+        pare_probe::parse_http_flag("GET:/x:9090").unwrap(),
+    ];
     o.exec = vec!["app --version".into()];
     o.continue_after = ContinueAfter::Seconds(0);
-    let r = run_profile(&img, "fake/app:1", Target::Daemon("x".into()), &rt, Path::new("/sensor"), &o).unwrap();
-    let descr: Vec<String> = r.profile.probes.iter().map(|p| pare_probe::describe(&p.spec)).collect();
-    assert_eq!(descr, vec!["GET http:8080/health", "GET http:9090/x", "exec app --version"]);
+    let r = run_profile(
+        &img,
+        "fake/app:1",
+        Target::Daemon("x".into()),
+        &rt,
+        Path::new("/sensor"),
+        &o,
+    )
+    .unwrap();
+    let descr: Vec<String> = r
+        .profile
+        .probes
+        .iter()
+        .map(|p| pare_probe::describe(&p.spec))
+        .collect();
+    assert_eq!(
+        descr,
+        vec![
+            "GET http:8080/health",
+            "GET http:9090/x",
+            "exec app --version"
+        ]
+    );
     // A port named only by a probe is published too.
-    assert_eq!(rt.seen.lock().unwrap().as_ref().unwrap().ports, vec![8080, 9090]);
+    assert_eq!(
+        rt.seen.lock().unwrap().as_ref().unwrap().ports,
+        vec![8080, 9090]
+    );
     assert_eq!(r.profile.probes[2].outcome.exit_code, Some(0));
 }
 
@@ -262,11 +387,30 @@ fn missing_report_and_missing_command_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
     let rt = runtime(Behaviour::NoReport);
-    let e = run_profile(&img, "fake/app:1", Target::Daemon("x".into()), &rt, Path::new("/s"), &opts(dir.path())).unwrap_err().to_string();
+    let e = run_profile(
+        &img,
+        "fake/app:1",
+        Target::Daemon("x".into()),
+        &rt,
+        Path::new("/s"),
+        &opts(dir.path()),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(rt.cleaned.load(Ordering::SeqCst), "cleaned up on error too");
-    assert!(e.contains("sensor.json") && e.contains("fatal: no config"), "{e}");
-    let e = run_profile(&image("{}"), "fake/empty", Target::Daemon("x".into()), &runtime(Behaviour::Web), Path::new("/s"), &opts(dir.path()))
-        .unwrap_err()
-        .to_string();
+    assert!(
+        e.contains("sensor.json") && e.contains("fatal: no config"),
+        "{e}"
+    );
+    let e = run_profile(
+        &image("{}"),
+        "fake/empty",
+        Target::Daemon("x".into()),
+        &runtime(Behaviour::Web),
+        Path::new("/s"),
+        &opts(dir.path()),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("fake/empty") && e.contains("ENTRYPOINT"), "{e}");
 }

@@ -7,15 +7,34 @@ fn pare() -> Command {
 }
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = pare().args(args).env_remove("PARE_SENSOR").output().unwrap();
-    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    let o = pare()
+        .args(args)
+        .env_remove("PARE_SENSOR")
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn help_lists_probe_flags() {
     let (code, out, _) = run(&["profile", "--help"]);
     assert_eq!(code, Some(0));
-    for f in ["--http-probe", "--probes", "--exec", "--host-exec", "--continue-after", "--timeout", "--no-fanotify", "--sensor", "--runtime", "--platform"] {
+    for f in [
+        "--http-probe",
+        "--probes",
+        "--exec",
+        "--host-exec",
+        "--continue-after",
+        "--timeout",
+        "--no-fanotify",
+        "--sensor",
+        "--runtime",
+        "--platform",
+    ] {
         assert!(out.contains(f), "{f} missing from help:\n{out}");
     }
 }
@@ -24,10 +43,16 @@ fn help_lists_probe_flags() {
 fn bad_flags_are_errors_with_exit_2() {
     let (code, _, err) = run(&["profile", "img", "--http-probe", "GET:nopath"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("--http-probe") && err.contains("GET:nopath"), "{err}");
+    assert!(
+        err.contains("--http-probe") && err.contains("GET:nopath"),
+        "{err}"
+    );
     let (code, _, err) = run(&["profile", "img", "--continue-after", "later"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("--continue-after") && err.contains("later"), "{err}");
+    assert!(
+        err.contains("--continue-after") && err.contains("later"),
+        "{err}"
+    );
     let (code, _, err) = run(&["profile", "img", "--platform", "linux"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--platform"), "{err}");
@@ -37,9 +62,17 @@ fn bad_flags_are_errors_with_exit_2() {
 
 #[test]
 fn missing_sensor_names_the_path_and_the_fix() {
-    let (code, _, err) = run(&["profile", "oci:/nonexistent/layout", "--sensor", "/nonexistent/pare-sensor"]);
+    let (code, _, err) = run(&[
+        "profile",
+        "oci:/nonexistent/layout",
+        "--sensor",
+        "/nonexistent/pare-sensor",
+    ]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("/nonexistent/pare-sensor") && err.contains("build-sensor"), "{err}");
+    assert!(
+        err.contains("/nonexistent/pare-sensor") && err.contains("build-sensor"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -58,5 +91,8 @@ fn bad_probe_file_names_the_file() {
         probes.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("probes.yaml") && err.contains("unknown kind"), "{err}");
+    assert!(
+        err.contains("probes.yaml") && err.contains("unknown kind"),
+        "{err}"
+    );
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use pare_profile::pare_probe::{self, ProbeOptions, Readiness};
 use pare_profile::pare_runtime::{Container, ExecOutput, RuntimeError};
-use pare_profile::pare_trace::{AccessKind, ExitInfo, Profile, ProbeSpec};
+use pare_profile::pare_trace::{AccessKind, ExitInfo, ProbeSpec, Profile};
 
 fn pare() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("pare"))
@@ -33,8 +33,15 @@ fn profile(image: &str, args: &[&str]) -> (Profile, tempfile::TempDir) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "pare profile {image} {args:?} failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("profile.json") && stdout.contains("seccomp.json"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "pare profile {image} {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("profile.json") && stdout.contains("seccomp.json"),
+        "{stdout}"
+    );
     let p = pare_profile::read_profile(&dir.path().join("profile.json")).unwrap();
     for f in ["seccomp.json", "apparmor.profile"] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
@@ -43,24 +50,37 @@ fn profile(image: &str, args: &[&str]) -> (Profile, tempfile::TempDir) {
 }
 
 fn has(p: &Profile, path: &str, kind: AccessKind) -> bool {
-    p.sensor.files.get(path).is_some_and(|f| f.kinds.contains(&kind))
+    p.sensor
+        .files
+        .get(path)
+        .is_some_and(|f| f.kinds.contains(&kind))
 }
 
 fn assert_has(p: &Profile, path: &str, kind: AccessKind) {
-    assert!(has(p, path, kind), "{path} not recorded as {kind:?}; got {:?}", p.sensor.files.get(path));
+    assert!(
+        has(p, path, kind),
+        "{path} not recorded as {kind:?}; got {:?}",
+        p.sensor.files.get(path)
+    );
 }
 
 fn stat_only(p: &Profile) -> Vec<&String> {
     p.sensor
         .files
         .iter()
-        .filter(|(_, f)| f.found && !f.kinds.is_empty() && f.kinds.iter().all(|k| *k == AccessKind::Stat))
+        .filter(|(_, f)| {
+            f.found && !f.kinds.is_empty() && f.kinds.iter().all(|k| *k == AccessKind::Stat)
+        })
         .map(|(k, _)| k)
         .collect()
 }
 
 fn any_lib(p: &Profile, prefix: &str) -> bool {
-    p.sensor.files.iter().any(|(k, f)| k.contains(&format!("/{prefix}")) && k.contains(".so") && f.kinds.contains(&AccessKind::Open))
+    p.sensor.files.iter().any(|(k, f)| {
+        k.contains(&format!("/{prefix}"))
+            && k.contains(".so")
+            && f.kinds.contains(&AccessKind::Open)
+    })
 }
 
 /// The original image run by the docker CLI with only the generated seccomp profile.
@@ -75,31 +95,51 @@ fn docker(args: &[&str]) -> std::process::Output {
 
 impl Original {
     fn start(image: &str, seccomp: &Path, ports: &[u16]) -> Original {
-        let mut args = vec!["run".to_string(), "-d".into(), "--security-opt".into(), format!("seccomp={}", seccomp.display())];
+        let mut args = vec![
+            "run".to_string(),
+            "-d".into(),
+            "--security-opt".into(),
+            format!("seccomp={}", seccomp.display()),
+        ];
         for p in ports {
             args.push("-p".into());
             args.push(format!("127.0.0.1::{p}"));
         }
         args.push(image.into());
         let out = Command::new("docker").args(&args).output().unwrap();
-        assert!(out.status.success(), "docker run with seccomp.json failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "docker run with seccomp.json failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let mut map = BTreeMap::new();
         for p in ports {
             let o = docker(&["port", &id, &format!("{p}/tcp")]);
             let text = String::from_utf8_lossy(&o.stdout);
-            let addr: SocketAddr = text.lines().find_map(|l| l.trim().parse().ok()).expect("published port");
+            let addr: SocketAddr = text
+                .lines()
+                .find_map(|l| l.trim().parse().ok())
+                .expect("published port");
             map.insert(*p, addr);
         }
         Original { id, ports: map }
     }
 
     fn state(&self) -> Option<ExitInfo> {
-        let o = docker(&["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", &self.id]);
+        let o = docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.State.ExitCode}}",
+            &self.id,
+        ]);
         let t = String::from_utf8_lossy(&o.stdout);
         let mut it = t.split_whitespace();
         match (it.next(), it.next()) {
-            (Some("false"), Some(c)) => Some(ExitInfo { code: c.parse().unwrap_or(-1), signal: None }),
+            (Some("false"), Some(c)) => Some(ExitInfo {
+                code: c.parse().unwrap_or(-1),
+                signal: None,
+            }),
             _ => None,
         }
     }
@@ -119,7 +159,11 @@ impl Container for Original {
         let mut a = vec!["exec".to_string(), self.id.clone()];
         a.extend(argv.iter().cloned());
         let o = Command::new("docker").args(&a).output().unwrap();
-        Ok(ExecOutput { exit_code: o.status.code().unwrap_or(-1), stdout: o.stdout, stderr: o.stderr })
+        Ok(ExecOutput {
+            exit_code: o.status.code().unwrap_or(-1),
+            stdout: o.stdout,
+            stderr: o.stderr,
+        })
     }
     fn wait(&self, timeout: Duration) -> Result<Option<ExitInfo>, RuntimeError> {
         let end = std::time::Instant::now() + timeout;
@@ -135,7 +179,10 @@ impl Container for Original {
     }
     fn stop(&self, _grace: Duration) -> Result<ExitInfo, RuntimeError> {
         let _ = docker(&["stop", &self.id]);
-        Ok(self.state().unwrap_or(ExitInfo { code: -1, signal: None }))
+        Ok(self.state().unwrap_or(ExitInfo {
+            code: -1,
+            signal: None,
+        }))
     }
     fn logs(&self) -> Result<(Vec<u8>, Vec<u8>), RuntimeError> {
         let o = docker(&["logs", &self.id]);
@@ -149,27 +196,57 @@ impl Container for Original {
 
 /// Runs the original image under seccomp.json and replays the recorded probes.
 fn replay_under_seccomp(image: &str, p: &Profile, dir: &Path) {
-    let ports: Vec<u16> = p.image.exposed_ports.iter().filter_map(|e| e.strip_suffix("/tcp")?.parse().ok()).collect();
+    let ports: Vec<u16> = p
+        .image
+        .exposed_ports
+        .iter()
+        .filter_map(|e| e.strip_suffix("/tcp")?.parse().ok())
+        .collect();
     let original = Original::start(image, &dir.join("seccomp.json"), &ports);
     let c: &dyn Container = &original;
     if !ports.is_empty() {
         let r = pare_probe::wait_ready(c, &ports, Duration::from_secs(60)).unwrap();
-        assert_eq!(r, Readiness::Ready, "{image} under seccomp.json: {:?}", String::from_utf8_lossy(&docker(&["logs", &original.id]).stderr));
+        assert_eq!(
+            r,
+            Readiness::Ready,
+            "{image} under seccomp.json: {:?}",
+            String::from_utf8_lossy(&docker(&["logs", &original.id]).stderr)
+        );
     }
-    let opts = ProbeOptions { job_timeout: Duration::from_secs(120), ..Default::default() };
+    let opts = ProbeOptions {
+        job_timeout: Duration::from_secs(120),
+        ..Default::default()
+    };
     for r in pare_probe::replay(c, &p.probes, &opts) {
-        assert!(r.ok(), "{image} under seccomp.json: {} differs: {:?}", pare_probe::describe(&r.record.spec), r.result);
+        assert!(
+            r.ok(),
+            "{image} under seccomp.json: {} differs: {:?}",
+            pare_probe::describe(&r.record.spec),
+            r.result
+        );
     }
 }
 
 fn apparmor_ok(dir: &Path) {
     let parser = Path::new("/sbin/apparmor_parser");
-    let parser = if parser.exists() { parser.to_path_buf() } else { PathBuf::from("/usr/sbin/apparmor_parser") };
+    let parser = if parser.exists() {
+        parser.to_path_buf()
+    } else {
+        PathBuf::from("/usr/sbin/apparmor_parser")
+    };
     if !parser.exists() {
         return;
     }
-    let o = Command::new(parser).args(["-Q", "-K"]).arg(dir.join("apparmor.profile")).output().unwrap();
-    assert!(o.status.success(), "apparmor_parser: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(parser)
+        .args(["-Q", "-K"])
+        .arg(dir.join("apparmor.profile"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "apparmor_parser: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -181,10 +258,28 @@ fn python_web_docker() {
     assert_has(&p, "/app/app.py", AccessKind::Open);
     // /second imports report.py lazily: only the crawl reaches it.
     assert_has(&p, "/app/report.py", AccessKind::Open);
-    assert!(p.sensor.files.keys().any(|k| k.starts_with("/usr/lib/python3/dist-packages/flask/")));
+    assert!(
+        p.sensor
+            .files
+            .keys()
+            .any(|k| k.starts_with("/usr/lib/python3/dist-packages/flask/"))
+    );
     assert!(!stat_only(&p).is_empty(), "stat-only files");
-    let paths: BTreeSet<String> = p.probes.iter().filter_map(|r| if let ProbeSpec::Http { path, .. } = &r.spec { Some(path.clone()) } else { None }).collect();
-    assert!(paths.contains("/") && paths.contains("/second"), "{paths:?}");
+    let paths: BTreeSet<String> = p
+        .probes
+        .iter()
+        .filter_map(|r| {
+            if let ProbeSpec::Http { path, .. } = &r.spec {
+                Some(path.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert!(
+        paths.contains("/") && paths.contains("/second"),
+        "{paths:?}"
+    );
     assert!(p.probes.iter().all(|r| r.outcome.http_status == Some(200)));
     apparmor_ok(dir.path());
     replay_under_seccomp("pare-example/python-web", &p, dir.path());
@@ -195,13 +290,23 @@ fn python_web_embedded_matches_docker() {
     let (d, _dd) = profile("pare-example/python-web", &["--runtime", "docker"]);
     let (e, _ed) = profile("pare-example/python-web", &["--runtime", "embedded"]);
     assert_eq!(e.runtime, "embedded");
-    let found = |p: &Profile| -> BTreeSet<String> { p.sensor.files.iter().filter(|(_, f)| f.found).map(|(k, _)| k.clone()).collect() };
+    let found = |p: &Profile| -> BTreeSet<String> {
+        p.sensor
+            .files
+            .iter()
+            .filter(|(_, f)| f.found)
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
     let (fd, fe) = (found(&d), found(&e));
     let only_d: Vec<_> = fd.difference(&fe).collect();
     let only_e: Vec<_> = fe.difference(&fd).collect();
     // Same app, same image: the file sets agree (allow a handful of runtime-specific paths,
     // e.g. /etc/hostname or /dev nodes the runtimes provide differently).
-    assert!(only_d.len() + only_e.len() <= 5, "docker only: {only_d:?}\nembedded only: {only_e:?}");
+    assert!(
+        only_d.len() + only_e.len() <= 5,
+        "docker only: {only_d:?}\nembedded only: {only_e:?}"
+    );
     assert_has(&e, "/app/report.py", AccessKind::Open);
     assert_eq!(d.probes.len(), e.probes.len());
 }
@@ -230,7 +335,11 @@ fn nginx_static_site() {
     assert_has(&p, "/usr/sbin/nginx", AccessKind::Exec);
     assert_has(&p, "/etc/nginx/nginx.conf", AccessKind::Open);
     assert!(any_lib(&p, "libc"));
-    assert!(p.probes.len() >= 2, "the crawl follows the site's links: {:?}", p.probes);
+    assert!(
+        p.probes.len() >= 2,
+        "the crawl follows the site's links: {:?}",
+        p.probes
+    );
     apparmor_ok(dir.path());
     replay_under_seccomp("pare-example/nginx", &p, dir.path());
 }
@@ -239,7 +348,13 @@ fn nginx_static_site() {
 fn node_web() {
     let (p, dir) = profile("pare-example/node-web", &[]);
     assert_has(&p, "/usr/bin/node", AccessKind::Exec);
-    assert!(p.sensor.files.keys().any(|k| k.contains("/node_modules/express/")), "express loaded");
+    assert!(
+        p.sensor
+            .files
+            .keys()
+            .any(|k| k.contains("/node_modules/express/")),
+        "express loaded"
+    );
     replay_under_seccomp("pare-example/node-web", &p, dir.path());
 }
 
@@ -285,14 +400,28 @@ fn shell_entrypoint_execs() {
 fn explicit_probes_exec_and_host_exec() {
     let (p, _dir) = profile(
         "pare-example/shell-entrypoint",
-        &["--http-probe", "GET:/", "--exec", "cat /etc/hostname", "--host-exec", "printf %s {port:8000}"],
+        &[
+            "--http-probe",
+            "GET:/",
+            "--exec",
+            "cat /etc/hostname",
+            "--host-exec",
+            "printf %s {port:8000}",
+        ],
     );
-    let kinds: Vec<String> = p.probes.iter().map(|r| pare_probe::describe(&r.spec)).collect();
+    let kinds: Vec<String> = p
+        .probes
+        .iter()
+        .map(|r| pare_probe::describe(&r.spec))
+        .collect();
     assert_eq!(kinds.len(), 3, "{kinds:?}");
     assert_eq!(p.probes[0].outcome.http_status, Some(200));
     assert_eq!(p.probes[1].outcome.exit_code, Some(0));
     assert_eq!(p.probes[2].outcome.exit_code, Some(0));
-    assert!(p.probes[2].outcome.body_len.unwrap() >= 4, "host port printed");
+    assert!(
+        p.probes[2].outcome.body_len.unwrap() >= 4,
+        "host port printed"
+    );
 }
 
 #[test]
@@ -310,7 +439,11 @@ fn docker_archive_runs_daemonless() {
 }
 
 /// Spawns `pare profile` and returns it once a stderr line contains `marker`.
-fn spawn_until(args: &[&str], tmp: &Path, marker: &str) -> (std::process::Child, std::thread::JoinHandle<String>) {
+fn spawn_until(
+    args: &[&str],
+    tmp: &Path,
+    marker: &str,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
     use std::io::BufRead;
     let mut child = pare()
         .args(args)
@@ -324,7 +457,10 @@ fn spawn_until(args: &[&str], tmp: &Path, marker: &str) -> (std::process::Child,
     let marker = marker.to_string();
     let reader = std::thread::spawn(move || {
         let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if line.contains(&marker) {
                 let _ = tx.send(());
             }
@@ -333,7 +469,8 @@ fn spawn_until(args: &[&str], tmp: &Path, marker: &str) -> (std::process::Child,
         }
         all
     });
-    rx.recv_timeout(Duration::from_secs(180)).expect("marker line on stderr");
+    rx.recv_timeout(Duration::from_secs(180))
+        .expect("marker line on stderr");
     (child, reader)
 }
 
@@ -355,10 +492,20 @@ fn wait_exit(child: &mut std::process::Child, secs: u64) -> Option<i32> {
 fn continue_after_signal_stops_on_sigusr1() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let args = ["profile", "pare-example/go-server", "--continue-after", "signal", "--output", out.path().to_str().unwrap()];
+    let args = [
+        "profile",
+        "pare-example/go-server",
+        "--continue-after",
+        "signal",
+        "--output",
+        out.path().to_str().unwrap(),
+    ];
     let (mut child, reader) = spawn_until(&args, tmp.path(), "drive it now");
     // Drive the app by hand meanwhile: this request is traced too.
-    let st = Command::new("kill").args(["-USR1", &child.id().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let code = wait_exit(&mut child, 120);
     let log = reader.join().unwrap();
@@ -371,21 +518,38 @@ fn continue_after_signal_stops_on_sigusr1() {
 fn ctrl_c_leaves_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let args = ["profile", "pare-example/node-web", "--continue-after", "300", "--output", out.path().to_str().unwrap()];
+    let args = [
+        "profile",
+        "pare-example/node-web",
+        "--continue-after",
+        "300",
+        "--output",
+        out.path().to_str().unwrap(),
+    ];
     let (mut child, reader) = spawn_until(&args, tmp.path(), "continuing for 300s");
-    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let code = wait_exit(&mut child, 60);
     let log = reader.join().unwrap();
     assert_eq!(code, Some(130), "{log}");
     // No temp dir of this run is left…
-    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.path()).collect();
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     // …and no pare container that mounts one.
     let ids = docker(&["ps", "-aq", "--filter", "label=io.pare.run=1"]);
     for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
         let m = docker(&["inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", id]);
         let mounts = String::from_utf8_lossy(&m.stdout);
-        assert!(!mounts.contains(tmp.path().to_str().unwrap()), "container {id} left behind: {mounts}");
+        assert!(
+            !mounts.contains(tmp.path().to_str().unwrap()),
+            "container {id} left behind: {mounts}"
+        );
     }
 }

@@ -66,7 +66,8 @@ impl ProbeArgs {
         o.sensor = self.sensor.clone();
         o.platform = match &self.platform {
             Some(p) => Some(
-                pare_source::Platform::parse(p).with_context(|| format!("--platform {p:?}: expected os/arch[/variant]"))?,
+                pare_source::Platform::parse(p)
+                    .with_context(|| format!("--platform {p:?}: expected os/arch[/variant]"))?,
             ),
             None => None,
         };
@@ -99,7 +100,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut opts = args.probe.to_options(&args.image, args.output.clone())?;
     opts.progress = !args.json;
-    let result = pare_profile::profile(&opts).with_context(|| format!("profiling {}", args.image))?;
+    let result =
+        pare_profile::profile(&opts).with_context(|| format!("profiling {}", args.image))?;
     let failed = result.failed_probes().len();
     if args.json {
         let a = &result.artifacts;
