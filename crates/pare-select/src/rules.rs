@@ -304,7 +304,7 @@ fn node(cx: &mut Ctx<'_>, path: &str) {
         let mut parts = rest.split('/');
         let first = parts.next().unwrap_or("");
         let pkg_len = if first.starts_with('@') { first.len() + 1 + parts.next().unwrap_or("").len() } else { first.len() };
-        let pkg_root = &path[..idx + "/node_modules/".len() + pkg_len];
+        let Some(pkg_root) = path.get(..idx + "/node_modules/".len() + pkg_len) else { return };
         let mut dir = root::parent(path);
         while let Some(d) = dir {
             let pj = format!("{}/package.json", d.trim_end_matches('/'));

@@ -364,8 +364,17 @@ fn node_package_json() {
     write(root, "/app/node_modules/@scope/pkg/dist/esm/package.json", b"{\"type\":\"module\"}");
     write(root, "/app/node_modules/@scope/pkg/dist/esm/index.js", b"");
     write(root, "/app/node_modules/unused/package.json", b"{}");
+    // Odd names must not trip the package-root logic.
+    write(root, "/app/node_modules/@scope.js", b"");
+    write(root, "/app/node_modules/x.json", b"{}");
     let inputs = SelectInputs {
-        traced: traced(&["/app/src/server.js", "/app/node_modules/express/lib/router/index.js", "/app/node_modules/@scope/pkg/dist/esm/index.js"]),
+        traced: traced(&[
+            "/app/src/server.js",
+            "/app/node_modules/express/lib/router/index.js",
+            "/app/node_modules/@scope/pkg/dist/esm/index.js",
+            "/app/node_modules/@scope.js",
+            "/app/node_modules/x.json",
+        ]),
         ..Default::default()
     };
     let sel = select(root, &inputs).unwrap();

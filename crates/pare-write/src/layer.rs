@@ -267,7 +267,11 @@ pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w:
         if !pax.is_empty() {
             let mut ph = header(EntryType::XHeader, 0o644, 0, 0, mtime, pax.len() as u64);
             let base = pare_select::root::file_name(path);
-            let pname = format!("PaxHeaders/{}", &base[..base.len().min(80)]);
+            let mut cut = base.len().min(80);
+            while !base.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let pname = format!("PaxHeaders/{}", &base[..cut]);
             set_ustar_name(&mut ph, pname.as_bytes());
             ph.set_cksum();
             tar.append(&ph, &pax[..]).map_err(io_err(path))?;

@@ -49,6 +49,8 @@ fn fixture(root: &Path) {
     let long_dir = format!("/usr/share/{}", "d".repeat(120));
     write(root, &format!("{long_dir}/{}", "f".repeat(90)), b"long", 0o644);
     write(root, &format!("/opt/{}", "x".repeat(230)), b"very long", 0o600);
+    // Multi-byte names longer than a header field (PAX path, char-safe truncation).
+    write(root, &format!("/opt/a{}", "é".repeat(60)), b"utf8", 0o644);
     symlink(format!("/opt/{}", "x".repeat(230)), root.join("opt/longlink")).unwrap();
     fs::create_dir_all(root.join("tmp")).unwrap();
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
@@ -259,6 +261,7 @@ fn layout_is_valid_and_layer_is_normalized() {
     let long = format!("opt/{}", "x".repeat(230));
     assert_eq!(by_name[&long].3, b"very long");
     assert_eq!(by_name["opt/longlink"].2.as_deref(), Some(format!("/{long}").as_str()));
+    assert_eq!(by_name[&format!("opt/a{}", "é".repeat(60))].3, b"utf8");
     let long2 = format!("usr/share/{}/{}", "d".repeat(120), "f".repeat(90));
     assert_eq!(by_name[&long2].3, b"long");
     // Generated content replaces the file; created dirs appear.
