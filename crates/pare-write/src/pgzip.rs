@@ -19,6 +19,7 @@ pub struct ParGz<W: Write> {
     inner: W,
     level: u32,
     threads: usize,
+    chunk: usize,
     /// The piece being filled.
     buf: Vec<u8>,
     /// Full pieces waiting for compression.
@@ -31,11 +32,17 @@ pub struct ParGz<W: Write> {
 
 impl<W: Write> ParGz<W> {
     pub fn new(inner: W, level: u32, threads: usize) -> Self {
+        Self::with_chunk(inner, level, threads, CHUNK)
+    }
+
+    /// Tests use small pieces; images always use [`CHUNK`] (the bytes depend on it).
+    pub(crate) fn with_chunk(inner: W, level: u32, threads: usize, chunk: usize) -> Self {
         ParGz {
             inner,
             level,
             threads: threads.max(1),
-            buf: Vec::with_capacity(CHUNK),
+            chunk: chunk.max(1),
+            buf: Vec::with_capacity(chunk),
             batch: Vec::new(),
             dict: Vec::new(),
             crc: Crc::new(),
@@ -100,11 +107,11 @@ impl<W: Write> ParGz<W> {
 
 impl<W: Write> Write for ParGz<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let k = data.len().min(CHUNK - self.buf.len());
+        let k = data.len().min(self.chunk - self.buf.len());
         self.buf.extend_from_slice(&data[..k]);
         self.crc.update(&data[..k]);
-        if self.buf.len() == CHUNK {
-            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        if self.buf.len() == self.chunk {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
             self.batch.push(full);
             if self.batch.len() >= self.threads {
                 self.compress_batch(false)?;
@@ -161,8 +168,11 @@ mod tests {
             .collect()
     }
 
+    /// Small pieces keep the test fast in debug builds; 40 KiB > the 32 KiB dictionary window.
+    const T_CHUNK: usize = 40 * 1024;
+
     fn gz(input: &[u8], threads: usize, write_size: usize) -> Vec<u8> {
-        let mut w = ParGz::new(Vec::new(), 6, threads);
+        let mut w = ParGz::with_chunk(Vec::new(), 6, threads, T_CHUNK);
         for c in input.chunks(write_size.max(1)) {
             w.write_all(c).unwrap();
         }
@@ -171,16 +181,24 @@ mod tests {
 
     #[test]
     fn round_trips_and_is_independent_of_threads_and_write_sizes() {
-        for n in [0, 1, 1000, CHUNK, CHUNK + 1, 2 * CHUNK + 12345] {
+        for n in [0, 1, 1000, T_CHUNK, T_CHUNK + 1, 7 * T_CHUNK + 12345] {
             let input = data(n);
             let a = gz(&input, 1, 4096);
             let b = gz(&input, 4, 100_000);
-            let c = gz(&input, 3, if n < 10_000 { 7 } else { 65_537 });
+            let c = gz(&input, 3, if n < 10_000 { 7 } else { 4099 });
             assert_eq!(a, b, "n={n}");
             assert_eq!(a, c, "n={n}");
             let mut back = Vec::new();
             flate2::read::GzDecoder::new(&a[..]).read_to_end(&mut back).unwrap();
             assert_eq!(back, input, "n={n}");
         }
+        // The real piece size too, once.
+        let input = data(CHUNK + 100);
+        let mut w = ParGz::new(Vec::new(), 6, 2);
+        w.write_all(&input).unwrap();
+        let out = w.finish().unwrap();
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+        assert_eq!(back, input);
     }
 }
