@@ -413,6 +413,25 @@ fn dpkg_status_is_trimmed_to_owners() {
     for stanza in String::from_utf8_lossy(status).split("\n\n").filter(|s| !s.trim().is_empty()) {
         assert!(orig.contains(stanza.trim_end()), "stanza not from the original");
     }
+    // dpkg itself reads the trimmed database.
+    if Command::new("dpkg-query").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        let admin = tempfile::tempdir().unwrap();
+        fs::write(admin.path().join("status"), status).unwrap();
+        fs::create_dir_all(admin.path().join("info")).unwrap();
+        fs::create_dir_all(admin.path().join("updates")).unwrap();
+        let out = Command::new("dpkg-query")
+            .arg(format!("--admindir={}", admin.path().display()))
+            .args(["-W", "-f", "${Package} ${Status}\n"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let listed: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.ends_with("install ok installed"))
+            .filter_map(|l| l.split(' ').next().map(str::to_string))
+            .collect();
+        assert_eq!(listed, pkgs);
+    }
     assert!(has(&sel, "/var/lib/dpkg/status"));
     assert!(has(&sel, "/var/lib/dpkg/info/bash.list"));
     assert!(has(&sel, "/var/lib/dpkg/info/bash.md5sums"));
@@ -545,4 +564,21 @@ fn traced_inputs_skip_missing_and_pseudo() {
     let Reason::Traced { processes, syscalls, .. } = &sel.entries["/usr/bin/ls"].reasons[0] else { panic!() };
     assert_eq!(processes, &vec!["/usr/bin/app".to_string()]);
     assert_eq!(syscalls, &vec!["openat".to_string()]);
+}
+
+#[test]
+fn distroless_status_d() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    write(root, "/usr/lib/x86_64-linux-gnu/libssl.so.3", b"not elf");
+    write(root, "/usr/bin/other", b"x");
+    write(root, "/var/lib/dpkg/status.d/libssl3", b"Package: libssl3\nVersion: 3.0\n");
+    write(root, "/var/lib/dpkg/status.d/libssl3.md5sums", b"0123  usr/lib/x86_64-linux-gnu/libssl.so.3\n");
+    write(root, "/var/lib/dpkg/status.d/other", b"Package: other\n");
+    write(root, "/var/lib/dpkg/status.d/other.md5sums", b"0123  usr/bin/other\n");
+    let sel = select(root, &SelectInputs { traced: traced(&["/usr/lib/x86_64-linux-gnu/libssl.so.3"]), ..Default::default() }).unwrap();
+    assert!(has(&sel, "/var/lib/dpkg/status.d/libssl3"));
+    assert!(has(&sel, "/var/lib/dpkg/status.d/libssl3.md5sums"));
+    assert!(!has(&sel, "/var/lib/dpkg/status.d/other"));
+    assert!(matches!(&sel.entries["/var/lib/dpkg/status.d/libssl3"].reasons[0], Reason::Dpkg { package, .. } if package == "libssl3"));
 }
