@@ -67,8 +67,10 @@ pub fn image_config(cx: &mut Ctx<'_>) {
 fn command(cx: &mut Ctx<'_>, field: &str, argv: &[String]) {
     let Some(exe) = argv.first() else { return };
     let detail = argv.join(" ");
-    if let Some(p) = cx.which(exe) {
-        cx.keep(&p, Reason::ImageConfig { field: field.into(), detail: detail.clone() });
+    if let Some(p) = cx.which(exe)
+        && let Some(c) = cx.keep(&p, Reason::ImageConfig { field: field.into(), detail: detail.clone() })
+    {
+        script_commands(cx, field, &c);
     }
     let workdir = cx.inputs.facts.workdir.clone().unwrap_or_else(|| "/".into());
     let mut args = argv[1..].iter();
@@ -92,6 +94,71 @@ fn command(cx: &mut Ctx<'_>, field: &str, argv: &[String]) {
             && cx.root.lstat(&res.path).is_some_and(|m| m.is_file())
         {
             cx.keep(&p, Reason::ImageConfig { field: field.into(), detail: detail.clone() });
+            script_commands(cx, field, &res.path);
+        }
+    }
+}
+
+/// Shell keywords and builtins that are not programs to look up.
+const SHELL_WORDS: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "in", "case", "esac", "function",
+    "exec", "command", "time", "!", "{", "}", "[[", "]]", "[", "test", "echo", "printf", "set", "unset", "export",
+    "local", "return", "exit", "shift", "cd", "eval", "trap", "wait", "read", "true", "false", ":", ".", "source",
+    "break", "continue", "readonly", "umask", "ulimit", "alias", "type", "hash", "getopts", "let", "declare",
+];
+
+/// For a shell script named by the image config (an entrypoint script), keeps the programs
+/// it may run in branches the profile did not exercise: the first word of each simple
+/// command that is found in `PATH`. Conservative: plain words only, no expansion.
+fn script_commands(cx: &mut Ctx<'_>, field: &str, script: &str) {
+    let Some(meta) = cx.root.lstat(script) else { return };
+    if !meta.is_file() || meta.len() > 256 * 1024 {
+        return;
+    }
+    let Ok(text) = std::fs::read(cx.root.host(script)) else { return };
+    let Ok(text) = std::str::from_utf8(&text) else { return };
+    let first = text.lines().next().unwrap_or("");
+    let shells = ["sh", "bash", "dash", "ash", "ksh", "zsh", "busybox"];
+    let is_shell = first.strip_prefix("#!").is_some_and(|l| {
+        let mut w = l.split_whitespace();
+        let interp = w.next().map(root::file_name).unwrap_or("");
+        shells.contains(&interp) || (interp == "env" && w.next().is_some_and(|p| shells.contains(&p)))
+    });
+    if !is_shell {
+        return;
+    }
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let line = line.split(" #").next().unwrap_or("");
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        for segment in line.split([';', '|', '&', '(', ')', '`']) {
+            let mut words = segment.split_whitespace();
+            let cmd = loop {
+                match words.next() {
+                    Some(w) if w.contains('=') && !w.starts_with('=') => continue,
+                    Some(w) if SHELL_WORDS.contains(&w) => continue,
+                    other => break other,
+                }
+            };
+            let Some(cmd) = cmd else { continue };
+            if cmd.is_empty()
+                || !cmd.chars().all(|c| c.is_ascii_alphanumeric() || "._+-/".contains(c))
+                || cmd.starts_with('-')
+                || found.iter().any(|f: &String| f == cmd)
+            {
+                continue;
+            }
+            found.push(cmd.to_string());
+        }
+    }
+    for cmd in found {
+        if (cmd.starts_with('/') || !cmd.contains('/'))
+            && let Some(p) = cx.which(&cmd)
+            && cx.root.resolve(&p, true).is_ok_and(|r| r.exists)
+        {
+            cx.keep(&p, Reason::ImageConfig { field: field.into(), detail: format!("command {cmd} in {script}") });
         }
     }
 }

@@ -582,3 +582,29 @@ fn distroless_status_d() {
     assert!(!has(&sel, "/var/lib/dpkg/status.d/other"));
     assert!(matches!(&sel.entries["/var/lib/dpkg/status.d/libssl3"].reasons[0], Reason::Dpkg { package, .. } if package == "libssl3"));
 }
+
+#[test]
+fn entrypoint_script_commands_in_unexercised_branches() {
+    let Some(bw) = bookworm() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    fs::create_dir_all(r.join("usr/bin")).unwrap();
+    link(r, "/bin", "usr/bin");
+    for f in ["dash", "sed", "chown", "grep", "perl"] {
+        fs::copy(bw.join("usr/bin").join(f), r.join("usr/bin").join(f)).unwrap();
+    }
+    link(r, "/usr/bin/sh", "dash");
+    write(
+        r,
+        "/docker-entrypoint.sh",
+        b"#!/bin/sh\nset -e\n# perl is only mentioned in a comment\nif [ \"$1\" = init ]; then\n  chown -R app /data && sed -i s/a/b/ /etc/x\nfi\nFOO=1 grep -q x /etc/y || echo none\nexec \"$@\"\n",
+    );
+    fs::set_permissions(r.join("docker-entrypoint.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    let facts = ImageFacts { entrypoint: vec!["/docker-entrypoint.sh".into()], cmd: vec!["serve".into()], ..Default::default() };
+    let sel = select(r, &SelectInputs { facts, ..Default::default() }).unwrap();
+    for p in ["/docker-entrypoint.sh", "/usr/bin/dash", "/usr/bin/chown", "/usr/bin/sed", "/usr/bin/grep"] {
+        assert!(has(&sel, p), "missing {p}");
+    }
+    assert!(!has(&sel, "/usr/bin/perl"), "comments are not commands");
+    assert!(matches!(&sel.entries["/usr/bin/sed"].reasons[0], Reason::ImageConfig { detail, .. } if detail.contains("docker-entrypoint.sh")));
+}
