@@ -2,7 +2,7 @@
 //! (generated content) plus their `info/PKG.list` and `.md5sums`, or distroless's
 //! `status.d/PKG` files.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::Reason;
 use crate::engine::Ctx;
@@ -87,11 +87,40 @@ pub fn trim(cx: &mut Ctx<'_>) {
             {
                 cx.generated.insert(STATUS.to_string(), out.into_bytes());
             }
+            // The file lists, trimmed to what the slim image has, so that scanners map files to
+            // packages correctly and the lists of big packages do not bloat the image.
+            let mut present: HashSet<String> = HashSet::new();
+            for p in cx.entries.keys() {
+                let mut cur = Some(p.as_str());
+                while let Some(c) = cur {
+                    if !present.insert(c.to_string()) {
+                        break;
+                    }
+                    cur = root::parent(c);
+                }
+            }
             for (listname, file) in &owners {
                 for ext in ["list", "md5sums"] {
                     let p = format!("{INFO}/{listname}.{ext}");
-                    if cx.root.lstat(&p).is_some() {
-                        cx.keep(&p, Reason::Dpkg { package: listname.clone(), file: file.clone() });
+                    let Ok(text) = std::fs::read(cx.root.host(&p)) else { continue };
+                    let text = String::from_utf8_lossy(&text).into_owned();
+                    let mut trimmed = String::new();
+                    for line in text.lines() {
+                        let listed = if ext == "list" {
+                            line.trim().to_string()
+                        } else {
+                            line.split_once("  ").map(|(_, f)| format!("/{f}")).unwrap_or_default()
+                        };
+                        if listed.is_empty() {
+                            continue;
+                        }
+                        if canonical_listed(cx, &mut cache, &listed).is_some_and(|c| present.contains(&c)) || listed == "/." {
+                            trimmed.push_str(line);
+                            trimmed.push('\n');
+                        }
+                    }
+                    if cx.keep(&p, Reason::Dpkg { package: listname.clone(), file: file.clone() }).is_some() {
+                        cx.generated.insert(p, trimmed.into_bytes());
                     }
                 }
             }

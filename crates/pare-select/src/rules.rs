@@ -436,8 +436,6 @@ pub fn global(cx: &mut Ctx<'_>, done: &mut GlobalDone) -> bool {
             "/usr/share/zoneinfo/zone.tab",
             "/usr/share/zoneinfo/zone1970.tab",
             "/usr/share/zoneinfo/iso3166.tab",
-            "/usr/share/zoneinfo/tzdata.zi",
-            "/usr/share/zoneinfo/leapseconds",
         ] {
             if cx.root.resolve(f, false).is_ok_and(|r| r.exists) {
                 cx.keep(f, r.clone());

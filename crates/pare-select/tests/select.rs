@@ -431,10 +431,27 @@ fn dpkg_status_is_trimmed_to_owners() {
             .filter_map(|l| l.split(' ').next().map(str::to_string))
             .collect();
         assert_eq!(listed, pkgs);
+        fs::write(admin.path().join("info/bash.list"), &sel.generated["/var/lib/dpkg/info/bash.list"]).unwrap();
+        let out = Command::new("dpkg-query").arg(format!("--admindir={}", admin.path().display())).args(["-L", "bash"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.ends_with("bin/bash")));
     }
     assert!(has(&sel, "/var/lib/dpkg/status"));
     assert!(has(&sel, "/var/lib/dpkg/info/bash.list"));
     assert!(has(&sel, "/var/lib/dpkg/info/bash.md5sums"));
+    // The lists are trimmed to the kept files: bash's list names /usr/bin/bash but not its
+    // docs, which are not kept; libc6's list names libc.so.6 (listed under /lib) only.
+    let list = String::from_utf8(sel.generated["/var/lib/dpkg/info/bash.list"].clone()).unwrap();
+    assert!(list.lines().any(|l| l == "/usr/bin/bash" || l == "/bin/bash"), "{list}");
+    assert!(!list.contains("/usr/share/doc/bash"), "{list}");
+    let md5 = String::from_utf8(sel.generated["/var/lib/dpkg/info/bash.md5sums"].clone()).unwrap();
+    assert!(md5.lines().any(|l| l.ends_with("  usr/bin/bash") || l.ends_with("  bin/bash")), "{md5}");
+    assert!(!md5.contains("usr/share/doc"), "{md5}");
+    let libc = String::from_utf8(sel.generated["/var/lib/dpkg/info/libc6:amd64.list"].clone()).unwrap();
+    assert!(libc.lines().any(|l| l.ends_with("/libc.so.6")), "{libc}");
+    assert!(!libc.contains("libmvec"), "{libc}");
+    let orig = fs::read_to_string(root.join("var/lib/dpkg/info/libc6:amd64.list")).unwrap();
+    assert!(libc.lines().all(|l| orig.lines().any(|o| o == l)), "lines come from the original");
     assert!(!has(&sel, "/var/lib/dpkg/info/apt.list"));
 }
 

@@ -89,8 +89,9 @@ fn layer_to_temp(rootfs: &Path, sel: &Selection, epoch: u64, dir: &Path) -> Resu
     let tmp = tempfile::Builder::new().prefix(".pare-layer-").tempfile_in(dir).map_err(io(dir))?;
     let f = tmp.reopen().map_err(io(tmp.path()))?;
     let (w, info) = write_layer(rootfs, sel, epoch, BufWriter::with_capacity(1 << 20, f))?;
-    let f = w.into_inner().map_err(|e| WriteError::Io { path: tmp.path().to_path_buf(), source: e.into_error() })?;
-    f.sync_all().map_err(io(tmp.path()))?;
+    // No fsync: on a busy ext4 it waits for everyone's dirty data (seconds); the rename keeps
+    // readers from ever seeing a partial file.
+    w.into_inner().map_err(|e| WriteError::Io { path: tmp.path().to_path_buf(), source: e.into_error() })?;
     Ok((tmp, info))
 }
 
@@ -238,8 +239,7 @@ fn write_archive(
     }
     tar.finish().map_err(err)?;
     let w = tar.into_inner().map_err(err)?;
-    let f = w.into_inner().map_err(|e| WriteError::Io { path: t.clone(), source: e.into_error() })?;
-    f.sync_all().map_err(err)?;
+    w.into_inner().map_err(|e| WriteError::Io { path: t.clone(), source: e.into_error() })?;
     tmp.persist(path).map_err(|e| WriteError::Io { path: path.to_path_buf(), source: e.error })?;
     Ok(())
 }
