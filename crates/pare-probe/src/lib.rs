@@ -344,7 +344,7 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
 }
 
 /// Crawls the app on container port `port` from `/`: GET each page, follow same-origin
-/// `href`/`src` links of HTML pages and same-origin redirects, breadth first, up to
+/// `href`/`src` links of HTML pages, `url()`/`@import` of stylesheets and same-origin redirects, breadth first, up to
 /// `opts.crawl_depth` levels and `opts.crawl_max` requests.
 pub fn crawl(
     container: &dyn Container,
@@ -387,8 +387,15 @@ pub fn crawl(
         let is_html = resp
             .header("content-type")
             .is_some_and(|c| c.to_ascii_lowercase().contains("html"));
+        let is_css = resp
+            .header("content-type")
+            .is_some_and(|c| c.to_ascii_lowercase().contains("text/css"));
         if is_html {
             found.extend(links::extract_links(&String::from_utf8_lossy(&resp.body)));
+        } else if is_css {
+            found.extend(links::extract_css_urls(&String::from_utf8_lossy(
+                &resp.body,
+            )));
         }
         for link in found {
             if let Some(p) = links::resolve(&path, &link, https, &origins) {

@@ -52,6 +52,39 @@ pub fn extract_links(html: &str) -> Vec<String> {
     out.into_iter().map(|(_, v)| v).collect()
 }
 
+/// `url(...)` references and `@import "..."` in a stylesheet (fonts, images, other sheets).
+pub fn extract_css_urls(css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let lower = css.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(pos) = lower[from..].find("url(") {
+        let start = from + pos + 4;
+        let Some(end) = lower[start..].find(')') else {
+            break;
+        };
+        let v = css[start..start + end]
+            .trim()
+            .trim_matches(['"', '\''])
+            .trim();
+        if !v.is_empty() && !v.starts_with("data:") {
+            out.push(v.to_string());
+        }
+        from = start + end;
+    }
+    from = 0;
+    while let Some(pos) = lower[from..].find("@import") {
+        let rest = &css[from + pos + 7..];
+        let rest = rest.trim_start();
+        from += pos + 7;
+        if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+            if let Some(end) = rest[1..].find(q) {
+                out.push(rest[1..1 + end].to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Resolves `link` found on the page at `base_path` to a path+query on the same origin, or
 /// `None` when it leaves the origin (another host, scheme or a non-HTTP URL).
 /// `origins` lists the authorities (`host[:port]`) that count as this origin.
@@ -150,6 +183,16 @@ mod tests {
                 "/q?a=1&b=2#frag",
                 "https://cdn.example/x.js"
             ]
+        );
+    }
+
+    #[test]
+    fn finds_css_urls() {
+        let css = r#"@import "base.css"; body { background: URL( 'img/bg.png' ) } @font-face { src: url(/f.woff2) }
+            .x { background: url(data:image/png;base64,AAA) }"#;
+        assert_eq!(
+            extract_css_urls(css),
+            vec!["img/bg.png", "/f.woff2", "base.css"]
         );
     }
 

@@ -120,7 +120,7 @@ fn app() -> App {
                     "200 OK",
                     "text/html",
                     "",
-                    "<a href='third?q=1'>3</a><a href='/'>home</a>",
+                    "<a href='third?q=1'>3</a><a href='/'>home</a><link rel=stylesheet href=style.css>",
                 ),
                 "/redirect" => page(
                     "302 Found",
@@ -137,7 +137,13 @@ fn app() -> App {
                     // Chunked, to exercise the decoder against a live socket.
                     "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nPNG!\r\n0\r\n\r\n".to_string()
                 }
-                "/abs" | "/third?q=1" | "/moved" => {
+                "/style.css" => page(
+                    "200 OK",
+                    "text/css",
+                    "",
+                    "body { background: url('bg.png') }",
+                ),
+                "/abs" | "/third?q=1" | "/moved" | "/bg.png" => {
                     page("200 OK", "text/plain", "", &format!("page {path}"))
                 }
                 _ => page("404 Not Found", "text/plain", "", "nope"),
@@ -176,7 +182,9 @@ fn crawl_follows_same_origin_links_and_redirects() {
             "/abs",
             "/redirect",
             "/third?q=1",
-            "/moved"
+            "/style.css",
+            "/moved",
+            "/bg.png"
         ]
     );
     // The Host header carries the container port, not the host port.
