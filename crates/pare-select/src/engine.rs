@@ -84,6 +84,11 @@ fn is_pseudo(path: &str) -> bool {
 impl<'a> Ctx<'a> {
     /// Adds a canonical path with a reason. Returns true when the path is newly kept.
     pub fn add(&mut self, canonical: &str, reason: Reason) -> bool {
+        // The runtime mounts /proc, /sys and /dev: their mount points may be kept, never
+        // what the rootfs happens to hold below them.
+        if is_pseudo(canonical) && !PSEUDO.contains(&canonical) {
+            return false;
+        }
         let preserved = matches!(reason, Reason::PreservePath { .. }) || matching(&self.preserve, canonical).is_some();
         if !preserved && let Some(glob) = matching(&self.exclude, canonical) {
             self.excluded.entry(canonical.to_string()).or_insert(glob);
