@@ -680,7 +680,12 @@ pub fn run_profile(
                 .collect();
             v.sort_unstable();
             v.dedup();
-            v
+            // Only exec/host-exec probes: still let a service come up before they run.
+            if v.is_empty() {
+                run.tcp_ports.clone()
+            } else {
+                v
+            }
         }
         None => run.tcp_ports.clone(),
     };

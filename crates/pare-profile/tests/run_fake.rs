@@ -414,3 +414,23 @@ fn missing_report_and_missing_command_are_clear_errors() {
     .to_string();
     assert!(e.contains("fake/empty") && e.contains("ENTRYPOINT"), "{e}");
 }
+
+#[test]
+fn exec_only_probes_still_wait_for_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Behaviour::Web);
+    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
+    let mut o = opts(&dir.path().join("o"));
+    o.exec = vec!["app --check".into()];
+    let r = run_profile(
+        &img,
+        "fake/app:1",
+        Target::Daemon("x".into()),
+        &rt,
+        Path::new("/s"),
+        &o,
+    )
+    .unwrap();
+    assert!(r.readiness.contains("[8080] answered"), "{}", r.readiness);
+    assert_eq!(r.profile.probes.len(), 1);
+}
