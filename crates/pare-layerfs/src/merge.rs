@@ -122,12 +122,19 @@ pub fn read_layer(content: LayerContent, layer: &str, opts: &ReadOptions<'_>) ->
     Ok(idx)
 }
 
-/// One path in the merged view.
+/// One path in the merged view (the path is the map key, see [`MergedFs::iter`]).
 #[derive(Debug, Clone)]
 pub struct Node {
     /// Index of the layer the visible copy comes from.
     pub layer: u16,
-    pub rec: Record,
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub link: Option<Box<str>>,
+    pub hash: Option<u64>,
+    pub capability: bool,
     unit: u32,
 }
 
@@ -252,9 +259,9 @@ impl MergedFs {
         a.unit != NO_UNIT && a.unit == b.unit
     }
 
-    fn supersede(&mut self, node: Node, by: u16, how: Supersede) {
+    fn supersede(&mut self, path: Box<str>, node: Node, by: u16, how: Supersede) {
         if !self.captured.is_empty() {
-            self.captured.remove(&node.rec.path);
+            self.captured.remove(&path);
         }
         let mut wasted = 0;
         if let Some(u) = self.units.get_mut(node.unit as usize) {
@@ -267,8 +274,8 @@ impl MergedFs {
                 }
             }
         }
-        if matches!(node.rec.kind, Kind::File | Kind::Hardlink) {
-            self.superseded.push(Superseded { path: node.rec.path, layer: node.layer, by_layer: by, wasted, how });
+        if matches!(node.kind, Kind::File | Kind::Hardlink) {
+            self.superseded.push(Superseded { path, layer: node.layer, by_layer: by, wasted, how });
         }
     }
 
@@ -288,10 +295,10 @@ impl MergedFs {
         }
         let (mut n, mut bytes) = (0, 0);
         for k in keys {
-            if let Some(node) = self.nodes.remove(&k) {
+            if let Some((k, node)) = self.nodes.remove_entry(&k) {
                 n += 1;
-                bytes += node.rec.size;
-                self.supersede(node, by, how);
+                bytes += node.size;
+                self.supersede(k, node, by, how);
             }
         }
         (n, bytes)
@@ -327,14 +334,14 @@ impl MergedFs {
             let mut anc = &*rec.path;
             while let Some(pos) = anc.rfind('/') {
                 anc = &anc[..pos];
-                if matches!(self.nodes.get(anc), Some(n) if n.rec.kind != Kind::Dir) {
-                    if let Some(old) = self.nodes.remove(anc) {
+                if matches!(self.nodes.get(anc), Some(n) if n.kind != Kind::Dir) {
+                    if let Some((k, old)) = self.nodes.remove_entry(anc) {
                         self.layers[li].modified += 1;
-                        self.supersede(old, l, Supersede::Overwritten);
+                        self.supersede(k, old, l, Supersede::Overwritten);
                     }
                 }
             }
-            let (added, modified) = match self.nodes.get(&*rec.path).map(|n| n.rec.kind) {
+            let (added, modified) = match self.nodes.get(&*rec.path).map(|n| n.kind) {
                 None => (true, false),
                 Some(Kind::Dir) if rec.kind == Kind::Dir => (false, false),
                 Some(old_kind) => {
@@ -343,8 +350,8 @@ impl MergedFs {
                         self.layers[li].deleted += n;
                         self.layers[li].deleted_bytes += b;
                     }
-                    if let Some(old) = self.nodes.remove(&*rec.path) {
-                        self.supersede(old, l, Supersede::Overwritten);
+                    if let Some((k, old)) = self.nodes.remove_entry(&*rec.path) {
+                        self.supersede(k, old, l, Supersede::Overwritten);
                     }
                     (false, true)
                 }
@@ -376,7 +383,8 @@ impl MergedFs {
             if let Some(c) = captured.remove(&i) {
                 self.captured.insert(rec.path.clone(), c);
             }
-            self.nodes.insert(rec.path.clone(), Node { layer: l, rec, unit });
+            let Record { path, kind, mode, uid, gid, size, link, hash, capability } = rec;
+            self.nodes.insert(path, Node { layer: l, kind, mode, uid, gid, size, link, hash, capability, unit });
         }
     }
 }

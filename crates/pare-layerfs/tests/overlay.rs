@@ -54,6 +54,6 @@ fn overlay_dir_whiteouts_opaque_and_hardlinks() {
     fs.apply(read_layer(LayerContent::OverlayDir(upper), "sha256:upper", &opts).unwrap());
     assert_eq!(fs.wasted_bytes(), 100);
     assert!(fs.get("etc/gone").is_none() && fs.get("opq/old").is_none());
-    assert_eq!(fs.get("opq/new").unwrap().rec.size, 7);
+    assert_eq!(fs.get("opq/new").unwrap().size, 7);
     assert_eq!(fs.final_size(), 5 + 7 + 30);
 }

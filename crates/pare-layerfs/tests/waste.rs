@@ -27,7 +27,7 @@ fn file_overwritten_three_times_counts_only_superseded_copies() {
     assert_eq!(fs.layers[3].modified_bytes, 400);
     assert_eq!(fs.layers[0].added, 2);
     let f = fs.get("a/f").unwrap();
-    assert_eq!((f.layer, f.rec.size), (3, 400));
+    assert_eq!((f.layer, f.size), (3, 400));
     assert_eq!(fs.superseded.len(), 3);
     assert!(fs.superseded.iter().all(|s| s.how == Supersede::Overwritten));
 }
@@ -54,8 +54,8 @@ fn opaque_directory_hides_lower_contents() {
     ]);
     assert_eq!(fs.wasted_bytes(), 18);
     assert!(fs.get("o/a").is_none() && fs.get("o/b").is_none());
-    assert_eq!(fs.get("o/c").unwrap().rec.size, 13);
-    assert_eq!(fs.get("o").unwrap().rec.kind, Kind::Dir);
+    assert_eq!(fs.get("o/c").unwrap().size, 13);
+    assert_eq!(fs.get("o").unwrap().kind, Kind::Dir);
     assert!(fs.get("p/q").is_some());
     assert_eq!(fs.layers[1].deleted, 2);
 }
@@ -82,7 +82,7 @@ fn file_replaced_by_directory_and_directory_by_file() {
         L::new().dir("x").sized("x/in", 1, b'i').sized("y", 2, b'y').finish(),
     ]);
     assert_eq!(fs.wasted_bytes(), 13);
-    assert_eq!(fs.get("y").unwrap().rec.kind, Kind::File);
+    assert_eq!(fs.get("y").unwrap().kind, Kind::File);
     assert!(fs.get("y/z").is_none());
 }
 
@@ -90,7 +90,7 @@ fn file_replaced_by_directory_and_directory_by_file() {
 fn whiteout_of_a_path_from_the_same_layer_only_touches_lower_layers() {
     let fs = merged(vec![L::new().sized("f", 10, b'f').finish(), L::new().whiteout("g").sized("g", 3, b'g').finish()]);
     assert_eq!(fs.wasted_bytes(), 0);
-    assert_eq!(fs.get("g").unwrap().rec.size, 3);
+    assert_eq!(fs.get("g").unwrap().size, 3);
 }
 
 #[test]
@@ -98,6 +98,6 @@ fn layers_are_read_in_parallel_but_merged_in_order() {
     let layers: Vec<Vec<u8>> = (0..8u8).map(|i| L::new().sized("f", 10 + usize::from(i), i).finish()).collect();
     let src = MemSource::with_history(layers, &["RUN x"; 8]);
     let fs = read_image(&src, &ReadOptions { threads: 4, ..Default::default() }).unwrap();
-    assert_eq!(fs.get("f").unwrap().rec.size, 17);
+    assert_eq!(fs.get("f").unwrap().size, 17);
     assert_eq!(fs.wasted_bytes(), (10..17).sum::<u64>());
 }

@@ -173,12 +173,6 @@ fn abs(p: &str) -> String {
     format!("/{p}")
 }
 
-fn top_by<T, K: Ord>(mut v: Vec<T>, n: usize, key: impl Fn(&T) -> K) -> Vec<T> {
-    v.sort_by_key(|t| std::cmp::Reverse(key(t)));
-    v.truncate(n);
-    v
-}
-
 /// Analyzes an image: one streaming pass over all layers, then the report.
 pub fn analyze(source: &dyn ImageSource, opts: &Options) -> Result<Report, XrayError> {
     let capture = capture::XrayCapture;
@@ -248,16 +242,22 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
     wasted_files.sort_by(|a, b| b.wasted_bytes.cmp(&a.wasted_bytes).then_with(|| a.path.cmp(&b.path)));
     wasted_files.truncate(opts.top);
 
-    // Largest files and directories, duplicates.
-    let mut files: Vec<FileStat> = Vec::new();
+    // Largest files (a bounded heap), directory totals, duplicates (sorted by size and hash).
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, std::cmp::Reverse<&str>, u16)>> =
+        std::collections::BinaryHeap::with_capacity(opts.top + 1);
     let mut dirs: HashMap<&str, (u64, u64)> = HashMap::new();
-    let mut by_content: HashMap<(u64, u64), Vec<&str>> = HashMap::new();
+    let mut hashed: Vec<(u64, u64, &str)> = Vec::new();
     for (path, node) in fs.iter() {
-        if node.rec.kind != Kind::File {
+        if node.kind != Kind::File {
             continue;
         }
-        let size = node.rec.size;
-        files.push(FileStat { path: abs(path), size, layer: usize::from(node.layer) });
+        let size = node.size;
+        if opts.top > 0 {
+            heap.push(std::cmp::Reverse((size, std::cmp::Reverse(path), node.layer)));
+            if heap.len() > opts.top {
+                heap.pop();
+            }
+        }
         let mut p = path;
         while let Some(i) = p.rfind('/') {
             p = &p[..i];
@@ -265,29 +265,34 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
             e.0 += size;
             e.1 += 1;
         }
-        if let Some(h) = node.rec.hash {
-            if size > 0 {
-                by_content.entry((size, h)).or_default().push(path);
-            }
+        if let (Some(h), true) = (node.hash, size > 0) {
+            hashed.push((size, h, path));
         }
     }
-    files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
-    files.truncate(opts.top);
+    let files: Vec<FileStat> = heap
+        .into_sorted_vec()
+        .into_iter()
+        .map(|std::cmp::Reverse((size, std::cmp::Reverse(p), layer))| FileStat { path: abs(p), size, layer: usize::from(layer) })
+        .collect();
     let mut largest_dirs: Vec<DirStat> =
         dirs.into_iter().map(|(p, (size, files))| DirStat { path: abs(p), size, files }).collect();
     largest_dirs.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
     largest_dirs.truncate(opts.top);
-    let mut duplicates: Vec<Duplicate> = by_content
-        .into_iter()
-        .filter(|(_, v)| v.len() > 1)
-        .map(|((size, h), mut paths)| {
-            paths.sort_unstable();
-            let n = paths.len() as u64;
-            Duplicate { size, hash: format!("{h:016x}"), paths: paths.into_iter().map(abs).collect(), wasted_bytes: size * (n - 1) }
-        })
-        .collect();
-    let duplicate_bytes = duplicates.iter().map(|d| d.wasted_bytes).sum();
-    duplicates = top_by(duplicates, opts.top, |d| (d.wasted_bytes, std::cmp::Reverse(d.paths.first().cloned())));
+    hashed.sort_unstable();
+    let mut duplicates: Vec<Duplicate> = Vec::new();
+    let mut duplicate_bytes = 0;
+    for group in hashed.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+        if group.len() < 2 {
+            continue;
+        }
+        let (size, h, _) = group[0];
+        let wasted = size * (group.len() as u64 - 1);
+        duplicate_bytes += wasted;
+        duplicates.push(Duplicate { size, hash: format!("{h:016x}"), paths: group.iter().map(|g| abs(g.2)).collect(), wasted_bytes: wasted });
+    }
+    drop(hashed);
+    duplicates.sort_by(|a, b| b.wasted_bytes.cmp(&a.wasted_bytes).then_with(|| a.paths.cmp(&b.paths)));
+    duplicates.truncate(opts.top);
 
     let surface = surface::scan(source, fs);
     let (os, packages) = packages::collect(fs);

@@ -121,7 +121,7 @@ pub(crate) fn collect(fs: &MergedFs) -> (Option<OsInfo>, Packages) {
         }
     }
     // /etc/os-release is usually a symlink to ../usr/lib/os-release.
-    let etc_is_file = fs.get("etc/os-release").is_some_and(|n| n.rec.kind == Kind::File);
+    let etc_is_file = fs.get("etc/os-release").is_some_and(|n| n.kind == Kind::File);
     let os = if etc_is_file { os_etc.or(os_lib) } else { os_lib.or(os_etc) };
     for v in [&mut pk.dpkg, &mut pk.apk, &mut pk.python, &mut pk.node] {
         v.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)).then_with(|| a.source.cmp(&b.source)));

@@ -111,10 +111,10 @@ fn tool_class(name: &str) -> Option<usize> {
 fn mode_finding(path: &str, node: &pare_layerfs::Node) -> ModeFinding {
     ModeFinding {
         path: format!("/{path}"),
-        mode: format!("{:04o}", node.rec.mode),
-        uid: node.rec.uid,
-        gid: node.rec.gid,
-        kind: node.rec.kind,
+        mode: format!("{:04o}", node.mode),
+        uid: node.uid,
+        gid: node.gid,
+        kind: node.kind,
     }
 }
 
@@ -181,7 +181,7 @@ fn is_root_user(user: Option<&str>) -> bool {
 pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
     let mut s = Surface::default();
     for (path, node) in fs.iter() {
-        let kind = node.rec.kind;
+        let kind = node.kind;
         let dir = path.rfind('/').map(|i| &path[..i]).unwrap_or("");
         let name = path.rsplit('/').next().unwrap_or(path);
         if kind != Kind::Dir && BIN_DIRS.contains(&dir) {
@@ -189,7 +189,7 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
                 let f = ToolFinding {
                     path: format!("/{path}"),
                     name: name.to_string(),
-                    link: if kind == Kind::Symlink { node.rec.link.as_deref().map(str::to_string) } else { None },
+                    link: if kind == Kind::Symlink { node.link.as_deref().map(str::to_string) } else { None },
                 };
                 match class {
                     0 => s.shells.push(f),
@@ -199,7 +199,7 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
                 }
             }
         }
-        let mode = node.rec.mode;
+        let mode = node.mode;
         if matches!(kind, Kind::File | Kind::Hardlink) {
             if mode & 0o4000 != 0 {
                 s.setuid.push(mode_finding(path, node));
@@ -211,7 +211,7 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
         if matches!(kind, Kind::File | Kind::Hardlink | Kind::Dir) && mode & 0o002 != 0 && mode & 0o1000 == 0 {
             s.world_writable.push(mode_finding(path, node));
         }
-        if node.rec.capability {
+        if node.capability {
             s.capabilities.push(format!("/{path}"));
         }
     }
