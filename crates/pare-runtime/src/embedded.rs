@@ -170,15 +170,34 @@ impl Runtime for EmbeddedRuntime {
     }
 
     fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
-        let t0 = Instant::now();
         let rootfs = spec.rootfs.as_deref().ok_or_else(|| eerr("the embedded runtime needs RunSpec.rootfs"))?;
-        let rootfs = std::fs::canonicalize(rootfs).map_err(|e| io_err(rootfs, e))?;
-        if !rootfs.is_dir() {
-            return Err(io_err(&rootfs, std::io::Error::other("rootfs is not a directory")));
+        Ok(Box::new(self.start_layers(spec, &[rootfs.to_path_buf()])?))
+    }
+}
+
+impl EmbeddedRuntime {
+    /// Like [`Runtime::start`] with the root filesystem given as overlayfs lower layers, top
+    /// first, instead of `spec.rootfs`: e.g. Docker's overlay2 `diff` dirs of a local image
+    /// (`UpperDir` then `LowerDir` of `docker image inspect`), so nothing is extracted or
+    /// copied. Layers must use overlayfs whiteouts (0/0 char devices, `trusted.overlay.opaque`),
+    /// not the `.wh.` files of layer tarballs. None of them is ever written.
+    pub fn start_layers(&self, spec: &RunSpec, layers: &[PathBuf]) -> Result<EmbeddedContainer, RuntimeError> {
+        let t0 = Instant::now();
+        if layers.is_empty() {
+            return Err(eerr("no root filesystem layers given"));
         }
-        let lower = rootfs.to_str().filter(|s| !s.contains([',', ':', '\\'])).ok_or_else(|| {
-            eerr(format!("{}: rootfs path must be UTF-8 without ',' ':' '\\' (overlay options)", rootfs.display()))
-        })?;
+        let mut lowers = Vec::new();
+        for l in layers {
+            let dir = std::fs::canonicalize(l).map_err(|e| io_err(l, e))?;
+            if !dir.is_dir() {
+                return Err(io_err(&dir, std::io::Error::other("root filesystem is not a directory")));
+            }
+            let s = dir.to_str().filter(|s| !s.contains([',', ':', '\\'])).ok_or_else(|| {
+                eerr(format!("{}: layer path must be UTF-8 without ',' ':' '\\' (overlay options)", dir.display()))
+            })?;
+            lowers.push(s.to_string());
+        }
+        let lower = lowers.join(":");
         let id = crate::random_hex(12);
         let name = format!("pare-{id}");
         let hostname = if spec.hostname.is_empty() { name.clone() } else { spec.hostname.clone() };
@@ -189,6 +208,7 @@ impl Runtime for EmbeddedRuntime {
         if command.is_empty() {
             return Err(eerr(format!("{name}: empty command (no ENTRYPOINT or CMD)")));
         }
+        let argv = command.iter().map(|a| cstring("command", a.as_str())).collect::<Result<Vec<_>, _>>()?;
         let sensor = match &spec.sensor {
             Some(s) => {
                 let bin = std::fs::canonicalize(&s.binary).map_err(|e| io_err(&s.binary, e))?;
@@ -216,11 +236,18 @@ impl Runtime for EmbeddedRuntime {
             let _ = std::fs::remove_dir(&tmp);
             eerr(format!("{}: temp path must be UTF-8 without ',' ':' '\\'", tmp.display()))
         })?;
-        let overlay_opts = cstring(
-            "overlay options",
-            format!("lowerdir={lower},upperdir={tmp_s}/upper,workdir={tmp_s}/work"),
-        )?;
-        let argv = command.iter().map(|a| cstring("command", a.as_str())).collect::<Result<Vec<_>, _>>()?;
+        let opts = format!("lowerdir={lower},upperdir={tmp_s}/upper,workdir={tmp_s}/work");
+        if opts.len() >= 4000 {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(eerr(format!(
+                "{} layers: overlay options exceed a page ({} bytes); use shorter paths or fewer layers",
+                layers.len(),
+                opts.len()
+            )));
+        }
+        let overlay_opts = cstring("overlay options", opts).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&tmp);
+        })?;
         let mut env = container_env(&spec.env, &hostname);
         if spec.sensor.is_some() {
             env = with_home(&env, "/root");
@@ -263,8 +290,7 @@ impl Runtime for EmbeddedRuntime {
         });
         let td: Arc<dyn Teardown> = inner.clone();
         *lock(&inner.reg_key) = Some(cleanup::register(&td));
-        let container = EmbeddedContainer { inner, endpoints: HashMap::new(), started_in: t0.elapsed() };
-        let mut container = container;
+        let mut container = EmbeddedContainer { inner, endpoints: HashMap::new(), started_in: t0.elapsed() };
         if let Some(ns) = &container.inner.proc_.ns {
             for &port in &spec.ports {
                 let fwd = Forwarder::spawn(ns.net.clone(), port).map_err(|e| {
@@ -274,7 +300,7 @@ impl Runtime for EmbeddedRuntime {
                 lock(&container.inner.forwarders).push(fwd);
             }
         }
-        Ok(Box::new(container))
+        Ok(container)
     }
 }
 

@@ -23,18 +23,53 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
     v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
 }
 
-/// The RunSpec for an image from its config, with its rootfs exported into `dir`.
-fn image_spec(image: &str, dir: &Path) -> Option<RunSpec> {
+/// A read-only view of an image's filesystem at `dir`: with the overlay2 storage driver an
+/// overlay of the image's own layer dirs (no copy), else `docker export` into `dir`.
+struct Rootfs {
+    dir: PathBuf,
+    mounted: bool,
+}
+
+impl Rootfs {
+    fn new(image: &str, dir: &Path) -> Option<Self> {
+        let gd = docker_cli(&["image", "inspect", "--format", "{{json .GraphDriver}}", image])?;
+        let gd: serde_json::Value = serde_json::from_slice(&gd).ok()?;
+        if gd["Name"] == "overlay2" {
+            let data = &gd["Data"];
+            let mut lowers: Vec<&str> = data["UpperDir"].as_str().into_iter().collect();
+            lowers.extend(data["LowerDir"].as_str().map(|l| l.split(':').collect::<Vec<_>>()).unwrap_or_default());
+            if lowers.len() == 1 {
+                return Some(Rootfs { dir: PathBuf::from(lowers[0]), mounted: false });
+            }
+            let opts = format!("lowerdir={}", lowers.join(":"));
+            nix::mount::mount(Some("overlay"), dir, Some("overlay"), nix::mount::MsFlags::MS_RDONLY, Some(opts.as_str()))
+                .unwrap_or_else(|e| panic!("overlay of {image}'s layers: {e}"));
+            return Some(Rootfs { dir: dir.to_path_buf(), mounted: true });
+        }
+        let id = String::from_utf8(docker_cli(&["create", image])?).ok()?.trim().to_string();
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("docker export {id} | tar -x -C {}", dir.display()))
+            .status()
+            .ok()?;
+        docker_cli(&["rm", "-f", &id]);
+        assert!(status.success(), "export of {image}");
+        Some(Rootfs { dir: dir.to_path_buf(), mounted: false })
+    }
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// The RunSpec for an image from its config.
+fn image_spec(image: &str, rootfs: &Path) -> Option<RunSpec> {
     let cfg = docker_cli(&["image", "inspect", "--format", "{{json .Config}}", image])?;
     let cfg: serde_json::Value = serde_json::from_slice(&cfg).ok()?;
-    let id = String::from_utf8(docker_cli(&["create", image])?).ok()?.trim().to_string();
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!("docker export {id} | tar -x -C {}", dir.display()))
-        .status()
-        .ok()?;
-    docker_cli(&["rm", "-f", &id]);
-    assert!(status.success(), "export of {image}");
     let mut command = strings(&cfg["Entrypoint"]);
     command.extend(strings(&cfg["Cmd"]));
     let ports = cfg["ExposedPorts"]
@@ -43,7 +78,7 @@ fn image_spec(image: &str, dir: &Path) -> Option<RunSpec> {
         .unwrap_or_default();
     Some(RunSpec {
         daemon_image: Some(image.to_string()),
-        rootfs: Some(dir.to_path_buf()),
+        rootfs: Some(rootfs.to_path_buf()),
         command,
         env: strings(&cfg["Env"]),
         user: cfg["User"].as_str().unwrap_or("").to_string(),
@@ -119,10 +154,11 @@ fn example_images_behave_the_same_in_both_runtimes() {
         let image = format!("pare-example/{name}");
         let dir = tmp.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        let Some(mut spec) = image_spec(&image, &dir) else {
+        let Some(rootfs) = Rootfs::new(&image, &dir) else {
             eprintln!("skipping {image}: not present");
             continue;
         };
+        let Some(mut spec) = image_spec(&image, &rootfs.dir) else { continue };
         tested += 1;
         let (a, exit_a, _) = run(&docker, &spec, name);
         let (b, exit_b, _) = run(&embedded, &spec, name);
@@ -146,8 +182,44 @@ fn example_images_behave_the_same_in_both_runtimes() {
         assert!(only_docker.is_empty() && only_embedded.is_empty(), "{name}: the sensor sees the same files");
         assert_eq!(exits[0], exits[1], "{name}: same exit under the sensor");
         spec.sensor = None;
+        drop(rootfs);
         let _ = std::fs::remove_dir_all(&dir);
     }
     assert!(tested > 0, "no pare-example image present");
     assert_eq!(std::fs::read_dir(tmp.path().join("runs")).unwrap().count(), 0);
+}
+
+/// The embedded runtime runs a local image straight from Docker's overlay2 layer dirs
+/// (`start_layers`), without extracting or mounting anything on the host.
+#[test]
+#[ignore = "needs root, docker (overlay2) and the pare-example images"]
+fn embedded_runs_docker_overlay2_layers_directly() {
+    let image = "pare-example/nginx";
+    let Some(gd) = docker_cli(&["image", "inspect", "--format", "{{json .GraphDriver}}", image]) else {
+        eprintln!("skipping: {image} not present");
+        return;
+    };
+    let gd: serde_json::Value = serde_json::from_slice(&gd).unwrap();
+    if gd["Name"] != "overlay2" {
+        eprintln!("skipping: storage driver {} is not overlay2", gd["Name"]);
+        return;
+    }
+    let mut layers: Vec<PathBuf> = gd["Data"]["UpperDir"].as_str().map(PathBuf::from).into_iter().collect();
+    layers.extend(gd["Data"]["LowerDir"].as_str().unwrap_or("").split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = image_spec(image, Path::new("/nonexistent")).unwrap();
+    spec.rootfs = None;
+    let rt = EmbeddedRuntime::with_temp_root(tmp.path()).unwrap();
+    let t0 = Instant::now();
+    let c = rt.start_layers(&spec, &layers).unwrap();
+    let started = t0.elapsed();
+    let answer = probe(&c, spec.ports[0], false);
+    eprintln!("{image}: {} layers, started in {started:?}, answer {answer:?} after {:?}", layers.len(), t0.elapsed());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Writes land in the sandbox's tmpfs upper dir, never in Docker's layers.
+    let o = c.exec(&["sh".into(), "-c".into(), "echo x > /pare-layer-test && cat /pare-layer-test".into()], Duration::from_secs(10)).unwrap();
+    assert_eq!(o.stdout, b"x\n");
+    assert!(layers.iter().all(|l| !l.join("pare-layer-test").exists()));
+    drop(c);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
