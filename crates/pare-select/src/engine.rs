@@ -312,7 +312,18 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
             syscalls: rec.syscalls.iter().cloned().collect(),
             accesses: rec.kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect(),
         };
-        cx.keep(path, reason);
+        let created = rec.kinds.contains(&pare_trace::AccessKind::Create);
+        if cx.keep(path, reason).is_none() && created {
+            // The app created it at run time (nginx's /var/lib/nginx/body): that only works
+            // again when the nearest existing ancestor directory is in the slim image too.
+            let mut cur = root::normalize(path);
+            while let Some(parent) = root::parent(&cur).map(str::to_string) {
+                if parent == "/" || cx.keep(&parent, Reason::Parent { of: path.clone() }).is_some() {
+                    break;
+                }
+                cur = parent;
+            }
+        }
     }
     // 2. Image config and baseline files.
     rules::image_config(&mut cx);
