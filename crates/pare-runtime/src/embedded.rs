@@ -291,9 +291,10 @@ impl EmbeddedRuntime {
         let td: Arc<dyn Teardown> = inner.clone();
         *lock(&inner.reg_key) = Some(cleanup::register(&td));
         let mut container = EmbeddedContainer { inner, endpoints: HashMap::new(), started_in: t0.elapsed() };
-        if let Some(ns) = &container.inner.proc_.ns {
+        let net = lock(&container.inner.proc_.ns).as_ref().map(|ns| ns.net.clone());
+        if let Some(net) = net {
             for &port in &spec.ports {
-                let fwd = Forwarder::spawn(ns.net.clone(), port).map_err(|e| {
+                let fwd = Forwarder::spawn(net.clone(), port).map_err(|e| {
                     eerr(format!("{name}: port forwarder for {port}: {e}"))
                 })?;
                 container.endpoints.insert(port, fwd.addr);
@@ -341,7 +342,8 @@ impl ExitSlot {
 struct ContainerProc {
     init_pid: Pid,
     init_pidfd: Option<OwnedFd>,
-    ns: Option<NsFds>,
+    /// Dropped by cleanup, which frees the namespaces (and the sandbox's mounts) at once.
+    ns: Mutex<Option<Arc<NsFds>>>,
     lifeline: Mutex<Option<OwnedFd>>,
     exit: Arc<ExitSlot>,
     waiter: Mutex<Option<JoinHandle<()>>>,
@@ -591,7 +593,7 @@ fn spawn_container(plan: &Plan, name: &str) -> Result<(ContainerProc, Streams), 
         ContainerProc {
             init_pid: init,
             init_pidfd,
-            ns: Some(ns),
+            ns: Mutex::new(Some(Arc::new(ns))),
             lifeline: Mutex::new(Some(life_w)),
             exit,
             waiter: Mutex::new(Some(waiter)),
@@ -1090,6 +1092,7 @@ impl EmbeddedInner {
         if !exited {
             return Err(eerr(format!("{}: sandbox processes did not exit after SIGKILL", self.name)));
         }
+        drop(lock(&self.proc_.ns).take());
         match std::fs::remove_dir_all(&self.tmp) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -1099,7 +1102,7 @@ impl EmbeddedInner {
 
     fn exec(&self, argv: &[String], timeout: Duration) -> Result<ExecOutput, RuntimeError> {
         let name = &self.name;
-        let ns = self.proc_.ns.as_ref().ok_or_else(|| eerr(format!("{name}: no namespaces to exec in")))?;
+        let ns = lock(&self.proc_.ns).clone().ok_or_else(|| eerr(format!("{name}: container was cleaned up; cannot exec {argv:?}")))?;
         if lock(&self.proc_.exit.exit).is_some() {
             return Err(eerr(format!("{name}: container has exited; cannot exec {argv:?}")));
         }

@@ -270,6 +270,9 @@ fn embedded_cleanup_leaves_nothing() {
     let dir = std::fs::read_dir(tmp.path()).unwrap().next().unwrap().unwrap().path();
     assert_eq!(mounts_mentioning(&dir), 0, "mounts live only in the container's mount ns");
     assert_eq!(sleepers(b"/bin/sleep\x00303\x00"), 1);
+    c.cleanup().unwrap();
+    let err = c.exec(&sv(&["true"]), Duration::from_secs(5)).unwrap_err().to_string();
+    assert!(err.contains("cleaned up") || err.contains("exited"), "{err}");
     drop(c);
     assert!(!dir.exists(), "temp dir removed");
     assert_eq!(mounts_mentioning(tmp.path()), 0);
