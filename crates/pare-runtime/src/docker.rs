@@ -92,7 +92,8 @@ impl std::fmt::Debug for DockerRuntime {
 
 impl DockerRuntime {
     /// Connects (`DOCKER_HOST` or the default socket), negotiates the API version and pings,
-    /// all within `timeout`.
+    /// all within `timeout`; then removes containers left by dead pare processes
+    /// ([`remove_stale`](Self::remove_stale)).
     pub fn connect(timeout: Duration) -> Result<Self, RuntimeError> {
         let host = std::env::var("DOCKER_HOST").unwrap_or_default();
         Self::connect_with_host(&host, timeout)
@@ -128,7 +129,10 @@ impl DockerRuntime {
             rt.block_on(fut)
         }
         .map_err(unavailable)?;
-        Ok(Self { shared: Arc::new(Shared { rt: Some(rt), docker }) })
+        let this = Self { shared: Arc::new(Shared { rt: Some(rt), docker }) };
+        // Best effort: containers that SIGKILLed pare processes on this host left behind.
+        let _ = this.remove_stale(false);
+        Ok(this)
     }
 
     /// Removes containers with the `io.pare.run` label whose creating process (on this host)
