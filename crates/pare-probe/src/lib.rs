@@ -111,13 +111,20 @@ fn origins(port: u16, https: bool, addr: SocketAddr) -> Vec<String> {
 /// Headers kept in outcomes: they decide what a client does with the answer.
 const KEPT_HEADERS: [&str; 3] = ["content-type", "location", "content-encoding"];
 
-fn http_outcome(resp: &http::Response, port: u16, https: bool, addr: SocketAddr) -> ProbeOutcome {
+fn http_outcome(
+    resp: &http::Response,
+    path: &str,
+    port: u16,
+    https: bool,
+    addr: SocketAddr,
+) -> ProbeOutcome {
     let mut headers = BTreeMap::new();
     for name in KEPT_HEADERS {
         if let Some(v) = resp.header(name) {
             let v = if name == "location" {
-                // Strip our own origin so the host port chosen by the runtime does not matter.
-                links::resolve("/", v, https, &origins(port, https, addr))
+                // Strip our own origin so the host port chosen by the runtime does not matter;
+                // relative targets are resolved against the request path.
+                links::resolve(path, v, https, &origins(port, https, addr))
                     .unwrap_or_else(|| v.to_string())
             } else {
                 v.trim().to_string()
@@ -179,7 +186,7 @@ fn http_probe(
         https: *https,
     };
     match http::request(addr, &req, opts.timeout) {
-        Ok(resp) => (http_outcome(&resp, *port, *https, addr), Some(resp)),
+        Ok(resp) => (http_outcome(&resp, path, *port, *https, addr), Some(resp)),
         Err(e) => (error_outcome(e), None),
     }
 }

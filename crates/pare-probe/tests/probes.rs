@@ -137,6 +137,7 @@ fn app() -> App {
                     // Chunked, to exercise the decoder against a live socket.
                     "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nPNG!\r\n0\r\n\r\n".to_string()
                 }
+                "/dir/rel" => page("302 Found", "text/plain", "Location: next?x=1\r\n", ""),
                 "/style.css" => page(
                     "200 OK",
                     "text/css",
@@ -561,4 +562,25 @@ fn https_with_self_signed_certificate() {
         rec[0].outcome
     );
     assert!(rec[0].outcome.body_len.unwrap() > 0);
+}
+
+#[test]
+fn relative_redirect_is_resolved_against_the_request_path() {
+    let app = app();
+    let c = fake(&[(8080, app.addr)]);
+    let spec = ProbeSpec::Http {
+        port: 8080,
+        method: "GET".into(),
+        path: "/dir/rel".into(),
+        headers: vec![],
+        body: None,
+        https: false,
+        expect_status: None,
+    };
+    let o = run_probe(&c, &spec, &ProbeOptions::default()).outcome;
+    assert_eq!(o.http_status, Some(302));
+    assert_eq!(
+        o.headers.get("location").map(String::as_str),
+        Some("/dir/next?x=1")
+    );
 }
