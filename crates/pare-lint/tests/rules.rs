@@ -145,3 +145,32 @@ fn dl3025_applies_to_healthcheck_cmd() {
     assert!(codes("FROM debian:12\nHEALTHCHECK --interval=30s \\\n  CMD curl -f http://localhost/\n").contains(&"DL3025".to_string()));
     assert!(!codes("FROM debian:12\nHEALTHCHECK CMD [\"curl\", \"-f\", \"http://localhost/\"]\nHEALTHCHECK NONE\n").contains(&"DL3025".to_string()));
 }
+
+#[test]
+fn every_pa_rule_has_a_doc_page() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
+    for r in pare_lint::rules::RULES.iter().filter(|r| r.code.starts_with("PA")) {
+        let page = std::fs::read_to_string(docs.join(format!("{}.md", r.code)))
+            .unwrap_or_else(|e| panic!("docs/rules/{}.md: {e}", r.code));
+        for section in ["## What", "## Why", "## Bad", "## Good"] {
+            assert!(page.contains(section), "{} lacks {section}", r.code);
+        }
+        assert!(page.contains(&format!("Default severity: **{}**", r.severity.as_str())), "{}: severity differs", r.code);
+    }
+}
+
+#[test]
+fn pa_doc_examples_behave() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
+    let block = |page: &str, section: &str| -> String {
+        let start = page.find(section).unwrap();
+        let rest = &page[start..];
+        let code = &rest[rest.find("```dockerfile\n").unwrap() + 14..];
+        code[..code.find("```").unwrap()].to_string()
+    };
+    for r in pare_lint::rules::RULES.iter().filter(|r| r.code.starts_with("PA") && r.code != "PA1008") {
+        let page = std::fs::read_to_string(docs.join(format!("{}.md", r.code))).unwrap();
+        assert!(codes(&block(&page, "## Bad")).contains(&r.code.to_string()), "{}: bad example not caught", r.code);
+        assert!(!codes(&block(&page, "## Good")).contains(&r.code.to_string()), "{}: good example caught", r.code);
+    }
+}
