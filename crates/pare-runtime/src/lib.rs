@@ -152,23 +152,28 @@ pub fn detect(choice: Option<&str>) -> Result<SharedRuntime, RuntimeError> {
     }
 }
 
-/// Identifies this process across pid reuse: `HOSTNAME:PID:STARTTIME`. Written into every
+/// Identifies this process across pid reuse: `HOST/PIDNS:PID:STARTTIME`. Written into every
 /// container's label / temp dir so that `remove_stale` only removes what dead processes left.
 pub(crate) fn owner_token() -> String {
     let pid = std::process::id();
+    format!("{}:{pid}:{}", pid_namespace_id(), process_start_time(pid).unwrap_or(0))
+}
+
+/// This host and pid namespace: pids are only comparable within one.
+fn pid_namespace_id() -> String {
     let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
-    format!("{host}:{pid}:{}", process_start_time(pid).unwrap_or(0))
+    let ns = std::fs::read_link("/proc/self/ns/pid").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let ns: String = ns.chars().filter(char::is_ascii_digit).collect();
+    format!("{host}/{ns}").replace(':', "_")
 }
 
 /// Whether the process named by an [`owner_token`] still runs: `None` when the token is from
-/// another host (or malformed) and nothing can be said.
+/// another host or pid namespace (or malformed) and nothing can be said.
 pub(crate) fn owner_alive(token: &str) -> Option<bool> {
     let mut it = token.rsplitn(3, ':');
-    let start: u64 = it.next()?.parse().ok()?;
+    let start: u64 = it.next()?.parse().ok().filter(|&s| s != 0)?;
     let pid: u32 = it.next()?.parse().ok()?;
-    let host = it.next()?;
-    let ours = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
-    if host != ours {
+    if it.next()? != pid_namespace_id() {
         return None;
     }
     Some(process_start_time(pid) == Some(start))
@@ -212,7 +217,8 @@ mod owner_tests {
         let (rest, start) = me.rsplit_once(':').unwrap();
         let other_start: u64 = start.parse::<u64>().unwrap() + 1;
         assert_eq!(owner_alive(&format!("{rest}:{other_start}")), Some(false), "pid reused by another process");
-        assert_eq!(owner_alive("some-other-host:1:1"), None);
+        assert_eq!(owner_alive("some-other-host/4026531836:1:1"), None);
+        assert_eq!(owner_alive(&format!("{rest}:0")), None, "unknown start time");
         assert_eq!(owner_alive("garbage"), None);
         assert_eq!(random_hex(12).len(), 12);
         assert_ne!(random_hex(12), random_hex(12));
