@@ -1,6 +1,7 @@
-//! The dpkg database of the packages that own kept files: a trimmed `/var/lib/dpkg/status`
-//! (generated content) plus their `info/PKG.list` and `.md5sums`, or distroless's
-//! `status.d/PKG` files.
+//! The package database of the packages that own kept files, so scanners still see them:
+//! dpkg's trimmed `/var/lib/dpkg/status` plus trimmed `info/PKG.list` and `.md5sums`
+//! (generated content), distroless's `status.d/PKG` files, and Alpine's trimmed
+//! `/lib/apk/db/installed`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -46,6 +47,7 @@ fn kept_files(cx: &Ctx<'_>) -> BTreeSet<String> {
 
 pub fn trim(cx: &mut Ctx<'_>) {
     let kept = kept_files(cx);
+    apk(cx, &kept);
     let mut cache = HashMap::new();
     // package (as named by its list file, maybe `pkg:arch`) → one kept file it owns.
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
@@ -144,5 +146,49 @@ pub fn trim(cx: &mut Ctx<'_>) {
                 }
             }
         }
+    }
+}
+
+const APK_INSTALLED: &str = "/lib/apk/db/installed";
+
+/// Alpine: keeps the `installed` stanzas (`P:` name, `F:` folder, `R:` file) of the packages
+/// that own a kept file.
+fn apk(cx: &mut Ctx<'_>, kept: &BTreeSet<String>) {
+    let Ok(res) = cx.root.resolve(APK_INSTALLED, true) else { return };
+    if !res.exists {
+        return;
+    }
+    let Ok(text) = std::fs::read(cx.root.host(&res.path)) else { return };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let mut cache = HashMap::new();
+    let mut out = String::new();
+    let mut first: Option<(String, String)> = None;
+    for stanza in text.split("\n\n") {
+        let mut name = String::new();
+        let mut folder = String::new();
+        let mut owned = None;
+        for line in stanza.lines() {
+            if let Some(v) = line.strip_prefix("P:") {
+                name = v.to_string();
+            } else if let Some(v) = line.strip_prefix("F:") {
+                folder = v.to_string();
+            } else if let Some(v) = line.strip_prefix("R:")
+                && owned.is_none()
+                && let Some(c) = canonical_listed(cx, &mut cache, &format!("/{folder}/{v}"))
+                && kept.contains(&c)
+            {
+                owned = Some(c);
+            }
+        }
+        if let Some(file) = owned {
+            out.push_str(stanza.trim_matches('\n'));
+            out.push_str("\n\n");
+            first.get_or_insert((name, file));
+        }
+    }
+    if let Some((package, file)) = first
+        && let Some(c) = cx.keep(APK_INSTALLED, Reason::Dpkg { package, file })
+    {
+        cx.generated.insert(c, out.into_bytes());
     }
 }

@@ -628,3 +628,23 @@ fn entrypoint_script_commands_in_unexercised_branches() {
     assert!(!has(&sel, "/usr/bin/perl"), "comments are not commands");
     assert!(matches!(&sel.entries["/usr/bin/sed"].reasons[0], Reason::ImageConfig { detail, .. } if detail.contains("docker-entrypoint.sh")));
 }
+
+#[test]
+fn alpine_apk_installed_is_trimmed() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    write(root, "/lib/ld-musl-x86_64.so.1", b"x");
+    write(root, "/usr/bin/curl", b"x");
+    write(root, "/bin/busybox", b"x");
+    write(
+        root,
+        "/lib/apk/db/installed",
+        b"C:Q1abc=\nP:musl\nV:1.2.4\nF:lib\nR:ld-musl-x86_64.so.1\nZ:Q1x=\n\nC:Q1def=\nP:busybox\nV:1.36\nF:bin\nR:busybox\n\nC:Q1ghi=\nP:curl\nV:8.0\nF:usr/bin\nR:curl\n\n",
+    );
+    let sel = select(root, &SelectInputs { traced: traced(&["/lib/ld-musl-x86_64.so.1", "/usr/bin/curl"]), ..Default::default() }).unwrap();
+    let db = String::from_utf8(sel.generated["/lib/apk/db/installed"].clone()).unwrap();
+    assert!(db.contains("P:musl") && db.contains("P:curl"), "{db}");
+    assert!(!db.contains("P:busybox"), "{db}");
+    assert!(db.contains("Z:Q1x="), "stanzas are kept whole");
+    assert!(matches!(&sel.entries["/lib/apk/db/installed"].reasons[0], Reason::Dpkg { package, .. } if package == "musl"));
+}
