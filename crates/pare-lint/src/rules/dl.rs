@@ -284,7 +284,7 @@ impl State<'_> {
             "HEALTHCHECK" => {
                 self.has_healthcheck = true;
                 let rest = ins.args.trim_start();
-                if rest.len() > 3 && rest[..3].eq_ignore_ascii_case("CMD") {
+                if rest.get(..3).is_some_and(|k| k.eq_ignore_ascii_case("CMD")) {
                     if crate::parse::parse_json_array(rest[3..].trim()).is_none() {
                         self.out.push(finding("DL3025", line));
                     }
@@ -924,8 +924,8 @@ fn valid_rfc3339(v: &str) -> bool {
     let t = matches!(b[10], b'T' | b't' | b' ');
     let time = d(11) && d(12) && b[13] == b':' && d(14) && d(15) && b[16] == b':' && d(17) && d(18);
     let tz = v.ends_with('Z') || v.ends_with('z') || {
-        let tail = &v[v.len() - 6..];
-        (tail.starts_with('+') || tail.starts_with('-')) && tail.as_bytes()[3] == b':'
+        let tail = &b[b.len() - 6..];
+        (tail[0] == b'+' || tail[0] == b'-') && tail[3] == b':'
     };
     date && t && time && tz
 }
