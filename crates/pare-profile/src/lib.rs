@@ -716,11 +716,21 @@ pub fn run_profile(
     // Probes.
     let t_probes = Instant::now();
     let mut records = Vec::new();
+    let mut exec_traces: Vec<Option<PathBuf>> = Vec::new();
     match explicit {
         Some(specs) => {
             for s in &specs {
                 opts.say(&format!("probe {}", pare_probe::describe(s)));
-                records.push(pare_probe::run_probe(c, s, &probe_opts));
+                match s {
+                    ProbeSpec::Exec { argv } => {
+                        let n = exec_traces.len();
+                        let (rec, traced) =
+                            traced_exec(c, argv, &run, out_dir.path(), n, &probe_opts);
+                        exec_traces.push(traced);
+                        records.push(rec);
+                    }
+                    _ => records.push(pare_probe::run_probe(c, s, &probe_opts)),
+                }
             }
         }
         None if run.tcp_ports.is_empty() => {
@@ -798,6 +808,16 @@ pub fn run_profile(
     if report.exit.is_none() {
         report.exit = Some(exit);
     }
+    for (i, t) in exec_traces.iter().enumerate() {
+        match t.as_deref().map(|p| read_report(p, &[])) {
+            Some(Ok(r)) => merge_report(&mut report, r, &format!("exec probe {}", i + 1)),
+            Some(Err(e)) => report.notices.push(format!("exec probe {}: trace unreadable: {e}", i + 1)),
+            None => report.notices.push(format!(
+                "exec probe {}: could not run under the sensor; its files are only known to fanotify",
+                i + 1
+            )),
+        }
+    }
 
     let profile = Profile {
         version: SCHEMA_VERSION,
@@ -822,6 +842,66 @@ pub fn run_profile(
         timings,
         readiness: readiness_text,
     })
+}
+
+/// Runs an `--exec` probe under a second sensor (not PID 1: it becomes a subreaper), so that
+/// the files the command uses are recorded even without fanotify. Docker's `exec` runs as the
+/// image's USER in WORKDIR, so the traced command does too. Returns the record (with the
+/// original argv as its spec) and where that sensor's report is, or `None` when the sensor
+/// could not run the command (then it ran untraced).
+fn traced_exec(
+    c: &dyn Container,
+    argv: &[String],
+    run: &ImageRun,
+    host_out: &Path,
+    n: usize,
+    opts: &ProbeOptions,
+) -> (ProbeRecord, Option<PathBuf>) {
+    let sub = format!("exec-{n}");
+    let mut wrapped = vec![
+        pare_runtime::SENSOR_PATH.to_string(),
+        "--output".into(),
+        format!("{}/{sub}", pare_runtime::OUTPUT_DIR),
+        "--no-fanotify".into(),
+    ];
+    if !run.user.is_empty() {
+        wrapped.extend(["--user".to_string(), run.user.clone()]);
+    }
+    if !run.workdir.is_empty() {
+        wrapped.extend(["--workdir".to_string(), run.workdir.clone()]);
+    }
+    wrapped.push("--".into());
+    wrapped.extend(argv.iter().cloned());
+    let original = ProbeSpec::Exec {
+        argv: argv.to_vec(),
+    };
+    let mut rec = pare_probe::run_probe(c, &ProbeSpec::Exec { argv: wrapped }, opts);
+    rec.spec = original.clone();
+    let report = host_out.join(&sub).join("sensor.json");
+    if report.is_file() {
+        (rec, Some(report))
+    } else {
+        (pare_probe::run_probe(c, &original, opts), None)
+    }
+}
+
+/// Adds another sensor report (of an exec probe) to the main one.
+fn merge_report(into: &mut SensorReport, from: SensorReport, what: &str) {
+    for (path, f) in from.files {
+        let e = into.files.entry(path).or_default();
+        e.kinds.extend(f.kinds);
+        e.processes.extend(f.processes);
+        e.syscalls.extend(f.syscalls);
+        e.found |= f.found;
+        e.missing |= f.missing;
+        if e.symlink.is_none() {
+            e.symlink = f.symlink;
+        }
+    }
+    into.execs.extend(from.execs);
+    into.syscalls.extend(from.syscalls);
+    into.notices
+        .extend(from.notices.into_iter().map(|n| format!("{what}: {n}")));
 }
 
 fn read_report(path: &Path, stderr: &[u8]) -> Result<SensorReport, ProfileError> {

@@ -168,6 +168,43 @@ impl Container for FakeContainer {
         self.ports.get(&port).copied()
     }
     fn exec(&self, argv: &[String], _t: Duration) -> Result<ExecOutput, RuntimeError> {
+        // Plays the sensor when the probe runs under it: writes a report for the command.
+        if argv.first().map(String::as_str) == Some(pare_runtime::SENSOR_PATH) {
+            let out = argv
+                .iter()
+                .position(|a| a == "--output")
+                .and_then(|i| argv.get(i + 1))
+                .unwrap();
+            let sub = out
+                .strip_prefix(pare_runtime::OUTPUT_DIR)
+                .unwrap()
+                .trim_start_matches('/');
+            let dir = self.out.as_ref().unwrap().join(sub);
+            std::fs::create_dir_all(&dir).unwrap();
+            let cmd_at = argv.iter().position(|a| a == "--").unwrap() + 1;
+            let mut files = BTreeMap::new();
+            let exec = FileRecord {
+                kinds: [AccessKind::Exec].into_iter().collect(),
+                found: true,
+                ..Default::default()
+            };
+            files.insert(format!("/usr/bin/{}", argv[cmd_at]), exec);
+            let report = SensorReport {
+                files,
+                syscalls: ["uname".to_string()].into(),
+                ..Default::default()
+            };
+            std::fs::write(
+                dir.join("sensor.json"),
+                serde_json::to_vec(&report).unwrap(),
+            )
+            .unwrap();
+            return Ok(ExecOutput {
+                exit_code: 0,
+                stdout: argv[cmd_at..].join(" ").into_bytes(),
+                stderr: vec![],
+            });
+        }
         Ok(ExecOutput {
             exit_code: 0,
             stdout: argv.join(" ").into_bytes(),
@@ -349,7 +386,7 @@ fn explicit_probes_replace_the_defaults() {
         pare_probe::parse_http_flag("GET:/health").unwrap(),
         pare_probe::parse_http_flag("GET:/x:9090").unwrap(),
     ];
-    o.exec = vec!["app --version".into()];
+    o.exec = vec!["apptool --version".into()];
     o.continue_after = ContinueAfter::Seconds(0);
     let r = run_profile(
         &img,
@@ -371,7 +408,7 @@ fn explicit_probes_replace_the_defaults() {
         vec![
             "GET http:8080/health",
             "GET http:9090/x",
-            "exec app --version"
+            "exec apptool --version"
         ]
     );
     // A port named only by a probe is published too.
@@ -380,6 +417,29 @@ fn explicit_probes_replace_the_defaults() {
         vec![8080, 9090]
     );
     assert_eq!(r.profile.probes[2].outcome.exit_code, Some(0));
+    // The exec probe ran under a second sensor: its files and syscalls are in the profile, and
+    // the record keeps the plain command (that is what a replay runs).
+    assert_eq!(
+        r.profile.probes[2].spec,
+        ProbeSpec::Exec {
+            argv: vec!["apptool".into(), "--version".into()]
+        }
+    );
+    assert_eq!(
+        r.profile.probes[2].outcome.body_digest.as_deref(),
+        Some(pare_probe::digest(b"apptool --version").as_str())
+    );
+    assert!(
+        r.profile
+            .sensor
+            .files
+            .get("/usr/bin/apptool")
+            .is_some_and(|f| f.kinds.contains(&AccessKind::Exec))
+    );
+    assert!(
+        r.profile.sensor.syscalls.contains("uname"),
+        "merged syscalls"
+    );
 }
 
 #[test]

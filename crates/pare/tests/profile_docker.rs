@@ -553,3 +553,26 @@ fn ctrl_c_leaves_nothing_behind() {
         );
     }
 }
+
+#[test]
+fn exec_probe_is_traced_without_fanotify() {
+    let (p, _d) = profile(
+        "pare-example/redis",
+        &["--exec", "redis-cli ping", "--no-fanotify"],
+    );
+    assert!(!p.sensor.fanotify);
+    assert_eq!(
+        p.probes[0].spec,
+        ProbeSpec::Exec {
+            argv: vec!["redis-cli".into(), "ping".into()]
+        }
+    );
+    assert_eq!(p.probes[0].outcome.exit_code, Some(0));
+    assert_eq!(
+        p.probes[0].outcome.body_digest.as_deref(),
+        Some(pare_probe::digest(b"PONG\n").as_str())
+    );
+    // The command the probe ran is part of the profile, so a slim image keeps it.
+    assert_has(&p, "/usr/bin/redis-cli", AccessKind::Exec);
+    assert_has(&p, "/usr/bin/redis-server", AccessKind::Exec);
+}
