@@ -288,7 +288,7 @@ fn python_web_docker() {
 #[test]
 fn python_web_embedded_matches_docker() {
     let (d, _dd) = profile("pare-example/python-web", &["--runtime", "docker"]);
-    let (e, _ed) = profile("pare-example/python-web", &["--runtime", "embedded"]);
+    let (e, ed) = profile("pare-example/python-web", &["--runtime", "embedded"]);
     assert_eq!(e.runtime, "embedded");
     let found = |p: &Profile| -> BTreeSet<String> {
         p.sensor
@@ -309,6 +309,8 @@ fn python_web_embedded_matches_docker() {
     );
     assert_has(&e, "/app/report.py", AccessKind::Open);
     assert_eq!(d.probes.len(), e.probes.len());
+    // The embedded run's seccomp.json works for the original image under docker too.
+    replay_under_seccomp("pare-example/python-web", &e, ed.path());
 }
 
 #[test]
