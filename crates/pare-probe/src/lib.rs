@@ -596,6 +596,27 @@ pub fn mark_volatile(container: &dyn Container, records: &mut [ProbeRecord], opt
     }
 }
 
+/// Marks as volatile the fields that differ between `records` and the outcomes of the same
+/// probes in another run of the same image (`other[i]` answers `records[i]`). Some answers
+/// are stable within one container but not across containers — a page showing the start time
+/// or the hostname — and only a second run can tell. A verifier can replay the recorded
+/// probes against a fresh run of the original image, call this, then compare the candidate.
+pub fn mark_volatile_across(records: &mut [ProbeRecord], other: &[ProbeOutcome]) {
+    for (rec, again) in records.iter_mut().zip(other) {
+        let Err(diff) = compare(&rec.outcome, again) else {
+            continue;
+        };
+        for m in diff.mismatches {
+            // Status, exit code, connectivity and errors are never excused.
+            if (m.field == "body" || m.field.starts_with("header:"))
+                && !rec.outcome.volatile.contains(&m.field)
+            {
+                rec.outcome.volatile.push(m.field);
+            }
+        }
+    }
+}
+
 /// One field that differs between a recorded outcome and a replayed one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {

@@ -584,3 +584,27 @@ fn relative_redirect_is_resolved_against_the_request_path() {
         Some("/dir/next?x=1")
     );
 }
+
+#[test]
+fn volatility_across_runs_excuses_bodies_not_statuses() {
+    let rec = |status, body: &[u8]| ProbeRecord {
+        spec: ProbeSpec::Tcp { port: 1 },
+        outcome: ProbeOutcome {
+            http_status: Some(status),
+            body_digest: Some(digest(body)),
+            body_len: Some(body.len() as u64),
+            ..Default::default()
+        },
+        millis: 0,
+    };
+    let mut recs = vec![rec(200, b"started at 10:00"), rec(200, b"same")];
+    let other = vec![
+        rec(200, b"started at 10:01").outcome,
+        rec(500, b"same").outcome,
+    ];
+    mark_volatile_across(&mut recs, &other);
+    assert_eq!(recs[0].outcome.volatile, vec!["body".to_string()]);
+    assert!(recs[1].outcome.volatile.is_empty());
+    assert!(compare(&recs[0].outcome, &rec(200, b"started at 10:02").outcome).is_ok());
+    assert!(compare(&recs[1].outcome, &other[1]).is_err());
+}
