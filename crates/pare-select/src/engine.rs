@@ -283,7 +283,7 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
         generated: BTreeMap::new(),
         created_dirs: BTreeMap::new(),
         excluded: BTreeMap::new(),
-        warnings: std::mem::take(&mut { resolver.warnings.clone() }),
+        warnings: resolver.warnings.clone(),
         resolver,
         path_dirs,
         queue: VecDeque::new(),
