@@ -467,6 +467,17 @@ fn parse_logical(
             message: format!("{upper} requires at least one argument"),
         });
     }
+    if upper == "EXPOSE" {
+        for w in ins.args.split_whitespace() {
+            let port = w.trim_matches(|c| c == '"' || c == '\'');
+            let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
+            let num_ok = num.split('-').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            let proto_ok = proto.bytes().all(|b| b.is_ascii_alphabetic());
+            if !port.contains('$') && !(num_ok && num.split('-').count() <= 2 && proto_ok) {
+                return Err(ParseError::Syntax { line, column, message: format!("invalid port '{w}' in EXPOSE") });
+            }
+        }
+    }
     if upper == "RUN" {
         for f in &ins.flags {
             if f.name == "mount" {

@@ -149,3 +149,55 @@ fn run_hadolint(files: &[PathBuf], home: &Path) -> Option<BTreeSet<Key>> {
     }
     Some(set)
 }
+
+/// Where pare deliberately differs from hadolint on tests/edge (see docs/lint-differences.md):
+/// (file, line, code, which side reports it).
+const EDGE_KNOWN: &[(&str, usize, &str, &str)] = &[
+    ("e007.Dockerfile", 2, "DL3009", "hadolint"), // `rm -r /var/lib/apt/lists` is a cleanup
+    ("e111.Dockerfile", 3, "DL3022", "hadolint"), // stage names are case-insensitive
+    ("e023.Dockerfile", 2, "DL3016", "pare"),     // `npm i` is `npm install`
+    ("e067.Dockerfile", 1, "DL3006", "pare"),     // `localhost:5000/debian` has no tag
+    ("e073.Dockerfile", 2, "DL3003", "pare"),     // commands inside `bash -c "…"`
+    ("e074.Dockerfile", 2, "DL3003", "pare"),     // commands inside exec-form `sh -c`
+    ("e078.Dockerfile", 3, "DL4006", "pare"),     // SHELL is reset by FROM
+    ("e092.Dockerfile", 2, "DL3046", "pare"),     // `--uid=N`
+    ("e093.Dockerfile", 2, "DL3046", "pare"),     // `-uN`
+    ("e110.Dockerfile", 2, "DL3024", "pare"),     // `AS a` / `AS A` are the same stage
+];
+
+/// Hand-written edge cases (tests/edge): pare must agree with hadolint exactly, except for the
+/// documented deliberate differences above.
+#[test]
+fn edge_cases_match_hadolint_except_known_differences() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/edge");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let home = std::env::temp_dir().join(format!("pare-lint-edge-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let Some(hadolint) = run_hadolint(&files, &home) else {
+        eprintln!("NOTICE: hadolint not runnable; edge-case differential skipped");
+        return;
+    };
+    let _ = std::fs::remove_dir_all(&home);
+    let name = |p: &str| Path::new(p).file_name().unwrap().to_string_lossy().into_owned();
+    let h: BTreeSet<(String, usize, String)> = hadolint.into_iter().map(|(f, l, c)| (name(&f), l, c)).collect();
+    let mut p: BTreeSet<(String, usize, String)> = BTreeSet::new();
+    for f in &files {
+        let src = std::fs::read_to_string(f).unwrap();
+        for x in lint_source(&src, &Config::default(), &Context::default()) {
+            if x.code.starts_with("DL") {
+                p.insert((name(&f.display().to_string()), x.line, x.code));
+            }
+        }
+    }
+    let mut unexpected = Vec::new();
+    for (side, a, b) in [("hadolint", &h, &p), ("pare", &p, &h)] {
+        for k in a.difference(b) {
+            if !EDGE_KNOWN.iter().any(|e| e.0 == k.0 && e.1 == k.1 && e.2 == k.2 && e.3 == side) {
+                unexpected.push(format!("only {side}: {} {} {}", k.0, k.1, k.2));
+            }
+        }
+    }
+    eprintln!("edge cases: {} files, {} findings agree", files.len(), h.intersection(&p).count());
+    assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+}

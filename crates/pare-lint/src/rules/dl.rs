@@ -140,6 +140,8 @@ impl State<'_> {
     }
 
     fn begin_stage(&mut self, ins: &Instruction) {
+        self.used_curl = false;
+        self.used_wget = false;
         let f = parse_from(ins);
         let parent = self.find_alias(&f.image);
         let image = f.image.as_str();
@@ -458,8 +460,9 @@ impl State<'_> {
                         .as_deref()
                         .is_some_and(|a| a.eq_ignore_ascii_case(from))
                 });
-                let numeric = from.chars().all(|c| c.is_ascii_digit());
-                if !known && !numeric && !from.contains(':') && !from.contains('$') {
+                // A stage index must point at this or an earlier stage.
+                let numeric = from.parse::<usize>().is_ok_and(|n| n < self.stages.len());
+                if !known && !numeric && !from.contains(':') {
                     self.out.push(finding("DL3022", line));
                 }
             }
@@ -533,19 +536,17 @@ impl State<'_> {
         if apt_installs.iter().any(|c| {
             apt_packages(c)
                 .iter()
-                .any(|p| !p.contains('=') && !p.ends_with(".deb"))
+                .any(|p| !p.contains('=') && !p.ends_with(".deb") && !p.starts_with('$'))
         }) {
             add(out, "DL3008");
         }
-        if s.find("apt-get")
-            .any(|c| c.subcommand() == Some("update") || c.subcommand() == Some("install"))
-            && !removes(s, "/var/lib/apt/lists")
+        if !removes(s, "/var/lib/apt/lists")
             && !has_mount(
                 ins,
                 &["cache", "tmpfs"],
                 &["/var/lib/apt/lists", "/var/lib/apt"],
             )
-            && s.find("apt-get").any(|c| c.subcommand() == Some("update"))
+            && s.commands.iter().any(|c| (c.name == "apt-get" || c.name == "apt") && c.subcommand() == Some("update"))
         {
             self.stages.last_mut().map(|st| st.apt_lists_lines.push(line));
         }
@@ -659,7 +660,7 @@ impl State<'_> {
         if dnf_installs
             .iter()
             .any(|c| !c.has_any_flag(&["-y", "--assumeyes"]))
-            && dnf_installs.iter().any(|c| c.name == "dnf")
+
         {
             add(out, "DL3038");
         }
@@ -770,7 +771,8 @@ impl State<'_> {
             .last()
             .map(|st| (st.pipefail, st.non_posix_shell))
             .unwrap_or((false, false));
-        if ins.exec.is_none() && s.has_pipe && !pipefail && !non_posix && !sets_pipefail(s) {
+        // Like hadolint, `set -o pipefail` inside the RUN does not count: /bin/sh may not have it.
+        if s.has_pipe && !pipefail && !non_posix {
             add(out, "DL4006");
         }
         // DL4001: both wget and curl in this file (this RUN uses one, and the other was seen).
@@ -821,7 +823,9 @@ fn referenced_vars(v: &str) -> Vec<String> {
             while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
                 j += 1;
             }
-            if j > start {
+            // `${A:-x}` / `${A:+x}` are not reported (hadolint only sees `$A` and `${A}`).
+            let plain = !braced || b.get(j) == Some(&b'}');
+            if j > start && plain {
                 out.push(v[start..j].to_string());
             }
             i = j;
@@ -891,12 +895,13 @@ fn valid_label_key(k: &str) -> bool {
     if reserved.iter().any(|r| k.starts_with(r)) {
         return false;
     }
+    // Docker's convention, as hadolint checks it: lower-case alphanumerics, `.`, `-` (and `_`),
+    // starting with a letter and ending with an alphanumeric.
     let b = k.as_bytes();
-    let alnum = |c: u8| c.is_ascii_alphanumeric();
-    alnum(b[0])
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    b[0].is_ascii_lowercase()
         && alnum(b[b.len() - 1])
-        && b.iter()
-            .all(|&c| alnum(c) || c == b'.' || c == b'-' || c == b'_' || c == b'/')
+        && b.iter().all(|&c| alnum(c) || c == b'.' || c == b'-' || c == b'_')
         && !k.contains("..")
         && !k.contains("--")
 }
@@ -1010,7 +1015,7 @@ fn valid_email(v: &str) -> bool {
 }
 
 fn is_url(s: &str) -> bool {
-    s.contains("://") || s.starts_with("git@")
+    s.contains("://")
 }
 
 pub(super) fn is_archive(s: &str) -> bool {
@@ -1145,15 +1150,16 @@ fn npm_packages(c: &Command) -> Vec<&str> {
 }
 
 fn npm_pinned(p: &str) -> bool {
+    if p.contains("://") {
+        // git/http URLs are pinned by a `#commit-ish`; tarball URLs by their name.
+        return p.contains('#') || p.ends_with(".tgz") || p.ends_with(".tar.gz");
+    }
     let body = p.strip_prefix('@').unwrap_or(p);
     body.contains('@')
         || p.starts_with('.')
         || p.starts_with('/')
         || p.starts_with('~')
-        || p.contains("://")
-        || p.starts_with("git")
         || p.starts_with("file:")
-        || p.starts_with("github:")
         || p.ends_with(".tgz")
         || p.ends_with(".tar.gz")
         || p.contains('#')
@@ -1248,7 +1254,6 @@ fn pip_pinned(p: &str) -> bool {
         || p.starts_with('.')
         || p.starts_with('/')
         || p.starts_with('$')
-        || p.contains("://")
         || p.ends_with(".whl")
         || p.ends_with(".tar.gz")
         || p.ends_with(".zip")
@@ -1272,10 +1277,3 @@ fn uid_arg(c: &Command) -> Option<&str> {
     None
 }
 
-fn sets_pipefail(s: &Script) -> bool {
-    s.find("set").any(|c| {
-        c.args
-            .windows(2)
-            .any(|w| w[1] == "pipefail" && w[0].starts_with('-') && w[0].contains('o'))
-    })
-}

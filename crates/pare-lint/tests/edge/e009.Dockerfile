@@ -1,0 +1,2 @@
+FROM debian:12
+RUN apt-get install --assume-yes --no-install-recommends curl=1

@@ -1,0 +1,2 @@
+FROM debian:12
+RUN python3 -m pip install --no-cache-dir flask

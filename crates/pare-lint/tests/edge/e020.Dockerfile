@@ -1,0 +1,2 @@
+FROM debian:12
+RUN pip install --no-cache-dir flask[async]==2.0

@@ -1,0 +1,2 @@
+FROM ruby:3
+RUN gem update --system

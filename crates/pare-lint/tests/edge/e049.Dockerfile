@@ -1,0 +1,2 @@
+FROM debian:12
+LABEL a_b=1

@@ -1,0 +1,3 @@
+FROM debian:12
+RUN wget -q x
+RUN curl -fsS y

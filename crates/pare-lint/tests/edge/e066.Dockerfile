@@ -1,0 +1,1 @@
+FROM registry.example.com/team/debian

@@ -1,0 +1,1 @@
+FROM --platform=linux/${TARGETARCH} golang:1.22 AS build

@@ -1,0 +1,3 @@
+FROM debian:12
+SHELL ["/bin/ash", "-eo", "pipefail", "-c"]
+RUN curl x | sh

@@ -1,0 +1,3 @@
+FROM debian:12
+SHELL ["pwsh", "-c"]
+RUN a | b

@@ -1,0 +1,2 @@
+FROM debian:12
+RUN useradd --uid=12345678 bob

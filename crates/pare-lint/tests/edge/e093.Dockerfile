@@ -1,0 +1,2 @@
+FROM debian:12
+RUN useradd -u123456789 bob

@@ -1,0 +1,2 @@
+FROM debian:12
+RUN go install github.com/x/y@v1 github.com/z/w

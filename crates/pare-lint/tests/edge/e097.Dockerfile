@@ -1,0 +1,2 @@
+FROM debian:12
+RUN go install -ldflags=-s github.com/x/y@v1

@@ -1,0 +1,2 @@
+FROM debian:12
+RUN yarn install --frozen-lockfile && yarn cache clean --all

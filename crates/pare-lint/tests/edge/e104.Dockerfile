@@ -1,0 +1,2 @@
+FROM debian:12
+ADD --chown=1:1 app.tar.gz /

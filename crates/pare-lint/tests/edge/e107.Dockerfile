@@ -1,0 +1,2 @@
+FROM debian:12
+ADD git@github.com:x/y.git /src

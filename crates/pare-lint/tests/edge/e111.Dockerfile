@@ -1,0 +1,3 @@
+FROM debian:12 AS Build
+FROM debian:12
+COPY --from=build /a /b

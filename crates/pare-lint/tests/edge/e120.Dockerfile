@@ -1,0 +1,5 @@
+# syntax=docker/dockerfile:1
+# escape=`
+FROM debian:12
+RUN echo a `
+ && cd /x

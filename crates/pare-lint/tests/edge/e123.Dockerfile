@@ -1,0 +1,2 @@
+FROM debian:12
+RUN kill -9 1 && top -b

@@ -1,0 +1,3 @@
+FROM debian:12
+ARG SECRET_KEY=x
+ENV MY_TOKEN_PATH=/x

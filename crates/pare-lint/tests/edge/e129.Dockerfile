@@ -1,0 +1,2 @@
+ARG GITHUB_TOKEN
+FROM debian:12
