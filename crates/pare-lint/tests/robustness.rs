@@ -15,6 +15,7 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
         lint(&s);
+        let _ = pare_lint::parse::expand(&s, &|n: &str| (n.len() % 2 == 0).then(|| n.to_string()));
     }
 
     #[test]

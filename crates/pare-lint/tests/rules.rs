@@ -174,3 +174,10 @@ fn pa_doc_examples_behave() {
         assert!(!codes(&block(&page, "## Good")).contains(&r.code.to_string()), "{}: good example caught", r.code);
     }
 }
+
+#[test]
+fn pa_rules_see_through_arg_defaults() {
+    assert!(codes("ARG BASE=python:3.12\nFROM ${BASE}\nUSER 1000\n").contains(&"PA1001".to_string()));
+    assert!(!codes("ARG BASE=python:3.12\nFROM ${BASE}-slim\nUSER 1000\n").contains(&"PA1001".to_string()));
+    assert!(!codes("ARG VARIANT\nFROM python:3.12${VARIANT:--slim}\nUSER 1000\n").contains(&"PA1001".to_string()));
+}

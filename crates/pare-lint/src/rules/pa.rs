@@ -16,14 +16,24 @@ struct Stage<'a> {
     body: Vec<&'a Instruction>,
 }
 
+/// Stages, with FROM images expanded from the global ARG defaults (`ARG BASE=python:3.12` /
+/// `FROM ${BASE}`), like the builder does.
 fn stages(df: &Dockerfile) -> Vec<Stage<'_>> {
+    let mut args: Vec<(String, String)> = Vec::new();
+    for ins in df.instructions.iter().take_while(|i| i.keyword != "FROM") {
+        if ins.keyword == "ARG" {
+            let (k, v) = ins.args.split_once('=').unwrap_or((&ins.args, ""));
+            args.push((k.trim().to_string(), unquote(v.trim())));
+        }
+    }
+    let lookup = |n: &str| args.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let mut out: Vec<Stage<'_>> = Vec::new();
     for ins in &df.instructions {
         if ins.keyword == "FROM" {
             let f = parse_from(ins);
             out.push(Stage {
                 from: ins,
-                image: f.image,
+                image: crate::parse::expand(&f.image, &lookup),
                 alias: f.alias,
                 body: Vec::new(),
             });
