@@ -1,6 +1,7 @@
 //! Integration tests on this host: the embedded runtime needs root and the debootstrap rootfs
-//! at /var/cache/pare/bookworm (or PARE_TEST_ROOTFS); the docker runtime needs dockerd and
-//! `local/debian:bookworm`. Run with `cargo test -p pare-runtime -- --ignored --test-threads 1`.
+//! at /var/cache/pare/bookworm (see `rootfs()`); the docker runtime needs dockerd and
+//! `local/debian:bookworm`. Run with `cargo test -p pare-runtime -- --ignored` (PARE_SENSOR
+//! names the static sensor for the traced runs).
 
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
@@ -11,8 +12,14 @@ use pare_runtime::{Container, DockerContainer, DockerRuntime, EmbeddedRuntime, R
 
 const IMAGE: &str = "local/debian:bookworm";
 
+/// The debootstrap rootfs of `local/debian:bookworm`: PARE_TEST_ROOTFS, else
+/// $PARE_CACHE/bookworm (scripts/testbed), else /var/cache/pare/bookworm.
 fn rootfs() -> PathBuf {
-    std::env::var_os("PARE_TEST_ROOTFS").map_or_else(|| PathBuf::from("/var/cache/pare/bookworm"), PathBuf::from)
+    if let Some(p) = std::env::var_os("PARE_TEST_ROOTFS") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("PARE_CACHE").map_or_else(|| PathBuf::from("/var/cache/pare"), PathBuf::from);
+    cache.join("bookworm")
 }
 
 fn spec(cmd: &[&str]) -> RunSpec {
