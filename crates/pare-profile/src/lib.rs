@@ -135,6 +135,9 @@ pub struct ProfileOptions {
     pub platform: Option<Platform>,
     /// Print progress lines on stderr.
     pub progress: bool,
+    /// After profiling, run the image once more without the sensor and replay the probes, to
+    /// mark answers that change between containers (start time, hostname) as volatile.
+    pub stability_run: bool,
 }
 
 impl ProfileOptions {
@@ -153,6 +156,7 @@ impl ProfileOptions {
             sensor: None,
             platform: None,
             progress: false,
+            stability_run: true,
         }
     }
 
@@ -183,6 +187,8 @@ pub struct Timings {
     pub stop: Duration,
     /// Removing the container and the extracted root filesystem.
     pub cleanup: Duration,
+    /// The untraced second run (see `ProfileOptions::stability_run`).
+    pub stability: Duration,
     pub total: Duration,
 }
 
@@ -280,19 +286,28 @@ impl ProfileResult {
                 "  {} {:<40} {}\n",
                 if bad { "✗" } else { "✓" },
                 pare_probe::describe(&r.spec),
-                pare_probe::describe_outcome(&r.outcome)
+                if r.outcome.volatile.is_empty() {
+                    pare_probe::describe_outcome(&r.outcome)
+                } else {
+                    format!(
+                        "{} (varies: {})",
+                        pare_probe::describe_outcome(&r.outcome),
+                        r.outcome.volatile.join(", ")
+                    )
+                }
             ));
         }
         let t = &self.timings;
         out.push_str(&format!(
-            "time      {:.1}s (prepare {:.1}s, start {:.1}s, ready {:.1}s, probes {:.1}s, stop {:.1}s, cleanup {:.1}s)\n",
+            "time      {:.1}s (prepare {:.1}s, start {:.1}s, ready {:.1}s, probes {:.1}s, stop {:.1}s, cleanup {:.1}s, stability run {:.1}s)\n",
             t.total.as_secs_f64(),
             t.prepare.as_secs_f64(),
             t.start.as_secs_f64(),
             t.ready.as_secs_f64(),
             t.probes.as_secs_f64(),
             t.stop.as_secs_f64(),
-            t.cleanup.as_secs_f64()
+            t.cleanup.as_secs_f64(),
+            t.stability.as_secs_f64()
         ));
         let a = &self.artifacts;
         out.push_str(&format!("wrote     {}\n", a.profile_json.display()));
@@ -819,6 +834,21 @@ pub fn run_profile(
         }
     }
 
+    if opts.stability_run && !records.is_empty() {
+        let t_stab = Instant::now();
+        opts.say("running again without the sensor to find answers that change between containers");
+        stability_run(
+            runtime,
+            &spec,
+            &wait_ports,
+            &mut records,
+            &mut report,
+            &probe_opts,
+            opts.timeout,
+        );
+        timings.stability = t_stab.elapsed();
+    }
+
     let profile = Profile {
         version: SCHEMA_VERSION,
         image: ImageInfo {
@@ -883,6 +913,62 @@ fn traced_exec(
     } else {
         (pare_probe::run_probe(c, &original, opts), None)
     }
+}
+
+/// Starts the image again without the sensor, replays the probes and marks what differs
+/// (bodies, kept headers) as volatile. Problems only add a notice: the profile stands.
+fn stability_run(
+    runtime: &dyn Runtime,
+    spec: &RunSpec,
+    wait_ports: &[u16],
+    records: &mut [ProbeRecord],
+    report: &mut SensorReport,
+    opts: &ProbeOptions,
+    timeout: Duration,
+) {
+    let plain = RunSpec {
+        sensor: None,
+        ..spec.clone()
+    };
+    let container = match runtime.start(&plain) {
+        Ok(c) => Guard(c),
+        Err(e) => {
+            report.notices.push(format!("stability run skipped: {e}"));
+            return;
+        }
+    };
+    let c: &dyn Container = container.0.as_ref();
+    if !wait_ports.is_empty() {
+        match pare_probe::wait_ready(c, wait_ports, timeout) {
+            Ok(Readiness::Ready) => {}
+            other => {
+                report.notices.push(format!(
+                    "stability run skipped: the second container did not get ready ({other:?})"
+                ));
+                return;
+            }
+        }
+    }
+    let again: Vec<_> = records
+        .iter()
+        .map(|r| pare_probe::run_probe(c, &r.spec, opts).outcome)
+        .collect();
+    let before: Vec<usize> = records.iter().map(|r| r.outcome.volatile.len()).collect();
+    pare_probe::mark_volatile_across(records, &again);
+    let changed: Vec<String> = records
+        .iter()
+        .zip(before)
+        .filter(|(r, n)| r.outcome.volatile.len() > *n)
+        .map(|(r, _)| pare_probe::describe(&r.spec))
+        .collect();
+    if !changed.is_empty() {
+        report.notices.push(format!(
+            "answers that differ between containers (not compared on replay): {}",
+            changed.join(", ")
+        ));
+    }
+    // No graceful stop: nothing is recorded from this container; cleanup kills it.
+    drop(container);
 }
 
 /// Adds another sensor report (of an exec probe) to the main one.

@@ -29,7 +29,8 @@ enum Behaviour {
 struct FakeRuntime {
     behaviour: Behaviour,
     /// The last RunSpec, for assertions.
-    seen: Mutex<Option<RunSpec>>,
+    /// Every RunSpec started, in order (the profiling run first).
+    seen: Mutex<Vec<RunSpec>>,
     /// Set when the container was cleaned up.
     cleaned: Arc<AtomicBool>,
 }
@@ -43,7 +44,9 @@ struct FakeContainer {
     cleaned: Arc<AtomicBool>,
 }
 
-fn serve(requests: Arc<Mutex<Vec<String>>>) -> SocketAddr {
+/// `/` links to `/docs`; `/docs` shows which container (generation) serves it, so it differs
+/// between containers but not within one.
+fn serve(requests: Arc<Mutex<Vec<String>>>, generation: usize) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -65,7 +68,7 @@ fn serve(requests: Arc<Mutex<Vec<String>>>) -> SocketAddr {
             let body = if path == "/" {
                 r#"<a href="/docs">docs</a>"#.to_string()
             } else {
-                format!("page {path}")
+                format!("page {path} from container {generation}")
             };
             let _ = write!(
                 s,
@@ -82,14 +85,18 @@ impl Runtime for FakeRuntime {
         "fake"
     }
     fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
-        *self.seen.lock().unwrap() = Some(spec.clone());
+        let generation = {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(spec.clone());
+            seen.len()
+        };
         let requests = Arc::new(Mutex::new(Vec::new()));
         let ports = if self.behaviour == Behaviour::Job {
             BTreeMap::new()
         } else {
             spec.ports
                 .iter()
-                .map(|p| (*p, serve(requests.clone())))
+                .map(|p| (*p, serve(requests.clone(), generation)))
                 .collect()
         };
         Ok(Box::new(FakeContainer {
@@ -266,7 +273,7 @@ fn opts(out: &Path) -> ProfileOptions {
 fn runtime(b: Behaviour) -> FakeRuntime {
     FakeRuntime {
         behaviour: b,
-        seen: Mutex::new(None),
+        seen: Mutex::new(Vec::new()),
         cleaned: Arc::new(AtomicBool::new(false)),
     }
 }
@@ -293,7 +300,7 @@ fn web_app_is_crawled_and_artifacts_are_written() {
         rt.cleaned.load(Ordering::SeqCst),
         "the container is removed"
     );
-    let spec = rt.seen.lock().unwrap().clone().unwrap();
+    let spec = rt.seen.lock().unwrap()[0].clone();
     assert_eq!(spec.command, vec!["/usr/bin/app", "--serve"]);
     assert_eq!(
         (
@@ -344,6 +351,23 @@ fn web_app_is_crawled_and_artifacts_are_written() {
     assert!(aa.contains("\"/usr/bin/app{,/}\" mrix,"), "{aa}");
     assert!(aa.contains("\"/etc/app.conf{,/}\" r,"));
     assert!(!aa.contains("localtime"));
+    // The stability run: a second, untraced container; /docs names its container, so its
+    // body is volatile, while / is the same in both.
+    let seen = rt.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[1].sensor.is_none());
+    assert!(r.profile.probes[0].outcome.volatile.is_empty());
+    assert_eq!(
+        r.profile.probes[1].outcome.volatile,
+        vec!["body".to_string()]
+    );
+    assert!(
+        r.profile
+            .sensor
+            .notices
+            .iter()
+            .any(|n| n.contains("differ between containers") && n.contains("/docs"))
+    );
     let summary = r.summary();
     assert!(
         summary.contains("GET http:8080/docs") && summary.contains("profile.json"),
@@ -373,7 +397,7 @@ fn job_without_ports_runs_to_completion() {
         Some(pare_probe::digest(b"job done\n").as_str())
     );
     assert_eq!(r.profile.sensor.exit.as_ref().unwrap().code, 0);
-    assert!(rt.seen.lock().unwrap().as_ref().unwrap().rootfs.is_some());
+    assert!(rt.seen.lock().unwrap()[0].rootfs.is_some());
 }
 
 #[test]
@@ -412,10 +436,7 @@ fn explicit_probes_replace_the_defaults() {
         ]
     );
     // A port named only by a probe is published too.
-    assert_eq!(
-        rt.seen.lock().unwrap().as_ref().unwrap().ports,
-        vec![8080, 9090]
-    );
+    assert_eq!(rt.seen.lock().unwrap()[0].ports, vec![8080, 9090]);
     assert_eq!(r.profile.probes[2].outcome.exit_code, Some(0));
     // The exec probe ran under a second sensor: its files and syscalls are in the profile, and
     // the record keeps the plain command (that is what a replay runs).
@@ -493,4 +514,29 @@ fn exec_only_probes_still_wait_for_the_service() {
     .unwrap();
     assert!(r.readiness.contains("[8080] answered"), "{}", r.readiness);
     assert_eq!(r.profile.probes.len(), 1);
+}
+
+#[test]
+fn stability_run_can_be_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Behaviour::Web);
+    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
+    let mut o = opts(&dir.path().join("o"));
+    o.stability_run = false;
+    let r = run_profile(
+        &img,
+        "fake/app:1",
+        Target::Daemon("x".into()),
+        &rt,
+        Path::new("/s"),
+        &o,
+    )
+    .unwrap();
+    assert_eq!(rt.seen.lock().unwrap().len(), 1);
+    assert!(
+        r.profile
+            .probes
+            .iter()
+            .all(|p| p.outcome.volatile.is_empty())
+    );
 }

@@ -39,6 +39,10 @@ pub struct ProbeArgs {
     /// Trace with ptrace only (no fanotify, no CAP_SYS_ADMIN).
     #[arg(long = "no-fanotify")]
     pub no_fanotify: bool,
+    /// Skip the second, untraced run that finds answers which change between containers
+    /// (start time, hostname) so that replays do not compare them.
+    #[arg(long = "no-stability-run")]
+    pub no_stability_run: bool,
     /// The static pare-sensor binary (default: $PARE_SENSOR, then next to pare).
     #[arg(long, value_name = "PATH")]
     pub sensor: Option<PathBuf>,
@@ -63,6 +67,7 @@ impl ProbeArgs {
         o.continue_after = self.continue_after.parse::<ContinueAfter>()?;
         o.timeout = Duration::from_secs(self.timeout.max(1));
         o.fanotify = !self.no_fanotify;
+        o.stability_run = !self.no_stability_run;
         o.sensor = self.sensor.clone();
         o.platform = match &self.platform {
             Some(p) => Some(
