@@ -238,7 +238,7 @@ fn parse_instruction(
                 if t.starts_with('#') {
                     comments.push(Comment {
                         line: i + 1,
-                        text: t[1..].trim().to_string(),
+                        text: t.strip_prefix('#').unwrap_or(t).trim().to_string(),
                     });
                     i += 1;
                 } else if t.is_empty() {
@@ -256,7 +256,7 @@ fn parse_instruction(
         }
     }
     let end_of_logical = i;
-    let mut ins = match parse_logical(&logical, start + 1, indent + 1, escape) {
+    let mut ins = match parse_logical(&logical, start + 1, indent + 1) {
         Ok(ins) => ins,
         Err(ParseError::Syntax { message, .. })
             if message.starts_with("missing required argument(s) for mount") =>
@@ -396,12 +396,7 @@ pub fn heredoc_specs(args: &str) -> Vec<(String, bool, bool)> {
     out
 }
 
-fn parse_logical(
-    logical: &str,
-    line: usize,
-    column: usize,
-    escape: char,
-) -> Result<Instruction, ParseError> {
+fn parse_logical(logical: &str, line: usize, column: usize) -> Result<Instruction, ParseError> {
     let t = logical.trim_start();
     let kw_end = t.find(|c: char| c.is_whitespace()).unwrap_or(t.len());
     let kw = &t[..kw_end];
@@ -433,7 +428,7 @@ fn parse_logical(
                 message: "ONBUILD requires an instruction".into(),
             });
         }
-        let inner = parse_logical(rest, line, column, escape)?;
+        let inner = parse_logical(rest, line, column)?;
         ins.args = rest.to_string();
         ins.onbuild = Some(Box::new(inner));
         return Ok(ins);
@@ -471,10 +466,17 @@ fn parse_logical(
         for w in ins.args.split_whitespace() {
             let port = w.trim_matches(|c| c == '"' || c == '\'');
             let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
-            let num_ok = num.split('-').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            let num_ok = num
+                .split('-')
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
             let proto_ok = proto.bytes().all(|b| b.is_ascii_alphabetic());
-            if !port.contains('$') && !(num_ok && num.split('-').count() <= 2 && proto_ok) {
-                return Err(ParseError::Syntax { line, column, message: format!("invalid port '{w}' in EXPOSE") });
+            let valid = num_ok && num.split('-').count() <= 2 && proto_ok;
+            if !(port.contains('$') || valid) {
+                return Err(ParseError::Syntax {
+                    line,
+                    column,
+                    message: format!("invalid port '{w}' in EXPOSE"),
+                });
             }
         }
     }
@@ -640,16 +642,36 @@ pub fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
                 break;
             };
             let inner = &body[..close];
-            let name_end = inner.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).unwrap_or(inner.len());
+            let name_end = inner
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .unwrap_or(inner.len());
             let (name, op) = inner.split_at(name_end);
             let val = lookup(name);
             let set_nonempty = val.as_deref().is_some_and(|v| !v.is_empty());
             let rendered = match op {
                 "" => val.unwrap_or_default(),
-                _ if op.starts_with(":-") => if set_nonempty { val.unwrap_or_default() } else { expand(&op[2..], lookup) },
+                _ if op.starts_with(":-") => {
+                    if set_nonempty {
+                        val.unwrap_or_default()
+                    } else {
+                        expand(&op[2..], lookup)
+                    }
+                }
                 _ if op.starts_with('-') => val.unwrap_or_else(|| expand(&op[1..], lookup)),
-                _ if op.starts_with(":+") => if set_nonempty { expand(&op[2..], lookup) } else { String::new() },
-                _ if op.starts_with('+') => if val.is_some() { expand(&op[1..], lookup) } else { String::new() },
+                _ if op.starts_with(":+") => {
+                    if set_nonempty {
+                        expand(&op[2..], lookup)
+                    } else {
+                        String::new()
+                    }
+                }
+                _ if op.starts_with('+') => {
+                    if val.is_some() {
+                        expand(&op[1..], lookup)
+                    } else {
+                        String::new()
+                    }
+                }
                 _ => val.unwrap_or_default(),
             };
             out.push_str(&rendered);
@@ -663,7 +685,9 @@ pub fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
                 }
             }
         } else {
-            let name_len = rest.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).unwrap_or(rest.len());
+            let name_len = rest
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .unwrap_or(rest.len());
             if name_len == 0 {
                 out.push('$');
                 continue;
@@ -688,7 +712,13 @@ mod expand_tests {
             "E" => Some(String::new()),
             _ => None,
         };
-        assert_eq!(expand("$A-${A}/${B:-def}/${E:-d2}/${E-d3}/${A:+alt}/${B:+alt}/${E+set}", &look), "x-x/def/d2//alt//set");
+        assert_eq!(
+            expand(
+                "$A-${A}/${B:-def}/${E:-d2}/${E-d3}/${A:+alt}/${B:+alt}/${E+set}",
+                &look
+            ),
+            "x-x/def/d2//alt//set"
+        );
         assert_eq!(expand("\\$A ${unterminated", &look), "$A ${unterminated");
         assert_eq!(expand("${B:-${A}y}é$", &look), "xyé$");
     }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pare_lint::{lint_source, Config, Context};
+use pare_lint::{Config, Context, lint_source};
 
 type Key = (String, usize, String);
 
@@ -46,15 +46,36 @@ fn agreement_with_hadolint_on_shared_corpus() {
             }
         }
     }
-    let parse_fail = |s: &BTreeSet<Key>| s.iter().filter(|k| k.2 == "DL1000").map(|k| k.0.clone()).collect::<BTreeSet<_>>();
-    let hadolint_only_fail: BTreeSet<String> = parse_fail(&hadolint).difference(&parse_fail(&pare)).cloned().collect();
+    let parse_fail = |s: &BTreeSet<Key>| {
+        s.iter()
+            .filter(|k| k.2 == "DL1000")
+            .map(|k| k.0.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    let hadolint_only_fail: BTreeSet<String> = parse_fail(&hadolint)
+        .difference(&parse_fail(&pare))
+        .cloned()
+        .collect();
     let score = |h: &BTreeSet<Key>, p: &BTreeSet<Key>| {
         let both = h.intersection(p).count();
         let union = h.union(p).count();
-        (both, union, if union == 0 { 1.0 } else { both as f64 / union as f64 })
+        (
+            both,
+            union,
+            if union == 0 {
+                1.0
+            } else {
+                both as f64 / union as f64
+            },
+        )
     };
     let (b_all, u_all, a_all) = score(&hadolint, &pare);
-    let keep = |s: &BTreeSet<Key>| s.iter().filter(|k| !hadolint_only_fail.contains(&k.0)).cloned().collect::<BTreeSet<_>>();
+    let keep = |s: &BTreeSet<Key>| {
+        s.iter()
+            .filter(|k| !hadolint_only_fail.contains(&k.0))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    };
     let (h2, p2) = (keep(&hadolint), keep(&pare));
     // Second view: work around hadolint's heredoc bug (a blank line after each heredoc
     // terminator, lines mapped back) so those files are compared too.
@@ -64,8 +85,17 @@ fn agreement_with_hadolint_on_shared_corpus() {
     let mut patched_files = Vec::new();
     for f in &hadolint_only_fail {
         let src = std::fs::read_to_string(f).unwrap_or_default();
-        let Ok(df) = pare_lint::parse::parse(&src) else { continue };
-        let ends: BTreeSet<usize> = df.instructions.iter().filter(|i| !i.heredocs.is_empty() || i.onbuild.as_ref().is_some_and(|o| !o.heredocs.is_empty())).map(|i| i.end_line).collect();
+        let Ok(df) = pare_lint::parse::parse(&src) else {
+            continue;
+        };
+        let ends: BTreeSet<usize> = df
+            .instructions
+            .iter()
+            .filter(|i| {
+                !i.heredocs.is_empty() || i.onbuild.as_ref().is_some_and(|o| !o.heredocs.is_empty())
+            })
+            .map(|i| i.end_line)
+            .collect();
         let mut text = String::new();
         let mut map = vec![0usize];
         for (n, line) in src.lines().enumerate() {
@@ -77,7 +107,11 @@ fn agreement_with_hadolint_on_shared_corpus() {
                 map.push(n + 1);
             }
         }
-        let name = Path::new(f).file_name().unwrap().to_string_lossy().into_owned();
+        let name = Path::new(f)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let pf = patched_dir.join(&name);
         std::fs::write(&pf, text).unwrap();
         maps.insert(pf.display().to_string(), (f.clone(), map));
@@ -125,14 +159,21 @@ fn agreement_with_hadolint_on_shared_corpus() {
         eprintln!("  {code}: only hadolint {missing}, only pare {extra}");
     }
     assert!(agreement >= 0.95, "agreement {agreement:.3} < 0.95");
-    assert!(a_fix >= 0.95, "agreement with the heredoc workaround {a_fix:.3} < 0.95");
+    assert!(
+        a_fix >= 0.95,
+        "agreement with the heredoc workaround {a_fix:.3} < 0.95"
+    );
 }
 
 /// Runs hadolint with an empty config (private HOME and cwd, no HADOLINT_* variables); DL
 /// findings as (file, line, code).
 fn run_hadolint(files: &[PathBuf], home: &Path) -> Option<BTreeSet<Key>> {
     let mut cmd = Command::new("hadolint");
-    cmd.args(["-f", "json", "--no-fail"]).args(files).current_dir(home).env("HOME", home).env_remove("XDG_CONFIG_HOME");
+    cmd.args(["-f", "json", "--no-fail"])
+        .args(files)
+        .current_dir(home)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME");
     for (k, _) in std::env::vars() {
         if k.starts_with("HADOLINT_") {
             cmd.env_remove(k);
@@ -144,7 +185,11 @@ fn run_hadolint(files: &[PathBuf], home: &Path) -> Option<BTreeSet<Key>> {
     for x in &h {
         let code = x["code"].as_str().unwrap_or_default();
         if code.starts_with("DL") {
-            set.insert((x["file"].as_str().unwrap_or_default().to_string(), x["line"].as_u64().unwrap_or(0) as usize, code.to_string()));
+            set.insert((
+                x["file"].as_str().unwrap_or_default().to_string(),
+                x["line"].as_u64().unwrap_or(0) as usize,
+                code.to_string(),
+            ));
         }
     }
     Some(set)
@@ -170,7 +215,10 @@ const EDGE_KNOWN: &[(&str, usize, &str, &str)] = &[
 #[test]
 fn edge_cases_match_hadolint_except_known_differences() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/edge");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let home = std::env::temp_dir().join(format!("pare-lint-edge-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
@@ -179,8 +227,17 @@ fn edge_cases_match_hadolint_except_known_differences() {
         return;
     };
     let _ = std::fs::remove_dir_all(&home);
-    let name = |p: &str| Path::new(p).file_name().unwrap().to_string_lossy().into_owned();
-    let h: BTreeSet<(String, usize, String)> = hadolint.into_iter().map(|(f, l, c)| (name(&f), l, c)).collect();
+    let name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let h: BTreeSet<(String, usize, String)> = hadolint
+        .into_iter()
+        .map(|(f, l, c)| (name(&f), l, c))
+        .collect();
     let mut p: BTreeSet<(String, usize, String)> = BTreeSet::new();
     for f in &files {
         let src = std::fs::read_to_string(f).unwrap();
@@ -193,11 +250,18 @@ fn edge_cases_match_hadolint_except_known_differences() {
     let mut unexpected = Vec::new();
     for (side, a, b) in [("hadolint", &h, &p), ("pare", &p, &h)] {
         for k in a.difference(b) {
-            if !EDGE_KNOWN.iter().any(|e| e.0 == k.0 && e.1 == k.1 && e.2 == k.2 && e.3 == side) {
+            if !EDGE_KNOWN
+                .iter()
+                .any(|e| e.0 == k.0 && e.1 == k.1 && e.2 == k.2 && e.3 == side)
+            {
                 unexpected.push(format!("only {side}: {} {} {}", k.0, k.1, k.2));
             }
         }
     }
-    eprintln!("edge cases: {} files, {} findings agree", files.len(), h.intersection(&p).count());
+    eprintln!(
+        "edge cases: {} files, {} findings agree",
+        files.len(),
+        h.intersection(&p).count()
+    );
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
 }

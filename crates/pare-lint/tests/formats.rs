@@ -1,14 +1,22 @@
 //! Output formats end to end: SARIF validated against the official 2.1.0 schema, JSON in
 //! hadolint's shape, checkstyle/gnu/codeclimate well-formed.
 
-use pare_lint::output::{render, FileReport, Format};
-use pare_lint::{lint_source, Config, Context};
+use pare_lint::output::{FileReport, Format, render};
+use pare_lint::{Config, Context, lint_source};
 
 fn reports() -> Vec<FileReport> {
     let src = "FROM debian\nRUN cd /x && apt-get install curl\nADD https://example.com/x.tgz /x\nCOPY id_rsa \"/root/<&>\"\n";
     vec![
-        FileReport { file: "Dockerfile".into(), source: src.into(), findings: lint_source(src, &Config::default(), &Context::default()) },
-        FileReport { file: "bad.Dockerfile".into(), source: "FROM a\nBOGUS\n".into(), findings: lint_source("FROM a\nBOGUS\n", &Config::default(), &Context::default()) },
+        FileReport {
+            file: "Dockerfile".into(),
+            source: src.into(),
+            findings: lint_source(src, &Config::default(), &Context::default()),
+        },
+        FileReport {
+            file: "bad.Dockerfile".into(),
+            source: "FROM a\nBOGUS\n".into(),
+            findings: lint_source("FROM a\nBOGUS\n", &Config::default(), &Context::default()),
+        },
     ]
 }
 
@@ -27,7 +35,10 @@ fn sarif_is_valid_sarif_2_1_0() {
     assert!(fix_language_pattern(&mut schema) >= 2);
     let validator = jsonschema::draft7::new(&schema).expect("schema compiles");
     let out: serde_json::Value = serde_json::from_str(&render_str(Format::Sarif)).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&out).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&out)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     let results = out["runs"][0]["results"].as_array().unwrap();
     assert!(results.len() >= 5);
@@ -50,13 +61,20 @@ fn json_has_hadolint_keys() {
 #[test]
 fn checkstyle_escapes_and_gnu_lines() {
     let cs = render_str(Format::Checkstyle);
-    assert!(cs.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><checkstyle version=\"4.3\">"));
+    assert!(
+        cs.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><checkstyle version=\"4.3\">")
+    );
     assert!(cs.contains("<file name=\"bad.Dockerfile\"><error column=\"1\" line=\"2\""));
     assert!(!cs.contains("<&>"));
     let gnu = render_str(Format::Gnu);
     assert!(gnu.lines().all(|l| l.starts_with("pare:")));
     let cc: serde_json::Value = serde_json::from_str(&render_str(Format::Codeclimate)).unwrap();
-    assert!(cc.as_array().unwrap().iter().all(|i| i["type"] == "issue" && i["location"]["path"].is_string()));
+    assert!(
+        cc.as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["type"] == "issue" && i["location"]["path"].is_string())
+    );
 }
 
 /// Replaces the erroneous language pattern everywhere; returns how many were fixed.
@@ -64,7 +82,9 @@ fn fix_language_pattern(v: &mut serde_json::Value) -> usize {
     match v {
         serde_json::Value::Object(m) => {
             let mut n = 0;
-            if m.get("pattern").and_then(|p| p.as_str()) == Some("^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$") {
+            if m.get("pattern").and_then(|p| p.as_str())
+                == Some("^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$")
+            {
                 m.insert("pattern".into(), "^[a-zA-Z]{2}(-[a-zA-Z]{2})?$".into());
                 n += 1;
             }

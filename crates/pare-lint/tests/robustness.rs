@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use pare_lint::{lint_source, Config, Context};
+use pare_lint::{Config, Context, lint_source};
 use proptest::prelude::*;
 
 fn lint(s: &str) {
@@ -33,7 +33,11 @@ proptest! {
 fn every_prefix_of_the_fixtures_and_corpus_is_handled() {
     let mut files: Vec<std::path::PathBuf> = Vec::new();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules");
-    files.extend(std::fs::read_dir(&fixtures).unwrap().map(|e| e.unwrap().path()));
+    files.extend(
+        std::fs::read_dir(&fixtures)
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dockerfiles");
     if let Ok(rd) = std::fs::read_dir(&corpus) {
         files.extend(rd.map(|e| e.unwrap().path()));
@@ -65,5 +69,9 @@ fn multibyte_text_in_rule_inputs() {
     let mut c = Config::default();
     c.label_schema.insert("created".into(), "rfc3339".into());
     c.label_schema.insert("v".into(), "semver".into());
-    let _ = lint_source("FROM debian:12\nLABEL created=\"2024-01-02T03:04:05ééé\" v=é.1.2\n", &c, &Context::default());
+    let _ = lint_source(
+        "FROM debian:12\nLABEL created=\"2024-01-02T03:04:05ééé\" v=é.1.2\n",
+        &c,
+        &Context::default(),
+    );
 }

@@ -1,11 +1,15 @@
 //! Whole-pipeline snapshots (insta): a realistic multi-stage Dockerfile rendered as tty and JSON.
 
-use pare_lint::output::{render, FileReport, Format};
-use pare_lint::{lint_source, Config, Context};
+use pare_lint::output::{FileReport, Format, render};
+use pare_lint::{Config, Context, lint_source};
 
 fn report() -> Vec<FileReport> {
     let src = include_str!("fixtures/sample.Dockerfile");
-    vec![FileReport { file: "sample.Dockerfile".into(), source: src.into(), findings: lint_source(src, &Config::default(), &Context::default()) }]
+    vec![FileReport {
+        file: "sample.Dockerfile".into(),
+        source: src.into(),
+        findings: lint_source(src, &Config::default(), &Context::default()),
+    }]
 }
 
 fn rendered(f: Format) -> String {

@@ -7,7 +7,11 @@ use assert_cmd::Command;
 /// `pare lint` isolated from the user's config: private HOME and cwd, no HADOLINT_* variables.
 fn pare(cwd: &Path) -> Command {
     let mut c = Command::cargo_bin("pare").unwrap();
-    c.arg("lint").current_dir(cwd).env("HOME", cwd).env_remove("XDG_CONFIG_HOME").env_remove("NO_COLOR");
+    c.arg("lint")
+        .current_dir(cwd)
+        .env("HOME", cwd)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("NO_COLOR");
     for (k, _) in std::env::vars() {
         if k.starts_with("HADOLINT_") || k.starts_with("PARE_LINT_") {
             c.env_remove(k);
@@ -17,11 +21,19 @@ fn pare(cwd: &Path) -> Command {
 }
 
 fn json(out: &[u8]) -> Vec<serde_json::Value> {
-    serde_json::from_slice::<serde_json::Value>(out).unwrap().as_array().unwrap().clone()
+    serde_json::from_slice::<serde_json::Value>(out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn codes(out: &[u8]) -> Vec<String> {
-    json(out).iter().map(|v| v["code"].as_str().unwrap().to_string()).filter(|c| c.starts_with("DL")).collect()
+    json(out)
+        .iter()
+        .map(|v| v["code"].as_str().unwrap().to_string())
+        .filter(|c| c.starts_with("DL"))
+        .collect()
 }
 
 const BAD: &str = "FROM debian\nRUN cd /tmp && apt-get install -y --no-install-recommends curl=1\n";
@@ -33,18 +45,36 @@ fn exit_codes_follow_findings_and_threshold() {
     pare(d.path()).assert().code(1);
     pare(d.path()).arg("--no-fail").assert().code(0);
     // DL3006 and DL3003 are warnings: an error threshold passes.
-    pare(d.path()).args(["-t", "error", "--ignore", "PA1001", "--ignore", "PA1006", "--ignore", "PA1007"]).assert().code(0);
+    pare(d.path())
+        .args([
+            "-t", "error", "--ignore", "PA1001", "--ignore", "PA1006", "--ignore", "PA1007",
+        ])
+        .assert()
+        .code(0);
     pare(d.path()).args(["-t", "warning"]).assert().code(1);
     pare(d.path()).args(["-t", "bogus"]).assert().code(2);
-    std::fs::write(d.path().join("ok.Dockerfile"), "FROM debian:12-slim\nUSER 1000\nCMD [\"true\"]\n").unwrap();
-    pare(d.path()).arg("ok.Dockerfile").assert().code(0).stdout("");
+    std::fs::write(
+        d.path().join("ok.Dockerfile"),
+        "FROM debian:12-slim\nUSER 1000\nCMD [\"true\"]\n",
+    )
+    .unwrap();
+    pare(d.path())
+        .arg("ok.Dockerfile")
+        .assert()
+        .code(0)
+        .stdout("");
 }
 
 #[test]
 fn missing_file_is_an_error_but_others_are_linted() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("Dockerfile"), BAD).unwrap();
-    let out = pare(d.path()).args(["-f", "json", "nope.Dockerfile", "Dockerfile"]).assert().code(2).get_output().clone();
+    let out = pare(d.path())
+        .args(["-f", "json", "nope.Dockerfile", "Dockerfile"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.Dockerfile"));
     assert!(codes(&out.stdout).contains(&"DL3003".to_string()));
 }
@@ -55,20 +85,47 @@ fn directories_stdin_and_json_shape() {
     std::fs::create_dir_all(d.path().join("svc/a")).unwrap();
     std::fs::write(d.path().join("svc/a/Dockerfile"), BAD).unwrap();
     std::fs::write(d.path().join("svc/api.dockerfile"), "FROM debian:latest\n").unwrap();
-    std::fs::write(d.path().join("svc/Dockerfile.dev"), "FROM debian:12\nMAINTAINER me\n").unwrap();
+    std::fs::write(
+        d.path().join("svc/Dockerfile.dev"),
+        "FROM debian:12\nMAINTAINER me\n",
+    )
+    .unwrap();
     std::fs::write(d.path().join("svc/README.md"), "FROM debian\n").unwrap();
-    let out = pare(d.path()).args(["-f", "json", "--no-fail", "svc"]).assert().code(0).get_output().stdout.clone();
+    let out = pare(d.path())
+        .args(["-f", "json", "--no-fail", "svc"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
     let items = json(&out);
-    let files: std::collections::BTreeSet<String> = items.iter().map(|v| v["file"].as_str().unwrap().to_string()).collect();
+    let files: std::collections::BTreeSet<String> = items
+        .iter()
+        .map(|v| v["file"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(files.len(), 3, "{files:?}");
     assert!(!files.iter().any(|f| f.ends_with("README.md")));
     let c = codes(&out);
-    assert!(c.contains(&"DL3007".into()) && c.contains(&"DL4000".into()) && c.contains(&"DL3003".into()));
+    assert!(
+        c.contains(&"DL3007".into())
+            && c.contains(&"DL4000".into())
+            && c.contains(&"DL3003".into())
+    );
 
-    let out = pare(d.path()).args(["-f", "json", "-"]).write_stdin(BAD).assert().code(1).get_output().stdout.clone();
+    let out = pare(d.path())
+        .args(["-f", "json", "-"])
+        .write_stdin(BAD)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
     let items = json(&out);
     assert!(items.iter().all(|v| v["file"] == "-"));
-    assert_eq!(items[0].as_object().unwrap().keys().collect::<Vec<_>>(), ["code", "column", "file", "level", "line", "message"]);
+    assert_eq!(
+        items[0].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["code", "column", "file", "level", "line", "message"]
+    );
 }
 
 #[test]
@@ -76,30 +133,74 @@ fn config_file_search_and_precedence() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("Dockerfile"), BAD).unwrap();
     // ./.hadolint.yaml is found.
-    std::fs::write(d.path().join(".hadolint.yaml"), "ignored: [DL3006]\nfailure-threshold: error\n").unwrap();
-    let out = pare(d.path()).args(["-f", "json"]).assert().code(0).get_output().stdout.clone();
+    std::fs::write(
+        d.path().join(".hadolint.yaml"),
+        "ignored: [DL3006]\nfailure-threshold: error\n",
+    )
+    .unwrap();
+    let out = pare(d.path())
+        .args(["-f", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
     assert_eq!(codes(&out), ["DL3003"]);
     // --ignore replaces the config's list.
-    let out = pare(d.path()).args(["-f", "json", "--ignore", "DL3003"]).assert().get_output().stdout.clone();
+    let out = pare(d.path())
+        .args(["-f", "json", "--ignore", "DL3003"])
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
     assert_eq!(codes(&out), ["DL3006"]);
     // HADOLINT_* variables add to it.
-    let out = pare(d.path()).args(["-f", "json"]).env("HADOLINT_IGNORE", "DL3003").assert().get_output().stdout.clone();
+    let out = pare(d.path())
+        .args(["-f", "json"])
+        .env("HADOLINT_IGNORE", "DL3003")
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
     assert!(codes(&out).is_empty());
     // An override to error makes the error threshold fail.
-    pare(d.path()).env("HADOLINT_OVERRIDE_ERROR", "DL3003").assert().code(1);
+    pare(d.path())
+        .env("HADOLINT_OVERRIDE_ERROR", "DL3003")
+        .assert()
+        .code(1);
     // An explicit -c wins over the search.
     std::fs::write(d.path().join("other.yaml"), "ignored: [DL3003]\n").unwrap();
-    let out = pare(d.path()).args(["-f", "json", "-c", "other.yaml", "--no-fail"]).assert().get_output().stdout.clone();
+    let out = pare(d.path())
+        .args(["-f", "json", "-c", "other.yaml", "--no-fail"])
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
     assert_eq!(codes(&out), ["DL3006"]);
     // ~/.config/hadolint.yaml is used when there is none in the cwd.
     std::fs::remove_file(d.path().join(".hadolint.yaml")).unwrap();
     std::fs::create_dir_all(d.path().join(".config")).unwrap();
-    std::fs::write(d.path().join(".config/hadolint.yaml"), "ignored: [DL3003, DL3006]\n").unwrap();
-    let out = pare(d.path()).args(["-f", "json", "--no-fail"]).assert().get_output().stdout.clone();
+    std::fs::write(
+        d.path().join(".config/hadolint.yaml"),
+        "ignored: [DL3003, DL3006]\n",
+    )
+    .unwrap();
+    let out = pare(d.path())
+        .args(["-f", "json", "--no-fail"])
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
     assert!(codes(&out).is_empty());
     // A broken config is an error naming the file.
     std::fs::write(d.path().join("bad.yaml"), "ignored: 3\nwhat: x\n").unwrap();
-    let out = pare(d.path()).args(["-c", "bad.yaml"]).assert().code(2).get_output().stderr.clone();
+    let out = pare(d.path())
+        .args(["-c", "bad.yaml"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
     assert!(String::from_utf8_lossy(&out).contains("bad.yaml"));
 }
 
@@ -107,19 +208,38 @@ fn config_file_search_and_precedence() {
 fn formats_output_file_and_tty() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("Dockerfile"), BAD).unwrap();
-    pare(d.path()).args(["-f", "sarif", "-o", "r.sarif", "--no-fail"]).assert().code(0).stdout("");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("r.sarif")).unwrap()).unwrap();
+    pare(d.path())
+        .args(["-f", "sarif", "-o", "r.sarif", "--no-fail"])
+        .assert()
+        .code(0)
+        .stdout("");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("r.sarif")).unwrap()).unwrap();
     assert_eq!(s["version"], "2.1.0");
-    let out = pare(d.path()).arg("--no-fail").assert().get_output().stdout.clone();
+    let out = pare(d.path())
+        .arg("--no-fail")
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
     let tty = String::from_utf8(out).unwrap();
     assert!(tty.contains("Dockerfile:2 DL3003 warning: Use WORKDIR to switch to a directory"));
     assert!(tty.contains("2 | RUN cd /tmp"), "{tty}");
-    assert!(!tty.contains('\x1b'), "no colour when stdout is not a terminal");
+    assert!(
+        !tty.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
     for f in ["checkstyle", "gnu", "codeclimate", "gitlab_codeclimate"] {
         pare(d.path()).args(["-f", f, "--no-fail"]).assert().code(0);
     }
     pare(d.path()).args(["-f", "yaml"]).assert().code(2);
     // HADOLINT_FORMAT selects the format too.
-    let out = pare(d.path()).arg("--no-fail").env("HADOLINT_FORMAT", "json").assert().get_output().stdout.clone();
+    let out = pare(d.path())
+        .arg("--no-fail")
+        .env("HADOLINT_FORMAT", "json")
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
     assert!(!codes(&out).is_empty());
 }

@@ -79,7 +79,12 @@ pub(super) fn check(df: &Dockerfile, cfg: &Config, out: &mut Vec<Finding>) {
         if ins.keyword == "RUN" {
             let sh = run_shell(ins);
             // Like hadolint, commands whose name is an expansion (`$GOPATH/bin/x`) do not count.
-            let count = sh.script.commands.iter().filter(|c| !c.name.contains('$')).count();
+            let count = sh
+                .script
+                .commands
+                .iter()
+                .filter(|c| !c.name.contains('$'))
+                .count();
             if let Some((flags, prev)) = &st.last_run {
                 if *flags == ins.flags && count <= 1 && *prev <= 1 {
                     st.out.push(finding("DL3059", ins.line));
@@ -107,9 +112,16 @@ pub(super) fn check(df: &Dockerfile, cfg: &Config, out: &mut Vec<Finding>) {
         .filter(|i| i.keyword == "FROM")
         .map(|i| parse_from(i).image.to_ascii_lowercase())
         .collect();
-    let last_from = st.stages.last().map(|s| s.from_args.clone()).unwrap_or_default();
+    let last_from = st
+        .stages
+        .last()
+        .map(|s| s.from_args.clone())
+        .unwrap_or_default();
     for s in &st.stages {
-        let used = s.alias.as_ref().is_some_and(|a| bases.contains(&a.to_ascii_lowercase()));
+        let used = s
+            .alias
+            .as_ref()
+            .is_some_and(|a| bases.contains(&a.to_ascii_lowercase()));
         if s.from_args == last_from || used {
             for &l in &s.apt_lists_lines {
                 st.out.push(finding("DL3009", l));
@@ -286,10 +298,10 @@ impl State<'_> {
             "HEALTHCHECK" => {
                 self.has_healthcheck = true;
                 let rest = ins.args.trim_start();
-                if rest.get(..3).is_some_and(|k| k.eq_ignore_ascii_case("CMD")) {
-                    if crate::parse::parse_json_array(rest[3..].trim()).is_none() {
-                        self.out.push(finding("DL3025", line));
-                    }
+                if rest.get(..3).is_some_and(|k| k.eq_ignore_ascii_case("CMD"))
+                    && crate::parse::parse_json_array(rest[3..].trim()).is_none()
+                {
+                    self.out.push(finding("DL3025", line));
                 }
                 if !in_onbuild {
                     let s = self.stage();
@@ -546,9 +558,13 @@ impl State<'_> {
                 &["cache", "tmpfs"],
                 &["/var/lib/apt/lists", "/var/lib/apt"],
             )
-            && s.commands.iter().any(|c| (c.name == "apt-get" || c.name == "apt") && c.subcommand() == Some("update"))
+            && s.commands.iter().any(|c| {
+                (c.name == "apt-get" || c.name == "apt") && c.subcommand() == Some("update")
+            })
         {
-            self.stages.last_mut().map(|st| st.apt_lists_lines.push(line));
+            if let Some(st) = self.stages.last_mut() {
+                st.apt_lists_lines.push(line);
+            }
         }
         if apt_installs
             .iter()
@@ -660,7 +676,6 @@ impl State<'_> {
         if dnf_installs
             .iter()
             .any(|c| !c.has_any_flag(&["-y", "--assumeyes"]))
-
         {
             add(out, "DL3038");
         }
@@ -901,7 +916,8 @@ fn valid_label_key(k: &str) -> bool {
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
     b[0].is_ascii_lowercase()
         && alnum(b[b.len() - 1])
-        && b.iter().all(|&c| alnum(c) || c == b'.' || c == b'-' || c == b'_')
+        && b.iter()
+            .all(|&c| alnum(c) || c == b'.' || c == b'-' || c == b'_')
         && !k.contains("..")
         && !k.contains("--")
 }
@@ -1276,4 +1292,3 @@ fn uid_arg(c: &Command) -> Option<&str> {
     }
     None
 }
-

@@ -26,7 +26,12 @@ fn stages(df: &Dockerfile) -> Vec<Stage<'_>> {
             args.push((k.trim().to_string(), unquote(v.trim())));
         }
     }
-    let lookup = |n: &str| args.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let lookup = |n: &str| {
+        args.iter()
+            .rev()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
     let mut out: Vec<Stage<'_>> = Vec::new();
     for ins in &df.instructions {
         if ins.keyword == "FROM" {
