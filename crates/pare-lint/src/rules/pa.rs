@@ -410,7 +410,10 @@ fn dependency_install(s: &Script) -> Option<String> {
             _ => false,
         };
         if hit {
-            return Some(format!("{} {}", c.name, sub).trim().to_string());
+            let words: Vec<&str> = std::iter::once(c.name.as_str())
+                .chain(c.positional().take(if c.name == "go" { 2 } else { 1 }))
+                .collect();
+            return Some(words.join(" "));
         }
     }
     None
