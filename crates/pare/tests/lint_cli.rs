@@ -243,3 +243,25 @@ fn formats_output_file_and_tty() {
         .clone();
     assert!(!codes(&out).is_empty());
 }
+
+#[test]
+fn a_broken_file_does_not_stop_the_others() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("a.Dockerfile"), "FROM debian:12\nINVALID woops\n").unwrap();
+    std::fs::write(d.path().join("b.Dockerfile"), BAD).unwrap();
+    let out = pare(d.path()).args(["-f", "json", "a.Dockerfile", "b.Dockerfile"]).assert().code(1).get_output().stdout.clone();
+    let items = json(&out);
+    let dl1000 = items.iter().find(|v| v["code"] == "DL1000").expect("DL1000 for the broken file");
+    assert_eq!((dl1000["file"].as_str(), dl1000["line"].as_u64()), (Some("a.Dockerfile"), Some(2)));
+    assert!(items.iter().any(|v| v["file"] == "b.Dockerfile" && v["code"] == "DL3003"));
+}
+
+#[test]
+fn list_rules() {
+    let d = tempfile::tempdir().unwrap();
+    let out = pare(d.path()).arg("--list-rules").assert().code(0).get_output().stdout.clone();
+    let s = String::from_utf8(out).unwrap();
+    assert!(s.contains("DL3008\twarning\tPin versions in apt get install"));
+    assert!(s.contains("PA1009\twarning"));
+    assert!(!s.contains("DL3005") && !s.contains("DL3017") && !s.contains("DL3031") && !s.contains("DL3039"));
+}
