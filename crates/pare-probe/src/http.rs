@@ -399,4 +399,14 @@ mod tests {
             Err(ReadError::Malformed(_))
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400), head in proptest::prelude::any::<bool>()) {
+            let _ = read_response(&mut BufReader::new(&raw[..]), head);
+            let mut framed = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            framed.extend_from_slice(&raw);
+            let _ = read_response(&mut BufReader::new(&framed[..]), false);
+        }
+    }
 }

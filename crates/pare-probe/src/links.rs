@@ -230,4 +230,18 @@ mod tests {
             Some("/etc")
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_page(page in "(?s).{0,300}", base in "/[a-zA-Z0-9/?.]{0,20}") {
+            let origins = vec!["localhost:8080".to_string()];
+            for link in extract_links(&page).into_iter().chain(extract_css_urls(&page)) {
+                if let Some(p) = resolve(&base, &link, false, &origins) {
+                    proptest::prop_assert!(p.starts_with('/'));
+                    proptest::prop_assert!(!p.split('?').next().unwrap_or("").split('/').any(|s| s == ".."));
+                }
+            }
+            let _ = resolve(&base, &page, true, &origins);
+        }
+    }
 }
