@@ -72,6 +72,10 @@ pub struct Args {
     /// List every rule with its default severity and exit.
     #[arg(long)]
     pub list_rules: bool,
+    /// Also run ShellCheck on RUN scripts (SC codes, like hadolint); needs `shellcheck` in PATH
+    /// or the path given here.
+    #[arg(long, value_name = "BIN", num_args = 0..=1, default_missing_value = "shellcheck")]
+    pub shellcheck: Option<PathBuf>,
 }
 
 fn env(k: &str) -> Option<String> {
@@ -158,7 +162,14 @@ pub fn run(a: Args) -> Result<u8, LintError> {
             sources.push((p.display().to_string(), Some(p.clone()), r));
         }
     }
-    let results = lint_parallel(&sources, &cfg);
+    let shellcheck = match &a.shellcheck {
+        Some(bin) => Some(find_binary(bin).ok_or_else(|| LintError::Value {
+            what: "--shellcheck (binary not found; install shellcheck)".into(),
+            value: bin.display().to_string(),
+        })?),
+        None => None,
+    };
+    let results = lint_parallel(&sources, &cfg, shellcheck.as_deref());
 
     let mut reports = Vec::new();
     let mut had_error = false;
@@ -211,13 +222,18 @@ pub fn run(a: Args) -> Result<u8, LintError> {
 type Source = (String, Option<PathBuf>, Result<String, String>);
 
 /// Lints all sources on all cores; the order of results is the order of `sources`.
-fn lint_parallel(sources: &[Source], cfg: &Config) -> Vec<Vec<crate::Finding>> {
+fn lint_parallel(
+    sources: &[Source],
+    cfg: &Config,
+    shellcheck: Option<&std::path::Path>,
+) -> Vec<Vec<crate::Finding>> {
     let one = |(_, path, src): &Source| match src {
         Ok(text) => crate::lint_source(
             text,
             cfg,
             &crate::Context {
                 path: path.as_deref(),
+                shellcheck,
             },
         ),
         Err(_) => Vec::new(),
@@ -240,4 +256,15 @@ fn lint_parallel(sources: &[Source], cfg: &Config) -> Vec<Vec<crate::Finding>> {
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
+}
+
+/// `bin` if it is a path to a file, else the first match in `PATH`.
+fn find_binary(bin: &std::path::Path) -> Option<PathBuf> {
+    if bin.components().count() > 1 {
+        return bin.is_file().then(|| bin.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
 }

@@ -11,6 +11,7 @@ pub mod output;
 pub mod parse;
 pub mod rules;
 pub mod shell;
+pub mod shellcheck;
 
 use std::path::Path;
 
@@ -67,6 +68,8 @@ pub struct Finding {
 pub struct Context<'a> {
     /// Path of the Dockerfile, if it is a file (for PA rules that look beside it, e.g. `.dockerignore`).
     pub path: Option<&'a Path>,
+    /// Run this `shellcheck` binary on RUN scripts (optional SC codes, like hadolint).
+    pub shellcheck: Option<&'a Path>,
 }
 
 /// Lints one Dockerfile's text with a config. Parse errors become a single DL1000 finding (like
@@ -89,7 +92,10 @@ pub fn lint_source(src: &str, cfg: &Config, ctx: &Context<'_>) -> Vec<Finding> {
             };
         }
     };
-    let raw = rules::check(&df, cfg, ctx);
+    let mut raw = rules::check(&df, cfg, ctx);
+    if let Some(bin) = ctx.shellcheck {
+        raw.extend(shellcheck::check(&df, bin));
+    }
     let pragmas = Pragmas::collect(&df, cfg);
     let mut out: Vec<Finding> = raw
         .into_iter()
@@ -180,7 +186,14 @@ pub fn lint_file(path: &Path, cfg: &Config) -> Result<Vec<Finding>, LintError> {
         source,
     })?;
     let src = String::from_utf8_lossy(&bytes);
-    Ok(lint_source(&src, cfg, &Context { path: Some(path) }))
+    Ok(lint_source(
+        &src,
+        cfg,
+        &Context {
+            path: Some(path),
+            shellcheck: None,
+        },
+    ))
 }
 
 /// Collects Dockerfiles from inputs: files as given, directories searched recursively for

@@ -40,7 +40,14 @@ fn agreement_with_hadolint_on_shared_corpus() {
     let mut pare: BTreeSet<Key> = BTreeSet::new();
     for f in &files {
         let src = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
-        for x in lint_source(&src, &cfg, &Context { path: Some(f) }) {
+        for x in lint_source(
+            &src,
+            &cfg,
+            &Context {
+                path: Some(f),
+                ..Context::default()
+            },
+        ) {
             if x.code.starts_with("DL") {
                 pare.insert((f.display().to_string(), x.line, x.code));
             }
@@ -168,6 +175,10 @@ fn agreement_with_hadolint_on_shared_corpus() {
 /// Runs hadolint with an empty config (private HOME and cwd, no HADOLINT_* variables); DL
 /// findings as (file, line, code).
 fn run_hadolint(files: &[PathBuf], home: &Path) -> Option<BTreeSet<Key>> {
+    run_hadolint_codes(files, home, "DL")
+}
+
+fn run_hadolint_codes(files: &[PathBuf], home: &Path, prefix: &str) -> Option<BTreeSet<Key>> {
     let mut cmd = Command::new("hadolint");
     cmd.args(["-f", "json", "--no-fail"])
         .args(files)
@@ -184,7 +195,7 @@ fn run_hadolint(files: &[PathBuf], home: &Path) -> Option<BTreeSet<Key>> {
     let mut set = BTreeSet::new();
     for x in &h {
         let code = x["code"].as_str().unwrap_or_default();
-        if code.starts_with("DL") {
+        if code.starts_with(prefix) {
             set.insert((
                 x["file"].as_str().unwrap_or_default().to_string(),
                 x["line"].as_u64().unwrap_or(0) as usize,
@@ -264,4 +275,72 @@ fn edge_cases_match_hadolint_except_known_differences() {
         h.intersection(&p).count()
     );
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+}
+
+/// The optional ShellCheck pass (`--shellcheck`) against hadolint's SC findings on the corpus
+/// files hadolint can parse. Skipped when shellcheck, hadolint or the corpus is absent.
+#[test]
+fn shellcheck_pass_matches_hadolint_sc_codes() {
+    let Some(dir) = corpus() else {
+        eprintln!("NOTICE: ../shared/dockerfiles not found; skipped");
+        return;
+    };
+    let Some(sc) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("shellcheck"))
+        .find(|p| p.is_file())
+    else {
+        eprintln!("NOTICE: shellcheck not installed; skipped");
+        return;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+        .collect();
+    files.sort();
+    let home = std::env::temp_dir().join(format!("pare-lint-sc-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let (Some(h), Some(parse_fail)) = (
+        run_hadolint_codes(&files, &home, "SC"),
+        run_hadolint_codes(&files, &home, "DL1000"),
+    ) else {
+        eprintln!("NOTICE: hadolint not runnable; skipped");
+        return;
+    };
+    let _ = std::fs::remove_dir_all(&home);
+    let broken: BTreeSet<String> = parse_fail.into_iter().map(|k| k.0).collect();
+    let ctx_cfg = Config::default();
+    let mut p: BTreeSet<Key> = BTreeSet::new();
+    for f in files
+        .iter()
+        .filter(|f| !broken.contains(&f.display().to_string()))
+    {
+        let src = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        for x in lint_source(
+            &src,
+            &ctx_cfg,
+            &Context {
+                shellcheck: Some(&sc),
+                ..Context::default()
+            },
+        ) {
+            if x.code.starts_with("SC") {
+                p.insert((f.display().to_string(), x.line, x.code));
+            }
+        }
+    }
+    let both = h.intersection(&p).count();
+    let union = h.union(&p).count();
+    eprintln!(
+        "shellcheck pass: hadolint {} SC findings, pare {}, both {both}",
+        h.len(),
+        p.len()
+    );
+    for k in h.symmetric_difference(&p) {
+        eprintln!("  differs: {} {} {}", k.0, k.1, k.2);
+    }
+    assert!(
+        union == 0 || both as f64 / union as f64 >= 0.9,
+        "SC agreement {both}/{union}"
+    );
 }
