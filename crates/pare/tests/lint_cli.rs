@@ -265,3 +265,24 @@ fn list_rules() {
     assert!(s.contains("PA1009\twarning"));
     assert!(!s.contains("DL3005") && !s.contains("DL3017") && !s.contains("DL3031") && !s.contains("DL3039"));
 }
+
+#[test]
+fn shellcheck_option() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("Dockerfile"), "FROM debian:12\nARG X\nRUN echo $X && echo $Y\n").unwrap();
+    pare(d.path()).args(["--shellcheck=/nonexistent/shellcheck"]).assert().code(2);
+    if !std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|p| p.join("shellcheck").is_file()) {
+        eprintln!("NOTICE: shellcheck not installed; SC part skipped");
+        return;
+    }
+    let out = pare(d.path()).args(["-f", "json", "--no-fail", "--shellcheck"]).assert().code(0).get_output().stdout.clone();
+    let sc: Vec<(u64, String)> = json(&out)
+        .iter()
+        .filter(|v| v["code"].as_str().unwrap().starts_with("SC"))
+        .map(|v| (v["line"].as_u64().unwrap(), v["code"].as_str().unwrap().to_string()))
+        .collect();
+    // $Y is unquoted and undeclared; $X is an ARG, so only one SC2086.
+    assert_eq!(sc, [(3, "SC2086".to_string())]);
+    let out = pare(d.path()).args(["-f", "json", "--no-fail"]).assert().get_output().stdout.clone();
+    assert!(!json(&out).iter().any(|v| v["code"].as_str().unwrap().starts_with("SC")));
+}
