@@ -161,6 +161,12 @@ impl Phases<'_> {
         self.timings.push(PhaseTiming { phase: phase.to_string(), seconds: elapsed.as_secs_f64() });
         r
     }
+
+    /// Ends a phase timed elsewhere (e.g. on another thread).
+    fn finish(&mut self, phase: &str, elapsed: Duration, ok: bool) {
+        self.progress.end(phase, elapsed, if ok { "done" } else { "failed" });
+        self.timings.push(PhaseTiming { phase: phase.to_string(), seconds: elapsed.as_secs_f64() });
+    }
 }
 
 /// The result of a build: the report (also written as `report.json`) and whether verification
@@ -196,31 +202,59 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     let source = phases.run("open", &reference.to_string(), || pare_source::open(&reference, &open_opts))?;
     let image = source.image().clone();
     let raw_config = source.raw_config().map(<[u8]>::to_vec);
+    // The slim image names its input by content (the source config digest), not by how it
+    // was reached: `docker-daemon:app`, `docker-archive:app.tar` and `oci:app` of the same
+    // image must give the same slim digest.
     let meta = match &raw_config {
-        Some(raw) => ImageMeta::from_config_json(raw, &reference.to_string())?,
+        Some(raw) => {
+            let mut m = ImageMeta::from_config_json(raw, &reference.to_string())?;
+            m.source_ref = m.source_digest.clone();
+            m
+        }
         None => ImageMeta {
             config: image.config.clone(),
             healthcheck: None,
             source_digest: image.config_digest.clone(),
-            source_ref: reference.to_string(),
+            source_ref: image.config_digest.clone(),
         },
     };
 
     let work = tempfile::Builder::new().prefix("pare-build-").tempdir().map_err(file_err(&std::env::temp_dir()))?;
     let rootfs = work.path().join("rootfs");
     std::fs::create_dir(&rootfs).map_err(file_err(&rootfs))?;
-    phases.run("extract", &format!("{} layers", image.layers.len()), || {
-        pare_layerfs::extract(source.as_ref(), &rootfs).map_err(|e| BuildError::Extract {
+    // A local daemon's overlay2 layers are mounted as one read-only overlay instead of being
+    // copied (root only; anything else is extracted). Dropped, so unmounted, before `work`.
+    let mounted = phases.run("mount", "read-only overlay of the layer dirs", || -> Result<_, BuildError> {
+        Ok(mount_layers(source.as_ref(), &rootfs))
+    })?;
+    if mounted.is_none() {
+        phases.timings.retain(|t| t.phase != "mount");
+    }
+    let extract = || {
+        if mounted.is_some() {
+            return (Ok(Default::default()), Duration::ZERO);
+        }
+        let t = Instant::now();
+        let r = pare_layerfs::extract(source.as_ref(), &rootfs).map_err(|e| BuildError::Extract {
             image: reference.to_string(),
             dest: rootfs.clone(),
             message: e.to_string(),
-        })
-    })?;
+        });
+        (r, t.elapsed())
+    };
+    let extract_detail = format!("{} layers", image.layers.len());
 
-    // Profile (or reuse one).
+    // Profile (or reuse one). A daemon image is traced by the daemon from its own storage,
+    // so extraction (which only selection and writing need) runs at the same time.
     let sensor = pare_profile::locate_sensor(opts.profile.sensor.as_deref());
     let profile: Profile = match &opts.reuse_profile {
         Some(path) => {
+            if mounted.is_none() {
+                phases.progress.begin("extract", &extract_detail);
+                let (r, took) = extract();
+                phases.finish("extract", took, r.is_ok());
+                r?;
+            }
             let text = std::fs::read_to_string(path).map_err(file_err(path))?;
             serde_json::from_str(&text).map_err(|e| BuildError::File { path: path.clone(), message: e.to_string() })?
         }
@@ -231,10 +265,43 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 ImageRef::DockerDaemon { name } if on_docker => Target::Daemon(name.clone()),
                 _ => Target::Rootfs(rootfs.clone()),
             };
-            let result = phases.run("profile", rt.name(), || {
-                pare_profile::run_profile(&image, &reference.to_string(), target, rt.as_ref(), sensor, &opts.profile)
-            })?;
-            result.profile
+            let parallel = matches!(target, Target::Daemon(_)) && mounted.is_none();
+            if mounted.is_none() {
+                phases.progress.begin("extract", &extract_detail);
+            }
+            let (extracted, result) = if parallel {
+                std::thread::scope(|scope| {
+                    let handle = scope.spawn(extract);
+                    let result = phases.run("profile", rt.name(), || {
+                        pare_profile::run_profile(&image, &reference.to_string(), target, rt.as_ref(), sensor, &opts.profile)
+                    });
+                    let extracted = handle.join().unwrap_or_else(|_| {
+                        (
+                            Err(BuildError::Extract { image: reference.to_string(), dest: rootfs.clone(), message: "extraction thread panicked".into() }),
+                            Duration::ZERO,
+                        )
+                    });
+                    (extracted, result)
+                })
+            } else {
+                let extracted = extract();
+                let ok = extracted.0.is_ok();
+                if mounted.is_none() {
+                    phases.finish("extract", extracted.1, ok);
+                }
+                if !ok {
+                    extracted.0?;
+                }
+                let result = phases.run("profile", rt.name(), || {
+                    pare_profile::run_profile(&image, &reference.to_string(), target, rt.as_ref(), sensor, &opts.profile)
+                });
+                ((Ok(Default::default()), Duration::ZERO), result)
+            };
+            if parallel {
+                phases.finish("extract", extracted.1, extracted.0.is_ok());
+            }
+            extracted.0?;
+            result?.profile
         }
     };
 
@@ -282,7 +349,11 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     if opts.verify {
         let rt = runtime.as_ref().expect("runtime chosen when verifying");
         let v = phases.run("verify", &slim_ref.to_string(), || {
-            verify_slim(&slim_ref, rt.as_ref(), on_docker, &image, &profile, sensor.as_ref().ok(), work.path())
+            let original_daemon = match &reference {
+                ImageRef::DockerDaemon { name } if on_docker => Some(name.as_str()),
+                _ => None,
+            };
+            verify_slim(&slim_ref, rt.as_ref(), on_docker, &image, original_daemon, &rootfs, &profile, sensor.as_ref().ok(), work.path())
         })?;
         verification = Some(v);
     }
@@ -326,13 +397,63 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     Ok(BuildOutcome { report, report_path })
 }
 
+/// A read-only overlay mount of an image's layer directories; unmounted on drop.
+struct OverlayMount {
+    target: PathBuf,
+}
+
+impl Drop for OverlayMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.target, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Mounts the layers of `source` at `target` as one read-only overlay when they are all
+/// overlay2 directories (a local Docker daemon) and the mount is allowed (root). Whiteouts
+/// and opaque directories are then applied by the kernel, exactly as for a container, and
+/// nothing is copied. `None` (extract instead) otherwise, or with `PARE_NO_MOUNT=1`.
+fn mount_layers(source: &dyn pare_source::ImageSource, target: &Path) -> Option<OverlayMount> {
+    if std::env::var_os("PARE_NO_MOUNT").is_some_and(|v| v != "0") {
+        return None;
+    }
+    let n = source.image().layers.len();
+    // overlayfs needs two lower dirs when there is no upper dir.
+    if n < 2 {
+        return None;
+    }
+    let mut lowers = Vec::with_capacity(n);
+    for i in (0..n).rev() {
+        match source.open_layer(i).ok()? {
+            pare_source::LayerContent::OverlayDir(dir) => {
+                let s = dir.to_str()?.to_string();
+                if s.contains([',', ':', '\\']) || !dir.is_dir() {
+                    return None;
+                }
+                lowers.push(s);
+            }
+            pare_source::LayerContent::Tar(_) => return None,
+        }
+    }
+    let opts = format!("lowerdir={}", lowers.join(":"));
+    if opts.len() >= 4000 {
+        return None;
+    }
+    use nix::mount::MsFlags;
+    let flags = MsFlags::MS_RDONLY;
+    nix::mount::mount(Some("overlay"), target, Some("overlay"), flags, Some(opts.as_str())).ok()?;
+    Some(OverlayMount { target: target.to_path_buf() })
+}
+
 /// Runs the slim image and replays the recorded probes; when they differ, re-runs it traced to
 /// name the likely missing files.
+#[allow(clippy::too_many_arguments)]
 fn verify_slim(
     slim: &ImageRef,
     runtime: &dyn Runtime,
     on_docker: bool,
     original: &pare_image::ResolvedImage,
+    original_daemon: Option<&str>,
+    original_rootfs: &Path,
     profile: &Profile,
     sensor: Option<&PathBuf>,
     work: &Path,
@@ -374,6 +495,18 @@ fn verify_slim(
     };
     let vopts = pare_verify::VerifyOptions::default();
     let mut v = pare_verify::verify(runtime, &spec, &profile.probes, &vopts)?;
+    if !v.ok() && v.early_exit.is_none() {
+        // Answers can change from run to run (a page with its start time): replay against a
+        // fresh run of the original and excuse only what differs there too.
+        let original_spec = RunSpec {
+            daemon_image: original_daemon.map(str::to_string),
+            rootfs: if original_daemon.is_some() { None } else { Some(original_rootfs.to_path_buf()) },
+            ..spec.clone()
+        };
+        if let Ok(again) = pare_verify::rerun_original(runtime, &original_spec, &profile.probes, &vopts) {
+            pare_verify::apply_original_rerun(&mut v, &again);
+        }
+    }
     if !v.ok() {
         if let Some(binary) = sensor {
             let out = work.join("verify-trace");

@@ -183,6 +183,20 @@ fn opt_size(v: Option<u64>) -> String {
     v.map(human).unwrap_or_else(|| "?".into())
 }
 
+/// The `--exclude` glob that removed `path` (or one of its parents).
+pub fn excluded_by<'a>(sel: &'a Selection, path: &str) -> Option<&'a str> {
+    let mut cur = path;
+    loop {
+        if let Some(g) = sel.excluded.get(cur) {
+            return Some(g.as_str());
+        }
+        match cur.rfind('/') {
+            Some(0) | None => return None,
+            Some(i) => cur = &cur[..i],
+        }
+    }
+}
+
 /// The human summary printed after a build.
 pub fn render_text(r: &BuildReport) -> String {
     use std::fmt::Write;
@@ -219,17 +233,39 @@ pub fn render_text(r: &BuildReport) -> String {
     }
     if let Some(v) = &r.verification {
         let _ = writeln!(s, "\nverification ({}):", if v.ok() { "passed" } else { "FAILED" });
+        if let Some(e) = &v.early_exit {
+            let _ = writeln!(s, "  the slim image's app {e}");
+        }
         for p in &v.probes {
             let mark = if p.ok { "ok  " } else { "FAIL" };
             let _ = writeln!(s, "  {mark} {:<40} {}", p.probe, p.actual);
-            if let Some(d) = &p.difference {
+            if !p.volatile.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "       {} differs between two runs of the original too: not compared",
+                    p.volatile.join(", ")
+                );
+            } else if let Some(d) = &p.difference {
                 let _ = writeln!(s, "       {d}");
+            }
+        }
+        if !v.stderr_tail.is_empty() {
+            let _ = writeln!(s, "  last lines of the slim image's stderr:");
+            for l in &v.stderr_tail {
+                let _ = writeln!(s, "    | {l}");
             }
         }
         if !v.likely_missing.is_empty() {
             let _ = writeln!(s, "  hint: the slim image's app looked for these and did not find them:");
             for m in v.likely_missing.iter().take(10) {
-                let _ = writeln!(s, "    {m}");
+                match excluded_by(&r.selection, m) {
+                    Some(glob) => {
+                        let _ = writeln!(s, "    {m}  (removed by --exclude {glob})");
+                    }
+                    None => {
+                        let _ = writeln!(s, "    {m}");
+                    }
+                }
             }
             let _ = writeln!(s, "  keep them with --include-path (or drop the --exclude that removed them)");
         }

@@ -33,6 +33,14 @@ pub struct ProbeVerdict {
     /// What differs, when not ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difference: Option<String>,
+    /// The fields that differ (`status`, `body`, `header:content-type`, `exit_code`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// Fields that also differ between two runs of the ORIGINAL image (a page or a job that
+    /// prints its start time): not held against the slim image. Only `body` and headers can
+    /// be volatile; status, exit code, connectivity and errors never are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volatile: Vec<String>,
 }
 
 /// The outcome of verifying one slim image.
@@ -43,6 +51,12 @@ pub struct Verification {
     /// (filled by [`hint_missing`] when verification failed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub likely_missing: Vec<String>,
+    /// How the slim image's app ended when it exited before its ports answered
+    /// (`exited with code 1`), with the last lines of its stderr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_exit: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stderr_tail: Vec<String>,
 }
 
 impl Verification {
@@ -57,13 +71,14 @@ pub struct VerifyOptions {
     pub probe: ProbeOptions,
     /// How long to wait for the ports of a service to answer.
     pub ready_timeout: Duration,
-    /// Grace period when stopping.
+    /// Grace period when stopping (0 by default: verification is over by then, and an app
+    /// that ignores SIGTERM as PID 1 would cost the whole grace period on every run).
     pub stop_grace: Duration,
 }
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions { probe: ProbeOptions::default(), ready_timeout: Duration::from_secs(30), stop_grace: Duration::from_secs(5) }
+        VerifyOptions { probe: ProbeOptions::default(), ready_timeout: Duration::from_secs(30), stop_grace: Duration::ZERO }
     }
 }
 
@@ -89,12 +104,37 @@ fn replay_on(
     options: &VerifyOptions,
 ) -> Result<Verification, VerifyError> {
     let is_job = records.iter().any(|r| matches!(r.spec, ProbeSpec::Job));
+    let mut early_exit = None;
     if !is_job && !spec.ports.is_empty() {
-        // Readiness failures show up as probe differences below; no need to stop here.
-        let _ = pare_probe::wait_ready(container, &spec.ports, options.ready_timeout);
+        // Readiness failures show up as probe differences below; an early exit is worth
+        // saying as such (the ports of an exited container are not reachable at all).
+        if let Ok(pare_probe::Readiness::Exited(e)) = pare_probe::wait_ready(container, &spec.ports, options.ready_timeout) {
+            early_exit = Some(describe_exit(&e));
+        }
     }
     let replays = pare_probe::replay(container, records, &options.probe);
-    Ok(Verification { probes: replays.iter().map(verdict).collect(), likely_missing: Vec::new() })
+    let probes: Vec<ProbeVerdict> = replays.iter().map(verdict).collect();
+    let mut stderr_tail = Vec::new();
+    if probes.iter().any(|p| !p.ok) {
+        if let Ok((_, err)) = container.logs() {
+            stderr_tail = tail_lines(&err, 8);
+        }
+    }
+    Ok(Verification { probes, likely_missing: Vec::new(), early_exit, stderr_tail })
+}
+
+fn describe_exit(e: &pare_trace::ExitInfo) -> String {
+    match &e.signal {
+        Some(sig) => format!("killed by {sig} before its ports answered"),
+        None => format!("exited with code {} before its ports answered", e.code),
+    }
+}
+
+/// The last `n` non-empty lines of `bytes`, each cut to 200 characters.
+fn tail_lines(bytes: &[u8], n: usize) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| l.chars().take(200).collect()).collect()
 }
 
 fn verdict(r: &Replay) -> ProbeVerdict {
@@ -104,7 +144,59 @@ fn verdict(r: &Replay) -> ProbeVerdict {
         actual: pare_probe::describe_outcome(&r.actual),
         ok: r.ok(),
         difference: r.result.as_ref().err().map(|d| d.to_string()),
+        fields: r.result.as_ref().err().map(|d| d.mismatches.iter().map(|m| m.field.clone()).collect()).unwrap_or_default(),
+        volatile: Vec::new(),
     }
+}
+
+/// Whether a field may legitimately differ between two runs of the same image.
+fn may_be_volatile(field: &str) -> bool {
+    field == "body" || field.starts_with("header:")
+}
+
+/// Applies a replay of the probes against a fresh run of the original image: a failed
+/// verdict whose differing fields all differ between the original's recording and its own
+/// re-run too (and may be volatile: body, headers) is passed, with those fields named in
+/// [`ProbeVerdict::volatile`]. Returns how many verdicts changed.
+pub fn apply_original_rerun(v: &mut Verification, original: &[Replay]) -> usize {
+    let mut changed = 0;
+    for (verdict, again) in v.probes.iter_mut().zip(original) {
+        if verdict.ok {
+            continue;
+        }
+        let unstable: BTreeSet<String> = match &again.result {
+            Ok(()) => BTreeSet::new(),
+            Err(d) => d.mismatches.iter().map(|m| m.field.clone()).filter(|f| may_be_volatile(f)).collect(),
+        };
+        if !verdict.fields.is_empty() && verdict.fields.iter().all(|f| unstable.contains(f)) {
+            verdict.ok = true;
+            verdict.volatile = verdict.fields.clone();
+            changed += 1;
+        }
+    }
+    if changed > 0 && v.ok() {
+        v.stderr_tail.clear();
+    }
+    changed
+}
+
+/// Runs the ORIGINAL image (`spec`, no sensor) and replays the probes against it, to tell
+/// answers that change from run to run (a start time in a page) from real differences.
+pub fn rerun_original(
+    runtime: &dyn Runtime,
+    spec: &RunSpec,
+    records: &[ProbeRecord],
+    options: &VerifyOptions,
+) -> Result<Vec<Replay>, VerifyError> {
+    let container = runtime.start(spec).map_err(VerifyError::Start)?;
+    let is_job = records.iter().any(|r| matches!(r.spec, ProbeSpec::Job));
+    if !is_job && !spec.ports.is_empty() {
+        let _ = pare_probe::wait_ready(container.as_ref(), &spec.ports, options.ready_timeout);
+    }
+    let replays = pare_probe::replay(container.as_ref(), records, &options.probe);
+    let _ = container.stop(options.stop_grace);
+    let _ = container.cleanup();
+    Ok(replays)
 }
 
 /// Paths that the original run found but the slim run looked for and missed: the likely
@@ -188,10 +280,55 @@ mod tests {
         assert_eq!(m, vec!["/usr/lib/python3.11/decimal.py".to_string(), "/usr/lib/python3.11/_pydecimal.py".into()]);
     }
 
+    fn verdict_of(ok: bool, fields: &[&str]) -> ProbeVerdict {
+        ProbeVerdict {
+            probe: "p".into(),
+            expected: "e".into(),
+            actual: "a".into(),
+            ok,
+            difference: None,
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            volatile: vec![],
+        }
+    }
+
+    fn verification(probes: Vec<ProbeVerdict>) -> Verification {
+        Verification { probes, likely_missing: vec![], early_exit: None, stderr_tail: vec![] }
+    }
+
     #[test]
     fn verification_ok_needs_every_probe() {
-        let v = |ok| ProbeVerdict { probe: "p".into(), expected: "e".into(), actual: "a".into(), ok, difference: None };
-        assert!(Verification { probes: vec![v(true), v(true)], likely_missing: vec![] }.ok());
-        assert!(!Verification { probes: vec![v(true), v(false)], likely_missing: vec![] }.ok());
+        assert!(verification(vec![verdict_of(true, &[]), verdict_of(true, &[])]).ok());
+        assert!(!verification(vec![verdict_of(true, &[]), verdict_of(false, &["body"])]).ok());
+    }
+
+    fn replay_of(recorded: pare_trace::ProbeOutcome, actual: pare_trace::ProbeOutcome) -> Replay {
+        let record = ProbeRecord { spec: ProbeSpec::Job, outcome: recorded, millis: 0 };
+        let result = pare_probe::compare(&record.outcome, &actual);
+        Replay { record, actual, result }
+    }
+
+    #[test]
+    fn a_body_the_original_changes_between_runs_is_volatile_but_status_never_is() {
+        let out = |status: u16, body: &str| pare_trace::ProbeOutcome {
+            http_status: Some(status),
+            body_digest: Some(pare_probe::digest(body.as_bytes())),
+            body_len: Some(body.len() as u64),
+            ..Default::default()
+        };
+        // The original, run again: the page with a start time differs, the other does not.
+        let again = vec![
+            replay_of(out(200, "started=10:00"), out(200, "started=10:05")),
+            replay_of(out(200, "static"), out(200, "static")),
+            replay_of(out(200, "x"), out(500, "y")),
+        ];
+        let mut v = verification(vec![verdict_of(false, &["body"]), verdict_of(false, &["body"]), verdict_of(false, &["status", "body"])]);
+        assert_eq!(apply_original_rerun(&mut v, &again), 1);
+        assert!(v.probes[0].ok && v.probes[0].volatile == vec!["body".to_string()]);
+        // A static page that differs is a real difference.
+        assert!(!v.probes[1].ok);
+        // Even when the original's own status changes, a status difference is never excused.
+        assert!(!v.probes[2].ok);
+        assert!(!v.ok());
     }
 }
