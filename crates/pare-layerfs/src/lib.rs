@@ -12,6 +12,7 @@
 mod extract;
 mod merge;
 mod path;
+mod readahead;
 pub mod testing;
 mod walk;
 

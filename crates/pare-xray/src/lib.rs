@@ -176,7 +176,7 @@ fn abs(p: &str) -> String {
 /// Analyzes an image: one streaming pass over all layers, then the report.
 pub fn analyze(source: &dyn ImageSource, opts: &Options) -> Result<Report, XrayError> {
     let capture = capture::XrayCapture;
-    let ropts = ReadOptions { hash: opts.hash, capture: Some(&capture), threads: opts.threads };
+    let ropts = ReadOptions { hash: opts.hash, capture: Some(&capture), threads: opts.threads, read_ahead: true };
     let fs = read_image(source, &ropts)?;
     Ok(build_report(source, &fs, opts))
 }
