@@ -39,12 +39,20 @@ apt_install() {
     done
     [ "${#missing[@]}" -eq 0 ] && return 0
     need_root "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
     if [ "$_APT_UPDATED" -eq 0 ]; then
         log "apt-get update"
         apt-get update -qq </dev/null
         _APT_UPDATED=1
     fi
+    # No service may start from a postinst (docker.io would start dockerd with its
+    # defaults): the testbed starts dockerd itself. Keep a policy that exists.
+    local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+    fi
     log "apt-get install ${missing[*]}"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null || rc=$?
+    [ "$own_policy" -eq 1 ] && rm -f "$policy"
+    return "$rc"
 }
