@@ -541,7 +541,11 @@ fn certificates(cx: &mut Ctx<'_>, library: &str) {
         "/etc/ssl/certs",
         "/etc/ssl/cert.pem",
         "/etc/ssl/openssl.cnf",
-        "/usr/lib/ssl",
+        // Not all of /usr/lib/ssl: its misc/ holds Perl scripts (CA.pl, tsget.pl) whose #!
+        // would pull in perl.
+        "/usr/lib/ssl/certs",
+        "/usr/lib/ssl/cert.pem",
+        "/usr/lib/ssl/openssl.cnf",
         "/usr/share/ca-certificates",
         "/usr/local/share/ca-certificates",
         "/etc/pki/tls/certs",
