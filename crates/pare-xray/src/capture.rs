@@ -97,9 +97,7 @@ impl Capture for XrayCapture {
             SMALL
         } else if is_dpkg_status(path) || path == "lib/apk/db/installed" {
             DB_MAX
-        } else if n == "METADATA" && parent(path).ends_with(".dist-info") {
-            return 8 * 1024;
-        } else if n == "PKG-INFO" && parent(path).ends_with(".egg-info") {
+        } else if (n == "METADATA" && parent(path).ends_with(".dist-info")) || (n == "PKG-INFO" && parent(path).ends_with(".egg-info")) {
             return 8 * 1024;
         } else if is_node_manifest(path) {
             1 << 20
