@@ -219,6 +219,7 @@ const EDGE_KNOWN: &[(&str, usize, &str, &str)] = &[
     ("e092.Dockerfile", 2, "DL3046", "pare"),     // `--uid=N`
     ("e093.Dockerfile", 2, "DL3046", "pare"),     // `-uN`
     ("e110.Dockerfile", 2, "DL3024", "pare"),     // `AS a` / `AS A` are the same stage
+    ("f039.Dockerfile", 2, "DL3028", "pare"),     // `gem install -N bundler` is unpinned
 ];
 
 /// Hand-written edge cases (tests/edge): pare must agree with hadolint exactly, except for the

@@ -375,10 +375,14 @@ impl State<'_> {
                     let non_posix = ["pwsh", "powershell", "cmd"]
                         .iter()
                         .any(|p| first.contains(p));
-                    let pipefail = argv.windows(2).any(|w| w[0] == "-o" && w[1] == "pipefail")
-                        || argv
-                            .iter()
-                            .any(|a| a.starts_with('-') && a.contains("pipefail"));
+                    let pipefail = argv.windows(2).any(|w| {
+                        w[0].starts_with('-')
+                            && !w[0].starts_with("--")
+                            && w[0].ends_with('o')
+                            && w[1] == "pipefail"
+                    }) || argv
+                        .iter()
+                        .any(|a| a.starts_with('-') && a.contains("pipefail"));
                     if !in_onbuild {
                         let s = self.stage();
                         s.non_posix_shell = non_posix;
@@ -525,8 +529,7 @@ impl State<'_> {
         let out = &mut self.out;
 
         const DL3001: &[&str] = &[
-            "ssh", "vim", "shutdown", "service", "ps", "free", "top", "kill", "mount", "ifconfig",
-            "nano",
+            "ssh", "vim", "shutdown", "service", "ps", "free", "top", "kill", "mount", "nano",
         ];
         if s.commands.iter().any(|c| DL3001.contains(&c.name.as_str())) {
             add(out, "DL3001");
@@ -546,9 +549,9 @@ impl State<'_> {
             .filter(|c| c.subcommand() == Some("install"))
             .collect();
         if apt_installs.iter().any(|c| {
-            apt_packages(c)
-                .iter()
-                .any(|p| !p.contains('=') && !p.ends_with(".deb") && !p.starts_with('$'))
+            apt_packages(c).iter().any(|p| {
+                !p.contains('=') && !p.contains('/') && !p.ends_with(".deb") && !p.starts_with('$')
+            })
         }) {
             add(out, "DL3008");
         }
@@ -595,7 +598,7 @@ impl State<'_> {
                 &["cache", "tmpfs"],
                 &["/root/.cache/pip", "/root/.cache", "~/.cache/pip"],
             )
-            && pips.iter().any(|c| {
+            && pips.iter().filter(|c| c.name != "pipx").any(|c| {
                 !c.has_flag("--no-cache-dir")
                     && !c
                         .args
@@ -632,7 +635,8 @@ impl State<'_> {
         // gem
         if s.find("gem").any(|c| {
             c.subcommand() == Some("install")
-                && !c.has_any_flag(&["-v", "--version"])
+                // Like hadolint: `-v X`, `--version X` or `--version=X` (not `-v=X`).
+                && !c.args.iter().any(|a| a == "-v" || a == "--version" || a.starts_with("--version="))
                 && c.positional().skip(1).any(|p| !p.contains(':'))
         }) {
             add(out, "DL3028");
@@ -1145,9 +1149,6 @@ fn rpm_packages(c: &Command) -> Vec<&str> {
             "--config",
         ],
     )
-    .into_iter()
-    .filter(|p| !p.starts_with('@'))
-    .collect()
 }
 
 fn rpm_pinned(p: &str) -> bool {
@@ -1186,8 +1187,9 @@ fn pip_installs(s: &Script) -> Vec<Command> {
     let mut out = Vec::new();
     for c in &s.commands {
         let name = c.name.rsplit('/').next().unwrap_or(&c.name);
-        let is_pip =
-            name.starts_with("pip") && name[3..].chars().all(|ch| ch.is_ascii_digit() || ch == '.');
+        let is_pip = name == "pipx"
+            || (name.starts_with("pip")
+                && name[3..].chars().all(|ch| ch.is_ascii_digit() || ch == '.'));
         if is_pip {
             if c.subcommand() == Some("install") {
                 out.push(c.clone());

@@ -1,0 +1,4 @@
+FROM debian:12 AS a
+WORKDIR /app
+FROM debian:12
+COPY x y

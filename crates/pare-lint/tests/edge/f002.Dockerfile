@@ -1,0 +1,3 @@
+FROM debian:12
+WORKDIR /app
+COPY x .

@@ -1,0 +1,4 @@
+FROM debian:12 AS a
+USER root
+FROM a
+RUN x

@@ -1,0 +1,2 @@
+FROM debian:12
+RUN yum install -y python3-devel && yum clean all

@@ -1,0 +1,2 @@
+FROM debian:12
+RUN yum update -y && yum clean all

@@ -1,0 +1,2 @@
+FROM debian:12
+RUN zypper -n in x=1 && zypper clean -a

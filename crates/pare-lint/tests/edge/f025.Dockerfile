@@ -1,0 +1,2 @@
+FROM debian:12
+RUN pip install --upgrade pip==23.0 setuptools

@@ -1,0 +1,2 @@
+FROM debian:12
+RUN npm install -g pnpm@8 && npm cache clean --force

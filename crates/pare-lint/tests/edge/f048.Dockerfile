@@ -1,0 +1,2 @@
+FROM debian:12
+RUN adduser -u 1234567 app

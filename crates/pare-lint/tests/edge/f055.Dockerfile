@@ -1,0 +1,2 @@
+FROM alpine:3
+RUN apk add --no-cache x=1 y

@@ -1,0 +1,2 @@
+FROM alpine:3
+RUN apk add --no-cache --update x=1

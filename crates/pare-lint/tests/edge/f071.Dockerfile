@@ -1,0 +1,2 @@
+FROM debian:12
+HEALTHCHECK --interval=5m CMD curl -f http://localhost/ || exit 1

@@ -1,0 +1,3 @@
+FROM debian:12
+ARG A=1
+ENV B=$A C=$B

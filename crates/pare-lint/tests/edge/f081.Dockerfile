@@ -1,0 +1,3 @@
+FROM debian:12
+LABEL a=1 \
+  "b c"=2

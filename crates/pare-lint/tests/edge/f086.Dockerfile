@@ -1,0 +1,2 @@
+FROM --platform=$BUILDPLATFORM debian:12
+FROM --platform=linux/arm64 debian:12

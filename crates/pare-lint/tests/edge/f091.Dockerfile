@@ -1,0 +1,3 @@
+FROM debian:12
+SHELL ["/bin/zsh", "-o", "pipefail", "-c"]
+RUN a | b
