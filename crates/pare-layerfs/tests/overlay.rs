@@ -4,7 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
-use pare_layerfs::{Event, Kind, LayerContent, MergedFs, ReadOptions, read_layer, walk_layer};
+use pare_layerfs::{Event, Kind, LayerContent, MergedFs, ReadOptions, extract_layer, read_layer, walk_layer};
 
 fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
@@ -47,6 +47,19 @@ fn overlay_dir_whiteouts_opaque_and_hardlinks() {
         _ => None,
     });
     assert_eq!(link.map(|l| (l.kind, l.link)), Some((Kind::Hardlink, Some("data".to_string()))));
+
+    // Extraction applies the same semantics.
+    let dest = t.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    extract_layer(LayerContent::OverlayDir(lower.clone()), "sha256:lower", &dest).unwrap();
+    let st = extract_layer(LayerContent::OverlayDir(upper.clone()), "sha256:upper", &dest).unwrap();
+    assert!(!dest.join("etc/gone").exists() && dest.join("etc").is_dir());
+    assert!(!dest.join("opq/old").exists());
+    assert_eq!(std::fs::read(dest.join("opq/new")).unwrap(), vec![4u8; 7]);
+    assert_eq!(std::fs::metadata(dest.join("link")).unwrap().ino(), std::fs::metadata(dest.join("data")).unwrap().ino());
+    assert_eq!(std::fs::read(dest.join("keep")).unwrap(), vec![3u8; 5]);
+    assert!(xattr::get(dest.join("opq"), "trusted.overlay.opaque").unwrap().is_none());
+    assert_eq!(st.hardlinks, 1);
 
     let opts = ReadOptions { hash: true, ..Default::default() };
     let mut fs = MergedFs::new();
