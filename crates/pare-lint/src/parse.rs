@@ -1,15 +1,20 @@
 //! Dockerfile parser.
 //!
-//! Why our own parser and not the `parse-dockerfile` crate (0.1.9)? We evaluated it: it is fast and
-//! handles heredocs, but (1) it drops comments, and a hadolint-compatible linter needs every
-//! comment with its line for `# hadolint ignore=` pragmas, parser directives and comment-aware
-//! rules (DL3059 treats comments as transparent); (2) it stops at the first error, while we want a
-//! precise DL1000-style error *and* the position, and we want to be lenient where BuildKit is
-//! lenient (hadolint rejects a heredoc that is directly followed by the next instruction, BuildKit
-//! and we accept it); (3) hadolint attributes findings to the *first physical line* of an
-//! instruction and treats `ONBUILD` bodies as instructions in their own right — both easier with a
-//! small purpose-built line-oriented parser. The Dockerfile grammar is line based and small; this
-//! parser is ~400 lines, allocation-light and has no dependencies.
+//! Why our own parser and not the `parse-dockerfile` crate (0.1.9)? We evaluated it on the 188
+//! real-world Dockerfiles of the shared corpus: it parses them in 1.8 ms, but rejects two valid
+//! files (a heredoc that is not the first word, `RUN mkdir /x && cat <<'EOF' > /x/f`, and
+//! `ENTRYPOINT []`) besides the one really invalid file. More importantly:
+//! 1. it drops comments, and a hadolint-compatible linter needs every comment with its line for
+//!    `# hadolint ignore=` pragmas and comment-aware rules (DL3059 treats comments as
+//!    transparent);
+//! 2. we need DL1000 errors positioned like hadolint's (e.g. the end of a bad `--mount` flag on
+//!    its physical line) and BuildKit's leniency where hadolint is stricter (a heredoc directly
+//!    followed by the next instruction);
+//! 3. hadolint attributes findings to the *first physical line* of an instruction and treats
+//!    `ONBUILD` bodies as instructions of their own — simple with a line-oriented parser.
+//!
+//! The Dockerfile grammar is line based and small; this parser is a few hundred lines,
+//! allocation-light and has no dependencies beyond serde_json for exec-form arrays.
 
 use crate::error::ParseError;
 
