@@ -589,6 +589,13 @@ mod tests {
     }
 
     #[test]
+    fn heredoc_mid_command_and_empty_exec() {
+        let d = parse("FROM a:1\nRUN mkdir /x && cat <<'EOF' > /x/f\n[target.'cfg(x)']\nEOF\nENTRYPOINT []\n").unwrap();
+        assert_eq!(d.instructions[1].heredocs[0].body, "[target.'cfg(x)']");
+        assert_eq!(d.instructions[2].exec.as_deref(), Some(&[][..]));
+    }
+
+    #[test]
     fn flags_and_onbuild() {
         let d = parse("FROM --platform=linux/amd64 a:1 AS b\nONBUILD RUN --mount=type=cache,target=/x apt-get update\n").unwrap();
         assert_eq!(
