@@ -220,6 +220,9 @@ const EDGE_KNOWN: &[(&str, usize, &str, &str)] = &[
     ("e093.Dockerfile", 2, "DL3046", "pare"),     // `-uN`
     ("e110.Dockerfile", 2, "DL3024", "pare"),     // `AS a` / `AS A` are the same stage
     ("f039.Dockerfile", 2, "DL3028", "pare"),     // `gem install -N bundler` is unpinned
+    ("g000.Dockerfile", 3, "DL3067", "pare"),     // rules apply inside ONBUILD
+    ("g000.Dockerfile", 4, "DL3020", "pare"),     // rules apply inside ONBUILD
+    ("g000.Dockerfile", 7, "DL3066", "pare"),     // rules apply inside ONBUILD
 ];
 
 /// Hand-written edge cases (tests/edge): pare must agree with hadolint exactly, except for the

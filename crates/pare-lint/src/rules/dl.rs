@@ -466,21 +466,9 @@ impl State<'_> {
             }
         }
         if let Some(from) = ins.flag_value("from") {
-            let own = self.stages.last().and_then(|s| s.alias.clone());
-            if own.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(from)) {
-                self.out.push(finding("DL3023", line));
-            } else {
-                let n = self.stages.len();
-                let known = self.stages[..n.saturating_sub(1)].iter().any(|s| {
-                    s.alias
-                        .as_deref()
-                        .is_some_and(|a| a.eq_ignore_ascii_case(from))
-                });
-                // A stage index must point at this or an earlier stage.
-                let numeric = from.parse::<usize>().is_ok_and(|n| n < self.stages.len());
-                if !known && !numeric && !from.contains(':') {
-                    self.out.push(finding("DL3022", line));
-                }
+            // In ONBUILD, `--from` names a stage of the *child* build: not checkable here.
+            if !in_onbuild {
+                self.check_copy_from(from, line);
             }
             if args.len() >= 2
                 && args[..args.len() - 1].iter().any(|s| s == "/")
@@ -501,6 +489,24 @@ impl State<'_> {
                     self.stage().archives.push(base);
                 }
             }
+        }
+    }
+
+    /// DL3023 (own stage) and DL3022 (unknown stage) for `COPY --from`.
+    fn check_copy_from(&mut self, from: &str, line: usize) {
+        let own = self.stages.last().and_then(|s| s.alias.clone());
+        if own.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(from)) {
+            self.out.push(finding("DL3023", line));
+            return;
+        }
+        let n = self.stages.len();
+        let known = self.stages[..n.saturating_sub(1)]
+            .iter()
+            .any(|s| s.alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(from)));
+        // A stage index must point at this or an earlier stage.
+        let numeric = from.parse::<usize>().is_ok_and(|i| i < n);
+        if !known && !numeric && !from.contains(':') {
+            self.out.push(finding("DL3022", line));
         }
     }
 

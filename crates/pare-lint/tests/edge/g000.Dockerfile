@@ -1,0 +1,9 @@
+FROM d:1 AS x
+ONBUILD COPY --from=nope /a /b
+ONBUILD COPY --from=x / /
+ONBUILD ADD foo /bar
+ONBUILD RUN echo a
+ONBUILD RUN echo b
+ONBUILD USER root
+ONBUILD HEALTHCHECK CMD ["a"]
+HEALTHCHECK CMD ["b"]
