@@ -590,7 +590,10 @@ mod tests {
 
     #[test]
     fn heredoc_mid_command_and_empty_exec() {
-        let d = parse("FROM a:1\nRUN mkdir /x && cat <<'EOF' > /x/f\n[target.'cfg(x)']\nEOF\nENTRYPOINT []\n").unwrap();
+        let d = parse(
+            "FROM a:1\nRUN mkdir /x && cat <<'EOF' > /x/f\n[target.'cfg(x)']\nEOF\nENTRYPOINT []\n",
+        )
+        .unwrap();
         assert_eq!(d.instructions[1].heredocs[0].body, "[target.'cfg(x)']");
         assert_eq!(d.instructions[2].exec.as_deref(), Some(&[][..]));
     }

@@ -5,7 +5,6 @@
 //! SC2015, SC1090 and SC1091 are left out, and SC2086 is not reported for variables the
 //! Dockerfile declares with ARG/ENV (their values are known at build time).
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -16,7 +15,7 @@ const EXCLUDED: &[u64] = &[2154, 2015, 1090, 1091];
 
 /// ShellCheck findings for a parsed Dockerfile. Scripts shellcheck cannot process are skipped.
 pub fn check(df: &Dockerfile, bin: &Path) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     let mut dialect: Option<&'static str> = Some("sh");
     let mut global: Vec<String> = Vec::new();
     let mut declared: Vec<String> = Vec::new();
@@ -82,80 +81,106 @@ pub fn check(df: &Dockerfile, bin: &Path) -> Vec<Finding> {
             ("ONBUILD", Some(inner)) if inner.keyword == "RUN" => inner,
             _ => continue,
         };
-        out.extend(check_run(run, ins.line, d, bin, &declared));
+        if run.exec.is_none() {
+            jobs.push(Job {
+                script: script_of(run),
+                line: ins.line,
+                dialect: d,
+                declared: declared.clone(),
+            });
+        }
+    }
+    run_batch(&jobs, bin)
+}
+
+/// One RUN script to check.
+struct Job {
+    script: String,
+    line: usize,
+    dialect: &'static str,
+    declared: Vec<String>,
+}
+
+/// Runs shellcheck once per dialect over all scripts (written to a private temp dir).
+fn run_batch(jobs: &[Job], bin: &Path) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if jobs.is_empty() {
+        return out;
+    }
+    let Ok(dir) = tempfile::tempdir() else {
+        return out;
+    };
+    let mut paths = Vec::with_capacity(jobs.len());
+    for (i, j) in jobs.iter().enumerate() {
+        let p = dir.path().join(format!("{i}.sh"));
+        if std::fs::write(&p, &j.script).is_err() {
+            return out;
+        }
+        paths.push(p);
+    }
+    for dialect in ["sh", "bash"] {
+        let idx: Vec<usize> = (0..jobs.len())
+            .filter(|&i| jobs[i].dialect == dialect)
+            .collect();
+        if idx.is_empty() {
+            continue;
+        }
+        let excluded = EXCLUDED
+            .iter()
+            .map(|c| format!("SC{c}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let Ok(output) = Command::new(bin)
+            .args(["-s", dialect, "-f", "json", "-e", &excluded])
+            .args(idx.iter().map(|&i| &paths[i]))
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        let Ok(items) = serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout) else {
+            continue;
+        };
+        for it in items {
+            let Some(i) = it["file"]
+                .as_str()
+                .and_then(|f| Path::new(f).file_stem())
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|&i| i < jobs.len())
+            else {
+                continue;
+            };
+            let job = &jobs[i];
+            if it["code"].as_u64() == Some(2086) && declared_var(&job.script, &it, &job.declared) {
+                continue;
+            }
+            out.extend(parse_output(
+                serde_json::to_string(&[it]).unwrap_or_default().as_bytes(),
+                job.line,
+            ));
+        }
     }
     out
 }
 
-fn check_run(
-    run: &Instruction,
-    line: usize,
-    dialect: &str,
-    bin: &Path,
-    declared: &[String],
-) -> Vec<Finding> {
-    if run.exec.is_some() {
-        return Vec::new();
-    }
-    let script = script_of(run);
-    let Ok(mut child) = Command::new(bin)
-        .args([
-            "-s",
-            dialect,
-            "-f",
-            "json",
-            "-e",
-            &EXCLUDED
-                .iter()
-                .map(|c| format!("SC{c}"))
-                .collect::<Vec<_>>()
-                .join(","),
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return Vec::new();
+/// Is the SC2086 finding about a variable the Dockerfile declares (ARG/ENV)?
+fn declared_var(script: &str, it: &serde_json::Value, declared: &[String]) -> bool {
+    let (Some(l), Some(c)) = (it["line"].as_u64(), it["column"].as_u64()) else {
+        return false;
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(script.as_bytes());
-    }
-    let Ok(output) = child.wait_with_output() else {
-        return Vec::new();
+    let Some(text) = script.lines().nth((l as usize).saturating_sub(1)) else {
+        return false;
     };
-    let lines: Vec<&str> = script.lines().collect();
-    let Ok(items) = serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout) else {
-        return Vec::new();
-    };
-    // SC2086 on a variable the Dockerfile declares is not reported.
-    let kept: Vec<serde_json::Value> = items
-        .into_iter()
-        .filter(|it| {
-            if it["code"].as_u64() != Some(2086) {
-                return true;
-            }
-            let (Some(l), Some(c)) = (it["line"].as_u64(), it["column"].as_u64()) else {
-                return true;
-            };
-            let Some(text) = lines.get((l as usize).saturating_sub(1)) else {
-                return true;
-            };
-            let at: String = text.chars().skip((c as usize).saturating_sub(1)).collect();
-            let name: String = at
-                .trim_start_matches('$')
-                .trim_start_matches('{')
-                .chars()
-                .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
-                .collect();
-            !declared.contains(&name)
-        })
+    let at: String = text.chars().skip((c as usize).saturating_sub(1)).collect();
+    let name: String = at
+        .trim_start_matches('$')
+        .trim_start_matches('{')
+        .chars()
+        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
         .collect();
-    parse_output(
-        serde_json::to_string(&kept).unwrap_or_default().as_bytes(),
-        line,
-    )
+    declared.contains(&name)
 }
 
 /// The script shellcheck sees: the RUN text; heredocs fed to a shell become real shell

@@ -500,9 +500,11 @@ impl State<'_> {
             return;
         }
         let n = self.stages.len();
-        let known = self.stages[..n.saturating_sub(1)]
-            .iter()
-            .any(|s| s.alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(from)));
+        let known = self.stages[..n.saturating_sub(1)].iter().any(|s| {
+            s.alias
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(from))
+        });
         // A stage index must point at this or an earlier stage.
         let numeric = from.parse::<usize>().is_ok_and(|i| i < n);
         if !known && !numeric && !from.contains(':') {
