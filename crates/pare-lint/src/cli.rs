@@ -24,7 +24,8 @@ pub struct Args {
     /// Path to the configuration file.
     #[arg(short = 'c', long)]
     pub config: Option<PathBuf>,
-    /// Output format: tty, json, sarif, checkstyle, gnu, codeclimate, gitlab_codeclimate.
+    /// Output format: tty, json, sarif, checkstyle, gnu, codeclimate, gitlab_codeclimate, junit,
+    /// sonarqube, codacy.
     #[arg(short = 'f', long)]
     pub format: Option<String>,
     /// Write the report to this file instead of stdout.

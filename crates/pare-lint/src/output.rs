@@ -26,6 +26,9 @@ pub enum Format {
     Gnu,
     Codeclimate,
     GitlabCodeclimate,
+    Junit,
+    Sonarqube,
+    Codacy,
 }
 
 impl Format {
@@ -38,6 +41,9 @@ impl Format {
             "gnu" => Format::Gnu,
             "codeclimate" => Format::Codeclimate,
             "gitlab_codeclimate" | "gitlab" => Format::GitlabCodeclimate,
+            "junit" => Format::Junit,
+            "sonarqube" => Format::Sonarqube,
+            "codacy" => Format::Codacy,
             _ => return None,
         })
     }
@@ -81,6 +87,45 @@ pub fn render(
                         f.severity.as_str(),
                         f.message
                     )?;
+                }
+            }
+        }
+        Format::Junit => junit(w, reports)?,
+        Format::Sonarqube => {
+            let issues: Vec<_> = reports
+                .iter()
+                .flat_map(|r| {
+                    r.findings.iter().map(move |f| {
+                        let (severity, kind) = match f.severity {
+                            Severity::Error => ("CRITICAL", "BUG"),
+                            Severity::Warning => ("MAJOR", "CODE_SMELL"),
+                            Severity::Info => ("MINOR", "CODE_SMELL"),
+                            Severity::Style | Severity::Ignore => ("INFO", "CODE_SMELL"),
+                        };
+                        json!({
+                            "engineId": "pare",
+                            "primaryLocation": {
+                                "filePath": r.file,
+                                "message": f.message,
+                                "textRange": {"startLine": f.line, "endLine": f.line, "startColumn": f.column.saturating_sub(1), "endColumn": f.column},
+                            },
+                            "ruleId": f.code,
+                            "severity": severity,
+                            "type": kind,
+                        })
+                    })
+                })
+                .collect();
+            serde_json::to_writer(&mut *w, &json!({ "issues": issues }))
+                .map_err(std::io::Error::other)?;
+            writeln!(w)?;
+        }
+        Format::Codacy => {
+            for r in reports {
+                for f in &r.findings {
+                    let v = json!({"filename": r.file, "line": f.line, "message": f.message, "patternId": f.code});
+                    serde_json::to_writer(&mut *w, &v).map_err(std::io::Error::other)?;
+                    writeln!(w)?;
                 }
             }
         }
@@ -178,6 +223,28 @@ fn checkstyle(w: &mut dyn Write, reports: &[FileReport]) -> std::io::Result<()> 
         write!(w, "</file>")?;
     }
     writeln!(w, "</checkstyle>")
+}
+
+fn junit(w: &mut dyn Write, reports: &[FileReport]) -> std::io::Result<()> {
+    let total: usize = reports.iter().map(|r| r.findings.len()).sum();
+    write!(
+        w,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><testsuites name=\"pare lint\"><testsuite errors=\"0\" failures=\"{total}\" id=\"pare\" name=\"pare lint\" tests=\"{total}\">"
+    )?;
+    for r in reports {
+        for f in &r.findings {
+            write!(
+                w,
+                "<testcase id=\"pare.rule.{code}\" name=\"{file}:{line} {code}\"><failure id=\"{code}\" message=\"{msg}\" type=\"{sev}\">File: {file}\nLine: {line}\n{sev}: {msg}\n</failure></testcase>",
+                code = xml_escape(&f.code),
+                file = xml_escape(&r.file),
+                line = f.line,
+                msg = xml_escape(&f.message),
+                sev = f.severity.as_str(),
+            )?;
+        }
+    }
+    writeln!(w, "</testsuite></testsuites>")
 }
 
 fn codeclimate_issue(file: &str, f: &Finding) -> serde_json::Value {
@@ -326,6 +393,21 @@ mod tests {
         assert!(render_str(Format::Gnu, false).contains("pare:Dockerfile:2:1: DL3003 warning:"));
         let cs = render_str(Format::Checkstyle, false);
         assert!(cs.contains("<error column=\"1\" line=\"2\" message=\"Use WORKDIR to switch to a directory\" severity=\"warning\" source=\"DL3003\"/>"));
+        let ju = render_str(Format::Junit, false);
+        assert!(ju.contains("failures=\"2\""));
+        assert!(ju.contains("<failure id=\"DL3003\" message=\"Use WORKDIR to switch to a directory\" type=\"warning\">"));
+        let sq: serde_json::Value =
+            serde_json::from_str(&render_str(Format::Sonarqube, false)).unwrap();
+        assert_eq!(
+            sq["issues"][1]["primaryLocation"]["textRange"]["startLine"],
+            2
+        );
+        let codacy = render_str(Format::Codacy, false);
+        let lines: Vec<serde_json::Value> = codacy
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["patternId"], "DL3006");
         let cc: serde_json::Value =
             serde_json::from_str(&render_str(Format::GitlabCodeclimate, false)).unwrap();
         assert_eq!(cc[1]["location"]["lines"]["begin"], 2);

@@ -229,7 +229,7 @@ fn formats_output_file_and_tty() {
         !tty.contains('\x1b'),
         "no colour when stdout is not a terminal"
     );
-    for f in ["checkstyle", "gnu", "codeclimate", "gitlab_codeclimate"] {
+    for f in ["checkstyle", "gnu", "codeclimate", "gitlab_codeclimate", "junit", "sonarqube", "codacy"] {
         pare(d.path()).args(["-f", f, "--no-fail"]).assert().code(0);
     }
     pare(d.path()).args(["-f", "yaml"]).assert().code(2);
