@@ -201,9 +201,16 @@ fn pa1008_dockerignore_beside_dockerfile() {
     let src = "FROM debian:12\nCOPY . /app\n";
     std::fs::write(&df, src).unwrap();
     let run = || {
-        lint_source(src, &cfg(), &Context { path: Some(&df), ..Context::default() })
-            .into_iter()
-            .any(|f| f.code == "PA1008")
+        lint_source(
+            src,
+            &cfg(),
+            &Context {
+                path: Some(&df),
+                ..Context::default()
+            },
+        )
+        .into_iter()
+        .any(|f| f.code == "PA1008")
     };
     assert!(run());
     std::fs::write(dir.join(".dockerignore"), ".git\n").unwrap();

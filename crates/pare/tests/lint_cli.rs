@@ -229,7 +229,15 @@ fn formats_output_file_and_tty() {
         !tty.contains('\x1b'),
         "no colour when stdout is not a terminal"
     );
-    for f in ["checkstyle", "gnu", "codeclimate", "gitlab_codeclimate", "junit", "sonarqube", "codacy"] {
+    for f in [
+        "checkstyle",
+        "gnu",
+        "codeclimate",
+        "gitlab_codeclimate",
+        "junit",
+        "sonarqube",
+        "codacy",
+    ] {
         pare(d.path()).args(["-f", f, "--no-fail"]).assert().code(0);
     }
     pare(d.path()).args(["-f", "yaml"]).assert().code(2);
@@ -247,42 +255,102 @@ fn formats_output_file_and_tty() {
 #[test]
 fn a_broken_file_does_not_stop_the_others() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("a.Dockerfile"), "FROM debian:12\nINVALID woops\n").unwrap();
+    std::fs::write(
+        d.path().join("a.Dockerfile"),
+        "FROM debian:12\nINVALID woops\n",
+    )
+    .unwrap();
     std::fs::write(d.path().join("b.Dockerfile"), BAD).unwrap();
-    let out = pare(d.path()).args(["-f", "json", "a.Dockerfile", "b.Dockerfile"]).assert().code(1).get_output().stdout.clone();
+    let out = pare(d.path())
+        .args(["-f", "json", "a.Dockerfile", "b.Dockerfile"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
     let items = json(&out);
-    let dl1000 = items.iter().find(|v| v["code"] == "DL1000").expect("DL1000 for the broken file");
-    assert_eq!((dl1000["file"].as_str(), dl1000["line"].as_u64()), (Some("a.Dockerfile"), Some(2)));
-    assert!(items.iter().any(|v| v["file"] == "b.Dockerfile" && v["code"] == "DL3003"));
+    let dl1000 = items
+        .iter()
+        .find(|v| v["code"] == "DL1000")
+        .expect("DL1000 for the broken file");
+    assert_eq!(
+        (dl1000["file"].as_str(), dl1000["line"].as_u64()),
+        (Some("a.Dockerfile"), Some(2))
+    );
+    assert!(
+        items
+            .iter()
+            .any(|v| v["file"] == "b.Dockerfile" && v["code"] == "DL3003")
+    );
 }
 
 #[test]
 fn list_rules() {
     let d = tempfile::tempdir().unwrap();
-    let out = pare(d.path()).arg("--list-rules").assert().code(0).get_output().stdout.clone();
+    let out = pare(d.path())
+        .arg("--list-rules")
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
     let s = String::from_utf8(out).unwrap();
     assert!(s.contains("DL3008\twarning\tPin versions in apt get install"));
     assert!(s.contains("PA1009\twarning"));
-    assert!(!s.contains("DL3005") && !s.contains("DL3017") && !s.contains("DL3031") && !s.contains("DL3039"));
+    assert!(
+        !s.contains("DL3005")
+            && !s.contains("DL3017")
+            && !s.contains("DL3031")
+            && !s.contains("DL3039")
+    );
 }
 
 #[test]
 fn shellcheck_option() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("Dockerfile"), "FROM debian:12\nARG X\nRUN echo $X && echo $Y\n").unwrap();
-    pare(d.path()).args(["--shellcheck=/nonexistent/shellcheck"]).assert().code(2);
-    if !std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|p| p.join("shellcheck").is_file()) {
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        "FROM debian:12\nARG X\nRUN echo $X && echo $Y\n",
+    )
+    .unwrap();
+    pare(d.path())
+        .args(["--shellcheck=/nonexistent/shellcheck"])
+        .assert()
+        .code(2);
+    if !std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|p| p.join("shellcheck").is_file())
+    {
         eprintln!("NOTICE: shellcheck not installed; SC part skipped");
         return;
     }
-    let out = pare(d.path()).args(["-f", "json", "--no-fail", "--shellcheck"]).assert().code(0).get_output().stdout.clone();
+    let out = pare(d.path())
+        .args(["-f", "json", "--no-fail", "--shellcheck"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
     let sc: Vec<(u64, String)> = json(&out)
         .iter()
         .filter(|v| v["code"].as_str().unwrap().starts_with("SC"))
-        .map(|v| (v["line"].as_u64().unwrap(), v["code"].as_str().unwrap().to_string()))
+        .map(|v| {
+            (
+                v["line"].as_u64().unwrap(),
+                v["code"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     // $Y is unquoted and undeclared; $X is an ARG, so only one SC2086.
     assert_eq!(sc, [(3, "SC2086".to_string())]);
-    let out = pare(d.path()).args(["-f", "json", "--no-fail"]).assert().get_output().stdout.clone();
-    assert!(!json(&out).iter().any(|v| v["code"].as_str().unwrap().starts_with("SC")));
+    let out = pare(d.path())
+        .args(["-f", "json", "--no-fail"])
+        .assert()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        !json(&out)
+            .iter()
+            .any(|v| v["code"].as_str().unwrap().starts_with("SC"))
+    );
 }
