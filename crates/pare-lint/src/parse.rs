@@ -458,13 +458,23 @@ fn parse_logical(logical: &str, line: usize, column: usize) -> Result<Instructio
     if ins.args.starts_with('[') {
         ins.exec = parse_json_array(&ins.args);
     }
-    if ins.args.is_empty()
-        && !matches!(upper.as_str(), "RUN" | "CMD" | "ENTRYPOINT" | "HEALTHCHECK")
-    {
+    if ins.args.is_empty() && !matches!(upper.as_str(), "CMD" | "ENTRYPOINT" | "HEALTHCHECK") {
         return Err(ParseError::Syntax {
             line,
             column,
             message: format!("{upper} requires at least one argument"),
+        });
+    }
+    let words: Vec<&str> = ins.args.split_whitespace().collect();
+    if upper == "FROM" && !(words.len() == 1 || (words.len() == 3 && words[1].eq_ignore_ascii_case("as"))) {
+        return Err(ParseError::Syntax { line, column, message: "FROM expects `IMAGE [AS NAME]`".into() });
+    }
+    let heredoc = ins.args.contains("<<");
+    if matches!(upper.as_str(), "COPY" | "ADD") && ins.exec.is_none() && words.len() < 2 && !heredoc {
+        return Err(ParseError::Syntax {
+            line,
+            column,
+            message: format!("{upper} requires at least two arguments: source(s) and destination"),
         });
     }
     if upper == "EXPOSE" {

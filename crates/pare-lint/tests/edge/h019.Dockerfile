@@ -1,0 +1,5 @@
+# comment
+# escape=`
+FROM debian:12
+RUN echo `
+ cd /x

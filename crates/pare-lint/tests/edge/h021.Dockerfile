@@ -1,0 +1,5 @@
+FROM debian:12
+COPY <<EOF /a
+x
+EOF
+

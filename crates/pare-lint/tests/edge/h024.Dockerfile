@@ -1,0 +1,4 @@
+FROM debian:12
+LABEL a=b \
+      c=d
+RUN cd /x
