@@ -355,6 +355,21 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
             };
             verify_slim(&slim_ref, rt.as_ref(), on_docker, &image, original_daemon, &rootfs, &profile, sensor.as_ref().ok(), work.path())
         })?;
+        let mut v = v;
+        if !v.ok() {
+            // Files the original opened that a --exclude removed come first: a lookup the
+            // slim app never makes (Python's import system lists the directory instead of
+            // opening a missing module) cannot show up in the traced re-run.
+            let dropped: Vec<String> = profile
+                .sensor
+                .files
+                .iter()
+                .filter(|(p, r)| r.found && report::excluded_by(&selection, p).is_some())
+                .map(|(p, _)| p.clone())
+                .filter(|p| !v.likely_missing.contains(p))
+                .collect();
+            v.likely_missing.splice(0..0, dropped);
+        }
         verification = Some(v);
     }
 
