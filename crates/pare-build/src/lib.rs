@@ -412,6 +412,19 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     Ok(BuildOutcome { report, report_path })
 }
 
+/// Moves this process into a private mount namespace (root only; a no-op otherwise), so that
+/// the read-only overlay `pare build` mounts never shows on the host and vanishes with the
+/// process even when it is killed (Ctrl-C) before it can unmount. Call it at program start,
+/// while the process is still single-threaded: threads started later inherit the namespace,
+/// threads already running would not see the mount. Returns whether it worked.
+pub fn private_mount_namespace() -> bool {
+    use nix::mount::MsFlags;
+    if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).is_err() {
+        return false;
+    }
+    nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).is_ok()
+}
+
 /// A read-only overlay mount of an image's layer directories; unmounted on drop.
 struct OverlayMount {
     target: PathBuf,

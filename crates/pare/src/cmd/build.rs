@@ -100,6 +100,9 @@ impl Progress for Lines {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    // Still single-threaded here: the overlay mount of the source layers stays private to
+    // this process and disappears with it, even on Ctrl-C.
+    pare_build::private_mount_namespace();
     let mut profile = args.probe.to_options(&args.image, args.artifacts.clone())?;
     profile.progress = false;
     let mut opts = BuildOptions::new(profile);
