@@ -347,13 +347,33 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     // Verify.
     let mut verification = None;
     if opts.verify {
-        let rt = runtime.as_ref().expect("runtime chosen when verifying");
+        // A slim image written with --output is not in the daemon: it is verified from its
+        // own files with the embedded runtime (the daemon is never changed behind the user's
+        // back).
+        let verify_on_docker = on_docker && loaded_as.is_some();
+        let embedded;
+        let rt = if on_docker && !verify_on_docker {
+            embedded = pare_runtime::detect(Some("embedded"))?;
+            &embedded
+        } else {
+            runtime.as_ref().expect("runtime chosen when verifying")
+        };
         let v = phases.run("verify", &slim_ref.to_string(), || {
             let original_daemon = match &reference {
-                ImageRef::DockerDaemon { name } if on_docker => Some(name.as_str()),
+                ImageRef::DockerDaemon { name } if verify_on_docker => Some(name.as_str()),
                 _ => None,
             };
-            verify_slim(&slim_ref, rt.as_ref(), on_docker, &image, original_daemon, &rootfs, &profile, sensor.as_ref().ok(), work.path())
+            verify_slim(
+                &slim_ref,
+                rt.as_ref(),
+                verify_on_docker,
+                &image,
+                original_daemon,
+                &rootfs,
+                &profile,
+                sensor.as_ref().ok(),
+                work.path(),
+            )
         })?;
         let mut v = v;
         if !v.ok() {

@@ -237,6 +237,21 @@ fn cli_job_reproducible_across_builds_and_transports() {
     let blob = out2.join("blobs/sha256").join(first.slim_digest().trim_start_matches("sha256:"));
     assert!(blob.is_file(), "{}", blob.display());
 
+    // --output docker-archive: from a daemon image: nothing is loaded, the archive is verified
+    // from its own files, and `docker load` gives the same image ID.
+    let out_archive = work.path().join("slim.tar");
+    let w = build_verified(
+        image,
+        None,
+        &["--from-profile", profile.to_str().unwrap(), "--output", &format!("docker-archive:{}:pare-test/cli-job.slim:archive", out_archive.display())],
+    );
+    assert_eq!(w.slim_digest(), first.slim_digest());
+    assert!(!docker(&["image", "inspect", "pare-test/cli-job.slim:archive"]).status.success(), "--output must not load");
+    let o = docker(&["load", "-i", out_archive.to_str().unwrap()]);
+    assert!(o.status.success(), "docker load: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(inspect("pare-test/cli-job.slim:archive", "{{.Id}}"), first.slim_digest());
+    let _ = docker(&["rmi", "-f", "pare-test/cli-job.slim:archive"]);
+
     // A full daemonless build (trace with the embedded runtime) of the OCI layout is verified,
     // and the job's output matches.
     let out3 = work.path().join("out-embedded");
