@@ -648,3 +648,56 @@ fn alpine_apk_installed_is_trimmed() {
     assert!(db.contains("Z:Q1x="), "stanzas are kept whole");
     assert!(matches!(&sel.entries["/lib/apk/db/installed"].reasons[0], Reason::Dpkg { package, .. } if package == "musl"));
 }
+
+#[test]
+fn a_path_created_at_run_time_keeps_its_nearest_existing_parent() {
+    // nginx mkdirs /var/lib/nginx/body at start: the trace sees it (found, created), the image
+    // does not have it, and the mkdir only works again when /var/lib/nginx is kept.
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    fs::create_dir_all(root.join("var/lib/nginx")).unwrap();
+    fs::create_dir_all(root.join("var/lib/other")).unwrap();
+    let mut traced = pare_select::TracedFiles::new();
+    let mut r = FileRecord { found: true, ..Default::default() };
+    r.kinds.insert(AccessKind::Create);
+    traced.insert("/var/lib/nginx/body".into(), r.clone());
+    traced.insert("/var/lib/nginx/body/sub".into(), r);
+    let mut read_only = FileRecord { found: true, ..Default::default() };
+    read_only.kinds.insert(AccessKind::Open);
+    traced.insert("/var/lib/other/gone".into(), read_only);
+    let sel = select(root, &SelectInputs { traced, ..Default::default() }).unwrap();
+    assert!(has(&sel, "/var/lib/nginx"), "{:?}", sel.entries.keys().collect::<Vec<_>>());
+    assert!(matches!(&sel.entries["/var/lib/nginx"].reasons[0], Reason::Parent { of } if of.starts_with("/var/lib/nginx/body")));
+    assert!(!has(&sel, "/var/lib/nginx/body"));
+    // A path that was only read (and is gone) does not pull in its parent.
+    assert!(!has(&sel, "/var/lib/other"));
+}
+
+#[test]
+fn certificates_do_not_pull_in_openssl_perl_scripts() {
+    if !has_cc() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let src = root.join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("ssl.c"), "int ssl(void){return 0;}").unwrap();
+    fs::write(src.join("main.c"), "int ssl(void); int main(void){return ssl();}").unwrap();
+    let libdir = root.join("usr/lib/x86_64-linux-gnu");
+    fs::create_dir_all(&libdir).unwrap();
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    cc(&["-shared", "-fPIC", "-o", &libdir.join("libssl.so.3").display().to_string(), &src.join("ssl.c").display().to_string(), "-Wl,-soname,libssl.so.3"]);
+    cc(&["-o", &root.join("usr/bin/tls-client").display().to_string(), &src.join("main.c").display().to_string(), &format!("-L{}", libdir.display()), "-l:libssl.so.3"]);
+    write(root, "/etc/ssl/certs/ca-certificates.crt", b"bundle");
+    write(root, "/etc/ssl/openssl.cnf", b"# cnf");
+    link(root, "/usr/lib/ssl/certs", "/etc/ssl/certs");
+    link(root, "/usr/lib/ssl/openssl.cnf", "/etc/ssl/openssl.cnf");
+    write(root, "/usr/lib/ssl/misc/CA.pl", b"#!/usr/bin/perl\n");
+    fs::copy(root.join("usr/bin/tls-client"), root.join("usr/bin/perl")).unwrap();
+    let sel = select(root, &SelectInputs { include_bins: vec!["/usr/bin/tls-client".into()], ..Default::default() }).unwrap();
+    for p in ["/etc/ssl/certs/ca-certificates.crt", "/usr/lib/ssl/certs", "/usr/lib/ssl/openssl.cnf", "/etc/ssl/openssl.cnf"] {
+        assert!(has(&sel, p), "missing {p}");
+    }
+    assert!(!has(&sel, "/usr/lib/ssl/misc/CA.pl") && !has(&sel, "/usr/bin/perl"), "openssl's misc scripts and perl");
+}
