@@ -256,7 +256,7 @@ pub fn render_text(r: &BuildReport) -> String {
             }
         }
         if !v.likely_missing.is_empty() {
-            let _ = writeln!(s, "  hint: the slim image's app looked for these and did not find them:");
+            let _ = writeln!(s, "  hint: likely missing files (the original used them, the slim image lacks them):");
             for m in v.likely_missing.iter().take(10) {
                 match excluded_by(&r.selection, m) {
                     Some(glob) => {
@@ -282,6 +282,17 @@ pub fn render_text(r: &BuildReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excluded_by_finds_the_glob_of_the_path_or_a_parent() {
+        let mut sel = Selection::default();
+        sel.excluded.insert("/app/report.py".into(), "/app/report.py".into());
+        sel.excluded.insert("/usr/lib/python3.11/json".into(), "/usr/lib/python3.11/json/**".into());
+        assert_eq!(excluded_by(&sel, "/app/report.py"), Some("/app/report.py"));
+        assert_eq!(excluded_by(&sel, "/usr/lib/python3.11/json/decoder.py"), Some("/usr/lib/python3.11/json/**"));
+        assert_eq!(excluded_by(&sel, "/app/app.py"), None);
+        assert_eq!(excluded_by(&sel, "/usr/lib/python3.11/jsonx"), None);
+    }
 
     #[test]
     fn human_sizes() {
