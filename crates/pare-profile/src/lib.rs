@@ -464,6 +464,19 @@ fn explicit_probes(
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static WAITING_FOR_SIGNAL: AtomicBool = AtomicBool::new(false);
 static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Extra cleanup run by the Ctrl-C handler, see [`on_interrupt`].
+pub type InterruptHook = Box<dyn Fn() + Send>;
+static INTERRUPT_HOOKS: Mutex<Vec<InterruptHook>> = Mutex::new(Vec::new());
+
+/// Runs `hook` when Ctrl-C ends the program (before containers and temp dirs are removed and
+/// the process exits with 130), and installs the handler if needed. For callers that hold
+/// their own resources around [`run_profile`], such as `pare build`'s work dir and mount.
+pub fn on_interrupt(hook: InterruptHook) {
+    install_handlers();
+    if let Ok(mut h) = INTERRUPT_HOOKS.lock() {
+        h.push(hook);
+    }
+}
 
 /// Installs pare-profile's Ctrl-C handler once: during `--continue-after signal` it ends the
 /// wait; otherwise it tears down every container and temp dir and exits 130. SIGUSR1 always
@@ -487,6 +500,11 @@ fn install_handlers() {
             if WAITING_FOR_SIGNAL.load(Ordering::SeqCst) && !SIGNALLED.load(Ordering::SeqCst) {
                 SIGNALLED.store(true, Ordering::SeqCst);
                 return;
+            }
+            if let Ok(hooks) = INTERRUPT_HOOKS.lock() {
+                for hook in hooks.iter() {
+                    hook();
+                }
             }
             pare_runtime::cleanup_all();
             let dirs = TEMP_DIRS.lock().map(|d| d.clone()).unwrap_or_default();
