@@ -222,6 +222,27 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     let work = tempfile::Builder::new().prefix("pare-build-").tempdir().map_err(file_err(&std::env::temp_dir()))?;
     let rootfs = work.path().join("rootfs");
     std::fs::create_dir(&rootfs).map_err(file_err(&rootfs))?;
+    {
+        // Ctrl-C: unmount and remove the work dir (extracted files, the written archive)
+        // before pare-profile's handler removes the containers and exits.
+        let (work_dir, mount_point) = (work.path().to_path_buf(), rootfs.clone());
+        pare_profile::on_interrupt(Box::new(move || {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = nix::mount::umount2(&mount_point, nix::mount::MntFlags::MNT_DETACH);
+            // Extraction may still be writing: move the dir away first so that new paths
+            // under it fail, then remove what is there.
+            let mut doomed = work_dir.clone().into_os_string();
+            doomed.push(".interrupted");
+            let doomed = PathBuf::from(doomed);
+            let target = if std::fs::rename(&work_dir, &doomed).is_ok() { doomed } else { work_dir.clone() };
+            for _ in 0..5 {
+                if std::fs::remove_dir_all(&target).is_ok() || !target.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
     // A local daemon's overlay2 layers are mounted as one read-only overlay instead of being
     // copied (root only; anything else is extracted). Dropped, so unmounted, before `work`.
     let mounted = phases.run("mount", "read-only overlay of the layer dirs", || -> Result<_, BuildError> {
@@ -430,6 +451,15 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     std::fs::write(&tmp, json).map_err(file_err(&tmp))?;
     std::fs::rename(&tmp, &report_path).map_err(file_err(&report_path))?;
     Ok(BuildOutcome { report, report_path })
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether Ctrl-C is ending the program: the handler is cleaning up and will exit with 130.
+/// A build that fails meanwhile (its files vanish under it) should wait for that instead of
+/// exiting first with its own error.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Moves this process into a private mount namespace (root only; a no-op otherwise), so that

@@ -355,3 +355,39 @@ fn java_http_server() {
     let b = build_verified("pare-example/jdk", Some("pare-test/jdk.slim:build"), &[]);
     assert!(probe_names(&b).iter().any(|p| p.ends_with("/api/info")), "{:?}", probe_names(&b));
 }
+
+#[test]
+fn ctrl_c_cleans_up() {
+    // Interrupted while the app runs under the sensor (--continue-after keeps it running):
+    // exit 130, no container left, and nothing left in the temp dir (work dir, mount, sensor
+    // output).
+    let tmp = tempfile::tempdir().unwrap();
+    let artifacts = tempfile::tempdir().unwrap();
+    let mut child = pare()
+        .args(["build", "pare-example/go-server", "--continue-after", "60", "--tag", "pare-test/go-server.slim:interrupted", "--artifacts"])
+        .arg(artifacts.path())
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the profile phase is running.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        let running = std::fs::read_dir(tmp.path()).map(|d| d.count()).unwrap_or(0) >= 2;
+        if running {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let ps = docker(&["ps", "-a", "--filter", "ancestor=pare-example/go-server", "--format", "{{.Names}}"]);
+    assert!(String::from_utf8_lossy(&ps.stdout).lines().all(|n| !n.starts_with("pare-")), "{}", String::from_utf8_lossy(&ps.stdout));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(tmp.path().to_str().unwrap()), "a mount is left");
+}

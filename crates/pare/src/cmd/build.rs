@@ -118,7 +118,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     opts.verify = !args.no_verify;
     opts.epoch = args.epoch;
     let progress = Lines { tty: std::io::stderr().is_terminal() };
-    let outcome = pare_build::build(&opts, &progress)?;
+    let outcome = match pare_build::build(&opts, &progress) {
+        Ok(o) => o,
+        // Ctrl-C: the handler removes the work dir and containers, then exits with 130.
+        Err(_) if pare_build::interrupted() => loop {
+            std::thread::park();
+        },
+        Err(e) => return Err(e.into()),
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome.report)?);
     } else {
