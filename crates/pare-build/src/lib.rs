@@ -245,11 +245,11 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     }
     // A local daemon's overlay2 layers are mounted as one read-only overlay instead of being
     // copied (root only; anything else is extracted). Dropped, so unmounted, before `work`.
-    let mounted = phases.run("mount", "read-only overlay of the layer dirs", || -> Result<_, BuildError> {
-        Ok(mount_layers(source.as_ref(), &rootfs))
-    })?;
-    if mounted.is_none() {
-        phases.timings.retain(|t| t.phase != "mount");
+    let t_mount = Instant::now();
+    let mounted = mount_layers(source.as_ref(), &rootfs);
+    if mounted.is_some() {
+        phases.progress.begin("mount", "read-only overlay of the layer dirs");
+        phases.finish("mount", t_mount.elapsed(), true);
     }
     let extract = || {
         if mounted.is_some() {

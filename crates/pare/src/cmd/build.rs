@@ -2,7 +2,8 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pare_build::{BuildOptions, Progress};
 
@@ -77,22 +78,61 @@ pub struct WhyArgs {
     pub json: bool,
 }
 
-/// Phase lines on stderr; a live elapsed-time line on a terminal.
+/// Phase lines on stderr; on a terminal, a live line naming the running phases with their
+/// elapsed time, redrawn by a ticker thread.
 struct Lines {
     tty: bool,
+    /// Running phases: (name, detail, start).
+    running: Arc<Mutex<Vec<(String, String, Instant)>>>,
+}
+
+impl Lines {
+    fn new(tty: bool) -> Self {
+        let running: Arc<Mutex<Vec<(String, String, Instant)>>> = Arc::default();
+        if tty {
+            let r = Arc::clone(&running);
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(250));
+                    if let Ok(r) = r.lock() {
+                        if !r.is_empty() {
+                            eprint!("\r\x1b[2K{}", Self::live(&r));
+                        }
+                    }
+                }
+            });
+        }
+        Lines { tty, running }
+    }
+
+    fn live(r: &[(String, String, Instant)]) -> String {
+        r.iter()
+            .map(|(p, d, t)| format!("  {p:<8} {d} … {:.1}s", t.elapsed().as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("  |")
+    }
 }
 
 impl Progress for Lines {
     fn begin(&self, phase: &str, detail: &str) {
         if self.tty {
-            eprint!("\r\x1b[2K  {phase:<8} {detail} …");
+            if let Ok(mut r) = self.running.lock() {
+                r.push((phase.to_string(), detail.to_string(), Instant::now()));
+                eprint!("\r\x1b[2K{}", Self::live(&r));
+            }
         } else {
             eprintln!("pare build: {phase}: {detail}");
         }
     }
     fn end(&self, phase: &str, elapsed: Duration, detail: &str) {
         if self.tty {
-            eprintln!("\r\x1b[2K  {phase:<8} {detail} in {:.1}s", elapsed.as_secs_f64());
+            if let Ok(mut r) = self.running.lock() {
+                r.retain(|(p, _, _)| p != phase);
+                eprintln!("\r\x1b[2K  {phase:<8} {detail} in {:.1}s", elapsed.as_secs_f64());
+                if !r.is_empty() {
+                    eprint!("{}", Self::live(&r));
+                }
+            }
         } else {
             eprintln!("pare build: {phase}: {detail} in {:.1}s", elapsed.as_secs_f64());
         }
@@ -117,7 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     opts.output = args.output;
     opts.verify = !args.no_verify;
     opts.epoch = args.epoch;
-    let progress = Lines { tty: std::io::stderr().is_terminal() };
+    let progress = Lines::new(std::io::stderr().is_terminal());
     let outcome = match pare_build::build(&opts, &progress) {
         Ok(o) => o,
         // Ctrl-C: the handler removes the work dir and containers, then exits with 130.
