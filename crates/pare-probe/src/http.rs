@@ -270,6 +270,34 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
+/// Whether the server at `addr` answers a TLS ClientHello with a TLS record (a handshake or an
+/// alert) within `timeout`. Cheaper than a full request, and it does not wait for an HTTP
+/// answer: a TLS server replies to the hello at once, while a plaintext server (redis, say)
+/// just waits for a newline, so the timeout can be short.
+pub fn speaks_tls(addr: SocketAddr, host: &str, timeout: Duration) -> bool {
+    let Ok(mut tcp) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = tcp.set_read_timeout(Some(timeout));
+    let _ = tcp.set_write_timeout(Some(timeout));
+    let _ = tcp.set_nodelay(true);
+    let Ok(mut conn) = rustls::ClientConnection::new(tls_config(), server_name(host)) else {
+        return false;
+    };
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        if conn.write_tls(&mut hello).is_err() {
+            return false;
+        }
+    }
+    if std::io::Write::write_all(&mut tcp, &hello).is_err() {
+        return false;
+    }
+    let mut first = [0u8; 1];
+    // 0x16 = handshake record (ServerHello), 0x15 = alert (e.g. no common cipher): both TLS.
+    matches!(std::io::Read::read(&mut tcp, &mut first), Ok(1) if first[0] == 0x16 || first[0] == 0x15)
+}
+
 fn server_name(host: &str) -> rustls::pki_types::ServerName<'static> {
     let bare = host
         .rsplit_once(':')

@@ -342,8 +342,11 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
             https: true,
         };
         // A TLS server answers a ClientHello within milliseconds; don't wait long on servers
-        // that merely hung up on the plaintext request.
-        if http::request(addr, &req, short.min(Duration::from_secs(2))).is_ok() {
+        // that merely hung up on the plaintext request (redis closes on a `Host:` line and then
+        // waits forever for a newline after a ClientHello).
+        if http::speaks_tls(addr, &host, short.min(Duration::from_millis(750)))
+            && http::request(addr, &req, short).is_ok()
+        {
             return PortKind::Https;
         }
     }

@@ -234,6 +234,39 @@ fn crawl_respects_limits() {
     assert_eq!(crawl(&c, 8080, false, &opts).len(), 1);
 }
 
+/// Real redis closes the connection when it sees a `Host:` line (cross-protocol attack guard)
+/// and, sent a TLS ClientHello, waits for a newline forever. Classifying such a port must
+/// not wait out the HTTPS request timeout.
+#[test]
+fn classify_redis_like_server_quickly() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = Vec::new();
+                let mut b = [0u8; 512];
+                while let Ok(n) = s.read(&mut b) {
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&b[..n]);
+                    if buf.windows(5).any(|w| w == b"Host:") {
+                        return; // hang up without an answer
+                    }
+                    // anything else: wait for more input, like an inline command without '\n'
+                }
+            });
+        }
+    });
+    let c = fake(&[(6379, addr)]);
+    let o = ProbeOptions { timeout: Duration::from_secs(10), ..Default::default() };
+    let t = std::time::Instant::now();
+    assert_eq!(classify_port(&c, 6379, &o), PortKind::Tcp);
+    assert!(t.elapsed() < Duration::from_millis(1900), "took {:?}", t.elapsed());
+}
+
 #[test]
 fn classify_http_tcp_and_closed_ports() {
     let app = app();
