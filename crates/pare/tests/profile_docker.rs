@@ -22,13 +22,18 @@ fn pare() -> Command {
 }
 
 /// Runs `pare profile IMAGE -o DIR ARGS...` and returns the profile and the output dir.
+/// With `PARE_TEST_PTRACE_ONLY=1` every run adds `--no-fanotify`: scripts/test runs this whole
+/// file a second time that way, so ptrace-only mode passes the same tests as ptrace+fanotify.
 fn profile(image: &str, args: &[&str]) -> (Profile, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
+    let ptrace_only = std::env::var("PARE_TEST_PTRACE_ONLY").is_ok_and(|v| v == "1")
+        && !args.contains(&"--no-fanotify");
     let out = pare()
         .args(["profile", image, "--output"])
         .arg(dir.path())
         .args(["--timeout", "120"])
         .args(args)
+        .args(ptrace_only.then_some("--no-fanotify"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
