@@ -1,6 +1,10 @@
-//! Digests: validation of `sha256:<hex>` strings and hashing readers.
+//! Digests: validation of `sha256:<hex>` strings and hashing readers, inline or on a thread of
+//! their own (so that a decompressor reading from them does nothing but decompress).
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use sha2::{Digest as _, Sha256};
 
@@ -68,6 +72,239 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// Size of the chunks the hashing threads pass around.
+pub(crate) const CHUNK: usize = 1 << 20;
+/// Chunks in flight per channel: memory stays below `(DEPTH + 2) * CHUNK` per thread.
+const DEPTH: usize = 4;
+
+/// A buffered stream of stored bytes that knows their SHA-256 once it has been read to the end.
+pub(crate) trait HashedStream: BufRead + Send {
+    /// Reads (and hashes) the rest of the stream, then returns the hash of all of it.
+    fn finish(&mut self) -> io::Result<Hasher>;
+}
+
+/// Opens `raw` as a hashed stream: read and hashed on a thread of its own when one can be
+/// started, inline otherwise.
+pub(crate) fn hashed_stream(raw: Box<dyn Read + Send>) -> Box<dyn HashedStream> {
+    match ThreadedHashingReader::spawn(raw) {
+        Ok(r) => Box::new(r),
+        Err((raw, _)) => Box::new(BufReader::with_capacity(CHUNK, HashingReader::new(raw))),
+    }
+}
+
+impl<R: Read + Send> HashedStream for BufReader<HashingReader<R>> {
+    fn finish(&mut self) -> io::Result<Hasher> {
+        // Bytes still in the buffer were hashed when they were read into it.
+        self.get_mut().drain()?;
+        Ok(self.get_ref().hasher.clone())
+    }
+}
+
+enum Chunk {
+    Data(Vec<u8>),
+    End(Hasher),
+    Failed(io::Error),
+}
+
+/// Reads and hashes a stream on its own thread and hands it over in chunks through a bounded
+/// channel. The thread stops at EOF, on a read error (passed on in order) or when this reader
+/// is dropped (its next send fails).
+pub(crate) struct ThreadedHashingReader {
+    rx: Receiver<Chunk>,
+    cur: Vec<u8>,
+    pos: usize,
+    end: Option<Hasher>,
+    failed: bool,
+}
+
+impl ThreadedHashingReader {
+    /// Starts the thread; gives `raw` back when it cannot be started.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn spawn(raw: Box<dyn Read + Send>) -> Result<Self, (Box<dyn Read + Send>, io::Error)> {
+        let (tx, rx) = sync_channel::<Chunk>(DEPTH);
+        // The stream goes through a slot so that it can be taken back if the spawn fails.
+        let slot = Arc::new(Mutex::new(Some(raw)));
+        let theirs = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new().name("pare-blob-hash".into()).spawn(move || {
+            let raw = theirs.lock().ok().and_then(|mut s| s.take());
+            if let Some(raw) = raw {
+                produce(raw, &tx);
+            }
+        });
+        match spawned {
+            Ok(_) => Ok(ThreadedHashingReader { rx, cur: Vec::new(), pos: 0, end: None, failed: false }),
+            Err(e) => {
+                let raw = slot.lock().ok().and_then(|mut s| s.take());
+                Err((raw.unwrap_or_else(|| Box::new(io::empty())), e))
+            }
+        }
+    }
+}
+
+fn produce(mut raw: Box<dyn Read + Send>, tx: &SyncSender<Chunk>) {
+    let mut hasher = Hasher::default();
+    loop {
+        let mut buf = vec![0u8; CHUNK];
+        let mut filled = 0;
+        // Whole chunks: fewer, larger messages.
+        let res = loop {
+            match raw.read(&mut buf[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == CHUNK {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        buf.truncate(filled);
+        hasher.update(&buf);
+        if filled > 0 && tx.send(Chunk::Data(buf)).is_err() {
+            return;
+        }
+        match res {
+            Err(e) => {
+                let _ = tx.send(Chunk::Failed(e));
+                return;
+            }
+            Ok(()) if filled < CHUNK => {
+                let _ = tx.send(Chunk::End(hasher));
+                return;
+            }
+            Ok(()) => {}
+        }
+    }
+}
+
+impl BufRead for ThreadedHashingReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos >= self.cur.len() {
+            if self.end.is_some() || self.failed {
+                return Ok(&[]);
+            }
+            match self.rx.recv() {
+                Ok(Chunk::Data(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Chunk::End(h)) => self.end = Some(h),
+                Ok(Chunk::Failed(e)) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.failed = true;
+                    return Err(io::Error::other("the blob reading thread stopped"));
+                }
+            }
+        }
+        Ok(&self.cur[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.cur.len());
+    }
+}
+
+impl Read for ThreadedHashingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = buf.len().min(avail.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl HashedStream for ThreadedHashingReader {
+    fn finish(&mut self) -> io::Result<Hasher> {
+        loop {
+            let n = self.fill_buf()?.len();
+            if n == 0 {
+                break;
+            }
+            self.consume(n);
+        }
+        match &self.end {
+            Some(h) => Ok(h.clone()),
+            None => Err(io::Error::other("the blob reading thread stopped")),
+        }
+    }
+}
+
+/// A SHA-256 of bytes handed over by the caller, computed inline or on a thread of its own.
+pub(crate) enum BackgroundHasher {
+    Inline(Hasher),
+    Thread {
+        tx: Option<SyncSender<Vec<u8>>>,
+        pending: Vec<u8>,
+        handle: Option<JoinHandle<Hasher>>,
+        lost: bool,
+    },
+}
+
+impl BackgroundHasher {
+    /// Starts the hashing thread, or hashes inline when it cannot be started.
+    pub(crate) fn new() -> Self {
+        let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
+        let spawned = std::thread::Builder::new().name("pare-diff-hash".into()).spawn(move || hash_all(&rx));
+        match spawned {
+            Ok(handle) => BackgroundHasher::Thread {
+                tx: Some(tx),
+                pending: Vec::with_capacity(CHUNK),
+                handle: Some(handle),
+                lost: false,
+            },
+            Err(_) => BackgroundHasher::Inline(Hasher::default()),
+        }
+    }
+
+    pub(crate) fn update(&mut self, buf: &[u8]) {
+        match self {
+            BackgroundHasher::Inline(h) => h.update(buf),
+            BackgroundHasher::Thread { tx, pending, lost, .. } => {
+                pending.extend_from_slice(buf);
+                if pending.len() >= CHUNK {
+                    let full = std::mem::replace(pending, Vec::with_capacity(CHUNK));
+                    if tx.as_ref().is_none_or(|tx| tx.send(full).is_err()) {
+                        *lost = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `sha256:<hex>` of everything passed to [`Self::update`]; fails if the thread died.
+    pub(crate) fn finish(&mut self) -> io::Result<String> {
+        match self {
+            BackgroundHasher::Inline(h) => Ok(h.finish()),
+            BackgroundHasher::Thread { tx, pending, handle, lost } => {
+                if let Some(sender) = tx.take() {
+                    if !pending.is_empty() && sender.send(std::mem::take(pending)).is_err() {
+                        *lost = true;
+                    }
+                }
+                let joined = handle.take().map(|h| h.join());
+                match joined {
+                    Some(Ok(h)) if !*lost => Ok(h.finish()),
+                    _ => Err(io::Error::other("the hashing thread stopped")),
+                }
+            }
+        }
+    }
+}
+
+fn hash_all(rx: &Receiver<Vec<u8>>) -> Hasher {
+    let mut h = Hasher::default();
+    while let Ok(chunk) = rx.recv() {
+        h.update(&chunk);
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +328,24 @@ mod tests {
         let mut r = HashingReader::new(&b"hello"[..]);
         assert_eq!(r.drain().unwrap(), 5);
         assert_eq!(r.hasher.finish(), sha256_digest(b"hello"));
+    }
+
+    #[test]
+    fn threaded_and_background_hashes_match_inline() {
+        let data: Vec<u8> = (0..3_500_000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = hashed_stream(Box::new(io::Cursor::new(data.clone())));
+        let mut head = vec![0u8; 1000];
+        r.read_exact(&mut head).unwrap();
+        assert_eq!(head, data[..1000]);
+        let h = r.finish().unwrap();
+        assert_eq!((h.len, h.finish()), (data.len() as u64, sha256_digest(&data)));
+
+        let mut b = BackgroundHasher::new();
+        assert!(matches!(b, BackgroundHasher::Thread { .. }));
+        for piece in data.chunks(300_001) {
+            b.update(piece);
+        }
+        assert_eq!(b.finish().unwrap(), sha256_digest(&data));
+        assert_eq!(BackgroundHasher::new().finish().unwrap(), sha256_digest(b""));
     }
 }

@@ -5,15 +5,18 @@
 //! a hasher of the uncompressed bytes (the diff ID). When the decoder reaches EOF the reader
 //! drains what is left of the stored blob, then checks size, blob digest and diff ID, and returns
 //! an `io::Error` wrapping a [`SourceError`] naming the digest instead of EOF on a mismatch.
+//!
+//! Both hashers run on threads of their own (1 MiB chunks through bounded channels), so the
+//! thread reading this stream does nothing but decompress. The threads end when the stream is
+//! dropped, read to its end or fails.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 
-use crate::digest::{Hasher, HashingReader};
+use crate::digest::{BackgroundHasher, HashedStream, hashed_stream};
 use crate::{Compression, SourceError};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-const BUF_SIZE: usize = 256 * 1024;
 
 /// What the stored blob must hash to.
 #[derive(Debug, Clone)]
@@ -39,29 +42,10 @@ pub(crate) fn compression_from_media_type(media_type: &str) -> Compression {
     }
 }
 
-/// The stored bytes with the first few (used to sniff the format) put back in front.
-struct Peeked {
-    prefix: Vec<u8>,
-    pos: usize,
-    inner: HashingReader<Box<dyn Read + Send>>,
-}
-
-impl Read for Peeked {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos < self.prefix.len() {
-            let n = buf.len().min(self.prefix.len() - self.pos);
-            buf[..n].copy_from_slice(&self.prefix[self.pos..self.pos + n]);
-            self.pos += n;
-            return Ok(n);
-        }
-        self.inner.read(buf)
-    }
-}
-
 enum Decode {
-    Plain(BufReader<Peeked>),
-    Gzip(Box<flate2::bufread::MultiGzDecoder<BufReader<Peeked>>>),
-    Zstd(zstd::stream::read::Decoder<'static, BufReader<Peeked>>),
+    Plain(Box<dyn HashedStream>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<Box<dyn HashedStream>>>),
+    Zstd(zstd::stream::read::Decoder<'static, Box<dyn HashedStream>>),
 }
 
 impl Decode {
@@ -73,11 +57,11 @@ impl Decode {
         }
     }
 
-    fn stored(&mut self) -> &mut HashingReader<Box<dyn Read + Send>> {
+    fn stored(&mut self) -> &mut Box<dyn HashedStream> {
         match self {
-            Decode::Plain(r) => &mut r.get_mut().inner,
-            Decode::Gzip(r) => &mut r.get_mut().get_mut().inner,
-            Decode::Zstd(r) => &mut r.get_mut().get_mut().inner,
+            Decode::Plain(r) => r,
+            Decode::Gzip(r) => r.get_mut(),
+            Decode::Zstd(r) => r.get_mut(),
         }
     }
 }
@@ -91,9 +75,9 @@ enum State {
 /// A verified layer stream; see the module docs.
 pub(crate) struct LayerReader {
     decode: Decode,
-    /// Hasher of the uncompressed bytes; unused for uncompressed blobs (the stored hash is it).
-    out: Hasher,
-    compressed: bool,
+    /// Hasher of the uncompressed bytes; `None` for uncompressed blobs (the stored hash is it)
+    /// and when there is no diff ID to check.
+    out: Option<BackgroundHasher>,
     spec: BlobSpec,
     state: State,
 }
@@ -109,12 +93,11 @@ fn detect(prefix: &[u8]) -> Compression {
 }
 
 /// Wraps a stored blob in the verifying, decompressing reader.
-pub(crate) fn layer_reader(raw: Box<dyn Read + Send>, spec: BlobSpec) -> Result<LayerReader, SourceError> {
-    let mut inner = HashingReader::new(raw);
+pub(crate) fn layer_reader(mut raw: Box<dyn Read + Send>, spec: BlobSpec) -> Result<LayerReader, SourceError> {
     let mut prefix = vec![0u8; 4];
     let mut got = 0;
     while got < prefix.len() {
-        match inner.read(&mut prefix[got..]) {
+        match raw.read(&mut prefix[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -129,16 +112,18 @@ pub(crate) fn layer_reader(raw: Box<dyn Read + Send>, spec: BlobSpec) -> Result<
             message: format!("media type says {:?} but the content is {:?}", spec.hint, found).to_lowercase(),
         });
     }
-    let peeked = BufReader::with_capacity(BUF_SIZE, Peeked { prefix, pos: 0, inner });
+    // The sniffed bytes go back in front; the stored hasher sees the whole blob.
+    let stored = hashed_stream(Box::new(io::Cursor::new(prefix).chain(raw)));
     let decode = match found {
-        Compression::None => Decode::Plain(peeked),
-        Compression::Gzip => Decode::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(peeked))),
+        Compression::None => Decode::Plain(stored),
+        Compression::Gzip => Decode::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(stored))),
         Compression::Zstd => Decode::Zstd(
-            zstd::stream::read::Decoder::with_buffer(peeked)
+            zstd::stream::read::Decoder::with_buffer(stored)
                 .map_err(|e| SourceError::Corrupt { digest: spec.digest.clone(), message: e.to_string() })?,
         ),
     };
-    Ok(LayerReader { decode, out: Hasher::default(), compressed: found != Compression::None, spec, state: State::Reading })
+    let out = (found != Compression::None && spec.diff_id.is_some()).then(BackgroundHasher::new);
+    Ok(LayerReader { decode, out, spec, state: State::Reading })
 }
 
 impl LayerReader {
@@ -150,10 +135,10 @@ impl LayerReader {
     /// Called at the decoder's EOF: drain the stored blob and check everything.
     fn finish(&mut self) -> io::Result<()> {
         let digest = self.spec.digest.clone();
-        if let Err(e) = self.decode.stored().drain() {
-            return Err(self.fail(SourceError::Corrupt { digest, message: e.to_string() }, e.kind()));
-        }
-        let stored = &self.decode.stored().hasher;
+        let stored = match self.decode.stored().finish() {
+            Ok(h) => h,
+            Err(e) => return Err(self.fail(SourceError::Corrupt { digest, message: e.to_string() }, e.kind())),
+        };
         let stored_len = stored.len;
         let stored_digest = stored.finish();
         if let Some(size) = self.spec.size.filter(|&s| s != stored_len) {
@@ -165,7 +150,14 @@ impl LayerReader {
             return Err(self.fail(err, io::ErrorKind::InvalidData));
         }
         if let Some(diff_id) = self.spec.diff_id.clone() {
-            let actual = if self.compressed { self.out.finish() } else { stored_digest };
+            let actual = match self.out.as_mut().map(BackgroundHasher::finish) {
+                None => stored_digest,
+                Some(Ok(actual)) => actual,
+                Some(Err(e)) => {
+                    let err = SourceError::Corrupt { digest, message: e.to_string() };
+                    return Err(self.fail(err, e.kind()));
+                }
+            };
             if actual != diff_id {
                 let err = SourceError::DiffIdMismatch { diff_id, actual };
                 return Err(self.fail(err, io::ErrorKind::InvalidData));
@@ -192,8 +184,8 @@ impl Read for LayerReader {
                 Ok(0)
             }
             Ok(n) => {
-                if self.compressed {
-                    self.out.update(&buf[..n]);
+                if let Some(out) = &mut self.out {
+                    out.update(&buf[..n]);
                 }
                 Ok(n)
             }
@@ -272,5 +264,114 @@ mod tests {
         let mut out = Vec::new();
         assert!(r.read_to_end(&mut out).is_err());
         assert!(r.read(&mut [0u8; 16]).is_err(), "a failed stream must not turn into a clean EOF");
+    }
+
+    /// Several MiB, so that every thread hands over many chunks; not too compressible.
+    fn big_plain() -> Vec<u8> {
+        let mut x = 0x1234_5678u32;
+        (0..5_000_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                if i % 3 == 0 { (x & 0xff) as u8 } else { b'a' + (i % 7) as u8 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn big_layers_verify_and_mismatches_name_the_digest() {
+        let plain = big_plain();
+        for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
+            let stored = compress(&plain, c).unwrap();
+            assert!(stored.len() > 1 << 20, "{c:?}: want several chunks of stored bytes");
+            assert_eq!(read(stored.clone(), spec(&stored, &plain, c)).unwrap(), plain, "{c:?}");
+
+            let mut s = spec(&stored, &plain, c);
+            s.digest = sha256_digest(b"other");
+            let err = read(stored.clone(), s).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            let inner = err.get_ref().and_then(|e| e.downcast_ref::<SourceError>());
+            assert!(matches!(inner, Some(SourceError::DigestMismatch { .. })), "{c:?}: {err}");
+            assert!(err.to_string().contains(&sha256_digest(b"other")), "{err}");
+            assert!(err.to_string().contains(&sha256_digest(&stored)), "{err}");
+
+            let mut s = spec(&stored, &plain, c);
+            s.diff_id = Some(sha256_digest(b"other"));
+            let err = read(stored.clone(), s).unwrap_err();
+            let inner = err.get_ref().and_then(|e| e.downcast_ref::<SourceError>());
+            assert!(matches!(inner, Some(SourceError::DiffIdMismatch { .. })), "{c:?}: {err}");
+            assert!(err.to_string().contains(&sha256_digest(&plain)), "{err}");
+
+            let mut s = spec(&stored, &plain, c);
+            s.size = Some(stored.len() as u64 + 1);
+            let err = read(stored.clone(), s).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{c:?}: {err}");
+
+            // Without a diff ID the blob digest is still checked.
+            let mut s = spec(&stored, &plain, c);
+            s.diff_id = None;
+            assert_eq!(read(stored.clone(), s).unwrap(), plain, "{c:?}");
+        }
+    }
+
+    /// Hands out `data`, then fails (or, with `fail: false`, never ends); records its drop.
+    struct Source {
+        data: io::Cursor<Vec<u8>>,
+        fail: bool,
+        dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Read for Source {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.data.read(buf)? {
+                0 if self.fail => Err(io::Error::other("disk on fire")),
+                0 => {
+                    buf.fill(0);
+                    Ok(buf.len())
+                }
+                n => Ok(n),
+            }
+        }
+    }
+
+    impl Drop for Source {
+        fn drop(&mut self) {
+            self.dropped.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn read_errors_of_the_blob_name_the_digest() {
+        let plain = big_plain();
+        let stored = compress(&plain, Compression::Gzip).unwrap();
+        let half = stored[..stored.len() / 2].to_vec();
+        let dropped = std::sync::Arc::default();
+        let src = Source { data: io::Cursor::new(half), fail: true, dropped };
+        let s = spec(&stored, &plain, Compression::Gzip);
+        let mut r = layer_reader(Box::new(src), s).unwrap();
+        let err = r.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+        assert!(err.to_string().contains(&sha256_digest(&stored)), "{err}");
+        assert!(r.read(&mut [0u8; 16]).is_err());
+    }
+
+    #[test]
+    fn dropping_the_reader_early_ends_its_threads() {
+        let plain = big_plain();
+        let stored = compress(&plain, Compression::Gzip).unwrap();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // An endless blob: only the drop of the reader can stop the thread reading it.
+        let src = Source { data: io::Cursor::new(stored.clone()), fail: false, dropped: dropped.clone() };
+        let mut r = layer_reader(Box::new(src), spec(&stored, &plain, Compression::Gzip)).unwrap();
+        let mut buf = vec![0u8; 100_000];
+        r.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, plain[..100_000]);
+        drop(r);
+        let start = std::time::Instant::now();
+        while !dropped.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(start.elapsed() < std::time::Duration::from_secs(20), "the blob thread did not end");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
