@@ -690,179 +690,159 @@ pub fn run_profile(
         runtime.name()
     ));
     let container = Guard(runtime.start(&spec)?);
+    let c: &dyn Container = container.0.as_ref();
     let mut timings = Timings {
         start: t0.elapsed(),
         ..Default::default()
     };
-    let plain_spec = RunSpec {
-        sensor: None,
-        ..spec.clone()
+
+    // Readiness: the ports the probes need (all exposed ones by default).
+    let t_ready = Instant::now();
+    let probe_opts = ProbeOptions {
+        job_timeout: opts.timeout,
+        ..ProbeOptions::default()
     };
-    let traced_started = Instant::now();
-    std::thread::scope(|sc| -> Result<ProfileResult, ProfileError> {
-        let container = container;
-        let c: &dyn Container = container.0.as_ref();
-        // The untraced stability container starts on a thread while the traced run is probed, so
-        // its start-up and readiness overlap the traced run instead of adding to it. It starts
-        // STABILITY_DELAY after the traced one: pages that print their start time with second
-        // resolution must differ between the two to be caught.
-        let early = opts.stability_run.then(|| {
-            sc.spawn(|| {
-                std::thread::sleep(STABILITY_DELAY.saturating_sub(traced_started.elapsed()));
-                runtime
-                    .start(&plain_spec)
-                    .map(Guard)
-                    .map_err(|e| e.to_string())
-            })
-        });
+    let wait_ports: Vec<u16> = match &explicit {
+        Some(specs) => {
+            let mut v: Vec<u16> = specs
+                .iter()
+                .filter_map(|s| match s {
+                    ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } => Some(*port),
+                    _ => None,
+                })
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            // Only exec/host-exec probes: still let a service come up before they run.
+            if v.is_empty() {
+                run.tcp_ports.clone()
+            } else {
+                v
+            }
+        }
+        None => run.tcp_ports.clone(),
+    };
+    let readiness = if wait_ports.is_empty() {
+        Readiness::Ready
+    } else {
+        opts.say(&format!("waiting for port(s) {wait_ports:?}"));
+        pare_probe::wait_ready(c, &wait_ports, opts.timeout)?
+    };
+    timings.ready = t_ready.elapsed();
+    let readiness_text = match (&readiness, wait_ports.is_empty()) {
+        (Readiness::Ready, true) => "no ports to wait for".to_string(),
+        (Readiness::Ready, false) => format!(
+            "ports {wait_ports:?} answered after {:.1}s",
+            timings.ready.as_secs_f64()
+        ),
+        (Readiness::Exited(e), _) => {
+            format!("the app exited with {} before its ports answered", e.code)
+        }
+        (Readiness::TimedOut { waiting_for }, _) => {
+            format!(
+                "ports {waiting_for:?} did not answer within {}s",
+                opts.timeout.as_secs()
+            )
+        }
+    };
 
-        // Readiness: the ports the probes need (all exposed ones by default).
-        let t_ready = Instant::now();
-        let probe_opts = ProbeOptions {
-            job_timeout: opts.timeout,
-            ..ProbeOptions::default()
-        };
-        let wait_ports: Vec<u16> = match &explicit {
-            Some(specs) => {
-                let mut v: Vec<u16> = specs
-                    .iter()
-                    .filter_map(|s| match s {
-                        ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } => Some(*port),
-                        _ => None,
-                    })
-                    .collect();
-                v.sort_unstable();
-                v.dedup();
-                // Only exec/host-exec probes: still let a service come up before they run.
-                if v.is_empty() {
-                    run.tcp_ports.clone()
-                } else {
-                    v
-                }
-            }
-            None => run.tcp_ports.clone(),
-        };
-        let readiness = if wait_ports.is_empty() {
-            Readiness::Ready
-        } else {
-            opts.say(&format!("waiting for port(s) {wait_ports:?}"));
-            pare_probe::wait_ready(c, &wait_ports, opts.timeout)?
-        };
-        timings.ready = t_ready.elapsed();
-        let readiness_text = match (&readiness, wait_ports.is_empty()) {
-            (Readiness::Ready, true) => "no ports to wait for".to_string(),
-            (Readiness::Ready, false) => format!(
-                "ports {wait_ports:?} answered after {:.1}s",
-                timings.ready.as_secs_f64()
-            ),
-            (Readiness::Exited(e), _) => {
-                format!("the app exited with {} before its ports answered", e.code)
-            }
-            (Readiness::TimedOut { waiting_for }, _) => {
-                format!(
-                    "ports {waiting_for:?} did not answer within {}s",
-                    opts.timeout.as_secs()
-                )
-            }
-        };
-
-        // Probes.
-        let t_probes = Instant::now();
-        let mut records = Vec::new();
-        let mut exec_traces: Vec<Option<PathBuf>> = Vec::new();
-        match explicit {
-            Some(specs) => {
-                for s in &specs {
-                    opts.say(&format!("probe {}", pare_probe::describe(s)));
-                    match s {
-                        ProbeSpec::Exec { argv } => {
-                            let n = exec_traces.len();
-                            let (rec, traced) =
-                                traced_exec(c, argv, &run, out_dir.path(), n, &probe_opts);
-                            exec_traces.push(traced);
-                            records.push(rec);
-                        }
-                        _ => records.push(pare_probe::run_probe(c, s, &probe_opts)),
+    // Probes.
+    let t_probes = Instant::now();
+    let mut records = Vec::new();
+    let mut exec_traces: Vec<Option<PathBuf>> = Vec::new();
+    match explicit {
+        Some(specs) => {
+            for s in &specs {
+                opts.say(&format!("probe {}", pare_probe::describe(s)));
+                match s {
+                    ProbeSpec::Exec { argv } => {
+                        let n = exec_traces.len();
+                        let (rec, traced) =
+                            traced_exec(c, argv, &run, out_dir.path(), n, &probe_opts);
+                        exec_traces.push(traced);
+                        records.push(rec);
                     }
+                    _ => records.push(pare_probe::run_probe(c, s, &probe_opts)),
                 }
             }
-            None if run.tcp_ports.is_empty() => {
-                opts.say(&format!(
-                    "no exposed ports: waiting up to {}s for the job to finish",
-                    opts.timeout.as_secs()
-                ));
-                records.push(pare_probe::run_probe(c, &ProbeSpec::Job, &probe_opts));
-            }
-            None => {
-                for &port in &run.tcp_ports {
-                    match pare_probe::classify_port(c, port, &probe_opts) {
-                        kind @ (PortKind::Http | PortKind::Https) => {
-                            opts.say(&format!("crawling port {port}"));
-                            records.extend(pare_probe::crawl(
-                                c,
-                                port,
-                                kind == PortKind::Https,
-                                &probe_opts,
-                            ));
-                        }
-                        PortKind::Tcp | PortKind::Closed => {
-                            records.push(pare_probe::run_probe(
-                                c,
-                                &ProbeSpec::Tcp { port },
-                                &probe_opts,
-                            ));
-                        }
+        }
+        None if run.tcp_ports.is_empty() => {
+            opts.say(&format!(
+                "no exposed ports: waiting up to {}s for the job to finish",
+                opts.timeout.as_secs()
+            ));
+            records.push(pare_probe::run_probe(c, &ProbeSpec::Job, &probe_opts));
+        }
+        None => {
+            for &port in &run.tcp_ports {
+                match pare_probe::classify_port(c, port, &probe_opts) {
+                    kind @ (PortKind::Http | PortKind::Https) => {
+                        opts.say(&format!("crawling port {port}"));
+                        records.extend(pare_probe::crawl(
+                            c,
+                            port,
+                            kind == PortKind::Https,
+                            &probe_opts,
+                        ));
+                    }
+                    PortKind::Tcp | PortKind::Closed => {
+                        records.push(pare_probe::run_probe(
+                            c,
+                            &ProbeSpec::Tcp { port },
+                            &probe_opts,
+                        ));
                     }
                 }
             }
         }
-        pare_probe::mark_volatile(c, &mut records, &probe_opts);
-        timings.probes = t_probes.elapsed();
+    }
+    pare_probe::mark_volatile(c, &mut records, &probe_opts);
+    timings.probes = t_probes.elapsed();
 
-        // Keep running as asked, then stop.
-        match opts.continue_after {
-            ContinueAfter::Probe => {}
-            ContinueAfter::Seconds(n) => {
-                opts.say(&format!("continuing for {n}s"));
-                interruptible_sleep(Duration::from_secs(n));
-            }
-            ContinueAfter::Exit => {
-                opts.say("waiting for the app to exit (Ctrl-C aborts)");
-                while c.wait(Duration::from_secs(1))?.is_none() {}
-            }
-            ContinueAfter::Signal => {
-                eprintln!(
-                    "pare profile: the app is running; drive it now, then press Ctrl-C (or send SIGUSR1 to {}) to stop",
-                    std::process::id()
-                );
-                WAITING_FOR_SIGNAL.store(true, Ordering::SeqCst);
-                while !SIGNALLED.load(Ordering::SeqCst) {
-                    if c.wait(Duration::from_millis(200))?.is_some() {
-                        break;
-                    }
+    // Keep running as asked, then stop.
+    match opts.continue_after {
+        ContinueAfter::Probe => {}
+        ContinueAfter::Seconds(n) => {
+            opts.say(&format!("continuing for {n}s"));
+            interruptible_sleep(Duration::from_secs(n));
+        }
+        ContinueAfter::Exit => {
+            opts.say("waiting for the app to exit (Ctrl-C aborts)");
+            while c.wait(Duration::from_secs(1))?.is_none() {}
+        }
+        ContinueAfter::Signal => {
+            eprintln!(
+                "pare profile: the app is running; drive it now, then press Ctrl-C (or send SIGUSR1 to {}) to stop",
+                std::process::id()
+            );
+            WAITING_FOR_SIGNAL.store(true, Ordering::SeqCst);
+            while !SIGNALLED.load(Ordering::SeqCst) {
+                if c.wait(Duration::from_millis(200))?.is_some() {
+                    break;
                 }
-                WAITING_FOR_SIGNAL.store(false, Ordering::SeqCst);
-                SIGNALLED.store(false, Ordering::SeqCst);
             }
+            WAITING_FOR_SIGNAL.store(false, Ordering::SeqCst);
+            SIGNALLED.store(false, Ordering::SeqCst);
         }
-        let t_stop = Instant::now();
-        let exit = match c.wait(Duration::ZERO)? {
-            Some(e) => e,
-            None => c.stop(Duration::from_secs(10))?,
-        };
-        timings.stop = t_stop.elapsed();
-        let (_, stderr) = c.logs().unwrap_or_default();
-        let t_clean = Instant::now();
-        drop(container);
-        timings.cleanup = t_clean.elapsed();
+    }
+    let t_stop = Instant::now();
+    let exit = match c.wait(Duration::ZERO)? {
+        Some(e) => e,
+        None => c.stop(Duration::from_secs(10))?,
+    };
+    timings.stop = t_stop.elapsed();
+    let (_, stderr) = c.logs().unwrap_or_default();
+    let t_clean = Instant::now();
+    drop(container);
+    timings.cleanup = t_clean.elapsed();
 
-        let report_path = out_dir.path().join("sensor.json");
-        let mut report = read_report(&report_path, &stderr)?;
-        if report.exit.is_none() {
-            report.exit = Some(exit);
-        }
-        for (i, t) in exec_traces.iter().enumerate() {
-            match t.as_deref().map(|p| read_report(p, &[])) {
+    let report_path = out_dir.path().join("sensor.json");
+    let mut report = read_report(&report_path, &stderr)?;
+    if report.exit.is_none() {
+        report.exit = Some(exit);
+    }
+    for (i, t) in exec_traces.iter().enumerate() {
+        match t.as_deref().map(|p| read_report(p, &[])) {
             Some(Ok(r)) => merge_report(&mut report, r, &format!("exec probe {}", i + 1)),
             Some(Err(e)) => report.notices.push(format!("exec probe {}: trace unreadable: {e}", i + 1)),
             None => report.notices.push(format!(
@@ -870,55 +850,47 @@ pub fn run_profile(
                 i + 1
             )),
         }
-        }
+    }
 
-        if let Some(h) = early {
-            let plain = h
-                .join()
-                .unwrap_or_else(|_| Err("the stability run's thread panicked".into()));
-            if !records.is_empty() {
-                let t_stab = Instant::now();
-                opts.say("running again without the sensor to find answers that change between containers");
-                stability_run(
-                    plain,
-                    &wait_ports,
-                    &mut records,
-                    &mut report,
-                    &probe_opts,
-                    opts.timeout,
-                );
-                timings.stability = t_stab.elapsed();
-            }
-        }
+    if opts.stability_run && !records.is_empty() {
+        let t_stab = Instant::now();
+        opts.say("running again without the sensor to find answers that change between containers");
+        stability_run(
+            runtime,
+            &spec,
+            &wait_ports,
+            &mut records,
+            &mut report,
+            &probe_opts,
+            opts.timeout,
+        );
+        timings.stability = t_stab.elapsed();
+    }
 
-        let profile = Profile {
-            version: SCHEMA_VERSION,
-            image: ImageInfo {
-                reference: reference.to_string(),
-                config_digest: image.config_digest.clone(),
-                entrypoint: run.entrypoint.clone(),
-                cmd: run.cmd.clone(),
-                user: run.user.clone(),
-                workdir: run.workdir.clone(),
-                exposed_ports: run.exposed.clone(),
-            },
-            runtime: runtime.name().to_string(),
-            sensor: report,
-            probes: records,
-        };
-        let artifacts = write_artifacts(&profile, &run.tcp_ports, &opts.output)?;
-        timings.total = t0.elapsed();
-        Ok(ProfileResult {
-            profile,
-            artifacts,
-            timings,
-            readiness: readiness_text,
-        })
+    let profile = Profile {
+        version: SCHEMA_VERSION,
+        image: ImageInfo {
+            reference: reference.to_string(),
+            config_digest: image.config_digest.clone(),
+            entrypoint: run.entrypoint.clone(),
+            cmd: run.cmd.clone(),
+            user: run.user.clone(),
+            workdir: run.workdir.clone(),
+            exposed_ports: run.exposed.clone(),
+        },
+        runtime: runtime.name().to_string(),
+        sensor: report,
+        probes: records,
+    };
+    let artifacts = write_artifacts(&profile, &run.tcp_ports, &opts.output)?;
+    timings.total = t0.elapsed();
+    Ok(ProfileResult {
+        profile,
+        artifacts,
+        timings,
+        readiness: readiness_text,
     })
 }
-
-/// How long after the traced container the untraced stability container starts.
-const STABILITY_DELAY: Duration = Duration::from_millis(1200);
 
 /// Runs an `--exec` probe under a second sensor (not PID 1: it becomes a subreaper), so that
 /// the files the command uses are recorded even without fanotify. Docker's `exec` runs as the
@@ -961,19 +933,23 @@ fn traced_exec(
     }
 }
 
-/// Replays the probes on the image run again without the sensor (started beside the traced
-/// run) and marks what differs
+/// Starts the image again without the sensor, replays the probes and marks what differs
 /// (bodies, kept headers) as volatile. Problems only add a notice: the profile stands.
 fn stability_run(
-    plain: Result<Guard, String>,
+    runtime: &dyn Runtime,
+    spec: &RunSpec,
     wait_ports: &[u16],
     records: &mut [ProbeRecord],
     report: &mut SensorReport,
     opts: &ProbeOptions,
     timeout: Duration,
 ) {
-    let container = match plain {
-        Ok(c) => c,
+    let plain = RunSpec {
+        sensor: None,
+        ..spec.clone()
+    };
+    let container = match runtime.start(&plain) {
+        Ok(c) => Guard(c),
         Err(e) => {
             report.notices.push(format!("stability run skipped: {e}"));
             return;
