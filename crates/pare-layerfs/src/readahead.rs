@@ -21,24 +21,12 @@ impl ReadAhead {
         let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(DEPTH);
         std::thread::spawn(move || {
             loop {
-                let mut buf = vec![0u8; CHUNK];
-                let mut filled = 0;
-                // Fill whole chunks: fewer, larger messages.
-                let res = loop {
-                    match inner.read(&mut buf[filled..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            filled += n;
-                            if filled == CHUNK {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
+                // Whole chunks: fewer, larger messages. `read_to_end` retries interrupted
+                // reads and keeps what it read before an error.
+                let mut buf = Vec::with_capacity(CHUNK);
+                let res = (&mut inner).take(CHUNK as u64).read_to_end(&mut buf);
+                let filled = buf.len();
                 let eof = filled < CHUNK;
-                buf.truncate(filled);
                 if filled > 0 && tx.send(Ok(buf)).is_err() {
                     return;
                 }

@@ -144,23 +144,11 @@ impl ThreadedHashingReader {
 fn produce(mut raw: Box<dyn Read + Send>, tx: &SyncSender<Chunk>) {
     let mut hasher = Hasher::default();
     loop {
-        let mut buf = vec![0u8; CHUNK];
-        let mut filled = 0;
-        // Whole chunks: fewer, larger messages.
-        let res = loop {
-            match raw.read(&mut buf[filled..]) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    filled += n;
-                    if filled == CHUNK {
-                        break Ok(());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        buf.truncate(filled);
+        // Whole chunks: fewer, larger messages. `read_to_end` retries interrupted reads and
+        // keeps what it read before an error.
+        let mut buf = Vec::with_capacity(CHUNK);
+        let res = (&mut raw).take(CHUNK as u64).read_to_end(&mut buf);
+        let filled = buf.len();
         hasher.update(&buf);
         if filled > 0 && tx.send(Chunk::Data(buf)).is_err() {
             return;
@@ -170,11 +158,11 @@ fn produce(mut raw: Box<dyn Read + Send>, tx: &SyncSender<Chunk>) {
                 let _ = tx.send(Chunk::Failed(e));
                 return;
             }
-            Ok(()) if filled < CHUNK => {
+            Ok(_) if filled < CHUNK => {
                 let _ = tx.send(Chunk::End(hasher));
                 return;
             }
-            Ok(()) => {}
+            Ok(_) => {}
         }
     }
 }
