@@ -537,14 +537,7 @@ fn verify_slim(
     work: &Path,
 ) -> Result<pare_verify::Verification, BuildError> {
     let run = pare_profile::ImageRun::from_config(&original.config);
-    let mut ports = run.tcp_ports.clone();
-    for r in &profile.probes {
-        if let pare_trace::ProbeSpec::Http { port, .. } | pare_trace::ProbeSpec::Tcp { port } = &r.spec {
-            if !ports.contains(port) {
-                ports.push(*port);
-            }
-        }
-    }
+    let ports = run.ports_for(profile.probes.iter().map(|r| &r.spec));
     // The embedded runtime runs from the slim image's own extracted files, so what is verified
     // is exactly what was written.
     let (daemon_image, rootfs) = if on_docker {

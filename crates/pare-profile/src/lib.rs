@@ -417,6 +417,19 @@ impl ImageRun {
         }
     }
 
+    /// The ports a run must publish: the exposed TCP ports, then any other port a probe uses.
+    pub fn ports_for<'a>(&self, probes: impl IntoIterator<Item = &'a ProbeSpec>) -> Vec<u16> {
+        let mut ports = self.tcp_ports.clone();
+        for s in probes {
+            if let ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } = s {
+                if !ports.contains(port) {
+                    ports.push(*port);
+                }
+            }
+        }
+        ports
+    }
+
     /// ENTRYPOINT + CMD.
     pub fn command(&self) -> Vec<String> {
         self.entrypoint
@@ -661,14 +674,7 @@ pub fn run_profile(
         Target::Daemon(n) => (Some(n), None),
         Target::Rootfs(p) => (None, Some(p)),
     };
-    let mut ports = run.tcp_ports.clone();
-    for s in explicit.iter().flatten() {
-        if let ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } = s {
-            if !ports.contains(port) {
-                ports.push(*port);
-            }
-        }
-    }
+    let ports = run.ports_for(explicit.iter().flatten());
     let spec = RunSpec {
         daemon_image,
         rootfs,
@@ -1129,6 +1135,12 @@ mod tests {
         assert_eq!(r.tcp_ports, vec![443, 8080]);
         assert_eq!((r.user.as_str(), r.workdir.as_str()), ("app", "/srv"));
         assert_eq!(r.exposed.len(), 3);
+        let probes = [
+            ProbeSpec::Tcp { port: 8080 },
+            ProbeSpec::Tcp { port: 9000 },
+            ProbeSpec::Job,
+        ];
+        assert_eq!(r.ports_for(&probes), vec![443, 8080, 9000]);
     }
 
     #[test]
