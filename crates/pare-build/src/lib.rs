@@ -37,7 +37,11 @@ pub enum BuildError {
     #[error(transparent)]
     Source(#[from] pare_source::SourceError),
     #[error("{image}: extracting into {dest}: {message}")]
-    Extract { image: String, dest: PathBuf, message: String },
+    Extract {
+        image: String,
+        dest: PathBuf,
+        message: String,
+    },
     #[error(transparent)]
     Profile(#[from] pare_profile::ProfileError),
     #[error(transparent)]
@@ -52,12 +56,17 @@ pub enum BuildError {
     Analyze { image: String, message: String },
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
-    #[error("{reference}: the docker runtime needs the image in the daemon; use --runtime embedded")]
+    #[error(
+        "{reference}: the docker runtime needs the image in the daemon; use --runtime embedded"
+    )]
     NeedsDaemon { reference: String },
 }
 
 fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-    move |e| BuildError::File { path: path.to_path_buf(), message: e.to_string() }
+    move |e| BuildError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// What `pare build` was asked to do.
@@ -125,13 +134,23 @@ pub fn default_tag(reference: &ImageRef) -> String {
     let name = match reference {
         ImageRef::DockerDaemon { name } | ImageRef::Registry { name } => name.clone(),
         ImageRef::Oci { dir, tag } | ImageRef::OciArchive { path: dir, tag } => {
-            let base = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-            format!("{}:{}", base.to_ascii_lowercase(), tag.clone().unwrap_or_else(|| "latest".into()))
+            let base = dir
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            format!(
+                "{}:{}",
+                base.to_ascii_lowercase(),
+                tag.clone().unwrap_or_else(|| "latest".into())
+            )
         }
         ImageRef::DockerArchive { path, reference } => match reference {
             Some(r) => r.clone(),
             None => {
-                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "image".into());
                 format!("{}:latest", stem.to_ascii_lowercase())
             }
         },
@@ -152,20 +171,33 @@ struct Phases<'a> {
 }
 
 impl Phases<'_> {
-    fn run<T, E>(&mut self, phase: &str, detail: &str, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    fn run<T, E>(
+        &mut self,
+        phase: &str,
+        detail: &str,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
         self.progress.begin(phase, detail);
         let t = Instant::now();
         let r = f();
         let elapsed = t.elapsed();
-        self.progress.end(phase, elapsed, if r.is_ok() { "done" } else { "failed" });
-        self.timings.push(PhaseTiming { phase: phase.to_string(), seconds: elapsed.as_secs_f64() });
+        self.progress
+            .end(phase, elapsed, if r.is_ok() { "done" } else { "failed" });
+        self.timings.push(PhaseTiming {
+            phase: phase.to_string(),
+            seconds: elapsed.as_secs_f64(),
+        });
         r
     }
 
     /// Ends a phase timed elsewhere (e.g. on another thread).
     fn finish(&mut self, phase: &str, elapsed: Duration, ok: bool) {
-        self.progress.end(phase, elapsed, if ok { "done" } else { "failed" });
-        self.timings.push(PhaseTiming { phase: phase.to_string(), seconds: elapsed.as_secs_f64() });
+        self.progress
+            .end(phase, elapsed, if ok { "done" } else { "failed" });
+        self.timings.push(PhaseTiming {
+            phase: phase.to_string(),
+            seconds: elapsed.as_secs_f64(),
+        });
     }
 }
 
@@ -179,7 +211,10 @@ pub struct BuildOutcome {
 /// Builds the slim image.
 pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcome, BuildError> {
     let t0 = Instant::now();
-    let mut phases = Phases { progress, timings: Vec::new() };
+    let mut phases = Phases {
+        progress,
+        timings: Vec::new(),
+    };
     let reference = ImageRef::parse(&opts.profile.image)?;
     let artifacts = opts.profile.output.clone();
     std::fs::create_dir_all(&artifacts).map_err(file_err(&artifacts))?;
@@ -192,14 +227,25 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         (None, true) => None,
     };
     let needs_runtime = opts.reuse_profile.is_none() || opts.verify;
-    let runtime = if needs_runtime { Some(pare_runtime::detect(choice)?) } else { None };
+    let runtime = if needs_runtime {
+        Some(pare_runtime::detect(choice)?)
+    } else {
+        None
+    };
     let on_docker = runtime.as_ref().is_some_and(|r| r.name() == "docker");
     if on_docker && !is_daemon {
-        return Err(BuildError::NeedsDaemon { reference: reference.to_string() });
+        return Err(BuildError::NeedsDaemon {
+            reference: reference.to_string(),
+        });
     }
 
-    let open_opts = OpenOptions { platform: opts.profile.platform.clone(), ..Default::default() };
-    let source = phases.run("open", &reference.to_string(), || pare_source::open(&reference, &open_opts))?;
+    let open_opts = OpenOptions {
+        platform: opts.profile.platform.clone(),
+        ..Default::default()
+    };
+    let source = phases.run("open", &reference.to_string(), || {
+        pare_source::open(&reference, &open_opts)
+    })?;
     let image = source.image().clone();
     let raw_config = source.raw_config().map(<[u8]>::to_vec);
     // The slim image names its input by content (the source config digest), not by how it
@@ -219,7 +265,10 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         },
     };
 
-    let work = tempfile::Builder::new().prefix("pare-build-").tempdir().map_err(file_err(&std::env::temp_dir()))?;
+    let work = tempfile::Builder::new()
+        .prefix("pare-build-")
+        .tempdir()
+        .map_err(file_err(&std::env::temp_dir()))?;
     let rootfs = work.path().join("rootfs");
     std::fs::create_dir(&rootfs).map_err(file_err(&rootfs))?;
     {
@@ -234,7 +283,11 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
             let mut doomed = work_dir.clone().into_os_string();
             doomed.push(".interrupted");
             let doomed = PathBuf::from(doomed);
-            let target = if std::fs::rename(&work_dir, &doomed).is_ok() { doomed } else { work_dir.clone() };
+            let target = if std::fs::rename(&work_dir, &doomed).is_ok() {
+                doomed
+            } else {
+                work_dir.clone()
+            };
             for _ in 0..5 {
                 if std::fs::remove_dir_all(&target).is_ok() || !target.exists() {
                     break;
@@ -248,7 +301,9 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     let t_mount = Instant::now();
     let mounted = mount_layers(source.as_ref(), &rootfs);
     if mounted.is_some() {
-        phases.progress.begin("mount", "read-only overlay of the layer dirs");
+        phases
+            .progress
+            .begin("mount", "read-only overlay of the layer dirs");
         phases.finish("mount", t_mount.elapsed(), true);
     }
     let extract = || {
@@ -277,11 +332,17 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 r?;
             }
             let text = std::fs::read_to_string(path).map_err(file_err(path))?;
-            serde_json::from_str(&text).map_err(|e| BuildError::File { path: path.clone(), message: e.to_string() })?
+            serde_json::from_str(&text).map_err(|e| BuildError::File {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
         }
         None => {
             let rt = runtime.as_ref().expect("runtime chosen when profiling");
-            let sensor = sensor.as_ref().map_err(|e| BuildError::File { path: PathBuf::from("pare-sensor"), message: e.to_string() })?;
+            let sensor = sensor.as_ref().map_err(|e| BuildError::File {
+                path: PathBuf::from("pare-sensor"),
+                message: e.to_string(),
+            })?;
             let target = match &reference {
                 ImageRef::DockerDaemon { name } if on_docker => Target::Daemon(name.clone()),
                 _ => Target::Rootfs(rootfs.clone()),
@@ -294,11 +355,22 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 std::thread::scope(|scope| {
                     let handle = scope.spawn(extract);
                     let result = phases.run("profile", rt.name(), || {
-                        pare_profile::run_profile(&image, &reference.to_string(), target, rt.as_ref(), sensor, &opts.profile)
+                        pare_profile::run_profile(
+                            &image,
+                            &reference.to_string(),
+                            target,
+                            rt.as_ref(),
+                            sensor,
+                            &opts.profile,
+                        )
                     });
                     let extracted = handle.join().unwrap_or_else(|_| {
                         (
-                            Err(BuildError::Extract { image: reference.to_string(), dest: rootfs.clone(), message: "extraction thread panicked".into() }),
+                            Err(BuildError::Extract {
+                                image: reference.to_string(),
+                                dest: rootfs.clone(),
+                                message: "extraction thread panicked".into(),
+                            }),
                             Duration::ZERO,
                         )
                     });
@@ -314,7 +386,14 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                     extracted.0?;
                 }
                 let result = phases.run("profile", rt.name(), || {
-                    pare_profile::run_profile(&image, &reference.to_string(), target, rt.as_ref(), sensor, &opts.profile)
+                    pare_profile::run_profile(
+                        &image,
+                        &reference.to_string(),
+                        target,
+                        rt.as_ref(),
+                        sensor,
+                        &opts.profile,
+                    )
                 });
                 ((Ok(Default::default()), Duration::ZERO), result)
             };
@@ -335,17 +414,26 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     inputs.include_shell = opts.include_shell;
     inputs.excludes = opts.excludes.clone();
     inputs.preserve_paths = opts.preserve_paths.clone();
-    let selection = phases.run("select", "trace ∪ static closure", || pare_select::select(&rootfs, &inputs))?;
+    let selection = phases.run("select", "trace ∪ static closure", || {
+        pare_select::select(&rootfs, &inputs)
+    })?;
 
     // Write.
     let tag = opts.tag.clone().unwrap_or_else(|| default_tag(&reference));
     let load_into_daemon = on_docker && opts.output.is_none();
     let output = match &opts.output {
         Some(spec) => Output::parse(spec)?,
-        None if load_into_daemon => Output::DockerArchive { path: work.path().join("slim.tar"), tag: Some(tag.clone()) },
+        None if load_into_daemon => Output::DockerArchive {
+            path: work.path().join("slim.tar"),
+            tag: Some(tag.clone()),
+        },
         None => Output::Oci {
             dir: artifacts.join("image"),
-            tag: Some(tag.rsplit_once(':').map(|(_, t)| t.to_string()).unwrap_or_else(|| "latest".into())),
+            tag: Some(
+                tag.rsplit_once(':')
+                    .map(|(_, t)| t.to_string())
+                    .unwrap_or_else(|| "latest".into()),
+            ),
         },
     };
     let written = phases.run("write", "one deterministic layer", || {
@@ -361,8 +449,14 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     }
     let slim_ref = match (&loaded_as, &written.output) {
         (Some(t), _) => ImageRef::DockerDaemon { name: t.clone() },
-        (None, Output::Oci { dir, tag }) => ImageRef::Oci { dir: dir.clone(), tag: tag.clone() },
-        (None, Output::DockerArchive { path, tag }) => ImageRef::DockerArchive { path: path.clone(), reference: tag.clone() },
+        (None, Output::Oci { dir, tag }) => ImageRef::Oci {
+            dir: dir.clone(),
+            tag: tag.clone(),
+        },
+        (None, Output::DockerArchive { path, tag }) => ImageRef::DockerArchive {
+            path: path.clone(),
+            reference: tag.clone(),
+        },
     };
 
     // Verify.
@@ -416,15 +510,31 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
 
     // Analyze both images for the report.
     let (before, after) = if opts.analyze {
-        phases.run("analyze", "original and slim", || -> Result<_, BuildError> {
-            let xopts = pare_xray::Options { top: 10, hash: false, threads: 0 };
-            let before = pare_xray::analyze(source.as_ref(), &xopts)
-                .map_err(|e| BuildError::Analyze { image: reference.to_string(), message: e.to_string() })?;
-            let slim_source = pare_source::open(&slim_ref, &OpenOptions::default())?;
-            let after = pare_xray::analyze(slim_source.as_ref(), &xopts)
-                .map_err(|e| BuildError::Analyze { image: slim_ref.to_string(), message: e.to_string() })?;
-            Ok((Some(before), Some(after)))
-        })?
+        phases.run(
+            "analyze",
+            "original and slim",
+            || -> Result<_, BuildError> {
+                let xopts = pare_xray::Options {
+                    top: 10,
+                    hash: false,
+                    threads: 0,
+                };
+                let before = pare_xray::analyze(source.as_ref(), &xopts).map_err(|e| {
+                    BuildError::Analyze {
+                        image: reference.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let slim_source = pare_source::open(&slim_ref, &OpenOptions::default())?;
+                let after = pare_xray::analyze(slim_source.as_ref(), &xopts).map_err(|e| {
+                    BuildError::Analyze {
+                        image: slim_ref.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                Ok((Some(before), Some(after)))
+            },
+        )?
     } else {
         (None, None)
     };
@@ -434,23 +544,36 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         source_config_digest: image.config_digest.clone(),
         slim: slim_ref.to_string(),
         written: &written,
-        runtime: runtime.as_ref().map(|r| r.name().to_string()).unwrap_or_else(|| "none".into()),
+        runtime: runtime
+            .as_ref()
+            .map(|r| r.name().to_string())
+            .unwrap_or_else(|| "none".into()),
         profile: &profile,
         selection,
         verification,
         before: before.as_ref(),
         after: after.as_ref(),
-        source_compressed: image.layers.iter().map(|l| l.compressed_size).sum::<Option<u64>>(),
+        source_compressed: image
+            .layers
+            .iter()
+            .map(|l| l.compressed_size)
+            .sum::<Option<u64>>(),
         timings: phases.timings,
         total_seconds: t0.elapsed().as_secs_f64(),
         artifacts: artifacts.clone(),
     });
     let report_path = artifacts.join("report.json");
-    let json = serde_json::to_vec_pretty(&report).map_err(|e| BuildError::File { path: report_path.clone(), message: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| BuildError::File {
+        path: report_path.clone(),
+        message: e.to_string(),
+    })?;
     let tmp = artifacts.join(".report.json.tmp");
     std::fs::write(&tmp, json).map_err(file_err(&tmp))?;
     std::fs::rename(&tmp, &report_path).map_err(file_err(&report_path))?;
-    Ok(BuildOutcome { report, report_path })
+    Ok(BuildOutcome {
+        report,
+        report_path,
+    })
 }
 
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -472,7 +595,14 @@ pub fn private_mount_namespace() -> bool {
     if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).is_err() {
         return false;
     }
-    nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).is_ok()
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .is_ok()
 }
 
 /// A read-only overlay mount of an image's layer directories; unmounted on drop.
@@ -518,8 +648,17 @@ fn mount_layers(source: &dyn pare_source::ImageSource, target: &Path) -> Option<
     }
     use nix::mount::MsFlags;
     let flags = MsFlags::MS_RDONLY;
-    nix::mount::mount(Some("overlay"), target, Some("overlay"), flags, Some(opts.as_str())).ok()?;
-    Some(OverlayMount { target: target.to_path_buf() })
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        flags,
+        Some(opts.as_str()),
+    )
+    .ok()?;
+    Some(OverlayMount {
+        target: target.to_path_buf(),
+    })
 }
 
 /// Runs the slim image and replays the recorded probes; when they differ, re-runs it traced to
@@ -571,10 +710,16 @@ fn verify_slim(
         // fresh run of the original and excuse only what differs there too.
         let original_spec = RunSpec {
             daemon_image: original_daemon.map(str::to_string),
-            rootfs: if original_daemon.is_some() { None } else { Some(original_rootfs.to_path_buf()) },
+            rootfs: if original_daemon.is_some() {
+                None
+            } else {
+                Some(original_rootfs.to_path_buf())
+            },
             ..spec.clone()
         };
-        if let Ok(again) = pare_verify::rerun_original(runtime, &original_spec, &profile.probes, &vopts) {
+        if let Ok(again) =
+            pare_verify::rerun_original(runtime, &original_spec, &profile.probes, &vopts)
+        {
             pare_verify::apply_original_rerun(&mut v, &again);
         }
     }
@@ -583,10 +728,20 @@ fn verify_slim(
             let out = work.join("verify-trace");
             std::fs::create_dir_all(&out).map_err(file_err(&out))?;
             let traced = RunSpec {
-                sensor: Some(SensorSpec { binary: binary.clone(), output_dir: out, fanotify: false }),
+                sensor: Some(SensorSpec {
+                    binary: binary.clone(),
+                    output_dir: out,
+                    fanotify: false,
+                }),
                 ..spec
             };
-            match pare_verify::hint_missing(runtime, &traced, &profile.probes, &profile.sensor, &vopts) {
+            match pare_verify::hint_missing(
+                runtime,
+                &traced,
+                &profile.probes,
+                &profile.sensor,
+                &vopts,
+            ) {
                 Ok(missing) => v.likely_missing = missing,
                 Err(e) => v.likely_missing = vec![format!("(traced re-run failed: {e})")],
             }
@@ -602,7 +757,10 @@ mod tests {
     #[test]
     fn default_tags() {
         let t = |s: &str| default_tag(&ImageRef::parse(s).unwrap());
-        assert_eq!(t("pare-example/python-web"), "pare-example/python-web.slim:latest");
+        assert_eq!(
+            t("pare-example/python-web"),
+            "pare-example/python-web.slim:latest"
+        );
         assert_eq!(t("nginx:1.25"), "nginx.slim:1.25");
         assert_eq!(t("localhost:5000/app:v2"), "localhost:5000/app.slim:v2");
         assert_eq!(t("localhost:5000/app"), "localhost:5000/app.slim:latest");

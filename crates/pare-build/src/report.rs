@@ -89,17 +89,30 @@ fn surface_items(x: &Xray) -> BTreeSet<SurfaceItem> {
     let s = &x.surface;
     let mut out = BTreeSet::new();
     let mut add = |category: &str, path: &str| {
-        out.insert(SurfaceItem { category: category.into(), path: path.into() });
+        out.insert(SurfaceItem {
+            category: category.into(),
+            path: path.into(),
+        });
     };
     s.shells.iter().for_each(|f| add("shell", &f.path));
-    s.package_managers.iter().for_each(|f| add("package_manager", &f.path));
-    s.build_tools.iter().for_each(|f| add("build_tool", &f.path));
-    s.network_tools.iter().for_each(|f| add("network_tool", &f.path));
+    s.package_managers
+        .iter()
+        .for_each(|f| add("package_manager", &f.path));
+    s.build_tools
+        .iter()
+        .for_each(|f| add("build_tool", &f.path));
+    s.network_tools
+        .iter()
+        .for_each(|f| add("network_tool", &f.path));
     s.setuid.iter().for_each(|f| add("setuid", &f.path));
     s.setgid.iter().for_each(|f| add("setgid", &f.path));
-    s.world_writable.iter().for_each(|f| add("world_writable", &f.path));
+    s.world_writable
+        .iter()
+        .for_each(|f| add("world_writable", &f.path));
     s.capabilities.iter().for_each(|p| add("capability", p));
-    s.secret_files.iter().for_each(|f| add("secret_file", &f.path));
+    s.secret_files
+        .iter()
+        .for_each(|f| add("secret_file", &f.path));
     out
 }
 
@@ -113,7 +126,10 @@ fn summary(reference: &str, x: Option<&Xray>) -> ImageSummary {
             layers: Some(x.layers.len()),
             surface_findings: Some(x.surface.findings()),
         },
-        None => ImageSummary { reference: reference.to_string(), ..Default::default() },
+        None => ImageSummary {
+            reference: reference.to_string(),
+            ..Default::default()
+        },
     }
 }
 
@@ -132,7 +148,10 @@ impl BuildReport {
             (Some(b), Some(a)) => {
                 let before = surface_items(b);
                 let after = surface_items(a);
-                (before.difference(&after).cloned().collect(), after.into_iter().collect())
+                (
+                    before.difference(&after).cloned().collect(),
+                    after.into_iter().collect(),
+                )
             }
             _ => (Vec::new(), Vec::new()),
         };
@@ -176,7 +195,11 @@ pub fn human(bytes: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 fn opt_size(v: Option<u64>) -> String {
@@ -202,13 +225,32 @@ pub fn render_text(r: &BuildReport) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "source  {}", r.source.reference);
-    let _ = writeln!(s, "slim    {}  (image ID {})", r.slim.reference, r.slim_config_digest);
+    let _ = writeln!(
+        s,
+        "slim    {}  (image ID {})",
+        r.slim.reference, r.slim_config_digest
+    );
     let _ = writeln!(s);
     let _ = writeln!(s, "                 {:>12} {:>12}", "original", "slim");
-    let _ = writeln!(s, "size             {:>12} {:>12}", opt_size(r.source.size), opt_size(r.slim.size));
-    let _ = writeln!(s, "compressed       {:>12} {:>12}", opt_size(r.source.compressed_size), opt_size(r.slim.compressed_size));
+    let _ = writeln!(
+        s,
+        "size             {:>12} {:>12}",
+        opt_size(r.source.size),
+        opt_size(r.slim.size)
+    );
+    let _ = writeln!(
+        s,
+        "compressed       {:>12} {:>12}",
+        opt_size(r.source.compressed_size),
+        opt_size(r.slim.compressed_size)
+    );
     let count = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
-    let _ = writeln!(s, "entries          {:>12} {:>12}", count(r.source.entries), count(r.slim.entries));
+    let _ = writeln!(
+        s,
+        "entries          {:>12} {:>12}",
+        count(r.source.entries),
+        count(r.slim.entries)
+    );
     let _ = writeln!(
         s,
         "surface findings {:>12} {:>12}",
@@ -218,7 +260,11 @@ pub fn render_text(r: &BuildReport) -> String {
     if let Some(x) = r.reduction {
         let _ = writeln!(s, "reduction        {x:.1}×");
     }
-    let _ = writeln!(s, "traced files {}, kept paths {}", r.traced_files, r.kept_paths);
+    let _ = writeln!(
+        s,
+        "traced files {}, kept paths {}",
+        r.traced_files, r.kept_paths
+    );
     if !r.surface_removed.is_empty() {
         let mut by_cat: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
         for i in &r.surface_removed {
@@ -227,12 +273,20 @@ pub fn render_text(r: &BuildReport) -> String {
         let _ = writeln!(s, "\nattack surface removed:");
         for (cat, paths) in by_cat {
             let shown: Vec<&str> = paths.iter().take(6).copied().collect();
-            let more = if paths.len() > shown.len() { format!(" … (+{})", paths.len() - shown.len()) } else { String::new() };
+            let more = if paths.len() > shown.len() {
+                format!(" … (+{})", paths.len() - shown.len())
+            } else {
+                String::new()
+            };
             let _ = writeln!(s, "  {cat:<16} {}{more}", shown.join(" "));
         }
     }
     if let Some(v) = &r.verification {
-        let _ = writeln!(s, "\nverification ({}):", if v.ok() { "passed" } else { "FAILED" });
+        let _ = writeln!(
+            s,
+            "\nverification ({}):",
+            if v.ok() { "passed" } else { "FAILED" }
+        );
         if let Some(e) = &v.early_exit {
             let _ = writeln!(s, "  the slim image's app {e}");
         }
@@ -256,7 +310,10 @@ pub fn render_text(r: &BuildReport) -> String {
             }
         }
         if !v.likely_missing.is_empty() {
-            let _ = writeln!(s, "  hint: likely missing files (the original used them, the slim image lacks them):");
+            let _ = writeln!(
+                s,
+                "  hint: likely missing files (the original used them, the slim image lacks them):"
+            );
             for m in v.likely_missing.iter().take(10) {
                 match excluded_by(&r.selection, m) {
                     Some(glob) => {
@@ -267,15 +324,26 @@ pub fn render_text(r: &BuildReport) -> String {
                     }
                 }
             }
-            let _ = writeln!(s, "  keep them with --include-path (or drop the --exclude that removed them)");
+            let _ = writeln!(
+                s,
+                "  keep them with --include-path (or drop the --exclude that removed them)"
+            );
         }
     } else {
         let _ = writeln!(s, "\nverification: skipped");
     }
     let _ = writeln!(s);
-    let phases: Vec<String> = r.timings.iter().map(|t| format!("{} {:.1}s", t.phase, t.seconds)).collect();
+    let phases: Vec<String> = r
+        .timings
+        .iter()
+        .map(|t| format!("{} {:.1}s", t.phase, t.seconds))
+        .collect();
     let _ = writeln!(s, "time {:.1}s: {}", r.total_seconds, phases.join(", "));
-    let _ = writeln!(s, "artifacts in {} (report.json, profile.json, seccomp.json, apparmor.profile)", r.artifacts.display());
+    let _ = writeln!(
+        s,
+        "artifacts in {} (report.json, profile.json, seccomp.json, apparmor.profile)",
+        r.artifacts.display()
+    );
     s
 }
 
@@ -286,10 +354,17 @@ mod tests {
     #[test]
     fn excluded_by_finds_the_glob_of_the_path_or_a_parent() {
         let mut sel = Selection::default();
-        sel.excluded.insert("/app/report.py".into(), "/app/report.py".into());
-        sel.excluded.insert("/usr/lib/python3.11/json".into(), "/usr/lib/python3.11/json/**".into());
+        sel.excluded
+            .insert("/app/report.py".into(), "/app/report.py".into());
+        sel.excluded.insert(
+            "/usr/lib/python3.11/json".into(),
+            "/usr/lib/python3.11/json/**".into(),
+        );
         assert_eq!(excluded_by(&sel, "/app/report.py"), Some("/app/report.py"));
-        assert_eq!(excluded_by(&sel, "/usr/lib/python3.11/json/decoder.py"), Some("/usr/lib/python3.11/json/**"));
+        assert_eq!(
+            excluded_by(&sel, "/usr/lib/python3.11/json/decoder.py"),
+            Some("/usr/lib/python3.11/json/**")
+        );
         assert_eq!(excluded_by(&sel, "/app/app.py"), None);
         assert_eq!(excluded_by(&sel, "/usr/lib/python3.11/jsonx"), None);
     }

@@ -24,21 +24,41 @@ pub struct WhyAnswer {
 /// One line for a reason.
 pub fn describe(r: &Reason) -> String {
     match r {
-        Reason::Traced { processes, syscalls, accesses } => format!(
+        Reason::Traced {
+            processes,
+            syscalls,
+            accesses,
+        } => format!(
             "traced: {} by {} ({})",
             accesses.join("/"),
-            if processes.is_empty() { "the app".to_string() } else { processes.join(", ") },
+            if processes.is_empty() {
+                "the app".to_string()
+            } else {
+                processes.join(", ")
+            },
             syscalls.join(", ")
         ),
         Reason::ImageConfig { field, detail } => format!("image config {field}: {detail}"),
         Reason::Baseline { what } => format!("baseline: {what}"),
-        Reason::Needed { by, soname, via } => format!("DT_NEEDED {soname} of {by} (found via {via})"),
+        Reason::Needed { by, soname, via } => {
+            format!("DT_NEEDED {soname} of {by} (found via {via})")
+        }
         Reason::Interpreter { by } => format!("ELF interpreter (PT_INTERP) of {by}"),
-        Reason::Shebang { script, interpreter } => format!("#! interpreter {interpreter} of {script}"),
+        Reason::Shebang {
+            script,
+            interpreter,
+        } => format!("#! interpreter {interpreter} of {script}"),
         Reason::SymlinkChain { of, target } => format!("symlink on the way from {of} to {target}"),
         Reason::Parent { of } => format!("parent directory of {of}"),
-        Reason::Nss { service, databases, libc } => {
-            format!("NSS module '{service}' for {} (nsswitch.conf), dlopened by {libc}", databases.join(", "))
+        Reason::Nss {
+            service,
+            databases,
+            libc,
+        } => {
+            format!(
+                "NSS module '{service}' for {} (nsswitch.conf), dlopened by {libc}",
+                databases.join(", ")
+            )
         }
         Reason::Certificates { library } => format!("CA certificates for TLS library {library}"),
         Reason::Zoneinfo { touched } => format!("time zone data needed with {touched}"),
@@ -46,7 +66,9 @@ pub fn describe(r: &Reason) -> String {
         Reason::Gconv { touched } => format!("gconv configuration for {touched}"),
         Reason::PythonSource { pyc } => format!("Python source of {pyc}"),
         Reason::PythonBytecode { py } => format!("compiled bytecode of {py}"),
-        Reason::PythonDistribution { file, distribution } => format!("metadata of Python distribution {distribution} (owns {file})"),
+        Reason::PythonDistribution { file, distribution } => {
+            format!("metadata of Python distribution {distribution} (owns {file})")
+        }
         Reason::NodePackage { file } => format!("package.json of the Node package of {file}"),
         Reason::Dpkg { package, file } => format!("dpkg status of package {package} (owns {file})"),
         Reason::IncludePath { glob } => format!("--include-path {glob}"),
@@ -59,23 +81,37 @@ pub fn describe(r: &Reason) -> String {
 
 /// Reads `report.json` (a file, or a directory holding one) and explains `path`.
 pub fn why(report: &Path, path: &str) -> Result<WhyAnswer, BuildError> {
-    let file = if report.is_dir() { report.join("report.json") } else { report.to_path_buf() };
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| BuildError::File { path: file.clone(), message: e.to_string() })?;
-    let report: BuildReport =
-        serde_json::from_str(&text).map_err(|e| BuildError::File { path: file.clone(), message: e.to_string() })?;
+    let file = if report.is_dir() {
+        report.join("report.json")
+    } else {
+        report.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| BuildError::File {
+        path: file.clone(),
+        message: e.to_string(),
+    })?;
+    let report: BuildReport = serde_json::from_str(&text).map_err(|e| BuildError::File {
+        path: file.clone(),
+        message: e.to_string(),
+    })?;
     Ok(answer(&report.selection, path))
 }
 
 pub(crate) fn answer(selection: &pare_select::Selection, path: &str) -> WhyAnswer {
     let kept = selection.get(path);
-    let chain = selection.explain(path).into_iter().map(|(p, r)| (p, describe(&r))).collect();
+    let chain = selection
+        .explain(path)
+        .into_iter()
+        .map(|(p, r)| (p, describe(&r)))
+        .collect();
     let normalized = pare_select::root::normalize(path);
     WhyAnswer {
         path: normalized.clone(),
         kept: kept.is_some(),
         chain,
-        reasons: kept.map(|k| k.reasons.iter().map(describe).collect()).unwrap_or_default(),
+        reasons: kept
+            .map(|k| k.reasons.iter().map(describe).collect())
+            .unwrap_or_default(),
         excluded_by: selection.excluded.get(&normalized).cloned(),
     }
 }
@@ -90,11 +126,23 @@ mod tests {
         let mut sel = Selection::default();
         sel.entries.insert(
             "/usr/bin/jq".into(),
-            Kept { reasons: vec![Reason::Traced { processes: vec!["/usr/bin/bash".into()], syscalls: vec!["execve".into()], accesses: vec!["exec".into()] }] },
+            Kept {
+                reasons: vec![Reason::Traced {
+                    processes: vec!["/usr/bin/bash".into()],
+                    syscalls: vec!["execve".into()],
+                    accesses: vec!["exec".into()],
+                }],
+            },
         );
         sel.entries.insert(
             "/usr/lib/x86_64-linux-gnu/libjq.so.1".into(),
-            Kept { reasons: vec![Reason::Needed { by: "/usr/bin/jq".into(), soname: "libjq.so.1".into(), via: "ld.so.cache".into() }] },
+            Kept {
+                reasons: vec![Reason::Needed {
+                    by: "/usr/bin/jq".into(),
+                    soname: "libjq.so.1".into(),
+                    via: "ld.so.cache".into(),
+                }],
+            },
         );
         let a = answer(&sel, "/usr/lib/x86_64-linux-gnu//libjq.so.1");
         assert!(a.kept);

@@ -24,7 +24,11 @@ impl Platform {
             "powerpc64" => "ppc64le",
             other => other,
         };
-        Platform { os: "linux".into(), architecture: architecture.into(), variant: None }
+        Platform {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant: None,
+        }
     }
 
     /// Parses `os/arch[/variant]`.
@@ -36,7 +40,11 @@ impl Platform {
         if os.is_empty() || architecture.is_empty() || it.next().is_some() {
             return None;
         }
-        Some(Platform { os, architecture, variant })
+        Some(Platform {
+            os,
+            architecture,
+            variant,
+        })
     }
 
     /// Whether a manifest for `other` can run here (variant only compared when both have one).
@@ -74,7 +82,12 @@ pub fn rfc3339(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// How a layer blob is compressed.
@@ -152,7 +165,10 @@ impl ResolvedImage {
 
     /// `created_by` of the history step that produced layer `i`.
     pub fn created_by(&self, i: usize) -> Option<String> {
-        self.history_steps().into_iter().find(|s| s.layer_index == Some(i)).map(|s| s.created_by)
+        self.history_steps()
+            .into_iter()
+            .find(|s| s.layer_index == Some(i))
+            .map(|s| s.created_by)
     }
 }
 
@@ -174,8 +190,15 @@ mod tests {
         let p = Platform::parse("linux/arm/v7").unwrap();
         assert_eq!(p.variant.as_deref(), Some("v7"));
         assert!(Platform::parse("linux").is_none());
-        assert!(Platform::host().matches(&Platform { variant: Some("v1".into()), ..Platform::host() }));
-        assert!(!Platform::parse("windows/amd64").unwrap().matches(&Platform::parse("linux/amd64").unwrap()));
+        assert!(Platform::host().matches(&Platform {
+            variant: Some("v1".into()),
+            ..Platform::host()
+        }));
+        assert!(
+            !Platform::parse("windows/amd64")
+                .unwrap()
+                .matches(&Platform::parse("linux/amd64").unwrap())
+        );
     }
 
     #[test]

@@ -36,14 +36,19 @@ pub struct ExtractStats {
 const MAX_SYMLINKS: usize = 40;
 
 fn is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// Resolves the directory `rel` (normalized, root-relative) under `root`, following symlinks
 /// only inside the root. Missing directories are created when `create` is set.
 fn resolve_dir(root: &Path, rel: &str, create: bool) -> io::Result<PathBuf> {
-    let mut queue: VecDeque<OsString> =
-        rel.split('/').filter(|c| !c.is_empty()).map(OsString::from).collect();
+    let mut queue: VecDeque<OsString> = rel
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(OsString::from)
+        .collect();
     let mut stack: Vec<OsString> = Vec::new();
     let mut followed = 0usize;
     while let Some(comp) = queue.pop_front() {
@@ -61,7 +66,10 @@ fn resolve_dir(root: &Path, rel: &str, create: bool) -> io::Result<PathBuf> {
             Ok(md) if md.file_type().is_symlink() => {
                 followed += 1;
                 if followed > MAX_SYMLINKS {
-                    return Err(io::Error::other(format!("too many levels of symbolic links at {}", cand.display())));
+                    return Err(io::Error::other(format!(
+                        "too many levels of symbolic links at {}",
+                        cand.display()
+                    )));
                 }
                 let target = fs::read_link(&cand)?;
                 let mut parts: Vec<OsString> = Vec::new();
@@ -79,7 +87,10 @@ fn resolve_dir(root: &Path, rel: &str, create: bool) -> io::Result<PathBuf> {
             }
             Ok(md) if md.is_dir() => stack.push(comp),
             Ok(_) => {
-                return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{} is not a directory", cand.display())));
+                return Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!("{} is not a directory", cand.display()),
+                ));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
                 fs::create_dir(&cand)?;
@@ -128,7 +139,11 @@ impl Extractor<'_> {
                 Event::Entry(e) => e.path.clone(),
                 Event::Whiteout(p) | Event::Opaque(p) => p.clone(),
             };
-            let io_err = |e: io::Error| LayerFsError::Io { layer: layer.to_string(), path: PathBuf::from(&entry_name), source: e };
+            let io_err = |e: io::Error| LayerFsError::Io {
+                layer: layer.to_string(),
+                path: PathBuf::from(&entry_name),
+                source: e,
+            };
             match ev {
                 Event::Whiteout(p) => {
                     if this_layer.contains(&p) {
@@ -139,14 +154,25 @@ impl Extractor<'_> {
                             remove_any(&dir.join(file_name(&p))).map_err(io_err)?;
                             self.stats.whiteouts += 1;
                         }
-                        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                            ) => {}
                         Err(e) => return Err(io_err(e)),
                     }
                 }
                 Event::Opaque(p) => {
                     let dir = match resolve_dir(root, &p, false) {
                         Ok(d) => d,
-                        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(()),
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                            ) =>
+                        {
+                            return Ok(());
+                        }
                         Err(e) => return Err(io_err(e)),
                     };
                     clear_lower(&dir, &p, &this_layer).map_err(io_err)?;
@@ -161,8 +187,18 @@ impl Extractor<'_> {
         })
     }
 
-    fn entry(&mut self, e: &crate::Entry, data: Data<'_, '_>, layer: &str, _this_layer: &HashSet<String>) -> Result<(), LayerFsError> {
-        let io_err = |err: io::Error| LayerFsError::Io { layer: layer.to_string(), path: PathBuf::from(&e.path), source: err };
+    fn entry(
+        &mut self,
+        e: &crate::Entry,
+        data: Data<'_, '_>,
+        layer: &str,
+        _this_layer: &HashSet<String>,
+    ) -> Result<(), LayerFsError> {
+        let io_err = |err: io::Error| LayerFsError::Io {
+            layer: layer.to_string(),
+            path: PathBuf::from(&e.path),
+            source: err,
+        };
         let dir = resolve_dir(self.root, parent(&e.path), true).map_err(io_err)?;
         let full = dir.join(OsStr::from_bytes(file_name(&e.path).as_bytes()));
         match e.kind {
@@ -175,11 +211,22 @@ impl Extractor<'_> {
                     }
                     Err(_) => fs::create_dir(&full).map_err(io_err)?,
                 }
-                self.dirs.insert(full, DirMeta { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime });
+                self.dirs.insert(
+                    full,
+                    DirMeta {
+                        mode: e.mode,
+                        uid: e.uid,
+                        gid: e.gid,
+                        mtime: e.mtime,
+                    },
+                );
                 self.stats.dirs += 1;
             }
             Kind::File => {
-                if fs::symlink_metadata(&full).map(|m| m.is_dir()).unwrap_or(false) {
+                if fs::symlink_metadata(&full)
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false)
+                {
                     fs::remove_dir_all(&full).map_err(io_err)?;
                 }
                 let mut xattrs: Vec<(OsString, Vec<u8>)> = Vec::new();
@@ -188,21 +235,27 @@ impl Extractor<'_> {
                         if let Ok(Some(exts)) = t.pax_extensions() {
                             for x in exts.flatten() {
                                 if let Some(k) = x.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                                    xattrs.push((OsStr::from_bytes(k).to_os_string(), x.value_bytes().to_vec()));
+                                    xattrs.push((
+                                        OsStr::from_bytes(k).to_os_string(),
+                                        x.value_bytes().to_vec(),
+                                    ));
                                 }
                             }
                         }
                         t.set_preserve_permissions(false);
                         t.set_preserve_mtime(true);
                         t.set_unpack_xattrs(false);
-                        t.unpack(&full).map_err(|err| LayerFsError::tar(layer, Some(&e.path), err))?;
+                        t.unpack(&full)
+                            .map_err(|err| LayerFsError::tar(layer, Some(&e.path), err))?;
                     }
                     Data::Path(src) => {
                         remove_any(&full).map_err(io_err)?;
                         fs::copy(src, &full).map_err(io_err)?;
                         if let Ok(names) = xattr::list(src) {
                             for n in names {
-                                if n.as_bytes().starts_with(b"trusted.overlay.") || n.as_bytes().starts_with(b"user.overlay.") {
+                                if n.as_bytes().starts_with(b"trusted.overlay.")
+                                    || n.as_bytes().starts_with(b"user.overlay.")
+                                {
                                     continue;
                                 }
                                 if let Ok(Some(v)) = xattr::get(src, &n) {
@@ -210,7 +263,10 @@ impl Extractor<'_> {
                                 }
                             }
                         }
-                        let t = filetime::FileTime::from_unix_time(i64::try_from(e.mtime).unwrap_or(0), 0);
+                        let t = filetime::FileTime::from_unix_time(
+                            i64::try_from(e.mtime).unwrap_or(0),
+                            0,
+                        );
                         filetime::set_file_mtime(&full, t).map_err(io_err)?;
                     }
                     Data::None => {
@@ -219,7 +275,8 @@ impl Extractor<'_> {
                     }
                 }
                 if self.root_user {
-                    std::os::unix::fs::lchown(&full, Some(clamp(e.uid)), Some(clamp(e.gid))).map_err(io_err)?;
+                    std::os::unix::fs::lchown(&full, Some(clamp(e.uid)), Some(clamp(e.gid)))
+                        .map_err(io_err)?;
                 }
                 fs::set_permissions(&full, fs::Permissions::from_mode(e.mode)).map_err(io_err)?;
                 for (k, v) in xattrs {
@@ -232,9 +289,11 @@ impl Extractor<'_> {
             Kind::Symlink => {
                 remove_any(&full).map_err(io_err)?;
                 let target = e.link.as_deref().unwrap_or("");
-                std::os::unix::fs::symlink(OsStr::from_bytes(target.as_bytes()), &full).map_err(io_err)?;
+                std::os::unix::fs::symlink(OsStr::from_bytes(target.as_bytes()), &full)
+                    .map_err(io_err)?;
                 if self.root_user {
-                    std::os::unix::fs::lchown(&full, Some(clamp(e.uid)), Some(clamp(e.gid))).map_err(io_err)?;
+                    std::os::unix::fs::lchown(&full, Some(clamp(e.uid)), Some(clamp(e.gid)))
+                        .map_err(io_err)?;
                 }
                 let t = filetime::FileTime::from_unix_time(i64::try_from(e.mtime).unwrap_or(0), 0);
                 let _ = filetime::set_symlink_file_times(&full, t, t);
@@ -242,13 +301,24 @@ impl Extractor<'_> {
             }
             Kind::Hardlink => {
                 let target = e.link.as_deref().unwrap_or("");
-                let unsafe_link = |msg: String| LayerFsError::Unsafe { layer: layer.to_string(), entry: e.path.clone(), message: msg };
-                let tdir = resolve_dir(self.root, parent(target), false)
-                    .map_err(|err| unsafe_link(format!("hard link target `{target}` is not inside the extracted tree ({err})")))?;
+                let unsafe_link = |msg: String| LayerFsError::Unsafe {
+                    layer: layer.to_string(),
+                    entry: e.path.clone(),
+                    message: msg,
+                };
+                let tdir = resolve_dir(self.root, parent(target), false).map_err(|err| {
+                    unsafe_link(format!(
+                        "hard link target `{target}` is not inside the extracted tree ({err})"
+                    ))
+                })?;
                 let tpath = tdir.join(OsStr::from_bytes(file_name(target).as_bytes()));
                 match fs::symlink_metadata(&tpath) {
                     Ok(md) if !md.is_dir() => {}
-                    _ => return Err(unsafe_link(format!("hard link target `{target}` is not an extracted file"))),
+                    _ => {
+                        return Err(unsafe_link(format!(
+                            "hard link target `{target}` is not an extracted file"
+                        )));
+                    }
                 }
                 if tpath == full {
                     return Ok(());
@@ -257,7 +327,9 @@ impl Extractor<'_> {
                 fs::hard_link(&tpath, &full).map_err(io_err)?;
                 self.stats.hardlinks += 1;
             }
-            Kind::CharDevice | Kind::BlockDevice | Kind::Fifo | Kind::Other => self.stats.skipped += 1,
+            Kind::CharDevice | Kind::BlockDevice | Kind::Fifo | Kind::Other => {
+                self.stats.skipped += 1
+            }
         }
         Ok(())
     }
@@ -267,7 +339,10 @@ impl Extractor<'_> {
         // Deepest first, so setting a parent's mtime comes after its children are done.
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (p, m) in dirs {
-            if !fs::symlink_metadata(&p).map(|md| md.is_dir()).unwrap_or(false) {
+            if !fs::symlink_metadata(&p)
+                .map(|md| md.is_dir())
+                .unwrap_or(false)
+            {
                 continue;
             }
             if self.root_user {
@@ -304,17 +379,32 @@ fn clear_lower(dir: &Path, rel: &str, this_layer: &HashSet<String>) -> io::Resul
 }
 
 fn check_dest(dest: &Path) -> Result<PathBuf, LayerFsError> {
-    let root = dest.canonicalize().map_err(|e| LayerFsError::Dest { path: dest.to_path_buf(), message: e.to_string() })?;
+    let root = dest.canonicalize().map_err(|e| LayerFsError::Dest {
+        path: dest.to_path_buf(),
+        message: e.to_string(),
+    })?;
     if !root.is_dir() {
-        return Err(LayerFsError::Dest { path: dest.to_path_buf(), message: "not a directory".into() });
+        return Err(LayerFsError::Dest {
+            path: dest.to_path_buf(),
+            message: "not a directory".into(),
+        });
     }
     Ok(root)
 }
 
 /// Applies one layer into `dest` (which holds the layers below it, or is empty).
-pub fn extract_layer(content: LayerContent, layer: &str, dest: &Path) -> Result<ExtractStats, LayerFsError> {
+pub fn extract_layer(
+    content: LayerContent,
+    layer: &str,
+    dest: &Path,
+) -> Result<ExtractStats, LayerFsError> {
     let root = check_dest(dest)?;
-    let mut x = Extractor { root: &root, root_user: is_root(), stats: ExtractStats::default(), dirs: HashMap::new() };
+    let mut x = Extractor {
+        root: &root,
+        root_user: is_root(),
+        stats: ExtractStats::default(),
+        dirs: HashMap::new(),
+    };
     x.layer(content, layer)?;
     x.stats.layers = 1;
     Ok(x.finish())
@@ -325,9 +415,17 @@ pub fn extract_layer(content: LayerContent, layer: &str, dest: &Path) -> Result<
 /// xattrs (best effort) and mtimes preserved. Never writes outside `dest`.
 pub fn extract(source: &dyn ImageSource, dest: &Path) -> Result<ExtractStats, LayerFsError> {
     let root = check_dest(dest)?;
-    let mut x = Extractor { root: &root, root_user: is_root(), stats: ExtractStats::default(), dirs: HashMap::new() };
+    let mut x = Extractor {
+        root: &root,
+        root_user: is_root(),
+        stats: ExtractStats::default(),
+        dirs: HashMap::new(),
+    };
     for (i, l) in source.image().layers.iter().enumerate() {
-        let c = source.open_layer(i).map_err(|e| LayerFsError::Source { layer: l.digest.clone(), source: e })?;
+        let c = source.open_layer(i).map_err(|e| LayerFsError::Source {
+            layer: l.digest.clone(),
+            source: e,
+        })?;
         x.layer(c, &l.digest)?;
         x.stats.layers += 1;
     }

@@ -47,15 +47,36 @@ pub enum Kind {
 #[derive(Debug, thiserror::Error)]
 pub enum LayerFsError {
     #[error("layer {layer}: {source}")]
-    Source { layer: String, #[source] source: SourceError },
+    Source {
+        layer: String,
+        #[source]
+        source: SourceError,
+    },
     #[error("layer {layer}: bad tar{}: {message}", entry.as_ref().map(|e| format!(" entry `{e}`")).unwrap_or_default())]
-    Tar { layer: String, entry: Option<String>, message: String },
+    Tar {
+        layer: String,
+        entry: Option<String>,
+        message: String,
+    },
     #[error("layer {layer}: entry `{entry}`: {issue}")]
-    UnsafePath { layer: String, entry: String, issue: PathIssue },
+    UnsafePath {
+        layer: String,
+        entry: String,
+        issue: PathIssue,
+    },
     #[error("layer {layer}: {path}: {source}")]
-    Io { layer: String, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        layer: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("layer {layer}: entry `{entry}`: {message}")]
-    Unsafe { layer: String, entry: String, message: String },
+    Unsafe {
+        layer: String,
+        entry: String,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Dest { path: PathBuf, message: String },
 }
@@ -64,6 +85,10 @@ impl LayerFsError {
     pub(crate) fn tar(layer: &str, entry: Option<&str>, e: impl std::fmt::Display) -> Self {
         // io errors from the source reader carry the digest already; keep it on one line.
         let message = e.to_string().replace('\n', " ");
-        LayerFsError::Tar { layer: layer.to_string(), entry: entry.map(str::to_string), message }
+        LayerFsError::Tar {
+            layer: layer.to_string(),
+            entry: entry.map(str::to_string),
+            message,
+        }
     }
 }

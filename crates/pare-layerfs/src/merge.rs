@@ -63,9 +63,15 @@ fn clamp32(v: u64) -> u32 {
 }
 
 /// Reads one layer into a [`LayerIndex`]. `layer` names it in errors (its digest).
-pub fn read_layer(content: LayerContent, layer: &str, opts: &ReadOptions<'_>) -> Result<LayerIndex, LayerFsError> {
+pub fn read_layer(
+    content: LayerContent,
+    layer: &str,
+    opts: &ReadOptions<'_>,
+) -> Result<LayerIndex, LayerFsError> {
     let content = match content {
-        LayerContent::Tar(r) if opts.read_ahead => LayerContent::Tar(Box::new(crate::readahead::ReadAhead::new(r))),
+        LayerContent::Tar(r) if opts.read_ahead => {
+            LayerContent::Tar(Box::new(crate::readahead::ReadAhead::new(r)))
+        }
         other => other,
     };
     let mut idx = LayerIndex::default();
@@ -258,7 +264,11 @@ impl MergedFs {
 
     /// Bytes of the visible files, each stored copy counted once (hard links share).
     pub fn final_size(&self) -> u64 {
-        self.units.iter().filter(|u| u.alive > 0).map(|u| u.size).sum()
+        self.units
+            .iter()
+            .filter(|u| u.alive > 0)
+            .map(|u| u.size)
+            .sum()
     }
 
     /// Whether the visible node at `path` shares its data with an earlier-seen path (a hard
@@ -283,7 +293,13 @@ impl MergedFs {
             }
         }
         if matches!(node.kind, Kind::File | Kind::Hardlink) {
-            self.superseded.push(Superseded { path, layer: node.layer, by_layer: by, wasted, how });
+            self.superseded.push(Superseded {
+                path,
+                layer: node.layer,
+                by_layer: by,
+                wasted,
+                how,
+            });
         }
     }
 
@@ -296,7 +312,14 @@ impl MergedFs {
         } else {
             let lo = format!("{path}/");
             let hi = format!("{path}0"); // '0' sorts right after '/'
-            keys.extend(self.nodes.range::<str, _>((std::ops::Bound::Included(&*lo), std::ops::Bound::Excluded(&*hi))).map(|(k, _)| k.clone()));
+            keys.extend(
+                self.nodes
+                    .range::<str, _>((
+                        std::ops::Bound::Included(&*lo),
+                        std::ops::Bound::Excluded(&*hi),
+                    ))
+                    .map(|(k, _)| k.clone()),
+            );
             if with_self && self.nodes.contains_key(path) {
                 keys.push(path.into());
             }
@@ -376,11 +399,20 @@ impl MergedFs {
             }
             let unit = match rec.kind {
                 Kind::File => {
-                    self.units.push(Unit { size: rec.size, layer: l, alive: 1 });
+                    self.units.push(Unit {
+                        size: rec.size,
+                        layer: l,
+                        alive: 1,
+                    });
                     u32::try_from(self.units.len() - 1).unwrap_or(NO_UNIT)
                 }
                 Kind::Hardlink => {
-                    let target = rec.link.as_deref().and_then(|t| self.nodes.get(t)).map(|n| n.unit).unwrap_or(NO_UNIT);
+                    let target = rec
+                        .link
+                        .as_deref()
+                        .and_then(|t| self.nodes.get(t))
+                        .map(|n| n.unit)
+                        .unwrap_or(NO_UNIT);
                     if let Some(u) = self.units.get_mut(target as usize) {
                         u.alive += 1;
                     }
@@ -391,22 +423,58 @@ impl MergedFs {
             if let Some(c) = captured.remove(&i) {
                 self.captured.insert(rec.path.clone(), c);
             }
-            let Record { path, kind, mode, uid, gid, size, link, hash, capability } = rec;
-            self.nodes.insert(path, Node { layer: l, kind, mode, uid, gid, size, link, hash, capability, unit });
+            let Record {
+                path,
+                kind,
+                mode,
+                uid,
+                gid,
+                size,
+                link,
+                hash,
+                capability,
+            } = rec;
+            self.nodes.insert(
+                path,
+                Node {
+                    layer: l,
+                    kind,
+                    mode,
+                    uid,
+                    gid,
+                    size,
+                    link,
+                    hash,
+                    capability,
+                    unit,
+                },
+            );
         }
     }
 }
 
 /// Reads every layer of `source` (in parallel, one worker per core at most) and merges them in
 /// order. Only compact records are kept; file contents are streamed and dropped.
-pub fn read_image(source: &dyn ImageSource, opts: &ReadOptions<'_>) -> Result<MergedFs, LayerFsError> {
+pub fn read_image(
+    source: &dyn ImageSource,
+    opts: &ReadOptions<'_>,
+) -> Result<MergedFs, LayerFsError> {
     let layers = &source.image().layers;
     let n = layers.len();
-    let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
-    let threads = if opts.threads == 0 { cores } else { opts.threads }.min(n).max(1);
+    let cores = std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1);
+    let threads = if opts.threads == 0 {
+        cores
+    } else {
+        opts.threads
+    }
+    .min(n)
+    .max(1);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let slots: Mutex<BTreeMap<usize, Result<LayerIndex, LayerFsError>>> = Mutex::new(BTreeMap::new());
+    let slots: Mutex<BTreeMap<usize, Result<LayerIndex, LayerFsError>>> =
+        Mutex::new(BTreeMap::new());
     let ready = std::sync::Condvar::new();
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -422,7 +490,10 @@ pub fn read_image(source: &dyn ImageSource, opts: &ReadOptions<'_>) -> Result<Me
                     let name = &layers[i].digest;
                     let r = source
                         .open_layer(i)
-                        .map_err(|e| LayerFsError::Source { layer: name.clone(), source: e })
+                        .map_err(|e| LayerFsError::Source {
+                            layer: name.clone(),
+                            source: e,
+                        })
                         .and_then(|c| read_layer(c, name, opts));
                     if let Ok(mut m) = slots.lock() {
                         m.insert(i, r);

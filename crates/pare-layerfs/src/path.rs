@@ -53,7 +53,11 @@ pub(crate) fn file_name(p: &str) -> &str {
 }
 
 pub(crate) fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,12 @@ impl ReadAhead {
                 }
             }
         });
-        ReadAhead { rx, cur: Vec::new(), pos: 0, done: false }
+        ReadAhead {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            done: false,
+        }
     }
 }
 

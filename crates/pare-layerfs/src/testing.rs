@@ -37,7 +37,9 @@ impl LayerBuilder {
     }
 
     fn append(mut self, mut h: tar::Header, path: &str, data: &[u8]) -> Self {
-        self.b.append_data(&mut h, path, data).expect("append to in-memory tar");
+        self.b
+            .append_data(&mut h, path, data)
+            .expect("append to in-memory tar");
         self
     }
 
@@ -54,7 +56,11 @@ impl LayerBuilder {
     }
 
     pub fn file_mode(self, path: &str, data: &[u8], mode: u32) -> Self {
-        self.append(header(tar::EntryType::Regular, mode, data.len() as u64), path, data)
+        self.append(
+            header(tar::EntryType::Regular, mode, data.len() as u64),
+            path,
+            data,
+        )
     }
 
     /// A regular file of `size` bytes of `fill`.
@@ -64,19 +70,26 @@ impl LayerBuilder {
 
     pub fn symlink(mut self, path: &str, target: &str) -> Self {
         let mut h = header(tar::EntryType::Symlink, 0o777, 0);
-        self.b.append_link(&mut h, path, target).expect("append symlink");
+        self.b
+            .append_link(&mut h, path, target)
+            .expect("append symlink");
         self
     }
 
     pub fn hardlink(mut self, path: &str, target: &str) -> Self {
         let mut h = header(tar::EntryType::Link, 0o644, 0);
-        self.b.append_link(&mut h, path, target).expect("append hardlink");
+        self.b
+            .append_link(&mut h, path, target)
+            .expect("append hardlink");
         self
     }
 
     /// `.wh.NAME` next to `path`.
     pub fn whiteout(self, path: &str) -> Self {
-        let (dir, name) = path.rsplit_once('/').map(|(d, n)| (format!("{d}/"), n)).unwrap_or((String::new(), path));
+        let (dir, name) = path
+            .rsplit_once('/')
+            .map(|(d, n)| (format!("{d}/"), n))
+            .unwrap_or((String::new(), path));
         self.file(&format!("{dir}.wh.{name}"), &[])
     }
 
@@ -88,7 +101,9 @@ impl LayerBuilder {
     /// A file with PAX `SCHILY.xattr.KEY` records.
     pub fn file_xattr(mut self, path: &str, data: &[u8], key: &str, value: &[u8]) -> Self {
         let k = format!("SCHILY.xattr.{key}");
-        self.b.append_pax_extensions([(k.as_str(), value)]).expect("pax");
+        self.b
+            .append_pax_extensions([(k.as_str(), value)])
+            .expect("pax");
         self.file(path, data)
     }
 
@@ -166,7 +181,8 @@ impl MemSource {
             })
             .collect();
         let raw_config = serde_json::to_vec(&config).unwrap_or_default();
-        let config: ImageConfiguration = serde_json::from_value(config).expect("valid image config");
+        let config: ImageConfiguration =
+            serde_json::from_value(config).expect("valid image config");
         let image = ResolvedImage {
             name: "mem:test".into(),
             manifest_digest: None,
@@ -174,12 +190,19 @@ impl MemSource {
             config,
             layers: descs,
         };
-        MemSource { image, layers, raw_config }
+        MemSource {
+            image,
+            layers,
+            raw_config,
+        }
     }
 
     /// A minimal config with one `created_by` per layer.
     pub fn with_history(layers: Vec<Vec<u8>>, created_by: &[&str]) -> Self {
-        let history: Vec<serde_json::Value> = created_by.iter().map(|c| serde_json::json!({"created_by": c})).collect();
+        let history: Vec<serde_json::Value> = created_by
+            .iter()
+            .map(|c| serde_json::json!({"created_by": c}))
+            .collect();
         let cfg = serde_json::json!({
             "architecture": "amd64", "os": "linux",
             "config": {},
@@ -198,7 +221,10 @@ impl ImageSource for MemSource {
     fn open_layer(&self, index: usize) -> Result<LayerContent, SourceError> {
         match self.layers.get(index) {
             Some(l) => Ok(LayerContent::Tar(Box::new(Cursor::new(l.clone())))),
-            None => Err(SourceError::MissingBlob { path: "mem".into(), digest: format!("layer {index}") }),
+            None => Err(SourceError::MissingBlob {
+                path: "mem".into(),
+                digest: format!("layer {index}"),
+            }),
         }
     }
 

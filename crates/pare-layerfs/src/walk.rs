@@ -66,7 +66,9 @@ fn lossy(b: &[u8]) -> String {
 /// (`.wh..wh.plnk` …) is skipped (`None`), anything else is an entry path.
 fn classify(path: &str) -> Option<Result<Event, ()>> {
     let name = file_name(path);
-    let Some(rest) = name.strip_prefix(".wh.") else { return Some(Err(())) };
+    let Some(rest) = name.strip_prefix(".wh.") else {
+        return Some(Err(()));
+    };
     if rest == ".wh..opq" {
         return Some(Ok(Event::Opaque(parent(path).to_string())));
     }
@@ -97,7 +99,9 @@ fn walk_tar(
 ) -> Result<(), LayerFsError> {
     let mut ar = tar::Archive::new(r);
     {
-        let entries = ar.entries().map_err(|e| LayerFsError::tar(layer, None, e))?;
+        let entries = ar
+            .entries()
+            .map_err(|e| LayerFsError::tar(layer, None, e))?;
         let mut last: Option<String> = None;
         for e in entries {
             let mut e = e.map_err(|err| {
@@ -106,7 +110,11 @@ fn walk_tar(
             })?;
             let raw = e.path_bytes().into_owned();
             let et = e.header().entry_type();
-            if et.is_pax_global_extensions() || et.is_pax_local_extensions() || et.is_gnu_longname() || et.is_gnu_longlink() {
+            if et.is_pax_global_extensions()
+                || et.is_pax_local_extensions()
+                || et.is_gnu_longname()
+                || et.is_gnu_longlink()
+            {
                 continue;
             }
             let path = normalize(&raw).map_err(|issue| LayerFsError::UnsafePath {
@@ -127,7 +135,9 @@ fn walk_tar(
                 Some(Err(())) => {}
             }
             let kind = match et {
-                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => Kind::File,
+                tar::EntryType::Regular
+                | tar::EntryType::Continuous
+                | tar::EntryType::GNUSparse => Kind::File,
                 tar::EntryType::Directory => Kind::Dir,
                 tar::EntryType::Symlink => Kind::Symlink,
                 tar::EntryType::Link => Kind::Hardlink,
@@ -139,12 +149,16 @@ fn walk_tar(
             let link = match kind {
                 Kind::Symlink => Some(e.link_name_bytes().map(|b| lossy(&b)).unwrap_or_default()),
                 Kind::Hardlink => {
-                    let raw_link = e.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
-                    let target = normalize(&raw_link).map_err(|issue| LayerFsError::UnsafePath {
-                        layer: layer.to_string(),
-                        entry: format!("{path} -> {}", lossy(&raw_link)),
-                        issue,
-                    })?;
+                    let raw_link = e
+                        .link_name_bytes()
+                        .map(|b| b.into_owned())
+                        .unwrap_or_default();
+                    let target =
+                        normalize(&raw_link).map_err(|issue| LayerFsError::UnsafePath {
+                            layer: layer.to_string(),
+                            entry: format!("{path} -> {}", lossy(&raw_link)),
+                            issue,
+                        })?;
                     if target.is_empty() {
                         return Err(LayerFsError::Unsafe {
                             layer: layer.to_string(),
@@ -177,7 +191,11 @@ fn walk_tar(
                 link,
                 capability,
             };
-            let data = if kind == Kind::File { Data::Tar(&mut e) } else { Data::None };
+            let data = if kind == Kind::File {
+                Data::Tar(&mut e)
+            } else {
+                Data::None
+            };
             f(Event::Entry(entry), data)?;
         }
     }
@@ -198,9 +216,16 @@ fn walk_overlay(
     layer: &str,
     f: &mut dyn FnMut(Event, Data<'_, '_>) -> Result<(), LayerFsError>,
 ) -> Result<(), LayerFsError> {
-    let io_err = |path: &Path, e: io::Error| LayerFsError::Io { layer: layer.to_string(), path: path.to_path_buf(), source: e };
+    let io_err = |path: &Path, e: io::Error| LayerFsError::Io {
+        layer: layer.to_string(),
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
-    for de in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name() {
+    for de in walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
         let de = de.map_err(|e| {
             let p = e.path().unwrap_or(dir).to_path_buf();
             io_err(&p, e.into())
@@ -213,12 +238,16 @@ fn walk_overlay(
             continue;
         }
         let rel = de.path().strip_prefix(dir).unwrap_or(de.path());
-        let path = normalize(rel.as_os_str().as_bytes()).map_err(|issue| LayerFsError::UnsafePath {
-            layer: layer.to_string(),
-            entry: rel.display().to_string(),
-            issue,
-        })?;
-        let md = de.path().symlink_metadata().map_err(|e| io_err(de.path(), e))?;
+        let path =
+            normalize(rel.as_os_str().as_bytes()).map_err(|issue| LayerFsError::UnsafePath {
+                layer: layer.to_string(),
+                entry: rel.display().to_string(),
+                issue,
+            })?;
+        let md = de
+            .path()
+            .symlink_metadata()
+            .map_err(|e| io_err(de.path(), e))?;
         let ft = md.file_type();
         if ft.is_char_device() && md.rdev() == 0 {
             f(Event::Whiteout(path), Data::None)?;
@@ -255,7 +284,8 @@ fn walk_overlay(
                 }
             }
         }
-        let capability = kind == Kind::File && matches!(xattr::get(de.path(), "security.capability"), Ok(Some(_)));
+        let capability = kind == Kind::File
+            && matches!(xattr::get(de.path(), "security.capability"), Ok(Some(_)));
         let entry = Entry {
             path: path.clone(),
             kind,
@@ -268,7 +298,11 @@ fn walk_overlay(
             capability,
             sparse: false,
         };
-        let data = if kind == Kind::File { Data::Path(de.path()) } else { Data::None };
+        let data = if kind == Kind::File {
+            Data::Path(de.path())
+        } else {
+            Data::None
+        };
         f(Event::Entry(entry), data)?;
         if kind == Kind::Dir && is_opaque(de.path()) {
             f(Event::Opaque(path), Data::None)?;
@@ -285,7 +319,10 @@ mod tests {
     fn classify_whiteouts() {
         assert_eq!(classify("a/.wh.b"), Some(Ok(Event::Whiteout("a/b".into()))));
         assert_eq!(classify(".wh.b"), Some(Ok(Event::Whiteout("b".into()))));
-        assert_eq!(classify("a/.wh..wh..opq"), Some(Ok(Event::Opaque("a".into()))));
+        assert_eq!(
+            classify("a/.wh..wh..opq"),
+            Some(Ok(Event::Opaque("a".into())))
+        );
         assert_eq!(classify("a/.wh..wh.plnk"), None);
         assert_eq!(classify("a/b"), Some(Err(())));
     }

@@ -4,10 +4,14 @@
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
-use pare_layerfs::{Event, Kind, LayerContent, MergedFs, ReadOptions, extract_layer, read_layer, walk_layer};
+use pare_layerfs::{
+    Event, Kind, LayerContent, MergedFs, ReadOptions, extract_layer, read_layer, walk_layer,
+};
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 #[test]
@@ -27,7 +31,11 @@ fn overlay_dir_whiteouts_opaque_and_hardlinks() {
 
     std::fs::create_dir_all(upper.join("etc")).unwrap();
     std::fs::create_dir_all(upper.join("opq")).unwrap();
-    let st = Command::new("mknod").arg(upper.join("etc/gone")).args(["c", "0", "0"]).status().unwrap();
+    let st = Command::new("mknod")
+        .arg(upper.join("etc/gone"))
+        .args(["c", "0", "0"])
+        .status()
+        .unwrap();
     assert!(st.success());
     xattr::set(upper.join("opq"), "trusted.overlay.opaque", b"y").unwrap();
     std::fs::write(upper.join("opq/new"), vec![4u8; 7]).unwrap();
@@ -35,10 +43,14 @@ fn overlay_dir_whiteouts_opaque_and_hardlinks() {
     std::fs::hard_link(upper.join("data"), upper.join("link")).unwrap();
 
     let mut events = Vec::new();
-    walk_layer(LayerContent::OverlayDir(upper.clone()), "sha256:upper", &mut |ev, _| {
-        events.push(ev);
-        Ok(())
-    })
+    walk_layer(
+        LayerContent::OverlayDir(upper.clone()),
+        "sha256:upper",
+        &mut |ev, _| {
+            events.push(ev);
+            Ok(())
+        },
+    )
     .unwrap();
     assert!(events.contains(&Event::Whiteout("etc/gone".into())));
     assert!(events.contains(&Event::Opaque("opq".into())));
@@ -46,22 +58,45 @@ fn overlay_dir_whiteouts_opaque_and_hardlinks() {
         Event::Entry(e) if e.path == "link" => Some(e.clone()),
         _ => None,
     });
-    assert_eq!(link.map(|l| (l.kind, l.link)), Some((Kind::Hardlink, Some("data".to_string()))));
+    assert_eq!(
+        link.map(|l| (l.kind, l.link)),
+        Some((Kind::Hardlink, Some("data".to_string())))
+    );
 
     // Extraction applies the same semantics.
     let dest = t.path().join("dest");
     std::fs::create_dir(&dest).unwrap();
-    extract_layer(LayerContent::OverlayDir(lower.clone()), "sha256:lower", &dest).unwrap();
-    let st = extract_layer(LayerContent::OverlayDir(upper.clone()), "sha256:upper", &dest).unwrap();
+    extract_layer(
+        LayerContent::OverlayDir(lower.clone()),
+        "sha256:lower",
+        &dest,
+    )
+    .unwrap();
+    let st = extract_layer(
+        LayerContent::OverlayDir(upper.clone()),
+        "sha256:upper",
+        &dest,
+    )
+    .unwrap();
     assert!(!dest.join("etc/gone").exists() && dest.join("etc").is_dir());
     assert!(!dest.join("opq/old").exists());
     assert_eq!(std::fs::read(dest.join("opq/new")).unwrap(), vec![4u8; 7]);
-    assert_eq!(std::fs::metadata(dest.join("link")).unwrap().ino(), std::fs::metadata(dest.join("data")).unwrap().ino());
+    assert_eq!(
+        std::fs::metadata(dest.join("link")).unwrap().ino(),
+        std::fs::metadata(dest.join("data")).unwrap().ino()
+    );
     assert_eq!(std::fs::read(dest.join("keep")).unwrap(), vec![3u8; 5]);
-    assert!(xattr::get(dest.join("opq"), "trusted.overlay.opaque").unwrap().is_none());
+    assert!(
+        xattr::get(dest.join("opq"), "trusted.overlay.opaque")
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(st.hardlinks, 1);
 
-    let opts = ReadOptions { hash: true, ..Default::default() };
+    let opts = ReadOptions {
+        hash: true,
+        ..Default::default()
+    };
     let mut fs = MergedFs::new();
     fs.apply(read_layer(LayerContent::OverlayDir(lower), "sha256:lower", &opts).unwrap());
     fs.apply(read_layer(LayerContent::OverlayDir(upper), "sha256:upper", &opts).unwrap());

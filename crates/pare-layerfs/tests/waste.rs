@@ -6,7 +6,14 @@ use pare_layerfs::{Kind, MergedFs, ReadOptions, Supersede, read_image};
 fn merged(layers: Vec<Vec<u8>>) -> MergedFs {
     let n = layers.len();
     let src = MemSource::with_history(layers, &vec!["RUN x"; n]);
-    read_image(&src, &ReadOptions { hash: true, ..Default::default() }).unwrap()
+    read_image(
+        &src,
+        &ReadOptions {
+            hash: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 #[test]
@@ -29,13 +36,24 @@ fn file_overwritten_three_times_counts_only_superseded_copies() {
     let f = fs.get("a/f").unwrap();
     assert_eq!((f.layer, f.size), (3, 400));
     assert_eq!(fs.superseded.len(), 3);
-    assert!(fs.superseded.iter().all(|s| s.how == Supersede::Overwritten));
+    assert!(
+        fs.superseded
+            .iter()
+            .all(|s| s.how == Supersede::Overwritten)
+    );
 }
 
 #[test]
 fn deleted_directory_counts_everything_beneath() {
     let fs = merged(vec![
-        L::new().dir("d").sized("d/x", 10, b'x').dir("d/sub").sized("d/sub/y", 20, b'y').sized("d/sub/z", 30, b'z').sized("keep", 5, b'k').finish(),
+        L::new()
+            .dir("d")
+            .sized("d/x", 10, b'x')
+            .dir("d/sub")
+            .sized("d/sub/y", 20, b'y')
+            .sized("d/sub/z", 30, b'z')
+            .sized("keep", 5, b'k')
+            .finish(),
         L::new().whiteout("d").finish(),
     ]);
     assert_eq!(fs.wasted_bytes(), 60);
@@ -49,8 +67,18 @@ fn deleted_directory_counts_everything_beneath() {
 #[test]
 fn opaque_directory_hides_lower_contents() {
     let fs = merged(vec![
-        L::new().dir("o").sized("o/a", 7, b'a').sized("o/b", 11, b'b').dir("p").sized("p/q", 3, b'q').finish(),
-        L::new().dir("o").opaque("o").sized("o/c", 13, b'c').finish(),
+        L::new()
+            .dir("o")
+            .sized("o/a", 7, b'a')
+            .sized("o/b", 11, b'b')
+            .dir("p")
+            .sized("p/q", 3, b'q')
+            .finish(),
+        L::new()
+            .dir("o")
+            .opaque("o")
+            .sized("o/c", 13, b'c')
+            .finish(),
     ]);
     assert_eq!(fs.wasted_bytes(), 18);
     assert!(fs.get("o/a").is_none() && fs.get("o/b").is_none());
@@ -62,13 +90,21 @@ fn opaque_directory_hides_lower_contents() {
 
 #[test]
 fn hardlinked_data_is_counted_once_and_only_when_all_names_are_gone() {
-    let base = L::new().dir("h").sized("h/a", 50, b'a').hardlink("h/b", "h/a").finish();
+    let base = L::new()
+        .dir("h")
+        .sized("h/a", 50, b'a')
+        .hardlink("h/b", "h/a")
+        .finish();
     // Deleting one name leaves the data visible through the other: no waste.
     let fs = merged(vec![base.clone(), L::new().whiteout("h/a").finish()]);
     assert_eq!(fs.wasted_bytes(), 0);
     assert_eq!(fs.total_size(), 50);
     // Deleting both names wastes the 50 bytes once, not twice.
-    let fs = merged(vec![base.clone(), L::new().whiteout("h/a").finish(), L::new().whiteout("h/b").finish()]);
+    let fs = merged(vec![
+        base.clone(),
+        L::new().whiteout("h/a").finish(),
+        L::new().whiteout("h/b").finish(),
+    ]);
     assert_eq!(fs.wasted_bytes(), 50);
     assert_eq!(fs.layers[0].wasted_bytes, 50);
     let fs = merged(vec![base, L::new().whiteout("h").finish()]);
@@ -78,8 +114,16 @@ fn hardlinked_data_is_counted_once_and_only_when_all_names_are_gone() {
 #[test]
 fn file_replaced_by_directory_and_directory_by_file() {
     let fs = merged(vec![
-        L::new().sized("x", 9, b'x').dir("y").sized("y/z", 4, b'z').finish(),
-        L::new().dir("x").sized("x/in", 1, b'i').sized("y", 2, b'y').finish(),
+        L::new()
+            .sized("x", 9, b'x')
+            .dir("y")
+            .sized("y/z", 4, b'z')
+            .finish(),
+        L::new()
+            .dir("x")
+            .sized("x/in", 1, b'i')
+            .sized("y", 2, b'y')
+            .finish(),
     ]);
     assert_eq!(fs.wasted_bytes(), 13);
     assert_eq!(fs.get("y").unwrap().kind, Kind::File);
@@ -88,16 +132,28 @@ fn file_replaced_by_directory_and_directory_by_file() {
 
 #[test]
 fn whiteout_of_a_path_from_the_same_layer_only_touches_lower_layers() {
-    let fs = merged(vec![L::new().sized("f", 10, b'f').finish(), L::new().whiteout("g").sized("g", 3, b'g').finish()]);
+    let fs = merged(vec![
+        L::new().sized("f", 10, b'f').finish(),
+        L::new().whiteout("g").sized("g", 3, b'g').finish(),
+    ]);
     assert_eq!(fs.wasted_bytes(), 0);
     assert_eq!(fs.get("g").unwrap().size, 3);
 }
 
 #[test]
 fn layers_are_read_in_parallel_but_merged_in_order() {
-    let layers: Vec<Vec<u8>> = (0..8u8).map(|i| L::new().sized("f", 10 + usize::from(i), i).finish()).collect();
+    let layers: Vec<Vec<u8>> = (0..8u8)
+        .map(|i| L::new().sized("f", 10 + usize::from(i), i).finish())
+        .collect();
     let src = MemSource::with_history(layers, &["RUN x"; 8]);
-    let fs = read_image(&src, &ReadOptions { threads: 4, ..Default::default() }).unwrap();
+    let fs = read_image(
+        &src,
+        &ReadOptions {
+            threads: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(fs.get("f").unwrap().size, 17);
     assert_eq!(fs.wasted_bytes(), (10..17).sum::<u64>());
 }

@@ -466,11 +466,18 @@ fn parse_logical(logical: &str, line: usize, column: usize) -> Result<Instructio
         });
     }
     let words: Vec<&str> = ins.args.split_whitespace().collect();
-    if upper == "FROM" && !(words.len() == 1 || (words.len() == 3 && words[1].eq_ignore_ascii_case("as"))) {
-        return Err(ParseError::Syntax { line, column, message: "FROM expects `IMAGE [AS NAME]`".into() });
+    if upper == "FROM"
+        && !(words.len() == 1 || (words.len() == 3 && words[1].eq_ignore_ascii_case("as")))
+    {
+        return Err(ParseError::Syntax {
+            line,
+            column,
+            message: "FROM expects `IMAGE [AS NAME]`".into(),
+        });
     }
     let heredoc = ins.args.contains("<<");
-    if matches!(upper.as_str(), "COPY" | "ADD") && ins.exec.is_none() && words.len() < 2 && !heredoc {
+    if matches!(upper.as_str(), "COPY" | "ADD") && ins.exec.is_none() && words.len() < 2 && !heredoc
+    {
         return Err(ParseError::Syntax {
             line,
             column,

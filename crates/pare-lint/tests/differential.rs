@@ -223,13 +223,13 @@ const EDGE_KNOWN: &[(&str, usize, &str, &str)] = &[
     ("g000.Dockerfile", 3, "DL3067", "pare"),     // rules apply inside ONBUILD
     ("g000.Dockerfile", 4, "DL3020", "pare"),     // rules apply inside ONBUILD
     ("g000.Dockerfile", 7, "DL3066", "pare"),     // rules apply inside ONBUILD
-    ("h017.Dockerfile", 2, "DL1000", "pare"),     // `# escape=\\` is invalid (BuildKit rejects it too)
+    ("h017.Dockerfile", 2, "DL1000", "pare"), // `# escape=\\` is invalid (BuildKit rejects it too)
     ("h017.Dockerfile", 3, "DL3006", "hadolint"), // … so the file is not linted further
     ("h020.Dockerfile", 7, "DL1000", "hadolint"), // hadolint cannot parse `<<-` heredocs
-    ("h020.Dockerfile", 2, "DL3003", "pare"),     // … so it reports nothing else there
+    ("h020.Dockerfile", 2, "DL3003", "pare"), // … so it reports nothing else there
     ("h020.Dockerfile", 6, "DL3003", "pare"),
     ("h020.Dockerfile", 6, "DL3059", "pare"),
-    ("h028.Dockerfile", 2, "DL3003", "pare"),     // rules apply inside ONBUILD
+    ("h028.Dockerfile", 2, "DL3003", "pare"), // rules apply inside ONBUILD
 ];
 
 /// Hand-written edge cases (tests/edge): pare must agree with hadolint exactly, except for the

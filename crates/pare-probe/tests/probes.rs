@@ -261,10 +261,17 @@ fn classify_redis_like_server_quickly() {
         }
     });
     let c = fake(&[(6379, addr)]);
-    let o = ProbeOptions { timeout: Duration::from_secs(10), ..Default::default() };
+    let o = ProbeOptions {
+        timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
     let t = std::time::Instant::now();
     assert_eq!(classify_port(&c, 6379, &o), PortKind::Tcp);
-    assert!(t.elapsed() < Duration::from_millis(1900), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1900),
+        "took {:?}",
+        t.elapsed()
+    );
 }
 
 #[test]

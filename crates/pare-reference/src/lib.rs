@@ -20,7 +20,10 @@ pub enum ImageRef {
     /// (the daemon resolves short names, image IDs and digests itself).
     DockerDaemon { name: String },
     /// `docker-archive:PATH[:REF]`; `reference` picks one image when the archive holds several.
-    DockerArchive { path: PathBuf, reference: Option<String> },
+    DockerArchive {
+        path: PathBuf,
+        reference: Option<String>,
+    },
     /// `oci:DIR[:TAG]`; `tag` matches `org.opencontainers.image.ref.name` in `index.json`.
     Oci { dir: PathBuf, tag: Option<String> },
     /// `oci-archive:PATH[:TAG]`.
@@ -35,7 +38,10 @@ pub enum ReferenceError {
     #[error("empty image reference")]
     Empty,
     #[error("image reference `{reference}`: {reason}")]
-    Invalid { reference: String, reason: &'static str },
+    Invalid {
+        reference: String,
+        reason: &'static str,
+    },
 }
 
 impl ImageRef {
@@ -61,16 +67,20 @@ impl ImageRef {
 /// `:` (`docker-archive:a.tar:app:1` names `app:1` inside `a.tar`).
 fn split_path_suffix(rest: &str) -> (PathBuf, Option<String>) {
     match rest.split_once(':') {
-        Some((path, suffix)) if !path.is_empty() => {
-            (PathBuf::from(path), (!suffix.is_empty()).then(|| suffix.to_string()))
-        }
+        Some((path, suffix)) if !path.is_empty() => (
+            PathBuf::from(path),
+            (!suffix.is_empty()).then(|| suffix.to_string()),
+        ),
         _ => (PathBuf::from(rest), None),
     }
 }
 
 fn check_name(reference: &str, name: &str) -> Result<(), ReferenceError> {
     if name.is_empty() {
-        return Err(ReferenceError::Invalid { reference: reference.into(), reason: "missing image name" });
+        return Err(ReferenceError::Invalid {
+            reference: reference.into(),
+            reason: "missing image name",
+        });
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ReferenceError::Invalid {
@@ -91,13 +101,18 @@ impl FromStr for ImageRef {
         }
         let path_ref = |rest: &str| -> Result<(PathBuf, Option<String>), ReferenceError> {
             if rest.is_empty() {
-                return Err(ReferenceError::Invalid { reference: s.into(), reason: "missing path" });
+                return Err(ReferenceError::Invalid {
+                    reference: s.into(),
+                    reason: "missing path",
+                });
             }
             Ok(split_path_suffix(rest))
         };
         if let Some(rest) = s.strip_prefix("docker-daemon:") {
             check_name(s, rest)?;
-            Ok(ImageRef::DockerDaemon { name: rest.to_string() })
+            Ok(ImageRef::DockerDaemon {
+                name: rest.to_string(),
+            })
         } else if let Some(rest) = s.strip_prefix("docker-archive:") {
             let (path, reference) = path_ref(rest)?;
             Ok(ImageRef::DockerArchive { path, reference })
@@ -109,10 +124,14 @@ impl FromStr for ImageRef {
             Ok(ImageRef::Oci { dir, tag })
         } else if let Some(rest) = s.strip_prefix("docker://") {
             check_name(s, rest)?;
-            Ok(ImageRef::Registry { name: rest.to_string() })
+            Ok(ImageRef::Registry {
+                name: rest.to_string(),
+            })
         } else {
             check_name(s, s)?;
-            Ok(ImageRef::DockerDaemon { name: s.to_string() })
+            Ok(ImageRef::DockerDaemon {
+                name: s.to_string(),
+            })
         }
     }
 }
@@ -126,7 +145,9 @@ impl fmt::Display for ImageRef {
                 write!(f, "docker-archive:{}{}", path.display(), suffix(reference))
             }
             ImageRef::Oci { dir, tag } => write!(f, "oci:{}{}", dir.display(), suffix(tag)),
-            ImageRef::OciArchive { path, tag } => write!(f, "oci-archive:{}{}", path.display(), suffix(tag)),
+            ImageRef::OciArchive { path, tag } => {
+                write!(f, "oci-archive:{}{}", path.display(), suffix(tag))
+            }
             ImageRef::Registry { name } => write!(f, "docker://{name}"),
         }
     }
@@ -138,10 +159,17 @@ mod tests {
 
     #[test]
     fn bare_name_is_daemon() {
-        assert_eq!(ImageRef::parse("nginx:1.25").unwrap(), ImageRef::DockerDaemon { name: "nginx:1.25".into() });
+        assert_eq!(
+            ImageRef::parse("nginx:1.25").unwrap(),
+            ImageRef::DockerDaemon {
+                name: "nginx:1.25".into()
+            }
+        );
         assert_eq!(
             ImageRef::parse("localhost:5000/app").unwrap(),
-            ImageRef::DockerDaemon { name: "localhost:5000/app".into() }
+            ImageRef::DockerDaemon {
+                name: "localhost:5000/app".into()
+            }
         );
     }
 
@@ -149,20 +177,37 @@ mod tests {
     fn transports() {
         assert_eq!(
             ImageRef::parse("docker-archive:/tmp/a.tar").unwrap(),
-            ImageRef::DockerArchive { path: "/tmp/a.tar".into(), reference: None }
+            ImageRef::DockerArchive {
+                path: "/tmp/a.tar".into(),
+                reference: None
+            }
         );
         assert_eq!(
             ImageRef::parse("docker-archive:a.tar:app:1").unwrap(),
-            ImageRef::DockerArchive { path: "a.tar".into(), reference: Some("app:1".into()) }
+            ImageRef::DockerArchive {
+                path: "a.tar".into(),
+                reference: Some("app:1".into())
+            }
         );
         assert_eq!(
             ImageRef::parse("oci:./layout:v1").unwrap(),
-            ImageRef::Oci { dir: "./layout".into(), tag: Some("v1".into()) }
+            ImageRef::Oci {
+                dir: "./layout".into(),
+                tag: Some("v1".into())
+            }
         );
-        assert_eq!(ImageRef::parse("oci:/x/y").unwrap(), ImageRef::Oci { dir: "/x/y".into(), tag: None });
+        assert_eq!(
+            ImageRef::parse("oci:/x/y").unwrap(),
+            ImageRef::Oci {
+                dir: "/x/y".into(),
+                tag: None
+            }
+        );
         assert_eq!(
             ImageRef::parse("docker://alpine:3").unwrap(),
-            ImageRef::Registry { name: "alpine:3".into() }
+            ImageRef::Registry {
+                name: "alpine:3".into()
+            }
         );
     }
 
@@ -176,7 +221,12 @@ mod tests {
 
     #[test]
     fn display_roundtrip() {
-        for s in ["docker-daemon:a:b", "oci:/d:t", "docker-archive:/x.tar", "docker://r/a:1"] {
+        for s in [
+            "docker-daemon:a:b",
+            "oci:/d:t",
+            "docker-archive:/x.tar",
+            "docker://r/a:1",
+        ] {
             assert_eq!(ImageRef::parse(s).unwrap().to_string(), s);
         }
     }

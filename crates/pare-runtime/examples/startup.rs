@@ -17,8 +17,14 @@ fn median(mut v: Vec<Duration>) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rootfs = PathBuf::from(args.first().map_or("/var/cache/pare/bookworm", String::as_str));
-    let image = args.get(1).cloned().unwrap_or_else(|| "local/debian:bookworm".into());
+    let rootfs = PathBuf::from(
+        args.first()
+            .map_or("/var/cache/pare/bookworm", String::as_str),
+    );
+    let image = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "local/debian:bookworm".into());
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
     let spec = RunSpec {
         daemon_image: Some(image),
@@ -47,7 +53,11 @@ fn main() {
         let mut spec = spec.clone();
         if with_sensor {
             let Some(bin) = &sensor else { break };
-            spec.sensor = Some(SensorSpec { binary: bin.clone(), output_dir: out.clone(), fanotify: false });
+            spec.sensor = Some(SensorSpec {
+                binary: bin.clone(),
+                output_dir: out.clone(),
+                fanotify: false,
+            });
         }
         for rt in &runtimes {
             let (mut start, mut total) = (Vec::new(), Vec::new());
@@ -55,7 +65,10 @@ fn main() {
                 let t0 = Instant::now();
                 let c = rt.start(&spec).expect("start");
                 start.push(t0.elapsed());
-                let exit = c.wait(Duration::from_secs(30)).expect("wait").expect("exit");
+                let exit = c
+                    .wait(Duration::from_secs(30))
+                    .expect("wait")
+                    .expect("exit");
                 assert_eq!(exit.code, 0);
                 c.cleanup().expect("cleanup");
                 total.push(t0.elapsed());

@@ -23,7 +23,8 @@ pub(crate) fn register(item: &Arc<dyn Teardown>) -> u64 {
     install_signal_handler();
     let key = NEXT.fetch_add(1, Ordering::Relaxed);
     let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    reg.get_or_insert_with(HashMap::new).insert(key, Arc::downgrade(item));
+    reg.get_or_insert_with(HashMap::new)
+        .insert(key, Arc::downgrade(item));
     key
 }
 
@@ -37,7 +38,8 @@ pub(crate) fn deregister(key: u64) {
 /// Number of containers currently registered (for tests and diagnostics).
 pub fn live_count() -> usize {
     let reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    reg.as_ref().map_or(0, |m| m.values().filter(|w| w.strong_count() > 0).count())
+    reg.as_ref()
+        .map_or(0, |m| m.values().filter(|w| w.strong_count() > 0).count())
 }
 
 /// Tears down every live container (processes, docker containers, temp dirs). Safe to call
@@ -45,7 +47,9 @@ pub fn live_count() -> usize {
 pub fn cleanup_all() {
     let items: Vec<Arc<dyn Teardown>> = {
         let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        reg.as_mut().map_or_else(Vec::new, |m| m.drain().filter_map(|(_, w)| w.upgrade()).collect())
+        reg.as_mut().map_or_else(Vec::new, |m| {
+            m.drain().filter_map(|(_, w)| w.upgrade()).collect()
+        })
     };
     for item in items {
         item.teardown();

@@ -57,9 +57,12 @@ impl Shared {
         F: Future + Send,
         F::Output: Send,
     {
-        let Some(rt) = self.rt.as_ref() else { unreachable!("runtime is only taken in Drop") };
+        let Some(rt) = self.rt.as_ref() else {
+            unreachable!("runtime is only taken in Drop")
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
+            std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join())
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
         } else {
             rt.block_on(fut)
         }
@@ -72,11 +75,19 @@ fn daemon_is_local() -> bool {
 }
 
 fn derr(context: &str, e: bollard::errors::Error) -> RuntimeError {
-    RuntimeError::Docker { message: format!("{context}: {e}") }
+    RuntimeError::Docker {
+        message: format!("{context}: {e}"),
+    }
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// The Docker daemon runtime.
@@ -102,15 +113,22 @@ impl DockerRuntime {
     /// Like [`connect`](Self::connect) with an explicit host (`unix://…`, `tcp://…`; empty =
     /// the default socket).
     pub fn connect_with_host(host: &str, timeout: Duration) -> Result<Self, RuntimeError> {
-        let unavailable = |reason: String| RuntimeError::Unavailable { runtime: "docker", reason };
+        let unavailable = |reason: String| RuntimeError::Unavailable {
+            runtime: "docker",
+            reason,
+        };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("pare-docker")
             .enable_all()
             .build()
             .map_err(|e| unavailable(format!("tokio runtime: {e}")))?;
-        let docker = if host.is_empty() { Docker::connect_with_defaults() } else { Docker::connect_with_host(host) }
-            .map_err(|e| unavailable(format!("{host}: {e}")))?;
+        let docker = if host.is_empty() {
+            Docker::connect_with_defaults()
+        } else {
+            Docker::connect_with_host(host)
+        }
+        .map_err(|e| unavailable(format!("{host}: {e}")))?;
         let fut = async move {
             let docker = tokio::time::timeout(timeout, docker.negotiate_version())
                 .await
@@ -129,7 +147,12 @@ impl DockerRuntime {
             rt.block_on(fut)
         }
         .map_err(unavailable)?;
-        let this = Self { shared: Arc::new(Shared { rt: Some(rt), docker }) };
+        let this = Self {
+            shared: Arc::new(Shared {
+                rt: Some(rt),
+                docker,
+            }),
+        };
         // Best effort: containers that SIGKILLed pare processes on this host left behind.
         let _ = this.remove_stale(false);
         Ok(this)
@@ -143,18 +166,31 @@ impl DockerRuntime {
         let list = sh.run(async {
             let mut filters = HashMap::new();
             filters.insert("label".to_string(), vec![format!("{RUN_LABEL}=1")]);
-            let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-            sh.docker.list_containers(Some(opts)).await.map_err(|e| derr("list containers", e))
+            let opts = ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build();
+            sh.docker
+                .list_containers(Some(opts))
+                .await
+                .map_err(|e| derr("list containers", e))
         })?;
         let mut n = 0;
         for c in list {
             let Some(id) = c.id else { continue };
-            let owner = c.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).map_or("", String::as_str);
+            let owner = c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(OWNER_LABEL))
+                .map_or("", String::as_str);
             if !all && crate::owner_alive(owner) != Some(false) {
                 continue;
             }
             sh.run(async {
-                let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+                let opts = RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .v(true)
+                    .build();
                 match sh.docker.remove_container(&id, Some(opts)).await {
                     Ok(()) => Ok(()),
                     Err(e) if is_not_found(&e) => Ok(()),
@@ -172,23 +208,40 @@ impl DockerRuntime {
         sh.run(async {
             let mut filters = HashMap::new();
             filters.insert("label".to_string(), vec![format!("{RUN_LABEL}=1")]);
-            let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-            let list = sh.docker.list_containers(Some(opts)).await.map_err(|e| derr("list containers", e))?;
+            let opts = ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let list = sh
+                .docker
+                .list_containers(Some(opts))
+                .await
+                .map_err(|e| derr("list containers", e))?;
             Ok(list.into_iter().filter_map(|c| c.id).collect())
         })
     }
 }
 
 /// The container configuration for `spec` (pure: unit-tested).
-pub(crate) fn create_body(spec: &RunSpec, image: &str) -> Result<ContainerCreateBody, RuntimeError> {
+pub(crate) fn create_body(
+    spec: &RunSpec,
+    image: &str,
+) -> Result<ContainerCreateBody, RuntimeError> {
     let mut labels = HashMap::new();
     labels.insert(RUN_LABEL.to_string(), "1".to_string());
     labels.insert(OWNER_LABEL.to_string(), crate::owner_token());
-    let mut host = HostConfig { privileged: Some(false), ..Default::default() };
+    let mut host = HostConfig {
+        privileged: Some(false),
+        ..Default::default()
+    };
     let mut body = ContainerCreateBody {
         image: Some(image.to_string()),
         labels: Some(labels),
-        env: if spec.env.is_empty() { None } else { Some(spec.env.clone()) },
+        env: if spec.env.is_empty() {
+            None
+        } else {
+            Some(spec.env.clone())
+        },
         tty: Some(false),
         attach_stdin: Some(false),
         open_stdin: Some(false),
@@ -201,13 +254,19 @@ pub(crate) fn create_body(spec: &RunSpec, image: &str) -> Result<ContainerCreate
         Some(sensor) => {
             let bin = absolute(&sensor.binary)?;
             let out = absolute(&sensor.output_dir)?;
-            host.binds = Some(vec![format!("{bin}:{SENSOR_PATH}:ro"), format!("{out}:{OUTPUT_DIR}:rw")]);
+            host.binds = Some(vec![
+                format!("{bin}:{SENSOR_PATH}:ro"),
+                format!("{out}:{OUTPUT_DIR}:rw"),
+            ]);
             let mut caps = vec!["SYS_PTRACE".to_string()];
             if sensor.fanotify {
                 caps.push("SYS_ADMIN".to_string());
             }
             host.cap_add = Some(caps);
-            host.security_opt = Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]);
+            host.security_opt = Some(vec![
+                "seccomp=unconfined".into(),
+                "apparmor=unconfined".into(),
+            ]);
             body.user = Some("0".to_string());
             // The sensor enters WORKDIR itself; setting it here too makes `exec` start there.
             if !spec.workdir.is_empty() {
@@ -237,7 +296,10 @@ pub(crate) fn create_body(spec: &RunSpec, image: &str) -> Result<ContainerCreate
             exposed.push(key.clone());
             bindings.insert(
                 key,
-                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
             );
         }
         body.exposed_ports = Some(exposed);
@@ -249,7 +311,11 @@ pub(crate) fn create_body(spec: &RunSpec, image: &str) -> Result<ContainerCreate
 
 /// `SENSOR_PATH --output OUTPUT_DIR [--user U] [--workdir D] [--no-fanotify] -- CMD...`
 pub(crate) fn sensor_argv(spec: &RunSpec) -> Vec<String> {
-    let mut argv = vec![SENSOR_PATH.to_string(), "--output".to_string(), OUTPUT_DIR.to_string()];
+    let mut argv = vec![
+        SENSOR_PATH.to_string(),
+        "--output".to_string(),
+        OUTPUT_DIR.to_string(),
+    ];
     if !spec.user.is_empty() {
         argv.extend(["--user".to_string(), spec.user.clone()]);
     }
@@ -265,10 +331,18 @@ pub(crate) fn sensor_argv(spec: &RunSpec) -> Vec<String> {
 }
 
 fn absolute(p: &Path) -> Result<String, RuntimeError> {
-    let abs = std::fs::canonicalize(p).map_err(|source| RuntimeError::Io { path: p.to_path_buf(), source })?;
-    abs.into_os_string().into_string().map_err(|p| RuntimeError::Docker {
-        message: format!("{}: path is not UTF-8, cannot bind-mount it", Path::new(&p).display()),
-    })
+    let abs = std::fs::canonicalize(p).map_err(|source| RuntimeError::Io {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    abs.into_os_string()
+        .into_string()
+        .map_err(|p| RuntimeError::Docker {
+            message: format!(
+                "{}: path is not UTF-8, cannot bind-mount it",
+                Path::new(&p).display()
+            ),
+        })
 }
 
 /// Reads the host address of container port `port` from an inspect `NetworkSettings.Ports`.
@@ -278,7 +352,12 @@ pub(crate) fn parse_port_binding(ports: &PortMap, port: u16) -> Option<SocketAdd
     // Prefer an explicit IPv4 address, then an unspecified one (reachable on loopback), then v6.
     list.iter()
         .filter_map(|b| {
-            let hp = b.host_port.as_deref()?.parse::<u16>().ok().filter(|&p| p != 0)?;
+            let hp = b
+                .host_port
+                .as_deref()?
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)?;
             let (rank, ip) = match b.host_ip.as_deref().map(str::parse::<IpAddr>) {
                 Some(Ok(ip)) if ip.is_unspecified() => (1, IpAddr::V4(Ipv4Addr::LOCALHOST)),
                 Some(Ok(ip)) if ip.is_ipv4() => (0, ip),
@@ -304,9 +383,12 @@ impl Runtime for DockerRuntime {
 impl DockerRuntime {
     /// [`Runtime::start`] returning the concrete container (for its [`DockerContainer::id`]).
     pub fn start_container(&self, spec: &RunSpec) -> Result<DockerContainer, RuntimeError> {
-        let image = spec.daemon_image.as_deref().ok_or_else(|| RuntimeError::Docker {
-            message: "the docker runtime needs RunSpec.daemon_image".into(),
-        })?;
+        let image = spec
+            .daemon_image
+            .as_deref()
+            .ok_or_else(|| RuntimeError::Docker {
+                message: "the docker runtime needs RunSpec.daemon_image".into(),
+            })?;
         let body = create_body(spec, image)?;
         let name = format!("pare-{}", crate::random_hex(12));
         let sh = self.shared.clone();
@@ -330,10 +412,19 @@ impl DockerRuntime {
         });
         let td: Arc<dyn Teardown> = inner.clone();
         *inner.reg_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(cleanup::register(&td));
-        let container = DockerContainer { inner, endpoints: HashMap::new() };
+        let container = DockerContainer {
+            inner,
+            endpoints: HashMap::new(),
+        };
         let started = sh.run(async {
-            sh.docker.start_container(&id, None).await.map_err(|e| derr(&format!("start container {name}"), e))?;
-            sh.docker.inspect_container(&id, None).await.map_err(|e| derr(&format!("inspect container {name}"), e))
+            sh.docker
+                .start_container(&id, None)
+                .await
+                .map_err(|e| derr(&format!("start container {name}"), e))?;
+            sh.docker
+                .inspect_container(&id, None)
+                .await
+                .map_err(|e| derr(&format!("inspect container {name}"), e))
         });
         // On error `container` drops here and removes what was created.
         let info = started?;
@@ -366,12 +457,20 @@ impl DockerInner {
         if self.done.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        if let Some(k) = self.reg_key.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(k) = self
+            .reg_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             cleanup::deregister(k);
         }
         let sh = &self.shared;
         sh.run(async {
-            let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+            let opts = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
             match sh.docker.remove_container(&self.id, Some(opts)).await {
                 Ok(()) => Ok(()),
                 Err(e) if is_not_found(&e) => Ok(()),
@@ -395,7 +494,10 @@ impl DockerInner {
         }
         let code = state.exit_code.unwrap_or(-1) as i32;
         let sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        let signal = sent.iter().find(|(n, _)| code == 128 + n).map(|(_, name)| name.to_string());
+        let signal = sent
+            .iter()
+            .find(|(n, _)| code == 128 + n)
+            .map(|(_, name)| name.to_string());
         let exit = ExitInfo { code, signal };
         *self.exit.lock().unwrap_or_else(|e| e.into_inner()) = Some(exit.clone());
         Ok(Some(exit))
@@ -416,14 +518,20 @@ impl DockerInner {
     }
 
     fn kill(&self, signal: &'static str, number: i32) -> Result<(), RuntimeError> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push((number, signal));
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((number, signal));
         let sh = &self.shared;
         sh.run(async {
             let opts = KillContainerOptionsBuilder::new().signal(signal).build();
             match sh.docker.kill_container(&self.id, Some(opts)).await {
                 Ok(()) => Ok(()),
                 // 409: not running any more.
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 409 | 404, .. }) => Ok(()),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409 | 404,
+                    ..
+                }) => Ok(()),
                 Err(e) => Err(derr(&format!("kill {signal} container {}", self.name), e)),
             }
         })
@@ -465,17 +573,28 @@ impl Container for DockerContainer {
                 cmd: Some(argv.to_vec()),
                 ..Default::default()
             };
-            let created = sh.docker.create_exec(&inner.id, opts).await.map_err(|e| derr(&format!("exec in {name}"), e))?;
+            let created = sh
+                .docker
+                .create_exec(&inner.id, opts)
+                .await
+                .map_err(|e| derr(&format!("exec in {name}"), e))?;
             let collect = async {
                 let mut out = ExecOutput::default();
-                match sh.docker.start_exec(&created.id, None).await.map_err(|e| derr(&format!("exec in {name}"), e))? {
+                match sh
+                    .docker
+                    .start_exec(&created.id, None)
+                    .await
+                    .map_err(|e| derr(&format!("exec in {name}"), e))?
+                {
                     StartExecResults::Attached { mut output, .. } => {
                         while let Some(chunk) = output.next().await {
                             match chunk.map_err(|e| derr(&format!("exec output in {name}"), e))? {
                                 LogOutput::StdOut { message } | LogOutput::Console { message } => {
                                     out.stdout.extend_from_slice(&message)
                                 }
-                                LogOutput::StdErr { message } => out.stderr.extend_from_slice(&message),
+                                LogOutput::StdErr { message } => {
+                                    out.stderr.extend_from_slice(&message)
+                                }
                                 LogOutput::StdIn { .. } => {}
                             }
                         }
@@ -484,14 +603,20 @@ impl Container for DockerContainer {
                 }
                 // The stream ends when the process exits; the exit code may lag a moment.
                 for _ in 0..200 {
-                    let i = sh.docker.inspect_exec(&created.id).await.map_err(|e| derr(&format!("exec in {name}"), e))?;
+                    let i = sh
+                        .docker
+                        .inspect_exec(&created.id)
+                        .await
+                        .map_err(|e| derr(&format!("exec in {name}"), e))?;
                     if !i.running.unwrap_or(false) {
                         out.exit_code = i.exit_code.unwrap_or(-1) as i32;
                         return Ok(out);
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                Err(RuntimeError::Docker { message: format!("exec in {name}: no exit code after output ended") })
+                Err(RuntimeError::Docker {
+                    message: format!("exec in {name}: no exit code after output ended"),
+                })
             };
             match tokio::time::timeout(timeout, collect).await {
                 Ok(r) => r,
@@ -500,13 +625,21 @@ impl Container for DockerContainer {
                     // to kill; otherwise it runs on until the container is removed.
                     if daemon_is_local() {
                         if let Ok(i) = sh.docker.inspect_exec(&created.id).await {
-                            if let Some(pid) = i.pid.filter(|&p| p > 1).and_then(|p| i32::try_from(p).ok()) {
-                                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                            if let Some(pid) =
+                                i.pid.filter(|&p| p > 1).and_then(|p| i32::try_from(p).ok())
+                            {
+                                let _ = nix::sys::signal::kill(
+                                    nix::unistd::Pid::from_raw(pid),
+                                    nix::sys::signal::Signal::SIGKILL,
+                                );
                             }
                         }
                     }
                     Err(RuntimeError::Docker {
-                        message: format!("exec {:?} in {name}: timed out after {timeout:?}", argv.join(" ")),
+                        message: format!(
+                            "exec {:?} in {name}: timed out after {timeout:?}",
+                            argv.join(" ")
+                        ),
                     })
                 }
             }
@@ -526,21 +659,32 @@ impl Container for DockerContainer {
             return Ok(e);
         }
         self.inner.kill("SIGKILL", 9)?;
-        self.inner.wait(Duration::from_secs(30))?.ok_or_else(|| RuntimeError::Docker {
-            message: format!("container {} still running 30s after SIGKILL", self.inner.name),
-        })
+        self.inner
+            .wait(Duration::from_secs(30))?
+            .ok_or_else(|| RuntimeError::Docker {
+                message: format!(
+                    "container {} still running 30s after SIGKILL",
+                    self.inner.name
+                ),
+            })
     }
 
     fn logs(&self) -> Result<(Vec<u8>, Vec<u8>), RuntimeError> {
         let inner = &self.inner;
         let sh = &inner.shared;
         sh.run(async {
-            let opts = LogsOptionsBuilder::new().stdout(true).stderr(true).follow(false).build();
+            let opts = LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .follow(false)
+                .build();
             let mut stream = sh.docker.logs(&inner.id, Some(opts));
             let (mut out, mut err) = (Vec::new(), Vec::new());
             while let Some(chunk) = stream.next().await {
                 match chunk.map_err(|e| derr(&format!("logs of {}", inner.name), e))? {
-                    LogOutput::StdOut { message } | LogOutput::Console { message } => out.extend_from_slice(&message),
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        out.extend_from_slice(&message)
+                    }
                     LogOutput::StdErr { message } => err.extend_from_slice(&message),
                     LogOutput::StdIn { .. } => {}
                 }
@@ -585,16 +729,40 @@ mod tests {
         m.insert(
             "8000/tcp".into(),
             Some(vec![
-                PortBinding { host_ip: Some("::".into()), host_port: Some("49154".into()) },
-                PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some("49153".into()) },
+                PortBinding {
+                    host_ip: Some("::".into()),
+                    host_port: Some("49154".into()),
+                },
+                PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some("49153".into()),
+                },
             ]),
         );
         m.insert("9000/tcp".into(), None);
-        m.insert("9001/tcp".into(), Some(vec![PortBinding { host_ip: Some("0.0.0.0".into()), host_port: Some("4000".into()) }]));
-        m.insert("9002/tcp".into(), Some(vec![PortBinding { host_ip: None, host_port: Some("garbage".into()) }]));
-        assert_eq!(parse_port_binding(&m, 8000), Some("127.0.0.1:49153".parse().unwrap()));
+        m.insert(
+            "9001/tcp".into(),
+            Some(vec![PortBinding {
+                host_ip: Some("0.0.0.0".into()),
+                host_port: Some("4000".into()),
+            }]),
+        );
+        m.insert(
+            "9002/tcp".into(),
+            Some(vec![PortBinding {
+                host_ip: None,
+                host_port: Some("garbage".into()),
+            }]),
+        );
+        assert_eq!(
+            parse_port_binding(&m, 8000),
+            Some("127.0.0.1:49153".parse().unwrap())
+        );
         assert_eq!(parse_port_binding(&m, 9000), None);
-        assert_eq!(parse_port_binding(&m, 9001), Some("127.0.0.1:4000".parse().unwrap()));
+        assert_eq!(
+            parse_port_binding(&m, 9001),
+            Some("127.0.0.1:4000".parse().unwrap())
+        );
         assert_eq!(parse_port_binding(&m, 9002), None);
         assert_eq!(parse_port_binding(&m, 1), None);
     }
@@ -603,10 +771,20 @@ mod tests {
     fn plain_run_keeps_image_user_and_default_security() {
         let b = create_body(&spec(), "img").unwrap();
         assert_eq!(b.entrypoint, Some(vec!["python3".to_string()]));
-        assert_eq!(b.cmd, Some(vec!["-m".to_string(), "http.server".to_string()]));
+        assert_eq!(
+            b.cmd,
+            Some(vec!["-m".to_string(), "http.server".to_string()])
+        );
         assert_eq!(b.user.as_deref(), Some("app"));
         assert_eq!(b.working_dir.as_deref(), Some("/srv"));
-        assert_eq!(b.labels.as_ref().unwrap().get(RUN_LABEL).map(String::as_str), Some("1"));
+        assert_eq!(
+            b.labels
+                .as_ref()
+                .unwrap()
+                .get(RUN_LABEL)
+                .map(String::as_str),
+            Some("1")
+        );
         let owner = b.labels.as_ref().unwrap().get(OWNER_LABEL).unwrap();
         assert_eq!(crate::owner_alive(owner), Some(true));
         let h = b.host_config.unwrap();
@@ -624,31 +802,61 @@ mod tests {
         let bin = dir.path().join("sensor");
         std::fs::write(&bin, b"x").unwrap();
         let mut s = spec();
-        s.sensor = Some(SensorSpec { binary: bin.clone(), output_dir: dir.path().to_path_buf(), fanotify: false });
+        s.sensor = Some(SensorSpec {
+            binary: bin.clone(),
+            output_dir: dir.path().to_path_buf(),
+            fanotify: false,
+        });
         let b = create_body(&s, "img").unwrap();
         assert_eq!(b.user.as_deref(), Some("0"));
         assert_eq!(
             b.entrypoint.unwrap(),
-            [SENSOR_PATH, "--output", OUTPUT_DIR, "--user", "app", "--workdir", "/srv", "--no-fanotify", "--", "python3", "-m", "http.server"]
+            [
+                SENSOR_PATH,
+                "--output",
+                OUTPUT_DIR,
+                "--user",
+                "app",
+                "--workdir",
+                "/srv",
+                "--no-fanotify",
+                "--",
+                "python3",
+                "-m",
+                "http.server"
+            ]
         );
         assert_eq!(b.cmd, Some(vec![]));
         let h = b.host_config.unwrap();
         assert_eq!(h.privileged, Some(false));
         assert_eq!(h.cap_add, Some(vec!["SYS_PTRACE".to_string()]));
-        assert_eq!(h.security_opt.unwrap(), ["seccomp=unconfined", "apparmor=unconfined"]);
+        assert_eq!(
+            h.security_opt.unwrap(),
+            ["seccomp=unconfined", "apparmor=unconfined"]
+        );
         let binds = h.binds.unwrap();
-        assert!(binds[0].ends_with(&format!("/sensor:{SENSOR_PATH}:ro")), "{binds:?}");
+        assert!(
+            binds[0].ends_with(&format!("/sensor:{SENSOR_PATH}:ro")),
+            "{binds:?}"
+        );
 
         s.sensor.as_mut().unwrap().fanotify = true;
         let b = create_body(&s, "img").unwrap();
         assert!(!b.entrypoint.unwrap().contains(&"--no-fanotify".to_string()));
-        assert_eq!(b.host_config.unwrap().cap_add.unwrap(), ["SYS_PTRACE", "SYS_ADMIN"]);
+        assert_eq!(
+            b.host_config.unwrap().cap_add.unwrap(),
+            ["SYS_PTRACE", "SYS_ADMIN"]
+        );
     }
 
     #[test]
     fn missing_sensor_binary_names_the_path() {
         let mut s = spec();
-        s.sensor = Some(SensorSpec { binary: "/nonexistent/sensor".into(), output_dir: "/tmp".into(), fanotify: true });
+        s.sensor = Some(SensorSpec {
+            binary: "/nonexistent/sensor".into(),
+            output_dir: "/tmp".into(),
+            fanotify: true,
+        });
         let err = create_body(&s, "img").unwrap_err().to_string();
         assert!(err.contains("/nonexistent/sensor"), "{err}");
     }

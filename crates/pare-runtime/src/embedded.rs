@@ -68,11 +68,16 @@ const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
 
 fn eerr(message: impl Into<String>) -> RuntimeError {
-    RuntimeError::Embedded { message: message.into() }
+    RuntimeError::Embedded {
+        message: message.into(),
+    }
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> RuntimeError {
-    RuntimeError::Io { path: path.to_path_buf(), source }
+    RuntimeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn cstring(what: &str, s: impl Into<Vec<u8>>) -> Result<CString, RuntimeError> {
@@ -93,14 +98,23 @@ impl EmbeddedRuntime {
 
     /// Like [`new`](Self::new) with per-run temp dirs under `temp_root`.
     pub fn with_temp_root(temp_root: impl Into<PathBuf>) -> Result<Self, RuntimeError> {
-        let unavailable = |reason: String| RuntimeError::Unavailable { runtime: "embedded", reason };
+        let unavailable = |reason: String| RuntimeError::Unavailable {
+            runtime: "embedded",
+            reason,
+        };
         if !nix::unistd::geteuid().is_root() {
-            return Err(unavailable("needs root (namespaces and mounts); use --runtime docker".into()));
+            return Err(unavailable(
+                "needs root (namespaces and mounts); use --runtime docker".into(),
+            ));
         }
         if !Path::new("/proc/self/ns/mnt").exists() {
-            return Err(unavailable("/proc/self/ns is missing (no namespace support or no /proc)".into()));
+            return Err(unavailable(
+                "/proc/self/ns is missing (no namespace support or no /proc)".into(),
+            ));
         }
-        let rt = Self { temp_root: temp_root.into() };
+        let rt = Self {
+            temp_root: temp_root.into(),
+        };
         rt.remove_stale();
         Ok(rt)
     }
@@ -109,14 +123,18 @@ impl EmbeddedRuntime {
     /// SIGKILL; their sandboxes die with them through the lifeline). Dirs of live processes
     /// are kept. Returns how many were removed.
     pub fn remove_stale(&self) -> usize {
-        let Ok(rd) = std::fs::read_dir(&self.temp_root) else { return 0 };
+        let Ok(rd) = std::fs::read_dir(&self.temp_root) else {
+            return 0;
+        };
         let mut n = 0;
         for e in rd.flatten() {
             if !e.file_name().to_string_lossy().starts_with("pare-run-") {
                 continue;
             }
             let owner = std::fs::read_to_string(e.path().join(OWNER_FILE)).unwrap_or_default();
-            if crate::owner_alive(owner.trim()) == Some(false) && std::fs::remove_dir_all(e.path()).is_ok() {
+            if crate::owner_alive(owner.trim()) == Some(false)
+                && std::fs::remove_dir_all(e.path()).is_ok()
+            {
                 n += 1;
             }
         }
@@ -145,8 +163,15 @@ struct Plan {
 
 /// The environment for the container: the image's plus Docker's defaults (PATH, HOSTNAME).
 fn container_env(spec_env: &[String], hostname: &str) -> Vec<String> {
-    let mut env: Vec<String> = spec_env.iter().filter(|e| e.contains('=')).cloned().collect();
-    let has = |env: &[String], k: &str| env.iter().any(|e| e.split_once('=').is_some_and(|(n, _)| n == k));
+    let mut env: Vec<String> = spec_env
+        .iter()
+        .filter(|e| e.contains('='))
+        .cloned()
+        .collect();
+    let has = |env: &[String], k: &str| {
+        env.iter()
+            .any(|e| e.split_once('=').is_some_and(|(n, _)| n == k))
+    };
     if !has(&env, "PATH") {
         env.push(format!("PATH={DEFAULT_PATH}"));
     }
@@ -170,7 +195,10 @@ impl Runtime for EmbeddedRuntime {
     }
 
     fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
-        let rootfs = spec.rootfs.as_deref().ok_or_else(|| eerr("the embedded runtime needs RunSpec.rootfs"))?;
+        let rootfs = spec
+            .rootfs
+            .as_deref()
+            .ok_or_else(|| eerr("the embedded runtime needs RunSpec.rootfs"))?;
         Ok(Box::new(self.start_layers(spec, &[rootfs.to_path_buf()])?))
     }
 }
@@ -181,7 +209,11 @@ impl EmbeddedRuntime {
     /// (`UpperDir` then `LowerDir` of `docker image inspect`), so nothing is extracted or
     /// copied. Layers must use overlayfs whiteouts (0/0 char devices, `trusted.overlay.opaque`),
     /// not the `.wh.` files of layer tarballs. None of them is ever written.
-    pub fn start_layers(&self, spec: &RunSpec, layers: &[PathBuf]) -> Result<EmbeddedContainer, RuntimeError> {
+    pub fn start_layers(
+        &self,
+        spec: &RunSpec,
+        layers: &[PathBuf],
+    ) -> Result<EmbeddedContainer, RuntimeError> {
         let t0 = Instant::now();
         if layers.is_empty() {
             return Err(eerr("no root filesystem layers given"));
@@ -190,29 +222,48 @@ impl EmbeddedRuntime {
         for l in layers {
             let dir = std::fs::canonicalize(l).map_err(|e| io_err(l, e))?;
             if !dir.is_dir() {
-                return Err(io_err(&dir, std::io::Error::other("root filesystem is not a directory")));
+                return Err(io_err(
+                    &dir,
+                    std::io::Error::other("root filesystem is not a directory"),
+                ));
             }
-            let s = dir.to_str().filter(|s| !s.contains([',', ':', '\\'])).ok_or_else(|| {
-                eerr(format!("{}: layer path must be UTF-8 without ',' ':' '\\' (overlay options)", dir.display()))
-            })?;
+            let s = dir
+                .to_str()
+                .filter(|s| !s.contains([',', ':', '\\']))
+                .ok_or_else(|| {
+                    eerr(format!(
+                        "{}: layer path must be UTF-8 without ',' ':' '\\' (overlay options)",
+                        dir.display()
+                    ))
+                })?;
             lowers.push(s.to_string());
         }
         let lower = lowers.join(":");
         let id = crate::random_hex(12);
         let name = format!("pare-{id}");
-        let hostname = if spec.hostname.is_empty() { name.clone() } else { spec.hostname.clone() };
+        let hostname = if spec.hostname.is_empty() {
+            name.clone()
+        } else {
+            spec.hostname.clone()
+        };
         let command = match &spec.sensor {
             Some(_) => crate::docker::sensor_argv(spec),
             None => spec.command.clone(),
         };
         if command.is_empty() {
-            return Err(eerr(format!("{name}: empty command (no ENTRYPOINT or CMD)")));
+            return Err(eerr(format!(
+                "{name}: empty command (no ENTRYPOINT or CMD)"
+            )));
         }
-        let argv = command.iter().map(|a| cstring("command", a.as_str())).collect::<Result<Vec<_>, _>>()?;
+        let argv = command
+            .iter()
+            .map(|a| cstring("command", a.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
         let sensor = match &spec.sensor {
             Some(s) => {
                 let bin = std::fs::canonicalize(&s.binary).map_err(|e| io_err(&s.binary, e))?;
-                let out = std::fs::canonicalize(&s.output_dir).map_err(|e| io_err(&s.output_dir, e))?;
+                let out =
+                    std::fs::canonicalize(&s.output_dir).map_err(|e| io_err(&s.output_dir, e))?;
                 Some((bin, out))
             }
             None => None,
@@ -226,16 +277,25 @@ impl EmbeddedRuntime {
         }
         std::fs::create_dir_all(&self.temp_root).map_err(|e| io_err(&self.temp_root, e))?;
         let tmp = self.temp_root.join(format!("pare-run-{id}"));
-        std::fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(|e| io_err(&tmp, e))?;
         // Visible on the host only: the sandbox mounts a tmpfs over this dir in its own ns.
         if let Err(e) = std::fs::write(tmp.join(OWNER_FILE), crate::owner_token()) {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(io_err(&tmp.join(OWNER_FILE), e));
         }
-        let tmp_s = tmp.to_str().filter(|s| !s.contains([',', ':', '\\'])).ok_or_else(|| {
-            let _ = std::fs::remove_dir(&tmp);
-            eerr(format!("{}: temp path must be UTF-8 without ',' ':' '\\'", tmp.display()))
-        })?;
+        let tmp_s = tmp
+            .to_str()
+            .filter(|s| !s.contains([',', ':', '\\']))
+            .ok_or_else(|| {
+                let _ = std::fs::remove_dir(&tmp);
+                eerr(format!(
+                    "{}: temp path must be UTF-8 without ',' ':' '\\'",
+                    tmp.display()
+                ))
+            })?;
         let opts = format!("lowerdir={lower},upperdir={tmp_s}/upper,workdir={tmp_s}/work");
         if opts.len() >= 4000 {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -259,7 +319,11 @@ impl EmbeddedRuntime {
             hostname,
             argv,
             env: env.clone(),
-            user: if spec.sensor.is_none() { Some(spec.user.clone()) } else { None },
+            user: if spec.sensor.is_none() {
+                Some(spec.user.clone())
+            } else {
+                None
+            },
             workdir: spec.workdir.clone(),
             sensor,
             caps: caps.clone(),
@@ -290,13 +354,18 @@ impl EmbeddedRuntime {
         });
         let td: Arc<dyn Teardown> = inner.clone();
         *lock(&inner.reg_key) = Some(cleanup::register(&td));
-        let mut container = EmbeddedContainer { inner, endpoints: HashMap::new(), started_in: t0.elapsed() };
-        let net = lock(&container.inner.proc_.ns).as_ref().map(|ns| ns.net.clone());
+        let mut container = EmbeddedContainer {
+            inner,
+            endpoints: HashMap::new(),
+            started_in: t0.elapsed(),
+        };
+        let net = lock(&container.inner.proc_.ns)
+            .as_ref()
+            .map(|ns| ns.net.clone());
         if let Some(net) = net {
             for &port in &spec.ports {
-                let fwd = Forwarder::spawn(net.clone(), port).map_err(|e| {
-                    eerr(format!("{name}: port forwarder for {port}: {e}"))
-                })?;
+                let fwd = Forwarder::spawn(net.clone(), port)
+                    .map_err(|e| eerr(format!("{name}: port forwarder for {port}: {e}")))?;
                 container.endpoints.insert(port, fwd.addr);
                 lock(&container.inner.forwarders).push(fwd);
             }
@@ -334,7 +403,11 @@ impl ExitSlot {
             if now >= deadline {
                 return None;
             }
-            g = self.cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            g = self
+                .cv
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -354,21 +427,37 @@ type Streams = (Arc<Mutex<Vec<u8>>>, Arc<Mutex<Vec<u8>>>);
 fn exit_info(status: WaitStatus) -> ExitInfo {
     match status {
         WaitStatus::Exited(_, code) => ExitInfo { code, signal: None },
-        WaitStatus::Signaled(_, sig, _) => ExitInfo { code: 128 + sig as i32, signal: Some(sig.as_str().to_string()) },
-        other => ExitInfo { code: -1, signal: Some(format!("{other:?}")) },
+        WaitStatus::Signaled(_, sig, _) => ExitInfo {
+            code: 128 + sig as i32,
+            signal: Some(sig.as_str().to_string()),
+        },
+        other => ExitInfo {
+            code: -1,
+            signal: Some(format!("{other:?}")),
+        },
     }
 }
 
 /// Decodes a raw `wait` status as written by the keeper.
 fn exit_from_raw(raw: i32) -> ExitInfo {
     if libc::WIFEXITED(raw) {
-        ExitInfo { code: libc::WEXITSTATUS(raw), signal: None }
+        ExitInfo {
+            code: libc::WEXITSTATUS(raw),
+            signal: None,
+        }
     } else if libc::WIFSIGNALED(raw) {
         let sig = libc::WTERMSIG(raw);
-        let name = Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string());
-        ExitInfo { code: 128 + sig, signal: Some(name) }
+        let name = Signal::try_from(sig)
+            .map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string());
+        ExitInfo {
+            code: 128 + sig,
+            signal: Some(name),
+        }
     } else {
-        ExitInfo { code: -1, signal: Some(format!("wait status {raw:#x}")) }
+        ExitInfo {
+            code: -1,
+            signal: Some(format!("wait status {raw:#x}")),
+        }
     }
 }
 
@@ -387,7 +476,13 @@ fn signal_proc(pidfd: Option<&OwnedFd>, pid: Pid, sig: Signal) {
         // SAFETY: pidfd_send_signal with a valid pidfd, a signal number, a null siginfo and no
         // flags; the kernel reads no memory from us.
         let r = unsafe {
-            libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig as i32, std::ptr::null::<u8>(), 0)
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                sig as i32,
+                std::ptr::null::<u8>(),
+                0,
+            )
         };
         if r == 0 || Errno::last() == Errno::ESRCH {
             return;
@@ -401,7 +496,11 @@ fn wait_readable(fd: &impl AsRawFd, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: one valid pollfd on the stack, count 1.
         let r = unsafe { libc::poll(&mut p, 1, ms) };
@@ -512,8 +611,14 @@ fn spawn_container(plan: &Plan, name: &str) -> Result<(ContainerProc, Streams), 
         ForkResult::Parent { child } => child,
     };
     drop((info_w, err_w, go_r, life_r, out_w, serr_w));
-    let streams: Streams = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
-    let readers = [collect(out_r, streams.0.clone()), collect(serr_r, streams.1.clone())];
+    let streams: Streams = (
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let readers = [
+        collect(out_r, streams.0.clone()),
+        collect(serr_r, streams.1.clone()),
+    ];
 
     let mut info = std::fs::File::from(info_r);
     let mut errf = std::fs::File::from(err_r);
@@ -529,13 +634,19 @@ fn spawn_container(plan: &Plan, name: &str) -> Result<(ContainerProc, Streams), 
     if !wait_readable(&info, SETUP_TIMEOUT) || info.read_exact(&mut pidb).is_err() {
         let mut m = String::new();
         let _ = errf.read_to_string(&mut m);
-        return Err(fail(format!("sandbox setup failed: {}", m.trim_start_matches('E')), None));
+        return Err(fail(
+            format!("sandbox setup failed: {}", m.trim_start_matches('E')),
+            None,
+        ));
     }
     let init = Pid::from_raw(i32::from_le_bytes(pidb));
     // First byte from init: R (ready) or E<message>.
     let mut first = [0u8; 1];
     if !wait_readable(&errf, SETUP_TIMEOUT) {
-        return Err(fail(format!("sandbox setup did not finish within {SETUP_TIMEOUT:?}"), Some(init)));
+        return Err(fail(
+            format!("sandbox setup did not finish within {SETUP_TIMEOUT:?}"),
+            Some(init),
+        ));
     }
     match errf.read(&mut first) {
         Ok(1) if first[0] == b'R' => {}
@@ -567,7 +678,10 @@ fn spawn_container(plan: &Plan, name: &str) -> Result<(ContainerProc, Streams), 
     let slot = exit.clone();
     let waiter = std::thread::spawn(move || {
         let mut st = [0u8; 4];
-        let raw = info.read_exact(&mut st).ok().map(|()| i32::from_le_bytes(st));
+        let raw = info
+            .read_exact(&mut st)
+            .ok()
+            .map(|()| i32::from_le_bytes(st));
         let keeper_status = loop {
             match waitpid(keeper, None) {
                 Err(Errno::EINTR) => continue,
@@ -577,7 +691,10 @@ fn spawn_container(plan: &Plan, name: &str) -> Result<(ContainerProc, Streams), 
         let e = match (raw, keeper_status) {
             (Some(raw), _) => exit_from_raw(raw),
             (None, Ok(st)) => exit_info(st),
-            (None, Err(e)) => ExitInfo { code: -1, signal: Some(format!("waitpid: {e}")) },
+            (None, Err(e)) => ExitInfo {
+                code: -1,
+                signal: Some(format!("waitpid: {e}")),
+            },
         };
         // All processes of the pid ns are gone with init, so the output pipes reach EOF now:
         // let the readers drain them before the exit is published, so that logs() after
@@ -605,7 +722,9 @@ fn spawn_container(plan: &Plan, name: &str) -> Result<(ContainerProc, Streams), 
 fn open_ns(pid: Pid) -> Result<NsFds, String> {
     let open = |ns: &str| {
         let p = format!("/proc/{}/ns/{ns}", pid.as_raw());
-        std::fs::File::open(&p).map(OwnedFd::from).map_err(|e| format!("{p}: {e}"))
+        std::fs::File::open(&p)
+            .map(OwnedFd::from)
+            .map_err(|e| format!("{p}: {e}"))
     };
     let net = Arc::new(open("net")?);
     // Order matters for exec: ipc, uts, net, pid, then mnt last.
@@ -638,7 +757,9 @@ fn keeper_main(
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWNET;
     if let Err(e) = unshare(flags) {
-        child_run(err_w, || Err(format!("unshare(mnt, pid, uts, ipc, net): {e}")));
+        child_run(err_w, || {
+            Err(format!("unshare(mnt, pid, uts, ipc, net): {e}"))
+        });
     }
     // SAFETY: this keeper process is single-threaded (forked); the child runs init_main and
     // leaves only through execve or _exit.
@@ -653,8 +774,20 @@ fn keeper_main(
     let mut lifeline_open = true;
     loop {
         let mut fds = [
-            libc::pollfd { fd: pidfd.as_ref().map_or(-1, AsRawFd::as_raw_fd), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: if lifeline_open { life_r.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: pidfd.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if lifeline_open {
+                    life_r.as_raw_fd()
+                } else {
+                    -1
+                },
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         let timeout = if pidfd.is_some() { -1 } else { 50 };
         // SAFETY: two valid pollfds on the stack (negative fds are ignored by poll).
@@ -710,11 +843,18 @@ fn touch(p: &str) -> Result<(), String> {
 }
 
 fn bind(src: &OwnedFd, target: &str, readonly: bool) -> Result<(), String> {
-    mount(Some(fd_path(src).as_str()), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| format!("bind mount onto {target}: {e}"))?;
+    mount(
+        Some(fd_path(src).as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| format!("bind mount onto {target}: {e}"))?;
     if readonly {
         let fl = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
-        mount(None::<&str>, target, None::<&str>, fl, None::<&str>).map_err(|e| format!("remount {target} read-only: {e}"))?;
+        mount(None::<&str>, target, None::<&str>, fl, None::<&str>)
+            .map_err(|e| format!("remount {target} read-only: {e}"))?;
     }
     Ok(())
 }
@@ -820,13 +960,21 @@ fn become_user(user: &str, workdir: &str) -> Result<String, String> {
 
 /// execvpe with PATH from the container env (looked up inside the container root).
 fn exec_argv(argv: &[CString], env: &[String]) -> Result<Infallible, String> {
-    let Some(arg0) = argv.first() else { return Err("empty command".into()) };
-    let envc: Vec<CString> = env.iter().filter_map(|e| CString::new(e.as_str()).ok()).collect();
+    let Some(arg0) = argv.first() else {
+        return Err("empty command".into());
+    };
+    let envc: Vec<CString> = env
+        .iter()
+        .filter_map(|e| CString::new(e.as_str()).ok())
+        .collect();
     let a0 = arg0.to_bytes();
     let candidates: Vec<CString> = if a0.contains(&b'/') {
         vec![arg0.clone()]
     } else {
-        let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
         path.split(':')
             .map(|d| if d.is_empty() { "." } else { d })
             .filter_map(|d| {
@@ -852,19 +1000,43 @@ fn exec_argv(argv: &[CString], env: &[String]) -> Result<Infallible, String> {
 }
 
 /// PID 1 of the container: builds the root, then waits for the go signal and execs.
-fn init_main(plan: &Plan, err_w: &OwnedFd, go_r: &OwnedFd, out_w: &OwnedFd, serr_w: &OwnedFd) -> Result<Infallible, String> {
+fn init_main(
+    plan: &Plan,
+    err_w: &OwnedFd,
+    go_r: &OwnedFd,
+    out_w: &OwnedFd,
+    serr_w: &OwnedFd,
+) -> Result<Infallible, String> {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let none = None::<&str>;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(ctx(|| "make / rprivate".into()))?;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .map_err(ctx(|| "make / rprivate".into()))?;
     let tmp = plan.tmp.to_str().ok_or("temp path is not UTF-8")?;
-    mount(Some("tmpfs"), tmp, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0700"))
-        .map_err(ctx(|| format!("mount tmpfs on {tmp}")))?;
+    mount(
+        Some("tmpfs"),
+        tmp,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0700"),
+    )
+    .map_err(ctx(|| format!("mount tmpfs on {tmp}")))?;
     let root = format!("{tmp}/root");
     for d in ["upper", "work", "root"] {
-        std::fs::DirBuilder::new().mode(0o755).create(format!("{tmp}/{d}")).map_err(ctx(|| format!("mkdir {tmp}/{d}")))?;
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(format!("{tmp}/{d}"))
+            .map_err(ctx(|| format!("mkdir {tmp}/{d}")))?;
     }
-    mount(Some("overlay"), root.as_str(), Some("overlay"), MsFlags::empty(), Some(plan.overlay_opts.as_c_str()))
-        .map_err(ctx(|| format!("mount overlay ({})", plan.overlay_opts.to_string_lossy())))?;
+    mount(
+        Some("overlay"),
+        root.as_str(),
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(plan.overlay_opts.as_c_str()),
+    )
+    .map_err(ctx(|| {
+        format!("mount overlay ({})", plan.overlay_opts.to_string_lossy())
+    }))?;
 
     // Host-side sources, opened before the host root disappears.
     let devs = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -881,7 +1053,10 @@ fn init_main(plan: &Plan, err_w: &OwnedFd, go_r: &OwnedFd, out_w: &OwnedFd, serr
     // need their source mount in this namespace.
     nix::unistd::chdir(root.as_str()).map_err(ctx(|| format!("chdir {root}")))?;
     let oldroot = format!("/{}", plan.oldroot);
-    std::fs::DirBuilder::new().mode(0o700).create(&plan.oldroot).map_err(ctx(|| format!("mkdir {oldroot}")))?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&plan.oldroot)
+        .map_err(ctx(|| format!("mkdir {oldroot}")))?;
     nix::unistd::pivot_root(".", plan.oldroot.as_str()).map_err(ctx(|| "pivot_root".into()))?;
     nix::unistd::chdir("/").map_err(ctx(|| "chdir /".into()))?;
 
@@ -889,18 +1064,37 @@ fn init_main(plan: &Plan, err_w: &OwnedFd, go_r: &OwnedFd, out_w: &OwnedFd, serr
     mkdirs("/proc")?;
     mount(Some("proc"), "/proc", Some("proc"), nsd, none).map_err(ctx(|| "mount /proc".into()))?;
     mkdirs("/dev")?;
-    mount(Some("tmpfs"), "/dev", Some("tmpfs"), MsFlags::MS_NOSUID, Some("mode=0755,size=65536k"))
-        .map_err(ctx(|| "mount /dev".into()))?;
+    mount(
+        Some("tmpfs"),
+        "/dev",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID,
+        Some("mode=0755,size=65536k"),
+    )
+    .map_err(ctx(|| "mount /dev".into()))?;
     for (d, fd) in &dev_fds {
         let t = format!("/dev/{d}");
         touch(&t)?;
         bind(fd, &t, false)?;
     }
     mkdirs("/dev/pts")?;
-    mount(Some("devpts"), "/dev/pts", Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620"))
-        .map_err(ctx(|| "mount /dev/pts".into()))?;
+    mount(
+        Some("devpts"),
+        "/dev/pts",
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .map_err(ctx(|| "mount /dev/pts".into()))?;
     mkdirs("/dev/shm")?;
-    mount(Some("shm"), "/dev/shm", Some("tmpfs"), nsd, Some("mode=1777,size=65536k")).map_err(ctx(|| "mount /dev/shm".into()))?;
+    mount(
+        Some("shm"),
+        "/dev/shm",
+        Some("tmpfs"),
+        nsd,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(ctx(|| "mount /dev/shm".into()))?;
     for (link, target) in [
         ("/dev/ptmx", "pts/ptmx"),
         ("/dev/fd", "/proc/self/fd"),
@@ -912,14 +1106,26 @@ fn init_main(plan: &Plan, err_w: &OwnedFd, go_r: &OwnedFd, out_w: &OwnedFd, serr
     }
     // /sys read-only when the kernel allows it in this net ns; not essential.
     if mkdirs("/sys").is_ok() {
-        let _ = mount(Some("sysfs"), "/sys", Some("sysfs"), nsd | MsFlags::MS_RDONLY, none);
+        let _ = mount(
+            Some("sysfs"),
+            "/sys",
+            Some("sysfs"),
+            nsd | MsFlags::MS_RDONLY,
+            none,
+        );
     }
     // /tmp: a tmpfs unless the image ships files there (Docker would show them).
     let tmp_empty = std::fs::read_dir("/tmp").map_or(true, |mut d| d.next().is_none());
     if tmp_empty && std::fs::symlink_metadata("/tmp").map_or(true, |m| m.is_dir()) {
         mkdirs("/tmp")?;
-        mount(Some("tmpfs"), "/tmp", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777"))
-            .map_err(ctx(|| "mount /tmp".into()))?;
+        mount(
+            Some("tmpfs"),
+            "/tmp",
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=1777"),
+        )
+        .map_err(ctx(|| "mount /tmp".into()))?;
     }
     if let Some((bin, out)) = &sensor_fds {
         mkdirs(OUTPUT_DIR)?;
@@ -987,19 +1193,27 @@ impl Forwarder {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new().name(format!("pare-fwd-{port}")).spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                if !wait_readable(&listener, Duration::from_millis(100)) {
-                    continue;
+        let thread = std::thread::Builder::new()
+            .name(format!("pare-fwd-{port}"))
+            .spawn(move || {
+                while !flag.load(Ordering::SeqCst) {
+                    if !wait_readable(&listener, Duration::from_millis(100)) {
+                        continue;
+                    }
+                    let Ok((client, _)) = listener.accept() else {
+                        continue;
+                    };
+                    let ns = netns.clone();
+                    let _ = std::thread::Builder::new()
+                        .name(format!("pare-fwd-{port}-conn"))
+                        .spawn(move || forward_conn(client, &ns, port));
                 }
-                let Ok((client, _)) = listener.accept() else { continue };
-                let ns = netns.clone();
-                let _ = std::thread::Builder::new()
-                    .name(format!("pare-fwd-{port}-conn"))
-                    .spawn(move || forward_conn(client, &ns, port));
-            }
-        })?;
-        Ok(Self { addr, stop, thread: Some(thread) })
+            })?;
+        Ok(Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     fn shutdown(&mut self) {
@@ -1022,7 +1236,9 @@ fn forward_conn(client: TcpStream, netns: &OwnedFd, port: u16) {
     let Ok(up) = up else { return };
     let _ = client.set_nodelay(true);
     let _ = up.set_nodelay(true);
-    let (Ok(mut c_read), Ok(mut u_write)) = (client.try_clone(), up.try_clone()) else { return };
+    let (Ok(mut c_read), Ok(mut u_write)) = (client.try_clone(), up.try_clone()) else {
+        return;
+    };
     let upstream = std::thread::spawn(move || {
         let _ = std::io::copy(&mut c_read, &mut u_write);
         let _ = u_write.shutdown(std::net::Shutdown::Write);
@@ -1090,7 +1306,10 @@ impl EmbeddedInner {
             }
         }
         if !exited {
-            return Err(eerr(format!("{}: sandbox processes did not exit after SIGKILL", self.name)));
+            return Err(eerr(format!(
+                "{}: sandbox processes did not exit after SIGKILL",
+                self.name
+            )));
         }
         drop(lock(&self.proc_.ns).take());
         match std::fs::remove_dir_all(&self.tmp) {
@@ -1102,11 +1321,20 @@ impl EmbeddedInner {
 
     fn exec(&self, argv: &[String], timeout: Duration) -> Result<ExecOutput, RuntimeError> {
         let name = &self.name;
-        let ns = lock(&self.proc_.ns).clone().ok_or_else(|| eerr(format!("{name}: container was cleaned up; cannot exec {argv:?}")))?;
+        let ns = lock(&self.proc_.ns).clone().ok_or_else(|| {
+            eerr(format!(
+                "{name}: container was cleaned up; cannot exec {argv:?}"
+            ))
+        })?;
         if lock(&self.proc_.exit.exit).is_some() {
-            return Err(eerr(format!("{name}: container has exited; cannot exec {argv:?}")));
+            return Err(eerr(format!(
+                "{name}: container has exited; cannot exec {argv:?}"
+            )));
         }
-        let argvc = argv.iter().map(|a| cstring("exec argument", a.as_str())).collect::<Result<Vec<_>, _>>()?;
+        let argvc = argv
+            .iter()
+            .map(|a| cstring("exec argument", a.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
         if argvc.is_empty() {
             return Err(eerr(format!("{name}: exec of an empty command")));
         }
@@ -1124,7 +1352,8 @@ impl EmbeddedInner {
                 match unsafe { fork() }.map_err(ctx(|| "fork in container pid ns".into()))? {
                     ForkResult::Child => child_run(&err_w, || {
                         let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-                        let devnull = std::fs::File::open("/dev/null").map_err(ctx(|| "open /dev/null".into()))?;
+                        let devnull = std::fs::File::open("/dev/null")
+                            .map_err(ctx(|| "open /dev/null".into()))?;
                         nix::unistd::dup2_stdin(&devnull).map_err(ctx(|| "dup2 stdin".into()))?;
                         nix::unistd::dup2_stdout(&out_w).map_err(ctx(|| "dup2 stdout".into()))?;
                         nix::unistd::dup2_stderr(&serr_w).map_err(ctx(|| "dup2 stderr".into()))?;
@@ -1133,7 +1362,11 @@ impl EmbeddedInner {
                             Some(u) => with_home(&self.env, &become_user(u, &self.workdir)?),
                             None => {
                                 // Root, in WORKDIR like `docker exec` (the container's cwd).
-                                let wd = if self.workdir.is_empty() { "/" } else { self.workdir.as_str() };
+                                let wd = if self.workdir.is_empty() {
+                                    "/"
+                                } else {
+                                    self.workdir.as_str()
+                                };
                                 mkdirs(wd)?;
                                 nix::unistd::chdir(wd).map_err(ctx(|| format!("chdir {wd}")))?;
                                 with_home(&self.env, "/root")
@@ -1168,7 +1401,9 @@ impl EmbeddedInner {
         let mut errf = std::fs::File::from(err_r);
         if !wait_readable(&errf, timeout) {
             kill_helper();
-            return Err(eerr(format!("{name}: exec {argv:?} did not start within {timeout:?}")));
+            return Err(eerr(format!(
+                "{name}: exec {argv:?} did not start within {timeout:?}"
+            )));
         }
         let mut msg = Vec::new();
         let _ = errf.read_to_end(&mut msg);
@@ -1186,7 +1421,9 @@ impl EmbeddedInner {
             Some(fd) => wait_readable(fd, deadline.saturating_duration_since(Instant::now())),
             None => loop {
                 match waitpid(helper, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::StillAlive) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                    Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
                     Ok(WaitStatus::StillAlive) => break false,
                     _ => break true,
                 }
@@ -1194,7 +1431,9 @@ impl EmbeddedInner {
         };
         if !exited {
             kill_helper();
-            return Err(eerr(format!("{name}: exec {argv:?} timed out after {timeout:?}")));
+            return Err(eerr(format!(
+                "{name}: exec {argv:?} timed out after {timeout:?}"
+            )));
         }
         let code = match waitpid(helper, None) {
             Ok(WaitStatus::Exited(_, c)) => c,
@@ -1206,10 +1445,17 @@ impl EmbeddedInner {
             let m = String::from_utf8_lossy(msg.strip_prefix(b"E").unwrap_or(&msg)).into_owned();
             return Err(eerr(format!("{name}: exec {argv:?}: {m}")));
         }
-        let mut out = ExecOutput { exit_code: code, ..Default::default() };
+        let mut out = ExecOutput {
+            exit_code: code,
+            ..Default::default()
+        };
         for _ in 0..2 {
             // Output pipes stay open while a background child of the command keeps them.
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100))) {
+            match rx.recv_timeout(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(100)),
+            ) {
                 Ok((0, v)) => out.stdout = v,
                 Ok((_, v)) => out.stderr = v,
                 Err(_) => break,
@@ -1271,13 +1517,19 @@ impl Container for EmbeddedContainer {
             return Ok(e);
         }
         self.inner.signal(Signal::SIGKILL);
-        self.inner
-            .wait(Duration::from_secs(30))
-            .ok_or_else(|| eerr(format!("{}: still running 30s after SIGKILL", self.inner.name)))
+        self.inner.wait(Duration::from_secs(30)).ok_or_else(|| {
+            eerr(format!(
+                "{}: still running 30s after SIGKILL",
+                self.inner.name
+            ))
+        })
     }
 
     fn logs(&self) -> Result<(Vec<u8>, Vec<u8>), RuntimeError> {
-        Ok((lock(&self.inner.stdout).clone(), lock(&self.inner.stderr).clone()))
+        Ok((
+            lock(&self.inner.stdout).clone(),
+            lock(&self.inner.stderr).clone(),
+        ))
     }
 
     fn cleanup(&self) -> Result<(), RuntimeError> {
@@ -1300,16 +1552,40 @@ mod tests {
         let env = container_env(&["PATH=/app/bin".into(), "A=1".into(), "junk".into()], "h1");
         assert_eq!(env, ["PATH=/app/bin", "A=1", "HOSTNAME=h1"]);
         let env = container_env(&[], "h2");
-        assert_eq!(env, [format!("PATH={DEFAULT_PATH}"), "HOSTNAME=h2".to_string()]);
-        assert_eq!(with_home(&env, "/home/a").last().map(String::as_str), Some("HOME=/home/a"));
+        assert_eq!(
+            env,
+            [format!("PATH={DEFAULT_PATH}"), "HOSTNAME=h2".to_string()]
+        );
+        assert_eq!(
+            with_home(&env, "/home/a").last().map(String::as_str),
+            Some("HOME=/home/a")
+        );
         let e2 = with_home(&["HOME=/x".to_string()], "/home/a");
         assert_eq!(e2, ["HOME=/x"]);
     }
 
     #[test]
     fn raw_wait_status_decoding() {
-        assert_eq!(exit_from_raw(3 << 8), ExitInfo { code: 3, signal: None });
-        assert_eq!(exit_from_raw(9), ExitInfo { code: 137, signal: Some("SIGKILL".into()) });
-        assert_eq!(exit_from_raw(15), ExitInfo { code: 143, signal: Some("SIGTERM".into()) });
+        assert_eq!(
+            exit_from_raw(3 << 8),
+            ExitInfo {
+                code: 3,
+                signal: None
+            }
+        );
+        assert_eq!(
+            exit_from_raw(9),
+            ExitInfo {
+                code: 137,
+                signal: Some("SIGKILL".into())
+            }
+        );
+        assert_eq!(
+            exit_from_raw(15),
+            ExitInfo {
+                code: 143,
+                signal: Some("SIGTERM".into())
+            }
+        );
     }
 }

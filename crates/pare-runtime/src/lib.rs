@@ -99,11 +99,18 @@ pub enum RuntimeError {
     #[error("docker: {message}")]
     Docker { message: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("embedded runtime: {message}")]
     Embedded { message: String },
     #[error("runtime {runtime} is not available: {reason}")]
-    Unavailable { runtime: &'static str, reason: String },
+    Unavailable {
+        runtime: &'static str,
+        reason: String,
+    },
 }
 
 /// A runtime that can start containers.
@@ -145,9 +152,12 @@ pub fn detect(choice: Option<&str>) -> Result<SharedRuntime, RuntimeError> {
         }),
         None => match DockerRuntime::connect(ping) {
             Ok(d) => Ok(Arc::new(d)),
-            Err(docker_err) => embedded::EmbeddedRuntime::new().map(|e| Arc::new(e) as SharedRuntime).map_err(|e| {
-                RuntimeError::Unavailable { runtime: "embedded", reason: format!("{e}; and docker: {docker_err}") }
-            }),
+            Err(docker_err) => embedded::EmbeddedRuntime::new()
+                .map(|e| Arc::new(e) as SharedRuntime)
+                .map_err(|e| RuntimeError::Unavailable {
+                    runtime: "embedded",
+                    reason: format!("{e}; and docker: {docker_err}"),
+                }),
         },
     }
 }
@@ -156,13 +166,22 @@ pub fn detect(choice: Option<&str>) -> Result<SharedRuntime, RuntimeError> {
 /// container's label / temp dir so that `remove_stale` only removes what dead processes left.
 pub(crate) fn owner_token() -> String {
     let pid = std::process::id();
-    format!("{}:{pid}:{}", pid_namespace_id(), process_start_time(pid).unwrap_or(0))
+    format!(
+        "{}:{pid}:{}",
+        pid_namespace_id(),
+        process_start_time(pid).unwrap_or(0)
+    )
 }
 
 /// This host and pid namespace: pids are only comparable within one.
 fn pid_namespace_id() -> String {
-    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
-    let ns = std::fs::read_link("/proc/self/ns/pid").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let ns: String = ns.chars().filter(char::is_ascii_digit).collect();
     format!("{host}/{ns}").replace(':', "_")
 }
@@ -195,8 +214,12 @@ pub(crate) fn random_hex(n: usize) -> String {
     if !filled {
         // Still unique per process and call: pid, time and a counter.
         static CTR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        let v = t ^ (u64::from(std::process::id()) << 32) ^ CTR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let v = t
+            ^ (u64::from(std::process::id()) << 32)
+            ^ CTR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (v >> ((i % 8) * 8)) as u8;
         }
@@ -216,9 +239,17 @@ mod owner_tests {
         assert_eq!(owner_alive(&me), Some(true));
         let (rest, start) = me.rsplit_once(':').unwrap();
         let other_start: u64 = start.parse::<u64>().unwrap() + 1;
-        assert_eq!(owner_alive(&format!("{rest}:{other_start}")), Some(false), "pid reused by another process");
+        assert_eq!(
+            owner_alive(&format!("{rest}:{other_start}")),
+            Some(false),
+            "pid reused by another process"
+        );
         assert_eq!(owner_alive("some-other-host/4026531836:1:1"), None);
-        assert_eq!(owner_alive(&format!("{rest}:0")), None, "unknown start time");
+        assert_eq!(
+            owner_alive(&format!("{rest}:0")),
+            None,
+            "unknown start time"
+        );
         assert_eq!(owner_alive("garbage"), None);
         assert_eq!(random_hex(12).len(), 12);
         assert_ne!(random_hex(12), random_hex(12));

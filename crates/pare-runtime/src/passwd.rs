@@ -68,7 +68,11 @@ fn group_entries(group: &str) -> impl Iterator<Item = GroupEntry<'_>> {
         Some(GroupEntry {
             name: f[0],
             gid: f[2].parse().ok()?,
-            members: f[3].split(',').map(str::trim).filter(|m| !m.is_empty()).collect(),
+            members: f[3]
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .collect(),
         })
     })
 }
@@ -84,8 +88,13 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<ResolvedUse
     };
     let u = if u.is_empty() { "0" } else { u };
     let entry = match u.parse::<u32>() {
-        Ok(uid) => passwd_entries(passwd).find(|e| e.uid == uid).map(|e| (e.name, e.uid, e.gid, e.home)).or(Some(("", uid, 0, "/"))),
-        Err(_) => passwd_entries(passwd).find(|e| e.name == u).map(|e| (e.name, e.uid, e.gid, e.home)),
+        Ok(uid) => passwd_entries(passwd)
+            .find(|e| e.uid == uid)
+            .map(|e| (e.name, e.uid, e.gid, e.home))
+            .or(Some(("", uid, 0, "/"))),
+        Err(_) => passwd_entries(passwd)
+            .find(|e| e.name == u)
+            .map(|e| (e.name, e.uid, e.gid, e.home)),
     };
     let Some((name, uid, mut gid, home)) = entry else {
         return Err(UserError::UnknownUser(u.to_string()));
@@ -113,8 +122,17 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<ResolvedUse
             }
         }
     }
-    let home = if home.is_empty() { "/".to_string() } else { home.to_string() };
-    Ok(ResolvedUser { uid, gid, groups, home })
+    let home = if home.is_empty() {
+        "/".to_string()
+    } else {
+        home.to_string()
+    };
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        groups,
+        home,
+    })
 }
 
 #[cfg(test)]
@@ -132,7 +150,10 @@ mod tests {
     #[test]
     fn empty_user_is_root() {
         let u = resolve_user("", PASSWD, GROUP).unwrap();
-        assert_eq!((u.uid, u.gid, u.groups.clone(), u.home.as_str()), (0, 0, vec![0], "/root"));
+        assert_eq!(
+            (u.uid, u.gid, u.groups.clone(), u.home.as_str()),
+            (0, 0, vec![0], "/root")
+        );
     }
 
     #[test]
@@ -162,8 +183,14 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors() {
-        assert_eq!(resolve_user("nobody", PASSWD, GROUP), Err(UserError::UnknownUser("nobody".into())));
-        assert_eq!(resolve_user("app:nogroup", PASSWD, GROUP), Err(UserError::UnknownGroup("nogroup".into())));
+        assert_eq!(
+            resolve_user("nobody", PASSWD, GROUP),
+            Err(UserError::UnknownUser("nobody".into()))
+        );
+        assert_eq!(
+            resolve_user("app:nogroup", PASSWD, GROUP),
+            Err(UserError::UnknownGroup("nogroup".into()))
+        );
         // A malformed uid field never matches by name lookup either.
         assert!(resolve_user("bad", PASSWD, GROUP).is_err());
     }

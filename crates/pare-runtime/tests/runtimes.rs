@@ -8,7 +8,9 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use pare_runtime::{Container, DockerContainer, DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
+use pare_runtime::{
+    Container, DockerContainer, DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec,
+};
 
 const IMAGE: &str = "local/debian:bookworm";
 
@@ -18,7 +20,8 @@ fn rootfs() -> PathBuf {
     if let Some(p) = std::env::var_os("PARE_TEST_ROOTFS") {
         return PathBuf::from(p);
     }
-    let cache = std::env::var_os("PARE_CACHE").map_or_else(|| PathBuf::from("/var/cache/pare"), PathBuf::from);
+    let cache = std::env::var_os("PARE_CACHE")
+        .map_or_else(|| PathBuf::from("/var/cache/pare"), PathBuf::from);
     cache.join("bookworm")
 }
 
@@ -53,12 +56,18 @@ fn batch_job(rt: &dyn Runtime) {
     let c = rt
         .start(&spec(&["/bin/sh", "-c", "echo hi; cat /etc/os-release; echo \"env=$PARE_TEST host=$(hostname)\"; echo oops >&2; exit 3"]))
         .unwrap();
-    let exit = c.wait(Duration::from_secs(30)).unwrap().expect("job exits by itself");
+    let exit = c
+        .wait(Duration::from_secs(30))
+        .unwrap()
+        .expect("job exits by itself");
     assert_eq!(exit.code, 3);
     let (out, err) = c.logs().unwrap();
     let out = String::from_utf8_lossy(&out);
     assert!(out.starts_with("hi\n"), "{out}");
-    assert!(out.contains("ID=debian") && out.contains("bookworm"), "{out}");
+    assert!(
+        out.contains("ID=debian") && out.contains("bookworm"),
+        "{out}"
+    );
     assert!(out.contains("env=yes host=pare-test"), "{out}");
     assert_eq!(String::from_utf8_lossy(&err), "oops\n");
     c.cleanup().unwrap();
@@ -73,20 +82,42 @@ fn service(rt: &dyn Runtime) {
     let t0 = Instant::now();
     let c = rt.start(&s).unwrap();
     eprintln!("{}: start took {:?}", rt.name(), t0.elapsed());
-    assert!(c.wait(Duration::from_millis(200)).unwrap().is_none(), "still running");
-    let o = c.exec(&sv(&["sh", "-c", "id -u; pwd; echo err >&2; exit 7"]), Duration::from_secs(20)).unwrap();
+    assert!(
+        c.wait(Duration::from_millis(200)).unwrap().is_none(),
+        "still running"
+    );
+    let o = c
+        .exec(
+            &sv(&["sh", "-c", "id -u; pwd; echo err >&2; exit 7"]),
+            Duration::from_secs(20),
+        )
+        .unwrap();
     assert_eq!(o.exit_code, 7);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "65534\n/var/tmp\n");
     assert_eq!(o.stderr, b"err\n");
-    let o = c.exec(&sv(&["cat", "/etc/hostname"]), Duration::from_secs(20)).unwrap();
+    let o = c
+        .exec(&sv(&["cat", "/etc/hostname"]), Duration::from_secs(20))
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "pare-test");
-    let o = c.exec(&sv(&["sh", "-c", "echo $PARE_TEST $HOME"]), Duration::from_secs(20)).unwrap();
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "yes /nonexistent\n", "image env and the user's HOME");
+    let o = c
+        .exec(
+            &sv(&["sh", "-c", "echo $PARE_TEST $HOME"]),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "yes /nonexistent\n",
+        "image env and the user's HOME"
+    );
     // A command that outlives its timeout is reported as an error, not a hang.
     let t = Instant::now();
     // A duration of its own per runtime: the tests of both runtimes may run in parallel.
     let secs = if rt.name() == "docker" { "31" } else { "32" };
-    assert!(c.exec(&sv(&["sleep", secs]), Duration::from_millis(500)).is_err());
+    assert!(
+        c.exec(&sv(&["sleep", secs]), Duration::from_millis(500))
+            .is_err()
+    );
     assert!(t.elapsed() < Duration::from_secs(10));
     let cmdline = format!("sleep\0{secs}\0").into_bytes();
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -94,7 +125,11 @@ fn service(rt: &dyn Runtime) {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(sleepers(&cmdline), 0, "the timed-out exec was killed");
-    assert!(c.exec(&sv(&["/nonexistent/binary"]), Duration::from_secs(10)).map(|o| o.exit_code != 0).unwrap_or(true));
+    assert!(
+        c.exec(&sv(&["/nonexistent/binary"]), Duration::from_secs(10))
+            .map(|o| o.exit_code != 0)
+            .unwrap_or(true)
+    );
     // sleep as PID 1 has no SIGTERM handler: stop falls back to SIGKILL after the grace time.
     let t = Instant::now();
     let exit = c.stop(Duration::from_millis(500)).unwrap();
@@ -139,7 +174,8 @@ fn concurrent(rt: &(dyn Runtime + Sync)) {
         let handles: Vec<_> = (0..4)
             .map(|i| {
                 s.spawn(move || {
-                    let mut sp = spec(&["/bin/sh", "-c", &format!("echo started {i}; exec sleep 60")]);
+                    let mut sp =
+                        spec(&["/bin/sh", "-c", &format!("echo started {i}; exec sleep 60")]);
                     sp.hostname = format!("c{i}");
                     let c = rt.start(&sp).unwrap();
                     let o = c.exec(&sv(&["hostname"]), Duration::from_secs(20)).unwrap();
@@ -177,7 +213,8 @@ fn sensor_binary() -> Option<PathBuf> {
         assert!(p.is_file(), "PARE_SENSOR={} does not exist", p.display());
         return Some(p);
     }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu/release/pare-sensor");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/x86_64-unknown-linux-gnu/release/pare-sensor");
     p.is_file().then_some(p)
 }
 
@@ -189,19 +226,34 @@ fn with_sensor(rt: &dyn Runtime, fanotify: bool) {
     let out = tempfile::tempdir().unwrap();
     let mut s = spec(&["/bin/cat", "/etc/os-release"]);
     s.user = "nobody".into();
-    s.sensor = Some(SensorSpec { binary: bin, output_dir: out.path().to_path_buf(), fanotify });
+    s.sensor = Some(SensorSpec {
+        binary: bin,
+        output_dir: out.path().to_path_buf(),
+        fanotify,
+    });
     s.workdir = "/usr/share".into();
-    s.command = vec!["/bin/sh".into(), "-c".into(), "cat /etc/os-release; sleep 30".into()];
+    s.command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "cat /etc/os-release; sleep 30".into(),
+    ];
     let c = rt.start(&s).unwrap();
     // Under the sensor, exec runs as root in WORKDIR (both runtimes).
-    let o = c.exec(&sv(&["sh", "-c", "id -u; pwd"]), Duration::from_secs(20)).unwrap();
+    let o = c
+        .exec(&sv(&["sh", "-c", "id -u; pwd"]), Duration::from_secs(20))
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), "0\n/usr/share\n");
     c.stop(Duration::from_secs(5)).unwrap();
     let exit = c.wait(Duration::from_secs(60)).unwrap().expect("exits");
     let logs = c.logs().unwrap();
-    assert_eq!((exit.code, exit.signal.as_deref()), (143, Some("SIGTERM")), "{exit:?} {logs:?}");
+    assert_eq!(
+        (exit.code, exit.signal.as_deref()),
+        (143, Some("SIGTERM")),
+        "{exit:?} {logs:?}"
+    );
     let report = out.path().join("sensor.json");
-    let text = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{}: {e}; logs {logs:?}", report.display()));
+    let text = std::fs::read_to_string(&report)
+        .unwrap_or_else(|e| panic!("{}: {e}; logs {logs:?}", report.display()));
     assert!(text.contains("/etc/os-release"), "{text}");
     let report: serde_json::Value = serde_json::from_str(&text).unwrap();
     // The sensor dropped to the image user (nobody) before running the command.
@@ -215,7 +267,9 @@ fn with_sensor(rt: &dyn Runtime, fanotify: bool) {
 
 fn mounts_mentioning(p: &Path) -> usize {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mi.lines().filter(|l| l.contains(p.to_str().unwrap())).count()
+    mi.lines()
+        .filter(|l| l.contains(p.to_str().unwrap()))
+        .count()
 }
 
 #[test]
@@ -262,9 +316,21 @@ fn embedded_never_writes_into_rootfs_and_isolates() {
     assert_eq!(exit.code, 0, "{out} {}", String::from_utf8_lossy(&err));
     // PID 1 is our command, lo is up, /dev is minimal, only lo exists, caps are Docker's.
     assert!(out.starts_with("/bin/sh -c"), "{out}");
-    assert!(out.contains("\nunknown\n") || out.contains("\nup\n"), "{out}");
-    assert!(out.contains("null") && out.contains("urandom") && out.contains("pts") && !out.contains("sda"), "{out}");
-    assert!(out.contains("\n3\n"), "only header lines + lo in /proc/net/dev: {out}");
+    assert!(
+        out.contains("\nunknown\n") || out.contains("\nup\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("null")
+            && out.contains("urandom")
+            && out.contains("pts")
+            && !out.contains("sda"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n3\n"),
+        "only header lines + lo in /proc/net/dev: {out}"
+    );
     assert!(out.contains("CapBnd:\t00000000a80425fb"), "{out}");
     c.cleanup().unwrap();
     let rootfs = rootfs();
@@ -279,17 +345,40 @@ fn embedded_cleanup_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = embedded(tmp.path());
     let c = rt.start(&spec(&["/bin/sleep", "303"])).unwrap();
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "one run dir while running");
-    let dir = std::fs::read_dir(tmp.path()).unwrap().next().unwrap().unwrap().path();
-    assert_eq!(mounts_mentioning(&dir), 0, "mounts live only in the container's mount ns");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "one run dir while running"
+    );
+    let dir = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        mounts_mentioning(&dir),
+        0,
+        "mounts live only in the container's mount ns"
+    );
     assert_eq!(sleepers(b"/bin/sleep\x00303\x00"), 1);
     c.cleanup().unwrap();
-    let err = c.exec(&sv(&["true"]), Duration::from_secs(5)).unwrap_err().to_string();
-    assert!(err.contains("cleaned up") || err.contains("exited"), "{err}");
+    let err = c
+        .exec(&sv(&["true"]), Duration::from_secs(5))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cleaned up") || err.contains("exited"),
+        "{err}"
+    );
     drop(c);
     assert!(!dir.exists(), "temp dir removed");
     assert_eq!(mounts_mentioning(tmp.path()), 0);
-    assert_eq!(sleepers(b"/bin/sleep\x00303\x00"), 0, "namespace processes gone");
+    assert_eq!(
+        sleepers(b"/bin/sleep\x00303\x00"),
+        0,
+        "namespace processes gone"
+    );
 }
 
 #[test]
@@ -297,13 +386,21 @@ fn embedded_cleanup_leaves_nothing() {
 fn embedded_setup_errors_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = embedded(tmp.path());
-    let err = rt.start(&spec(&["/no/such/binary"])).err().expect("start fails").to_string();
+    let err = rt
+        .start(&spec(&["/no/such/binary"]))
+        .err()
+        .expect("start fails")
+        .to_string();
     assert!(err.contains("/no/such/binary"), "{err}");
     let mut s = spec(&["/bin/true"]);
     s.user = "no-such-user".into();
     let err = rt.start(&s).err().expect("start fails").to_string();
     assert!(err.contains("no-such-user"), "{err}");
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temp dirs removed after failures");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "temp dirs removed after failures"
+    );
 }
 
 #[test]
@@ -345,9 +442,15 @@ fn docker_cleanup_leaves_nothing() {
     let d = docker();
     let c = d.start_container(&spec(&["/bin/sleep", "300"])).unwrap();
     let id = c.id().to_string();
-    assert!(d.list_labelled().unwrap().contains(&id), "labelled io.pare.run=1");
+    assert!(
+        d.list_labelled().unwrap().contains(&id),
+        "labelled io.pare.run=1"
+    );
     c.cleanup().unwrap();
-    assert!(!d.list_labelled().unwrap().contains(&id), "removed by cleanup");
+    assert!(
+        !d.list_labelled().unwrap().contains(&id),
+        "removed by cleanup"
+    );
     c.cleanup().unwrap();
     let c = d.start_container(&spec(&["/bin/sleep", "300"])).unwrap();
     let id = c.id().to_string();
@@ -368,7 +471,14 @@ fn ctrl_c_tears_everything_down() {
     let tmp = tempfile::tempdir().unwrap();
     let d = docker();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "hold_containers_for_ctrl_c", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "hold_containers_for_ctrl_c",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("PARE_HOLD_DIR", tmp.path())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -377,13 +487,28 @@ fn ctrl_c_tears_everything_down() {
     assert!(d.list_labelled().unwrap().contains(&id));
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
     assert_eq!(sleepers(b"/bin/sleep\x00301\x00"), 2);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temp dir removed");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "temp dir removed"
+    );
     assert_eq!(mounts_mentioning(tmp.path()), 0);
-    assert_eq!(sleepers(b"/bin/sleep\x00301\x00"), 0, "no container process left");
-    assert!(!d.list_labelled().unwrap().contains(&id), "docker container removed");
+    assert_eq!(
+        sleepers(b"/bin/sleep\x00301\x00"),
+        0,
+        "no container process left"
+    );
+    assert!(
+        !d.list_labelled().unwrap().contains(&id),
+        "docker container removed"
+    );
 }
 
 /// SIGKILL cannot be handled: the embedded sandbox still dies (its keeper watches a lifeline
@@ -396,7 +521,14 @@ fn sigkill_leftovers_are_swept() {
     let d = docker();
     let mine: DockerContainer = d.start_container(&spec(&["/bin/sleep", "302"])).unwrap();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "hold_containers_for_ctrl_c", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "hold_containers_for_ctrl_c",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("PARE_HOLD_DIR", tmp.path())
         .env("PARE_HOLD_SECS", "304")
         .stdout(std::process::Stdio::piped())
@@ -410,11 +542,28 @@ fn sigkill_leftovers_are_swept() {
     while sleepers(b"/bin/sleep\x00304\x00") > 1 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(sleepers(b"/bin/sleep\x00304\x00"), 1, "only the docker one survives SIGKILL");
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "temp dir left behind");
-    assert!(d.list_labelled().unwrap().contains(&id), "docker container left behind");
+    assert_eq!(
+        sleepers(b"/bin/sleep\x00304\x00"),
+        1,
+        "only the docker one survives SIGKILL"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "temp dir left behind"
+    );
+    assert!(
+        d.list_labelled().unwrap().contains(&id),
+        "docker container left behind"
+    );
 
-    assert_eq!(EmbeddedRuntime::with_temp_root(tmp.path()).unwrap().remove_stale(), 0, "swept by new() already");
+    assert_eq!(
+        EmbeddedRuntime::with_temp_root(tmp.path())
+            .unwrap()
+            .remove_stale(),
+        0,
+        "swept by new() already"
+    );
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     // A new connection sweeps on its own; an explicit call finds nothing left of the dead one.
     let _ = docker();
@@ -422,7 +571,10 @@ fn sigkill_leftovers_are_swept() {
     assert_eq!(sleepers(b"/bin/sleep\x00304\x00"), 0);
     let left = d.list_labelled().unwrap();
     assert!(!left.contains(&id), "the dead process's container is swept");
-    assert!(left.iter().any(|id| id == mine.id()), "a live process's container is kept");
+    assert!(
+        left.iter().any(|id| id == mine.id()),
+        "a live process's container is kept"
+    );
 }
 
 /// Waits for the helper's `HOLDING <docker id>` line.
@@ -431,7 +583,13 @@ fn holding_id(child: &mut std::process::Child) -> String {
     std::io::BufReader::new(out)
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| Some(l[l.find("HOLDING ")? + "HOLDING ".len()..].trim().to_string()))
+        .find_map(|l| {
+            Some(
+                l[l.find("HOLDING ")? + "HOLDING ".len()..]
+                    .trim()
+                    .to_string(),
+            )
+        })
         .expect("helper did not start its containers")
 }
 
@@ -447,11 +605,15 @@ fn sleepers(cmdline: &[u8]) -> usize {
 #[test]
 #[ignore = "helper process of ctrl_c_tears_everything_down"]
 fn hold_containers_for_ctrl_c() {
-    let Some(dir) = std::env::var_os("PARE_HOLD_DIR") else { return };
+    let Some(dir) = std::env::var_os("PARE_HOLD_DIR") else {
+        return;
+    };
     let e = EmbeddedRuntime::with_temp_root(PathBuf::from(dir)).unwrap();
     let secs = std::env::var("PARE_HOLD_SECS").unwrap_or_else(|_| "301".into());
     let _a = e.start(&spec(&["/bin/sleep", &secs])).unwrap();
-    let b = docker().start_container(&spec(&["/bin/sleep", &secs])).unwrap();
+    let b = docker()
+        .start_container(&spec(&["/bin/sleep", &secs]))
+        .unwrap();
     println!("HOLDING {}", b.id());
     std::thread::sleep(Duration::from_secs(60));
     panic!("no SIGINT arrived");
@@ -461,7 +623,10 @@ fn hold_containers_for_ctrl_c() {
 #[test]
 #[ignore = "needs docker"]
 fn docker_from_async_context() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let d = docker();
         let c = d.start(&spec(&["/bin/sh", "-c", "echo async"])).unwrap();

@@ -30,14 +30,25 @@ fn main() {
     let mut by_kind: BTreeMap<String, (usize, u64)> = BTreeMap::new();
     let mut total = 0u64;
     for (p, k) in &sel.entries {
-        let size = std::fs::symlink_metadata(format!("{rootfs}{p}")).map(|m| if m.is_file() { m.size() } else { 0 }).unwrap_or(0);
+        let size = std::fs::symlink_metadata(format!("{rootfs}{p}"))
+            .map(|m| if m.is_file() { m.size() } else { 0 })
+            .unwrap_or(0);
         total += size;
-        let kind = serde_json::to_value(&k.reasons[0]).ok().and_then(|v| v["kind"].as_str().map(str::to_string)).unwrap_or_default();
+        let kind = serde_json::to_value(&k.reasons[0])
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(str::to_string))
+            .unwrap_or_default();
         let e = by_kind.entry(kind).or_default();
         e.0 += 1;
         e.1 += size;
     }
-    println!("{} traced paths → {} kept, {:.1} MB, in {:?}", inputs.traced.len(), sel.entries.len(), total as f64 / 1e6, elapsed);
+    println!(
+        "{} traced paths → {} kept, {:.1} MB, in {:?}",
+        inputs.traced.len(),
+        sel.entries.len(),
+        total as f64 / 1e6,
+        elapsed
+    );
     for (k, (n, s)) in by_kind {
         println!("  {k:22} {n:6} {:8.2} MB", s as f64 / 1e6);
     }

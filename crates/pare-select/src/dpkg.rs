@@ -15,18 +15,30 @@ const STATUS_D: &str = "/var/lib/dpkg/status.d";
 
 /// Canonicalizes a listed path by resolving its parent directory (cached): dpkg lists
 /// `/lib/x86_64-linux-gnu/libc.so.6` while merged-usr puts it under `/usr/lib`.
-fn canonical_listed(cx: &Ctx<'_>, cache: &mut HashMap<String, String>, listed: &str) -> Option<String> {
+fn canonical_listed(
+    cx: &Ctx<'_>,
+    cache: &mut HashMap<String, String>,
+    listed: &str,
+) -> Option<String> {
     let listed = root::normalize(listed);
     let parent = root::parent(&listed)?.to_string();
     let cparent = match cache.get(&parent) {
         Some(c) => c.clone(),
         None => {
-            let c = cx.root.resolve(&parent, true).map(|r| r.path).unwrap_or_else(|_| parent.clone());
+            let c = cx
+                .root
+                .resolve(&parent, true)
+                .map(|r| r.path)
+                .unwrap_or_else(|_| parent.clone());
             cache.insert(parent.clone(), c.clone());
             c
         }
     };
-    Some(format!("{}/{}", cparent.trim_end_matches('/'), root::file_name(&listed)))
+    Some(format!(
+        "{}/{}",
+        cparent.trim_end_matches('/'),
+        root::file_name(&listed)
+    ))
 }
 
 /// Kept files and file symlinks, as the owner lookup keys. Directories and symlinks to
@@ -35,9 +47,10 @@ fn kept_files(cx: &Ctx<'_>) -> BTreeSet<String> {
     cx.entries
         .keys()
         .filter(|p| match cx.root.lstat(p) {
-            Some(m) if m.file_type().is_symlink() => {
-                !cx.root.resolve(p, true).is_ok_and(|r| r.exists && cx.root.lstat(&r.path).is_some_and(|m| m.is_dir()))
-            }
+            Some(m) if m.file_type().is_symlink() => !cx
+                .root
+                .resolve(p, true)
+                .is_ok_and(|r| r.exists && cx.root.lstat(&r.path).is_some_and(|m| m.is_dir())),
             Some(m) => !m.is_dir(),
             None => false,
         })
@@ -54,8 +67,12 @@ pub fn trim(cx: &mut Ctx<'_>) {
 
     if cx.root.lstat(STATUS).is_some_and(|m| m.is_file()) {
         for name in cx.list_dir(INFO) {
-            let Some(pkg) = name.strip_suffix(".list") else { continue };
-            let Ok(text) = std::fs::read_to_string(cx.root.host(&format!("{INFO}/{name}"))) else { continue };
+            let Some(pkg) = name.strip_suffix(".list") else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(cx.root.host(&format!("{INFO}/{name}"))) else {
+                continue;
+            };
             for line in text.lines() {
                 if let Some(c) = canonical_listed(cx, &mut cache, line.trim())
                     && kept.contains(&c)
@@ -66,17 +83,27 @@ pub fn trim(cx: &mut Ctx<'_>) {
             }
         }
         if !owners.is_empty() {
-            let Ok(status) = std::fs::read(cx.root.host(STATUS)) else { return };
+            let Ok(status) = std::fs::read(cx.root.host(STATUS)) else {
+                return;
+            };
             let status = String::from_utf8_lossy(&status);
             let mut out = String::new();
             let mut kept_pkgs = Vec::new();
             for stanza in status.split("\n\n") {
                 let field = |f: &str| {
-                    stanza.lines().find_map(|l| l.strip_prefix(f).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string()))
+                    stanza.lines().find_map(|l| {
+                        l.strip_prefix(f)
+                            .and_then(|r| r.strip_prefix(':'))
+                            .map(|v| v.trim().to_string())
+                    })
                 };
-                let (Some(pkg), arch) = (field("Package"), field("Architecture")) else { continue };
+                let (Some(pkg), arch) = (field("Package"), field("Architecture")) else {
+                    continue;
+                };
                 let qualified = arch.map(|a| format!("{pkg}:{a}"));
-                let hit = owners.get(&pkg).or_else(|| qualified.as_ref().and_then(|q| owners.get(q)));
+                let hit = owners
+                    .get(&pkg)
+                    .or_else(|| qualified.as_ref().and_then(|q| owners.get(q)));
                 if let Some(file) = hit {
                     let s = stanza.trim_matches('\n');
                     out.push_str(s);
@@ -85,7 +112,9 @@ pub fn trim(cx: &mut Ctx<'_>) {
                 }
             }
             if let Some((pkg, file)) = kept_pkgs.first().cloned()
-                && cx.keep(STATUS, Reason::Dpkg { package: pkg, file }).is_some()
+                && cx
+                    .keep(STATUS, Reason::Dpkg { package: pkg, file })
+                    .is_some()
             {
                 cx.generated.insert(STATUS.to_string(), out.into_bytes());
             }
@@ -104,24 +133,40 @@ pub fn trim(cx: &mut Ctx<'_>) {
             for (listname, file) in &owners {
                 for ext in ["list", "md5sums"] {
                     let p = format!("{INFO}/{listname}.{ext}");
-                    let Ok(text) = std::fs::read(cx.root.host(&p)) else { continue };
+                    let Ok(text) = std::fs::read(cx.root.host(&p)) else {
+                        continue;
+                    };
                     let text = String::from_utf8_lossy(&text).into_owned();
                     let mut trimmed = String::new();
                     for line in text.lines() {
                         let listed = if ext == "list" {
                             line.trim().to_string()
                         } else {
-                            line.split_once("  ").map(|(_, f)| format!("/{f}")).unwrap_or_default()
+                            line.split_once("  ")
+                                .map(|(_, f)| format!("/{f}"))
+                                .unwrap_or_default()
                         };
                         if listed.is_empty() {
                             continue;
                         }
-                        if canonical_listed(cx, &mut cache, &listed).is_some_and(|c| present.contains(&c)) || listed == "/." {
+                        if canonical_listed(cx, &mut cache, &listed)
+                            .is_some_and(|c| present.contains(&c))
+                            || listed == "/."
+                        {
                             trimmed.push_str(line);
                             trimmed.push('\n');
                         }
                     }
-                    if cx.keep(&p, Reason::Dpkg { package: listname.clone(), file: file.clone() }).is_some() {
+                    if cx
+                        .keep(
+                            &p,
+                            Reason::Dpkg {
+                                package: listname.clone(),
+                                file: file.clone(),
+                            },
+                        )
+                        .is_some()
+                    {
                         cx.generated.insert(p, trimmed.into_bytes());
                     }
                 }
@@ -132,8 +177,13 @@ pub fn trim(cx: &mut Ctx<'_>) {
     // distroless: status.d/PKG (one stanza) and PKG.md5sums ("md5  path" without leading /).
     if cx.root.lstat(STATUS_D).is_some_and(|m| m.is_dir()) {
         for name in cx.list_dir(STATUS_D) {
-            let Some(pkg) = name.strip_suffix(".md5sums") else { continue };
-            let Ok(text) = std::fs::read_to_string(cx.root.host(&format!("{STATUS_D}/{name}"))) else { continue };
+            let Some(pkg) = name.strip_suffix(".md5sums") else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(cx.root.host(&format!("{STATUS_D}/{name}")))
+            else {
+                continue;
+            };
             let owned = text.lines().find_map(|l| {
                 let p = l.split_once("  ").map(|(_, p)| p).unwrap_or("");
                 canonical_listed(cx, &mut cache, &format!("/{p}")).filter(|c| kept.contains(c))
@@ -141,7 +191,13 @@ pub fn trim(cx: &mut Ctx<'_>) {
             if let Some(file) = owned {
                 for p in [format!("{STATUS_D}/{pkg}"), format!("{STATUS_D}/{name}")] {
                     if cx.root.lstat(&p).is_some() {
-                        cx.keep(&p, Reason::Dpkg { package: pkg.to_string(), file: file.clone() });
+                        cx.keep(
+                            &p,
+                            Reason::Dpkg {
+                                package: pkg.to_string(),
+                                file: file.clone(),
+                            },
+                        );
                     }
                 }
             }
@@ -154,11 +210,15 @@ const APK_INSTALLED: &str = "/lib/apk/db/installed";
 /// Alpine: keeps the `installed` stanzas (`P:` name, `F:` folder, `R:` file) of the packages
 /// that own a kept file.
 fn apk(cx: &mut Ctx<'_>, kept: &BTreeSet<String>) {
-    let Ok(res) = cx.root.resolve(APK_INSTALLED, true) else { return };
+    let Ok(res) = cx.root.resolve(APK_INSTALLED, true) else {
+        return;
+    };
     if !res.exists {
         return;
     }
-    let Ok(text) = std::fs::read(cx.root.host(&res.path)) else { return };
+    let Ok(text) = std::fs::read(cx.root.host(&res.path)) else {
+        return;
+    };
     let text = String::from_utf8_lossy(&text).into_owned();
     let mut cache = HashMap::new();
     let mut out = String::new();

@@ -28,7 +28,10 @@ pub struct ElfInfo {
 
 /// Opens a canonical in-image path without following a final symlink.
 pub(crate) fn open_nofollow(root: &Rootfs, canonical: &str) -> std::io::Result<File> {
-    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(root.host(canonical))
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(root.host(canonical))
 }
 
 /// `(is_64, e_machine)` from the ELF identification, or `None` when the file is not ELF.
@@ -60,7 +63,9 @@ fn ident_bytes(h: &[u8]) -> Option<(bool, u16)> {
 /// Reads and parses an ELF file. `Ok(None)` when it is not ELF; `Err(reason)` when it claims
 /// to be ELF but cannot be parsed.
 pub fn read(root: &Rootfs, canonical: &str) -> Result<Option<ElfInfo>, String> {
-    let Ok(mut f) = open_nofollow(root, canonical) else { return Ok(None) };
+    let Ok(mut f) = open_nofollow(root, canonical) else {
+        return Ok(None);
+    };
     let mut magic = [0u8; 4];
     if f.read_exact(&mut magic).is_err() || &magic != b"\x7fELF" {
         return Ok(None);
@@ -73,7 +78,8 @@ pub fn read(root: &Rootfs, canonical: &str) -> Result<Option<ElfInfo>, String> {
     bytes.reserve(len as usize);
     f.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     // goblin is robust, but this is untrusted input: a parser panic becomes a warning.
-    let parsed = std::panic::catch_unwind(|| goblin::elf::Elf::parse(&bytes).map(|e| summarize(&e, &bytes)));
+    let parsed =
+        std::panic::catch_unwind(|| goblin::elf::Elf::parse(&bytes).map(|e| summarize(&e, &bytes)));
     match parsed {
         Ok(Ok(info)) => Ok(Some(info)),
         Ok(Err(e)) => Err(e.to_string()),
@@ -82,15 +88,30 @@ pub fn read(root: &Rootfs, canonical: &str) -> Result<Option<ElfInfo>, String> {
 }
 
 fn summarize(elf: &goblin::elf::Elf<'_>, bytes: &[u8]) -> ElfInfo {
-    let go = elf.section_headers.iter().any(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".go.buildinfo"))
+    let go = elf
+        .section_headers
+        .iter()
+        .any(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(".go.buildinfo"))
         || find(bytes, b"\xff Go buildinf:").is_some();
     ElfInfo {
         is_64: elf.is_64,
         machine: elf.header.e_machine,
         interp: elf.interpreter.map(str::to_string),
         needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
-        rpath: elf.rpaths.iter().flat_map(|s| s.split(':')).filter(|s| !s.is_empty()).map(str::to_string).collect(),
-        runpath: elf.runpaths.iter().flat_map(|s| s.split(':')).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        rpath: elf
+            .rpaths
+            .iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        runpath: elf
+            .runpaths
+            .iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
         go_tls: go && find(bytes, b"crypto/tls.").is_some(),
     }
 }
@@ -99,7 +120,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let first = *needle.first()?;
     let mut i = 0;
     while i + needle.len() <= hay.len() {
-        let p = hay[i..hay.len() + 1 - needle.len()].iter().position(|&b| b == first)?;
+        let p = hay[i..hay.len() + 1 - needle.len()]
+            .iter()
+            .position(|&b| b == first)?;
         if hay[i + p..].starts_with(needle) {
             return Some(i + p);
         }
@@ -188,7 +211,10 @@ pub struct Found {
 
 impl LibResolver {
     pub fn load(root: &Rootfs, ld_library_path: Vec<String>) -> Self {
-        let mut r = LibResolver { ld_library_path, ..Default::default() };
+        let mut r = LibResolver {
+            ld_library_path,
+            ..Default::default()
+        };
         if let Ok(res) = root.resolve("/etc/ld.so.cache", true)
             && res.exists
             && let Ok(bytes) = std::fs::read(root.host(&res.path))
@@ -215,7 +241,9 @@ impl LibResolver {
             for n in names {
                 if let Ok(text) = std::fs::read_to_string(root.host(&format!("/etc/{n}"))) {
                     r.musl_dirs.extend(
-                        text.split(|c: char| c == ':' || c.is_whitespace()).filter(|s| s.starts_with('/')).map(root::normalize),
+                        text.split(|c: char| c == ':' || c.is_whitespace())
+                            .filter(|s| s.starts_with('/'))
+                            .map(root::normalize),
                     );
                 }
             }
@@ -224,21 +252,32 @@ impl LibResolver {
     }
 
     fn read_conf(&mut self, root: &Rootfs, path: &str, seen: &mut Vec<String>, depth: usize) {
-        let Ok(res) = root.resolve(path, true) else { return };
+        let Ok(res) = root.resolve(path, true) else {
+            return;
+        };
         if depth > 8 || seen.contains(&res.path) {
             return;
         }
         seen.push(res.path.clone());
-        let Ok(text) = std::fs::read_to_string(root.host(&res.path)) else { return };
+        let Ok(text) = std::fs::read_to_string(root.host(&res.path)) else {
+            return;
+        };
         let conf_dir = root::parent(&res.path).unwrap_or("/").to_string();
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
                 continue;
             }
-            if let Some(pat) = line.strip_prefix("include").filter(|r| r.starts_with(char::is_whitespace)) {
+            if let Some(pat) = line
+                .strip_prefix("include")
+                .filter(|r| r.starts_with(char::is_whitespace))
+            {
                 for pat in pat.split_whitespace() {
-                    let pat = if pat.starts_with('/') { pat.to_string() } else { format!("{conf_dir}/{pat}") };
+                    let pat = if pat.starts_with('/') {
+                        pat.to_string()
+                    } else {
+                        format!("{conf_dir}/{pat}")
+                    };
                     for f in glob_files(root, &pat) {
                         self.read_conf(root, &f, seen, depth + 1);
                     }
@@ -268,15 +307,30 @@ impl LibResolver {
     /// Finds `name` the way `ld.so` would for an object of class/machine `want`.
     /// `rpath` is the requester's expanded RPATH list (own plus inherited from its loaders, used
     /// only when it has no RUNPATH), `runpath` its expanded RUNPATH.
-    pub fn find(&self, root: &Rootfs, name: &str, want: (bool, u16), rpath: &[String], runpath: &[String]) -> Option<Found> {
+    pub fn find(
+        &self,
+        root: &Rootfs,
+        name: &str,
+        want: (bool, u16),
+        rpath: &[String],
+        runpath: &[String],
+    ) -> Option<Found> {
         if name.contains('/') {
             let path = root::normalize(name);
-            return self.check(root, &path, want).map(|resolution| Found { path, resolution, via: "path in DT_NEEDED" });
+            return self.check(root, &path, want).map(|resolution| Found {
+                path,
+                resolution,
+                via: "path in DT_NEEDED",
+            });
         }
         let try_dirs = |dirs: &[String], via: &'static str| -> Option<Found> {
             dirs.iter().find_map(|d| {
                 let path = root::normalize(&format!("{d}/{name}"));
-                self.check(root, &path, want).map(|resolution| Found { path, resolution, via })
+                self.check(root, &path, want).map(|resolution| Found {
+                    path,
+                    resolution,
+                    via,
+                })
             })
         };
         if runpath.is_empty()
@@ -297,7 +351,9 @@ impl LibResolver {
             let mut entries: Vec<&CacheEntry> = entries.iter().collect();
             entries.sort_by_key(|e| e.hwcap != 0 || e.path.contains("/glibc-hwcaps/"));
             for e in entries {
-                if e.flags & ldcache::FLAG_TYPE_MASK != ldcache::FLAG_ELF_LIBC6 && e.flags & ldcache::FLAG_TYPE_MASK != 1 {
+                if e.flags & ldcache::FLAG_TYPE_MASK != ldcache::FLAG_ELF_LIBC6
+                    && e.flags & ldcache::FLAG_TYPE_MASK != 1
+                {
                     continue;
                 }
                 if e.flags & ldcache::FLAG_REQUIRED_MASK != required {
@@ -305,7 +361,11 @@ impl LibResolver {
                 }
                 let path = root::normalize(&e.path);
                 if let Some(resolution) = self.check(root, &path, want) {
-                    return Some(Found { path, resolution, via: "ld.so.cache" });
+                    return Some(Found {
+                        path,
+                        resolution,
+                        via: "ld.so.cache",
+                    });
                 }
             }
         }
@@ -350,11 +410,19 @@ pub fn glob_files(root: &Rootfs, pattern: &str) -> Vec<String> {
         Some(d) => (d.to_string(), root::file_name(&pattern).to_string()),
         None => return Vec::new(),
     };
-    let Ok(m) = GlobBuilder::new(&file).literal_separator(true).build().map(|g| g.compile_matcher()) else {
+    let Ok(m) = GlobBuilder::new(&file)
+        .literal_separator(true)
+        .build()
+        .map(|g| g.compile_matcher())
+    else {
         return Vec::new();
     };
-    let Ok(res) = root.resolve(&dir, true) else { return Vec::new() };
-    let Ok(rd) = std::fs::read_dir(root.host(&res.path)) else { return Vec::new() };
+    let Ok(res) = root.resolve(&dir, true) else {
+        return Vec::new();
+    };
+    let Ok(rd) = std::fs::read_dir(root.host(&res.path)) else {
+        return Vec::new();
+    };
     let mut out: Vec<String> = rd
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
@@ -372,9 +440,19 @@ mod tests {
     #[test]
     fn expands_tokens() {
         let x = goblin::elf::header::EM_X86_64;
-        assert_eq!(expand("$ORIGIN/../lib", "/opt/app/bin", true, x), vec!["/opt/app/lib"]);
+        assert_eq!(
+            expand("$ORIGIN/../lib", "/opt/app/bin", true, x),
+            vec!["/opt/app/lib"]
+        );
         assert_eq!(expand("${ORIGIN}/x", "/a", true, x), vec!["/a/x"]);
-        assert_eq!(expand("/usr/$LIB/foo", "/a", true, x), vec!["/usr/lib/x86_64-linux-gnu/foo", "/usr/lib64/foo", "/usr/lib/foo"]);
+        assert_eq!(
+            expand("/usr/$LIB/foo", "/a", true, x),
+            vec![
+                "/usr/lib/x86_64-linux-gnu/foo",
+                "/usr/lib64/foo",
+                "/usr/lib/foo"
+            ]
+        );
         assert_eq!(expand("/p/$PLATFORM", "/a", true, x), vec!["/p/x86_64"]);
         // $ORIGIN with .. cannot climb out of the rootfs.
         assert_eq!(expand("$ORIGIN/../../../..", "/a", true, x), vec!["/"]);

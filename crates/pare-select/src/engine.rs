@@ -47,20 +47,35 @@ pub(crate) struct Ctx<'a> {
     pub dist_cache: HashMap<String, Vec<rules::DistIndex>>,
 }
 
-fn globset(flag: &'static str, pats: &[String]) -> Result<Option<(GlobSet, Vec<String>)>, SelectError> {
+fn globset(
+    flag: &'static str,
+    pats: &[String],
+) -> Result<Option<(GlobSet, Vec<String>)>, SelectError> {
     if pats.is_empty() {
         return Ok(None);
     }
     let mut b = GlobSetBuilder::new();
     for p in pats {
-        let norm = if p.starts_with('/') { p.clone() } else { format!("/{p}") };
+        let norm = if p.starts_with('/') {
+            p.clone()
+        } else {
+            format!("/{p}")
+        };
         let g = GlobBuilder::new(norm.trim_end_matches('/'))
             .literal_separator(true)
             .build()
-            .map_err(|source| SelectError::Glob { flag, pattern: p.clone(), source })?;
+            .map_err(|source| SelectError::Glob {
+                flag,
+                pattern: p.clone(),
+                source,
+            })?;
         b.add(g);
     }
-    let set = b.build().map_err(|source| SelectError::Glob { flag, pattern: pats.join(" "), source })?;
+    let set = b.build().map_err(|source| SelectError::Glob {
+        flag,
+        pattern: pats.join(" "),
+        source,
+    })?;
     Ok(Some((set, pats.to_vec())))
 }
 
@@ -78,7 +93,10 @@ fn matching(set: &Option<(GlobSet, Vec<String>)>, path: &str) -> Option<String> 
 }
 
 fn is_pseudo(path: &str) -> bool {
-    PSEUDO.iter().any(|p| path.starts_with(p) && (path.len() == p.len() || path.as_bytes().get(p.len()) == Some(&b'/')))
+    PSEUDO.iter().any(|p| {
+        path.starts_with(p)
+            && (path.len() == p.len() || path.as_bytes().get(p.len()) == Some(&b'/'))
+    })
 }
 
 impl<'a> Ctx<'a> {
@@ -89,7 +107,8 @@ impl<'a> Ctx<'a> {
         if is_pseudo(canonical) && !PSEUDO.contains(&canonical) {
             return false;
         }
-        let preserved = matches!(reason, Reason::PreservePath { .. }) || matching(&self.preserve, canonical).is_some();
+        let preserved = matches!(reason, Reason::PreservePath { .. })
+            || matching(&self.preserve, canonical).is_some();
         if !preserved && let Some(glob) = matching(&self.exclude, canonical) {
             self.excluded.entry(canonical.to_string()).or_insert(glob);
             return false;
@@ -100,7 +119,12 @@ impl<'a> Ctx<'a> {
             }
             return false;
         }
-        self.entries.insert(canonical.to_string(), Kept { reasons: vec![reason] });
+        self.entries.insert(
+            canonical.to_string(),
+            Kept {
+                reasons: vec![reason],
+            },
+        );
         if self.root.lstat(canonical).is_some_and(|m| m.is_file()) {
             self.pending_files.push_back(canonical.to_string());
         }
@@ -123,7 +147,13 @@ impl<'a> Ctx<'a> {
         };
         for link in &res.links {
             if !is_pseudo(link) {
-                self.add(link, Reason::SymlinkChain { of: raw.clone(), target: res.path.clone() });
+                self.add(
+                    link,
+                    Reason::SymlinkChain {
+                        of: raw.clone(),
+                        target: res.path.clone(),
+                    },
+                );
             }
         }
         if !res.exists || is_pseudo(&res.path) {
@@ -135,16 +165,27 @@ impl<'a> Ctx<'a> {
 
     /// Keeps a path and, when it is a directory, its whole subtree.
     pub fn keep_tree(&mut self, raw: &str, reason: Reason) {
-        let Some(canonical) = self.keep(raw, reason.clone()) else { return };
+        let Some(canonical) = self.keep(raw, reason.clone()) else {
+            return;
+        };
         if !self.root.lstat(&canonical).is_some_and(|m| m.is_dir()) {
             return;
         }
         let host = self.root.host(&canonical);
-        for entry in walkdir::WalkDir::new(&host).follow_links(false).sort_by_file_name().min_depth(1) {
+        for entry in walkdir::WalkDir::new(&host)
+            .follow_links(false)
+            .sort_by_file_name()
+            .min_depth(1)
+        {
             let Ok(entry) = entry else { continue };
-            let Ok(rel) = entry.path().strip_prefix(&host) else { continue };
+            let Ok(rel) = entry.path().strip_prefix(&host) else {
+                continue;
+            };
             let Some(rel) = rel.to_str() else {
-                self.warnings.push(format!("{}: name is not UTF-8, skipped", entry.path().display()));
+                self.warnings.push(format!(
+                    "{}: name is not UTF-8, skipped",
+                    entry.path().display()
+                ));
                 continue;
             };
             let p = format!("{}/{rel}", canonical.trim_end_matches('/'));
@@ -162,7 +203,10 @@ impl<'a> Ctx<'a> {
             let p = if name.starts_with('/') {
                 name.to_string()
             } else {
-                format!("{}/{name}", self.inputs.facts.workdir.as_deref().unwrap_or("/"))
+                format!(
+                    "{}/{name}",
+                    self.inputs.facts.workdir.as_deref().unwrap_or("/")
+                )
             };
             return Some(root::normalize(&p));
         }
@@ -181,7 +225,8 @@ impl<'a> Ctx<'a> {
         let info = match elf::read(&self.root, canonical) {
             Ok(i) => i,
             Err(e) => {
-                self.warnings.push(format!("{canonical}: unreadable ELF: {e}"));
+                self.warnings
+                    .push(format!("{canonical}: unreadable ELF: {e}"));
                 None
             }
         };
@@ -195,7 +240,11 @@ impl<'a> Ctx<'a> {
             return v.clone();
         }
         let mut v: Vec<String> = std::fs::read_dir(self.root.host(canonical))
-            .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         self.dir_cache.insert(canonical.to_string(), v.clone());
@@ -208,29 +257,50 @@ impl<'a> Ctx<'a> {
         if !self.elf_done.insert(item.canonical.clone()) {
             return;
         }
-        let Some(info) = self.elf_info(&item.canonical) else { return };
+        let Some(info) = self.elf_info(&item.canonical) else {
+            return;
+        };
         let name = root::file_name(&item.canonical);
-        if name.starts_with("libc.so") || name.starts_with("libc.musl") || name.starts_with("ld-musl") {
+        if name.starts_with("libc.so")
+            || name.starts_with("libc.musl")
+            || name.starts_with("ld-musl")
+        {
             self.libc.get_or_insert(item.canonical.clone());
         }
         if rules::is_tls_library(name) || info.go_tls {
             self.tls.push(item.canonical.clone());
         }
         if let Some(interp) = &info.interp {
-            self.keep(interp, Reason::Interpreter { by: item.canonical.clone() });
+            self.keep(
+                interp,
+                Reason::Interpreter {
+                    by: item.canonical.clone(),
+                },
+            );
         }
         let origin = root::parent(&item.loaded_as).unwrap_or("/").to_string();
         let expand = |list: &[String]| -> Vec<String> {
-            list.iter().flat_map(|e| elf::expand(e, &origin, info.is_64, info.machine)).collect()
+            list.iter()
+                .flat_map(|e| elf::expand(e, &origin, info.is_64, info.machine))
+                .collect()
         };
         let runpath = expand(&info.runpath);
         let mut rpath = expand(&info.rpath);
         rpath.extend(item.inherited_rpath.iter().cloned());
         for soname in &info.needed {
-            match self.resolver.find(&self.root, soname, (info.is_64, info.machine), &rpath, &runpath) {
+            match self.resolver.find(
+                &self.root,
+                soname,
+                (info.is_64, info.machine),
+                &rpath,
+                &runpath,
+            ) {
                 Some(found) => {
-                    let reason =
-                        Reason::Needed { by: item.canonical.clone(), soname: soname.clone(), via: found.via.to_string() };
+                    let reason = Reason::Needed {
+                        by: item.canonical.clone(),
+                        soname: soname.clone(),
+                        via: found.via.to_string(),
+                    };
                     let canonical = found.resolution.path.clone();
                     let new = !self.entries.contains_key(&canonical);
                     self.keep(&found.path, reason);
@@ -238,11 +308,18 @@ impl<'a> Ctx<'a> {
                         self.queue.push_back(ElfItem {
                             canonical,
                             loaded_as: found.path,
-                            inherited_rpath: if runpath.is_empty() { rpath.clone() } else { Vec::new() },
+                            inherited_rpath: if runpath.is_empty() {
+                                rpath.clone()
+                            } else {
+                                Vec::new()
+                            },
                         });
                     }
                 }
-                None => self.warnings.push(format!("{}: DT_NEEDED {soname} not found in the image", item.canonical)),
+                None => self.warnings.push(format!(
+                    "{}: DT_NEEDED {soname} not found in the image",
+                    item.canonical
+                )),
             }
         }
     }
@@ -254,13 +331,19 @@ impl<'a> Ctx<'a> {
                 self.process_elf(item);
                 continue;
             }
-            let Some(file) = self.pending_files.pop_front() else { break };
+            let Some(file) = self.pending_files.pop_front() else {
+                break;
+            };
             // Scripts, Python and Node metadata (C extensions and .node addons included).
             rules::per_file(self, &file);
             if elf::ident(&self.root, &file).is_some() {
                 // ELF objects reached by DT_NEEDED are queued with their load path already;
                 // anything else (executables, dlopened modules) is its own origin.
-                self.queue.push_back(ElfItem { canonical: file.clone(), loaded_as: file, inherited_rpath: Vec::new() });
+                self.queue.push_back(ElfItem {
+                    canonical: file.clone(),
+                    loaded_as: file,
+                    inherited_rpath: Vec::new(),
+                });
             }
         }
     }
@@ -272,10 +355,22 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
     let ld_library_path: Vec<String> = inputs
         .facts
         .env_var("LD_LIBRARY_PATH")
-        .map(|v| v.split(':').filter(|s| s.starts_with('/')).map(root::normalize).collect())
+        .map(|v| {
+            v.split(':')
+                .filter(|s| s.starts_with('/'))
+                .map(root::normalize)
+                .collect()
+        })
         .unwrap_or_default();
     let resolver = LibResolver::load(&root, ld_library_path);
-    let path_dirs = inputs.facts.env_var("PATH").unwrap_or(DEFAULT_PATH).split(':').filter(|s| s.starts_with('/')).map(root::normalize).collect();
+    let path_dirs = inputs
+        .facts
+        .env_var("PATH")
+        .unwrap_or(DEFAULT_PATH)
+        .split(':')
+        .filter(|s| s.starts_with('/'))
+        .map(root::normalize)
+        .collect();
     let mut cx = Ctx {
         root,
         inputs,
@@ -299,7 +394,11 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
     };
     // Validate include globs up front so a typo is an error, not a silent no-op.
     for p in &inputs.include_paths {
-        Glob::new(p).map_err(|source| SelectError::Glob { flag: "--include-path", pattern: p.clone(), source })?;
+        Glob::new(p).map_err(|source| SelectError::Glob {
+            flag: "--include-path",
+            pattern: p.clone(),
+            source,
+        })?;
     }
 
     // 1. Traced paths.
@@ -310,7 +409,11 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
         let reason = Reason::Traced {
             processes: rec.processes.iter().cloned().collect(),
             syscalls: rec.syscalls.iter().cloned().collect(),
-            accesses: rec.kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect(),
+            accesses: rec
+                .kinds
+                .iter()
+                .map(|k| format!("{k:?}").to_lowercase())
+                .collect(),
         };
         let created = rec.kinds.contains(&pare_trace::AccessKind::Create);
         if cx.keep(path, reason).is_none() && created {
@@ -318,7 +421,11 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
             // again when the nearest existing ancestor directory is in the slim image too.
             let mut cur = root::normalize(path);
             while let Some(parent) = root::parent(&cur).map(str::to_string) {
-                if parent == "/" || cx.keep(&parent, Reason::Parent { of: path.clone() }).is_some() {
+                if parent == "/"
+                    || cx
+                        .keep(&parent, Reason::Parent { of: path.clone() })
+                        .is_some()
+                {
                     break;
                 }
                 cur = parent;
@@ -336,19 +443,29 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
     }
     for b in &inputs.include_bins {
         if cx.keep(b, Reason::IncludeBin { path: b.clone() }).is_none() {
-            cx.warnings.push(format!("--include-bin {b}: not in the image"));
+            cx.warnings
+                .push(format!("--include-bin {b}: not in the image"));
         }
     }
     for name in &inputs.include_exes {
         match cx.which(name) {
             Some(p) => {
-                cx.keep(&p, Reason::IncludeExe { name: name.clone(), path: p.clone() });
+                cx.keep(
+                    &p,
+                    Reason::IncludeExe {
+                        name: name.clone(),
+                        path: p.clone(),
+                    },
+                );
             }
-            None => cx.warnings.push(format!("--include-exe {name}: not found in PATH")),
+            None => cx
+                .warnings
+                .push(format!("--include-exe {name}: not found in PATH")),
         }
     }
     if inputs.include_shell && cx.keep("/bin/sh", Reason::IncludeShell).is_none() {
-        cx.warnings.push("--include-shell: the image has no /bin/sh".into());
+        cx.warnings
+            .push("--include-shell: the image has no /bin/sh".into());
     }
     // 4. Closure to a fixed point: per-file rules inside drain, global rules once triggered.
     let mut done = rules::GlobalDone::default();
@@ -361,7 +478,12 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
     // 5. dpkg database of the owners of what is kept.
     dpkg::trim(&mut cx);
     // 6. Parents, with the first child that needed them.
-    let paths: Vec<String> = cx.entries.keys().cloned().chain(cx.created_dirs.keys().cloned()).collect();
+    let paths: Vec<String> = cx
+        .entries
+        .keys()
+        .cloned()
+        .chain(cx.created_dirs.keys().cloned())
+        .collect();
     for p in paths {
         let mut cur = p.as_str();
         while let Some(parent) = root::parent(cur) {
@@ -372,7 +494,12 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
                 break;
             }
             if cx.root.lstat(parent).is_some() {
-                cx.entries.insert(parent.to_string(), Kept { reasons: vec![Reason::Parent { of: p.clone() }] });
+                cx.entries.insert(
+                    parent.to_string(),
+                    Kept {
+                        reasons: vec![Reason::Parent { of: p.clone() }],
+                    },
+                );
             } else {
                 cx.created_dirs.entry(parent.to_string()).or_insert(0o755);
             }

@@ -70,21 +70,33 @@ fn cstr_at(b: &[u8], off: usize) -> Option<String> {
 
 /// Parses the bytes of an `ld.so.cache`. `path` is only used in errors.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<CacheEntry>, SelectError> {
-    let bad = |why: &str| SelectError::LdCache { path: path.to_path_buf(), reason: why.to_string() };
+    let bad = |why: &str| SelectError::LdCache {
+        path: path.to_path_buf(),
+        reason: why.to_string(),
+    };
     let new = if bytes.starts_with(NEW_MAGIC) {
         bytes
     } else if bytes.starts_with(OLD_MAGIC) {
         // Skip the old table to find an embedded new cache.
-        let nlibs_le = u32_at(bytes, 12, Endian::Little).ok_or_else(|| bad("truncated old header"))?;
+        let nlibs_le =
+            u32_at(bytes, 12, Endian::Little).ok_or_else(|| bad("truncated old header"))?;
         let nlibs_be = u32_at(bytes, 12, Endian::Big).ok_or_else(|| bad("truncated old header"))?;
         let nlibs = nlibs_le.min(nlibs_be) as usize;
         let end = 16usize
-            .checked_add(nlibs.checked_mul(OLD_ENTRY).ok_or_else(|| bad("old table overflows"))?)
+            .checked_add(
+                nlibs
+                    .checked_mul(OLD_ENTRY)
+                    .ok_or_else(|| bad("old table overflows"))?,
+            )
             .ok_or_else(|| bad("old table overflows"))?;
         let aligned = (end + 7) & !7;
         match bytes.get(aligned..) {
             Some(rest) if rest.starts_with(NEW_MAGIC) => rest,
-            _ => return Err(bad("only the old ld.so-1.7.0 format, which pare does not read")),
+            _ => {
+                return Err(bad(
+                    "only the old ld.so-1.7.0 format, which pare does not read",
+                ));
+            }
         }
     } else {
         return Err(bad("unknown magic"));
@@ -120,7 +132,12 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<CacheEntry>, SelectError> 
         };
         let name = cstr_at(new, key as usize).ok_or_else(|| bad("entry name out of bounds"))?;
         let lib = cstr_at(new, value as usize).ok_or_else(|| bad("entry path out of bounds"))?;
-        out.push(CacheEntry { flags: flags as i32, name, path: lib, hwcap });
+        out.push(CacheEntry {
+            flags: flags as i32,
+            name,
+            path: lib,
+            hwcap,
+        });
     }
     Ok(out)
 }
@@ -173,7 +190,10 @@ mod tests {
 
     #[test]
     fn parses_synthetic_cache() {
-        let b = build(&[(0x303, "libz.so.1", "/lib/x86_64-linux-gnu/libz.so.1"), (3, "libq.so", "/usr/lib/libq.so")]);
+        let b = build(&[
+            (0x303, "libz.so.1", "/lib/x86_64-linux-gnu/libz.so.1"),
+            (3, "libq.so", "/usr/lib/libq.so"),
+        ]);
         let e = parse(&b, Path::new("x")).unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].name, "libz.so.1");

@@ -36,7 +36,10 @@ pub const MAX_REASONS: usize = 8;
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: rootfs is not a directory")]
     NotADirectory { path: PathBuf },
     #[error("{path}: too many levels of symbolic links")]
@@ -46,7 +49,11 @@ pub enum SelectError {
     #[error("{path}: bad ld.so.cache: {reason}")]
     LdCache { path: PathBuf, reason: String },
     #[error("bad glob {pattern:?} in {flag}: {source}")]
-    Glob { flag: &'static str, pattern: String, source: globset::Error },
+    Glob {
+        flag: &'static str,
+        pattern: String,
+        source: globset::Error,
+    },
 }
 
 /// What the image config says, as far as selection cares.
@@ -67,7 +74,10 @@ pub struct ImageFacts {
 impl ImageFacts {
     /// Reads the facts from an OCI image config plus Docker's `Healthcheck` object (which
     /// oci-spec does not model), e.g. `raw_config["config"]["Healthcheck"]`.
-    pub fn from_config(config: &pare_image::ImageConfiguration, healthcheck: Option<&serde_json::Value>) -> Self {
+    pub fn from_config(
+        config: &pare_image::ImageConfiguration,
+        healthcheck: Option<&serde_json::Value>,
+    ) -> Self {
         let c = config.config().as_ref();
         let nonempty = |s: Option<&String>| s.filter(|s| !s.is_empty()).cloned();
         ImageFacts {
@@ -76,14 +86,19 @@ impl ImageFacts {
             volumes: c.and_then(|c| c.volumes().clone()).unwrap_or_default(),
             entrypoint: c.and_then(|c| c.entrypoint().clone()).unwrap_or_default(),
             cmd: c.and_then(|c| c.cmd().clone()).unwrap_or_default(),
-            healthcheck: healthcheck.and_then(|h| h.get("Test")).and_then(|t| serde_json::from_value(t.clone()).ok()),
+            healthcheck: healthcheck
+                .and_then(|h| h.get("Test"))
+                .and_then(|t| serde_json::from_value(t.clone()).ok()),
             env: c.and_then(|c| c.env().clone()).unwrap_or_default(),
         }
     }
 
     /// The value of an environment variable.
     pub fn env_var(&self, key: &str) -> Option<&str> {
-        self.env.iter().rev().find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        self.env
+            .iter()
+            .rev()
+            .find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
     }
 }
 
@@ -113,13 +128,22 @@ pub struct SelectInputs {
 impl SelectInputs {
     /// Inputs from a sensor report (found paths and exec targets) and the image facts.
     pub fn from_report(report: &pare_trace::SensorReport, facts: ImageFacts) -> Self {
-        let mut traced: TracedFiles = report.files.iter().filter(|(_, r)| r.found).map(|(p, r)| (p.clone(), r.clone())).collect();
+        let mut traced: TracedFiles = report
+            .files
+            .iter()
+            .filter(|(_, r)| r.found)
+            .map(|(p, r)| (p.clone(), r.clone()))
+            .collect();
         for e in &report.execs {
             let rec = traced.entry(e.path.clone()).or_default();
             rec.found = true;
             rec.kinds.insert(pare_trace::AccessKind::Exec);
         }
-        SelectInputs { traced, facts, ..Default::default() }
+        SelectInputs {
+            traced,
+            facts,
+            ..Default::default()
+        }
     }
 }
 
@@ -192,7 +216,10 @@ impl Selection {
             let Some(r) = kept
                 .reasons
                 .iter()
-                .find(|r| r.from_path().is_none_or(|p| !seen.contains(&root::normalize(p))))
+                .find(|r| {
+                    r.from_path()
+                        .is_none_or(|p| !seen.contains(&root::normalize(p)))
+                })
                 .or(kept.reasons.first())
             else {
                 break;
@@ -220,7 +247,10 @@ mod generated_serde {
         Bytes(Vec<u8>),
     }
 
-    pub fn serialize<S: Serializer>(map: &BTreeMap<String, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         let m: BTreeMap<&String, Content> = map
             .iter()
             .map(|(k, v)| {
@@ -234,10 +264,11 @@ mod generated_serde {
         m.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
         let m = BTreeMap::<String, Content>::deserialize(d)?;
-        Ok(m
-            .into_iter()
+        Ok(m.into_iter()
             .map(|(k, c)| {
                 let v = match c {
                     Content::Text(t) => t.into_bytes(),

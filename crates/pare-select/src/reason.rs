@@ -19,7 +19,11 @@ pub enum Reason {
     /// A file every image keeps when present (`/etc/passwd`, `/tmp`, …).
     Baseline { what: String },
     /// `DT_NEEDED` of an ELF object, found the way `ld.so` would (`via`).
-    Needed { by: String, soname: String, via: String },
+    Needed {
+        by: String,
+        soname: String,
+        via: String,
+    },
     /// `PT_INTERP` (the dynamic loader) of an ELF object.
     Interpreter { by: String },
     /// The `#!` interpreter of a script.
@@ -29,7 +33,11 @@ pub enum Reason {
     /// A parent directory of a kept path.
     Parent { of: String },
     /// An NSS module named in `nsswitch.conf`, dlopened by libc.
-    Nss { service: String, databases: Vec<String>, libc: String },
+    Nss {
+        service: String,
+        databases: Vec<String>,
+        libc: String,
+    },
     /// CA certificates for a TLS library.
     Certificates { library: String },
     /// Time zone data: the zone that was touched plus what readers of it need.
@@ -70,10 +78,14 @@ impl Reason {
             Reason::Parent { of } => of,
             Reason::Nss { libc, .. } => libc,
             Reason::Certificates { library } => library,
-            Reason::Zoneinfo { touched } | Reason::Locale { touched } | Reason::Gconv { touched } => touched,
+            Reason::Zoneinfo { touched }
+            | Reason::Locale { touched }
+            | Reason::Gconv { touched } => touched,
             Reason::PythonSource { pyc } => pyc,
             Reason::PythonBytecode { py } => py,
-            Reason::PythonDistribution { file, .. } | Reason::NodePackage { file } | Reason::Dpkg { file, .. } => file,
+            Reason::PythonDistribution { file, .. }
+            | Reason::NodePackage { file }
+            | Reason::Dpkg { file, .. } => file,
             _ => return None,
         })
     }
@@ -82,33 +94,67 @@ impl Reason {
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Reason::Traced { processes, syscalls, accesses } => write!(
+            Reason::Traced {
+                processes,
+                syscalls,
+                accesses,
+            } => write!(
                 f,
                 "traced: {} by {}",
-                if syscalls.is_empty() { accesses.join(",") } else { syscalls.join(",") },
-                if processes.is_empty() { "the app".to_string() } else { processes.join(", ") }
+                if syscalls.is_empty() {
+                    accesses.join(",")
+                } else {
+                    syscalls.join(",")
+                },
+                if processes.is_empty() {
+                    "the app".to_string()
+                } else {
+                    processes.join(", ")
+                }
             ),
             Reason::ImageConfig { field, detail } => write!(f, "image config {field}: {detail}"),
             Reason::Baseline { what } => write!(f, "baseline: {what}"),
-            Reason::Needed { by, soname, via } => write!(f, "ELF DT_NEEDED {soname} of {by} (found via {via})"),
-            Reason::Interpreter { by } => write!(f, "ELF PT_INTERP (dynamic loader) of {by}"),
-            Reason::Shebang { script, interpreter } => write!(f, "#! interpreter {interpreter} of {script}"),
-            Reason::SymlinkChain { of, target } => write!(f, "symlink in the chain of {of} → {target}"),
-            Reason::Parent { of } => write!(f, "parent directory of {of}"),
-            Reason::Nss { service, databases, libc } => {
-                write!(f, "NSS module for {} ({service}) in nsswitch.conf, dlopened by {libc}", databases.join(","))
+            Reason::Needed { by, soname, via } => {
+                write!(f, "ELF DT_NEEDED {soname} of {by} (found via {via})")
             }
-            Reason::Certificates { library } => write!(f, "CA certificates for TLS library {library}"),
+            Reason::Interpreter { by } => write!(f, "ELF PT_INTERP (dynamic loader) of {by}"),
+            Reason::Shebang {
+                script,
+                interpreter,
+            } => write!(f, "#! interpreter {interpreter} of {script}"),
+            Reason::SymlinkChain { of, target } => {
+                write!(f, "symlink in the chain of {of} → {target}")
+            }
+            Reason::Parent { of } => write!(f, "parent directory of {of}"),
+            Reason::Nss {
+                service,
+                databases,
+                libc,
+            } => {
+                write!(
+                    f,
+                    "NSS module for {} ({service}) in nsswitch.conf, dlopened by {libc}",
+                    databases.join(",")
+                )
+            }
+            Reason::Certificates { library } => {
+                write!(f, "CA certificates for TLS library {library}")
+            }
             Reason::Zoneinfo { touched } => write!(f, "time zone data needed with {touched}"),
             Reason::Locale { touched } => write!(f, "locale data needed with {touched}"),
             Reason::Gconv { touched } => write!(f, "gconv configuration for {touched}"),
             Reason::PythonSource { pyc } => write!(f, "Python source of {pyc}"),
             Reason::PythonBytecode { py } => write!(f, "Python bytecode of {py}"),
             Reason::PythonDistribution { file, distribution } => {
-                write!(f, "metadata of Python distribution {distribution} that owns {file}")
+                write!(
+                    f,
+                    "metadata of Python distribution {distribution} that owns {file}"
+                )
             }
             Reason::NodePackage { file } => write!(f, "package.json of the Node package of {file}"),
-            Reason::Dpkg { package, file } => write!(f, "dpkg database of package {package} (owns {file})"),
+            Reason::Dpkg { package, file } => {
+                write!(f, "dpkg database of package {package} (owns {file})")
+            }
             Reason::IncludePath { glob } => write!(f, "--include-path {glob}"),
             Reason::IncludeBin { path } => write!(f, "--include-bin {path}"),
             Reason::IncludeExe { name, path } => write!(f, "--include-exe {name} ({path})"),

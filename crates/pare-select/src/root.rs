@@ -75,11 +75,18 @@ pub fn file_name(path: &str) -> &str {
 
 impl Rootfs {
     pub fn new(base: &Path) -> Result<Self, SelectError> {
-        let md = fs::metadata(base).map_err(|source| SelectError::Io { path: base.to_path_buf(), source })?;
+        let md = fs::metadata(base).map_err(|source| SelectError::Io {
+            path: base.to_path_buf(),
+            source,
+        })?;
         if !md.is_dir() {
-            return Err(SelectError::NotADirectory { path: base.to_path_buf() });
+            return Err(SelectError::NotADirectory {
+                path: base.to_path_buf(),
+            });
         }
-        Ok(Rootfs { base: base.to_path_buf() })
+        Ok(Rootfs {
+            base: base.to_path_buf(),
+        })
     }
 
     pub fn base(&self) -> &Path {
@@ -90,7 +97,11 @@ impl Rootfs {
     /// [`Rootfs::resolve`] or [`normalize`]: they contain no `..`, so the result stays inside.
     pub fn host(&self, canonical: &str) -> PathBuf {
         let rel = canonical.trim_start_matches('/');
-        if rel.is_empty() { self.base.clone() } else { self.base.join(rel) }
+        if rel.is_empty() {
+            self.base.clone()
+        } else {
+            self.base.join(rel)
+        }
     }
 
     /// `lstat` of a canonical in-image path.
@@ -101,8 +112,11 @@ impl Rootfs {
     /// Resolves `path` (absolute, or relative to `/`) inside the rootfs. With `follow_last`
     /// false a final symlink is not followed (like `lstat`).
     pub fn resolve(&self, path: &str, follow_last: bool) -> Result<Resolution, SelectError> {
-        let mut pending: Vec<String> =
-            path.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect();
+        let mut pending: Vec<String> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(str::to_string)
+            .collect();
         pending.reverse(); // a stack: next component at the end
         let mut cur: Vec<String> = Vec::new();
         let mut links = Vec::new();
@@ -122,18 +136,29 @@ impl Rootfs {
                 let mut rest: Vec<String> = pending.into_iter().rev().collect();
                 let mut all = cur.clone();
                 all.append(&mut rest);
-                return Ok(Resolution { path: normalize(&join(&all)), links, exists: false });
+                return Ok(Resolution {
+                    path: normalize(&join(&all)),
+                    links,
+                    exists: false,
+                });
             };
             let is_last = pending.is_empty();
             if md.file_type().is_symlink() && (!is_last || follow_last) {
                 followed += 1;
                 if followed > MAX_LINKS {
-                    return Err(SelectError::SymlinkLoop { path: path.to_string() });
+                    return Err(SelectError::SymlinkLoop {
+                        path: path.to_string(),
+                    });
                 }
-                let target = fs::read_link(self.host(&canonical))
-                    .map_err(|source| SelectError::Io { path: self.host(&canonical), source })?;
+                let target =
+                    fs::read_link(self.host(&canonical)).map_err(|source| SelectError::Io {
+                        path: self.host(&canonical),
+                        source,
+                    })?;
                 let Some(target) = target.to_str() else {
-                    return Err(SelectError::NonUtf8 { path: self.host(&canonical) });
+                    return Err(SelectError::NonUtf8 {
+                        path: self.host(&canonical),
+                    });
                 };
                 if !links.contains(&canonical) {
                     links.push(canonical);
@@ -152,10 +177,18 @@ impl Rootfs {
                 let mut rest: Vec<String> = pending.into_iter().rev().collect();
                 let mut all = cur.clone();
                 all.append(&mut rest);
-                return Ok(Resolution { path: normalize(&join(&all)), links, exists: false });
+                return Ok(Resolution {
+                    path: normalize(&join(&all)),
+                    links,
+                    exists: false,
+                });
             }
         }
-        Ok(Resolution { path: join(&cur), links, exists: true })
+        Ok(Resolution {
+            path: join(&cur),
+            links,
+            exists: true,
+        })
     }
 }
 
@@ -249,7 +282,10 @@ mod tests {
 
         let res = root.resolve("/lib/libx.so.1", true).unwrap();
         assert_eq!(res.path, "/usr/lib/libx.so.1.2");
-        assert_eq!(res.links, vec!["/lib".to_string(), "/usr/lib/libx.so.1".to_string()]);
+        assert_eq!(
+            res.links,
+            vec!["/lib".to_string(), "/usr/lib/libx.so.1".to_string()]
+        );
         assert!(res.exists);
 
         let res = root.resolve("/lib/libx.so.1", false).unwrap();
@@ -260,7 +296,10 @@ mod tests {
             assert_eq!(res.path, "/etc/passwd", "{p}");
             assert!(res.exists);
         }
-        assert!(matches!(root.resolve("/loop1", true), Err(SelectError::SymlinkLoop { .. })));
+        assert!(matches!(
+            root.resolve("/loop1", true),
+            Err(SelectError::SymlinkLoop { .. })
+        ));
         let res = root.resolve("/lib/nope/x", true).unwrap();
         assert_eq!(res.path, "/usr/lib/nope/x");
         assert!(!res.exists);

@@ -38,7 +38,9 @@ fn read_layer(src: &dyn pare_source::ImageSource, i: usize, contents: bool) -> R
         LayerContent::Tar(mut r) => drain_and_verify(&mut r).map_err(|e| e.to_string()),
         LayerContent::OverlayDir(d) => {
             let mut buf = vec![0u8; 256 * 1024];
-            walk(&d, contents, &mut buf).map(|(_, b)| b).map_err(|e| format!("{}: {e}", d.display()))
+            walk(&d, contents, &mut buf)
+                .map(|(_, b)| b)
+                .map_err(|e| format!("{}: {e}", d.display()))
         }
     }
 }
@@ -57,7 +59,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let options = OpenOptions { no_direct_storage: flag("--no-direct"), ..Default::default() };
+    let options = OpenOptions {
+        no_direct_storage: flag("--no-direct"),
+        ..Default::default()
+    };
     let t0 = Instant::now();
     let src = match open(&r, &options) {
         Ok(s) => s,
@@ -75,8 +80,12 @@ fn main() {
     } else {
         let src = &*src;
         std::thread::scope(|s| {
-            let hs: Vec<_> = (0..n).map(|i| s.spawn(move || read_layer(src, i, contents))).collect();
-            hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into()))).collect()
+            let hs: Vec<_> = (0..n)
+                .map(|i| s.spawn(move || read_layer(src, i, contents)))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into())))
+                .collect()
         })
     };
     let read = t1.elapsed();

@@ -18,18 +18,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("none") => Compression::None,
         _ => Compression::Gzip,
     };
-    let repeat: usize = args.iter().position(|a| a == "--repeat").and_then(|i| args.get(i + 1)).map_or(Ok(1), |s| s.parse())?;
-    let src = open(&ImageRef::parse(reference)?, &OpenOptions { no_direct_storage: true, ..Default::default() })?;
+    let repeat: usize = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .map_or(Ok(1), |s| s.parse())?;
+    let src = open(
+        &ImageRef::parse(reference)?,
+        &OpenOptions {
+            no_direct_storage: true,
+            ..Default::default()
+        },
+    )?;
     let mut layers = Vec::new();
     for i in 0..src.image().layers.len() {
-        let LayerContent::Tar(mut r) = src.open_layer(i)? else { return Err("need a tar source".into()) };
+        let LayerContent::Tar(mut r) = src.open_layer(i)? else {
+            return Err("need a tar source".into());
+        };
         let mut buf = Vec::new();
         r.read_to_end(&mut buf)?;
         layers.push(buf);
     }
     let layers: Vec<Vec<u8>> = (0..repeat).flat_map(|_| layers.clone()).collect();
-    let mut config: serde_json::Value = serde_json::from_slice(src.raw_config().ok_or("no config")?)?;
-    config["history"] = serde_json::json!((0..layers.len()).map(|i| serde_json::json!({"created_by": format!("layer {i}")})).collect::<Vec<_>>());
+    let mut config: serde_json::Value =
+        serde_json::from_slice(src.raw_config().ok_or("no config")?)?;
+    config["history"] = serde_json::json!(
+        (0..layers.len())
+            .map(|i| serde_json::json!({"created_by": format!("layer {i}")}))
+            .collect::<Vec<_>>()
+    );
     let image = Image::new(layers).with_config(config);
     let w = write_oci_layout(std::path::Path::new(dir), &image, compression)?;
     println!("wrote {dir}: manifest {}", w.manifest_digest);

@@ -19,12 +19,14 @@ use crate::digest::{sha256_digest, sha256_hex};
 use crate::docker_archive::open_docker_archive;
 use crate::store::TarStore;
 use crate::{
-    Compression, ImageConfiguration, ImageSource, LayerContent, LayerDescriptor, OpenOptions, Platform,
-    ResolvedImage, SourceError,
+    Compression, ImageConfiguration, ImageSource, LayerContent, LayerDescriptor, OpenOptions,
+    Platform, ResolvedImage, SourceError,
 };
 
 fn daemon_err(e: impl std::fmt::Display) -> SourceError {
-    SourceError::Daemon { message: e.to_string() }
+    SourceError::Daemon {
+        message: e.to_string(),
+    }
 }
 
 /// An image read straight from the daemon's overlay2 directories.
@@ -44,7 +46,10 @@ impl ImageSource for OverlayImage {
             name: self.image.name.clone(),
             message: format!("no layer {index} (the image has {})", self.dirs.len()),
         })?;
-        fs::read_dir(dir).map_err(|source| SourceError::Io { path: dir.clone(), source })?;
+        fs::read_dir(dir).map_err(|source| SourceError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         Ok(LayerContent::OverlayDir(dir.clone()))
     }
 
@@ -63,7 +68,10 @@ pub(crate) fn open_daemon(
     display: String,
     options: &OpenOptions,
 ) -> Result<Box<dyn ImageSource>, SourceError> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(daemon_err)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(daemon_err)?;
     runtime.block_on(open_async(name, display, options))
 }
 
@@ -76,21 +84,39 @@ async fn open_async(
     let docker = docker.negotiate_version().await.map_err(daemon_err)?;
     let inspect = match docker.inspect_image(name).await {
         Ok(i) => i,
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, message }) => {
-            return Err(SourceError::NotFound { name: display, message });
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message,
+        }) => {
+            return Err(SourceError::NotFound {
+                name: display,
+                message,
+            });
         }
         Err(e) => return Err(daemon_err(e)),
     };
     // Work on the JSON form: the date types of bollard's models depend on its cargo features.
     let inspect = serde_json::to_value(&inspect).map_err(daemon_err)?;
-    let id = inspect.get("Id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let id = inspect
+        .get("Id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
     let diff_ids: Vec<String> = inspect
         .pointer("/RootFS/Layers")
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
 
-    let overlay = if options.no_direct_storage { None } else { overlay_dirs(&inspect, &diff_ids) };
+    let overlay = if options.no_direct_storage {
+        None
+    } else {
+        overlay_dirs(&inspect, &diff_ids)
+    };
     if let Some((root, dirs)) = overlay {
         let (raw_config, config) = match daemon_config(&root, &id) {
             Some(c) => c,
@@ -110,18 +136,37 @@ async fn open_async(
                 compression: Compression::None,
             })
             .collect();
-        let image = ResolvedImage { name: display, manifest_digest: None, config_digest: id, config, layers };
-        return Ok(Box::new(OverlayImage { image, raw_config, dirs }));
+        let image = ResolvedImage {
+            name: display,
+            manifest_digest: None,
+            config_digest: id,
+            config,
+            layers,
+        };
+        return Ok(Box::new(OverlayImage {
+            image,
+            raw_config,
+            dirs,
+        }));
     }
 
     // Fallback: export into an anonymous temporary file (deleted when closed) and index it.
-    let mut file = tempfile::tempfile().map_err(|source| SourceError::Io { path: std::env::temp_dir(), source })?;
+    let mut file = tempfile::tempfile().map_err(|source| SourceError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let mut stream = docker.export_image(name);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| daemon_err(format!("exporting {name}: {e}")))?;
-        file.write_all(&chunk).map_err(|source| SourceError::Io { path: std::env::temp_dir(), source })?;
+        file.write_all(&chunk).map_err(|source| SourceError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
     }
-    file.flush().map_err(|source| SourceError::Io { path: std::env::temp_dir(), source })?;
+    file.flush().map_err(|source| SourceError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let store = TarStore::index(PathBuf::from(format!("docker save {name}")), file)?;
     let source = open_docker_archive(Arc::new(store), display, None, &Platform::host(), "export")?;
     if !id.is_empty() && source.image.config_digest != id {
@@ -135,7 +180,10 @@ async fn open_async(
 
 /// The overlay2 `diff` directory of every layer, bottom first, and the daemon's root
 /// directory; `None` when they cannot be used.
-fn overlay_dirs(inspect: &serde_json::Value, diff_ids: &[String]) -> Option<(PathBuf, Vec<PathBuf>)> {
+fn overlay_dirs(
+    inspect: &serde_json::Value,
+    diff_ids: &[String],
+) -> Option<(PathBuf, Vec<PathBuf>)> {
     let driver = inspect.get("GraphDriver")?;
     if driver.get("Name")?.as_str()? != "overlay2" {
         return None;
@@ -182,9 +230,15 @@ fn layerdb_agrees(root: &Path, diff_ids: &[String], dirs: &[PathBuf]) -> bool {
         return true;
     }
     chain_ids(diff_ids).iter().zip(dirs).all(|(chain, dir)| {
-        let Some(hex) = sha256_hex(chain) else { return false };
-        let Ok(cache_id) = fs::read_to_string(layerdb.join(hex).join("cache-id")) else { return false };
-        dir.parent().and_then(|p| p.file_name()).is_some_and(|n| n.to_string_lossy() == cache_id.trim())
+        let Some(hex) = sha256_hex(chain) else {
+            return false;
+        };
+        let Ok(cache_id) = fs::read_to_string(layerdb.join(hex).join("cache-id")) else {
+            return false;
+        };
+        dir.parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|n| n.to_string_lossy() == cache_id.trim())
     })
 }
 
@@ -250,8 +304,11 @@ fn reconstruct_config(
         o.retain(|_, v| !v.is_null() && v != "");
     }
     let raw = serde_json::to_vec(&value).map_err(daemon_err)?;
-    let config = serde_json::from_slice(&raw)
-        .map_err(|e| daemon_err(format!("cannot rebuild the image config from inspect data: {e}")))?;
+    let config = serde_json::from_slice(&raw).map_err(|e| {
+        daemon_err(format!(
+            "cannot rebuild the image config from inspect data: {e}"
+        ))
+    })?;
     Ok((raw, config))
 }
 
@@ -275,10 +332,19 @@ mod tests {
         for id in ["l0", "l1"] {
             fs::create_dir_all(root.join("overlay2").join(id).join("diff")).unwrap();
         }
-        let d = |id: &str| root.join("overlay2").join(id).join("diff").display().to_string();
+        let d = |id: &str| {
+            root.join("overlay2")
+                .join(id)
+                .join("diff")
+                .display()
+                .to_string()
+        };
         let inspect = serde_json::json!({"GraphDriver": {"Name": "overlay2", "Data": {
             "UpperDir": d("l1"), "LowerDir": d("l0")}}});
-        let diff_ids = vec![format!("sha256:{}", "a".repeat(64)), format!("sha256:{}", "b".repeat(64))];
+        let diff_ids = vec![
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "b".repeat(64)),
+        ];
         let (found_root, dirs) = overlay_dirs(&inspect, &diff_ids).unwrap();
         assert_eq!(found_root, root);
         assert_eq!(dirs, vec![PathBuf::from(d("l0")), PathBuf::from(d("l1"))]);
@@ -286,12 +352,16 @@ mod tests {
         // A layer database that disagrees turns the fast path off.
         let chains = chain_ids(&diff_ids);
         for (chain, cache) in chains.iter().zip(["l0", "wrong"]) {
-            let p = root.join("image/overlay2/layerdb/sha256").join(sha256_hex(chain).unwrap());
+            let p = root
+                .join("image/overlay2/layerdb/sha256")
+                .join(sha256_hex(chain).unwrap());
             fs::create_dir_all(&p).unwrap();
             fs::write(p.join("cache-id"), cache).unwrap();
         }
         assert!(overlay_dirs(&inspect, &diff_ids).is_none());
-        let p = root.join("image/overlay2/layerdb/sha256").join(sha256_hex(&chains[1]).unwrap());
+        let p = root
+            .join("image/overlay2/layerdb/sha256")
+            .join(sha256_hex(&chains[1]).unwrap());
         fs::write(p.join("cache-id"), "l1").unwrap();
         assert!(overlay_dirs(&inspect, &diff_ids).is_some());
     }
@@ -308,11 +378,15 @@ mod tests {
             {"Created": 1_700_000_000, "CreatedBy": "CMD [\"x\"]", "Size": 0, "Comment": ""},
             {"Created": 1_700_000_000, "CreatedBy": "ADD rootfs /", "Size": 10, "Comment": "imported"}
         ]);
-        let (raw, config) = reconstruct_config(&inspect, &history, std::slice::from_ref(&a)).unwrap();
+        let (raw, config) =
+            reconstruct_config(&inspect, &history, std::slice::from_ref(&a)).unwrap();
         assert_eq!(config.rootfs().diff_ids(), &vec![a]);
         let cfg = config.config().as_ref().unwrap();
         assert_eq!(cfg.user().as_deref(), Some("app"));
-        assert_eq!(cfg.exposed_ports().as_ref().unwrap(), &vec!["80/tcp".to_string()]);
+        assert_eq!(
+            cfg.exposed_ports().as_ref().unwrap(),
+            &vec!["80/tcp".to_string()]
+        );
         let h = config.history().as_ref().unwrap();
         assert_eq!(h[0].created_by().as_deref(), Some("ADD rootfs /"));
         assert_eq!(h[1].empty_layer(), Some(true));

@@ -13,7 +13,11 @@ use sha2::{Digest as _, Sha256};
 /// safe to use as a file name.
 pub fn sha256_hex(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))).then_some(hex)
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(hex)
 }
 
 /// `sha256:<hex>` of a byte slice.
@@ -47,7 +51,10 @@ pub(crate) struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub(crate) fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Hasher::default() }
+        HashingReader {
+            inner,
+            hasher: Hasher::default(),
+        }
     }
 
     /// Reads the rest of the stream (hashing it) and returns how many bytes that was.
@@ -120,19 +127,29 @@ pub(crate) struct ThreadedHashingReader {
 impl ThreadedHashingReader {
     /// Starts the thread; gives `raw` back when it cannot be started.
     #[allow(clippy::type_complexity)]
-    pub(crate) fn spawn(raw: Box<dyn Read + Send>) -> Result<Self, (Box<dyn Read + Send>, io::Error)> {
+    pub(crate) fn spawn(
+        raw: Box<dyn Read + Send>,
+    ) -> Result<Self, (Box<dyn Read + Send>, io::Error)> {
         let (tx, rx) = sync_channel::<Chunk>(DEPTH);
         // The stream goes through a slot so that it can be taken back if the spawn fails.
         let slot = Arc::new(Mutex::new(Some(raw)));
         let theirs = Arc::clone(&slot);
-        let spawned = std::thread::Builder::new().name("pare-blob-hash".into()).spawn(move || {
-            let raw = theirs.lock().ok().and_then(|mut s| s.take());
-            if let Some(raw) = raw {
-                produce(raw, &tx);
-            }
-        });
+        let spawned = std::thread::Builder::new()
+            .name("pare-blob-hash".into())
+            .spawn(move || {
+                let raw = theirs.lock().ok().and_then(|mut s| s.take());
+                if let Some(raw) = raw {
+                    produce(raw, &tx);
+                }
+            });
         match spawned {
-            Ok(_) => Ok(ThreadedHashingReader { rx, cur: Vec::new(), pos: 0, end: None, failed: false }),
+            Ok(_) => Ok(ThreadedHashingReader {
+                rx,
+                cur: Vec::new(),
+                pos: 0,
+                end: None,
+                failed: false,
+            }),
             Err(e) => {
                 let raw = slot.lock().ok().and_then(|mut s| s.take());
                 Err((raw.unwrap_or_else(|| Box::new(io::empty())), e))
@@ -238,7 +255,9 @@ impl BackgroundHasher {
     /// Starts the hashing thread, or hashes inline when it cannot be started.
     pub(crate) fn new() -> Self {
         let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
-        let spawned = std::thread::Builder::new().name("pare-diff-hash".into()).spawn(move || hash_all(&rx));
+        let spawned = std::thread::Builder::new()
+            .name("pare-diff-hash".into())
+            .spawn(move || hash_all(&rx));
         match spawned {
             Ok(handle) => BackgroundHasher::Thread {
                 tx: Some(tx),
@@ -253,7 +272,9 @@ impl BackgroundHasher {
     pub(crate) fn update(&mut self, buf: &[u8]) {
         match self {
             BackgroundHasher::Inline(h) => h.update(buf),
-            BackgroundHasher::Thread { tx, pending, lost, .. } => {
+            BackgroundHasher::Thread {
+                tx, pending, lost, ..
+            } => {
                 pending.extend_from_slice(buf);
                 if pending.len() >= CHUNK {
                     let full = std::mem::replace(pending, Vec::with_capacity(CHUNK));
@@ -269,7 +290,12 @@ impl BackgroundHasher {
     pub(crate) fn finish(&mut self) -> io::Result<String> {
         match self {
             BackgroundHasher::Inline(h) => Ok(h.finish()),
-            BackgroundHasher::Thread { tx, pending, handle, lost } => {
+            BackgroundHasher::Thread {
+                tx,
+                pending,
+                handle,
+                lost,
+            } => {
                 if let Some(sender) = tx.take() {
                     if !pending.is_empty() && sender.send(std::mem::take(pending)).is_err() {
                         *lost = true;
@@ -326,7 +352,10 @@ mod tests {
         r.read_exact(&mut head).unwrap();
         assert_eq!(head, data[..1000]);
         let h = r.finish().unwrap();
-        assert_eq!((h.len, h.finish()), (data.len() as u64, sha256_digest(&data)));
+        assert_eq!(
+            (h.len, h.finish()),
+            (data.len() as u64, sha256_digest(&data))
+        );
 
         let mut b = BackgroundHasher::new();
         assert!(matches!(b, BackgroundHasher::Thread { .. }));
@@ -334,6 +363,9 @@ mod tests {
             b.update(piece);
         }
         assert_eq!(b.finish().unwrap(), sha256_digest(&data));
-        assert_eq!(BackgroundHasher::new().finish().unwrap(), sha256_digest(b""));
+        assert_eq!(
+            BackgroundHasher::new().finish().unwrap(),
+            sha256_digest(b"")
+        );
     }
 }

@@ -10,7 +10,9 @@ use crate::digest::{sha256_digest, sha256_hex};
 use crate::layer::BlobSpec;
 use crate::layout::{StoreImage, check_diff_id, name_matches, open_layout, parse_json};
 use crate::store::{Store, normalize};
-use crate::{Compression, ImageConfiguration, LayerDescriptor, Platform, ResolvedImage, SourceError};
+use crate::{
+    Compression, ImageConfiguration, LayerDescriptor, Platform, ResolvedImage, SourceError,
+};
 
 #[derive(Debug, Deserialize)]
 struct ManifestEntry {
@@ -45,22 +47,37 @@ pub(crate) fn open_docker_archive(
         return Err(SourceError::Malformed {
             path: store.display("manifest.json"),
             what: "docker archive",
-            message: "neither manifest.json nor index.json is present; is this a `docker save` tar?".into(),
+            message:
+                "neither manifest.json nor index.json is present; is this a `docker save` tar?"
+                    .into(),
         });
     }
     let bytes = store.read_small("manifest.json", "manifest.json")?;
-    let entries: Vec<ManifestEntry> = parse_json(&*store, "manifest.json", "manifest.json", &bytes)?;
-    let tags: Vec<String> = entries.iter().flat_map(|e| e.repo_tags.clone().unwrap_or_default()).collect();
-    let not_found = |message: String| SourceError::NotFound { name: name.clone(), message };
+    let entries: Vec<ManifestEntry> =
+        parse_json(&*store, "manifest.json", "manifest.json", &bytes)?;
+    let tags: Vec<String> = entries
+        .iter()
+        .flat_map(|e| e.repo_tags.clone().unwrap_or_default())
+        .collect();
+    let not_found = |message: String| SourceError::NotFound {
+        name: name.clone(),
+        message,
+    };
     let entry = match reference {
         Some(r) if r.starts_with('@') => {
-            let i: usize = r[1..].parse().map_err(|_| not_found(format!("`{r}` is not `@INDEX`")))?;
-            entries.get(i).ok_or_else(|| not_found(format!("no image {r}: the archive holds {}", entries.len())))?
+            let i: usize = r[1..]
+                .parse()
+                .map_err(|_| not_found(format!("`{r}` is not `@INDEX`")))?;
+            entries.get(i).ok_or_else(|| {
+                not_found(format!("no image {r}: the archive holds {}", entries.len()))
+            })?
         }
         Some(r) => entries
             .iter()
             .find(|e| e.repo_tags.iter().flatten().any(|t| name_matches(t, r)))
-            .ok_or_else(|| not_found(format!("no image tagged `{r}` (tags: {})", tags.join(", "))))?,
+            .ok_or_else(|| {
+                not_found(format!("no image tagged `{r}` (tags: {})", tags.join(", ")))
+            })?,
         None => match entries.len() {
             1 => &entries[0],
             0 => return Err(not_found("manifest.json lists no images".into())),
@@ -78,12 +95,20 @@ pub(crate) fn open_docker_archive(
         what,
         message,
     };
-    let config_rel = normalize(&entry.config)
-        .ok_or_else(|| malformed("manifest.json", "manifest.json", format!("bad config path `{}`", entry.config)))?;
+    let config_rel = normalize(&entry.config).ok_or_else(|| {
+        malformed(
+            "manifest.json",
+            "manifest.json",
+            format!("bad config path `{}`", entry.config),
+        )
+    })?;
     let raw_config = store.read_small(&config_rel, "image config")?;
     let config_digest = sha256_digest(&raw_config);
     if let Some(expected) = digest_from_path(&config_rel).filter(|e| *e != config_digest) {
-        return Err(SourceError::DigestMismatch { digest: expected, actual: config_digest });
+        return Err(SourceError::DigestMismatch {
+            digest: expected,
+            actual: config_digest,
+        });
     }
     let config: ImageConfiguration = parse_json(&*store, &config_rel, "image config", &raw_config)?;
     let diff_ids = config.rootfs().diff_ids();
@@ -91,21 +116,40 @@ pub(crate) fn open_docker_archive(
         return Err(malformed(
             &config_rel,
             "image config",
-            format!("manifest.json lists {} layers but the config has {} diff_ids", entry.layers.len(), diff_ids.len()),
+            format!(
+                "manifest.json lists {} layers but the config has {} diff_ids",
+                entry.layers.len(),
+                diff_ids.len()
+            ),
         ));
     }
     let mut layers = Vec::new();
     let mut descriptors = Vec::new();
     for (path, diff_id) in entry.layers.iter().zip(diff_ids) {
         check_diff_id(&*store, &config_rel, diff_id)?;
-        let rel = normalize(path)
-            .ok_or_else(|| malformed("manifest.json", "manifest.json", format!("bad layer path `{path}`")))?;
+        let rel = normalize(path).ok_or_else(|| {
+            malformed(
+                "manifest.json",
+                "manifest.json",
+                format!("bad layer path `{path}`"),
+            )
+        })?;
         // Docker 25+ names the blob by its digest; legacy `layer.tar`s are the uncompressed tar.
-        let digest = digest_from_path(&rel).filter(|_| rel.starts_with("blobs/")).unwrap_or_else(|| diff_id.clone());
+        let digest = digest_from_path(&rel)
+            .filter(|_| rel.starts_with("blobs/"))
+            .unwrap_or_else(|| diff_id.clone());
         let Some((_, size)) = store.open(&rel)? else {
-            return Err(SourceError::MissingBlob { path: store.display(&rel), digest });
+            return Err(SourceError::MissingBlob {
+                path: store.display(&rel),
+                digest,
+            });
         };
-        let spec = BlobSpec { digest: digest.clone(), size: Some(size), diff_id: Some(diff_id.clone()), hint: Compression::None };
+        let spec = BlobSpec {
+            digest: digest.clone(),
+            size: Some(size),
+            diff_id: Some(diff_id.clone()),
+            hint: Compression::None,
+        };
         descriptors.push(LayerDescriptor {
             digest,
             diff_id: Some(diff_id.clone()),
@@ -119,8 +163,20 @@ pub(crate) fn open_docker_archive(
         });
         layers.push((rel, spec));
     }
-    let image = ResolvedImage { name, manifest_digest: None, config_digest, config, layers: descriptors };
-    Ok(StoreImage { store, image, raw_config, kind, layers })
+    let image = ResolvedImage {
+        name,
+        manifest_digest: None,
+        config_digest,
+        config,
+        layers: descriptors,
+    };
+    Ok(StoreImage {
+        store,
+        image,
+        raw_config,
+        kind,
+        layers,
+    })
 }
 
 #[cfg(test)]
@@ -130,8 +186,14 @@ mod tests {
     #[test]
     fn digest_paths() {
         let hex = "b".repeat(64);
-        assert_eq!(digest_from_path(&format!("blobs/sha256/{hex}")), Some(format!("sha256:{hex}")));
-        assert_eq!(digest_from_path(&format!("{hex}.json")), Some(format!("sha256:{hex}")));
+        assert_eq!(
+            digest_from_path(&format!("blobs/sha256/{hex}")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(
+            digest_from_path(&format!("{hex}.json")),
+            Some(format!("sha256:{hex}"))
+        );
         assert_eq!(digest_from_path("abc/layer.tar"), None);
     }
 }

@@ -51,7 +51,12 @@ impl Image {
             "rootfs": {"type": "layers", "diff_ids": []},
             "history": history,
         });
-        Image { layers, config, tag: None, keep_rootfs: false }
+        Image {
+            layers,
+            config,
+            tag: None,
+            keep_rootfs: false,
+        }
     }
 
     /// Replaces the config (its `rootfs` is still filled in from the layers).
@@ -91,9 +96,23 @@ impl Image {
     }
 
     fn platform(&self) -> Platform {
-        let s = |k: &str| self.config.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        let variant = self.config.get("variant").and_then(|v| v.as_str()).map(str::to_string);
-        Platform { os: s("os"), architecture: s("architecture"), variant }
+        let s = |k: &str| {
+            self.config
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let variant = self
+            .config
+            .get("variant")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        Platform {
+            os: s("os"),
+            architecture: s("architecture"),
+            variant,
+        }
     }
 }
 
@@ -226,7 +245,10 @@ impl Sink for TarSink {
 }
 
 fn tar_sink(path: &Path) -> io::Result<TarSink> {
-    Ok(TarSink { builder: tar::Builder::new(File::create(path)?), dirs: Default::default() })
+    Ok(TarSink {
+        builder: tar::Builder::new(File::create(path)?),
+        dirs: Default::default(),
+    })
 }
 
 fn finish(sink: TarSink) -> io::Result<()> {
@@ -239,12 +261,19 @@ fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
 
 fn blob(sink: &mut dyn Sink, bytes: &[u8]) -> io::Result<String> {
     let digest = sha256_digest(bytes);
-    sink.file(&format!("blobs/sha256/{}", &digest["sha256:".len()..]), bytes)?;
+    sink.file(
+        &format!("blobs/sha256/{}", &digest["sha256:".len()..]),
+        bytes,
+    )?;
     Ok(digest)
 }
 
 /// Writes the config, layers and manifest blobs of `image`; returns the manifest descriptor.
-fn write_image_blobs(sink: &mut dyn Sink, image: &Image, compression: Compression) -> io::Result<(Value, Written)> {
+fn write_image_blobs(
+    sink: &mut dyn Sink,
+    image: &Image,
+    compression: Compression,
+) -> io::Result<(Value, Written)> {
     let config = image.config_bytes();
     let config_digest = blob(sink, &config)?;
     let mut layers = Vec::new();
@@ -263,10 +292,21 @@ fn write_image_blobs(sink: &mut dyn Sink, image: &Image, compression: Compressio
     let manifest = serde_json::to_vec(&manifest)?;
     let manifest_digest = blob(sink, &manifest)?;
     let desc = descriptor("application/vnd.oci.image.manifest.v1+json", &manifest);
-    Ok((desc, Written { manifest_digest, config_digest, layer_digests }))
+    Ok((
+        desc,
+        Written {
+            manifest_digest,
+            config_digest,
+            layer_digests,
+        },
+    ))
 }
 
-fn write_layout(sink: &mut dyn Sink, images: &[&Image], compression: Compression) -> io::Result<Vec<Written>> {
+fn write_layout(
+    sink: &mut dyn Sink,
+    images: &[&Image],
+    compression: Compression,
+) -> io::Result<Vec<Written>> {
     let mut entries = Vec::new();
     let mut written = Vec::new();
     for image in images {
@@ -284,18 +324,30 @@ fn write_layout(sink: &mut dyn Sink, images: &[&Image], compression: Compression
 }
 
 /// Writes `image` as an OCI image layout in `dir` (created if needed).
-pub fn write_oci_layout(dir: &Path, image: &Image, compression: Compression) -> io::Result<Written> {
+pub fn write_oci_layout(
+    dir: &Path,
+    image: &Image,
+    compression: Compression,
+) -> io::Result<Written> {
     let mut w = write_layout(&mut DirSink(dir.to_path_buf()), &[image], compression)?;
     Ok(w.remove(0))
 }
 
 /// Writes several tagged images into one OCI layout (one `index.json` entry each).
-pub fn write_oci_layout_images(dir: &Path, images: &[&Image], compression: Compression) -> io::Result<Vec<Written>> {
+pub fn write_oci_layout_images(
+    dir: &Path,
+    images: &[&Image],
+    compression: Compression,
+) -> io::Result<Vec<Written>> {
     write_layout(&mut DirSink(dir.to_path_buf()), images, compression)
 }
 
 /// Writes `image` as an OCI archive (a tar of the layout) at `path`.
-pub fn write_oci_archive(path: &Path, image: &Image, compression: Compression) -> io::Result<Written> {
+pub fn write_oci_archive(
+    path: &Path,
+    image: &Image,
+    compression: Compression,
+) -> io::Result<Written> {
     let mut sink = tar_sink(path)?;
     let mut w = write_layout(&mut sink, &[image], compression)?;
     finish(sink)?;
@@ -305,7 +357,11 @@ pub fn write_oci_archive(path: &Path, image: &Image, compression: Compression) -
 /// Writes a multi-arch image: `index.json` → a nested image index blob (tagged with the first
 /// image's tag) → one manifest per image, each with its config's platform. Returns the nested
 /// index's digest and what was written for each image.
-pub fn write_oci_layout_multi(dir: &Path, images: &[&Image], compression: Compression) -> io::Result<(String, Vec<Written>)> {
+pub fn write_oci_layout_multi(
+    dir: &Path,
+    images: &[&Image],
+    compression: Compression,
+) -> io::Result<(String, Vec<Written>)> {
     let mut sink = DirSink(dir.to_path_buf());
     let mut entries = Vec::new();
     let mut written = Vec::new();
@@ -344,12 +400,20 @@ pub enum DockerArchiveFormat {
 }
 
 /// Writes `image` as a `docker save` archive at `path`.
-pub fn write_docker_archive(path: &Path, image: &Image, format: DockerArchiveFormat) -> io::Result<()> {
+pub fn write_docker_archive(
+    path: &Path,
+    image: &Image,
+    format: DockerArchiveFormat,
+) -> io::Result<()> {
     write_docker_archive_images(path, &[image], format)
 }
 
 /// Writes several images into one `docker save` archive.
-pub fn write_docker_archive_images(path: &Path, images: &[&Image], format: DockerArchiveFormat) -> io::Result<()> {
+pub fn write_docker_archive_images(
+    path: &Path,
+    images: &[&Image],
+    format: DockerArchiveFormat,
+) -> io::Result<()> {
     let mut sink = tar_sink(path)?;
     let mut manifest = Vec::new();
     let mut repositories = serde_json::Map::new();
@@ -365,14 +429,19 @@ pub fn write_docker_archive_images(path: &Path, images: &[&Image], format: Docke
                 let mut seen: Vec<(String, String)> = Vec::new();
                 for (i, layer) in image.layers.iter().enumerate() {
                     let diff_id = sha256_digest(layer);
-                    let id = sha256_digest(format!("{config_hex} {i} {diff_id}").as_bytes())["sha256:".len()..].to_string();
+                    let id = sha256_digest(format!("{config_hex} {i} {diff_id}").as_bytes())
+                        ["sha256:".len()..]
+                        .to_string();
                     let rel = format!("{id}/layer.tar");
                     match seen.iter().find(|(d, _)| *d == diff_id) {
                         Some((_, first)) => sink.symlink(&rel, &format!("../{first}"))?,
                         None => sink.file(&rel, layer)?,
                     }
                     sink.file(&format!("{id}/VERSION"), b"1.0")?;
-                    sink.file(&format!("{id}/json"), &serde_json::to_vec(&json!({"id": id}))?)?;
+                    sink.file(
+                        &format!("{id}/json"),
+                        &serde_json::to_vec(&json!({"id": id}))?,
+                    )?;
                     seen.push((diff_id, rel.clone()));
                     layer_paths.push(rel);
                     top_id = id;
@@ -389,9 +458,16 @@ pub fn write_docker_archive_images(path: &Path, images: &[&Image], format: Docke
                     });
                 }
                 index_entries.push(desc);
-                let paths: Vec<String> =
-                    w.layer_digests.iter().map(|d| format!("blobs/sha256/{}", &d["sha256:".len()..])).collect();
-                top_id = w.layer_digests.last().map(|d| d["sha256:".len()..].to_string()).unwrap_or_default();
+                let paths: Vec<String> = w
+                    .layer_digests
+                    .iter()
+                    .map(|d| format!("blobs/sha256/{}", &d["sha256:".len()..]))
+                    .collect();
+                top_id = w
+                    .layer_digests
+                    .last()
+                    .map(|d| d["sha256:".len()..].to_string())
+                    .unwrap_or_default();
                 manifest.push(json!({"Config": format!("blobs/sha256/{config_hex}"), "RepoTags": image.tag.as_ref().map(|t| vec![t]), "Layers": paths}));
             }
         }
@@ -406,7 +482,10 @@ pub fn write_docker_archive_images(path: &Path, images: &[&Image], format: Docke
     }
     sink.file("manifest.json", &serde_json::to_vec(&manifest)?)?;
     if !repositories.is_empty() {
-        sink.file("repositories", &serde_json::to_vec(&Value::Object(repositories))?)?;
+        sink.file(
+            "repositories",
+            &serde_json::to_vec(&Value::Object(repositories))?,
+        )?;
     }
     finish(sink)
 }

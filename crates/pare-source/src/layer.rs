@@ -33,7 +33,10 @@ pub(crate) struct BlobSpec {
 
 /// Compression named by a layer media type.
 pub(crate) fn compression_from_media_type(media_type: &str) -> Compression {
-    if media_type.ends_with("+gzip") || media_type.ends_with(".tar.gzip") || media_type.ends_with("+gz") {
+    if media_type.ends_with("+gzip")
+        || media_type.ends_with(".tar.gzip")
+        || media_type.ends_with("+gz")
+    {
         Compression::Gzip
     } else if media_type.ends_with("+zstd") {
         Compression::Zstd
@@ -93,7 +96,10 @@ fn detect(prefix: &[u8]) -> Compression {
 }
 
 /// Wraps a stored blob in the verifying, decompressing reader.
-pub(crate) fn layer_reader(mut raw: Box<dyn Read + Send>, spec: BlobSpec) -> Result<LayerReader, SourceError> {
+pub(crate) fn layer_reader(
+    mut raw: Box<dyn Read + Send>,
+    spec: BlobSpec,
+) -> Result<LayerReader, SourceError> {
     let mut prefix = vec![0u8; 4];
     let mut got = 0;
     while got < prefix.len() {
@@ -101,7 +107,12 @@ pub(crate) fn layer_reader(mut raw: Box<dyn Read + Send>, spec: BlobSpec) -> Res
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(SourceError::Corrupt { digest: spec.digest.clone(), message: e.to_string() }),
+            Err(e) => {
+                return Err(SourceError::Corrupt {
+                    digest: spec.digest.clone(),
+                    message: e.to_string(),
+                });
+            }
         }
     }
     prefix.truncate(got);
@@ -109,7 +120,11 @@ pub(crate) fn layer_reader(mut raw: Box<dyn Read + Send>, spec: BlobSpec) -> Res
     if spec.hint != Compression::None && found != spec.hint {
         return Err(SourceError::Corrupt {
             digest: spec.digest.clone(),
-            message: format!("media type says {:?} but the content is {:?}", spec.hint, found).to_lowercase(),
+            message: format!(
+                "media type says {:?} but the content is {:?}",
+                spec.hint, found
+            )
+            .to_lowercase(),
         });
     }
     // The sniffed bytes go back in front; the stored hasher sees the whole blob.
@@ -118,12 +133,19 @@ pub(crate) fn layer_reader(mut raw: Box<dyn Read + Send>, spec: BlobSpec) -> Res
         Compression::None => Decode::Plain(stored),
         Compression::Gzip => Decode::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(stored))),
         Compression::Zstd => Decode::Zstd(
-            zstd::stream::read::Decoder::with_buffer(stored)
-                .map_err(|e| SourceError::Corrupt { digest: spec.digest.clone(), message: e.to_string() })?,
+            zstd::stream::read::Decoder::with_buffer(stored).map_err(|e| SourceError::Corrupt {
+                digest: spec.digest.clone(),
+                message: e.to_string(),
+            })?,
         ),
     };
     let out = (found != Compression::None && spec.diff_id.is_some()).then(BackgroundHasher::new);
-    Ok(LayerReader { decode, out, spec, state: State::Reading })
+    Ok(LayerReader {
+        decode,
+        out,
+        spec,
+        state: State::Reading,
+    })
 }
 
 impl LayerReader {
@@ -137,16 +159,31 @@ impl LayerReader {
         let digest = self.spec.digest.clone();
         let stored = match self.decode.stored().finish() {
             Ok(h) => h,
-            Err(e) => return Err(self.fail(SourceError::Corrupt { digest, message: e.to_string() }, e.kind())),
+            Err(e) => {
+                return Err(self.fail(
+                    SourceError::Corrupt {
+                        digest,
+                        message: e.to_string(),
+                    },
+                    e.kind(),
+                ));
+            }
         };
         let stored_len = stored.len;
         let stored_digest = stored.finish();
         if let Some(size) = self.spec.size.filter(|&s| s != stored_len) {
-            let err = SourceError::SizeMismatch { digest, expected: size, actual: stored_len };
+            let err = SourceError::SizeMismatch {
+                digest,
+                expected: size,
+                actual: stored_len,
+            };
             return Err(self.fail(err, io::ErrorKind::UnexpectedEof));
         }
         if stored_digest != digest {
-            let err = SourceError::DigestMismatch { digest, actual: stored_digest };
+            let err = SourceError::DigestMismatch {
+                digest,
+                actual: stored_digest,
+            };
             return Err(self.fail(err, io::ErrorKind::InvalidData));
         }
         if let Some(diff_id) = self.spec.diff_id.clone() {
@@ -154,7 +191,10 @@ impl LayerReader {
                 None => stored_digest,
                 Some(Ok(actual)) => actual,
                 Some(Err(e)) => {
-                    let err = SourceError::Corrupt { digest, message: e.to_string() };
+                    let err = SourceError::Corrupt {
+                        digest,
+                        message: e.to_string(),
+                    };
                     return Err(self.fail(err, e.kind()));
                 }
             };
@@ -172,7 +212,9 @@ impl Read for LayerReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.state {
             State::Done => return Ok(0),
-            State::Failed(msg) => return Err(io::Error::new(io::ErrorKind::InvalidData, msg.clone())),
+            State::Failed(msg) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, msg.clone()));
+            }
             State::Reading => {}
         }
         if buf.is_empty() {
@@ -193,7 +235,13 @@ impl Read for LayerReader {
             Err(e) => {
                 let kind = e.kind();
                 let digest = self.spec.digest.clone();
-                Err(self.fail(SourceError::Corrupt { digest, message: e.to_string() }, kind))
+                Err(self.fail(
+                    SourceError::Corrupt {
+                        digest,
+                        message: e.to_string(),
+                    },
+                    kind,
+                ))
             }
         }
     }
@@ -213,7 +261,8 @@ mod tests {
     use crate::fixture::compress;
 
     fn read(stored: Vec<u8>, spec: BlobSpec) -> io::Result<Vec<u8>> {
-        let mut r = layer_reader(Box::new(io::Cursor::new(stored)), spec).map_err(io::Error::other)?;
+        let mut r =
+            layer_reader(Box::new(io::Cursor::new(stored)), spec).map_err(io::Error::other)?;
         let mut out = Vec::new();
         r.read_to_end(&mut out)?;
         Ok(out)
@@ -234,14 +283,24 @@ mod tests {
         let plain = [a.clone(), b.clone()].concat();
         for c in [Compression::Gzip, Compression::Zstd] {
             let stored = [compress(&a, c).unwrap(), compress(&b, c).unwrap()].concat();
-            assert_eq!(read(stored.clone(), spec(&stored, &plain, c)).unwrap(), plain, "{c:?}");
+            assert_eq!(
+                read(stored.clone(), spec(&stored, &plain, c)).unwrap(),
+                plain,
+                "{c:?}"
+            );
         }
     }
 
     #[test]
     fn empty_and_tiny_blobs() {
-        assert_eq!(read(Vec::new(), spec(b"", b"", Compression::None)).unwrap(), b"");
-        assert_eq!(read(b"x".to_vec(), spec(b"x", b"x", Compression::None)).unwrap(), b"x");
+        assert_eq!(
+            read(Vec::new(), spec(b"", b"", Compression::None)).unwrap(),
+            b""
+        );
+        assert_eq!(
+            read(b"x".to_vec(), spec(b"x", b"x", Compression::None)).unwrap(),
+            b"x"
+        );
         // An empty blob announced as gzip is refused up front.
         assert!(layer_reader(Box::new(io::empty()), spec(b"", b"", Compression::Gzip)).is_err());
     }
@@ -251,7 +310,10 @@ mod tests {
         let mut s = spec(b"abc", b"abc", Compression::None);
         s.size = Some(10);
         let err = read(b"abc".to_vec(), s).unwrap_err();
-        assert!(err.to_string().contains("expected 10 bytes, got 3"), "{err}");
+        assert!(
+            err.to_string().contains("expected 10 bytes, got 3"),
+            "{err}"
+        );
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 
@@ -263,7 +325,10 @@ mod tests {
         let mut r = layer_reader(Box::new(io::Cursor::new(stored)), s).unwrap();
         let mut out = Vec::new();
         assert!(r.read_to_end(&mut out).is_err());
-        assert!(r.read(&mut [0u8; 16]).is_err(), "a failed stream must not turn into a clean EOF");
+        assert!(
+            r.read(&mut [0u8; 16]).is_err(),
+            "a failed stream must not turn into a clean EOF"
+        );
     }
 
     /// Several MiB, so that every thread hands over many chunks; not too compressible.
@@ -274,7 +339,11 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                if i % 3 == 0 { (x & 0xff) as u8 } else { b'a' + (i % 7) as u8 }
+                if i % 3 == 0 {
+                    (x & 0xff) as u8
+                } else {
+                    b'a' + (i % 7) as u8
+                }
             })
             .collect()
     }
@@ -284,15 +353,25 @@ mod tests {
         let plain = big_plain();
         for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
             let stored = compress(&plain, c).unwrap();
-            assert!(stored.len() > 1 << 20, "{c:?}: want several chunks of stored bytes");
-            assert_eq!(read(stored.clone(), spec(&stored, &plain, c)).unwrap(), plain, "{c:?}");
+            assert!(
+                stored.len() > 1 << 20,
+                "{c:?}: want several chunks of stored bytes"
+            );
+            assert_eq!(
+                read(stored.clone(), spec(&stored, &plain, c)).unwrap(),
+                plain,
+                "{c:?}"
+            );
 
             let mut s = spec(&stored, &plain, c);
             s.digest = sha256_digest(b"other");
             let err = read(stored.clone(), s).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData);
             let inner = err.get_ref().and_then(|e| e.downcast_ref::<SourceError>());
-            assert!(matches!(inner, Some(SourceError::DigestMismatch { .. })), "{c:?}: {err}");
+            assert!(
+                matches!(inner, Some(SourceError::DigestMismatch { .. })),
+                "{c:?}: {err}"
+            );
             assert!(err.to_string().contains(&sha256_digest(b"other")), "{err}");
             assert!(err.to_string().contains(&sha256_digest(&stored)), "{err}");
 
@@ -300,7 +379,10 @@ mod tests {
             s.diff_id = Some(sha256_digest(b"other"));
             let err = read(stored.clone(), s).unwrap_err();
             let inner = err.get_ref().and_then(|e| e.downcast_ref::<SourceError>());
-            assert!(matches!(inner, Some(SourceError::DiffIdMismatch { .. })), "{c:?}: {err}");
+            assert!(
+                matches!(inner, Some(SourceError::DiffIdMismatch { .. })),
+                "{c:?}: {err}"
+            );
             assert!(err.to_string().contains(&sha256_digest(&plain)), "{err}");
 
             let mut s = spec(&stored, &plain, c);
@@ -337,7 +419,8 @@ mod tests {
 
     impl Drop for Source {
         fn drop(&mut self) {
-            self.dropped.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.dropped
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -347,7 +430,11 @@ mod tests {
         let stored = compress(&plain, Compression::Gzip).unwrap();
         let half = stored[..stored.len() / 2].to_vec();
         let dropped = std::sync::Arc::default();
-        let src = Source { data: io::Cursor::new(half), fail: true, dropped };
+        let src = Source {
+            data: io::Cursor::new(half),
+            fail: true,
+            dropped,
+        };
         let s = spec(&stored, &plain, Compression::Gzip);
         let mut r = layer_reader(Box::new(src), s).unwrap();
         let err = r.read_to_end(&mut Vec::new()).unwrap_err();
@@ -362,7 +449,11 @@ mod tests {
         let stored = compress(&plain, Compression::Gzip).unwrap();
         let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         // An endless blob: only the drop of the reader can stop the thread reading it.
-        let src = Source { data: io::Cursor::new(stored.clone()), fail: false, dropped: dropped.clone() };
+        let src = Source {
+            data: io::Cursor::new(stored.clone()),
+            fail: false,
+            dropped: dropped.clone(),
+        };
         let mut r = layer_reader(Box::new(src), spec(&stored, &plain, Compression::Gzip)).unwrap();
         let mut buf = vec![0u8; 100_000];
         r.read_exact(&mut buf).unwrap();
@@ -370,7 +461,10 @@ mod tests {
         drop(r);
         let start = std::time::Instant::now();
         while !dropped.load(std::sync::atomic::Ordering::SeqCst) {
-            assert!(start.elapsed() < std::time::Duration::from_secs(20), "the blob thread did not end");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "the blob thread did not end"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }

@@ -9,7 +9,10 @@ use serde::de::DeserializeOwned;
 use crate::digest::{sha256_digest, sha256_hex};
 use crate::layer::{BlobSpec, compression_from_media_type, layer_reader};
 use crate::store::Store;
-use crate::{ImageConfiguration, ImageSource, LayerContent, LayerDescriptor, Platform, ResolvedImage, SourceError};
+use crate::{
+    ImageConfiguration, ImageSource, LayerContent, LayerDescriptor, Platform, ResolvedImage,
+    SourceError,
+};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
@@ -30,7 +33,10 @@ impl StoreImage {
     pub(crate) fn check_layers_present(&self) -> Result<(), SourceError> {
         for (rel, spec) in &self.layers {
             if !self.store.exists(rel)? {
-                return Err(SourceError::MissingBlob { path: self.store.display(rel), digest: spec.digest.clone() });
+                return Err(SourceError::MissingBlob {
+                    path: self.store.display(rel),
+                    digest: spec.digest.clone(),
+                });
             }
         }
         Ok(())
@@ -43,14 +49,23 @@ impl ImageSource for StoreImage {
     }
 
     fn open_layer(&self, index: usize) -> Result<LayerContent, SourceError> {
-        let (rel, spec) = self.layers.get(index).ok_or_else(|| SourceError::NotFound {
-            name: self.image.name.clone(),
-            message: format!("no layer {index} (the image has {})", self.layers.len()),
-        })?;
+        let (rel, spec) = self
+            .layers
+            .get(index)
+            .ok_or_else(|| SourceError::NotFound {
+                name: self.image.name.clone(),
+                message: format!("no layer {index} (the image has {})", self.layers.len()),
+            })?;
         let Some((reader, _)) = self.store.open(rel)? else {
-            return Err(SourceError::MissingBlob { path: self.store.display(rel), digest: spec.digest.clone() });
+            return Err(SourceError::MissingBlob {
+                path: self.store.display(rel),
+                digest: spec.digest.clone(),
+            });
         };
-        Ok(LayerContent::Tar(Box::new(layer_reader(reader, spec.clone())?)))
+        Ok(LayerContent::Tar(Box::new(layer_reader(
+            reader,
+            spec.clone(),
+        )?)))
     }
 
     fn kind(&self) -> &'static str {
@@ -96,15 +111,25 @@ pub(crate) fn read_blob(
 ) -> Result<(String, Vec<u8>), SourceError> {
     let rel = blob_path(store, digest)?;
     if !store.exists(&rel)? {
-        return Err(SourceError::MissingBlob { path: store.display(&rel), digest: digest.to_string() });
+        return Err(SourceError::MissingBlob {
+            path: store.display(&rel),
+            digest: digest.to_string(),
+        });
     }
     let bytes = store.read_small(&rel, what)?;
     let actual = sha256_digest(&bytes);
     if actual != digest {
-        return Err(SourceError::DigestMismatch { digest: digest.to_string(), actual });
+        return Err(SourceError::DigestMismatch {
+            digest: digest.to_string(),
+            actual,
+        });
     }
     if let Some(size) = size.filter(|&s| s != bytes.len() as u64) {
-        return Err(SourceError::SizeMismatch { digest: digest.to_string(), expected: size, actual: bytes.len() as u64 });
+        return Err(SourceError::SizeMismatch {
+            digest: digest.to_string(),
+            expected: size,
+            actual: bytes.len() as u64,
+        });
     }
     Ok((rel, bytes))
 }
@@ -115,7 +140,11 @@ pub(crate) fn name_matches(candidate: &str, wanted: &str) -> bool {
         let s = s.strip_prefix("docker.io/").unwrap_or(s);
         let s = s.strip_prefix("library/").unwrap_or(s);
         let last = s.rsplit('/').next().unwrap_or(s);
-        if last.contains(':') || last.contains('@') { s.to_string() } else { format!("{s}:latest") }
+        if last.contains(':') || last.contains('@') {
+            s.to_string()
+        } else {
+            format!("{s}:latest")
+        }
     }
     candidate == wanted || norm(candidate) == norm(wanted)
 }
@@ -134,7 +163,8 @@ fn is_attestation(desc: &Descriptor) -> bool {
         .as_ref()
         .and_then(|a| a.get("vnd.docker.reference.type"))
         .is_some_and(|t| t == "attestation-manifest");
-    annotated || oci_platform(desc).is_some_and(|p| p.os == "unknown" || p.architecture == "unknown")
+    annotated
+        || oci_platform(desc).is_some_and(|p| p.os == "unknown" || p.architecture == "unknown")
 }
 
 /// Picks the manifest for `want` among an index's entries.
@@ -147,21 +177,40 @@ fn choose_platform<'a>(
     if usable.len() == 1 && usable[0].platform().is_none() {
         return Ok(usable[0]);
     }
-    let exact = usable.iter().find(|d| oci_platform(d).is_some_and(|p| &p == want));
-    let compatible = || usable.iter().find(|d| oci_platform(d).is_some_and(|p| want.matches(&p)));
+    let exact = usable
+        .iter()
+        .find(|d| oci_platform(d).is_some_and(|p| &p == want));
+    let compatible = || {
+        usable
+            .iter()
+            .find(|d| oci_platform(d).is_some_and(|p| want.matches(&p)))
+    };
     if let Some(d) = exact.or_else(compatible) {
         return Ok(d);
     }
     let available: Vec<String> = usable
         .iter()
-        .map(|d| oci_platform(d).map(|p| p.to_string()).unwrap_or_else(|| "unspecified".into()))
+        .map(|d| {
+            oci_platform(d)
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "unspecified".into())
+        })
         .collect();
-    Err(SourceError::NoPlatform { name: name.to_string(), platform: want.to_string(), available: available.join(", ") })
+    Err(SourceError::NoPlatform {
+        name: name.to_string(),
+        platform: want.to_string(),
+        available: available.join(", "),
+    })
 }
 
 fn ref_names(desc: &Descriptor) -> Vec<String> {
-    let Some(a) = desc.annotations() else { return Vec::new() };
-    [REF_NAME, CONTAINERD_NAME].iter().filter_map(|k| a.get(*k).cloned()).collect()
+    let Some(a) = desc.annotations() else {
+        return Vec::new();
+    };
+    [REF_NAME, CONTAINERD_NAME]
+        .iter()
+        .filter_map(|k| a.get(*k).cloned())
+        .collect()
 }
 
 /// Follows a descriptor through nested indexes down to one image manifest.
@@ -202,7 +251,12 @@ pub(crate) fn image_from_manifest(
 ) -> Result<StoreImage, SourceError> {
     let config_desc = manifest.config();
     let config_digest = config_desc.digest().to_string();
-    let (config_rel, raw_config) = read_blob(&*store, &config_digest, Some(config_desc.size()), "image config")?;
+    let (config_rel, raw_config) = read_blob(
+        &*store,
+        &config_digest,
+        Some(config_desc.size()),
+        "image config",
+    )?;
     let config: ImageConfiguration = parse_json(&*store, &config_rel, "image config", &raw_config)?;
     let diff_ids = config.rootfs().diff_ids();
     if diff_ids.len() != manifest.layers().len() {
@@ -224,8 +278,12 @@ pub(crate) fn image_from_manifest(
         let media_type = desc.media_type().to_string();
         let compression = compression_from_media_type(&media_type);
         check_diff_id(&*store, &config_rel, diff_id)?;
-        let spec =
-            BlobSpec { digest: digest.clone(), size: Some(desc.size()), diff_id: Some(diff_id.clone()), hint: compression };
+        let spec = BlobSpec {
+            digest: digest.clone(),
+            size: Some(desc.size()),
+            diff_id: Some(diff_id.clone()),
+            hint: compression,
+        };
         descriptors.push(LayerDescriptor {
             digest,
             diff_id: Some(diff_id.clone()),
@@ -235,13 +293,29 @@ pub(crate) fn image_from_manifest(
         });
         layers.push((rel, spec));
     }
-    let image = ResolvedImage { name, manifest_digest, config_digest, config, layers: descriptors };
-    let source = StoreImage { store, image, raw_config, kind, layers };
+    let image = ResolvedImage {
+        name,
+        manifest_digest,
+        config_digest,
+        config,
+        layers: descriptors,
+    };
+    let source = StoreImage {
+        store,
+        image,
+        raw_config,
+        kind,
+        layers,
+    };
     source.check_layers_present()?;
     Ok(source)
 }
 
-pub(crate) fn check_diff_id(store: &dyn Store, config_rel: &str, diff_id: &str) -> Result<(), SourceError> {
+pub(crate) fn check_diff_id(
+    store: &dyn Store,
+    config_rel: &str,
+    diff_id: &str,
+) -> Result<(), SourceError> {
     if sha256_hex(diff_id).is_none() {
         return Err(SourceError::Malformed {
             path: store.display(config_rel),
@@ -266,7 +340,11 @@ pub(crate) fn open_layout(
         Some(tag) => index
             .manifests()
             .iter()
-            .filter(|d| ref_names(d).iter().any(|n| n == tag || name_matches(n, tag)))
+            .filter(|d| {
+                ref_names(d)
+                    .iter()
+                    .any(|n| n == tag || name_matches(n, tag))
+            })
             .cloned()
             .collect(),
         None => index.manifests().clone(),
@@ -275,7 +353,10 @@ pub(crate) fn open_layout(
     let chosen = match candidates.len() {
         0 => {
             let message = match tag {
-                Some(tag) => format!("no image tagged `{tag}` in index.json (tags: {})", list_or_none(&tags)),
+                Some(tag) => format!(
+                    "no image tagged `{tag}` in index.json (tags: {})",
+                    list_or_none(&tags)
+                ),
                 None => "index.json lists no images".into(),
             };
             return Err(SourceError::NotFound { name, message });
@@ -283,12 +364,18 @@ pub(crate) fn open_layout(
         1 => candidates[0].clone(),
         n => {
             // Several entries: a platform list at the top level is fine, otherwise ask for a tag.
-            if candidates.iter().all(|d| d.platform().is_some() || is_attestation(d)) {
+            if candidates
+                .iter()
+                .all(|d| d.platform().is_some() || is_attestation(d))
+            {
                 choose_platform(&candidates, platform, &name)?.clone()
             } else {
                 return Err(SourceError::NotFound {
                     name,
-                    message: format!("index.json lists {n} images; pick one with :TAG (tags: {})", list_or_none(&tags)),
+                    message: format!(
+                        "index.json lists {n} images; pick one with :TAG (tags: {})",
+                        list_or_none(&tags)
+                    ),
                 });
             }
         }
@@ -298,5 +385,9 @@ pub(crate) fn open_layout(
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".into() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }

@@ -52,9 +52,17 @@ pub struct OpenOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: malformed {what}: {message}")]
-    Malformed { path: PathBuf, what: &'static str, message: String },
+    Malformed {
+        path: PathBuf,
+        what: &'static str,
+        message: String,
+    },
     #[error("{path}: blob {digest} is missing")]
     MissingBlob { path: PathBuf, digest: String },
     #[error("blob {digest}: digest mismatch (got {actual})")]
@@ -62,11 +70,19 @@ pub enum SourceError {
     #[error("layer {diff_id}: uncompressed content does not match the diff ID (got {actual})")]
     DiffIdMismatch { diff_id: String, actual: String },
     #[error("blob {digest}: size mismatch: expected {expected} bytes, got {actual} (truncated?)")]
-    SizeMismatch { digest: String, expected: u64, actual: u64 },
+    SizeMismatch {
+        digest: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("blob {digest}: {message}")]
     Corrupt { digest: String, message: String },
     #[error("{name}: no image for platform {platform} (available: {available})")]
-    NoPlatform { name: String, platform: String, available: String },
+    NoPlatform {
+        name: String,
+        platform: String,
+        available: String,
+    },
     #[error("{name}: {message}")]
     NotFound { name: String, message: String },
     #[error("docker daemon: {message}")]
@@ -103,7 +119,10 @@ pub trait ImageSource: Send + Sync {
 ///   `@INDEX`;
 /// * `docker-daemon:NAME` / `NAME`: overlay2 directories when local, else an export;
 /// * `docker://` is not supported yet.
-pub fn open(reference: &ImageRef, options: &OpenOptions) -> Result<Box<dyn ImageSource>, SourceError> {
+pub fn open(
+    reference: &ImageRef,
+    options: &OpenOptions,
+) -> Result<Box<dyn ImageSource>, SourceError> {
     let display = reference.to_string();
     let platform = options.platform.clone().unwrap_or_else(Platform::host);
     match reference {

@@ -28,13 +28,24 @@ pub(crate) trait Store: Send + Sync {
     fn read_small(&self, rel: &str, what: &'static str) -> Result<Vec<u8>, SourceError> {
         let path = self.display(rel);
         let Some((reader, size)) = self.open(rel)? else {
-            return Err(SourceError::Malformed { path, what, message: "file is missing".into() });
+            return Err(SourceError::Malformed {
+                path,
+                what,
+                message: "file is missing".into(),
+            });
         };
         if size > MAX_JSON {
-            return Err(SourceError::Malformed { path, what, message: format!("{size} bytes is too large") });
+            return Err(SourceError::Malformed {
+                path,
+                what,
+                message: format!("{size} bytes is too large"),
+            });
         }
         let mut buf = Vec::with_capacity(size as usize);
-        reader.take(MAX_JSON).read_to_end(&mut buf).map_err(|source| SourceError::Io { path, source })?;
+        reader
+            .take(MAX_JSON)
+            .read_to_end(&mut buf)
+            .map_err(|source| SourceError::Io { path, source })?;
         Ok(buf)
     }
 
@@ -70,11 +81,16 @@ impl Store for DirStore {
     }
 
     fn open(&self, rel: &str) -> Result<Option<Opened>, SourceError> {
-        let Some(rel) = normalize(rel) else { return Ok(None) };
+        let Some(rel) = normalize(rel) else {
+            return Ok(None);
+        };
         let path = self.root.join(&rel);
         match File::open(&path) {
             Ok(f) => {
-                let meta = f.metadata().map_err(|source| SourceError::Io { path: path.clone(), source })?;
+                let meta = f.metadata().map_err(|source| SourceError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 if meta.is_dir() {
                     return Ok(None);
                 }
@@ -102,40 +118,73 @@ pub(crate) struct TarStore {
 impl TarStore {
     /// Opens and indexes an archive on disk.
     pub(crate) fn open_path(path: &Path) -> Result<Self, SourceError> {
-        let file = File::open(path).map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?;
+        let file = File::open(path).map_err(|source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::index(path.to_path_buf(), file)
     }
 
     /// Indexes an open archive (`path` is only used in messages). One pass over the headers,
     /// seeking past the data.
     pub(crate) fn index(path: PathBuf, file: File) -> Result<Self, SourceError> {
-        let malformed = |message: String| SourceError::Malformed { path: path.clone(), what: "tar archive", message };
-        let len = file.metadata().map_err(|source| SourceError::Io { path: path.clone(), source })?.len();
+        let malformed = |message: String| SourceError::Malformed {
+            path: path.clone(),
+            what: "tar archive",
+            message,
+        };
+        let len = file
+            .metadata()
+            .map_err(|source| SourceError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .len();
         let mut magic = [0u8; 4];
-        let got = file.read_at(&mut magic, 0).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+        let got = file
+            .read_at(&mut magic, 0)
+            .map_err(|source| SourceError::Io {
+                path: path.clone(),
+                source,
+            })?;
         if got >= 2 && magic[..2] == [0x1f, 0x8b] || got >= 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-            return Err(malformed("the archive is compressed; decompress it first (gunzip/unzstd)".into()));
+            return Err(malformed(
+                "the archive is compressed; decompress it first (gunzip/unzstd)".into(),
+            ));
         }
         let mut entries = HashMap::new();
         {
-            (&file).seek(SeekFrom::Start(0)).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+            (&file)
+                .seek(SeekFrom::Start(0))
+                .map_err(|source| SourceError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
             let mut archive = tar::Archive::new(&file);
-            let iter = archive.entries_with_seek().map_err(|e| malformed(e.to_string()))?;
+            let iter = archive
+                .entries_with_seek()
+                .map_err(|e| malformed(e.to_string()))?;
             for entry in iter {
                 let entry = entry.map_err(|e| malformed(e.to_string()))?;
                 let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                let Some(name) = normalize(&name) else { continue };
+                let Some(name) = normalize(&name) else {
+                    continue;
+                };
                 let header = entry.header();
                 let kind = header.entry_type();
                 if kind.is_file() || kind == tar::EntryType::Continuous {
                     let offset = entry.raw_file_position();
                     let size = entry.size();
                     if offset.checked_add(size).is_none_or(|end| end > len) {
-                        return Err(malformed(format!("truncated: entry {name} extends past the end of the archive")));
+                        return Err(malformed(format!(
+                            "truncated: entry {name} extends past the end of the archive"
+                        )));
                     }
                     entries.insert(name, TarEntry::File { offset, size });
                 } else if kind.is_symlink() || kind.is_hard_link() {
-                    let Some(target) = entry.link_name_bytes() else { continue };
+                    let Some(target) = entry.link_name_bytes() else {
+                        continue;
+                    };
                     let target = String::from_utf8_lossy(&target).into_owned();
                     // Symlinks resolve from the link's directory; hard links from the root.
                     let joined = if kind.is_symlink() && !target.starts_with('/') {
@@ -152,7 +201,11 @@ impl TarStore {
                 }
             }
         }
-        Ok(TarStore { path, file: Arc::new(file), entries })
+        Ok(TarStore {
+            path,
+            file: Arc::new(file),
+            entries,
+        })
     }
 
     fn lookup(&self, rel: &str) -> Option<(u64, u64)> {
@@ -180,8 +233,11 @@ impl Store for TarStore {
 
     fn open(&self, rel: &str) -> Result<Option<Opened>, SourceError> {
         Ok(self.lookup(rel).map(|(offset, size)| {
-            let reader: Box<dyn Read + Send> =
-                Box::new(RangeReader { file: self.file.clone(), pos: offset, end: offset + size });
+            let reader: Box<dyn Read + Send> = Box::new(RangeReader {
+                file: self.file.clone(),
+                pos: offset,
+                end: offset + size,
+            });
             (reader, size)
         }))
     }
@@ -204,7 +260,10 @@ impl Read for RangeReader {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "unexpected end of archive"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "unexpected end of archive",
+            ));
         }
         self.pos += n as u64;
         Ok(n)
@@ -232,11 +291,13 @@ mod tests {
         h.set_size(5);
         h.set_mode(0o644);
         h.set_cksum();
-        b.append_data(&mut h, "./x/layer.tar", &b"hello"[..]).unwrap();
+        b.append_data(&mut h, "./x/layer.tar", &b"hello"[..])
+            .unwrap();
         let mut l = tar::Header::new_gnu();
         l.set_entry_type(tar::EntryType::Symlink);
         l.set_size(0);
-        b.append_link(&mut l, "y/layer.tar", "../x/layer.tar").unwrap();
+        b.append_link(&mut l, "y/layer.tar", "../x/layer.tar")
+            .unwrap();
         b.finish().unwrap();
         drop(b);
         let store = TarStore::open_path(&path).unwrap();

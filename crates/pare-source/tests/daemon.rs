@@ -25,11 +25,17 @@ fn summarize_tar(r: Box<dyn Read + Send>) -> Summary {
     for entry in archive.entries().unwrap() {
         let entry = entry.unwrap();
         let path = entry.path().unwrap().display().to_string();
-        let path = path.trim_start_matches("./").trim_end_matches('/').to_string();
+        let path = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
         let name = path.rsplit('/').next().unwrap_or_default().to_string();
         if let Some(hidden) = name.strip_prefix(".wh.") {
             if hidden != ".wh..opq" {
-                let dir = path.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+                let dir = path
+                    .rsplit_once('/')
+                    .map(|(d, _)| format!("{d}/"))
+                    .unwrap_or_default();
                 s.deleted.insert(format!("{dir}{hidden}"));
             }
         } else if entry.header().entry_type().is_file() {
@@ -38,7 +44,10 @@ fn summarize_tar(r: Box<dyn Read + Send>) -> Summary {
         } else if entry.header().entry_type().is_hard_link() {
             // On disk a hard link is just another regular file.
             let target = entry.link_name().unwrap().unwrap().display().to_string();
-            let size = sizes.get(target.trim_start_matches("./")).copied().unwrap_or(0);
+            let size = sizes
+                .get(target.trim_start_matches("./"))
+                .copied()
+                .unwrap_or(0);
             s.files.insert((path, size));
         }
     }
@@ -75,26 +84,50 @@ fn summarize(src: &dyn ImageSource, i: usize) -> Summary {
 fn check_daemon_image(name: &str) {
     let r = ImageRef::parse(&format!("docker-daemon:{name}")).unwrap();
     let fast = open(&r, &OpenOptions::default()).unwrap();
-    let export = open(&r, &OpenOptions { no_direct_storage: true, ..Default::default() }).unwrap();
+    let export = open(
+        &r,
+        &OpenOptions {
+            no_direct_storage: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     if std::env::var_os("DOCKER_HOST").is_none() {
-        assert_eq!(fast.kind(), "overlay2", "a local daemon's storage should be read directly");
+        assert_eq!(
+            fast.kind(),
+            "overlay2",
+            "a local daemon's storage should be read directly"
+        );
     }
     assert_eq!(export.kind(), "export");
     let (a, b) = (fast.image(), export.image());
-    let ids = |i: &pare_source::ResolvedImage| i.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>();
+    let ids = |i: &pare_source::ResolvedImage| {
+        i.layers
+            .iter()
+            .map(|l| l.diff_id.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(a), ids(b));
     assert_eq!(a.config_digest, b.config_digest);
     assert_eq!(a.config, b.config);
     assert_eq!(fast.raw_config(), export.raw_config());
     for i in 0..a.layers.len() {
         let (x, y) = (summarize(&*fast, i), summarize(&*export, i));
-        assert!(!x.files.is_empty() || !x.deleted.is_empty(), "layer {i} is empty");
+        assert!(
+            !x.files.is_empty() || !x.deleted.is_empty(),
+            "layer {i} is empty"
+        );
         let only = |a: &Summary, b: &Summary| {
             let f: Vec<_> = a.files.difference(&b.files).take(10).collect();
             let d: Vec<_> = a.deleted.difference(&b.deleted).take(10).collect();
             format!("{f:?} {d:?}")
         };
-        assert!(x == y, "layer {i} of {name}: only in overlay2: {}; only in export: {}", only(&x, &y), only(&y, &x));
+        assert!(
+            x == y,
+            "layer {i} of {name}: only in overlay2: {}; only in export: {}",
+            only(&x, &y),
+            only(&y, &x)
+        );
     }
 }
 
@@ -115,13 +148,24 @@ fn multi_layer_image_maps_lower_dirs_in_order() {
     )
     .unwrap();
     let status = Command::new("docker")
-        .args(["build", "-q", "--network", "host", "-t", "pare-source-test:multi"])
+        .args([
+            "build",
+            "-q",
+            "--network",
+            "host",
+            "-t",
+            "pare-source-test:multi",
+        ])
         .arg(dir.path())
         .status()
         .unwrap();
     assert!(status.success());
     check_daemon_image("pare-source-test:multi");
-    let src = open(&ImageRef::parse("pare-source-test:multi").unwrap(), &OpenOptions::default()).unwrap();
+    let src = open(
+        &ImageRef::parse("pare-source-test:multi").unwrap(),
+        &OpenOptions::default(),
+    )
+    .unwrap();
     assert_eq!(src.image().layers.len(), 3);
     let top = summarize(&*src, 2);
     assert!(top.files.contains(&("d/b".to_string(), 2)));
@@ -133,8 +177,14 @@ fn multi_layer_image_maps_lower_dirs_in_order() {
 #[test]
 #[ignore = "needs docker"]
 fn missing_image_is_not_found() {
-    let err = open(&ImageRef::parse("docker-daemon:pare-no-such-image:0").unwrap(), &OpenOptions::default())
-        .err()
-        .unwrap();
-    assert!(matches!(err, pare_source::SourceError::NotFound { .. }), "{err}");
+    let err = open(
+        &ImageRef::parse("docker-daemon:pare-no-such-image:0").unwrap(),
+        &OpenOptions::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(err, pare_source::SourceError::NotFound { .. }),
+        "{err}"
+    );
 }

@@ -5,12 +5,23 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use pare_source::fixture::{self, DockerArchiveFormat, Image};
-use pare_source::{Compression, ImageRef, ImageSource, LayerContent, OpenOptions, Platform, SourceError, open};
+use pare_source::{
+    Compression, ImageRef, ImageSource, LayerContent, OpenOptions, Platform, SourceError, open,
+};
 
 fn layers() -> Vec<Vec<u8>> {
     vec![
-        fixture::tar(&[("etc/", b""), ("etc/os-release", b"ID=test\n"), ("bin/", b""), ("bin/sh", &[0x7f; 3000])]),
-        fixture::tar(&[("app/", b""), ("app/main.py", b"print('hi')\n"), ("etc/.wh.os-release", b"")]),
+        fixture::tar(&[
+            ("etc/", b""),
+            ("etc/os-release", b"ID=test\n"),
+            ("bin/", b""),
+            ("bin/sh", &[0x7f; 3000]),
+        ]),
+        fixture::tar(&[
+            ("app/", b""),
+            ("app/main.py", b"print('hi')\n"),
+            ("etc/.wh.os-release", b""),
+        ]),
         fixture::tar(&[("app/data.bin", &[7u8; 100_000])]),
     ]
 }
@@ -41,9 +52,17 @@ fn check_image(src: &dyn ImageSource, image: &Image) {
     let diff_ids = image.diff_ids();
     for (i, layer) in resolved.layers.iter().enumerate() {
         assert_eq!(layer.diff_id.as_deref(), Some(diff_ids[i].as_str()));
-        assert_eq!(read_layer(src, i).unwrap(), image.layers[i], "layer {i} of {}", src.kind());
+        assert_eq!(
+            read_layer(src, i).unwrap(),
+            image.layers[i],
+            "layer {i} of {}",
+            src.kind()
+        );
     }
-    assert_eq!(resolved.config_digest, pare_source::sha256_digest(&image.config_bytes()));
+    assert_eq!(
+        resolved.config_digest,
+        pare_source::sha256_digest(&image.config_bytes())
+    );
     assert_eq!(src.raw_config().unwrap(), image.config_bytes().as_slice());
     assert_eq!(resolved.created_by(1).as_deref(), Some("fixture layer 1"));
     assert!(src.open_layer(image.layers.len()).is_err());
@@ -54,7 +73,8 @@ fn tmp() -> tempfile::TempDir {
 }
 
 fn blob_file(dir: &Path, digest: &str) -> PathBuf {
-    dir.join("blobs/sha256").join(pare_source::sha256_hex(digest).unwrap())
+    dir.join("blobs/sha256")
+        .join(pare_source::sha256_hex(digest).unwrap())
 }
 
 #[test]
@@ -68,10 +88,15 @@ fn oci_layout_all_compressions() {
         assert_eq!(src.kind(), "oci");
         check_image(&*src, &img);
         let r = src.image();
-        assert_eq!(r.manifest_digest.as_deref(), Some(w.manifest_digest.as_str()));
+        assert_eq!(
+            r.manifest_digest.as_deref(),
+            Some(w.manifest_digest.as_str())
+        );
         assert_eq!(r.layers[0].digest, w.layer_digests[0]);
         assert_eq!(r.layers[0].compression, compression);
-        let stored = fs::metadata(blob_file(&dir, &w.layer_digests[2])).unwrap().len();
+        let stored = fs::metadata(blob_file(&dir, &w.layer_digests[2]))
+            .unwrap()
+            .len();
         assert_eq!(r.layers[2].compressed_size, Some(stored));
         // by tag as well
         let by_tag = open_str(&format!("oci:{}:app:1", dir.display())).unwrap();
@@ -86,13 +111,27 @@ fn compression_is_detected_from_magic_bytes_when_media_type_says_plain() {
     let img = image();
     fixture::write_oci_layout(&dir, &img, Compression::Gzip).unwrap();
     // Rewrite the manifest so it claims uncompressed layers, keeping digests valid.
-    let index: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let mdigest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
-    let text = fs::read_to_string(blob_file(&dir, &mdigest)).unwrap().replace("tar+gzip", "tar");
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let mdigest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = fs::read_to_string(blob_file(&dir, &mdigest))
+        .unwrap()
+        .replace("tar+gzip", "tar");
     let new_digest = pare_source::sha256_digest(text.as_bytes());
     fs::write(blob_file(&dir, &new_digest), &text).unwrap();
-    let index = serde_json::to_string(&index).unwrap().replace(&mdigest, &new_digest);
-    let index = index.replace(&format!("\"size\":{}", fs::metadata(blob_file(&dir, &mdigest)).unwrap().len()), &format!("\"size\":{}", text.len()));
+    let index = serde_json::to_string(&index)
+        .unwrap()
+        .replace(&mdigest, &new_digest);
+    let index = index.replace(
+        &format!(
+            "\"size\":{}",
+            fs::metadata(blob_file(&dir, &mdigest)).unwrap().len()
+        ),
+        &format!("\"size\":{}", text.len()),
+    );
     fs::write(dir.join("index.json"), index).unwrap();
     let src = open_str(&format!("oci:{}", dir.display())).unwrap();
     check_image(&*src, &img);
@@ -119,13 +158,22 @@ fn docker_archives_both_formats() {
         l.push(l[0].clone());
         let mut img = Image::new(l).tagged("app:1");
         img.config["history"].as_array_mut().unwrap().truncate(3);
-        img.config["history"].as_array_mut().unwrap().push(serde_json::json!({"created_by": "again"}));
+        img.config["history"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"created_by": "again"}));
         fixture::write_docker_archive(&path, &img, format).unwrap();
-        for r in [format!("docker-archive:{}", path.display()), format!("docker-archive:{}:app:1", path.display())] {
+        for r in [
+            format!("docker-archive:{}", path.display()),
+            format!("docker-archive:{}:app:1", path.display()),
+        ] {
             let src = open_str(&r).unwrap();
             assert_eq!(src.kind(), "docker-archive");
             check_image(&*src, &img);
-            assert_eq!(src.image().layers[3].compressed_size, Some(img.layers[3].len() as u64));
+            assert_eq!(
+                src.image().layers[3].compressed_size,
+                Some(img.layers[3].len() as u64)
+            );
         }
     }
 }
@@ -139,11 +187,31 @@ fn docker_archive_with_several_images() {
         let b = Image::new(vec![fixture::tar(&[("b", b"b")])]).tagged("docker.io/library/b:2");
         fixture::write_docker_archive_images(&path, &[&a, &b], format).unwrap();
         let p = path.display();
-        assert_eq!(open_str(&format!("docker-archive:{p}:b:2")).unwrap().image().layers.len(), 1);
-        assert_eq!(open_str(&format!("docker-archive:{p}:@0")).unwrap().image().layers.len(), 3);
+        assert_eq!(
+            open_str(&format!("docker-archive:{p}:b:2"))
+                .unwrap()
+                .image()
+                .layers
+                .len(),
+            1
+        );
+        assert_eq!(
+            open_str(&format!("docker-archive:{p}:@0"))
+                .unwrap()
+                .image()
+                .layers
+                .len(),
+            3
+        );
         check_image(&*open_str(&format!("docker-archive:{p}:a:1")).unwrap(), &a);
-        let err = open_str(&format!("docker-archive:{p}")).err().unwrap().to_string();
-        assert!(err.contains("holds 2 images") && err.contains("a:1"), "{err}");
+        let err = open_str(&format!("docker-archive:{p}"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("holds 2 images") && err.contains("a:1"),
+            "{err}"
+        );
         let err = open_str(&format!("docker-archive:{p}:c:3")).err().unwrap();
         assert!(matches!(err, SourceError::NotFound { .. }), "{err}");
     }
@@ -158,9 +226,19 @@ fn oci_layout_with_several_tags() {
     fixture::write_oci_layout_images(&dir, &[&a, &b], Compression::Gzip).unwrap();
     let d = dir.display();
     check_image(&*open_str(&format!("oci:{d}:v1")).unwrap(), &a);
-    assert_eq!(open_str(&format!("oci:{d}:v2")).unwrap().image().layers.len(), 1);
+    assert_eq!(
+        open_str(&format!("oci:{d}:v2"))
+            .unwrap()
+            .image()
+            .layers
+            .len(),
+        1
+    );
     let err = open_str(&format!("oci:{d}")).err().unwrap().to_string();
-    assert!(err.contains("pick one with :TAG") && err.contains("v1, v2"), "{err}");
+    assert!(
+        err.contains("pick one with :TAG") && err.contains("v1, v2"),
+        "{err}"
+    );
     let err = open_str(&format!("oci:{d}:v3")).err().unwrap().to_string();
     assert!(err.contains("no image tagged `v3`"), "{err}");
 }
@@ -177,23 +255,41 @@ fn multi_arch_index_picks_platform() {
     };
     let on_host = Image::new(layers()).for_platform(&host).tagged("multi");
     let on_other = Image::new(vec![fixture::tar(&[("other", b"o")])]).for_platform(&other);
-    let (_, written) = fixture::write_oci_layout_multi(&dir, &[&on_host, &on_other], Compression::Gzip).unwrap();
+    let (_, written) =
+        fixture::write_oci_layout_multi(&dir, &[&on_host, &on_other], Compression::Gzip).unwrap();
 
     let r = ImageRef::parse(&format!("oci:{}:multi", dir.display())).unwrap();
     let src = open(&r, &OpenOptions::default()).unwrap();
-    assert_eq!(src.image().manifest_digest.as_deref(), Some(written[0].manifest_digest.as_str()));
+    assert_eq!(
+        src.image().manifest_digest.as_deref(),
+        Some(written[0].manifest_digest.as_str())
+    );
     check_image(&*src, &on_host);
 
-    let opts = OpenOptions { platform: Some(other.clone()), ..Default::default() };
+    let opts = OpenOptions {
+        platform: Some(other.clone()),
+        ..Default::default()
+    };
     let src = open(&r, &opts).unwrap();
-    assert_eq!(src.image().manifest_digest.as_deref(), Some(written[1].manifest_digest.as_str()));
+    assert_eq!(
+        src.image().manifest_digest.as_deref(),
+        Some(written[1].manifest_digest.as_str())
+    );
     assert_eq!(read_layer(&*src, 0).unwrap(), on_other.layers[0]);
 
-    let opts = OpenOptions { platform: Platform::parse("linux/s390x"), ..Default::default() };
+    let opts = OpenOptions {
+        platform: Platform::parse("linux/s390x"),
+        ..Default::default()
+    };
     let err = open(&r, &opts).err().unwrap();
     assert!(matches!(err, SourceError::NoPlatform { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("linux/s390x") && msg.contains(&host.to_string()) && msg.contains(&other.to_string()), "{msg}");
+    assert!(
+        msg.contains("linux/s390x")
+            && msg.contains(&host.to_string())
+            && msg.contains(&other.to_string()),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -204,11 +300,16 @@ fn layers_read_in_parallel_threads() {
     fixture::write_oci_layout(&dir, &img, Compression::Gzip).unwrap();
     let path = t.path().join("save.tar");
     fixture::write_docker_archive(&path, &img, DockerArchiveFormat::Legacy).unwrap();
-    for r in [format!("oci:{}", dir.display()), format!("docker-archive:{}", path.display())] {
+    for r in [
+        format!("oci:{}", dir.display()),
+        format!("docker-archive:{}", path.display()),
+    ] {
         let src = open_str(&r).unwrap();
         let src = &*src;
         std::thread::scope(|s| {
-            let handles: Vec<_> = (0..img.layers.len()).map(|i| s.spawn(move || read_layer(src, i).unwrap())).collect();
+            let handles: Vec<_> = (0..img.layers.len())
+                .map(|i| s.spawn(move || read_layer(src, i).unwrap()))
+                .collect();
             for (i, h) in handles.into_iter().enumerate() {
                 assert_eq!(h.join().unwrap(), img.layers[i]);
             }
@@ -219,7 +320,9 @@ fn layers_read_in_parallel_threads() {
 // ---------------------------------------------------------------- hostile input
 
 fn source_error(e: &std::io::Error) -> &SourceError {
-    e.get_ref().and_then(|e| e.downcast_ref::<SourceError>()).unwrap_or_else(|| panic!("not a SourceError: {e}"))
+    e.get_ref()
+        .and_then(|e| e.downcast_ref::<SourceError>())
+        .unwrap_or_else(|| panic!("not a SourceError: {e}"))
 }
 
 #[test]
@@ -240,7 +343,10 @@ fn wrong_layer_digest_is_reported_at_eof() {
         let msg = err.to_string();
         assert!(msg.contains(&w.layer_digests[0]), "{msg}");
         if compression == Compression::None {
-            assert!(matches!(source_error(&err), SourceError::DigestMismatch { .. }), "{msg}");
+            assert!(
+                matches!(source_error(&err), SourceError::DigestMismatch { .. }),
+                "{msg}"
+            );
         }
         // The other layers are fine.
         assert!(read_layer(&*src, 1).is_ok());
@@ -258,13 +364,21 @@ fn tar_parser_stopping_early_still_gets_verified_by_drain() {
     bytes[n - 1] = 1; // past the end-of-archive marker
     fs::write(&f, &bytes).unwrap();
     let src = open_str(&format!("oci:{}", dir.display())).unwrap();
-    let LayerContent::Tar(r) = src.open_layer(2).unwrap() else { panic!() };
+    let LayerContent::Tar(r) = src.open_layer(2).unwrap() else {
+        panic!()
+    };
     let mut archive = tar::Archive::new(r);
-    let names: Vec<String> =
-        archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
     assert_eq!(names, ["app/data.bin"]);
     let err = pare_source::drain_and_verify(&mut archive.into_inner()).unwrap_err();
-    assert!(matches!(source_error(&err), SourceError::DigestMismatch { .. }), "{err}");
+    assert!(
+        matches!(source_error(&err), SourceError::DigestMismatch { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -280,7 +394,10 @@ fn diff_id_mismatch() {
     let src = open_str(&format!("oci:{}", dir.display())).unwrap();
     assert!(read_layer(&*src, 0).is_ok());
     let err = read_layer(&*src, 1).unwrap_err();
-    assert!(matches!(source_error(&err), SourceError::DiffIdMismatch { .. }), "{err}");
+    assert!(
+        matches!(source_error(&err), SourceError::DiffIdMismatch { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains(&ids[1]));
 }
 
@@ -295,7 +412,10 @@ fn truncated_blobs() {
         fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
         let src = open_str(&format!("oci:{}", dir.display())).unwrap();
         let err = read_layer(&*src, 2).unwrap_err();
-        assert!(err.to_string().contains(&w.layer_digests[2]), "{compression:?}: {err}");
+        assert!(
+            err.to_string().contains(&w.layer_digests[2]),
+            "{compression:?}: {err}"
+        );
     }
 }
 
@@ -306,14 +426,29 @@ fn missing_blobs() {
     let w = fixture::write_oci_layout(&dir, &image(), Compression::Gzip).unwrap();
     fs::remove_file(blob_file(&dir, &w.layer_digests[1])).unwrap();
     let err = open_str(&format!("oci:{}", dir.display())).err().unwrap();
-    assert!(matches!(&err, SourceError::MissingBlob { digest, .. } if *digest == w.layer_digests[1]), "{err}");
+    assert!(
+        matches!(&err, SourceError::MissingBlob { digest, .. } if *digest == w.layer_digests[1]),
+        "{err}"
+    );
     fs::remove_file(blob_file(&dir, &w.config_digest)).unwrap();
     let err = open_str(&format!("oci:{}", dir.display())).err().unwrap();
-    assert!(matches!(&err, SourceError::MissingBlob { digest, .. } if *digest == w.config_digest), "{err}");
+    assert!(
+        matches!(&err, SourceError::MissingBlob { digest, .. } if *digest == w.config_digest),
+        "{err}"
+    );
     fs::remove_file(blob_file(&dir, &w.manifest_digest)).unwrap();
-    let err = open_str(&format!("oci:{}", dir.display())).err().unwrap().to_string();
-    assert!(err.contains(&w.manifest_digest) && err.contains("missing"), "{err}");
-    let err = open_str(&format!("oci:{}", t.path().join("nope").display())).err().unwrap().to_string();
+    let err = open_str(&format!("oci:{}", dir.display()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(&w.manifest_digest) && err.contains("missing"),
+        "{err}"
+    );
+    let err = open_str(&format!("oci:{}", t.path().join("nope").display()))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("nope"), "{err}");
 }
 
@@ -323,10 +458,15 @@ fn config_and_manifest_digests_are_checked() {
     let dir = t.path().join("oci");
     let w = fixture::write_oci_layout(&dir, &image(), Compression::Gzip).unwrap();
     let f = blob_file(&dir, &w.config_digest);
-    let text = fs::read_to_string(&f).unwrap().replace("fixture layer 0", "fixture layer X");
+    let text = fs::read_to_string(&f)
+        .unwrap()
+        .replace("fixture layer 0", "fixture layer X");
     fs::write(&f, text).unwrap();
     let err = open_str(&format!("oci:{}", dir.display())).err().unwrap();
-    assert!(matches!(&err, SourceError::DigestMismatch { digest, .. } if *digest == w.config_digest), "{err}");
+    assert!(
+        matches!(&err, SourceError::DigestMismatch { digest, .. } if *digest == w.config_digest),
+        "{err}"
+    );
 }
 
 #[test]
@@ -335,20 +475,42 @@ fn malformed_json() {
     let dir = t.path().join("oci");
     let w = fixture::write_oci_layout(&dir, &image(), Compression::Gzip).unwrap();
     let index = fs::read(dir.join("index.json")).unwrap();
-    fs::write(dir.join("index.json"), b"{\"schemaVersion\": 2, \"manifests\": [").unwrap();
+    fs::write(
+        dir.join("index.json"),
+        b"{\"schemaVersion\": 2, \"manifests\": [",
+    )
+    .unwrap();
     let err = open_str(&format!("oci:{}", dir.display())).err().unwrap();
-    assert!(matches!(&err, SourceError::Malformed { path, .. } if path.ends_with("index.json")), "{err}");
+    assert!(
+        matches!(&err, SourceError::Malformed { path, .. } if path.ends_with("index.json")),
+        "{err}"
+    );
     assert_eq!(err.to_string().lines().count(), 1);
     // A manifest whose JSON is broken (but whose digest is right).
     let bad = b"{\"layers\": 5}";
     let bad_digest = pare_source::sha256_digest(bad);
     fs::write(blob_file(&dir, &bad_digest), bad).unwrap();
-    let index = String::from_utf8(index).unwrap().replace(&w.manifest_digest, &bad_digest);
+    let index = String::from_utf8(index)
+        .unwrap()
+        .replace(&w.manifest_digest, &bad_digest);
     let index = regex_free_size_patch(&index, bad.len());
     fs::write(dir.join("index.json"), index).unwrap();
     let err = open_str(&format!("oci:{}", dir.display())).err().unwrap();
-    assert!(matches!(&err, SourceError::Malformed { what: "image manifest", .. }), "{err}");
-    assert!(err.to_string().contains(pare_source::sha256_hex(&bad_digest).unwrap()), "{err}");
+    assert!(
+        matches!(
+            &err,
+            SourceError::Malformed {
+                what: "image manifest",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains(pare_source::sha256_hex(&bad_digest).unwrap()),
+        "{err}"
+    );
     // A digest that tries to escape the blob directory.
     let evil = r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:../../../etc/passwd","size":5}]}"#;
     fs::write(dir.join("index.json"), evil).unwrap();
@@ -371,32 +533,51 @@ fn hostile_docker_archives() {
     let p = path.display().to_string();
 
     // malformed manifest.json
-    fs::write(&path, fixture::tar(&[("manifest.json", b"[{\"Config\": 3}]")])).unwrap();
+    fs::write(
+        &path,
+        fixture::tar(&[("manifest.json", b"[{\"Config\": 3}]")]),
+    )
+    .unwrap();
     let err = open_str(&format!("docker-archive:{p}")).err().unwrap();
-    assert!(matches!(&err, SourceError::Malformed { path, .. } if path.to_string_lossy().ends_with("manifest.json")), "{err}");
+    assert!(
+        matches!(&err, SourceError::Malformed { path, .. } if path.to_string_lossy().ends_with("manifest.json")),
+        "{err}"
+    );
 
     // neither manifest.json nor index.json
     fs::write(&path, fixture::tar(&[("hello", b"x")])).unwrap();
-    let err = open_str(&format!("docker-archive:{p}")).err().unwrap().to_string();
+    let err = open_str(&format!("docker-archive:{p}"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("docker save"), "{err}");
 
     // a layer.tar whose content does not match its diff ID
     fixture::write_docker_archive(&path, &img, DockerArchiveFormat::Legacy).unwrap();
     let mut bytes = fs::read(&path).unwrap();
-    let pos = bytes.windows(12).position(|w| w == b"print('hi')\n").unwrap();
+    let pos = bytes
+        .windows(12)
+        .position(|w| w == b"print('hi')\n")
+        .unwrap();
     bytes[pos] = b'P';
     fs::write(&path, &bytes).unwrap();
     let src = open_str(&format!("docker-archive:{p}")).unwrap();
     let err = read_layer(&*src, 1).unwrap_err();
     // A legacy layer.tar is named by its diff ID, so the stored digest is the diff ID.
-    assert!(matches!(source_error(&err), SourceError::DigestMismatch { digest, .. } if *digest == img.diff_ids()[1]), "{err}");
+    assert!(
+        matches!(source_error(&err), SourceError::DigestMismatch { digest, .. } if *digest == img.diff_ids()[1]),
+        "{err}"
+    );
 
     // truncated archive: cut in the middle of the last layer
     fixture::write_docker_archive(&path, &img, DockerArchiveFormat::Oci).unwrap();
     let bytes = fs::read(&path).unwrap();
     let pos = bytes.windows(64).position(|w| w == [7u8; 64]).unwrap();
     fs::write(&path, &bytes[..pos + 1000]).unwrap();
-    let err = open_str(&format!("docker-archive:{p}")).err().unwrap().to_string();
+    let err = open_str(&format!("docker-archive:{p}"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains(&p) && err.lines().count() == 1, "{err}");
 
     // a missing layer file
@@ -409,18 +590,36 @@ fn hostile_docker_archives() {
                              "Layers": ["nope/layer.tar", "x/layer.tar", "y/layer.tar"]}])
     };
     let config = legacy.config_bytes();
-    let config_name = format!("{}.json", pare_source::sha256_hex(&pare_source::sha256_digest(&config)).unwrap());
+    let config_name = format!(
+        "{}.json",
+        pare_source::sha256_hex(&pare_source::sha256_digest(&config)).unwrap()
+    );
     let manifest = serde_json::to_vec(&manifest).unwrap();
-    fs::write(&path, fixture::tar(&[("manifest.json", &manifest), (&config_name, &config)])).unwrap();
+    fs::write(
+        &path,
+        fixture::tar(&[("manifest.json", &manifest), (&config_name, &config)]),
+    )
+    .unwrap();
     let err = open_str(&format!("docker-archive:{p}")).err().unwrap();
-    assert!(matches!(&err, SourceError::MissingBlob { .. }) && err.to_string().contains("nope/layer.tar"), "{err}");
+    assert!(
+        matches!(&err, SourceError::MissingBlob { .. })
+            && err.to_string().contains("nope/layer.tar"),
+        "{err}"
+    );
 
     // not a tar at all
     fs::write(&path, b"garbage").unwrap();
     assert!(open_str(&format!("docker-archive:{p}")).is_err());
     // compressed archive
-    fs::write(&path, fixture::compress(&fixture::tar(&[("a", b"a")]), Compression::Gzip).unwrap()).unwrap();
-    let err = open_str(&format!("docker-archive:{p}")).err().unwrap().to_string();
+    fs::write(
+        &path,
+        fixture::compress(&fixture::tar(&[("a", b"a")]), Compression::Gzip).unwrap(),
+    )
+    .unwrap();
+    let err = open_str(&format!("docker-archive:{p}"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("compressed"), "{err}");
 }
 
@@ -436,17 +635,29 @@ fn media_type_and_content_disagree() {
     let new = pare_source::sha256_digest(plain);
     fs::write(blob_file(&dir, &new), plain).unwrap();
     let mtext = fs::read_to_string(blob_file(&dir, &w.manifest_digest)).unwrap();
-    let old_size = fs::metadata(blob_file(&dir, &w.layer_digests[0])).unwrap().len();
-    let mtext = mtext
-        .replace(&w.layer_digests[0], &new)
-        .replace(&format!("\"size\":{old_size}"), &format!("\"size\":{}", plain.len()));
+    let old_size = fs::metadata(blob_file(&dir, &w.layer_digests[0]))
+        .unwrap()
+        .len();
+    let mtext = mtext.replace(&w.layer_digests[0], &new).replace(
+        &format!("\"size\":{old_size}"),
+        &format!("\"size\":{}", plain.len()),
+    );
     let mdigest = pare_source::sha256_digest(mtext.as_bytes());
     fs::write(blob_file(&dir, &mdigest), &mtext).unwrap();
-    let index = fs::read_to_string(dir.join("index.json")).unwrap().replace(&w.manifest_digest, &mdigest);
-    fs::write(dir.join("index.json"), regex_free_size_patch(&index, mtext.len())).unwrap();
+    let index = fs::read_to_string(dir.join("index.json"))
+        .unwrap()
+        .replace(&w.manifest_digest, &mdigest);
+    fs::write(
+        dir.join("index.json"),
+        regex_free_size_patch(&index, mtext.len()),
+    )
+    .unwrap();
     let src = open_str(&format!("oci:{}", dir.display())).unwrap();
     let err = src.open_layer(0).err().unwrap();
-    assert!(matches!(&err, SourceError::Corrupt { digest, .. } if *digest == new), "{err}");
+    assert!(
+        matches!(&err, SourceError::Corrupt { digest, .. } if *digest == new),
+        "{err}"
+    );
     assert!(err.to_string().contains("gzip"), "{err}");
 }
 
@@ -458,8 +669,14 @@ fn inconsistent_layer_count() {
     img.keep_rootfs = true;
     img.config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": [img.diff_ids()[0]]});
     fixture::write_oci_layout(&dir, &img, Compression::Gzip).unwrap();
-    let err = open_str(&format!("oci:{}", dir.display())).err().unwrap().to_string();
-    assert!(err.contains("3 layers") && err.contains("1 diff_ids"), "{err}");
+    let err = open_str(&format!("oci:{}", dir.display()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("3 layers") && err.contains("1 diff_ids"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -19,7 +19,10 @@ pub enum VerifyError {
     #[error("slim image: {0}")]
     Runtime(#[from] RuntimeError),
     #[error("{path}: {message}")]
-    SensorReport { path: std::path::PathBuf, message: String },
+    SensorReport {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 /// One replayed probe.
@@ -78,7 +81,11 @@ pub struct VerifyOptions {
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions { probe: ProbeOptions::default(), ready_timeout: Duration::from_secs(30), stop_grace: Duration::ZERO }
+        VerifyOptions {
+            probe: ProbeOptions::default(),
+            ready_timeout: Duration::from_secs(30),
+            stop_grace: Duration::ZERO,
+        }
     }
 }
 
@@ -108,7 +115,9 @@ fn replay_on(
     if !is_job && !spec.ports.is_empty() {
         // Readiness failures show up as probe differences below; an early exit is worth
         // saying as such (the ports of an exited container are not reachable at all).
-        if let Ok(pare_probe::Readiness::Exited(e)) = pare_probe::wait_ready(container, &spec.ports, options.ready_timeout) {
+        if let Ok(pare_probe::Readiness::Exited(e)) =
+            pare_probe::wait_ready(container, &spec.ports, options.ready_timeout)
+        {
             early_exit = Some(describe_exit(&e));
         }
     }
@@ -120,7 +129,12 @@ fn replay_on(
             stderr_tail = tail_lines(&err, 8);
         }
     }
-    Ok(Verification { probes, likely_missing: Vec::new(), early_exit, stderr_tail })
+    Ok(Verification {
+        probes,
+        likely_missing: Vec::new(),
+        early_exit,
+        stderr_tail,
+    })
 }
 
 fn describe_exit(e: &pare_trace::ExitInfo) -> String {
@@ -133,8 +147,15 @@ fn describe_exit(e: &pare_trace::ExitInfo) -> String {
 /// The last `n` non-empty lines of `bytes`, each cut to 200 characters.
 fn tail_lines(bytes: &[u8], n: usize) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|l| l.chars().take(200).collect()).collect()
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.chars().take(200).collect())
+        .collect()
 }
 
 fn verdict(r: &Replay) -> ProbeVerdict {
@@ -144,7 +165,12 @@ fn verdict(r: &Replay) -> ProbeVerdict {
         actual: pare_probe::describe_outcome(&r.actual),
         ok: r.ok(),
         difference: r.result.as_ref().err().map(|d| d.to_string()),
-        fields: r.result.as_ref().err().map(|d| d.mismatches.iter().map(|m| m.field.clone()).collect()).unwrap_or_default(),
+        fields: r
+            .result
+            .as_ref()
+            .err()
+            .map(|d| d.mismatches.iter().map(|m| m.field.clone()).collect())
+            .unwrap_or_default(),
         volatile: Vec::new(),
     }
 }
@@ -166,7 +192,12 @@ pub fn apply_original_rerun(v: &mut Verification, original: &[Replay]) -> usize 
         }
         let unstable: BTreeSet<String> = match &again.result {
             Ok(()) => BTreeSet::new(),
-            Err(d) => d.mismatches.iter().map(|m| m.field.clone()).filter(|f| may_be_volatile(f)).collect(),
+            Err(d) => d
+                .mismatches
+                .iter()
+                .map(|m| m.field.clone())
+                .filter(|f| may_be_volatile(f))
+                .collect(),
         };
         if !verdict.fields.is_empty() && verdict.fields.iter().all(|f| unstable.contains(f)) {
             verdict.ok = true;
@@ -202,8 +233,12 @@ pub fn rerun_original(
 /// Paths that the original run found but the slim run looked for and missed: the likely
 /// culprits when verification fails. Sorted, most specific first (deepest paths).
 pub fn missing_paths(original: &SensorReport, slim: &SensorReport) -> Vec<String> {
-    let found_before: BTreeSet<&str> =
-        original.files.iter().filter(|(_, r)| r.found).map(|(p, _)| p.as_str()).collect();
+    let found_before: BTreeSet<&str> = original
+        .files
+        .iter()
+        .filter(|(_, r)| r.found)
+        .map(|(p, _)| p.as_str())
+        .collect();
     let mut out: Vec<String> = slim
         .files
         .iter()
@@ -220,7 +255,9 @@ pub fn missing_paths(original: &SensorReport, slim: &SensorReport) -> Vec<String
             r.missing
                 && !r.found
                 && !original.files.contains_key(p.as_str())
-                && !["/proc/", "/sys/", "/dev/"].iter().any(|pre| p.starts_with(pre))
+                && !["/proc/", "/sys/", "/dev/"]
+                    .iter()
+                    .any(|pre| p.starts_with(pre))
         })
         .map(|(p, _)| p.clone())
         .collect();
@@ -248,10 +285,15 @@ pub fn hint_missing(
     let _ = container.stop(options.stop_grace);
     let _ = container.cleanup();
     let path = sensor.output_dir.join("sensor.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| VerifyError::SensorReport { path: path.clone(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(&path).map_err(|e| VerifyError::SensorReport {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     let slim: SensorReport =
-        serde_json::from_str(&text).map_err(|e| VerifyError::SensorReport { path, message: e.to_string() })?;
+        serde_json::from_str(&text).map_err(|e| VerifyError::SensorReport {
+            path,
+            message: e.to_string(),
+        })?;
     Ok(missing_paths(original, &slim))
 }
 
@@ -261,23 +303,48 @@ mod tests {
     use pare_trace::{AccessKind, FileRecord};
 
     fn rec(found: bool, missing: bool) -> FileRecord {
-        FileRecord { kinds: [AccessKind::Open].into(), found, missing, ..Default::default() }
+        FileRecord {
+            kinds: [AccessKind::Open].into(),
+            found,
+            missing,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn missing_paths_prefers_files_the_original_found() {
         let mut original = SensorReport::default();
-        original.files.insert("/usr/lib/python3.11/decimal.py".into(), rec(true, false));
-        original.files.insert("/etc/ssl/certs/ca-certificates.crt".into(), rec(true, false));
-        original.files.insert("/etc/ld.so.preload".into(), rec(false, true));
+        original
+            .files
+            .insert("/usr/lib/python3.11/decimal.py".into(), rec(true, false));
+        original.files.insert(
+            "/etc/ssl/certs/ca-certificates.crt".into(),
+            rec(true, false),
+        );
+        original
+            .files
+            .insert("/etc/ld.so.preload".into(), rec(false, true));
         let mut slim = SensorReport::default();
-        slim.files.insert("/usr/lib/python3.11/decimal.py".into(), rec(false, true));
-        slim.files.insert("/etc/ssl/certs/ca-certificates.crt".into(), rec(true, false));
-        slim.files.insert("/etc/ld.so.preload".into(), rec(false, true));
-        slim.files.insert("/proc/self/status".into(), rec(false, true));
-        slim.files.insert("/usr/lib/python3.11/_pydecimal.py".into(), rec(false, true));
+        slim.files
+            .insert("/usr/lib/python3.11/decimal.py".into(), rec(false, true));
+        slim.files.insert(
+            "/etc/ssl/certs/ca-certificates.crt".into(),
+            rec(true, false),
+        );
+        slim.files
+            .insert("/etc/ld.so.preload".into(), rec(false, true));
+        slim.files
+            .insert("/proc/self/status".into(), rec(false, true));
+        slim.files
+            .insert("/usr/lib/python3.11/_pydecimal.py".into(), rec(false, true));
         let m = missing_paths(&original, &slim);
-        assert_eq!(m, vec!["/usr/lib/python3.11/decimal.py".to_string(), "/usr/lib/python3.11/_pydecimal.py".into()]);
+        assert_eq!(
+            m,
+            vec![
+                "/usr/lib/python3.11/decimal.py".to_string(),
+                "/usr/lib/python3.11/_pydecimal.py".into()
+            ]
+        );
     }
 
     fn verdict_of(ok: bool, fields: &[&str]) -> ProbeVerdict {
@@ -293,7 +360,12 @@ mod tests {
     }
 
     fn verification(probes: Vec<ProbeVerdict>) -> Verification {
-        Verification { probes, likely_missing: vec![], early_exit: None, stderr_tail: vec![] }
+        Verification {
+            probes,
+            likely_missing: vec![],
+            early_exit: None,
+            stderr_tail: vec![],
+        }
     }
 
     #[test]
@@ -303,9 +375,17 @@ mod tests {
     }
 
     fn replay_of(recorded: pare_trace::ProbeOutcome, actual: pare_trace::ProbeOutcome) -> Replay {
-        let record = ProbeRecord { spec: ProbeSpec::Job, outcome: recorded, millis: 0 };
+        let record = ProbeRecord {
+            spec: ProbeSpec::Job,
+            outcome: recorded,
+            millis: 0,
+        };
         let result = pare_probe::compare(&record.outcome, &actual);
-        Replay { record, actual, result }
+        Replay {
+            record,
+            actual,
+            result,
+        }
     }
 
     #[test]
@@ -322,7 +402,11 @@ mod tests {
             replay_of(out(200, "static"), out(200, "static")),
             replay_of(out(200, "x"), out(500, "y")),
         ];
-        let mut v = verification(vec![verdict_of(false, &["body"]), verdict_of(false, &["body"]), verdict_of(false, &["status", "body"])]);
+        let mut v = verification(vec![
+            verdict_of(false, &["body"]),
+            verdict_of(false, &["body"]),
+            verdict_of(false, &["status", "body"]),
+        ]);
         assert_eq!(apply_original_rerun(&mut v, &again), 1);
         assert!(v.probes[0].ok && v.probes[0].volatile == vec!["body".to_string()]);
         // A static page that differs is a real difference.

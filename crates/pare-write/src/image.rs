@@ -32,11 +32,20 @@ impl ImageMeta {
     /// From the raw source config JSON: parses it with oci-spec, picks up `Healthcheck` and
     /// computes the digest from the exact bytes.
     pub fn from_config_json(raw: &[u8], source_ref: &str) -> Result<Self, WriteError> {
-        let config: ImageConfiguration = serde_json::from_slice(raw)
-            .map_err(|e| WriteError::Config { what: "JSON".into(), reason: e.to_string() })?;
-        let value: Value = serde_json::from_slice(raw)
-            .map_err(|e| WriteError::Config { what: "JSON".into(), reason: e.to_string() })?;
-        let healthcheck = value.get("config").and_then(|c| c.get("Healthcheck")).filter(|h| !h.is_null()).cloned();
+        let config: ImageConfiguration =
+            serde_json::from_slice(raw).map_err(|e| WriteError::Config {
+                what: "JSON".into(),
+                reason: e.to_string(),
+            })?;
+        let value: Value = serde_json::from_slice(raw).map_err(|e| WriteError::Config {
+            what: "JSON".into(),
+            reason: e.to_string(),
+        })?;
+        let healthcheck = value
+            .get("config")
+            .and_then(|c| c.get("Healthcheck"))
+            .filter(|h| !h.is_null())
+            .cloned();
         Ok(ImageMeta {
             config,
             healthcheck,
@@ -57,11 +66,28 @@ impl ImageMeta {
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to Unix seconds (fractions dropped).
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r).filter(|x| x.bytes().all(|c| c.is_ascii_digit())).and_then(|x| x.parse::<i64>().ok());
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let num = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .filter(|x| x.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|x| x.parse::<i64>().ok())
+    };
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -111,7 +137,10 @@ fn sorted(v: &Value) -> Value {
 
 /// The slim image's config JSON.
 pub fn config_json(meta: &ImageMeta, layer: &LayerInfo, epoch: u64) -> Result<Vec<u8>, WriteError> {
-    let src = serde_json::to_value(&meta.config).map_err(|e| WriteError::Config { what: "serialize".into(), reason: e.to_string() })?;
+    let src = serde_json::to_value(&meta.config).map_err(|e| WriteError::Config {
+        what: "serialize".into(),
+        reason: e.to_string(),
+    })?;
     let created = rfc3339(epoch);
     let mut top = Map::new();
     for k in ["architecture", "os", "os.version", "os.features", "variant"] {
@@ -121,7 +150,17 @@ pub fn config_json(meta: &ImageMeta, layer: &LayerInfo, epoch: u64) -> Result<Ve
     }
     let mut cfg = Map::new();
     let src_cfg = src.get("config");
-    for k in ["User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal"] {
+    for k in [
+        "User",
+        "ExposedPorts",
+        "Env",
+        "Entrypoint",
+        "Cmd",
+        "Volumes",
+        "WorkingDir",
+        "Labels",
+        "StopSignal",
+    ] {
         if let Some(v) = src_cfg.and_then(|c| c.get(k)).filter(|v| !v.is_null()) {
             cfg.insert(k.to_string(), sorted(v));
         }
@@ -130,8 +169,14 @@ pub fn config_json(meta: &ImageMeta, layer: &LayerInfo, epoch: u64) -> Result<Ve
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
-    labels.insert("io.pare.source.digest".into(), Value::String(meta.source_digest.clone()));
-    labels.insert("io.pare.source.ref".into(), Value::String(meta.source_ref.clone()));
+    labels.insert(
+        "io.pare.source.digest".into(),
+        Value::String(meta.source_digest.clone()),
+    );
+    labels.insert(
+        "io.pare.source.ref".into(),
+        Value::String(meta.source_ref.clone()),
+    );
     cfg.insert("Labels".into(), sorted(&Value::Object(labels)));
     if let Some(h) = &meta.healthcheck {
         cfg.insert("Healthcheck".into(), sorted(h));
@@ -142,8 +187,14 @@ pub fn config_json(meta: &ImageMeta, layer: &LayerInfo, epoch: u64) -> Result<Ve
         "history".into(),
         json!([{ "created": created, "created_by": "pare build", "comment": format!("slimmed from {}", meta.source_ref) }]),
     );
-    top.insert("rootfs".into(), json!({ "type": "layers", "diff_ids": [layer.diff_id] }));
-    serde_json::to_vec(&sorted(&Value::Object(top))).map_err(|e| WriteError::Config { what: "serialize".into(), reason: e.to_string() })
+    top.insert(
+        "rootfs".into(),
+        json!({ "type": "layers", "diff_ids": [layer.diff_id] }),
+    );
+    serde_json::to_vec(&sorted(&Value::Object(top))).map_err(|e| WriteError::Config {
+        what: "serialize".into(),
+        reason: e.to_string(),
+    })
 }
 
 pub fn digest(bytes: &[u8]) -> String {
@@ -199,9 +250,21 @@ mod tests {
         for t in [0u64, 951_782_400, 1_700_000_000, 4_102_444_799, 86_399] {
             assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
         }
-        assert_eq!(parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"), Some(1_700_000_000));
-        assert_eq!(parse_rfc3339("2023-11-14T21:13:20-01:00"), Some(1_700_000_000));
-        for bad in ["", "2023-13-01T00:00:00Z", "yesterday", "2023-11-14T22:13:20", "1969-12-31T23:59:59Z"] {
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T21:13:20-01:00"),
+            Some(1_700_000_000)
+        );
+        for bad in [
+            "",
+            "2023-13-01T00:00:00Z",
+            "yesterday",
+            "2023-11-14T22:13:20",
+            "1969-12-31T23:59:59Z",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }

@@ -40,7 +40,11 @@ pub(crate) struct Hashing<W> {
 
 impl<W> Hashing<W> {
     pub fn new(inner: W) -> Self {
-        Hashing { inner, hasher: Sha256::new(), n: 0 }
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            n: 0,
+        }
     }
     pub fn digest(&self) -> String {
         format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
@@ -70,10 +74,15 @@ impl<R: Read> Read for Exact<R> {
         if self.remaining == 0 {
             return Ok(0);
         }
-        let max = buf.len().min(self.remaining.min(usize::MAX as u64) as usize);
+        let max = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
         let k = self.inner.read(&mut buf[..max])?;
         if k == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being written"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while being written",
+            ));
         }
         self.remaining -= k as u64;
         Ok(k)
@@ -103,7 +112,9 @@ fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
 
 /// Stores `name` in the ustar name/prefix fields; false when it does not fit.
 fn set_ustar_name(h: &mut Header, name: &[u8]) -> bool {
-    let Some(u) = h.as_ustar_mut() else { return false };
+    let Some(u) = h.as_ustar_mut() else {
+        return false;
+    };
     u.name = [0; 100];
     u.prefix = [0; 155];
     if name.len() <= 100 {
@@ -138,10 +149,15 @@ fn header(kind: EntryType, mode: u32, uid: u64, gid: u64, mtime: u64, size: u64)
 /// Xattrs worth keeping in an image: file capabilities and `user.*` (not overlayfs' own).
 /// Sorted by name.
 fn xattrs(host: &Path) -> Vec<(String, Vec<u8>)> {
-    let Ok(names) = xattr::list(host) else { return Vec::new() };
+    let Ok(names) = xattr::list(host) else {
+        return Vec::new();
+    };
     let mut out: Vec<(String, Vec<u8>)> = names
         .filter_map(|n| n.to_str().map(str::to_string))
-        .filter(|n| n == "security.capability" || (n.starts_with("user.") && !n.starts_with("user.overlay.")))
+        .filter(|n| {
+            n == "security.capability"
+                || (n.starts_with("user.") && !n.starts_with("user.overlay."))
+        })
         .filter_map(|n| xattr::get(host, &n).ok().flatten().map(|v| (n, v)))
         .collect();
     out.sort();
@@ -152,9 +168,22 @@ const MAX_USTAR_SIZE: u64 = 0o77777777777;
 const MAX_USTAR_ID: u64 = 0o7777777;
 
 /// Writes the selection as one layer tar into `w` (uncompressed). Returns entry counts.
-pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w: W) -> Result<(W, u64, u64), WriteError> {
-    let root = Rootfs::new(rootfs).map_err(|e| WriteError::Rootfs { path: rootfs.to_path_buf(), reason: e.to_string() })?;
-    let mut paths: Vec<&str> = sel.entries.keys().map(String::as_str).chain(sel.created_dirs.keys().map(String::as_str)).collect();
+pub(crate) fn write_tar<W: Write>(
+    rootfs: &Path,
+    sel: &Selection,
+    mtime: u64,
+    w: W,
+) -> Result<(W, u64, u64), WriteError> {
+    let root = Rootfs::new(rootfs).map_err(|e| WriteError::Rootfs {
+        path: rootfs.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut paths: Vec<&str> = sel
+        .entries
+        .keys()
+        .map(String::as_str)
+        .chain(sel.created_dirs.keys().map(String::as_str))
+        .collect();
     paths.sort_by(|a, b| path_order(a, b));
     paths.dedup();
     let mut tar = tar::Builder::new(w);
@@ -162,7 +191,10 @@ pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w:
     let (mut entries, mut hardlinks) = (0u64, 0u64);
     let io_err = |path: &str| {
         let path = path.to_string();
-        move |source: io::Error| WriteError::Io { path: path.clone().into(), source }
+        move |source: io::Error| WriteError::Io {
+            path: path.clone().into(),
+            source,
+        }
     };
     for path in paths {
         if path == "/" {
@@ -170,9 +202,14 @@ pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w:
         }
         // The selection may come from an edited report.json: only canonical paths, which
         // cannot leave the rootfs through `..` or a symlinked parent.
-        let canonical = root.resolve(path, false).map(|r| r.path == path).unwrap_or(false);
+        let canonical = root
+            .resolve(path, false)
+            .map(|r| r.path == path)
+            .unwrap_or(false);
         if !canonical {
-            return Err(WriteError::NotCanonical { path: path.to_string() });
+            return Err(WriteError::NotCanonical {
+                path: path.to_string(),
+            });
         }
         let rel = &path[1..];
         let host = root.host(path);
@@ -180,23 +217,45 @@ pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w:
         let generated = sel.generated.get(path);
         let mut link: Option<Vec<u8>> = None;
         let (mut h, body): (Header, Option<Box<dyn Read>>) = match (md, generated) {
-            (Err(_), Some(data)) => (header(EntryType::Regular, 0o644, 0, 0, mtime, data.len() as u64), Some(Box::new(&data[..]))),
+            (Err(_), Some(data)) => (
+                header(EntryType::Regular, 0o644, 0, 0, mtime, data.len() as u64),
+                Some(Box::new(&data[..])),
+            ),
             (Err(e), None) => match sel.created_dirs.get(path) {
                 Some(mode) => (header(EntryType::Directory, *mode, 0, 0, mtime, 0), None),
-                None => return Err(WriteError::Io { path: host, source: e }),
+                None => {
+                    return Err(WriteError::Io {
+                        path: host,
+                        source: e,
+                    });
+                }
             },
-            (Ok(md), Some(data)) => {
-                (header(EntryType::Regular, md.mode(), md.uid().into(), md.gid().into(), mtime, data.len() as u64), Some(Box::new(&data[..])))
-            }
+            (Ok(md), Some(data)) => (
+                header(
+                    EntryType::Regular,
+                    md.mode(),
+                    md.uid().into(),
+                    md.gid().into(),
+                    mtime,
+                    data.len() as u64,
+                ),
+                Some(Box::new(&data[..])),
+            ),
             (Ok(md), None) => {
                 let ft = md.file_type();
                 let (uid, gid) = (u64::from(md.uid()), u64::from(md.gid()));
                 if ft.is_dir() {
-                    (header(EntryType::Directory, md.mode(), uid, gid, mtime, 0), None)
+                    (
+                        header(EntryType::Directory, md.mode(), uid, gid, mtime, 0),
+                        None,
+                    )
                 } else if ft.is_symlink() {
                     let target = std::fs::read_link(&host).map_err(io_err(path))?;
                     link = Some(target.as_os_str().as_encoded_bytes().to_vec());
-                    (header(EntryType::Symlink, md.mode(), uid, gid, mtime, 0), None)
+                    (
+                        header(EntryType::Symlink, md.mode(), uid, gid, mtime, 0),
+                        None,
+                    )
                 } else if ft.is_file() {
                     let key = (md.dev(), md.ino());
                     if md.nlink() > 1
@@ -215,10 +274,20 @@ pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w:
                             .open(&host)
                             .map_err(io_err(path))?;
                         let h = header(EntryType::Regular, md.mode(), uid, gid, mtime, md.len());
-                        (h, Some(Box::new(Exact { inner: f.take(md.len()), remaining: md.len() }) as Box<dyn Read>))
+                        (
+                            h,
+                            Some(Box::new(Exact {
+                                inner: f.take(md.len()),
+                                remaining: md.len(),
+                            }) as Box<dyn Read>),
+                        )
                     }
                 } else if ft.is_char_device() || ft.is_block_device() {
-                    let kind = if ft.is_char_device() { EntryType::Char } else { EntryType::Block };
+                    let kind = if ft.is_char_device() {
+                        EntryType::Char
+                    } else {
+                        EntryType::Block
+                    };
                     let mut h = header(kind, md.mode(), uid, gid, mtime, 0);
                     let dev = md.rdev();
                     let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
@@ -234,7 +303,11 @@ pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w:
             }
         };
         let mut pax = Vec::new();
-        let dir_suffix = if h.entry_type() == EntryType::Directory { "/" } else { "" };
+        let dir_suffix = if h.entry_type() == EntryType::Directory {
+            "/"
+        } else {
+            ""
+        };
         let name = format!("{rel}{dir_suffix}");
         if !set_ustar_name(&mut h, name.as_bytes()) {
             pax_record(&mut pax, "path", name.as_bytes());
@@ -289,8 +362,19 @@ pub(crate) fn write_tar<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, w:
 }
 
 /// Writes the layer as a gzip blob into `out`, hashing both sides.
-pub fn write_layer<W: Write>(rootfs: &Path, sel: &Selection, mtime: u64, out: W) -> Result<(W, LayerInfo), WriteError> {
-    write_layer_threads(rootfs, sel, mtime, out, crate::pgzip::ParGz::<W>::default_threads())
+pub fn write_layer<W: Write>(
+    rootfs: &Path,
+    sel: &Selection,
+    mtime: u64,
+    out: W,
+) -> Result<(W, LayerInfo), WriteError> {
+    write_layer_threads(
+        rootfs,
+        sel,
+        mtime,
+        out,
+        crate::pgzip::ParGz::<W>::default_threads(),
+    )
 }
 
 /// [`write_layer`] with an explicit number of compression threads (the bytes are the same
@@ -308,8 +392,21 @@ pub fn write_layer_threads<W: Write>(
     let (uncompressed, entries, hardlinks) = write_tar(rootfs, sel, mtime, uncompressed)?;
     let diff_id = uncompressed.digest();
     let uncompressed_size = uncompressed.n;
-    let compressed = uncompressed.inner.finish().map_err(|source| WriteError::Io { path: "<gzip>".into(), source })?;
-    let info = LayerInfo { diff_id, digest: compressed.digest(), size: compressed.n, uncompressed_size, entries, hardlinks };
+    let compressed = uncompressed
+        .inner
+        .finish()
+        .map_err(|source| WriteError::Io {
+            path: "<gzip>".into(),
+            source,
+        })?;
+    let info = LayerInfo {
+        diff_id,
+        digest: compressed.digest(),
+        size: compressed.n,
+        uncompressed_size,
+        entries,
+        hardlinks,
+    };
     Ok((compressed.inner, info))
 }
 

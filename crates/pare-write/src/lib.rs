@@ -30,12 +30,19 @@ use pare_select::Selection;
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     Rootfs { path: PathBuf, reason: String },
-    #[error("{path}: not a canonical path of the rootfs (\"..\" or a symlinked parent); refusing to write it")]
+    #[error(
+        "{path}: not a canonical path of the rootfs (\"..\" or a symlinked parent); refusing to write it"
+    )]
     NotCanonical { path: String },
-    #[error("bad SOURCE_DATE_EPOCH {value:?}: expected seconds since 1970 as a non-negative integer")]
+    #[error(
+        "bad SOURCE_DATE_EPOCH {value:?}: expected seconds since 1970 as a non-negative integer"
+    )]
     Epoch { value: String },
     #[error("source image config {what}: {reason}")]
     Config { what: String, reason: String },
@@ -51,7 +58,10 @@ pub enum WriteError {
 /// else 0.
 pub fn resolve_epoch(given: Option<u64>) -> Result<u64, WriteError> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().map_err(|_| WriteError::Epoch { value: v }),
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| WriteError::Epoch { value: v }),
         _ => Ok(given.unwrap_or(0)),
     }
 }

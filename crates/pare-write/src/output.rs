@@ -30,8 +30,13 @@ impl Output {
     /// Parses `oci:DIR[:TAG]` or `docker-archive:PATH[:NAME:TAG]` (the path ends at the first
     /// `:`, as in skopeo).
     pub fn parse(spec: &str) -> Result<Output, WriteError> {
-        let bad = |reason: &str| WriteError::Output { spec: spec.to_string(), reason: reason.to_string() };
-        let (transport, rest) = spec.split_once(':').ok_or_else(|| bad("expected oci:DIR or docker-archive:PATH"))?;
+        let bad = |reason: &str| WriteError::Output {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
+        let (transport, rest) = spec
+            .split_once(':')
+            .ok_or_else(|| bad("expected oci:DIR or docker-archive:PATH"))?;
         let (path, tag) = match rest.split_once(':') {
             Some((p, t)) => (p, Some(t.to_string()).filter(|t| !t.is_empty())),
             None => (rest, None),
@@ -40,8 +45,14 @@ impl Output {
             return Err(bad("empty path"));
         }
         match transport {
-            "oci" => Ok(Output::Oci { dir: path.into(), tag }),
-            "docker-archive" => Ok(Output::DockerArchive { path: path.into(), tag }),
+            "oci" => Ok(Output::Oci {
+                dir: path.into(),
+                tag,
+            }),
+            "docker-archive" => Ok(Output::DockerArchive {
+                path: path.into(),
+                tag,
+            }),
             _ => Err(bad("unknown transport (oci, docker-archive)")),
         }
     }
@@ -61,7 +72,10 @@ impl Output {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError::Io { path: path.to_path_buf(), source }
+    move |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn parent_of(p: &Path) -> PathBuf {
@@ -74,9 +88,15 @@ fn parent_of(p: &Path) -> PathBuf {
 /// Writes `bytes` to `path` through a temp file + rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let dir = parent_of(path);
-    let mut tmp = tempfile::Builder::new().prefix(".pare-tmp-").tempfile_in(&dir).map_err(io(&dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pare-tmp-")
+        .tempfile_in(&dir)
+        .map_err(io(&dir))?;
     tmp.write_all(bytes).map_err(io(tmp.path()))?;
-    tmp.persist(path).map_err(|e| WriteError::Io { path: path.to_path_buf(), source: e.error })?;
+    tmp.persist(path).map_err(|e| WriteError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -85,17 +105,34 @@ fn blob_path(blobs: &Path, digest: &str) -> PathBuf {
 }
 
 /// Writes the layer blob into `dir` as a temp file; returns it with the layer facts.
-fn layer_to_temp(rootfs: &Path, sel: &Selection, epoch: u64, dir: &Path) -> Result<(tempfile::NamedTempFile, LayerInfo), WriteError> {
-    let tmp = tempfile::Builder::new().prefix(".pare-layer-").tempfile_in(dir).map_err(io(dir))?;
+fn layer_to_temp(
+    rootfs: &Path,
+    sel: &Selection,
+    epoch: u64,
+    dir: &Path,
+) -> Result<(tempfile::NamedTempFile, LayerInfo), WriteError> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".pare-layer-")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
     let f = tmp.reopen().map_err(io(tmp.path()))?;
     let (w, info) = write_layer(rootfs, sel, epoch, BufWriter::with_capacity(1 << 20, f))?;
     // No fsync: on a busy ext4 it waits for everyone's dirty data (seconds); the rename keeps
     // readers from ever seeing a partial file.
-    w.into_inner().map_err(|e| WriteError::Io { path: tmp.path().to_path_buf(), source: e.into_error() })?;
+    w.into_inner().map_err(|e| WriteError::Io {
+        path: tmp.path().to_path_buf(),
+        source: e.into_error(),
+    })?;
     Ok((tmp, info))
 }
 
-pub(crate) fn write(rootfs: &Path, sel: &Selection, meta: &ImageMeta, output: Output, epoch: u64) -> Result<WrittenImage, WriteError> {
+pub(crate) fn write(
+    rootfs: &Path,
+    sel: &Selection,
+    meta: &ImageMeta,
+    output: Output,
+    epoch: u64,
+) -> Result<WrittenImage, WriteError> {
     let target = output.path().to_path_buf();
     let work_parent = parent_of(&target);
     fs::create_dir_all(&work_parent).map_err(io(&work_parent))?;
@@ -106,12 +143,34 @@ pub(crate) fn write(rootfs: &Path, sel: &Selection, meta: &ImageMeta, output: Ou
     let manifest_digest = image::digest(&manifest);
     let index_entry = image::index_entry(&manifest, output.tag(), meta);
     match &output {
-        Output::Oci { dir, tag } => write_oci(dir, tag.as_deref(), layer_tmp, &layer, &config, &manifest, index_entry)?,
-        Output::DockerArchive { path, tag } => {
-            write_archive(path, tag.as_deref(), layer_tmp.path(), &layer, &config, &manifest, index_entry, epoch)?
-        }
+        Output::Oci { dir, tag } => write_oci(
+            dir,
+            tag.as_deref(),
+            layer_tmp,
+            &layer,
+            &config,
+            &manifest,
+            index_entry,
+        )?,
+        Output::DockerArchive { path, tag } => write_archive(
+            path,
+            tag.as_deref(),
+            layer_tmp.path(),
+            &layer,
+            &config,
+            &manifest,
+            index_entry,
+            epoch,
+        )?,
     }
-    Ok(WrittenImage { config_digest, manifest_digest, layer, config, epoch, output })
+    Ok(WrittenImage {
+        config_digest,
+        manifest_digest,
+        layer,
+        config,
+        epoch,
+        output,
+    })
 }
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -129,7 +188,9 @@ fn write_oci(
     if existing {
         let empty = fs::read_dir(dir).map_err(io(dir))?.next().is_none();
         if !empty && !dir.join("oci-layout").is_file() {
-            return Err(WriteError::NotALayout { path: dir.to_path_buf() });
+            return Err(WriteError::NotALayout {
+                path: dir.to_path_buf(),
+            });
         }
     }
     // A new layout is assembled in a sibling temp dir and renamed into place at the end.
@@ -137,13 +198,24 @@ fn write_oci(
         None
     } else {
         let parent = parent_of(dir);
-        Some(tempfile::Builder::new().prefix(".pare-oci-").tempdir_in(&parent).map_err(io(&parent))?)
+        Some(
+            tempfile::Builder::new()
+                .prefix(".pare-oci-")
+                .tempdir_in(&parent)
+                .map_err(io(&parent))?,
+        )
     };
-    let root = staging.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_else(|| dir.to_path_buf());
+    let root = staging
+        .as_ref()
+        .map(|t| t.path().to_path_buf())
+        .unwrap_or_else(|| dir.to_path_buf());
     let blobs = root.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(io(&blobs))?;
     let lp = blob_path(&blobs, &layer.digest);
-    layer_tmp.persist(&lp).map_err(|e| WriteError::Io { path: lp.clone(), source: e.error })?;
+    layer_tmp.persist(&lp).map_err(|e| WriteError::Io {
+        path: lp.clone(),
+        source: e.error,
+    })?;
     for bytes in [config, manifest] {
         let p = blob_path(&blobs, &image::digest(bytes));
         if !p.exists() {
@@ -156,10 +228,16 @@ fn write_oci(
         Ok(b) => serde_json::from_slice::<Value>(&b)
             .ok()
             .and_then(|v| v.get("manifests").and_then(Value::as_array).cloned())
-            .ok_or_else(|| WriteError::NotALayout { path: index_path.clone() })?,
+            .ok_or_else(|| WriteError::NotALayout {
+                path: index_path.clone(),
+            })?,
         Err(_) => Vec::new(),
     };
-    let ref_of = |v: &Value| v.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str).map(str::to_string);
+    let ref_of = |v: &Value| {
+        v.pointer("/annotations/org.opencontainers.image.ref.name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let new_digest = entry.get("digest").cloned();
     manifests.retain(|m| match tag {
         Some(t) => ref_of(m).as_deref() != Some(t),
@@ -172,7 +250,10 @@ fn write_oci(
         let tmp = staging.keep();
         if let Err(source) = fs::rename(&tmp, dir) {
             let _ = fs::remove_dir_all(&tmp);
-            return Err(WriteError::Io { path: dir.to_path_buf(), source });
+            return Err(WriteError::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
         }
     }
     Ok(())
@@ -181,7 +262,11 @@ fn write_oci(
 fn archive_header(kind: EntryType, name: &str, size: u64, epoch: u64) -> Header {
     let mut h = Header::new_ustar();
     h.set_entry_type(kind);
-    h.set_mode(if kind == EntryType::Directory { 0o755 } else { 0o644 });
+    h.set_mode(if kind == EntryType::Directory {
+        0o755
+    } else {
+        0o644
+    });
     h.set_uid(0);
     h.set_gid(0);
     h.set_mtime(epoch);
@@ -204,7 +289,10 @@ fn write_archive(
     epoch: u64,
 ) -> Result<(), WriteError> {
     let dir = parent_of(path);
-    let tmp = tempfile::Builder::new().prefix(".pare-archive-").tempfile_in(&dir).map_err(io(&dir))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".pare-archive-")
+        .tempfile_in(&dir)
+        .map_err(io(&dir))?;
     let f = tmp.reopen().map_err(io(tmp.path()))?;
     let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, f));
     let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
@@ -212,11 +300,21 @@ fn write_archive(
     let layer_name = blob(&layer.digest);
     let docker_manifest = json!([{ "Config": config_name, "RepoTags": tag.map(|t| vec![t.to_string()]), "Layers": [layer_name] }]);
     let docker_manifest = serde_json::to_vec(&docker_manifest).unwrap_or_default();
-    let index = serde_json::to_vec(&json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry] })).unwrap_or_default();
+    let index = serde_json::to_vec(
+        &json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry] }),
+    )
+    .unwrap_or_default();
     let t = tmp.path().to_path_buf();
-    let err = |source| WriteError::Io { path: t.clone(), source };
+    let err = |source| WriteError::Io {
+        path: t.clone(),
+        source,
+    };
     for d in ["blobs/", "blobs/sha256/"] {
-        tar.append(&archive_header(EntryType::Directory, d, 0, epoch), std::io::empty()).map_err(err)?;
+        tar.append(
+            &archive_header(EntryType::Directory, d, 0, epoch),
+            std::io::empty(),
+        )
+        .map_err(err)?;
     }
     let mut files: Vec<(String, Option<&[u8]>)> = vec![
         (config_name.clone(), Some(config)),
@@ -227,20 +325,43 @@ fn write_archive(
     files.dedup_by(|a, b| a.0 == b.0);
     for (name, bytes) in files {
         match bytes {
-            Some(b) => tar.append(&archive_header(EntryType::Regular, &name, b.len() as u64, epoch), b).map_err(err)?,
+            Some(b) => tar
+                .append(
+                    &archive_header(EntryType::Regular, &name, b.len() as u64, epoch),
+                    b,
+                )
+                .map_err(err)?,
             None => {
                 let lf = fs::File::open(layer_file).map_err(io(layer_file))?;
-                tar.append(&archive_header(EntryType::Regular, &name, layer.size, epoch), lf).map_err(err)?;
+                tar.append(
+                    &archive_header(EntryType::Regular, &name, layer.size, epoch),
+                    lf,
+                )
+                .map_err(err)?;
             }
         }
     }
-    for (name, bytes) in [("index.json", &index[..]), ("manifest.json", &docker_manifest[..]), ("oci-layout", OCI_LAYOUT)] {
-        tar.append(&archive_header(EntryType::Regular, name, bytes.len() as u64, epoch), bytes).map_err(err)?;
+    for (name, bytes) in [
+        ("index.json", &index[..]),
+        ("manifest.json", &docker_manifest[..]),
+        ("oci-layout", OCI_LAYOUT),
+    ] {
+        tar.append(
+            &archive_header(EntryType::Regular, name, bytes.len() as u64, epoch),
+            bytes,
+        )
+        .map_err(err)?;
     }
     tar.finish().map_err(err)?;
     let w = tar.into_inner().map_err(err)?;
-    w.into_inner().map_err(|e| WriteError::Io { path: t.clone(), source: e.into_error() })?;
-    tmp.persist(path).map_err(|e| WriteError::Io { path: path.to_path_buf(), source: e.error })?;
+    w.into_inner().map_err(|e| WriteError::Io {
+        path: t.clone(),
+        source: e.into_error(),
+    })?;
+    tmp.persist(path).map_err(|e| WriteError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -253,8 +374,14 @@ pub fn load_into_docker(
     tag: &str,
     epoch: Option<u64>,
 ) -> Result<WrittenImage, WriteError> {
-    let dir = tempfile::Builder::new().prefix("pare-load-").tempdir().map_err(io(Path::new("/tmp")))?;
-    let output = Output::DockerArchive { path: dir.path().join("image.tar"), tag: Some(tag.to_string()) };
+    let dir = tempfile::Builder::new()
+        .prefix("pare-load-")
+        .tempdir()
+        .map_err(io(Path::new("/tmp")))?;
+    let output = Output::DockerArchive {
+        path: dir.path().join("image.tar"),
+        tag: Some(tag.to_string()),
+    };
     let written = crate::write_image(rootfs, selection, meta, output, epoch)?;
     docker_load(written.output.path())?;
     Ok(written)
@@ -273,15 +400,28 @@ pub fn docker_load(archive: &Path) -> Result<String, WriteError> {
         .arg("-i")
         .arg(archive)
         .output()
-        .map_err(|e| WriteError::Docker { reason: format!("cannot run docker: {e}") })?;
+        .map_err(|e| WriteError::Docker {
+            reason: format!("cannot run docker: {e}"),
+        })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        return Err(WriteError::Docker { reason: format!("{}{}", stdout.trim(), String::from_utf8_lossy(&out.stderr).trim()) });
+        return Err(WriteError::Docker {
+            reason: format!(
+                "{}{}",
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
     }
     stdout
         .lines()
         .rev()
-        .find_map(|l| l.strip_prefix("Loaded image: ").or_else(|| l.strip_prefix("Loaded image ID: ")))
+        .find_map(|l| {
+            l.strip_prefix("Loaded image: ")
+                .or_else(|| l.strip_prefix("Loaded image ID: "))
+        })
         .map(|s| s.trim().to_string())
-        .ok_or_else(|| WriteError::Docker { reason: format!("unexpected output: {}", stdout.trim()) })
+        .ok_or_else(|| WriteError::Docker {
+            reason: format!("unexpected output: {}", stdout.trim()),
+        })
 }

@@ -52,7 +52,10 @@ impl<W: Write> ParGz<W> {
 
     /// Threads to use by default: the machine's parallelism, at most 8.
     pub fn default_threads() -> usize {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8)
     }
 
     fn compress_batch(&mut self, last: bool) -> io::Result<()> {
@@ -72,7 +75,12 @@ impl<W: Write> ParGz<W> {
         self.dict = prev;
         let level = self.level;
         let outs: Vec<io::Result<Vec<u8>>> = if n == 1 || self.threads == 1 {
-            pieces.iter().zip(&dicts).enumerate().map(|(i, (p, d))| deflate(p, d, level, last && i + 1 == n)).collect()
+            pieces
+                .iter()
+                .zip(&dicts)
+                .enumerate()
+                .map(|(i, (p, d))| deflate(p, d, level, last && i + 1 == n))
+                .collect()
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = pieces
@@ -83,7 +91,11 @@ impl<W: Write> ParGz<W> {
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("compression thread panicked"))))
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(io::Error::other("compression thread panicked"))
+                        })
+                    })
                     .collect()
             })
         };
@@ -132,13 +144,19 @@ fn deflate(data: &[u8], dict: &[u8], level: u32, last: bool) -> io::Result<Vec<u
         c.set_dictionary(dict).map_err(io::Error::other)?;
     }
     let mut out = Vec::with_capacity(data.len() / 2 + 4096);
-    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
     loop {
         if out.capacity() - out.len() < 4096 {
             out.reserve(out.capacity().max(8192));
         }
         let consumed = c.total_in() as usize;
-        let status = c.compress_vec(&data[consumed..], &mut out, flush).map_err(io::Error::other)?;
+        let status = c
+            .compress_vec(&data[consumed..], &mut out, flush)
+            .map_err(io::Error::other)?;
         let all_in = c.total_in() as usize == data.len();
         match status {
             Status::StreamEnd => break,
@@ -163,7 +181,11 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
-                if i % 7 == 0 { (x % 251) as u8 } else { b"pare layer "[i % 11] }
+                if i % 7 == 0 {
+                    (x % 251) as u8
+                } else {
+                    b"pare layer "[i % 11]
+                }
             })
             .collect()
     }
@@ -189,7 +211,9 @@ mod tests {
             assert_eq!(a, b, "n={n}");
             assert_eq!(a, c, "n={n}");
             let mut back = Vec::new();
-            flate2::read::GzDecoder::new(&a[..]).read_to_end(&mut back).unwrap();
+            flate2::read::GzDecoder::new(&a[..])
+                .read_to_end(&mut back)
+                .unwrap();
             assert_eq!(back, input, "n={n}");
         }
         // The real piece size too, once.
@@ -198,7 +222,9 @@ mod tests {
         w.write_all(&input).unwrap();
         let out = w.finish().unwrap();
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+        flate2::read::GzDecoder::new(&out[..])
+            .read_to_end(&mut back)
+            .unwrap();
         assert_eq!(back, input);
     }
 }

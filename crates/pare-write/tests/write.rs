@@ -47,14 +47,33 @@ fn fixture(root: &Path) {
     symlink("usr/bin", root.join("bin")).unwrap();
     symlink("gzip", root.join("usr/bin/zcat")).unwrap();
     let long_dir = format!("/usr/share/{}", "d".repeat(120));
-    write(root, &format!("{long_dir}/{}", "f".repeat(90)), b"long", 0o644);
-    write(root, &format!("/opt/{}", "x".repeat(230)), b"very long", 0o600);
+    write(
+        root,
+        &format!("{long_dir}/{}", "f".repeat(90)),
+        b"long",
+        0o644,
+    );
+    write(
+        root,
+        &format!("/opt/{}", "x".repeat(230)),
+        b"very long",
+        0o600,
+    );
     // Multi-byte names longer than a header field (PAX path, char-safe truncation).
     write(root, &format!("/opt/a{}", "é".repeat(60)), b"utf8", 0o644);
-    symlink(format!("/opt/{}", "x".repeat(230)), root.join("opt/longlink")).unwrap();
+    symlink(
+        format!("/opt/{}", "x".repeat(230)),
+        root.join("opt/longlink"),
+    )
+    .unwrap();
     fs::create_dir_all(root.join("tmp")).unwrap();
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-    write(root, "/var/lib/dpkg/status", b"Package: original\n\n", 0o644);
+    write(
+        root,
+        "/var/lib/dpkg/status",
+        b"Package: original\n\n",
+        0o644,
+    );
     write(root, "/etc/passwd", b"root:x:0:0::/root:/bin/sh\n", 0o644);
     fs::create_dir_all(root.join("data")).unwrap();
 }
@@ -62,10 +81,19 @@ fn fixture(root: &Path) {
 fn selection_all(root: &Path) -> Selection {
     let mut sel = Selection::default();
     for e in walk(root) {
-        sel.entries.insert(e, Kept { reasons: vec![Reason::IncludeShell] });
+        sel.entries.insert(
+            e,
+            Kept {
+                reasons: vec![Reason::IncludeShell],
+            },
+        );
     }
-    sel.generated.insert("/var/lib/dpkg/status".into(), b"Package: trimmed\n\n".to_vec());
-    sel.generated.insert("/etc/synthetic".into(), b"new\n".to_vec());
+    sel.generated.insert(
+        "/var/lib/dpkg/status".into(),
+        b"Package: trimmed\n\n".to_vec(),
+    );
+    sel.generated
+        .insert("/etc/synthetic".into(), b"new\n".to_vec());
     sel.entries.insert("/etc/synthetic".into(), Kept::default());
     sel.created_dirs.insert("/run/made".into(), 0o700);
     sel.created_dirs.insert("/run".into(), 0o755);
@@ -93,7 +121,12 @@ fn sha(b: &[u8]) -> String {
 }
 
 fn blob(layout: &Path, digest: &str) -> Vec<u8> {
-    fs::read(layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap()
+    fs::read(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -102,40 +135,133 @@ fn same_input_same_digest_whatever_the_timestamps() {
     let root = t.path().join("rootfs");
     fixture(&root);
     let sel = selection_all(&root);
-    let a = write_image(&root, &sel, &meta(), Output::Oci { dir: t.path().join("a"), tag: Some("x.slim:1".into()) }, Some(1_700_000_000)).unwrap();
-    let b = write_image(&root, &sel, &meta(), Output::Oci { dir: t.path().join("b"), tag: Some("x.slim:1".into()) }, Some(1_700_000_000)).unwrap();
+    let a = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: t.path().join("a"),
+            tag: Some("x.slim:1".into()),
+        },
+        Some(1_700_000_000),
+    )
+    .unwrap();
+    let b = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: t.path().join("b"),
+            tag: Some("x.slim:1".into()),
+        },
+        Some(1_700_000_000),
+    )
+    .unwrap();
     assert_eq!(a.manifest_digest, b.manifest_digest);
     assert_eq!(a.layer, b.layer);
-    assert_eq!(fs::read(t.path().join("a/index.json")).unwrap(), fs::read(t.path().join("b/index.json")).unwrap());
+    assert_eq!(
+        fs::read(t.path().join("a/index.json")).unwrap(),
+        fs::read(t.path().join("b/index.json")).unwrap()
+    );
 
     // Touch every file's atime/mtime and copy the tree elsewhere (new inodes): same digest.
     for p in walk(&root) {
         let host = root.join(p.trim_start_matches('/'));
-        if fs::symlink_metadata(&host).unwrap().file_type().is_symlink() {
+        if fs::symlink_metadata(&host)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+        {
             continue;
         }
         let f = fs::File::open(&host).unwrap();
         let when = SystemTime::now() - Duration::from_secs(86_400 * 400);
-        f.set_times(fs::FileTimes::new().set_accessed(when).set_modified(when)).unwrap();
+        f.set_times(fs::FileTimes::new().set_accessed(when).set_modified(when))
+            .unwrap();
     }
-    let c = write_image(&root, &sel, &meta(), Output::Oci { dir: t.path().join("c"), tag: Some("x.slim:1".into()) }, Some(1_700_000_000)).unwrap();
-    assert_eq!(a.manifest_digest, c.manifest_digest, "timestamps leaked into the image");
+    let c = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: t.path().join("c"),
+            tag: Some("x.slim:1".into()),
+        },
+        Some(1_700_000_000),
+    )
+    .unwrap();
+    assert_eq!(
+        a.manifest_digest, c.manifest_digest,
+        "timestamps leaked into the image"
+    );
     let copy = t.path().join("copy");
-    let out = std::process::Command::new("cp").arg("-a").arg(&root).arg(&copy).output().unwrap();
+    let out = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&root)
+        .arg(&copy)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let d = write_image(&copy, &sel, &meta(), Output::Oci { dir: t.path().join("d"), tag: Some("x.slim:1".into()) }, Some(1_700_000_000)).unwrap();
-    assert_eq!(a.manifest_digest, d.manifest_digest, "inode numbers or paths leaked into the image");
+    let d = write_image(
+        &copy,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: t.path().join("d"),
+            tag: Some("x.slim:1".into()),
+        },
+        Some(1_700_000_000),
+    )
+    .unwrap();
+    assert_eq!(
+        a.manifest_digest, d.manifest_digest,
+        "inode numbers or paths leaked into the image"
+    );
 
     // A different epoch is a different image.
-    let e = write_image(&root, &sel, &meta(), Output::Oci { dir: t.path().join("e"), tag: None }, Some(1)).unwrap();
+    let e = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: t.path().join("e"),
+            tag: None,
+        },
+        Some(1),
+    )
+    .unwrap();
     assert_ne!(a.layer.diff_id, e.layer.diff_id);
     // The docker archive carries the same image (same config digest = image ID).
-    let f = write_image(&root, &sel, &meta(), Output::DockerArchive { path: t.path().join("x.tar"), tag: Some("x.slim:1".into()) }, Some(1_700_000_000)).unwrap();
+    let f = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::DockerArchive {
+            path: t.path().join("x.tar"),
+            tag: Some("x.slim:1".into()),
+        },
+        Some(1_700_000_000),
+    )
+    .unwrap();
     assert_eq!(a.config_digest, f.config_digest);
     assert_eq!(a.manifest_digest, f.manifest_digest);
-    let g = write_image(&root, &sel, &meta(), Output::DockerArchive { path: t.path().join("y.tar"), tag: Some("x.slim:1".into()) }, Some(1_700_000_000)).unwrap();
+    let g = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::DockerArchive {
+            path: t.path().join("y.tar"),
+            tag: Some("x.slim:1".into()),
+        },
+        Some(1_700_000_000),
+    )
+    .unwrap();
     assert_eq!(f.config_digest, g.config_digest);
-    assert_eq!(fs::read(t.path().join("x.tar")).unwrap(), fs::read(t.path().join("y.tar")).unwrap(), "archive bytes differ");
+    assert_eq!(
+        fs::read(t.path().join("x.tar")).unwrap(),
+        fs::read(t.path().join("y.tar")).unwrap(),
+        "archive bytes differ"
+    );
 }
 
 #[test]
@@ -145,23 +271,45 @@ fn layout_is_valid_and_layer_is_normalized() {
     fixture(&root);
     let xattr_ok = xattr::set(root.join("app/run"), "user.pare.test", b"v1").is_ok();
     // File capabilities (cap_net_bind_service+ep, VFS_CAP_REVISION_2); needs CAP_SETFCAP.
-    let cap: Vec<u8> = [0x0200_0001u32, 1 << 10, 0, 0, 0].iter().flat_map(|w| w.to_le_bytes()).collect();
+    let cap: Vec<u8> = [0x0200_0001u32, 1 << 10, 0, 0, 0]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
     let cap_ok = xattr::set(root.join("app/setuid"), "security.capability", &cap).is_ok();
     let sel = selection_all(&root);
     let dir = t.path().join("out");
     let epoch = 1_234_567_890;
-    let w = write_image(&root, &sel, &meta(), Output::Oci { dir: dir.clone(), tag: Some("app.slim:1.0".into()) }, Some(epoch)).unwrap();
+    let w = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: dir.clone(),
+            tag: Some("app.slim:1.0".into()),
+        },
+        Some(epoch),
+    )
+    .unwrap();
 
     // No temp leftovers next to it.
-    let names: Vec<String> = fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(!names.iter().any(|n| n.starts_with(".pare")), "{names:?}");
 
-    assert_eq!(fs::read_to_string(dir.join("oci-layout")).unwrap(), r#"{"imageLayoutVersion":"1.0.0"}"#);
+    assert_eq!(
+        fs::read_to_string(dir.join("oci-layout")).unwrap(),
+        r#"{"imageLayoutVersion":"1.0.0"}"#
+    );
     let index = ImageIndex::from_file(dir.join("index.json")).unwrap();
     assert_eq!(index.manifests().len(), 1);
     let desc = &index.manifests()[0];
     assert_eq!(desc.digest().to_string(), w.manifest_digest);
-    assert_eq!(desc.annotations().as_ref().unwrap()["org.opencontainers.image.ref.name"], "app.slim:1.0");
+    assert_eq!(
+        desc.annotations().as_ref().unwrap()["org.opencontainers.image.ref.name"],
+        "app.slim:1.0"
+    );
     let mbytes = blob(&dir, &w.manifest_digest);
     assert_eq!(sha(&mbytes), w.manifest_digest);
     assert_eq!(desc.size(), mbytes.len() as u64);
@@ -177,14 +325,19 @@ fn layout_is_valid_and_layer_is_normalized() {
     assert_eq!(&lbytes[..4], &[0x1f, 0x8b, 8, 0]);
     assert_eq!(&lbytes[4..8], &[0, 0, 0, 0]);
     let mut tar_bytes = Vec::new();
-    flate2::read::GzDecoder::new(&lbytes[..]).read_to_end(&mut tar_bytes).unwrap();
+    flate2::read::GzDecoder::new(&lbytes[..])
+        .read_to_end(&mut tar_bytes)
+        .unwrap();
     assert_eq!(sha(&tar_bytes), w.layer.diff_id);
     assert_eq!(config.rootfs().diff_ids(), &vec![w.layer.diff_id.clone()]);
 
     // Config: kept fields, labels, one history entry, created = epoch, Healthcheck.
     let c = config.config().as_ref().unwrap();
     assert_eq!(c.user().as_deref(), Some("1000:1000"));
-    assert_eq!(c.entrypoint().as_ref().unwrap(), &vec!["/app/run".to_string()]);
+    assert_eq!(
+        c.entrypoint().as_ref().unwrap(),
+        &vec!["/app/run".to_string()]
+    );
     assert_eq!(c.cmd().as_ref().unwrap(), &vec!["--serve".to_string()]);
     assert_eq!(c.working_dir().as_deref(), Some("/app"));
     assert_eq!(c.stop_signal().as_deref(), Some("SIGTERM"));
@@ -193,7 +346,10 @@ fn layout_is_valid_and_layer_is_normalized() {
     assert_eq!(c.env().as_ref().unwrap().len(), 2);
     let labels = c.labels().as_ref().unwrap();
     assert_eq!(labels["io.pare.source.ref"], "example/app:1.0");
-    assert_eq!(labels["io.pare.source.digest"], sha(SOURCE_CONFIG.as_bytes()));
+    assert_eq!(
+        labels["io.pare.source.digest"],
+        sha(SOURCE_CONFIG.as_bytes())
+    );
     assert_eq!(labels["maintainer"], "me");
     assert_eq!(config.created().as_deref(), Some("2009-02-13T23:31:30Z"));
     let hist = config.history().as_ref().unwrap();
@@ -228,13 +384,19 @@ fn layout_is_valid_and_layer_is_normalized() {
         let mut body = Vec::new();
         e.read_to_end(&mut body).unwrap();
         seen.push(name.trim_end_matches('/').to_string());
-        by_name.insert(name.trim_end_matches('/').to_string(), (h, kind, link, body, pax));
+        by_name.insert(
+            name.trim_end_matches('/').to_string(),
+            (h, kind, link, body, pax),
+        );
     }
     // Parents before children and sorted.
     for (i, n) in seen.iter().enumerate() {
         let mut p = Path::new(n).parent();
         while let Some(pp) = p.filter(|x| !x.as_os_str().is_empty()) {
-            let pi = seen.iter().position(|s| Path::new(s) == pp).unwrap_or_else(|| panic!("no parent {pp:?} of {n}"));
+            let pi = seen
+                .iter()
+                .position(|s| Path::new(s) == pp)
+                .unwrap_or_else(|| panic!("no parent {pp:?} of {n}"));
             assert!(pi < i, "{n} before its parent");
             p = pp.parent();
         }
@@ -260,7 +422,10 @@ fn layout_is_valid_and_layer_is_normalized() {
     assert_eq!(link.as_deref(), Some("usr/bin"));
     let long = format!("opt/{}", "x".repeat(230));
     assert_eq!(by_name[&long].3, b"very long");
-    assert_eq!(by_name["opt/longlink"].2.as_deref(), Some(format!("/{long}").as_str()));
+    assert_eq!(
+        by_name["opt/longlink"].2.as_deref(),
+        Some(format!("/{long}").as_str())
+    );
     assert_eq!(by_name[&format!("opt/a{}", "é".repeat(60))].3, b"utf8");
     let long2 = format!("usr/share/{}/{}", "d".repeat(120), "f".repeat(90));
     assert_eq!(by_name[&long2].3, b"long");
@@ -270,13 +435,21 @@ fn layout_is_valid_and_layer_is_normalized() {
     assert_eq!(by_name["run/made"].0.mode().unwrap(), 0o700);
     if xattr_ok {
         let pax = &by_name["app/run"].4;
-        assert!(pax.iter().any(|(k, v)| k == "SCHILY.xattr.user.pare.test" && v == b"v1"), "{pax:?}");
+        assert!(
+            pax.iter()
+                .any(|(k, v)| k == "SCHILY.xattr.user.pare.test" && v == b"v1"),
+            "{pax:?}"
+        );
     } else {
         eprintln!("note: user xattrs unsupported on this filesystem; xattr check skipped");
     }
     if cap_ok {
         let pax = &by_name["app/setuid"].4;
-        assert!(pax.iter().any(|(k, v)| k == "SCHILY.xattr.security.capability" && *v == cap), "{pax:?}");
+        assert!(
+            pax.iter()
+                .any(|(k, v)| k == "SCHILY.xattr.security.capability" && *v == cap),
+            "{pax:?}"
+        );
     } else {
         eprintln!("note: cannot set security.capability here (not root); capability check skipped");
     }
@@ -290,7 +463,17 @@ fn docker_archive_format() {
     fixture(&root);
     let sel = selection_all(&root);
     let path = t.path().join("img.tar");
-    let w = write_image(&root, &sel, &meta(), Output::DockerArchive { path: path.clone(), tag: Some("app.slim:1.0".into()) }, None).unwrap();
+    let w = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::DockerArchive {
+            path: path.clone(),
+            tag: Some("app.slim:1.0".into()),
+        },
+        None,
+    )
+    .unwrap();
     let mut files = BTreeMap::new();
     let mut a = tar::Archive::new(fs::File::open(&path).unwrap());
     for e in a.entries().unwrap() {
@@ -317,14 +500,35 @@ fn rejects_non_canonical_paths_from_a_tampered_selection() {
     for bad in ["/bin/gzip", "/../../etc/shadow", "/usr/../etc/passwd"] {
         let mut sel = Selection::default();
         sel.entries.insert(bad.into(), Kept::default());
-        let r = write_image(&root, &sel, &meta(), Output::Oci { dir: t.path().join("o"), tag: None }, None);
-        assert!(matches!(r, Err(WriteError::NotCanonical { .. })), "{bad}: {r:?}");
+        let r = write_image(
+            &root,
+            &sel,
+            &meta(),
+            Output::Oci {
+                dir: t.path().join("o"),
+                tag: None,
+            },
+            None,
+        );
+        assert!(
+            matches!(r, Err(WriteError::NotCanonical { .. })),
+            "{bad}: {r:?}"
+        );
     }
     assert!(Output::parse("nope:x").is_err());
-    assert_eq!(Output::parse("oci:/tmp/x:v1").unwrap(), Output::Oci { dir: "/tmp/x".into(), tag: Some("v1".into()) });
+    assert_eq!(
+        Output::parse("oci:/tmp/x:v1").unwrap(),
+        Output::Oci {
+            dir: "/tmp/x".into(),
+            tag: Some("v1".into())
+        }
+    );
     assert_eq!(
         Output::parse("docker-archive:/tmp/a.tar:app.slim:1").unwrap(),
-        Output::DockerArchive { path: "/tmp/a.tar".into(), tag: Some("app.slim:1".into()) }
+        Output::DockerArchive {
+            path: "/tmp/a.tar".into(),
+            tag: Some("app.slim:1".into())
+        }
     );
 }
 
@@ -335,14 +539,49 @@ fn oci_layout_accumulates_tags() {
     fixture(&root);
     let sel = selection_all(&root);
     let dir = t.path().join("layout");
-    write_image(&root, &sel, &meta(), Output::Oci { dir: dir.clone(), tag: Some("a".into()) }, Some(1)).unwrap();
-    write_image(&root, &sel, &meta(), Output::Oci { dir: dir.clone(), tag: Some("b".into()) }, Some(2)).unwrap();
-    let w = write_image(&root, &sel, &meta(), Output::Oci { dir: dir.clone(), tag: Some("a".into()) }, Some(3)).unwrap();
+    write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: dir.clone(),
+            tag: Some("a".into()),
+        },
+        Some(1),
+    )
+    .unwrap();
+    write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: dir.clone(),
+            tag: Some("b".into()),
+        },
+        Some(2),
+    )
+    .unwrap();
+    let w = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: dir.clone(),
+            tag: Some("a".into()),
+        },
+        Some(3),
+    )
+    .unwrap();
     let index = ImageIndex::from_file(dir.join("index.json")).unwrap();
     let refs: Vec<(String, String)> = index
         .manifests()
         .iter()
-        .map(|m| (m.annotations().as_ref().unwrap()["org.opencontainers.image.ref.name"].clone(), m.digest().to_string()))
+        .map(|m| {
+            (
+                m.annotations().as_ref().unwrap()["org.opencontainers.image.ref.name"].clone(),
+                m.digest().to_string(),
+            )
+        })
         .collect();
     assert_eq!(refs.len(), 2);
     assert!(refs.contains(&("a".into(), w.manifest_digest.clone())));
@@ -351,13 +590,24 @@ fn oci_layout_accumulates_tags() {
     fs::create_dir_all(&junk).unwrap();
     fs::write(junk.join("file"), b"x").unwrap();
     assert!(matches!(
-        write_image(&root, &sel, &meta(), Output::Oci { dir: junk, tag: None }, None),
+        write_image(
+            &root,
+            &sel,
+            &meta(),
+            Output::Oci {
+                dir: junk,
+                tag: None
+            },
+            None
+        ),
         Err(WriteError::NotALayout { .. })
     ));
 }
 
 fn bookworm() -> Option<PathBuf> {
-    let p = PathBuf::from(std::env::var("PARE_BOOKWORM_ROOTFS").unwrap_or_else(|_| "/var/cache/pare/bookworm".into()));
+    let p = PathBuf::from(
+        std::env::var("PARE_BOOKWORM_ROOTFS").unwrap_or_else(|_| "/var/cache/pare/bookworm".into()),
+    );
     p.join("usr/bin/bash").exists().then_some(p)
 }
 
@@ -365,25 +615,69 @@ fn bookworm() -> Option<PathBuf> {
 #[ignore = "needs docker"]
 fn docker_load_runs_the_slim_image() {
     let root = bookworm().expect("bookworm rootfs");
-    let inputs = SelectInputs { include_shell: true, include_exes: vec!["cat".into()], ..Default::default() };
+    let inputs = SelectInputs {
+        include_shell: true,
+        include_exes: vec!["cat".into()],
+        ..Default::default()
+    };
     let sel = select(&root, &inputs).unwrap();
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("slim.tar");
     let tag = "pare-write-test.slim:latest";
-    let w = write_image(&root, &sel, &meta(), Output::DockerArchive { path: path.clone(), tag: Some(tag.into()) }, None).unwrap();
+    let w = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::DockerArchive {
+            path: path.clone(),
+            tag: Some(tag.into()),
+        },
+        None,
+    )
+    .unwrap();
     let loaded = pare_write::docker_load(&path).unwrap();
     assert_eq!(loaded, tag);
     // The convenience path gives the same image ID.
     let again = pare_write::load_into_docker(&root, &sel, &meta(), tag, None).unwrap();
     assert_eq!(again.config_digest, w.config_digest);
-    let id = std::process::Command::new("docker").args(["image", "inspect", "-f", "{{.Id}} {{json .Config.Healthcheck}}", tag]).output().unwrap();
-    let id = String::from_utf8_lossy(&id.stdout).to_string();
-    assert!(id.starts_with(&w.config_digest), "{id} vs {}", w.config_digest);
-    assert!(id.contains("CMD-SHELL"), "{id}");
-    let out = std::process::Command::new("docker")
-        .args(["run", "--rm", "--user", "0", "--entrypoint", "/bin/sh", tag, "-c", "cat /etc/passwd >/dev/null && echo slim-ok"])
+    let id = std::process::Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}} {{json .Config.Healthcheck}}",
+            tag,
+        ])
         .output()
         .unwrap();
-    let _ = std::process::Command::new("docker").args(["rmi", "-f", tag]).output();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "slim-ok", "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&id.stdout).to_string();
+    assert!(
+        id.starts_with(&w.config_digest),
+        "{id} vs {}",
+        w.config_digest
+    );
+    assert!(id.contains("CMD-SHELL"), "{id}");
+    let out = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--user",
+            "0",
+            "--entrypoint",
+            "/bin/sh",
+            tag,
+            "-c",
+            "cat /etc/passwd >/dev/null && echo slim-ok",
+        ])
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", tag])
+        .output();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "slim-ok",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -35,14 +35,26 @@ fn is_node_manifest(path: &str) -> bool {
 }
 
 fn is_dpkg_status(path: &str) -> bool {
-    path == "var/lib/dpkg/status" || (parent(path) == "var/lib/dpkg/status.d" && !name(path).ends_with(".md5sums"))
+    path == "var/lib/dpkg/status"
+        || (parent(path) == "var/lib/dpkg/status.d" && !name(path).ends_with(".md5sums"))
 }
 
 /// A path that may hold credentials whatever its content (`None`) or when its content says so.
 fn secret_candidate(path: &str) -> bool {
     let n = name(path);
-    matches!(n, ".env" | ".npmrc" | ".pypirc" | ".netrc" | ".git-credentials" | ".htpasswd" | "id_rsa" | "id_dsa" | "id_ecdsa" | "id_ed25519")
-        || n.starts_with(".env.")
+    matches!(
+        n,
+        ".env"
+            | ".npmrc"
+            | ".pypirc"
+            | ".netrc"
+            | ".git-credentials"
+            | ".htpasswd"
+            | "id_rsa"
+            | "id_dsa"
+            | "id_ecdsa"
+            | "id_ed25519"
+    ) || n.starts_with(".env.")
         || (n == "credentials" && name(parent(path)) == ".aws")
         || (n == "config.json" && name(parent(path)) == ".docker")
         || n.ends_with(".pem")
@@ -51,7 +63,12 @@ fn secret_candidate(path: &str) -> bool {
 
 fn has_private_key(data: &[u8]) -> bool {
     let s = String::from_utf8_lossy(data);
-    s.find("-----BEGIN ").is_some_and(|i| s[i..].lines().next().is_some_and(|l| l.contains("PRIVATE KEY-----")))
+    s.find("-----BEGIN ").is_some_and(|i| {
+        s[i..]
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("PRIVATE KEY-----"))
+    })
 }
 
 /// Why the content of a secret candidate is a secret, if it is.
@@ -62,17 +79,31 @@ pub(crate) fn secret_reason(path: &str, data: &[u8]) -> Option<&'static str> {
     let text = String::from_utf8_lossy(data);
     let n = name(path);
     match n {
-        ".npmrc" if text.contains("_authToken") || text.contains("_auth") || text.contains("_password") => {
+        ".npmrc"
+            if text.contains("_authToken")
+                || text.contains("_auth")
+                || text.contains("_password") =>
+        {
             Some("npm registry token")
         }
-        ".pypirc" if text.lines().any(|l| l.trim_start().starts_with("password")) => Some("PyPI password"),
+        ".pypirc" if text.lines().any(|l| l.trim_start().starts_with("password")) => {
+            Some("PyPI password")
+        }
         ".netrc" if text.contains("password") => Some("netrc password"),
         ".git-credentials" if text.contains('@') => Some("git credentials"),
         ".htpasswd" if text.contains(':') => Some("htpasswd hashes"),
         "credentials" if text.contains("aws_secret_access_key") => Some("AWS credentials"),
-        "config.json" if text.contains("\"auths\"") && text.contains("\"auth\"") => Some("docker registry auth"),
-        "id_rsa" | "id_dsa" | "id_ecdsa" | "id_ed25519" if !data.is_empty() => Some("SSH private key file"),
-        _ if (n == ".env" || n.starts_with(".env.")) && text.lines().any(|l| l.contains('=') && !l.trim_start().starts_with('#')) => {
+        "config.json" if text.contains("\"auths\"") && text.contains("\"auth\"") => {
+            Some("docker registry auth")
+        }
+        "id_rsa" | "id_dsa" | "id_ecdsa" | "id_ed25519" if !data.is_empty() => {
+            Some("SSH private key file")
+        }
+        _ if (n == ".env" || n.starts_with(".env."))
+            && text
+                .lines()
+                .any(|l| l.contains('=') && !l.trim_start().starts_with('#')) =>
+        {
             Some("dotenv file")
         }
         _ => None,
@@ -87,7 +118,11 @@ fn tagged(tag: u8, body: &[u8]) -> Box<[u8]> {
 }
 
 fn header_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines().take_while(|l| !l.is_empty()).find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')).map(str::trim))
+    text.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(':'))
+            .map(str::trim)
+    })
 }
 
 impl Capture for XrayCapture {
@@ -97,7 +132,9 @@ impl Capture for XrayCapture {
             SMALL
         } else if is_dpkg_status(path) || path == "lib/apk/db/installed" {
             DB_MAX
-        } else if (n == "METADATA" && parent(path).ends_with(".dist-info")) || (n == "PKG-INFO" && parent(path).ends_with(".egg-info")) {
+        } else if (n == "METADATA" && parent(path).ends_with(".dist-info"))
+            || (n == "PKG-INFO" && parent(path).ends_with(".egg-info"))
+        {
             return 8 * 1024;
         } else if is_node_manifest(path) {
             1 << 20
@@ -108,7 +145,11 @@ impl Capture for XrayCapture {
         } else {
             0
         };
-        if size <= limit { usize::try_from(size).unwrap_or(0) } else { 0 }
+        if size <= limit {
+            usize::try_from(size).unwrap_or(0)
+        } else {
+            0
+        }
     }
 
     fn take(&self, path: &str, data: &[u8]) -> Option<Box<[u8]>> {
@@ -122,7 +163,9 @@ impl Capture for XrayCapture {
         if path == "lib/apk/db/installed" {
             return Some(tagged(APK, data));
         }
-        if (n == "METADATA" && parent(path).ends_with(".dist-info")) || (n == "PKG-INFO" && parent(path).ends_with(".egg-info")) {
+        if (n == "METADATA" && parent(path).ends_with(".dist-info"))
+            || (n == "PKG-INFO" && parent(path).ends_with(".egg-info"))
+        {
             let text = String::from_utf8_lossy(data);
             let name = header_value(&text, "Name")?;
             let version = header_value(&text, "Version").unwrap_or("");
@@ -134,7 +177,13 @@ impl Capture for XrayCapture {
             let version = v.get("version").and_then(|x| x.as_str()).unwrap_or("");
             return Some(tagged(NODE, format!("{name}\0{version}").as_bytes()));
         }
-        let reason = if secret_candidate(path) { secret_reason(path, data) } else if has_private_key(data) { Some("private key") } else { None };
+        let reason = if secret_candidate(path) {
+            secret_reason(path, data)
+        } else if has_private_key(data) {
+            Some("private key")
+        } else {
+            None
+        };
         reason.map(|r| tagged(SECRET, r.as_bytes()))
     }
 }
@@ -146,18 +195,43 @@ mod tests {
     #[test]
     fn node_manifests_are_direct_package_dirs_only() {
         assert!(is_node_manifest("app/node_modules/express/package.json"));
-        assert!(is_node_manifest("app/node_modules/@types/node/package.json"));
-        assert!(!is_node_manifest("app/node_modules/express/lib/package.json"));
+        assert!(is_node_manifest(
+            "app/node_modules/@types/node/package.json"
+        ));
+        assert!(!is_node_manifest(
+            "app/node_modules/express/lib/package.json"
+        ));
         assert!(!is_node_manifest("app/package.json"));
     }
 
     #[test]
     fn secrets_by_content() {
-        assert_eq!(secret_reason("x/.npmrc", b"//registry.npmjs.org/:_authToken=abc"), Some("npm registry token"));
-        assert_eq!(secret_reason("x/.npmrc", b"registry=https://example.invalid/"), None);
-        assert_eq!(secret_reason("k.pem", b"-----BEGIN CERTIFICATE-----\n"), None);
-        assert_eq!(secret_reason("k.pem", b"-----BEGIN EC PRIVATE KEY-----\n"), Some("private key"));
-        assert_eq!(secret_reason("root/.docker/config.json", br#"{"auths":{"r":{"auth":"eA=="}}}"#), Some("docker registry auth"));
-        assert_eq!(secret_reason("root/.docker/config.json", br#"{"auths":{}}"#), None);
+        assert_eq!(
+            secret_reason("x/.npmrc", b"//registry.npmjs.org/:_authToken=abc"),
+            Some("npm registry token")
+        );
+        assert_eq!(
+            secret_reason("x/.npmrc", b"registry=https://example.invalid/"),
+            None
+        );
+        assert_eq!(
+            secret_reason("k.pem", b"-----BEGIN CERTIFICATE-----\n"),
+            None
+        );
+        assert_eq!(
+            secret_reason("k.pem", b"-----BEGIN EC PRIVATE KEY-----\n"),
+            Some("private key")
+        );
+        assert_eq!(
+            secret_reason(
+                "root/.docker/config.json",
+                br#"{"auths":{"r":{"auth":"eA=="}}}"#
+            ),
+            Some("docker registry auth")
+        );
+        assert_eq!(
+            secret_reason("root/.docker/config.json", br#"{"auths":{}}"#),
+            None
+        );
     }
 }

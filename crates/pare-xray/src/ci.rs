@@ -19,7 +19,11 @@ pub struct CiRules {
 impl Default for CiRules {
     /// dive's defaults: efficiency ≥ 0.9, wasted bytes unchecked, user wasted ≤ 0.1.
     fn default() -> Self {
-        CiRules { lowest_efficiency: Some(0.9), highest_wasted_bytes: None, highest_user_wasted_percent: Some(0.1) }
+        CiRules {
+            lowest_efficiency: Some(0.9),
+            highest_wasted_bytes: None,
+            highest_user_wasted_percent: Some(0.1),
+        }
     }
 }
 
@@ -28,7 +32,9 @@ impl Default for CiRules {
 /// spaces allowed: `20MB`, `1.5 GiB`, `1000`.
 pub fn parse_bytes(s: &str) -> Option<u64> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let num: f64 = num.parse().ok()?;
     let unit = unit.trim().to_ascii_lowercase();
@@ -68,21 +74,27 @@ impl CiRules {
                 self.lowest_efficiency = if disabled {
                     None
                 } else {
-                    Some(parse_ratio(value).ok_or_else(|| format!("{key}: `{value}` is not a ratio between 0 and 1"))?)
+                    Some(parse_ratio(value).ok_or_else(|| {
+                        format!("{key}: `{value}` is not a ratio between 0 and 1")
+                    })?)
                 }
             }
             "highestWastedBytes" => {
                 self.highest_wasted_bytes = if disabled {
                     None
                 } else {
-                    Some(parse_bytes(value).ok_or_else(|| format!("{key}: `{value}` is not a byte size (e.g. 20MB)"))?)
+                    Some(parse_bytes(value).ok_or_else(|| {
+                        format!("{key}: `{value}` is not a byte size (e.g. 20MB)")
+                    })?)
                 }
             }
             "highestUserWastedPercent" => {
                 self.highest_user_wasted_percent = if disabled {
                     None
                 } else {
-                    Some(parse_ratio(value).ok_or_else(|| format!("{key}: `{value}` is not a ratio between 0 and 1"))?)
+                    Some(parse_ratio(value).ok_or_else(|| {
+                        format!("{key}: `{value}` is not a ratio between 0 and 1")
+                    })?)
                 }
             }
             other => return Err(format!("unknown rule `{other}`")),
@@ -92,18 +104,26 @@ impl CiRules {
 
     /// Reads a `.dive-ci` file's `rules:` map over the defaults. `path` names it in errors.
     pub fn from_dive_ci(text: &str, path: &str) -> Result<Self, XrayError> {
-        let err = |message: String| XrayError::CiConfig { path: path.to_string(), message };
+        let err = |message: String| XrayError::CiConfig {
+            path: path.to_string(),
+            message,
+        };
         let mut rules = CiRules::default();
         if text.trim().is_empty() {
             return Ok(rules);
         }
-        let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| err(e.to_string().replace('\n', " ")))?;
-        let Some(map) = doc.get("rules") else { return Ok(rules) };
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| err(e.to_string().replace('\n', " ")))?;
+        let Some(map) = doc.get("rules") else {
+            return Ok(rules);
+        };
         let Some(map) = map.as_mapping() else {
             return Err(err("`rules` must be a mapping".into()));
         };
         for (k, v) in map {
-            let key = k.as_str().ok_or_else(|| err("rule names must be strings".into()))?;
+            let key = k
+                .as_str()
+                .ok_or_else(|| err("rule names must be strings".into()))?;
             let value = match v {
                 serde_yaml::Value::String(s) => s.clone(),
                 serde_yaml::Value::Number(n) => n.to_string(),
@@ -144,26 +164,50 @@ pub fn evaluate(report: &Report, rules: &CiRules) -> Vec<RuleOutcome> {
             Some(_) if fail => RuleStatus::Fail,
             Some(_) => RuleStatus::Pass,
         };
-        out.push(RuleOutcome { rule: rule.to_string(), status, limit, actual, message: what });
+        out.push(RuleOutcome {
+            rule: rule.to_string(),
+            status,
+            limit,
+            actual,
+            message: what,
+        });
     };
     let eff = report.efficiency;
     let l = rules.lowest_efficiency;
-    push("lowestEfficiency", l, eff, l.is_some_and(|l| eff < l), match l {
-        Some(l) => format!("efficiency {:.4} (minimum {l})", eff),
-        None => "disabled".into(),
-    });
+    push(
+        "lowestEfficiency",
+        l,
+        eff,
+        l.is_some_and(|l| eff < l),
+        match l {
+            Some(l) => format!("efficiency {:.4} (minimum {l})", eff),
+            None => "disabled".into(),
+        },
+    );
     let w = report.wasted_bytes;
     let l = rules.highest_wasted_bytes;
-    push("highestWastedBytes", l.map(|v| v as f64), w as f64, l.is_some_and(|l| w > l), match l {
-        Some(l) => format!("wasted {w} bytes (maximum {l})"),
-        None => "disabled".into(),
-    });
+    push(
+        "highestWastedBytes",
+        l.map(|v| v as f64),
+        w as f64,
+        l.is_some_and(|l| w > l),
+        match l {
+            Some(l) => format!("wasted {w} bytes (maximum {l})"),
+            None => "disabled".into(),
+        },
+    );
     let u = report.user_wasted_percent;
     let l = rules.highest_user_wasted_percent;
-    push("highestUserWastedPercent", l, u, l.is_some_and(|l| u > l), match l {
-        Some(l) => format!("user wasted {:.4} (maximum {l})", u),
-        None => "disabled".into(),
-    });
+    push(
+        "highestUserWastedPercent",
+        l,
+        u,
+        l.is_some_and(|l| u > l),
+        match l {
+            Some(l) => format!("user wasted {:.4} (maximum {l})", u),
+            None => "disabled".into(),
+        },
+    );
     out
 }
 
@@ -192,12 +236,22 @@ mod tests {
             ".dive-ci",
         )
         .unwrap();
-        assert_eq!(r, CiRules { lowest_efficiency: Some(0.95), highest_wasted_bytes: Some(20_000_000), highest_user_wasted_percent: None });
+        assert_eq!(
+            r,
+            CiRules {
+                lowest_efficiency: Some(0.95),
+                highest_wasted_bytes: Some(20_000_000),
+                highest_user_wasted_percent: None
+            }
+        );
         let r = CiRules::from_dive_ci("rules:\n  lowestEfficiency: \"0.5\"\n", ".dive-ci").unwrap();
         assert_eq!(r.lowest_efficiency, Some(0.5));
         assert_eq!(r.highest_user_wasted_percent, Some(0.1));
         let e = CiRules::from_dive_ci("rules:\n  lowestEfficiency: 7\n", ".dive-ci").unwrap_err();
-        assert!(e.to_string().starts_with(".dive-ci: lowestEfficiency"), "{e}");
+        assert!(
+            e.to_string().starts_with(".dive-ci: lowestEfficiency"),
+            "{e}"
+        );
         assert!(CiRules::from_dive_ci("rules: [", "x").is_err());
     }
 }

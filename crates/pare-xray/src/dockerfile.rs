@@ -68,7 +68,10 @@ fn tidy_nop(s: &str) -> String {
     for kw in ["CMD ", "ENTRYPOINT ", "SHELL ", "VOLUME "] {
         if let Some(r) = s.strip_prefix(kw) {
             let r = r.trim();
-            if r.starts_with('[') && r.ends_with(']') && serde_json::from_str::<Vec<String>>(r).is_err() {
+            if r.starts_with('[')
+                && r.ends_with(']')
+                && serde_json::from_str::<Vec<String>>(r).is_err()
+            {
                 let fixed = r.replace("\" \"", "\", \"");
                 if serde_json::from_str::<Vec<String>>(&fixed).is_ok() {
                     return format!("{kw}{fixed}");
@@ -93,7 +96,13 @@ pub fn dockerfile_from_history(steps: &[HistoryStep]) -> Vec<String> {
         .iter()
         .map(|s| {
             let c = clean_created_by(&s.created_by);
-            match (c.is_empty(), s.comment.as_deref().map(str::trim).filter(|c| !c.is_empty())) {
+            match (
+                c.is_empty(),
+                s.comment
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty()),
+            ) {
                 (false, _) => c,
                 (true, Some(comment)) => format!("# {comment}"),
                 (true, None) => "# (no history recorded for this step)".to_string(),
@@ -108,16 +117,43 @@ mod tests {
 
     #[test]
     fn cleans_history_forms() {
-        assert_eq!(clean_created_by("/bin/sh -c #(nop)  ENV PATH=/usr/bin"), "ENV PATH=/usr/bin");
-        assert_eq!(clean_created_by("/bin/sh -c #(nop) ADD file:1234abc in / "), "ADD file:1234abc /");
-        assert_eq!(clean_created_by("/bin/sh -c apt-get update"), "RUN apt-get update");
-        assert_eq!(clean_created_by("RUN /bin/sh -c make -j4 # buildkit"), "RUN make -j4");
-        assert_eq!(clean_created_by("RUN |2 A=1 B=\"x y\" /bin/sh -c echo $A # buildkit"), "RUN echo $A");
+        assert_eq!(
+            clean_created_by("/bin/sh -c #(nop)  ENV PATH=/usr/bin"),
+            "ENV PATH=/usr/bin"
+        );
+        assert_eq!(
+            clean_created_by("/bin/sh -c #(nop) ADD file:1234abc in / "),
+            "ADD file:1234abc /"
+        );
+        assert_eq!(
+            clean_created_by("/bin/sh -c apt-get update"),
+            "RUN apt-get update"
+        );
+        assert_eq!(
+            clean_created_by("RUN /bin/sh -c make -j4 # buildkit"),
+            "RUN make -j4"
+        );
+        assert_eq!(
+            clean_created_by("RUN |2 A=1 B=\"x y\" /bin/sh -c echo $A # buildkit"),
+            "RUN echo $A"
+        );
         assert_eq!(clean_created_by("|1 V=2 /bin/sh -c echo $V"), "RUN echo $V");
-        assert_eq!(clean_created_by("COPY app /app # buildkit"), "COPY app /app");
+        assert_eq!(
+            clean_created_by("COPY app /app # buildkit"),
+            "COPY app /app"
+        );
         assert_eq!(clean_created_by("CMD [\"app\"]"), "CMD [\"app\"]");
-        assert_eq!(clean_created_by("RUN [\"/bin/true\"]"), "RUN [\"/bin/true\"]");
-        assert_eq!(clean_created_by("/bin/sh -c #(nop)  CMD [\"java\" \"-cp\" \"/a b\"]"), "CMD [\"java\", \"-cp\", \"/a b\"]");
-        assert_eq!(clean_created_by("/bin/sh -c #(nop)  CMD [\"sh\"]"), "CMD [\"sh\"]");
+        assert_eq!(
+            clean_created_by("RUN [\"/bin/true\"]"),
+            "RUN [\"/bin/true\"]"
+        );
+        assert_eq!(
+            clean_created_by("/bin/sh -c #(nop)  CMD [\"java\" \"-cp\" \"/a b\"]"),
+            "CMD [\"java\", \"-cp\", \"/a b\"]"
+        );
+        assert_eq!(
+            clean_created_by("/bin/sh -c #(nop)  CMD [\"sh\"]"),
+            "CMD [\"sh\"]"
+        );
     }
 }

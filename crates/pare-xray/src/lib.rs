@@ -46,7 +46,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { top: 20, hash: true, threads: 0 }
+        Options {
+            top: 20,
+            hash: true,
+            threads: 0,
+        }
     }
 }
 
@@ -176,7 +180,12 @@ fn abs(p: &str) -> String {
 /// Analyzes an image: one streaming pass over all layers, then the report.
 pub fn analyze(source: &dyn ImageSource, opts: &Options) -> Result<Report, XrayError> {
     let capture = capture::XrayCapture;
-    let ropts = ReadOptions { hash: opts.hash, capture: Some(&capture), threads: opts.threads, read_ahead: true };
+    let ropts = ReadOptions {
+        hash: opts.hash,
+        capture: Some(&capture),
+        threads: opts.threads,
+        read_ahead: true,
+    };
     let fs = read_image(source, &ropts)?;
     Ok(build_report(source, &fs, opts))
 }
@@ -191,7 +200,11 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
         .enumerate()
         .map(|(i, d)| {
             let ch = fs.layers.get(i).cloned().unwrap_or_default();
-            let created_by = steps.iter().find(|s| s.layer_index == Some(i)).map(|s| s.created_by.clone()).unwrap_or_default();
+            let created_by = steps
+                .iter()
+                .find(|s| s.layer_index == Some(i))
+                .map(|s| s.created_by.clone())
+                .unwrap_or_default();
             LayerReport {
                 index: i,
                 digest: d.digest.clone(),
@@ -214,7 +227,11 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
     let total_size = fs.total_size();
     let wasted_bytes = fs.wasted_bytes();
     let user_size = total_size - layers.first().map(|l| l.size).unwrap_or(0);
-    let compressed_size = img.layers.iter().map(|l| l.compressed_size).sum::<Option<u64>>();
+    let compressed_size = img
+        .layers
+        .iter()
+        .map(|l| l.compressed_size)
+        .sum::<Option<u64>>();
 
     // Waste by path.
     let mut wasted: HashMap<&str, WastedPath> = HashMap::new();
@@ -239,12 +256,17 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
         })
         .collect();
     let mut wasted_files = wasted_list;
-    wasted_files.sort_by(|a, b| b.wasted_bytes.cmp(&a.wasted_bytes).then_with(|| a.path.cmp(&b.path)));
+    wasted_files.sort_by(|a, b| {
+        b.wasted_bytes
+            .cmp(&a.wasted_bytes)
+            .then_with(|| a.path.cmp(&b.path))
+    });
     wasted_files.truncate(opts.top);
 
     // Largest files (a bounded heap), directory totals, duplicates (sorted by size and hash).
-    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, std::cmp::Reverse<&str>, u16)>> =
-        std::collections::BinaryHeap::with_capacity(opts.top + 1);
+    let mut heap: std::collections::BinaryHeap<
+        std::cmp::Reverse<(u64, std::cmp::Reverse<&str>, u16)>,
+    > = std::collections::BinaryHeap::with_capacity(opts.top + 1);
     let mut dirs: HashMap<&str, (u64, u64)> = HashMap::new();
     let mut hashed: Vec<(u64, u64, &str)> = Vec::new();
     for (path, node) in fs.iter() {
@@ -253,7 +275,11 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
         }
         let size = node.size;
         if opts.top > 0 {
-            heap.push(std::cmp::Reverse((size, std::cmp::Reverse(path), node.layer)));
+            heap.push(std::cmp::Reverse((
+                size,
+                std::cmp::Reverse(path),
+                node.layer,
+            )));
             if heap.len() > opts.top {
                 heap.pop();
             }
@@ -272,10 +298,22 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
     let files: Vec<FileStat> = heap
         .into_sorted_vec()
         .into_iter()
-        .map(|std::cmp::Reverse((size, std::cmp::Reverse(p), layer))| FileStat { path: abs(p), size, layer: usize::from(layer) })
+        .map(
+            |std::cmp::Reverse((size, std::cmp::Reverse(p), layer))| FileStat {
+                path: abs(p),
+                size,
+                layer: usize::from(layer),
+            },
+        )
         .collect();
-    let mut largest_dirs: Vec<DirStat> =
-        dirs.into_iter().map(|(p, (size, files))| DirStat { path: abs(p), size, files }).collect();
+    let mut largest_dirs: Vec<DirStat> = dirs
+        .into_iter()
+        .map(|(p, (size, files))| DirStat {
+            path: abs(p),
+            size,
+            files,
+        })
+        .collect();
     largest_dirs.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
     largest_dirs.truncate(opts.top);
     hashed.sort_unstable();
@@ -288,10 +326,19 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
         let (size, h, _) = group[0];
         let wasted = size * (group.len() as u64 - 1);
         duplicate_bytes += wasted;
-        duplicates.push(Duplicate { size, hash: format!("{h:016x}"), paths: group.iter().map(|g| abs(g.2)).collect(), wasted_bytes: wasted });
+        duplicates.push(Duplicate {
+            size,
+            hash: format!("{h:016x}"),
+            paths: group.iter().map(|g| abs(g.2)).collect(),
+            wasted_bytes: wasted,
+        });
     }
     drop(hashed);
-    duplicates.sort_by(|a, b| b.wasted_bytes.cmp(&a.wasted_bytes).then_with(|| a.paths.cmp(&b.paths)));
+    duplicates.sort_by(|a, b| {
+        b.wasted_bytes
+            .cmp(&a.wasted_bytes)
+            .then_with(|| a.paths.cmp(&b.paths))
+    });
     duplicates.truncate(opts.top);
 
     let surface = surface::scan(source, fs);
@@ -318,8 +365,16 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
         final_size: fs.final_size(),
         wasted_bytes,
         user_size,
-        user_wasted_percent: if user_size == 0 { 0.0 } else { wasted_bytes as f64 / user_size as f64 },
-        efficiency: if total_size == 0 { 1.0 } else { 1.0 - wasted_bytes as f64 / total_size as f64 },
+        user_wasted_percent: if user_size == 0 {
+            0.0
+        } else {
+            wasted_bytes as f64 / user_size as f64
+        },
+        efficiency: if total_size == 0 {
+            1.0
+        } else {
+            1.0 - wasted_bytes as f64 / total_size as f64
+        },
         entries: fs.len() as u64,
         layers,
         wasted_files,

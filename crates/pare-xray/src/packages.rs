@@ -40,7 +40,9 @@ pub fn parse_os_release(text: &str) -> Option<OsInfo> {
     let mut version_id = None;
     let mut pretty = None;
     for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let v = v.trim().trim_matches('"').trim_matches('\'').to_string();
         match k.trim() {
             "ID" => id = Some(v),
@@ -49,7 +51,11 @@ pub fn parse_os_release(text: &str) -> Option<OsInfo> {
             _ => {}
         }
     }
-    Some(OsInfo { id: id?, version_id, pretty_name: pretty })
+    Some(OsInfo {
+        id: id?,
+        version_id,
+        pretty_name: pretty,
+    })
 }
 
 /// Packages from a dpkg status file (only those whose status is `install ok installed`).
@@ -69,7 +75,11 @@ pub fn parse_dpkg_status(text: &str, source: &str) -> Vec<Package> {
             }
         }
         if let (Some(n), true) = (name, installed) {
-            out.push(Package { name: n.to_string(), version: version.to_string(), source: source.to_string() });
+            out.push(Package {
+                name: n.to_string(),
+                version: version.to_string(),
+                source: source.to_string(),
+            });
         }
     }
     out
@@ -89,7 +99,11 @@ pub fn parse_apk_installed(text: &str, source: &str) -> Vec<Package> {
             }
         }
         if let Some(n) = name {
-            out.push(Package { name: n.to_string(), version: version.to_string(), source: source.to_string() });
+            out.push(Package {
+                name: n.to_string(),
+                version: version.to_string(),
+                source: source.to_string(),
+            });
         }
     }
     out
@@ -98,7 +112,11 @@ pub fn parse_apk_installed(text: &str, source: &str) -> Vec<Package> {
 fn name_version(body: &[u8], source: &str) -> Option<Package> {
     let s = String::from_utf8_lossy(body);
     let (n, v) = s.split_once('\0')?;
-    Some(Package { name: n.to_string(), version: v.to_string(), source: source.to_string() })
+    Some(Package {
+        name: n.to_string(),
+        version: v.to_string(),
+        source: source.to_string(),
+    })
 }
 
 pub(crate) fn collect(fs: &MergedFs) -> (Option<OsInfo>, Packages) {
@@ -106,25 +124,46 @@ pub(crate) fn collect(fs: &MergedFs) -> (Option<OsInfo>, Packages) {
     let mut os_etc = None;
     let mut os_lib = None;
     for (path, data) in fs.captured_files() {
-        let Some((&tag, body)) = data.split_first() else { continue };
+        let Some((&tag, body)) = data.split_first() else {
+            continue;
+        };
         let src = format!("/{path}");
         match tag {
             OS_RELEASE => {
                 let info = parse_os_release(&String::from_utf8_lossy(body));
-                if path == "etc/os-release" { os_etc = info } else { os_lib = info }
+                if path == "etc/os-release" {
+                    os_etc = info
+                } else {
+                    os_lib = info
+                }
             }
-            DPKG => pk.dpkg.extend(parse_dpkg_status(&String::from_utf8_lossy(body), &src)),
-            APK => pk.apk.extend(parse_apk_installed(&String::from_utf8_lossy(body), &src)),
+            DPKG => pk
+                .dpkg
+                .extend(parse_dpkg_status(&String::from_utf8_lossy(body), &src)),
+            APK => pk
+                .apk
+                .extend(parse_apk_installed(&String::from_utf8_lossy(body), &src)),
             PYTHON => pk.python.extend(name_version(body, &src)),
             NODE => pk.node.extend(name_version(body, &src)),
             _ => {}
         }
     }
     // /etc/os-release is usually a symlink to ../usr/lib/os-release.
-    let etc_is_file = fs.get("etc/os-release").is_some_and(|n| n.kind == Kind::File);
-    let os = if etc_is_file { os_etc.or(os_lib) } else { os_lib.or(os_etc) };
+    let etc_is_file = fs
+        .get("etc/os-release")
+        .is_some_and(|n| n.kind == Kind::File);
+    let os = if etc_is_file {
+        os_etc.or(os_lib)
+    } else {
+        os_lib.or(os_etc)
+    };
     for v in [&mut pk.dpkg, &mut pk.apk, &mut pk.python, &mut pk.node] {
-        v.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)).then_with(|| a.source.cmp(&b.source)));
+        v.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then_with(|| a.version.cmp(&b.version))
+                .then_with(|| a.source.cmp(&b.source))
+        });
     }
     (os, pk)
 }
@@ -137,16 +176,25 @@ mod tests {
     fn dpkg_status_skips_removed_packages() {
         let t = "Package: bash\nStatus: install ok installed\nVersion: 5.2-1\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:1.2.13\n";
         let p = parse_dpkg_status(t, "/var/lib/dpkg/status");
-        let names: Vec<_> = p.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();
+        let names: Vec<_> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
         assert_eq!(names, vec![("bash", "5.2-1"), ("zlib1g", "1:1.2.13")]);
     }
 
     #[test]
     fn apk_and_os_release() {
-        let p = parse_apk_installed("C:Q1x\nP:musl\nV:1.2.4-r2\n\nP:busybox\nV:1.36.1-r5\n", "/lib/apk/db/installed");
+        let p = parse_apk_installed(
+            "C:Q1x\nP:musl\nV:1.2.4-r2\n\nP:busybox\nV:1.36.1-r5\n",
+            "/lib/apk/db/installed",
+        );
         assert_eq!(p.len(), 2);
         assert_eq!(p[1].name, "busybox");
-        let os = parse_os_release("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n").unwrap();
+        let os = parse_os_release(
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+        )
+        .unwrap();
         assert_eq!(os.id, "debian");
         assert_eq!(os.version_id.as_deref(), Some("12"));
     }

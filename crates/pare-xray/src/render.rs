@@ -2,7 +2,9 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, TableComponent, presets};
+use comfy_table::{
+    Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, TableComponent, presets,
+};
 
 use crate::ci::{RuleOutcome, RuleStatus};
 use crate::{Report, ToolFinding};
@@ -19,7 +21,11 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    if v < 10.0 { format!("{v:.1} {}", UNITS[i]) } else { format!("{v:.0} {}", UNITS[i]) }
+    if v < 10.0 {
+        format!("{v:.1} {}", UNITS[i])
+    } else {
+        format!("{v:.0} {}", UNITS[i])
+    }
 }
 
 /// The report as pretty JSON (see `docs/xray-json.md`).
@@ -55,7 +61,11 @@ impl Style {
 
     fn head(&self, s: &str) -> Cell {
         let c = Cell::new(s);
-        if self.color { c.add_attribute(Attribute::Bold) } else { c }
+        if self.color {
+            c.add_attribute(Attribute::Bold)
+        } else {
+            c
+        }
     }
 
     fn colored(&self, s: impl ToString, color: Color) -> Cell {
@@ -78,7 +88,14 @@ impl Style {
 
 fn truncate(s: &str, n: usize) -> String {
     let s = s.replace(['\n', '\t'], " ");
-    if s.chars().count() <= n { s } else { format!("{}…", s.chars().take(n.saturating_sub(1)).collect::<String>()) }
+    if s.chars().count() <= n {
+        s
+    } else {
+        format!(
+            "{}…",
+            s.chars().take(n.saturating_sub(1)).collect::<String>()
+        )
+    }
 }
 
 fn pct(r: f64) -> String {
@@ -101,22 +118,40 @@ pub fn table(report: &Report, color: bool) -> String {
     let mut out = String::new();
     let r = report;
     let img = &r.image;
-    let _ = writeln!(out, "Image      {}  ({}, {}/{})", img.name, img.source, img.os, img.architecture);
+    let _ = writeln!(
+        out,
+        "Image      {}  ({}, {}/{})",
+        img.name, img.source, img.os, img.architecture
+    );
     let _ = writeln!(out, "Config     {}", img.config_digest);
     if let Some(os) = &r.os {
-        let _ = writeln!(out, "OS         {}", os.pretty_name.clone().unwrap_or_else(|| format!("{} {}", os.id, os.version_id.clone().unwrap_or_default())));
+        let _ = writeln!(
+            out,
+            "OS         {}",
+            os.pretty_name.clone().unwrap_or_else(|| format!(
+                "{} {}",
+                os.id,
+                os.version_id.clone().unwrap_or_default()
+            ))
+        );
     }
     let _ = writeln!(
         out,
         "Size       {} in {} layers{}, {} visible ({} entries)",
         human_bytes(r.total_size),
         r.layers.len(),
-        r.compressed_size.map(|c| format!(" ({} stored)", human_bytes(c))).unwrap_or_default(),
+        r.compressed_size
+            .map(|c| format!(" ({} stored)", human_bytes(c)))
+            .unwrap_or_default(),
         human_bytes(r.final_size),
         r.entries
     );
     let eff = format!("{:.2} %", r.efficiency * 100.0);
-    let eff = if color && r.efficiency < 0.9 { format!("\x1b[31m{eff}\x1b[0m") } else { eff };
+    let eff = if color && r.efficiency < 0.9 {
+        format!("\x1b[31m{eff}\x1b[0m")
+    } else {
+        eff
+    };
     let _ = writeln!(
         out,
         "Waste      {} wasted, efficiency {eff}, user wasted {}",
@@ -125,16 +160,37 @@ pub fn table(report: &Report, color: bool) -> String {
     );
 
     st.title(&mut out, "Layers");
-    let mut t = st.table(&["#", "Size", "Stored", "Added", "Modified", "Deleted", "Wasted", "Instruction"]);
+    let mut t = st.table(&[
+        "#",
+        "Size",
+        "Stored",
+        "Added",
+        "Modified",
+        "Deleted",
+        "Wasted",
+        "Instruction",
+    ]);
     for l in &r.layers {
         t.add_row(vec![
             st.right(l.index),
             st.right(human_bytes(l.size)),
-            st.right(l.compressed_size.map(human_bytes).unwrap_or_else(|| "-".into())),
+            st.right(
+                l.compressed_size
+                    .map(human_bytes)
+                    .unwrap_or_else(|| "-".into()),
+            ),
             st.right(format!("{} ({})", l.added, human_bytes(l.added_bytes))),
-            st.right(format!("{} ({})", l.modified, human_bytes(l.modified_bytes))),
+            st.right(format!(
+                "{} ({})",
+                l.modified,
+                human_bytes(l.modified_bytes)
+            )),
             st.right(format!("{} ({})", l.deleted, human_bytes(l.deleted_bytes))),
-            if l.wasted_bytes > 0 { st.colored(human_bytes(l.wasted_bytes), Color::Yellow) } else { st.right("0 B") },
+            if l.wasted_bytes > 0 {
+                st.colored(human_bytes(l.wasted_bytes), Color::Yellow)
+            } else {
+                st.right("0 B")
+            },
             Cell::new(truncate(&l.instruction, 70)),
         ]);
     }
@@ -157,26 +213,50 @@ pub fn table(report: &Report, color: bool) -> String {
     st.title(&mut out, "Largest files");
     let mut t = st.table(&["Size", "Layer", "Path"]);
     for f in r.largest_files.iter().take(10) {
-        t.add_row(vec![st.right(human_bytes(f.size)), st.right(f.layer), Cell::new(&f.path)]);
+        t.add_row(vec![
+            st.right(human_bytes(f.size)),
+            st.right(f.layer),
+            Cell::new(&f.path),
+        ]);
     }
     let _ = writeln!(out, "{t}");
 
     st.title(&mut out, "Largest directories");
     let mut t = st.table(&["Size", "Files", "Path"]);
     for d in r.largest_dirs.iter().take(10) {
-        t.add_row(vec![st.right(human_bytes(d.size)), st.right(d.files), Cell::new(&d.path)]);
+        t.add_row(vec![
+            st.right(human_bytes(d.size)),
+            st.right(d.files),
+            Cell::new(&d.path),
+        ]);
     }
     let _ = writeln!(out, "{t}");
 
     if !r.duplicates.is_empty() {
-        st.title(&mut out, &format!("Duplicate contents ({} could be saved)", human_bytes(r.duplicate_bytes)));
+        st.title(
+            &mut out,
+            &format!(
+                "Duplicate contents ({} could be saved)",
+                human_bytes(r.duplicate_bytes)
+            ),
+        );
         let mut t = st.table(&["Size", "Copies", "Paths"]);
         for d in r.duplicates.iter().take(10) {
-            let mut paths = d.paths.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+            let mut paths = d
+                .paths
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
             if d.paths.len() > 3 {
                 let _ = write!(paths, ", … ({} more)", d.paths.len() - 3);
             }
-            t.add_row(vec![st.right(human_bytes(d.size)), st.right(d.paths.len()), Cell::new(paths)]);
+            t.add_row(vec![
+                st.right(human_bytes(d.size)),
+                st.right(d.paths.len()),
+                Cell::new(paths),
+            ]);
         }
         let _ = writeln!(out, "{t}");
     }
@@ -185,45 +265,113 @@ pub fn table(report: &Report, color: bool) -> String {
     let s = &r.surface;
     let mut t = st.table(&["Check", "Findings"]);
     let mut row = |name: &str, n: usize, detail: String, bad: bool| {
-        let count = if n == 0 { "none".to_string() } else { truncate(&format!("{n}: {detail}"), 110) };
-        t.add_row(vec![Cell::new(name), if n > 0 && bad { st.colored(count, Color::Red) } else { Cell::new(count) }]);
+        let count = if n == 0 {
+            "none".to_string()
+        } else {
+            truncate(&format!("{n}: {detail}"), 110)
+        };
+        t.add_row(vec![
+            Cell::new(name),
+            if n > 0 && bad {
+                st.colored(count, Color::Red)
+            } else {
+                Cell::new(count)
+            },
+        ]);
     };
     row("Shells", s.shells.len(), tools(&s.shells), true);
-    row("Package managers", s.package_managers.len(), tools(&s.package_managers), true);
-    row("Compilers, build tools", s.build_tools.len(), tools(&s.build_tools), true);
-    row("Network tools", s.network_tools.len(), tools(&s.network_tools), true);
-    row("Setuid", s.setuid.len(), s.setuid.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", "), true);
-    row("Setgid", s.setgid.len(), s.setgid.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", "), true);
+    row(
+        "Package managers",
+        s.package_managers.len(),
+        tools(&s.package_managers),
+        true,
+    );
+    row(
+        "Compilers, build tools",
+        s.build_tools.len(),
+        tools(&s.build_tools),
+        true,
+    );
+    row(
+        "Network tools",
+        s.network_tools.len(),
+        tools(&s.network_tools),
+        true,
+    );
+    row(
+        "Setuid",
+        s.setuid.len(),
+        s.setuid
+            .iter()
+            .map(|m| m.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        true,
+    );
+    row(
+        "Setgid",
+        s.setgid.len(),
+        s.setgid
+            .iter()
+            .map(|m| m.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        true,
+    );
     row(
         "World-writable (no sticky bit)",
         s.world_writable.len(),
-        s.world_writable.iter().map(|m| m.path.as_str()).collect::<Vec<_>>().join(", "),
+        s.world_writable
+            .iter()
+            .map(|m| m.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         true,
     );
-    row("File capabilities", s.capabilities.len(), s.capabilities.join(", "), true);
+    row(
+        "File capabilities",
+        s.capabilities.len(),
+        s.capabilities.join(", "),
+        true,
+    );
     row(
         "Secret files",
         s.secret_files.len(),
-        s.secret_files.iter().map(|p| format!("{} ({})", p.path, p.reason)).collect::<Vec<_>>().join(", "),
+        s.secret_files
+            .iter()
+            .map(|p| format!("{} ({})", p.path, p.reason))
+            .collect::<Vec<_>>()
+            .join(", "),
         true,
     );
     row(
         "Secret env vars",
         s.secret_env.len(),
-        s.secret_env.iter().map(|e| format!("{} ({})", e.name, e.reason)).collect::<Vec<_>>().join(", "),
+        s.secret_env
+            .iter()
+            .map(|e| format!("{} ({})", e.name, e.reason))
+            .collect::<Vec<_>>()
+            .join(", "),
         true,
     );
     t.add_row(vec![
         Cell::new("User"),
         if s.runs_as_root {
-            st.colored(format!("root ({})", s.user.as_deref().unwrap_or("not set")), Color::Red)
+            st.colored(
+                format!("root ({})", s.user.as_deref().unwrap_or("not set")),
+                Color::Red,
+            )
         } else {
             Cell::new(s.user.clone().unwrap_or_default())
         },
     ]);
     t.add_row(vec![
         Cell::new("Exposed ports"),
-        Cell::new(if s.exposed_ports.is_empty() { "none".into() } else { s.exposed_ports.join(", ") }),
+        Cell::new(if s.exposed_ports.is_empty() {
+            "none".into()
+        } else {
+            s.exposed_ports.join(", ")
+        }),
     ]);
     t.add_row(vec![
         Cell::new("HEALTHCHECK"),
@@ -266,10 +414,22 @@ pub fn ci_table(outcomes: &[RuleOutcome], color: bool) -> String {
             RuleStatus::Fail => ("FAIL", Color::Red),
             RuleStatus::Disabled => ("SKIP", Color::Grey),
         };
-        t.add_row(vec![Cell::new(&o.rule), st.colored(txt, c), Cell::new(&o.message)]);
+        t.add_row(vec![
+            Cell::new(&o.rule),
+            st.colored(txt, c),
+            Cell::new(&o.message),
+        ]);
     }
     let _ = writeln!(out, "{t}");
-    let _ = writeln!(out, "Result: {}", if crate::ci::passed(outcomes) { "PASS" } else { "FAIL" });
+    let _ = writeln!(
+        out,
+        "Result: {}",
+        if crate::ci::passed(outcomes) {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    );
     out
 }
 

@@ -79,17 +79,55 @@ impl Surface {
     }
 }
 
-const BIN_DIRS: &[&str] = &["bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"];
-const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"];
+const BIN_DIRS: &[&str] = &[
+    "bin",
+    "sbin",
+    "usr/bin",
+    "usr/sbin",
+    "usr/local/bin",
+    "usr/local/sbin",
+];
+const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox",
+];
 const PACKAGE_MANAGERS: &[&str] = &[
-    "apt", "apt-get", "aptitude", "dpkg", "apk", "yum", "dnf", "microdnf", "rpm", "zypper", "pacman", "pip", "pip3", "pip2",
-    "pipx", "easy_install", "npm", "npx", "yarn", "pnpm", "gem", "bundle", "composer", "conda", "mamba", "uv", "poetry",
+    "apt",
+    "apt-get",
+    "aptitude",
+    "dpkg",
+    "apk",
+    "yum",
+    "dnf",
+    "microdnf",
+    "rpm",
+    "zypper",
+    "pacman",
+    "pip",
+    "pip3",
+    "pip2",
+    "pipx",
+    "easy_install",
+    "npm",
+    "npx",
+    "yarn",
+    "pnpm",
+    "gem",
+    "bundle",
+    "composer",
+    "conda",
+    "mamba",
+    "uv",
+    "poetry",
 ];
 const BUILD_TOOLS: &[&str] = &[
-    "gcc", "g++", "cc", "c++", "clang", "clang++", "tcc", "make", "gmake", "cmake", "ninja", "meson", "go", "rustc", "cargo",
-    "javac", "mvn", "gradle", "ld", "as", "gdb", "autoconf", "automake", "libtool", "dotnet",
+    "gcc", "g++", "cc", "c++", "clang", "clang++", "tcc", "make", "gmake", "cmake", "ninja",
+    "meson", "go", "rustc", "cargo", "javac", "mvn", "gradle", "ld", "as", "gdb", "autoconf",
+    "automake", "libtool", "dotnet",
 ];
-const NETWORK_TOOLS: &[&str] = &["curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ftp", "ssh", "scp", "sftp", "rsync", "tftp"];
+const NETWORK_TOOLS: &[&str] = &[
+    "curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ftp", "ssh", "scp", "sftp",
+    "rsync", "tftp",
+];
 
 /// `gcc-12`, `pip3.11`, `python3-config`… → the family name used for matching.
 fn family(name: &str) -> &str {
@@ -100,7 +138,10 @@ fn family(name: &str) -> &str {
 
 fn tool_class(name: &str) -> Option<usize> {
     let cands = [name, family(name)];
-    for (i, list) in [SHELLS, PACKAGE_MANAGERS, BUILD_TOOLS, NETWORK_TOOLS].iter().enumerate() {
+    for (i, list) in [SHELLS, PACKAGE_MANAGERS, BUILD_TOOLS, NETWORK_TOOLS]
+        .iter()
+        .enumerate()
+    {
         if cands.iter().any(|c| list.contains(c)) {
             return Some(i);
         }
@@ -124,9 +165,16 @@ pub fn env_secret_reason(name: &str, value: &str) -> Option<&'static str> {
         return None;
     }
     let v = value.trim();
-    let value_reason = if v.starts_with("AKIA") && v.len() == 20 && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+    let value_reason = if v.starts_with("AKIA")
+        && v.len() == 20
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
         Some("value looks like an AWS access key id")
-    } else if ["ghp_", "gho_", "ghs_", "ghu_", "github_pat_"].iter().any(|p| v.starts_with(p)) {
+    } else if ["ghp_", "gho_", "ghs_", "ghu_", "github_pat_"]
+        .iter()
+        .any(|p| v.starts_with(p))
+    {
         Some("value looks like a GitHub token")
     } else if ["xoxb-", "xoxp-", "xoxa-"].iter().any(|p| v.starts_with(p)) {
         Some("value looks like a Slack token")
@@ -154,15 +202,35 @@ pub fn env_secret_reason(name: &str, value: &str) -> Option<&'static str> {
         return value_reason;
     }
     let n = name.to_ascii_uppercase();
-    if n.ends_with("_FILE") || n.ends_with("_PATH") || n.ends_with("_DIR") || n == "PWD" || n == "OLDPWD" {
+    if n.ends_with("_FILE")
+        || n.ends_with("_PATH")
+        || n.ends_with("_DIR")
+        || n == "PWD"
+        || n == "OLDPWD"
+    {
         return None;
     }
     // A file path or an obvious placeholder is not a secret.
     if v.starts_with('/') || v.starts_with("${") {
         return None;
     }
-    let words = ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "API_KEY", "APIKEY", "ACCESS_KEY", "PRIVATE_KEY", "CREDENTIAL", "AUTH_KEY"];
-    if words.iter().any(|w| n.contains(w)) || n == "PASS" || n.ends_with("_PASS") || n.ends_with("_PWD") {
+    let words = [
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "TOKEN",
+        "API_KEY",
+        "APIKEY",
+        "ACCESS_KEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+        "AUTH_KEY",
+    ];
+    if words.iter().any(|w| n.contains(w))
+        || n == "PASS"
+        || n.ends_with("_PASS")
+        || n.ends_with("_PWD")
+    {
         return Some("name looks secret");
     }
     None
@@ -189,7 +257,11 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
                 let f = ToolFinding {
                     path: format!("/{path}"),
                     name: name.to_string(),
-                    link: if kind == Kind::Symlink { node.link.as_deref().map(str::to_string) } else { None },
+                    link: if kind == Kind::Symlink {
+                        node.link.as_deref().map(str::to_string)
+                    } else {
+                        None
+                    },
                 };
                 match class {
                     0 => s.shells.push(f),
@@ -208,7 +280,10 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
                 s.setgid.push(mode_finding(path, node));
             }
         }
-        if matches!(kind, Kind::File | Kind::Hardlink | Kind::Dir) && mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        if matches!(kind, Kind::File | Kind::Hardlink | Kind::Dir)
+            && mode & 0o002 != 0
+            && mode & 0o1000 == 0
+        {
             s.world_writable.push(mode_finding(path, node));
         }
         if node.capability {
@@ -217,7 +292,10 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
     }
     for (path, data) in fs.captured_files() {
         if let Some((&SECRET, reason)) = data.split_first() {
-            s.secret_files.push(PathSecret { path: format!("/{path}"), reason: String::from_utf8_lossy(reason).into_owned() });
+            s.secret_files.push(PathSecret {
+                path: format!("/{path}"),
+                reason: String::from_utf8_lossy(reason).into_owned(),
+            });
         }
     }
     s.secret_files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -227,12 +305,17 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
     for kv in cfg.and_then(|c| c.env().as_ref()).into_iter().flatten() {
         let (k, v) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
         if let Some(r) = env_secret_reason(k, v) {
-            s.secret_env.push(EnvSecret { name: k.to_string(), reason: r.to_string() });
+            s.secret_env.push(EnvSecret {
+                name: k.to_string(),
+                reason: r.to_string(),
+            });
         }
     }
     s.user = cfg.and_then(|c| c.user().clone()).filter(|u| !u.is_empty());
     s.runs_as_root = is_root_user(s.user.as_deref());
-    s.exposed_ports = cfg.and_then(|c| c.exposed_ports().clone()).unwrap_or_default();
+    s.exposed_ports = cfg
+        .and_then(|c| c.exposed_ports().clone())
+        .unwrap_or_default();
     s.exposed_ports.sort();
     s.healthcheck = healthcheck(source);
     s
@@ -241,15 +324,25 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
 fn healthcheck(source: &dyn ImageSource) -> Option<bool> {
     if let Some(raw) = source.raw_config() {
         let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
-        let test = v.get("config").and_then(|c| c.get("Healthcheck")).and_then(|h| h.get("Test")).and_then(|t| t.as_array());
+        let test = v
+            .get("config")
+            .and_then(|c| c.get("Healthcheck"))
+            .and_then(|h| h.get("Test"))
+            .and_then(|t| t.as_array());
         return Some(match test {
-            Some(t) => t.first().and_then(|x| x.as_str()).is_some_and(|x| x != "NONE"),
+            Some(t) => t
+                .first()
+                .and_then(|x| x.as_str())
+                .is_some_and(|x| x != "NONE"),
             None => false,
         });
     }
     // Without the raw config, the history still shows a HEALTHCHECK instruction.
     let steps = source.image().history_steps();
-    steps.iter().any(|s| s.created_by.contains("HEALTHCHECK")).then_some(true)
+    steps
+        .iter()
+        .any(|s| s.created_by.contains("HEALTHCHECK"))
+        .then_some(true)
 }
 
 #[cfg(test)]

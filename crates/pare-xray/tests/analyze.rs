@@ -24,11 +24,20 @@ fn waste_efficiency_and_user_percent_are_exact() {
     // base: 1000 bytes; L1 overwrites a 300-byte base file with 100 bytes; L2 deletes a 200-byte file.
     let src = MemSource::with_history(
         vec![
-            L::new().dir("a").sized("a/big", 500, b'b').sized("a/over", 300, b'o').sized("a/del", 200, b'd').finish(),
+            L::new()
+                .dir("a")
+                .sized("a/big", 500, b'b')
+                .sized("a/over", 300, b'o')
+                .sized("a/del", 200, b'd')
+                .finish(),
             L::new().dir("a").sized("a/over", 100, b'n').finish(),
             L::new().whiteout("a/del").finish(),
         ],
-        &["/bin/sh -c #(nop) ADD file:abc in / ", "/bin/sh -c echo > /a/over", "RUN /bin/sh -c rm /a/del # buildkit"],
+        &[
+            "/bin/sh -c #(nop) ADD file:abc in / ",
+            "/bin/sh -c echo > /a/over",
+            "RUN /bin/sh -c rm /a/del # buildkit",
+        ],
     );
     let r = report(&src);
     assert_eq!(r.total_size, 1100);
@@ -40,9 +49,19 @@ fn waste_efficiency_and_user_percent_are_exact() {
     assert_eq!(r.layers[0].wasted_bytes, 500);
     assert_eq!((r.layers[1].modified, r.layers[1].modified_bytes), (1, 100));
     assert_eq!((r.layers[2].deleted, r.layers[2].deleted_bytes), (1, 200));
-    assert_eq!(r.layers[0].created_by, "/bin/sh -c #(nop) ADD file:abc in / ");
-    assert_eq!(r.dockerfile, vec!["ADD file:abc /", "RUN echo > /a/over", "RUN rm /a/del"]);
-    let w: Vec<_> = r.wasted_files.iter().map(|w| (w.path.as_str(), w.wasted_bytes, w.visible)).collect();
+    assert_eq!(
+        r.layers[0].created_by,
+        "/bin/sh -c #(nop) ADD file:abc in / "
+    );
+    assert_eq!(
+        r.dockerfile,
+        vec!["ADD file:abc /", "RUN echo > /a/over", "RUN rm /a/del"]
+    );
+    let w: Vec<_> = r
+        .wasted_files
+        .iter()
+        .map(|w| (w.path.as_str(), w.wasted_bytes, w.visible))
+        .collect();
     assert_eq!(w, vec![("/a/over", 300, true), ("/a/del", 200, false)]);
     assert_eq!(r.largest_files[0].path, "/a/big");
     assert_eq!(r.largest_dirs[0].path, "/a");
@@ -51,9 +70,16 @@ fn waste_efficiency_and_user_percent_are_exact() {
     let rules = ci::CiRules::default();
     let out = ci::evaluate(&r, &rules);
     assert!(!ci::passed(&out));
-    let relaxed = ci::CiRules { lowest_efficiency: Some(0.5), highest_wasted_bytes: Some(500), highest_user_wasted_percent: None };
+    let relaxed = ci::CiRules {
+        lowest_efficiency: Some(0.5),
+        highest_wasted_bytes: Some(500),
+        highest_user_wasted_percent: None,
+    };
     assert!(ci::passed(&ci::evaluate(&r, &relaxed)));
-    let strict = ci::CiRules { highest_wasted_bytes: Some(499), ..relaxed };
+    let strict = ci::CiRules {
+        highest_wasted_bytes: Some(499),
+        ..relaxed
+    };
     assert!(!ci::passed(&ci::evaluate(&r, &strict)));
 }
 
@@ -70,19 +96,42 @@ fn attack_surface_is_detected() {
         .file_mode("usr/bin/passwd", b"ELF", 0o4755)
         .file_mode("usr/bin/wall", b"ELF", 0o2755)
         .file_mode("usr/bin/ls", b"ELF", 0o755)
-        .file_xattr("usr/bin/ping", b"ELF", "security.capability", b"\x01\x00\x00\x02")
+        .file_xattr(
+            "usr/bin/ping",
+            b"ELF",
+            "security.capability",
+            b"\x01\x00\x00\x02",
+        )
         .dir_mode("tmp", 0o1777)
         .dir_mode("data", 0o777)
         .file_mode("data/open", b"x", 0o666)
         .dir("root/.ssh")
-        .file("root/.ssh/id_rsa", b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n")
+        .file(
+            "root/.ssh/id_rsa",
+            b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        )
         .file("app/.env", b"DB_PASSWORD=hunter2\n")
         .file("app/cert.pem", b"-----BEGIN CERTIFICATE-----\nMIIB\n")
-        .file("app/lib/server.key", b"-----BEGIN RSA PRIVATE KEY-----\nMII\n")
-        .file("app/misc/blob", b"junk\n-----BEGIN EC PRIVATE KEY-----\nMHc\n")
-        .file("home/u/.npmrc", b"//registry.npmjs.org/:_authToken=npm_abcdef\n")
-        .file("home/u/.aws/credentials", b"[default]\naws_access_key_id=AKIA\naws_secret_access_key=xyz\n")
-        .file("home/u/.docker/config.json", br#"{"auths":{"r.example":{"auth":"dTpw"}}}"#)
+        .file(
+            "app/lib/server.key",
+            b"-----BEGIN RSA PRIVATE KEY-----\nMII\n",
+        )
+        .file(
+            "app/misc/blob",
+            b"junk\n-----BEGIN EC PRIVATE KEY-----\nMHc\n",
+        )
+        .file(
+            "home/u/.npmrc",
+            b"//registry.npmjs.org/:_authToken=npm_abcdef\n",
+        )
+        .file(
+            "home/u/.aws/credentials",
+            b"[default]\naws_access_key_id=AKIA\naws_secret_access_key=xyz\n",
+        )
+        .file(
+            "home/u/.docker/config.json",
+            br#"{"auths":{"r.example":{"auth":"dTpw"}}}"#,
+        )
         .finish();
     let cfg = config(
         &["ADD rootfs /"],
@@ -98,12 +147,22 @@ fn attack_surface_is_detected() {
     assert_eq!(names(&s.package_managers), vec!["/usr/bin/apt-get"]);
     assert_eq!(names(&s.build_tools), vec!["/usr/bin/gcc-12"]);
     assert_eq!(names(&s.network_tools), vec!["/usr/bin/curl"]);
-    assert_eq!(s.setuid.iter().map(|m| (m.path.as_str(), m.mode.as_str())).collect::<Vec<_>>(), vec![("/usr/bin/passwd", "4755")]);
+    assert_eq!(
+        s.setuid
+            .iter()
+            .map(|m| (m.path.as_str(), m.mode.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("/usr/bin/passwd", "4755")]
+    );
     assert_eq!(s.setgid[0].path, "/usr/bin/wall");
     let ww: Vec<_> = s.world_writable.iter().map(|m| m.path.as_str()).collect();
     assert_eq!(ww, vec!["/data", "/data/open"]);
     assert_eq!(s.capabilities, vec!["/usr/bin/ping"]);
-    let secrets: Vec<_> = s.secret_files.iter().map(|p| (p.path.as_str(), p.reason.as_str())).collect();
+    let secrets: Vec<_> = s
+        .secret_files
+        .iter()
+        .map(|p| (p.path.as_str(), p.reason.as_str()))
+        .collect();
     assert_eq!(
         secrets,
         vec![
@@ -123,19 +182,35 @@ fn attack_surface_is_detected() {
     assert_eq!(s.healthcheck, Some(true));
     // Secret values never reach the output.
     let json = pare_xray::render::json(&r);
-    for v in ["s3cr3t-value", "ghp_abc", "hunter2", "npm_abcdef", "dTpw", "OPENSSH PRIVATE KEY-----\nAAAA"] {
+    for v in [
+        "s3cr3t-value",
+        "ghp_abc",
+        "hunter2",
+        "npm_abcdef",
+        "dTpw",
+        "OPENSSH PRIVATE KEY-----\nAAAA",
+    ] {
         assert!(!json.contains(v), "{v} leaked");
     }
     let table = pare_xray::render::table(&r, false);
-    assert!(table.contains("/usr/bin/passwd") && !table.contains("s3cr3t") && !table.contains('\x1b'));
+    assert!(
+        table.contains("/usr/bin/passwd") && !table.contains("s3cr3t") && !table.contains('\x1b')
+    );
 }
 
 #[test]
 fn secrets_and_tools_deleted_later_are_not_reported() {
     let src = MemSource::with_history(
         vec![
-            L::new().dir("bin").file("bin/bash", b"x").file("root/.npmrc", b"_authToken=x").finish(),
-            L::new().whiteout("bin/bash").whiteout("root/.npmrc").finish(),
+            L::new()
+                .dir("bin")
+                .file("bin/bash", b"x")
+                .file("root/.npmrc", b"_authToken=x")
+                .finish(),
+            L::new()
+                .whiteout("bin/bash")
+                .whiteout("root/.npmrc")
+                .finish(),
         ],
         &["ADD x /", "RUN rm"],
     );
@@ -147,7 +222,10 @@ fn secrets_and_tools_deleted_later_are_not_reported() {
 #[test]
 fn non_root_user_and_no_healthcheck() {
     let cfg = config(&["ADD x /"], json!({"User": "1000:1000"}));
-    let r = report(&MemSource::new(vec![L::new().file("x", b"1").finish()], cfg));
+    let r = report(&MemSource::new(
+        vec![L::new().file("x", b"1").finish()],
+        cfg,
+    ));
     assert!(!r.surface.runs_as_root);
     assert_eq!(r.surface.user.as_deref(), Some("1000:1000"));
     assert_eq!(r.surface.healthcheck, Some(false));
@@ -158,24 +236,57 @@ fn os_and_packages() {
     let status = "Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2+b2\n\nPackage: libc6\nStatus: install ok installed\nVersion: 2.36-9\n";
     let layers = vec![
         L::new()
-            .file("usr/lib/os-release", b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n")
+            .file(
+                "usr/lib/os-release",
+                b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+            )
             .symlink("etc/os-release", "../usr/lib/os-release")
             .file("var/lib/dpkg/status", status.as_bytes())
             .finish(),
         L::new()
-            .file("usr/lib/python3/dist-packages/flask-3.0.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: Flask\nVersion: 3.0.0\n\nbody")
-            .file("app/node_modules/express/package.json", br#"{"name":"express","version":"4.19.2"}"#)
-            .file("app/node_modules/@types/node/package.json", br#"{"name":"@types/node","version":"20.1.0"}"#)
-            .file("app/node_modules/express/lib/package.json", br#"{"name":"not-a-package","version":"0"}"#)
+            .file(
+                "usr/lib/python3/dist-packages/flask-3.0.0.dist-info/METADATA",
+                b"Metadata-Version: 2.1\nName: Flask\nVersion: 3.0.0\n\nbody",
+            )
+            .file(
+                "app/node_modules/express/package.json",
+                br#"{"name":"express","version":"4.19.2"}"#,
+            )
+            .file(
+                "app/node_modules/@types/node/package.json",
+                br#"{"name":"@types/node","version":"20.1.0"}"#,
+            )
+            .file(
+                "app/node_modules/express/lib/package.json",
+                br#"{"name":"not-a-package","version":"0"}"#,
+            )
             .file("app/package.json", br#"{"name":"app","version":"1.0.0"}"#)
             .finish(),
     ];
-    let r = report(&MemSource::with_history(layers, &["ADD x /", "COPY . /app"]));
+    let r = report(&MemSource::with_history(
+        layers,
+        &["ADD x /", "COPY . /app"],
+    ));
     let os = r.os.as_ref().unwrap();
-    assert_eq!((os.id.as_str(), os.version_id.as_deref()), ("debian", Some("12")));
-    let dpkg: Vec<_> = r.packages.dpkg.iter().map(|p| format!("{}={}", p.name, p.version)).collect();
+    assert_eq!(
+        (os.id.as_str(), os.version_id.as_deref()),
+        ("debian", Some("12"))
+    );
+    let dpkg: Vec<_> = r
+        .packages
+        .dpkg
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.version))
+        .collect();
     assert_eq!(dpkg, vec!["bash=5.2.15-2+b2", "libc6=2.36-9"]);
-    assert_eq!(r.packages.python.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect::<Vec<_>>(), vec![("Flask", "3.0.0")]);
+    assert_eq!(
+        r.packages
+            .python
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("Flask", "3.0.0")]
+    );
     let node: Vec<_> = r.packages.node.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(node, vec!["@types/node", "express"]);
 }
@@ -183,7 +294,15 @@ fn os_and_packages() {
 #[test]
 fn duplicates_by_content() {
     let same = vec![7u8; 4096];
-    let layers = vec![L::new().file("a/one", &same).file("b/two", &same).file("c/three", &same).file("d/other", &[8u8; 4096]).hardlink("d/link", "d/other").finish()];
+    let layers = vec![
+        L::new()
+            .file("a/one", &same)
+            .file("b/two", &same)
+            .file("c/three", &same)
+            .file("d/other", &[8u8; 4096])
+            .hardlink("d/link", "d/other")
+            .finish(),
+    ];
     let r = report(&MemSource::with_history(layers, &["ADD x /"]));
     assert_eq!(r.duplicates.len(), 1);
     assert_eq!(r.duplicates[0].paths, vec!["/a/one", "/b/two", "/c/three"]);
@@ -193,9 +312,21 @@ fn duplicates_by_content() {
 
 #[test]
 fn json_has_the_documented_top_level_fields() {
-    let r = report(&MemSource::with_history(vec![L::new().file("x", b"12345").finish()], &["ADD x /"]));
+    let r = report(&MemSource::with_history(
+        vec![L::new().file("x", b"12345").finish()],
+        &["ADD x /"],
+    ));
     let v: serde_json::Value = serde_json::from_str(&pare_xray::render::json(&r)).unwrap();
-    for k in ["layers", "total_size", "wasted_bytes", "efficiency", "surface", "user_wasted_percent", "packages", "dockerfile"] {
+    for k in [
+        "layers",
+        "total_size",
+        "wasted_bytes",
+        "efficiency",
+        "surface",
+        "user_wasted_percent",
+        "packages",
+        "dockerfile",
+    ] {
         assert!(v.get(k).is_some(), "missing {k}");
     }
     for k in ["digest", "size", "compressed_size", "created_by"] {

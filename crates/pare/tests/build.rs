@@ -21,7 +21,10 @@ fn pare() -> Command {
 }
 
 fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("docker CLI")
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI")
 }
 
 /// One `pare build` run: exit code, output and report.json.
@@ -36,20 +39,31 @@ struct Built {
 
 impl Built {
     fn slim_digest(&self) -> &str {
-        self.report["slim_config_digest"].as_str().expect("slim_config_digest")
+        self.report["slim_config_digest"]
+            .as_str()
+            .expect("slim_config_digest")
     }
     fn profile_json(&self) -> PathBuf {
         self.artifacts.path().join("profile.json")
     }
     fn probes(&self) -> &Vec<Value> {
-        self.report["verification"]["probes"].as_array().expect("verification ran")
+        self.report["verification"]["probes"]
+            .as_array()
+            .expect("verification ran")
     }
     fn kept(&self, path: &str) -> bool {
         self.report["selection"]["entries"].get(path).is_some()
     }
     fn why(&self, path: &str) -> (Option<i32>, String) {
-        let out = pare().args(["why", path, "--report"]).arg(self.artifacts.path()).output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = pare()
+            .args(["why", path, "--report"])
+            .arg(self.artifacts.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 }
 
@@ -65,7 +79,9 @@ impl Drop for Built {
 fn build(image: &str, tag: Option<&str>, args: &[&str]) -> Built {
     let artifacts = tempfile::tempdir().unwrap();
     let mut cmd = pare();
-    cmd.args(["build", image, "--artifacts"]).arg(artifacts.path()).args(["--timeout", "120"]);
+    cmd.args(["build", image, "--artifacts"])
+        .arg(artifacts.path())
+        .args(["--timeout", "120"]);
     if let Some(t) = tag {
         cmd.args(["--tag", t]);
     }
@@ -75,14 +91,32 @@ fn build(image: &str, tag: Option<&str>, args: &[&str]) -> Built {
     let report = std::fs::read(artifacts.path().join("report.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(|| panic!("pare build {image} {args:?}: no report.json (exit {:?})\n{stdout}\n{stderr}", out.status.code()));
-    Built { code: out.status.code(), stdout, stderr, report, artifacts, tag: tag.map(str::to_string) }
+        .unwrap_or_else(|| {
+            panic!(
+                "pare build {image} {args:?}: no report.json (exit {:?})\n{stdout}\n{stderr}",
+                out.status.code()
+            )
+        });
+    Built {
+        code: out.status.code(),
+        stdout,
+        stderr,
+        report,
+        artifacts,
+        tag: tag.map(str::to_string),
+    }
 }
 
 /// A build that must succeed with every probe verified.
 fn build_verified(image: &str, tag: Option<&str>, args: &[&str]) -> Built {
     let b = build(image, tag, args);
-    assert_eq!(b.code, Some(0), "pare build {image} {args:?}:\n{}\n{}", b.stdout, b.stderr);
+    assert_eq!(
+        b.code,
+        Some(0),
+        "pare build {image} {args:?}:\n{}\n{}",
+        b.stdout,
+        b.stderr
+    );
     assert!(b.stdout.contains("verification (passed)"), "{}", b.stdout);
     let probes = b.probes();
     assert!(!probes.is_empty(), "no probe replayed for {image}");
@@ -90,18 +124,28 @@ fn build_verified(image: &str, tag: Option<&str>, args: &[&str]) -> Built {
         assert_eq!(p["ok"], true, "{image}: {p}");
     }
     // Smaller than the original, and the report's sizes are real numbers.
-    let (before, after) = (b.report["source"]["size"].as_u64().unwrap(), b.report["slim"]["size"].as_u64().unwrap());
+    let (before, after) = (
+        b.report["source"]["size"].as_u64().unwrap(),
+        b.report["slim"]["size"].as_u64().unwrap(),
+    );
     assert!(after > 0 && after < before, "{image}: {before} → {after}");
     b
 }
 
 fn probe_names(b: &Built) -> BTreeSet<String> {
-    b.probes().iter().map(|p| p["probe"].as_str().unwrap_or_default().to_string()).collect()
+    b.probes()
+        .iter()
+        .map(|p| p["probe"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 fn inspect(image: &str, format: &str) -> String {
     let o = docker(&["image", "inspect", "-f", format, image]);
-    assert!(o.status.success(), "docker image inspect {image}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "docker image inspect {image}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -116,14 +160,32 @@ fn python_web_lazy_import_why_and_a_broken_exclude() {
     let tag = "pare-test/python-web.slim:build";
     let b = build_verified("pare-example/python-web", Some(tag), &[]);
     let probes = probe_names(&b);
-    assert!(probes.iter().any(|p| p.ends_with("/second")), "the crawl reaches /second: {probes:?}");
+    assert!(
+        probes.iter().any(|p| p.ends_with("/second")),
+        "the crawl reaches /second: {probes:?}"
+    );
     // /second imports report.py lazily: only the crawl made the trace see it.
     assert!(b.kept("/app/report.py"));
-    assert_eq!(inspect(tag, "{{.Config.User}}"), inspect("pare-example/python-web", "{{.Config.User}}"));
-    assert!(b.report["slim"]["size"].as_u64().unwrap() < 40_000_000, "{}", b.report["slim"]["size"]);
+    assert_eq!(
+        inspect(tag, "{{.Config.User}}"),
+        inspect("pare-example/python-web", "{{.Config.User}}")
+    );
+    assert!(
+        b.report["slim"]["size"].as_u64().unwrap() < 40_000_000,
+        "{}",
+        b.report["slim"]["size"]
+    );
     // Shells and package managers are gone.
-    let removed: Vec<String> = b.report["surface_removed"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap().to_string()).collect();
-    assert!(removed.iter().any(|p| p.ends_with("/apt-get")), "{removed:?}");
+    let removed: Vec<String> = b.report["surface_removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        removed.iter().any(|p| p.ends_with("/apt-get")),
+        "{removed:?}"
+    );
 
     // pare why: a kept shared library, explained back to a traced binary.
     let lib = b.report["selection"]["entries"]
@@ -135,7 +197,10 @@ fn python_web_lazy_import_why_and_a_broken_exclude() {
         .expect("libexpat or libz kept");
     let (code, text) = b.why(&lib);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("is kept") && text.contains("/usr/bin/python3"), "pare why {lib}:\n{text}");
+    assert!(
+        text.contains("is kept") && text.contains("/usr/bin/python3"),
+        "pare why {lib}:\n{text}"
+    );
     let (code, text) = b.why("/usr/bin/apt-get");
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("not in the slim image"), "{text}");
@@ -143,13 +208,44 @@ fn python_web_lazy_import_why_and_a_broken_exclude() {
     // A wrong --exclude (the lazily imported module): verification fails, exit 1, the image is
     // kept, and the hint names the missing file and the flag that removed it.
     let broken_tag = "pare-test/python-web.broken:build";
-    let bad = build("pare-example/python-web", Some(broken_tag), &["--from-profile", b.profile_json().to_str().unwrap(), "--exclude", "/app/report.py"]);
+    let bad = build(
+        "pare-example/python-web",
+        Some(broken_tag),
+        &[
+            "--from-profile",
+            b.profile_json().to_str().unwrap(),
+            "--exclude",
+            "/app/report.py",
+        ],
+    );
     assert_eq!(bad.code, Some(1), "{}\n{}", bad.stdout, bad.stderr);
-    assert!(bad.stdout.contains("verification (FAILED)"), "{}", bad.stdout);
-    assert!(bad.stdout.contains("FAIL") && bad.stdout.contains("/second"), "{}", bad.stdout);
-    let hint = bad.stdout.split("hint:").nth(1).unwrap_or_else(|| panic!("no hint:\n{}", bad.stdout));
-    assert!(hint.contains("/app/report.py") && hint.contains("--exclude /app/report.py"), "{}", bad.stdout);
-    assert!(bad.report["verification"]["likely_missing"].as_array().unwrap().iter().any(|m| m == "/app/report.py"));
+    assert!(
+        bad.stdout.contains("verification (FAILED)"),
+        "{}",
+        bad.stdout
+    );
+    assert!(
+        bad.stdout.contains("FAIL") && bad.stdout.contains("/second"),
+        "{}",
+        bad.stdout
+    );
+    let hint = bad
+        .stdout
+        .split("hint:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no hint:\n{}", bad.stdout));
+    assert!(
+        hint.contains("/app/report.py") && hint.contains("--exclude /app/report.py"),
+        "{}",
+        bad.stdout
+    );
+    assert!(
+        bad.report["verification"]["likely_missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "/app/report.py")
+    );
     // The failed image is kept for inspection.
     assert!(docker(&["image", "inspect", broken_tag]).status.success());
 }
@@ -161,24 +257,65 @@ fn go_server_non_root_healthcheck_and_include_shell() {
     assert_eq!(inspect(tag, "{{.Config.User}}"), "10001");
     let hc = inspect(tag, "{{json .Config.Healthcheck}}");
     assert!(hc.contains("-healthcheck"), "Healthcheck kept: {hc}");
-    assert_eq!(hc, inspect("pare-example/go-server", "{{json .Config.Healthcheck}}"));
-    assert_eq!(inspect(tag, "{{json .Config.ExposedPorts}}"), inspect("pare-example/go-server", "{{json .Config.ExposedPorts}}"));
+    assert_eq!(
+        hc,
+        inspect("pare-example/go-server", "{{json .Config.Healthcheck}}")
+    );
+    assert_eq!(
+        inspect(tag, "{{json .Config.ExposedPorts}}"),
+        inspect("pare-example/go-server", "{{json .Config.ExposedPorts}}")
+    );
     // The HEALTHCHECK command passes against the running slim server (as the non-root user).
-    let id = String::from_utf8_lossy(&docker(&["run", "-d", "--network", "none", tag]).stdout).trim().to_string();
+    let id = String::from_utf8_lossy(&docker(&["run", "-d", "--network", "none", tag]).stdout)
+        .trim()
+        .to_string();
     let healthy = (0..50).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(200));
-        docker(&["exec", &id, "/app", "-healthcheck"]).status.success()
+        docker(&["exec", &id, "/app", "-healthcheck"])
+            .status
+            .success()
     });
     let _ = docker(&["rm", "-f", &id]);
     assert!(healthy, "/app -healthcheck in the slim container");
     // No shell by default ...
-    let o = docker(&["run", "--rm", "--entrypoint", "/bin/sh", tag, "-c", "echo ok"]);
-    assert!(!o.status.success(), "the slim image has no shell by default");
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        tag,
+        "-c",
+        "echo ok",
+    ]);
+    assert!(
+        !o.status.success(),
+        "the slim image has no shell by default"
+    );
     // ... and a working one with --include-shell (same recorded profile, no new trace).
     let shell_tag = "pare-test/go-server.shell:build";
-    let s = build_verified("pare-example/go-server", Some(shell_tag), &["--include-shell", "--from-profile", b.profile_json().to_str().unwrap()]);
-    let o = docker(&["run", "--rm", "--entrypoint", "/bin/sh", shell_tag, "-c", "echo ok"]);
-    assert!(o.status.success(), "sh in the --include-shell image: {}", String::from_utf8_lossy(&o.stderr));
+    let s = build_verified(
+        "pare-example/go-server",
+        Some(shell_tag),
+        &[
+            "--include-shell",
+            "--from-profile",
+            b.profile_json().to_str().unwrap(),
+        ],
+    );
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        shell_tag,
+        "-c",
+        "echo ok",
+    ]);
+    assert!(
+        o.status.success(),
+        "sh in the --include-shell image: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok");
     assert!(s.report["slim"]["size"].as_u64() > b.report["slim"]["size"].as_u64());
 }
@@ -190,11 +327,22 @@ fn shell_script_entrypoint() {
     assert!(b.kept("/entrypoint.sh"));
     // /status.txt holds the start time: it differs between two runs of the original too, and
     // verification says so instead of failing.
-    let status = b.probes().iter().find(|p| p["probe"].as_str().unwrap_or_default().ends_with("/status.txt"));
+    let status = b.probes().iter().find(|p| {
+        p["probe"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/status.txt")
+    });
     if let Some(p) = status {
         assert_eq!(p["ok"], true);
     }
-    assert_eq!(inspect(tag, "{{json .Config.Entrypoint}}"), inspect("pare-example/shell-entrypoint", "{{json .Config.Entrypoint}}"));
+    assert_eq!(
+        inspect(tag, "{{json .Config.Entrypoint}}"),
+        inspect(
+            "pare-example/shell-entrypoint",
+            "{{json .Config.Entrypoint}}"
+        )
+    );
 }
 
 #[test]
@@ -206,35 +354,71 @@ fn cli_job_reproducible_across_builds_and_transports() {
     assert_eq!(run_job(tag), run_job(image));
     // Building again (a new trace) gives the same image.
     let again = build_verified(image, Some("pare-test/cli-job.slim:again"), &[]);
-    assert_eq!(first.slim_digest(), again.slim_digest(), "two builds of the same image");
-    assert_eq!(inspect(tag, "{{.Id}}"), first.slim_digest(), "the loaded image has the reported ID");
+    assert_eq!(
+        first.slim_digest(),
+        again.slim_digest(),
+        "two builds of the same image"
+    );
+    assert_eq!(
+        inspect(tag, "{{.Id}}"),
+        first.slim_digest(),
+        "the loaded image has the reported ID"
+    );
 
     // The same image as a docker-archive and as an OCI layout, daemonless (embedded runtime),
     // with the same recorded profile: the same digest.
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("cli-job.tar");
     let o = docker(&["save", "-o", archive.to_str().unwrap(), image]);
-    assert!(o.status.success(), "docker save: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "docker save: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let profile = first.profile_json();
     let out1 = work.path().join("out-archive");
     let a = build_verified(
         &format!("docker-archive:{}", archive.display()),
         None,
-        &["--runtime", "embedded", "--from-profile", profile.to_str().unwrap(), "--output", &format!("oci:{}:slim", out1.display())],
+        &[
+            "--runtime",
+            "embedded",
+            "--from-profile",
+            profile.to_str().unwrap(),
+            "--output",
+            &format!("oci:{}:slim", out1.display()),
+        ],
     );
     assert_eq!(a.report["runtime"], "embedded");
-    assert_eq!(a.slim_digest(), first.slim_digest(), "docker-daemon: and docker-archive: of the same image");
+    assert_eq!(
+        a.slim_digest(),
+        first.slim_digest(),
+        "docker-daemon: and docker-archive: of the same image"
+    );
     let layout = work.path().join("layout");
     docker_save_to_oci(&archive, &layout);
     let out2 = work.path().join("out-oci");
     let o = build_verified(
         &format!("oci:{}:latest", layout.display()),
         None,
-        &["--runtime", "embedded", "--from-profile", profile.to_str().unwrap(), "--output", &format!("oci:{}:slim", out2.display())],
+        &[
+            "--runtime",
+            "embedded",
+            "--from-profile",
+            profile.to_str().unwrap(),
+            "--output",
+            &format!("oci:{}:slim", out2.display()),
+        ],
     );
-    assert_eq!(o.slim_digest(), first.slim_digest(), "docker-daemon: and oci: of the same image");
+    assert_eq!(
+        o.slim_digest(),
+        first.slim_digest(),
+        "docker-daemon: and oci: of the same image"
+    );
     // The written OCI layout holds that config blob.
-    let blob = out2.join("blobs/sha256").join(first.slim_digest().trim_start_matches("sha256:"));
+    let blob = out2
+        .join("blobs/sha256")
+        .join(first.slim_digest().trim_start_matches("sha256:"));
     assert!(blob.is_file(), "{}", blob.display());
 
     // --output docker-archive: from a daemon image: nothing is loaded, the archive is verified
@@ -243,29 +427,67 @@ fn cli_job_reproducible_across_builds_and_transports() {
     let w = build_verified(
         image,
         None,
-        &["--from-profile", profile.to_str().unwrap(), "--output", &format!("docker-archive:{}:pare-test/cli-job.slim:archive", out_archive.display())],
+        &[
+            "--from-profile",
+            profile.to_str().unwrap(),
+            "--output",
+            &format!(
+                "docker-archive:{}:pare-test/cli-job.slim:archive",
+                out_archive.display()
+            ),
+        ],
     );
     assert_eq!(w.slim_digest(), first.slim_digest());
-    assert!(!docker(&["image", "inspect", "pare-test/cli-job.slim:archive"]).status.success(), "--output must not load");
+    assert!(
+        !docker(&["image", "inspect", "pare-test/cli-job.slim:archive"])
+            .status
+            .success(),
+        "--output must not load"
+    );
     let o = docker(&["load", "-i", out_archive.to_str().unwrap()]);
-    assert!(o.status.success(), "docker load: {}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(inspect("pare-test/cli-job.slim:archive", "{{.Id}}"), first.slim_digest());
+    assert!(
+        o.status.success(),
+        "docker load: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        inspect("pare-test/cli-job.slim:archive", "{{.Id}}"),
+        first.slim_digest()
+    );
     let _ = docker(&["rmi", "-f", "pare-test/cli-job.slim:archive"]);
 
     // A full daemonless build (trace with the embedded runtime) of the OCI layout is verified,
     // and the job's output matches.
     let out3 = work.path().join("out-embedded");
-    let e = build_verified(&format!("oci:{}:latest", layout.display()), None, &["--output", &format!("oci:{}:slim", out3.display())]);
+    let e = build_verified(
+        &format!("oci:{}:latest", layout.display()),
+        None,
+        &["--output", &format!("oci:{}:slim", out3.display())],
+    );
     assert_eq!(e.report["runtime"], "embedded");
-    let keep = |b: &Built| -> BTreeSet<String> { b.report["selection"]["entries"].as_object().unwrap().keys().cloned().collect() };
+    let keep = |b: &Built| -> BTreeSet<String> {
+        b.report["selection"]["entries"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
     let (kd, ke) = (keep(&first), keep(&e));
     let only_docker: Vec<_> = kd.difference(&ke).collect();
     let only_embedded: Vec<_> = ke.difference(&kd).collect();
     // Both runtimes trace the same files for this job (same kernel, same sensor): the same
     // selection, so the same image.
-    assert!(only_docker.is_empty() && only_embedded.is_empty(), "kept only with docker: {only_docker:?}; only embedded: {only_embedded:?}");
+    assert!(
+        only_docker.is_empty() && only_embedded.is_empty(),
+        "kept only with docker: {only_docker:?}; only embedded: {only_embedded:?}"
+    );
     assert!(kd.contains("/usr/bin/jq"));
-    assert_eq!(e.slim_digest(), first.slim_digest(), "a full daemonless build (embedded trace) of the same image");
+    assert_eq!(
+        e.slim_digest(),
+        first.slim_digest(),
+        "a full daemonless build (embedded trace) of the same image"
+    );
 }
 
 /// Converts a legacy `docker save` archive into an OCI image layout with the same config
@@ -274,7 +496,8 @@ fn docker_save_to_oci(archive: &Path, layout: &Path) {
     let x = tempfile::tempdir().unwrap();
     let f = std::fs::File::open(archive).unwrap();
     tar::Archive::new(f).unpack(x.path()).unwrap();
-    let manifest: Value = serde_json::from_slice(&std::fs::read(x.path().join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(x.path().join("manifest.json")).unwrap()).unwrap();
     let m = &manifest[0];
     let config_name = m["Config"].as_str().unwrap();
     let config = std::fs::read(x.path().join(config_name)).unwrap();
@@ -283,7 +506,11 @@ fn docker_save_to_oci(archive: &Path, layout: &Path) {
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let config_digest = pare_source::sha256_digest(&config);
-    std::fs::write(blobs.join(config_digest.trim_start_matches("sha256:")), &config).unwrap();
+    std::fs::write(
+        blobs.join(config_digest.trim_start_matches("sha256:")),
+        &config,
+    )
+    .unwrap();
     let mut layers = Vec::new();
     for (layer, diff_id) in m["Layers"].as_array().unwrap().iter().zip(diff_ids) {
         let src = x.path().join(layer.as_str().unwrap());
@@ -303,15 +530,27 @@ fn docker_save_to_oci(archive: &Path, layout: &Path) {
     }))
     .unwrap();
     let manifest_digest = pare_source::sha256_digest(&manifest);
-    std::fs::write(blobs.join(manifest_digest.trim_start_matches("sha256:")), &manifest).unwrap();
+    std::fs::write(
+        blobs.join(manifest_digest.trim_start_matches("sha256:")),
+        &manifest,
+    )
+    .unwrap();
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [{ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len(),
                         "annotations": { "org.opencontainers.image.ref.name": "latest" } }],
     });
-    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -319,7 +558,11 @@ fn numpy_batch_job() {
     let image = "pare-example/numpy-job";
     let tag = "pare-test/numpy-job.slim:build";
     let b = build_verified(image, Some(tag), &[]);
-    assert!(probe_names(&b).iter().any(|p| p.starts_with("job")), "{:?}", probe_names(&b));
+    assert!(
+        probe_names(&b).iter().any(|p| p.starts_with("job")),
+        "{:?}",
+        probe_names(&b)
+    );
     let (code, stdout) = run_job(tag);
     assert_eq!(code, Some(0));
     assert!(String::from_utf8_lossy(&stdout).contains("solution_ok=True"));
@@ -330,30 +573,62 @@ fn numpy_batch_job() {
 fn redis_tcp_service() {
     let tag = "pare-test/redis.slim:build";
     let b = build_verified("pare-example/redis", Some(tag), &[]);
-    assert!(probe_names(&b).iter().any(|p| p.contains("6379")), "{:?}", probe_names(&b));
+    assert!(
+        probe_names(&b).iter().any(|p| p.contains("6379")),
+        "{:?}",
+        probe_names(&b)
+    );
     assert_eq!(inspect(tag, "{{.Config.User}}"), "redis");
     assert!(b.kept("/usr/bin/redis-server") || b.kept("/usr/bin/redis-check-rdb"));
 }
 
 #[test]
 fn nginx_static_site() {
-    let b = build_verified("pare-example/nginx", Some("pare-test/nginx.slim:build"), &[]);
+    let b = build_verified(
+        "pare-example/nginx",
+        Some("pare-test/nginx.slim:build"),
+        &[],
+    );
     let probes = probe_names(&b);
-    assert!(probes.iter().any(|p| p.ends_with("/about.html")), "{probes:?}");
-    assert!(probes.iter().any(|p| p.ends_with("/css/site.css")), "{probes:?}");
+    assert!(
+        probes.iter().any(|p| p.ends_with("/about.html")),
+        "{probes:?}"
+    );
+    assert!(
+        probes.iter().any(|p| p.ends_with("/css/site.css")),
+        "{probes:?}"
+    );
 }
 
 #[test]
 fn node_express() {
-    let b = build_verified("pare-example/node-web", Some("pare-test/node-web.slim:build"), &[]);
-    assert!(probe_names(&b).iter().any(|p| p.ends_with("/api/items")), "{:?}", probe_names(&b));
-    assert!(b.report["selection"]["entries"].as_object().unwrap().keys().any(|k| k.ends_with("/express/package.json")));
+    let b = build_verified(
+        "pare-example/node-web",
+        Some("pare-test/node-web.slim:build"),
+        &[],
+    );
+    assert!(
+        probe_names(&b).iter().any(|p| p.ends_with("/api/items")),
+        "{:?}",
+        probe_names(&b)
+    );
+    assert!(
+        b.report["selection"]["entries"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.ends_with("/express/package.json"))
+    );
 }
 
 #[test]
 fn java_http_server() {
     let b = build_verified("pare-example/jdk", Some("pare-test/jdk.slim:build"), &[]);
-    assert!(probe_names(&b).iter().any(|p| p.ends_with("/api/info")), "{:?}", probe_names(&b));
+    assert!(
+        probe_names(&b).iter().any(|p| p.ends_with("/api/info")),
+        "{:?}",
+        probe_names(&b)
+    );
 }
 
 #[test]
@@ -364,7 +639,15 @@ fn ctrl_c_cleans_up() {
     let tmp = tempfile::tempdir().unwrap();
     let artifacts = tempfile::tempdir().unwrap();
     let mut child = pare()
-        .args(["build", "pare-example/go-server", "--continue-after", "60", "--tag", "pare-test/go-server.slim:interrupted", "--artifacts"])
+        .args([
+            "build",
+            "pare-example/go-server",
+            "--continue-after",
+            "60",
+            "--tag",
+            "pare-test/go-server.slim:interrupted",
+            "--artifacts",
+        ])
         .arg(artifacts.path())
         .env("TMPDIR", tmp.path())
         .stdout(std::process::Stdio::null())
@@ -374,20 +657,48 @@ fn ctrl_c_cleans_up() {
     // Wait until the profile phase is running.
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_secs(60) {
-        let running = std::fs::read_dir(tmp.path()).map(|d| d.count()).unwrap_or(0) >= 2;
+        let running = std::fs::read_dir(tmp.path())
+            .map(|d| d.count())
+            .unwrap_or(0)
+            >= 2;
         if running {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
-    let ps = docker(&["ps", "-a", "--filter", "ancestor=pare-example/go-server", "--format", "{{.Names}}"]);
-    assert!(String::from_utf8_lossy(&ps.stdout).lines().all(|n| !n.starts_with("pare-")), "{}", String::from_utf8_lossy(&ps.stdout));
+    let ps = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        "ancestor=pare-example/go-server",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .all(|n| !n.starts_with("pare-")),
+        "{}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(tmp.path().to_str().unwrap()), "a mount is left");
+    assert!(
+        !mounts.contains(tmp.path().to_str().unwrap()),
+        "a mount is left"
+    );
 }

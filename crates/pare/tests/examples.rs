@@ -64,29 +64,41 @@ fn xray_json(reference: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "pare xray {reference}: stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout).chars().take(500).collect::<String>()
+            String::from_utf8_lossy(&out.stdout)
+                .chars()
+                .take(500)
+                .collect::<String>()
         )
     })
 }
 
 fn u64_field(v: &Value, key: &str, ctx: &str) -> u64 {
-    v.get(key)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("{ctx}: `{key}` is missing or not an unsigned integer: {:?}", v.get(key)))
+    v.get(key).and_then(Value::as_u64).unwrap_or_else(|| {
+        panic!(
+            "{ctx}: `{key}` is missing or not an unsigned integer: {:?}",
+            v.get(key)
+        )
+    })
 }
 
 /// The checks every example's report must pass, against what the daemon says about the image.
 fn check_report(name: &str, report: &Value) {
     let ctx = format!("xray {}", image(name));
     let inspect = docker_inspect(name);
-    let diff_ids = inspect["RootFS"]["Layers"].as_array().expect("RootFS.Layers");
+    let diff_ids = inspect["RootFS"]["Layers"]
+        .as_array()
+        .expect("RootFS.Layers");
     let docker_size = inspect["Size"].as_u64().expect("inspect Size");
 
     let layers = report
         .get("layers")
         .and_then(Value::as_array)
         .unwrap_or_else(|| panic!("{ctx}: `layers` is missing or not an array"));
-    assert_eq!(layers.len(), diff_ids.len(), "{ctx}: one entry per image layer");
+    assert_eq!(
+        layers.len(),
+        diff_ids.len(),
+        "{ctx}: one entry per image layer"
+    );
 
     let mut sum = 0u64;
     for (i, layer) in layers.iter().enumerate() {
@@ -103,13 +115,23 @@ fn check_report(name: &str, report: &Value) {
             "{lctx}: bad digest {digest}"
         );
         // Every source here holds uncompressed layers: their digests are the diff_ids.
-        assert_eq!(Some(digest), diff_ids[i].as_str(), "{lctx}: digest is not the layer's diff_id");
+        assert_eq!(
+            Some(digest),
+            diff_ids[i].as_str(),
+            "{lctx}: digest is not the layer's diff_id"
+        );
         sum += u64_field(layer, "size", &lctx);
-        assert!(layer.get("created_by").is_some(), "{lctx}: `created_by` missing");
+        assert!(
+            layer.get("created_by").is_some(),
+            "{lctx}: `created_by` missing"
+        );
     }
 
     let total = u64_field(report, "total_size", &ctx);
-    assert_eq!(total, sum, "{ctx}: total_size is the sum of the layer sizes");
+    assert_eq!(
+        total, sum,
+        "{ctx}: total_size is the sum of the layer sizes"
+    );
     // Docker counts file bytes, pare may count tar or file bytes: the same order of magnitude.
     assert!(
         total >= docker_size / 2 && total <= docker_size.saturating_mul(2),
@@ -117,12 +139,18 @@ fn check_report(name: &str, report: &Value) {
     );
 
     let wasted = u64_field(report, "wasted_bytes", &ctx);
-    assert!(wasted <= total, "{ctx}: wasted_bytes {wasted} > total_size {total}");
+    assert!(
+        wasted <= total,
+        "{ctx}: wasted_bytes {wasted} > total_size {total}"
+    );
     let eff = report
         .get("efficiency")
         .and_then(Value::as_f64)
         .unwrap_or_else(|| panic!("{ctx}: `efficiency` missing or not a number"));
-    assert!((0.0..=100.0).contains(&eff), "{ctx}: efficiency {eff} out of range");
+    assert!(
+        (0.0..=100.0).contains(&eff),
+        "{ctx}: efficiency {eff} out of range"
+    );
     let surface = report
         .get("surface")
         .filter(|v| v.is_object())
@@ -132,9 +160,19 @@ fn check_report(name: &str, report: &Value) {
     let config = &inspect["Config"];
     let user = config["User"].as_str().unwrap_or("");
     let root = matches!(user.split(':').next().unwrap_or(""), "" | "root" | "0");
-    assert_eq!(surface["runs_as_root"].as_bool(), Some(root), "{ctx}: runs_as_root for USER {user:?}");
-    let healthcheck = config["Healthcheck"]["Test"].as_array().is_some_and(|t| !t.is_empty());
-    assert_eq!(surface["healthcheck"].as_bool(), Some(healthcheck), "{ctx}: healthcheck");
+    assert_eq!(
+        surface["runs_as_root"].as_bool(),
+        Some(root),
+        "{ctx}: runs_as_root for USER {user:?}"
+    );
+    let healthcheck = config["Healthcheck"]["Test"]
+        .as_array()
+        .is_some_and(|t| !t.is_empty());
+    assert_eq!(
+        surface["healthcheck"].as_bool(),
+        Some(healthcheck),
+        "{ctx}: healthcheck"
+    );
     let mut want_ports: Vec<String> = config["ExposedPorts"]
         .as_object()
         .map(|m| m.keys().cloned().collect())
@@ -149,7 +187,9 @@ fn check_report(name: &str, report: &Value) {
     got_ports.sort();
     assert_eq!(got_ports, want_ports, "{ctx}: exposed ports");
     // Every example sits on Debian with bash and dpkg.
-    let shells = surface["shells"].as_array().unwrap_or_else(|| panic!("{ctx}: surface.shells missing"));
+    let shells = surface["shells"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{ctx}: surface.shells missing"));
     assert!(
         shells.iter().any(|s| s["name"] == "bash"),
         "{ctx}: bash (from the Debian base) not among the shells: {shells:?}"
@@ -211,10 +251,20 @@ fn daemon_and_archive_agree_on_cli_job() {
     let from_archive = xray_json(&format!("docker-archive:{}", archive.display()));
     check_report(name, &from_archive);
     for key in ["total_size", "wasted_bytes"] {
-        assert_eq!(from_daemon[key], from_archive[key], "{key}: daemon vs archive");
+        assert_eq!(
+            from_daemon[key], from_archive[key],
+            "{key}: daemon vs archive"
+        );
     }
     let sizes = |r: &Value| -> Vec<Value> {
-        r["layers"].as_array().map(|l| l.iter().map(|x| x["size"].clone()).collect()).unwrap_or_default()
+        r["layers"]
+            .as_array()
+            .map(|l| l.iter().map(|x| x["size"].clone()).collect())
+            .unwrap_or_default()
     };
-    assert_eq!(sizes(&from_daemon), sizes(&from_archive), "layer sizes: daemon vs archive");
+    assert_eq!(
+        sizes(&from_daemon),
+        sizes(&from_archive),
+        "layer sizes: daemon vs archive"
+    );
 }

@@ -34,15 +34,30 @@ fn waste_image() -> Image {
             .dir("bin")
             .file_mode("bin/sh", b"#!", 0o755)
             .finish(),
-        L::new().dir("a").sized("a/f", 200, b'2').whiteout("d").finish(),
-        L::new().dir("a").sized("a/f", 300, b'3').dir("o").opaque("o").sized("o/c", 13, b'c').finish(),
+        L::new()
+            .dir("a")
+            .sized("a/f", 200, b'2')
+            .whiteout("d")
+            .finish(),
+        L::new()
+            .dir("a")
+            .sized("a/f", 300, b'3')
+            .dir("o")
+            .opaque("o")
+            .sized("o/c", 13, b'c')
+            .finish(),
         L::new().whiteout("h").finish(),
     ];
-    let history: Vec<Value> = ["/bin/sh -c #(nop) ADD file:base in / ", "/bin/sh -c echo 2", "RUN /bin/sh -c echo 3 # buildkit", "/bin/sh -c rm -r /h"]
-        .iter()
-        .map(|c| json!({"created_by": c}))
-        .chain([json!({"created_by": "/bin/sh -c #(nop)  CMD [\"sh\"]", "empty_layer": true})])
-        .collect();
+    let history: Vec<Value> = [
+        "/bin/sh -c #(nop) ADD file:base in / ",
+        "/bin/sh -c echo 2",
+        "RUN /bin/sh -c echo 3 # buildkit",
+        "/bin/sh -c rm -r /h",
+    ]
+    .iter()
+    .map(|c| json!({"created_by": c}))
+    .chain([json!({"created_by": "/bin/sh -c #(nop)  CMD [\"sh\"]", "empty_layer": true})])
+    .collect();
     let mut img = Image::new(layers);
     img.config["history"] = json!(history);
     img.config["config"]["ExposedPorts"] = json!({"8080/tcp": {}});
@@ -50,8 +65,16 @@ fn waste_image() -> Image {
 }
 
 fn xray_json(reference: &str) -> Value {
-    let out = pare().args(["xray", reference, "--format", "json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = pare()
+        .args(["xray", reference, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -92,19 +115,45 @@ fn waste_numbers_are_exact_and_equal_across_archive_and_layout_formats() {
 
     let v = xray_json(&format!("docker-archive:{}", legacy.display()));
     assert_eq!(v["wasted_bytes"], 398);
-    assert_eq!(v["total_size"], 100 + 10 + 20 + 7 + 11 + 50 + 2 + 200 + 300 + 13);
+    assert_eq!(
+        v["total_size"],
+        100 + 10 + 20 + 7 + 11 + 50 + 2 + 200 + 300 + 13
+    );
     assert_eq!(v["final_size"], 300 + 13 + 2);
-    let per_layer: Vec<u64> = v["layers"].as_array().unwrap().iter().map(|l| l["wasted_bytes"].as_u64().unwrap()).collect();
+    let per_layer: Vec<u64> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["wasted_bytes"].as_u64().unwrap())
+        .collect();
     assert_eq!(per_layer, vec![100 + 30 + 18 + 50, 200, 0, 0]);
     assert_eq!(v["layers"][3]["deleted"], 3); // h, h/data, h/link
-    assert_eq!(v["layers"][0]["created_by"], "/bin/sh -c #(nop) ADD file:base in / ");
-    assert_eq!(v["dockerfile"], json!(["ADD file:base /", "RUN echo 2", "RUN echo 3", "RUN rm -r /h", "CMD [\"sh\"]"]));
+    assert_eq!(
+        v["layers"][0]["created_by"],
+        "/bin/sh -c #(nop) ADD file:base in / "
+    );
+    assert_eq!(
+        v["dockerfile"],
+        json!([
+            "ADD file:base /",
+            "RUN echo 2",
+            "RUN echo 3",
+            "RUN rm -r /h",
+            "CMD [\"sh\"]"
+        ])
+    );
     assert_eq!(v["surface"]["exposed_ports"], json!(["8080/tcp"]));
     assert_eq!(v["surface"]["shells"][0]["path"], "/bin/sh");
-    assert_eq!(v["layers"][0]["compressed_size"], json!(img.layers[0].len()));
+    assert_eq!(
+        v["layers"][0]["compressed_size"],
+        json!(img.layers[0].len())
+    );
 
     let a = comparable(&v);
-    assert_eq!(a, comparable(&xray_json(&format!("docker-archive:{}", ocitar.display()))));
+    assert_eq!(
+        a,
+        comparable(&xray_json(&format!("docker-archive:{}", ocitar.display())))
+    );
     let oci = xray_json(&format!("oci:{}", layout.display()));
     assert_eq!(a, comparable(&oci));
     // Gzip layout: stored sizes are the compressed ones.
@@ -124,29 +173,71 @@ fn ci_rules_from_flags_file_and_env() {
     fixture::write_docker_archive(&img, &waste_image(), DockerArchiveFormat::Legacy).unwrap();
     let r = format!("docker-archive:{}", img.display());
     // efficiency = 1 - 398/713 ≈ 0.442; user wasted = 398 / 513 ≈ 0.776
-    pare().args(["xray", &r, "--ci"]).assert().code(1).stdout(predicates::str::contains("FAIL"));
     pare()
-        .args(["xray", &r, "--ci", "--lowest-efficiency", "0.44", "--highest-user-wasted-percent", "disabled"])
+        .args(["xray", &r, "--ci"])
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("FAIL"));
+    pare()
+        .args([
+            "xray",
+            &r,
+            "--ci",
+            "--lowest-efficiency",
+            "0.44",
+            "--highest-user-wasted-percent",
+            "disabled",
+        ])
         .assert()
         .code(0);
     pare()
-        .args(["xray", &r, "--ci", "--lowest-efficiency", "0.44", "--highest-user-wasted-percent", "0.8", "--highest-wasted-bytes", "397B"])
+        .args([
+            "xray",
+            &r,
+            "--ci",
+            "--lowest-efficiency",
+            "0.44",
+            "--highest-user-wasted-percent",
+            "0.8",
+            "--highest-wasted-bytes",
+            "397B",
+        ])
         .assert()
         .code(1);
     // .dive-ci in the working directory, CI mode from the environment.
     let cwd = t.path().join("proj");
     std::fs::create_dir(&cwd).unwrap();
     std::fs::write(cwd.join(".dive-ci"), "rules:\n  lowestEfficiency: 0.44\n  highestUserWastedPercent: disabled\n  highestWastedBytes: 1KB\n").unwrap();
-    let out = pare().current_dir(&cwd).env("CI", "true").args(["xray", &r, "--format", "json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = pare()
+        .current_dir(&cwd)
+        .env("CI", "true")
+        .args(["xray", &r, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ci"].as_array().unwrap().len(), 3);
     assert_eq!(v["ci"][2]["status"], "disabled");
     std::fs::write(cwd.join(".dive-ci"), "rules:\n  highestWastedBytes: 100B\n  highestUserWastedPercent: disabled\n  lowestEfficiency: disabled\n").unwrap();
-    pare().current_dir(&cwd).env("CI", "true").args(["xray", &r]).assert().code(1);
+    pare()
+        .current_dir(&cwd)
+        .env("CI", "true")
+        .args(["xray", &r])
+        .assert()
+        .code(1);
     // A broken rules file is an error (2), named in the message.
     std::fs::write(cwd.join(".dive-ci"), "rules:\n  lowestEfficiency: lots\n").unwrap();
-    pare().current_dir(&cwd).args(["xray", &r, "--ci"]).assert().code(2).stderr(predicates::str::contains(".dive-ci"));
+    pare()
+        .current_dir(&cwd)
+        .args(["xray", &r, "--ci"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(".dive-ci"));
     // Without CI mode, rules are not applied.
     pare().current_dir(&cwd).args(["xray", &r]).assert().code(0);
 }
@@ -166,16 +257,35 @@ fn assert_one_line_error(reference: &str, needles: &[&str]) {
 fn bad_input_gives_one_line_errors_and_exit_2() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    let dotdot = L::new().raw(tar::EntryType::Regular, b"../x", b"", b"pwn").finish();
+    let dotdot = L::new()
+        .raw(tar::EntryType::Regular, b"../x", b"", b"pwn")
+        .finish();
     let r = archive(d, vec![dotdot.clone()]);
-    assert_one_line_error(&r, &["../x", &fixture::Image::new(vec![dotdot]).diff_ids()[0][..20]]);
-    let abs = L::new().raw(tar::EntryType::Regular, b"/etc/x", b"", b"pwn").finish();
+    assert_one_line_error(
+        &r,
+        &[
+            "../x",
+            &fixture::Image::new(vec![dotdot]).diff_ids()[0][..20],
+        ],
+    );
+    let abs = L::new()
+        .raw(tar::EntryType::Regular, b"/etc/x", b"", b"pwn")
+        .finish();
     assert_one_line_error(&archive(d, vec![abs]), &["/etc/x"]);
-    let full = L::new().sized("a", 5000, b'a').sized("b", 5000, b'b').finish();
+    let full = L::new()
+        .sized("a", 5000, b'a')
+        .sized("b", 5000, b'b')
+        .finish();
     assert_one_line_error(&archive(d, vec![full[..3000].to_vec()]), &["layer sha256:"]);
-    assert_one_line_error(&format!("docker-archive:{}", d.join("missing.tar").display()), &["missing.tar"]);
+    assert_one_line_error(
+        &format!("docker-archive:{}", d.join("missing.tar").display()),
+        &["missing.tar"],
+    );
     std::fs::write(d.join("junk.tar"), b"this is not a tar").unwrap();
-    assert_one_line_error(&format!("docker-archive:{}", d.join("junk.tar").display()), &["junk.tar"]);
+    assert_one_line_error(
+        &format!("docker-archive:{}", d.join("junk.tar").display()),
+        &["junk.tar"],
+    );
 }
 
 #[test]
@@ -186,8 +296,18 @@ fn xray_writes_nothing_to_disk() {
     let tmp = t.path().join("tmp");
     std::fs::create_dir(&cwd).unwrap();
     std::fs::create_dir(&tmp).unwrap();
-    pare().current_dir(&cwd).env("TMPDIR", &tmp).args(["xray", &r]).assert().code(0);
-    pare().current_dir(&cwd).env("TMPDIR", &tmp).args(["xray", &r, "--format", "json"]).assert().code(0);
+    pare()
+        .current_dir(&cwd)
+        .env("TMPDIR", &tmp)
+        .args(["xray", &r])
+        .assert()
+        .code(0);
+    pare()
+        .current_dir(&cwd)
+        .env("TMPDIR", &tmp)
+        .args(["xray", &r, "--format", "json"])
+        .assert()
+        .code(0);
     assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }
@@ -195,7 +315,10 @@ fn xray_writes_nothing_to_disk() {
 #[test]
 fn table_output_has_no_colour_when_piped() {
     let t = tempfile::tempdir().unwrap();
-    let r = archive(t.path(), vec![L::new().dir("bin").file("bin/bash", b"x").finish()]);
+    let r = archive(
+        t.path(),
+        vec![L::new().dir("bin").file("bin/bash", b"x").finish()],
+    );
     let out = pare().args(["xray", &r]).output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("Layers") && s.contains("/bin/bash") && s.contains("Attack surface"));
@@ -208,7 +331,12 @@ fn daemon_archive_and_layout_agree_on_bookworm() {
     // Needs dockerd with local/debian:bookworm loaded.
     let t = tempfile::tempdir().unwrap();
     let tar = t.path().join("bw.tar");
-    let st = std::process::Command::new("docker").args(["save", "-o"]).arg(&tar).arg("local/debian:bookworm").status().unwrap();
+    let st = std::process::Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&tar)
+        .arg("local/debian:bookworm")
+        .status()
+        .unwrap();
     assert!(st.success());
     let a = xray_json(&format!("docker-archive:{}", tar.display()));
     let d = xray_json("docker-daemon:local/debian:bookworm");
@@ -220,19 +348,35 @@ fn daemon_archive_and_layout_agree_on_bookworm() {
 #[test]
 fn platform_picks_one_image_of_a_multi_arch_layout() {
     let t = tempfile::tempdir().unwrap();
-    let amd = Image::new(vec![L::new().sized("amd", 11, b'a').finish()]).for_platform(&pare_source::Platform::parse("linux/amd64").unwrap());
-    let arm = Image::new(vec![L::new().sized("arm", 22, b'b').finish()]).for_platform(&pare_source::Platform::parse("linux/arm64").unwrap());
+    let amd = Image::new(vec![L::new().sized("amd", 11, b'a').finish()])
+        .for_platform(&pare_source::Platform::parse("linux/amd64").unwrap());
+    let arm = Image::new(vec![L::new().sized("arm", 22, b'b').finish()])
+        .for_platform(&pare_source::Platform::parse("linux/arm64").unwrap());
     let dir = t.path().join("multi");
     fixture::write_oci_layout_multi(&dir, &[&amd, &arm], Compression::Zstd).unwrap();
     let r = format!("oci:{}", dir.display());
-    let out = pare().args(["xray", &r, "--format", "json", "--platform", "linux/arm64"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = pare()
+        .args(["xray", &r, "--format", "json", "--platform", "linux/arm64"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["image"]["architecture"], "arm64");
     assert_eq!(v["largest_files"][0]["path"], "/arm");
     assert_eq!(v["total_size"], 22);
-    let out = pare().args(["xray", &r, "--platform", "linux/s390x"]).output().unwrap();
+    let out = pare()
+        .args(["xray", &r, "--platform", "linux/s390x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = pare().args(["xray", &r, "--platform", "nonsense"]).output().unwrap();
+    let out = pare()
+        .args(["xray", &r, "--platform", "nonsense"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

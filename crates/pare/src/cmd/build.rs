@@ -128,13 +128,19 @@ impl Progress for Lines {
         if self.tty {
             if let Ok(mut r) = self.running.lock() {
                 r.retain(|(p, _, _)| p != phase);
-                eprintln!("\r\x1b[2K  {phase:<8} {detail} in {:.1}s", elapsed.as_secs_f64());
+                eprintln!(
+                    "\r\x1b[2K  {phase:<8} {detail} in {:.1}s",
+                    elapsed.as_secs_f64()
+                );
                 if !r.is_empty() {
                     eprint!("{}", Self::live(&r));
                 }
             }
         } else {
-            eprintln!("pare build: {phase}: {detail} in {:.1}s", elapsed.as_secs_f64());
+            eprintln!(
+                "pare build: {phase}: {detail} in {:.1}s",
+                elapsed.as_secs_f64()
+            );
         }
     }
 }
@@ -185,8 +191,14 @@ pub fn why(args: WhyArgs) -> anyhow::Result<u8> {
     }
     if !a.kept {
         match &a.excluded_by {
-            Some(glob) => println!("{} is not in the slim image: --exclude {glob} removed it", a.path),
-            None => println!("{} is not in the slim image: nothing traced or needed it", a.path),
+            Some(glob) => println!(
+                "{} is not in the slim image: --exclude {glob} removed it",
+                a.path
+            ),
+            None => println!(
+                "{} is not in the slim image: nothing traced or needed it",
+                a.path
+            ),
         }
         return Ok(1);
     }

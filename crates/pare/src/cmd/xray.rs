@@ -72,10 +72,15 @@ fn rules(args: &Args) -> anyhow::Result<CiRules> {
     for (key, value) in [
         ("lowestEfficiency", &args.lowest_efficiency),
         ("highestWastedBytes", &args.highest_wasted_bytes),
-        ("highestUserWastedPercent", &args.highest_user_wasted_percent),
+        (
+            "highestUserWastedPercent",
+            &args.highest_user_wasted_percent,
+        ),
     ] {
         if let Some(v) = value {
-            rules.set(key, v).map_err(|m| anyhow::anyhow!("--{}: {m}", flag_name(key)))?;
+            rules
+                .set(key, v)
+                .map_err(|m| anyhow::anyhow!("--{}: {m}", flag_name(key)))?;
         }
     }
     Ok(rules)
@@ -95,12 +100,22 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let rules = if ci_mode { Some(rules(&args)?) } else { None };
     let reference = ImageRef::parse(&args.image)?;
     let platform = match &args.platform {
-        Some(p) => Some(Platform::parse(p).with_context(|| format!("--platform `{p}`: expected os/arch[/variant]"))?),
+        Some(p) => Some(
+            Platform::parse(p)
+                .with_context(|| format!("--platform `{p}`: expected os/arch[/variant]"))?,
+        ),
         None => None,
     };
-    let options = OpenOptions { platform, no_direct_storage: args.no_direct_storage };
+    let options = OpenOptions {
+        platform,
+        no_direct_storage: args.no_direct_storage,
+    };
     let source = pare_source::open(&reference, &options)?;
-    let opts = pare_xray::Options { top: args.top, hash: !args.no_hash, threads: 0 };
+    let opts = pare_xray::Options {
+        top: args.top,
+        hash: !args.no_hash,
+        threads: 0,
+    };
     let mut report = pare_xray::analyze(source.as_ref(), &opts)?;
     let mut code = 0;
     if let Some(rules) = &rules {
