@@ -15,11 +15,18 @@ struct Fake {
     ports: BTreeMap<u16, SocketAddr>,
     exit: Mutex<Option<ExitInfo>>,
     stdout: Vec<u8>,
+    /// Container port → the app's own address, asked by `listening` (no proxy in between),
+    /// like the docker runtime asks the container's IP.
+    direct: BTreeMap<u16, SocketAddr>,
 }
 
 impl Container for Fake {
     fn endpoint(&self, port: u16) -> Option<SocketAddr> {
         self.ports.get(&port).copied()
+    }
+    fn listening(&self, port: u16) -> Option<bool> {
+        let addr = self.direct.get(&port)?;
+        Some(TcpStream::connect_timeout(addr, Duration::from_secs(1)).is_ok())
     }
     fn exec(&self, argv: &[String], _timeout: Duration) -> Result<ExecOutput, RuntimeError> {
         // Stands in for running inside the container: `echo WORDS` prints them, else exit 127.
@@ -537,6 +544,104 @@ fn wait_ready_sees_port_exit_and_timeout() {
         }
     );
     assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+/// A docker-proxy stand-in: accepts every connection on the host side, connects to
+/// `backend`, and hangs up at once when nothing listens there.
+fn proxy(backend: SocketAddr) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let Ok(up) = TcpStream::connect(backend) else {
+                    return; // drops `client`: accepted, then closed
+                };
+                let (mut cr, mut uw) = (client.try_clone().unwrap(), up.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut cr, &mut uw);
+                });
+                let (mut ur, mut cw) = (up, client);
+                let _ = std::io::copy(&mut ur, &mut cw);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn direct_listening_checks_behind_a_proxy() {
+    // Nothing listens in the container, and the published port is held by something that
+    // accepts and stays silent (a proxy slow to hang up): only the direct question can tell,
+    // and every check must trust it.
+    let gone = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let holder_addr = holder.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in holder.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let mut c = fake(&[(80, holder_addr)]);
+    c.direct.insert(80, gone);
+    let o = ProbeOptions {
+        timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    assert_eq!(classify_port(&c, 80, &o), PortKind::Closed);
+    assert_eq!(
+        run_probe(&c, &ProbeSpec::Tcp { port: 80 }, &o)
+            .outcome
+            .connected,
+        Some(false)
+    );
+    assert_eq!(
+        wait_ready(&c, &[80], Duration::from_millis(300)).unwrap(),
+        Readiness::TimedOut {
+            waiting_for: vec![80]
+        }
+    );
+
+    // A silent server (redis waits for a command) and a web app behind proxies: the direct
+    // check says "listening", classification still tells HTTP from plain TCP.
+    let quiet = TcpListener::bind("127.0.0.1:0").unwrap();
+    let quiet_addr = quiet.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in quiet.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let app = app();
+    let mut c = fake(&[(6379, proxy(quiet_addr)), (8080, proxy(app.addr))]);
+    c.direct.insert(6379, quiet_addr);
+    c.direct.insert(8080, app.addr);
+    assert_eq!(
+        wait_ready(&c, &[6379, 8080], Duration::from_secs(5)).unwrap(),
+        Readiness::Ready
+    );
+    assert_eq!(
+        run_probe(&c, &ProbeSpec::Tcp { port: 6379 }, &o)
+            .outcome
+            .connected,
+        Some(true)
+    );
+    assert_eq!(classify_port(&c, 8080, &o), PortKind::Http);
+    assert_eq!(
+        classify_port(
+            &c,
+            6379,
+            &ProbeOptions {
+                timeout: Duration::from_millis(500),
+                ..Default::default()
+            }
+        ),
+        PortKind::Tcp
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -415,6 +415,8 @@ impl DockerRuntime {
         let container = DockerContainer {
             inner,
             endpoints: HashMap::new(),
+            direct: None,
+            direct_works: AtomicU8::new(DIRECT_UNKNOWN),
         };
         let started = sh.run(async {
             sh.docker
@@ -429,10 +431,15 @@ impl DockerRuntime {
         // On error `container` drops here and removes what was created.
         let info = started?;
         let mut container = container;
-        if let Some(ports) = info.network_settings.and_then(|n| n.ports) {
-            for p in &spec.ports {
-                if let Some(addr) = parse_port_binding(&ports, *p) {
-                    container.endpoints.insert(*p, addr);
+        if let Some(net) = info.network_settings {
+            if daemon_is_local() {
+                container.direct = container_ip(&net);
+            }
+            if let Some(ports) = net.ports {
+                for p in &spec.ports {
+                    if let Some(addr) = parse_port_binding(&ports, *p) {
+                        container.endpoints.insert(*p, addr);
+                    }
                 }
             }
         }
@@ -544,10 +551,29 @@ impl Teardown for DockerInner {
     }
 }
 
+/// The container's own address on its first network with one (a local daemon's bridge is
+/// routable from the host, no proxy in between).
+fn container_ip(net: &bollard::models::NetworkSettings) -> Option<IpAddr> {
+    net.networks
+        .iter()
+        .flat_map(|m| m.values())
+        .filter_map(|n| n.ip_address.as_deref())
+        .find_map(|ip| ip.parse::<IpAddr>().ok())
+}
+
+const DIRECT_UNKNOWN: u8 = 0;
+const DIRECT_YES: u8 = 1;
+const DIRECT_NO: u8 = 2;
+
 /// A container started by [`DockerRuntime`].
 pub struct DockerContainer {
     inner: Arc<DockerInner>,
     endpoints: HashMap<u16, SocketAddr>,
+    /// The container's own IP (local daemon only), for [`Container::listening`].
+    direct: Option<IpAddr>,
+    /// Whether that IP answered from here: unknown until the first try; an address that
+    /// neither accepts nor refuses (rootless docker, another netns) is not tried again.
+    direct_works: AtomicU8,
 }
 
 impl DockerContainer {
@@ -560,6 +586,32 @@ impl DockerContainer {
 impl Container for DockerContainer {
     fn endpoint(&self, port: u16) -> Option<SocketAddr> {
         self.endpoints.get(&port).copied()
+    }
+
+    fn listening(&self, port: u16) -> Option<bool> {
+        let ip = self.direct?;
+        let state = self.direct_works.load(Ordering::Relaxed);
+        if state == DIRECT_NO {
+            return None;
+        }
+        // A routable container answers a connect at once: accepted or refused (RST). Only
+        // the first try may wait for the timeout, on an address that is not reachable.
+        let timeout = Duration::from_millis(if state == DIRECT_YES { 1000 } else { 300 });
+        let answer = match std::net::TcpStream::connect_timeout(&SocketAddr::new(ip, port), timeout)
+        {
+            Ok(_) => Some(true),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(false),
+            Err(_) => None,
+        };
+        self.direct_works.store(
+            if answer.is_some() {
+                DIRECT_YES
+            } else {
+                DIRECT_NO
+            },
+            Ordering::Relaxed,
+        );
+        answer
     }
 
     fn exec(&self, argv: &[String], timeout: Duration) -> Result<ExecOutput, RuntimeError> {

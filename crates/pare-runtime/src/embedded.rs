@@ -1500,6 +1500,38 @@ impl Container for EmbeddedContainer {
         self.endpoints.get(&port).copied()
     }
 
+    fn listening(&self, port: u16) -> Option<bool> {
+        let net = lock(&self.inner.proc_.ns)
+            .as_ref()
+            .map(|ns| ns.net.clone())?;
+        // Asked from inside the container's net ns, like the forwarder connects: loopback
+        // refuses at once when nothing listens.
+        std::thread::Builder::new()
+            .name(format!("pare-listen-{port}"))
+            .spawn(move || {
+                setns(net.as_fd(), CloneFlags::CLONE_NEWNET).ok()?;
+                let t = Duration::from_secs(1);
+                let v4 =
+                    TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), t);
+                let v6 = || {
+                    TcpStream::connect_timeout(&SocketAddr::from((Ipv6Addr::LOCALHOST, port)), t)
+                };
+                match v4 {
+                    Ok(_) => Some(true),
+                    Err(e) => match v6() {
+                        Ok(_) => Some(true),
+                        // v4 loopback refused and ::1 has nothing either (or no ::1 at all).
+                        Err(_) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(false),
+                        Err(_) => None,
+                    },
+                }
+            })
+            .ok()?
+            .join()
+            .ok()
+            .flatten()
+    }
+
     fn exec(&self, argv: &[String], timeout: Duration) -> Result<ExecOutput, RuntimeError> {
         self.inner.exec(argv, timeout)
     }

@@ -124,6 +124,14 @@ pub trait Runtime: Send + Sync {
 pub trait Container: Send + Sync {
     /// The host address that reaches container port `port`, if it was requested in the spec.
     fn endpoint(&self, port: u16) -> Option<SocketAddr>;
+    /// Whether something in the container accepts connections on `port`, asked without a
+    /// proxy in between (docker: the container's own address; embedded: from inside its
+    /// network namespace), so a refused connection answers at once. `None` when the runtime
+    /// cannot ask that way (a remote daemon, an unroutable network): callers then connect to
+    /// [`endpoint`](Self::endpoint) and watch whether the proxy hangs up.
+    fn listening(&self, _port: u16) -> Option<bool> {
+        None
+    }
     /// Runs a command inside the container (not traced).
     fn exec(&self, argv: &[String], timeout: Duration) -> Result<ExecOutput, RuntimeError>;
     /// Waits up to `timeout` for the main process to exit by itself.

@@ -164,6 +164,10 @@ fn port(rt: &dyn Runtime) {
         }
     };
     assert!(body.contains("hello from GET /probe"), "{body}");
+    // Asked directly (the container's own address or net ns, no proxy): the server's port
+    // listens, another one refuses.
+    assert_eq!(c.listening(8000), Some(true), "{}", rt.name());
+    assert_eq!(c.listening(8001), Some(false), "{}", rt.name());
     c.cleanup().unwrap();
 }
 
