@@ -325,7 +325,7 @@ fn shell_script_entrypoint() {
     let tag = "pare-test/shell-entrypoint.slim:build";
     let b = build_verified("pare-example/shell-entrypoint", Some(tag), &[]);
     assert!(b.kept("/entrypoint.sh"));
-    // /status.txt holds the start time and the hostname: it differs between any two
+    // /status.txt holds the start time to the nanosecond: it differs between any two
     // containers. `pare build` skips the profile's stability run, so verification must
     // find that out itself (a re-run of the original) and pass the probe with its body
     // marked volatile, instead of failing.

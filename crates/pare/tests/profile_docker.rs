@@ -392,8 +392,8 @@ fn shell_entrypoint_execs() {
     let execs: BTreeSet<&str> = p.sensor.execs.iter().map(|e| e.path.as_str()).collect();
     assert!(execs.contains("/entrypoint.sh"), "{execs:?}");
     assert!(execs.iter().any(|e| e.ends_with("busybox")), "{execs:?}");
-    // status.txt holds the container's start time: fixed within one container, different in
-    // the next, so only the stability run (a second container, more than a second later) can
+    // status.txt holds the container's start time (to the nanosecond): fixed within one
+    // container, different in the next, so only the stability run (a second container) can
     // mark it volatile.
     let status = p
         .probes
