@@ -52,7 +52,6 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid, fork, pipe2};
 use pare_trace::ExitInfo;
 
 use crate::cleanup::{self, Teardown};
-use crate::passwd::resolve_user;
 use crate::{Container, ExecOutput, OUTPUT_DIR, RunSpec, Runtime, RuntimeError, SENSOR_PATH};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -944,7 +943,7 @@ fn reset_signals() {
 fn become_user(user: &str, workdir: &str) -> Result<String, String> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let u = resolve_user(user, &passwd, &group).map_err(|e| e.to_string())?;
+    let u = pare_user::resolve(user, &passwd, &group).map_err(|e| e.to_string())?;
     if !workdir.is_empty() {
         mkdirs(workdir)?;
         nix::unistd::chdir(workdir).map_err(ctx(|| format!("chdir {workdir}")))?;

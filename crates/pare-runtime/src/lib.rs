@@ -39,7 +39,6 @@ use pare_trace::ExitInfo;
 mod cleanup;
 pub mod docker;
 pub mod embedded;
-pub mod passwd;
 
 pub use cleanup::{cleanup_all, install_signal_handler, live_count};
 pub use docker::{DockerContainer, DockerRuntime, OWNER_LABEL, RUN_LABEL};

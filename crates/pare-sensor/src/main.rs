@@ -11,7 +11,6 @@ mod paths;
 mod recorder;
 mod syscalls;
 mod tracer;
-mod user;
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -30,7 +29,7 @@ use pare_trace::{AccessKind, ExitInfo, SCHEMA_VERSION, SensorReport};
 use crate::args::Args;
 use crate::error::SensorError;
 use crate::tracer::{Shared, Tracer};
-use crate::user::Creds;
+use pare_user::ResolvedUser;
 
 /// Signals forwarded to the app's main process.
 const FORWARDED: [Signal; 6] = [
@@ -147,7 +146,7 @@ struct ChildPlan {
     program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
-    creds: Option<Creds>,
+    creds: Option<ResolvedUser>,
     workdir: Option<CString>,
     /// Install the trace-everything seccomp filter (see tracer.rs).
     seccomp: bool,
@@ -187,7 +186,14 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     // USER, HOME, WORKDIR, PATH lookup.
     let passwd = read_or_empty("/etc/passwd");
     let creds = match &args.user {
-        Some(spec) => Some(user::resolve(spec, &passwd, &read_or_empty("/etc/group"))?),
+        Some(spec) => Some(
+            pare_user::resolve(spec, &passwd, &read_or_empty("/etc/group")).map_err(|e| {
+                SensorError::User {
+                    spec: spec.clone(),
+                    reason: e.to_string(),
+                }
+            })?,
+        ),
         None => None,
     };
     let (uid, gid) = match &creds {
@@ -204,7 +210,7 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
         let home = creds
             .as_ref()
             .map(|c| c.home.clone())
-            .or_else(|| user::home_of(uid, &passwd))
+            .or_else(|| pare_user::home_of(uid, &passwd))
             .unwrap_or_else(|| "/".into());
         env.push(("HOME".into(), home.into()));
     }
