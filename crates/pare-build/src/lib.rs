@@ -430,10 +430,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     let load_into_daemon = on_docker && opts.output.is_none();
     let output = match &opts.output {
         Some(spec) => Output::parse(spec)?,
-        None if load_into_daemon => Output::DockerArchive {
-            path: work.path().join("slim.tar"),
-            tag: Some(tag.clone()),
-        },
+        None if load_into_daemon => Output::Daemon { tag: tag.clone() },
         None => Output::Oci {
             dir: artifacts.join("image"),
             tag: Some(
@@ -443,18 +440,25 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
             ),
         },
     };
-    let written = phases.run("write", "one deterministic layer", || {
-        pare_write::write_image(&rootfs, &selection, &meta, output.clone(), opts.epoch)
-    })?;
-    let mut loaded_as = None;
-    if load_into_daemon {
-        if let Output::DockerArchive { path, .. } = &written.output {
-            let p = path.clone();
-            phases.run("load", &tag, || pare_write::docker_load(&p))?;
-            loaded_as = Some(tag.clone());
+    // Into the daemon, the layer goes as a plain tar (same image ID, nothing to compress or
+    // inflate on the way); its gzip form is measured on a thread while verification runs.
+    let (written, loaded) = match &output {
+        Output::Daemon { tag } => {
+            let plain = phases.run("write", "one deterministic layer", || {
+                pare_write::write_plain_layer(&rootfs, &selection, opts.epoch, work.path())
+            })?;
+            let loaded = phases.run("load", tag, || plain.load(&meta, tag))?;
+            (None, Some(loaded))
         }
-    }
-    let slim_ref = match (&loaded_as, &written.output) {
+        _ => {
+            let written = phases.run("write", "one deterministic layer", || {
+                pare_write::write_image(&rootfs, &selection, &meta, output.clone(), opts.epoch)
+            })?;
+            (Some(written), None)
+        }
+    };
+    let loaded_as = loaded.as_ref().map(|l| l.loaded_as.clone());
+    let slim_ref = match (&loaded_as, &output) {
         (Some(t), _) => ImageRef::DockerDaemon { name: t.clone() },
         (None, Output::Oci { dir, tag }) => ImageRef::Oci {
             dir: dir.clone(),
@@ -464,6 +468,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
             path: path.clone(),
             reference: tag.clone(),
         },
+        (None, Output::Daemon { tag }) => ImageRef::DockerDaemon { name: tag.clone() },
     };
 
     // Verify.
@@ -544,6 +549,12 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         )?
     } else {
         (None, None)
+    };
+
+    let written = match (written, loaded) {
+        (Some(w), _) => w,
+        (None, Some(l)) => phases.run("gzip", "the layer's gzip digest and size", || l.finish())?,
+        (None, None) => unreachable!("one of the two is always set"),
     };
 
     let report = BuildReport::new(report::Inputs {

@@ -14,6 +14,7 @@ pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const MEDIA_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// The source image's metadata the slim image inherits.
 #[derive(Debug, Clone)]
@@ -201,13 +202,18 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// The OCI image manifest.
+/// The OCI image manifest (gzip layer).
 pub fn manifest_json(config: &[u8], layer: &LayerInfo) -> Vec<u8> {
+    manifest_json_with(config, layer, MEDIA_LAYER_GZIP)
+}
+
+/// The OCI image manifest with the layer's media type given (`…tar` for a plain layer).
+pub fn manifest_json_with(config: &[u8], layer: &LayerInfo, layer_media: &str) -> Vec<u8> {
     let v = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_MANIFEST,
         "config": { "mediaType": MEDIA_CONFIG, "digest": digest(config), "size": config.len() },
-        "layers": [{ "mediaType": MEDIA_LAYER_GZIP, "digest": layer.digest, "size": layer.size }],
+        "layers": [{ "mediaType": layer_media, "digest": layer.digest, "size": layer.size }],
     });
     serde_json::to_vec(&sorted(&v)).unwrap_or_default()
 }

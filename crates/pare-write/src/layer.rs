@@ -410,6 +410,37 @@ pub fn write_layer_threads<W: Write>(
     Ok((compressed.inner, info))
 }
 
+/// The layer as a plain tar (for `docker load`, which keeps layers uncompressed anyway):
+/// `diff_id` and `uncompressed_size` as [`write_layer`] gives them, and `digest`/`size` are
+/// those of the tar itself. Same tar bytes as inside [`write_layer`]'s gzip.
+pub fn write_layer_uncompressed<W: Write>(
+    rootfs: &Path,
+    sel: &Selection,
+    mtime: u64,
+    out: W,
+) -> Result<(W, LayerInfo), WriteError> {
+    let (plain, entries, hardlinks) = write_tar(rootfs, sel, mtime, Hashing::new(out))?;
+    let diff_id = plain.digest();
+    let info = LayerInfo {
+        digest: diff_id.clone(),
+        diff_id,
+        size: plain.n,
+        uncompressed_size: plain.n,
+        entries,
+        hardlinks,
+    };
+    Ok((plain.inner, info))
+}
+
+/// The `sha256:` digest and size of the gzip blob [`write_layer`] would make of the plain tar
+/// read from `tar` (the same bytes, whatever the thread count), without writing it anywhere.
+pub fn gzip_digest<R: Read>(mut tar: R, threads: usize) -> io::Result<(String, u64)> {
+    let mut gz = crate::pgzip::ParGz::new(Hashing::new(io::sink()), GZIP_LEVEL, threads);
+    io::copy(&mut tar, &mut gz)?;
+    let out = gz.finish()?;
+    Ok((out.digest(), out.n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

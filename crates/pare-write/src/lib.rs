@@ -13,7 +13,12 @@
 //! path, gzip level [`layer::GZIP_LEVEL`] with zlib-rs, compressed in parallel in fixed 1 MiB
 //! pieces ([`pgzip`]) so the bytes do not depend on the thread count, no name and mtime 0 in
 //! the gzip header.
+//!
+//! Into a local daemon ([`Output::Daemon`], [`daemon`]) the same tar goes uncompressed,
+//! streamed into `docker load`: the image ID is the same, and the gzip form is only measured,
+//! off the critical path, for the digests and sizes reported.
 
+pub mod daemon;
 mod image;
 pub mod layer;
 mod output;
@@ -21,6 +26,7 @@ pub mod pgzip;
 
 use std::path::PathBuf;
 
+pub use daemon::{LoadedImage, PlainLayer, write_plain_layer};
 pub use image::{ImageMeta, config_json, parse_rfc3339, rfc3339};
 pub use layer::{LayerInfo, write_layer, write_layer_threads};
 pub use output::{Output, docker_load, load_into_docker};

@@ -24,6 +24,9 @@ pub enum Output {
     /// A `docker save` archive (`manifest.json` with `RepoTags`, plus an OCI layout inside,
     /// like Docker ≥ 25 writes), loadable by `docker load`.
     DockerArchive { path: PathBuf, tag: Option<String> },
+    /// Loaded into the local Docker daemon as `tag` (`NAME:TAG`), with the layer uncompressed
+    /// (see [`crate::daemon`]); the digests reported are those of the gzip form.
+    Daemon { tag: String },
 }
 
 impl Output {
@@ -57,16 +60,19 @@ impl Output {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    /// The file or directory written (`None` for the daemon).
+    pub fn path(&self) -> Option<&Path> {
         match self {
-            Output::Oci { dir, .. } => dir,
-            Output::DockerArchive { path, .. } => path,
+            Output::Oci { dir, .. } => Some(dir),
+            Output::DockerArchive { path, .. } => Some(path),
+            Output::Daemon { .. } => None,
         }
     }
 
     pub fn tag(&self) -> Option<&str> {
         match self {
             Output::Oci { tag, .. } | Output::DockerArchive { tag, .. } => tag.as_deref(),
+            Output::Daemon { tag } => Some(tag),
         }
     }
 }
@@ -133,7 +139,17 @@ pub(crate) fn write(
     output: Output,
     epoch: u64,
 ) -> Result<WrittenImage, WriteError> {
-    let target = output.path().to_path_buf();
+    let target = match &output {
+        Output::Daemon { tag } => {
+            let dir = tempfile::Builder::new()
+                .prefix("pare-load-")
+                .tempdir()
+                .map_err(io(&std::env::temp_dir()))?;
+            let plain = crate::daemon::write_plain_layer(rootfs, sel, Some(epoch), dir.path())?;
+            return plain.load(meta, tag)?.finish();
+        }
+        other => other.path().unwrap_or(Path::new(".")).to_path_buf(),
+    };
     let work_parent = parent_of(&target);
     fs::create_dir_all(&work_parent).map_err(io(&work_parent))?;
     let (layer_tmp, layer) = layer_to_temp(rootfs, sel, epoch, &work_parent)?;
@@ -162,6 +178,7 @@ pub(crate) fn write(
             index_entry,
             epoch,
         )?,
+        Output::Daemon { .. } => unreachable!("returned above"),
     }
     Ok(WrittenImage {
         config_digest,
@@ -294,7 +311,44 @@ fn write_archive(
         .tempfile_in(&dir)
         .map_err(io(&dir))?;
     let f = tmp.reopen().map_err(io(tmp.path()))?;
-    let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, f));
+    let lf = fs::File::open(layer_file).map_err(io(layer_file))?;
+    let w = archive_to(
+        BufWriter::with_capacity(1 << 20, f),
+        tag,
+        lf,
+        layer,
+        config,
+        manifest,
+        entry,
+        epoch,
+    )
+    .map_err(io(tmp.path()))?;
+    w.into_inner().map_err(|e| WriteError::Io {
+        path: tmp.path().to_path_buf(),
+        source: e.into_error(),
+    })?;
+    tmp.persist(path).map_err(|e| WriteError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Writes a `docker save` archive into `w`: Docker's `manifest.json` (with `RepoTags`) and an
+/// OCI layout (index.json, blobs), like Docker ≥ 25 writes it. `layer_bytes` is the layer
+/// blob described by `layer` (and by `manifest`); entries are sorted, headers normalized.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn archive_to<W: Write>(
+    w: W,
+    tag: Option<&str>,
+    layer_bytes: impl std::io::Read,
+    layer: &LayerInfo,
+    config: &[u8],
+    manifest: &[u8],
+    entry: Value,
+    epoch: u64,
+) -> std::io::Result<W> {
+    let mut tar = tar::Builder::new(w);
     let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
     let config_name = blob(&image::digest(config));
     let layer_name = blob(&layer.digest);
@@ -304,17 +358,11 @@ fn write_archive(
         &json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry] }),
     )
     .unwrap_or_default();
-    let t = tmp.path().to_path_buf();
-    let err = |source| WriteError::Io {
-        path: t.clone(),
-        source,
-    };
     for d in ["blobs/", "blobs/sha256/"] {
         tar.append(
             &archive_header(EntryType::Directory, d, 0, epoch),
             std::io::empty(),
-        )
-        .map_err(err)?;
+        )?;
     }
     let mut files: Vec<(String, Option<&[u8]>)> = vec![
         (config_name.clone(), Some(config)),
@@ -323,21 +371,20 @@ fn write_archive(
     ];
     files.sort();
     files.dedup_by(|a, b| a.0 == b.0);
+    let mut layer_bytes = Some(layer_bytes);
     for (name, bytes) in files {
         match bytes {
-            Some(b) => tar
-                .append(
-                    &archive_header(EntryType::Regular, &name, b.len() as u64, epoch),
-                    b,
-                )
-                .map_err(err)?,
+            Some(b) => tar.append(
+                &archive_header(EntryType::Regular, &name, b.len() as u64, epoch),
+                b,
+            )?,
             None => {
-                let lf = fs::File::open(layer_file).map_err(io(layer_file))?;
-                tar.append(
-                    &archive_header(EntryType::Regular, &name, layer.size, epoch),
-                    lf,
-                )
-                .map_err(err)?;
+                if let Some(lb) = layer_bytes.take() {
+                    tar.append(
+                        &archive_header(EntryType::Regular, &name, layer.size, epoch),
+                        lb,
+                    )?
+                }
             }
         }
     }
@@ -349,24 +396,14 @@ fn write_archive(
         tar.append(
             &archive_header(EntryType::Regular, name, bytes.len() as u64, epoch),
             bytes,
-        )
-        .map_err(err)?;
+        )?;
     }
-    tar.finish().map_err(err)?;
-    let w = tar.into_inner().map_err(err)?;
-    w.into_inner().map_err(|e| WriteError::Io {
-        path: t.clone(),
-        source: e.into_error(),
-    })?;
-    tmp.persist(path).map_err(|e| WriteError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    tar.finish()?;
+    tar.into_inner()
 }
 
-/// Writes the image as a temporary docker-archive tagged `tag` and loads it into the local
-/// daemon (`pare build --tag`). The archive is removed afterwards.
+/// Writes the image and loads it into the local daemon as `tag` (`pare build --tag`), the
+/// layer streamed uncompressed into `docker load`; see [`crate::daemon`].
 pub fn load_into_docker(
     rootfs: &Path,
     selection: &Selection,
@@ -374,17 +411,15 @@ pub fn load_into_docker(
     tag: &str,
     epoch: Option<u64>,
 ) -> Result<WrittenImage, WriteError> {
-    let dir = tempfile::Builder::new()
-        .prefix("pare-load-")
-        .tempdir()
-        .map_err(io(Path::new("/tmp")))?;
-    let output = Output::DockerArchive {
-        path: dir.path().join("image.tar"),
-        tag: Some(tag.to_string()),
-    };
-    let written = crate::write_image(rootfs, selection, meta, output, epoch)?;
-    docker_load(written.output.path())?;
-    Ok(written)
+    crate::write_image(
+        rootfs,
+        selection,
+        meta,
+        Output::Daemon {
+            tag: tag.to_string(),
+        },
+        epoch,
+    )
 }
 
 /// Loads a docker-archive into the local daemon with `docker load -i` and returns what it
@@ -403,16 +438,21 @@ pub fn docker_load(archive: &Path) -> Result<String, WriteError> {
         .map_err(|e| WriteError::Docker {
             reason: format!("cannot run docker: {e}"),
         })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(WriteError::Docker {
             reason: format!(
                 "{}{}",
-                stdout.trim(),
+                String::from_utf8_lossy(&out.stdout).trim(),
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         });
     }
+    loaded_name(&out.stdout)
+}
+
+/// The image `docker load` says it loaded (`Loaded image: NAME:TAG` or `Loaded image ID: …`).
+pub(crate) fn loaded_name(stdout: &[u8]) -> Result<String, WriteError> {
+    let stdout = String::from_utf8_lossy(stdout);
     stdout
         .lines()
         .rev()

@@ -265,6 +265,51 @@ fn same_input_same_digest_whatever_the_timestamps() {
 }
 
 #[test]
+fn plain_layer_for_docker_load_is_the_tar_inside_the_gzip_layer() {
+    // The `docker load` path writes the layer uncompressed and measures its gzip form on the
+    // side; both must describe exactly the layer the OCI path writes.
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("rootfs");
+    fixture(&root);
+    let sel = selection_all(&root);
+    let oci = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: t.path().join("oci"),
+            tag: None,
+        },
+        Some(7),
+    )
+    .unwrap();
+    let plain = pare_write::write_plain_layer(&root, &sel, Some(7), t.path()).unwrap();
+    let info = plain.info().clone();
+    assert_eq!(info.diff_id, oci.layer.diff_id);
+    assert_eq!(
+        info.digest, info.diff_id,
+        "a plain layer's blob digest is its diff_id"
+    );
+    assert_eq!(info.size, oci.layer.uncompressed_size);
+    assert_eq!(
+        (info.entries, info.hardlinks),
+        (oci.layer.entries, oci.layer.hardlinks)
+    );
+    // The gzip blob, read back from the layout and inflated, is the same tar; re-measuring
+    // that tar gives the layout's gzip digest and size, for any thread count.
+    let gz = blob(&t.path().join("oci"), &oci.layer.digest);
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut tar)
+        .unwrap();
+    assert_eq!(sha(&tar), info.diff_id);
+    for threads in [1, 3] {
+        let (d, n) = pare_write::layer::gzip_digest(&tar[..], threads).unwrap();
+        assert_eq!((d, n), (oci.layer.digest.clone(), oci.layer.size));
+    }
+}
+
+#[test]
 fn layout_is_valid_and_layer_is_normalized() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("rootfs");
@@ -637,9 +682,18 @@ fn docker_load_runs_the_slim_image() {
     .unwrap();
     let loaded = pare_write::docker_load(&path).unwrap();
     assert_eq!(loaded, tag);
-    // The convenience path gives the same image ID.
+    // The daemon path (plain layer streamed into `docker load`, gzip measured on the side)
+    // gives the same image ID, and reports the same gzip layer and manifest digests.
     let again = pare_write::load_into_docker(&root, &sel, &meta(), tag, None).unwrap();
     assert_eq!(again.config_digest, w.config_digest);
+    assert_eq!(again.manifest_digest, w.manifest_digest);
+    assert_eq!(again.layer, w.layer);
+    assert_eq!(
+        again.output,
+        Output::Daemon {
+            tag: tag.to_string()
+        }
+    );
     let id = std::process::Command::new("docker")
         .args([
             "image",

@@ -1,0 +1,243 @@
+//! The `docker load` path of `pare build`: the layer goes to the daemon as a plain tar.
+//!
+//! Docker stores layers uncompressed and names an image by its config digest, which depends
+//! only on the layer's diff_id: a plain-tar layer loads as the same image ID as the gzip one.
+//! So pare does not gzip 100+ MB on the critical path, and the daemon does not inflate it
+//! again. The archive is streamed into `docker load` (no archive file). The gzip blob that an
+//! OCI layout (or `--output`) would carry is measured on a background thread while the image
+//! is verified: [`LoadedImage::finish`] waits for it and gives the same [`WrittenImage`]
+//! (layer digest and size, manifest digest) as writing the gzip layer would have.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use pare_select::Selection;
+
+use crate::image::{self, ImageMeta, MEDIA_LAYER_TAR};
+use crate::layer::{LayerInfo, gzip_digest, write_layer_uncompressed};
+use crate::output::{Output, archive_to, loaded_name};
+use crate::pgzip::ParGz;
+use crate::{WriteError, WrittenImage, resolve_epoch};
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The layer written as a plain tar into a temp file (removed when done with).
+pub struct PlainLayer {
+    file: tempfile::NamedTempFile,
+    info: LayerInfo,
+    epoch: u64,
+}
+
+/// Writes the selection as one plain-tar layer into a temp file in `dir`. `epoch`: see
+/// [`resolve_epoch`].
+pub fn write_plain_layer(
+    rootfs: &Path,
+    sel: &Selection,
+    epoch: Option<u64>,
+    dir: &Path,
+) -> Result<PlainLayer, WriteError> {
+    let epoch = resolve_epoch(epoch)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".pare-layer-")
+        .suffix(".tar")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    let f = tmp.reopen().map_err(io(tmp.path()))?;
+    let (w, info) =
+        write_layer_uncompressed(rootfs, sel, epoch, BufWriter::with_capacity(1 << 20, f))?;
+    w.into_inner().map_err(|e| WriteError::Io {
+        path: tmp.path().to_path_buf(),
+        source: e.into_error(),
+    })?;
+    Ok(PlainLayer {
+        file: tmp,
+        info,
+        epoch,
+    })
+}
+
+/// A reader that fails once `stop` is set, so an abandoned measurement ends early.
+struct Stoppable<R> {
+    inner: R,
+    stop: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for Stoppable<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("gzip measurement abandoned"));
+        }
+        self.inner.read(buf)
+    }
+}
+
+type GzipJob = JoinHandle<Result<(String, u64), WriteError>>;
+
+impl PlainLayer {
+    /// diff_id, size and entry counts (`digest`/`size` are the plain tar's).
+    pub fn info(&self) -> &LayerInfo {
+        &self.info
+    }
+
+    /// Loads the image into the local daemon as `tag` (streaming the archive into `docker
+    /// load`) and starts measuring the gzip form on a background thread.
+    pub fn load(self, meta: &ImageMeta, tag: &str) -> Result<LoadedImage, WriteError> {
+        let config = image::config_json(meta, &self.info, self.epoch)?;
+        let config_digest = image::digest(&config);
+        let path = self.file.path().to_path_buf();
+        let for_load = self.file.reopen().map_err(io(&path))?;
+        let for_gzip = self.file.reopen().map_err(io(&path))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let gzip = {
+            let (file, stop, at) = (self.file, stop.clone(), path.clone());
+            std::thread::Builder::new()
+                .name("pare-gzip-size".into())
+                .spawn(move || {
+                    let _remove_when_done = file;
+                    let r = Stoppable {
+                        inner: BufReader::with_capacity(1 << 20, for_gzip),
+                        stop,
+                    };
+                    gzip_digest(r, ParGz::<std::io::Sink>::default_threads())
+                        .map_err(|source| WriteError::Io { path: at, source })
+                })
+                .map_err(io(&path))?
+        };
+        let manifest = image::manifest_json_with(&config, &self.info, MEDIA_LAYER_TAR);
+        let entry = image::index_entry(&manifest, Some(tag), meta);
+        let loaded = docker_load_stream(|w| {
+            archive_to(
+                w,
+                Some(tag),
+                BufReader::with_capacity(1 << 20, for_load),
+                &self.info,
+                &config,
+                &manifest,
+                entry,
+                self.epoch,
+            )
+            .map(drop)
+        });
+        match loaded {
+            Ok(loaded_as) => Ok(LoadedImage {
+                loaded_as,
+                config_digest,
+                config,
+                plain: self.info,
+                epoch: self.epoch,
+                tag: tag.to_string(),
+                gzip: Some(gzip),
+                stop,
+            }),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = gzip.join();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// An image loaded into the daemon whose gzip form is still being measured.
+pub struct LoadedImage {
+    /// What `docker load` reported (`NAME:TAG`).
+    pub loaded_as: String,
+    /// `sha256:…` of the config: Docker's image ID.
+    pub config_digest: String,
+    config: Vec<u8>,
+    plain: LayerInfo,
+    epoch: u64,
+    tag: String,
+    /// Taken by `finish`; a `LoadedImage` dropped without it (the build failed) stops it.
+    gzip: Option<GzipJob>,
+    stop: Arc<AtomicBool>,
+}
+
+impl LoadedImage {
+    /// Waits for the gzip measurement: the image as [`crate::write_image`] would describe it
+    /// (gzip layer digest and size, manifest digest), with [`Output::Daemon`].
+    pub fn finish(mut self) -> Result<WrittenImage, WriteError> {
+        let job = self.gzip.take().ok_or_else(|| WriteError::Io {
+            path: PathBuf::from("<gzip>"),
+            source: std::io::Error::other("the gzip measurement was already taken"),
+        })?;
+        let (digest, size) = job.join().map_err(|_| WriteError::Io {
+            path: PathBuf::from("<gzip>"),
+            source: std::io::Error::other("the gzip measuring thread panicked"),
+        })??;
+        let layer = LayerInfo {
+            digest,
+            size,
+            ..self.plain.clone()
+        };
+        let manifest = image::manifest_json(&self.config, &layer);
+        Ok(WrittenImage {
+            config_digest: self.config_digest.clone(),
+            manifest_digest: image::digest(&manifest),
+            layer,
+            config: std::mem::take(&mut self.config),
+            epoch: self.epoch,
+            output: Output::Daemon {
+                tag: self.tag.clone(),
+            },
+        })
+    }
+}
+
+impl Drop for LoadedImage {
+    fn drop(&mut self) {
+        if let Some(job) = self.gzip.take() {
+            self.stop.store(true, Ordering::Relaxed);
+            let _ = job.join();
+        }
+    }
+}
+
+/// Runs `docker load -q`, lets `write` stream the archive into its stdin, and returns what it
+/// loaded. The CLI, not bollard: see [`crate::docker_load`].
+fn docker_load_stream(
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<String, WriteError> {
+    let mut child = Command::new("docker")
+        .args(["load", "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| WriteError::Docker {
+            reason: format!("cannot run docker: {e}"),
+        })?;
+    let streamed = match child.stdin.take() {
+        Some(stdin) => {
+            let mut w = BufWriter::with_capacity(1 << 20, stdin);
+            write(&mut w).and_then(|()| w.flush())
+            // `w` drops here: stdin closes and docker sees the end of the archive.
+        }
+        None => Err(std::io::Error::other("no pipe to docker load")),
+    };
+    let out = child.wait_with_output().map_err(|e| WriteError::Docker {
+        reason: format!("waiting for docker load: {e}"),
+    })?;
+    if !out.status.success() {
+        return Err(WriteError::Docker {
+            reason: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    streamed.map_err(|e| WriteError::Docker {
+        reason: format!("streaming the archive: {e}"),
+    })?;
+    loaded_name(&out.stdout)
+}
