@@ -277,6 +277,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         let (work_dir, mount_point) = (work.path().to_path_buf(), rootfs.clone());
         pare_profile::on_interrupt(Box::new(move || {
             INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            // Half-written outputs beside an `--output` (`.pare-PID-…`).
+            pare_write::remove_temp_files();
             let _ = nix::mount::umount2(&mount_point, nix::mount::MntFlags::MNT_DETACH);
             // Extraction may still be writing: move the dir away first so that new paths
             // under it fail, then remove what is there.

@@ -46,11 +46,7 @@ pub fn write_plain_layer(
     dir: &Path,
 ) -> Result<PlainLayer, WriteError> {
     let epoch = resolve_epoch(epoch)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".pare-layer-")
-        .suffix(".tar")
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
+    let tmp = crate::tmp::file_in(dir, "layer").map_err(io(dir))?;
     let f = tmp.reopen().map_err(io(tmp.path()))?;
     let (w, info) =
         write_layer_uncompressed(rootfs, sel, epoch, BufWriter::with_capacity(1 << 20, f))?;

@@ -23,6 +23,7 @@ mod image;
 pub mod layer;
 mod output;
 pub mod pgzip;
+mod tmp;
 
 use std::path::PathBuf;
 
@@ -31,6 +32,7 @@ pub use image::{ImageMeta, config_json, parse_rfc3339, rfc3339};
 pub use layer::{LayerInfo, write_layer, write_layer_threads};
 pub use output::{Output, docker_load, load_into_docker};
 use pare_select::Selection;
+pub use tmp::remove_temp_files;
 
 /// Why writing failed.
 #[derive(Debug, thiserror::Error)]

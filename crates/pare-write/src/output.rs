@@ -94,10 +94,7 @@ fn parent_of(p: &Path) -> PathBuf {
 /// Writes `bytes` to `path` through a temp file + rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let dir = parent_of(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pare-tmp-")
-        .tempfile_in(&dir)
-        .map_err(io(&dir))?;
+    let mut tmp = crate::tmp::file_in(&dir, "tmp").map_err(io(&dir))?;
     tmp.write_all(bytes).map_err(io(tmp.path()))?;
     tmp.persist(path).map_err(|e| WriteError::Io {
         path: path.to_path_buf(),
@@ -117,10 +114,7 @@ fn layer_to_temp(
     epoch: u64,
     dir: &Path,
 ) -> Result<(tempfile::NamedTempFile, LayerInfo), WriteError> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".pare-layer-")
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
+    let tmp = crate::tmp::file_in(dir, "layer").map_err(io(dir))?;
     let f = tmp.reopen().map_err(io(tmp.path()))?;
     let (w, info) = write_layer(rootfs, sel, epoch, BufWriter::with_capacity(1 << 20, f))?;
     // No fsync: on a busy ext4 it waits for everyone's dirty data (seconds); the rename keeps
@@ -141,10 +135,8 @@ pub(crate) fn write(
 ) -> Result<WrittenImage, WriteError> {
     let target = match &output {
         Output::Daemon { tag } => {
-            let dir = tempfile::Builder::new()
-                .prefix("pare-load-")
-                .tempdir()
-                .map_err(io(&std::env::temp_dir()))?;
+            let tmp = std::env::temp_dir();
+            let dir = crate::tmp::dir_in(&tmp, "load").map_err(io(&tmp))?;
             let plain = crate::daemon::write_plain_layer(rootfs, sel, Some(epoch), dir.path())?;
             return plain.load(meta, tag)?.finish();
         }
@@ -215,12 +207,7 @@ fn write_oci(
         None
     } else {
         let parent = parent_of(dir);
-        Some(
-            tempfile::Builder::new()
-                .prefix(".pare-oci-")
-                .tempdir_in(&parent)
-                .map_err(io(&parent))?,
-        )
+        Some(crate::tmp::dir_in(&parent, "oci").map_err(io(&parent))?)
     };
     let root = staging
         .as_ref()
@@ -306,10 +293,7 @@ fn write_archive(
     epoch: u64,
 ) -> Result<(), WriteError> {
     let dir = parent_of(path);
-    let tmp = tempfile::Builder::new()
-        .prefix(".pare-archive-")
-        .tempfile_in(&dir)
-        .map_err(io(&dir))?;
+    let tmp = crate::tmp::file_in(&dir, "archive").map_err(io(&dir))?;
     let f = tmp.reopen().map_err(io(tmp.path()))?;
     let lf = fs::File::open(layer_file).map_err(io(layer_file))?;
     let w = archive_to(

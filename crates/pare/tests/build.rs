@@ -718,3 +718,52 @@ fn ctrl_c_cleans_up() {
         "a mount is left"
     );
 }
+
+#[test]
+fn ctrl_c_while_writing_an_output_leaves_no_temp_files() {
+    // Interrupted while the gzip layer is being written beside `--output`: exit 130 and none
+    // of the half-written `.pare-PID-…` temp files or dirs stay in the output's directory.
+    let out_parent = tempfile::tempdir().unwrap();
+    let artifacts = tempfile::tempdir().unwrap();
+    let out = out_parent.path().join("slim-layout");
+    let mut child = pare()
+        .args(["build", "pare-example/jdk", "--no-verify", "--artifacts"])
+        .arg(artifacts.path())
+        .arg("--output")
+        .arg(format!("oci:{}:slim", out.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let temps = || -> Vec<String> {
+        std::fs::read_dir(out_parent.path())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(".pare-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < std::time::Duration::from_secs(120) {
+        seen = temps();
+        if !seen.is_empty() || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(!seen.is_empty(), "never saw the layer being written");
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "saw {seen:?}");
+    assert!(temps().is_empty(), "left behind: {:?}", temps());
+    assert!(!out.exists(), "an interrupted layout must not appear");
+}
