@@ -654,7 +654,7 @@ fn ctrl_c_cleans_up() {
     // output).
     let tmp = tempfile::tempdir().unwrap();
     let artifacts = tempfile::tempdir().unwrap();
-    let mut child = pare()
+    let child = pare()
         .args([
             "build",
             "pare-example/go-server",
@@ -683,15 +683,7 @@ fn ctrl_c_cleans_up() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(ctrl_c(child), Some(130));
     let left: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -717,6 +709,18 @@ fn ctrl_c_cleans_up() {
         !mounts.contains(tmp.path().to_str().unwrap()),
         "a mount is left"
     );
+}
+
+/// Sends SIGINT (what Ctrl-C sends) and returns the exit code.
+fn ctrl_c(mut child: std::process::Child) -> Option<i32> {
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    child.wait().unwrap().code()
 }
 
 #[test]
@@ -755,15 +759,7 @@ fn ctrl_c_while_writing_an_output_leaves_no_temp_files() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert!(!seen.is_empty(), "never saw the layer being written");
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "saw {seen:?}");
+    assert_eq!(ctrl_c(child), Some(130), "saw {seen:?}");
     assert!(temps().is_empty(), "left behind: {:?}", temps());
     assert!(!out.exists(), "an interrupted layout must not appear");
 }
