@@ -189,7 +189,17 @@ pub struct Timings {
     pub cleanup: Duration,
     /// The untraced second run (see `ProfileOptions::stability_run`).
     pub stability: Duration,
+    /// Start + readiness of that untraced run, when it waited for ports: set against
+    /// `start + ready` of the traced run, the sensor's cost on the app's start-up.
+    pub untraced_startup: Option<Duration>,
     pub total: Duration,
+}
+
+impl Timings {
+    /// Container start until the ports answer, under the sensor.
+    pub fn traced_startup(&self) -> Duration {
+        self.start + self.ready
+    }
 }
 
 /// The outcome of a profiling run.
@@ -298,6 +308,15 @@ impl ProfileResult {
             ));
         }
         let t = &self.timings;
+        if let Some(plain) = t.untraced_startup {
+            let traced = t.traced_startup();
+            out.push_str(&format!(
+                "start-up  {:.2}s traced, {:.2}s untraced (sensor {:+.2}s)\n",
+                traced.as_secs_f64(),
+                plain.as_secs_f64(),
+                traced.as_secs_f64() - plain.as_secs_f64()
+            ));
+        }
         out.push_str(&format!(
             "time      {:.1}s (prepare {:.1}s, start {:.1}s, ready {:.1}s, probes {:.1}s, stop {:.1}s, cleanup {:.1}s, stability run {:.1}s)\n",
             t.total.as_secs_f64(),
@@ -861,7 +880,7 @@ pub fn run_profile(
     if opts.stability_run && !records.is_empty() {
         let t_stab = Instant::now();
         opts.say("running again without the sensor to find answers that change between containers");
-        stability_run(
+        timings.untraced_startup = stability_run(
             runtime,
             &spec,
             &wait_ports,
@@ -941,6 +960,8 @@ fn traced_exec(
 
 /// Starts the image again without the sensor, replays the probes and marks what differs
 /// (bodies, kept headers) as volatile. Problems only add a notice: the profile stands.
+/// Returns how long that container took from start until its ports answered (when it
+/// waited for ports).
 fn stability_run(
     runtime: &dyn Runtime,
     spec: &RunSpec,
@@ -949,27 +970,29 @@ fn stability_run(
     report: &mut SensorReport,
     opts: &ProbeOptions,
     timeout: Duration,
-) {
+) -> Option<Duration> {
     let plain = RunSpec {
         sensor: None,
         ..spec.clone()
     };
+    let t_start = Instant::now();
     let container = match runtime.start(&plain) {
         Ok(c) => Guard(c),
         Err(e) => {
             report.notices.push(format!("stability run skipped: {e}"));
-            return;
+            return None;
         }
     };
     let c: &dyn Container = container.0.as_ref();
+    let mut startup = None;
     if !wait_ports.is_empty() {
         match pare_probe::wait_ready(c, wait_ports, timeout) {
-            Ok(Readiness::Ready) => {}
+            Ok(Readiness::Ready) => startup = Some(t_start.elapsed()),
             other => {
                 report.notices.push(format!(
                     "stability run skipped: the second container did not get ready ({other:?})"
                 ));
-                return;
+                return None;
             }
         }
     }
@@ -993,6 +1016,7 @@ fn stability_run(
     }
     // No graceful stop: nothing is recorded from this container; cleanup kills it.
     drop(container);
+    startup
 }
 
 /// Adds another sensor report (of an exec probe) to the main one.

@@ -373,6 +373,9 @@ fn web_app_is_crawled_and_artifacts_are_written() {
         summary.contains("GET http:8080/docs") && summary.contains("profile.json"),
         "{summary}"
     );
+    // The untraced run also times the start-up, set against the traced one.
+    assert!(r.timings.untraced_startup.is_some());
+    assert!(summary.contains("untraced (sensor "), "{summary}");
 }
 
 #[test]
@@ -539,4 +542,6 @@ fn stability_run_can_be_skipped() {
             .iter()
             .all(|p| p.outcome.volatile.is_empty())
     );
+    assert_eq!(r.timings.untraced_startup, None);
+    assert!(!r.summary().contains("start-up"));
 }
