@@ -4,7 +4,7 @@
 use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, sync_channel};
 
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 1 << 18;
 const DEPTH: usize = 4;
 
 pub(crate) struct ReadAhead {

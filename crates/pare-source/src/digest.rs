@@ -79,8 +79,9 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// Size of the chunks the hashing threads pass around.
-pub(crate) const CHUNK: usize = 1 << 20;
+/// Size of the chunks the hashing threads pass around. 256 KiB: as fast as 1 MiB (each chunk
+/// is ~0.15 ms of SHA-256), and half the peak RSS (jdk docker-archive xray 33 → 16 MB).
+pub(crate) const CHUNK: usize = 1 << 18;
 /// Chunks in flight per channel: memory stays below `(DEPTH + 2) * CHUNK` per thread.
 const DEPTH: usize = 4;
 

@@ -6,7 +6,7 @@
 //! drains what is left of the stored blob, then checks size, blob digest and diff ID, and returns
 //! an `io::Error` wrapping a [`SourceError`] naming the digest instead of EOF on a mismatch.
 //!
-//! Both hashers run on threads of their own (1 MiB chunks through bounded channels), so the
+//! Both hashers run on threads of their own (256 KiB chunks through bounded channels), so the
 //! thread reading this stream does nothing but decompress. The threads end when the stream is
 //! dropped, read to its end or fails.
 
