@@ -19,16 +19,9 @@ use pare_select::Selection;
 
 use crate::image::{self, ImageMeta, MEDIA_LAYER_TAR};
 use crate::layer::{LayerInfo, gzip_digest, write_layer_uncompressed};
-use crate::output::{Output, archive_to, loaded_name};
+use crate::output::{Output, archive_to, io, layer_into_temp, loaded};
 use crate::pgzip::ParGz;
 use crate::{WriteError, WrittenImage, resolve_epoch};
-
-fn io(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// The layer written as a plain tar into a temp file (removed when done with).
 pub struct PlainLayer {
@@ -46,19 +39,8 @@ pub fn write_plain_layer(
     dir: &Path,
 ) -> Result<PlainLayer, WriteError> {
     let epoch = resolve_epoch(epoch)?;
-    let tmp = crate::tmp::file_in(dir, "layer").map_err(io(dir))?;
-    let f = tmp.reopen().map_err(io(tmp.path()))?;
-    let (w, info) =
-        write_layer_uncompressed(rootfs, sel, epoch, BufWriter::with_capacity(1 << 20, f))?;
-    w.into_inner().map_err(|e| WriteError::Io {
-        path: tmp.path().to_path_buf(),
-        source: e.into_error(),
-    })?;
-    Ok(PlainLayer {
-        file: tmp,
-        info,
-        epoch,
-    })
+    let (file, info) = layer_into_temp(dir, |w| write_layer_uncompressed(rootfs, sel, epoch, w))?;
+    Ok(PlainLayer { file, info, epoch })
 }
 
 /// A reader that fails once `stop` is set, so an abandoned measurement ends early.
@@ -223,17 +205,11 @@ fn docker_load_stream(
     let out = child.wait_with_output().map_err(|e| WriteError::Docker {
         reason: format!("waiting for docker load: {e}"),
     })?;
-    if !out.status.success() {
-        return Err(WriteError::Docker {
-            reason: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout).trim(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
+    // docker's own complaint first: a broken pipe on our side is only its consequence.
+    if out.status.success() {
+        streamed.map_err(|e| WriteError::Docker {
+            reason: format!("streaming the archive: {e}"),
+        })?;
     }
-    streamed.map_err(|e| WriteError::Docker {
-        reason: format!("streaming the archive: {e}"),
-    })?;
-    loaded_name(&out.stdout)
+    loaded(&out)
 }

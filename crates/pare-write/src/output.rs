@@ -77,7 +77,7 @@ impl Output {
     }
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
     move |source| WriteError::Io {
         path: path.to_path_buf(),
         source,
@@ -107,16 +107,17 @@ fn blob_path(blobs: &Path, digest: &str) -> PathBuf {
     blobs.join(digest.trim_start_matches("sha256:"))
 }
 
-/// Writes the layer blob into `dir` as a temp file; returns it with the layer facts.
-fn layer_to_temp(
-    rootfs: &Path,
-    sel: &Selection,
-    epoch: u64,
+type TempWriter = BufWriter<fs::File>;
+
+/// A temp file in `dir` that `write` fills with a layer (gzip, or plain for the daemon);
+/// returns it with the layer facts.
+pub(crate) fn layer_into_temp(
     dir: &Path,
+    write: impl FnOnce(TempWriter) -> Result<(TempWriter, LayerInfo), WriteError>,
 ) -> Result<(tempfile::NamedTempFile, LayerInfo), WriteError> {
     let tmp = crate::tmp::file_in(dir, "layer").map_err(io(dir))?;
     let f = tmp.reopen().map_err(io(tmp.path()))?;
-    let (w, info) = write_layer(rootfs, sel, epoch, BufWriter::with_capacity(1 << 20, f))?;
+    let (w, info) = write(BufWriter::with_capacity(1 << 20, f))?;
     // No fsync: on a busy ext4 it waits for everyone's dirty data (seconds); the rename keeps
     // readers from ever seeing a partial file.
     w.into_inner().map_err(|e| WriteError::Io {
@@ -144,7 +145,7 @@ pub(crate) fn write(
     };
     let work_parent = parent_of(&target);
     fs::create_dir_all(&work_parent).map_err(io(&work_parent))?;
-    let (layer_tmp, layer) = layer_to_temp(rootfs, sel, epoch, &work_parent)?;
+    let (layer_tmp, layer) = layer_into_temp(&work_parent, |w| write_layer(rootfs, sel, epoch, w))?;
     let config = image::config_json(meta, &layer, epoch)?;
     let manifest = image::manifest_json(&config, &layer);
     let config_digest = image::digest(&config);
@@ -422,6 +423,12 @@ pub fn docker_load(archive: &Path) -> Result<String, WriteError> {
         .map_err(|e| WriteError::Docker {
             reason: format!("cannot run docker: {e}"),
         })?;
+    loaded(&out)
+}
+
+/// What a finished `docker load` loaded (`Loaded image: NAME:TAG` or `Loaded image ID: …`),
+/// or its output as the error when it failed.
+pub(crate) fn loaded(out: &std::process::Output) -> Result<String, WriteError> {
     if !out.status.success() {
         return Err(WriteError::Docker {
             reason: format!(
@@ -431,12 +438,7 @@ pub fn docker_load(archive: &Path) -> Result<String, WriteError> {
             ),
         });
     }
-    loaded_name(&out.stdout)
-}
-
-/// The image `docker load` says it loaded (`Loaded image: NAME:TAG` or `Loaded image ID: …`).
-pub(crate) fn loaded_name(stdout: &[u8]) -> Result<String, WriteError> {
-    let stdout = String::from_utf8_lossy(stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     stdout
         .lines()
         .rev()
