@@ -357,22 +357,23 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 _ => Target::Rootfs(rootfs.clone()),
             };
             let parallel = matches!(target, Target::Daemon(_)) && mounted.is_none();
+            let trace = |target| {
+                pare_profile::run_profile(
+                    &image,
+                    &reference.to_string(),
+                    target,
+                    rt.as_ref(),
+                    sensor,
+                    &profile_opts,
+                )
+            };
             if mounted.is_none() {
                 phases.progress.begin("extract", &extract_detail);
             }
             let (extracted, result) = if parallel {
                 std::thread::scope(|scope| {
                     let handle = scope.spawn(extract);
-                    let result = phases.run("profile", rt.name(), || {
-                        pare_profile::run_profile(
-                            &image,
-                            &reference.to_string(),
-                            target,
-                            rt.as_ref(),
-                            sensor,
-                            &profile_opts,
-                        )
-                    });
+                    let result = phases.run("profile", rt.name(), || trace(target));
                     let extracted = handle.join().unwrap_or_else(|_| {
                         (
                             Err(BuildError::Extract {
@@ -394,16 +395,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 if !ok {
                     extracted.0?;
                 }
-                let result = phases.run("profile", rt.name(), || {
-                    pare_profile::run_profile(
-                        &image,
-                        &reference.to_string(),
-                        target,
-                        rt.as_ref(),
-                        sensor,
-                        &profile_opts,
-                    )
-                });
+                let result = phases.run("profile", rt.name(), || trace(target));
                 ((Ok(Default::default()), Duration::ZERO), result)
             };
             if parallel {
