@@ -1223,16 +1223,26 @@ impl Forwarder {
     }
 }
 
+/// Connects to `port` on loopback in the calling thread's net ns: 127.0.0.1, then ::1. When
+/// both fail, the IPv4 error (a refusal there means nothing listens; ::1 may not exist).
+fn connect_loopback(port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+    TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), timeout).or_else(
+        |v4| {
+            TcpStream::connect_timeout(&SocketAddr::from((Ipv6Addr::LOCALHOST, port)), timeout)
+                .map_err(|_| v4)
+        },
+    )
+}
+
 fn forward_conn(client: TcpStream, netns: &OwnedFd, port: u16) {
     // Only this thread enters the container's net ns; the socket created here lives there.
     if setns(netns.as_fd(), CloneFlags::CLONE_NEWNET).is_err() {
         return;
     }
-    let t = Duration::from_secs(5);
-    let up = TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), t)
-        .or_else(|_| TcpStream::connect_timeout(&SocketAddr::from((Ipv6Addr::LOCALHOST, port)), t));
     // Nothing listening yet: close the client, like docker-proxy does.
-    let Ok(up) = up else { return };
+    let Ok(up) = connect_loopback(port, Duration::from_secs(5)) else {
+        return;
+    };
     let _ = client.set_nodelay(true);
     let _ = up.set_nodelay(true);
     let (Ok(mut c_read), Ok(mut u_write)) = (client.try_clone(), up.try_clone()) else {
@@ -1509,20 +1519,10 @@ impl Container for EmbeddedContainer {
             .name(format!("pare-listen-{port}"))
             .spawn(move || {
                 setns(net.as_fd(), CloneFlags::CLONE_NEWNET).ok()?;
-                let t = Duration::from_secs(1);
-                let v4 =
-                    TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), t);
-                let v6 = || {
-                    TcpStream::connect_timeout(&SocketAddr::from((Ipv6Addr::LOCALHOST, port)), t)
-                };
-                match v4 {
+                match connect_loopback(port, Duration::from_secs(1)) {
                     Ok(_) => Some(true),
-                    Err(e) => match v6() {
-                        Ok(_) => Some(true),
-                        // v4 loopback refused and ::1 has nothing either (or no ::1 at all).
-                        Err(_) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(false),
-                        Err(_) => None,
-                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(false),
+                    Err(_) => None,
                 }
             })
             .ok()?
