@@ -180,13 +180,7 @@ impl Phases<'_> {
         self.progress.begin(phase, detail);
         let t = Instant::now();
         let r = f();
-        let elapsed = t.elapsed();
-        self.progress
-            .end(phase, elapsed, if r.is_ok() { "done" } else { "failed" });
-        self.timings.push(PhaseTiming {
-            phase: phase.to_string(),
-            seconds: elapsed.as_secs_f64(),
-        });
+        self.finish(phase, t.elapsed(), r.is_ok());
         r
     }
 
@@ -308,17 +302,16 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
             .begin("mount", "read-only overlay of the layer dirs");
         phases.finish("mount", t_mount.elapsed(), true);
     }
+    // Extraction: not needed when the layers are mounted.
+    let needs_extract = mounted.is_none();
     let extract = || {
-        if mounted.is_some() {
-            return (Ok(Default::default()), Duration::ZERO);
-        }
-        let t = Instant::now();
-        let r = pare_layerfs::extract(source.as_ref(), &rootfs).map_err(|e| BuildError::Extract {
-            image: reference.to_string(),
-            dest: rootfs.clone(),
-            message: e.to_string(),
-        });
-        (r, t.elapsed())
+        pare_layerfs::extract(source.as_ref(), &rootfs)
+            .map(drop)
+            .map_err(|e| BuildError::Extract {
+                image: reference.to_string(),
+                dest: rootfs.clone(),
+                message: e.to_string(),
+            })
     };
     let extract_detail = format!("{} layers", image.layers.len());
 
@@ -334,11 +327,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     }
     let profile: Profile = match &opts.reuse_profile {
         Some(path) => {
-            if mounted.is_none() {
-                phases.progress.begin("extract", &extract_detail);
-                let (r, took) = extract();
-                phases.finish("extract", took, r.is_ok());
-                r?;
+            if needs_extract {
+                phases.run("extract", &extract_detail, extract)?;
             }
             let text = std::fs::read_to_string(path).map_err(file_err(path))?;
             serde_json::from_str(&text).map_err(|e| BuildError::File {
@@ -356,7 +346,6 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 ImageRef::DockerDaemon { name } if on_docker => Target::Daemon(name.clone()),
                 _ => Target::Rootfs(rootfs.clone()),
             };
-            let parallel = matches!(target, Target::Daemon(_)) && mounted.is_none();
             let trace = |target| {
                 pare_profile::run_profile(
                     &image,
@@ -367,14 +356,16 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                     &profile_opts,
                 )
             };
-            if mounted.is_none() {
+            let result = if needs_extract && matches!(target, Target::Daemon(_)) {
+                // The daemon traces from its own storage: extract at the same time.
                 phases.progress.begin("extract", &extract_detail);
-            }
-            let (extracted, result) = if parallel {
-                std::thread::scope(|scope| {
-                    let handle = scope.spawn(extract);
+                let (extracted, took, result) = std::thread::scope(|scope| {
+                    let handle = scope.spawn(|| {
+                        let t = Instant::now();
+                        (extract(), t.elapsed())
+                    });
                     let result = phases.run("profile", rt.name(), || trace(target));
-                    let extracted = handle.join().unwrap_or_else(|_| {
+                    let (extracted, took) = handle.join().unwrap_or_else(|_| {
                         (
                             Err(BuildError::Extract {
                                 image: reference.to_string(),
@@ -384,24 +375,17 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                             Duration::ZERO,
                         )
                     });
-                    (extracted, result)
-                })
+                    (extracted, took, result)
+                });
+                phases.finish("extract", took, extracted.is_ok());
+                extracted?;
+                result
             } else {
-                let extracted = extract();
-                let ok = extracted.0.is_ok();
-                if mounted.is_none() {
-                    phases.finish("extract", extracted.1, ok);
+                if needs_extract {
+                    phases.run("extract", &extract_detail, extract)?;
                 }
-                if !ok {
-                    extracted.0?;
-                }
-                let result = phases.run("profile", rt.name(), || trace(target));
-                ((Ok(Default::default()), Duration::ZERO), result)
+                phases.run("profile", rt.name(), || trace(target))
             };
-            if parallel {
-                phases.finish("extract", extracted.1, extracted.0.is_ok());
-            }
-            extracted.0?;
             result?.profile
         }
     };
@@ -436,33 +420,32 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     };
     // Into the daemon, the layer goes as a plain tar (same image ID, nothing to compress or
     // inflate on the way); its gzip form is measured on a thread while verification runs.
-    let (written, loaded) = match &output {
+    let slim = match &output {
         Output::Daemon { tag } => {
             let plain = phases.run("write", "one deterministic layer", || {
                 pare_write::write_plain_layer(&rootfs, &selection, opts.epoch, work.path())
             })?;
-            let loaded = phases.run("load", tag, || plain.load(&meta, tag))?;
-            (None, Some(loaded))
+            Slim::Loaded(phases.run("load", tag, || plain.load(&meta, tag))?)
         }
-        _ => {
-            let written = phases.run("write", "one deterministic layer", || {
-                pare_write::write_image(&rootfs, &selection, &meta, output.clone(), opts.epoch)
-            })?;
-            (Some(written), None)
-        }
+        _ => Slim::Written(phases.run("write", "one deterministic layer", || {
+            pare_write::write_image(&rootfs, &selection, &meta, output.clone(), opts.epoch)
+        })?),
     };
-    let loaded_as = loaded.as_ref().map(|l| l.loaded_as.clone());
-    let slim_ref = match (&loaded_as, &output) {
-        (Some(t), _) => ImageRef::DockerDaemon { name: t.clone() },
-        (None, Output::Oci { dir, tag }) => ImageRef::Oci {
-            dir: dir.clone(),
-            tag: tag.clone(),
+    let slim_ref = match &slim {
+        Slim::Loaded(l) => ImageRef::DockerDaemon {
+            name: l.loaded_as.clone(),
         },
-        (None, Output::DockerArchive { path, tag }) => ImageRef::DockerArchive {
-            path: path.clone(),
-            reference: tag.clone(),
+        Slim::Written(w) => match &w.output {
+            Output::Oci { dir, tag } => ImageRef::Oci {
+                dir: dir.clone(),
+                tag: tag.clone(),
+            },
+            Output::DockerArchive { path, tag } => ImageRef::DockerArchive {
+                path: path.clone(),
+                reference: tag.clone(),
+            },
+            Output::Daemon { tag } => ImageRef::DockerDaemon { name: tag.clone() },
         },
-        (None, Output::Daemon { tag }) => ImageRef::DockerDaemon { name: tag.clone() },
     };
 
     // Verify.
@@ -471,7 +454,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         // A slim image written with --output is not in the daemon: it is verified from its
         // own files with the embedded runtime (the daemon is never changed behind the user's
         // back).
-        let verify_on_docker = on_docker && loaded_as.is_some();
+        let verify_on_docker = on_docker && matches!(slim, Slim::Loaded(_));
         let embedded;
         let rt = if on_docker && !verify_on_docker {
             embedded = pare_runtime::detect(Some("embedded"))?;
@@ -545,10 +528,9 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         (None, None)
     };
 
-    let written = match (written, loaded) {
-        (Some(w), _) => w,
-        (None, Some(l)) => phases.run("gzip", "the layer's gzip digest and size", || l.finish())?,
-        (None, None) => unreachable!("one of the two is always set"),
+    let written = match slim {
+        Slim::Written(w) => w,
+        Slim::Loaded(l) => phases.run("gzip", "the layer's gzip digest and size", || l.finish())?,
     };
 
     let report = BuildReport::new(report::Inputs {
@@ -586,6 +568,13 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         report,
         report_path,
     })
+}
+
+/// The slim image: written to files, or loaded into the daemon (uncompressed) with its gzip
+/// form still being measured.
+enum Slim {
+    Written(pare_write::WrittenImage),
+    Loaded(pare_write::LoadedImage),
 }
 
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

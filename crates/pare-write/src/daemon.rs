@@ -38,7 +38,16 @@ pub fn write_plain_layer(
     epoch: Option<u64>,
     dir: &Path,
 ) -> Result<PlainLayer, WriteError> {
-    let epoch = resolve_epoch(epoch)?;
+    plain_layer(rootfs, sel, resolve_epoch(epoch)?, dir)
+}
+
+/// [`write_plain_layer`] with the epoch already resolved.
+pub(crate) fn plain_layer(
+    rootfs: &Path,
+    sel: &Selection,
+    epoch: u64,
+    dir: &Path,
+) -> Result<PlainLayer, WriteError> {
     let (file, info) = layer_into_temp(dir, |w| write_layer_uncompressed(rootfs, sel, epoch, w))?;
     Ok(PlainLayer { file, info, epoch })
 }

@@ -60,15 +60,6 @@ impl Output {
         }
     }
 
-    /// The file or directory written (`None` for the daemon).
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            Output::Oci { dir, .. } => Some(dir),
-            Output::DockerArchive { path, .. } => Some(path),
-            Output::Daemon { .. } => None,
-        }
-    }
-
     pub fn tag(&self) -> Option<&str> {
         match self {
             Output::Oci { tag, .. } | Output::DockerArchive { tag, .. } => tag.as_deref(),
@@ -135,15 +126,14 @@ pub(crate) fn write(
     epoch: u64,
 ) -> Result<WrittenImage, WriteError> {
     let target = match &output {
+        Output::Oci { dir, .. } => dir,
+        Output::DockerArchive { path, .. } => path,
         Output::Daemon { tag } => {
-            let tmp = std::env::temp_dir();
-            let dir = crate::tmp::dir_in(&tmp, "load").map_err(io(&tmp))?;
-            let plain = crate::daemon::write_plain_layer(rootfs, sel, Some(epoch), dir.path())?;
+            let plain = crate::daemon::plain_layer(rootfs, sel, epoch, &std::env::temp_dir())?;
             return plain.load(meta, tag)?.finish();
         }
-        other => other.path().unwrap_or(Path::new(".")).to_path_buf(),
     };
-    let work_parent = parent_of(&target);
+    let work_parent = parent_of(target);
     fs::create_dir_all(&work_parent).map_err(io(&work_parent))?;
     let (layer_tmp, layer) = layer_into_temp(&work_parent, |w| write_layer(rootfs, sel, epoch, w))?;
     let config = image::config_json(meta, &layer, epoch)?;
