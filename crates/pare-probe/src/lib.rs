@@ -264,7 +264,7 @@ pub fn port_alive(
 /// Whether a TCP connection to `addr` is accepted *and kept* by the app. A proxy in front of
 /// the container (docker's userland proxy) accepts and then closes at once when nothing
 /// listens inside; that counts as not alive.
-pub fn tcp_alive(addr: SocketAddr, timeout: Duration) -> bool {
+fn tcp_alive(addr: SocketAddr, timeout: Duration) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else {
         return false;
     };
@@ -610,6 +610,13 @@ pub fn mark_volatile(container: &dyn Container, records: &mut [ProbeRecord], opt
     }
 }
 
+/// Whether a differing field may be excused as volatile (it legitimately changes between two
+/// runs of the same image): the body and kept headers. Status, exit code, connectivity and
+/// errors never are.
+pub fn may_be_volatile(field: &str) -> bool {
+    field == "body" || field.starts_with("header:")
+}
+
 /// Marks as volatile the fields that differ between `records` and the outcomes of the same
 /// probes in another run of the same image (`other[i]` answers `records[i]`). Some answers
 /// are stable within one container but not across containers — a page showing the start time
@@ -621,10 +628,7 @@ pub fn mark_volatile_across(records: &mut [ProbeRecord], other: &[ProbeOutcome])
             continue;
         };
         for m in diff.mismatches {
-            // Status, exit code, connectivity and errors are never excused.
-            if (m.field == "body" || m.field.starts_with("header:"))
-                && !rec.outcome.volatile.contains(&m.field)
-            {
+            if may_be_volatile(&m.field) && !rec.outcome.volatile.contains(&m.field) {
                 rec.outcome.volatile.push(m.field);
             }
         }

@@ -439,11 +439,9 @@ impl ImageRun {
     /// The ports a run must publish: the exposed TCP ports, then any other port a probe uses.
     pub fn ports_for<'a>(&self, probes: impl IntoIterator<Item = &'a ProbeSpec>) -> Vec<u16> {
         let mut ports = self.tcp_ports.clone();
-        for s in probes {
-            if let ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } = s {
-                if !ports.contains(port) {
-                    ports.push(*port);
-                }
+        for port in probes.into_iter().filter_map(ProbeSpec::port) {
+            if !ports.contains(&port) {
+                ports.push(port);
             }
         }
         ports
@@ -729,13 +727,7 @@ pub fn run_profile(
     };
     let wait_ports: Vec<u16> = match &explicit {
         Some(specs) => {
-            let mut v: Vec<u16> = specs
-                .iter()
-                .filter_map(|s| match s {
-                    ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } => Some(*port),
-                    _ => None,
-                })
-                .collect();
+            let mut v: Vec<u16> = specs.iter().filter_map(ProbeSpec::port).collect();
             v.sort_unstable();
             v.dedup();
             // Only exec/host-exec probes: still let a service come up before they run.

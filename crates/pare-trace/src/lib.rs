@@ -136,6 +136,16 @@ pub enum ProbeSpec {
     Job,
 }
 
+impl ProbeSpec {
+    /// The container port a network probe talks to (`None` for exec, host-exec and jobs).
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } => Some(*port),
+            _ => None,
+        }
+    }
+}
+
 fn default_method() -> String {
     "GET".into()
 }

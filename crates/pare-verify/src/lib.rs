@@ -175,11 +175,6 @@ fn verdict(r: &Replay) -> ProbeVerdict {
     }
 }
 
-/// Whether a field may legitimately differ between two runs of the same image.
-fn may_be_volatile(field: &str) -> bool {
-    field == "body" || field.starts_with("header:")
-}
-
 /// Applies a replay of the probes against a fresh run of the original image: a failed
 /// verdict whose differing fields all differ between the original's recording and its own
 /// re-run too (and may be volatile: body, headers) is passed, with those fields named in
@@ -196,7 +191,7 @@ pub fn apply_original_rerun(v: &mut Verification, original: &[Replay]) -> usize 
                 .mismatches
                 .iter()
                 .map(|m| m.field.clone())
-                .filter(|f| may_be_volatile(f))
+                .filter(|f| pare_probe::may_be_volatile(f))
                 .collect(),
         };
         if !verdict.fields.is_empty() && verdict.fields.iter().all(|f| unstable.contains(f)) {
