@@ -923,20 +923,13 @@ fn traced_exec(
     opts: &ProbeOptions,
 ) -> (ProbeRecord, Option<PathBuf>) {
     let sub = format!("exec-{n}");
-    let mut wrapped = vec![
-        pare_runtime::SENSOR_PATH.to_string(),
-        "--output".into(),
-        format!("{}/{sub}", pare_runtime::OUTPUT_DIR),
-        "--no-fanotify".into(),
-    ];
-    if !run.user.is_empty() {
-        wrapped.extend(["--user".to_string(), run.user.clone()]);
-    }
-    if !run.workdir.is_empty() {
-        wrapped.extend(["--workdir".to_string(), run.workdir.clone()]);
-    }
-    wrapped.push("--".into());
-    wrapped.extend(argv.iter().cloned());
+    let wrapped = pare_runtime::sensor_command(
+        &format!("{}/{sub}", pare_runtime::OUTPUT_DIR),
+        &run.user,
+        &run.workdir,
+        false,
+        argv,
+    );
     let original = ProbeSpec::Exec {
         argv: argv.to_vec(),
     };

@@ -309,25 +309,15 @@ pub(crate) fn create_body(
     Ok(body)
 }
 
-/// `SENSOR_PATH --output OUTPUT_DIR [--user U] [--workdir D] [--no-fanotify] -- CMD...`
+/// The sensor's command line for a run: see [`crate::sensor_command`].
 pub(crate) fn sensor_argv(spec: &RunSpec) -> Vec<String> {
-    let mut argv = vec![
-        SENSOR_PATH.to_string(),
-        "--output".to_string(),
-        OUTPUT_DIR.to_string(),
-    ];
-    if !spec.user.is_empty() {
-        argv.extend(["--user".to_string(), spec.user.clone()]);
-    }
-    if !spec.workdir.is_empty() {
-        argv.extend(["--workdir".to_string(), spec.workdir.clone()]);
-    }
-    if spec.sensor.as_ref().is_some_and(|s| !s.fanotify) {
-        argv.push("--no-fanotify".to_string());
-    }
-    argv.push("--".to_string());
-    argv.extend(spec.command.iter().cloned());
-    argv
+    crate::sensor_command(
+        OUTPUT_DIR,
+        &spec.user,
+        &spec.workdir,
+        spec.sensor.as_ref().is_none_or(|s| s.fanotify),
+        &spec.command,
+    )
 }
 
 fn absolute(p: &Path) -> Result<String, RuntimeError> {

@@ -49,6 +49,36 @@ pub const SENSOR_PATH: &str = "/.pare/sensor";
 /// Where the sensor writes `sensor.json` inside the container.
 pub const OUTPUT_DIR: &str = "/.pare/out";
 
+/// The sensor's command line inside a container:
+/// `SENSOR_PATH --output OUTPUT [--user USER] [--workdir DIR] [--no-fanotify] -- CMD...`.
+/// Empty `user`/`workdir` are left out. One place for the sensor's CLI: the runtimes start
+/// the app with it, and `pare profile` wraps exec probes in it.
+pub fn sensor_command(
+    output: &str,
+    user: &str,
+    workdir: &str,
+    fanotify: bool,
+    cmd: &[String],
+) -> Vec<String> {
+    let mut argv = vec![
+        SENSOR_PATH.to_string(),
+        "--output".to_string(),
+        output.to_string(),
+    ];
+    if !user.is_empty() {
+        argv.extend(["--user".to_string(), user.to_string()]);
+    }
+    if !workdir.is_empty() {
+        argv.extend(["--workdir".to_string(), workdir.to_string()]);
+    }
+    if !fanotify {
+        argv.push("--no-fanotify".to_string());
+    }
+    argv.push("--".to_string());
+    argv.extend(cmd.iter().cloned());
+    argv
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
