@@ -226,15 +226,7 @@ impl EmbeddedRuntime {
                     std::io::Error::other("root filesystem is not a directory"),
                 ));
             }
-            let s = dir
-                .to_str()
-                .filter(|s| !s.contains([',', ':', '\\']))
-                .ok_or_else(|| {
-                    eerr(format!(
-                        "{}: layer path must be UTF-8 without ',' ':' '\\' (overlay options)",
-                        dir.display()
-                    ))
-                })?;
+            let s = overlay_safe(&dir, "layer path")?;
             lowers.push(s.to_string());
         }
         let lower = lowers.join(":");
@@ -274,8 +266,20 @@ impl EmbeddedRuntime {
                 caps.push(CAP_SYS_ADMIN);
             }
         }
-        std::fs::create_dir_all(&self.temp_root).map_err(|e| io_err(&self.temp_root, e))?;
+        // Everything that only needs the temp dir's path is checked before it exists, so a
+        // failure leaves nothing to remove.
         let tmp = self.temp_root.join(format!("pare-run-{id}"));
+        let tmp_s = overlay_safe(&tmp, "temp path")?;
+        let opts = format!("lowerdir={lower},upperdir={tmp_s}/upper,workdir={tmp_s}/work");
+        if opts.len() >= 4000 {
+            return Err(eerr(format!(
+                "{} layers: overlay options exceed a page ({} bytes); use shorter paths or fewer layers",
+                layers.len(),
+                opts.len()
+            )));
+        }
+        let overlay_opts = cstring("overlay options", opts)?;
+        std::fs::create_dir_all(&self.temp_root).map_err(|e| io_err(&self.temp_root, e))?;
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&tmp)
@@ -285,28 +289,6 @@ impl EmbeddedRuntime {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(io_err(&tmp.join(OWNER_FILE), e));
         }
-        let tmp_s = tmp
-            .to_str()
-            .filter(|s| !s.contains([',', ':', '\\']))
-            .ok_or_else(|| {
-                let _ = std::fs::remove_dir(&tmp);
-                eerr(format!(
-                    "{}: temp path must be UTF-8 without ',' ':' '\\'",
-                    tmp.display()
-                ))
-            })?;
-        let opts = format!("lowerdir={lower},upperdir={tmp_s}/upper,workdir={tmp_s}/work");
-        if opts.len() >= 4000 {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(eerr(format!(
-                "{} layers: overlay options exceed a page ({} bytes); use shorter paths or fewer layers",
-                layers.len(),
-                opts.len()
-            )));
-        }
-        let overlay_opts = cstring("overlay options", opts).inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&tmp);
-        })?;
         let mut env = container_env(&spec.env, &hostname);
         if spec.sensor.is_some() {
             env = with_home(&env, "/root");
@@ -824,6 +806,18 @@ fn open_path(p: &Path) -> Result<OwnedFd, String> {
 
 fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// `p` as a string that can go into overlay mount options: UTF-8 without `,` `:` `\`.
+fn overlay_safe<'a>(p: &'a Path, what: &str) -> Result<&'a str, RuntimeError> {
+    p.to_str()
+        .filter(|s| !s.contains([',', ':', '\\']))
+        .ok_or_else(|| {
+            eerr(format!(
+                "{}: {what} must be UTF-8 without ',' ':' '\\' (overlay options)",
+                p.display()
+            ))
+        })
 }
 
 /// Creates an empty regular file as a bind-mount target (no-op when something exists).
