@@ -91,6 +91,11 @@ impl Instruction {
     pub fn words(&self) -> Vec<&str> {
         self.args.split_whitespace().collect()
     }
+
+    /// The variable an `ARG NAME[=default]` declares.
+    pub fn arg_name(&self) -> &str {
+        self.args.split('=').next().unwrap_or("").trim()
+    }
 }
 
 /// A parsed Dockerfile.
@@ -465,7 +470,7 @@ fn parse_logical(logical: &str, line: usize, column: usize) -> Result<Instructio
             message: format!("{upper} requires at least one argument"),
         });
     }
-    let words: Vec<&str> = ins.args.split_whitespace().collect();
+    let words = ins.words();
     if upper == "FROM"
         && !(words.len() == 1 || (words.len() == 3 && words[1].eq_ignore_ascii_case("as")))
     {
@@ -485,7 +490,7 @@ fn parse_logical(logical: &str, line: usize, column: usize) -> Result<Instructio
         });
     }
     if upper == "EXPOSE" {
-        for w in ins.args.split_whitespace() {
+        for w in &words {
             let port = w.trim_matches(|c| c == '"' || c == '\'');
             let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
             let num_ok = num

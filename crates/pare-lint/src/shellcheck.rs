@@ -42,7 +42,7 @@ pub fn check(df: &Dockerfile, bin: &Path) -> Vec<Finding> {
             }
             "ARG" | "ENV" => {
                 let names: Vec<String> = if ins.keyword == "ARG" {
-                    vec![ins.args.split('=').next().unwrap_or("").trim().to_string()]
+                    vec![ins.arg_name().to_string()]
                 } else {
                     crate::rules::kv_pairs(&ins.args)
                         .into_iter()
@@ -64,10 +64,7 @@ pub fn check(df: &Dockerfile, bin: &Path) -> Vec<Finding> {
                     .unwrap_or_default();
                 dialect = if first.contains("bash") {
                     Some("bash")
-                } else if ["pwsh", "powershell", "cmd"]
-                    .iter()
-                    .any(|p| first.contains(p))
-                {
+                } else if crate::rules::non_posix_shell(&first) {
                     None
                 } else {
                     Some("sh")
@@ -118,6 +115,11 @@ fn run_batch(jobs: &[Job], bin: &Path) -> Vec<Finding> {
         }
         paths.push(p);
     }
+    let excluded = EXCLUDED
+        .iter()
+        .map(|c| format!("SC{c}"))
+        .collect::<Vec<_>>()
+        .join(",");
     for dialect in ["sh", "bash"] {
         let idx: Vec<usize> = (0..jobs.len())
             .filter(|&i| jobs[i].dialect == dialect)
@@ -125,11 +127,6 @@ fn run_batch(jobs: &[Job], bin: &Path) -> Vec<Finding> {
         if idx.is_empty() {
             continue;
         }
-        let excluded = EXCLUDED
-            .iter()
-            .map(|c| format!("SC{c}"))
-            .collect::<Vec<_>>()
-            .join(",");
         let Ok(output) = Command::new(bin)
             .args(["-s", dialect, "-f", "json", "-e", &excluded])
             .args(idx.iter().map(|&i| &paths[i]))
@@ -156,10 +153,7 @@ fn run_batch(jobs: &[Job], bin: &Path) -> Vec<Finding> {
             if it["code"].as_u64() == Some(2086) && declared_var(&job.script, &it, &job.declared) {
                 continue;
             }
-            out.extend(parse_output(
-                serde_json::to_string(&[it]).unwrap_or_default().as_bytes(),
-                job.line,
-            ));
+            out.extend(to_finding(&it, job.line));
         }
     }
     out
@@ -213,28 +207,29 @@ pub fn parse_output(json: &[u8], line: usize) -> Vec<Finding> {
     let Ok(items) = serde_json::from_slice::<Vec<serde_json::Value>>(json) else {
         return Vec::new();
     };
-    items
-        .iter()
-        .filter_map(|it| {
-            let code = it["code"].as_u64()?;
-            if EXCLUDED.contains(&code) {
-                return None;
-            }
-            let severity = match it["level"].as_str()? {
-                "error" => Severity::Error,
-                "warning" => Severity::Warning,
-                "info" => Severity::Info,
-                _ => Severity::Style,
-            };
-            Some(Finding {
-                code: format!("SC{code}"),
-                severity,
-                message: it["message"].as_str()?.to_string(),
-                line,
-                column: 1,
-            })
-        })
-        .collect()
+    items.iter().filter_map(|it| to_finding(it, line)).collect()
+}
+
+/// One item of `shellcheck -f json` output as a finding at `line` (`None` when excluded or
+/// malformed).
+fn to_finding(it: &serde_json::Value, line: usize) -> Option<Finding> {
+    let code = it["code"].as_u64()?;
+    if EXCLUDED.contains(&code) {
+        return None;
+    }
+    let severity = match it["level"].as_str()? {
+        "error" => Severity::Error,
+        "warning" => Severity::Warning,
+        "info" => Severity::Info,
+        _ => Severity::Style,
+    };
+    Some(Finding {
+        code: format!("SC{code}"),
+        severity,
+        message: it["message"].as_str()?.to_string(),
+        line,
+        column: 1,
+    })
 }
 
 #[cfg(test)]

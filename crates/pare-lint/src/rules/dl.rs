@@ -238,8 +238,7 @@ impl State<'_> {
     }
 
     fn arg(&mut self, ins: &Instruction) {
-        let name = ins.args.split('=').next().unwrap_or("").trim().to_string();
-        if sensitive(&name) {
+        if sensitive(ins.arg_name()) {
             self.out.push(finding("DL3064", ins.line));
         }
     }
@@ -361,7 +360,7 @@ impl State<'_> {
             "ARG" => {
                 self.arg(ins);
                 if !in_onbuild {
-                    let name = ins.args.split('=').next().unwrap_or("").trim().to_string();
+                    let name = ins.arg_name().to_string();
                     self.stage().env_defined.insert(name);
                 }
             }
@@ -372,9 +371,7 @@ impl State<'_> {
                         .first()
                         .map(|s| s.to_ascii_lowercase())
                         .unwrap_or_default();
-                    let non_posix = ["pwsh", "powershell", "cmd"]
-                        .iter()
-                        .any(|p| first.contains(p));
+                    let non_posix = super::non_posix_shell(&first);
                     let pipefail = argv.windows(2).any(|w| {
                         w[0].starts_with('-')
                             && !w[0].starts_with("--")

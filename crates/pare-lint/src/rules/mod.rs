@@ -208,6 +208,14 @@ pub(crate) fn finding_msg(code: &str, line: usize, message: String) -> Finding {
     f
 }
 
+/// Whether a `SHELL` program (its first argv word, lowercased) is not a POSIX shell:
+/// PowerShell or cmd, whose RUN lines shell rules must not judge.
+pub(crate) fn non_posix_shell(first: &str) -> bool {
+    ["pwsh", "powershell", "cmd"]
+        .iter()
+        .any(|p| first.contains(p))
+}
+
 /// Splits `KEY=VALUE KEY2="v 2"` (or legacy `KEY VALUE`) into pairs, quotes removed.
 pub fn kv_pairs(args: &str) -> Vec<(String, String)> {
     let words = split_words(args);
