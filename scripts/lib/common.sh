@@ -56,3 +56,16 @@ apt_install() {
     [ "$own_policy" -eq 1 ] && rm -f "$policy"
     return "$rc"
 }
+
+# pare_binary : sets PARE to the release pare binary unless PARE is set, building it when it is
+# missing and BENCH_BUILD is 1 (the default). Fails when there is still no binary.
+pare_binary() {
+    if [ -z "${PARE:-}" ]; then
+        PARE="${CARGO_TARGET_DIR:-$PARE_ROOT/target}/release/pare"
+        if [ ! -x "$PARE" ] && [ "${BENCH_BUILD:-1}" = 1 ]; then
+            log "building $PARE (cargo build --release -p pare)"
+            (cd "$PARE_ROOT" && cargo build --release -p pare >&2)
+        fi
+    fi
+    [ -x "$PARE" ]
+}
