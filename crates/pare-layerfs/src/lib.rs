@@ -12,7 +12,6 @@
 mod extract;
 mod merge;
 mod path;
-mod readahead;
 pub mod testing;
 mod walk;
 

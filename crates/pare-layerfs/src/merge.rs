@@ -42,10 +42,6 @@ pub struct ReadOptions<'a> {
     pub capture: Option<&'a dyn Capture>,
     /// Worker threads for [`read_image`]; 0 means one per core (never more than layers).
     pub threads: usize,
-    /// Read tar streams ahead on a helper thread per layer, so the source's decompression and
-    /// digest checks overlap with tar parsing and hashing (one extra thread and at most 5 MiB
-    /// per layer being read). Helps most when one big layer is the critical path.
-    pub read_ahead: bool,
 }
 
 /// One layer condensed: its records, whiteouts, opaque directories and captured files.
@@ -68,12 +64,6 @@ pub fn read_layer(
     layer: &str,
     opts: &ReadOptions<'_>,
 ) -> Result<LayerIndex, LayerFsError> {
-    let content = match content {
-        LayerContent::Tar(r) if opts.read_ahead => {
-            LayerContent::Tar(Box::new(crate::readahead::ReadAhead::new(r)))
-        }
-        other => other,
-    };
     let mut idx = LayerIndex::default();
     let mut buf = vec![0u8; 128 * 1024];
     walk_layer(content, layer, &mut |ev, mut data| {

@@ -94,9 +94,18 @@ pub(crate) trait HashedStream: BufRead + Send {
 /// Opens `raw` as a hashed stream: read and hashed on a thread of its own when one can be
 /// started, inline otherwise.
 pub(crate) fn hashed_stream(raw: Box<dyn Read + Send>) -> Box<dyn HashedStream> {
-    match ThreadedHashingReader::spawn(raw) {
+    match ThreadedReader::spawn(raw, true, "blob reading") {
         Ok(r) => Box::new(r),
-        Err((raw, _)) => Box::new(BufReader::with_capacity(CHUNK, HashingReader::new(raw))),
+        Err(raw) => Box::new(BufReader::with_capacity(CHUNK, HashingReader::new(raw))),
+    }
+}
+
+/// `raw`, read ahead on a thread of its own (so that what reads from it overlaps with what
+/// produces it), or `raw` itself when no thread can be started. Errors come through in order.
+pub(crate) fn read_ahead(raw: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
+    match ThreadedReader::spawn(raw, false, "read-ahead") {
+        Ok(r) => Box::new(r),
+        Err(raw) => raw,
     }
 }
 
@@ -110,64 +119,80 @@ impl<R: Read + Send> HashedStream for BufReader<HashingReader<R>> {
 
 enum Chunk {
     Data(Vec<u8>),
-    End(Hasher),
+    /// The end of the stream, with its hash when the thread hashes.
+    End(Option<Hasher>),
     Failed(io::Error),
 }
 
-/// Reads and hashes a stream on its own thread and hands it over in chunks through a bounded
-/// channel. The thread stops at EOF, on a read error (passed on in order) or when this reader
-/// is dropped (its next send fails).
-pub(crate) struct ThreadedHashingReader {
+/// Reads a stream (and hashes it, when asked) on its own thread and hands it over in chunks
+/// through a bounded channel. The thread stops at EOF, on a read error (passed on in order) or
+/// when this reader is dropped (its next send fails).
+struct ThreadedReader {
     rx: Receiver<Chunk>,
     cur: Vec<u8>,
     pos: usize,
-    end: Option<Hasher>,
+    end: Option<Option<Hasher>>,
     failed: bool,
+    /// What the thread does, for the error when it is gone ("the {what} thread stopped").
+    what: &'static str,
 }
 
-impl ThreadedHashingReader {
-    /// Starts the thread; gives `raw` back when it cannot be started.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn spawn(
+impl ThreadedReader {
+    /// Starts the thread (`pare-blob-hash` when it hashes, else `pare-read-ahead`); gives
+    /// `raw` back when it cannot be started.
+    fn spawn(
         raw: Box<dyn Read + Send>,
-    ) -> Result<Self, (Box<dyn Read + Send>, io::Error)> {
+        hash: bool,
+        what: &'static str,
+    ) -> Result<Self, Box<dyn Read + Send>> {
         let (tx, rx) = sync_channel::<Chunk>(DEPTH);
         // The stream goes through a slot so that it can be taken back if the spawn fails.
         let slot = Arc::new(Mutex::new(Some(raw)));
         let theirs = Arc::clone(&slot);
         let spawned = std::thread::Builder::new()
-            .name("pare-blob-hash".into())
+            .name(
+                if hash {
+                    "pare-blob-hash"
+                } else {
+                    "pare-read-ahead"
+                }
+                .into(),
+            )
             .spawn(move || {
                 let raw = theirs.lock().ok().and_then(|mut s| s.take());
                 if let Some(raw) = raw {
-                    produce(raw, &tx);
+                    produce(raw, hash, &tx);
                 }
             });
         match spawned {
-            Ok(_) => Ok(ThreadedHashingReader {
+            Ok(_) => Ok(ThreadedReader {
                 rx,
                 cur: Vec::new(),
                 pos: 0,
                 end: None,
                 failed: false,
+                what,
             }),
-            Err(e) => {
-                let raw = slot.lock().ok().and_then(|mut s| s.take());
-                Err((raw.unwrap_or_else(|| Box::new(io::empty())), e))
-            }
+            Err(_) => Err(slot
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .unwrap_or_else(|| Box::new(io::empty()))),
         }
     }
 }
 
-fn produce(mut raw: Box<dyn Read + Send>, tx: &SyncSender<Chunk>) {
-    let mut hasher = Hasher::default();
+fn produce(mut raw: Box<dyn Read + Send>, hash: bool, tx: &SyncSender<Chunk>) {
+    let mut hasher = hash.then(Hasher::default);
     loop {
         // Whole chunks: fewer, larger messages. `read_to_end` retries interrupted reads and
         // keeps what it read before an error.
         let mut buf = Vec::with_capacity(CHUNK);
         let res = (&mut raw).take(CHUNK as u64).read_to_end(&mut buf);
         let filled = buf.len();
-        hasher.update(&buf);
+        if let Some(h) = &mut hasher {
+            h.update(&buf);
+        }
         if filled > 0 && tx.send(Chunk::Data(buf)).is_err() {
             return;
         }
@@ -185,7 +210,7 @@ fn produce(mut raw: Box<dyn Read + Send>, tx: &SyncSender<Chunk>) {
     }
 }
 
-impl BufRead for ThreadedHashingReader {
+impl BufRead for ThreadedReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos >= self.cur.len() {
             if self.end.is_some() || self.failed {
@@ -203,7 +228,10 @@ impl BufRead for ThreadedHashingReader {
                 }
                 Err(_) => {
                     self.failed = true;
-                    return Err(io::Error::other("the blob reading thread stopped"));
+                    return Err(io::Error::other(format!(
+                        "the {} thread stopped",
+                        self.what
+                    )));
                 }
             }
         }
@@ -215,7 +243,7 @@ impl BufRead for ThreadedHashingReader {
     }
 }
 
-impl Read for ThreadedHashingReader {
+impl Read for ThreadedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let avail = self.fill_buf()?;
         let n = buf.len().min(avail.len());
@@ -225,18 +253,15 @@ impl Read for ThreadedHashingReader {
     }
 }
 
-impl HashedStream for ThreadedHashingReader {
+impl HashedStream for ThreadedReader {
     fn finish(&mut self) -> io::Result<Hasher> {
-        loop {
-            let n = self.fill_buf()?.len();
-            if n == 0 {
-                break;
-            }
-            self.consume(n);
-        }
+        io::copy(self, &mut io::sink())?;
         match &self.end {
-            Some(h) => Ok(h.clone()),
-            None => Err(io::Error::other("the blob reading thread stopped")),
+            Some(Some(h)) => Ok(h.clone()),
+            _ => Err(io::Error::other(format!(
+                "the {} thread stopped",
+                self.what
+            ))),
         }
     }
 }
@@ -323,6 +348,32 @@ fn hash_all(rx: &Receiver<Vec<u8>>) -> Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_ahead_passes_bytes_and_errors_through() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = read_ahead(Box::new(io::Cursor::new(data.clone())));
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("digest mismatch for sha256:abc"));
+                }
+                let n = b.len().min(self.0);
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let mut r = read_ahead(Box::new(Failing(10)));
+        let mut out = Vec::new();
+        let e = r.read_to_end(&mut out).unwrap_err();
+        assert!(e.to_string().contains("sha256:abc"));
+        assert_eq!(out.len(), 10);
+    }
 
     #[test]
     fn validates_sha256() {

@@ -96,6 +96,21 @@ fn detect(prefix: &[u8]) -> Compression {
 }
 
 /// Wraps a stored blob in the verifying, decompressing reader.
+/// The layer's tar stream, verified, as sources hand it out: a compressed layer is decoded
+/// (and its digests checked) on a read-ahead thread of its own, so that decompression
+/// overlaps with whatever reads the tar. An uncompressed one needs no such thread: its blob
+/// is already read and hashed on one.
+pub(crate) fn layer_stream(
+    raw: Box<dyn Read + Send>,
+    spec: BlobSpec,
+) -> Result<Box<dyn Read + Send>, SourceError> {
+    let reader = layer_reader(raw, spec)?;
+    Ok(match reader.decode {
+        Decode::Plain(_) => Box::new(reader),
+        Decode::Gzip(_) | Decode::Zstd(_) => crate::digest::read_ahead(Box::new(reader)),
+    })
+}
+
 pub(crate) fn layer_reader(
     mut raw: Box<dyn Read + Send>,
     spec: BlobSpec,

@@ -7,7 +7,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde::de::DeserializeOwned;
 
 use crate::digest::{sha256_digest, sha256_hex};
-use crate::layer::{BlobSpec, compression_from_media_type, layer_reader};
+use crate::layer::{BlobSpec, compression_from_media_type, layer_stream};
 use crate::store::Store;
 use crate::{
     ImageConfiguration, ImageSource, LayerContent, LayerDescriptor, Platform, ResolvedImage,
@@ -62,10 +62,7 @@ impl ImageSource for StoreImage {
                 digest: spec.digest.clone(),
             });
         };
-        Ok(LayerContent::Tar(Box::new(layer_reader(
-            reader,
-            spec.clone(),
-        )?)))
+        Ok(LayerContent::Tar(layer_stream(reader, spec.clone())?))
     }
 
     fn kind(&self) -> &'static str {

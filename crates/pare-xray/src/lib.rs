@@ -184,7 +184,6 @@ pub fn analyze(source: &dyn ImageSource, opts: &Options) -> Result<Report, XrayE
         hash: opts.hash,
         capture: Some(&capture),
         threads: opts.threads,
-        read_ahead: true,
     };
     let fs = read_image(source, &ropts)?;
     Ok(build_report(source, &fs, opts))
