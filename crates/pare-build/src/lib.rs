@@ -488,7 +488,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 .sensor
                 .files
                 .iter()
-                .filter(|(p, r)| r.found && report::excluded_by(&selection, p).is_some())
+                .filter(|(p, r)| r.found && selection.excluded_by(p).is_some())
                 .map(|(p, _)| p.clone())
                 .filter(|p| !v.likely_missing.contains(p))
                 .collect();

@@ -206,20 +206,6 @@ fn opt_size(v: Option<u64>) -> String {
     v.map(human).unwrap_or_else(|| "?".into())
 }
 
-/// The `--exclude` glob that removed `path` (or one of its parents).
-pub fn excluded_by<'a>(sel: &'a Selection, path: &str) -> Option<&'a str> {
-    let mut cur = path;
-    loop {
-        if let Some(g) = sel.excluded.get(cur) {
-            return Some(g.as_str());
-        }
-        match cur.rfind('/') {
-            Some(0) | None => return None,
-            Some(i) => cur = &cur[..i],
-        }
-    }
-}
-
 /// The human summary printed after a build.
 pub fn render_text(r: &BuildReport) -> String {
     use std::fmt::Write;
@@ -315,7 +301,7 @@ pub fn render_text(r: &BuildReport) -> String {
                 "  hint: likely missing files (the original used them, the slim image lacks them):"
             );
             for m in v.likely_missing.iter().take(10) {
-                match excluded_by(&r.selection, m) {
+                match r.selection.excluded_by(m) {
                     Some(glob) => {
                         let _ = writeln!(s, "    {m}  (removed by --exclude {glob})");
                     }
@@ -350,24 +336,6 @@ pub fn render_text(r: &BuildReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn excluded_by_finds_the_glob_of_the_path_or_a_parent() {
-        let mut sel = Selection::default();
-        sel.excluded
-            .insert("/app/report.py".into(), "/app/report.py".into());
-        sel.excluded.insert(
-            "/usr/lib/python3.11/json".into(),
-            "/usr/lib/python3.11/json/**".into(),
-        );
-        assert_eq!(excluded_by(&sel, "/app/report.py"), Some("/app/report.py"));
-        assert_eq!(
-            excluded_by(&sel, "/usr/lib/python3.11/json/decoder.py"),
-            Some("/usr/lib/python3.11/json/**")
-        );
-        assert_eq!(excluded_by(&sel, "/app/app.py"), None);
-        assert_eq!(excluded_by(&sel, "/usr/lib/python3.11/jsonx"), None);
-    }
 
     #[test]
     fn human_sizes() {

@@ -184,6 +184,13 @@ impl Selection {
         self.entries.get(&self.canonical_of(path))
     }
 
+    /// The `--exclude` glob that removed `path` or one of its parent directories (`/` aside).
+    pub fn excluded_by(&self, path: &str) -> Option<&str> {
+        std::iter::successors(Some(path), |p| root::parent(p).filter(|q| *q != "/"))
+            .find_map(|p| self.excluded.get(p))
+            .map(String::as_str)
+    }
+
     /// The kept canonical path for `path` as typed: itself when kept, else the target of a
     /// recorded symlink chain that started at it, else `path` normalized.
     pub fn canonical_of(&self, path: &str) -> String {
@@ -277,5 +284,28 @@ mod generated_serde {
                 (k, v)
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excluded_by_finds_the_glob_of_the_path_or_a_parent() {
+        let mut sel = Selection::default();
+        sel.excluded
+            .insert("/app/report.py".into(), "/app/report.py".into());
+        sel.excluded.insert(
+            "/usr/lib/python3.11/json".into(),
+            "/usr/lib/python3.11/json/**".into(),
+        );
+        assert_eq!(sel.excluded_by("/app/report.py"), Some("/app/report.py"));
+        assert_eq!(
+            sel.excluded_by("/usr/lib/python3.11/json/decoder.py"),
+            Some("/usr/lib/python3.11/json/**")
+        );
+        assert_eq!(sel.excluded_by("/app/app.py"), None);
+        assert_eq!(sel.excluded_by("/usr/lib/python3.11/jsonx"), None);
     }
 }
