@@ -96,45 +96,57 @@ pub fn verify(
     records: &[ProbeRecord],
     options: &VerifyOptions,
 ) -> Result<Verification, VerifyError> {
-    let container = runtime.start(spec).map_err(VerifyError::Start)?;
-    let result = replay_on(container.as_ref(), spec, records, options);
-    // Stop and clean up whatever happened; a job has already exited.
-    let _ = container.stop(options.stop_grace);
-    let _ = container.cleanup();
-    result
+    run_and_replay(
+        runtime,
+        spec,
+        records,
+        options,
+        |container, exited, replays| {
+            let probes: Vec<ProbeVerdict> = replays.iter().map(verdict).collect();
+            let mut stderr_tail = Vec::new();
+            if probes.iter().any(|p| !p.ok) {
+                if let Ok((_, err)) = container.logs() {
+                    stderr_tail = tail_lines(&err, 8);
+                }
+            }
+            Verification {
+                probes,
+                likely_missing: Vec::new(),
+                // Readiness failures show up as probe differences; an early exit is worth saying
+                // as such (the ports of an exited container are not reachable at all).
+                early_exit: exited.as_ref().map(describe_exit),
+                stderr_tail,
+            }
+        },
+    )
 }
 
-fn replay_on(
-    container: &dyn Container,
+/// Starts `spec`, waits for its ports (unless the probes are a job), replays `records`, and
+/// hands the container, how the wait ended if the app exited first, and the replays to
+/// `then`; stops and removes the container whatever happened (a job has already exited).
+fn run_and_replay<T>(
+    runtime: &dyn Runtime,
     spec: &RunSpec,
     records: &[ProbeRecord],
     options: &VerifyOptions,
-) -> Result<Verification, VerifyError> {
+    then: impl FnOnce(&dyn Container, Option<pare_trace::ExitInfo>, Vec<Replay>) -> T,
+) -> Result<T, VerifyError> {
+    let container = runtime.start(spec).map_err(VerifyError::Start)?;
+    let c = container.as_ref();
     let is_job = records.iter().any(|r| matches!(r.spec, ProbeSpec::Job));
-    let mut early_exit = None;
+    let mut exited = None;
     if !is_job && !spec.ports.is_empty() {
-        // Readiness failures show up as probe differences below; an early exit is worth
-        // saying as such (the ports of an exited container are not reachable at all).
         if let Ok(pare_probe::Readiness::Exited(e)) =
-            pare_probe::wait_ready(container, &spec.ports, options.ready_timeout)
+            pare_probe::wait_ready(c, &spec.ports, options.ready_timeout)
         {
-            early_exit = Some(describe_exit(&e));
+            exited = Some(e);
         }
     }
-    let replays = pare_probe::replay(container, records, &options.probe);
-    let probes: Vec<ProbeVerdict> = replays.iter().map(verdict).collect();
-    let mut stderr_tail = Vec::new();
-    if probes.iter().any(|p| !p.ok) {
-        if let Ok((_, err)) = container.logs() {
-            stderr_tail = tail_lines(&err, 8);
-        }
-    }
-    Ok(Verification {
-        probes,
-        likely_missing: Vec::new(),
-        early_exit,
-        stderr_tail,
-    })
+    let replays = pare_probe::replay(c, records, &options.probe);
+    let result = then(c, exited, replays);
+    let _ = container.stop(options.stop_grace);
+    let _ = container.cleanup();
+    Ok(result)
 }
 
 fn describe_exit(e: &pare_trace::ExitInfo) -> String {
@@ -214,15 +226,7 @@ pub fn rerun_original(
     records: &[ProbeRecord],
     options: &VerifyOptions,
 ) -> Result<Vec<Replay>, VerifyError> {
-    let container = runtime.start(spec).map_err(VerifyError::Start)?;
-    let is_job = records.iter().any(|r| matches!(r.spec, ProbeSpec::Job));
-    if !is_job && !spec.ports.is_empty() {
-        let _ = pare_probe::wait_ready(container.as_ref(), &spec.ports, options.ready_timeout);
-    }
-    let replays = pare_probe::replay(container.as_ref(), records, &options.probe);
-    let _ = container.stop(options.stop_grace);
-    let _ = container.cleanup();
-    Ok(replays)
+    run_and_replay(runtime, spec, records, options, |_, _, replays| replays)
 }
 
 /// Paths that the original run found but the slim run looked for and missed: the likely
@@ -275,10 +279,8 @@ pub fn hint_missing(
     let Some(sensor) = &traced_spec.sensor else {
         return Ok(Vec::new());
     };
-    let container = runtime.start(traced_spec).map_err(VerifyError::Start)?;
-    let _ = replay_on(container.as_ref(), traced_spec, records, options);
-    let _ = container.stop(options.stop_grace);
-    let _ = container.cleanup();
+    // Only the sensor's report matters; the stop makes the sensor write it.
+    run_and_replay(runtime, traced_spec, records, options, |_, _, _| ())?;
     let path = sensor.output_dir.join("sensor.json");
     let text = std::fs::read_to_string(&path).map_err(|e| VerifyError::SensorReport {
         path: path.clone(),
