@@ -7,7 +7,7 @@ use comfy_table::{
 };
 
 use crate::ci::{RuleOutcome, RuleStatus};
-use crate::{Report, ToolFinding};
+use crate::{ModeFinding, Report, ToolFinding};
 
 /// SI sizes like dive's: `0 B`, `999 B`, `1.2 kB`, `34 MB`, `1.5 GB`.
 pub fn human_bytes(n: u64) -> String {
@@ -108,6 +108,13 @@ fn tools(list: &[ToolFinding]) -> String {
             Some(l) => format!("{} → {l}", t.path),
             None => t.path.clone(),
         })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn paths(list: &[ModeFinding]) -> String {
+    list.iter()
+        .map(|m| m.path.as_str())
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -298,34 +305,12 @@ pub fn table(report: &Report, color: bool) -> String {
         tools(&s.network_tools),
         true,
     );
-    row(
-        "Setuid",
-        s.setuid.len(),
-        s.setuid
-            .iter()
-            .map(|m| m.path.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        true,
-    );
-    row(
-        "Setgid",
-        s.setgid.len(),
-        s.setgid
-            .iter()
-            .map(|m| m.path.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-        true,
-    );
+    row("Setuid", s.setuid.len(), paths(&s.setuid), true);
+    row("Setgid", s.setgid.len(), paths(&s.setgid), true);
     row(
         "World-writable (no sticky bit)",
         s.world_writable.len(),
-        s.world_writable
-            .iter()
-            .map(|m| m.path.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        paths(&s.world_writable),
         true,
     );
     row(
