@@ -306,10 +306,7 @@ fn classify_http_tcp_and_closed_ports() {
             }
         }
     });
-    let closed = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = closed_addr();
     let c = fake(&[
         (80, app.addr),
         (25, banner_addr),
@@ -546,6 +543,28 @@ fn wait_ready_sees_port_exit_and_timeout() {
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
+/// A local address where nothing listens (bound, then released).
+fn closed_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A server that accepts every connection and holds it without a word (redis waiting for a
+/// command, or a proxy slow to hang up).
+fn silent_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    addr
+}
+
 /// A docker-proxy stand-in: accepts every connection on the host side, connects to
 /// `backend`, and hangs up at once when nothing listens there.
 fn proxy(backend: SocketAddr) -> SocketAddr {
@@ -574,19 +593,8 @@ fn direct_listening_checks_behind_a_proxy() {
     // Nothing listens in the container, and the published port is held by something that
     // accepts and stays silent (a proxy slow to hang up): only the direct question can tell,
     // and every check must trust it.
-    let gone = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
-    let holder_addr = holder.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in holder.incoming().flatten() {
-            held.push(s);
-        }
-    });
-    let mut c = fake(&[(80, holder_addr)]);
+    let gone = closed_addr();
+    let mut c = fake(&[(80, silent_server())]);
     c.direct.insert(80, gone);
     let o = ProbeOptions {
         timeout: Duration::from_secs(2),
@@ -608,14 +616,7 @@ fn direct_listening_checks_behind_a_proxy() {
 
     // A silent server (redis waits for a command) and a web app behind proxies: the direct
     // check says "listening", classification still tells HTTP from plain TCP.
-    let quiet = TcpListener::bind("127.0.0.1:0").unwrap();
-    let quiet_addr = quiet.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for s in quiet.incoming().flatten() {
-            held.push(s);
-        }
-    });
+    let quiet_addr = silent_server();
     let app = app();
     let mut c = fake(&[(6379, proxy(quiet_addr)), (8080, proxy(app.addr))]);
     c.direct.insert(6379, quiet_addr);
@@ -670,10 +671,7 @@ fn https_with_self_signed_certificate() {
         eprintln!("skipped: openssl not available");
         return;
     }
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = closed_addr().port();
     let mut server = std::process::Command::new("openssl")
         .args(["s_server", "-quiet", "-www", "-accept"])
         .arg(port.to_string())
