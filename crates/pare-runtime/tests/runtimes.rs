@@ -474,19 +474,7 @@ fn docker_cleanup_leaves_nothing() {
 fn ctrl_c_tears_everything_down() {
     let tmp = tempfile::tempdir().unwrap();
     let d = docker();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "hold_containers_for_ctrl_c",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("PARE_HOLD_DIR", tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_holder(tmp.path(), None);
     let id = holding_id(&mut child);
     assert!(d.list_labelled().unwrap().contains(&id));
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
@@ -524,20 +512,7 @@ fn sigkill_leftovers_are_swept() {
     let tmp = tempfile::tempdir().unwrap();
     let d = docker();
     let mine: DockerContainer = d.start_container(&spec(&["/bin/sleep", "302"])).unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "hold_containers_for_ctrl_c",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("PARE_HOLD_DIR", tmp.path())
-        .env("PARE_HOLD_SECS", "304")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_holder(tmp.path(), Some("304"));
     let id = holding_id(&mut child);
     assert_eq!(sleepers(b"/bin/sleep\x00304\x00"), 2);
     child.kill().unwrap();
@@ -579,6 +554,26 @@ fn sigkill_leftovers_are_swept() {
         left.iter().any(|id| id == mine.id()),
         "a live process's container is kept"
     );
+}
+
+/// Runs `hold_containers_for_ctrl_c` of this very test binary in a child process, with its
+/// embedded temp root in `dir` (and its containers sleeping `secs`, default 301).
+fn spawn_holder(dir: &Path, secs: Option<&str>) -> std::process::Child {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--ignored",
+        "--exact",
+        "hold_containers_for_ctrl_c",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ])
+    .env("PARE_HOLD_DIR", dir)
+    .stdout(std::process::Stdio::piped());
+    if let Some(secs) = secs {
+        cmd.env("PARE_HOLD_SECS", secs);
+    }
+    cmd.spawn().unwrap()
 }
 
 /// Waits for the helper's `HOLDING <docker id>` line.
