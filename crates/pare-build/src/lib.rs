@@ -12,6 +12,7 @@
 //! 6. **analyze** both images (`pare-xray`) for the sizes, file counts and attack surface in
 //!    the report.
 
+mod hint;
 mod report;
 mod why;
 
@@ -60,6 +61,8 @@ pub enum BuildError {
         "{reference}: the docker runtime needs the image in the daemon; use --runtime embedded"
     )]
     NeedsDaemon { reference: String },
+    #[error("{path}: no build report here")]
+    NoReport { path: PathBuf },
 }
 
 fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {

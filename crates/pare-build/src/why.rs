@@ -86,9 +86,12 @@ pub fn why(report: &Path, path: &str) -> Result<WhyAnswer, BuildError> {
     } else {
         report.to_path_buf()
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| BuildError::File {
-        path: file.clone(),
-        message: e.to_string(),
+    let text = std::fs::read_to_string(&file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => BuildError::NoReport { path: file.clone() },
+        _ => BuildError::File {
+            path: file.clone(),
+            message: e.to_string(),
+        },
     })?;
     let report: BuildReport = serde_json::from_str(&text).map_err(|e| BuildError::File {
         path: file.clone(),

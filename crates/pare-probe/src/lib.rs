@@ -450,6 +450,27 @@ pub enum Readiness {
     TimedOut { waiting_for: Vec<u16> },
 }
 
+/// Ports as `8080, 8443`.
+pub fn port_list(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readiness::Ready => write!(f, "ready"),
+            Readiness::Exited(e) => write!(f, "the app exited with {} first", e.code),
+            Readiness::TimedOut { waiting_for } => {
+                write!(f, "port {} did not answer in time", port_list(waiting_for))
+            }
+        }
+    }
+}
+
 /// Polls until every port in `ports` accepts connections, or the container exits, or
 /// `timeout` passes. With no ports it returns `Ready` at once.
 pub fn wait_ready(
@@ -848,4 +869,19 @@ pub fn read_probe_file(path: &Path) -> Result<Vec<ProbeSpec>, ProbeError> {
         source: e,
     })?;
     parse_probe_file(&text, path)
+}
+
+#[cfg(test)]
+mod readiness_text {
+    use super::*;
+
+    #[test]
+    fn readiness_reads_as_a_sentence() {
+        let t = Readiness::TimedOut {
+            waiting_for: vec![8080, 8443],
+        }
+        .to_string();
+        assert_eq!(t, "port 8080, 8443 did not answer in time");
+        assert!(!t.contains('{') && !t.contains('['));
+    }
 }

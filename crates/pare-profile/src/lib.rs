@@ -29,6 +29,7 @@ use pare_trace::{
 };
 
 pub mod apparmor;
+mod hint;
 pub mod seccomp;
 
 pub use pare_probe;
@@ -248,7 +249,7 @@ impl ProfileResult {
             short_digest(&p.image.config_digest)
         ));
         out.push_str(&format!(
-            "runtime   {}, tracing: ptrace{}, ran {:?} as uid {}\n",
+            "runtime   {}, tracing: ptrace{}, ran `{}` as uid {}\n",
             p.runtime,
             if s.fanotify { " + fanotify" } else { " only" },
             s.command.join(" "),
@@ -708,7 +709,7 @@ pub fn run_profile(
         hostname: "pare".into(),
     };
     opts.say(&format!(
-        "starting {:?} with the {} runtime",
+        "starting `{}` with the {} runtime",
         command.join(" "),
         runtime.name()
     ));
@@ -742,14 +743,18 @@ pub fn run_profile(
     let readiness = if wait_ports.is_empty() {
         Readiness::Ready
     } else {
-        opts.say(&format!("waiting for port(s) {wait_ports:?}"));
+        opts.say(&format!(
+            "waiting for port {}",
+            pare_probe::port_list(&wait_ports)
+        ));
         pare_probe::wait_ready(c, &wait_ports, opts.timeout)?
     };
     timings.ready = t_ready.elapsed();
     let readiness_text = match (&readiness, wait_ports.is_empty()) {
         (Readiness::Ready, true) => "no ports to wait for".to_string(),
         (Readiness::Ready, false) => format!(
-            "ports {wait_ports:?} answered after {:.1}s",
+            "port {} answered after {:.1}s",
+            pare_probe::port_list(&wait_ports),
             timings.ready.as_secs_f64()
         ),
         (Readiness::Exited(e), _) => {
@@ -757,7 +762,8 @@ pub fn run_profile(
         }
         (Readiness::TimedOut { waiting_for }, _) => {
             format!(
-                "ports {waiting_for:?} did not answer within {}s",
+                "port {} did not answer within {}s",
+                pare_probe::port_list(waiting_for),
                 opts.timeout.as_secs()
             )
         }
@@ -973,9 +979,15 @@ fn stability_run(
     if !wait_ports.is_empty() {
         match pare_probe::wait_ready(c, wait_ports, timeout) {
             Ok(Readiness::Ready) => startup = Some(t_start.elapsed()),
-            other => {
+            Ok(other) => {
                 report.notices.push(format!(
-                    "stability run skipped: the second container did not get ready ({other:?})"
+                    "stability run skipped: the second container did not get ready ({other})"
+                ));
+                return None;
+            }
+            Err(e) => {
+                report.notices.push(format!(
+                    "stability run skipped: the second container did not get ready ({e})"
                 ));
                 return None;
             }

@@ -42,6 +42,27 @@ pub enum ReferenceError {
         reference: String,
         reason: &'static str,
     },
+    /// A file system path where an image name was expected (`./layout`, `/tmp/app.tar`).
+    #[error("`{reference}` is a path, not an image name")]
+    Path { reference: String },
+}
+
+impl ReferenceError {
+    /// The hint that does not need to look at the file system.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ReferenceError::Path { reference } => Some(format!(
+                "name the transport: oci:{reference} (OCI layout directory), \
+                 docker-archive:{reference} (`docker save` tar) or oci-archive:{reference}"
+            )),
+            ReferenceError::Invalid { .. } => Some(
+                "a daemon image is NAME[:TAG] or NAME@sha256:DIGEST with a lowercase NAME; \
+                 files need a transport (oci:DIR, docker-archive:FILE)"
+                    .into(),
+            ),
+            ReferenceError::Empty => None,
+        }
+    }
 }
 
 impl ImageRef {
@@ -73,6 +94,130 @@ fn split_path_suffix(rest: &str) -> (PathBuf, Option<String>) {
         ),
         _ => (PathBuf::from(rest), None),
     }
+}
+
+/// Whether `s` reads as a file system path rather than an image name: it starts with `/`,
+/// `./`, `../` or `~`, or is `.` or `..`.
+pub fn looks_like_path(s: &str) -> bool {
+    s.starts_with('/')
+        || s.starts_with("./")
+        || s.starts_with("../")
+        || s.starts_with('~')
+        || s == "."
+        || s == ".."
+}
+
+/// Checks a daemon or registry name against the Docker reference grammar
+/// (`[DOMAIN[:PORT]/]PATH[:TAG][@ALGO:HEX]`, lowercase path components separated by `.`,
+/// `_`, `__` or dashes), so that a bad name is a local error and not a daemon's 400. Image
+/// IDs (`sha256:HEX`, a hex prefix) pass too, as the daemon accepts them.
+fn check_grammar(reference: &str, name: &str) -> Result<(), ReferenceError> {
+    let invalid = |reason| ReferenceError::Invalid {
+        reference: reference.into(),
+        reason,
+    };
+    let is_hex = |h: &str| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(id) = name.strip_prefix("sha256:") {
+        return if id.len() == 64 && is_hex(id) {
+            Ok(())
+        } else {
+            Err(invalid("an image ID is sha256: and 64 hex digits"))
+        };
+    }
+    let (rest, digest) = match name.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (name, None),
+    };
+    if let Some(d) = digest {
+        let ok = d.split_once(':').is_some_and(|(algo, hex)| {
+            !algo.is_empty()
+                && algo
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+                && hex.len() >= 32
+                && is_hex(hex)
+        });
+        if !ok {
+            return Err(invalid("the digest after `@` must be ALGORITHM:HEX"));
+        }
+    }
+    // The tag follows the last ':' after the last '/'.
+    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (repo, tag) = match rest[slash..].rfind(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let ok = tag.len() <= 128
+            && tag
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !ok {
+            return Err(invalid(
+                "a tag is up to 128 letters, digits, `_`, `.` or `-` (not starting with . or -)",
+            ));
+        }
+    }
+    let mut parts: Vec<&str> = repo.split('/').collect();
+    // A first part with a '.' or ':' or equal to `localhost` is a registry host[:port].
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        let domain = parts.remove(0);
+        let (host, port) = match domain.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (domain, None),
+        };
+        let host_ok = !host.is_empty()
+            && host.split('.').all(|c| {
+                !c.is_empty()
+                    && !c.starts_with('-')
+                    && !c.ends_with('-')
+                    && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !host_ok || !port_ok {
+            return Err(invalid("the registry host is HOST[:PORT]"));
+        }
+    }
+    for part in parts {
+        if part.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(invalid("repository names must be lowercase"));
+        }
+        if !path_component_ok(part) {
+            return Err(invalid(
+                "a repository name is lowercase letters and digits, separated by `.`, `_`, `__`, `-` or `/`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn path_component_ok(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+            return false;
+        }
+    }
+    true
 }
 
 fn check_name(reference: &str, name: &str) -> Result<(), ReferenceError> {
@@ -110,6 +255,12 @@ impl FromStr for ImageRef {
         };
         if let Some(rest) = s.strip_prefix("docker-daemon:") {
             check_name(s, rest)?;
+            if looks_like_path(rest) {
+                return Err(ReferenceError::Path {
+                    reference: rest.into(),
+                });
+            }
+            check_grammar(s, rest)?;
             Ok(ImageRef::DockerDaemon {
                 name: rest.to_string(),
             })
@@ -124,11 +275,18 @@ impl FromStr for ImageRef {
             Ok(ImageRef::Oci { dir, tag })
         } else if let Some(rest) = s.strip_prefix("docker://") {
             check_name(s, rest)?;
+            check_grammar(s, rest)?;
             Ok(ImageRef::Registry {
                 name: rest.to_string(),
             })
         } else {
             check_name(s, s)?;
+            if looks_like_path(s) {
+                return Err(ReferenceError::Path {
+                    reference: s.into(),
+                });
+            }
+            check_grammar(s, s)?;
             Ok(ImageRef::DockerDaemon {
                 name: s.to_string(),
             })
@@ -217,6 +375,60 @@ mod tests {
         assert!(ImageRef::parse("oci:").is_err());
         assert!(ImageRef::parse("docker-daemon:").is_err());
         assert!(ImageRef::parse("bad name").is_err());
+    }
+
+    #[test]
+    fn daemon_names_follow_the_docker_grammar() {
+        for ok in [
+            "nginx",
+            "nginx:1.25",
+            "library/nginx:1.25-alpine",
+            "pare-example/python-web",
+            "a__b/c.d-e---f:latest",
+            "localhost:5000/app:v2",
+            "registry.example.com/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "6ba821155019",
+            "docker-daemon:app:1",
+            "docker://quay.io/app:2",
+        ] {
+            assert!(ImageRef::parse(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("NoSuch:Bad:ref", "lowercase"),
+            ("App", "lowercase"),
+            ("app:", "tag"),
+            ("app:-x", "tag"),
+            ("a..b", "repository name"),
+            ("-a", "repository name"),
+            ("app@sha256:xyz", "digest"),
+            ("sha256:abc", "image ID"),
+            ("docker-daemon:Bad", "lowercase"),
+        ] {
+            let e = ImageRef::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn paths_are_not_names() {
+        for p in [
+            "./layout",
+            "/tmp/app.tar",
+            "../x",
+            "~/img",
+            ".",
+            "docker-daemon:./x",
+        ] {
+            let e = ImageRef::parse(p).unwrap_err();
+            assert!(matches!(e, ReferenceError::Path { .. }), "{p}: {e}");
+            let hint = e.hint().unwrap();
+            assert!(
+                hint.contains("oci:") && hint.contains("docker-archive:"),
+                "{hint}"
+            );
+        }
     }
 
     #[test]

@@ -85,12 +85,11 @@ async fn open_async(
     let inspect = match docker.inspect_image(name).await {
         Ok(i) => i,
         Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            message,
+            status_code: 404, ..
         }) => {
             return Err(SourceError::NotFound {
                 name: display,
-                message,
+                message: "no such image in the docker daemon".into(),
             });
         }
         Err(e) => return Err(daemon_err(e)),

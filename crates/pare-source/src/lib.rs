@@ -12,6 +12,7 @@ mod daemon;
 mod digest;
 mod docker_archive;
 pub mod fixture;
+pub mod hint;
 mod layer;
 mod layout;
 mod store;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod cmd;
+mod errors;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,15 +56,13 @@ fn main() -> ExitCode {
         Command::Build(a) => cmd::build::run(a),
         Command::Why(a) => cmd::build::why(a),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "pare", &mut std::io::stdout());
-            Ok(0)
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pare", &mut out);
+            errors::print(&String::from_utf8_lossy(&out)).map(|()| 0)
         }
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("pare: error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => errors::report(&e),
     }
 }

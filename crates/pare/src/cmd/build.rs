@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use pare_build::{BuildOptions, Progress};
 
 use super::profile::ProbeArgs;
+use crate::errors::print;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -173,9 +174,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Err(e) => return Err(e.into()),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcome.report)?);
+        print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&outcome.report)?
+        ))?;
     } else {
-        print!("{}", pare_build::render_text(&outcome.report));
+        print(&pare_build::render_text(&outcome.report))?;
     }
     Ok(match outcome.report.verified() {
         Some(false) => 1,
@@ -184,33 +188,39 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 pub fn why(args: WhyArgs) -> anyhow::Result<u8> {
+    use std::fmt::Write;
     let a = pare_build::why(&args.report, &args.path)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&a)?);
+        print(&format!("{}\n", serde_json::to_string_pretty(&a)?))?;
         return Ok(if a.kept { 0 } else { 1 });
     }
+    let mut out = String::new();
     if !a.kept {
         match &a.excluded_by {
-            Some(glob) => println!(
+            Some(glob) => writeln!(
+                out,
                 "{} is not in the slim image: --exclude {glob} removed it",
                 a.path
-            ),
-            None => println!(
+            )?,
+            None => writeln!(
+                out,
                 "{} is not in the slim image: nothing traced or needed it",
                 a.path
-            ),
+            )?,
         }
+        print(&out)?;
         return Ok(1);
     }
-    println!("{} is kept:", a.path);
+    writeln!(out, "{} is kept:", a.path)?;
     for (i, (path, reason)) in a.chain.iter().enumerate() {
-        println!("{}{path}: {reason}", "  ".repeat(i + 1));
+        writeln!(out, "{}{path}: {reason}", "  ".repeat(i + 1))?;
     }
     if a.reasons.len() > 1 {
-        println!("other reasons:");
+        writeln!(out, "other reasons:")?;
         for r in a.reasons.iter().skip(1) {
-            println!("  {r}");
+            writeln!(out, "  {r}")?;
         }
     }
+    print(&out)?;
     Ok(0)
 }

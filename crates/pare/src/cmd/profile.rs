@@ -124,9 +124,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "apparmor_profile": a.apparmor_profile,
             "apparmor_name": a.apparmor_name,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::errors::print(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
-        print!("{}", result.summary());
+        crate::errors::print(&result.summary())?;
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }

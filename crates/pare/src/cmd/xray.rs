@@ -1,6 +1,6 @@
 //! `pare xray`: layers, waste, efficiency and attack surface of an image. Never writes to disk.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -131,12 +131,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Format::Json => pare_xray::render::json(&report),
         Format::Table => pare_xray::render::table(&report, color),
     };
-    let mut lock = stdout.lock();
-    // A closed pipe (`| head`) is not an error worth a stack of messages.
-    if let Err(e) = writeln!(lock, "{text}").and_then(|()| lock.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e.into());
-        }
-    }
+    crate::errors::print(&format!("{text}\n"))?;
     Ok(code)
 }
