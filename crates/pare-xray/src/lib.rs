@@ -9,6 +9,7 @@
 mod capture;
 pub mod ci;
 mod dockerfile;
+pub mod fit;
 mod packages;
 pub mod render;
 mod surface;

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::{
-    Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, TableComponent, presets,
-};
+use comfy_table::Color;
+
+use crate::fit::{Fit, Grid, GridCell as C, cut_end};
 
 use crate::ci::{RuleOutcome, RuleStatus};
 use crate::{ModeFinding, Report, ToolFinding};
@@ -28,6 +28,18 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// `1 layer`, `3 layers`, `2 entries`: a count with its noun, plural when it is not 1
+/// (regular English nouns: a consonant before a final `y` makes `ies`).
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 /// The report as pretty JSON (see `docs/xray-json.md`).
 pub fn json(report: &Report) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -38,63 +50,12 @@ struct Style {
 }
 
 impl Style {
-    fn table(&self, header: &[&str]) -> Table {
-        let mut t = Table::new();
-        t.load_preset(presets::UTF8_HORIZONTAL_ONLY);
-        for c in [
-            TableComponent::HorizontalLines,
-            TableComponent::MiddleIntersections,
-            TableComponent::LeftBorderIntersections,
-            TableComponent::RightBorderIntersections,
-        ] {
-            t.remove_style(c);
-        }
-        t.set_content_arrangement(ContentArrangement::Dynamic);
-        if self.color {
-            t.enforce_styling();
-        } else {
-            t.force_no_tty();
-        }
-        t.set_header(header.iter().map(|h| self.head(h)).collect::<Vec<_>>());
-        t
-    }
-
-    fn head(&self, s: &str) -> Cell {
-        let c = Cell::new(s);
-        if self.color {
-            c.add_attribute(Attribute::Bold)
-        } else {
-            c
-        }
-    }
-
-    fn colored(&self, s: impl ToString, color: Color) -> Cell {
-        let c = Cell::new(s.to_string());
-        if self.color { c.fg(color) } else { c }
-    }
-
-    fn right(&self, s: impl ToString) -> Cell {
-        Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
-    }
-
     fn title(&self, out: &mut String, s: &str) {
         if self.color {
             let _ = writeln!(out, "\n\x1b[1m{s}\x1b[0m");
         } else {
             let _ = writeln!(out, "\n{s}");
         }
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    let s = s.replace(['\n', '\t'], " ");
-    if s.chars().count() <= n {
-        s
-    } else {
-        format!(
-            "{}…",
-            s.chars().take(n.saturating_sub(1)).collect::<String>()
-        )
     }
 }
 
@@ -119,125 +80,165 @@ fn paths(list: &[ModeFinding]) -> String {
         .join(", ")
 }
 
-/// The report as human tables. `color` adds ANSI styling (use it only on a TTY).
-pub fn table(report: &Report, color: bool) -> String {
+/// The report as human tables, `width` columns wide (see [`crate::fit`]). `color` adds ANSI
+/// styling (use it only on a TTY).
+pub fn table(report: &Report, color: bool, width: usize) -> String {
     let st = Style { color };
     let mut out = String::new();
     let r = report;
     let img = &r.image;
-    let _ = writeln!(
-        out,
-        "Image      {}  ({}, {}/{})",
-        img.name, img.source, img.os, img.architecture
-    );
-    let _ = writeln!(out, "Config     {}", img.config_digest);
-    if let Some(os) = &r.os {
+    // The summary lines: labels 8 wide so that `Config  sha256:…` (79) fits 80 columns.
+    let mut line = |label: &str, text: String| {
         let _ = writeln!(
             out,
-            "OS         {}",
-            os.pretty_name.clone().unwrap_or_else(|| format!(
-                "{} {}",
-                os.id,
-                os.version_id.clone().unwrap_or_default()
-            ))
+            "{label:<8}{}",
+            cut_end(&text, width.saturating_sub(8).max(20))
+        );
+    };
+    line(
+        "Image",
+        format!(
+            "{}  ({}, {}/{})",
+            img.name, img.source, img.os, img.architecture
+        ),
+    );
+    line("Config", img.config_digest.clone());
+    if let Some(os) = &r.os {
+        line(
+            "OS",
+            os.pretty_name.clone().unwrap_or_else(|| {
+                format!("{} {}", os.id, os.version_id.clone().unwrap_or_default())
+            }),
         );
     }
-    let _ = writeln!(
-        out,
-        "Size       {} in {} layers{}, {} visible ({} entries)",
-        human_bytes(r.total_size),
-        r.layers.len(),
-        r.compressed_size
-            .map(|c| format!(" ({} stored)", human_bytes(c)))
-            .unwrap_or_default(),
-        human_bytes(r.final_size),
-        r.entries
+    line(
+        "Size",
+        format!(
+            "{} in {}{}, {} visible ({})",
+            human_bytes(r.total_size),
+            plural(r.layers.len() as u64, "layer"),
+            r.compressed_size
+                .map(|c| format!(" ({} stored)", human_bytes(c)))
+                .unwrap_or_default(),
+            human_bytes(r.final_size),
+            plural(r.entries, "entry")
+        ),
     );
     let eff = format!("{:.2} %", r.efficiency * 100.0);
-    let eff = if color && r.efficiency < 0.9 {
-        format!("\x1b[31m{eff}\x1b[0m")
-    } else {
-        eff
-    };
-    let _ = writeln!(
-        out,
-        "Waste      {} wasted, efficiency {eff}, user wasted {}",
-        human_bytes(r.wasted_bytes),
-        pct(r.user_wasted_percent)
+    let waste = cut_end(
+        &format!(
+            "{} wasted, efficiency {eff}, user wasted {}",
+            human_bytes(r.wasted_bytes),
+            pct(r.user_wasted_percent)
+        ),
+        width.saturating_sub(8).max(20),
     );
+    // Red below dive's default 90 %, on a terminal.
+    let waste = if color && r.efficiency < 0.9 {
+        waste.replacen(&eff, &format!("\x1b[31m{eff}\x1b[0m"), 1)
+    } else {
+        waste
+    };
+    let _ = writeln!(out, "Waste   {waste}");
 
     st.title(&mut out, "Layers");
-    let mut t = st.table(&[
-        "#",
-        "Size",
-        "Stored",
-        "Added",
-        "Modified",
-        "Deleted",
-        "Wasted",
-        "Instruction",
-    ]);
+    let mut t = Grid::new(
+        &[
+            ("#", Fit::Keep),
+            ("Size", Fit::Keep),
+            ("Stored", Fit::Keep),
+            ("Added", Fit::Keep),
+            ("Modified", Fit::Keep),
+            ("Deleted", Fit::Keep),
+            ("Wasted", Fit::Keep),
+            ("Instruction", Fit::End),
+        ],
+        color,
+    );
     for l in &r.layers {
-        t.add_row(vec![
-            st.right(l.index),
-            st.right(human_bytes(l.size)),
-            st.right(
+        let wasted = C::right(human_bytes(l.wasted_bytes));
+        t.row(vec![
+            C::right(l.index),
+            C::right(human_bytes(l.size)),
+            C::right(
                 l.compressed_size
                     .map(human_bytes)
                     .unwrap_or_else(|| "-".into()),
             ),
-            st.right(format!("{} ({})", l.added, human_bytes(l.added_bytes))),
-            st.right(format!(
+            C::right(format!("{} ({})", l.added, human_bytes(l.added_bytes))),
+            C::right(format!(
                 "{} ({})",
                 l.modified,
                 human_bytes(l.modified_bytes)
             )),
-            st.right(format!("{} ({})", l.deleted, human_bytes(l.deleted_bytes))),
+            C::right(format!("{} ({})", l.deleted, human_bytes(l.deleted_bytes))),
             if l.wasted_bytes > 0 {
-                st.colored(human_bytes(l.wasted_bytes), Color::Yellow)
+                wasted.color(Color::Yellow)
             } else {
-                st.right("0 B")
+                wasted
             },
-            Cell::new(truncate(&l.instruction, 70)),
+            C::left(&l.instruction),
         ]);
     }
-    let _ = writeln!(out, "{t}");
+    out.push_str(&t.render(width));
 
     if !r.wasted_files.is_empty() {
         st.title(&mut out, "Wasted space (superseded copies)");
-        let mut t = st.table(&["Wasted", "Copies", "Path", "Now"]);
+        let mut t = Grid::new(
+            &[
+                ("Wasted", Fit::Keep),
+                ("Copies", Fit::Keep),
+                ("Path", Fit::Start),
+                ("Now", Fit::Keep),
+            ],
+            color,
+        );
         for w in &r.wasted_files {
-            t.add_row(vec![
-                st.right(human_bytes(w.wasted_bytes)),
-                st.right(w.copies),
-                Cell::new(&w.path),
-                Cell::new(if w.visible { "overwritten" } else { "deleted" }),
+            t.row(vec![
+                C::right(human_bytes(w.wasted_bytes)),
+                C::right(w.copies),
+                C::left(&w.path),
+                C::left(if w.visible { "overwritten" } else { "deleted" }),
             ]);
         }
-        let _ = writeln!(out, "{t}");
+        out.push_str(&t.render(width));
     }
 
     st.title(&mut out, "Largest files");
-    let mut t = st.table(&["Size", "Layer", "Path"]);
+    let mut t = Grid::new(
+        &[
+            ("Size", Fit::Keep),
+            ("Layer", Fit::Keep),
+            ("Path", Fit::Start),
+        ],
+        color,
+    );
     for f in r.largest_files.iter().take(10) {
-        t.add_row(vec![
-            st.right(human_bytes(f.size)),
-            st.right(f.layer),
-            Cell::new(&f.path),
+        t.row(vec![
+            C::right(human_bytes(f.size)),
+            C::right(f.layer),
+            C::left(&f.path),
         ]);
     }
-    let _ = writeln!(out, "{t}");
+    out.push_str(&t.render(width));
 
     st.title(&mut out, "Largest directories");
-    let mut t = st.table(&["Size", "Files", "Path"]);
+    let mut t = Grid::new(
+        &[
+            ("Size", Fit::Keep),
+            ("Files", Fit::Keep),
+            ("Path", Fit::Start),
+        ],
+        color,
+    );
     for d in r.largest_dirs.iter().take(10) {
-        t.add_row(vec![
-            st.right(human_bytes(d.size)),
-            st.right(d.files),
-            Cell::new(&d.path),
+        t.row(vec![
+            C::right(human_bytes(d.size)),
+            C::right(d.files),
+            C::left(&d.path),
         ]);
     }
-    let _ = writeln!(out, "{t}");
+    out.push_str(&t.render(width));
 
     if !r.duplicates.is_empty() {
         st.title(
@@ -247,7 +248,14 @@ pub fn table(report: &Report, color: bool) -> String {
                 human_bytes(r.duplicate_bytes)
             ),
         );
-        let mut t = st.table(&["Size", "Copies", "Paths"]);
+        let mut t = Grid::new(
+            &[
+                ("Size", Fit::Keep),
+                ("Copies", Fit::Keep),
+                ("Paths", Fit::End),
+            ],
+            color,
+        );
         for d in r.duplicates.iter().take(10) {
             let mut paths = d
                 .paths
@@ -259,30 +267,30 @@ pub fn table(report: &Report, color: bool) -> String {
             if d.paths.len() > 3 {
                 let _ = write!(paths, ", … ({} more)", d.paths.len() - 3);
             }
-            t.add_row(vec![
-                st.right(human_bytes(d.size)),
-                st.right(d.paths.len()),
-                Cell::new(paths),
+            t.row(vec![
+                C::right(human_bytes(d.size)),
+                C::right(d.paths.len()),
+                C::left(paths),
             ]);
         }
-        let _ = writeln!(out, "{t}");
+        out.push_str(&t.render(width));
     }
 
     st.title(&mut out, "Attack surface");
     let s = &r.surface;
-    let mut t = st.table(&["Check", "Findings"]);
+    let mut t = Grid::new(&[("Check", Fit::Keep), ("Findings", Fit::End)], color);
     let mut row = |name: &str, n: usize, detail: String, bad: bool| {
         let count = if n == 0 {
-            "none".to_string()
+            C::left("none")
         } else {
-            truncate(&format!("{n}: {detail}"), 110)
+            C::left(format!("{n}: {detail}"))
         };
-        t.add_row(vec![
-            Cell::new(name),
+        t.row(vec![
+            C::left(name),
             if n > 0 && bad {
-                st.colored(count, Color::Red)
+                count.color(Color::Red)
             } else {
-                Cell::new(count)
+                count
             },
         ]);
     };
@@ -339,39 +347,36 @@ pub fn table(report: &Report, color: bool) -> String {
             .join(", "),
         true,
     );
-    t.add_row(vec![
-        Cell::new("User"),
+    t.row(vec![
+        C::left("User"),
         if s.runs_as_root {
-            st.colored(
-                format!("root ({})", s.user.as_deref().unwrap_or("not set")),
-                Color::Red,
-            )
+            C::left(format!("root ({})", s.user.as_deref().unwrap_or("not set"))).color(Color::Red)
         } else {
-            Cell::new(s.user.clone().unwrap_or_default())
+            C::left(s.user.clone().unwrap_or_default())
         },
     ]);
-    t.add_row(vec![
-        Cell::new("Exposed ports"),
-        Cell::new(if s.exposed_ports.is_empty() {
+    t.row(vec![
+        C::left("Exposed ports"),
+        C::left(if s.exposed_ports.is_empty() {
             "none".into()
         } else {
             s.exposed_ports.join(", ")
         }),
     ]);
-    t.add_row(vec![
-        Cell::new("HEALTHCHECK"),
-        Cell::new(match s.healthcheck {
+    t.row(vec![
+        C::left("HEALTHCHECK"),
+        C::left(match s.healthcheck {
             Some(true) => "yes",
             Some(false) => "no",
             None => "unknown",
         }),
     ]);
-    let _ = writeln!(out, "{t}");
+    out.push_str(&t.render(width));
 
     let p = &r.packages;
     let _ = writeln!(
         out,
-        "\nPackages   {} dpkg, {} apk, {} python, {} node",
+        "\nPackages {} dpkg, {} apk, {} python, {} node",
         p.dpkg.len(),
         p.apk.len(),
         p.python.len(),
@@ -379,33 +384,40 @@ pub fn table(report: &Report, color: bool) -> String {
     );
     st.title(&mut out, "Dockerfile (from history)");
     for line in &r.dockerfile {
-        let _ = writeln!(out, "  {}", truncate(line, 160));
+        let _ = writeln!(out, "  {}", cut_end(line, width.saturating_sub(2)));
     }
     if let Some(ci) = &r.ci {
-        out.push_str(&ci_table(ci, color));
+        out.push_str(&ci_table(ci, color, width));
     }
     out
 }
 
-/// The CI rule outcomes as a short table.
-pub fn ci_table(outcomes: &[RuleOutcome], color: bool) -> String {
+/// The CI rule outcomes as a short table, `width` columns wide.
+pub fn ci_table(outcomes: &[RuleOutcome], color: bool, width: usize) -> String {
     let st = Style { color };
     let mut out = String::new();
     st.title(&mut out, "CI rules");
-    let mut t = st.table(&["Rule", "Result", "Detail"]);
+    let mut t = Grid::new(
+        &[
+            ("Rule", Fit::Keep),
+            ("Result", Fit::Keep),
+            ("Detail", Fit::End),
+        ],
+        color,
+    );
     for o in outcomes {
         let (txt, c) = match o.status {
             RuleStatus::Pass => ("PASS", Color::Green),
             RuleStatus::Fail => ("FAIL", Color::Red),
             RuleStatus::Disabled => ("SKIP", Color::Grey),
         };
-        t.add_row(vec![
-            Cell::new(&o.rule),
-            st.colored(txt, c),
-            Cell::new(&o.message),
+        t.row(vec![
+            C::left(&o.rule),
+            C::left(txt).color(c),
+            C::left(&o.message),
         ]);
     }
-    let _ = writeln!(out, "{t}");
+    out.push_str(&t.render(width));
     let _ = writeln!(
         out,
         "Result: {}",
@@ -428,5 +440,9 @@ mod tests {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(1234), "1.2 kB");
         assert_eq!(human_bytes(74_800_000), "75 MB");
+        assert_eq!(plural(1, "layer"), "1 layer");
+        assert_eq!(plural(0, "layer"), "0 layers");
+        assert_eq!(plural(2, "entry"), "2 entries");
+        assert_eq!(plural(2, "key"), "2 keys");
     }
 }

@@ -192,7 +192,7 @@ fn attack_surface_is_detected() {
     ] {
         assert!(!json.contains(v), "{v} leaked");
     }
-    let table = pare_xray::render::table(&r, false);
+    let table = pare_xray::render::table(&r, false, 1000);
     assert!(
         table.contains("/usr/bin/passwd") && !table.contains("s3cr3t") && !table.contains('\x1b')
     );

@@ -3,10 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cmd;
 mod errors;
+mod term;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,7 +49,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Help wraps to the terminal (or COLUMNS, or 100 when piped), not clap's fixed 100.
+    let matches = Cli::command().term_width(term::width()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Lint(a) => cmd::lint::run(a),
         Command::Xray(a) => cmd::xray::run(a),

@@ -129,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = match args.format {
         Format::Json => pare_xray::render::json(&report),
-        Format::Table => pare_xray::render::table(&report, color),
+        Format::Table => pare_xray::render::table(&report, color, crate::term::width()),
     };
     crate::errors::print(&format!("{text}\n"))?;
     Ok(code)
