@@ -76,9 +76,6 @@ impl SourceError {
                  (`docker save`, `skopeo copy`)"
                     .into(),
             ),
-            SourceError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
-                Some(format!("check the path {}", path.display()))
-            }
             _ => None,
         }
     }

@@ -9,7 +9,7 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
     if broken_pipe(e) {
         return ExitCode::SUCCESS;
     }
-    eprintln!("pare: error: {}", one_line(&format!("{e:#}")));
+    eprintln!("pare: error: {}", one_line(&message(e)));
     if let Some(h) = hint(e) {
         eprintln!("hint: {}", one_line(&h));
     }
@@ -22,6 +22,23 @@ pub fn broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The error and its causes joined with `: `, skipping a cause whose text the message
+/// already holds (an error that prints its source and also returns it from `source()`).
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Newlines and runs of spaces (a daemon's multi-line message) folded into one line.
