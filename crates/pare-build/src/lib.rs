@@ -92,7 +92,8 @@ pub struct BuildOptions {
     /// docker runtime is used, else `oci:ARTIFACTS/image:TAG`.
     pub output: Option<String>,
     pub verify: bool,
-    /// Timestamp for every entry (else `SOURCE_DATE_EPOCH`, else 0).
+    /// Timestamp for every entry (else `SOURCE_DATE_EPOCH`, else the source image's
+    /// creation time, else 0).
     pub epoch: Option<u64>,
     /// Analyze both images for the report (sizes, attack surface).
     pub analyze: bool,
@@ -316,7 +317,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 message: e.to_string(),
             })
     };
-    let extract_detail = format!("{} layers", image.layers.len());
+    let extract_detail = pare_xray::render::plural(image.layers.len() as u64, "layer");
 
     // Profile (or reuse one). A daemon image is traced by the daemon from its own storage,
     // so extraction (which only selection and writing need) runs at the same time.
@@ -395,7 +396,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
 
     // Select.
     let facts = ImageFacts::from_config(&image.config, meta.healthcheck.as_ref());
-    let mut inputs = SelectInputs::from_report(&profile.sensor, facts);
+    let mut inputs = SelectInputs::from_report(&profile.sensor, facts.clone());
     inputs.include_paths = opts.include_paths.clone();
     inputs.include_bins = opts.include_bins.clone();
     inputs.include_exes = opts.include_exes.clone();
@@ -406,7 +407,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         pare_select::select(&rootfs, &inputs)
     })?;
 
-    // Write.
+    // Write. Timestamps: --epoch, $SOURCE_DATE_EPOCH, else the source's creation time.
+    let (epoch, epoch_from) = pare_write::choose_epoch(opts.epoch, &meta)?;
     let tag = opts.tag.clone().unwrap_or_else(|| default_tag(&reference));
     let load_into_daemon = on_docker && opts.output.is_none();
     let output = match &opts.output {
@@ -426,12 +428,12 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     let slim = match &output {
         Output::Daemon { tag } => {
             let plain = phases.run("write", "one deterministic layer", || {
-                pare_write::write_plain_layer(&rootfs, &selection, opts.epoch, work.path())
+                pare_write::write_plain_layer(&rootfs, &selection, Some(epoch), work.path())
             })?;
             Slim::Loaded(phases.run("load", tag, || plain.load(&meta, tag))?)
         }
         _ => Slim::Written(phases.run("write", "one deterministic layer", || {
-            pare_write::write_image(&rootfs, &selection, &meta, output.clone(), opts.epoch)
+            pare_write::write_image(&rootfs, &selection, &meta, output.clone(), Some(epoch))
         })?),
     };
     let slim_ref = match &slim {
@@ -500,6 +502,10 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         verification = Some(v);
     }
 
+    // What no probe exercised: files under the app's own directories that nothing asked for.
+    let unexercised =
+        pare_select::unexercised::unexercised(&rootfs, &profile.sensor, &facts, &selection)?;
+
     // Analyze both images for the report.
     let (before, after) = if opts.analyze {
         phases.run(
@@ -548,13 +554,13 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         profile: &profile,
         selection,
         verification,
+        unexercised,
         before: before.as_ref(),
         after: after.as_ref(),
-        source_compressed: image
-            .layers
-            .iter()
-            .map(|l| l.compressed_size)
-            .sum::<Option<u64>>(),
+        source_layers: &image.layers,
+        source_is_daemon: is_daemon,
+        epoch,
+        epoch_from,
         timings: phases.timings,
         total_seconds: t0.elapsed().as_secs_f64(),
         artifacts: artifacts.clone(),

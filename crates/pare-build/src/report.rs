@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use pare_select::Selection;
+use pare_select::unexercised::Unexercised;
 use pare_trace::Profile;
 use pare_verify::Verification;
 use pare_write::WrittenImage;
@@ -21,10 +22,19 @@ pub struct PhaseTiming {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ImageSummary {
     pub reference: String,
-    /// Bytes of the files visible in the final filesystem.
+    /// What `docker images` shows as SIZE: the file bytes of every layer, each copy counted
+    /// (a file replaced or deleted in a later layer still takes space below it).
     pub size: Option<u64>,
-    /// Sum of the stored (compressed) layer sizes, when known.
+    /// Bytes of the files visible in the final filesystem (what a container sees).
+    #[serde(default)]
+    pub visible_size: Option<u64>,
+    /// The gzip layers' total, as a registry stores and sends them: measured for the slim
+    /// image, summed from the manifest for a source whose layers are stored compressed.
     pub compressed_size: Option<u64>,
+    /// Why `compressed_size` is unknown (the daemon and `docker save` keep layers
+    /// uncompressed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compressed_note: Option<String>,
     /// Visible filesystem entries (files, directories, links).
     pub entries: Option<u64>,
     pub layers: Option<usize>,
@@ -52,15 +62,29 @@ pub struct BuildReport {
     pub slim_config_digest: String,
     pub slim_manifest_digest: String,
     pub runtime: String,
-    /// Files the trace saw, and paths kept in the end.
+    /// Files the trace saw, and the slim image's entries (the same count as `slim.entries`).
     pub traced_files: usize,
     pub kept_paths: usize,
-    /// Shrink factor of the visible bytes (source / slim).
+    /// Shrink factor of `size`, as `docker images` shows it (source / slim).
     pub reduction: Option<f64>,
+    /// The Unix time of every timestamp in the slim image (its `created`, every mtime).
+    #[serde(default)]
+    pub epoch: u64,
+    /// `epoch` as RFC 3339.
+    #[serde(default)]
+    pub created: String,
+    /// Where `epoch` came from: `--epoch`, `$SOURCE_DATE_EPOCH`, the source image's creation
+    /// time, or none (1970).
+    #[serde(default)]
+    pub epoch_from: String,
     pub surface_removed: Vec<SurfaceItem>,
     /// Findings still present in the slim image.
     pub surface_kept: Vec<SurfaceItem>,
     pub verification: Option<Verification>,
+    /// Files under the app's WORKDIR, VOLUMEs and served directories that the slim image
+    /// drops because no probe asked for them (verification cannot vouch for them).
+    #[serde(default)]
+    pub unexercised: Vec<Unexercised>,
     pub timings: Vec<PhaseTiming>,
     pub total_seconds: f64,
     pub artifacts: PathBuf,
@@ -77,9 +101,13 @@ pub(crate) struct Inputs<'a> {
     pub profile: &'a Profile,
     pub selection: Selection,
     pub verification: Option<Verification>,
+    pub unexercised: Vec<Unexercised>,
     pub before: Option<&'a Xray>,
     pub after: Option<&'a Xray>,
-    pub source_compressed: Option<u64>,
+    pub source_layers: &'a [pare_image::LayerDescriptor],
+    pub source_is_daemon: bool,
+    pub epoch: u64,
+    pub epoch_from: pare_write::EpochFrom,
     pub timings: Vec<PhaseTiming>,
     pub total_seconds: f64,
     pub artifacts: PathBuf,
@@ -120,8 +148,10 @@ fn summary(reference: &str, x: Option<&Xray>) -> ImageSummary {
     match x {
         Some(x) => ImageSummary {
             reference: reference.to_string(),
-            size: Some(x.final_size),
-            compressed_size: x.compressed_size,
+            size: Some(x.total_size),
+            visible_size: Some(x.final_size),
+            compressed_size: None,
+            compressed_note: None,
             entries: Some(x.entries),
             layers: Some(x.layers.len()),
             surface_findings: Some(x.surface.findings()),
@@ -133,13 +163,38 @@ fn summary(reference: &str, x: Option<&Xray>) -> ImageSummary {
     }
 }
 
+/// The source's compressed size: the manifest's layer sizes when every layer is stored
+/// compressed; otherwise `None` and why (a docker-archive's tar sizes are not compressed
+/// sizes, and the daemon keeps no compressed form).
+fn source_compressed(
+    layers: &[pare_image::LayerDescriptor],
+    daemon: bool,
+) -> (Option<u64>, Option<String>) {
+    let compressed = layers
+        .iter()
+        .all(|l| l.compression != pare_image::Compression::None);
+    match layers
+        .iter()
+        .map(|l| l.compressed_size)
+        .sum::<Option<u64>>()
+    {
+        Some(total) if compressed && !layers.is_empty() => (Some(total), None),
+        _ if daemon => (
+            None,
+            Some("the docker daemon keeps layers uncompressed".into()),
+        ),
+        _ => (None, Some("the input's layers are not compressed".into())),
+    }
+}
+
 impl BuildReport {
     pub(crate) fn new(i: Inputs<'_>) -> Self {
         let mut source = summary(&i.source, i.before);
-        if source.compressed_size.is_none() {
-            source.compressed_size = i.source_compressed;
-        }
+        (source.compressed_size, source.compressed_note) =
+            source_compressed(i.source_layers, i.source_is_daemon);
         let mut slim = summary(&i.slim, i.after);
+        // Measured: the gzip layer that was written, or the gzip form measured beside a
+        // `docker load` of the plain layer.
         slim.compressed_size = Some(i.written.layer.size);
         if slim.size.is_none() {
             slim.size = Some(i.written.layer.uncompressed_size);
@@ -168,11 +223,20 @@ impl BuildReport {
             slim_manifest_digest: i.written.manifest_digest.clone(),
             runtime: i.runtime,
             traced_files: i.profile.sensor.files.values().filter(|r| r.found).count(),
-            kept_paths: i.selection.entries.len(),
+            // What the image holds, counted as `slim.entries` counts it, so the summary
+            // never shows two different counts of the same thing.
+            kept_paths: i
+                .after
+                .map(|a| a.entries as usize)
+                .unwrap_or(i.written.layer.entries as usize),
             reduction,
+            epoch: i.epoch,
+            created: pare_write::rfc3339(i.epoch),
+            epoch_from: i.epoch_from.describe().to_string(),
             surface_removed: removed,
             surface_kept: kept,
             verification: i.verification,
+            unexercised: i.unexercised,
             timings: i.timings,
             total_seconds: i.total_seconds,
             artifacts: i.artifacts,
@@ -206,58 +270,97 @@ fn opt_size(v: Option<u64>) -> String {
     v.map(human).unwrap_or_else(|| "?".into())
 }
 
-/// The human summary printed after a build.
-pub fn render_text(r: &BuildReport) -> String {
+/// Surface items grouped by category, paths in order.
+fn by_category(items: &[SurfaceItem]) -> std::collections::BTreeMap<&str, Vec<&str>> {
+    let mut by_cat: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for i in items {
+        by_cat.entry(&i.category).or_default().push(&i.path);
+    }
+    by_cat
+}
+
+/// The human summary printed after a build, wrapped at spaces to `width` columns (see
+/// [`pare_xray::fit`]).
+pub fn render_text(r: &BuildReport, width: usize) -> String {
+    let mut out = String::new();
+    for line in summary_lines(r, width).lines() {
+        out.push_str(&pare_xray::fit::wrap(line, width));
+    }
+    out
+}
+
+fn summary_lines(r: &BuildReport, width: usize) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "source  {}", r.source.reference);
-    let _ = writeln!(
-        s,
-        "slim    {}  (image ID {})",
-        r.slim.reference, r.slim_config_digest
-    );
+    // References keep their end (the tag) when cut.
+    let reference = |r: &str| pare_xray::fit::cut_start(r, width.saturating_sub(8));
+    let _ = writeln!(s, "source  {}", reference(&r.source.reference));
+    let _ = writeln!(s, "slim    {}", reference(&r.slim.reference));
+    let _ = writeln!(s, "ID      {}", r.slim_config_digest);
+    if !r.created.is_empty() {
+        let _ = writeln!(s, "created {}  ({})", r.created, r.epoch_from);
+    }
     let _ = writeln!(s);
-    let _ = writeln!(s, "                 {:>12} {:>12}", "original", "slim");
-    let _ = writeln!(
-        s,
-        "size             {:>12} {:>12}",
-        opt_size(r.source.size),
-        opt_size(r.slim.size)
-    );
-    let _ = writeln!(
-        s,
-        "compressed       {:>12} {:>12}",
-        opt_size(r.source.compressed_size),
-        opt_size(r.slim.compressed_size)
-    );
     let count = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
-    let _ = writeln!(
-        s,
-        "entries          {:>12} {:>12}",
-        count(r.source.entries),
-        count(r.slim.entries)
-    );
-    let _ = writeln!(
-        s,
-        "surface findings {:>12} {:>12}",
-        count(r.source.surface_findings.map(|n| n as u64)),
-        count(r.slim.surface_findings.map(|n| n as u64))
-    );
+    let rows: [(&str, String, String); 6] = [
+        (
+            "size (docker images)",
+            opt_size(r.source.size),
+            opt_size(r.slim.size),
+        ),
+        (
+            "visible files",
+            opt_size(r.source.visible_size),
+            opt_size(r.slim.visible_size),
+        ),
+        (
+            "compressed (gzip)",
+            opt_size(r.source.compressed_size),
+            opt_size(r.slim.compressed_size),
+        ),
+        (
+            "layers",
+            count(r.source.layers.map(|n| n as u64)),
+            count(r.slim.layers.map(|n| n as u64)),
+        ),
+        ("entries", count(r.source.entries), count(r.slim.entries)),
+        (
+            "attack surface",
+            count(r.source.surface_findings.map(|n| n as u64)),
+            count(r.slim.surface_findings.map(|n| n as u64)),
+        ),
+    ];
+    let _ = writeln!(s, "{:<20} {:>10} {:>10}", "", "original", "slim");
+    for (label, a, b) in rows {
+        let _ = writeln!(s, "{label:<20} {a:>10} {b:>10}");
+    }
     if let Some(x) = r.reduction {
-        let _ = writeln!(s, "reduction        {x:.1}×");
+        let _ = writeln!(s, "reduction            {x:.1}× (by docker images size)");
     }
     let _ = writeln!(
         s,
-        "traced files {}, kept paths {}",
-        r.traced_files, r.kept_paths
+        "size counts every layer's copy of a file; visible files, only what a container sees"
+    );
+    for (which, note) in [
+        ("original", &r.source.compressed_note),
+        ("slim", &r.slim.compressed_note),
+    ] {
+        if let Some(note) = note {
+            let _ = writeln!(
+                s,
+                "compressed ? for the {which}: {note} (push it or `skopeo copy` to an oci: layout to measure)"
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "traced {} the app opened; kept {} with their libraries, parents and config",
+        pare_xray::render::plural(r.traced_files as u64, "file"),
+        pare_xray::render::plural(r.kept_paths as u64, "entry"),
     );
     if !r.surface_removed.is_empty() {
-        let mut by_cat: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        for i in &r.surface_removed {
-            by_cat.entry(&i.category).or_default().push(&i.path);
-        }
         let _ = writeln!(s, "\nattack surface removed:");
-        for (cat, paths) in by_cat {
+        for (cat, paths) in by_category(&r.surface_removed) {
             let shown: Vec<&str> = paths.iter().take(6).copied().collect();
             let more = if paths.len() > shown.len() {
                 format!(" … (+{})", paths.len() - shown.len())
@@ -265,6 +368,15 @@ pub fn render_text(r: &BuildReport) -> String {
                 String::new()
             };
             let _ = writeln!(s, "  {cat:<16} {}{more}", shown.join(" "));
+        }
+    }
+    if !r.surface_kept.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nattack surface left (the app uses it, or a flag kept it):"
+        );
+        for (cat, paths) in by_category(&r.surface_kept) {
+            let _ = writeln!(s, "  {cat:<16} {}", paths.join(" "));
         }
     }
     if let Some(v) = &r.verification {
@@ -317,6 +429,37 @@ pub fn render_text(r: &BuildReport) -> String {
         }
     } else {
         let _ = writeln!(s, "\nverification: skipped");
+    }
+    if !r.unexercised.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nnot exercised (no probe reached them, so verification says nothing about them):"
+        );
+        for u in &r.unexercised {
+            let (them, n) = if u.files == 1 {
+                ("it", pare_xray::render::plural(1, "file"))
+            } else {
+                ("them", pare_xray::render::plural(u.files, "file"))
+            };
+            let _ = writeln!(
+                s,
+                "  {n} under {} dropped: nothing asked for {them};",
+                u.dir
+            );
+            let more = if u.files > u.examples.len() as u64 {
+                ", …"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                "    keep {them} with --include-path {}  ({}, {}: {}{more})",
+                u.dir,
+                u.why,
+                human(u.bytes),
+                u.examples.join(", ")
+            );
+        }
     }
     let _ = writeln!(s);
     let phases: Vec<String> = r

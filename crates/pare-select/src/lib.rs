@@ -19,6 +19,7 @@ pub mod ldcache;
 mod reason;
 pub mod root;
 mod rules;
+pub mod unexercised;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -62,16 +62,66 @@ pub enum WriteError {
     Docker { reason: String },
 }
 
-/// The timestamp for every entry and the config: `SOURCE_DATE_EPOCH` when set, else `given`,
-/// else 0.
+/// The timestamp for every entry and the config: `given` when there is one, else
+/// `SOURCE_DATE_EPOCH` when set, else 0.
 pub fn resolve_epoch(given: Option<u64>) -> Result<u64, WriteError> {
+    if let Some(e) = given {
+        return Ok(e);
+    }
+    Ok(env_epoch()?.unwrap_or(0))
+}
+
+/// `SOURCE_DATE_EPOCH`, when set.
+fn env_epoch() -> Result<Option<u64>, WriteError> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => v
             .trim()
             .parse::<u64>()
+            .map(Some)
             .map_err(|_| WriteError::Epoch { value: v }),
-        _ => Ok(given.unwrap_or(0)),
+        _ => Ok(None),
     }
+}
+
+/// Where the slim image's timestamps come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochFrom {
+    /// `--epoch`.
+    Flag,
+    /// `$SOURCE_DATE_EPOCH`.
+    Env,
+    /// The source image's `created`: the default, so `docker images` shows a sensible age
+    /// while the same input still gives the same digest.
+    SourceCreated,
+    /// Nothing said: 1970-01-01.
+    Zero,
+}
+
+impl EpochFrom {
+    /// How the summary and `report.json` name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EpochFrom::Flag => "--epoch",
+            EpochFrom::Env => "$SOURCE_DATE_EPOCH",
+            EpochFrom::SourceCreated => "the source image's creation time",
+            EpochFrom::Zero => "the source image has no creation time",
+        }
+    }
+}
+
+/// The epoch for a build: `--epoch`, else `$SOURCE_DATE_EPOCH`, else the source image's
+/// creation time, else 0. Every choice depends only on the input, so builds stay reproducible.
+pub fn choose_epoch(flag: Option<u64>, meta: &ImageMeta) -> Result<(u64, EpochFrom), WriteError> {
+    if let Some(e) = flag {
+        return Ok((e, EpochFrom::Flag));
+    }
+    if let Some(e) = env_epoch()? {
+        return Ok((e, EpochFrom::Env));
+    }
+    Ok(match meta.source_created_epoch() {
+        Some(e) => (e, EpochFrom::SourceCreated),
+        None => (0, EpochFrom::Zero),
+    })
 }
 
 /// What [`write_image`] produced.

@@ -735,3 +735,27 @@ fn docker_load_runs_the_slim_image() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_default_epoch_is_the_source_images_creation_time() {
+    use pare_write::{EpochFrom, ImageMeta, choose_epoch};
+    // Tests share the environment: this one only runs the paths SOURCE_DATE_EPOCH does not
+    // decide (CI does not set it).
+    if std::env::var_os("SOURCE_DATE_EPOCH").is_some() {
+        return;
+    }
+    let cfg = |created: &str| {
+        let raw = format!(
+            r#"{{"architecture":"amd64","os":"linux",{created}"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        ImageMeta::from_config_json(raw.as_bytes(), "app:1").unwrap()
+    };
+    let dated = cfg(r#""created":"2024-05-01T10:00:00Z","#);
+    assert_eq!(
+        choose_epoch(None, &dated).unwrap(),
+        (1_714_557_600, EpochFrom::SourceCreated)
+    );
+    assert_eq!(choose_epoch(Some(7), &dated).unwrap(), (7, EpochFrom::Flag));
+    assert_eq!(choose_epoch(None, &cfg("")).unwrap(), (0, EpochFrom::Zero));
+    assert_eq!(pare_write::rfc3339(1_714_557_600), "2024-05-01T10:00:00Z");
+}

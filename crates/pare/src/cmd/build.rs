@@ -179,7 +179,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             serde_json::to_string_pretty(&outcome.report)?
         ))?;
     } else {
-        print(&pare_build::render_text(&outcome.report))?;
+        print(&pare_build::render_text(
+            &outcome.report,
+            crate::term::width(),
+        ))?;
     }
     Ok(match outcome.report.verified() {
         Some(false) => 1,
