@@ -37,6 +37,14 @@ const SYSTEM: &[&str] = &[
     "/nix",
 ];
 
+/// Web roots inside system directories: a server reading there is serving content.
+const WEB_ROOTS: &[&str] = &[
+    "/usr/share/nginx/html",
+    "/usr/local/apache2/htdocs",
+    "/usr/share/caddy",
+    "/var/lib/nginx/html",
+];
+
 /// Paths shown per directory.
 const EXAMPLES: usize = 5;
 
@@ -61,7 +69,7 @@ fn under(path: &str, dir: &str) -> bool {
 }
 
 fn is_system(path: &str) -> bool {
-    SYSTEM.iter().any(|s| under(path, s))
+    SYSTEM.iter().any(|s| under(path, s)) && !WEB_ROOTS.iter().any(|w| under(path, w))
 }
 
 /// The app's directories: `WORKDIR`, `VOLUME`s, and the directories it opened or read
@@ -248,6 +256,8 @@ mod tests {
             ]
         );
         assert_eq!(u[2].examples, vec!["/srv/sub/page.txt"]);
+        // A web root under /usr is content, the rest of /usr is not.
+        assert!(!is_system("/usr/share/nginx/html/css") && is_system("/usr/share/nginx"));
         // The standard library is not the app's: unused.py is not listed.
         assert!(!u.iter().any(|u| u.dir.starts_with("/usr")));
 

@@ -51,36 +51,46 @@ pub fn cut_end(s: &str, max: usize) -> String {
 /// across lines. Each output line ends in a newline and no spaces.
 pub fn wrap(line: &str, width: usize) -> String {
     let line = one_line(line);
-    let line = line.trim_end();
-    if width_of(line) <= width {
-        return format!("{line}\n");
-    }
-    let indent = width_of(line) - width_of(line.trim_start());
+    let mut rest = line.trim_end();
+    let indent = width_of(rest) - width_of(rest.trim_start());
     let cont = " ".repeat((indent + 2).min(width / 2));
     let mut out = String::new();
-    let mut cur = " ".repeat(indent);
-    let mut fresh = true;
-    for word in line.split(' ').filter(|w| !w.is_empty()) {
-        let room = width.saturating_sub(width_of(&cur) + usize::from(!fresh));
-        if width_of(word) <= room {
-            if !fresh {
-                cur.push(' ');
-            }
-            cur.push_str(word);
-        } else if fresh {
-            cur.push_str(&cut_end(word, room.max(1)));
-        } else {
-            out.push_str(cur.trim_end());
+    let mut first = true;
+    while !rest.is_empty() {
+        let prefix = if first { "" } else { cont.as_str() };
+        let avail = width.saturating_sub(width_of(prefix)).max(1);
+        if width_of(rest) <= avail {
+            out.push_str(prefix);
+            out.push_str(rest);
             out.push('\n');
-            cur = format!(
-                "{cont}{}",
-                cut_end(word, width.saturating_sub(cont.len()).max(1))
-            );
+            break;
         }
-        fresh = false;
+        // The last space that leaves a non-blank line of at most `avail` columns; the
+        // spacing before it is kept as written (aligned columns stay aligned).
+        let space = rest
+            .char_indices()
+            .take(avail + 1)
+            .filter(|&(i, c)| c == ' ' && !rest[..i].trim().is_empty())
+            .map(|(i, _)| i)
+            .last();
+        let (head, tail) = match space {
+            Some(i) => (rest[..i].trim_end().to_string(), &rest[i..]),
+            None => {
+                // One word longer than the line: cut it, never split it.
+                let start = rest.len() - rest.trim_start().len();
+                let end = rest[start..].find(' ').map_or(rest.len(), |e| start + e);
+                (cut_end(&rest[..end], avail), &rest[end..])
+            }
+        };
+        out.push_str(prefix);
+        out.push_str(&head);
+        out.push('\n');
+        rest = tail.trim_start();
+        first = false;
     }
-    out.push_str(cur.trim_end());
-    out.push('\n');
+    if out.is_empty() {
+        out.push('\n');
+    }
     out
 }
 
@@ -309,6 +319,12 @@ mod tests {
         );
         // A word longer than the line is cut, not split.
         assert_eq!(wrap("a /very/long/path/name", 10), "a\n  /very/l…\n");
+        // Spacing inside a line is kept.
+        assert_eq!(
+            wrap("  setuid     /a /b /c", 16),
+            "  setuid     /a\n    /b /c\n"
+        );
+        assert_eq!(wrap("", 10), "\n");
         for l in wrap("  x ".repeat(30).as_str(), 15).lines() {
             assert!(width_of(l) <= 15 && l == l.trim_end(), "{l:?}");
         }
