@@ -119,19 +119,8 @@ impl BuildOptions {
     }
 }
 
-/// Receives progress: a phase starts (`begin`) and ends (`end`).
-pub trait Progress {
-    fn begin(&self, phase: &str, detail: &str);
-    fn end(&self, phase: &str, elapsed: Duration, detail: &str);
-}
-
-/// Progress that prints nothing.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn begin(&self, _: &str, _: &str) {}
-    fn end(&self, _: &str, _: Duration, _: &str) {}
-}
+/// Progress goes through the reporter the binary hands down (see `pare-progress`).
+pub use pare_progress::{Progress, Quiet, Reporter};
 
 /// `NAME.slim:TAG` for a reference: the repository gets `.slim`, the tag is kept.
 pub fn default_tag(reference: &ImageRef) -> String {
@@ -482,6 +471,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 &profile,
                 sensor.as_ref().ok(),
                 work.path(),
+                &opts.profile.progress,
             )
         })?;
         let mut v = v;
@@ -684,6 +674,7 @@ fn verify_slim(
     profile: &Profile,
     sensor: Option<&PathBuf>,
     work: &Path,
+    progress: &Reporter,
 ) -> Result<pare_verify::Verification, BuildError> {
     let run = pare_profile::ImageRun::from_config(&original.config);
     let ports = run.ports_for(profile.probes.iter().map(|r| &r.spec));
@@ -713,7 +704,8 @@ fn verify_slim(
         sensor: None,
         hostname: "pare".into(),
     };
-    let vopts = pare_verify::VerifyOptions::default();
+    let mut vopts = pare_verify::VerifyOptions::default();
+    vopts.probe.progress = progress.clone();
     let mut v = pare_verify::verify(runtime, &spec, &profile.probes, &vopts)?;
     if !v.ok() && v.early_exit.is_none() {
         // Answers can change from run to run (a page with its start time): replay against a

@@ -67,6 +67,8 @@ pub struct ProbeOptions {
     pub crawl_max: usize,
     /// How long a job may run before it counts as hung.
     pub job_timeout: Duration,
+    /// Told which probe runs (or that a job's exit is awaited).
+    pub progress: pare_progress::Reporter,
 }
 
 impl Default for ProbeOptions {
@@ -76,6 +78,7 @@ impl Default for ProbeOptions {
             crawl_depth: 3,
             crawl_max: 50,
             job_timeout: Duration::from_secs(60),
+            progress: pare_progress::Reporter::default(),
         }
     }
 }
@@ -193,6 +196,11 @@ fn http_probe(
 
 /// Runs one probe and records its outcome. Never fails: problems land in `outcome.error`.
 pub fn run_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOptions) -> ProbeRecord {
+    use pare_progress::Progress;
+    opts.progress.waiting(&match spec {
+        ProbeSpec::Job => "the job to exit".to_string(),
+        other => format!("the probe {}", describe(other)),
+    });
     let start = Instant::now();
     let outcome = match spec {
         ProbeSpec::Http { .. } => http_probe(container, spec, opts).0,

@@ -134,8 +134,8 @@ pub struct ProfileOptions {
     pub fanotify: bool,
     pub sensor: Option<PathBuf>,
     pub platform: Option<Platform>,
-    /// Print progress lines on stderr.
-    pub progress: bool,
+    /// Where progress goes (phases, what is awaited, details); the binary's reporter.
+    pub progress: pare_progress::Reporter,
     /// After profiling, run the image once more without the sensor and replay the probes, to
     /// mark answers that change between containers (start time, hostname) as volatile.
     pub stability_run: bool,
@@ -156,15 +156,19 @@ impl ProfileOptions {
             fanotify: true,
             sensor: None,
             platform: None,
-            progress: false,
+            progress: pare_progress::Reporter::default(),
             stability_run: true,
         }
     }
 
+    /// A detail (shown with `-v`).
     fn say(&self, msg: &str) {
-        if self.progress {
-            eprintln!("pare profile: {msg}");
-        }
+        pare_progress::Progress::detail(&self.progress, msg);
+    }
+
+    /// What the run waits for now (shown live on a terminal).
+    fn wait_for(&self, what: &str) {
+        pare_progress::Progress::waiting(&self.progress, what);
     }
 }
 
@@ -724,6 +728,7 @@ pub fn run_profile(
     let t_ready = Instant::now();
     let probe_opts = ProbeOptions {
         job_timeout: opts.timeout,
+        progress: opts.progress.clone(),
         ..ProbeOptions::default()
     };
     let wait_ports: Vec<u16> = match &explicit {
@@ -743,8 +748,8 @@ pub fn run_profile(
     let readiness = if wait_ports.is_empty() {
         Readiness::Ready
     } else {
-        opts.say(&format!(
-            "waiting for port {}",
+        opts.wait_for(&format!(
+            "port {} to answer",
             pare_probe::port_list(&wait_ports)
         ));
         pare_probe::wait_ready(c, &wait_ports, opts.timeout)?
@@ -800,7 +805,7 @@ pub fn run_profile(
             for &port in &run.tcp_ports {
                 match pare_probe::classify_port(c, port, &probe_opts) {
                     kind @ (PortKind::Http | PortKind::Https) => {
-                        opts.say(&format!("crawling port {port}"));
+                        opts.wait_for(&format!("a crawl of port {port}"));
                         records.extend(pare_probe::crawl(
                             c,
                             port,
@@ -826,18 +831,22 @@ pub fn run_profile(
     match opts.continue_after {
         ContinueAfter::Probe => {}
         ContinueAfter::Seconds(n) => {
-            opts.say(&format!("continuing for {n}s"));
+            opts.wait_for(&format!("{n}s more (--continue-after)"));
             interruptible_sleep(Duration::from_secs(n));
         }
         ContinueAfter::Exit => {
-            opts.say("waiting for the app to exit (Ctrl-C aborts)");
+            opts.wait_for("the app to exit (Ctrl-C aborts)");
             while c.wait(Duration::from_secs(1))?.is_none() {}
         }
         ContinueAfter::Signal => {
-            eprintln!(
-                "pare profile: the app is running; drive it now, then press Ctrl-C (or send SIGUSR1 to {}) to stop",
-                std::process::id()
+            pare_progress::Progress::notice(
+                &opts.progress,
+                &format!(
+                    "the app is running; drive it now, then press Ctrl-C (or send SIGUSR1 to {}) to stop",
+                    std::process::id()
+                ),
             );
+            opts.wait_for("you to press Ctrl-C or send SIGUSR1");
             WAITING_FOR_SIGNAL.store(true, Ordering::SeqCst);
             while !SIGNALLED.load(Ordering::SeqCst) {
                 if c.wait(Duration::from_millis(200))?.is_some() {
@@ -877,7 +886,7 @@ pub fn run_profile(
 
     if opts.stability_run && !records.is_empty() {
         let t_stab = Instant::now();
-        opts.say("running again without the sensor to find answers that change between containers");
+        opts.wait_for("a second, untraced run (answers that change between containers)");
         timings.untraced_startup = stability_run(
             runtime,
             &spec,

@@ -136,6 +136,10 @@ fn run_and_replay<T>(
     let is_job = records.iter().any(|r| matches!(r.spec, ProbeSpec::Job));
     let mut exited = None;
     if !is_job && !spec.ports.is_empty() {
+        pare_progress::Progress::waiting(
+            &options.probe.progress,
+            &format!("port {} to answer", pare_probe::port_list(&spec.ports)),
+        );
         if let Ok(pare_probe::Readiness::Exited(e)) =
             pare_probe::wait_ready(c, &spec.ports, options.ready_timeout)
         {

@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cmd;
 mod errors;
+mod progress;
 mod term;
 
 #[derive(Parser, Debug)]
@@ -27,6 +28,12 @@ Exit codes: 0 ok, 1 findings or policy failure, 2 error."
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print no progress, only results and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Also print what each phase does and waits for.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,6 +62,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    progress::set_level(match (cli.quiet, cli.verbose) {
+        (true, _) => progress::Level::Quiet,
+        (_, true) => progress::Level::Verbose,
+        _ => progress::Level::Normal,
+    });
     let result = match cli.command {
         Command::Lint(a) => cmd::lint::run(a),
         Command::Xray(a) => cmd::xray::run(a),

@@ -783,13 +783,7 @@ fn files_no_probe_reached_are_named() {
         .expect("docker build");
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success(), "docker build {image}");
-    struct Rmi(&'static str);
-    impl Drop for Rmi {
-        fn drop(&mut self) {
-            let _ = docker(&["rmi", "-f", self.0]);
-        }
-    }
-    let _rmi = Rmi(image);
+    let _rmi = TagCleanup(image);
 
     let tag = "pare-test/firsthour-served.slim:build";
     let b = build_verified(image, Some(tag), &[]);
@@ -844,4 +838,57 @@ fn files_no_probe_reached_are_named() {
         "{}",
         k.report["unexercised"]
     );
+}
+
+/// Progress: piped, one line per phase when it ends (no "starting" lines); `-q` prints none;
+/// `-v` adds what each phase waits for (the ports, the probe being replayed).
+#[test]
+fn progress_is_one_line_per_phase_quiet_and_verbose() {
+    let run = |flags: &[&str]| {
+        let artifacts = tempfile::tempdir().unwrap();
+        let out = pare()
+            .args(flags)
+            .args(["build", "pare-example/go-server", "--artifacts"])
+            .arg(artifacts.path())
+            .args(["--tag", "pare-test/firsthour-go.slim:progress"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let _rmi = TagCleanup("pare-test/firsthour-go.slim:progress");
+    let normal = run(&[]);
+    let lines: Vec<&str> = normal.lines().collect();
+    for phase in ["open", "profile", "select", "write", "verify", "analyze"] {
+        let n = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("pare build: {phase} done in ")))
+            .count();
+        assert_eq!(n, 1, "{phase}:\n{normal}");
+    }
+    assert!(lines.iter().all(|l| l.contains(" done in ")), "{normal}");
+    assert!(!normal.contains('\x1b'), "no terminal codes when piped");
+    assert_eq!(run(&["-q"]), "");
+    let verbose = run(&["-v"]);
+    assert!(
+        verbose.contains("waiting for port 8080 to answer"),
+        "{verbose}"
+    );
+    assert!(
+        verbose.contains("waiting for the probe GET http:8080/"),
+        "{verbose}"
+    );
+}
+
+struct TagCleanup(&'static str);
+
+impl Drop for TagCleanup {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", "-f", self.0]);
+    }
 }

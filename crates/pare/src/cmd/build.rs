@@ -1,11 +1,8 @@
 //! `pare build` and `pare why`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use pare_build::{BuildOptions, Progress};
+use pare_build::BuildOptions;
 
 use super::profile::ProbeArgs;
 use crate::errors::print;
@@ -79,79 +76,13 @@ pub struct WhyArgs {
     pub json: bool,
 }
 
-/// Phase lines on stderr; on a terminal, a live line naming the running phases with their
-/// elapsed time, redrawn by a ticker thread.
-struct Lines {
-    tty: bool,
-    /// Running phases: (name, detail, start).
-    running: Arc<Mutex<Vec<(String, String, Instant)>>>,
-}
-
-impl Lines {
-    fn new(tty: bool) -> Self {
-        let running: Arc<Mutex<Vec<(String, String, Instant)>>> = Arc::default();
-        if tty {
-            let r = Arc::clone(&running);
-            std::thread::spawn(move || {
-                loop {
-                    std::thread::sleep(Duration::from_millis(250));
-                    if let Ok(r) = r.lock() {
-                        if !r.is_empty() {
-                            eprint!("\r\x1b[2K{}", Self::live(&r));
-                        }
-                    }
-                }
-            });
-        }
-        Lines { tty, running }
-    }
-
-    fn live(r: &[(String, String, Instant)]) -> String {
-        r.iter()
-            .map(|(p, d, t)| format!("  {p:<8} {d} … {:.1}s", t.elapsed().as_secs_f64()))
-            .collect::<Vec<_>>()
-            .join("  |")
-    }
-}
-
-impl Progress for Lines {
-    fn begin(&self, phase: &str, detail: &str) {
-        if self.tty {
-            if let Ok(mut r) = self.running.lock() {
-                r.push((phase.to_string(), detail.to_string(), Instant::now()));
-                eprint!("\r\x1b[2K{}", Self::live(&r));
-            }
-        } else {
-            eprintln!("pare build: {phase}: {detail}");
-        }
-    }
-    fn end(&self, phase: &str, elapsed: Duration, detail: &str) {
-        if self.tty {
-            if let Ok(mut r) = self.running.lock() {
-                r.retain(|(p, _, _)| p != phase);
-                eprintln!(
-                    "\r\x1b[2K  {phase:<8} {detail} in {:.1}s",
-                    elapsed.as_secs_f64()
-                );
-                if !r.is_empty() {
-                    eprint!("{}", Self::live(&r));
-                }
-            }
-        } else {
-            eprintln!(
-                "pare build: {phase}: {detail} in {:.1}s",
-                elapsed.as_secs_f64()
-            );
-        }
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<u8> {
     // Still single-threaded here: the overlay mount of the source layers stays private to
     // this process and disappears with it, even on Ctrl-C.
     pare_build::private_mount_namespace();
     let mut profile = args.probe.to_options(&args.image, args.artifacts.clone())?;
-    profile.progress = false;
+    let progress = crate::progress::reporter("pare build");
+    profile.progress = progress.clone();
     let mut opts = BuildOptions::new(profile);
     opts.reuse_profile = args.from_profile;
     opts.include_paths = args.include_path;
@@ -164,7 +95,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     opts.output = args.output;
     opts.verify = !args.no_verify;
     opts.epoch = args.epoch;
-    let progress = Lines::new(std::io::stderr().is_terminal());
     let outcome = match pare_build::build(&opts, &progress) {
         Ok(o) => o,
         // Ctrl-C: the handler removes the work dir and containers, then exits with 130.

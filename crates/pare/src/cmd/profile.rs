@@ -103,10 +103,19 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    use pare_progress::Progress;
     let mut opts = args.probe.to_options(&args.image, args.output.clone())?;
-    opts.progress = !args.json;
-    let result =
-        pare_profile::profile(&opts).with_context(|| format!("profiling {}", args.image))?;
+    let progress = crate::progress::reporter("pare profile");
+    opts.progress = progress.clone();
+    progress.begin("profile", &args.image);
+    let t = std::time::Instant::now();
+    let result = pare_profile::profile(&opts);
+    progress.end(
+        "profile",
+        t.elapsed(),
+        if result.is_ok() { "done" } else { "failed" },
+    );
+    let result = result.with_context(|| format!("profiling {}", args.image))?;
     let failed = result.failed_probes().len();
     if args.json {
         let a = &result.artifacts;
