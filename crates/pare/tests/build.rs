@@ -370,6 +370,29 @@ fn cli_job_reproducible_across_builds_and_transports() {
         first.slim_digest(),
         "the loaded image has the reported ID"
     );
+    // Dated like the source (not 1970) by default, yet reproducible; an explicit epoch is
+    // used as given and changes the digest.
+    assert_eq!(
+        first.report["epoch_from"],
+        "the source image's creation time"
+    );
+    assert_ne!(first.report["epoch"], 0);
+    let dated = build(
+        image,
+        None,
+        &[
+            "--from-profile",
+            first.profile_json().to_str().unwrap(),
+            "--epoch",
+            "0",
+            "--no-verify",
+            "--output",
+            &format!("oci:{}/epoch0", first.artifacts.path().display()),
+        ],
+    );
+    assert_eq!(dated.code, Some(0), "{}", dated.stderr);
+    assert_eq!(dated.report["created"], "1970-01-01T00:00:00Z");
+    assert_ne!(dated.slim_digest(), first.slim_digest());
 
     // The same image as a docker-archive and as an OCI layout, daemonless (embedded runtime),
     // with the same recorded profile: the same digest.
