@@ -768,6 +768,9 @@ mod tests {
         assert_eq!(t("localhost:5000/app"), "localhost:5000/app.slim:latest");
         assert_eq!(t("oci:/tmp/Layout:v1"), "layout.slim:v1");
         assert_eq!(t("docker-archive:/tmp/app.tar"), "app.slim:latest");
-        assert_eq!(t("app@sha256:abcd"), "app.slim:latest");
+        assert_eq!(
+            t(&format!("app@sha256:{}", "ab".repeat(32))),
+            "app.slim:latest"
+        );
     }
 }

@@ -515,7 +515,11 @@ fn exec_only_probes_still_wait_for_the_service() {
         &o,
     )
     .unwrap();
-    assert!(r.readiness.contains("[8080] answered"), "{}", r.readiness);
+    assert!(
+        r.readiness.contains("port 8080 answered"),
+        "{}",
+        r.readiness
+    );
     assert_eq!(r.profile.probes.len(), 1);
 }
 

@@ -137,7 +137,8 @@ impl Progress for Term {
                 detail = p.detail;
             }
         }
-        if self.level > Level::Quiet {
+        // A failed phase is followed by the error itself: no line of its own.
+        if self.level > Level::Quiet && outcome != "failed" {
             self.line(&end_line(self.command, phase, elapsed, outcome, &detail));
         }
     }

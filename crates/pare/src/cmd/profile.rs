@@ -135,7 +135,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         });
         crate::errors::print(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
-        crate::errors::print(&result.summary())?;
+        let width = crate::term::width();
+        let text: String = result
+            .summary()
+            .lines()
+            .map(|l| pare_xray::fit::wrap(l, width))
+            .collect();
+        crate::errors::print(&text)?;
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }
