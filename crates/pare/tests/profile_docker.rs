@@ -531,6 +531,7 @@ fn ctrl_c_leaves_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let args = [
+        "-v",
         "profile",
         "pare-example/node-web",
         "--continue-after",
@@ -538,7 +539,7 @@ fn ctrl_c_leaves_nothing_behind() {
         "--output",
         out.path().to_str().unwrap(),
     ];
-    let (mut child, reader) = spawn_until(&args, tmp.path(), "continuing for 300s");
+    let (mut child, reader) = spawn_until(&args, tmp.path(), "waiting for 300s more");
     let st = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
