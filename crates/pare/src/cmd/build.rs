@@ -54,7 +54,8 @@ pub struct Args {
     /// Skip verification (not recommended).
     #[arg(long = "no-verify")]
     pub no_verify: bool,
-    /// Unix time for every timestamp in the image (default $SOURCE_DATE_EPOCH, else 0).
+    /// Unix time for every timestamp in the image (default $SOURCE_DATE_EPOCH, else the
+    /// source image's creation time, so the same input still gives the same digest).
     #[arg(long, value_name = "SECONDS")]
     pub epoch: Option<u64>,
     /// Print report.json to stdout instead of the text summary.
