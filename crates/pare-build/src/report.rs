@@ -481,6 +481,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compressed_size_is_never_a_tar_size() {
+        let layer = |size, compression| pare_image::LayerDescriptor {
+            digest: "sha256:x".into(),
+            diff_id: None,
+            compressed_size: Some(size),
+            media_type: String::new(),
+            compression,
+        };
+        use pare_image::Compression::{Gzip, None as Plain};
+        // An OCI layout of gzip layers: the manifest's sizes are compressed sizes.
+        assert_eq!(
+            source_compressed(&[layer(10, Gzip), layer(5, Gzip)], false),
+            (Some(15), None)
+        );
+        // A docker-archive's layers are plain tars: their size is not a compressed size.
+        let (size, note) = source_compressed(&[layer(10, Gzip), layer(500, Plain)], false);
+        assert_eq!(size, None);
+        assert!(note.unwrap().contains("not compressed"));
+        // The daemon keeps no compressed form.
+        let (size, note) = source_compressed(&[layer(500, Plain)], true);
+        assert_eq!(size, None);
+        assert!(note.unwrap().contains("daemon"));
+    }
+
+    #[test]
     fn human_sizes() {
         assert_eq!(human(999), "999 B");
         assert_eq!(human(8_800_000), "8.8 MB");
