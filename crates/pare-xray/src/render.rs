@@ -142,29 +142,32 @@ pub fn table(report: &Report, color: bool, width: usize) -> String {
     let _ = writeln!(out, "Waste   {waste}");
 
     st.title(&mut out, "Layers");
-    let mut t = Grid::new(
-        &[
-            ("#", Fit::Keep),
-            ("Size", Fit::Keep),
-            ("Stored", Fit::Keep),
-            ("Added", Fit::Keep),
-            ("Modified", Fit::Keep),
-            ("Deleted", Fit::Keep),
-            ("Wasted", Fit::Keep),
-            ("Instruction", Fit::End),
-        ],
-        color,
-    );
+    // A daemon keeps no stored (compressed) form: no column of dashes then, which leaves
+    // the Instruction column room on a narrow terminal.
+    let stored = r.layers.iter().any(|l| l.compressed_size.is_some());
+    let mut columns = vec![("#", Fit::Keep), ("Size", Fit::Keep)];
+    if stored {
+        columns.push(("Stored", Fit::Keep));
+    }
+    columns.extend([
+        ("Added", Fit::Keep),
+        ("Modified", Fit::Keep),
+        ("Deleted", Fit::Keep),
+        ("Wasted", Fit::Keep),
+        ("Instruction", Fit::End),
+    ]);
+    let mut t = Grid::new(&columns, color);
     for l in &r.layers {
         let wasted = C::right(human_bytes(l.wasted_bytes));
-        t.row(vec![
-            C::right(l.index),
-            C::right(human_bytes(l.size)),
-            C::right(
+        let mut row = vec![C::right(l.index), C::right(human_bytes(l.size))];
+        if stored {
+            row.push(C::right(
                 l.compressed_size
                     .map(human_bytes)
                     .unwrap_or_else(|| "-".into()),
-            ),
+            ));
+        }
+        row.extend([
             C::right(format!("{} ({})", l.added, human_bytes(l.added_bytes))),
             C::right(format!(
                 "{} ({})",
@@ -179,6 +182,7 @@ pub fn table(report: &Report, color: bool, width: usize) -> String {
             },
             C::left(&l.instruction),
         ]);
+        t.row(row);
     }
     out.push_str(&t.render(width));
 
