@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pare_runtime::{Container, RuntimeError};
-pub use pare_trace::{ExitInfo, ProbeOutcome, ProbeRecord, ProbeSpec};
+pub use pare_trace::{ExitInfo, ProbeOutcome, ProbeRecord, ProbeSpec, Protocol};
 use sha2::{Digest, Sha256};
 
 pub mod http;
 pub mod links;
+pub mod proto;
 mod spec;
 
 pub use spec::{HttpFlag, exec_argv, parse_http_flag, parse_probe_file, parse_probes};
@@ -230,6 +231,9 @@ pub fn run_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOption
             Err(e) => error_outcome(e),
         },
         ProbeSpec::Job => job_outcome(container, opts.job_timeout),
+        ProbeSpec::Protocol { port, protocol } => {
+            protocol_outcome(container, *port, *protocol, opts)
+        }
     };
     ProbeRecord {
         spec: spec.clone(),
@@ -252,6 +256,26 @@ fn job_outcome(container: &dyn Container, timeout: Duration) -> ProbeOutcome {
         }
         Ok(None) => error_outcome(format!("still running after {}s", timeout.as_secs())),
         Err(e) => error_outcome(e),
+    }
+}
+
+/// Talks `protocol` to container port `port` and records the server's masked answer.
+fn protocol_outcome(
+    container: &dyn Container,
+    port: u16,
+    protocol: Protocol,
+    opts: &ProbeOptions,
+) -> ProbeOutcome {
+    let addr = match endpoint(container, port) {
+        Ok(a) => a,
+        Err(e) => return error_outcome(e),
+    };
+    match proto::handshake(addr, protocol, opts.timeout) {
+        Ok(fields) => ProbeOutcome {
+            fields,
+            ..Default::default()
+        },
+        Err(e) => error_outcome(e.detail()),
     }
 }
 
@@ -293,6 +317,8 @@ fn tcp_alive(addr: SocketAddr, timeout: Duration) -> bool {
 pub enum PortKind {
     Http,
     Https,
+    /// A database or broker whose handshake answered (see [`proto`]).
+    Protocol(Protocol),
     /// Accepts connections but does not answer HTTP.
     Tcp,
     /// Nothing listens (or the runtime did not publish it).
@@ -300,10 +326,14 @@ pub enum PortKind {
 }
 
 /// Finds out what listens on container port `port` with one plain HTTP request: an HTTP
-/// status line means HTTP; a TLS record or a dropped connection means "try HTTPS"; anything
-/// else (a server that talks first, like SMTP or MySQL, whose banner arrives whatever we send;
-/// redis' `-ERR`; silence) means plain TCP. There is no separate wait for a banner first:
-/// that cost every HTTP app 300 ms and tells nothing the answer to the request does not.
+/// status line means HTTP; a MySQL greeting, an AMQP protocol header or a redis `-ERR`
+/// means that protocol once its handshake confirms it; a TLS record or a dropped connection
+/// means "try HTTPS", then the PostgreSQL handshake (it hangs up on HTTP without a word);
+/// silence means "try the handshake the port number suggests" (6379 redis, 5432 postgres,
+/// 3306 mysql, 5672 amqp); anything else (an SMTP banner…) means plain TCP. There is no
+/// separate wait for a banner first: that cost every HTTP app 300 ms and tells nothing the
+/// answer to the request does not. Readiness can call this too: a protocol port counts as
+/// ready once it classifies as that protocol.
 pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) -> PortKind {
     let Some(addr) = container.endpoint(port) else {
         return PortKind::Closed;
@@ -337,7 +367,8 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                return PortKind::Tcp;
+                // Silent: only the protocol the port number suggests is worth a try.
+                return by_handshake(addr, Protocol::for_port(port).into_iter());
             }
             Err(_) => break,
         }
@@ -345,6 +376,12 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
     drop(s);
     if got.starts_with(b"HTTP/") {
         return PortKind::Http;
+    }
+    // A greeting (MySQL), a refusal naming the protocol (AMQP) or a RESP error (redis).
+    if let Some(p) = proto::from_greeting(&got) {
+        if let kind @ PortKind::Protocol(_) = by_handshake(addr, [p].into_iter()) {
+            return kind;
+        }
     }
     // 0x15 = TLS alert, 0x16 = handshake: a TLS server that got plaintext. An empty answer may
     // be a TLS server that just hung up.
@@ -365,6 +402,29 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
             && http::request(addr, &req, short).is_ok()
         {
             return PortKind::Https;
+        }
+        // PostgreSQL hangs up without a word on a request it cannot parse: try its handshake
+        // (after the one the port number suggests).
+        let hint = Protocol::for_port(port);
+        let tries = hint
+            .into_iter()
+            .chain(Some(Protocol::Postgres).filter(|p| hint != Some(*p)));
+        return by_handshake(addr, tries);
+    }
+    PortKind::Tcp
+}
+
+/// How long one handshake may take while classifying a port: real servers answer within
+/// milliseconds, and a port that is not the protocol should not cost much.
+const CLASSIFY_HANDSHAKE: Duration = Duration::from_millis(600);
+
+/// The first of `tries` whose handshake shows the server speaks it, else `Tcp`.
+fn by_handshake(addr: SocketAddr, tries: impl Iterator<Item = Protocol>) -> PortKind {
+    for p in tries {
+        if let Ok(fields) = proto::handshake(addr, p, CLASSIFY_HANDSHAKE) {
+            if proto::speaks(p, &fields) {
+                return PortKind::Protocol(p);
+            }
         }
     }
     PortKind::Tcp
@@ -689,7 +749,7 @@ fn show<T: std::fmt::Debug>(v: &Option<T>) -> String {
 
 /// Compares a replayed outcome with the recorded one. Compared: HTTP status, the kept
 /// headers, body digest and length (unless recorded as volatile), exit code, TCP
-/// connectivity, and whether the probe could run at all. Timing is never compared.
+/// connectivity, the fields of a protocol handshake (`field:NAME`), and whether the probe could run at all. Timing is never compared.
 pub fn compare(expected: &ProbeOutcome, actual: &ProbeOutcome) -> Result<(), Difference> {
     let mut m = Vec::new();
     let mut diff = |field: &str, e: String, a: String| {
@@ -747,6 +807,13 @@ pub fn compare(expected: &ProbeOutcome, actual: &ProbeOutcome) -> Result<(), Dif
             show(&expected.exit_code),
             show(&actual.exit_code),
         );
+    }
+    let names: BTreeSet<&String> = expected.fields.keys().chain(actual.fields.keys()).collect();
+    for name in names {
+        let (e, a) = (expected.fields.get(name), actual.fields.get(name));
+        if e != a {
+            diff(&format!("field:{name}"), show(&e), show(&a));
+        }
     }
     if expected.connected != actual.connected {
         diff(
@@ -836,6 +903,7 @@ pub fn describe(spec: &ProbeSpec) -> String {
         ProbeSpec::Exec { argv } => format!("exec {}", argv.join(" ")),
         ProbeSpec::HostExec { command } => format!("host-exec {command}"),
         ProbeSpec::Job => "job (run to completion)".into(),
+        ProbeSpec::Protocol { port, protocol } => format!("{} :{port}", protocol.name()),
     }
 }
 
@@ -866,6 +934,9 @@ pub fn describe_outcome(o: &ProbeOutcome) -> String {
     }
     if let Some(n) = o.body_len {
         parts.push(format!("{n} B"));
+    }
+    if !o.fields.is_empty() {
+        parts.push(proto::summary(&o.fields));
     }
     parts.join(" ")
 }

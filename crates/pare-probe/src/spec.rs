@@ -4,7 +4,7 @@
 //!
 //! ```yaml
 //! probes:
-//!   - kind: http            # http | tcp | exec | host-exec | job
+//!   - kind: http            # http | tcp | exec | host-exec | job | redis | postgres | mysql | amqp
 //!     port: 8080            # container port; default: the first exposed port
 //!     method: POST          # default GET
 //!     path: /api/items
@@ -15,12 +15,13 @@
 //!   - {kind: tcp, port: 6379}
 //!   - {kind: exec, command: "redis-cli ping"}      # or argv: [redis-cli, ping]
 //!   - {kind: host-exec, command: "curl -fsS http://{host}:{port:8080}/"}
+//!   - {kind: postgres, port: 5432}                 # a handshake: redis, postgres, mysql, amqp
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pare_trace::ProbeSpec;
+use pare_trace::{ProbeSpec, Protocol};
 use serde::Deserialize;
 
 use crate::ProbeError;
@@ -264,10 +265,28 @@ pub fn parse_probes(
                 _ => return Err(spec_err(i, "host-exec needs `command`".into())),
             },
             "job" => ProbeSpec::Job,
+            "redis" | "postgres" | "postgresql" | "mysql" | "mariadb" | "amqp" => {
+                let protocol = match kind.as_str() {
+                    "redis" => Protocol::Redis,
+                    "postgres" | "postgresql" => Protocol::Postgres,
+                    "mysql" | "mariadb" => Protocol::Mysql,
+                    _ => Protocol::Amqp,
+                };
+                ProbeSpec::Protocol {
+                    port: p
+                        .port
+                        .or(default_port)
+                        .or_else(|| protocol.default_port())
+                        .ok_or_else(|| spec_err(i, "needs a port".into()))?,
+                    protocol,
+                }
+            }
             other => {
                 return Err(spec_err(
                     i,
-                    format!("unknown kind {other:?} (http, tcp, exec, host-exec, job)"),
+                    format!(
+                        "unknown kind {other:?} (http, tcp, exec, host-exec, job, redis, postgres, mysql, amqp)"
+                    ),
                 ));
             }
         };
@@ -316,6 +335,37 @@ mod tests {
             exec_argv("cat /etc/passwd | wc -l"),
             vec!["sh", "-c", "cat /etc/passwd | wc -l"]
         );
+    }
+
+    #[test]
+    fn protocol_kinds() {
+        let yaml =
+            "- {kind: postgres}\n- {kind: MariaDB, port: 3307}\n- {kind: amqp}\n- {kind: redis}\n";
+        let p = parse_probes(yaml, Path::new("p.yaml"), None).unwrap();
+        assert_eq!(
+            p,
+            vec![
+                ProbeSpec::Protocol {
+                    port: 5432,
+                    protocol: Protocol::Postgres
+                },
+                ProbeSpec::Protocol {
+                    port: 3307,
+                    protocol: Protocol::Mysql
+                },
+                ProbeSpec::Protocol {
+                    port: 5672,
+                    protocol: Protocol::Amqp
+                },
+                ProbeSpec::Protocol {
+                    port: 6379,
+                    protocol: Protocol::Redis
+                },
+            ]
+        );
+        // The image's first exposed port wins over the protocol's usual one.
+        let p = parse_probes("- {kind: redis}", Path::new("p.yaml"), Some(7000)).unwrap();
+        assert_eq!(p[0].port(), Some(7000));
     }
 
     #[test]

@@ -243,7 +243,8 @@ fn crawl_respects_limits() {
 
 /// Real redis closes the connection when it sees a `Host:` line (cross-protocol attack guard)
 /// and, sent a TLS ClientHello, waits for a newline forever. Classifying such a port must
-/// not wait out the HTTPS request timeout.
+/// not wait out the HTTPS request timeout. (This one never answers PING either, so the redis
+/// and PostgreSQL handshakes tried after the TLS check give up after 600 ms each.)
 #[test]
 fn classify_redis_like_server_quickly() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -275,7 +276,7 @@ fn classify_redis_like_server_quickly() {
     let t = std::time::Instant::now();
     assert_eq!(classify_port(&c, 6379, &o), PortKind::Tcp);
     assert!(
-        t.elapsed() < Duration::from_millis(1900),
+        t.elapsed() < Duration::from_millis(2700),
         "took {:?}",
         t.elapsed()
     );
@@ -750,4 +751,213 @@ fn volatility_across_runs_excuses_bodies_not_statuses() {
     assert!(recs[1].outcome.volatile.is_empty());
     assert!(compare(&recs[0].outcome, &rec(200, b"started at 10:02").outcome).is_ok());
     assert!(compare(&recs[1].outcome, &other[1]).is_err());
+}
+
+// ---- protocol probes against in-process fakes that answer as the real servers did.
+
+/// Accepts connections on a fresh port and runs `serve` on each in its own thread.
+fn serve_each(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let serve = Arc::new(serve);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let serve = serve.clone();
+            std::thread::spawn(move || serve(s));
+        }
+    });
+    addr
+}
+
+/// Redis as redis-server 7.0 answers: RESP and inline commands, `-ERR` for `GET / HTTP/1.1`,
+/// a hang-up on a `Host:` line; `INFO server` with a per-process `run_id`.
+fn fake_redis(version: &'static str) -> SocketAddr {
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    serve_each(move |mut s| {
+        let run = RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1024];
+        while let Ok(n) = s.read(&mut b) {
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&b[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if text.starts_with("GET ") {
+                let _ = s.write_all(b"-ERR wrong number of arguments for 'get' command\r\n");
+                return; // then the Host: line: hang up
+            }
+            if text.contains("PING\r\n") {
+                let _ = s.write_all(b"+PONG\r\n");
+                buf.clear();
+            } else if text.contains("server\r\n") {
+                let body = format!(
+                    "# Server\r\nredis_version:{version}\r\nredis_mode:standalone\r\nprocess_id:{run}\r\nrun_id:{run:040}\r\nuptime_in_seconds:{run}\r\n"
+                );
+                let _ = s.write_all(format!("${}\r\n{body}\r\n", body.len()).as_bytes());
+                buf.clear();
+            }
+        }
+    })
+}
+
+/// PostgreSQL 15 with scram host auth: 'N' to SSLRequest, AuthenticationSASL to the startup
+/// message; a request it cannot parse (HTTP) gets a silent hang-up.
+fn fake_postgres() -> SocketAddr {
+    serve_each(|mut s| {
+        let mut ssl = [0u8; 8];
+        if s.read_exact(&mut ssl).is_err() || ssl != [0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f] {
+            return;
+        }
+        let _ = s.write_all(b"N");
+        let mut len = [0u8; 4];
+        if s.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut rest = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+        if s.read_exact(&mut rest).is_err() {
+            return;
+        }
+        let _ = s.write_all(b"R\x00\x00\x00\x17\x00\x00\x00\nSCRAM-SHA-256\x00\x00");
+        std::thread::sleep(Duration::from_millis(200));
+    })
+}
+
+/// MariaDB 10.11: the greeting arrives on connect, with a new connection id and salt each
+/// time.
+fn fake_mariadb() -> SocketAddr {
+    static CONN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    serve_each(|mut s| {
+        let id = CONN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let salt = [id as u8 | 0x21; 20];
+        let mut p = vec![0x0a];
+        p.extend_from_slice(b"5.5.5-10.11.6-MariaDB-0+deb12u1\0");
+        p.extend_from_slice(&id.to_le_bytes());
+        p.extend_from_slice(&salt[..8]);
+        p.extend_from_slice(&[
+            0, 0xfe, 0xf7, 45, 2, 0, 0xff, 0x81, 21, 0, 0, 0, 0, 0, 0, 0x1d, 0, 0, 0,
+        ]);
+        p.extend_from_slice(&salt[8..]);
+        p.extend_from_slice(b"\0mysql_native_password\0");
+        let mut pkt = (p.len() as u32).to_le_bytes()[..3].to_vec();
+        pkt.push(0);
+        pkt.extend(p);
+        let _ = s.write_all(&pkt);
+        std::thread::sleep(Duration::from_millis(300));
+    })
+}
+
+/// RabbitMQ: `Connection.Start` to the AMQP 0-9-1 header, its own header to anything else.
+fn fake_rabbitmq() -> SocketAddr {
+    serve_each(|mut s| {
+        let mut h = [0u8; 8];
+        if s.read_exact(&mut h).is_err() {
+            return;
+        }
+        if &h != b"AMQP\x00\x00\x09\x01" {
+            let _ = s.write_all(b"AMQP\x00\x00\x09\x01");
+            return;
+        }
+        let props: &[u8] = b"\x07productS\x00\x00\x00\x08RabbitMQ\x07versionS\x00\x00\x00\x063.10.8\x0ccluster_nameS\x00\x00\x00\x0brabbit@host";
+        let mut payload = vec![0, 10, 0, 10, 0, 9];
+        payload.extend((props.len() as u32).to_be_bytes());
+        payload.extend_from_slice(props);
+        payload.extend(b"\x00\x00\x00\x0eAMQPLAIN PLAIN\x00\x00\x00\x05en_US");
+        let mut frame = vec![1, 0, 0];
+        frame.extend((payload.len() as u32).to_be_bytes());
+        frame.extend(payload);
+        frame.push(0xce);
+        let _ = s.write_all(&frame);
+        std::thread::sleep(Duration::from_millis(200));
+    })
+}
+
+#[test]
+fn classify_database_and_broker_ports_by_what_they_answer() {
+    let (redis, pg, my, amqp) = (
+        fake_redis("7.0.15"),
+        fake_postgres(),
+        fake_mariadb(),
+        fake_rabbitmq(),
+    );
+    // Unusual port numbers: no hint from the number, the answers decide.
+    let c = fake(&[
+        (7001, redis),
+        (7002, pg),
+        (7003, my),
+        (7004, amqp),
+        (6379, pg),
+    ]);
+    let o = ProbeOptions {
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    assert_eq!(
+        classify_port(&c, 7001, &o),
+        PortKind::Protocol(Protocol::Redis)
+    );
+    assert_eq!(
+        classify_port(&c, 7002, &o),
+        PortKind::Protocol(Protocol::Postgres)
+    );
+    assert_eq!(
+        classify_port(&c, 7003, &o),
+        PortKind::Protocol(Protocol::Mysql)
+    );
+    assert_eq!(
+        classify_port(&c, 7004, &o),
+        PortKind::Protocol(Protocol::Amqp)
+    );
+    // A misleading port number: postgres on 6379 is still postgres.
+    assert_eq!(
+        classify_port(&c, 6379, &o),
+        PortKind::Protocol(Protocol::Postgres)
+    );
+}
+
+#[test]
+fn protocol_probes_replay_masked_and_catch_a_different_server() {
+    let o = ProbeOptions {
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let original = fake(&[
+        (6379, fake_redis("7.0.15")),
+        (5432, fake_postgres()),
+        (3306, fake_mariadb()),
+        (5672, fake_rabbitmq()),
+    ]);
+    let specs: Vec<ProbeSpec> = [
+        (6379, Protocol::Redis),
+        (5432, Protocol::Postgres),
+        (3306, Protocol::Mysql),
+        (5672, Protocol::Amqp),
+    ]
+    .into_iter()
+    .map(|(port, protocol)| ProbeSpec::Protocol { port, protocol })
+    .collect();
+    let records: Vec<ProbeRecord> = specs.iter().map(|s| run_probe(&original, s, &o)).collect();
+    for r in &records {
+        assert!(r.outcome.error.is_none(), "{:?}", r.outcome);
+        assert!(!r.outcome.fields.is_empty(), "{:?}", r.outcome);
+    }
+    assert_eq!(describe(&specs[1]), "postgres :5432");
+    assert!(describe_outcome(&records[3].outcome).contains("RabbitMQ 3.10.8"));
+    // The same servers again (new run ids, connection ids, salts): every probe compares equal.
+    let same = fake(&[
+        (6379, fake_redis("7.0.15")),
+        (5432, fake_postgres()),
+        (3306, fake_mariadb()),
+        (5672, fake_rabbitmq()),
+    ]);
+    for r in replay(&same, &records, &o) {
+        assert!(r.ok(), "{}: {:?}", describe(&r.record.spec), r.result);
+    }
+    // Another redis version, and a postgres port where nothing answers: both caught.
+    let other = fake(&[(6379, fake_redis("7.2.4")), (5432, closed_addr())]);
+    let r = replay(&other, &records[..2], &o);
+    let diff = r[0].result.as_ref().unwrap_err();
+    assert_eq!(diff.mismatches[0].field, "field:redis.version");
+    assert!(r[1].actual.error.is_some());
+    assert!(!r[1].ok());
 }

@@ -813,6 +813,14 @@ pub fn run_profile(
                             &probe_opts,
                         ));
                     }
+                    PortKind::Protocol(protocol) => {
+                        opts.say(&format!("port {port} speaks {}", protocol.name()));
+                        records.push(pare_probe::run_probe(
+                            c,
+                            &ProbeSpec::Protocol { port, protocol },
+                            &probe_opts,
+                        ));
+                    }
                     PortKind::Tcp | PortKind::Closed => {
                         records.push(pare_probe::run_probe(
                             c,

@@ -134,13 +134,75 @@ pub enum ProbeSpec {
     },
     /// The container's own run to completion.
     Job,
+    /// A protocol handshake with a database or broker (`kind: protocol`), see [`Protocol`].
+    Protocol {
+        port: u16,
+        protocol: Protocol,
+    },
+}
+
+/// A wire protocol whose handshake a probe speaks: enough of it to get the server's own
+/// answer (greeting, authentication request, error class), never a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// RESP: `PING`, then `INFO server`.
+    Redis,
+    /// PostgreSQL: `SSLRequest`, then a `StartupMessage`.
+    Postgres,
+    /// MySQL/MariaDB: the server's initial handshake packet.
+    Mysql,
+    /// AMQP 0-9-1: the protocol header, answered by `Connection.Start`.
+    Amqp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Redis,
+        Protocol::Postgres,
+        Protocol::Mysql,
+        Protocol::Amqp,
+    ];
+
+    /// The lower-case name used in probe files and output: `redis`, `postgres`, `mysql`, `amqp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Redis => "redis",
+            Protocol::Postgres => "postgres",
+            Protocol::Mysql => "mysql",
+            Protocol::Amqp => "amqp",
+        }
+    }
+
+    /// The port the protocol is usually served on.
+    pub fn default_port(self) -> Option<u16> {
+        Some(match self {
+            Protocol::Redis => 6379,
+            Protocol::Postgres => 5432,
+            Protocol::Mysql => 3306,
+            Protocol::Amqp => 5672,
+        })
+    }
+
+    /// The protocol usually served on `port` (a hint only: classification still talks to it).
+    pub fn for_port(port: u16) -> Option<Protocol> {
+        match port {
+            6379 | 6380 => Some(Protocol::Redis),
+            5432 | 5433 => Some(Protocol::Postgres),
+            3306 | 3307 => Some(Protocol::Mysql),
+            5672 => Some(Protocol::Amqp),
+            _ => None,
+        }
+    }
 }
 
 impl ProbeSpec {
     /// The container port a network probe talks to (`None` for exec, host-exec and jobs).
     pub fn port(&self) -> Option<u16> {
         match self {
-            ProbeSpec::Http { port, .. } | ProbeSpec::Tcp { port } => Some(*port),
+            ProbeSpec::Http { port, .. }
+            | ProbeSpec::Tcp { port }
+            | ProbeSpec::Protocol { port, .. } => Some(*port),
             _ => None,
         }
     }
@@ -167,6 +229,10 @@ pub struct ProbeOutcome {
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connected: Option<bool>,
+    /// What a protocol probe learned from the server's answer (`redis.version`,
+    /// `postgres.auth`…), with per-connection values (salts, ids, keys) left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
     /// Error text when the probe could not run at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -370,8 +370,23 @@ fn redis_tcp_service() {
     let (p, dir) = profile("pare-example/redis", &[]);
     assert_has(&p, "/usr/bin/redis-server", AccessKind::Exec);
     assert_eq!(p.probes.len(), 1);
-    assert_eq!(p.probes[0].spec, ProbeSpec::Tcp { port: 6379 });
-    assert_eq!(p.probes[0].outcome.connected, Some(true));
+    // Classified by its answers as redis: a RESP handshake, not a bare TCP connect.
+    assert_eq!(
+        p.probes[0].spec,
+        ProbeSpec::Protocol {
+            port: 6379,
+            protocol: pare_profile::pare_trace::Protocol::Redis
+        }
+    );
+    let fields = &p.probes[0].outcome.fields;
+    assert_eq!(fields.get("redis.ping").map(String::as_str), Some("PONG"));
+    assert!(
+        fields
+            .get("redis.version")
+            .is_some_and(|v| v.starts_with('7')),
+        "{fields:?}"
+    );
+    assert!(!fields.keys().any(|k| k.contains("run_id")), "{fields:?}");
     replay_under_seccomp("pare-example/redis", &p, dir.path());
 }
 
