@@ -18,9 +18,13 @@ const EXAMPLES: &[&str] = &[
     "nginx",
     "node-web",
     "numpy-job",
+    "postgres",
     "python-web",
+    "rabbitmq",
     "redis",
     "shell-entrypoint",
+    "tomcat",
+    "unused-expose",
 ];
 
 fn examples_dir() -> PathBuf {
@@ -218,6 +222,10 @@ example_tests! {
     xray_python_web => "python-web",
     xray_redis => "redis",
     xray_shell_entrypoint => "shell-entrypoint",
+    xray_tomcat => "tomcat",
+    xray_rabbitmq => "rabbitmq",
+    xray_postgres => "postgres",
+    xray_unused_expose => "unused-expose",
 }
 
 /// A new example directory must get a test above (and an image from the testbed).
