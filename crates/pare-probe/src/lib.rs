@@ -368,7 +368,7 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
                 ) =>
             {
                 // Silent: only the protocol the port number suggests is worth a try.
-                return by_handshake(addr, Protocol::for_port(port).into_iter());
+                return by_handshake(addr, Protocol::for_port(port).into_iter(), PortKind::Tcp);
             }
             Err(_) => break,
         }
@@ -379,7 +379,7 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
     }
     // A greeting (MySQL), a refusal naming the protocol (AMQP) or a RESP error (redis).
     if let Some(p) = proto::from_greeting(&got) {
-        if let kind @ PortKind::Protocol(_) = by_handshake(addr, [p].into_iter()) {
+        if let kind @ PortKind::Protocol(_) = by_handshake(addr, [p].into_iter(), PortKind::Tcp) {
             return kind;
         }
     }
@@ -409,7 +409,7 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
         let tries = hint
             .into_iter()
             .chain(Some(Protocol::Postgres).filter(|p| hint != Some(*p)));
-        return by_handshake(addr, tries);
+        return by_handshake(addr, tries, PortKind::Tcp);
     }
     PortKind::Tcp
 }
@@ -418,8 +418,12 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
 /// milliseconds, and a port that is not the protocol should not cost much.
 const CLASSIFY_HANDSHAKE: Duration = Duration::from_millis(600);
 
-/// The first of `tries` whose handshake shows the server speaks it, else `Tcp`.
-fn by_handshake(addr: SocketAddr, tries: impl Iterator<Item = Protocol>) -> PortKind {
+/// The first of `tries` whose handshake shows the server speaks it, else `otherwise`.
+fn by_handshake(
+    addr: SocketAddr,
+    tries: impl Iterator<Item = Protocol>,
+    otherwise: PortKind,
+) -> PortKind {
     for p in tries {
         if let Ok(fields) = proto::handshake(addr, p, CLASSIFY_HANDSHAKE) {
             if proto::speaks(p, &fields) {
@@ -427,7 +431,7 @@ fn by_handshake(addr: SocketAddr, tries: impl Iterator<Item = Protocol>) -> Port
             }
         }
     }
-    PortKind::Tcp
+    otherwise
 }
 
 /// Crawls the app on container port `port` from `/`: GET each page, follow same-origin
