@@ -270,7 +270,9 @@ fn protocol_outcome(
         Ok(a) => a,
         Err(e) => return error_outcome(e),
     };
-    match proto::handshake(addr, protocol, opts.timeout) {
+    // A server that says it is still starting gets asked again (for up to the probe timeout),
+    // so the outcome is its answer once it serves, whenever the probe happened to run.
+    match proto::handshake_when_serving(addr, protocol, opts.timeout, opts.timeout) {
         Ok(fields) => ProbeOutcome {
             fields,
             ..Default::default()

@@ -316,6 +316,42 @@ pub fn speaks(protocol: Protocol, fields: &Fields) -> bool {
     }
 }
 
+/// Whether the answer says the server is up but not serving yet: PostgreSQL's `57P03`
+/// ("the database system is starting up"), redis' `LOADING` (reading its dataset). Such a
+/// server is asked again (see [`handshake_when_serving`]); its answer would differ from a
+/// replay made a moment later.
+pub fn starting(protocol: Protocol, fields: &Fields) -> bool {
+    match protocol {
+        Protocol::Postgres => fields
+            .get("postgres.error")
+            .is_some_and(|e| e.ends_with(" 57P03")),
+        Protocol::Redis => fields
+            .get("redis.ping")
+            .is_some_and(|p| p == "error LOADING"),
+        Protocol::Mysql | Protocol::Amqp => false,
+    }
+}
+
+/// [`handshake`], asked again every 200 ms while the server answers that it is still
+/// starting ([`starting`]), until `patience` has passed; then the last answer stands.
+pub fn handshake_when_serving(
+    addr: SocketAddr,
+    protocol: Protocol,
+    timeout: Duration,
+    patience: Duration,
+) -> Result<Fields, HandshakeError> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let r = handshake(addr, protocol, timeout);
+        match &r {
+            Ok(f) if starting(protocol, f) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            _ => return r,
+        }
+    }
+}
+
 /// The protocol a server's first bytes reveal, whatever was sent to it (`got` is its answer
 /// to a plain HTTP request): a MySQL greeting or error packet (servers that talk first), an
 /// AMQP protocol header (a broker refusing a foreign protocol), or a RESP reply (redis
@@ -392,6 +428,40 @@ mod tests {
             }
         });
         addr
+    }
+
+    /// PostgreSQL right after it binds: `FATAL 57P03` (starting up) twice, then its real
+    /// answer. The probe waits it out; with no patience it records the first answer.
+    #[test]
+    fn a_starting_server_is_asked_again() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for (n, s) in l.incoming().flatten().enumerate() {
+                let mut s = s;
+                let mut ssl = [0u8; 8];
+                if s.read_exact(&mut ssl).is_err() || s.write_all(b"N").is_err() {
+                    continue;
+                }
+                let mut len = [0u8; 4];
+                let _ = s.read_exact(&mut len);
+                let mut rest = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+                let _ = s.read_exact(&mut rest);
+                let answer: &[u8] = if n < 2 {
+                    b"E\0\0\0\x21SFATAL\0VFATAL\0C57P03\0Mstart\0\0"
+                } else {
+                    b"R\0\0\0\x17\0\0\0\x0aSCRAM-SHA-256\0\0"
+                };
+                let _ = s.write_all(answer);
+            }
+        });
+        let t = Duration::from_secs(2);
+        let first = handshake_when_serving(addr, Protocol::Postgres, t, Duration::ZERO).unwrap();
+        assert_eq!(first["postgres.error"], "FATAL 57P03");
+        assert!(starting(Protocol::Postgres, &first));
+        let f =
+            handshake_when_serving(addr, Protocol::Postgres, t, Duration::from_secs(5)).unwrap();
+        assert_eq!(f["postgres.auth"], "sasl", "{f:?}");
     }
 
     #[test]
