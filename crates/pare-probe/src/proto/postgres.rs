@@ -241,17 +241,20 @@ mod tests {
     /// Trust auth: AuthenticationOk, parameters, a backend key that differs per connection.
     #[test]
     fn trusted_login_keeps_parameters_masks_key() {
-        let run_n = |key: &[u8]| {
+        let run = |key: &[u8]| {
             let mut answer = msg(b'R', b"\0\0\0\0");
-            answer.extend(msg(b'S', b"server_version\015.8 (Debian 15.8-0+deb12u1)\0"));
+            answer.extend(msg(
+                b'S',
+                b"server_version\x0015.8 (Debian 15.8-0+deb12u1)\0",
+            ));
             answer.extend(msg(b'S', b"server_encoding\0UTF8\0"));
             answer.extend(msg(b'K', key));
             answer.extend(msg(b'Z', b"I"));
             let a = serve_script(vec![(8, b"N".to_vec()), (startup_len(), answer)]);
             handshake(a, Protocol::Postgres, Duration::from_secs(5)).unwrap()
         };
-        let a = run_n(b"\0\0\x01\x02\xde\xad\xbe\xef");
-        let b = run_n(b"\0\0\x09\x09\x01\x02\x03\x04");
+        let a = run(b"\0\0\x01\x02\xde\xad\xbe\xef");
+        let b = run(b"\0\0\x09\x09\x01\x02\x03\x04");
         assert_eq!(a, b);
         assert_eq!(a["postgres.auth"], "ok");
         assert_eq!(a["postgres.server_version"], "15.8 (Debian 15.8-0+deb12u1)");
