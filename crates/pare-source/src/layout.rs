@@ -56,7 +56,7 @@ impl ImageSource for StoreImage {
                 name: self.image.name.clone(),
                 message: format!("no layer {index} (the image has {})", self.layers.len()),
             })?;
-        let Some((reader, _)) = self.store.open(rel)? else {
+        let Some((reader, _)) = self.store.open_stream(rel)? else {
             return Err(SourceError::MissingBlob {
                 path: self.store.display(rel),
                 digest: spec.digest.clone(),
@@ -165,7 +165,7 @@ fn is_attestation(desc: &Descriptor) -> bool {
 }
 
 /// Picks the manifest for `want` among an index's entries.
-fn choose_platform<'a>(
+pub(crate) fn choose_platform<'a>(
     entries: &'a [Descriptor],
     want: &Platform,
     name: &str,

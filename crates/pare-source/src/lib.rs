@@ -15,6 +15,7 @@ pub mod fixture;
 pub mod hint;
 mod layer;
 mod layout;
+pub mod registry;
 mod store;
 
 pub use digest::{sha256_digest, sha256_hex};
@@ -88,6 +89,12 @@ pub enum SourceError {
     NotFound { name: String, message: String },
     #[error("docker daemon: {message}")]
     Daemon { message: String },
+    #[error("{reference}")]
+    Registry {
+        reference: String,
+        #[source]
+        source: registry::RegistryError,
+    },
     #[error("{reference}: transport not supported yet: {message}")]
     Unsupported { reference: String, message: String },
 }
@@ -119,7 +126,7 @@ pub trait ImageSource: Send + Sync {
 /// * `docker-archive:PATH[:REF]`: both `docker save` formats; `REF` is a `RepoTags` entry or
 ///   `@INDEX`;
 /// * `docker-daemon:NAME` / `NAME`: overlay2 directories when local, else an export;
-/// * `docker://` is not supported yet.
+/// * `docker://NAME[:TAG|@DIGEST]`: a registry (see [`registry`]); blobs are cached.
 pub fn open(
     reference: &ImageRef,
     options: &OpenOptions,
@@ -130,27 +137,43 @@ pub fn open(
         ImageRef::Oci { dir, tag } => {
             if !dir.is_dir() {
                 let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory");
-                return Err(SourceError::Io { path: dir.clone(), source });
+                return Err(SourceError::Io {
+                    path: dir.clone(),
+                    source,
+                });
             }
             let store = Arc::new(store::DirStore { root: dir.clone() });
-            Ok(Box::new(layout::open_layout(store, display, tag.as_deref(), &platform, "oci")?))
+            Ok(Box::new(layout::open_layout(
+                store,
+                display,
+                tag.as_deref(),
+                &platform,
+                "oci",
+            )?))
         }
         ImageRef::OciArchive { path, tag } => {
             let store = Arc::new(store::TarStore::open_path(path)?);
-            Ok(Box::new(layout::open_layout(store, display, tag.as_deref(), &platform, "oci-archive")?))
+            Ok(Box::new(layout::open_layout(
+                store,
+                display,
+                tag.as_deref(),
+                &platform,
+                "oci-archive",
+            )?))
         }
         ImageRef::DockerArchive { path, reference } => {
             let store = Arc::new(store::TarStore::open_path(path)?);
-            let image = docker_archive::open_docker_archive(store, display, reference.as_deref(), &platform, "docker-archive")?;
+            let image = docker_archive::open_docker_archive(
+                store,
+                display,
+                reference.as_deref(),
+                &platform,
+                "docker-archive",
+            )?;
             image.check_layers_present()?;
             Ok(Box::new(image))
         }
         ImageRef::DockerDaemon { name } => daemon::open_daemon(name, display, options),
-        ImageRef::Registry { .. } => Err(SourceError::Unsupported {
-            reference: display,
-            message: "registries (docker://) are not supported yet; use `docker pull` and docker-daemon:, \
-                      or a docker-archive:/oci: copy of the image"
-                .into(),
-        }),
+        ImageRef::Registry { name } => registry::open_registry(name, &platform),
     }
 }

@@ -52,6 +52,12 @@ pub(crate) trait Store: Send + Sync {
     fn exists(&self, rel: &str) -> Result<bool, SourceError> {
         Ok(self.open(rel)?.is_some())
     }
+
+    /// Opens a layer blob to stream it once; a store that fetches remotely may hand out the
+    /// bytes as they arrive instead of after the whole blob is there.
+    fn open_stream(&self, rel: &str) -> Result<Option<Opened>, SourceError> {
+        self.open(rel)
+    }
 }
 
 /// Normalizes an archive-internal path: strips `./` and leading `/`, resolves `..` (never above

@@ -3,4 +3,5 @@
 pub mod build;
 pub mod lint;
 pub mod profile;
+pub mod registry_args;
 pub mod xray;

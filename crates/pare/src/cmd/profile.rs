@@ -49,11 +49,14 @@ pub struct ProbeArgs {
     /// Platform to pick from a multi-arch image, as os/arch[/variant].
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    #[command(flatten)]
+    pub registry: super::registry_args::RegistryArgs,
 }
 
 impl ProbeArgs {
     /// Profile options for `image`, writing into `output`.
     pub fn to_options(&self, image: &str, output: PathBuf) -> anyhow::Result<ProfileOptions> {
+        self.registry.install();
         let mut o = ProfileOptions::new(image, output);
         o.runtime = self.runtime.clone();
         o.http_probes = self

@@ -19,13 +19,14 @@ pub enum Format {
   pare xray myapp:1.0                               daemon image, human tables
   pare xray docker-archive:app.tar --format json    a `docker save` archive, as JSON
   pare xray oci:./layout:1.0 --platform linux/arm64 one platform of an OCI layout
+  pare xray docker://registry.example/app:1.0       straight from a registry (blobs cached)
   pare xray myapp:1.0 --ci --lowest-efficiency 0.95 gate on dive-compatible rules (exit 1 on failure)
 
 CI mode is also on when CI=true. Rules come from --ci-config (default .dive-ci, dive's format),
 then flags; a rule set to `disabled` is skipped. Defaults as dive: lowestEfficiency 0.9,
 highestWastedBytes disabled, highestUserWastedPercent 0.1.")]
 pub struct Args {
-    /// Image reference: NAME[:TAG], docker-daemon:, docker-archive:PATH, oci:DIR[:TAG], oci-archive:PATH.
+    /// Image reference: NAME[:TAG], docker-daemon:, docker-archive:PATH, oci:DIR[:TAG], oci-archive:PATH, docker://REGISTRY/NAME[:TAG].
     pub image: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -57,6 +58,8 @@ pub struct Args {
     /// Never read the daemon's overlay2 storage directly; always export.
     #[arg(long)]
     pub no_direct_storage: bool,
+    #[command(flatten)]
+    pub registry: super::registry_args::RegistryArgs,
 }
 
 fn rules(args: &Args) -> anyhow::Result<CiRules> {
@@ -99,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // Read the rules first: a bad rules file is an error before any work.
     let rules = if ci_mode { Some(rules(&args)?) } else { None };
     let reference = ImageRef::parse(&args.image)?;
+    args.registry.install();
     let platform = match &args.platform {
         Some(p) => Some(
             Platform::parse(p)
