@@ -439,6 +439,9 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 reference: tag.clone(),
             },
             Output::Daemon { tag } => ImageRef::DockerDaemon { name: tag.clone() },
+            Output::Registry { name } => ImageRef::Registry {
+                name: format!("{}@{}", name_without_tag(name), w.manifest_digest),
+            },
         },
     };
 
@@ -750,6 +753,14 @@ fn verify_slim(
         }
     }
     Ok(v)
+}
+
+/// `REGISTRY/NAME` of `REGISTRY/NAME[:TAG]` (a `:` after the last `/` starts the tag).
+fn name_without_tag(name: &str) -> &str {
+    match name.rfind(':') {
+        Some(i) if i > name.rfind('/').unwrap_or(0) => &name[..i],
+        _ => name,
+    }
 }
 
 #[cfg(test)]

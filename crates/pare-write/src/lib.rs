@@ -60,6 +60,12 @@ pub enum WriteError {
     NotALayout { path: PathBuf },
     #[error("docker load: {reason}")]
     Docker { reason: String },
+    #[error("pushing to {reference}")]
+    Push {
+        reference: String,
+        #[source]
+        source: pare_source::SourceError,
+    },
 }
 
 /// The timestamp for every entry and the config: `given` when there is one, else

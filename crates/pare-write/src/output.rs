@@ -27,16 +27,30 @@ pub enum Output {
     /// Loaded into the local Docker daemon as `tag` (`NAME:TAG`), with the layer uncompressed
     /// (see [`crate::daemon`]); the digests reported are those of the gzip form.
     Daemon { tag: String },
+    /// Pushed to a registry (`docker://REGISTRY/NAME[:TAG]`): the image is written as an OCI
+    /// layout in a temp dir, exactly as for [`Output::Oci`] (same digests), then its blobs are
+    /// uploaded and the manifest pushed last (see `pare_source::registry::push_layout`).
+    Registry { name: String },
 }
 
 impl Output {
-    /// Parses `oci:DIR[:TAG]` or `docker-archive:PATH[:NAME:TAG]` (the path ends at the first
-    /// `:`, as in skopeo).
+    /// Parses `oci:DIR[:TAG]`, `docker-archive:PATH[:NAME:TAG]` (the path ends at the first
+    /// `:`, as in skopeo) or `docker://REGISTRY/NAME[:TAG]`.
     pub fn parse(spec: &str) -> Result<Output, WriteError> {
         let bad = |reason: &str| WriteError::Output {
             spec: spec.to_string(),
             reason: reason.to_string(),
         };
+        if let Some(name) = spec.strip_prefix("docker://") {
+            if name.is_empty() || name.contains('@') || name.chars().any(char::is_whitespace) {
+                return Err(bad(
+                    "expected docker://REGISTRY/NAME[:TAG] (a tag, not a digest)",
+                ));
+            }
+            return Ok(Output::Registry {
+                name: name.to_string(),
+            });
+        }
         let (transport, rest) = spec
             .split_once(':')
             .ok_or_else(|| bad("expected oci:DIR or docker-archive:PATH"))?;
@@ -56,7 +70,7 @@ impl Output {
                 path: path.into(),
                 tag,
             }),
-            _ => Err(bad("unknown transport (oci, docker-archive)")),
+            _ => Err(bad("unknown transport (oci, docker-archive, docker://)")),
         }
     }
 
@@ -64,8 +78,15 @@ impl Output {
         match self {
             Output::Oci { tag, .. } | Output::DockerArchive { tag, .. } => tag.as_deref(),
             Output::Daemon { tag } => Some(tag),
+            Output::Registry { name } => registry_tag(name),
         }
     }
+}
+
+/// The tag of `REGISTRY/NAME[:TAG]` (after the last `/`), `latest` when absent.
+fn registry_tag(name: &str) -> Option<&str> {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    Some(last.split_once(':').map(|(_, t)| t).unwrap_or("latest"))
 }
 
 pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
@@ -132,6 +153,7 @@ pub(crate) fn write(
             let plain = crate::daemon::plain_layer(rootfs, sel, epoch, &std::env::temp_dir())?;
             return plain.load(meta, tag)?.finish();
         }
+        Output::Registry { name } => return push(rootfs, sel, meta, name, epoch, output.clone()),
     };
     let work_parent = parent_of(target);
     fs::create_dir_all(&work_parent).map_err(io(&work_parent))?;
@@ -161,7 +183,7 @@ pub(crate) fn write(
             index_entry,
             epoch,
         )?,
-        Output::Daemon { .. } => unreachable!("returned above"),
+        Output::Daemon { .. } | Output::Registry { .. } => unreachable!("returned above"),
     }
     Ok(WrittenImage {
         config_digest,
@@ -171,6 +193,38 @@ pub(crate) fn write(
         epoch,
         output,
     })
+}
+
+/// [`Output::Registry`]: the OCI layout in a temp dir, then pushed.
+fn push(
+    rootfs: &Path,
+    sel: &Selection,
+    meta: &ImageMeta,
+    name: &str,
+    epoch: u64,
+    output: Output,
+) -> Result<WrittenImage, WriteError> {
+    let tmp = std::env::temp_dir();
+    let staging = crate::tmp::dir_in(&tmp, "push").map_err(io(&tmp))?;
+    let dir = staging.path().join("layout");
+    let tag = output.tag().map(str::to_string);
+    let written = write(
+        rootfs,
+        sel,
+        meta,
+        Output::Oci {
+            dir: dir.clone(),
+            tag: tag.clone(),
+        },
+        epoch,
+    )?;
+    pare_source::registry::push_layout(&dir, tag.as_deref(), name, &Default::default()).map_err(
+        |source| WriteError::Push {
+            reference: format!("docker://{name}"),
+            source,
+        },
+    )?;
+    Ok(WrittenImage { output, ..written })
 }
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;

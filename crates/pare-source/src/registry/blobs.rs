@@ -45,6 +45,20 @@ impl BlobCache {
         self.dir.join("sha256").join(hex)
     }
 
+    /// Puts a local file known to hash to `hex` into the cache (a hard link, else a copy
+    /// through a temp file); best effort.
+    pub(crate) fn insert_copy(&self, src: &Path, hex: &str) {
+        let dst = self.path(hex);
+        if dst.is_file() {
+            return;
+        }
+        let tmp = self.temp(hex);
+        let ok = std::fs::hard_link(src, &tmp).is_ok() || std::fs::copy(src, &tmp).is_ok();
+        if !ok || std::fs::rename(&tmp, &dst).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
     fn temp(&self, hex: &str) -> PathBuf {
         let n = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
         self.dir

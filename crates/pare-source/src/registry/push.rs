@@ -160,6 +160,16 @@ pub fn push_layout(
                 .await
         }
     })?;
+    // What was pushed is now also in the blob cache: reading it back costs no download.
+    if let Ok(cache) = super::blobs::BlobCache::new(registry_options().cache_dir) {
+        for (digest, _) in
+            std::iter::once((manifest_digest.clone(), 0)).chain(seen.iter().map(|d| (d.clone(), 0)))
+        {
+            if let (Ok(src), Some(hex)) = (blob_file(dir, &digest), sha256_hex(&digest)) {
+                cache.insert_copy(&src, hex);
+            }
+        }
+    }
     pushed.reference = format!(
         "docker://{}/{}@{}",
         repo.reference.registry(),
