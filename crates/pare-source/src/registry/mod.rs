@@ -202,7 +202,8 @@ fn classify(e: &OciDistributionError, blob: Option<&str>) -> (RegistryError, boo
                 Some(C::ManifestUnknown) | Some(C::NameUnknown) => {
                     (RegistryError::ManifestNotFound, false)
                 }
-                Some(C::BlobUnknown) => (
+                Some(C::NotFound) if blob.is_none() => (RegistryError::ManifestNotFound, false),
+                Some(C::BlobUnknown) | Some(C::NotFound) => (
                     RegistryError::BlobNotFound {
                         digest: blob.unwrap_or("?").to_string(),
                     },
@@ -391,13 +392,20 @@ impl Repo {
             runtime,
         };
         // Authenticate (or find out that none is needed); over plain HTTP when HTTPS does not
-        // answer and plain HTTP is allowed.
-        match repo.authenticate(op) {
+        // answer and plain HTTP is allowed. The HTTPS probe is not retried when plain HTTP
+        // may follow: a plain registry would make every run wait for the backoff.
+        let may_fall_back = !options.tls_verify || is_loopback(&host);
+        if may_fall_back {
+            repo.options.attempts = 1;
+        }
+        let probe = repo.authenticate(op);
+        repo.options.attempts = options.attempts;
+        match probe {
             Ok(()) => Ok(repo),
             Err(SourceError::Registry {
                 source: RegistryError::Transport { message, .. },
                 ..
-            }) if !options.tls_verify || is_loopback(&host) => {
+            }) if may_fall_back => {
                 repo.client = make(ClientProtocol::Http)?;
                 repo.authenticate(op).map_err(|e| match e {
                     SourceError::Registry {
