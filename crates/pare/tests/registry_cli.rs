@@ -1,0 +1,296 @@
+//! `docker://` from the command line against the testbed registries (`scripts/testbed
+//! registry`: plain HTTP on 127.0.0.1:5555, htpasswd + TLS on 127.0.0.1:5556, or
+//! `PARE_TEST_REGISTRY` / `PARE_TEST_REGISTRY_TLS` / `PARE_TEST_REGISTRY_CREDS`). Each test
+//! skips with a message when its registry is not up, and fails when the variable names one that
+//! does not answer.
+
+use std::process::{Command, Output};
+
+fn pare() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("pare"))
+}
+
+fn answers(url: &str, extra: &[&str]) -> bool {
+    Command::new("curl")
+        .args(["-fsS", "--max-time", "2", "-o", "/dev/null"])
+        .args(extra)
+        .arg(url)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn registry(var: &str, default: &str, tls: bool) -> Option<String> {
+    let explicit = std::env::var(var).ok().filter(|s| !s.is_empty());
+    let addr = explicit.clone().unwrap_or_else(|| default.into());
+    let ok = if tls {
+        // Any answer (401 included) means it is up.
+        Command::new("curl")
+            .args(["-ksS", "--max-time", "2", "-o", "/dev/null"])
+            .arg(format!("https://{addr}/v2/"))
+            .status()
+            .is_ok_and(|s| s.success())
+    } else {
+        answers(&format!("http://{addr}/v2/"), &[])
+    };
+    if ok {
+        return Some(addr);
+    }
+    assert!(explicit.is_none(), "{var}={addr} does not answer");
+    eprintln!("skipping: no registry at {addr} (run `scripts/testbed registry`)");
+    None
+}
+
+fn one_line_error(o: &Output, reference: &str) -> String {
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "exit 2: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(reference), "names {reference}: {stderr}");
+    stderr
+}
+
+#[test]
+#[ignore = "needs the testbed registries (scripts/testbed registry)"]
+fn missing_image_and_wrong_credentials_exit_2_with_one_line() {
+    let cache = tempfile::tempdir().unwrap();
+    if let Some(addr) = registry("PARE_TEST_REGISTRY", "127.0.0.1:5555", false) {
+        let reference = format!("docker://{addr}/pare-test/does-not-exist:1");
+        let o = pare()
+            .args(["xray", &reference, "--cache-dir"])
+            .arg(cache.path())
+            .output()
+            .unwrap();
+        let e = one_line_error(&o, &reference);
+        assert!(e.contains("not found (404)"), "{e}");
+    }
+    if let Some(addr) = registry("PARE_TEST_REGISTRY_TLS", "127.0.0.1:5556", true) {
+        let reference = format!("docker://{addr}/pare-test/anything:1");
+        let o = pare()
+            .args([
+                "xray",
+                &reference,
+                "--creds",
+                "pare:wrong-password",
+                "--cache-dir",
+            ])
+            .arg(cache.path())
+            .output()
+            .unwrap();
+        let e = one_line_error(&o, &reference);
+        assert!(e.contains("401"), "{e}");
+        // Anonymous on an authenticated registry: the same.
+        let o = pare()
+            .args(["xray", &reference, "--cache-dir"])
+            .arg(cache.path())
+            .env("DOCKER_CONFIG", cache.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .output()
+            .unwrap();
+        one_line_error(&o, &reference);
+    }
+}
+
+/// An example image copied into the registry with skopeo; the reference without `docker://`.
+#[cfg(feature = "docker-tests")]
+fn seed(addr: &str, example: &str, tag: &str) -> String {
+    let dest = format!("{addr}/pare-test/{example}:{tag}");
+    let st = Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            &format!("docker-daemon:pare-example/{example}:latest"),
+            &format!("docker://{dest}"),
+        ])
+        .status()
+        .expect("skopeo (scripts/testbed registry installs it)");
+    assert!(st.success(), "skopeo copy into {dest}");
+    dest
+}
+
+/// The daemonless pipeline: `docker://` in, embedded runtime, `docker://` out; then the slim
+/// image is pulled by docker and skopeo and it serves, and its digest is the one an `oci:`
+/// output of the same build gets. Also: credentials from `$REGISTRY_AUTH_FILE` on the TLS
+/// registry.
+#[test]
+#[cfg(feature = "docker-tests")]
+#[ignore = "needs root, the sensor, dockerd and the testbed registries"]
+fn build_from_registry_to_registry_embedded() {
+    let Some(addr) = registry("PARE_TEST_REGISTRY", "127.0.0.1:5555", false) else {
+        return;
+    };
+    let src = seed(&addr, "go-server", "reg-src");
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let dest = format!("{addr}/pare-test/go-server-slim:{}", std::process::id());
+    let o = pare()
+        .args([
+            "build",
+            &format!("docker://{src}"),
+            "--runtime",
+            "embedded",
+            "--json",
+        ])
+        .args(["--output", &format!("docker://{dest}")])
+        .arg("--artifacts")
+        .arg(work.path().join("a1"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = report.to_string();
+    // The same build into an OCI layout (same profile): the same manifest digest.
+    let layout = work.path().join("oci");
+    let o2 = pare()
+        .args([
+            "build",
+            &format!("docker://{src}"),
+            "--runtime",
+            "embedded",
+            "--json",
+            "--no-verify",
+        ])
+        .arg("--from-profile")
+        .arg(work.path().join("a1/profile.json"))
+        .args(["--output", &format!("oci:{}:slim", layout.display())])
+        .arg("--artifacts")
+        .arg(work.path().join("a2"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o2.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
+    let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    let oci_digest =
+        serde_json::from_str::<serde_json::Value>(&index).unwrap()["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert!(
+        text.contains(&oci_digest),
+        "registry and oci: outputs agree on {oci_digest}"
+    );
+    // skopeo sees that digest under the tag.
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{dest}")])
+        .output()
+        .unwrap();
+    let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(inspect["Digest"], oci_digest.as_str());
+    // docker pulls it and it serves.
+    let pulled = Command::new("docker")
+        .args(["pull", "-q", &dest])
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let run = Command::new("docker")
+        .args(["run", "-d", "-p", "127.0.0.1::8080", &dest])
+        .output()
+        .unwrap();
+    let cid = String::from_utf8_lossy(&run.stdout).trim().to_string();
+    let port = Command::new("docker")
+        .args(["port", &cid, "8080/tcp"])
+        .output()
+        .unwrap();
+    let port = String::from_utf8_lossy(&port.stdout);
+    let port = port
+        .lines()
+        .next()
+        .unwrap_or("")
+        .rsplit(':')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let mut served = false;
+    for _ in 0..40 {
+        if answers(&format!("http://127.0.0.1:{port}/"), &[]) {
+            served = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let _ = Command::new("docker").args(["rm", "-f", &cid]).output();
+    let _ = Command::new("docker").args(["rmi", &dest]).output();
+    assert!(served, "the pulled slim image serves on 8080");
+
+    // The TLS registry with credentials from a podman-style auth file.
+    if let Some(tls) = registry("PARE_TEST_REGISTRY_TLS", "127.0.0.1:5556", true) {
+        let creds = std::env::var("PARE_TEST_REGISTRY_CREDS")
+            .unwrap_or_else(|_| "pare:pare-test-pass".into());
+        let auth = work.path().join("auth.json");
+        let b64 = {
+            // base64 by hand: the test has no base64 crate.
+            const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let b = creds.as_bytes();
+            let mut s = String::new();
+            for c in b.chunks(3) {
+                let n = (c[0] as u32) << 16
+                    | (*c.get(1).unwrap_or(&0) as u32) << 8
+                    | *c.get(2).unwrap_or(&0) as u32;
+                for i in 0..4 {
+                    if i <= c.len() {
+                        s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+                    } else {
+                        s.push('=');
+                    }
+                }
+            }
+            s
+        };
+        std::fs::write(
+            &auth,
+            format!(r#"{{"auths":{{"{tls}":{{"auth":"{b64}"}}}}}}"#),
+        )
+        .unwrap();
+        let tls_dest = format!("{tls}/pare-test/go-server-slim:{}", std::process::id());
+        let o = pare()
+            .args([
+                "build",
+                &format!("docker://{src}"),
+                "--runtime",
+                "embedded",
+                "--no-verify",
+            ])
+            .arg("--from-profile")
+            .arg(work.path().join("a1/profile.json"))
+            .args(["--output", &format!("docker://{tls_dest}")])
+            .arg("--artifacts")
+            .arg(work.path().join("a3"))
+            .arg("--cache-dir")
+            .arg(&cache)
+            .env("REGISTRY_AUTH_FILE", &auth)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = pare()
+            .args(["xray", &format!("docker://{tls_dest}"), "--format", "json"])
+            .arg("--cache-dir")
+            .arg(work.path().join("cache-tls"))
+            .env("REGISTRY_AUTH_FILE", &auth)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(String::from_utf8_lossy(&o.stdout).contains(&oci_digest));
+    }
+}
