@@ -141,6 +141,11 @@ pub enum RegistryError {
     Malformed { what: &'static str, message: String },
     #[error("{0}")]
     Runtime(String),
+    #[error(
+        "no CA certificates on this system (install ca-certificates, or set SSL_CERT_FILE); \
+         they are needed even for plain-HTTP registries"
+    )]
+    NoCaCertificates,
 }
 
 fn retried(attempts: u32) -> String {
@@ -318,6 +323,13 @@ fn read_certs(dir: &std::path::Path, out: &mut Vec<Certificate>) {
     }
 }
 
+/// Whether the system trust store (what reqwest's verifier loads: `$SSL_CERT_FILE`,
+/// `$SSL_CERT_DIR`, `/etc/ssl/certs`, …) holds at least one certificate. Checked once.
+fn has_system_roots() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| !rustls_native_certs::load_native_certs().certs.is_empty())
+}
+
 fn install_crypto() {
     // reqwest is built without a bundled provider; pare uses ring everywhere.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -364,6 +376,11 @@ impl Repo {
             read_certs(dir, &mut certs);
         }
         let runtime = runtime().map_err(wrap)?;
+        // reqwest (through oci-client, which builds a default client too) panics when the
+        // system has no CA certificate at all: refuse cleanly instead.
+        if !has_system_roots() {
+            return Err(wrap(RegistryError::NoCaCertificates));
+        }
         let make = |protocol: ClientProtocol| -> Result<Client, SourceError> {
             let config = ClientConfig {
                 protocol,
