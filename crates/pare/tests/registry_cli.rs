@@ -294,3 +294,144 @@ fn build_from_registry_to_registry_embedded() {
         assert!(String::from_utf8_lossy(&o.stdout).contains(&oci_digest));
     }
 }
+
+/// The capabilities docs/ci.md documents as the least privilege for tracing in a container.
+#[cfg(feature = "docker-tests")]
+const LEAST_CAPS: &[&str] = &[
+    "SYS_ADMIN",
+    "SYS_PTRACE",
+    "NET_ADMIN",
+    "SETPCAP",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "SETUID",
+    "SETGID",
+    "KILL",
+];
+
+/// pare inside a container with exactly [`LEAST_CAPS`], seccomp unconfined, no Docker socket:
+/// `docker://` in, embedded runtime, `docker://` out. Without SYS_ADMIN the same run fails.
+#[test]
+#[cfg(feature = "docker-tests")]
+#[ignore = "needs root, the sensor, dockerd and the testbed registry"]
+fn least_privilege_container_build() {
+    let Some(addr) = registry("PARE_TEST_REGISTRY", "127.0.0.1:5555", false) else {
+        return;
+    };
+    let src = seed(&addr, "go-server", "lp-src");
+    let sensor = std::env::var("PARE_SENSOR").expect("PARE_SENSOR (scripts/test sets it)");
+    let pare_bin = assert_cmd::cargo::cargo_bin("pare");
+    let dest = format!("{addr}/pare-test/go-server-lp:{}", std::process::id());
+    let run = |caps: &[&str]| {
+        let mut c = Command::new("docker");
+        c.args(["run", "--rm", "--network", "host", "--cap-drop", "ALL"]);
+        for cap in caps {
+            c.args(["--cap-add", cap]);
+        }
+        c.args(["--security-opt", "seccomp=unconfined"])
+            .args(["-v", "/etc/ssl/certs:/etc/ssl/certs:ro"])
+            .arg("-v")
+            .arg(format!("{}:/usr/local/bin/pare:ro", pare_bin.display()))
+            .arg("-v")
+            .arg(format!("{sensor}:/usr/local/bin/pare-sensor:ro"))
+            .args([
+                "-e",
+                "PARE_SENSOR=/usr/local/bin/pare-sensor",
+                "local/debian:bookworm",
+            ])
+            .args([
+                "pare",
+                "build",
+                &format!("docker://{src}"),
+                "--runtime",
+                "embedded",
+            ])
+            .args([
+                "--output",
+                &format!("docker://{dest}"),
+                "--artifacts",
+                "/tmp/a",
+            ]);
+        c.output().unwrap()
+    };
+    let o = run(LEAST_CAPS);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{dest}")])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "the slim image was pushed");
+    let fewer: Vec<&str> = LEAST_CAPS
+        .iter()
+        .copied()
+        .filter(|c| *c != "SYS_ADMIN")
+        .collect();
+    let o = run(&fewer);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "without SYS_ADMIN: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Every flag the CI recipes in docs/ci.md pass to `pare build|xray|lint` exists in that
+/// command's `--help`, so a renamed flag breaks this test before it breaks a pipeline.
+#[test]
+fn ci_recipes_use_existing_flags() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ci.md")).unwrap();
+    let mut checked = 0;
+    let mut current: Option<String> = None;
+    let mut helps = std::collections::HashMap::new();
+    for line in doc.lines() {
+        let t = line
+            .trim()
+            .trim_start_matches("- ")
+            .trim_start_matches("run: ")
+            .trim_start_matches("run: >");
+        // A command starts at `pare CMD`; continuation lines (YAML folded) start with `--`.
+        let words: Vec<&str> = t.split_whitespace().collect();
+        let mut from = 0;
+        if let Some(i) = words.iter().position(|w| *w == "pare") {
+            if let Some(cmd) = words
+                .get(i + 1)
+                .filter(|c| ["build", "xray", "lint"].contains(c))
+            {
+                current = Some(cmd.to_string());
+                from = i + 2;
+            }
+        } else if !t.starts_with("--") {
+            current = None;
+        }
+        // The Kubernetes Job passes flags as `- --flag=value` args of `build`.
+        if line.trim() == "- build" {
+            current = Some("build".into());
+        }
+        let Some(cmd) = &current else { continue };
+        let help = helps.entry(cmd.clone()).or_insert_with(|| {
+            let o = pare().args([cmd.as_str(), "--help"]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).to_string()
+        });
+        for w in words[from.min(words.len())..]
+            .iter()
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+        {
+            let flag = w.split('=').next().unwrap().trim_end_matches(['"', '\'']);
+            assert!(
+                help.contains(&format!("{flag} "))
+                    || help.contains(&format!("{flag}\n"))
+                    || help.contains(&format!("{flag}="))
+                    || help.contains(&format!("{flag} <")),
+                "docs/ci.md: `pare {cmd} {flag}` is not a flag of `pare {cmd}`"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "found the recipes' flags ({checked})");
+}
