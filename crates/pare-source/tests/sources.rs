@@ -680,10 +680,11 @@ fn inconsistent_layer_count() {
 }
 
 #[test]
-fn registry_is_unsupported() {
-    let err = open_str("docker://alpine:3").err().unwrap();
-    assert!(matches!(err, SourceError::Unsupported { .. }));
-    assert!(err.to_string().contains("docker://alpine:3"));
+fn unreachable_registry_is_an_error_naming_the_reference() {
+    // Port 1 on loopback: nothing listens (tests/registry.rs covers real and faulty registries).
+    let err = open_str("docker://127.0.0.1:1/app:3").err().unwrap();
+    assert!(matches!(err, SourceError::Registry { .. }), "{err:?}");
+    assert!(err.to_string().contains("docker://127.0.0.1:1/app:3"));
 }
 
 #[test]
