@@ -6,7 +6,7 @@
 //! | `docker-archive:PATH[:REF]`    | a `docker save` tarball (legacy or OCI-in-tar)  |
 //! | `oci:DIR[:TAG]`                | an OCI image layout directory                   |
 //! | `oci-archive:PATH[:TAG]`       | a tar of an OCI image layout                    |
-//! | `docker://NAME[:TAG]`          | a registry (reserved; see `pare-source`)        |
+//! | `docker://NAME[:TAG\|@DIGEST]` | a registry (see `pare_source::registry`)        |
 //! | `NAME[:TAG]`                   | shorthand for `docker-daemon:NAME[:TAG]`        |
 
 use std::fmt;
@@ -438,6 +438,7 @@ mod tests {
             "oci:/d:t",
             "docker-archive:/x.tar",
             "docker://r/a:1",
+            "docker://127.0.0.1:5000/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
             assert_eq!(ImageRef::parse(s).unwrap().to_string(), s);
         }
