@@ -97,6 +97,19 @@ pub struct BuildOptions {
     pub epoch: Option<u64>,
     /// Analyze both images for the report (sizes, attack surface).
     pub analyze: bool,
+    /// Run on this runtime instead of detecting one (pare-compose: containers joined to a
+    /// project's network).
+    pub runtime: Option<GivenRuntime>,
+}
+
+/// A runtime handed to [`build`] by the caller.
+#[derive(Clone)]
+pub struct GivenRuntime(pub pare_runtime::SharedRuntime);
+
+impl std::fmt::Debug for GivenRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GivenRuntime({})", self.0.name())
+    }
 }
 
 impl BuildOptions {
@@ -115,6 +128,7 @@ impl BuildOptions {
             verify: true,
             epoch: None,
             analyze: true,
+            runtime: None,
         }
     }
 }
@@ -215,7 +229,10 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     };
     let needs_runtime = opts.reuse_profile.is_none() || opts.verify;
     let runtime = if needs_runtime {
-        Some(pare_runtime::detect(choice)?)
+        Some(match &opts.runtime {
+            Some(given) => given.0.clone(),
+            None => pare_runtime::detect(choice)?,
+        })
     } else {
         None
     };

@@ -30,7 +30,10 @@ use pare_trace::{
 
 pub mod apparmor;
 mod hint;
+mod run_override;
 pub mod seccomp;
+
+pub use run_override::RunOverride;
 
 pub use pare_probe;
 pub use pare_runtime;
@@ -139,6 +142,9 @@ pub struct ProfileOptions {
     /// After profiling, run the image once more without the sensor and replay the probes, to
     /// mark answers that change between containers (start time, hostname) as volatile.
     pub stability_run: bool,
+    /// A service definition's own command, environment, user, working dir and ports over
+    /// the image's config (pare-compose).
+    pub run_override: Option<RunOverride>,
 }
 
 impl ProfileOptions {
@@ -158,6 +164,7 @@ impl ProfileOptions {
             platform: None,
             progress: pare_progress::Reporter::default(),
             stability_run: true,
+            run_override: None,
         }
     }
 
@@ -683,7 +690,10 @@ pub fn run_profile(
     opts: &ProfileOptions,
 ) -> Result<ProfileResult, ProfileError> {
     let t0 = Instant::now();
-    let run = ImageRun::from_config(&image.config);
+    let mut run = ImageRun::from_config(&image.config);
+    if let Some(o) = &opts.run_override {
+        o.apply(&mut run);
+    }
     let command = run.command();
     if command.is_empty() {
         return Err(ProfileError::NoCommand {

@@ -549,3 +549,36 @@ fn stability_run_can_be_skipped() {
     assert_eq!(r.timings.untraced_startup, None);
     assert!(!r.summary().contains("start-up"));
 }
+
+#[test]
+fn a_service_override_changes_what_runs_under_the_sensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(Behaviour::Web);
+    let img = image(
+        r#"{"Entrypoint":["/usr/bin/app"],"Cmd":["--serve"],"User":"app","WorkingDir":"/srv","Env":["A=1"],"ExposedPorts":{"8080/tcp":{}}}"#,
+    );
+    let mut o = opts(&dir.path().join("out"));
+    o.run_override = Some(RunOverride {
+        command: Some(vec!["--worker".into()]),
+        env: vec!["A=2".into()],
+        user: Some("1000".into()),
+        workdir: Some("/data".into()),
+        ..Default::default()
+    });
+    run_profile(
+        &img,
+        "fake/app:1",
+        Target::Daemon("fake/app:1".into()),
+        &rt,
+        Path::new("/sensor"),
+        &o,
+    )
+    .unwrap();
+    let spec = rt.seen.lock().unwrap()[0].clone();
+    assert_eq!(spec.command, vec!["/usr/bin/app", "--worker"]);
+    assert_eq!(spec.env, vec!["A=2"]);
+    assert_eq!(
+        (spec.user.as_str(), spec.workdir.as_str()),
+        ("1000", "/data")
+    );
+}

@@ -30,6 +30,9 @@ use pare_trace::ExitInfo;
 use crate::cleanup::{self, Teardown};
 use crate::{Container, ExecOutput, OUTPUT_DIR, RunSpec, Runtime, RuntimeError, SENSOR_PATH};
 
+mod project;
+pub use project::{Attach, Health, Healthcheck};
+
 /// Label put on every container pare creates, so stale ones can be found and removed.
 pub const RUN_LABEL: &str = "io.pare.run";
 /// Label naming the process that created the container (`HOST:PID:STARTTIME`).
@@ -373,14 +376,28 @@ impl Runtime for DockerRuntime {
 impl DockerRuntime {
     /// [`Runtime::start`] returning the concrete container (for its [`DockerContainer::id`]).
     pub fn start_container(&self, spec: &RunSpec) -> Result<DockerContainer, RuntimeError> {
+        self.start_attached(spec, &Attach::default())
+    }
+
+    /// [`start_container`](Self::start_container) joined to a project: networks with DNS
+    /// aliases, mounts, healthcheck, name (see [`Attach`]).
+    pub fn start_attached(
+        &self,
+        spec: &RunSpec,
+        attach: &Attach,
+    ) -> Result<DockerContainer, RuntimeError> {
         let image = spec
             .daemon_image
             .as_deref()
             .ok_or_else(|| RuntimeError::Docker {
                 message: "the docker runtime needs RunSpec.daemon_image".into(),
             })?;
-        let body = create_body(spec, image)?;
-        let name = format!("pare-{}", crate::random_hex(12));
+        let mut body = create_body(spec, image)?;
+        project::apply(&mut body, attach);
+        let name = attach
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("pare-{}", crate::random_hex(12)));
         let sh = self.shared.clone();
         let id = sh.run(async {
             let opts = CreateContainerOptionsBuilder::new().name(&name).build();
@@ -408,6 +425,9 @@ impl DockerRuntime {
             direct: None,
             direct_works: AtomicU8::new(DIRECT_UNKNOWN),
         };
+        for (net, aliases) in attach.networks.iter().skip(1) {
+            self.connect_network(&id, net, aliases)?;
+        }
         let started = sh.run(async {
             sh.docker
                 .start_container(&id, None)

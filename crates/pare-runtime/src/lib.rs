@@ -41,7 +41,9 @@ pub mod docker;
 pub mod embedded;
 
 pub use cleanup::{cleanup_all, install_signal_handler, live_count};
-pub use docker::{DockerContainer, DockerRuntime, OWNER_LABEL, RUN_LABEL};
+pub use docker::{
+    Attach, DockerContainer, DockerRuntime, Health, Healthcheck, OWNER_LABEL, RUN_LABEL,
+};
 pub use embedded::{EmbeddedContainer, EmbeddedRuntime};
 
 /// Where the sensor binary is mounted inside the container.

@@ -13,6 +13,8 @@ use serde_json::Value;
 /// Every directory under `examples/` with a Dockerfile; each has a test below.
 const EXAMPLES: &[&str] = &[
     "cli-job",
+    "compose-api",
+    "compose-db",
     "go-server",
     "jdk",
     "nginx",
@@ -214,6 +216,8 @@ macro_rules! example_tests {
 
 example_tests! {
     xray_cli_job => "cli-job",
+    xray_compose_api => "compose-api",
+    xray_compose_db => "compose-db",
     xray_go_server => "go-server",
     xray_jdk => "jdk",
     xray_nginx => "nginx",

@@ -13,12 +13,14 @@ use crate::errors::print;
   pare build app:1 --include-shell --exec 'sh -c true'
   pare build oci:./layout:1.0 --output oci:./slim:1.0     no daemon: embedded runtime, OCI layout out
   pare build app:1 --exclude '/usr/share/doc/**' --tag app:slim
+  pare build --compose compose.yaml api db       slim two services of a Compose project, verified
+                                                 with the project running; writes compose.slim.yaml
   pare why /usr/lib/x86_64-linux-gnu/libssl.so.3   why a file was kept (reads pare-build/report.json)
 
 Exit codes: 0 built and verified, 1 verification failed (the image is kept), 2 error.")]
 pub struct Args {
-    /// The image: NAME[:TAG] or docker-daemon:, docker-archive:, oci:, oci-archive: references.
-    pub image: String,
+    #[command(flatten)]
+    pub target: super::compose::Target,
     #[command(flatten)]
     pub probe: ProbeArgs,
     /// Keep paths matching this glob (repeatable), e.g. `/etc/myapp/**`.
@@ -81,21 +83,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // Still single-threaded here: the overlay mount of the source layers stays private to
     // this process and disappears with it, even on Ctrl-C.
     pare_build::private_mount_namespace();
-    let mut profile = args.probe.to_options(&args.image, args.artifacts.clone())?;
+    let Some(image) = args.target.image() else {
+        return super::compose::run(args);
+    };
     let progress = crate::progress::reporter("pare build");
-    profile.progress = progress.clone();
-    let mut opts = BuildOptions::new(profile);
-    opts.reuse_profile = args.from_profile;
-    opts.include_paths = args.include_path;
-    opts.include_bins = args.include_bin;
-    opts.include_exes = args.include_exe;
-    opts.include_shell = args.include_shell;
-    opts.excludes = args.exclude;
-    opts.preserve_paths = args.preserve_path;
-    opts.tag = args.tag;
-    opts.output = args.output;
-    opts.verify = !args.no_verify;
-    opts.epoch = args.epoch;
+    let opts = options(&args, &image, &progress)?;
     let outcome = match pare_build::build(&opts, &progress) {
         Ok(o) => o,
         // Ctrl-C: the handler removes the work dir and containers, then exits with 130.
@@ -119,6 +111,29 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(false) => 1,
         _ => 0,
     })
+}
+
+/// The build options the flags ask for, for `image`.
+pub(super) fn options(
+    args: &Args,
+    image: &str,
+    progress: &pare_build::Reporter,
+) -> anyhow::Result<BuildOptions> {
+    let mut profile = args.probe.to_options(image, args.artifacts.clone())?;
+    profile.progress = progress.clone();
+    let mut opts = BuildOptions::new(profile);
+    opts.reuse_profile = args.from_profile.clone();
+    opts.include_paths = args.include_path.clone();
+    opts.include_bins = args.include_bin.clone();
+    opts.include_exes = args.include_exe.clone();
+    opts.include_shell = args.include_shell;
+    opts.excludes = args.exclude.clone();
+    opts.preserve_paths = args.preserve_path.clone();
+    opts.tag = args.tag.clone();
+    opts.output = args.output.clone();
+    opts.verify = !args.no_verify;
+    opts.epoch = args.epoch;
+    Ok(opts)
 }
 
 pub fn why(args: WhyArgs) -> anyhow::Result<u8> {

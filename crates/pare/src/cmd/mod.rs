@@ -1,6 +1,7 @@
 //! One module per subcommand; each has `Args` (clap) and `run(Args) -> anyhow::Result<u8>`
 //! returning the exit code.
 pub mod build;
+pub mod compose;
 pub mod lint;
 pub mod profile;
 pub mod registry_args;

@@ -89,12 +89,13 @@ impl ProbeArgs {
   pare profile redis:7 --output prof/ --exec 'redis-cli ping'
   pare profile oci:./layout:1.0 --runtime embedded     no daemon needed
   pare profile app:1 --http-probe POST:/api:8080 --continue-after 30
+  pare profile --compose compose.yaml api         trace the api with its dependencies running
 
 Writes profile.json (files, execs, syscalls, probe answers), seccomp.json and apparmor.profile.
 Exit codes: 0 ok, 1 a probe failed or did not answer, 2 error.")]
 pub struct Args {
-    /// The image: NAME[:TAG] or docker-daemon:, docker-archive:, oci:, oci-archive: references.
-    pub image: String,
+    #[command(flatten)]
+    pub target: super::compose::Target,
     /// Directory for profile.json, seccomp.json and apparmor.profile.
     #[arg(long, short, value_name = "DIR", default_value = "pare-profile")]
     pub output: PathBuf,
@@ -107,10 +108,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     use pare_progress::Progress;
-    let mut opts = args.probe.to_options(&args.image, args.output.clone())?;
+    let Some(image) = args.target.image() else {
+        return super::compose::profile(args);
+    };
+    let mut opts = args.probe.to_options(&image, args.output.clone())?;
     let progress = crate::progress::reporter("pare profile");
     opts.progress = progress.clone();
-    progress.begin("profile", &args.image);
+    progress.begin("profile", &image);
     let t = std::time::Instant::now();
     let result = pare_profile::profile(&opts);
     progress.end(
@@ -118,7 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         t.elapsed(),
         if result.is_ok() { "done" } else { "failed" },
     );
-    let result = result.with_context(|| format!("profiling {}", args.image))?;
+    let result = result.with_context(|| format!("profiling {image}"))?;
     let failed = result.failed_probes().len();
     if args.json {
         let a = &result.artifacts;

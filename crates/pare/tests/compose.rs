@@ -1,0 +1,336 @@
+//! `pare build --compose` / `pare profile --compose` end to end on examples/compose-app
+//! (api + PostgreSQL + redis, built by `scripts/testbed examples`): two services slimmed and
+//! verified with the project running, the override brings the project up with the slim images
+//! (with `docker-compose` when installed), the database's slim image starts empty, nothing is
+//! left behind; and every bad input exits 2 with nothing running.
+//!
+//! Needs dockerd, root and the static sensor (`PARE_SENSOR`): behind the `docker-tests` feature.
+#![cfg(feature = "docker-tests")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The tests compare the daemon's objects before and after: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn pare() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("pare"))
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/compose-app/compose.yaml")
+}
+
+/// pare's compose containers, networks and volumes right now (`pareID_trace_SERVICE…`,
+/// `pareID_verify…`).
+fn compose_objects() -> Vec<String> {
+    let mut found = Vec::new();
+    for args in [
+        vec!["ps", "-a", "--format", "{{.Names}}"],
+        vec!["network", "ls", "--format", "{{.Name}}"],
+        vec!["volume", "ls", "--format", "{{.Name}}"],
+    ] {
+        let out = docker(&args);
+        found.extend(
+            text(&out.stdout)
+                .lines()
+                .filter(|l| {
+                    l.starts_with("pare") && (l.contains("_trace_") || l.contains("_verify"))
+                })
+                .map(|l| format!("{} {l}", args[0])),
+        );
+    }
+    found
+}
+
+#[test]
+fn compose_app_api_and_db_are_slimmed_and_verified_with_the_project_running() {
+    let _serial = serial();
+    let before = compose_objects();
+    let out_dir = tempfile::tempdir().unwrap();
+    let artifacts = out_dir.path().join("out");
+    let out = pare()
+        .args(["build", "--compose"])
+        .arg(example())
+        .args(["api", "db", "--artifacts"])
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(artifacts.join("summary.json")).unwrap()).unwrap();
+    let services = summary["services"].as_array().unwrap();
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["db", "api"], "targets in dependency order");
+    for s in services {
+        assert_eq!(s["verified"], true, "{s}");
+        assert!(
+            s["slim_size"].as_u64().unwrap() * 3 < s["source_size"].as_u64().unwrap(),
+            "{s}"
+        );
+        let report: Value =
+            serde_json::from_slice(&std::fs::read(s["report"].as_str().unwrap()).unwrap()).unwrap();
+        let probes = report["verification"]["probes"].as_array().unwrap();
+        assert!(probes.iter().all(|p| p["ok"] == true), "{probes:?}");
+        // The healthcheck became an exec probe, replayed on the slim image.
+        assert!(
+            probes
+                .iter()
+                .any(|p| p["probe"].as_str().unwrap().starts_with("exec ")),
+            "{probes:?}"
+        );
+    }
+    assert_eq!(summary["dependencies"], serde_json::json!(["cache"]));
+    // The api's trace saw the database and cache answer (POST stored, count from the cache).
+    let api_profile: Value =
+        serde_json::from_slice(&std::fs::read(artifacts.join("api/profile.json")).unwrap())
+            .unwrap();
+    let statuses: Vec<u64> = api_profile["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["outcome"]["http_status"].as_u64())
+        .collect();
+    assert_eq!(statuses, [200, 201, 200, 200, 200, 404]);
+    // Nothing of the runs is left.
+    assert_eq!(compose_objects(), before);
+
+    // The slim database image holds an empty data dir: the trace's volume never got in.
+    let created = docker(&["create", "pare-example/compose-db.slim:latest"]);
+    let id = text(&created.stdout).trim().to_string();
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let export = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "docker export {id} | tar -t | grep '^var/lib/postgresql/data/'"
+        ))
+        .output()
+        .unwrap();
+    docker(&["rm", "-f", &id]);
+    assert_eq!(
+        text(&export.stdout).trim(),
+        "var/lib/postgresql/data/",
+        "only the empty dir"
+    );
+
+    // The override brings the project up with the slim images.
+    let over = std::fs::read_to_string(artifacts.join("compose.slim.yaml")).unwrap();
+    assert!(
+        over.contains("image: pare-example/compose-api.slim:latest"),
+        "{over}"
+    );
+    assert!(
+        over.contains("image: pare-example/compose-db.slim:latest"),
+        "{over}"
+    );
+    assert!(over.contains("- seccomp:/"), "{over}");
+    if Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let project = format!("parecomposetest{}", std::process::id());
+        let dc = |args: &[&str]| {
+            Command::new("docker-compose")
+                .args(["-p", &project, "-f"])
+                .arg(example())
+                .arg("-f")
+                .arg(artifacts.join("compose.slim.yaml"))
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let up = dc(&["up", "-d"]);
+        let mut healthy = false;
+        for _ in 0..60 {
+            let ps = docker(&[
+                "ps",
+                "--filter",
+                &format!("label=com.docker.compose.project={project}"),
+                "--format",
+                "{{.Image}} {{.Status}}",
+            ]);
+            let s = text(&ps.stdout);
+            if s.lines().count() == 3 && s.lines().all(|l| l.contains("(healthy)")) {
+                assert!(
+                    s.contains("compose-api.slim") && s.contains("compose-db.slim"),
+                    "{s}"
+                );
+                healthy = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let logs = dc(&["logs", "--tail", "5"]);
+        dc(&["down", "-v"]);
+        assert!(up.status.success(), "{}", text(&up.stderr));
+        assert!(
+            healthy,
+            "docker-compose up with the slim images: {}",
+            text(&logs.stdout)
+        );
+    }
+}
+
+#[test]
+fn compose_profile_traces_the_api_with_its_dependencies() {
+    let _serial = serial();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = pare()
+        .args(["profile", "--compose"])
+        .arg(example())
+        .args(["api", "--output"])
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let profile: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("api/profile.json")).unwrap())
+            .unwrap();
+    // psycopg2's C library was loaded: the database code path ran under the sensor.
+    let files = profile["sensor"]["files"].as_object().unwrap();
+    assert!(
+        files.keys().any(|p| p.contains("libpq")),
+        "libpq not traced"
+    );
+}
+
+/// Writes a compose file into a temp dir and runs `pare build --compose` on it.
+fn build_with(yaml: &str, services: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let mut cmd = pare();
+    cmd.args(["build", "--compose"]).arg(&file).args(services);
+    cmd.arg("--artifacts").arg(dir.path().join("out"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (out.status.code(), text(&out.stderr))
+}
+
+#[test]
+fn bad_input_exits_2_with_nothing_left_running() {
+    let _serial = serial();
+    let before = compose_objects();
+    let redis = "pare-example/redis:latest";
+    let cases: Vec<(String, Vec<&str>, &str)> = vec![
+        (
+            format!("services:\n  cache:\n    image: {redis}\n"),
+            vec!["nope"],
+            "no service named \"nope\"",
+        ),
+        (
+            format!(
+                "services:\n  a:\n    image: {redis}\n    depends_on: [b]\n  b:\n    image: {redis}\n    depends_on: [a]\n"
+            ),
+            vec!["a"],
+            "depends_on cycle: a -> b -> a",
+        ),
+        (
+            "services:\n  a:\n    image: ${PARE_TEST_UNSET_IMAGE}\n".to_string(),
+            vec![],
+            "PARE_TEST_UNSET_IMAGE is not set",
+        ),
+        (
+            "services:\n  a:\n    image: pare-test/does-not-exist:1\n".to_string(),
+            vec![],
+            "image pare-test/does-not-exist:1 not found",
+        ),
+        (
+            format!(
+                "services:\n  app:\n    image: {redis}\n    depends_on:\n      sick: {{condition: service_healthy}}\n  sick:\n    image: {redis}\n    healthcheck:\n      test: [CMD, sh, -c, 'echo checking; exit 1']\n      interval: 500ms\n      retries: 2\n"
+            ),
+            vec!["app"],
+            "dependency sick became unhealthy",
+        ),
+        (
+            format!("services:\n  a:\n    image: {redis}\n    privileged: true\n"),
+            vec![],
+            "services.a.privileged: not supported by pare",
+        ),
+    ];
+    for (yaml, services, want) in cases {
+        let (code, stderr) = build_with(&yaml, &services, &[]);
+        assert_eq!(code, Some(2), "{yaml}\n{stderr}");
+        assert!(stderr.contains(want), "want {want:?} in:\n{stderr}");
+        if want.contains("unhealthy") {
+            assert!(stderr.contains("last log lines"), "{stderr}");
+        }
+    }
+    // A published host port already in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (code, stderr) = build_with(
+        &format!("services:\n  a:\n    image: {redis}\n    ports: [\"127.0.0.1:{port}:6379\"]\n"),
+        &[],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("host port 127.0.0.1:{port} is already taken")),
+        "{stderr}"
+    );
+    assert_eq!(compose_objects(), before, "nothing left running");
+}
+
+#[test]
+fn ctrl_c_removes_the_project_containers_networks_and_volumes() {
+    let _serial = serial();
+    let before = compose_objects();
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut child = pare()
+        .args(["build", "--compose"])
+        .arg(example())
+        .args(["api", "--artifacts"])
+        .arg(out_dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the dependencies run (their volume and containers exist), then interrupt.
+    let mut seen = false;
+    for _ in 0..200 {
+        let now = compose_objects();
+        if now
+            .iter()
+            .any(|o| o.starts_with("ps ") && o.ends_with("_db"))
+        {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(seen, "the db dependency never started");
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(compose_objects(), before, "Ctrl-C left project objects");
+}
