@@ -88,18 +88,7 @@ pub fn run(args: super::build::Args) -> anyhow::Result<u8> {
         profile_only: false,
         verify: !args.no_verify,
     };
-    let summary = match pare_compose::run::run(&project, &opts, &progress) {
-        Ok(s) => s,
-        Err(_) if pare_compose::run::interrupted() => loop {
-            std::thread::park();
-        },
-        Err(e) => return Err(e.into()),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print!("{}", summary.render());
-    }
+    let summary = run_and_show(&project, &opts, &progress, args.json)?;
     Ok(if summary.ok() { 0 } else { 1 })
 }
 
@@ -118,21 +107,33 @@ pub fn profile(args: super::profile::Args) -> anyhow::Result<u8> {
         profile_only: true,
         verify: false,
     };
-    let summary = match pare_compose::run::run(&project, &opts, &progress) {
+    let summary = run_and_show(&project, &opts, &progress, args.json)?;
+    Ok(if summary.services.iter().all(|s| s.problems.is_empty()) {
+        0
+    } else {
+        1
+    })
+}
+
+/// Runs the project and prints the summary (JSON or text). On Ctrl-C the handler removes the
+/// project and exits 130: a run failing meanwhile waits for that.
+fn run_and_show(
+    project: &Project,
+    opts: &ComposeOptions,
+    progress: &pare_build::Reporter,
+    json: bool,
+) -> anyhow::Result<pare_compose::Summary> {
+    let summary = match pare_compose::run::run(project, opts, progress) {
         Ok(s) => s,
         Err(_) if pare_compose::run::interrupted() => loop {
             std::thread::park();
         },
         Err(e) => return Err(e.into()),
     };
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{}", summary.render());
     }
-    Ok(if summary.services.iter().all(|s| s.problems.is_empty()) {
-        0
-    } else {
-        1
-    })
+    Ok(summary)
 }
