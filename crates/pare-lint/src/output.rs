@@ -358,8 +358,8 @@ mod tests {
             file: "Dockerfile".into(),
             source: "FROM debian\nRUN cd /x\n".into(),
             findings: vec![
-                crate::rules::finding("DL3006", 1),
-                crate::rules::finding("DL3003", 2),
+                crate::rules::finding(&crate::rules::dl::stages::DL3006, 1),
+                crate::rules::finding(&crate::rules::dl::run::DL3003, 2),
             ],
         }]
     }

@@ -1,14 +1,17 @@
 //! The rules: hadolint's DL rules (same codes, default severities and meanings) and pare's PA
-//! rules. Each rule is described in [`RULES`]; the checks live in [`dl`] and [`pa`].
+//! rules. Each rule is one `const` [`RuleInfo`] declared with [`rules!`] beside its check, in
+//! [`dl`] and [`pa`]; [`RULES`] lists them all.
 
-mod dl;
-mod pa;
+pub mod dl;
+pub mod pa;
 
 use crate::parse::{Dockerfile, Instruction};
 use crate::shell::{self, Script};
 use crate::{Config, Context, Finding, Severity};
 
-/// Static description of a rule.
+/// Static description of a rule. Each rule is one `const` item named by its code (e.g.
+/// [`dl::DL3003`]), declared with [`rules!`] next to its check, so the code string exists once and
+/// a misspelt rule does not compile.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleInfo {
     pub code: &'static str,
@@ -16,95 +19,83 @@ pub struct RuleInfo {
     pub message: &'static str,
 }
 
+/// Declares rules: `CODE Severity "message";` becomes `pub const CODE: RuleInfo`, the module's
+/// `ALL` table (for [`RULES`]) and, under test, one test per rule (named by its code) that lints
+/// the rule's fixtures `tests/rules/CODE.{bad,good,onbuild}.Dockerfile`. A rule marked
+/// `[config]` is only reachable with a config; its test is in tests/rules.rs.
 macro_rules! rules {
-    ($($code:literal $sev:ident $msg:literal;)*) => {
-        /// Every rule pare knows, with its default severity and message.
-        pub const RULES: &[RuleInfo] = &[$(RuleInfo { code: $code, severity: Severity::$sev, message: $msg },)*];
+    ($($(#[$doc:meta])* $code:ident $sev:ident $msg:literal $([$config:ident])?;)*) => {
+        $(
+            $(#[$doc])*
+            pub const $code: $crate::rules::RuleInfo = $crate::rules::RuleInfo {
+                code: stringify!($code),
+                severity: $crate::Severity::$sev,
+                message: $msg,
+            };
+        )*
+        /// This module's rules, in declaration order.
+        pub(crate) const ALL: &[$crate::rules::RuleInfo] = &[$($code),*];
+
+        #[cfg(test)]
+        #[allow(non_snake_case)]
+        mod fixture_tests {
+            $(
+                #[test]
+                fn $code() {
+                    let needs_fixture = true $(&& stringify!($config) != "config")?;
+                    $crate::rules::check_fixtures(&super::$code, needs_fixture);
+                }
+            )*
+        }
     };
 }
+pub(crate) use rules;
 
-rules! {
-    "DL1000" Error "Dockerfile syntax error";
-    "DL1001" Ignore "Please refrain from using inline ignore pragmas  `# hadolint ignore=DLxxxx`.";
-    "DL3000" Error "Use absolute WORKDIR";
-    "DL3001" Info "For some bash commands it makes no sense running them in a Docker container like `ssh`, `vim`, `shutdown`, `service`, `ps`, `free`, `top`, `kill`, `mount`, `ifconfig`";
-    "DL3002" Warning "Last USER should not be root";
-    "DL3003" Warning "Use WORKDIR to switch to a directory";
-    "DL3004" Error "Do not use sudo as it leads to unpredictable behavior. Use a tool like gosu to enforce root";
-    "DL3006" Warning "Always tag the version of an image explicitly";
-    "DL3007" Warning "Using latest is prone to errors if the image will ever update. Pin the version explicitly to a release tag";
-    "DL3008" Warning "Pin versions in apt get install. Instead of `apt-get install <package>` use `apt-get install <package>=<version>`";
-    "DL3009" Info "Delete the apt lists (/var/lib/apt/lists) after installing something";
-    "DL3010" Info "Use ADD for extracting archives into an image";
-    "DL3011" Error "Valid UNIX ports range from 0 to 65535";
-    "DL3012" Error "Multiple `HEALTHCHECK` instructions";
-    "DL3013" Warning "Pin versions in pip. Instead of `pip install <package>` use `pip install <package>==<version>` or `pip install --requirement <requirements file>`";
-    "DL3014" Warning "Use the `-y` switch to avoid manual input `apt-get -y install <package>`";
-    "DL3015" Info "Avoid additional packages by specifying `--no-install-recommends`";
-    "DL3016" Warning "Pin versions in npm. Instead of `npm install <package>` use `npm install <package>@<version>`";
-    "DL3018" Warning "Pin versions in apk add. Instead of `apk add <package>` use `apk add <package>=<version>`";
-    "DL3019" Info "Use the `--no-cache` switch to avoid the need to use `--update` and remove `/var/cache/apk/*` when done installing packages";
-    "DL3020" Error "Use COPY instead of ADD for files and folders";
-    "DL3021" Error "COPY with more than 2 arguments requires the last argument to end with /";
-    "DL3022" Warning "`COPY --from` should reference a previously defined `FROM` alias";
-    "DL3023" Error "`COPY --from` cannot reference its own `FROM` alias";
-    "DL3024" Error "FROM aliases (stage names) must be unique";
-    "DL3025" Warning "Use arguments JSON notation for CMD and ENTRYPOINT arguments";
-    "DL3026" Error "Use only an allowed registry in the FROM image";
-    "DL3027" Warning "Do not use apt as it is meant to be an end-user tool, use apt-get or apt-cache instead";
-    "DL3028" Warning "Pin versions in gem install. Instead of `gem install <gem>` use `gem install <gem>:<version>`";
-    "DL3029" Warning "Do not use --platform flag with FROM";
-    "DL3030" Warning "Use the -y switch to avoid manual input `yum install -y <package>`";
-    "DL3032" Warning "`yum clean all` missing after yum command.";
-    "DL3033" Warning "Specify version with `yum install -y <package>-<version>`.";
-    "DL3034" Warning "Non-interactive switch missing from `zypper` command: `zypper install -y`";
-    "DL3035" Warning "Do not use `zypper dist-upgrade`.";
-    "DL3036" Warning "`zypper clean` missing after zypper use.";
-    "DL3037" Warning "Specify version with `zypper install -y <package>=<version>`.";
-    "DL3038" Warning "Use the -y switch to avoid manual input `dnf install -y <package>`";
-    "DL3040" Warning "`dnf clean all` missing after dnf command.";
-    "DL3041" Warning "Specify version with `dnf install -y <package>-<version>`.";
-    "DL3042" Warning "Avoid use of cache directory with pip. Use `pip install --no-cache-dir <package>`";
-    "DL3043" Error "`ONBUILD`, `FROM` or `MAINTAINER` triggered from within `ONBUILD` instruction.";
-    "DL3044" Error "Do not refer to an environment variable within the same `ENV` statement where it is defined.";
-    "DL3045" Warning "`COPY` to a relative destination without `WORKDIR` set.";
-    "DL3046" Warning "`useradd` without flag `-l` and high UID will result in excessively large Image.";
-    "DL3047" Info "Avoid use of wget without progress bar. Use `wget --progress=dot:giga <url>`. Or consider using `-q` or `-nv` (shorthands for `--quiet` or `--no-verbose`).";
-    "DL3048" Style "Invalid label key.";
-    "DL3049" Info "Label `<label>` is missing.";
-    "DL3050" Info "Superfluous label(s) present.";
-    "DL3051" Warning "label `<label>` is empty.";
-    "DL3052" Warning "Label `<label>` is not a valid URL.";
-    "DL3053" Warning "Label `<label>` is not a valid time format - must conform to RFC3339.";
-    "DL3054" Warning "Label `<label>` is not a valid SPDX identifier.";
-    "DL3055" Warning "Label `<label>` is not a valid git hash.";
-    "DL3056" Warning "Label `<label>` does not conform to semantic versioning.";
-    "DL3057" Ignore "`HEALTHCHECK` instruction missing.";
-    "DL3058" Warning "Label `<label>` is not a valid email format - must conform to RFC5322.";
-    "DL3059" Info "Multiple consecutive `RUN` instructions. Consider consolidation.";
-    "DL3060" Info "`yarn cache clean` missing after `yarn install` was run.";
-    "DL3061" Error "Invalid instruction order. Dockerfile must begin with `FROM`, `ARG` or comment.";
-    "DL3062" Warning "Pin versions in go. Instead of `go install <package>` use `go install <package>@<version>`";
-    "DL3063" Warning "Stage name should not be a reserved word";
-    "DL3064" Warning "Potentially sensitive data should not be used in the `ARG` or `ENV` commands";
-    "DL3065" Warning "Setting `FROM --platform` to predefined `$TARGETPLATFORM` in is redundant as this is the default behavior";
-    "DL3066" Info "Non-numeric user-id may not be resolvable by host system";
-    "DL3067" Warning "Do not copy an entire filesystem from another stage";
-    "DL4000" Error "MAINTAINER is deprecated";
-    "DL4001" Warning "Either use Wget or Curl but not both";
-    "DL4003" Warning "Multiple `CMD` instructions found. If you list more than one `CMD` then only the last `CMD` will take effect";
-    "DL4004" Error "Multiple `ENTRYPOINT` instructions found. If you list more than one `ENTRYPOINT` then only the last `ENTRYPOINT` will take effect";
-    "DL4005" Warning "Use SHELL to change the default shell";
-    "DL4006" Warning "Set the SHELL option -o pipefail before RUN with a pipe in it. If you are using /bin/sh in an alpine image or if your shell is symlinked to busybox then consider explicitly setting your SHELL to /bin/ash, or disable this check";
-    "PA1001" Info "The final stage uses a full distro or SDK base image; a slim, alpine or distroless variant exists";
-    "PA1002" Warning "Build toolchain left in the final stage; build in an earlier stage and copy only the result";
-    "PA1003" Warning "Do not upgrade all packages in the image; pin a newer base image instead";
-    "PA1004" Warning "ADD of a remote URL without --checksum";
-    "PA1005" Error "A secret (key, certificate or credentials file) is copied into the image";
-    "PA1006" Warning "The final stage has no USER instruction and runs as root";
-    "PA1007" Info "Package install without a cache mount or cleanup in the same layer";
-    "PA1008" Info "No .dockerignore beside the Dockerfile: the whole directory is sent as build context";
-    "PA1009" Warning "The whole build context is copied before the dependency install; copy the manifest files first";
+/// The number of rules in all modules.
+const N_RULES: usize = dl::N_RULES + pa::ALL.len();
+
+/// Every rule pare knows, with its default severity and message, sorted by code.
+pub const RULES: &[RuleInfo] = &sorted(dl::GROUPS, pa::ALL);
+
+/// Concatenates the rule tables and sorts them by code (at compile time).
+const fn sorted(groups: &[&[RuleInfo]], last: &[RuleInfo]) -> [RuleInfo; N_RULES] {
+    let mut out = [dl::DL1000; N_RULES];
+    let mut n = 0;
+    let mut g = 0;
+    while g <= groups.len() {
+        let group = if g < groups.len() { groups[g] } else { last };
+        let mut i = 0;
+        while i < group.len() {
+            out[n] = group[i];
+            n += 1;
+            i += 1;
+        }
+        g += 1;
+    }
+    // Insertion sort on the code bytes.
+    let mut i = 1;
+    while i < n {
+        let mut j = i;
+        while j > 0 && less(out[j].code.as_bytes(), out[j - 1].code.as_bytes()) {
+            let t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+const fn less(a: &[u8], b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    a.len() < b.len()
 }
 
 /// Looks up a rule by code.
@@ -188,24 +179,63 @@ pub fn check(df: &Dockerfile, cfg: &Config, ctx: &Context<'_>) -> Vec<Finding> {
     out
 }
 
-pub(crate) fn finding(code: &str, line: usize) -> Finding {
-    let (severity, message) = match info(code) {
-        Some(r) => (r.severity, r.message.to_string()),
-        None => (Severity::Warning, String::new()),
-    };
+/// A finding of `rule` at `line`, with the rule's severity and message.
+pub(crate) fn finding(rule: &RuleInfo, line: usize) -> Finding {
     Finding {
-        code: code.to_string(),
-        severity,
-        message,
+        code: rule.code.to_string(),
+        severity: rule.severity,
+        message: rule.message.to_string(),
         line,
         column: 1,
     }
 }
 
-pub(crate) fn finding_msg(code: &str, line: usize, message: String) -> Finding {
-    let mut f = finding(code, line);
+/// A finding of `rule` with a message specific to this occurrence.
+pub(crate) fn finding_msg(rule: &RuleInfo, line: usize, message: String) -> Finding {
+    let mut f = finding(rule, line);
     f.message = message;
     f
+}
+
+/// The per-rule fixture test: `CODE.bad.Dockerfile` and `CODE.onbuild.Dockerfile` must raise the
+/// rule, `CODE.good.Dockerfile` must not. With `needs_fixture`, a bad fixture must exist.
+#[cfg(test)]
+pub(crate) fn check_fixtures(rule: &RuleInfo, needs_fixture: bool) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules");
+    let mut cfg = Config::default();
+    cfg.overrides
+        .insert(rule.code.to_string(), crate::Severity::Warning);
+    let mut bad = 0;
+    for kind in ["bad", "good", "onbuild"] {
+        let path = dir.join(format!("{}.{kind}.Dockerfile", rule.code));
+        let Ok(src) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let got: Vec<String> = crate::lint_source(&src, &cfg, &Context::default())
+            .into_iter()
+            .filter(|f| f.code == rule.code)
+            .map(|f| {
+                assert!(!f.message.is_empty(), "{}: empty message", rule.code);
+                f.code
+            })
+            .collect();
+        if kind == "good" {
+            assert!(got.is_empty(), "{}: good fixture raised it", rule.code);
+        } else {
+            assert!(
+                !got.is_empty(),
+                "{}: {kind} fixture did not raise it",
+                rule.code
+            );
+            bad += 1;
+        }
+    }
+    assert!(
+        bad > 0 || !needs_fixture,
+        "{}: no tests/rules/{}.bad.Dockerfile",
+        rule.code,
+        rule.code
+    );
 }
 
 /// Whether a `SHELL` program (its first argv word, lowercased) is not a POSIX shell:
@@ -396,6 +426,14 @@ mod tests {
             kv_pairs("A some value"),
             vec![("A".into(), "some value".into())]
         );
+    }
+
+    #[test]
+    fn rules_are_sorted_and_complete() {
+        assert_eq!(RULES.len(), dl::N_RULES + pa::ALL.len());
+        assert!(RULES.windows(2).all(|w| w[0].code < w[1].code));
+        assert_eq!(RULES.first().map(|r| r.code), Some("DL1000"));
+        assert_eq!(RULES.last().map(|r| r.code), Some("PA1009"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! in docs/rules/PAxxxx.md.
 
 use super::{
-    finding, finding_msg, has_mount, parse_from, run_shell, split_image, split_words, unquote,
+    finding, finding_msg, has_mount, parse_from, rules, run_shell, split_image, split_words,
+    unquote,
 };
 use crate::parse::{Dockerfile, Instruction};
 use crate::shell::Script;
@@ -49,6 +50,18 @@ fn stages(df: &Dockerfile) -> Vec<Stage<'_>> {
     out
 }
 
+rules! {
+    PA1001 Info "The final stage uses a full distro or SDK base image; a slim, alpine or distroless variant exists";
+    PA1002 Warning "Build toolchain left in the final stage; build in an earlier stage and copy only the result";
+    PA1003 Warning "Do not upgrade all packages in the image; pin a newer base image instead";
+    PA1004 Warning "ADD of a remote URL without --checksum";
+    PA1005 Error "A secret (key, certificate or credentials file) is copied into the image";
+    PA1006 Warning "The final stage has no USER instruction and runs as root";
+    PA1007 Info "Package install without a cache mount or cleanup in the same layer";
+    PA1008 Info "No .dockerignore beside the Dockerfile: the whole directory is sent as build context" [config];
+    PA1009 Warning "The whole build context is copied before the dependency install; copy the manifest files first";
+}
+
 pub(super) fn check(df: &Dockerfile, ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let st = stages(df);
     let Some(last) = st.last() else { return };
@@ -73,7 +86,7 @@ pub(super) fn check(df: &Dockerfile, ctx: &Context<'_>, out: &mut Vec<Finding>) 
     if let Some(hint) = slimmer_variant(base) {
         let root = chain.last().map(|s| s.from.line).unwrap_or(last.from.line);
         out.push(finding_msg(
-            "PA1001",
+            &PA1001,
             root,
             format!("The final stage uses the full image `{base}`; consider {hint}"),
         ));
@@ -104,8 +117,7 @@ pub(super) fn check(df: &Dockerfile, ctx: &Context<'_>, out: &mut Vec<Finding>) 
                 })
             });
             if !removed {
-                out.push(finding_msg(
-                    "PA1002",
+                out.push(finding_msg(&PA1002,
                     ins.line,
                     format!(
                         "Build toolchain ({}) left in the final stage; build in an earlier stage and COPY --from only the result",
@@ -121,7 +133,7 @@ pub(super) fn check(df: &Dockerfile, ctx: &Context<'_>, out: &mut Vec<Finding>) 
         .iter()
         .any(|s| s.body.iter().any(|i| i.keyword == "USER"));
     if !has_user && last.image != "scratch" {
-        out.push(finding("PA1006", last.from.line));
+        out.push(finding(&PA1006, last.from.line));
     }
 
     for s in &st {
@@ -133,11 +145,11 @@ pub(super) fn check(df: &Dockerfile, ctx: &Context<'_>, out: &mut Vec<Finding>) 
                     "RUN" => {
                         let sh = run_shell(i);
                         if upgrades_all(&sh.script) {
-                            out.push(finding("PA1003", i.line));
+                            out.push(finding(&PA1003, i.line));
                         }
                         if let Some(what) = install_without_cache(i, &sh.script) {
                             out.push(finding_msg(
-                                "PA1007",
+                                &PA1007,
                                 i.line,
                                 format!(
                                     "{what} without a cache mount or cleanup in the same layer"
@@ -147,8 +159,7 @@ pub(super) fn check(df: &Dockerfile, ctx: &Context<'_>, out: &mut Vec<Finding>) 
                         if let (Some(copy_line), Some(cmd)) =
                             (context_copied, dependency_install(&sh.script))
                         {
-                            out.push(finding_msg(
-                                "PA1009",
+                            out.push(finding_msg(&PA1009,
                                 copy_line,
                                 format!("The whole build context is copied before `{cmd}`: every code change re-runs it. COPY the manifest files first, install, then COPY the rest"),
                             ));
@@ -171,12 +182,11 @@ pub(super) fn check(df: &Dockerfile, ctx: &Context<'_>, out: &mut Vec<Finding>) 
                                 .iter()
                                 .any(|x| x.starts_with("http://") || x.starts_with("https://"))
                         {
-                            out.push(finding("PA1004", i.line));
+                            out.push(finding(&PA1004, i.line));
                         }
                         if i.flag("from").is_none() && i.heredocs.is_empty() {
                             if let Some(sec) = srcs.iter().find(|x| is_secret(x)) {
-                                out.push(finding_msg(
-                                    "PA1005",
+                                out.push(finding_msg(&PA1005,
                                     i.line,
                                     format!("`{sec}` looks like a secret and would be stored in the image; use `RUN --mount=type=secret` instead"),
                                 ));
@@ -220,7 +230,7 @@ pub(super) fn check(df: &Dockerfile, ctx: &Context<'_>, out: &mut Vec<Finding>) 
                 let plain = dir.join(".dockerignore");
                 let specific = dir.join(format!("{name}.dockerignore"));
                 if !plain.exists() && !specific.exists() {
-                    out.push(finding("PA1008", ins.line));
+                    out.push(finding(&PA1008, ins.line));
                 }
             }
         }

@@ -1,0 +1,3 @@
+FROM debian:12
+# hadolint ignore=DL3003
+RUN cd /tmp && make

@@ -1,0 +1,4 @@
+FROM debian:12
+# Build in /tmp.
+WORKDIR /tmp
+RUN make
