@@ -78,14 +78,15 @@ pub fn lint_source(src: &str, cfg: &Config, ctx: &Context<'_>) -> Vec<Finding> {
     let df = match parse::parse(src) {
         Ok(d) => d,
         Err(e) => {
+            let rule = &rules::dl::DL1000;
             let f = Finding {
-                code: "DL1000".into(),
-                severity: cfg.severity_of("DL1000", Severity::Error),
+                code: rule.code.into(),
+                severity: cfg.severity_of(rule.code, rule.severity),
                 message: e.message().to_string(),
                 line: e.line(),
                 column: e.column(),
             };
-            return if cfg.is_ignored("DL1000") || f.severity == Severity::Ignore {
+            return if cfg.is_ignored(rule.code) || f.severity == Severity::Ignore {
                 vec![]
             } else {
                 vec![f]
