@@ -1,5 +1,5 @@
 //! The rules: hadolint's DL rules (same codes, default severities and meanings) and pare's PA
-//! rules. Each rule is one `const` [`RuleInfo`] declared with [`rules!`] beside its check, in
+//! rules. Each rule is one `const` [`RuleInfo`] declared with `rules!` beside its check, in
 //! [`dl`] and [`pa`]; [`RULES`] lists them all.
 
 pub mod dl;
@@ -10,7 +10,7 @@ use crate::shell::{self, Script};
 use crate::{Config, Context, Finding, Severity};
 
 /// Static description of a rule. Each rule is one `const` item named by its code (e.g.
-/// [`dl::DL3003`]), declared with [`rules!`] next to its check, so the code string exists once and
+/// [`dl::run::DL3003`]), declared with `rules!` next to its check, so the code string exists once and
 /// a misspelt rule does not compile.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleInfo {

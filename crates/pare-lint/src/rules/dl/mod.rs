@@ -1,7 +1,7 @@
 //! hadolint's DL rules, written from their documented meaning and checked against hadolint
 //! 2.15.1's behaviour (see docs/lint-differences.md for where we deliberately differ).
 //!
-//! Each rule is one `const` item declared with [`rules!`](super::rules) in the file of what it
+//! Each rule is one `const` item declared with `rules!` in the file of what it
 //! checks: [`stages`] (FROM and whole-file rules), [`instructions`] (WORKDIR, USER, CMD, ENV, …),
 //! [`labels`], [`copy`] (COPY and ADD) and [`run`] (RUN scripts, where each rule is its code
 //! together with its check). This file walks the Dockerfile and keeps the per-stage state.

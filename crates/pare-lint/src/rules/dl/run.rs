@@ -1,7 +1,7 @@
 //! RUN rules. Each is one unit: its code, severity and message, and its check, a predicate on
-//! the RUN's analysed shell ([`Run`]). DL3059 (consecutive RUNs) and DL3009 (apt lists, decided
+//! the RUN's analysed shell (`Run`). DL3059 (consecutive RUNs) and DL3009 (apt lists, decided
 //! when the file ends) need the walk's state: they are declared in [`super::stages`] and raised
-//! by [`super::check`].
+//! by `check` in `dl/mod.rs`.
 
 use super::{Stage, State};
 use crate::parse::Instruction;
@@ -19,7 +19,7 @@ pub(crate) struct Run<'a> {
     pub used_curl: bool,
 }
 
-/// Declares RUN rules: `CODE Severity "message" => check;` declares the rule with [`rules!`]
+/// Declares RUN rules: `CODE Severity "message" => check;` declares the rule with `rules!`
 /// and adds `(rule, check)` to [`CHECKS`].
 macro_rules! run_rules {
     ($($(#[$doc:meta])* $code:ident $sev:ident $msg:literal => $check:expr;)*) => {
