@@ -133,21 +133,7 @@ impl LayerBuilder {
         h.set_mtime(1_700_000_000);
         h.set_size(data.len() as u64);
         h.set_path(path).expect("sparse path");
-        {
-            let g = h.as_gnu_mut().expect("gnu header");
-            let oct = |v: u64, dst: &mut [u8; 12]| {
-                let s = format!("{:011o}", v);
-                *dst = [0; 12];
-                let n = s.len().min(12);
-                dst[..n].copy_from_slice(&s.as_bytes()[..n]);
-            };
-            oct(0, &mut g.sparse[0].offset);
-            oct(data.len() as u64, &mut g.sparse[0].numbytes);
-            // A final zero-length chunk at the end marks the real size.
-            oct(real_size, &mut g.sparse[1].offset);
-            oct(0, &mut g.sparse[1].numbytes);
-            oct(real_size, &mut g.realsize);
-        }
+        set_sparse_map(&mut h, data.len() as u64, real_size);
         h.set_cksum();
         self.b.append(&h, data).expect("append sparse");
         self
@@ -156,6 +142,24 @@ impl LayerBuilder {
     pub fn finish(self) -> Vec<u8> {
         self.b.into_inner().expect("finish tar")
     }
+}
+
+/// Makes a GNU header's sparse map say: `stored` bytes of data at offset 0, then holes up to
+/// `real_size`. No-op on a non-GNU header.
+pub fn set_sparse_map(h: &mut tar::Header, stored: u64, real_size: u64) {
+    let Some(g) = h.as_gnu_mut() else { return };
+    let oct = |v: u64, dst: &mut [u8; 12]| {
+        let s = format!("{v:011o}");
+        *dst = [0; 12];
+        let n = s.len().min(12);
+        dst[..n].copy_from_slice(&s.as_bytes()[..n]);
+    };
+    oct(0, &mut g.sparse[0].offset);
+    oct(stored, &mut g.sparse[0].numbytes);
+    // A final zero-length chunk at the end marks the real size.
+    oct(real_size, &mut g.sparse[1].offset);
+    oct(0, &mut g.sparse[1].numbytes);
+    oct(real_size, &mut g.realsize);
 }
 
 /// An image served from memory. Layer `digest` and `diff_id` are fake but distinct

@@ -1,0 +1,20 @@
+//! Fuzz target bodies, one file each under `src/targets/` (registered by `build.rs`).
+//!
+//! The libFuzzer harness in `fuzz/` (built on the stable toolchain by `scripts/fuzz`) calls
+//! [`targets::TARGETS`]; `tests/replay.rs` runs every seed in `fuzz/corpus/TARGET/` and every
+//! crash input in `fuzz/regressions/TARGET/` through the same bodies in a normal `cargo test`.
+//! A body returns normally on any input; a panic, an abort or a hang is a bug in the library.
+
+pub mod tarw;
+
+pub mod targets {
+    include!(concat!(env!("OUT_DIR"), "/targets.rs"));
+}
+
+/// The body of the target called `name`.
+pub fn target(name: &str) -> Option<fn(&[u8])> {
+    targets::TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| *f)
+}

@@ -1,0 +1,30 @@
+//! `.dive-ci`: parsed and evaluated against a small image's report.
+
+use std::sync::OnceLock;
+
+use pare_layerfs::testing::{LayerBuilder, MemSource};
+use pare_xray::{CiRules, Report};
+
+fn report() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| {
+        let base = LayerBuilder::new().dir("etc").sized("etc/big", 4096, b'x').finish();
+        let top = LayerBuilder::new().whiteout("etc/big").file("etc/x", b"1").finish();
+        let src = MemSource::with_history(vec![base, top], &["ADD base /", "RUN rm /etc/big"]);
+        let opts = pare_xray::Options {
+            top: 5,
+            hash: true,
+            threads: 1,
+        };
+        pare_xray::analyze(&src, &opts).expect("fixed image analyzes")
+    })
+}
+
+pub fn run(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(rules) = CiRules::from_dive_ci(&text, ".dive-ci") {
+        let outcomes = pare_xray::ci::evaluate(report(), &rules);
+        let _ = pare_xray::ci::passed(&outcomes);
+        let _ = pare_xray::render::ci_table(&outcomes, false);
+    }
+}

@@ -1,0 +1,21 @@
+//! `.hadolint.yaml`: parsed, applied, and used to lint a Dockerfile.
+
+use std::path::Path;
+
+use pare_lint::config::parse_config;
+use pare_lint::{Config, Context, lint_source};
+
+const DOCKERFILE: &str = "FROM debian:bookworm\nLABEL maintainer=x version=1\n\
+    RUN apt-get update && apt-get install curl\nUSER root\nADD . /app\n";
+
+pub fn run(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(file) = parse_config(&text, Path::new(".hadolint.yaml")) else {
+        return;
+    };
+    let mut cfg = Config::default();
+    if cfg.apply_file(file).is_ok() {
+        let findings = lint_source(DOCKERFILE, &cfg, &Context::default());
+        let _ = findings.iter().any(|f| cfg.failure_threshold.fails(f.severity));
+    }
+}
