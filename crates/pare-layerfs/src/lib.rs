@@ -23,7 +23,7 @@ pub use merge::{
     read_image, read_layer,
 };
 pub use pare_source::{ImageSource, LayerContent, SourceError};
-pub use path::{PathIssue, normalize};
+pub use path::{MAX_DEPTH, MAX_PATH, PathIssue, normalize};
 pub use walk::{Data, Entry, Event, walk_layer};
 
 /// The kind of a filesystem entry.

@@ -351,19 +351,34 @@ impl MergedFs {
                     lc.size += rec.size;
                 }
             }
-            // A non-directory standing where this path needs a directory is replaced.
+            // A non-directory standing where this path needs a directory is replaced. Nothing
+            // in the view lies beneath a non-directory (see below), so the walk up stops at the
+            // first directory: one lookup for a layer that lists directories first.
             let mut anc = &*rec.path;
             while let Some(pos) = anc.rfind('/') {
                 anc = &anc[..pos];
-                if matches!(self.nodes.get(anc), Some(n) if n.kind != Kind::Dir) {
-                    if let Some((k, old)) = self.nodes.remove_entry(anc) {
-                        self.layers[li].modified += 1;
-                        self.supersede(k, old, l, Supersede::Overwritten);
+                match self.nodes.get(anc).map(|n| n.kind) {
+                    None => {}
+                    Some(Kind::Dir) => break,
+                    Some(_) => {
+                        if let Some((k, old)) = self.nodes.remove_entry(anc) {
+                            self.layers[li].modified += 1;
+                            self.supersede(k, old, l, Supersede::Overwritten);
+                        }
                     }
                 }
             }
             let (added, modified) = match self.nodes.get(&*rec.path).map(|n| n.kind) {
-                None => (true, false),
+                None => {
+                    // A non-directory over a directory that was only implied by the paths
+                    // beneath it replaces that tree, as extraction does.
+                    if rec.kind != Kind::Dir {
+                        let (n, b) = self.remove_tree(&rec.path, false, l, Supersede::Overwritten);
+                        self.layers[li].deleted += n;
+                        self.layers[li].deleted_bytes += b;
+                    }
+                    (true, false)
+                }
                 Some(Kind::Dir) if rec.kind == Kind::Dir => (false, false),
                 Some(old_kind) => {
                     if old_kind == Kind::Dir {

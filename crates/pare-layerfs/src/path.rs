@@ -9,7 +9,20 @@ pub enum PathIssue {
     Escape,
     #[error("name contains a NUL byte")]
     Nul,
+    #[error("name is {len} bytes long, over the {MAX_PATH}-byte limit (Linux PATH_MAX)")]
+    TooLong { len: usize },
+    #[error("name is nested {depth} directories deep, over the limit of {MAX_DEPTH}")]
+    TooDeep { depth: usize },
 }
+
+/// The longest entry name accepted, in bytes: Linux's `PATH_MAX`. No container runtime can
+/// create or open a longer path in one system call.
+pub const MAX_PATH: usize = 4096;
+
+/// The deepest entry accepted, in path components. Real images stay far below it (deep
+/// `node_modules` trees reach about 100); the bound keeps the merge and the extraction, which
+/// resolve every component of every path, fast on a hostile layer.
+pub const MAX_DEPTH: usize = 512;
 
 /// Normalizes a raw entry name to a root-relative path without `.` components, duplicate or
 /// trailing slashes: `./usr//bin/` → `usr/bin`. The root itself is `""`.
@@ -23,7 +36,8 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathIssue> {
     if raw.contains(&0) {
         return Err(PathIssue::Nul);
     }
-    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len().min(MAX_PATH));
+    let mut depth = 0usize;
     for comp in raw.split(|&b| b == b'/') {
         match comp {
             b"" | b"." => {}
@@ -33,8 +47,15 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathIssue> {
                     out.push(b'/');
                 }
                 out.extend_from_slice(c);
+                depth += 1;
             }
         }
+    }
+    if out.len() > MAX_PATH {
+        return Err(PathIssue::TooLong { len: out.len() });
+    }
+    if depth > MAX_DEPTH {
+        return Err(PathIssue::TooDeep { depth });
     }
     Ok(match String::from_utf8(out) {
         Ok(s) => s,
@@ -75,5 +96,22 @@ mod tests {
         assert_eq!(parent("a/b/c"), "a/b");
         assert_eq!(parent("a"), "");
         assert_eq!(file_name("a/b/c"), "c");
+        let deep = "a/".repeat(10_000);
+        assert_eq!(
+            normalize(deep.as_bytes()),
+            Err(PathIssue::TooLong { len: 19_999 })
+        );
+        let long = "x".repeat(5000);
+        assert_eq!(
+            normalize(long.as_bytes()),
+            Err(PathIssue::TooLong { len: 5000 })
+        );
+        assert_eq!(
+            normalize("a/".repeat(513).as_bytes()),
+            Err(PathIssue::TooDeep { depth: 513 })
+        );
+        // `./` and duplicate slashes do not count.
+        let padded = format!("{}{}", "./".repeat(3000), "ab//".repeat(512));
+        assert_eq!(normalize(padded.as_bytes()).unwrap().len(), 512 * 3 - 1);
     }
 }

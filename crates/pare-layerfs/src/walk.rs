@@ -62,6 +62,15 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// An entry name for an error message: at most 200 bytes of it, so that the line stays short.
+fn shown(b: &[u8]) -> String {
+    const SHOWN: usize = 200;
+    if b.len() <= SHOWN {
+        return lossy(b);
+    }
+    format!("{}…", String::from_utf8_lossy(&b[..SHOWN]))
+}
+
 /// Classifies a normalized name: whiteouts and opaque markers become events, aufs metadata
 /// (`.wh..wh.plnk` …) is skipped (`None`), anything else is an entry path.
 fn classify(path: &str) -> Option<Result<Event, ()>> {
@@ -119,7 +128,7 @@ fn walk_tar(
             }
             let path = normalize(&raw).map_err(|issue| LayerFsError::UnsafePath {
                 layer: layer.to_string(),
-                entry: lossy(&raw),
+                entry: shown(&raw),
                 issue,
             })?;
             last = Some(path.clone());
@@ -156,7 +165,7 @@ fn walk_tar(
                     let target =
                         normalize(&raw_link).map_err(|issue| LayerFsError::UnsafePath {
                             layer: layer.to_string(),
-                            entry: format!("{path} -> {}", lossy(&raw_link)),
+                            entry: format!("{} -> {}", shown(path.as_bytes()), shown(&raw_link)),
                             issue,
                         })?;
                     if target.is_empty() {
