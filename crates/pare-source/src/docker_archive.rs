@@ -95,6 +95,11 @@ pub(crate) fn open_docker_archive(
         what,
         message,
     };
+    crate::check_layer_count(
+        store.display("manifest.json"),
+        "manifest.json",
+        entry.layers.len(),
+    )?;
     let config_rel = normalize(&entry.config).ok_or_else(|| {
         malformed(
             "manifest.json",

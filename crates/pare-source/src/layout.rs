@@ -246,6 +246,11 @@ pub(crate) fn image_from_manifest(
     manifest: &ImageManifest,
     kind: &'static str,
 ) -> Result<StoreImage, SourceError> {
+    let manifest_path = match &manifest_digest {
+        Some(d) => store.display(&blob_path(&*store, d)?),
+        None => store.display("index.json"),
+    };
+    crate::check_layer_count(manifest_path, "image manifest", manifest.layers().len())?;
     let config_desc = manifest.config();
     let config_digest = config_desc.digest().to_string();
     let (config_rel, raw_config) = read_blob(

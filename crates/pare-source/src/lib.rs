@@ -24,6 +24,27 @@ pub use pare_image::ImageConfiguration;
 
 pub use pare_image::{Compression, LayerDescriptor, Platform, ResolvedImage};
 pub use pare_reference::ImageRef;
+pub use store::MAX_JSON;
+
+/// Most layers an image may have: 1,024. Docker's overlay2 storage stops at 128; a manifest
+/// listing more is refused before its config or layers are read (see `docs/limits.md`).
+pub const MAX_LAYERS: usize = 1024;
+
+/// Refuses a layer count over [`MAX_LAYERS`]; `path` names the manifest.
+pub(crate) fn check_layer_count(
+    path: PathBuf,
+    what: &'static str,
+    layers: usize,
+) -> Result<(), SourceError> {
+    if layers > MAX_LAYERS {
+        return Err(SourceError::Malformed {
+            path,
+            what,
+            message: format!("lists {layers} layers, over the limit of {MAX_LAYERS}"),
+        });
+    }
+    Ok(())
+}
 
 /// The content of one layer, ready to walk.
 pub enum LayerContent {

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::SourceError;
 
-/// Largest JSON document (index, manifest, config) read into memory.
-pub(crate) const MAX_JSON: u64 = 64 * 1024 * 1024;
+/// Largest JSON document (index, manifest, config) read into memory: 64 MiB. A larger one is
+/// refused from its size, before any of it is read (see `docs/limits.md`).
+pub const MAX_JSON: u64 = 64 * 1024 * 1024;
 
 /// An opened file of a store and its size.
 pub(crate) type Opened = (Box<dyn Read + Send>, u64);
@@ -38,7 +39,9 @@ pub(crate) trait Store: Send + Sync {
             return Err(SourceError::Malformed {
                 path,
                 what,
-                message: format!("{size} bytes is too large"),
+                message: format!(
+                    "{size} bytes, over the limit of {MAX_JSON} bytes (64 MiB) for a JSON document"
+                ),
             });
         }
         let mut buf = Vec::with_capacity(size as usize);
