@@ -74,7 +74,9 @@ pub enum ProfileError {
         #[source]
         source: std::io::Error,
     },
-    #[error("--continue-after {value:?}: expected probe, exit, signal or a number of seconds")]
+    #[error(
+        "--continue-after {value:?}: expected probe, exit, exit:SECONDS, signal or a number of seconds"
+    )]
     ContinueAfter { value: String },
 }
 
@@ -91,12 +93,20 @@ pub enum ContinueAfter {
     /// As soon as the probes are done (default).
     #[default]
     Probe,
-    /// When the app exits by itself.
-    Exit,
+    /// When the app exits by itself, but no longer than this (then it is stopped, and the
+    /// profile notes it). `exit` alone waits [`EXIT_LIMIT`]; `exit:SECONDS` sets the limit.
+    Exit(Duration),
     /// After this many more seconds.
     Seconds(u64),
     /// On Ctrl-C or SIGUSR1 (drive the app by hand meanwhile).
     Signal,
+}
+
+/// How long `--continue-after exit` waits for the app by default: 10 minutes.
+pub const EXIT_LIMIT: Duration = Duration::from_secs(600);
+
+fn seconds(s: &str) -> Option<u64> {
+    s.strip_suffix('s').unwrap_or(s).parse::<u64>().ok()
 }
 
 impl FromStr for ContinueAfter {
@@ -104,14 +114,15 @@ impl FromStr for ContinueAfter {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "probe" | "probes" => Ok(ContinueAfter::Probe),
-            "exit" => Ok(ContinueAfter::Exit),
+            "exit" => Ok(ContinueAfter::Exit(EXIT_LIMIT)),
             "signal" | "enter" => Ok(ContinueAfter::Signal),
-            n => n
-                .strip_suffix('s')
-                .unwrap_or(n)
-                .parse::<u64>()
-                .map(ContinueAfter::Seconds)
-                .map_err(|_| ProfileError::ContinueAfter { value: s.into() }),
+            n => match n.strip_prefix("exit:") {
+                Some(limit) => seconds(limit)
+                    .filter(|&l| l > 0)
+                    .map(|l| ContinueAfter::Exit(Duration::from_secs(l))),
+                None => seconds(n).map(ContinueAfter::Seconds),
+            }
+            .ok_or_else(|| ProfileError::ContinueAfter { value: s.into() }),
         }
     }
 }
@@ -846,15 +857,34 @@ pub fn run_profile(
     timings.probes = t_probes.elapsed();
 
     // Keep running as asked, then stop.
+    let mut exit_notes: Vec<String> = Vec::new();
     match opts.continue_after {
         ContinueAfter::Probe => {}
         ContinueAfter::Seconds(n) => {
             opts.wait_for(&format!("{n}s more (--continue-after)"));
             interruptible_sleep(Duration::from_secs(n));
         }
-        ContinueAfter::Exit => {
-            opts.wait_for("the app to exit (Ctrl-C aborts)");
-            while c.wait(Duration::from_secs(1))?.is_none() {}
+        ContinueAfter::Exit(limit) => {
+            opts.wait_for(&format!(
+                "the app to exit, at most {}s (Ctrl-C aborts)",
+                limit.as_secs()
+            ));
+            let deadline = Instant::now() + limit;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    let note = format!(
+                        "--continue-after exit: the app was still running after {}s; stopped it",
+                        limit.as_secs()
+                    );
+                    pare_progress::Progress::notice(&opts.progress, &note);
+                    exit_notes.push(note);
+                    break;
+                }
+                if c.wait(left.min(Duration::from_secs(1)))?.is_some() {
+                    break;
+                }
+            }
         }
         ContinueAfter::Signal => {
             pare_progress::Progress::notice(
@@ -888,6 +918,7 @@ pub fn run_profile(
 
     let report_path = out_dir.path().join("sensor.json");
     let mut report = read_report(&report_path, &stderr)?;
+    report.notices.append(&mut exit_notes);
     if report.exit.is_none() {
         report.exit = Some(exit);
     }
@@ -1153,8 +1184,18 @@ mod tests {
         );
         assert_eq!(
             "exit".parse::<ContinueAfter>().unwrap(),
-            ContinueAfter::Exit
+            ContinueAfter::Exit(EXIT_LIMIT)
         );
+        assert_eq!(
+            "exit:90".parse::<ContinueAfter>().unwrap(),
+            ContinueAfter::Exit(Duration::from_secs(90))
+        );
+        assert_eq!(
+            "Exit:5s".parse::<ContinueAfter>().unwrap(),
+            ContinueAfter::Exit(Duration::from_secs(5))
+        );
+        assert!("exit:0".parse::<ContinueAfter>().is_err());
+        assert!("exit:soon".parse::<ContinueAfter>().is_err());
         assert_eq!(
             "SIGNAL".parse::<ContinueAfter>().unwrap(),
             ContinueAfter::Signal

@@ -582,3 +582,50 @@ fn a_service_override_changes_what_runs_under_the_sensor() {
         ("1000", "/data")
     );
 }
+
+#[test]
+fn continue_after_exit_stops_an_app_that_never_exits_at_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // Profiles with `--continue-after WHEN`; returns the notices and how long it took.
+    let run = |b: Behaviour, config: &str, when: &str| {
+        let rt = runtime(b);
+        let mut o = opts(&dir.path().join(when));
+        o.continue_after = when.parse().unwrap();
+        o.stability_run = false;
+        let t = Instant::now();
+        let r = run_profile(
+            &image(config),
+            "fake/app:1",
+            Target::Daemon("x".into()),
+            &rt,
+            Path::new("/sensor"),
+            &o,
+        )
+        .unwrap();
+        assert!(
+            rt.cleaned.load(Ordering::SeqCst),
+            "the container is removed"
+        );
+        (r.profile.sensor.notices, t.elapsed())
+    };
+    let (notes, waited) = run(
+        Behaviour::Web,
+        r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#,
+        "exit:1",
+    );
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+    assert!(waited < Duration::from_secs(20), "{waited:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("--continue-after exit") && n.contains("after 1s")),
+        "{notes:?}"
+    );
+    // A job that exits by itself before the limit ends the wait early, with no such notice.
+    let (notes, waited) = run(Behaviour::Job, r#"{"Cmd":["/usr/bin/job"]}"#, "exit:300");
+    assert!(waited < Duration::from_secs(60), "{waited:?}");
+    assert!(
+        !notes.iter().any(|n| n.contains("--continue-after")),
+        "{notes:?}"
+    );
+}

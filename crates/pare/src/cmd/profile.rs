@@ -29,8 +29,9 @@ pub struct ProbeArgs {
     /// port N (repeatable), e.g. `curl -fsS http://{host}:{port:8080}/`.
     #[arg(long = "host-exec", value_name = "CMD")]
     pub host_exec: Vec<String>,
-    /// When to stop the app: `probe` (after the probes), `exit` (when it exits by itself),
-    /// SECONDS (that much longer), or `signal` (on Ctrl-C or SIGUSR1).
+    /// When to stop the app: `probe` (after the probes), `exit` (when it exits by itself, at
+    /// most 10 minutes; `exit:SECONDS` sets the limit), SECONDS (that much longer), or `signal`
+    /// (on Ctrl-C or SIGUSR1).
     #[arg(long = "continue-after", value_name = "WHEN", default_value = "probe")]
     pub continue_after: String,
     /// Seconds to wait for the ports to answer, or for a job to finish.
