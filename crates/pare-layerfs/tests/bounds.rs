@@ -103,3 +103,22 @@ fn the_deepest_accepted_tree_merges_and_extracts_quickly() {
     let bottom = dir.path().join(nested(MAX_DEPTH - 1));
     assert_eq!(std::fs::read(bottom).unwrap(), b"bottom");
 }
+
+#[test]
+fn a_file_over_an_implied_directory_replaces_the_tree_beneath() {
+    // The lower layer lists only `x/y/z` (its directories are implied); the upper layer puts a
+    // file at `x`. As extraction does, the file wins and the tree under it is gone.
+    let lower = LayerBuilder::new().file("x/y/z", b"12345").finish();
+    let upper = LayerBuilder::new().file("x", b"f").finish();
+    let src = MemSource::with_history(vec![lower, upper], &["ADD x /", "ADD f /x"]);
+    let fs = read_image(&src, &ReadOptions::default()).unwrap();
+    assert_eq!(fs.get("x").unwrap().kind, Kind::File);
+    assert!(fs.get("x/y/z").is_none());
+    assert_eq!(fs.len(), 1);
+    assert_eq!((fs.layers[1].deleted, fs.layers[1].deleted_bytes), (1, 5));
+    assert_eq!(fs.wasted_bytes(), 5);
+
+    let dir = tempfile::tempdir().unwrap();
+    extract(&src, dir.path()).unwrap();
+    assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), b"f");
+}
