@@ -40,10 +40,14 @@ pub fn clean_created_by(created_by: &str) -> String {
     s.to_string()
 }
 
-/// Skips `n` space-separated `KEY=value` words (values may be quoted).
+/// Skips `n` space-separated `KEY=value` words (values may be quoted), or all of them when
+/// there are fewer (the count comes from untrusted history: `|3333333331` must not loop).
 fn skip_words(s: &str, n: usize) -> &str {
     let mut rest = s.trim_start();
     for _ in 0..n {
+        if rest.is_empty() {
+            break;
+        }
         let mut in_quote: Option<char> = None;
         let mut end = rest.len();
         for (i, c) in rest.char_indices() {
@@ -155,5 +159,18 @@ mod tests {
             clean_created_by("/bin/sh -c #(nop)  CMD [\"sh\"]"),
             "CMD [\"sh\"]"
         );
+    }
+
+    #[test]
+    fn huge_build_arg_counts_end_with_the_words() {
+        // Found by fuzzing (fuzz/regressions/merge): the count looped billions of times.
+        let t = std::time::Instant::now();
+        assert_eq!(clean_created_by("|3333333331"), "RUN ");
+        assert_eq!(clean_created_by("|3333333331 A=1 /bin/sh -c x"), "RUN ");
+        assert_eq!(
+            clean_created_by("RUN |18446744073709551615 A=1 /bin/sh -c make"),
+            "RUN "
+        );
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
 }

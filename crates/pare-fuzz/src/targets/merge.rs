@@ -135,3 +135,4 @@ pub fn run(data: &[u8]) {
         let _ = pare_xray::render::ci_table(&outcomes, false);
     }
 }
+
