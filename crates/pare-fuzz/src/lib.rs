@@ -11,6 +11,13 @@ pub mod targets {
     include!(concat!(env!("OUT_DIR"), "/targets.rs"));
 }
 
+/// Errors must be one line (the CLI prints them as `error: …`): a multi-line message from
+/// untrusted input is a finding too.
+pub fn one_line(e: &dyn std::fmt::Display) {
+    let m = e.to_string();
+    assert!(!m.contains('\n'), "error message spans lines: {m:?}");
+}
+
 /// The body of the target called `name`.
 pub fn target(name: &str) -> Option<fn(&[u8])> {
     targets::TARGETS

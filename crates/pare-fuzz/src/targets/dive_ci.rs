@@ -22,9 +22,12 @@ fn report() -> &'static Report {
 
 pub fn run(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Ok(rules) = CiRules::from_dive_ci(&text, ".dive-ci") {
-        let outcomes = pare_xray::ci::evaluate(report(), &rules);
-        let _ = pare_xray::ci::passed(&outcomes);
-        let _ = pare_xray::render::ci_table(&outcomes, false);
+    match CiRules::from_dive_ci(&text, ".dive-ci") {
+        Ok(rules) => {
+            let outcomes = pare_xray::ci::evaluate(report(), &rules);
+            let _ = pare_xray::ci::passed(&outcomes);
+            let _ = pare_xray::render::ci_table(&outcomes, false);
+        }
+        Err(e) => crate::one_line(&e),
     }
 }

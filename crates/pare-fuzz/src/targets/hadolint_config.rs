@@ -10,12 +10,16 @@ const DOCKERFILE: &str = "FROM debian:bookworm\nLABEL maintainer=x version=1\n\
 
 pub fn run(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let Ok(file) = parse_config(&text, Path::new(".hadolint.yaml")) else {
-        return;
+    let file = match parse_config(&text, Path::new(".hadolint.yaml")) {
+        Ok(f) => f,
+        Err(e) => return crate::one_line(&e),
     };
     let mut cfg = Config::default();
-    if cfg.apply_file(file).is_ok() {
-        let findings = lint_source(DOCKERFILE, &cfg, &Context::default());
-        let _ = findings.iter().any(|f| cfg.failure_threshold.fails(f.severity));
+    match cfg.apply_file(file) {
+        Ok(()) => {
+            let findings = lint_source(DOCKERFILE, &cfg, &Context::default());
+            let _ = findings.iter().any(|f| cfg.failure_threshold.fails(f.severity));
+        }
+        Err(e) => crate::one_line(&e),
     }
 }

@@ -37,7 +37,11 @@ fn scratch() -> &'static tempfile::TempDir {
 }
 
 pub fn run(data: &[u8]) {
-    let Some(Ok(src)) = open(data) else { return };
+    let src = match open(data) {
+        Some(Ok(src)) => src,
+        Some(Err(e)) => return crate::one_line(&e),
+        None => return,
+    };
     let img = src.image();
     let steps = img.history_steps();
     let _ = pare_xray::dockerfile_from_history(&steps);
@@ -46,8 +50,9 @@ pub fn run(data: &[u8]) {
         hash: false,
         threads: 1,
     };
-    if let Ok(report) = pare_xray::analyze(&*src, &opts) {
-        let _ = pare_xray::render::json(&report);
+    match pare_xray::analyze(&*src, &opts) {
+        Ok(report) => drop(pare_xray::render::json(&report)),
+        Err(e) => crate::one_line(&e),
     }
 }
 

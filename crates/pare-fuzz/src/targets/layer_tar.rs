@@ -24,8 +24,11 @@ pub fn run(data: &[u8]) {
         threads: 1,
     };
     let mut merged = pare_layerfs::MergedFs::new();
-    if let Ok(idx) = read_layer(LayerContent::Tar(Box::new(Cursor::new(tar))), "fuzz", &opts) {
-        merged.apply(idx);
-        let _ = (merged.final_size(), merged.wasted_bytes(), merged.total_size());
+    match read_layer(LayerContent::Tar(Box::new(Cursor::new(tar))), "fuzz", &opts) {
+        Ok(idx) => {
+            merged.apply(idx);
+            let _ = (merged.final_size(), merged.wasted_bytes(), merged.total_size());
+        }
+        Err(e) => crate::one_line(&e),
     }
 }
