@@ -25,7 +25,7 @@ fn main() {
         )
         .unwrap();
     }
-    out.push_str("/// Every fuzz target: its name and its body.\npub const TARGETS: &[(&str, fn(&[u8]))] = &[\n");
+    out.push_str("/// Every fuzz target: its name and its body.\npub const TARGETS: &[(&str, crate::Body)] = &[\n");
     for n in &names {
         writeln!(out, "    ({n:?}, {n}::run),").unwrap();
     }

@@ -7,6 +7,9 @@
 
 pub mod tarw;
 
+/// A target's body: takes any bytes, returns normally.
+pub type Body = fn(&[u8]);
+
 pub mod targets {
     include!(concat!(env!("OUT_DIR"), "/targets.rs"));
 }
@@ -19,7 +22,7 @@ pub fn one_line(e: &dyn std::fmt::Display) {
 }
 
 /// The body of the target called `name`.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Body> {
     targets::TARGETS
         .iter()
         .find(|(n, _)| *n == name)
