@@ -27,13 +27,11 @@ fn hex_of(bytes: &[u8]) -> String {
     sha256_hex(&d).unwrap_or_default().to_string()
 }
 
-fn scratch() -> &'static tempfile::TempDir {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let shm = std::path::Path::new("/dev/shm");
-        let b = tempfile::Builder::new().prefix("pare-fuzz-").tempdir_in(shm);
-        b.or_else(|_| tempfile::tempdir()).expect("a scratch directory")
-    })
+/// A temporary file for the archive, in memory (`/dev/shm`) when possible; removed when
+/// dropped (an opened source keeps its own descriptor).
+fn scratch() -> Option<tempfile::NamedTempFile> {
+    let b = tempfile::Builder::new().prefix("pare-fuzz-").suffix(".tar").tempfile_in("/dev/shm");
+    b.or_else(|_| tempfile::NamedTempFile::new()).ok()
 }
 
 pub fn run(data: &[u8]) {
@@ -91,12 +89,9 @@ pub fn open(data: &[u8]) -> Option<Result<Box<dyn ImageSource>, SourceError>> {
     add(&format!("blobs/sha256/{lhex}"), layer);
     add("layer.tar", layer);
     let archive = b.into_inner().ok()?;
-    let path = scratch()
-        .path()
-        .join(format!("image-{}.tar", std::process::id()));
-    std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(&archive))
-        .ok()?;
+    let mut file = scratch()?;
+    file.write_all(&archive).ok()?;
+    let path = file.path().to_path_buf();
     let reference = if docker {
         ImageRef::DockerArchive {
             path,
