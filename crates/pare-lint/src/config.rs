@@ -235,7 +235,8 @@ pub fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, LintError> {
     }
     serde_yaml::from_str(text).map_err(|e| LintError::Config {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        // The message quotes the file (an unknown key, say): keep it on one line.
+        message: e.to_string().replace('\r', "\\r").replace('\n', "\\n"),
     })
 }
 
@@ -312,6 +313,16 @@ pub fn registry_trusted(registry: &str, patterns: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_quoting_the_file_stay_on_one_line() {
+        // Found by fuzzing (fuzz/regressions/hadolint_config): an unknown key with newlines.
+        let e = parse_config("\"a\\n\\nb\": 1\n", Path::new(".hadolint.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n'), "{e:?}");
+        assert!(e.contains("unknown field `a\\n\\nb`"), "{e}");
+    }
 
     #[test]
     fn file_keys() {
