@@ -130,9 +130,11 @@ pub fn run(data: &[u8]) {
     };
     if let Ok(report) = pare_xray::analyze(&src, &opts) {
         let _ = pare_xray::render::json(&report);
-        let _ = pare_xray::render::table(&report, false);
+        // Any terminal width, the narrowest included.
+        let width = data.len() % 200;
+        let _ = pare_xray::render::table(&report, false, width);
         let outcomes = pare_xray::ci::evaluate(&report, &pare_xray::CiRules::default());
-        let _ = pare_xray::render::ci_table(&outcomes, false);
+        let _ = pare_xray::render::ci_table(&outcomes, false, width);
     }
 }
 
