@@ -21,7 +21,10 @@ use sha2::{Digest, Sha256};
 pub mod http;
 pub mod links;
 pub mod proto;
+mod ready;
 mod spec;
+
+pub use ready::{Activity, ReadyPlan, ReadyReport, ReadySign, describe_exit, wait_until_ready};
 
 pub use spec::{HttpFlag, exec_argv, parse_http_flag, parse_probe_file, parse_probes};
 
@@ -323,8 +326,33 @@ pub enum PortKind {
     Protocol(Protocol),
     /// Accepts connections but does not answer HTTP.
     Tcp,
+    /// Accepts connections and says nothing back within the timeout (not even a hang-up): a
+    /// server that waits for the client to speak first, or one still starting up.
+    Silent,
     /// Nothing listens (or the runtime did not publish it).
     Closed,
+}
+
+impl PortKind {
+    /// Whether the port answered something (readiness: its protocol is up).
+    pub fn answers(self) -> bool {
+        matches!(
+            self,
+            PortKind::Http | PortKind::Https | PortKind::Protocol(_) | PortKind::Tcp
+        )
+    }
+
+    /// `http`, `https`, the protocol (`redis`…), `tcp`, `listening`, `closed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PortKind::Http => "http",
+            PortKind::Https => "https",
+            PortKind::Protocol(p) => p.name(),
+            PortKind::Tcp => "tcp",
+            PortKind::Silent => "listening",
+            PortKind::Closed => "closed",
+        }
+    }
 }
 
 /// Finds out what listens on container port `port` with one plain HTTP request: an HTTP
@@ -369,8 +397,14 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                // Silent: only the protocol the port number suggests is worth a try.
-                return by_handshake(addr, Protocol::for_port(port).into_iter(), PortKind::Tcp);
+                // Silent: only the protocol the port number suggests is worth a try; a server
+                // that accepted and said nothing at all is "listening", not answering.
+                let fallback = if got.is_empty() {
+                    PortKind::Silent
+                } else {
+                    PortKind::Tcp
+                };
+                return by_handshake(addr, Protocol::for_port(port).into_iter(), fallback);
             }
             Err(_) => break,
         }

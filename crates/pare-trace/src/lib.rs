@@ -278,4 +278,53 @@ pub struct Profile {
     pub runtime: String,
     pub sensor: SensorReport,
     pub probes: Vec<ProbeRecord>,
+    /// Readiness, findings and the app's state after the probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunRecord>,
+}
+
+/// How the app was doing at a point of the run (at the end of the probes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum AppState {
+    Running,
+    Exited(ExitInfo),
+}
+
+/// How the profiled run got ready and what it showed beyond the probes (absent in profiles
+/// written before it existed). Verification replays this too: it waits for the same ports
+/// the same way, and compares [`after_probes`](Self::after_probes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// How readiness was decided, in words (printed by profile and build).
+    pub readiness: String,
+    /// Milliseconds from the start until ready.
+    #[serde(default)]
+    pub ready_millis: u64,
+    /// Ports that answered, with what answered: `http`, `https`, `tcp` (a protocol answer or
+    /// a hang-up) or `listening` (accepted, never said anything while the app was idle).
+    #[serde(default)]
+    pub ports: BTreeMap<u16, String>,
+    /// EXPOSEd ports nothing listened on once the app was idle (`80/tcp`). Not probed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unused_exposed: Vec<String>,
+    /// Findings for the user (`EXPOSE 80/tcp: nothing listens`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+    /// Ports the user declared not to answer (`--expect-closed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_closed: Vec<u16>,
+    /// The user declared the image a job (`--job`): it may exit before any port answers.
+    #[serde(default)]
+    pub job: bool,
+    /// `--ready-log REGEX`, `--ready-url URL`, `--ready-cmd CMD` as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_log: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_cmd: Option<String>,
+    /// Whether the app still ran when the probes ended (compared by verification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_probes: Option<AppState>,
 }

@@ -1,0 +1,354 @@
+//! Readiness from what the app does: a port is ready when its protocol answers
+//! ([`classify_port`](crate::classify_port): an HTTP response, a TLS server, a banner or any
+//! other answer), not when a socket merely listens; or when a sign the user gave shows up
+//! (`--ready-log`, `--ready-url`, `--ready-cmd`).
+//!
+//! While the app is busy starting (the trace still shows new files, syscalls, execs or
+//! `listen()` calls), the wait goes on past the limit, up to five times it. Once the app is
+//! idle, the ports that listen answer, and no new `listen()` came for a quiet period, EXPOSEd
+//! ports nothing listens on are given up as unused instead of waited for until the limit.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use pare_runtime::Container;
+
+use crate::{ExitInfo, PortKind, ProbeError, ProbeOptions, Readiness, classify_port, port_alive};
+
+/// What the trace shows of the app so far: `novelty` grows whenever it does something new (a
+/// new path, syscall name or exec), `listens` counts its `listen()` calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub novelty: u64,
+    pub listens: u64,
+}
+
+/// A sign of readiness given by the user instead of the ports.
+#[derive(Debug, Clone)]
+pub enum ReadySign {
+    /// A line of the app's stdout or stderr matches.
+    Log(regex::Regex),
+    /// An HTTP GET of container port `port` answers with a status below 400.
+    Url {
+        port: u16,
+        path: String,
+        https: bool,
+    },
+    /// A command run inside the container exits 0.
+    Cmd(Vec<String>),
+}
+
+impl ReadySign {
+    /// `--ready-url`: `http[s]://HOST[:PORT]/PATH`; the host is ignored (the port is the
+    /// container's), the port defaults to 80 or 443.
+    pub fn parse_url(url: &str) -> Result<ReadySign, String> {
+        let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("{url:?}: expected http://HOST:PORT/PATH"));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest, "/".to_string()),
+        };
+        let port = match authority.rsplit_once(':') {
+            Some((_, p)) if !p.ends_with(']') => p
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("{url:?}: bad port {p:?}"))?,
+            _ if https => 443,
+            _ => 80,
+        };
+        Ok(ReadySign::Url { port, path, https })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            ReadySign::Log(r) => format!("a log line matched /{}/", r.as_str()),
+            ReadySign::Url { port, path, https } => format!(
+                "GET {}:{port}{path} answered",
+                if *https { "https" } else { "http" }
+            ),
+            ReadySign::Cmd(argv) => format!("`{}` exited 0", argv.join(" ")),
+        }
+    }
+
+    /// Whether the sign shows now.
+    pub fn shows(&self, c: &dyn Container, opts: &ProbeOptions) -> bool {
+        match self {
+            ReadySign::Log(re) => c.logs().is_ok_and(|(out, err)| {
+                [out, err]
+                    .iter()
+                    .any(|b| String::from_utf8_lossy(b).lines().any(|l| re.is_match(l)))
+            }),
+            ReadySign::Url { port, path, https } => {
+                let spec = crate::get_spec(*port, path, *https);
+                let (o, _) = crate::http_probe(c, &spec, opts);
+                o.http_status.is_some_and(|s| s < 400)
+            }
+            ReadySign::Cmd(argv) => c.exec(argv, opts.timeout).is_ok_and(|o| o.exit_code == 0),
+        }
+    }
+}
+
+/// What to wait for.
+pub struct ReadyPlan<'a> {
+    /// Ports whose protocol must answer.
+    pub ports: Vec<u16>,
+    /// Ports that may be given up as unused once the app is idle (the EXPOSEd ones nobody
+    /// named in a probe).
+    pub droppable: BTreeSet<u16>,
+    pub sign: Option<ReadySign>,
+    /// The limit while nothing happens (busy apps get up to five times it).
+    pub timeout: Duration,
+    /// The trace's view of the app, when there is a trace.
+    pub activity: Option<&'a dyn Fn() -> Option<Activity>>,
+    pub probe: ProbeOptions,
+}
+
+/// How waiting ended, and what was learnt on the way.
+#[derive(Debug, Clone)]
+pub struct ReadyReport {
+    pub outcome: Readiness,
+    /// Ports that answered (or, for `Silent`, accepted while the app sat idle), by kind.
+    pub ports: BTreeMap<u16, PortKind>,
+    /// Droppable ports nothing listened on once the app was idle.
+    pub unused: Vec<u16>,
+    /// How readiness was decided, in words.
+    pub how: String,
+    pub elapsed: Duration,
+}
+
+/// How long a silent port (accepts, never answers) must stay so while the app is idle before
+/// it counts as ready.
+const SILENT_IDLE: Duration = Duration::from_secs(5);
+/// Activity this recent means the app is busy.
+const BUSY: Duration = Duration::from_secs(2);
+
+/// Waits until the plan is met, the app exits, or time runs out. See the module docs.
+pub fn wait_until_ready(
+    c: &dyn Container,
+    plan: &ReadyPlan<'_>,
+) -> Result<ReadyReport, ProbeError> {
+    let start = Instant::now();
+    let short = ProbeOptions {
+        timeout: plan.probe.timeout.min(Duration::from_secs(5)),
+        ..plan.probe.clone()
+    };
+    let mut answered: BTreeMap<u16, PortKind> = BTreeMap::new();
+    let mut silent: BTreeSet<u16> = BTreeSet::new();
+    let mut listening: BTreeSet<u16> = BTreeSet::new();
+    let mut last_busy = start;
+    let mut last_listen = start;
+    let mut first_answer: Option<Duration> = None;
+    let mut prev: Option<Activity> = None;
+    // When the trace last showed something new (busy apps get more time).
+    let mut last_change: Option<Instant> = None;
+    let mut pause = Duration::from_millis(20);
+    let report = |outcome, answered: &BTreeMap<u16, PortKind>, unused: Vec<u16>, how: String| {
+        Ok(ReadyReport {
+            outcome,
+            ports: answered.clone(),
+            unused,
+            how,
+            elapsed: start.elapsed(),
+        })
+    };
+    loop {
+        let now = Instant::now();
+        if let Some(sign) = &plan.sign {
+            if sign.shows(c, &short) {
+                // The user's sign decides; ports that do not listen now are unused.
+                let mut unused = Vec::new();
+                for &p in &plan.ports {
+                    match classify_port(c, p, &short) {
+                        PortKind::Closed if plan.droppable.contains(&p) => unused.push(p),
+                        PortKind::Closed => {}
+                        k => {
+                            answered.insert(p, k);
+                        }
+                    }
+                }
+                let how = format!(
+                    "{} after {:.1}s",
+                    sign.describe(),
+                    start.elapsed().as_secs_f64()
+                );
+                return report(Readiness::Ready, &answered, unused, how);
+            }
+        } else {
+            for &p in &plan.ports {
+                if answered.contains_key(&p) {
+                    continue;
+                }
+                let alive = c
+                    .endpoint(p)
+                    .is_some_and(|a| port_alive(c, p, a, Duration::from_secs(1)));
+                if alive && listening.insert(p) {
+                    last_listen = now;
+                }
+                if !alive {
+                    silent.remove(&p);
+                    continue;
+                }
+                match classify_port(c, p, &short) {
+                    PortKind::Closed => {}
+                    PortKind::Silent => {
+                        silent.insert(p);
+                    }
+                    k => {
+                        silent.remove(&p);
+                        answered.insert(p, k);
+                        first_answer.get_or_insert(start.elapsed());
+                        last_busy = Instant::now();
+                    }
+                }
+            }
+            if answered.len() == plan.ports.len() {
+                let how = if plan.ports.is_empty() {
+                    "no ports to wait for".to_string()
+                } else {
+                    format!(
+                        "{} answered after {:.1}s",
+                        describe_ports(&answered),
+                        start.elapsed().as_secs_f64()
+                    )
+                };
+                return report(Readiness::Ready, &answered, Vec::new(), how);
+            }
+        }
+        if let Some(exit) = c.wait(Duration::ZERO)? {
+            let how = format!(
+                "the app {} after {:.1}s, before {}",
+                describe_exit(&exit),
+                start.elapsed().as_secs_f64(),
+                match &plan.sign {
+                    Some(s) => format!("readiness ({}) showed", s.describe()),
+                    None => format!("port(s) {:?} answered", pending(plan, &answered)),
+                }
+            );
+            return report(Readiness::Exited(exit), &answered, Vec::new(), how);
+        }
+        let now = Instant::now();
+        match plan.activity.and_then(|f| f()) {
+            Some(a) => {
+                if prev.is_some_and(|p| p != a) {
+                    last_busy = now;
+                    last_change = Some(now);
+                }
+                if prev.is_some_and(|p| p.listens != a.listens) {
+                    last_listen = now;
+                }
+                prev = Some(a);
+            }
+            None => {}
+        }
+        let idle = now.duration_since(last_busy);
+        if plan.sign.is_none() {
+            // Silent ports count once the app has sat idle long enough.
+            let silent_ok = idle >= SILENT_IDLE;
+            if let Some(first) = first_answer.or(silent_ok.then_some(Duration::ZERO)) {
+                let quiet = first.clamp(Duration::from_millis(750), Duration::from_secs(5));
+                let rest = pending(plan, &answered);
+                let quiet_enough = idle >= quiet && now.duration_since(last_listen) >= quiet;
+                let unused: Vec<u16> = rest
+                    .iter()
+                    .copied()
+                    .filter(|p| !listening.contains(p) && plan.droppable.contains(p))
+                    .collect();
+                let silent_left: Vec<u16> = rest
+                    .iter()
+                    .copied()
+                    .filter(|p| silent.contains(p))
+                    .collect();
+                let settled = rest
+                    .iter()
+                    .all(|p| unused.contains(p) || (silent_ok && silent.contains(p)));
+                if quiet_enough && settled && (!answered.is_empty() || !silent_left.is_empty()) {
+                    for p in &silent_left {
+                        answered.insert(*p, PortKind::Silent);
+                    }
+                    let mut how = format!(
+                        "{} answered after {:.1}s",
+                        describe_ports(&answered),
+                        start.elapsed().as_secs_f64()
+                    );
+                    if !silent_left.is_empty() {
+                        how.push_str(&format!(
+                            "; port(s) {silent_left:?} accept connections but never answered while the app sat idle {:.1}s",
+                            idle.as_secs_f64()
+                        ));
+                    }
+                    if !unused.is_empty() {
+                        how.push_str(&format!(
+                            "; stopped waiting for {} (nothing listens; the app was idle and made no new listen() for {:.1}s)",
+                            unused
+                                .iter()
+                                .map(|p| format!("{p}/tcp"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            quiet.as_secs_f64()
+                        ));
+                    }
+                    return report(Readiness::Ready, &answered, unused, how);
+                }
+            }
+        }
+        let waited = now.duration_since(start);
+        let busy = last_change.is_some_and(|t| now.duration_since(t) < BUSY);
+        if (waited >= plan.timeout && !busy) || waited >= plan.timeout * 5 {
+            let waiting_for = pending(plan, &answered);
+            let how = match &plan.sign {
+                Some(s) => format!(
+                    "readiness ({}) did not show within {:.0}s",
+                    s.describe(),
+                    waited.as_secs_f64()
+                ),
+                None => format!(
+                    "port(s) {waiting_for:?} did not answer within {:.0}s{}",
+                    waited.as_secs_f64(),
+                    if silent.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({silent:?} accepted connections but said nothing)")
+                    }
+                ),
+            };
+            return report(
+                Readiness::TimedOut { waiting_for },
+                &answered,
+                Vec::new(),
+                how,
+            );
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 3 / 2).min(Duration::from_millis(250));
+    }
+}
+
+fn pending(plan: &ReadyPlan<'_>, answered: &BTreeMap<u16, PortKind>) -> Vec<u16> {
+    plan.ports
+        .iter()
+        .copied()
+        .filter(|p| !answered.contains_key(p))
+        .collect()
+}
+
+fn describe_ports(answered: &BTreeMap<u16, PortKind>) -> String {
+    let parts: Vec<String> = answered
+        .iter()
+        .map(|(p, k)| format!("{p} ({})", k.name()))
+        .collect();
+    format!("port(s) {}", parts.join(", "))
+}
+
+/// `exited with code 1` / `was killed by SIGKILL`.
+pub fn describe_exit(e: &ExitInfo) -> String {
+    match &e.signal {
+        Some(sig) => format!("was killed by {sig}"),
+        None => format!("exited with code {}", e.code),
+    }
+}
