@@ -212,8 +212,8 @@ pub fn wait_until_ready(
                     "no ports to wait for".to_string()
                 } else {
                     format!(
-                        "{} answered after {:.1}s",
-                        describe_ports(&answered),
+                        "{} after {:.1}s",
+                        describe_answered(&answered),
                         start.elapsed().as_secs_f64()
                     )
                 };
@@ -273,7 +273,7 @@ pub fn wait_until_ready(
                     }
                     let mut how = format!(
                         "{} answered after {:.1}s",
-                        describe_ports(&answered),
+                        describe_answered(&answered),
                         start.elapsed().as_secs_f64()
                     );
                     if !silent_left.is_empty() {
@@ -337,12 +337,14 @@ fn pending(plan: &ReadyPlan<'_>, answered: &BTreeMap<u16, PortKind>) -> Vec<u16>
         .collect()
 }
 
-fn describe_ports(answered: &BTreeMap<u16, PortKind>) -> String {
-    let parts: Vec<String> = answered
+/// `port(s) [80, 8080] answered (80 http, 8080 tcp)`.
+fn describe_answered(answered: &BTreeMap<u16, PortKind>) -> String {
+    let ports: Vec<u16> = answered.keys().copied().collect();
+    let kinds: Vec<String> = answered
         .iter()
-        .map(|(p, k)| format!("{p} ({})", k.name()))
+        .map(|(p, k)| format!("{p} {}", k.name()))
         .collect();
-    format!("port(s) {}", parts.join(", "))
+    format!("port(s) {ports:?} answered ({})", kinds.join(", "))
 }
 
 /// `exited with code 1` / `was killed by SIGKILL`.

@@ -110,7 +110,7 @@ fn a_listening_port_is_ready_only_when_its_protocol_answers() {
         "{:?}",
         t.elapsed()
     );
-    assert!(r.how.contains("8080 (http) answered"), "{}", r.how);
+    assert!(r.how.contains("[8080] answered (8080 http)"), "{}", r.how);
 }
 
 #[test]

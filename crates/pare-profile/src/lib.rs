@@ -21,18 +21,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use pare_image::{ImageConfiguration, Platform, ResolvedImage};
-use pare_probe::{HttpFlag, PortKind, ProbeOptions, Readiness};
+use pare_probe::{HttpFlag, PortKind, ProbeOptions, Readiness, ReadyPlan};
 use pare_reference::ImageRef;
 use pare_runtime::{Container, RunSpec, Runtime, SensorSpec};
 use pare_trace::{
-    AccessKind, ImageInfo, ProbeRecord, ProbeSpec, Profile, SCHEMA_VERSION, SensorReport,
+    AccessKind, AppState, ImageInfo, ProbeRecord, ProbeSpec, Profile, RunRecord, SCHEMA_VERSION,
+    SensorReport,
 };
 
 pub mod apparmor;
 mod hint;
+mod ready;
 mod run_override;
 pub mod seccomp;
 
+use ready::{not_ready, ready_sign};
+pub use ready::{replay_ready, unanswered};
 pub use run_override::RunOverride;
 
 pub use pare_probe;
@@ -78,6 +82,20 @@ pub enum ProfileError {
         "--continue-after {value:?}: expected probe, exit, exit:SECONDS, signal or a number of seconds"
     )]
     ContinueAfter { value: String },
+    #[error("{flag} {value:?}: {message}")]
+    ReadyFlag {
+        flag: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("{image}: {how}{log}\n{hint}")]
+    NotReady {
+        image: String,
+        how: String,
+        /// The app's last log lines, already formatted.
+        log: String,
+        hint: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProfileError + '_ {
@@ -156,6 +174,17 @@ pub struct ProfileOptions {
     /// A service definition's own command, environment, user, working dir and ports over
     /// the image's config (pare-compose).
     pub run_override: Option<RunOverride>,
+    /// The image is a job (`--job`): it may exit before any port answers; it runs to the end.
+    pub job: bool,
+    /// EXPOSEd ports the user declares not to answer (`--expect-closed`): not waited for, and
+    /// a refused probe on them is the expected behaviour.
+    pub expect_closed: Vec<u16>,
+    /// Ready when a line of the app's output matches (`--ready-log REGEX`).
+    pub ready_log: Option<String>,
+    /// Ready when `GET URL` answers below 400 (`--ready-url`).
+    pub ready_url: Option<String>,
+    /// Ready when this command, run inside the container, exits 0 (`--ready-cmd`).
+    pub ready_cmd: Option<String>,
 }
 
 impl ProfileOptions {
@@ -176,6 +205,11 @@ impl ProfileOptions {
             progress: pare_progress::Reporter::default(),
             stability_run: true,
             run_override: None,
+            job: false,
+            expect_closed: Vec::new(),
+            ready_log: None,
+            ready_url: None,
+            ready_cmd: None,
         }
     }
 
@@ -241,11 +275,30 @@ impl ProfileResult {
         self.profile
             .probes
             .iter()
-            .filter(|r| {
-                r.outcome.error.is_some()
-                    || pare_probe::check_expectation(&r.spec, &r.outcome).is_err()
-            })
+            .filter(|r| self.probe_problem(r).is_some())
             .collect()
+    }
+
+    /// Why a probe failed: it could not run, its own expectation failed, or it got no answer
+    /// on a port not declared closed (see [`unanswered`]).
+    pub fn probe_problem(&self, r: &ProbeRecord) -> Option<String> {
+        let closed = self
+            .profile
+            .run
+            .as_ref()
+            .map(|x| x.expected_closed.as_slice())
+            .unwrap_or_default();
+        if let Some(why) = unanswered(r, closed) {
+            return Some(why);
+        }
+        // On a port declared closed, a refusal or an error is the expected answer.
+        let declared = r.spec.port().is_some_and(|p| closed.contains(&p));
+        if let (Some(e), false) = (&r.outcome.error, declared) {
+            return Some(e.clone());
+        }
+        pare_probe::check_expectation(&r.spec, &r.outcome)
+            .err()
+            .map(|d| d.to_string())
     }
 
     /// A human summary: counts, executables, probes and artifact paths.
@@ -313,8 +366,8 @@ impl ProfileResult {
         }
         out.push_str(&format!("probes    {}\n", p.probes.len()));
         for r in &p.probes {
-            let bad = r.outcome.error.is_some()
-                || pare_probe::check_expectation(&r.spec, &r.outcome).is_err();
+            let problem = self.probe_problem(r);
+            let bad = problem.is_some();
             out.push_str(&format!(
                 "  {} {:<40} {}\n",
                 if bad { "✗" } else { "✓" },
@@ -329,6 +382,23 @@ impl ProfileResult {
                     )
                 }
             ));
+            if let Some(why) = problem {
+                out.push_str(&format!("      {why}\n"));
+            }
+        }
+        if let Some(run) = &p.run {
+            for f in &run.findings {
+                out.push_str(&format!("finding   {f}\n"));
+            }
+            if let Some(state) = &run.after_probes {
+                out.push_str(&format!(
+                    "after     the probes, the app {}\n",
+                    match state {
+                        AppState::Running => "was still running".to_string(),
+                        AppState::Exited(e) => pare_probe::describe_exit(e),
+                    }
+                ));
+            }
         }
         let t = &self.timings;
         if let Some(plain) = t.untraced_startup {
@@ -745,55 +815,109 @@ pub fn run_profile(
         ..Default::default()
     };
 
-    // Readiness: the ports the probes need (all exposed ones by default).
+    // Readiness: the ports the probes need (all exposed ones by default), or the user's sign.
     let t_ready = Instant::now();
     let probe_opts = ProbeOptions {
         job_timeout: opts.timeout,
         progress: opts.progress.clone(),
         ..ProbeOptions::default()
     };
-    let wait_ports: Vec<u16> = match &explicit {
-        Some(specs) => {
-            let mut v: Vec<u16> = specs.iter().filter_map(ProbeSpec::port).collect();
-            v.sort_unstable();
-            v.dedup();
-            // Only exec/host-exec probes: still let a service come up before they run.
-            if v.is_empty() {
-                run.tcp_ports.clone()
-            } else {
-                v
-            }
-        }
-        None => run.tcp_ports.clone(),
-    };
-    let readiness = if wait_ports.is_empty() {
-        Readiness::Ready
+    let job = opts.job
+        || explicit
+            .iter()
+            .flatten()
+            .any(|s| matches!(s, ProbeSpec::Job));
+    let named: Vec<u16> = explicit
+        .iter()
+        .flatten()
+        .filter_map(ProbeSpec::port)
+        .collect();
+    let mut wait_ports: Vec<u16> = if named.is_empty() {
+        // No port probes (or only exec/host-exec ones): still let a service come up first.
+        run.tcp_ports.clone()
     } else {
-        opts.wait_for(&format!(
-            "port {} to answer",
-            pare_probe::port_list(&wait_ports)
-        ));
-        pare_probe::wait_ready(c, &wait_ports, opts.timeout)?
+        named.clone()
+    };
+    wait_ports.sort_unstable();
+    wait_ports.dedup();
+    wait_ports.retain(|p| !opts.expect_closed.contains(p));
+    if job {
+        wait_ports.clear();
+    }
+    // EXPOSEd ports no probe names may turn out unused; a port a probe names must answer.
+    let droppable = run
+        .tcp_ports
+        .iter()
+        .copied()
+        .filter(|p| !named.contains(p))
+        .collect();
+    let sign = ready_sign(opts)?;
+    if !wait_ports.is_empty() || sign.is_some() {
+        opts.wait_for(&match &sign {
+            Some(_) => "the readiness sign".to_string(),
+            None => format!("port {} to answer", pare_probe::port_list(&wait_ports)),
+        });
+    }
+    let activity_file = out_dir.path().join(pare_trace::ACTIVITY_FILE);
+    let activity = || {
+        let text = std::fs::read_to_string(&activity_file).ok()?;
+        let a = pare_trace::SensorActivity::parse(&text)?;
+        Some(pare_probe::Activity {
+            novelty: a.novelty,
+            listens: a.listens,
+        })
+    };
+    let ready = if job && sign.is_none() {
+        None
+    } else {
+        Some(pare_probe::wait_until_ready(
+            c,
+            &ReadyPlan {
+                ports: wait_ports.clone(),
+                droppable,
+                sign: sign.clone(),
+                timeout: opts.timeout,
+                activity: Some(&activity),
+                probe: probe_opts.clone(),
+            },
+        )?)
     };
     timings.ready = t_ready.elapsed();
-    let readiness_text = match (&readiness, wait_ports.is_empty()) {
-        (Readiness::Ready, true) => "no ports to wait for".to_string(),
-        (Readiness::Ready, false) => format!(
-            "port {} answered after {:.1}s",
-            pare_probe::port_list(&wait_ports),
-            timings.ready.as_secs_f64()
-        ),
-        (Readiness::Exited(e), _) => {
-            format!("the app exited with {} before its ports answered", e.code)
-        }
-        (Readiness::TimedOut { waiting_for }, _) => {
-            format!(
-                "port {} did not answer within {}s",
-                pare_probe::port_list(waiting_for),
-                opts.timeout.as_secs()
-            )
-        }
+    let mut record = RunRecord {
+        readiness: match (&ready, job) {
+            (Some(r), _) => r.how.clone(),
+            (None, _) => "a job (--job): not waiting for ports".to_string(),
+        },
+        ready_millis: timings.ready.as_millis() as u64,
+        expected_closed: opts.expect_closed.clone(),
+        job,
+        ready_log: opts.ready_log.clone(),
+        ready_url: opts.ready_url.clone(),
+        ready_cmd: opts.ready_cmd.clone(),
+        ..Default::default()
     };
+    if let Some(r) = &ready {
+        record.ports = r
+            .ports
+            .iter()
+            .map(|(p, k)| (*p, k.name().to_string()))
+            .collect();
+        for p in &r.unused {
+            record.unused_exposed.push(format!("{p}/tcp"));
+            record
+                .findings
+                .push(format!("EXPOSE {p}/tcp: nothing listens"));
+        }
+        match &r.outcome {
+            Readiness::Exited(e) if !job => {
+                return Err(not_ready(c, reference, &r.how, Some(e)));
+            }
+            Readiness::TimedOut { .. } if r.ports.is_empty() => {
+                return Err(not_ready(c, reference, &r.how, None));
+            }
+            _ => {}
+        }
+    }
 
     // Probes.
     let t_probes = Instant::now();
@@ -815,16 +939,22 @@ pub fn run_profile(
                 }
             }
         }
-        None if run.tcp_ports.is_empty() => {
+        None if run.tcp_ports.is_empty() || job => {
             opts.say(&format!(
-                "no exposed ports: waiting up to {}s for the job to finish",
+                "{}: waiting up to {}s for the job to finish",
+                if job { "a job" } else { "no exposed ports" },
                 opts.timeout.as_secs()
             ));
             records.push(pare_probe::run_probe(c, &ProbeSpec::Job, &probe_opts));
         }
         None => {
-            for &port in &run.tcp_ports {
-                match pare_probe::classify_port(c, port, &probe_opts) {
+            let known = ready.as_ref().map(|r| &r.ports);
+            let unused = ready.as_ref().map(|r| r.unused.clone()).unwrap_or_default();
+            for &port in run.tcp_ports.iter().filter(|p| !unused.contains(p)) {
+                let kind = known
+                    .and_then(|k| k.get(&port).copied())
+                    .unwrap_or_else(|| pare_probe::classify_port(c, port, &probe_opts));
+                match kind {
                     kind @ (PortKind::Http | PortKind::Https) => {
                         opts.wait_for(&format!("a crawl of port {port}"));
                         records.extend(pare_probe::crawl(
@@ -842,7 +972,7 @@ pub fn run_profile(
                             &probe_opts,
                         ));
                     }
-                    PortKind::Tcp | PortKind::Closed => {
+                    PortKind::Tcp | PortKind::Silent | PortKind::Closed => {
                         records.push(pare_probe::run_probe(
                             c,
                             &ProbeSpec::Tcp { port },
@@ -855,6 +985,11 @@ pub fn run_profile(
     }
     pare_probe::mark_volatile(c, &mut records, &probe_opts);
     timings.probes = t_probes.elapsed();
+    // Whether the app still runs is part of its behaviour: verification compares it.
+    record.after_probes = Some(match c.wait(Duration::ZERO)? {
+        Some(e) => AppState::Exited(e),
+        None => AppState::Running,
+    });
 
     // Keep running as asked, then stop.
     let mut exit_notes: Vec<String> = Vec::new();
@@ -939,7 +1074,7 @@ pub fn run_profile(
         timings.untraced_startup = stability_run(
             runtime,
             &spec,
-            &wait_ports,
+            &record,
             &mut records,
             &mut report,
             &probe_opts,
@@ -962,14 +1097,20 @@ pub fn run_profile(
         runtime: runtime.name().to_string(),
         sensor: report,
         probes: records,
+        run: Some(record),
     };
+    let readiness = profile
+        .run
+        .as_ref()
+        .map(|r| r.readiness.clone())
+        .unwrap_or_default();
     let artifacts = write_artifacts(&profile, &run.tcp_ports, &opts.output)?;
     timings.total = t0.elapsed();
     Ok(ProfileResult {
         profile,
         artifacts,
         timings,
-        readiness: readiness_text,
+        readiness,
     })
 }
 
@@ -1014,7 +1155,7 @@ fn traced_exec(
 fn stability_run(
     runtime: &dyn Runtime,
     spec: &RunSpec,
-    wait_ports: &[u16],
+    record: &RunRecord,
     records: &mut [ProbeRecord],
     report: &mut SensorReport,
     opts: &ProbeOptions,
@@ -1034,21 +1175,21 @@ fn stability_run(
     };
     let c: &dyn Container = container.0.as_ref();
     let mut startup = None;
-    if !wait_ports.is_empty() {
-        match pare_probe::wait_ready(c, wait_ports, timeout) {
-            Ok(Readiness::Ready) => startup = Some(t_start.elapsed()),
-            Ok(other) => {
-                report.notices.push(format!(
-                    "stability run skipped: the second container did not get ready ({other})"
-                ));
-                return None;
+    match replay_ready(c, Some(record), &[], timeout, opts) {
+        Ok(r) if r.outcome == Readiness::Ready => {
+            if !r.ports.is_empty() {
+                startup = Some(t_start.elapsed());
             }
-            Err(e) => {
-                report.notices.push(format!(
-                    "stability run skipped: the second container did not get ready ({e})"
-                ));
-                return None;
-            }
+        }
+        other => {
+            report.notices.push(format!(
+                "stability run skipped: the second, untraced container did not get ready ({})",
+                match other {
+                    Ok(r) => r.how,
+                    Err(e) => e.to_string(),
+                }
+            ));
+            return None;
         }
     }
     let again: Vec<_> = records

@@ -24,6 +24,10 @@ enum Behaviour {
     Job,
     /// Never write sensor.json.
     NoReport,
+    /// Exit with code 0 after 200 ms without ever listening (an app that cannot start).
+    ExitEarly,
+    /// Serve HTTP on every requested port but this one, where nothing listens.
+    WebBut(u16),
 }
 
 struct FakeRuntime {
@@ -80,6 +84,14 @@ fn serve(requests: Arc<Mutex<Vec<String>>>, generation: usize) -> SocketAddr {
     addr
 }
 
+/// A local address where nothing listens.
+fn closed() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a
+}
+
 impl Runtime for FakeRuntime {
     fn name(&self) -> &'static str {
         "fake"
@@ -91,13 +103,25 @@ impl Runtime for FakeRuntime {
             seen.len()
         };
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let ports = if self.behaviour == Behaviour::Job {
-            BTreeMap::new()
-        } else {
-            spec.ports
+        let ports = match self.behaviour {
+            Behaviour::Job => BTreeMap::new(),
+            Behaviour::ExitEarly => spec.ports.iter().map(|p| (*p, closed())).collect(),
+            Behaviour::WebBut(skip) => spec
+                .ports
+                .iter()
+                .map(|p| {
+                    if *p == skip {
+                        (*p, closed())
+                    } else {
+                        (*p, serve(requests.clone(), generation))
+                    }
+                })
+                .collect(),
+            _ => spec
+                .ports
                 .iter()
                 .map(|p| (*p, serve(requests.clone(), generation)))
-                .collect()
+                .collect(),
         };
         Ok(Box::new(FakeContainer {
             ports,
@@ -159,7 +183,9 @@ impl FakeContainer {
                 signal: Some("SIGTERM".into()),
             });
         }
-        if self.behaviour == Behaviour::Job && self.started.elapsed() > Duration::from_millis(200) {
+        if matches!(self.behaviour, Behaviour::Job | Behaviour::ExitEarly)
+            && self.started.elapsed() > Duration::from_millis(200)
+        {
             self.write_report(0);
             return Some(ExitInfo {
                 code: 0,
@@ -627,5 +653,144 @@ fn continue_after_exit_stops_an_app_that_never_exits_at_the_limit() {
     assert!(
         !notes.iter().any(|n| n.contains("--continue-after")),
         "{notes:?}"
+    );
+}
+
+#[test]
+fn an_app_that_exits_before_its_ports_answer_is_an_error_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"5672/tcp":{}}}"#);
+    let rt = runtime(Behaviour::ExitEarly);
+    let e = run_profile(
+        &img,
+        "fake/broker:1",
+        Target::Daemon("x".into()),
+        &rt,
+        Path::new("/s"),
+        &opts(&dir.path().join("o")),
+    )
+    .unwrap_err();
+    assert!(matches!(e, ProfileError::NotReady { .. }), "{e:?}");
+    let e = e.to_string();
+    assert!(
+        e.contains("fake/broker:1")
+            && e.contains("exited with code 0")
+            && e.contains("[5672]")
+            && e.contains("| app: fatal: no config")
+            && e.contains("--job"),
+        "{e}"
+    );
+    assert!(rt.cleaned.load(Ordering::SeqCst));
+    assert!(
+        !dir.path().join("o/profile.json").exists(),
+        "no profile of a broken run"
+    );
+
+    // Declared a job: its run to completion is the behaviour.
+    let mut o = opts(&dir.path().join("o"));
+    o.job = true;
+    let r = run_profile(
+        &img,
+        "fake/broker:1",
+        Target::Daemon("x".into()),
+        &runtime(Behaviour::ExitEarly),
+        Path::new("/s"),
+        &o,
+    )
+    .unwrap();
+    assert_eq!(r.profile.probes.len(), 1);
+    assert_eq!(r.profile.probes[0].spec, ProbeSpec::Job);
+    assert_eq!(r.profile.probes[0].outcome.exit_code, Some(0));
+    assert!(r.failed_probes().is_empty());
+    let run = r.profile.run.as_ref().unwrap();
+    assert!(run.job);
+    assert!(matches!(run.after_probes, Some(pare_trace::AppState::Exited(ref e)) if e.code == 0));
+}
+
+#[test]
+fn an_unused_expose_is_a_finding_not_a_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"80/tcp":{},"8080/tcp":{}}}"#);
+    let rt = runtime(Behaviour::WebBut(80));
+    let mut o = opts(&dir.path().join("o"));
+    o.timeout = Duration::from_secs(30);
+    let t = Instant::now();
+    let r = run_profile(
+        &img,
+        "fake/web:1",
+        Target::Daemon("x".into()),
+        &rt,
+        Path::new("/s"),
+        &o,
+    )
+    .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+    let run = r.profile.run.as_ref().unwrap();
+    assert_eq!(
+        run.findings,
+        vec!["EXPOSE 80/tcp: nothing listens".to_string()]
+    );
+    assert_eq!(run.unused_exposed, vec!["80/tcp".to_string()]);
+    assert_eq!(run.ports.get(&8080).map(String::as_str), Some("http"));
+    assert_eq!(run.after_probes, Some(pare_trace::AppState::Running));
+    // Nothing probes the unused port, so nothing records a refusal as the behaviour.
+    assert!(r.profile.probes.iter().all(|p| p.spec.port() == Some(8080)));
+    assert!(r.failed_probes().is_empty());
+    let summary = r.summary();
+    assert!(
+        summary.contains("finding   EXPOSE 80/tcp: nothing listens")
+            && summary.contains("stopped waiting for 80/tcp")
+            && summary.contains("still running"),
+        "{summary}"
+    );
+    // The finding is in profile.json too.
+    let written: Profile =
+        serde_json::from_slice(&std::fs::read(&r.artifacts.profile_json).unwrap()).unwrap();
+    assert_eq!(written.run, r.profile.run);
+    // The untraced stability run waited for 8080 only.
+    assert!(r.timings.untraced_startup.is_some());
+}
+
+#[test]
+fn a_refused_probe_fails_the_profile_unless_the_port_is_declared_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"80/tcp":{},"8080/tcp":{}}}"#);
+    let mut o = opts(&dir.path().join("o"));
+    o.expect_closed = vec![80];
+    let r = run_profile(
+        &img,
+        "fake/web:1",
+        Target::Daemon("x".into()),
+        &runtime(Behaviour::WebBut(80)),
+        Path::new("/s"),
+        &o,
+    )
+    .unwrap();
+    let tcp80 = r
+        .profile
+        .probes
+        .iter()
+        .find(|p| p.spec == ProbeSpec::Tcp { port: 80 })
+        .expect("the declared port is probed");
+    assert_eq!(tcp80.outcome.connected, Some(false));
+    assert!(r.failed_probes().is_empty(), "{}", r.summary());
+    assert!(r.profile.run.as_ref().unwrap().findings.is_empty());
+
+    // The same record without the declaration is no evidence: the profile fails (exit 1).
+    let mut undeclared = r.clone();
+    undeclared
+        .profile
+        .run
+        .as_mut()
+        .unwrap()
+        .expected_closed
+        .clear();
+    let failed = undeclared.failed_probes();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].spec, ProbeSpec::Tcp { port: 80 });
+    let summary = undeclared.summary();
+    assert!(
+        summary.contains("✗ tcp :80") && summary.contains("--expect-closed 80"),
+        "{summary}"
     );
 }

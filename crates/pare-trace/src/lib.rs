@@ -328,3 +328,55 @@ pub struct RunRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_probes: Option<AppState>,
 }
+
+/// The file (in the sensor's output dir) where the sensor keeps a live count of what the app
+/// does, so that the readiness wait can tell a busy app from an idle one.
+pub const ACTIVITY_FILE: &str = "activity";
+
+/// The sensor's live counters (`ACTIVITY_FILE`): `novelty N` grows whenever the app does
+/// something new (a new path, syscall name or exec), `listens N` counts its `listen()` calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SensorActivity {
+    pub novelty: u64,
+    pub listens: u64,
+}
+
+impl SensorActivity {
+    pub fn render(&self) -> String {
+        format!("novelty {}\nlistens {}\n", self.novelty, self.listens)
+    }
+
+    /// Parses [`render`](Self::render)'s output; `None` when a line is missing or malformed.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut novelty = None;
+        let mut listens = None;
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("novelty", n)) => novelty = n.trim().parse().ok(),
+                Some(("listens", n)) => listens = n.trim().parse().ok(),
+                _ => {}
+            }
+        }
+        Some(SensorActivity {
+            novelty: novelty?,
+            listens: listens?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod activity_tests {
+    use super::*;
+
+    #[test]
+    fn activity_round_trips_and_rejects_garbage() {
+        let a = SensorActivity {
+            novelty: 42,
+            listens: 2,
+        };
+        assert_eq!(SensorActivity::parse(&a.render()), Some(a));
+        assert_eq!(SensorActivity::parse("novelty 1\n"), None);
+        assert_eq!(SensorActivity::parse("novelty x\nlistens 1\n"), None);
+        assert_eq!(SensorActivity::parse(""), None);
+    }
+}

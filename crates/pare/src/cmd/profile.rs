@@ -52,6 +52,24 @@ pub struct ProbeArgs {
     pub platform: Option<String>,
     #[command(flatten)]
     pub registry: super::registry_args::RegistryArgs,
+    /// The image is a job that runs to completion: it may exit before its EXPOSEd ports
+    /// answer (without it, that is an error, exit 2).
+    #[arg(long)]
+    pub job: bool,
+    /// An EXPOSEd port that is not meant to answer (repeatable): not waited for, and a refused
+    /// probe on it is the expected behaviour (without it, a refused probe fails).
+    #[arg(long = "expect-closed", value_name = "PORT")]
+    pub expect_closed: Vec<u16>,
+    /// Ready when a line of the app's stdout/stderr matches REGEX (instead of its ports).
+    #[arg(long = "ready-log", value_name = "REGEX", group = "ready")]
+    pub ready_log: Option<String>,
+    /// Ready when `GET URL` answers below 400; URL names the container port, e.g.
+    /// `http://localhost:8080/health`.
+    #[arg(long = "ready-url", value_name = "URL", group = "ready")]
+    pub ready_url: Option<String>,
+    /// Ready when CMD, run inside the container, exits 0.
+    #[arg(long = "ready-cmd", value_name = "CMD", group = "ready")]
+    pub ready_cmd: Option<String>,
 }
 
 impl ProbeArgs {
@@ -73,6 +91,11 @@ impl ProbeArgs {
         o.fanotify = !self.no_fanotify;
         o.stability_run = !self.no_stability_run;
         o.sensor = self.sensor.clone();
+        o.job = self.job;
+        o.expect_closed = self.expect_closed.clone();
+        o.ready_log = self.ready_log.clone();
+        o.ready_url = self.ready_url.clone();
+        o.ready_cmd = self.ready_cmd.clone();
         o.platform = match &self.platform {
             Some(p) => Some(
                 pare_source::Platform::parse(p)
@@ -93,7 +116,10 @@ impl ProbeArgs {
   pare profile --compose compose.yaml api         trace the api with its dependencies running
 
 Writes profile.json (files, execs, syscalls, probe answers), seccomp.json and apparmor.profile.
-Exit codes: 0 ok, 1 a probe failed or did not answer, 2 error.")]
+Readiness: a port is ready when its protocol answers (not when it listens); EXPOSEd ports
+nothing listens on are reported (\"EXPOSE 80/tcp: nothing listens\") once the app is idle.
+Exit codes: 0 ok, 1 a probe failed or did not answer, 2 error (also: the app exited or never
+answered before it was ready).")]
 pub struct Args {
     #[command(flatten)]
     pub target: super::compose::Target,
@@ -135,6 +161,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "syscalls": result.profile.sensor.syscalls.len(),
             "probes": result.profile.probes.len(),
             "failed_probes": failed,
+            "readiness": result.readiness,
+            "findings": result.profile.run.as_ref().map(|r| r.findings.clone()).unwrap_or_default(),
             "seconds": result.timings.total.as_secs_f64(),
             "profile_json": a.profile_json,
             "seccomp_json": a.seccomp_json,
