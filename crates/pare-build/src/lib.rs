@@ -492,6 +492,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 sensor.as_ref().ok(),
                 work.path(),
                 &opts.profile.progress,
+                opts.profile.timeout,
             )
         })?;
         let mut v = v;
@@ -695,6 +696,7 @@ fn verify_slim(
     sensor: Option<&PathBuf>,
     work: &Path,
     progress: &Reporter,
+    ready_timeout: Duration,
 ) -> Result<pare_verify::Verification, BuildError> {
     let run = pare_profile::ImageRun::from_config(&original.config);
     let ports = run.ports_for(profile.probes.iter().map(|r| &r.spec));
@@ -724,8 +726,15 @@ fn verify_slim(
         sensor: None,
         hostname: "pare".into(),
     };
-    let mut vopts = pare_verify::VerifyOptions::default();
-    vopts.probe.progress = progress.clone();
+    let vopts = pare_verify::VerifyOptions {
+        run: profile.run.clone(),
+        ready_timeout,
+        probe: pare_profile::pare_probe::ProbeOptions {
+            progress: progress.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let mut v = pare_verify::verify(runtime, &spec, &profile.probes, &vopts)?;
     if !v.ok() && v.early_exit.is_none() {
         // Answers can change from run to run (a page with its start time): replay against a

@@ -85,6 +85,12 @@ pub struct BuildReport {
     /// drops because no probe asked for them (verification cannot vouch for them).
     #[serde(default)]
     pub unexercised: Vec<Unexercised>,
+    /// How the profiled run was found ready (from profile.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<String>,
+    /// Findings of the profiled run (`EXPOSE 80/tcp: nothing listens`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
     pub timings: Vec<PhaseTiming>,
     pub total_seconds: f64,
     pub artifacts: PathBuf,
@@ -237,6 +243,13 @@ impl BuildReport {
             surface_kept: kept,
             verification: i.verification,
             unexercised: i.unexercised,
+            readiness: i.profile.run.as_ref().map(|r| r.readiness.clone()),
+            findings: i
+                .profile
+                .run
+                .as_ref()
+                .map(|r| r.findings.clone())
+                .unwrap_or_default(),
             timings: i.timings,
             total_seconds: i.total_seconds,
             artifacts: i.artifacts,
@@ -379,6 +392,12 @@ fn summary_lines(r: &BuildReport, width: usize) -> String {
             let _ = writeln!(s, "  {cat:<16} {}", paths.join(" "));
         }
     }
+    if let Some(how) = &r.readiness {
+        let _ = writeln!(s, "\nreadiness: {how}");
+    }
+    for f in &r.findings {
+        let _ = writeln!(s, "finding: {f}");
+    }
     if let Some(v) = &r.verification {
         let _ = writeln!(
             s,
@@ -391,6 +410,9 @@ fn summary_lines(r: &BuildReport, width: usize) -> String {
         for p in &v.probes {
             let mark = if p.ok { "ok  " } else { "FAIL" };
             let _ = writeln!(s, "  {mark} {:<40} {}", p.probe, p.actual);
+            if !p.compared.is_empty() {
+                let _ = writeln!(s, "       compared: {}", p.compared);
+            }
             if !p.volatile.is_empty() {
                 let _ = writeln!(
                     s,

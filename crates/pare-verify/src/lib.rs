@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use pare_probe::{ProbeOptions, Replay};
+use pare_probe::{ProbeOptions, Readiness, Replay};
 use pare_runtime::{Container, RunSpec, Runtime, RuntimeError};
-use pare_trace::{ProbeRecord, ProbeSpec, SensorReport};
+use pare_trace::{AppState, ExitInfo, ProbeRecord, ProbeSpec, RunRecord, SensorReport};
 use serde::{Deserialize, Serialize};
 
 /// Errors that stop verification from running at all (a probe that answers differently is not
@@ -18,6 +18,8 @@ pub enum VerifyError {
     Start(#[source] RuntimeError),
     #[error("slim image: {0}")]
     Runtime(#[from] RuntimeError),
+    #[error("slim image: {0}")]
+    Ready(#[from] pare_profile::ProfileError),
     #[error("{path}: {message}")]
     SensorReport {
         path: std::path::PathBuf,
@@ -44,6 +46,9 @@ pub struct ProbeVerdict {
     /// be volatile; status, exit code, connectivity and errors never are.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volatile: Vec<String>,
+    /// What was compared (`status, headers content-type/location/content-encoding, body`).
+    #[serde(default)]
+    pub compared: String,
 }
 
 /// The outcome of verifying one slim image.
@@ -77,6 +82,11 @@ pub struct VerifyOptions {
     /// Grace period when stopping (0 by default: verification is over by then, and an app
     /// that ignores SIGTERM as PID 1 would cost the whole grace period on every run).
     pub stop_grace: Duration,
+    /// How the profiled run got ready and how the app was after the probes: the slim image
+    /// must get ready the same way and end the probes in the same state. `None` for profiles
+    /// from before this was recorded: then the run's ports are waited for (those nothing
+    /// listens on given up once idle) and the state is not compared.
+    pub run: Option<RunRecord>,
 }
 
 impl Default for VerifyOptions {
@@ -85,24 +95,48 @@ impl Default for VerifyOptions {
             probe: ProbeOptions::default(),
             ready_timeout: Duration::from_secs(30),
             stop_grace: Duration::ZERO,
+            run: None,
         }
     }
 }
 
 /// Runs `spec` (the slim image, `sensor: None`) on `runtime` and replays `records`.
+///
+/// The verdicts: one per probe (the recorded answer against the slim one; a recorded answer
+/// that is no evidence — refused or unanswered on a port not declared closed — fails
+/// whatever the slim image does), then `readiness` (the slim app got ready the way the
+/// original did, and did not exit first) and `state after the probes` (still running, or
+/// exited with the same code, as the original). Each says what it compared.
 pub fn verify(
     runtime: &dyn Runtime,
     spec: &RunSpec,
     records: &[ProbeRecord],
     options: &VerifyOptions,
 ) -> Result<Verification, VerifyError> {
+    let run = options.run.as_ref();
+    let closed: &[u16] = run
+        .map(|r| r.expected_closed.as_slice())
+        .unwrap_or_default();
     run_and_replay(
         runtime,
         spec,
         records,
         options,
-        |container, exited, replays| {
-            let probes: Vec<ProbeVerdict> = replays.iter().map(verdict).collect();
+        |container, facts, replays| {
+            let mut probes: Vec<ProbeVerdict> = replays
+                .iter()
+                .map(|r| {
+                    let mut v = verdict(r);
+                    if let Some(why) = pare_profile::unanswered(&r.record, closed) {
+                        v.ok = false;
+                        v.difference = Some(why);
+                        v.fields.push("evidence".into());
+                    }
+                    v
+                })
+                .collect();
+            probes.extend(readiness_verdict(run, &facts));
+            probes.extend(state_verdict(run, &facts));
             let mut stderr_tail = Vec::new();
             if probes.iter().any(|p| !p.ok) {
                 if let Ok((_, err)) = container.logs() {
@@ -112,42 +146,115 @@ pub fn verify(
             Verification {
                 probes,
                 likely_missing: Vec::new(),
-                // Readiness failures show up as probe differences; an early exit is worth saying
-                // as such (the ports of an exited container are not reachable at all).
-                early_exit: exited.as_ref().map(describe_exit),
+                early_exit: facts.exited_early.as_ref().map(describe_exit),
                 stderr_tail,
             }
         },
     )
 }
 
-/// Starts `spec`, waits for its ports (unless the probes are a job), replays `records`, and
-/// hands the container, how the wait ended if the app exited first, and the replays to
+/// What a run showed besides the probe answers.
+struct RunFacts {
+    /// How the readiness wait ended, in words; `None` when it was not waited for (a job).
+    ready: Option<(bool, String)>,
+    /// The app exited before it was ready.
+    exited_early: Option<ExitInfo>,
+    /// The app's state once the probes were replayed.
+    after: AppState,
+}
+
+fn readiness_verdict(run: Option<&RunRecord>, facts: &RunFacts) -> Option<ProbeVerdict> {
+    let (ok, actual) = facts.ready.clone()?;
+    Some(ProbeVerdict {
+        probe: "readiness".into(),
+        expected: run.map_or_else(|| "the ports answer".into(), |r| r.readiness.clone()),
+        actual: actual.clone(),
+        ok,
+        difference: (!ok).then(|| format!("the slim image did not get ready: {actual}")),
+        fields: if ok { vec![] } else { vec!["readiness".into()] },
+        volatile: vec![],
+        compared: "the same ports answer their protocol (or the same --ready-* sign shows) before the app exits"
+            .into(),
+    })
+}
+
+fn state_verdict(run: Option<&RunRecord>, facts: &RunFacts) -> Option<ProbeVerdict> {
+    let expected = run?.after_probes.clone()?;
+    let show = |s: &AppState| match s {
+        AppState::Running => "running".to_string(),
+        AppState::Exited(e) => pare_probe::describe_exit(e),
+    };
+    let ok = match (&expected, &facts.after) {
+        (AppState::Running, AppState::Running) => true,
+        (AppState::Exited(a), AppState::Exited(b)) => a.code == b.code,
+        _ => false,
+    };
+    Some(ProbeVerdict {
+        probe: "state after the probes".into(),
+        expected: show(&expected),
+        actual: show(&facts.after),
+        ok,
+        difference: (!ok).then(|| {
+            format!(
+                "the original was {} after the probes, the slim image's app {}",
+                show(&expected),
+                show(&facts.after)
+            )
+        }),
+        fields: if ok { vec![] } else { vec!["state".into()] },
+        volatile: vec![],
+        compared: "whether the app still runs, else its exit code".into(),
+    })
+}
+
+/// Starts `spec`, waits until it is ready the way the profiled run was (unless the probes are
+/// a job), replays `records`, and hands the container, what the run showed and the replays to
 /// `then`; stops and removes the container whatever happened (a job has already exited).
 fn run_and_replay<T>(
     runtime: &dyn Runtime,
     spec: &RunSpec,
     records: &[ProbeRecord],
     options: &VerifyOptions,
-    then: impl FnOnce(&dyn Container, Option<pare_trace::ExitInfo>, Vec<Replay>) -> T,
+    then: impl FnOnce(&dyn Container, RunFacts, Vec<Replay>) -> T,
 ) -> Result<T, VerifyError> {
     let container = runtime.start(spec).map_err(VerifyError::Start)?;
     let c = container.as_ref();
-    let is_job = records.iter().any(|r| matches!(r.spec, ProbeSpec::Job));
-    let mut exited = None;
-    if !is_job && !spec.ports.is_empty() {
-        pare_progress::Progress::waiting(
-            &options.probe.progress,
-            &format!("port {} to answer", pare_probe::port_list(&spec.ports)),
-        );
-        if let Ok(pare_probe::Readiness::Exited(e)) =
-            pare_probe::wait_ready(c, &spec.ports, options.ready_timeout)
-        {
-            exited = Some(e);
+    let is_job = records.iter().any(|r| matches!(r.spec, ProbeSpec::Job))
+        || options.run.as_ref().is_some_and(|r| r.job);
+    let mut facts = RunFacts {
+        ready: None,
+        exited_early: None,
+        after: AppState::Running,
+    };
+    let waits = match &options.run {
+        Some(r) => {
+            !r.ports.is_empty()
+                || r.ready_log.is_some()
+                || r.ready_url.is_some()
+                || r.ready_cmd.is_some()
         }
+        None => !spec.ports.is_empty(),
+    };
+    if !is_job && waits {
+        pare_progress::Progress::waiting(&options.probe.progress, "the slim image to get ready");
+        let r = pare_profile::replay_ready(
+            c,
+            options.run.as_ref(),
+            &spec.ports,
+            options.ready_timeout,
+            &options.probe,
+        )?;
+        if let Readiness::Exited(e) = &r.outcome {
+            facts.exited_early = Some(e.clone());
+        }
+        facts.ready = Some((r.outcome == Readiness::Ready, r.how));
     }
     let replays = pare_probe::replay(c, records, &options.probe);
-    let result = then(c, exited, replays);
+    facts.after = match c.wait(Duration::ZERO) {
+        Ok(Some(e)) => AppState::Exited(e),
+        _ => AppState::Running,
+    };
+    let result = then(c, facts, replays);
     let _ = container.stop(options.stop_grace);
     let _ = container.cleanup();
     Ok(result)
@@ -188,7 +295,47 @@ fn verdict(r: &Replay) -> ProbeVerdict {
             .map(|d| d.mismatches.iter().map(|m| m.field.clone()).collect())
             .unwrap_or_default(),
         volatile: Vec::new(),
+        compared: compared(&r.record),
     }
+}
+
+/// What a replay compares for a probe, minus the fields recorded as volatile.
+fn compared(rec: &ProbeRecord) -> String {
+    let fields: &[&str] = match rec.spec {
+        ProbeSpec::Http { .. } => &[
+            "status",
+            "header:content-type",
+            "header:location",
+            "header:content-encoding",
+            "body",
+        ],
+        ProbeSpec::Tcp { .. } => &["connected"],
+        ProbeSpec::Exec { .. } | ProbeSpec::HostExec { .. } | ProbeSpec::Job => {
+            &["exit_code", "body"]
+        }
+    };
+    let shown: Vec<String> = fields
+        .iter()
+        .filter(|f| !rec.outcome.volatile.iter().any(|v| v == *f))
+        .map(|f| match (*f, &rec.spec) {
+            ("body", ProbeSpec::Http { .. }) => "body (sha256, length)".to_string(),
+            ("body", _) => "stdout (sha256, length)".to_string(),
+            ("connected", _) => "connection accepted or refused".to_string(),
+            ("exit_code", _) => "exit code".to_string(),
+            (f, _) => f
+                .strip_prefix("header:")
+                .map_or(f.to_string(), |h| h.to_string()),
+        })
+        .collect();
+    let mut s = shown.join(", ");
+    s.push_str(", or whether it could run at all");
+    if !rec.outcome.volatile.is_empty() {
+        s.push_str(&format!(
+            " (not {}: they change between requests)",
+            rec.outcome.volatile.join(", ")
+        ));
+    }
+    s
 }
 
 /// Applies a replay of the probes against a fresh run of the original image: a failed
@@ -357,6 +504,7 @@ mod tests {
             difference: None,
             fields: fields.iter().map(|f| f.to_string()).collect(),
             volatile: vec![],
+            compared: String::new(),
         }
     }
 
