@@ -1133,6 +1133,7 @@ fn traced_exec(
         &run.user,
         &run.workdir,
         false,
+        &run.env,
         argv,
     );
     let original = ProbeSpec::Exec {

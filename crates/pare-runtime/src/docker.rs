@@ -319,6 +319,7 @@ pub(crate) fn sensor_argv(spec: &RunSpec) -> Vec<String> {
         &spec.user,
         &spec.workdir,
         spec.sensor.as_ref().is_none_or(|s| s.fanotify),
+        &spec.env,
         &spec.command,
     )
 }
@@ -882,6 +883,8 @@ mod tests {
                 "--workdir",
                 "/srv",
                 "--no-fanotify",
+                // The image's ENV sets no HOME: the app gets its user's (issue 8).
+                "--home-from-user",
                 "--",
                 "python3",
                 "-m",

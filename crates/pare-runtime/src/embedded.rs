@@ -917,12 +917,38 @@ fn limit_caps(keep: &[u32]) -> Result<(), String> {
 
 /// Resets signal dispositions and the mask inherited from the caller (Rust ignores SIGPIPE).
 fn reset_signals() {
-    for sig in 1..32 {
+    /// The kernel's `struct sigaction` (x86_64 layout: handler, flags, restorer, mask).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: 0, // SIG_DFL
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // Every signal up to SIGRTMAX, through the raw syscall: glibc's signal() refuses the
+    // real-time signals it keeps for itself (32, 33), which a caller may have ignored, and
+    // ignored signals survive exec (docker starts every app with none ignored).
+    for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: setting a default disposition for a valid signal number.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // SAFETY: rt_sigaction with a valid signal number, a pointer to a properly laid out
+        // struct on the stack, no old-action pointer, and the kernel's sigset size (8).
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
     }
     // SAFETY: an empty sigset initialised by sigemptyset, then installed as the mask.
     unsafe {
@@ -930,6 +956,11 @@ fn reset_signals() {
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
+}
+
+/// The umask every docker container starts with (runc's default), whatever the caller's.
+fn docker_umask() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
 }
 
 /// Drops to the image user (as resolved from the container's own /etc/passwd) and enters the
@@ -1132,11 +1163,12 @@ fn init_main(
     std::fs::remove_dir(&oldroot).map_err(ctx(|| format!("rmdir {oldroot}")))?;
     mkdirs("/etc")?;
     write_etc("/etc/hostname", &format!("{}\n", plan.hostname))?;
+    // Docker's /etc/hosts, with the hostname on loopback (the sandbox has no other address).
     write_etc(
         "/etc/hosts",
         &format!(
-            "127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
-            h = plan.hostname
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{}\n",
+            plan.hostname
         ),
     )?;
     write_etc(
@@ -1159,6 +1191,7 @@ fn init_main(
         None => plan.env.clone(),
     };
     reset_signals();
+    docker_umask();
     cloexec_all();
     // Ready; wait for the caller to open our namespaces, then exec.
     write_all_fd(err_w, b"R");
@@ -1376,6 +1409,7 @@ impl EmbeddedInner {
                             }
                         };
                         reset_signals();
+                        docker_umask();
                         cloexec_all();
                         exec_argv(&argvc, &env)
                     }),

@@ -6,7 +6,8 @@
 //!
 //! The sensor contract (see `pare-sensor`): the static binary is mounted read-only at
 //! [`SENSOR_PATH`], the output directory at [`OUTPUT_DIR`], and the container runs
-//! `SENSOR_PATH --output OUTPUT_DIR [--user USER] [--workdir DIR] [--no-fanotify] -- CMD...`
+//! `SENSOR_PATH --output OUTPUT_DIR [--user USER] [--workdir DIR] [--no-fanotify]
+//! [--home-from-user] -- CMD...`
 //! with the image's ENV. On SIGTERM the sensor forwards it to the app, waits, and writes
 //! `OUTPUT_DIR/sensor.json` before exiting with the app's code.
 //!
@@ -52,14 +53,18 @@ pub const SENSOR_PATH: &str = "/.pare/sensor";
 pub const OUTPUT_DIR: &str = "/.pare/out";
 
 /// The sensor's command line inside a container:
-/// `SENSOR_PATH --output OUTPUT [--user USER] [--workdir DIR] [--no-fanotify] -- CMD...`.
-/// Empty `user`/`workdir` are left out. One place for the sensor's CLI: the runtimes start
-/// the app with it, and `pare profile` wraps exec probes in it.
+/// `SENSOR_PATH --output OUTPUT [--user USER] [--workdir DIR] [--no-fanotify]
+/// [--home-from-user] -- CMD...`. Empty `user`/`workdir` are left out; `--home-from-user`
+/// is added when `env` (the image's ENV) sets no HOME, so that the app gets the HOME of its
+/// user as under `docker run`, not the root's HOME the sensor was started with. One place
+/// for the sensor's CLI: the runtimes start the app with it, and `pare profile` wraps exec
+/// probes in it.
 pub fn sensor_command(
     output: &str,
     user: &str,
     workdir: &str,
     fanotify: bool,
+    env: &[String],
     cmd: &[String],
 ) -> Vec<String> {
     let mut argv = vec![
@@ -75,6 +80,9 @@ pub fn sensor_command(
     }
     if !fanotify {
         argv.push("--no-fanotify".to_string());
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        argv.push("--home-from-user".to_string());
     }
     argv.push("--".to_string());
     argv.extend(cmd.iter().cloned());

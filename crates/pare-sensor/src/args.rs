@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::SensorError;
 
 pub const USAGE: &str = "usage: pare-sensor --output DIR [--user USER] [--workdir DIR] \
-[--no-fanotify] [--no-seccomp] [--grace SECS] -- CMD [ARGS...]";
+[--no-fanotify] [--no-seccomp] [--home-from-user] [--grace SECS] -- CMD [ARGS...]";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -18,6 +18,9 @@ pub struct Args {
     /// Let a seccomp filter pick the stops (default; needs CAP_SYS_ADMIN, else falls back).
     pub seccomp: bool,
     pub grace: Duration,
+    /// The image's ENV has no HOME: set it from the user's passwd entry, as `docker run`
+    /// does, whatever HOME the sensor itself was started with (root's).
+    pub home_from_user: bool,
     pub command: Vec<OsString>,
 }
 
@@ -28,6 +31,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, SensorErr
     let mut workdir = None;
     let mut fanotify = true;
     let mut seccomp = true;
+    let mut home_from_user = false;
     let mut grace = Duration::from_secs(5);
     let mut command = Vec::new();
     let mut it = args.into_iter();
@@ -59,6 +63,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, SensorErr
             "--workdir" | "-w" => workdir = Some(value("--workdir")?).filter(|w| !w.is_empty()),
             "--no-fanotify" => fanotify = false,
             "--no-seccomp" => seccomp = false,
+            "--home-from-user" => home_from_user = true,
             "--grace" => {
                 let v = value("--grace")?;
                 let secs: f64 = v
@@ -91,6 +96,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, SensorErr
         fanotify,
         seccomp,
         grace,
+        home_from_user,
         command,
     })
 }

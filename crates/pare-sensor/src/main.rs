@@ -206,6 +206,10 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     report.uid = uid;
     report.gid = gid;
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    if args.home_from_user {
+        // The runtime started the sensor as root (HOME=/root); the app gets its own HOME.
+        env.retain(|(k, _)| k != "HOME");
+    }
     if !env.iter().any(|(k, _)| k == "HOME") {
         let home = creds
             .as_ref()
@@ -301,6 +305,7 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
         None
     };
 
+    spawn_activity_writer(&args.output, shared.clone());
     let child = start_child(&plan, &set)?;
     shared.main_pid.store(child.as_raw(), Ordering::SeqCst);
     shared.main_alive.store(true, Ordering::SeqCst);
@@ -391,6 +396,31 @@ fn record_user_lookup(report: &mut SensorReport, spec: &str) {
     }
 }
 
+/// Keeps `OUTPUT/activity` (see `pare_trace::SensorActivity`) current: rewritten (temp file
+/// + rename) at most every 100 ms, only when a count changed.
+fn spawn_activity_writer(dir: &Path, shared: Arc<Shared>) {
+    let path = dir.join(pare_trace::ACTIVITY_FILE);
+    let tmp = dir.join(format!(".{}.tmp", pare_trace::ACTIVITY_FILE));
+    let _ = std::thread::Builder::new()
+        .name("activity".into())
+        .spawn(move || {
+            let mut last = None;
+            loop {
+                let now = pare_trace::SensorActivity {
+                    novelty: shared.novelty.load(Ordering::Relaxed),
+                    listens: shared.listens.load(Ordering::Relaxed),
+                };
+                if last != Some(now)
+                    && std::fs::write(&tmp, now.render()).is_ok()
+                    && std::fs::rename(&tmp, &path).is_ok()
+                {
+                    last = Some(now);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+}
+
 fn spawn_signal_thread(set: SigSet, shared: Arc<Shared>, grace: std::time::Duration) {
     let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
         let mut killer_started = false;
@@ -475,6 +505,65 @@ fn start_child(plan: &ChildPlan, blocked: &SigSet) -> Result<Pid, SensorError> {
     }
 }
 
+/// Capabilities the runtimes add for the sensor only (ptrace, fanotify and the seccomp
+/// filter): `docker run` gives the app neither, so the app must not have them either.
+const SENSOR_CAPS: [u32; 2] = [19 /* CAP_SYS_PTRACE */, 21 /* CAP_SYS_ADMIN */];
+
+/// In the app's process, before it drops to the image user and execs: removes the sensor's
+/// extra capabilities from the bounding set (so no exec can regain them) and from the
+/// effective, permitted and inheritable sets (a root app keeps the rest of the container's
+/// set, exactly what `docker run` gives it), and clears the ambient set.
+fn drop_sensor_caps() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    // SAFETY: raw prctl/capget/capset syscalls (async-signal-safe) on stack memory owned by
+    // this function; failures only leave the caps as they were.
+    unsafe {
+        for cap in SENSOR_CAPS {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
+        }
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        let mut hdr = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut data = [Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        if libc::syscall(libc::SYS_capget, &mut hdr as *mut Header, data.as_mut_ptr()) != 0 {
+            return;
+        }
+        for cap in SENSOR_CAPS {
+            let (i, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
+            data[i].effective &= !bit;
+            data[i].permitted &= !bit;
+            data[i].inheritable &= !bit;
+        }
+        hdr.version = VERSION_3;
+        hdr.pid = 0;
+        libc::syscall(libc::SYS_capset, &mut hdr as *mut Header, data.as_ptr());
+    }
+}
+
 fn child_fail(msg: &[u8], code: i32) -> ! {
     // SAFETY: write(2) and _exit(2) are async-signal-safe; msg is a valid slice.
     unsafe {
@@ -517,6 +606,7 @@ fn child_main(
                 &prog as *const libc::sock_fprog,
             );
         }
+        drop_sensor_caps();
         if let Some(c) = &plan.creds {
             if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
                 child_fail(b"pare-sensor: setgroups failed\n", 2);

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -96,6 +96,11 @@ pub struct Shared {
     pub early_signal: AtomicI32,
     /// Every pid ever traced (fanotify filter when the sensor is not PID 1).
     pub pids: Mutex<HashSet<i32>>,
+    /// Grows whenever the app does something new (a new path, syscall name or exec): the
+    /// live activity the readiness wait reads (see `pare_trace::SensorActivity`).
+    pub novelty: AtomicU64,
+    /// `listen()` calls so far.
+    pub listens: AtomicU64,
 }
 
 pub struct Tracer {
@@ -139,6 +144,12 @@ impl Tracer {
             foreign_arch: false,
             seccomp: false,
         }
+    }
+
+    /// Updates the live novelty count (paths + syscall names + execs: all only grow).
+    fn publish(&self) {
+        let n = self.rec.files.len() + self.syscalls.len() + self.execs.len();
+        self.shared.novelty.store(n as u64, Ordering::Relaxed);
     }
 
     /// Names of the syscalls seen, sorted by the caller.
@@ -186,11 +197,13 @@ impl Tracer {
                 WaitStatus::PtraceSyscall(pid) => {
                     self.stops += 1;
                     self.on_syscall(pid);
+                    self.publish();
                     self.resume(pid, None);
                 }
                 WaitStatus::PtraceEvent(pid, _sig, libc::PTRACE_EVENT_SECCOMP) => {
                     self.stops += 1;
                     self.on_syscall(pid);
+                    self.publish();
                     self.resume(pid, None);
                 }
                 WaitStatus::PtraceEvent(pid, _sig, event) => {
@@ -450,6 +463,9 @@ impl Tracer {
                 }
                 if started {
                     self.syscalls.insert(nr);
+                    if nr == libc::SYS_listen as u64 {
+                        self.shared.listens.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 let pending = decode(raw, nr, &args);
                 if let Some(p) = self.procs.get_mut(&raw) {
