@@ -696,3 +696,84 @@ fn in_a_docker_container() {
             .is_some_and(|f| f.kinds.contains(&AccessKind::Exec))
     );
 }
+
+#[test]
+fn the_app_gets_its_users_home_and_none_of_the_sensors_capabilities() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // Started as root with root's HOME, as the runtimes start the sensor: the app gets its
+    // user's home (nobody: /nonexistent), as `docker run` would give it.
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(SENSOR)
+        .arg("--output")
+        .arg(out.path())
+        .args([
+            "--no-fanotify",
+            "--user",
+            "nobody",
+            "--home-from-user",
+            "--",
+        ])
+        .args(sh("echo $HOME"))
+        .env("HOME", "/root")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "/nonexistent\n");
+    // Without the flag, a HOME in the environment is the image's own and stays.
+    let o = Command::new(SENSOR)
+        .arg("--output")
+        .arg(out.path())
+        .args(["--no-fanotify", "--user", "nobody", "--"])
+        .args(sh("echo $HOME"))
+        .env("HOME", "/srv/home")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "/srv/home\n");
+
+    // A root app keeps root's capabilities but CAP_SYS_PTRACE (19) and CAP_SYS_ADMIN (21),
+    // in every set, and cannot regain them.
+    let caps = |text: &str, name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    let (o, _, _d) = run(&["--no-fanotify"], &sh("grep ^Cap /proc/self/status"));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mine = std::fs::read_to_string("/proc/self/status").unwrap();
+    let sensor_caps = (1u64 << 19) | (1 << 21);
+    for set in ["CapEff:", "CapPrm:", "CapBnd:"] {
+        let app = caps(&text, set);
+        assert_eq!(app & sensor_caps, 0, "{set} {app:x}\n{text}");
+        assert_eq!(app, caps(&mine, set) & !sensor_caps, "{set}\n{text}");
+    }
+}
+
+#[test]
+fn the_sensor_publishes_what_the_app_is_doing() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(SENSOR)
+        .arg("--output")
+        .arg(out.path())
+        .args(["--no-fanotify", "--"])
+        .args(sh(
+            "cat /etc/hostname >/dev/null; ls /usr >/dev/null; sleep 2",
+        ))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // While the app sleeps, the counters stand still and are on disk.
+    std::thread::sleep(Duration::from_millis(1200));
+    let text = std::fs::read_to_string(out.path().join(pare_trace::ACTIVITY_FILE)).unwrap();
+    let a = pare_trace::SensorActivity::parse(&text).unwrap();
+    assert!(a.novelty > 5, "{text}");
+    assert_eq!(a.listens, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let again = std::fs::read_to_string(out.path().join(pare_trace::ACTIVITY_FILE)).unwrap();
+    assert_eq!(again, text, "an idle app adds nothing");
+    assert!(child.wait().unwrap().success());
+}
