@@ -986,7 +986,13 @@ pub fn run_profile(
     pare_probe::mark_volatile(c, &mut records, &probe_opts);
     timings.probes = t_probes.elapsed();
     // Whether the app still runs is part of its behaviour: verification compares it.
-    record.after_probes = Some(match c.wait(Duration::ZERO)? {
+    // An exit shows a moment after it happened: when a probe got no answer, give it time.
+    let settle = if records.iter().any(|r| r.outcome.error.is_some()) {
+        Duration::from_secs(2)
+    } else {
+        Duration::ZERO
+    };
+    record.after_probes = Some(match c.wait(settle)? {
         Some(e) => AppState::Exited(e),
         None => AppState::Running,
     });

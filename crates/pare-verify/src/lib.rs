@@ -250,7 +250,14 @@ fn run_and_replay<T>(
         facts.ready = Some((r.outcome == Readiness::Ready, r.how));
     }
     let replays = pare_probe::replay(c, records, &options.probe);
-    facts.after = match c.wait(Duration::ZERO) {
+    // A runtime reports an exit a moment after it happened (docker: tens of milliseconds, more
+    // under load): when an answer was wrong, the app may just have died; give that time to show.
+    let settle = if replays.iter().all(Replay::ok) {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(2)
+    };
+    facts.after = match c.wait(settle) {
         Ok(Some(e)) => AppState::Exited(e),
         _ => AppState::Running,
     };

@@ -199,3 +199,67 @@ fn a_slim_app_that_dies_while_the_original_kept_running_fails() {
         b.stdout
     );
 }
+
+#[test]
+fn readiness_signs_decide_and_are_replayed_by_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    // Flask says " * Running on http://…" once it serves.
+    let b = run(
+        &[
+            "build",
+            "pare-example/python-web",
+            "--tag",
+            "pare-verify-test/python-web-ready.slim:latest",
+            "--ready-log",
+            "Running on",
+            "--timeout",
+            "60",
+            "--artifacts",
+        ],
+        dir.path(),
+    );
+    let _ = docker(&["rmi", "-f", "pare-verify-test/python-web-ready.slim:latest"]);
+    assert_eq!(b.code, Some(0), "{}\n{}", b.stdout, b.stderr);
+    assert!(
+        b.stdout
+            .contains("readiness: a log line matched /Running on/")
+            && b.stdout.contains("verification (passed)"),
+        "{}",
+        b.stdout
+    );
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("profile.json")).unwrap()).unwrap();
+    assert_eq!(profile["run"]["ready_log"], "Running on");
+
+    let p = run(
+        &[
+            "profile",
+            "pare-example/python-web",
+            "--ready-url",
+            "http://localhost:8080/",
+            "--no-stability-run",
+            "--output",
+        ],
+        dir.path(),
+    );
+    assert_eq!(p.code, Some(0), "{}\n{}", p.stdout, p.stderr);
+    assert!(
+        p.stdout.contains("readiness GET http:8080/ answered"),
+        "{}",
+        p.stdout
+    );
+    // Only one sign at a time.
+    let p = run(
+        &[
+            "profile",
+            "pare-example/python-web",
+            "--ready-url",
+            "http://localhost:8080/",
+            "--ready-log",
+            "x",
+            "--output",
+        ],
+        dir.path(),
+    );
+    assert_eq!(p.code, Some(2), "{}", p.stderr);
+}
