@@ -726,9 +726,12 @@ fn verify_slim(
         sensor: None,
         hostname: "pare".into(),
     };
+    // A broken slim image must not cost the whole --timeout: 30 s, or five times what the
+    // original took to get ready, whichever is longer, within --timeout.
+    let took = Duration::from_millis(profile.run.as_ref().map_or(0, |r| r.ready_millis));
     let vopts = pare_verify::VerifyOptions {
         run: profile.run.clone(),
-        ready_timeout,
+        ready_timeout: ready_timeout.min(Duration::from_secs(30).max(took * 5)),
         probe: pare_profile::pare_probe::ProbeOptions {
             progress: progress.clone(),
             ..Default::default()
