@@ -272,7 +272,7 @@ pub fn wait_until_ready(
                         answered.insert(*p, PortKind::Silent);
                     }
                     let mut how = format!(
-                        "{} answered after {:.1}s",
+                        "{} after {:.1}s",
                         describe_answered(&answered),
                         start.elapsed().as_secs_f64()
                     );

@@ -125,6 +125,12 @@ fn an_unused_exposed_port_is_given_up_once_the_app_is_idle() {
     assert_eq!(r.unused, vec![80]);
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     assert!(r.how.contains("80/tcp (nothing listens"), "{}", r.how);
+    assert!(
+        r.how
+            .starts_with("port(s) [8080] answered (8080 http) after "),
+        "{}",
+        r.how
+    );
 
     // A port a probe names is never given up: the wait runs into the limit.
     let r = wait_until_ready(&c, &plan(&[80, 8080], &[8080], Duration::from_millis(1500))).unwrap();
