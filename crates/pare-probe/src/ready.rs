@@ -233,18 +233,15 @@ pub fn wait_until_ready(
             return report(Readiness::Exited(exit), &answered, Vec::new(), how);
         }
         let now = Instant::now();
-        match plan.activity.and_then(|f| f()) {
-            Some(a) => {
-                if prev.is_some_and(|p| p != a) {
-                    last_busy = now;
-                    last_change = Some(now);
-                }
-                if prev.is_some_and(|p| p.listens != a.listens) {
-                    last_listen = now;
-                }
-                prev = Some(a);
+        if let Some(a) = plan.activity.and_then(|f| f()) {
+            if prev.is_some_and(|p| p != a) {
+                last_busy = now;
+                last_change = Some(now);
             }
-            None => {}
+            if prev.is_some_and(|p| p.listens != a.listens) {
+                last_listen = now;
+            }
+            prev = Some(a);
         }
         let idle = now.duration_since(last_busy);
         if plan.sign.is_none() {
