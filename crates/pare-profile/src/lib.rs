@@ -808,6 +808,8 @@ pub fn run_profile(
         command.join(" "),
         runtime.name()
     ));
+    // A bad --ready-* flag fails before anything starts.
+    let sign = ready_sign(opts)?;
     let container = Guard(runtime.start(&spec)?);
     let c: &dyn Container = container.0.as_ref();
     let mut timings = Timings {
@@ -851,7 +853,6 @@ pub fn run_profile(
         .copied()
         .filter(|p| !named.contains(p))
         .collect();
-    let sign = ready_sign(opts)?;
     if !wait_ports.is_empty() || sign.is_some() {
         opts.wait_for(&match &sign {
             Some(_) => "the readiness sign".to_string(),
