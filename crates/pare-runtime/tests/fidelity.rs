@@ -167,6 +167,13 @@ fn the_app_sees_what_docker_run_gives_it() {
         eprintln!("skipped: PARE_SENSOR not set");
         return;
     };
+    struct Remove;
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = docker(&["rmi", "-f", IMAGE]);
+        }
+    }
+    let _remove = Remove;
     let reference = String::from_utf8(docker(&["run", "--rm", IMAGE]).unwrap()).unwrap();
     let ref_host = reference
         .lines()

@@ -44,7 +44,12 @@ impl Image {
 
 impl Drop for Image {
     fn drop(&mut self) {
-        let _ = docker(&["rmi", "-f", &self.0, &format!("{}.slim:latest", self.0)]);
+        // NAME:TAG → NAME.slim:TAG, pare build's default tag.
+        let slim = match self.0.rsplit_once(':') {
+            Some((name, tag)) => format!("{name}.slim:{tag}"),
+            None => format!("{}.slim:latest", self.0),
+        };
+        let _ = docker(&["rmi", "-f", &self.0, &slim]);
     }
 }
 
