@@ -227,7 +227,10 @@ pub fn wait_until_ready(
                 start.elapsed().as_secs_f64(),
                 match &plan.sign {
                     Some(s) => format!("readiness ({}) showed", s.describe()),
-                    None => format!("port(s) {:?} answered", pending(plan, &answered)),
+                    None => format!(
+                        "port {} answered",
+                        crate::port_list(&pending(plan, &answered))
+                    ),
                 }
             );
             return report(Readiness::Exited(exit), &answered, Vec::new(), how);
@@ -275,7 +278,8 @@ pub fn wait_until_ready(
                     );
                     if !silent_left.is_empty() {
                         how.push_str(&format!(
-                            "; port(s) {silent_left:?} accept connections but never answered while the app sat idle {:.1}s",
+                            "; port {} accepts connections but never answered while the app sat idle {:.1}s",
+                            crate::port_list(&silent_left),
                             idle.as_secs_f64()
                         ));
                     }
@@ -305,12 +309,16 @@ pub fn wait_until_ready(
                     waited.as_secs_f64()
                 ),
                 None => format!(
-                    "port(s) {waiting_for:?} did not answer within {:.0}s{}",
+                    "port {} did not answer within {:.0}s{}",
+                    crate::port_list(&waiting_for),
                     waited.as_secs_f64(),
                     if silent.is_empty() {
                         String::new()
                     } else {
-                        format!(" ({silent:?} accepted connections but said nothing)")
+                        format!(
+                            " (port {} accepted connections but said nothing)",
+                            crate::port_list(&silent.iter().copied().collect::<Vec<_>>())
+                        )
                     }
                 ),
             };
@@ -334,14 +342,18 @@ fn pending(plan: &ReadyPlan<'_>, answered: &BTreeMap<u16, PortKind>) -> Vec<u16>
         .collect()
 }
 
-/// `port(s) [80, 8080] answered (80 http, 8080 tcp)`.
+/// `port 80, 8080 answered (80 http, 8080 tcp)`.
 fn describe_answered(answered: &BTreeMap<u16, PortKind>) -> String {
     let ports: Vec<u16> = answered.keys().copied().collect();
     let kinds: Vec<String> = answered
         .iter()
         .map(|(p, k)| format!("{p} {}", k.name()))
         .collect();
-    format!("port(s) {ports:?} answered ({})", kinds.join(", "))
+    format!(
+        "port {} answered ({})",
+        crate::port_list(&ports),
+        kinds.join(", ")
+    )
 }
 
 /// `exited with code 1` / `was killed by SIGKILL`.

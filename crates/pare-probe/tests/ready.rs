@@ -110,7 +110,11 @@ fn a_listening_port_is_ready_only_when_its_protocol_answers() {
         "{:?}",
         t.elapsed()
     );
-    assert!(r.how.contains("[8080] answered (8080 http)"), "{}", r.how);
+    assert!(
+        r.how.contains("port 8080 answered (8080 http)"),
+        "{}",
+        r.how
+    );
 }
 
 #[test]
@@ -126,8 +130,7 @@ fn an_unused_exposed_port_is_given_up_once_the_app_is_idle() {
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     assert!(r.how.contains("80/tcp (nothing listens"), "{}", r.how);
     assert!(
-        r.how
-            .starts_with("port(s) [8080] answered (8080 http) after "),
+        r.how.starts_with("port 8080 answered (8080 http) after "),
         "{}",
         r.how
     );
@@ -199,7 +202,7 @@ fn an_exit_ends_the_wait_and_says_so() {
     let r = wait_until_ready(&c, &plan(&[80], &[80], Duration::from_secs(10))).unwrap();
     assert!(matches!(r.outcome, Readiness::Exited(ref e) if e.code == 0));
     assert!(
-        r.how.contains("exited with code 0") && r.how.contains("[80]"),
+        r.how.contains("exited with code 0") && r.how.contains("before port 80 answered"),
         "{}",
         r.how
     );

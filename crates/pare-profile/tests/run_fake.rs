@@ -675,7 +675,7 @@ fn an_app_that_exits_before_its_ports_answer_is_an_error_with_its_log() {
     assert!(
         e.contains("fake/broker:1")
             && e.contains("exited with code 0")
-            && e.contains("[5672]")
+            && e.contains("port 5672 answered")
             && e.contains("| app: fatal: no config")
             && e.contains("--job"),
         "{e}"

@@ -156,7 +156,7 @@ fn get() -> ProbeRecord {
 
 fn record(after: AppState) -> RunRecord {
     RunRecord {
-        readiness: "port(s) [8080] answered (8080 http) after 0.1s".into(),
+        readiness: "port 8080 answered (8080 http) after 0.1s".into(),
         ports: [(8080, "http".to_string())].into(),
         after_probes: Some(after),
         ..Default::default()
