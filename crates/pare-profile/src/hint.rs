@@ -8,6 +8,7 @@ impl ProfileError {
         match self {
             ProfileError::Reference(e) => pare_source::hint::reference_hint(e),
             ProfileError::Source(e) => e.hint(),
+            ProfileError::NotReady { hint, .. } => Some(hint.clone()),
             _ => None,
         }
     }

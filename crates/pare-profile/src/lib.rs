@@ -88,7 +88,9 @@ pub enum ProfileError {
         value: String,
         message: String,
     },
-    #[error("{image}: {how}{log}\n{hint}")]
+    /// The app exited or never answered before it was ready; `hint` (what to try) is given
+    /// by [`ProfileError::hint`].
+    #[error("{image}: {how}{log}")]
     NotReady {
         image: String,
         how: String,

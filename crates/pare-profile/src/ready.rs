@@ -121,12 +121,12 @@ pub(crate) fn not_ready(
         )
     };
     let hint = match exit {
-        Some(_) => "try: if the image is a job that runs to completion, pass --job; if it needs \
+        Some(_) => "if the image is a job that runs to completion, pass --job; if it needs \
                     arguments, environment or a volume to start, the image is not runnable as \
                     `docker run IMAGE` and cannot be profiled that way; --ready-log/--ready-url/\
                     --ready-cmd say when an app is ready"
             .to_string(),
-        None => "try: a longer --timeout; --ready-log REGEX, --ready-url URL or --ready-cmd CMD \
+        None => "a longer --timeout; --ready-log REGEX, --ready-url URL or --ready-cmd CMD \
                  when the app knows best; --expect-closed PORT for an EXPOSEd port that is not \
                  meant to answer"
             .to_string(),

@@ -671,13 +671,13 @@ fn an_app_that_exits_before_its_ports_answer_is_an_error_with_its_log() {
     )
     .unwrap_err();
     assert!(matches!(e, ProfileError::NotReady { .. }), "{e:?}");
+    assert!(e.hint().is_some_and(|h| h.contains("--job")), "{e:?}");
     let e = e.to_string();
     assert!(
         e.contains("fake/broker:1")
             && e.contains("exited with code 0")
             && e.contains("port 5672 answered")
-            && e.contains("| app: fatal: no config")
-            && e.contains("--job"),
+            && e.contains("| app: fatal: no config"),
         "{e}"
     );
     assert!(rt.cleaned.load(Ordering::SeqCst));
