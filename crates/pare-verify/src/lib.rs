@@ -320,6 +320,7 @@ fn compared(rec: &ProbeRecord) -> String {
         ProbeSpec::Exec { .. } | ProbeSpec::HostExec { .. } | ProbeSpec::Job => {
             &["exit_code", "body"]
         }
+        ProbeSpec::Protocol { .. } => &["fields"],
     };
     let shown: Vec<String> = fields
         .iter()
@@ -328,6 +329,7 @@ fn compared(rec: &ProbeRecord) -> String {
             ("body", ProbeSpec::Http { .. }) => "body (sha256, length)".to_string(),
             ("body", _) => "stdout (sha256, length)".to_string(),
             ("connected", _) => "connection accepted or refused".to_string(),
+            ("fields", _) => "the handshake's fields (per-connection values masked)".to_string(),
             ("exit_code", _) => "exit code".to_string(),
             (f, _) => f
                 .strip_prefix("header:")
