@@ -34,6 +34,7 @@ mod hint;
 mod ready;
 mod run_override;
 pub mod seccomp;
+pub mod sensor;
 
 use ready::{not_ready, ready_sign};
 pub use ready::{replay_ready, unanswered};
@@ -70,6 +71,22 @@ pub enum ProfileError {
         "pare-sensor not found ({looked}); build it with `scripts/build-sensor` and pass --sensor PATH or set PARE_SENSOR"
     )]
     SensorNotFound { looked: String },
+    #[error(
+        "{path}: the sensor is dynamically linked (it names an ELF interpreter), so it cannot start in images without that libc; use a static build (the one embedded by `cargo install --path crates/pare`, or `scripts/build-sensor`)"
+    )]
+    SensorNotStatic { path: PathBuf },
+    #[error("{path}: not a pare-sensor executable (not a readable ELF file)")]
+    SensorNotElf {
+        path: PathBuf,
+        #[source]
+        source: goblin::error::Error,
+    },
+    #[error("{path}: the sensor is built for {machine}, not for this machine")]
+    SensorWrongMachine { path: PathBuf, machine: String },
+    #[error(
+        "{path}: the sensor cache directory is not a directory of ours; set XDG_CACHE_HOME to a private directory"
+    )]
+    SensorCacheUnsafe { path: PathBuf },
     #[error("{path}: the sensor wrote no usable report: {message}")]
     SensorReport { path: PathBuf, message: String },
     #[error("{path}: {source}")]
@@ -445,45 +462,9 @@ fn short_digest(d: &str) -> &str {
     &d[..end]
 }
 
-/// Finds the static sensor: `explicit`, else `$PARE_SENSOR`, else `pare-sensor` next to the
-/// running executable, else the `scripts/build-sensor` output relative to a cargo target dir.
+/// Finds the static sensor: see [`sensor::find_sensor`].
 pub fn locate_sensor(explicit: Option<&Path>) -> Result<PathBuf, ProfileError> {
-    let mut looked = Vec::new();
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = explicit {
-        // An explicit path must exist: do not silently fall back.
-        if p.is_file() {
-            return Ok(p.to_path_buf());
-        }
-        return Err(ProfileError::SensorNotFound {
-            looked: format!("--sensor {}", p.display()),
-        });
-    }
-    if let Some(env) = std::env::var_os("PARE_SENSOR").filter(|v| !v.is_empty()) {
-        candidates.push(PathBuf::from(env));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            candidates.push(dir.join("pare-sensor"));
-            // target/{debug,release}/pare → target/x86_64-unknown-linux-gnu/release/pare-sensor
-            // (and the same from target/debug/deps for test binaries).
-            for up in [dir.parent(), dir.parent().and_then(Path::parent)]
-                .into_iter()
-                .flatten()
-            {
-                candidates.push(up.join("x86_64-unknown-linux-gnu/release/pare-sensor"));
-            }
-        }
-    }
-    for c in candidates {
-        if c.is_file() {
-            return Ok(c);
-        }
-        looked.push(c.display().to_string());
-    }
-    Err(ProfileError::SensorNotFound {
-        looked: format!("looked at {}", looked.join(", ")),
-    })
+    sensor::find_sensor(explicit).map(|s| s.path)
 }
 
 /// How the image runs, from its config.
@@ -1388,7 +1369,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = dir.path().join("sensor");
         std::fs::write(&s, b"x").unwrap();
-        assert_eq!(locate_sensor(Some(&s)).unwrap(), s);
+        // Not an ELF: refused, naming the file, rather than mounted into a container.
+        let e = locate_sensor(Some(&s)).unwrap_err().to_string();
+        assert!(
+            e.contains(&s.display().to_string()) && e.contains("ELF"),
+            "{e}"
+        );
         let e = locate_sensor(Some(&dir.path().join("none")))
             .unwrap_err()
             .to_string();

@@ -165,7 +165,7 @@ fn probe(c: &dyn Container, port: u16, redis: bool) -> String {
 }
 
 /// The static sensor: `PARE_SENSOR` (must exist when set, as in CI), else the workspace's
-/// release build for x86_64-unknown-linux-gnu if present.
+/// scripts/build-sensor output (target/pare-sensor-embed) if present.
 fn sensor_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("PARE_SENSOR").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
@@ -173,7 +173,7 @@ fn sensor_binary() -> Option<PathBuf> {
         return Some(p);
     }
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/x86_64-unknown-linux-gnu/release/pare-sensor");
+        .join("../../target/pare-sensor-embed/x86_64-unknown-linux-gnu/release/pare-sensor");
     p.is_file().then_some(p)
 }
 

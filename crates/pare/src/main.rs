@@ -55,13 +55,38 @@ enum Command {
     },
 }
 
-fn main() -> ExitCode {
+/// The static sensor that build.rs compiled and embedded (absent when it could not, e.g. on
+/// another target, or with PARE_EMBED_SENSOR=0).
+#[cfg(pare_embedded_sensor)]
+fn register_embedded_sensor() {
+    pare_profile::sensor::set_embedded_sensor(pare_profile::sensor::EmbeddedSensor {
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/pare-sensor")),
+        sha256: env!("PARE_EMBEDDED_SENSOR_SHA256"),
+    });
+}
+#[cfg(not(pare_embedded_sensor))]
+fn register_embedded_sensor() {}
+
+/// Parses the command line; `--version` also says how the sensor is found (computed only
+/// when asked, so start-up stays as quick as before).
+fn parse_cli() -> Cli {
     // Help wraps to the terminal (or COLUMNS, or 100 when piped), not clap's fixed 100.
-    let matches = Cli::command().term_width(term::width()).get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(c) => c,
-        Err(e) => e.exit(),
-    };
+    let mut command = Cli::command().term_width(term::width());
+    if std::env::args_os().any(|a| a == "--version" || a == "-V") {
+        let version = format!(
+            "{}\nsensor: {}",
+            env!("CARGO_PKG_VERSION"),
+            pare_profile::sensor::describe_sensor()
+        );
+        command = command.version(&*Box::leak(version.into_boxed_str()));
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+fn main() -> ExitCode {
+    register_embedded_sensor();
+    let cli = parse_cli();
     progress::set_level(match (cli.quiet, cli.verbose) {
         (true, _) => progress::Level::Quiet,
         (_, true) => progress::Level::Verbose,

@@ -78,18 +78,17 @@ fn missing_sensor_names_the_path_and_the_fix() {
 #[test]
 fn bad_probe_file_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let sensor = dir.path().join("sensor");
-    std::fs::write(&sensor, b"").unwrap();
     let probes = dir.path().join("probes.yaml");
     std::fs::write(&probes, "- {kind: smtp, port: 25}\n").unwrap();
-    let (code, _, err) = run(&[
-        "profile",
-        "oci:/nonexistent/layout",
-        "--sensor",
-        sensor.to_str().unwrap(),
-        "--probes",
-        probes.to_str().unwrap(),
-    ]);
+    // The sensor embedded in pare is written to this test's own cache dir.
+    let o = pare()
+        .args(["profile", "oci:/nonexistent/layout", "--probes"])
+        .arg(&probes)
+        .env_remove("PARE_SENSOR")
+        .env("XDG_CACHE_HOME", dir.path())
+        .output()
+        .unwrap();
+    let (code, err) = (o.status.code(), String::from_utf8_lossy(&o.stderr));
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("probes.yaml") && err.contains("unknown kind"),
