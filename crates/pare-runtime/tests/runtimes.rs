@@ -25,6 +25,27 @@ fn rootfs() -> PathBuf {
     cache.join("bookworm")
 }
 
+/// True when the rootfs fixture exists. When it does not, the test says so on one line and
+/// is skipped; with `PARE_TEST_REQUIRE_FIXTURES=1` (scripts/test, which makes the fixture
+/// first) it fails with that line instead.
+fn have_rootfs() -> bool {
+    let r = rootfs();
+    if r.join("etc/debian_version").is_file() {
+        return true;
+    }
+    let msg = format!(
+        "fixture missing: no debootstrap rootfs at {} (make it with `scripts/testbed rootfs`, or set PARE_TEST_ROOTFS)",
+        r.display()
+    );
+    if std::env::var("PARE_TEST_REQUIRE_FIXTURES").is_ok_and(|v| v == "1") {
+        // Fail with the one line, not a panic message and backtrace.
+        eprintln!("error: {msg}");
+        std::panic::resume_unwind(Box::new(msg));
+    }
+    eprintln!("SKIP: {msg}");
+    false
+}
+
 fn spec(cmd: &[&str]) -> RunSpec {
     RunSpec {
         daemon_image: Some(IMAGE.into()),
@@ -198,6 +219,9 @@ fn concurrent(rt: &(dyn Runtime + Sync)) {
 #[test]
 #[ignore = "needs root"]
 fn embedded_concurrent_starts() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     concurrent(&embedded(tmp.path()));
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
@@ -279,6 +303,9 @@ fn mounts_mentioning(p: &Path) -> usize {
 #[test]
 #[ignore = "needs root"]
 fn embedded_batch_job() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     batch_job(&embedded(tmp.path()));
 }
@@ -286,6 +313,9 @@ fn embedded_batch_job() {
 #[test]
 #[ignore = "needs root"]
 fn embedded_service_exec_stop() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     service(&embedded(tmp.path()));
 }
@@ -293,6 +323,9 @@ fn embedded_service_exec_stop() {
 #[test]
 #[ignore = "needs root"]
 fn embedded_port_forwarding() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     port(&embedded(tmp.path()));
 }
@@ -300,6 +333,9 @@ fn embedded_port_forwarding() {
 #[test]
 #[ignore = "needs root"]
 fn embedded_never_writes_into_rootfs_and_isolates() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let rt = embedded(tmp.path());
     let marker = format!("pare-test-{}", std::process::id());
@@ -346,6 +382,9 @@ fn embedded_never_writes_into_rootfs_and_isolates() {
 #[test]
 #[ignore = "needs root"]
 fn embedded_cleanup_leaves_nothing() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let rt = embedded(tmp.path());
     let c = rt.start(&spec(&["/bin/sleep", "303"])).unwrap();
@@ -388,6 +427,9 @@ fn embedded_cleanup_leaves_nothing() {
 #[test]
 #[ignore = "needs root"]
 fn embedded_setup_errors_are_reported() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let rt = embedded(tmp.path());
     let err = rt
@@ -410,6 +452,9 @@ fn embedded_setup_errors_are_reported() {
 #[test]
 #[ignore = "needs root"]
 fn embedded_with_sensor() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     with_sensor(&embedded(tmp.path()), false);
     with_sensor(&embedded(tmp.path()), true);
@@ -472,6 +517,9 @@ fn docker_cleanup_leaves_nothing() {
 #[test]
 #[ignore = "needs root and docker"]
 fn ctrl_c_tears_everything_down() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let d = docker();
     let mut child = spawn_holder(tmp.path(), None);
@@ -509,6 +557,9 @@ fn ctrl_c_tears_everything_down() {
 #[test]
 #[ignore = "needs root and docker"]
 fn sigkill_leftovers_are_swept() {
+    if !have_rootfs() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let d = docker();
     let mine: DockerContainer = d.start_container(&spec(&["/bin/sleep", "302"])).unwrap();

@@ -128,32 +128,34 @@ fn check_built(report: &Value, stdout: &str) {
     assert!(after < before, "{before} → {after}");
 }
 
-#[test]
-fn build_with_docker_runtime_verifies() {
+/// `pare build IMAGE-OR-REF ARGS... --artifacts DIR` with the embedded sensor; must pass and
+/// verify. Returns the report.
+fn build(reference: &str, args: &[&str], artifacts: &std::path::Path) -> Value {
     let cache = tempfile::tempdir().unwrap();
-    let artifacts = tempfile::tempdir().unwrap();
-    let tag = "pare-test/musl-busybox.slim:install";
     let o = pare(cache.path())
-        .args([
-            "build",
-            IMAGE,
-            "--runtime",
-            "docker",
-            "--timeout",
-            "120",
-            "--tag",
-            tag,
-        ])
+        .args(["build", reference, "--timeout", "120"])
+        .args(args)
         .arg("--artifacts")
-        .arg(artifacts.path())
+        .arg(artifacts)
         .output()
         .unwrap();
-    let stdout = ok(&o, "pare build --runtime docker");
+    let stdout = ok(&o, &format!("pare build {reference} {args:?}"));
     let report: Value =
-        serde_json::from_slice(&std::fs::read(artifacts.path().join("report.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(artifacts.join("report.json")).unwrap()).unwrap();
     check_built(&report, &stdout);
-    // The slim image still serves, started by the docker CLI.
+    report
+}
+
+#[test]
+fn build_with_docker_runtime_verifies() {
+    let artifacts = tempfile::tempdir().unwrap();
+    let tag = "pare-test/musl-busybox.slim:install";
+    build(
+        IMAGE,
+        &["--runtime", "docker", "--tag", tag],
+        artifacts.path(),
+    );
+    // The slim image runs under the docker CLI, its busybox shell intact.
     let run = docker(&[
         "run",
         "--rm",
@@ -169,25 +171,20 @@ fn build_with_docker_runtime_verifies() {
 
 #[test]
 fn build_daemonless_with_embedded_runtime_verifies() {
-    let cache = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("musl-busybox.tar");
     let save = docker(&["save", "-o", archive.to_str().unwrap(), IMAGE]);
     assert!(save.status.success(), "{save:?}");
     let layout = work.path().join("slim");
-    let o = pare(cache.path())
-        .arg("build")
-        .arg(format!("docker-archive:{}", archive.display()))
-        .args(["--runtime", "embedded", "--timeout", "120", "--output"])
-        .arg(format!("oci:{}:slim", layout.display()))
-        .arg("--artifacts")
-        .arg(work.path().join("artifacts"))
-        .output()
-        .unwrap();
-    let stdout = ok(&o, "pare build docker-archive: --runtime embedded");
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(work.path().join("artifacts/report.json")).unwrap())
-            .unwrap();
-    check_built(&report, &stdout);
+    build(
+        &format!("docker-archive:{}", archive.display()),
+        &[
+            "--runtime",
+            "embedded",
+            "--output",
+            &format!("oci:{}:slim", layout.display()),
+        ],
+        &work.path().join("artifacts"),
+    );
     assert!(layout.join("index.json").is_file());
 }
