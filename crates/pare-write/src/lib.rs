@@ -44,6 +44,12 @@ pub enum WriteError {
     },
     #[error("{path}: {reason}")]
     Rootfs { path: PathBuf, reason: String },
+    #[error("{path}: the filesystem is full, writing the slim image stopped")]
+    NoSpace {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "{path}: not a canonical path of the rootfs (\"..\" or a symlinked parent); refusing to write it"
     )]

@@ -129,17 +129,51 @@ pub(crate) fn layer_into_temp(
 ) -> Result<(tempfile::NamedTempFile, LayerInfo), WriteError> {
     let tmp = crate::tmp::file_in(dir, "layer").map_err(io(dir))?;
     let f = tmp.reopen().map_err(io(tmp.path()))?;
-    let (w, info) = write(BufWriter::with_capacity(1 << 20, f))?;
+    let (w, info) = write(BufWriter::with_capacity(1 << 20, f)).map_err(|e| no_space(e, dir))?;
     // No fsync: on a busy ext4 it waits for everyone's dirty data (seconds); the rename keeps
     // readers from ever seeing a partial file.
-    w.into_inner().map_err(|e| WriteError::Io {
-        path: tmp.path().to_path_buf(),
-        source: e.into_error(),
-    })?;
+    w.into_inner()
+        .map_err(|e| WriteError::Io {
+            path: tmp.path().to_path_buf(),
+            source: e.into_error(),
+        })
+        .map_err(|e| no_space(e, dir))?;
     Ok((tmp, info))
 }
 
 pub(crate) fn write(
+    rootfs: &Path,
+    sel: &Selection,
+    meta: &ImageMeta,
+    output: Output,
+    epoch: u64,
+) -> Result<WrittenImage, WriteError> {
+    // Where the bytes go: beside the output, or the temp dir for a `docker load`.
+    let place = match &output {
+        Output::Oci { dir, .. } => parent_of(dir),
+        Output::DockerArchive { path, .. } => parent_of(path),
+        Output::Daemon { .. } => std::env::temp_dir(),
+    };
+    write_to(rootfs, sel, meta, output, epoch).map_err(|e| no_space(e, &place))
+}
+
+/// A full disk surfaces as an error on whatever entry was being copied; name the filesystem
+/// that is full instead (the temps are removed, no partial output is left).
+fn no_space(e: WriteError, place: &Path) -> WriteError {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    match e {
+        WriteError::Io { source, .. } if matches!(source.raw_os_error(), Some(ENOSPC | EDQUOT)) => {
+            WriteError::NoSpace {
+                path: place.to_path_buf(),
+                source,
+            }
+        }
+        other => other,
+    }
+}
+
+fn write_to(
     rootfs: &Path,
     sel: &Selection,
     meta: &ImageMeta,
