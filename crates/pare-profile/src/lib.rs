@@ -574,6 +574,17 @@ static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 pub type InterruptHook = Box<dyn Fn() + Send>;
 static INTERRUPT_HOOKS: Mutex<Vec<InterruptHook>> = Mutex::new(Vec::new());
 
+/// Held by the Ctrl-C handler from the moment it starts cleaning up until the process exits.
+static INTERRUPTING: Mutex<()> = Mutex::new(());
+
+/// Waits while a Ctrl-C handler is cleaning up (it then exits the process with 130, so this
+/// never returns in that case). Call it before the program exits normally: a build that
+/// finishes just as Ctrl-C arrives must not exit while the handler is halfway through removing
+/// its work dir.
+pub fn interrupt_barrier() {
+    drop(INTERRUPTING.lock());
+}
+
 /// Runs `hook` when Ctrl-C ends the program (before containers and temp dirs are removed and
 /// the process exits with 130), and installs the handler if needed. For callers that hold
 /// their own resources around [`run_profile`], such as `pare build`'s work dir and mount.
@@ -607,6 +618,8 @@ fn install_handlers() {
                 SIGNALLED.store(true, Ordering::SeqCst);
                 return;
             }
+            // Held until exit: see interrupt_barrier.
+            let _cleaning = INTERRUPTING.lock();
             if let Ok(hooks) = INTERRUPT_HOOKS.lock() {
                 for hook in hooks.iter() {
                     hook();

@@ -6,7 +6,7 @@
 //! (`ctrlc` refuses a second one), it must call [`cleanup_all`] from its own handler.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 
 /// Something that can tear itself down from any thread.
@@ -17,6 +17,14 @@ pub(crate) trait Teardown: Send + Sync {
 static NEXT: AtomicU64 = AtomicU64::new(1);
 static REGISTRY: Mutex<Option<HashMap<u64, Weak<dyn Teardown>>>> = Mutex::new(None);
 static HANDLER: Once = Once::new();
+/// Set once [`cleanup_all`] has begun: the process is about to exit, and a container started
+/// now would never be torn down.
+static CLOSING: AtomicBool = AtomicBool::new(false);
+
+/// True once [`cleanup_all`] has begun.
+pub(crate) fn closing() -> bool {
+    CLOSING.load(Ordering::SeqCst)
+}
 
 /// Registers a live container; the returned key deregisters it.
 pub(crate) fn register(item: &Arc<dyn Teardown>) -> u64 {
@@ -45,6 +53,7 @@ pub fn live_count() -> usize {
 /// Tears down every live container (processes, docker containers, temp dirs). Safe to call
 /// from a signal-handler thread (the `ctrlc` crate runs handlers on a normal thread).
 pub fn cleanup_all() {
+    CLOSING.store(true, Ordering::SeqCst);
     let items: Vec<Arc<dyn Teardown>> = {
         let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         reg.as_mut().map_or_else(Vec::new, |m| {

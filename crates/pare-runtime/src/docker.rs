@@ -78,9 +78,43 @@ fn daemon_is_local() -> bool {
 }
 
 fn derr(context: &str, e: bollard::errors::Error) -> RuntimeError {
+    use bollard::errors::Error as B;
+    if matches!(
+        e,
+        B::HyperLegacyError { .. }
+            | B::IOError { .. }
+            | B::HyperResponseError { .. }
+            | B::RequestTimeoutError
+            | B::SocketNotFoundError(_)
+    ) {
+        // The daemon went away (or stopped answering): say so, and which daemon, rather
+        // than a transport error's own words.
+        return RuntimeError::DaemonLost {
+            host: daemon_host(),
+            context: context.to_string(),
+            cause: root_cause(&e),
+        };
+    }
     RuntimeError::Docker {
         message: format!("{context}: {e}"),
     }
+}
+
+/// The daemon pare talks to, as a user would name it.
+fn daemon_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
+}
+
+/// The innermost cause's message (a transport error wraps the one that says what happened).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {
@@ -400,7 +434,24 @@ impl DockerRuntime {
             .clone()
             .unwrap_or_else(|| format!("pare-{}", crate::random_hex(12)));
         let sh = self.shared.clone();
-        let id = sh.run(async {
+        // A Ctrl-C while the create request is in flight must not leak the container the
+        // daemon is about to make: until it is registered below, a pending entry removes it
+        // by name once the request has returned.
+        let pending = Arc::new(PendingCreate {
+            shared: sh.clone(),
+            name: name.clone(),
+            in_flight: AtomicBool::new(true),
+        });
+        let pending_td: Arc<dyn Teardown> = pending.clone();
+        let pending_key = cleanup::register(&pending_td);
+        // Registered before this check: a clean-up that begins later sees the pending entry.
+        if cleanup::closing() {
+            cleanup::deregister(pending_key);
+            return Err(RuntimeError::Docker {
+                message: format!("interrupted: not creating container {name}"),
+            });
+        }
+        let created = sh.run(async {
             let opts = CreateContainerOptionsBuilder::new().name(&name).build();
             let created = sh
                 .docker
@@ -408,7 +459,15 @@ impl DockerRuntime {
                 .await
                 .map_err(|e| derr(&format!("create container {name} from {image}"), e))?;
             Ok::<_, RuntimeError>(created.id)
-        })?;
+        });
+        pending.in_flight.store(false, Ordering::SeqCst);
+        let id = match created {
+            Ok(id) => id,
+            Err(e) => {
+                cleanup::deregister(pending_key);
+                return Err(e);
+            }
+        };
         let inner = Arc::new(DockerInner {
             shared: sh.clone(),
             id: id.clone(),
@@ -420,6 +479,7 @@ impl DockerRuntime {
         });
         let td: Arc<dyn Teardown> = inner.clone();
         *inner.reg_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(cleanup::register(&td));
+        cleanup::deregister(pending_key);
         let container = DockerContainer {
             inner,
             endpoints: HashMap::new(),
@@ -553,6 +613,31 @@ impl DockerInner {
                 Err(e) => Err(derr(&format!("kill {signal} container {}", self.name), e)),
             }
         })
+    }
+}
+
+/// A container whose create request is in flight (see `start_container`).
+struct PendingCreate {
+    shared: Arc<Shared>,
+    name: String,
+    in_flight: AtomicBool,
+}
+
+impl Teardown for PendingCreate {
+    fn teardown(&self) {
+        // Wait (bounded) for the daemon's answer, then remove whatever it made under the name.
+        let t = Instant::now();
+        while self.in_flight.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let sh = &self.shared;
+        let _ = sh.run(async {
+            let opts = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            sh.docker.remove_container(&self.name, Some(opts)).await
+        });
     }
 }
 

@@ -137,6 +137,14 @@ pub struct ExecOutput {
 pub enum RuntimeError {
     #[error("docker: {message}")]
     Docker { message: String },
+    #[error(
+        "the docker daemon at {host} stopped answering during {context} ({cause}); is dockerd running? Containers pare started there are removed by its next run"
+    )]
+    DaemonLost {
+        host: String,
+        context: String,
+        cause: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -104,6 +104,8 @@ fn main() -> ExitCode {
             errors::print(&String::from_utf8_lossy(&out)).map(|()| 0)
         }
     };
+    // A Ctrl-C that arrived as the command finished: let its clean-up end the process.
+    pare_profile::interrupt_barrier();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => errors::report(&e),
