@@ -620,16 +620,33 @@ fn install_handlers() {
             }
             // Held until exit: see interrupt_barrier.
             let _cleaning = INTERRUPTING.lock();
-            if let Ok(hooks) = INTERRUPT_HOOKS.lock() {
-                for hook in hooks.iter() {
-                    hook();
+            let run_hooks = || {
+                if let Ok(hooks) = INTERRUPT_HOOKS.lock() {
+                    for hook in hooks.iter() {
+                        hook();
+                    }
                 }
-            }
+            };
+            // Returns the lock: held until exit, no new temp dir can be made (TempDir::new
+            // creates under it).
+            let remove_temp_dirs = || {
+                let dirs = TEMP_DIRS.lock();
+                if let Ok(d) = &dirs {
+                    for p in d.iter() {
+                        let _ = std::fs::remove_dir_all(p);
+                    }
+                }
+                dirs
+            };
+            run_hooks();
             pare_runtime::cleanup_all();
-            let dirs = TEMP_DIRS.lock().map(|d| d.clone()).unwrap_or_default();
-            for d in dirs {
-                let _ = std::fs::remove_dir_all(d);
-            }
+            drop(remove_temp_dirs());
+            // The main thread kept running meanwhile and may have made a directory (again),
+            // or a daemon request in flight may have (dockerd makes a missing bind source):
+            // a second pass after those settle, just before exiting.
+            std::thread::sleep(Duration::from_millis(150));
+            run_hooks();
+            let _frozen = remove_temp_dirs();
             std::process::exit(130);
         });
     });
@@ -641,11 +658,13 @@ struct TempDir(tempfile::TempDir);
 impl TempDir {
     fn new(prefix: &str) -> Result<Self, ProfileError> {
         let base = std::env::temp_dir();
+        // Made and noted under the lock, so the Ctrl-C handler never misses one.
+        let mut dirs = TEMP_DIRS.lock();
         let t = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir_in(&base)
             .map_err(io_err(&base))?;
-        if let Ok(mut d) = TEMP_DIRS.lock() {
+        if let Ok(d) = &mut dirs {
             d.push(t.path().to_path_buf());
         }
         Ok(TempDir(t))

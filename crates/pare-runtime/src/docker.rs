@@ -473,6 +473,7 @@ impl DockerRuntime {
             id: id.clone(),
             name: name.clone(),
             done: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
             reg_key: Mutex::new(None),
             exit: Mutex::new(None),
             sent: Mutex::new(Vec::new()),
@@ -523,6 +524,8 @@ struct DockerInner {
     id: String,
     name: String,
     done: AtomicBool,
+    /// Set when the removal request has returned.
+    removed: AtomicBool,
     reg_key: Mutex<Option<u64>>,
     exit: Mutex<Option<ExitInfo>>,
     /// Signals sent by `stop` (number, name): an exit code of 128+number is reported as that
@@ -533,18 +536,16 @@ struct DockerInner {
 impl DockerInner {
     fn remove(&self) -> Result<(), RuntimeError> {
         if self.done.swap(true, Ordering::SeqCst) {
+            // Another thread is removing it: wait (bounded) for that to finish, so that a
+            // Ctrl-C exit does not cut an in-flight removal short and leave the container.
+            let t = Instant::now();
+            while !self.removed.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             return Ok(());
         }
-        if let Some(k) = self
-            .reg_key
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            cleanup::deregister(k);
-        }
         let sh = &self.shared;
-        sh.run(async {
+        let r = sh.run(async {
             let opts = RemoveContainerOptionsBuilder::new()
                 .force(true)
                 .v(true)
@@ -554,7 +555,18 @@ impl DockerInner {
                 Err(e) if is_not_found(&e) => Ok(()),
                 Err(e) => Err(derr(&format!("remove container {}", self.name), e)),
             }
-        })
+        });
+        self.removed.store(true, Ordering::SeqCst);
+        // Deregistered only now: a Ctrl-C during the request still finds it, and waits above.
+        if let Some(k) = self
+            .reg_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            cleanup::deregister(k);
+        }
+        r
     }
 
     /// The exit status when the container is no longer running.

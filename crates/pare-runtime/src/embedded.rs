@@ -280,6 +280,21 @@ impl EmbeddedRuntime {
         }
         let overlay_opts = cstring("overlay options", opts)?;
         std::fs::create_dir_all(&self.temp_root).map_err(|e| io_err(&self.temp_root, e))?;
+        // A Ctrl-C while this container is being set up (before it is registered below) must
+        // not leave its temp dir: a pending entry removes it once the start has returned.
+        let pending = Arc::new(PendingRun {
+            tmp: tmp.clone(),
+            in_flight: AtomicBool::new(true),
+        });
+        let pending_td: Arc<dyn Teardown> = pending.clone();
+        let pending_key = cleanup::register(&pending_td);
+        let _pending = PendingGuard {
+            pending: pending.clone(),
+            key: pending_key,
+        };
+        if cleanup::closing() {
+            return Err(eerr(format!("interrupted: not starting container {name}")));
+        }
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&tmp)
@@ -330,11 +345,18 @@ impl EmbeddedRuntime {
             stderr: streams.1,
             forwarders: Mutex::new(Vec::new()),
             done: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
             reg_key: Mutex::new(None),
             sent: Mutex::new(Vec::new()),
         });
         let td: Arc<dyn Teardown> = inner.clone();
         *lock(&inner.reg_key) = Some(cleanup::register(&td));
+        // Ctrl-C clean-up began while this one started: it may already have drained the
+        // registry, so tear this container down here rather than leave it behind.
+        if cleanup::closing() {
+            td.teardown();
+            return Err(eerr(format!("interrupted: container {name} torn down")));
+        }
         let mut container = EmbeddedContainer {
             inner,
             endpoints: HashMap::new(),
@@ -1298,6 +1320,8 @@ struct EmbeddedInner {
     stderr: Arc<Mutex<Vec<u8>>>,
     forwarders: Mutex<Vec<Forwarder>>,
     done: AtomicBool,
+    /// Set when the removal has finished.
+    removed: AtomicBool,
     reg_key: Mutex<Option<u64>>,
     sent: Mutex<Vec<Signal>>,
 }
@@ -1324,11 +1348,24 @@ impl EmbeddedInner {
 
     fn remove(&self) -> Result<(), RuntimeError> {
         if self.done.swap(true, Ordering::SeqCst) {
+            // Another thread is removing it: wait (bounded) for that to finish, so that a
+            // Ctrl-C exit does not cut the removal short and leave the temp dir.
+            let t = Instant::now();
+            while !self.removed.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(15) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             return Ok(());
         }
+        let r = self.remove_now();
+        self.removed.store(true, Ordering::SeqCst);
+        // Deregistered only now: a Ctrl-C during the removal still finds it, and waits above.
         if let Some(k) = lock(&self.reg_key).take() {
             cleanup::deregister(k);
         }
+        r
+    }
+
+    fn remove_now(&self) -> Result<(), RuntimeError> {
         for f in lock(&self.forwarders).iter_mut() {
             f.shutdown();
         }
@@ -1499,6 +1536,35 @@ impl EmbeddedInner {
             }
         }
         Ok(out)
+    }
+}
+
+/// A container whose start is in progress (see `start_layers`).
+struct PendingRun {
+    tmp: PathBuf,
+    in_flight: AtomicBool,
+}
+
+impl Teardown for PendingRun {
+    fn teardown(&self) {
+        let t = Instant::now();
+        while self.in_flight.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+/// Ends the pending entry when the start returns, whichever way.
+struct PendingGuard {
+    pending: Arc<PendingRun>,
+    key: u64,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        cleanup::deregister(self.key);
+        self.pending.in_flight.store(false, Ordering::SeqCst);
     }
 }
 
