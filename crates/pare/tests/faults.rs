@@ -24,6 +24,14 @@ use std::time::{Duration, Instant};
 
 const SMALL: &str = "pare-example/musl-busybox";
 
+/// The tests here watch the daemon's containers of the same images (and time their signals):
+/// one at a time, so that one test's containers are never taken for another's leftovers.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn pare() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("pare"))
 }
@@ -54,7 +62,8 @@ fn sigint(child: &Child) {
     let _ = ok;
 }
 
-/// Waits (bounded) for `child` to exit; returns its exit code and its piped stderr.
+/// Waits (bounded) for `child` to exit; returns its exit code (128 + signal when killed by
+/// one) and its piped stderr.
 fn wait_for(child: &mut Child, limit: Duration) -> (Option<i32>, String) {
     let t = Instant::now();
     while t.elapsed() < limit {
@@ -63,7 +72,10 @@ fn wait_for(child: &mut Child, limit: Duration) -> (Option<i32>, String) {
             if let Some(mut e) = child.stderr.take() {
                 e.read_to_string(&mut stderr).unwrap();
             }
-            return (status.code(), stderr);
+            // Killed by a signal (a Ctrl-C before pare's handler is installed, nothing made
+            // yet) counts as 128 + the signal, the shell's convention.
+            use std::os::unix::process::ExitStatusExt;
+            return (status.code().or(status.signal().map(|s| 128 + s)), stderr);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -143,6 +155,7 @@ fn small_build_into(spec: &str, artifacts: &Path) {
 
 #[test]
 fn kill_9_during_an_output_write_keeps_the_previous_output() {
+    let _serial = serial();
     let work = tempfile::tempdir().unwrap();
     for (kind, name) in [("docker-archive", "slim.tar"), ("oci", "slim-layout")] {
         let target = work.path().join(name);
@@ -276,6 +289,7 @@ fn assert_no_space(o: &Output, place: &Path) {
 #[test]
 #[ignore = "needs root (mounts a tmpfs)"]
 fn a_full_disk_gives_a_clear_error_and_no_partial_image() {
+    let _serial = serial();
     let image = "pare-example/python-web";
     // The output on a full filesystem.
     let out = Tmpfs::new("2m");
@@ -421,6 +435,7 @@ fn rng() -> impl FnMut() -> f64 {
 
 #[test]
 fn ctrl_c_at_random_points_of_every_phase_leaves_nothing_behind() {
+    let _serial = serial();
     let mut next = rng();
     const RUNS: u32 = 8;
     for runtime in ["docker", "embedded"] {
@@ -554,6 +569,7 @@ impl DaemonProxy {
 
 #[test]
 fn dockerd_going_away_mid_build_gives_a_clear_error() {
+    let _serial = serial();
     let proxy = DaemonProxy::start();
     let tag = "pare-test/faults-dockerd-gone:slim";
     let art = tempfile::tempdir().unwrap();
@@ -617,6 +633,7 @@ fn dockerd_going_away_mid_build_gives_a_clear_error() {
 
 #[test]
 fn four_builds_at_once_do_not_collide_and_all_verify() {
+    let _serial = serial();
     let images = ["musl-busybox", "shell-entrypoint", "go-server", "cli-job"];
     // One shared TMPDIR and working directory, separate artifacts and tags.
     let tmp = tempfile::tempdir().unwrap();
