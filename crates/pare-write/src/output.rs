@@ -152,7 +152,8 @@ pub(crate) fn write(
     let place = match &output {
         Output::Oci { dir, .. } => parent_of(dir),
         Output::DockerArchive { path, .. } => parent_of(path),
-        Output::Daemon { .. } => std::env::temp_dir(),
+        // The daemon's `docker load` and a registry push stage their layer in the temp dir.
+        Output::Daemon { .. } | Output::Registry { .. } => std::env::temp_dir(),
     };
     write_to(rootfs, sel, meta, output, epoch).map_err(|e| no_space(e, &place))
 }
