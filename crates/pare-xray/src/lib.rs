@@ -23,7 +23,7 @@ use serde::Serialize;
 pub use ci::{CiRules, RuleOutcome, RuleStatus};
 pub use dockerfile::{clean_created_by, dockerfile_from_history};
 pub use packages::{OsInfo, Package, Packages};
-pub use surface::{EnvSecret, ModeFinding, PathSecret, Surface, ToolFinding};
+pub use surface::{EnvSecret, ModeFinding, PathSecret, Surface, ToolFinding, env_secret_reason};
 
 /// Errors from analysis. `Display` is one line naming the layer, file or config at fault.
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +180,15 @@ fn abs(p: &str) -> String {
 
 /// Analyzes an image: one streaming pass over all layers, then the report.
 pub fn analyze(source: &dyn ImageSource, opts: &Options) -> Result<Report, XrayError> {
+    analyze_with_fs(source, opts).map(|(report, _)| report)
+}
+
+/// Like [`analyze`], also returning the merged filesystem (metadata and content hashes, no
+/// contents) for callers that look further, such as `pare diff` and the HTML report.
+pub fn analyze_with_fs(
+    source: &dyn ImageSource,
+    opts: &Options,
+) -> Result<(Report, MergedFs), XrayError> {
     let capture = capture::XrayCapture;
     let ropts = ReadOptions {
         hash: opts.hash,
@@ -187,7 +196,8 @@ pub fn analyze(source: &dyn ImageSource, opts: &Options) -> Result<Report, XrayE
         threads: opts.threads,
     };
     let fs = read_image(source, &ropts)?;
-    Ok(build_report(source, &fs, opts))
+    let report = build_report(source, &fs, opts);
+    Ok((report, fs))
 }
 
 fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Report {

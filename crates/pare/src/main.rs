@@ -21,6 +21,7 @@ mod term;
   pare xray oci:./layout --format json     the same for an OCI layout, as JSON
   pare profile myapp:1.0 --output prof/    trace the app while probing it
   pare build myapp:1.0                     slim image myapp.slim:1.0, verified against the original
+  pare diff myapp:1.0 myapp.slim:1.0       what changed between two images
   pare completions bash > /etc/bash_completion.d/pare
 
 Exit codes: 0 ok, 1 findings or policy failure, 2 error."
@@ -48,6 +49,8 @@ enum Command {
     Build(cmd::build::Args),
     /// Explain why a file was kept in a slim image.
     Why(cmd::build::WhyArgs),
+    /// Compare two images: files, packages, config, layers and attack surface.
+    Diff(cmd::diff::Args),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Command::Profile(a) => cmd::profile::run(a),
         Command::Build(a) => cmd::build::run(a),
         Command::Why(a) => cmd::build::why(a),
+        Command::Diff(a) => cmd::diff::run(a),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pare", &mut out);

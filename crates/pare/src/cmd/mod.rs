@@ -2,6 +2,7 @@
 //! returning the exit code.
 pub mod build;
 pub mod compose;
+pub mod diff;
 pub mod lint;
 pub mod profile;
 pub mod registry_args;

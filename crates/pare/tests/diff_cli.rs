@@ -1,0 +1,177 @@
+//! `pare diff` end to end: OCI layouts and docker archives written by the fixture helpers, and
+//! (docker-tests) a pare-example image against its slim build.
+
+use assert_cmd::Command;
+use pare_layerfs::testing::LayerBuilder as L;
+use pare_source::Compression;
+use pare_source::fixture::{self, DockerArchiveFormat, Image};
+use serde_json::Value;
+
+fn pare() -> Command {
+    let mut c = Command::cargo_bin("pare").unwrap();
+    c.env_remove("CI");
+    c
+}
+
+/// Runs `pare ARGS`, asserting the exit code.
+fn run(args: &[&str], code: i32) -> std::process::Output {
+    let out = pare().args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "pare {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn base() -> Vec<u8> {
+    L::new()
+        .dir("bin")
+        .file("bin/sh", b"ELF sh")
+        .dir("etc")
+        .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
+        .finish()
+}
+
+struct Pair {
+    _t: tempfile::TempDir,
+    a: String,
+    b: String,
+    a2: String,
+}
+
+/// A (OCI layout, gzip) and B (docker archive) share the base layer; B changes the app layer.
+fn pair() -> Pair {
+    let t = tempfile::tempdir().unwrap();
+    let a = Image::new(vec![
+        base(),
+        L::new()
+            .dir("app")
+            .file("app/run", b"v1")
+            .file("app/old", b"x")
+            .finish(),
+    ]);
+    let b = Image::new(vec![
+        base(),
+        L::new()
+            .dir("app")
+            .file("app/run", b"v2")
+            .file("app/new", b"yy")
+            .finish(),
+    ]);
+    let la = t.path().join("a");
+    fixture::write_oci_layout(&la, &a, Compression::Gzip).unwrap();
+    let tb = t.path().join("b.tar");
+    fixture::write_docker_archive(&tb, &b, DockerArchiveFormat::Oci).unwrap();
+    let ta = t.path().join("a.tar");
+    fixture::write_docker_archive(&ta, &a, DockerArchiveFormat::Legacy).unwrap();
+    Pair {
+        a: format!("oci:{}", la.display()),
+        b: format!("docker-archive:{}", tb.display()),
+        a2: format!("docker-archive:{}", ta.display()),
+        _t: t,
+    }
+}
+
+#[test]
+fn exit_codes_follow_diff() {
+    let p = pair();
+    // The same image through two transports: no difference.
+    let out = run(&["diff", &p.a, &p.a2], 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No differences."));
+
+    let out = run(&["diff", &p.a, &p.b], 1);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("- /app/old"), "{s}");
+    assert!(s.contains("+ /app/new"), "{s}");
+    assert!(s.contains("~ /app/run  digest"), "{s}");
+    assert!(
+        s.contains("Layers: 1 shared, 1 only in A, 1 only in B"),
+        "{s}"
+    );
+
+    let missing = "oci:/nonexistent/see-layout";
+    let out = run(&["diff", &p.a, missing], 2);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains(missing), "the failing reference is named: {e}");
+}
+
+#[test]
+fn json_schema_and_filters() {
+    let p = pair();
+    let out = run(&["diff", &p.a, &p.b, "--format", "json"], 1);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["same"], false);
+    assert_eq!(v["files"]["added"], 1);
+    assert_eq!(v["files"]["removed"], 1);
+    assert_eq!(v["files"]["changed"], 1);
+    assert_eq!(v["layers"]["shared"], 1);
+    let entries = v["files"]["entries"].as_array().unwrap();
+    let app_run = entries.iter().find(|e| e["path"] == "/app/run").unwrap();
+    assert_eq!(app_run["fields"], serde_json::json!(["digest"]));
+    assert!(
+        app_run["a"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("xxh3:")
+    );
+    assert_ne!(app_run["a"]["digest"], app_run["b"]["digest"]);
+
+    let args = [
+        "diff", &p.a, &p.b, "--format", "json", "--only", "files", "--path", "/app/n*",
+    ];
+    let v: Value = serde_json::from_slice(&run(&args, 1).stdout).unwrap();
+    assert_eq!(v["files"]["entries"].as_array().unwrap().len(), 1);
+    assert!(v.get("layers").is_none() && v.get("config").is_none());
+
+    // Only the config: identical configs → exit 0 even though the files differ.
+    run(&["diff", &p.a, &p.b, "--only", "config"], 0);
+}
+
+/// A pare-example image against its slim build: the slim image drops packages' files and the
+/// shell, keeps the entrypoint. Builds the slim image first when it is missing.
+#[cfg(feature = "docker-tests")]
+#[test]
+#[ignore = "needs dockerd and the pare-example images (scripts/testbed)"]
+fn example_image_vs_its_slim_build() {
+    let slim = "see-diff-test/python-web.slim:latest";
+    let have = std::process::Command::new("docker")
+        .args(["image", "inspect", slim])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !have {
+        run(&["build", "pare-example/python-web", "--tag", slim], 0);
+    }
+    let out = run(
+        &["diff", "pare-example/python-web", slim, "--format", "json"],
+        1,
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &v["files"];
+    assert!(f["removed"].as_u64().unwrap() > 1000, "{f}");
+    assert!(f["removed_bytes"].as_u64().unwrap() > 50_000_000);
+    let lost: Vec<&str> = v["surface"]["lost"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["category"].as_str())
+        .collect();
+    assert!(lost.contains(&"shell"), "{lost:?}");
+    assert!(
+        v["config"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["key"] != "Entrypoint"),
+        "entrypoint kept"
+    );
+    assert!(
+        v["layers"]["b_only"].as_array().unwrap().len() == 1,
+        "the slim image has one layer"
+    );
+}
