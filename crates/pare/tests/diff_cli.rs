@@ -131,6 +131,36 @@ fn json_schema_and_filters() {
     run(&["diff", &p.a, &p.b, "--only", "config"], 0);
 }
 
+#[test]
+fn html_reports_from_the_cli() {
+    let p = pair();
+    let t = tempfile::tempdir().unwrap();
+    let page = t.path().join("d.html");
+    let html_arg = page.display().to_string();
+    run(&["diff", &p.a, &p.b, "--html", &html_arg], 1);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("/app/new"));
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "nothing external"
+    );
+    let out = run(&["diff", &p.a, &p.b, "--format", "html"], 1);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("id=\"treemap-changes\""));
+
+    let page = t.path().join("x.html");
+    let html_arg = page.display().to_string();
+    run(&["xray", &p.b, "--html", &html_arg], 0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("id=\"treemap-image\""));
+    assert!(
+        html.contains(r#""n":"app""#),
+        "the tree is in the page's data"
+    );
+    let bad = t.path().join("no/such/dir/x.html").display().to_string();
+    let out = run(&["xray", &p.b, "--html", &bad], 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/dir/x.html"));
+}
+
 /// A pare-example image against its slim build: the slim image drops packages' files and the
 /// shell, keeps the entrypoint. Builds the slim image first when it is missing.
 #[cfg(feature = "docker-tests")]
@@ -145,7 +175,17 @@ fn example_image_vs_its_slim_build() {
         .status
         .success();
     if !have {
-        run(&["build", "pare-example/python-web", "--tag", slim], 0);
+        let t = tempfile::tempdir().unwrap();
+        let artifacts = t.path().display().to_string();
+        let args = [
+            "build",
+            "pare-example/python-web",
+            "--tag",
+            slim,
+            "--artifacts",
+            &artifacts,
+        ];
+        run(&args, 0);
     }
     let out = run(
         &["diff", "pare-example/python-web", slim, "--format", "json"],

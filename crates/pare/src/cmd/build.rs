@@ -63,6 +63,9 @@ pub struct Args {
     /// Print report.json to stdout instead of the text summary.
     #[arg(long)]
     pub json: bool,
+    /// Also write a self-contained HTML report (original vs slim, verification, timing, why).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,6 +99,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         Err(e) => return Err(e.into()),
     };
+    if let Some(path) = &args.html {
+        super::html::build(path, &serde_json::to_value(&outcome.report)?, &args.image)?;
+    }
     if args.json {
         print(&format!(
             "{}\n",

@@ -11,6 +11,8 @@ use pare_source::{OpenOptions, Platform};
 pub enum Format {
     Table,
     Json,
+    /// The self-contained HTML report on stdout.
+    Html,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +51,9 @@ pub struct Args {
     /// Never read the daemon's overlay2 storage directly; always export.
     #[arg(long)]
     pub no_direct_storage: bool,
+    /// Also write a self-contained HTML report (tables, treemap of the changed subtrees).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn open_options(
@@ -92,9 +97,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let diff = pare_diff::diff(a.as_ref(), b.as_ref(), &opts)?;
     let stdout = std::io::stdout();
     let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    if let Some(path) = &args.html {
+        super::html::write(path, &pare_report::diff(&diff)?)?;
+    }
     let text = match args.format {
         Format::Json => pare_diff::render::json(&diff),
         Format::Table => pare_diff::render::table(&diff, color),
+        Format::Html => pare_report::diff(&diff)?,
     };
     crate::errors::print(&format!("{}\n", text.trim_end()))?;
     Ok(if diff.same { 0 } else { 1 })

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod compose;
 pub mod diff;
+pub mod html;
 pub mod lint;
 pub mod profile;
 pub mod registry_args;

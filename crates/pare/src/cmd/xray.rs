@@ -60,6 +60,9 @@ pub struct Args {
     pub no_direct_storage: bool,
     #[command(flatten)]
     pub registry: super::registry_args::RegistryArgs,
+    /// Also write a self-contained HTML report (treemap, layers, largest files, surface).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 fn rules(args: &Args) -> anyhow::Result<CiRules> {
@@ -120,7 +123,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         hash: !args.no_hash,
         threads: 0,
     };
-    let mut report = pare_xray::analyze(source.as_ref(), &opts)?;
+    let mut report = match &args.html {
+        None => pare_xray::analyze(source.as_ref(), &opts)?,
+        Some(path) => {
+            let (report, fs) = pare_xray::analyze_with_fs(source.as_ref(), &opts)?;
+            let tree = pare_report::TreeBuilder::from_fs(&fs).finish();
+            drop(fs);
+            super::html::write(path, &pare_report::xray(&report, &tree)?)?;
+            report
+        }
+    };
     let mut code = 0;
     if let Some(rules) = &rules {
         let outcomes = ci::evaluate(&report, rules);
