@@ -63,6 +63,12 @@ pub struct Args {
     /// Also write a self-contained HTML report (treemap, layers, largest files, surface).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Explore the layers and files interactively (needs a terminal; ? shows the keys).
+    #[arg(long, conflicts_with_all = ["html", "ci", "format"])]
+    pub tui: bool,
+    /// With --tui: quit after the first screen (benchmarks).
+    #[arg(long, hide = true, requires = "tui")]
+    pub tui_exit_after_draw: bool,
 }
 
 fn rules(args: &Args) -> anyhow::Result<CiRules> {
@@ -118,6 +124,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         no_direct_storage: args.no_direct_storage,
     };
     let source = pare_source::open(&reference, &options)?;
+    if args.tui {
+        let opts = pare_tui::Options {
+            threads: 0,
+            exit_after_first_draw: args.tui_exit_after_draw,
+        };
+        pare_tui::run(source.as_ref(), &opts)?;
+        return Ok(0);
+    }
     let opts = pare_xray::Options {
         top: args.top,
         hash: !args.no_hash,

@@ -1,0 +1,595 @@
+//! The explorer's state, keys and drawing, independent of the real terminal (tests drive it
+//! with ratatui's `TestBackend`).
+
+use std::collections::HashSet;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use pare_diff::render::printable;
+use pare_layerfs::Kind;
+use pare_xray::render::human_bytes;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::model::{Image, Mark, View, Waste};
+
+/// Smallest terminal the explorer draws in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 12;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Focus {
+    Layers,
+    Tree,
+}
+
+/// One visible line of the tree pane.
+struct Row {
+    path: Box<str>,
+    depth: usize,
+    dir: bool,
+}
+
+pub struct App {
+    image: Image,
+    layer: usize,
+    aggregated: bool,
+    focus: Focus,
+    view: View,
+    expanded: HashSet<Box<str>>,
+    cursor: usize,
+    scroll: usize,
+    /// Marks shown (bits of [`Mark::bit`]).
+    show: u8,
+    search: Option<String>,
+    typing: bool,
+    wasted: Option<Vec<Waste>>,
+    help: bool,
+    pub quit: bool,
+}
+
+fn mark_style(m: Mark) -> Style {
+    match m {
+        Mark::Added => Style::default().fg(Color::Green),
+        Mark::Modified => Style::default().fg(Color::Yellow),
+        Mark::Removed => Style::default().fg(Color::Red),
+        Mark::Unchanged => Style::default(),
+    }
+}
+
+fn mark_sign(m: Mark) -> char {
+    match m {
+        Mark::Added => '+',
+        Mark::Modified => '~',
+        Mark::Removed => '-',
+        Mark::Unchanged => ' ',
+    }
+}
+
+/// Scrolls so the cursor is among the `h` lines shown.
+fn follow(cursor: usize, scroll: &mut usize, h: usize) {
+    if cursor < *scroll {
+        *scroll = cursor;
+    } else if cursor >= *scroll + h {
+        *scroll = cursor + 1 - h;
+    }
+}
+
+fn name_of(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("Tab", "switch between layers and files"),
+    ("↑ ↓ j k PgUp PgDn Home End", "move"),
+    ("Enter Space → l", "expand / collapse a directory"),
+    ("← h", "collapse, or go to the parent"),
+    ("a", "this layer only / all layers up to it"),
+    ("1 2 3 4", "show added / modified / removed / unchanged"),
+    ("w", "wasted files (copies later layers replaced)"),
+    ("/", "search paths (Enter keeps it, Esc clears)"),
+    ("e / c", "expand all / collapse all"),
+    ("?", "this help"),
+    ("q Esc Ctrl-C", "quit"),
+];
+
+impl App {
+    pub fn new(image: Image) -> App {
+        let view = image.view(0, true);
+        let mut expanded = HashSet::new();
+        expanded.insert(Box::<str>::from(""));
+        App {
+            image,
+            layer: 0,
+            aggregated: true,
+            focus: Focus::Layers,
+            view,
+            expanded,
+            cursor: 0,
+            scroll: 0,
+            show: 0b1111,
+            search: None,
+            typing: false,
+            wasted: None,
+            help: false,
+            quit: false,
+        }
+    }
+
+    fn select_layer(&mut self, l: usize) {
+        let l = l.min(self.image.layers.len().saturating_sub(1));
+        if l != self.layer {
+            self.layer = l;
+            self.reload();
+        }
+    }
+
+    fn reload(&mut self) {
+        self.view = self.image.view(self.layer, self.aggregated);
+        self.cursor = 0;
+        self.scroll = 0;
+    }
+
+    fn visible(&self, path: &str) -> bool {
+        if let Some(d) = self.view.dirs.get(path) {
+            if self.view.is_dir(path) {
+                return d.marks & self.show != 0;
+            }
+        }
+        self.view
+            .entries
+            .get(path)
+            .is_some_and(|e| e.mark.bit() & self.show != 0)
+    }
+
+    /// The tree pane's lines: expanded directories' children, filtered by mark; or, while
+    /// searching, every matching path.
+    fn rows(&self) -> Vec<Row> {
+        let mut out = Vec::new();
+        if let Some(q) = self.search.as_deref().filter(|q| !q.is_empty()) {
+            let q = q.to_lowercase();
+            for (p, e) in &self.view.entries {
+                if e.mark.bit() & self.show != 0 && p.to_lowercase().contains(&q) {
+                    out.push(Row {
+                        path: p.clone(),
+                        depth: 0,
+                        dir: e.kind == Kind::Dir,
+                    });
+                }
+            }
+            return out;
+        }
+        // Depth-first through the expanded directories (a stack of paths still to show).
+        let mut tmp: Vec<(Box<str>, usize)> = Vec::new();
+        if let Some(kids) = self.view.children.get("") {
+            for k in kids.iter().rev() {
+                tmp.push((k.clone(), 0));
+            }
+        }
+        while let Some((p, depth)) = tmp.pop() {
+            if !self.visible(&p) {
+                continue;
+            }
+            let dir = self.view.is_dir(&p);
+            if dir && self.expanded.contains(&p) {
+                if let Some(kids) = self.view.children.get(&p) {
+                    for k in kids.iter().rev() {
+                        tmp.push((k.clone(), depth + 1));
+                    }
+                }
+            }
+            out.push(Row {
+                path: p,
+                depth,
+                dir,
+            });
+        }
+        out
+    }
+
+    /// Handles one key.
+    pub fn on_key(&mut self, k: KeyEvent) {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(k.code, KeyCode::Char('c')) {
+            self.quit = true;
+            return;
+        }
+        if self.typing {
+            match k.code {
+                KeyCode::Enter => self.typing = false,
+                KeyCode::Esc => {
+                    self.typing = false;
+                    self.search = None;
+                }
+                KeyCode::Backspace => {
+                    if let Some(s) = &mut self.search {
+                        s.pop();
+                    }
+                }
+                KeyCode::Char(c) => self.search.get_or_insert_with(String::new).push(c),
+                _ => {}
+            }
+            self.cursor = 0;
+            self.scroll = 0;
+            return;
+        }
+        if self.help {
+            self.help = false;
+            return;
+        }
+        if self.wasted.is_some() {
+            match k.code {
+                KeyCode::Char('w') | KeyCode::Esc | KeyCode::Char('q') => self.wasted = None,
+                KeyCode::Down | KeyCode::Char('j') => self.cursor += 1,
+                KeyCode::Up | KeyCode::Char('k') => self.cursor = self.cursor.saturating_sub(1),
+                KeyCode::PageDown => self.cursor += 10,
+                KeyCode::PageUp => self.cursor = self.cursor.saturating_sub(10),
+                _ => {}
+            }
+            let n = self.wasted.as_ref().map_or(0, Vec::len);
+            self.cursor = self.cursor.min(n.saturating_sub(1));
+            return;
+        }
+        match k.code {
+            KeyCode::Char('q') | KeyCode::Esc => {
+                if self.search.is_some() && k.code == KeyCode::Esc {
+                    self.search = None;
+                } else {
+                    self.quit = true;
+                }
+            }
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.focus = match self.focus {
+                    Focus::Layers => Focus::Tree,
+                    Focus::Tree => Focus::Layers,
+                }
+            }
+            KeyCode::Char('a') => {
+                self.aggregated = !self.aggregated;
+                self.reload();
+            }
+            KeyCode::Char(c @ '1'..='4') => {
+                let bit = 1u8 << (c as u8 - b'1');
+                self.show ^= bit;
+                if self.show == 0 {
+                    self.show = bit;
+                }
+                self.cursor = 0;
+                self.scroll = 0;
+            }
+            KeyCode::Char('/') => {
+                self.typing = true;
+                self.search = Some(String::new());
+                self.focus = Focus::Tree;
+            }
+            KeyCode::Char('w') => {
+                self.wasted = Some(self.image.wasted());
+                self.cursor = 0;
+                self.scroll = 0;
+            }
+            KeyCode::Char('e') => {
+                self.expanded.extend(self.view.children.keys().cloned());
+            }
+            KeyCode::Char('c') => {
+                self.expanded.clear();
+                self.expanded.insert("".into());
+                self.cursor = 0;
+                self.scroll = 0;
+            }
+            _ => match self.focus {
+                Focus::Layers => self.layer_key(k.code),
+                Focus::Tree => self.tree_key(k.code),
+            },
+        }
+    }
+
+    fn layer_key(&mut self, code: KeyCode) {
+        let last = self.image.layers.len().saturating_sub(1);
+        match code {
+            KeyCode::Down | KeyCode::Char('j') => self.select_layer(self.layer + 1),
+            KeyCode::Up | KeyCode::Char('k') => self.select_layer(self.layer.saturating_sub(1)),
+            KeyCode::Home => self.select_layer(0),
+            KeyCode::End => self.select_layer(last),
+            KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => self.focus = Focus::Tree,
+            _ => {}
+        }
+    }
+
+    fn tree_key(&mut self, code: KeyCode) {
+        let rows = self.rows();
+        let n = rows.len();
+        match code {
+            KeyCode::Down | KeyCode::Char('j') => self.cursor += 1,
+            KeyCode::Up | KeyCode::Char('k') => self.cursor = self.cursor.saturating_sub(1),
+            KeyCode::PageDown => self.cursor += 20,
+            KeyCode::PageUp => self.cursor = self.cursor.saturating_sub(20),
+            KeyCode::Home => self.cursor = 0,
+            KeyCode::End => self.cursor = n.saturating_sub(1),
+            KeyCode::Enter | KeyCode::Char(' ') | KeyCode::Right | KeyCode::Char('l') => {
+                if let Some(r) = rows.get(self.cursor).filter(|r| r.dir) {
+                    if self.expanded.contains(&r.path) && code != KeyCode::Right {
+                        self.expanded.remove(&r.path);
+                    } else {
+                        self.expanded.insert(r.path.clone());
+                    }
+                }
+            }
+            KeyCode::Left | KeyCode::Char('h') => {
+                if let Some(r) = rows.get(self.cursor) {
+                    if r.dir && self.expanded.contains(&r.path) {
+                        self.expanded.remove(&r.path);
+                    } else {
+                        let par = r.path.rfind('/').map(|i| &r.path[..i]).unwrap_or("");
+                        if let Some(i) = rows.iter().position(|x| &*x.path == par) {
+                            self.cursor = i;
+                        } else {
+                            self.focus = Focus::Layers;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.cursor = self.cursor.min(n.saturating_sub(1));
+    }
+
+    /// Draws the whole screen.
+    pub fn draw(&mut self, f: &mut Frame<'_>) {
+        let area = f.area();
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            let msg = format!(
+                "Terminal too small ({}×{}): pare xray --tui needs at least {MIN_WIDTH}×{MIN_HEIGHT}. \
+                 Enlarge it, or press q to quit.",
+                area.width, area.height
+            );
+            f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+            return;
+        }
+        let [main, status] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area);
+        let left_w = (main.width / 3).clamp(28, 60);
+        let [left, right] =
+            Layout::horizontal([Constraint::Length(left_w), Constraint::Min(20)]).areas(main);
+        self.draw_layers(f, left);
+        if self.wasted.is_some() {
+            self.draw_wasted(f, right);
+        } else {
+            self.draw_tree(f, right);
+        }
+        self.draw_status(f, status);
+        if self.help {
+            self.draw_help(f, area);
+        }
+    }
+
+    fn block(&self, title: String, focused: bool) -> Block<'static> {
+        let style = if focused {
+            Style::default().fg(Color::Cyan)
+        } else {
+            Style::default().fg(Color::DarkGray)
+        };
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(style)
+            .title(title)
+    }
+
+    fn draw_layers(&self, f: &mut Frame<'_>, area: Rect) {
+        let block = self.block(
+            format!(" Layers ({}) ", self.image.layers.len()),
+            self.focus == Focus::Layers,
+        );
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let h = inner.height as usize;
+        let start = self.layer.saturating_sub(h.saturating_sub(1));
+        let lines: Vec<Line<'_>> = self
+            .image
+            .layers
+            .iter()
+            .skip(start)
+            .take(h)
+            .map(|l| {
+                let text = format!(
+                    "{:>3} {:>8}  {}",
+                    l.index,
+                    human_bytes(l.size),
+                    printable(&l.instruction)
+                );
+                let mut style = Style::default();
+                if l.index == self.layer {
+                    style = style.add_modifier(Modifier::REVERSED);
+                }
+                Line::styled(text, style)
+            })
+            .collect();
+        f.render_widget(Paragraph::new(lines), inner);
+    }
+
+    fn draw_tree(&mut self, f: &mut Frame<'_>, area: Rect) {
+        let scope = if self.aggregated {
+            format!("layers 0–{}", self.layer)
+        } else {
+            format!("layer {} only", self.layer)
+        };
+        let title = match &self.search {
+            Some(q) => format!(" Files · {scope} · search \"{}\" ", printable(q)),
+            None => format!(" Files · {scope} "),
+        };
+        let block = self.block(title, self.focus == Focus::Tree);
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let rows = self.rows();
+        let h = inner.height as usize;
+        if rows.is_empty() {
+            f.render_widget(Paragraph::new("(nothing to show)"), inner);
+            return;
+        }
+        self.cursor = self.cursor.min(rows.len() - 1);
+        follow(self.cursor, &mut self.scroll, h);
+        let lines: Vec<Line<'_>> = rows
+            .iter()
+            .enumerate()
+            .skip(self.scroll)
+            .take(h)
+            .map(|(i, r)| {
+                let e = self.view.entries.get(&r.path);
+                let mark = e.map(|e| e.mark).unwrap_or(Mark::Unchanged);
+                let size = if r.dir {
+                    self.view.dirs.get(&r.path).map_or(0, |d| d.size)
+                } else {
+                    e.map_or(0, |e| e.size)
+                };
+                let meta = match e {
+                    Some(e) => format!("{:04o} {:>5}:{:<5}", e.mode, e.uid, e.gid),
+                    None => format!("{:>16}", ""),
+                };
+                let icon = if r.dir {
+                    if self.expanded.contains(&r.path) {
+                        "▾ "
+                    } else {
+                        "▸ "
+                    }
+                } else {
+                    "  "
+                };
+                let name = if self.search.as_deref().is_some_and(|q| !q.is_empty()) {
+                    format!("/{}", r.path)
+                } else {
+                    name_of(&r.path).to_string()
+                };
+                let mut text = format!(
+                    "{} {meta} {:>9}  {}{icon}{}",
+                    mark_sign(mark),
+                    human_bytes(size),
+                    "  ".repeat(r.depth),
+                    printable(&name)
+                );
+                if let Some(l) = e.and_then(|e| e.link.as_deref()) {
+                    text.push_str(" → ");
+                    text.push_str(&printable(l));
+                }
+                let mut style = mark_style(mark);
+                if i == self.cursor && self.focus == Focus::Tree {
+                    style = style.add_modifier(Modifier::REVERSED);
+                }
+                Line::styled(text, style)
+            })
+            .collect();
+        f.render_widget(Paragraph::new(lines), inner);
+    }
+
+    fn draw_wasted(&mut self, f: &mut Frame<'_>, area: Rect) {
+        let list = self.wasted.as_deref().unwrap_or_default();
+        let total: u64 = list.iter().map(|w| w.bytes).sum();
+        let block = self.block(
+            format!(
+                " Wasted: {} in {} copies (w or Esc: back) ",
+                human_bytes(total),
+                list.len()
+            ),
+            true,
+        );
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let h = inner.height as usize;
+        follow(self.cursor, &mut self.scroll, h);
+        let lines: Vec<Line<'_>> = list
+            .iter()
+            .enumerate()
+            .skip(self.scroll)
+            .take(h)
+            .map(|(i, w)| {
+                let text = format!(
+                    "{:>9}  layer {:>2} → {:>2}  {}",
+                    human_bytes(w.bytes),
+                    w.layer,
+                    w.by_layer,
+                    printable(&w.path)
+                );
+                let mut style = Style::default().fg(Color::Red);
+                if i == self.cursor {
+                    style = style.add_modifier(Modifier::REVERSED);
+                }
+                Line::styled(text, style)
+            })
+            .collect();
+        if lines.is_empty() {
+            f.render_widget(Paragraph::new("No wasted bytes."), inner);
+        } else {
+            f.render_widget(Paragraph::new(lines), inner);
+        }
+    }
+
+    fn draw_status(&self, f: &mut Frame<'_>, area: Rect) {
+        let on = |bit: u8, label: &'static str, m: Mark| {
+            let style = if self.show & bit != 0 {
+                mark_style(m).add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+                    .fg(Color::DarkGray)
+                    .add_modifier(Modifier::CROSSED_OUT)
+            };
+            Span::styled(label, style)
+        };
+        let l = self.image.layers.get(self.layer);
+        let first = Line::from(vec![
+            Span::raw(format!(
+                " {} · layer {}/{} {} · ",
+                printable(&self.image.name),
+                self.layer,
+                self.image.layers.len().saturating_sub(1),
+                l.map(|l| l.digest.get(..19).unwrap_or(&l.digest).to_string())
+                    .unwrap_or_default()
+            )),
+            on(1, "1:added ", Mark::Added),
+            on(2, "2:modified ", Mark::Modified),
+            on(4, "3:removed ", Mark::Removed),
+            on(8, "4:unchanged", Mark::Unchanged),
+        ]);
+        let second = if self.typing {
+            Line::from(format!(
+                " Search: {}▏ (Enter keep, Esc clear)",
+                printable(self.search.as_deref().unwrap_or(""))
+            ))
+        } else {
+            Line::styled(
+                " Tab switch · a all-layers/this-layer · / search · w wasted · e/c expand/collapse all · ? help · q quit",
+                Style::default().fg(Color::DarkGray),
+            )
+        };
+        f.render_widget(Paragraph::new(vec![first, second]), area);
+    }
+
+    fn draw_help(&self, f: &mut Frame<'_>, area: Rect) {
+        let w = 70.min(area.width.saturating_sub(2));
+        let h = (HELP.len() as u16 + 4).min(area.height.saturating_sub(2));
+        let r = Rect {
+            x: area.x + (area.width - w) / 2,
+            y: area.y + (area.height - h) / 2,
+            width: w,
+            height: h,
+        };
+        f.render_widget(Clear, r);
+        let lines: Vec<Line<'_>> = HELP
+            .iter()
+            .map(|(k, v)| {
+                Line::from(vec![
+                    Span::styled(format!(" {k:<28}"), Style::default().fg(Color::Cyan)),
+                    Span::raw(*v),
+                ])
+            })
+            .collect();
+        f.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Keys (any key closes) "),
+            ),
+            r,
+        );
+    }
+}

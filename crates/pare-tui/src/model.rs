@@ -1,0 +1,366 @@
+//! What the explorer shows: every layer condensed to compact per-path records (no contents),
+//! and, built on demand for the selected layer only, the tree view of that layer or of all
+//! layers up to it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use pare_layerfs::{Kind, LayerIndex, MergedFs, ReadOptions, Record, read_layer};
+use pare_source::ImageSource;
+
+/// How a path fares in the selected layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// New in this layer.
+    Added,
+    /// Replaces a lower copy.
+    Modified,
+    /// Deleted by this layer (whiteout or opaque directory).
+    Removed,
+    /// From a lower layer, untouched here (aggregated view only).
+    Unchanged,
+}
+
+impl Mark {
+    pub(crate) fn bit(self) -> u8 {
+        match self {
+            Mark::Added => 1,
+            Mark::Modified => 2,
+            Mark::Removed => 4,
+            Mark::Unchanged => 8,
+        }
+    }
+}
+
+/// One layer as the layer list shows it.
+#[derive(Debug, Clone)]
+pub struct LayerInfo {
+    pub index: usize,
+    pub digest: String,
+    pub size: u64,
+    pub entries: usize,
+    pub instruction: String,
+}
+
+/// The image, read once.
+pub struct Image {
+    pub name: String,
+    pub layers: Vec<LayerInfo>,
+    indexes: Vec<LayerIndex>,
+}
+
+/// Errors from reading an image for the explorer.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error(transparent)]
+    Layers(#[from] pare_layerfs::LayerFsError),
+    #[error("layer {layer}")]
+    Open {
+        layer: String,
+        #[source]
+        source: pare_source::SourceError,
+    },
+    #[error("terminal")]
+    Terminal(#[source] std::io::Error),
+    #[error("--tui needs a terminal: stdin and stdout must be a TTY")]
+    NotATerminal,
+}
+
+fn clone_index(i: &LayerIndex) -> LayerIndex {
+    LayerIndex {
+        records: i.records.clone(),
+        whiteouts: i.whiteouts.clone(),
+        opaques: i.opaques.clone(),
+        captured: Vec::new(),
+    }
+}
+
+impl Image {
+    /// Reads every layer (in parallel, `threads` 0: one per core) into compact records.
+    pub fn load(source: &dyn ImageSource, threads: usize) -> Result<Image, TuiError> {
+        let img = source.image();
+        let n = img.layers.len();
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |p| p.get())
+        } else {
+            threads
+        }
+        .clamp(1, n.max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: std::sync::Mutex<Vec<Option<Result<LayerIndex, TuiError>>>> =
+            std::sync::Mutex::new((0..n).map(|_| None).collect());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        let digest = &img.layers[i].digest;
+                        let r = source
+                            .open_layer(i)
+                            .map_err(|e| TuiError::Open {
+                                layer: digest.clone(),
+                                source: e,
+                            })
+                            .and_then(|c| {
+                                read_layer(c, digest, &ReadOptions::default()).map_err(Into::into)
+                            });
+                        if let Ok(mut v) = results.lock() {
+                            v[i] = Some(r);
+                        }
+                    }
+                });
+            }
+        });
+        let mut indexes = Vec::with_capacity(n);
+        for r in results.into_inner().unwrap_or_default() {
+            match r {
+                Some(r) => indexes.push(r?),
+                None => indexes.push(LayerIndex::default()),
+            }
+        }
+        let steps = img.history_steps();
+        let layers = indexes
+            .iter()
+            .enumerate()
+            .map(|(i, idx)| {
+                let created_by = steps
+                    .iter()
+                    .find(|s| s.layer_index == Some(i))
+                    .map(|s| s.created_by.as_str())
+                    .unwrap_or("");
+                LayerInfo {
+                    index: i,
+                    digest: img.layers[i].digest.clone(),
+                    size: idx.records.iter().map(|r| r.size).sum(),
+                    entries: idx.records.len(),
+                    instruction: pare_xray::clean_created_by(created_by),
+                }
+            })
+            .collect();
+        Ok(Image {
+            name: img.name.clone(),
+            layers,
+            indexes,
+        })
+    }
+
+    /// An image from layer indexes already read (tests).
+    pub fn from_indexes(name: &str, indexes: Vec<LayerIndex>) -> Image {
+        let layers = indexes
+            .iter()
+            .enumerate()
+            .map(|(i, idx)| LayerInfo {
+                index: i,
+                digest: format!("layer{i}"),
+                size: idx.records.iter().map(|r| r.size).sum(),
+                entries: idx.records.len(),
+                instruction: String::new(),
+            })
+            .collect();
+        Image {
+            name: name.to_string(),
+            layers,
+            indexes,
+        }
+    }
+
+    /// The merged filesystem of layers `0..upto`.
+    fn merged(&self, upto: usize) -> MergedFs {
+        let mut fs = MergedFs::new();
+        for idx in self.indexes.iter().take(upto) {
+            fs.apply(clone_index(idx));
+        }
+        fs
+    }
+
+    /// File copies that later layers overwrote or deleted, most bytes first.
+    pub fn wasted(&self) -> Vec<Waste> {
+        let fs = self.merged(self.indexes.len());
+        let mut v: Vec<Waste> = fs
+            .superseded
+            .iter()
+            .filter(|s| s.wasted > 0)
+            .map(|s| Waste {
+                path: format!("/{}", s.path),
+                layer: usize::from(s.layer),
+                by_layer: usize::from(s.by_layer),
+                bytes: s.wasted,
+            })
+            .collect();
+        v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
+        v
+    }
+
+    /// The tree of layer `layer` alone, or (`aggregated`) of all layers up to it.
+    pub fn view(&self, layer: usize, aggregated: bool) -> View {
+        let lower = self.merged(layer);
+        let Some(idx) = self.indexes.get(layer) else {
+            return View::default();
+        };
+        let mut entries: BTreeMap<Box<str>, Entry> = BTreeMap::new();
+        let entry = |r: &Record, mark| Entry {
+            kind: r.kind,
+            size: r.size,
+            mode: r.mode,
+            uid: r.uid,
+            gid: r.gid,
+            link: r.link.clone(),
+            mark,
+        };
+        // What this layer removes: whiteouts (with everything beneath) and what opaque
+        // directories hide. One pass over the lower view, looking up each path's ancestors.
+        let whiteouts: std::collections::HashSet<&str> =
+            idx.whiteouts.iter().map(|w| &**w).collect();
+        let opaques: std::collections::HashSet<&str> = idx.opaques.iter().map(|o| &**o).collect();
+        let mut removed: Vec<(Box<str>, Entry)> = Vec::new();
+        if !whiteouts.is_empty() || !opaques.is_empty() {
+            for (q, n) in lower.iter() {
+                let mut gone = whiteouts.contains(q);
+                let mut a = q;
+                while !gone && !a.is_empty() {
+                    a = parent(a);
+                    gone = whiteouts.contains(a) || opaques.contains(a);
+                }
+                if gone {
+                    removed.push((q.into(), Entry::from_node(n, Mark::Removed)));
+                }
+            }
+        }
+        if aggregated {
+            let mut upper = lower;
+            let changed: HashMap<&str, bool> = idx
+                .records
+                .iter()
+                .map(|r| (&*r.path, upper.get(&r.path).is_some()))
+                .collect();
+            upper.apply(clone_index(idx));
+            for (p, n) in upper.iter() {
+                let mark = match changed.get(p) {
+                    Some(true) => Mark::Modified,
+                    Some(false) => Mark::Added,
+                    None => Mark::Unchanged,
+                };
+                entries.insert(p.into(), Entry::from_node(n, mark));
+            }
+        } else {
+            for r in &idx.records {
+                let mark = if lower.get(&r.path).is_some() {
+                    Mark::Modified
+                } else {
+                    Mark::Added
+                };
+                entries.insert(r.path.clone(), entry(r, mark));
+            }
+        }
+        for (p, e) in removed {
+            entries.entry(p).or_insert(e);
+        }
+        View::new(entries)
+    }
+}
+
+/// One path of a view.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub kind: Kind,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub link: Option<Box<str>>,
+    pub mark: Mark,
+}
+
+impl Entry {
+    fn from_node(n: &pare_layerfs::Node, mark: Mark) -> Entry {
+        Entry {
+            kind: n.kind,
+            size: n.size,
+            mode: n.mode,
+            uid: n.uid,
+            gid: n.gid,
+            link: n.link.clone(),
+            mark,
+        }
+    }
+}
+
+/// A wasted file copy.
+#[derive(Debug, Clone)]
+pub struct Waste {
+    pub path: String,
+    pub layer: usize,
+    pub by_layer: usize,
+    pub bytes: u64,
+}
+
+/// Per directory: bytes of files beneath, and which marks occur beneath.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DirInfo {
+    pub size: u64,
+    pub marks: u8,
+}
+
+/// The tree of one layer selection: entries by path, each directory's children, sizes and
+/// marks. Directories a layer lists only implicitly (a file without its parent entry) exist here.
+#[derive(Debug, Default)]
+pub struct View {
+    pub entries: BTreeMap<Box<str>, Entry>,
+    pub children: HashMap<Box<str>, Vec<Box<str>>>,
+    pub dirs: HashMap<Box<str>, DirInfo>,
+}
+
+fn parent(p: &str) -> &str {
+    p.rfind('/').map(|i| &p[..i]).unwrap_or("")
+}
+
+impl View {
+    fn new(entries: BTreeMap<Box<str>, Entry>) -> View {
+        let mut children: HashMap<Box<str>, Vec<Box<str>>> = HashMap::new();
+        let mut dirs: HashMap<Box<str>, DirInfo> = HashMap::new();
+        let mut linked: std::collections::HashSet<Box<str>> = std::collections::HashSet::new();
+        dirs.insert("".into(), DirInfo::default());
+        for (p, e) in &entries {
+            // Directory sizes count what is there: removed files show, but weigh nothing.
+            let size = if e.kind == Kind::File && e.mark != Mark::Removed {
+                e.size
+            } else {
+                0
+            };
+            let bit = e.mark.bit();
+            if e.kind == Kind::Dir {
+                dirs.entry(p.clone()).or_default();
+            }
+            // Every ancestor sums the bytes and marks; a path not linked to its parent yet (the
+            // entry itself, or an implicit parent directory) is linked once.
+            let mut node: &str = p;
+            loop {
+                let par = parent(node);
+                let d = dirs.entry(par.into()).or_default();
+                d.size += size;
+                d.marks |= bit;
+                if linked.insert(node.into()) {
+                    children.entry(par.into()).or_default().push(node.into());
+                }
+                if par.is_empty() {
+                    break;
+                }
+                node = par;
+            }
+        }
+        for v in children.values_mut() {
+            v.sort_unstable();
+        }
+        View {
+            entries,
+            children,
+            dirs,
+        }
+    }
+
+    pub fn is_dir(&self, p: &str) -> bool {
+        self.children.contains_key(p) || self.entries.get(p).is_some_and(|e| e.kind == Kind::Dir)
+    }
+}
