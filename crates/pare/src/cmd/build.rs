@@ -100,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Err(e) => return Err(e.into()),
     };
     if let Some(path) = &args.html {
-        super::html::build(path, &serde_json::to_value(&outcome.report)?, &args.image)?;
+        super::html::build(path, &serde_json::to_value(&outcome.report)?, &image)?;
     }
     if args.json {
         print(&format!(
