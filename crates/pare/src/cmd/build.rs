@@ -13,8 +13,7 @@ use crate::errors::print;
   pare build app:1 --include-shell --exec 'sh -c true'
   pare build oci:./layout:1.0 --output oci:./slim:1.0     no daemon: embedded runtime, OCI layout out
   pare build app:1 --exclude '/usr/share/doc/**' --tag app:slim
-  pare build --compose compose.yaml api db       slim two services of a Compose project, verified
-                                                 with the project running; writes compose.slim.yaml
+  pare build --compose compose.yaml api db       slim two services of a Compose project, verified with the project running; writes compose.slim.yaml
   pare why /usr/lib/x86_64-linux-gnu/libssl.so.3   why a file was kept (reads pare-build/report.json)
 
 Exit codes: 0 built and verified, 1 verification failed (the image is kept), 2 error.")]
