@@ -702,23 +702,32 @@ impl Container for DockerContainer {
         if state == DIRECT_NO {
             return None;
         }
-        // A routable container answers a connect at once: accepted or refused (RST). Only
-        // the first try may wait for the timeout, on an address that is not reachable.
-        let timeout = Duration::from_millis(if state == DIRECT_YES { 1000 } else { 300 });
-        let answer = match std::net::TcpStream::connect_timeout(&SocketAddr::new(ip, port), timeout)
-        {
-            Ok(_) => Some(true),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(false),
-            Err(_) => None,
+        // A routable container answers a connect at once: accepted or refused (RST). A connect
+        // that times out is tried again before it counts: right after a container starts, or
+        // while the host still holds a stale neighbour entry for a reused address, the first
+        // SYNs can be lost, and the fallback (a connect through docker's proxy) cannot tell a
+        // closed port from a slow proxy. Only an address that never answered is given up on.
+        let (tries, timeout) = if state == DIRECT_YES {
+            (3, Duration::from_millis(1000))
+        } else {
+            (6, Duration::from_millis(400))
         };
-        self.direct_works.store(
-            if answer.is_some() {
-                DIRECT_YES
-            } else {
-                DIRECT_NO
-            },
-            Ordering::Relaxed,
-        );
+        let addr = SocketAddr::new(ip, port);
+        let answer = (0..tries).find_map(|_| {
+            match std::net::TcpStream::connect_timeout(&addr, timeout) {
+                Ok(_) => Some(Some(true)),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(Some(false)),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => None,
+                // Unreachable network or host: not routable from here, no use retrying.
+                Err(_) => Some(None),
+            }
+        });
+        let answer = answer.flatten();
+        if answer.is_some() {
+            self.direct_works.store(DIRECT_YES, Ordering::Relaxed);
+        } else if state != DIRECT_YES {
+            self.direct_works.store(DIRECT_NO, Ordering::Relaxed);
+        }
         answer
     }
 
