@@ -64,16 +64,21 @@ pub(crate) fn sweep_dead(dir: &Path) -> usize {
         if !idle {
             continue;
         }
-        let p = e.path();
-        let gone = match e.file_type() {
-            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
-            _ => std::fs::remove_file(&p),
-        };
-        if gone.is_ok() {
+        if remove_entry(&e) {
             removed += 1;
         }
     }
     removed
+}
+
+/// Removes a temp entry, a whole tree when it is a directory; whether it is gone.
+fn remove_entry(e: &std::fs::DirEntry) -> bool {
+    let p = e.path();
+    match e.file_type() {
+        Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
+        _ => std::fs::remove_file(&p),
+    }
+    .is_ok()
 }
 
 /// A temp file in `dir` (same filesystem as the target, for the rename).
@@ -111,12 +116,7 @@ pub fn remove_temp_files() -> usize {
             if !e.file_name().to_string_lossy().starts_with(&ours) {
                 continue;
             }
-            let p = e.path();
-            let gone = match e.file_type() {
-                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
-                _ => std::fs::remove_file(&p),
-            };
-            if gone.is_ok() {
+            if remove_entry(&e) {
                 removed += 1;
             }
         }
