@@ -277,9 +277,9 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     std::fs::create_dir(&rootfs).map_err(file_err(&rootfs))?;
     {
         // Ctrl-C: unmount and remove the work dir (extracted files, the written archive)
-        // before pare-profile's handler removes the containers and exits.
+        // before the containers and temp dirs go and the program exits.
         let (work_dir, mount_point) = (work.path().to_path_buf(), rootfs.clone());
-        pare_profile::on_interrupt(Box::new(move || {
+        opts.profile.cancel.on_cancel(move || {
             INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
             // Half-written outputs beside an `--output` (`.pare-PID-…`).
             pare_write::remove_temp_files();
@@ -300,7 +300,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-        }));
+        });
     }
     // A local daemon's overlay2 layers are mounted as one read-only overlay instead of being
     // copied (root only; anything else is extracted). Dropped, so unmounted, before `work`.

@@ -659,7 +659,7 @@ pub fn run(
     if let Ok(mut r) = RUN.lock() {
         *r = Some((docker.clone(), run_id.clone()));
     }
-    pare_profile::on_interrupt(Box::new(remove_leftovers));
+    opts.profile.cancel.on_cancel(remove_leftovers);
     std::fs::create_dir_all(&opts.artifacts).map_err(file_err(&opts.artifacts))?;
     let sensor = pare_profile::locate_sensor(opts.profile.sensor.as_deref())?;
     let originals: BTreeMap<String, String> = project

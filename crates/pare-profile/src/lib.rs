@@ -16,8 +16,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use pare_image::{ImageConfiguration, Platform, ResolvedImage};
@@ -204,6 +202,9 @@ pub struct ProfileOptions {
     pub ready_url: Option<String>,
     /// Ready when this command, run inside the container, exits 0 (`--ready-cmd`).
     pub ready_cmd: Option<String>,
+    /// The program's cancellation token and cleanup registry: temp dirs are registered in
+    /// it, and `--continue-after signal` waits on it. The program cancels it on Ctrl-C.
+    pub cancel: pare_runtime::Cancel,
 }
 
 impl ProfileOptions {
@@ -229,6 +230,7 @@ impl ProfileOptions {
             ready_log: None,
             ready_url: None,
             ready_cmd: None,
+            cancel: pare_runtime::Cancel::default(),
         }
     }
 
@@ -567,125 +569,9 @@ fn explicit_probes(
     Ok(if specs.is_empty() { None } else { Some(specs) })
 }
 
-static SIGNALLED: AtomicBool = AtomicBool::new(false);
-static WAITING_FOR_SIGNAL: AtomicBool = AtomicBool::new(false);
-static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-/// Extra cleanup run by the Ctrl-C handler, see [`on_interrupt`].
-pub type InterruptHook = Box<dyn Fn() + Send>;
-static INTERRUPT_HOOKS: Mutex<Vec<InterruptHook>> = Mutex::new(Vec::new());
-
-/// Held by the Ctrl-C handler from the moment it starts cleaning up until the process exits.
-static INTERRUPTING: Mutex<()> = Mutex::new(());
-
-/// Waits while a Ctrl-C handler is cleaning up (it then exits the process with 130, so this
-/// never returns in that case). Call it before the program exits normally: a build that
-/// finishes just as Ctrl-C arrives must not exit while the handler is halfway through removing
-/// its work dir.
-pub fn interrupt_barrier() {
-    drop(INTERRUPTING.lock());
-}
-
-/// Runs `hook` when Ctrl-C ends the program (before containers and temp dirs are removed and
-/// the process exits with 130), and installs the handler if needed. For callers that hold
-/// their own resources around [`run_profile`], such as `pare build`'s work dir and mount.
-pub fn on_interrupt(hook: InterruptHook) {
-    install_handlers();
-    if let Ok(mut h) = INTERRUPT_HOOKS.lock() {
-        h.push(hook);
-    }
-}
-
-/// Installs pare-profile's Ctrl-C handler once: during `--continue-after signal` it ends the
-/// wait; otherwise it tears down every container and temp dir and exits 130. SIGUSR1 always
-/// ends the wait. When the program already owns the Ctrl-C handler, it keeps it (and must call
-/// `pare_runtime::cleanup_all`).
-fn install_handlers() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let usr1 = Arc::new(AtomicBool::new(false));
-        if signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone()).is_ok() {
-            std::thread::spawn(move || {
-                loop {
-                    if usr1.swap(false, Ordering::SeqCst) {
-                        SIGNALLED.store(true, Ordering::SeqCst);
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            });
-        }
-        let _ = ctrlc::set_handler(|| {
-            if WAITING_FOR_SIGNAL.load(Ordering::SeqCst) && !SIGNALLED.load(Ordering::SeqCst) {
-                SIGNALLED.store(true, Ordering::SeqCst);
-                return;
-            }
-            // Held until exit: see interrupt_barrier.
-            let _cleaning = INTERRUPTING.lock();
-            let run_hooks = || {
-                if let Ok(hooks) = INTERRUPT_HOOKS.lock() {
-                    for hook in hooks.iter() {
-                        hook();
-                    }
-                }
-            };
-            // Returns the lock: held until exit, no new temp dir can be made (TempDir::new
-            // creates under it).
-            let remove_temp_dirs = || {
-                let dirs = TEMP_DIRS.lock();
-                if let Ok(d) = &dirs {
-                    for p in d.iter() {
-                        let _ = std::fs::remove_dir_all(p);
-                    }
-                }
-                dirs
-            };
-            run_hooks();
-            pare_runtime::cleanup_all();
-            drop(remove_temp_dirs());
-            // The main thread kept running meanwhile and may have made a directory (again),
-            // or a daemon request in flight may have (dockerd makes a missing bind source):
-            // a second pass after those settle, just before exiting.
-            std::thread::sleep(Duration::from_millis(150));
-            run_hooks();
-            let _frozen = remove_temp_dirs();
-            std::process::exit(130);
-        });
-    });
-}
-
-/// A temp dir removed on drop and by the Ctrl-C handler.
-struct TempDir(tempfile::TempDir);
-
-impl TempDir {
-    fn new(prefix: &str) -> Result<Self, ProfileError> {
-        let base = std::env::temp_dir();
-        // Made and noted under the lock, so the Ctrl-C handler never misses one.
-        let mut dirs = TEMP_DIRS.lock();
-        let t = tempfile::Builder::new()
-            .prefix(prefix)
-            .tempdir_in(&base)
-            .map_err(io_err(&base))?;
-        if let Ok(d) = &mut dirs {
-            d.push(t.path().to_path_buf());
-        }
-        Ok(TempDir(t))
-    }
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Ok(mut d) = TEMP_DIRS.lock() {
-            d.retain(|p| p != self.0.path());
-        }
-    }
-}
-
 /// Profiles an image end to end: open, choose the runtime, extract (embedded), run, probe,
 /// write the artifacts.
 pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
-    install_handlers();
     let t0 = Instant::now();
     let reference = ImageRef::parse(&opts.image)?;
     let sensor = locate_sensor(opts.sensor.as_deref())?;
@@ -721,7 +607,7 @@ pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
             });
         }
         _ => {
-            let dir = TempDir::new("pare-rootfs-")?;
+            let dir = temp_dir(opts, "pare-rootfs-")?;
             let dest = dir.path().join("rootfs");
             std::fs::create_dir(&dest).map_err(io_err(&dest))?;
             opts.say(&format!(
@@ -766,13 +652,11 @@ impl Drop for Guard {
     }
 }
 
-fn interruptible_sleep(d: Duration) {
-    let end = Instant::now() + d;
-    while Instant::now() < end && !SIGNALLED.load(Ordering::SeqCst) {
-        std::thread::sleep(
-            Duration::from_millis(100).min(end.saturating_duration_since(Instant::now())),
-        );
-    }
+/// A temp dir removed on drop and when the run is cancelled (Ctrl-C).
+fn temp_dir(opts: &ProfileOptions, prefix: &str) -> Result<pare_runtime::TempDir, ProfileError> {
+    opts.cancel
+        .temp_dir(prefix)
+        .map_err(io_err(&std::env::temp_dir()))
 }
 
 /// Runs an opened image under the sensor with `runtime`, probes it, and writes the artifacts
@@ -797,7 +681,7 @@ pub fn run_profile(
         });
     }
     let explicit = explicit_probes(opts, &run)?;
-    let out_dir = TempDir::new("pare-sensor-out-")?;
+    let out_dir = temp_dir(opts, "pare-sensor-out-")?;
     let (daemon_image, rootfs) = match target {
         Target::Daemon(n) => (Some(n), None),
         Target::Rootfs(p) => (None, Some(p)),
@@ -1019,7 +903,7 @@ pub fn run_profile(
         ContinueAfter::Probe => {}
         ContinueAfter::Seconds(n) => {
             opts.wait_for(&format!("{n}s more (--continue-after)"));
-            interruptible_sleep(Duration::from_secs(n));
+            opts.cancel.sleep(Duration::from_secs(n));
         }
         ContinueAfter::Exit(limit) => {
             opts.wait_for(&format!(
@@ -1052,14 +936,9 @@ pub fn run_profile(
                 ),
             );
             opts.wait_for("you to press Ctrl-C or send SIGUSR1");
-            WAITING_FOR_SIGNAL.store(true, Ordering::SeqCst);
-            while !SIGNALLED.load(Ordering::SeqCst) {
-                if c.wait(Duration::from_millis(200))?.is_some() {
-                    break;
-                }
-            }
-            WAITING_FOR_SIGNAL.store(false, Ordering::SeqCst);
-            SIGNALLED.store(false, Ordering::SeqCst);
+            opts.cancel
+                .wait_proceed(Duration::from_millis(200), |d| Ok(c.wait(d)?.is_some()))
+                .map_err(ProfileError::Runtime)?;
         }
     }
     let t_stop = Instant::now();

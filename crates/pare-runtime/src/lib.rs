@@ -20,9 +20,10 @@
 //!   sent N), `exec` runs as root under the sensor and as the image user otherwise, ports are
 //!   reached through 127.0.0.1 endpoints. `tests/examples.rs` checks that the sensor records
 //!   the same files in both on the `pare-example/*` images.
-//! * Cleanup: every container is removed on `cleanup()`/Drop; a process-wide handler for
-//!   SIGINT/SIGTERM/SIGHUP (installed on the first start) tears all live containers down and
-//!   exits 130. A program with its own `ctrlc` handler calls [`cleanup_all`] from it. After a
+//! * Cleanup: every container is removed on `cleanup()`/Drop. The library installs no signal
+//!   handler and never exits: the program owns the signals and, on Ctrl-C, calls
+//!   [`Cancel::cleanup`] (its registered hooks, [`cleanup_all`] live containers, temp dirs)
+//!   on the [`Cancel`] it passed down. After a
 //!   SIGKILL, embedded sandboxes die with the process (lifeline pipe) and
 //!   [`EmbeddedRuntime::remove_stale`] (run by `new`) / [`DockerRuntime::remove_stale`] sweep
 //!   what dead pare processes left.
@@ -37,11 +38,13 @@ use std::time::Duration;
 
 use pare_trace::ExitInfo;
 
+mod cancel;
 mod cleanup;
 pub mod docker;
 pub mod embedded;
 
-pub use cleanup::{cleanup_all, install_signal_handler, live_count};
+pub use cancel::{Cancel, CancelHook, TempDir};
+pub use cleanup::{cleanup_all, live_count};
 pub use docker::{
     Attach, DockerContainer, DockerRuntime, Health, Healthcheck, OWNER_LABEL, RUN_LABEL,
 };

@@ -658,6 +658,17 @@ fn hold_containers_for_ctrl_c() {
     let Some(dir) = std::env::var_os("PARE_HOLD_DIR") else {
         return;
     };
+    // The program owns the signals (the library installs no handler): this one does what
+    // the `pare` binary does on Ctrl-C.
+    let cancel = pare_runtime::Cancel::new();
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT]).unwrap();
+    let on_signal = cancel.clone();
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            on_signal.cleanup();
+            std::process::exit(130);
+        }
+    });
     let e = EmbeddedRuntime::with_temp_root(PathBuf::from(dir)).unwrap();
     let secs = std::env::var("PARE_HOLD_SECS").unwrap_or_else(|_| "301".into());
     let _a = e.start(&spec(&["/bin/sleep", &secs])).unwrap();

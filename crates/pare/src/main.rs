@@ -8,6 +8,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 mod cmd;
 mod errors;
 mod progress;
+mod signals;
 mod term;
 
 #[derive(Parser, Debug)]
@@ -95,6 +96,10 @@ fn main() -> ExitCode {
         (_, true) => progress::Level::Verbose,
         _ => progress::Level::Normal,
     });
+    // Commands that run containers clean up on Ctrl-C; the others keep the default signals.
+    if matches!(cli.command, Command::Profile(_) | Command::Build(_)) {
+        signals::install();
+    }
     let result = match cli.command {
         Command::Lint(a) => cmd::lint::run(a),
         Command::Xray(a) => cmd::xray::run(a),
@@ -109,7 +114,7 @@ fn main() -> ExitCode {
         }
     };
     // A Ctrl-C that arrived as the command finished: let its clean-up end the process.
-    pare_profile::interrupt_barrier();
+    signals::barrier();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => errors::report(&e),

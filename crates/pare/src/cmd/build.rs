@@ -93,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let outcome = match pare_build::build(&opts, &progress) {
         Ok(o) => o,
         // Ctrl-C: the handler removes the work dir and containers, then exits with 130.
-        Err(_) if pare_build::interrupted() => loop {
+        Err(_) if crate::signals::cancel().is_cancelled() => loop {
             std::thread::park();
         },
         Err(e) => return Err(e.into()),

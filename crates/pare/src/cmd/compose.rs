@@ -125,7 +125,7 @@ fn run_and_show(
 ) -> anyhow::Result<pare_compose::Summary> {
     let summary = match pare_compose::run::run(project, opts, progress) {
         Ok(s) => s,
-        Err(_) if pare_compose::run::interrupted() => loop {
+        Err(_) if crate::signals::cancel().is_cancelled() => loop {
             std::thread::park();
         },
         Err(e) => return Err(e.into()),

@@ -77,6 +77,7 @@ impl ProbeArgs {
     pub fn to_options(&self, image: &str, output: PathBuf) -> anyhow::Result<ProfileOptions> {
         self.registry.install();
         let mut o = ProfileOptions::new(image, output);
+        o.cancel = crate::signals::cancel();
         o.runtime = self.runtime.clone();
         o.http_probes = self
             .http_probe
