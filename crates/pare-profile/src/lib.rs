@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub mod apparmor;
 mod artifacts;
+mod drive;
 mod error;
 mod hint;
 mod image_run;

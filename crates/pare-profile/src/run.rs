@@ -6,24 +6,58 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pare_image::ResolvedImage;
-use pare_probe::{PortKind, ProbeOptions, Readiness, ReadyPlan};
+use pare_probe::ProbeOptions;
 use pare_reference::ImageRef;
 use pare_runtime::{Container, RunSpec, Runtime, SensorSpec};
-use pare_trace::{AppState, ImageInfo, ProbeSpec, Profile, RunRecord, SCHEMA_VERSION};
+use pare_trace::{ExitInfo, ImageInfo, ProbeSpec, Profile, SCHEMA_VERSION, SensorReport};
 
+use crate::drive;
 use crate::image_run::explicit_probes;
-use crate::ready::{not_ready, ready_sign};
-use crate::report::{merge_report, read_report, traced_exec};
+use crate::ready::ready_sign;
+use crate::report::{merge_report, read_report};
 use crate::stability::stability_run;
 use crate::{
-    ContinueAfter, ImageRun, ProfileError, ProfileOptions, ProfileResult, Target, Timings, io_err,
-    locate_sensor, write_artifacts,
+    ImageRun, ProfileError, ProfileOptions, ProfileResult, Target, Timings, io_err, locate_sensor,
+    write_artifacts,
 };
 
 /// Profiles an image end to end: open, choose the runtime, extract (embedded), run, probe,
 /// write the artifacts.
 pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
     let t0 = Instant::now();
+    let prepared = prepare(opts)?;
+    let prepare = t0.elapsed();
+    let result = run_profile(
+        &prepared.image,
+        &prepared.reference.to_string(),
+        prepared.target,
+        prepared.runtime.as_ref(),
+        &prepared.sensor,
+        opts,
+    );
+    let t_clean = Instant::now();
+    drop(prepared.rootfs_dir);
+    let mut result = result?;
+    result.timings.cleanup += t_clean.elapsed();
+    result.timings.prepare = prepare;
+    result.timings.total = t0.elapsed();
+    Ok(result)
+}
+
+/// What [`prepare`] made ready for the run.
+struct Prepared {
+    reference: ImageRef,
+    sensor: PathBuf,
+    runtime: std::sync::Arc<dyn Runtime>,
+    image: ResolvedImage,
+    target: Target,
+    /// Holds the extracted root filesystem (embedded runtime) until the run is over.
+    rootfs_dir: Option<pare_runtime::TempDir>,
+}
+
+/// The prepare phase: parse the reference, find the sensor, check the probe file, choose the
+/// runtime, open the image and (for the embedded runtime) extract its root filesystem.
+fn prepare(opts: &ProfileOptions) -> Result<Prepared, ProfileError> {
     let reference = ImageRef::parse(&opts.image)?;
     let sensor = locate_sensor(opts.sensor.as_deref())?;
     if let Some(file) = &opts.probe_file {
@@ -49,7 +83,7 @@ pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
         },
     )?;
     let image = source.image().clone();
-    let mut _rootfs_dir = None;
+    let mut rootfs_dir = None;
     let target = match (runtime.name(), &reference) {
         ("docker", ImageRef::DockerDaemon { name }) => Target::Daemon(name.clone()),
         ("docker", _) => {
@@ -71,27 +105,19 @@ pub fn profile(opts: &ProfileOptions) -> Result<ProfileResult, ProfileError> {
                 dest: dest.clone(),
                 message: e.to_string(),
             })?;
-            _rootfs_dir = Some(dir);
+            rootfs_dir = Some(dir);
             Target::Rootfs(dest)
         }
     };
     drop(source);
-    let prepare = t0.elapsed();
-    let result = run_profile(
-        &image,
-        &reference.to_string(),
+    Ok(Prepared {
+        reference,
+        sensor,
+        runtime,
+        image,
         target,
-        runtime.as_ref(),
-        &sensor,
-        opts,
-    );
-    let t_clean = Instant::now();
-    drop(_rootfs_dir);
-    let mut result = result?;
-    result.timings.cleanup += t_clean.elapsed();
-    result.timings.prepare = prepare;
-    result.timings.total = t0.elapsed();
-    Ok(result)
+        rootfs_dir,
+    })
 }
 
 /// Removes the container whatever happens.
@@ -111,7 +137,9 @@ fn temp_dir(opts: &ProfileOptions, prefix: &str) -> Result<pare_runtime::TempDir
 }
 
 /// Runs an opened image under the sensor with `runtime`, probes it, and writes the artifacts
-/// into `opts.output`.
+/// into `opts.output`. The phases, each with its own inputs and outputs: plan the run, start
+/// it, wait until it is ready, probe it, keep it running as asked, stop it, read the sensor's
+/// reports, run it again untraced (answers that change), write the artifacts.
 pub fn run_profile(
     image: &ResolvedImage,
     reference: &str,
@@ -121,6 +149,111 @@ pub fn run_profile(
     opts: &ProfileOptions,
 ) -> Result<ProfileResult, ProfileError> {
     let t0 = Instant::now();
+    let plan = plan(image, reference, target, sensor, opts)?;
+    opts.say(&format!(
+        "starting `{}` with the {} runtime",
+        plan.spec.command.join(" "),
+        runtime.name()
+    ));
+    // A bad --ready-* flag fails before anything starts.
+    let sign = ready_sign(opts)?;
+    let container = Guard(runtime.start(&plan.spec)?);
+    let c: &dyn Container = container.0.as_ref();
+    let mut timings = Timings {
+        start: t0.elapsed(),
+        ..Default::default()
+    };
+
+    let t_ready = Instant::now();
+    let ready = drive::await_ready(c, &plan, sign, opts)?;
+    timings.ready = t_ready.elapsed();
+    let mut record = drive::run_record(c, reference, &plan, ready.as_ref(), timings.ready, opts)?;
+
+    let t_probes = Instant::now();
+    let probed = drive::probe(c, &plan, ready.as_ref(), opts);
+    timings.probes = t_probes.elapsed();
+    let mut records = probed.records;
+    record.after_probes = Some(drive::state_after_probes(c, &records)?);
+
+    let exit_notes = drive::keep_running(c, opts)?;
+    let t_stop = Instant::now();
+    let exit = match c.wait(Duration::ZERO)? {
+        Some(e) => e,
+        None => c.stop(Duration::from_secs(10))?,
+    };
+    timings.stop = t_stop.elapsed();
+    let (_, stderr) = c.logs().unwrap_or_default();
+    let t_clean = Instant::now();
+    drop(container);
+    timings.cleanup = t_clean.elapsed();
+
+    let mut report = sensor_report(
+        plan.out_dir.path(),
+        &stderr,
+        exit,
+        exit_notes,
+        &probed.exec_traces,
+    )?;
+    if opts.stability_run && !records.is_empty() {
+        let t_stab = Instant::now();
+        opts.wait_for("a second, untraced run (answers that change between containers)");
+        timings.untraced_startup = stability_run(
+            runtime,
+            &plan.spec,
+            &record,
+            &mut records,
+            &mut report,
+            &plan.probe_opts,
+            opts.timeout,
+        );
+        timings.stability = t_stab.elapsed();
+    }
+
+    let profile = Profile {
+        version: SCHEMA_VERSION,
+        image: image_info(image, reference, &plan.run),
+        runtime: runtime.name().to_string(),
+        sensor: report,
+        probes: records,
+        run: Some(record),
+    };
+    let readiness = profile
+        .run
+        .as_ref()
+        .map(|r| r.readiness.clone())
+        .unwrap_or_default();
+    let artifacts = write_artifacts(&profile, &plan.run.tcp_ports, &opts.output)?;
+    timings.total = t0.elapsed();
+    Ok(ProfileResult {
+        profile,
+        artifacts,
+        timings,
+        readiness,
+    })
+}
+
+/// The planned run: how the image runs, the probes the user asked for, what to start.
+pub(crate) struct Plan {
+    pub(crate) run: ImageRun,
+    /// The user's probes; `None` for the defaults.
+    pub(crate) explicit: Option<Vec<ProbeSpec>>,
+    pub(crate) spec: RunSpec,
+    /// Where the sensor writes (mounted into the container).
+    pub(crate) out_dir: pare_runtime::TempDir,
+    pub(crate) probe_opts: ProbeOptions,
+    /// A job: it may exit before any port answers; it runs to the end.
+    pub(crate) job: bool,
+}
+
+/// The plan phase: the image's run (with a service's override), its command, the probes, the
+/// sensor's output dir and the container to start.
+fn plan(
+    image: &ResolvedImage,
+    reference: &str,
+    target: Target,
+    sensor: &Path,
+    opts: &ProfileOptions,
+) -> Result<Plan, ProfileError> {
     let mut run = ImageRun::from_config(&image.config);
     if let Some(o) = &opts.run_override {
         o.apply(&mut run);
@@ -141,11 +274,11 @@ pub fn run_profile(
     let spec = RunSpec {
         daemon_image,
         rootfs,
-        command: command.clone(),
+        command,
         env: run.env.clone(),
         user: run.user.clone(),
         workdir: run.workdir.clone(),
-        ports: ports.clone(),
+        ports,
         sensor: Some(SensorSpec {
             binary: sensor.to_path_buf(),
             output_dir: out_dir.path().to_path_buf(),
@@ -153,22 +286,6 @@ pub fn run_profile(
         }),
         hostname: "pare".into(),
     };
-    opts.say(&format!(
-        "starting `{}` with the {} runtime",
-        command.join(" "),
-        runtime.name()
-    ));
-    // A bad --ready-* flag fails before anything starts.
-    let sign = ready_sign(opts)?;
-    let container = Guard(runtime.start(&spec)?);
-    let c: &dyn Container = container.0.as_ref();
-    let mut timings = Timings {
-        start: t0.elapsed(),
-        ..Default::default()
-    };
-
-    // Readiness: the ports the probes need (all exposed ones by default), or the user's sign.
-    let t_ready = Instant::now();
     let probe_opts = ProbeOptions {
         job_timeout: opts.timeout,
         progress: opts.progress.clone(),
@@ -179,232 +296,27 @@ pub fn run_profile(
             .iter()
             .flatten()
             .any(|s| matches!(s, ProbeSpec::Job));
-    let named: Vec<u16> = explicit
-        .iter()
-        .flatten()
-        .filter_map(ProbeSpec::port)
-        .collect();
-    let mut wait_ports: Vec<u16> = if named.is_empty() {
-        // No port probes (or only exec/host-exec ones): still let a service come up first.
-        run.tcp_ports.clone()
-    } else {
-        named.clone()
-    };
-    wait_ports.sort_unstable();
-    wait_ports.dedup();
-    wait_ports.retain(|p| !opts.expect_closed.contains(p));
-    if job {
-        wait_ports.clear();
-    }
-    // EXPOSEd ports no probe names may turn out unused; a port a probe names must answer.
-    let droppable = run
-        .tcp_ports
-        .iter()
-        .copied()
-        .filter(|p| !named.contains(p))
-        .collect();
-    if !wait_ports.is_empty() || sign.is_some() {
-        opts.wait_for(&match &sign {
-            Some(_) => "the readiness sign".to_string(),
-            None => format!("port {} to answer", pare_probe::port_list(&wait_ports)),
-        });
-    }
-    let activity_file = out_dir.path().join(pare_trace::ACTIVITY_FILE);
-    let activity = || {
-        let text = std::fs::read_to_string(&activity_file).ok()?;
-        let a = pare_trace::SensorActivity::parse(&text)?;
-        Some(pare_probe::Activity {
-            novelty: a.novelty,
-            listens: a.listens,
-        })
-    };
-    let ready = if job && sign.is_none() {
-        None
-    } else {
-        Some(pare_probe::wait_until_ready(
-            c,
-            &ReadyPlan {
-                ports: wait_ports.clone(),
-                droppable,
-                sign: sign.clone(),
-                timeout: opts.timeout,
-                activity: Some(&activity),
-                probe: probe_opts.clone(),
-            },
-        )?)
-    };
-    timings.ready = t_ready.elapsed();
-    let mut record = RunRecord {
-        readiness: match (&ready, job) {
-            (Some(r), _) => r.how.clone(),
-            (None, _) => "a job (--job): not waiting for ports".to_string(),
-        },
-        ready_millis: timings.ready.as_millis() as u64,
-        expected_closed: opts.expect_closed.clone(),
+    Ok(Plan {
+        run,
+        explicit,
+        spec,
+        out_dir,
+        probe_opts,
         job,
-        ready_log: opts.ready_log.clone(),
-        ready_url: opts.ready_url.clone(),
-        ready_cmd: opts.ready_cmd.clone(),
-        ..Default::default()
-    };
-    if let Some(r) = &ready {
-        record.ports = r
-            .ports
-            .iter()
-            .map(|(p, k)| (*p, k.name().to_string()))
-            .collect();
-        for p in &r.unused {
-            record.unused_exposed.push(format!("{p}/tcp"));
-            record
-                .findings
-                .push(format!("EXPOSE {p}/tcp: nothing listens"));
-        }
-        match &r.outcome {
-            Readiness::Exited(e) if !job => {
-                return Err(not_ready(c, reference, &r.how, Some(e)));
-            }
-            Readiness::TimedOut { .. } if r.ports.is_empty() => {
-                return Err(not_ready(c, reference, &r.how, None));
-            }
-            _ => {}
-        }
-    }
+    })
+}
 
-    // Probes.
-    let t_probes = Instant::now();
-    let mut records = Vec::new();
-    let mut exec_traces: Vec<Option<PathBuf>> = Vec::new();
-    match explicit {
-        Some(specs) => {
-            for s in &specs {
-                opts.say(&format!("probe {}", pare_probe::describe(s)));
-                match s {
-                    ProbeSpec::Exec { argv } => {
-                        let n = exec_traces.len();
-                        let (rec, traced) =
-                            traced_exec(c, argv, &run, out_dir.path(), n, &probe_opts);
-                        exec_traces.push(traced);
-                        records.push(rec);
-                    }
-                    _ => records.push(pare_probe::run_probe(c, s, &probe_opts)),
-                }
-            }
-        }
-        None if run.tcp_ports.is_empty() || job => {
-            opts.say(&format!(
-                "{}: waiting up to {}s for the job to finish",
-                if job { "a job" } else { "no exposed ports" },
-                opts.timeout.as_secs()
-            ));
-            records.push(pare_probe::run_probe(c, &ProbeSpec::Job, &probe_opts));
-        }
-        None => {
-            let known = ready.as_ref().map(|r| &r.ports);
-            let unused = ready.as_ref().map(|r| r.unused.clone()).unwrap_or_default();
-            for &port in run.tcp_ports.iter().filter(|p| !unused.contains(p)) {
-                let kind = known
-                    .and_then(|k| k.get(&port).copied())
-                    .unwrap_or_else(|| pare_probe::classify_port(c, port, &probe_opts));
-                match kind {
-                    kind @ (PortKind::Http | PortKind::Https) => {
-                        opts.wait_for(&format!("a crawl of port {port}"));
-                        records.extend(pare_probe::crawl(
-                            c,
-                            port,
-                            kind == PortKind::Https,
-                            &probe_opts,
-                        ));
-                    }
-                    PortKind::Protocol(protocol) => {
-                        opts.say(&format!("port {port} speaks {}", protocol.name()));
-                        records.push(pare_probe::run_probe(
-                            c,
-                            &ProbeSpec::Protocol { port, protocol },
-                            &probe_opts,
-                        ));
-                    }
-                    PortKind::Tcp | PortKind::Silent | PortKind::Closed => {
-                        records.push(pare_probe::run_probe(
-                            c,
-                            &ProbeSpec::Tcp { port },
-                            &probe_opts,
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    pare_probe::mark_volatile(c, &mut records, &probe_opts);
-    timings.probes = t_probes.elapsed();
-    // Whether the app still runs is part of its behaviour: verification compares it.
-    // An exit shows a moment after it happened: when a probe got no answer, give it time.
-    let settle = if records.iter().any(|r| r.outcome.error.is_some()) {
-        Duration::from_secs(2)
-    } else {
-        Duration::ZERO
-    };
-    record.after_probes = Some(match c.wait(settle)? {
-        Some(e) => AppState::Exited(e),
-        None => AppState::Running,
-    });
-
-    // Keep running as asked, then stop.
-    let mut exit_notes: Vec<String> = Vec::new();
-    match opts.continue_after {
-        ContinueAfter::Probe => {}
-        ContinueAfter::Seconds(n) => {
-            opts.wait_for(&format!("{n}s more (--continue-after)"));
-            opts.cancel.sleep(Duration::from_secs(n));
-        }
-        ContinueAfter::Exit(limit) => {
-            opts.wait_for(&format!(
-                "the app to exit, at most {}s (Ctrl-C aborts)",
-                limit.as_secs()
-            ));
-            let deadline = Instant::now() + limit;
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    let note = format!(
-                        "--continue-after exit: the app was still running after {}s; stopped it",
-                        limit.as_secs()
-                    );
-                    pare_progress::Progress::notice(&opts.progress, &note);
-                    exit_notes.push(note);
-                    break;
-                }
-                if c.wait(left.min(Duration::from_secs(1)))?.is_some() {
-                    break;
-                }
-            }
-        }
-        ContinueAfter::Signal => {
-            pare_progress::Progress::notice(
-                &opts.progress,
-                &format!(
-                    "the app is running; drive it now, then press Ctrl-C (or send SIGUSR1 to {}) to stop",
-                    std::process::id()
-                ),
-            );
-            opts.wait_for("you to press Ctrl-C or send SIGUSR1");
-            opts.cancel
-                .wait_proceed(Duration::from_millis(200), |d| Ok(c.wait(d)?.is_some()))
-                .map_err(ProfileError::Runtime)?;
-        }
-    }
-    let t_stop = Instant::now();
-    let exit = match c.wait(Duration::ZERO)? {
-        Some(e) => e,
-        None => c.stop(Duration::from_secs(10))?,
-    };
-    timings.stop = t_stop.elapsed();
-    let (_, stderr) = c.logs().unwrap_or_default();
-    let t_clean = Instant::now();
-    drop(container);
-    timings.cleanup = t_clean.elapsed();
-
-    let report_path = out_dir.path().join("sensor.json");
-    let mut report = read_report(&report_path, &stderr)?;
+/// The sensor's report of the run, with the stop's notes, the exit when the sensor wrote none,
+/// and the reports of the traced `--exec` probes merged in.
+fn sensor_report(
+    out_dir: &Path,
+    stderr: &[u8],
+    exit: ExitInfo,
+    mut exit_notes: Vec<String>,
+    exec_traces: &[Option<PathBuf>],
+) -> Result<SensorReport, ProfileError> {
+    let report_path = out_dir.join("sensor.json");
+    let mut report = read_report(&report_path, stderr)?;
     report.notices.append(&mut exit_notes);
     if report.exit.is_none() {
         report.exit = Some(exit);
@@ -419,49 +331,17 @@ pub fn run_profile(
             )),
         }
     }
+    Ok(report)
+}
 
-    if opts.stability_run && !records.is_empty() {
-        let t_stab = Instant::now();
-        opts.wait_for("a second, untraced run (answers that change between containers)");
-        timings.untraced_startup = stability_run(
-            runtime,
-            &spec,
-            &record,
-            &mut records,
-            &mut report,
-            &probe_opts,
-            opts.timeout,
-        );
-        timings.stability = t_stab.elapsed();
+fn image_info(image: &ResolvedImage, reference: &str, run: &ImageRun) -> ImageInfo {
+    ImageInfo {
+        reference: reference.to_string(),
+        config_digest: image.config_digest.clone(),
+        entrypoint: run.entrypoint.clone(),
+        cmd: run.cmd.clone(),
+        user: run.user.clone(),
+        workdir: run.workdir.clone(),
+        exposed_ports: run.exposed.clone(),
     }
-
-    let profile = Profile {
-        version: SCHEMA_VERSION,
-        image: ImageInfo {
-            reference: reference.to_string(),
-            config_digest: image.config_digest.clone(),
-            entrypoint: run.entrypoint.clone(),
-            cmd: run.cmd.clone(),
-            user: run.user.clone(),
-            workdir: run.workdir.clone(),
-            exposed_ports: run.exposed.clone(),
-        },
-        runtime: runtime.name().to_string(),
-        sensor: report,
-        probes: records,
-        run: Some(record),
-    };
-    let readiness = profile
-        .run
-        .as_ref()
-        .map(|r| r.readiness.clone())
-        .unwrap_or_default();
-    let artifacts = write_artifacts(&profile, &run.tcp_ports, &opts.output)?;
-    timings.total = t0.elapsed();
-    Ok(ProfileResult {
-        profile,
-        artifacts,
-        timings,
-        readiness,
-    })
 }
