@@ -121,7 +121,7 @@ fn prepare(opts: &ProfileOptions) -> Result<Prepared, ProfileError> {
 }
 
 /// Removes the container whatever happens.
-pub(crate) struct Guard(pub(crate) Box<dyn Container>);
+struct Guard(Box<dyn Container>);
 
 impl Drop for Guard {
     fn drop(&mut self) {

@@ -1,13 +1,12 @@
 //! The untraced second run that tells answers that change between containers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pare_probe::{ProbeOptions, Readiness};
-use pare_runtime::{Container, RunSpec, Runtime};
+use pare_runtime::{RunSpec, Runtime};
 use pare_trace::{ProbeRecord, RunRecord, SensorReport};
 
-use crate::replay_ready;
-use crate::run::Guard;
+use crate::replay::{ReplayError, ReplayPlan, start_and_replay};
 
 /// Starts the image again without the sensor, replays the probes and marks what differs
 /// (bodies, kept headers) as volatile. Problems only add a notice: the profile stands.
@@ -26,37 +25,44 @@ pub(crate) fn stability_run(
         sensor: None,
         ..spec.clone()
     };
-    let t_start = Instant::now();
-    let container = match runtime.start(&plain) {
-        Ok(c) => Guard(c),
-        Err(e) => {
-            report.notices.push(format!("stability run skipped: {e}"));
+    let plan = ReplayPlan {
+        record: Some(record),
+        wait: true,
+        timeout,
+        probe: opts,
+        waiting: None,
+        replay_unready: false,
+        // No graceful stop: nothing is recorded from this container; cleanup kills it.
+        stop_grace: None,
+    };
+    let skipped = |why: String| format!("stability run skipped: {why}");
+    let not_ready = |how: String| {
+        skipped(format!(
+            "the second, untraced container did not get ready ({how})"
+        ))
+    };
+    let replayed = match start_and_replay(runtime, &plain, records, &plan, |_, r| r) {
+        Ok(r) => r,
+        Err(ReplayError::Start(e)) => {
+            report.notices.push(skipped(e.to_string()));
+            return None;
+        }
+        Err(ReplayError::Ready(e)) => {
+            report.notices.push(not_ready(e.to_string()));
             return None;
         }
     };
-    let c: &dyn Container = container.0.as_ref();
     let mut startup = None;
-    match replay_ready(c, Some(record), &[], timeout, opts) {
-        Ok(r) if r.outcome == Readiness::Ready => {
-            if !r.ports.is_empty() {
-                startup = Some(t_start.elapsed());
-            }
-        }
-        other => {
-            report.notices.push(format!(
-                "stability run skipped: the second, untraced container did not get ready ({})",
-                match other {
-                    Ok(r) => r.how,
-                    Err(e) => e.to_string(),
-                }
-            ));
+    if let Some(r) = replayed.ready {
+        if r.outcome != Readiness::Ready {
+            report.notices.push(not_ready(r.how));
             return None;
         }
+        if !r.ports.is_empty() {
+            startup = Some(replayed.startup);
+        }
     }
-    let again: Vec<_> = records
-        .iter()
-        .map(|r| pare_probe::run_probe(c, &r.spec, opts).outcome)
-        .collect();
+    let again: Vec<_> = replayed.replays.into_iter().map(|r| r.actual).collect();
     let before: Vec<usize> = records.iter().map(|r| r.outcome.volatile.len()).collect();
     pare_probe::mark_volatile_across(records, &again);
     let changed: Vec<String> = records
@@ -71,7 +77,5 @@ pub(crate) fn stability_run(
             changed.join(", ")
         ));
     }
-    // No graceful stop: nothing is recorded from this container; cleanup kills it.
-    drop(container);
     startup
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use pare_probe::{ProbeOptions, Readiness, Replay};
+use pare_profile::{ReplayError, ReplayPlan, start_and_replay};
 use pare_runtime::{Container, RunSpec, Runtime, RuntimeError};
 use pare_trace::{AppState, ExitInfo, ProbeRecord, ProbeSpec, RunRecord, SensorReport};
 use serde::{Deserialize, Serialize};
@@ -210,6 +211,7 @@ fn state_verdict(run: Option<&RunRecord>, facts: &RunFacts) -> Option<ProbeVerdi
 /// Starts `spec`, waits until it is ready the way the profiled run was (unless the probes are
 /// a job), replays `records`, and hands the container, what the run showed and the replays to
 /// `then`; stops and removes the container whatever happened (a job has already exited).
+/// The start, wait and replay are pare-profile's, shared with its stability run.
 fn run_and_replay<T>(
     runtime: &dyn Runtime,
     spec: &RunSpec,
@@ -217,15 +219,8 @@ fn run_and_replay<T>(
     options: &VerifyOptions,
     then: impl FnOnce(&dyn Container, RunFacts, Vec<Replay>) -> T,
 ) -> Result<T, VerifyError> {
-    let container = runtime.start(spec).map_err(VerifyError::Start)?;
-    let c = container.as_ref();
     let is_job = records.iter().any(|r| matches!(r.spec, ProbeSpec::Job))
         || options.run.as_ref().is_some_and(|r| r.job);
-    let mut facts = RunFacts {
-        ready: None,
-        exited_early: None,
-        after: AppState::Running,
-    };
     let waits = match &options.run {
         Some(r) => {
             !r.ports.is_empty()
@@ -235,36 +230,46 @@ fn run_and_replay<T>(
         }
         None => !spec.ports.is_empty(),
     };
-    if !is_job && waits {
-        pare_progress::Progress::waiting(&options.probe.progress, "the slim image to get ready");
-        let r = pare_profile::replay_ready(
-            c,
-            options.run.as_ref(),
-            &spec.ports,
-            options.ready_timeout,
-            &options.probe,
-        )?;
-        if let Readiness::Exited(e) = &r.outcome {
-            facts.exited_early = Some(e.clone());
+    let plan = ReplayPlan {
+        record: options.run.as_ref(),
+        wait: !is_job && waits,
+        timeout: options.ready_timeout,
+        probe: &options.probe,
+        waiting: Some("the slim image to get ready"),
+        replay_unready: true,
+        stop_grace: Some(options.stop_grace),
+    };
+    start_and_replay(runtime, spec, records, &plan, |c, replayed| {
+        let mut facts = RunFacts {
+            ready: None,
+            exited_early: None,
+            after: AppState::Running,
+        };
+        if let Some(r) = replayed.ready {
+            if let Readiness::Exited(e) = &r.outcome {
+                facts.exited_early = Some(e.clone());
+            }
+            facts.ready = Some((r.outcome == Readiness::Ready, r.how));
         }
-        facts.ready = Some((r.outcome == Readiness::Ready, r.how));
-    }
-    let replays = pare_probe::replay(c, records, &options.probe);
-    // A runtime reports an exit a moment after it happened (docker: tens of milliseconds, more
-    // under load): when an answer was wrong, the app may just have died; give that time to show.
-    let settle = if replays.iter().all(Replay::ok) {
-        Duration::ZERO
-    } else {
-        Duration::from_secs(2)
-    };
-    facts.after = match c.wait(settle) {
-        Ok(Some(e)) => AppState::Exited(e),
-        _ => AppState::Running,
-    };
-    let result = then(c, facts, replays);
-    let _ = container.stop(options.stop_grace);
-    let _ = container.cleanup();
-    Ok(result)
+        let replays = replayed.replays;
+        // A runtime reports an exit a moment after it happened (docker: tens of milliseconds,
+        // more under load): when an answer was wrong, the app may just have died; give that
+        // time to show.
+        let settle = if replays.iter().all(Replay::ok) {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(2)
+        };
+        facts.after = match c.wait(settle) {
+            Ok(Some(e)) => AppState::Exited(e),
+            _ => AppState::Running,
+        };
+        then(c, facts, replays)
+    })
+    .map_err(|e| match e {
+        ReplayError::Start(e) => VerifyError::Start(e),
+        ReplayError::Ready(e) => VerifyError::Ready(e),
+    })
 }
 
 fn describe_exit(e: &pare_trace::ExitInfo) -> String {
