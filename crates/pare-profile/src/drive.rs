@@ -265,6 +265,8 @@ pub(crate) fn keep_running(
             }
         }
         ContinueAfter::Signal => {
+            // Before the notice: a Ctrl-C as soon as it shows ends the wait, not the run.
+            let wait = opts.cancel.proceed_wait();
             pare_progress::Progress::notice(
                 &opts.progress,
                 &format!(
@@ -273,8 +275,7 @@ pub(crate) fn keep_running(
                 ),
             );
             opts.wait_for("you to press Ctrl-C or send SIGUSR1");
-            opts.cancel
-                .wait_proceed(Duration::from_millis(200), |d| Ok(c.wait(d)?.is_some()))
+            wait.until(Duration::from_millis(200), |d| Ok(c.wait(d)?.is_some()))
                 .map_err(ProfileError::Runtime)?;
         }
     }

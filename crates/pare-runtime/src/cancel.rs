@@ -12,7 +12,7 @@
 //! * [`Cancel::temp_dir`]: temp dirs, removed last, once no container uses them.
 //!
 //! A run can also be told to go on: `--continue-after signal` waits for the user's SIGUSR1
-//! (or a first Ctrl-C) with [`Cancel::wait_proceed`]; the program calls [`Cancel::proceed`].
+//! (or a first Ctrl-C) with [`Cancel::proceed_wait`]; the program calls [`Cancel::proceed`].
 //!
 //! [`cleanup_all`]: crate::cleanup_all
 
@@ -43,7 +43,7 @@ struct Inner {
 /// The `--continue-after signal` wait.
 #[derive(Default)]
 struct Waits {
-    /// Someone waits in [`Cancel::wait_proceed`]: a Ctrl-C ends that wait instead.
+    /// Someone waits in a [`Cancel::proceed_wait`]: a Ctrl-C ends that wait instead.
     waiting: bool,
     /// SIGUSR1 (or that Ctrl-C) arrived and was not consumed by a wait yet.
     proceed: bool,
@@ -80,7 +80,7 @@ impl Cancel {
         self.inner.changed.notify_all();
     }
 
-    /// What a Ctrl-C (SIGINT, SIGTERM, SIGHUP) means now: while a [`Cancel::wait_proceed`]
+    /// What a Ctrl-C (SIGINT, SIGTERM, SIGHUP) means now: while a [`Cancel::proceed_wait`]
     /// waits and was not told to go on yet, it ends that wait and returns false; otherwise it
     /// cancels the run and returns true (the program then cleans up and exits).
     pub fn interrupt(&self) -> bool {
@@ -96,7 +96,7 @@ impl Cancel {
         true
     }
 
-    /// The user's go-ahead (SIGUSR1): ends a [`Cancel::wait_proceed`] or a
+    /// The user's go-ahead (SIGUSR1): ends a [`Cancel::proceed_wait`] or a
     /// [`Cancel::sleep`], now or, when none runs, the next one.
     pub fn proceed(&self) {
         let mut s = lock(&self.inner.state);
@@ -104,29 +104,12 @@ impl Cancel {
         self.inner.changed.notify_all();
     }
 
-    /// Waits until [`Cancel::proceed`] (or a first [`Cancel::interrupt`]) or until `done`
-    /// returns true; `done` is asked about every `poll` (it may block that long itself, like
-    /// a container's `wait`). Returns what `done` failed with.
-    pub fn wait_proceed<E>(
-        &self,
-        poll: Duration,
-        mut done: impl FnMut(Duration) -> Result<bool, E>,
-    ) -> Result<(), E> {
+    /// Starts a wait for the user's go-ahead: from now on, until the returned wait is dropped,
+    /// a first Ctrl-C ([`Cancel::interrupt`]) ends it instead of cancelling the run. Start it
+    /// before telling the user to press Ctrl-C, so that no early one is taken for a cancel.
+    pub fn proceed_wait(&self) -> ProceedWait<'_> {
         lock(&self.inner.state).waiting = true;
-        let result = loop {
-            if lock(&self.inner.state).proceed || self.is_cancelled() {
-                break Ok(());
-            }
-            match done(poll) {
-                Ok(true) => break Ok(()),
-                Ok(false) => {}
-                Err(e) => break Err(e),
-            }
-        };
-        let mut s = lock(&self.inner.state);
-        s.waiting = false;
-        s.proceed = false;
-        result
+        ProceedWait { cancel: self }
     }
 
     /// Sleeps `d`, or less when told to go on ([`Cancel::proceed`]) or cancelled.
@@ -203,6 +186,40 @@ impl Cancel {
     }
 }
 
+/// A wait for the user's go-ahead, see [`Cancel::proceed_wait`]. Dropping it ends the wait and
+/// consumes the go-ahead.
+pub struct ProceedWait<'a> {
+    cancel: &'a Cancel,
+}
+
+impl ProceedWait<'_> {
+    /// Waits until [`Cancel::proceed`] (or a first [`Cancel::interrupt`]), a cancel, or until
+    /// `done` returns true; `done` is asked about every `poll` (it may block that long itself,
+    /// like a container's `wait`). Returns what `done` failed with.
+    pub fn until<E>(
+        &self,
+        poll: Duration,
+        mut done: impl FnMut(Duration) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        loop {
+            if lock(&self.cancel.inner.state).proceed || self.cancel.is_cancelled() {
+                return Ok(());
+            }
+            if done(poll)? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for ProceedWait<'_> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.cancel.inner.state);
+        s.waiting = false;
+        s.proceed = false;
+    }
+}
+
 /// A temp dir made by [`Cancel::temp_dir`]: removed on drop, or by the cleanup of a
 /// cancelled run.
 pub struct TempDir {
@@ -271,7 +288,8 @@ mod tests {
         });
         let mut polls = 0;
         cancel
-            .wait_proceed(Duration::from_millis(10), |d| {
+            .proceed_wait()
+            .until(Duration::from_millis(10), |d| {
                 polls += 1;
                 std::thread::sleep(d);
                 Ok::<_, ()>(false)
@@ -298,14 +316,18 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(10));
         // Still set (a sleep does not consume it): a wait ends at once and consumes it.
         cancel
-            .wait_proceed(Duration::from_millis(1), |_| Ok::<_, ()>(false))
+            .proceed_wait()
+            .until(Duration::from_millis(1), |_| Ok::<_, ()>(false))
             .unwrap();
         assert_eq!(
-            cancel.wait_proceed(Duration::from_millis(1), |_| Err::<bool, _>("exited")),
+            cancel
+                .proceed_wait()
+                .until(Duration::from_millis(1), |_| Err::<bool, _>("exited")),
             Err("exited")
         );
         cancel
-            .wait_proceed(Duration::from_millis(1), |_| Ok::<_, ()>(true))
+            .proceed_wait()
+            .until(Duration::from_millis(1), |_| Ok::<_, ()>(true))
             .unwrap();
     }
 }

@@ -43,7 +43,7 @@ mod cleanup;
 pub mod docker;
 pub mod embedded;
 
-pub use cancel::{Cancel, CancelHook, TempDir};
+pub use cancel::{Cancel, CancelHook, ProceedWait, TempDir};
 pub use cleanup::{cleanup_all, live_count};
 pub use docker::{
     Attach, DockerContainer, DockerRuntime, Health, Healthcheck, OWNER_LABEL, RUN_LABEL,
