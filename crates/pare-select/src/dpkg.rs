@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::Reason;
-use crate::engine::Ctx;
+use crate::keep::KeepSet;
 use crate::root;
 
 const STATUS: &str = "/var/lib/dpkg/status";
@@ -16,7 +16,7 @@ const STATUS_D: &str = "/var/lib/dpkg/status.d";
 /// Canonicalizes a listed path by resolving its parent directory (cached): dpkg lists
 /// `/lib/x86_64-linux-gnu/libc.so.6` while merged-usr puts it under `/usr/lib`.
 fn canonical_listed(
-    cx: &Ctx<'_>,
+    set: &KeepSet,
     cache: &mut HashMap<String, String>,
     listed: &str,
 ) -> Option<String> {
@@ -25,8 +25,8 @@ fn canonical_listed(
     let cparent = match cache.get(&parent) {
         Some(c) => c.clone(),
         None => {
-            let c = cx
-                .root
+            let c = set
+                .root()
                 .resolve(&parent, true)
                 .map(|r| r.path)
                 .unwrap_or_else(|_| parent.clone());
@@ -43,14 +43,13 @@ fn canonical_listed(
 
 /// Kept files and file symlinks, as the owner lookup keys. Directories and symlinks to
 /// directories (merged-usr `/lib`, which every package lists as a directory) own nothing.
-fn kept_files(cx: &Ctx<'_>) -> BTreeSet<String> {
-    cx.entries
-        .keys()
-        .filter(|p| match cx.root.lstat(p) {
-            Some(m) if m.file_type().is_symlink() => !cx
-                .root
+fn kept_files(set: &KeepSet) -> BTreeSet<String> {
+    set.paths()
+        .filter(|p| match set.root().lstat(p) {
+            Some(m) if m.file_type().is_symlink() => !set
+                .root()
                 .resolve(p, true)
-                .is_ok_and(|r| r.exists && cx.root.lstat(&r.path).is_some_and(|m| m.is_dir())),
+                .is_ok_and(|r| r.exists && set.root().lstat(&r.path).is_some_and(|m| m.is_dir())),
             Some(m) => !m.is_dir(),
             None => false,
         })
@@ -58,23 +57,24 @@ fn kept_files(cx: &Ctx<'_>) -> BTreeSet<String> {
         .collect()
 }
 
-pub fn trim(cx: &mut Ctx<'_>) {
-    let kept = kept_files(cx);
-    apk(cx, &kept);
+pub fn trim(set: &mut KeepSet) {
+    let kept = kept_files(set);
+    apk(set, &kept);
     let mut cache = HashMap::new();
     // package (as named by its list file, maybe `pkg:arch`) → one kept file it owns.
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
 
-    if cx.root.lstat(STATUS).is_some_and(|m| m.is_file()) {
-        for name in cx.list_dir(INFO) {
+    if set.root().lstat(STATUS).is_some_and(|m| m.is_file()) {
+        for name in set.list_dir(INFO) {
             let Some(pkg) = name.strip_suffix(".list") else {
                 continue;
             };
-            let Ok(text) = std::fs::read_to_string(cx.root.host(&format!("{INFO}/{name}"))) else {
+            let Ok(text) = std::fs::read_to_string(set.root().host(&format!("{INFO}/{name}")))
+            else {
                 continue;
             };
             for line in text.lines() {
-                if let Some(c) = canonical_listed(cx, &mut cache, line.trim())
+                if let Some(c) = canonical_listed(set, &mut cache, line.trim())
                     && kept.contains(&c)
                 {
                     owners.entry(pkg.to_string()).or_insert(c);
@@ -83,7 +83,7 @@ pub fn trim(cx: &mut Ctx<'_>) {
             }
         }
         if !owners.is_empty() {
-            let Ok(status) = std::fs::read(cx.root.host(STATUS)) else {
+            let Ok(status) = std::fs::read(set.root().host(STATUS)) else {
                 return;
             };
             let status = String::from_utf8_lossy(&status);
@@ -112,16 +112,16 @@ pub fn trim(cx: &mut Ctx<'_>) {
                 }
             }
             if let Some((pkg, file)) = kept_pkgs.first().cloned()
-                && cx
+                && set
                     .keep(STATUS, Reason::Dpkg { package: pkg, file })
                     .is_some()
             {
-                cx.generated.insert(STATUS.to_string(), out.into_bytes());
+                set.generate(STATUS.to_string(), out.into_bytes());
             }
             // The file lists, trimmed to what the slim image has, so that scanners map files to
             // packages correctly and the lists of big packages do not bloat the image.
             let mut present: HashSet<String> = HashSet::new();
-            for p in cx.entries.keys() {
+            for p in set.paths() {
                 let mut cur = Some(p.as_str());
                 while let Some(c) = cur {
                     if !present.insert(c.to_string()) {
@@ -133,7 +133,7 @@ pub fn trim(cx: &mut Ctx<'_>) {
             for (listname, file) in &owners {
                 for ext in ["list", "md5sums"] {
                     let p = format!("{INFO}/{listname}.{ext}");
-                    let Ok(text) = std::fs::read(cx.root.host(&p)) else {
+                    let Ok(text) = std::fs::read(set.root().host(&p)) else {
                         continue;
                     };
                     let text = String::from_utf8_lossy(&text).into_owned();
@@ -149,7 +149,7 @@ pub fn trim(cx: &mut Ctx<'_>) {
                         if listed.is_empty() {
                             continue;
                         }
-                        if canonical_listed(cx, &mut cache, &listed)
+                        if canonical_listed(set, &mut cache, &listed)
                             .is_some_and(|c| present.contains(&c))
                             || listed == "/."
                         {
@@ -157,7 +157,7 @@ pub fn trim(cx: &mut Ctx<'_>) {
                             trimmed.push('\n');
                         }
                     }
-                    if cx
+                    if set
                         .keep(
                             &p,
                             Reason::Dpkg {
@@ -167,7 +167,7 @@ pub fn trim(cx: &mut Ctx<'_>) {
                         )
                         .is_some()
                     {
-                        cx.generated.insert(p, trimmed.into_bytes());
+                        set.generate(p, trimmed.into_bytes());
                     }
                 }
             }
@@ -175,23 +175,23 @@ pub fn trim(cx: &mut Ctx<'_>) {
     }
 
     // distroless: status.d/PKG (one stanza) and PKG.md5sums ("md5  path" without leading /).
-    if cx.root.lstat(STATUS_D).is_some_and(|m| m.is_dir()) {
-        for name in cx.list_dir(STATUS_D) {
+    if set.root().lstat(STATUS_D).is_some_and(|m| m.is_dir()) {
+        for name in set.list_dir(STATUS_D) {
             let Some(pkg) = name.strip_suffix(".md5sums") else {
                 continue;
             };
-            let Ok(text) = std::fs::read_to_string(cx.root.host(&format!("{STATUS_D}/{name}")))
+            let Ok(text) = std::fs::read_to_string(set.root().host(&format!("{STATUS_D}/{name}")))
             else {
                 continue;
             };
             let owned = text.lines().find_map(|l| {
                 let p = l.split_once("  ").map(|(_, p)| p).unwrap_or("");
-                canonical_listed(cx, &mut cache, &format!("/{p}")).filter(|c| kept.contains(c))
+                canonical_listed(set, &mut cache, &format!("/{p}")).filter(|c| kept.contains(c))
             });
             if let Some(file) = owned {
                 for p in [format!("{STATUS_D}/{pkg}"), format!("{STATUS_D}/{name}")] {
-                    if cx.root.lstat(&p).is_some() {
-                        cx.keep(
+                    if set.root().lstat(&p).is_some() {
+                        set.keep(
                             &p,
                             Reason::Dpkg {
                                 package: pkg.to_string(),
@@ -209,14 +209,14 @@ const APK_INSTALLED: &str = "/lib/apk/db/installed";
 
 /// Alpine: keeps the `installed` stanzas (`P:` name, `F:` folder, `R:` file) of the packages
 /// that own a kept file.
-fn apk(cx: &mut Ctx<'_>, kept: &BTreeSet<String>) {
-    let Ok(res) = cx.root.resolve(APK_INSTALLED, true) else {
+fn apk(set: &mut KeepSet, kept: &BTreeSet<String>) {
+    let Ok(res) = set.root().resolve(APK_INSTALLED, true) else {
         return;
     };
     if !res.exists {
         return;
     }
-    let Ok(text) = std::fs::read(cx.root.host(&res.path)) else {
+    let Ok(text) = std::fs::read(set.root().host(&res.path)) else {
         return;
     };
     let text = String::from_utf8_lossy(&text).into_owned();
@@ -234,7 +234,7 @@ fn apk(cx: &mut Ctx<'_>, kept: &BTreeSet<String>) {
                 folder = v.to_string();
             } else if let Some(v) = line.strip_prefix("R:")
                 && owned.is_none()
-                && let Some(c) = canonical_listed(cx, &mut cache, &format!("/{folder}/{v}"))
+                && let Some(c) = canonical_listed(set, &mut cache, &format!("/{folder}/{v}"))
                 && kept.contains(&c)
             {
                 owned = Some(c);
@@ -247,8 +247,8 @@ fn apk(cx: &mut Ctx<'_>, kept: &BTreeSet<String>) {
         }
     }
     if let Some((package, file)) = first
-        && let Some(c) = cx.keep(APK_INSTALLED, Reason::Dpkg { package, file })
+        && let Some(c) = set.keep(APK_INSTALLED, Reason::Dpkg { package, file })
     {
-        cx.generated.insert(c, out.into_bytes());
+        set.generate(c, out.into_bytes());
     }
 }

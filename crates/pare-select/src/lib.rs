@@ -15,6 +15,7 @@
 mod dpkg;
 pub mod elf;
 mod engine;
+mod keep;
 pub mod ldcache;
 mod reason;
 pub mod root;
