@@ -81,6 +81,14 @@ fn group_entries(group: &str) -> impl Iterator<Item = GroupEntry<'_>> {
     })
 }
 
+/// The passwd entry of a user given by name or, when no name matches, by numeric uid.
+fn passwd_entry<'a>(user: &str, passwd: &'a str) -> Option<PasswdEntry<'a>> {
+    passwd_entries(passwd).find(|e| e.name == user).or_else(|| {
+        let uid: u32 = user.parse().ok()?;
+        passwd_entries(passwd).find(|e| e.uid == uid)
+    })
+}
+
 /// Resolves a Docker `USER` value given the contents of the image's passwd and group files.
 pub fn resolve(user: &str, passwd: &str, group: &str) -> Result<ResolvedUser, UserError> {
     let user = user.trim();
@@ -89,16 +97,13 @@ pub fn resolve(user: &str, passwd: &str, group: &str) -> Result<ResolvedUser, Us
         None => (user, None),
     };
     let user_part = if user_part.is_empty() { "0" } else { user_part };
-    let (uid, mut gid, home, name) = match passwd_entries(passwd).find(|e| e.name == user_part) {
+    let (uid, mut gid, home, name) = match passwd_entry(user_part, passwd) {
         Some(e) => (e.uid, e.gid, e.home, Some(e.name)),
         None => {
             let uid: u32 = user_part
                 .parse()
                 .map_err(|_| UserError::UnknownUser(user_part.to_string()))?;
-            match passwd_entries(passwd).find(|e| e.uid == uid) {
-                Some(e) => (uid, e.gid, e.home, Some(e.name)),
-                None => (uid, 0, "/", None),
-            }
+            (uid, 0, "/", None)
         }
     };
     let mut groups = Vec::new();
@@ -135,6 +140,17 @@ pub fn resolve(user: &str, passwd: &str, group: &str) -> Result<ResolvedUser, Us
 pub fn home_of(uid: u32, passwd: &str) -> Option<String> {
     passwd_entries(passwd)
         .find(|e| e.uid == uid)
+        .map(|e| e.home.to_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// The home directory passwd gives the user of a Docker `USER` value (`name`, `uid`, either
+/// with `:group`), looked up as [`resolve`] does; `None` when the user is not in passwd or
+/// its home field is empty. Used to keep the image user's home in a slim image.
+pub fn home_of_user(user: &str, passwd: &str) -> Option<String> {
+    let user_part = user.trim().split(':').next().unwrap_or("");
+    let user_part = if user_part.is_empty() { "0" } else { user_part };
+    passwd_entry(user_part, passwd)
         .map(|e| e.home.to_string())
         .filter(|h| !h.is_empty())
 }
@@ -245,6 +261,25 @@ mod tests {
     }
 
     #[test]
+    fn home_of_a_user_value() {
+        assert_eq!(home_of_user("app", PASSWD).as_deref(), Some("/home/app"));
+        assert_eq!(
+            home_of_user("1000:staff", PASSWD).as_deref(),
+            Some("/home/app")
+        );
+        assert_eq!(
+            home_of_user("daemon:", PASSWD).as_deref(),
+            Some("/usr/sbin")
+        );
+        assert_eq!(home_of_user("", PASSWD).as_deref(), Some("/root"));
+        // The home agrees with what `resolve` gives the process.
+        assert_eq!(home_of_user("65534", PASSWD), Some(r("65534").home));
+        assert_eq!(home_of_user("nohome", PASSWD), None);
+        assert_eq!(home_of_user("ghost", PASSWD), None);
+        assert_eq!(home_of_user("4242", PASSWD), None);
+    }
+
+    #[test]
     fn never_panics_on_garbage() {
         for junk in [
             "",
@@ -257,6 +292,7 @@ mod tests {
             let _ = resolve(junk, junk, junk);
             let _ = resolve("0", junk, junk);
             let _ = home_of(0, junk);
+            let _ = home_of_user(junk, junk);
         }
     }
 }

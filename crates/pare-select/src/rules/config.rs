@@ -155,14 +155,40 @@ fn command(set: &mut KeepSet, facts: &ImageFacts, field: &str, argv: &[String]) 
     }
 }
 
-/// The home directory of `USER` from `/etc/passwd`.
+/// The home directory of `USER` from the image's `/etc/passwd`, by pare-user's rules (the
+/// ones the sensor and the embedded runtime run the app with); only an absolute one is kept.
 fn home_of(set: &KeepSet, user: &str) -> Option<String> {
-    let name = user.split(':').next()?;
     let res = set.root().resolve("/etc/passwd", true).ok()?;
     let text = std::fs::read_to_string(set.root().host(&res.path)).ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 6 && (f[0] == name || f[2] == name) && f[5].starts_with('/'))
-            .then(|| f[5].to_string())
-    })
+    pare_user::home_of_user(user, &text).filter(|h| h.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::root::Rootfs;
+
+    fn set_with_passwd(passwd: &str) -> (tempfile::TempDir, KeepSet) {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("etc")).unwrap();
+        std::fs::write(t.path().join("etc/passwd"), passwd).unwrap();
+        let set = KeepSet::new(Rootfs::new(t.path()).unwrap(), vec![], None, &[], &[]).unwrap();
+        (t, set)
+    }
+
+    #[test]
+    fn home_of_uses_the_runtime_rules() {
+        let (_t, set) = set_with_passwd(
+            "root:x:0:0:root:/root:/bin/sh\n\
+             1000:x:1001:1001::/home/named-1000:/bin/sh\n\
+             app:x:1000:1000::/home/app:/bin/sh\r\n\
+             rel:x:1002:1002::relative:/bin/sh\n",
+        );
+        assert_eq!(home_of(&set, "app").as_deref(), Some("/home/app"));
+        assert_eq!(home_of(&set, "app:staff").as_deref(), Some("/home/app"));
+        // A name is looked up before a number, as the sensor and the runtime do.
+        assert_eq!(home_of(&set, "1000").as_deref(), Some("/home/named-1000"));
+        assert_eq!(home_of(&set, "1002"), None, "a relative home is not kept");
+        assert_eq!(home_of(&set, "ghost"), None);
+    }
 }
