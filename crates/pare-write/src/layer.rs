@@ -456,6 +456,48 @@ mod tests {
         }
     }
 
+    /// The PAX extended headers (header block and padded records) of a layer with a long
+    /// path and a long symlink target, hashed: pins their bytes, so the layer digest of the
+    /// same input never changes with how the records are encoded.
+    #[test]
+    fn pax_headers_are_byte_for_byte_stable() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = format!("/{}/{}", "d".repeat(120), "e".repeat(120));
+        let file = format!("{dir}/{}", "f".repeat(40));
+        let link = format!("{dir}/link");
+        std::fs::create_dir_all(t.path().join(&dir[1..])).unwrap();
+        std::os::unix::fs::symlink("t".repeat(150), t.path().join(&link[1..])).unwrap();
+        let mut sel = Selection::default();
+        for p in [&file, &link] {
+            sel.entries.insert(p.clone(), Default::default());
+        }
+        sel.generated.insert(file.clone(), b"x".to_vec());
+        for (i, _) in dir.match_indices('/').skip(1) {
+            sel.entries.insert(dir[..i].to_string(), Default::default());
+        }
+        sel.entries.insert(dir.clone(), Default::default());
+        let (tar, _, _) = write_tar(t.path(), &sel, 1_700_000_000, Vec::new()).unwrap();
+        let mut pax = Sha256::new();
+        let mut n = 0;
+        let mut off = 0;
+        while off + 512 <= tar.len() && tar[off..off + 512].iter().any(|b| *b != 0) {
+            let h = Header::from_byte_slice(&tar[off..off + 512]);
+            let size = h.entry_size().unwrap() as usize;
+            let len = 512 + size.div_ceil(512) * 512;
+            if h.entry_type() == EntryType::XHeader {
+                pax.update(&tar[off..off + len]);
+                n += 1;
+            }
+            off += len;
+        }
+        // The path of both directories and the file; path and linkpath of the link.
+        assert_eq!(n, 4);
+        assert_eq!(
+            hex::encode(pax.finalize()),
+            "d6196365702959dcd1016d11426ce83c7bd406eba4a862426baa8fea2dc80213"
+        );
+    }
+
     #[test]
     fn order_puts_parents_first() {
         let mut v = vec!["/a/b-c", "/a/b/c", "/a", "/a/b", "/a-b"];
