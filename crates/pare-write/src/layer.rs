@@ -95,19 +95,25 @@ pub fn path_order(a: &str, b: &str) -> std::cmp::Ordering {
     a.split('/').cmp(b.split('/'))
 }
 
-/// One PAX record: `"<len> key=value\n"` where len counts the whole record.
-fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
-    let body = key.len() + value.len() + 3; // ' ', '=', '\n'
-    let mut len = body + 1;
-    while len != body + len.to_string().len() {
-        len = body + len.to_string().len();
-    }
-    out.extend_from_slice(len.to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(key.as_bytes());
-    out.push(b'=');
-    out.extend_from_slice(value);
-    out.push(b'\n');
+/// The PAX extended header records (`"<len> key=value\n"` each) for `records`, encoded by
+/// the tar crate's [`tar::Builder::append_pax_extensions`]. That call writes its own header
+/// block (no name, mode 0, mtime 0) in front; this layer's extended headers have always been
+/// named `PaxHeaders/<base>` with mode 0644 and the layer mtime, and changing that would
+/// change the digest of every layer with a long path, a long link target or an xattr. So
+/// only the crate's records are taken (the data after its header block), and the header
+/// stays ours.
+fn pax_records(records: &[(String, Vec<u8>)]) -> io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+    let block = b.into_inner()?;
+    let size = match block.get(..512) {
+        Some(h) => Header::from_byte_slice(h).entry_size()?,
+        None => 0,
+    };
+    Ok(block
+        .get(512..512 + usize::try_from(size).unwrap_or(0))
+        .unwrap_or_default()
+        .to_vec())
 }
 
 /// Stores `name` in the ustar name/prefix fields; false when it does not fit.
@@ -302,7 +308,7 @@ pub(crate) fn write_tar<W: Write>(
                 }
             }
         };
-        let mut pax = Vec::new();
+        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
         let dir_suffix = if h.entry_type() == EntryType::Directory {
             "/"
         } else {
@@ -310,7 +316,7 @@ pub(crate) fn write_tar<W: Write>(
         };
         let name = format!("{rel}{dir_suffix}");
         if !set_ustar_name(&mut h, name.as_bytes()) {
-            pax_record(&mut pax, "path", name.as_bytes());
+            pax.push(("path".into(), name.into_bytes()));
         }
         if let Some(link) = &link {
             let field = &mut h.as_old_mut().linkname;
@@ -319,25 +325,26 @@ pub(crate) fn write_tar<W: Write>(
                 field[..link.len()].copy_from_slice(link);
             } else {
                 field.copy_from_slice(&link[..100]);
-                pax_record(&mut pax, "linkpath", link);
+                pax.push(("linkpath".into(), link.clone()));
             }
         }
         if let Ok(size) = h.size()
             && size > MAX_USTAR_SIZE
         {
-            pax_record(&mut pax, "size", size.to_string().as_bytes());
+            pax.push(("size".into(), size.to_string().into_bytes()));
         }
         for (key, id) in [("uid", h.uid().unwrap_or(0)), ("gid", h.gid().unwrap_or(0))] {
             if id > MAX_USTAR_ID {
-                pax_record(&mut pax, key, id.to_string().as_bytes());
+                pax.push((key.into(), id.to_string().into_bytes()));
             }
         }
         if generated.is_none() && h.entry_type() != EntryType::Symlink {
             for (k, v) in xattrs(&host) {
-                pax_record(&mut pax, &format!("SCHILY.xattr.{k}"), &v);
+                pax.push((format!("SCHILY.xattr.{k}"), v));
             }
         }
         if !pax.is_empty() {
+            let pax = pax_records(&pax).map_err(io_err(path))?;
             let mut ph = header(EntryType::XHeader, 0o644, 0, 0, mtime, pax.len() as u64);
             let base = pare_select::root::file_name(path);
             let mut cut = base.len().min(80);
@@ -448,8 +455,7 @@ mod tests {
     #[test]
     fn pax_lengths_are_self_consistent() {
         for v in ["", "x", &"y".repeat(90), &"z".repeat(1000)] {
-            let mut out = Vec::new();
-            pax_record(&mut out, "path", v.as_bytes());
+            let out = pax_records(&[("path".into(), v.as_bytes().to_vec())]).unwrap();
             let s = String::from_utf8(out.clone()).unwrap();
             let (len, _) = s.split_once(' ').unwrap();
             assert_eq!(len.parse::<usize>().unwrap(), out.len(), "{s}");
