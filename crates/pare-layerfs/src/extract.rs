@@ -1,19 +1,20 @@
 //! Safe extraction of layers into a directory.
 //!
-//! Every entry path is resolved component by component under the destination root. Symlinks met
-//! on the way are followed *inside* the root only: an absolute target is re-rooted at the
-//! destination, `..` stops at the root. The final component is never followed: an existing
+//! Every entry path is resolved component by component under the destination root
+//! ([`crate::inroot`]). Symlinks met on the way are followed *inside* the root only: an
+//! absolute target is re-rooted at the destination, `..` stops at the root. The final component is never followed: an existing
 //! entry there is removed before the new one is created. Hard links must point at an entry that
 //! was already extracted inside the root.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
+use crate::inroot;
 use crate::path::{file_name, parent};
 use crate::walk::{Data, Event, walk_layer};
 use crate::{ImageSource, Kind, LayerContent, LayerFsError};
@@ -33,8 +34,6 @@ pub struct ExtractStats {
     pub skipped: u64,
 }
 
-const MAX_SYMLINKS: usize = 40;
-
 fn is_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
@@ -42,67 +41,29 @@ fn is_root() -> bool {
 }
 
 /// Resolves the directory `rel` (normalized, root-relative) under `root`, following symlinks
-/// only inside the root. Missing directories are created when `create` is set.
+/// only inside the root ([`crate::inroot`]). Missing directories are created when `create` is
+/// set; anything else that is missing or not a directory is an error.
 fn resolve_dir(root: &Path, rel: &str, create: bool) -> io::Result<PathBuf> {
-    let mut queue: VecDeque<OsString> = rel
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(OsString::from)
-        .collect();
-    let mut stack: Vec<OsString> = Vec::new();
-    let mut followed = 0usize;
-    while let Some(comp) = queue.pop_front() {
-        if comp == "." {
-            continue;
+    let opts = inroot::Options {
+        follow_last: true,
+        create_dirs: create,
+        utf8: false,
+    };
+    let res = inroot::resolve(root, rel.as_bytes(), opts).map_err(|e| match e {
+        inroot::InRootError::Io { source, .. } => source,
+        e @ (inroot::InRootError::Loop { .. } | inroot::InRootError::NonUtf8 { .. }) => {
+            io::Error::other(e)
         }
-        if comp == ".." {
-            stack.pop();
-            continue;
-        }
-        let mut cand = root.to_path_buf();
-        cand.extend(&stack);
-        cand.push(&comp);
-        match fs::symlink_metadata(&cand) {
-            Ok(md) if md.file_type().is_symlink() => {
-                followed += 1;
-                if followed > MAX_SYMLINKS {
-                    return Err(io::Error::other(format!(
-                        "too many levels of symbolic links at {}",
-                        cand.display()
-                    )));
-                }
-                let target = fs::read_link(&cand)?;
-                let mut parts: Vec<OsString> = Vec::new();
-                for c in target.components() {
-                    match c {
-                        Component::RootDir => stack.clear(),
-                        Component::Prefix(_) | Component::CurDir => {}
-                        Component::ParentDir => parts.push("..".into()),
-                        Component::Normal(n) => parts.push(n.to_os_string()),
-                    }
-                }
-                for p in parts.into_iter().rev() {
-                    queue.push_front(p);
-                }
-            }
-            Ok(md) if md.is_dir() => stack.push(comp),
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotADirectory,
-                    format!("{} is not a directory", cand.display()),
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                fs::create_dir(&cand)?;
-                fs::set_permissions(&cand, fs::Permissions::from_mode(0o755))?;
-                stack.push(comp);
-            }
-            Err(e) => return Err(e),
-        }
+    })?;
+    let out = inroot::host(root, &res.components);
+    match res.end {
+        inroot::End::Exists(ft) if ft.is_dir() => Ok(out),
+        inroot::End::Missing { cause, .. } => Err(cause),
+        inroot::End::Exists(_) | inroot::End::NotADirectory { .. } => Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", out.display()),
+        )),
     }
-    let mut out = root.to_path_buf();
-    out.extend(&stack);
-    Ok(out)
 }
 
 /// Removes whatever is at `p` without following a symlink there.

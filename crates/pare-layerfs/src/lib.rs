@@ -10,6 +10,7 @@
 //! * [`extract`] applies an image's layers into an empty directory without ever writing outside it.
 
 mod extract;
+pub mod inroot;
 mod merge;
 mod path;
 pub mod testing;

@@ -2,15 +2,17 @@
 //!
 //! Every path is resolved component by component with `lstat`, the way the kernel would resolve
 //! it with the rootfs as `/` (like `openat2(RESOLVE_IN_ROOT)`): absolute symlink targets restart
-//! at the rootfs, `..` never climbs above it. Nothing outside the rootfs is ever touched.
+//! at the rootfs, `..` never climbs above it. Nothing outside the rootfs is ever touched. The
+//! walk itself is pare-layerfs's [`inroot`] (why not `openat2`: see there), shared with safe
+//! extraction.
 
+use std::ffi::OsString;
 use std::fs::{self, Metadata};
 use std::path::{Path, PathBuf};
 
-use crate::SelectError;
+use pare_layerfs::inroot;
 
-/// How many symlinks one resolution may follow (the kernel's limit).
-const MAX_LINKS: usize = 40;
+use crate::SelectError;
 
 /// A rootfs directory seen as `/`.
 #[derive(Debug, Clone)]
@@ -110,84 +112,44 @@ impl Rootfs {
     }
 
     /// Resolves `path` (absolute, or relative to `/`) inside the rootfs. With `follow_last`
-    /// false a final symlink is not followed (like `lstat`).
+    /// false a final symlink is not followed (like `lstat`). The walk is
+    /// [`pare_layerfs::inroot::resolve`], the one extraction uses too.
     pub fn resolve(&self, path: &str, follow_last: bool) -> Result<Resolution, SelectError> {
-        let mut pending: Vec<String> = path
-            .split('/')
-            .filter(|c| !c.is_empty() && *c != ".")
-            .map(str::to_string)
-            .collect();
-        pending.reverse(); // a stack: next component at the end
-        let mut cur: Vec<String> = Vec::new();
-        let mut links = Vec::new();
-        let mut followed = 0usize;
-        while let Some(comp) = pending.pop() {
-            if comp == "." {
-                continue;
+        let opts = inroot::Options {
+            follow_last,
+            create_dirs: false,
+            utf8: true,
+        };
+        let res = inroot::resolve(&self.base, path.as_bytes(), opts).map_err(|e| match e {
+            inroot::InRootError::Loop { .. } => SelectError::SymlinkLoop {
+                path: path.to_string(),
+            },
+            inroot::InRootError::NonUtf8 { path } => SelectError::NonUtf8 { path },
+            inroot::InRootError::Io { path, source } => SelectError::Io { path, source },
+        })?;
+        // Every component is UTF-8: `path` is a str and symlink targets were checked.
+        let text = |c: &[OsString]| -> Vec<String> {
+            c.iter().map(|c| c.to_string_lossy().into_owned()).collect()
+        };
+        let links = res.links.iter().map(|l| join(&text(l))).collect();
+        let mut all = text(&res.components);
+        let exists = match res.end {
+            inroot::End::Exists(_) => true,
+            // Absent, or a non-directory in the middle (ENOTDIR): the rest is appended
+            // lexically.
+            inroot::End::Missing { rest, .. } | inroot::End::NotADirectory { rest } => {
+                all.extend(text(&rest));
+                false
             }
-            if comp == ".." {
-                cur.pop();
-                continue;
-            }
-            cur.push(comp);
-            let canonical = join(&cur);
-            let Some(md) = self.lstat(&canonical) else {
-                // Absent: the rest is appended lexically.
-                let mut rest: Vec<String> = pending.into_iter().rev().collect();
-                let mut all = cur.clone();
-                all.append(&mut rest);
-                return Ok(Resolution {
-                    path: normalize(&join(&all)),
-                    links,
-                    exists: false,
-                });
-            };
-            let is_last = pending.is_empty();
-            if md.file_type().is_symlink() && (!is_last || follow_last) {
-                followed += 1;
-                if followed > MAX_LINKS {
-                    return Err(SelectError::SymlinkLoop {
-                        path: path.to_string(),
-                    });
-                }
-                let target =
-                    fs::read_link(self.host(&canonical)).map_err(|source| SelectError::Io {
-                        path: self.host(&canonical),
-                        source,
-                    })?;
-                let Some(target) = target.to_str() else {
-                    return Err(SelectError::NonUtf8 {
-                        path: self.host(&canonical),
-                    });
-                };
-                if !links.contains(&canonical) {
-                    links.push(canonical);
-                }
-                cur.pop();
-                if target.starts_with('/') {
-                    cur.clear();
-                }
-                for c in target.split('/').rev() {
-                    if !c.is_empty() && c != "." {
-                        pending.push(c.to_string());
-                    }
-                }
-            } else if !is_last && !md.is_dir() {
-                // A non-directory in the middle: ENOTDIR.
-                let mut rest: Vec<String> = pending.into_iter().rev().collect();
-                let mut all = cur.clone();
-                all.append(&mut rest);
-                return Ok(Resolution {
-                    path: normalize(&join(&all)),
-                    links,
-                    exists: false,
-                });
-            }
-        }
+        };
         Ok(Resolution {
-            path: join(&cur),
+            path: if exists {
+                join(&all)
+            } else {
+                normalize(&join(&all))
+            },
             links,
-            exists: true,
+            exists,
         })
     }
 }
