@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod digest;
+
+pub use digest::Digest;
 pub use oci_spec::image::ImageConfiguration;
 
 /// A platform as `os/arch[/variant]`.

@@ -13,16 +13,14 @@ use sha2::{Digest as _, Sha256};
 /// safe to use as a file name.
 pub fn sha256_hex(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then_some(hex)
+    pare_image::digest::sha256_from_hex(hex)
+        .is_some()
+        .then_some(hex)
 }
 
 /// `sha256:<hex>` of a byte slice.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    pare_image::digest::sha256(&Sha256::digest(bytes).into()).to_string()
 }
 
 /// A running SHA-256 with a byte count.
@@ -39,7 +37,7 @@ impl Hasher {
     }
 
     pub(crate) fn finish(&self) -> String {
-        format!("sha256:{}", hex::encode(self.sha.clone().finalize()))
+        pare_image::digest::sha256(&self.sha.clone().finalize().into()).to_string()
     }
 }
 

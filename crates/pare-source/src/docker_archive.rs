@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::digest::{sha256_digest, sha256_hex};
+use crate::digest::sha256_digest;
 use crate::layer::BlobSpec;
 use crate::layout::{StoreImage, check_diff_id, name_matches, open_layout, parse_json};
 use crate::store::{Store, normalize};
@@ -28,8 +28,7 @@ struct ManifestEntry {
 fn digest_from_path(rel: &str) -> Option<String> {
     let name = rel.rsplit('/').next()?;
     let hex = name.strip_suffix(".json").unwrap_or(name);
-    let digest = format!("sha256:{hex}");
-    sha256_hex(&digest).is_some().then_some(digest)
+    pare_image::digest::sha256_from_hex(hex).map(|d| d.to_string())
 }
 
 /// Opens the image named by `reference` (a `RepoTags` entry or `@N`), or the only one.

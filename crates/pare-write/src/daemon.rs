@@ -67,7 +67,7 @@ impl<R: Read> Read for Stoppable<R> {
     }
 }
 
-type GzipJob = JoinHandle<Result<(String, u64), WriteError>>;
+type GzipJob = JoinHandle<Result<(pare_image::Digest, u64), WriteError>>;
 
 impl PlainLayer {
     /// diff_id, size and entry counts (`digest`/`size` are the plain tar's).

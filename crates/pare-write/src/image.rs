@@ -50,7 +50,7 @@ impl ImageMeta {
         Ok(ImageMeta {
             config,
             healthcheck,
-            source_digest: format!("sha256:{}", hex::encode(Sha256::digest(raw))),
+            source_digest: digest(raw),
             source_ref: source_ref.to_string(),
         })
     }
@@ -198,8 +198,9 @@ pub fn config_json(meta: &ImageMeta, layer: &LayerInfo, epoch: u64) -> Result<Ve
     })
 }
 
+/// The `sha256:` digest of a blob.
 pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    pare_image::digest::sha256(&Sha256::digest(bytes).into()).to_string()
 }
 
 /// The OCI image manifest (gzip layer).

@@ -5,7 +5,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use pare_image::Digest;
+use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
 use pare_select::Selection;
@@ -20,9 +21,9 @@ pub const GZIP_LEVEL: u32 = 6;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerInfo {
     /// `sha256:…` of the uncompressed tar (the config's diff_id).
-    pub diff_id: String,
+    pub diff_id: Digest,
     /// `sha256:…` of the gzip blob.
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     pub uncompressed_size: u64,
     /// Entries written (directories, files, links…).
@@ -46,8 +47,8 @@ impl<W> Hashing<W> {
             n: 0,
         }
     }
-    pub fn digest(&self) -> String {
-        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    pub fn digest(&self) -> Digest {
+        pare_image::digest::sha256(&self.hasher.clone().finalize().into())
     }
 }
 
@@ -441,7 +442,7 @@ pub fn write_layer_uncompressed<W: Write>(
 
 /// The `sha256:` digest and size of the gzip blob [`write_layer`] would make of the plain tar
 /// read from `tar` (the same bytes, whatever the thread count), without writing it anywhere.
-pub fn gzip_digest<R: Read>(mut tar: R, threads: usize) -> io::Result<(String, u64)> {
+pub fn gzip_digest<R: Read>(mut tar: R, threads: usize) -> io::Result<(Digest, u64)> {
     let mut gz = crate::pgzip::ParGz::new(Hashing::new(io::sink()), GZIP_LEVEL, threads);
     io::copy(&mut tar, &mut gz)?;
     let out = gz.finish()?;

@@ -295,7 +295,7 @@ fn write_oci(
         .unwrap_or_else(|| dir.to_path_buf());
     let blobs = root.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(io(&blobs))?;
-    let lp = blob_path(&blobs, &layer.digest);
+    let lp = blob_path(&blobs, layer.digest.as_ref());
     layer_tmp.persist(&lp).map_err(|e| WriteError::Io {
         path: lp.clone(),
         source: e.error,
@@ -415,7 +415,7 @@ pub(crate) fn archive_to<W: Write>(
     let mut tar = tar::Builder::new(w);
     let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
     let config_name = blob(&image::digest(config));
-    let layer_name = blob(&layer.digest);
+    let layer_name = blob(layer.digest.as_ref());
     let docker_manifest = json!([{ "Config": config_name, "RepoTags": tag.map(|t| vec![t.to_string()]), "Layers": [layer_name] }]);
     let docker_manifest = serde_json::to_vec(&docker_manifest).unwrap_or_default();
     let index = serde_json::to_vec(

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::{RegistryError, Repo};
 use crate::SourceError;
-use crate::digest::{Hasher, sha256_hex};
+use crate::digest::Hasher;
 use crate::store::{Opened, Store};
 
 /// `DIR/sha256/<hex>` files, each verified before it was renamed into place.
@@ -121,8 +121,7 @@ fn source_io(e: SourceError) -> io::Error {
 impl RegistryStore {
     fn digest_of(&self, rel: &str) -> Option<(String, String)> {
         let hex = rel.strip_prefix("blobs/sha256/")?;
-        let digest = format!("sha256:{hex}");
-        sha256_hex(&digest)?;
+        let digest = pare_image::digest::sha256_from_hex(hex)?.to_string();
         Some((digest, hex.to_string()))
     }
 
