@@ -30,7 +30,11 @@ pub fn describe(r: &Reason) -> String {
             accesses,
         } => format!(
             "traced: {} by {} ({})",
-            accesses.join("/"),
+            accesses
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join("/"),
             if processes.is_empty() {
                 "the app".to_string()
             } else {
@@ -133,7 +137,7 @@ mod tests {
                 reasons: vec![Reason::Traced {
                     processes: vec!["/usr/bin/bash".into()],
                     syscalls: vec!["execve".into()],
-                    accesses: vec!["exec".into()],
+                    accesses: vec![pare_trace::AccessKind::Exec],
                 }],
             },
         );

@@ -201,11 +201,7 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
         let reason = Reason::Traced {
             processes: rec.processes.iter().cloned().collect(),
             syscalls: rec.syscalls.iter().cloned().collect(),
-            accesses: rec
-                .kinds
-                .iter()
-                .map(|k| format!("{k:?}").to_lowercase())
-                .collect(),
+            accesses: rec.kinds.iter().copied().collect(),
         };
         let created = rec.kinds.contains(&pare_trace::AccessKind::Create);
         if set.keep(path, reason).is_none() && created {

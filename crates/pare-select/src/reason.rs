@@ -11,7 +11,7 @@ pub enum Reason {
     Traced {
         processes: Vec<String>,
         syscalls: Vec<String>,
-        accesses: Vec<String>,
+        accesses: Vec<pare_trace::AccessKind>,
     },
     /// Named by the image config (`field` is `Entrypoint`, `Cmd`, `Healthcheck`, `WorkingDir`,
     /// `Volumes` or `User`).
@@ -102,7 +102,11 @@ impl std::fmt::Display for Reason {
                 f,
                 "traced: {} by {}",
                 if syscalls.is_empty() {
-                    accesses.join(",")
+                    accesses
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 } else {
                     syscalls.join(",")
                 },

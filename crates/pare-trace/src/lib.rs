@@ -42,6 +42,32 @@ pub enum AccessKind {
     Fanotify,
 }
 
+impl AccessKind {
+    /// The name, as in JSON: `open`, `exec`, `readlink`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessKind::Open => "open",
+            AccessKind::Write => "write",
+            AccessKind::Stat => "stat",
+            AccessKind::Exec => "exec",
+            AccessKind::Readlink => "readlink",
+            AccessKind::Chdir => "chdir",
+            AccessKind::Create => "create",
+            AccessKind::Delete => "delete",
+            AccessKind::Modify => "modify",
+            AccessKind::Watch => "watch",
+            AccessKind::Socket => "socket",
+            AccessKind::Fanotify => "fanotify",
+        }
+    }
+}
+
+impl std::fmt::Display for AccessKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything known about one path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
@@ -367,6 +393,17 @@ impl SensorActivity {
 #[cfg(test)]
 mod activity_tests {
     use super::*;
+
+    #[test]
+    fn access_kind_display_is_its_json_name() {
+        use AccessKind::*;
+        for k in [
+            Open, Write, Stat, Exec, Readlink, Chdir, Create, Delete, Modify, Watch, Socket,
+            Fanotify,
+        ] {
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
+        }
+    }
 
     #[test]
     fn activity_round_trips_and_rejects_garbage() {
