@@ -392,3 +392,49 @@ pub fn extract(source: &dyn ImageSource, dest: &Path) -> Result<ExtractStats, La
     }
     Ok(x.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented handling of names that are not UTF-8 (docs/limits.md): entry names and
+    /// symlink targets are decoded lossily, each invalid byte sequence becoming U+FFFD, and
+    /// extracted under that name.
+    #[test]
+    fn names_that_are_not_utf8_are_extracted_lossily() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(2);
+        h.set_path(OsStr::from_bytes(b"caf\xe9.txt")).unwrap();
+        h.set_cksum();
+        b.append(&h, &b"hi"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_path("link").unwrap();
+        h.set_link_name(OsStr::from_bytes(b"caf\xe9.txt")).unwrap();
+        h.set_cksum();
+        b.append(&h, io::empty()).unwrap();
+        let tar = b.into_inner().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let content = LayerContent::Tar(Box::new(io::Cursor::new(tar)));
+        extract_layer(content, "sha256:test", dest.path()).unwrap();
+        let names: Vec<OsString> = fs::read_dir(dest.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names.contains(&OsString::from("caf\u{FFFD}.txt")),
+            "{names:?}"
+        );
+        assert!(!names.iter().any(|n| n.as_bytes() == b"caf\xe9.txt"));
+        assert_eq!(
+            fs::read_link(dest.path().join("link")).unwrap(),
+            PathBuf::from("caf\u{FFFD}.txt")
+        );
+        assert_eq!(fs::read(dest.path().join("link")).unwrap(), b"hi");
+    }
+}

@@ -334,3 +334,33 @@ impl KeepSet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// The documented handling of names that are not UTF-8 (docs/limits.md): selection paths
+    /// are UTF-8, so such a name in a kept tree is skipped with a warning, and a symlink whose
+    /// target is not UTF-8 is a warning too, not kept.
+    #[test]
+    fn names_that_are_not_utf8_are_skipped_with_a_warning() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("data");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("ok.txt"), b"").unwrap();
+        std::fs::write(d.join(OsStr::from_bytes(b"caf\xe9.txt")), b"").unwrap();
+        std::os::unix::fs::symlink(OsStr::from_bytes(b"caf\xe9.txt"), t.path().join("l")).unwrap();
+        let root = Rootfs::new(t.path()).unwrap();
+        let mut set = KeepSet::new(root, vec![], None, &[], &[]).unwrap();
+        set.keep_tree("/data", Reason::IncludeShell);
+        assert!(set.keep("/l", Reason::IncludeShell).is_none());
+        let sel = set.finish();
+        let kept: Vec<&str> = sel.entries.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["/data", "/data/ok.txt"]);
+        assert_eq!(sel.warnings.len(), 2, "{:?}", sel.warnings);
+        assert!(sel.warnings[0].ends_with("name is not UTF-8, skipped"));
+        assert!(sel.warnings[1].ends_with("symlink target is not UTF-8"));
+    }
+}
