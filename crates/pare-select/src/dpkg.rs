@@ -57,6 +57,7 @@ fn kept_files(set: &KeepSet) -> BTreeSet<String> {
         .collect()
 }
 
+/// Keeps the package database entries of the packages that own kept files, trimmed to them.
 pub fn trim(set: &mut KeepSet) {
     let kept = kept_files(set);
     apk(set, &kept);

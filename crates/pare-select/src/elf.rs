@@ -16,11 +16,17 @@ const MAX_ELF_BYTES: u64 = 2 << 30;
 /// What the loader needs to know about one ELF object.
 #[derive(Debug, Clone, Default)]
 pub struct ElfInfo {
+    /// ELFCLASS64.
     pub is_64: bool,
+    /// `e_machine`.
     pub machine: u16,
+    /// `PT_INTERP`: the dynamic loader.
     pub interp: Option<String>,
+    /// `DT_NEEDED` sonames.
     pub needed: Vec<String>,
+    /// `DT_RPATH` entries (unexpanded).
     pub rpath: Vec<String>,
+    /// `DT_RUNPATH` entries (unexpanded).
     pub runpath: Vec<String>,
     /// A Go binary that links `crypto/tls`.
     pub go_tls: bool,
@@ -195,7 +201,9 @@ pub struct LibResolver {
     cache: HashMap<String, Vec<CacheEntry>>,
     conf_dirs: Vec<String>,
     musl_dirs: Vec<String>,
+    /// The image's `LD_LIBRARY_PATH` directories.
     pub ld_library_path: Vec<String>,
+    /// What could not be read (a bad `ld.so.cache`, …).
     pub warnings: Vec<String>,
 }
 
@@ -204,12 +212,14 @@ pub struct LibResolver {
 pub struct Found {
     /// The path the loader would open (before resolving symlinks).
     pub path: String,
+    /// That path resolved in the rootfs.
     pub resolution: Resolution,
     /// Where it was found: `RPATH`, `RUNPATH`, `ld.so.cache`, …
     pub via: &'static str,
 }
 
 impl LibResolver {
+    /// Reads the rootfs's `ld.so.cache` and `ld.so.conf` (problems become `warnings`).
     pub fn load(root: &Rootfs, ld_library_path: Vec<String>) -> Self {
         let mut r = LibResolver {
             ld_library_path,

@@ -26,17 +26,25 @@ const OLD_ENTRY: usize = 12;
 
 /// `flags & FLAG_TYPE_MASK` for ELF libc6 libraries.
 pub const FLAG_ELF_LIBC6: i32 = 0x0003;
+/// The bits of `flags` that give the library type.
 pub const FLAG_TYPE_MASK: i32 = 0x00ff;
+/// The bits of `flags` that give the architecture variant.
 pub const FLAG_REQUIRED_MASK: i32 = 0xff00;
+/// x86-64 libraries.
 pub const FLAG_X8664_LIB64: i32 = 0x0300;
+/// AArch64 libraries.
 pub const FLAG_AARCH64_LIB64: i32 = 0x0a00;
 
 /// One cache entry: a soname and the path the loader would use for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
+    /// Type and architecture bits (`FLAG_*`).
     pub flags: i32,
+    /// The soname.
     pub name: String,
+    /// The path the loader opens.
     pub path: String,
+    /// Hardware capabilities it needs (new format only, else 0).
     pub hwcap: u64,
 }
 

@@ -12,6 +12,8 @@
 //! for (path, kept) in &sel.entries { println!("{path}: {}", kept.reasons[0]); }
 //! ```
 
+#![deny(missing_docs)]
+
 mod dpkg;
 pub mod elf;
 mod engine;
@@ -37,23 +39,48 @@ pub const MAX_REASONS: usize = 8;
 /// [`Selection::warnings`], not errors.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
+    /// Reading the rootfs at `path` failed.
     #[error("{path}: {source}")]
     Io {
+        /// The host path.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// The rootfs given is not a directory.
     #[error("{path}: rootfs is not a directory")]
-    NotADirectory { path: PathBuf },
+    NotADirectory {
+        /// The rootfs as given.
+        path: PathBuf,
+    },
+    /// Resolving `path` followed more than 40 symlinks.
     #[error("{path}: too many levels of symbolic links")]
-    SymlinkLoop { path: String },
+    SymlinkLoop {
+        /// The in-image path being resolved.
+        path: String,
+    },
+    /// A symlink met while resolving has a target that is not UTF-8.
     #[error("{path}: symlink target is not UTF-8")]
-    NonUtf8 { path: PathBuf },
+    NonUtf8 {
+        /// The host path of the symlink.
+        path: PathBuf,
+    },
+    /// The `ld.so.cache` at `path` could not be parsed.
     #[error("{path}: bad ld.so.cache: {reason}")]
-    LdCache { path: PathBuf, reason: String },
+    LdCache {
+        /// The host path of the cache.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A glob given to `flag` does not parse.
     #[error("bad glob {pattern:?} in {flag}: {source}")]
     Glob {
+        /// The flag (`--exclude`, `--include-path`, `--preserve-path`).
         flag: &'static str,
+        /// The pattern as given.
         pattern: String,
+        /// The parse error.
         source: globset::Error,
     },
 }
@@ -63,9 +90,13 @@ pub enum SelectError {
 pub struct ImageFacts {
     /// `USER` (`name`, `uid`, `name:group`, `uid:gid`).
     pub user: Option<String>,
+    /// `WorkingDir`.
     pub workdir: Option<String>,
+    /// `Volumes` (their paths).
     pub volumes: Vec<String>,
+    /// `Entrypoint`.
     pub entrypoint: Vec<String>,
+    /// `Cmd`.
     pub cmd: Vec<String>,
     /// Docker's `Healthcheck.Test` (`["CMD", …]`, `["CMD-SHELL", "…"]`, `["NONE"]`).
     pub healthcheck: Option<Vec<String>>,
@@ -112,6 +143,7 @@ pub type TracedFiles = BTreeMap<String, pare_trace::FileRecord>;
 pub struct SelectInputs {
     /// Paths the sensor saw (only `found` ones are used).
     pub traced: TracedFiles,
+    /// The image config's facts.
     pub facts: ImageFacts,
     /// `--include-path` globs (a directory match keeps its whole subtree).
     pub include_paths: Vec<String>,

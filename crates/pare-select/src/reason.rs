@@ -9,63 +9,141 @@ use serde::{Deserialize, Serialize};
 pub enum Reason {
     /// The app touched it while it was traced.
     Traced {
+        /// The executables of the processes that touched it.
         processes: Vec<String>,
+        /// The system calls that touched it.
         syscalls: Vec<String>,
+        /// How it was touched.
         accesses: Vec<pare_trace::AccessKind>,
     },
     /// Named by the image config (`field` is `Entrypoint`, `Cmd`, `Healthcheck`, `WorkingDir`,
     /// `Volumes` or `User`).
-    ImageConfig { field: String, detail: String },
+    ImageConfig {
+        /// The config field.
+        field: String,
+        /// What in the field named it (the command line, the volume, …).
+        detail: String,
+    },
     /// A file every image keeps when present (`/etc/passwd`, `/tmp`, …).
-    Baseline { what: String },
+    Baseline {
+        /// Which baseline it belongs to.
+        what: String,
+    },
     /// `DT_NEEDED` of an ELF object, found the way `ld.so` would (`via`).
     Needed {
+        /// The object that needs it.
         by: String,
+        /// The `DT_NEEDED` name.
         soname: String,
+        /// Where it was found: `RPATH`, `RUNPATH`, `ld.so.cache`, …
         via: String,
     },
     /// `PT_INTERP` (the dynamic loader) of an ELF object.
-    Interpreter { by: String },
+    Interpreter {
+        /// The object whose loader it is.
+        by: String,
+    },
     /// The `#!` interpreter of a script.
-    Shebang { script: String, interpreter: String },
+    Shebang {
+        /// The script.
+        script: String,
+        /// Its `#!` line, without the `#!`.
+        interpreter: String,
+    },
     /// A symlink (file or directory) on the way from `of` to `target`.
-    SymlinkChain { of: String, target: String },
+    SymlinkChain {
+        /// The path as it was opened or named.
+        of: String,
+        /// The canonical path it leads to.
+        target: String,
+    },
     /// A parent directory of a kept path.
-    Parent { of: String },
+    Parent {
+        /// The first kept path below it.
+        of: String,
+    },
     /// An NSS module named in `nsswitch.conf`, dlopened by libc.
     Nss {
+        /// The service (`files`, `dns`, …).
         service: String,
+        /// The databases that name it (`passwd`, `hosts`, …).
         databases: Vec<String>,
+        /// The kept libc that loads it.
         libc: String,
     },
     /// CA certificates for a TLS library.
-    Certificates { library: String },
+    Certificates {
+        /// The kept TLS library (or runtime) that reads them.
+        library: String,
+    },
     /// Time zone data: the zone that was touched plus what readers of it need.
-    Zoneinfo { touched: String },
+    Zoneinfo {
+        /// The zone file that was kept first.
+        touched: String,
+    },
     /// Locale data.
-    Locale { touched: String },
+    Locale {
+        /// The locale file that was kept first.
+        touched: String,
+    },
     /// gconv configuration for a touched gconv module.
-    Gconv { touched: String },
+    Gconv {
+        /// The gconv module that was kept.
+        touched: String,
+    },
     /// The `.py` source of an accessed `.pyc`.
-    PythonSource { pyc: String },
+    PythonSource {
+        /// The accessed `.pyc`.
+        pyc: String,
+    },
     /// The compiled `.pyc` of a kept `.py`.
-    PythonBytecode { py: String },
+    PythonBytecode {
+        /// The kept `.py`.
+        py: String,
+    },
     /// Metadata of the distribution that owns an imported file.
-    PythonDistribution { file: String, distribution: String },
+    PythonDistribution {
+        /// The kept file it owns.
+        file: String,
+        /// The `*.dist-info` / `*.egg-info` directory name.
+        distribution: String,
+    },
     /// `package.json` of the package (or app) a loaded file belongs to.
-    NodePackage { file: String },
+    NodePackage {
+        /// The loaded file.
+        file: String,
+    },
     /// dpkg database entry of a package owning kept files (`file` is one of them).
-    Dpkg { package: String, file: String },
+    Dpkg {
+        /// The package.
+        package: String,
+        /// One kept file it owns.
+        file: String,
+    },
     /// `--include-path GLOB`.
-    IncludePath { glob: String },
+    IncludePath {
+        /// The glob as given.
+        glob: String,
+    },
     /// `--include-bin PATH` (with its ELF closure).
-    IncludeBin { path: String },
+    IncludeBin {
+        /// The path as given.
+        path: String,
+    },
     /// `--include-exe NAME`, found in `PATH` at `path`.
-    IncludeExe { name: String, path: String },
+    IncludeExe {
+        /// The name as given.
+        name: String,
+        /// Where it was found.
+        path: String,
+    },
     /// `--include-shell`.
     IncludeShell,
     /// `--preserve-path GLOB` (never excluded).
-    PreservePath { glob: String },
+    PreservePath {
+        /// The glob as given.
+        glob: String,
+    },
 }
 
 impl Reason {

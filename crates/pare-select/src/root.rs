@@ -76,6 +76,7 @@ pub fn file_name(path: &str) -> &str {
 }
 
 impl Rootfs {
+    /// The rootfs at `base`, which must be a directory.
     pub fn new(base: &Path) -> Result<Self, SelectError> {
         let md = fs::metadata(base).map_err(|source| SelectError::Io {
             path: base.to_path_buf(),
@@ -91,6 +92,7 @@ impl Rootfs {
         })
     }
 
+    /// The rootfs directory on the host.
     pub fn base(&self) -> &Path {
         &self.base
     }

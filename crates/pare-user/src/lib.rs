@@ -8,10 +8,14 @@
 //! `/etc/group` membership (plus the primary gid, like `initgroups`) only when no group was
 //! given. Malformed lines are skipped, never a panic.
 
+#![deny(missing_docs)]
+
 /// A resolved user: what `setgroups`/`setgid`/`setuid` need, plus HOME for the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedUser {
+    /// The user id to `setuid` to.
     pub uid: u32,
+    /// The primary group id to `setgid` to.
     pub gid: u32,
     /// Supplementary groups; the first is always `gid`.
     pub groups: Vec<u32>,
@@ -22,8 +26,10 @@ pub struct ResolvedUser {
 /// Why a `USER` could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserError {
+    /// A user name that is neither in passwd nor a number (the name as given).
     #[error("user {0:?} not found in /etc/passwd")]
     UnknownUser(String),
+    /// A group name that is neither in group nor a number (the name as given).
     #[error("group {0:?} not found in /etc/group")]
     UnknownGroup(String),
 }
