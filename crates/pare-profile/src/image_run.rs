@@ -11,10 +11,17 @@ use crate::{ProfileError, ProfileOptions, io_err};
 /// How the image runs, from its config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageRun {
+    /// The config's ENTRYPOINT, in exec form; empty when the image sets none.
     pub entrypoint: Vec<String>,
+    /// The config's CMD: the arguments after the entrypoint, or the whole command when there
+    /// is no entrypoint.
     pub cmd: Vec<String>,
+    /// The config's ENV, as `KEY=VALUE` strings in config order.
     pub env: Vec<String>,
+    /// The config's USER (`name`, `uid`, `uid:gid`, ...); empty means the runtime's default
+    /// (root).
     pub user: String,
+    /// The config's WORKDIR; empty means `/`.
     pub workdir: String,
     /// As written in the config (`8080/tcp`).
     pub exposed: Vec<String>,
@@ -23,6 +30,9 @@ pub struct ImageRun {
 }
 
 impl ImageRun {
+    /// Reads how the image runs from its config. An image config without a `config` section
+    /// gives the empty run (no command, no ports); non-TCP exposed ports are kept in `exposed`
+    /// but not in `tcp_ports`.
     pub fn from_config(cfg: &ImageConfiguration) -> Self {
         let Some(c) = cfg.config() else {
             return ImageRun::default();

@@ -10,8 +10,10 @@
 //! ```
 //!
 //! The work is split so that it can be tested without Docker: [`run_profile`] takes an already
-//! opened image and any [`Runtime`]; [`profile`] adds opening the reference, choosing the
-//! runtime and extracting the root filesystem.
+//! opened image and any [`Runtime`](pare_runtime::Runtime); [`profile`] adds opening the
+//! reference, choosing the runtime and extracting the root filesystem.
+
+#![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 

@@ -58,17 +58,27 @@ pub struct ProfileOptions {
     pub output: PathBuf,
     /// `docker`, `embedded`, or `None` to detect.
     pub runtime: Option<String>,
+    /// `--http-probe METHOD:PATH[:PORT]` flags; a probe without a port uses the image's first
+    /// exposed TCP port.
     pub http_probes: Vec<HttpFlag>,
+    /// `--probe-file`: a file of probe specs, parsed (and rejected when invalid) before the
+    /// container starts.
     pub probe_file: Option<PathBuf>,
     /// `--exec` commands (run inside the container).
     pub exec: Vec<String>,
     /// `--host-exec` commands.
     pub host_exec: Vec<String>,
+    /// `--continue-after`: when to stop the app once the probes are done.
     pub continue_after: ContinueAfter,
     /// Readiness wait and job run limit.
     pub timeout: Duration,
+    /// Let the sensor watch file opens with fanotify as well as ptrace (needs CAP_SYS_ADMIN);
+    /// `false` for `--no-fanotify`, tracing with ptrace only.
     pub fanotify: bool,
+    /// `--sensor PATH`: the sensor binary to use; `None` searches `$PARE_SENSOR`, the embedded
+    /// sensor, then a `pare-sensor` beside the executable.
     pub sensor: Option<PathBuf>,
+    /// `--platform`: which manifest of a multi-platform image to open; `None` picks the host's.
     pub platform: Option<Platform>,
     /// Where progress goes (phases, what is awaited, details); the binary's reporter.
     pub progress: pare_progress::Reporter,
@@ -95,6 +105,9 @@ pub struct ProfileOptions {
 }
 
 impl ProfileOptions {
+    /// Options for profiling `image` into the directory `output`, with every flag at its
+    /// default: runtime detected, default probes, a 60 s timeout, fanotify on, stability run
+    /// on, no override.
     pub fn new(image: impl Into<String>, output: impl Into<PathBuf>) -> Self {
         ProfileOptions {
             image: image.into(),

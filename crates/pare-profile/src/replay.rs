@@ -21,6 +21,7 @@ pub struct ReplayPlan<'a> {
     pub wait: bool,
     /// How long the readiness wait may take.
     pub timeout: Duration,
+    /// Timeouts and crawl limits for the replayed probes.
     pub probe: &'a ProbeOptions,
     /// What the progress shows as awaited during the readiness wait.
     pub waiting: Option<&'a str>,

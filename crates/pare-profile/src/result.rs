@@ -11,8 +11,11 @@ use crate::unanswered;
 /// Where the artifacts were written.
 #[derive(Debug, Clone)]
 pub struct Artifacts {
+    /// `OUTPUT/profile.json`: the whole [`Profile`].
     pub profile_json: PathBuf,
+    /// `OUTPUT/seccomp.json`: a Docker seccomp profile allowing the syscalls seen.
     pub seccomp_json: PathBuf,
+    /// `OUTPUT/apparmor.profile`: an AppArmor profile allowing the files and ports seen.
     pub apparmor_profile: PathBuf,
     /// The AppArmor profile's name.
     pub apparmor_name: String,
@@ -21,10 +24,17 @@ pub struct Artifacts {
 /// Phase durations.
 #[derive(Debug, Clone, Default)]
 pub struct Timings {
+    /// Parsing the reference, finding the sensor, choosing the runtime, opening the image and
+    /// (embedded runtime) extracting its root filesystem. Zero from [`run_profile`](crate::run_profile),
+    /// which starts with the image already open.
     pub prepare: Duration,
+    /// Planning the run and starting the container under the sensor.
     pub start: Duration,
+    /// The readiness wait: until the ports answer, the ready sign is seen, or the app exits.
     pub ready: Duration,
+    /// Running the probes (user's or default).
     pub probes: Duration,
+    /// After `--continue-after` is satisfied: until the app exited (SIGTERM, then a 10 s grace).
     pub stop: Duration,
     /// Removing the container and the extracted root filesystem.
     pub cleanup: Duration,
@@ -33,6 +43,7 @@ pub struct Timings {
     /// Start + readiness of that untraced run, when it waited for ports: set against
     /// `start + ready` of the traced run, the sensor's cost on the app's start-up.
     pub untraced_startup: Option<Duration>,
+    /// Wall time of the whole profiling run, from the first phase to the written artifacts.
     pub total: Duration,
 }
 
@@ -46,8 +57,11 @@ impl Timings {
 /// The outcome of a profiling run.
 #[derive(Debug, Clone)]
 pub struct ProfileResult {
+    /// What the run saw: the image, the sensor's report, the probe answers and how it got ready.
     pub profile: Profile,
+    /// Where `profile`, the seccomp and the AppArmor profile were written.
     pub artifacts: Artifacts,
+    /// How long each phase took.
     pub timings: Timings,
     /// How the readiness wait ended, for the summary.
     pub readiness: String,

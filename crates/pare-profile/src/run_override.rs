@@ -14,7 +14,9 @@ pub struct RunOverride {
     pub command: Option<Vec<String>>,
     /// `KEY=VALUE` set over the image's ENV (same key: replaced).
     pub env: Vec<String>,
+    /// Replaces USER.
     pub user: Option<String>,
+    /// Replaces WORKDIR.
     pub workdir: Option<String>,
     /// More container TCP ports the service offers (published or exposed).
     pub ports: Vec<u16>,

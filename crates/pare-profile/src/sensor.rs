@@ -18,6 +18,7 @@ use crate::ProfileError;
 /// A sensor compiled into the `pare` binary (`include_bytes!` by its build script).
 #[derive(Debug, Clone, Copy)]
 pub struct EmbeddedSensor {
+    /// The static sensor executable's bytes, written out to the cache dir before use.
     pub bytes: &'static [u8],
     /// Hex SHA-256 of `bytes`, computed at build time; names the cache file.
     pub sha256: &'static str,
@@ -46,7 +47,9 @@ pub enum SensorOrigin {
 /// A located sensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sensor {
+    /// The sensor executable, checked to be a static ELF for this machine.
     pub path: PathBuf,
+    /// Which of the places searched it came from.
     pub origin: SensorOrigin,
 }
 
