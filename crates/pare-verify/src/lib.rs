@@ -2,6 +2,8 @@
 //! original, and compare the answers. When anything differs, a traced re-run of the slim image
 //! names the paths the app looked for and did not find — the likely missing files.
 
+#![deny(missing_docs)]
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -16,14 +18,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("starting the slim image: {0}")]
+    /// The runtime could not start the slim image's container.
     Start(#[source] RuntimeError),
     #[error("slim image: {0}")]
+    /// The runtime failed while the slim container ran (wait, logs, stop, remove).
     Runtime(#[from] RuntimeError),
     #[error("slim image: {0}")]
+    /// Waiting for the slim app to get ready failed (a bad recorded ready sign, or the app
+    /// exited or never answered before it was ready).
     Ready(#[from] pare_profile::ProfileError),
     #[error("{path}: {message}")]
+    /// The traced re-run's `sensor.json` (see [`hint_missing`]) could not be read or parsed.
     SensorReport {
+        /// The `sensor.json` in the traced run's sensor output directory.
         path: std::path::PathBuf,
+        /// The read or JSON error, as text.
         message: String,
     },
 }
@@ -33,8 +42,14 @@ pub enum VerifyError {
 pub struct ProbeVerdict {
     /// `GET http:8080/second`, `job (run to completion)`, …
     pub probe: String,
+    /// The original image's answer, as text (`200 text/html 1234 B`, `connected`,
+    /// `exit 0`); for the readiness and state verdicts, how the original got ready or ended
+    /// the probes.
     pub expected: String,
+    /// The slim image's answer, in the same words as `expected`.
     pub actual: String,
+    /// The slim image's answer matches the original's (volatile fields excepted) and the
+    /// recorded answer is evidence; `false` fails the verification.
     pub ok: bool,
     /// What differs, when not ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +70,7 @@ pub struct ProbeVerdict {
 /// The outcome of verifying one slim image.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verification {
+    /// One verdict per replayed probe, then the readiness and the state-after-probes verdicts.
     pub probes: Vec<ProbeVerdict>,
     /// Paths the original found and the slim image's app looked for but did not find
     /// (filled by [`hint_missing`] when verification failed).
@@ -65,10 +81,12 @@ pub struct Verification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_exit: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// The slim container's last stderr lines (up to 8), kept only when a verdict failed.
     pub stderr_tail: Vec<String>,
 }
 
 impl Verification {
+    /// Whether every verdict passed (the slim image answers as the original did).
     pub fn ok(&self) -> bool {
         self.probes.iter().all(|p| p.ok)
     }
@@ -77,6 +95,7 @@ impl Verification {
 /// Options for one verification run.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
+    /// Timeouts and crawl limits for the replayed probes.
     pub probe: ProbeOptions,
     /// How long to wait for the ports of a service to answer.
     pub ready_timeout: Duration,
