@@ -1,6 +1,8 @@
 //! The image model that every later stage reads: the manifest's layer list, the image config
 //! (via `oci-spec`), the history, and the platform. No I/O happens here.
 
+#![deny(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 pub mod digest;
@@ -11,9 +13,12 @@ pub use oci_spec::image::ImageConfiguration;
 /// A platform as `os/arch[/variant]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Platform {
+    /// The operating system, in OCI spelling (`linux`, `windows`).
     pub os: String,
+    /// The CPU architecture, in OCI/GOARCH spelling (`amd64`, `arm64`, `arm`).
     pub architecture: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The CPU variant (`v7` for `linux/arm/v7`, `v8` for arm64), when the image names one.
     pub variant: Option<String>,
 }
 
@@ -97,8 +102,11 @@ pub fn rfc3339(secs: i64) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// A plain tar (`…layer.v1.tar`, or the Docker daemon's own layers).
     None,
+    /// gzip (`…tar+gzip`, Docker's `…rootfs.diff.tar.gzip`).
     Gzip,
+    /// zstd (`…tar+zstd`).
     Zstd,
 }
 
@@ -111,7 +119,10 @@ pub struct LayerDescriptor {
     pub diff_id: Option<String>,
     /// Stored size in bytes, when known (it is the uncompressed size for uncompressed blobs).
     pub compressed_size: Option<u64>,
+    /// The descriptor's media type as written in the manifest.
     pub media_type: String,
+    /// How the blob is compressed, as announced by `media_type` (readers still check the blob's
+    /// first bytes).
     pub compression: Compression,
 }
 
@@ -124,6 +135,7 @@ pub struct ResolvedImage {
     pub manifest_digest: Option<String>,
     /// `sha256:…` of the config blob (the image ID for Docker).
     pub config_digest: String,
+    /// The parsed image config: ENTRYPOINT/CMD/ENV/USER, exposed ports, history, `rootfs.diff_ids`.
     pub config: ImageConfiguration,
     /// Bottom layer first.
     pub layers: Vec<LayerDescriptor>,
@@ -132,9 +144,14 @@ pub struct ResolvedImage {
 /// One history entry paired with the layer it produced, if any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryStep {
+    /// The instruction that made the step (`/bin/sh -c #(nop) COPY ...`); empty when the
+    /// history entry has none.
     pub created_by: String,
+    /// When the step ran, as the RFC 3339 text in the config.
     pub created: Option<String>,
+    /// The entry's free-form comment (`buildkit.dockerfile.v0`), when set.
     pub comment: Option<String>,
+    /// The step changed only the config (ENV, CMD, ...) and produced no layer.
     pub empty_layer: bool,
     /// Index into `ResolvedImage::layers` for non-empty steps.
     pub layer_index: Option<usize>,
