@@ -9,6 +9,8 @@
 //! | `docker://NAME[:TAG\|@DIGEST]` | a registry (see `pare_source::registry`)        |
 //! | `NAME[:TAG]`                   | shorthand for `docker-daemon:NAME[:TAG]`        |
 
+#![deny(missing_docs)]
+
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -18,33 +20,62 @@ use std::str::FromStr;
 pub enum ImageRef {
     /// `docker-daemon:NAME[:TAG]` or a bare `NAME[:TAG]`. `name` is kept as the user wrote it
     /// (the daemon resolves short names, image IDs and digests itself).
-    DockerDaemon { name: String },
+    DockerDaemon {
+        /// The name with its tag or digest (`nginx:1.27`, `sha256:…`), without the transport.
+        name: String,
+    },
     /// `docker-archive:PATH[:REF]`; `reference` picks one image when the archive holds several.
     DockerArchive {
+        /// The tar file, as given (relative paths stay relative).
         path: PathBuf,
+        /// The `NAME:TAG` after the path, as in the archive's `RepoTags`; `None` takes the
+        /// archive's only image.
         reference: Option<String>,
     },
     /// `oci:DIR[:TAG]`; `tag` matches `org.opencontainers.image.ref.name` in `index.json`.
-    Oci { dir: PathBuf, tag: Option<String> },
+    Oci {
+        /// The layout directory (holding `oci-layout` and `index.json`).
+        dir: PathBuf,
+        /// `None` takes the index's only entry (an image, or a list of its platforms).
+        tag: Option<String>,
+    },
     /// `oci-archive:PATH[:TAG]`.
-    OciArchive { path: PathBuf, tag: Option<String> },
+    OciArchive {
+        /// The tar file holding an OCI image layout.
+        path: PathBuf,
+        /// As for [`ImageRef::Oci`]: matches `org.opencontainers.image.ref.name`; `None`
+        /// takes the only entry.
+        tag: Option<String>,
+    },
     /// `docker://NAME[:TAG|@DIGEST]`.
-    Registry { name: String },
+    Registry {
+        /// `[DOMAIN[:PORT]/]PATH[:TAG|@DIGEST]` after `docker://`, as written (no default
+        /// registry or tag is filled in here).
+        name: String,
+    },
 }
 
 /// Why a reference could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReferenceError {
+    /// The reference is empty or only whitespace.
     #[error("empty image reference")]
     Empty,
+    /// A transport with nothing after it (`oci:`), or a daemon/registry name that breaks
+    /// the Docker reference grammar (uppercase, whitespace, a bad tag or digest).
     #[error("image reference `{reference}`: {reason}")]
     Invalid {
+        /// The whole reference as typed (trimmed).
         reference: String,
+        /// Which rule it breaks (`missing path`, `an image ID is sha256: and 64 hex digits`).
         reason: &'static str,
     },
     /// A file system path where an image name was expected (`./layout`, `/tmp/app.tar`).
     #[error("`{reference}` is a path, not an image name")]
-    Path { reference: String },
+    Path {
+        /// The path as typed, without any `docker-daemon:` prefix.
+        reference: String,
+    },
 }
 
 impl ReferenceError {
