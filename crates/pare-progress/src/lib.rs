@@ -3,6 +3,8 @@
 //! to a [`Reporter`] the binary hands down; the binary decides how that shows (one line per
 //! finished phase, a live spinner on a TTY, nothing with `-q`, details with `-v`).
 
+#![deny(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +38,8 @@ impl Progress for Quiet {
 pub struct Reporter(Arc<dyn Progress>);
 
 impl Reporter {
+    /// A reporter that hands every event to `p` (the binary's terminal display, or a test's
+    /// recorder); clones share the same `p`.
     pub fn new(p: impl Progress + 'static) -> Self {
         Reporter(Arc::new(p))
     }
