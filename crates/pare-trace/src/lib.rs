@@ -6,10 +6,14 @@
 //! The JSON schema is documented in `docs/profile-json.md`; bump [`SCHEMA_VERSION`] on any
 //! incompatible change.
 
+#![deny(missing_docs)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+/// The version written into `profile.json` and `sensor.json` (`version`), for the schema
+/// this crate describes.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// How a path was touched.
@@ -71,6 +75,7 @@ impl std::fmt::Display for AccessKind {
 /// Everything known about one path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
+    /// Every way the path was touched during the run.
     pub kinds: BTreeSet<AccessKind>,
     /// Executables (by path) of the processes that touched it.
     #[serde(default)]
@@ -92,8 +97,11 @@ pub struct FileRecord {
 /// One successful exec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecRecord {
+    /// The process ID (in the container's PID namespace) that called exec.
     pub pid: i32,
+    /// The executable's path as the exec call named it (lossy UTF-8).
     pub path: String,
+    /// The arguments the program got, `argv[0]` first.
     pub argv: Vec<String>,
 }
 
@@ -103,19 +111,24 @@ pub struct ExitInfo {
     /// Exit status, or 128+signal when killed by a signal.
     pub code: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The signal's name (`SIGTERM`, `SIGKILL`) when a signal ended it.
     pub signal: Option<String>,
 }
 
 /// What the in-container sensor writes to `OUTPUT/sensor.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SensorReport {
+    /// The schema version the sensor wrote ([`SCHEMA_VERSION`]).
     pub version: u32,
     /// The command that was run (ENTRYPOINT + CMD after resolution).
     pub command: Vec<String>,
+    /// The user ID the command ran as, after applying the image's USER.
     pub uid: u32,
+    /// The group ID the command ran as.
     pub gid: u32,
     /// Absolute, normalized paths (symlinks not resolved: each link in a chain is its own entry).
     pub files: BTreeMap<String, FileRecord>,
+    /// Every successful exec, in the order they happened.
     pub execs: Vec<ExecRecord>,
     /// Names of the syscalls observed, e.g. `openat`.
     pub syscalls: BTreeSet<String>,
@@ -125,6 +138,7 @@ pub struct SensorReport {
     #[serde(default)]
     pub notices: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How the traced command ended; `None` when the sensor was stopped before it did.
     pub exit: Option<ExitInfo>,
 }
 
@@ -132,37 +146,51 @@ pub struct SensorReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ProbeSpec {
+    /// An HTTP(S) request to a container port.
     Http {
         /// Container port.
         port: u16,
         #[serde(default = "default_method")]
+        /// The request method; `GET` when omitted.
         method: String,
+        /// The request target, starting with `/` (may hold a query string).
         path: String,
         #[serde(default)]
+        /// Extra request headers, as (name, value) pairs, sent in order.
         headers: Vec<(String, String)>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The request body, sent as is.
         body: Option<String>,
         #[serde(default)]
+        /// Speak TLS (the server's certificate is not checked: it is the app's own).
         https: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The status the user expects; another status makes the probe fail (checked at profile
+        /// time, independent of replay comparison).
         expect_status: Option<u16>,
     },
+    /// Connect to a container TCP port and see whether it answers.
     Tcp {
+        /// Container port.
         port: u16,
     },
     /// A command run inside the container.
     Exec {
+        /// The command and its arguments, run without a shell.
         argv: Vec<String>,
     },
     /// A command run on the host with `{host}` and `{port:N}` substituted.
     HostExec {
+        /// The command line, run by the host's shell after substitution.
         command: String,
     },
     /// The container's own run to completion.
     Job,
     /// A protocol handshake with a database or broker (`kind: protocol`), see [`Protocol`].
     Protocol {
+        /// Container port.
         port: u16,
+        /// Which handshake to speak.
         protocol: Protocol,
     },
 }
@@ -183,6 +211,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Every protocol, in declaration order (for listing and trying them).
     pub const ALL: [Protocol; 4] = [
         Protocol::Redis,
         Protocol::Postgres,
@@ -242,6 +271,7 @@ fn default_method() -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The HTTP status code, for HTTP probes that got a response.
     pub http_status: Option<u16>,
     /// Headers that matter for equivalence (content-type, location…), lower-cased names.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -250,10 +280,14 @@ pub struct ProbeOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Length in bytes of the response body or stdout.
     pub body_len: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The exit status of an exec, host-exec or job probe.
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// For TCP probes: whether the app accepts connections on the port (a proxy that
+    /// accepts and hangs up at once, with nothing listening inside, does not count).
     pub connected: Option<bool>,
     /// What a protocol probe learned from the server's answer (`redis.version`,
     /// `postgres.auth`…), with per-connection values (salts, ids, keys) left out.
@@ -271,7 +305,9 @@ pub struct ProbeOutcome {
 /// A probe and its recorded answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeRecord {
+    /// The probe as run.
     pub spec: ProbeSpec,
+    /// What it got back (its stable facts).
     pub outcome: ProbeOutcome,
     /// How long it took, in milliseconds (informational; never compared).
     #[serde(default)]
@@ -281,28 +317,39 @@ pub struct ProbeRecord {
 /// The image a profile was taken from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageInfo {
+    /// The image reference as given to `pare profile`.
     pub reference: String,
+    /// `sha256:…` of the image's config blob (Docker's image ID).
     pub config_digest: String,
     #[serde(default)]
+    /// ENTRYPOINT as run: the image's, or a service override's.
     pub entrypoint: Vec<String>,
     #[serde(default)]
+    /// CMD as run: the image's, or a service override's.
     pub cmd: Vec<String>,
     #[serde(default)]
+    /// USER as run; empty for the runtime's default (root).
     pub user: String,
     #[serde(default)]
+    /// WORKDIR as run; empty for `/`.
     pub workdir: String,
     #[serde(default)]
+    /// EXPOSEd ports as written in the config (`8080/tcp`), sorted.
     pub exposed_ports: Vec<String>,
 }
 
 /// `profile.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
+    /// The schema version it was written with ([`SCHEMA_VERSION`]).
     pub version: u32,
+    /// The image the profile was taken from, and how it ran.
     pub image: ImageInfo,
     /// `docker` or `embedded`.
     pub runtime: String,
+    /// What the sensor recorded: files, execs, syscalls, and how the app ended.
     pub sensor: SensorReport,
+    /// The probes run and their answers, in order; verification replays these.
     pub probes: Vec<ProbeRecord>,
     /// Readiness, findings and the app's state after the probes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,7 +360,9 @@ pub struct Profile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum AppState {
+    /// The app's process was still running.
     Running,
+    /// The app's process had exited, with this status.
     Exited(ExitInfo),
 }
 
@@ -343,11 +392,13 @@ pub struct RunRecord {
     /// The user declared the image a job (`--job`): it may exit before any port answers.
     #[serde(default)]
     pub job: bool,
-    /// `--ready-log REGEX`, `--ready-url URL`, `--ready-cmd CMD` as given.
+    /// `--ready-log REGEX` as given: ready when a line of the app's output matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_log: Option<String>,
+    /// `--ready-url URL` as given: ready when `GET URL` answers below 400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_url: Option<String>,
+    /// `--ready-cmd CMD` as given: ready when the command, run in the container, exits 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_cmd: Option<String>,
     /// Whether the app still ran when the probes ended (compared by verification).
@@ -363,11 +414,14 @@ pub const ACTIVITY_FILE: &str = "activity";
 /// something new (a new path, syscall name or exec), `listens N` counts its `listen()` calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SensorActivity {
+    /// Grows by one for each new path, syscall name or exec the app shows.
     pub novelty: u64,
+    /// How many `listen()` calls the app made.
     pub listens: u64,
 }
 
 impl SensorActivity {
+    /// The file's text: `novelty N` and `listens N`, one per line.
     pub fn render(&self) -> String {
         format!("novelty {}\nlistens {}\n", self.novelty, self.listens)
     }
