@@ -10,12 +10,17 @@ use crate::{Change, FileChange, FilesDiff};
 /// The metadata of one path as `pare diff` compares it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FileMeta {
+    /// File, directory, symlink, hard link, device, FIFO or other.
     pub kind: Kind,
+    /// Size in bytes (regular files; 0 for the others).
     pub size: u64,
     /// Octal permission bits, e.g. `0755`.
     pub mode: String,
+    /// Owner user ID, as stored in the layer tar.
     pub uid: u32,
+    /// Owner group ID, as stored in the layer tar.
     pub gid: u32,
+    /// The symlink target as stored, or the hard link's target path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
     /// `xxh3:` and the 64-bit xxh3 of the content, hex (regular files).
@@ -26,6 +31,7 @@ pub struct FileMeta {
 }
 
 impl FileMeta {
+    /// The compared metadata of one node of a merged filesystem.
     pub fn from_node(n: &Node) -> Self {
         FileMeta {
             kind: n.kind,

@@ -8,6 +8,8 @@
 //! themselves, so memory grows with the number of paths, not with the image size. The two merged
 //! views are then walked side by side in path order.
 
+#![deny(missing_docs)]
+
 mod config;
 mod files;
 pub mod render;
@@ -23,16 +25,23 @@ pub use surface::findings;
 /// Errors from comparing images. `Display` names the image (`A` or `B`) at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
+    /// Reading one image's layers (pare-xray's streaming pass) failed.
     #[error("{side} ({name})")]
     Read {
+        /// `A` or `B`: which of the two images.
         side: &'static str,
+        /// That image's name as the user gave it.
         name: String,
+        /// What went wrong while reading it.
         #[source]
         source: Box<pare_xray::XrayError>,
     },
+    /// The `--path` glob does not compile.
     #[error("--path `{glob}`")]
     Glob {
+        /// The glob as typed.
         glob: String,
+        /// Why globset rejects it.
         #[source]
         source: globset::Error,
     },
@@ -41,8 +50,12 @@ pub enum DiffError {
 /// Which part of the diff to compute and show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Only {
+    /// `--only files`: the file section (both images' layers are read).
     Files,
+    /// `--only packages`: the package section (both images' layers are read).
     Packages,
+    /// `--only config`: the config section; no layer is read, so it is fast, and the
+    /// sizes of [`ImageSide`] stay 0.
     Config,
 }
 
@@ -83,19 +96,28 @@ impl Change {
 /// The full comparison; serialized as `pare diff --format json` (see `docs/diff-json.md`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Diff {
+    /// The JSON schema's version (`1`); a rename or removal of a field bumps it.
     pub schema_version: u32,
+    /// The first image (the "before").
     pub a: ImageSide,
+    /// The second image (the "after").
     pub b: ImageSide,
     /// Nothing in the compared sections differs.
     pub same: bool,
+    /// The file section; `None` when `--only` picks another section.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<FilesDiff>,
+    /// Packages whose version set differs, by ecosystem then name; `None` when `--only`
+    /// picks another section.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub packages: Option<Vec<PackageChange>>,
+    /// Differing config items; `None` when `--only` picks another section.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<Vec<ConfigChange>>,
+    /// The layer lists compared; only computed when no `--only` is given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layers: Option<LayersDiff>,
+    /// Attack-surface findings gained and lost; only computed when no `--only` is given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub surface: Option<SurfaceDiff>,
 }
@@ -103,9 +125,13 @@ pub struct Diff {
 /// One compared image.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageSide {
+    /// The image as the user named it.
     pub name: String,
+    /// How its layers were read (`docker-archive`, `oci`, `overlay2`, `export`, ...).
     pub source: String,
+    /// `sha256:…` of its config blob.
     pub config_digest: String,
+    /// How many layers its manifest lists.
     pub layers: usize,
     /// Visible entries (files, directories, links…) in the final filesystem.
     pub entries: u64,
@@ -115,66 +141,91 @@ pub struct ImageSide {
     pub total_size: u64,
 }
 
+/// The file section: counts and sizes, then every differing path.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FilesDiff {
+    /// Paths only in B.
     pub added: u64,
+    /// Paths only in A.
     pub removed: u64,
+    /// Paths in both whose compared fields differ.
     pub changed: u64,
-    /// File bytes only in B, only in A, and the size change of changed files (B minus A).
+    /// File bytes of the paths only in B.
     pub added_bytes: u64,
+    /// File bytes of the paths only in A.
     pub removed_bytes: u64,
+    /// B's size minus A's, summed over the changed paths (negative when B shrank).
     pub changed_bytes_delta: i64,
     /// Every differing path, in path order.
     pub entries: Vec<FileChange>,
 }
 
+/// One path that differs between the two images.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileChange {
     /// Absolute path.
     pub path: String,
+    /// Added, removed or changed.
     pub change: Change,
     /// What differs for a changed path: `kind`, `size`, `mode`, `owner`, `link`, `digest`.
     pub fields: Vec<&'static str>,
+    /// The path's metadata in A; `None` when A lacks the path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub a: Option<FileMeta>,
+    /// The path's metadata in B; `None` when B lacks the path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub b: Option<FileMeta>,
 }
 
+/// One package whose set of installed versions differs.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PackageChange {
     /// `dpkg`, `apk`, `python` or `node`.
     pub ecosystem: &'static str,
+    /// The package name as its ecosystem records it.
     pub name: String,
+    /// Added (only in B), removed (only in A) or changed (another version).
     pub change: Change,
-    /// Versions in A and B (several when installed more than once).
+    /// Versions in A, joined with `, ` when installed more than once; `None` when A lacks
+    /// the package.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub a_version: Option<String>,
+    /// Versions in B, as for `a_version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub b_version: Option<String>,
 }
 
+/// One config item that differs.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ConfigChange {
     /// `Entrypoint`, `Cmd`, `User`, `WorkingDir`, `StopSignal`, `Healthcheck`, or one entry of a
     /// map: `Env.NAME`, `Labels.KEY`, `ExposedPorts.80/tcp`, `Volumes./data`.
     pub key: String,
+    /// Added (set only in B), removed (set only in A) or changed.
     pub change: Change,
+    /// A's value as stored in its config JSON (secret-looking env values redacted); `None`
+    /// when unset or empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub a: Option<serde_json::Value>,
+    /// B's value, as for `a`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub b: Option<serde_json::Value>,
 }
 
+/// One layer of an image, as the layer section lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerInfo {
+    /// Position in the image, bottom layer 0.
     pub index: usize,
     /// The uncompressed digest when known, else the blob digest.
     pub diff_id: String,
+    /// Bytes of the files in the layer (0 when the layers were not read).
     pub size: u64,
+    /// The history step that made it, as a Dockerfile instruction; empty when unknown.
     pub instruction: String,
 }
 
+/// The layer section: the common base, then each image's own layers.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayersDiff {
     /// Leading layers the two images share (same diff ID, same position).
@@ -194,10 +245,13 @@ pub struct Finding {
     pub category: &'static str,
     /// The path, variable, port or user it is about.
     pub subject: String,
+    /// More about it, by category: `-> TARGET` for a symlinked tool, `MODE UID:GID` for
+    /// setuid/setgid/world-writable files, the reason for a secret; often empty.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
 }
 
+/// The attack-surface section.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SurfaceDiff {
     /// Findings of B that A did not have.
@@ -208,7 +262,9 @@ pub struct SurfaceDiff {
 
 /// What was read of one image.
 pub struct Analyzed {
+    /// pare-xray's report: packages, attack surface, per-layer sizes and instructions.
     pub report: pare_xray::Report,
+    /// The merged final filesystem, with a content hash per regular file.
     pub fs: pare_layerfs::MergedFs,
 }
 
