@@ -20,6 +20,9 @@ fn report() -> &'static Report {
     })
 }
 
+/// The body: the input (lossy UTF-8) parsed as a `.dive-ci` file; when it parses, its rules are
+/// evaluated against a fixed small image's report and the outcome table rendered at a width
+/// taken from the input's length. A parse error must be one line.
 pub fn run(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match CiRules::from_dive_ci(&text, ".dive-ci") {

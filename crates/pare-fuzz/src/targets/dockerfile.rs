@@ -9,6 +9,8 @@ const FORMATS: &[&str] = &[
     "codacy",
 ];
 
+/// The body: the input (lossy UTF-8) parsed as a Dockerfile and linted with the default
+/// config, and the findings rendered in the output format the first byte picks.
 pub fn run(data: &[u8]) {
     let src = String::from_utf8_lossy(data);
     let _ = pare_lint::parse::parse(&src);

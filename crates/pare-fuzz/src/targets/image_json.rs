@@ -34,6 +34,9 @@ fn scratch() -> Option<tempfile::NamedTempFile> {
     b.or_else(|_| tempfile::NamedTempFile::new()).ok()
 }
 
+/// The body: the archive the input describes (see the module docs) opened with [`open`], its
+/// history turned back into a Dockerfile, and the image analyzed and rendered as JSON. Errors
+/// must be one line.
 pub fn run(data: &[u8]) {
     let src = match open(data) {
         Some(Ok(src)) => src,

@@ -16,6 +16,8 @@ impl Capture for Head {
     }
 }
 
+/// The body: the input, its tar header checksums repaired, read as one layer (content hashes
+/// and a 64-byte capture of every file on) and merged. A read error must be one line.
 pub fn run(data: &[u8]) {
     let tar = crate::tarw::fix_checksums(data);
     let opts = ReadOptions {

@@ -101,6 +101,9 @@ fn layer(ops: &[Op]) -> Vec<u8> {
     t
 }
 
+/// The body: up to 8 layers and 16 history steps built from the structured input, merged and
+/// analyzed as `pare xray` does, rendered as JSON and tables (width from the input's length)
+/// and checked against dive's default CI rules. Inputs that do not decode are skipped.
 pub fn run(data: &[u8]) {
     let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else {
         return;

@@ -1,5 +1,8 @@
 //! The shell tokenizer behind RUN (`pare_lint::shell::parse`) and the queries rules make on it.
 
+/// The body: the input (lossy UTF-8) tokenized as a RUN shell script, with the flag, argument
+/// and subcommand queries rules make run on every command, plus the heredoc, JSON-array and
+/// variable-expansion helpers.
 pub fn run(data: &[u8]) {
     let src = String::from_utf8_lossy(data);
     let script = pare_lint::shell::parse(&src);
