@@ -107,6 +107,7 @@ impl PlainLayer {
                 Some(tag),
                 BufReader::with_capacity(1 << 20, for_load),
                 &self.info,
+                &[],
                 &config,
                 &manifest,
                 entry,

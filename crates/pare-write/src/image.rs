@@ -121,7 +121,7 @@ pub fn rfc3339(epoch: u64) -> String {
 }
 
 /// Re-collects a JSON object into sorted order (oci-spec keeps labels in a HashMap).
-fn sorted(v: &Value) -> Value {
+pub(crate) fn sorted(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
             let b: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, sorted(v))).collect();

@@ -23,6 +23,7 @@ mod image;
 pub mod layer;
 mod output;
 pub mod pgzip;
+pub mod stack;
 mod tmp;
 
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ pub use image::{ImageMeta, config_json, parse_rfc3339, rfc3339};
 pub use layer::{LayerInfo, write_layer, write_layer_threads};
 pub use output::{Output, docker_load, load_into_docker};
 use pare_select::Selection;
+pub use stack::{KeptLayer, Stack};
 pub use tmp::remove_temp_files;
 
 /// Why writing failed.
@@ -158,6 +160,19 @@ pub fn write_image(
     output: Output,
     epoch: Option<u64>,
 ) -> Result<WrittenImage, WriteError> {
+    write_image_on(rootfs, selection, meta, &Stack::default(), output, epoch)
+}
+
+/// [`write_image`] with kept layers below the written one and a history of its own
+/// (`pare squash`); an empty `stack` writes exactly what [`write_image`] writes.
+pub fn write_image_on(
+    rootfs: &std::path::Path,
+    selection: &Selection,
+    meta: &ImageMeta,
+    stack: &Stack,
+    output: Output,
+    epoch: Option<u64>,
+) -> Result<WrittenImage, WriteError> {
     let epoch = resolve_epoch(epoch)?;
-    output::write(rootfs, selection, meta, output, epoch)
+    output::write(rootfs, selection, meta, stack, output, epoch)
 }

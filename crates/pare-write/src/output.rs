@@ -12,6 +12,7 @@ use pare_select::Selection;
 
 use crate::image::{self, ImageMeta, MEDIA_INDEX};
 use crate::layer::{LayerInfo, write_layer};
+use crate::stack::{KeptLayer, Stack};
 use crate::{WriteError, WrittenImage};
 
 /// Where the image goes.
@@ -115,6 +116,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     Ok(())
 }
 
+/// Copies `from` to `to` through a temp file + rename.
+fn copy_atomic(from: &Path, to: &Path) -> Result<(), WriteError> {
+    let dir = parent_of(to);
+    let tmp = crate::tmp::file_in(&dir, "tmp").map_err(io(&dir))?;
+    fs::copy(from, tmp.path()).map_err(io(from))?;
+    tmp.persist(to).map_err(|e| WriteError::Io {
+        path: to.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
 fn blob_path(blobs: &Path, digest: &str) -> PathBuf {
     blobs.join(digest.trim_start_matches("sha256:"))
 }
@@ -145,6 +158,7 @@ pub(crate) fn write(
     rootfs: &Path,
     sel: &Selection,
     meta: &ImageMeta,
+    stack: &Stack,
     output: Output,
     epoch: u64,
 ) -> Result<WrittenImage, WriteError> {
@@ -155,7 +169,7 @@ pub(crate) fn write(
         // The daemon's `docker load` and a registry push stage their layer in the temp dir.
         Output::Daemon { .. } | Output::Registry { .. } => std::env::temp_dir(),
     };
-    write_to(rootfs, sel, meta, output, epoch).map_err(|e| no_space(e, &place))
+    write_to(rootfs, sel, meta, stack, output, epoch).map_err(|e| no_space(e, &place))
 }
 
 /// A full disk surfaces as an error on whatever entry was being copied; name the filesystem
@@ -178,23 +192,29 @@ fn write_to(
     rootfs: &Path,
     sel: &Selection,
     meta: &ImageMeta,
+    stack: &Stack,
     output: Output,
     epoch: u64,
 ) -> Result<WrittenImage, WriteError> {
     let target = match &output {
         Output::Oci { dir, .. } => dir,
         Output::DockerArchive { path, .. } => path,
+        Output::Daemon { tag } if !stack.is_empty() => {
+            return load_stacked(rootfs, sel, meta, stack, tag, epoch);
+        }
         Output::Daemon { tag } => {
             let plain = crate::daemon::plain_layer(rootfs, sel, epoch, &std::env::temp_dir())?;
             return plain.load(meta, tag)?.finish();
         }
-        Output::Registry { name } => return push(rootfs, sel, meta, name, epoch, output.clone()),
+        Output::Registry { name } => {
+            return push(rootfs, sel, meta, stack, name, epoch, output.clone());
+        }
     };
     let work_parent = parent_of(target);
     fs::create_dir_all(&work_parent).map_err(io(&work_parent))?;
     let (layer_tmp, layer) = layer_into_temp(&work_parent, |w| write_layer(rootfs, sel, epoch, w))?;
-    let config = image::config_json(meta, &layer, epoch)?;
-    let manifest = image::manifest_json(&config, &layer);
+    let config = stack.config(image::config_json(meta, &layer, epoch)?)?;
+    let manifest = stack.manifest_gzip(&config, &layer);
     let config_digest = image::digest(&config);
     let manifest_digest = image::digest(&manifest);
     let index_entry = image::index_entry(&manifest, output.tag(), meta);
@@ -204,6 +224,7 @@ fn write_to(
             tag.as_deref(),
             layer_tmp,
             &layer,
+            &stack.below,
             &config,
             &manifest,
             index_entry,
@@ -213,6 +234,7 @@ fn write_to(
             tag.as_deref(),
             layer_tmp.path(),
             &layer,
+            &stack.below,
             &config,
             &manifest,
             index_entry,
@@ -230,11 +252,39 @@ fn write_to(
     })
 }
 
+/// [`Output::Daemon`] with kept layers below: a `docker save` archive in a temp dir, loaded
+/// with `docker load` (the streamed plain-layer path carries one layer only).
+fn load_stacked(
+    rootfs: &Path,
+    sel: &Selection,
+    meta: &ImageMeta,
+    stack: &Stack,
+    tag: &str,
+    epoch: u64,
+) -> Result<WrittenImage, WriteError> {
+    let tmp = std::env::temp_dir();
+    let staging = crate::tmp::dir_in(&tmp, "load").map_err(io(&tmp))?;
+    let path = staging.path().join("image.tar");
+    let archive = Output::DockerArchive {
+        path: path.clone(),
+        tag: Some(tag.to_string()),
+    };
+    let written = write_to(rootfs, sel, meta, stack, archive, epoch)?;
+    docker_load(&path)?;
+    Ok(WrittenImage {
+        output: Output::Daemon {
+            tag: tag.to_string(),
+        },
+        ..written
+    })
+}
+
 /// [`Output::Registry`]: the OCI layout in a temp dir, then pushed.
 fn push(
     rootfs: &Path,
     sel: &Selection,
     meta: &ImageMeta,
+    stack: &Stack,
     name: &str,
     epoch: u64,
     output: Output,
@@ -247,6 +297,7 @@ fn push(
         rootfs,
         sel,
         meta,
+        stack,
         Output::Oci {
             dir: dir.clone(),
             tag: tag.clone(),
@@ -269,6 +320,7 @@ fn write_oci(
     tag: Option<&str>,
     layer_tmp: tempfile::NamedTempFile,
     layer: &LayerInfo,
+    below: &[KeptLayer],
     config: &[u8],
     manifest: &[u8],
     entry: Value,
@@ -300,6 +352,12 @@ fn write_oci(
         path: lp.clone(),
         source: e.error,
     })?;
+    for kept in below {
+        let p = blob_path(&blobs, &kept.diff_id);
+        if !p.exists() {
+            copy_atomic(&kept.file, &p)?;
+        }
+    }
     for bytes in [config, manifest] {
         let p = blob_path(&blobs, &image::digest(bytes));
         if !p.exists() {
@@ -367,6 +425,7 @@ fn write_archive(
     tag: Option<&str>,
     layer_file: &Path,
     layer: &LayerInfo,
+    below: &[KeptLayer],
     config: &[u8],
     manifest: &[u8],
     entry: Value,
@@ -381,6 +440,7 @@ fn write_archive(
         tag,
         lf,
         layer,
+        below,
         config,
         manifest,
         entry,
@@ -407,6 +467,7 @@ pub(crate) fn archive_to<W: Write>(
     tag: Option<&str>,
     layer_bytes: impl std::io::Read,
     layer: &LayerInfo,
+    below: &[KeptLayer],
     config: &[u8],
     manifest: &[u8],
     entry: Value,
@@ -416,7 +477,9 @@ pub(crate) fn archive_to<W: Write>(
     let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
     let config_name = blob(&image::digest(config));
     let layer_name = blob(layer.digest.as_ref());
-    let docker_manifest = json!([{ "Config": config_name, "RepoTags": tag.map(|t| vec![t.to_string()]), "Layers": [layer_name] }]);
+    let mut layer_names: Vec<String> = below.iter().map(|k| blob(&k.diff_id)).collect();
+    layer_names.push(layer_name.clone());
+    let docker_manifest = json!([{ "Config": config_name, "RepoTags": tag.map(|t| vec![t.to_string()]), "Layers": layer_names }]);
     let docker_manifest = serde_json::to_vec(&docker_manifest).unwrap_or_default();
     let index = serde_json::to_vec(
         &json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry] }),
@@ -428,21 +491,26 @@ pub(crate) fn archive_to<W: Write>(
             std::io::empty(),
         )?;
     }
-    let mut files: Vec<(String, Option<&[u8]>)> = vec![
-        (config_name.clone(), Some(config)),
-        (layer_name.clone(), None),
-        (blob(&image::digest(manifest)), Some(manifest)),
+    let mut files: Vec<(String, Option<&[u8]>, Option<&KeptLayer>)> = vec![
+        (config_name.clone(), Some(config), None),
+        (layer_name.clone(), None, None),
+        (blob(&image::digest(manifest)), Some(manifest), None),
     ];
-    files.sort();
+    files.extend(below.iter().map(|k| (blob(&k.diff_id), None, Some(k))));
+    files.sort_by(|a, b| a.0.cmp(&b.0));
     files.dedup_by(|a, b| a.0 == b.0);
     let mut layer_bytes = Some(layer_bytes);
-    for (name, bytes) in files {
-        match bytes {
-            Some(b) => tar.append(
+    for (name, bytes, kept) in files {
+        match (bytes, kept) {
+            (Some(b), _) => tar.append(
                 &archive_header(EntryType::Regular, &name, b.len() as u64, epoch),
                 b,
             )?,
-            None => {
+            (None, Some(k)) => tar.append(
+                &archive_header(EntryType::Regular, &name, k.size, epoch),
+                fs::File::open(&k.file)?,
+            )?,
+            (None, None) => {
                 if let Some(lb) = layer_bytes.take() {
                     tar.append(
                         &archive_header(EntryType::Regular, &name, layer.size, epoch),

@@ -23,6 +23,8 @@ mod term;
   pare profile myapp:1.0 --output prof/    trace the app while probing it
   pare build myapp:1.0                     slim image myapp.slim:1.0, verified against the original
   pare diff myapp:1.0 myapp.slim:1.0       what changed between two images
+  pare squash myapp:1.0 --output oci:sq:1  one layer, history kept
+  pare pack ./server --output oci:out:1    an image from a binary and its libraries
   pare completions bash > /etc/bash_completion.d/pare
 
 Exit codes: 0 ok, 1 findings or policy failure, 2 error."
@@ -52,6 +54,10 @@ enum Command {
     Why(cmd::build::WhyArgs),
     /// Compare two images: files, packages, config, layers and attack surface.
     Diff(cmd::diff::Args),
+    /// Squash an image into one layer (or one above its base), config and history kept.
+    Squash(cmd::squash::Args),
+    /// Build a minimal image from a prebuilt binary and its libraries, no Dockerfile.
+    Pack(cmd::pack::Args),
     /// Print shell completions.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -107,6 +113,8 @@ fn main() -> ExitCode {
         Command::Build(a) => cmd::build::run(a),
         Command::Why(a) => cmd::build::why(a),
         Command::Diff(a) => cmd::diff::run(a),
+        Command::Squash(a) => cmd::squash::run(a),
+        Command::Pack(a) => cmd::pack::run(a),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pare", &mut out);
