@@ -55,10 +55,13 @@ pub struct SquashReport {
     pub wasted_bytes: u64,
     /// Whiteouts written over the kept base.
     pub whiteouts: usize,
-    /// Size of the squashed layer blob (gzip).
+    /// Size of the squashed layer blob: gzip, or the plain tar loaded into the daemon.
     pub layer_size: u64,
+    /// `sha256:…` of the config: Docker's image ID.
     pub config_digest: String,
-    pub manifest_digest: String,
+    /// Of the manifest with the gzip layer; not computed for `docker-daemon:` (the daemon
+    /// keeps layers uncompressed, and compressing only to name it would double the time).
+    pub manifest_digest: Option<String>,
     pub epoch: u64,
 }
 
@@ -170,17 +173,39 @@ pub fn squash_source(
         &meta.source_digest,
         &pare_write::rfc3339(epoch),
     ));
-    let written =
-        pare_write::write_image_on(&rootfs, &selection, &meta, &stack, output, Some(epoch))
-            .map_err(|source| PackError::Write {
-                output: opts.output.clone(),
-                source,
-            })?;
+    let write_err = |source| PackError::Write {
+        output: opts.output.clone(),
+        source,
+    };
+    let (config_digest, manifest_digest, layer_size) = match &output {
+        // Streamed uncompressed into `docker load`, as `pare build` does.
+        Output::Daemon { tag } => {
+            let plain =
+                pare_write::write_plain_layer(&rootfs, &selection, Some(epoch), work.path())
+                    .map_err(write_err)?;
+            let size = plain.info().size;
+            let loaded = plain.load_on(&meta, &stack, tag).map_err(write_err)?;
+            // Dropped unfinished: the gzip measurement stops.
+            (loaded.config_digest.clone(), None, size)
+        }
+        _ => {
+            let w = pare_write::write_image_on(
+                &rootfs,
+                &selection,
+                &meta,
+                &stack,
+                output.clone(),
+                Some(epoch),
+            )
+            .map_err(write_err)?;
+            (w.config_digest, Some(w.manifest_digest), w.layer.size)
+        }
+    };
     let bytes_before = full.total_size();
     let bytes_after = base_fs.total_size() + squashed_bytes;
     Ok(SquashReport {
         source: name,
-        output: output_name(&written.output, &opts.output),
+        output: output_name(&output, &opts.output),
         layers_before: layers,
         layers_after: base + 1,
         kept_base_layers: base,
@@ -190,9 +215,9 @@ pub fn squash_source(
         saved_bytes: bytes_before.saturating_sub(bytes_after),
         wasted_bytes: full.wasted_bytes(),
         whiteouts,
-        layer_size: written.layer.size,
-        config_digest: written.config_digest,
-        manifest_digest: written.manifest_digest,
+        layer_size,
+        config_digest,
+        manifest_digest,
         epoch,
     })
 }

@@ -21,6 +21,7 @@ use crate::image::{self, ImageMeta, MEDIA_LAYER_TAR};
 use crate::layer::{LayerInfo, gzip_digest, write_layer_uncompressed};
 use crate::output::{Output, archive_to, io, layer_into_temp, loaded};
 use crate::pgzip::ParGz;
+use crate::stack::Stack;
 use crate::{WriteError, WrittenImage, resolve_epoch};
 
 /// The layer written as a plain tar into a temp file (removed when done with).
@@ -78,7 +79,17 @@ impl PlainLayer {
     /// Loads the image into the local daemon as `tag` (streaming the archive into `docker
     /// load`) and starts measuring the gzip form on a background thread.
     pub fn load(self, meta: &ImageMeta, tag: &str) -> Result<LoadedImage, WriteError> {
-        let config = image::config_json(meta, &self.info, self.epoch)?;
+        self.load_on(meta, &Stack::default(), tag)
+    }
+
+    /// [`PlainLayer::load`] with kept layers below and a history of its own (see [`Stack`]).
+    pub fn load_on(
+        self,
+        meta: &ImageMeta,
+        stack: &Stack,
+        tag: &str,
+    ) -> Result<LoadedImage, WriteError> {
+        let config = stack.config(image::config_json(meta, &self.info, self.epoch)?)?;
         let config_digest = image::digest(&config);
         let path = self.file.path().to_path_buf();
         let for_load = self.file.reopen().map_err(io(&path))?;
@@ -99,7 +110,7 @@ impl PlainLayer {
                 })
                 .map_err(io(&path))?
         };
-        let manifest = image::manifest_json_with(&config, &self.info, MEDIA_LAYER_TAR);
+        let manifest = stack.manifest(&config, &self.info, MEDIA_LAYER_TAR);
         let entry = image::index_entry(&manifest, Some(tag), meta);
         let loaded = docker_load_stream(|w| {
             archive_to(
@@ -107,7 +118,7 @@ impl PlainLayer {
                 Some(tag),
                 BufReader::with_capacity(1 << 20, for_load),
                 &self.info,
-                &[],
+                &stack.below,
                 &config,
                 &manifest,
                 entry,
@@ -125,6 +136,7 @@ impl PlainLayer {
                 tag: tag.to_string(),
                 gzip: Some(gzip),
                 stop,
+                stack: stack.clone(),
             }),
             Err(e) => {
                 stop.store(true, Ordering::Relaxed);
@@ -148,6 +160,8 @@ pub struct LoadedImage {
     /// Taken by `finish`; a `LoadedImage` dropped without it (the build failed) stops it.
     gzip: Option<GzipJob>,
     stop: Arc<AtomicBool>,
+    /// What went below the layer, for the manifest `finish` describes.
+    stack: Stack,
 }
 
 impl LoadedImage {
@@ -167,7 +181,7 @@ impl LoadedImage {
             size,
             ..self.plain.clone()
         };
-        let manifest = image::manifest_json(&self.config, &layer);
+        let manifest = self.stack.manifest_gzip(&self.config, &layer);
         Ok(WrittenImage {
             config_digest: self.config_digest.clone(),
             manifest_digest: image::digest(&manifest),

@@ -199,12 +199,9 @@ fn write_to(
     let target = match &output {
         Output::Oci { dir, .. } => dir,
         Output::DockerArchive { path, .. } => path,
-        Output::Daemon { tag } if !stack.is_empty() => {
-            return load_stacked(rootfs, sel, meta, stack, tag, epoch);
-        }
         Output::Daemon { tag } => {
             let plain = crate::daemon::plain_layer(rootfs, sel, epoch, &std::env::temp_dir())?;
-            return plain.load(meta, tag)?.finish();
+            return plain.load_on(meta, stack, tag)?.finish();
         }
         Output::Registry { name } => {
             return push(rootfs, sel, meta, stack, name, epoch, output.clone());
@@ -249,33 +246,6 @@ fn write_to(
         config,
         epoch,
         output,
-    })
-}
-
-/// [`Output::Daemon`] with kept layers below: a `docker save` archive in a temp dir, loaded
-/// with `docker load` (the streamed plain-layer path carries one layer only).
-fn load_stacked(
-    rootfs: &Path,
-    sel: &Selection,
-    meta: &ImageMeta,
-    stack: &Stack,
-    tag: &str,
-    epoch: u64,
-) -> Result<WrittenImage, WriteError> {
-    let tmp = std::env::temp_dir();
-    let staging = crate::tmp::dir_in(&tmp, "load").map_err(io(&tmp))?;
-    let path = staging.path().join("image.tar");
-    let archive = Output::DockerArchive {
-        path: path.clone(),
-        tag: Some(tag.to_string()),
-    };
-    let written = write_to(rootfs, sel, meta, stack, archive, epoch)?;
-    docker_load(&path)?;
-    Ok(WrittenImage {
-        output: Output::Daemon {
-            tag: tag.to_string(),
-        },
-        ..written
     })
 }
 

@@ -85,6 +85,9 @@ impl Stack {
 
     /// [`Stack::manifest`] with the writer's gzip layer.
     pub(crate) fn manifest_gzip(&self, config: &[u8], layer: &LayerInfo) -> Vec<u8> {
+        if self.below.is_empty() {
+            return image::manifest_json(config, layer);
+        }
         self.manifest(config, layer, MEDIA_LAYER_GZIP)
     }
 }

@@ -75,8 +75,8 @@ fn render(r: &SquashReport) -> String {
     format!(
         "squashed {} layer(s) of {} into 1{kept}: {} → {}\n\
          files stored: {} → {} (saved {}; xray's wasted bytes: {})\n\
-         layer blob: {} gzip, {} whiteout(s)\n\
-         image ID {}  manifest {}\n",
+         layer blob: {}, {} whiteout(s)\n\
+         image ID {}{}\n",
         r.squashed_layers,
         r.source,
         r.output,
@@ -85,9 +85,16 @@ fn render(r: &SquashReport) -> String {
         mb(r.bytes_after),
         mb(r.saved_bytes),
         mb(r.wasted_bytes),
-        mb(r.layer_size),
+        if r.manifest_digest.is_some() {
+            format!("{} gzip", mb(r.layer_size))
+        } else {
+            format!("{} plain tar", mb(r.layer_size))
+        },
         r.whiteouts,
         r.config_digest,
-        r.manifest_digest,
+        r.manifest_digest
+            .as_ref()
+            .map(|m| format!("  manifest {m}"))
+            .unwrap_or_default(),
     )
 }
