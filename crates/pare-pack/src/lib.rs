@@ -40,13 +40,13 @@ pub enum PackError {
     Source {
         reference: String,
         #[source]
-        source: pare_source::SourceError,
+        source: Box<pare_source::SourceError>,
     },
     #[error("{reference}: reading layers")]
     Layers {
         reference: String,
         #[source]
-        source: pare_layerfs::LayerFsError,
+        source: Box<pare_layerfs::LayerFsError>,
     },
     #[error("{reference}: {reason}")]
     Base { reference: String, reason: String },
@@ -54,13 +54,13 @@ pub enum PackError {
     Write {
         output: String,
         #[source]
-        source: pare_write::WriteError,
+        source: Box<pare_write::WriteError>,
     },
     #[error("{path}: resolving the static closure")]
     Select {
         path: String,
         #[source]
-        source: pare_select::SelectError,
+        source: Box<pare_select::SelectError>,
     },
     #[error("{path}: not an ELF executable")]
     NotElf { path: PathBuf },
@@ -70,13 +70,13 @@ pub enum PackError {
     Runtime {
         image: String,
         #[source]
-        source: pare_runtime::RuntimeError,
+        source: Box<pare_runtime::RuntimeError>,
     },
     #[error("probing {image}")]
     Probe {
         image: String,
         #[source]
-        source: pare_probe::ProbeError,
+        source: Box<pare_probe::ProbeError>,
     },
     #[error("bad {flag} {value:?}: {reason}")]
     Flag {
@@ -113,6 +113,6 @@ pub fn parse_output(spec: &str) -> Result<pare_write::Output, PackError> {
     }
     pare_write::Output::parse(spec).map_err(|source| PackError::Write {
         output: spec.into(),
-        source,
+        source: Box::new(source),
     })
 }

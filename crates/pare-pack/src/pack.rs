@@ -197,7 +197,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     };
     let rootfs = Rootfs::new(&root).map_err(|source| PackError::Select {
         path: root.display().to_string(),
-        source,
+        source: Box::new(source),
     })?;
     for inc in &opts.includes {
         let found = rootfs.resolve(inc, true).ok().filter(|r| r.exists);
@@ -236,7 +236,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     })?;
     let sel = pare_select::select(&root, &inputs).map_err(|source| PackError::Select {
         path: bin.display().to_string(),
-        source,
+        source: Box::new(source),
     })?;
     if let Some(w) = sel.warnings.iter().find(|w| w.contains("DT_NEEDED")) {
         let soname = w
@@ -261,7 +261,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     let stage = work.path().join("stage");
     std::fs::create_dir(&stage).map_err(io_err(&stage))?;
     let mut dir_modes: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
-    for (path, _) in &sel.entries {
+    for path in sel.entries.keys() {
         if path == &bin_in_root || NEVER.contains(&path.as_str()) || path == "/tmp" {
             continue;
         }
@@ -388,7 +388,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     let raw = serde_json::to_vec(&raw).unwrap_or_default();
     let write_err = |source| PackError::Write {
         output: opts.output.clone(),
-        source,
+        source: Box::new(source),
     };
     let mut meta = ImageMeta::from_config_json(&raw, "").map_err(write_err)?;
     meta.source_digest = bin_digest.clone();
@@ -459,11 +459,11 @@ fn extract_image(reference: &str, dir: &Path) -> Result<(), PackError> {
     let source =
         pare_source::open(&r, &Default::default()).map_err(|source| PackError::Source {
             reference: reference.to_string(),
-            source,
+            source: Box::new(source),
         })?;
     pare_layerfs::extract(source.as_ref(), dir).map_err(|source| PackError::Layers {
         reference: reference.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(())
 }

@@ -104,7 +104,7 @@ pub fn make_devices(
             .unwrap_or_default();
         let source_err = |source| PackError::Source {
             reference: digest.clone(),
-            source,
+            source: Box::new(source),
         };
         let mut found: Vec<(String, u32, u32, u32, u64)> = Vec::new(); // path, kind, mode, uid/gid, rdev
         match source.open_layer(i).map_err(source_err)? {

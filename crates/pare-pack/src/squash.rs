@@ -79,7 +79,7 @@ pub fn squash(opts: &SquashOptions) -> Result<SquashReport, PackError> {
     };
     let source = pare_source::open(&reference, &open).map_err(|source| PackError::Source {
         reference: opts.image.clone(),
-        source,
+        source: Box::new(source),
     })?;
     squash_source(source.as_ref(), opts)
 }
@@ -93,7 +93,7 @@ pub fn squash_source(
     let output = crate::parse_output(&opts.output)?;
     let layers_err = |source| PackError::Layers {
         reference: name.clone(),
-        source,
+        source: Box::new(source),
     };
     let image = source.image();
     let raw = match source.raw_config() {
@@ -102,7 +102,7 @@ pub fn squash_source(
     };
     let mut meta = ImageMeta::from_config_json(&raw, &name).map_err(|source| PackError::Write {
         output: opts.output.clone(),
-        source,
+        source: Box::new(source),
     })?;
     // Named by content, so every transport of the same image squashes to the same digest.
     meta.source_ref = meta.source_digest.clone();
@@ -132,7 +132,7 @@ pub fn squash_source(
     for (i, l) in image.layers.iter().take(base).enumerate() {
         let content = source.open_layer(i).map_err(|source| PackError::Source {
             reference: name.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let kept = save_layer(
             content,
@@ -163,7 +163,7 @@ pub fn squash_source(
     let (epoch, _) =
         pare_write::choose_epoch(opts.epoch, &meta).map_err(|source| PackError::Write {
             output: opts.output.clone(),
-            source,
+            source: Box::new(source),
         })?;
     stack.history = Some(squashed_history(
         &history,
@@ -175,7 +175,7 @@ pub fn squash_source(
     ));
     let write_err = |source| PackError::Write {
         output: opts.output.clone(),
-        source,
+        source: Box::new(source),
     };
     let (config_digest, manifest_digest, layer_size) = match &output {
         // Streamed uncompressed into `docker load`, as `pare build` does.

@@ -80,7 +80,7 @@ pub fn check(
     let image = image_ref(output);
     let runtime = pare_runtime::detect(Some(&choice)).map_err(|source| PackError::Runtime {
         image: image.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     let work = tempfile::Builder::new()
         .prefix("pare-pack-verify-")
@@ -119,11 +119,11 @@ pub fn check(
         let source =
             pare_source::open(&image, &Default::default()).map_err(|source| PackError::Source {
                 reference: image.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         pare_layerfs::extract(source.as_ref(), &dir).map_err(|source| PackError::Layers {
             reference: image.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         spec.rootfs = Some(dir);
     }
@@ -158,7 +158,7 @@ fn start(
 ) -> Result<Box<dyn pare_runtime::Container>, PackError> {
     Runtime::start(runtime.as_ref(), spec).map_err(|source| PackError::Runtime {
         image: image.to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -191,7 +191,7 @@ fn run_to_exit(
         Ok(None) => Ok((false, format!("still running after {}s", timeout.as_secs()))),
         Err(source) => Err(PackError::Runtime {
             image: image.to_string(),
-            source,
+            source: Box::new(source),
         }),
     };
     let _ = c.stop(Duration::from_secs(2));
@@ -213,7 +213,7 @@ fn http_get(
         let ready = pare_probe::wait_ready(c.as_ref(), &[port], timeout).map_err(|source| {
             PackError::Probe {
                 image: image.to_string(),
-                source,
+                source: Box::new(source),
             }
         })?;
         if !matches!(ready, Readiness::Ready) {

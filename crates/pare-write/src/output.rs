@@ -285,6 +285,7 @@ fn push(
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
+#[allow(clippy::too_many_arguments)]
 fn write_oci(
     dir: &Path,
     tag: Option<&str>,
@@ -461,7 +462,9 @@ pub(crate) fn archive_to<W: Write>(
             std::io::empty(),
         )?;
     }
-    let mut files: Vec<(String, Option<&[u8]>, Option<&KeptLayer>)> = vec![
+    // (name, bytes in memory, or a kept layer's file; neither: the written layer)
+    type Member<'a> = (String, Option<&'a [u8]>, Option<&'a KeptLayer>);
+    let mut files: Vec<Member<'_>> = vec![
         (config_name.clone(), Some(config), None),
         (layer_name.clone(), None, None),
         (blob(&image::digest(manifest)), Some(manifest), None),

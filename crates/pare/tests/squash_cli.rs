@@ -305,7 +305,7 @@ fn example_image_squashed_into_the_daemon_runs() {
     let out = "docker-daemon:squash-test/python-web:sq";
     let o = run(&["squash", src, "--output", out, "--json"], 0);
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_same_tree(&src, &out);
+    assert_same_tree(src, out);
     let (layers, cfg) = shape(out);
     assert_eq!(layers, 1);
     let (n, orig) = shape(src);
@@ -323,7 +323,7 @@ fn example_image_squashed_into_the_daemon_runs() {
     let o = run(&["squash", src, "--keep-base", "--output", kb, "--json"], 0);
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["kept_base_layers"], 1);
-    assert_same_tree(&src, &kb);
+    assert_same_tree(src, kb);
     let (layers, cfg) = shape(kb);
     assert_eq!(layers, 2);
     assert_eq!(cfg["rootfs"]["diff_ids"][0], orig["rootfs"]["diff_ids"][0]);
