@@ -66,6 +66,8 @@ pub struct PackOptions {
     /// Time zone to add (`Europe/Paris`): its zone file and `/etc/localtime`.
     pub tz: Option<String>,
     pub epoch: Option<u64>,
+    /// The program's cancellation token: the work dir is registered with it.
+    pub cancel: pare_runtime::Cancel,
 }
 
 /// What `pare pack` wrote.
@@ -159,9 +161,13 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     let arch = elf_arch(bin, &bytes)?;
     let (uid, gid) = parse_user(opts.user.as_deref())?;
     let output = crate::parse_output(&opts.output)?;
-    let work = tempfile::Builder::new()
-        .prefix("pare-pack-")
-        .tempdir()
+    // A Ctrl-C also removes pare-write's half-written output beside `--output`.
+    opts.cancel.on_cancel(|| {
+        pare_write::remove_temp_files();
+    });
+    let work = opts
+        .cancel
+        .temp_dir("pare-pack-")
         .map_err(io_err(std::env::temp_dir()))?;
     let in_image = format!("{BIN_DIR}/{name}");
 

@@ -33,6 +33,9 @@ pub struct SquashOptions {
     /// Timestamps (default: `$SOURCE_DATE_EPOCH`, else the image's creation time).
     pub epoch: Option<u64>,
     pub platform: Option<Platform>,
+    /// The program's cancellation token: the work dir is registered with it, so a Ctrl-C
+    /// removes it.
+    pub cancel: pare_runtime::Cancel,
 }
 
 /// What `pare squash` did.
@@ -117,9 +120,13 @@ pub fn squash_source(
     })?;
 
     let full = pare_layerfs::read_image(source, &ReadOptions::default()).map_err(layers_err)?;
-    let work = tempfile::Builder::new()
-        .prefix("pare-squash-")
-        .tempdir()
+    // A Ctrl-C also removes pare-write's half-written output beside `--output`.
+    opts.cancel.on_cancel(|| {
+        pare_write::remove_temp_files();
+    });
+    let work = opts
+        .cancel
+        .temp_dir("pare-squash-")
         .map_err(io_err(std::env::temp_dir()))?;
     let rootfs = work.path().join("rootfs");
     std::fs::create_dir(&rootfs).map_err(io_err(&rootfs))?;

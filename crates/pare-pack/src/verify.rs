@@ -25,6 +25,8 @@ pub struct Check {
     pub runtime: Option<String>,
     /// How long the app may take to listen (or the command to finish).
     pub timeout: Duration,
+    /// The program's cancellation token (the runtimes register their containers themselves).
+    pub cancel: pare_runtime::Cancel,
 }
 
 /// How the check went.
@@ -82,9 +84,9 @@ pub fn check(
         image: image.to_string(),
         source: Box::new(source),
     })?;
-    let work = tempfile::Builder::new()
-        .prefix("pare-pack-verify-")
-        .tempdir()
+    let work = check
+        .cancel
+        .temp_dir("pare-pack-verify-")
         .map_err(io_err(std::env::temp_dir()))?;
     let mut spec = RunSpec {
         daemon_image: None,

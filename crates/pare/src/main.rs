@@ -103,7 +103,10 @@ fn main() -> ExitCode {
         _ => progress::Level::Normal,
     });
     // Commands that run containers clean up on Ctrl-C; the others keep the default signals.
-    if matches!(cli.command, Command::Profile(_) | Command::Build(_)) {
+    if matches!(
+        cli.command,
+        Command::Profile(_) | Command::Build(_) | Command::Squash(_) | Command::Pack(_)
+    ) {
         signals::install();
     }
     let result = match cli.command {

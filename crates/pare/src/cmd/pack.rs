@@ -78,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         includes: args.include.clone(),
         tz: args.tz.clone(),
         epoch: args.epoch,
+        cancel: crate::signals::cancel(),
     })?;
     let answered = super::pack_verify::check(&args.check, &args.output, &report)?;
     if args.json {

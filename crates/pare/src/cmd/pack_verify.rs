@@ -33,6 +33,7 @@ pub fn check(
         http_probe: args.http_probe.clone(),
         runtime: args.runtime.clone(),
         timeout: Duration::from_secs(args.ready_timeout.max(1)),
+        cancel: crate::signals::cancel(),
     };
     let output = pare_pack::parse_output(output)?;
     Ok(pare_pack::verify::check(&check, &output, report)?.map(|v| (v.ok, v.detail)))

@@ -56,6 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         keep_base: args.keep_base.unwrap_or_default(),
         epoch: args.epoch,
         platform,
+        cancel: crate::signals::cancel(),
     })?;
     if args.json {
         print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
