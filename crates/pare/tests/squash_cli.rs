@@ -334,3 +334,58 @@ fn example_image_squashed_into_the_daemon_runs() {
             .output();
     }
 }
+
+/// `docker://` out and in, against the testbed's plain registry (127.0.0.1:5555, or
+/// `$PARE_TEST_REGISTRY`): the pushed image is the one written locally (same digest), and
+/// squashed back from the registry it shows the original's files.
+#[test]
+#[ignore = "needs the testbed registry (scripts/testbed registry)"]
+fn squash_to_and_from_a_registry() {
+    let explicit = std::env::var("PARE_TEST_REGISTRY")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let addr = explicit.clone().unwrap_or_else(|| "127.0.0.1:5555".into());
+    let up = std::process::Command::new("curl")
+        .args(["-fsS", "--max-time", "2", "-o", "/dev/null"])
+        .arg(format!("http://{addr}/v2/"))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !up {
+        assert!(
+            explicit.is_none(),
+            "PARE_TEST_REGISTRY={addr} does not answer"
+        );
+        eprintln!("skipping: no registry at {addr} (scripts/testbed registry)");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("in");
+    fixture::write_oci_layout(&layout, &image(), Compression::Gzip).unwrap();
+    let src = format!("oci:{}", layout.display());
+    let remote = format!("docker://{addr}/squash-test/sq:{}", std::process::id());
+    let o = run(
+        &[
+            "squash",
+            &src,
+            "--output",
+            &remote,
+            "--tls-verify=false",
+            "--json",
+        ],
+        0,
+    );
+    let pushed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let local = format!("oci:{}:sq", t.path().join("local").display());
+    let o = run(&["squash", &src, "--output", &local, "--json"], 0);
+    let written: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        pushed["manifest_digest"], written["manifest_digest"],
+        "same image pushed"
+    );
+    let back = format!("oci:{}:back", t.path().join("back").display());
+    run(
+        &["squash", &remote, "--output", &back, "--tls-verify=false"],
+        0,
+    );
+    assert_same_tree(&src, &back);
+}
