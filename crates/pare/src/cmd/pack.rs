@@ -30,7 +30,7 @@ pub struct Args {
     /// The user the image runs as, UID[:GID] (named `nonroot` in /etc/passwd).
     #[arg(long, value_name = "UID[:GID]", default_value = "65532")]
     pub user: String,
-    /// A port to expose, PORT[/tcp|udp] (repeatable).
+    /// A port to expose, PORT[/tcp|udp|sctp] (repeatable).
     #[arg(long, value_name = "PORT")]
     pub port: Vec<String>,
     /// An environment variable, KEY=VALUE (repeatable).
