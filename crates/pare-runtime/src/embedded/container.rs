@@ -9,20 +9,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sched::{CloneFlags, setns};
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::ForkResult;
 use pare_trace::ExitInfo;
 
-use super::child::{
-    become_user, child_exit, child_run, cloexec_all, close_fds_except, docker_umask, exec_argv,
-    limit_caps, reset_signals,
-};
+use super::child::{become_user, child_run, close_fds_except, exec_argv, limit_caps, pre_exec};
 use super::forward::{Forwarder, connect_loopback};
 use super::mount::{ctx, mkdirs};
-use super::process::{ContainerProc, pidfd_open, pipe, signal_proc, wait_readable};
+use super::process::{ContainerProc, pipe, signal_proc, wait_readable};
 use super::runtime::with_home;
+use super::syscall::{LinuxSyscall, Stdio, Syscall};
 use super::{cstring, eerr, io_err, lock};
 use crate::cleanup::{self, Teardown};
 use crate::{Container, ExecOutput, RuntimeError};
@@ -50,7 +48,12 @@ impl EmbeddedInner {
     fn signal(&self, sig: Signal) {
         if lock(&self.proc_.exit.exit).is_none() {
             lock(&self.sent).push(sig);
-            signal_proc(self.proc_.init_pidfd.as_ref(), self.proc_.init_pid, sig);
+            signal_proc(
+                &LinuxSyscall,
+                self.proc_.init_pidfd.as_ref(),
+                self.proc_.init_pid,
+                sig,
+            );
         }
     }
 
@@ -131,28 +134,37 @@ impl EmbeddedInner {
         if argvc.is_empty() {
             return Err(eerr(format!("{name}: exec of an empty command")));
         }
-        let (out_r, out_w) = pipe()?;
-        let (serr_r, serr_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        // SAFETY: the child only enters the namespaces and execs (or _exits); see spawn_container.
-        let helper = match unsafe { fork() }.map_err(|e| eerr(format!("{name}: fork: {e}")))? {
-            ForkResult::Child => child_run(&err_w, || {
-                let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        let sys: &dyn Syscall = &LinuxSyscall;
+        let (out_r, out_w) = pipe(sys)?;
+        let (serr_r, serr_w) = pipe(sys)?;
+        let (err_r, err_w) = pipe(sys)?;
+        // The child only enters the namespaces and execs (or _exits); see spawn_container.
+        let helper = match sys.fork().map_err(|e| eerr(format!("{name}: fork: {e}")))? {
+            ForkResult::Child => child_run(sys, &err_w, || {
+                let _ = sys.setpgid_self();
                 for (fd, kind) in &ns.others {
-                    setns(fd.as_fd(), *kind).map_err(ctx(|| format!("setns {kind:?}")))?;
+                    sys.setns(fd.as_fd(), *kind)
+                        .map_err(ctx(|| format!("setns {kind:?}")))?;
                 }
-                // SAFETY: single-threaded child; the grandchild execs or _exits.
-                match unsafe { fork() }.map_err(ctx(|| "fork in container pid ns".into()))? {
-                    ForkResult::Child => child_run(&err_w, || {
-                        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-                        let devnull = std::fs::File::open("/dev/null")
+                // Single-threaded child; the grandchild execs or _exits.
+                match sys
+                    .fork()
+                    .map_err(ctx(|| "fork in container pid ns".into()))?
+                {
+                    ForkResult::Child => child_run(sys, &err_w, || {
+                        let _ = sys.set_pdeathsig(Signal::SIGKILL);
+                        let devnull = sys
+                            .open_read("/dev/null")
                             .map_err(ctx(|| "open /dev/null".into()))?;
-                        nix::unistd::dup2_stdin(&devnull).map_err(ctx(|| "dup2 stdin".into()))?;
-                        nix::unistd::dup2_stdout(&out_w).map_err(ctx(|| "dup2 stdout".into()))?;
-                        nix::unistd::dup2_stderr(&serr_w).map_err(ctx(|| "dup2 stderr".into()))?;
-                        limit_caps(&self.caps)?;
+                        sys.dup2_stdio(devnull.as_fd(), Stdio::In)
+                            .map_err(ctx(|| "dup2 stdin".into()))?;
+                        sys.dup2_stdio(out_w.as_fd(), Stdio::Out)
+                            .map_err(ctx(|| "dup2 stdout".into()))?;
+                        sys.dup2_stdio(serr_w.as_fd(), Stdio::Err)
+                            .map_err(ctx(|| "dup2 stderr".into()))?;
+                        limit_caps(sys, &self.caps)?;
                         let env = match &self.exec_user {
-                            Some(u) => with_home(&self.env, &become_user(u, &self.workdir)?),
+                            Some(u) => with_home(&self.env, &become_user(sys, u, &self.workdir)?),
                             None => {
                                 // Root, in WORKDIR like `docker exec` (the container's cwd).
                                 let wd = if self.workdir.is_empty() {
@@ -160,24 +172,22 @@ impl EmbeddedInner {
                                 } else {
                                     self.workdir.as_str()
                                 };
-                                mkdirs(wd)?;
-                                nix::unistd::chdir(wd).map_err(ctx(|| format!("chdir {wd}")))?;
+                                mkdirs(sys, wd)?;
+                                sys.chdir(wd).map_err(ctx(|| format!("chdir {wd}")))?;
                                 with_home(&self.env, "/root")
                             }
                         };
-                        reset_signals();
-                        docker_umask();
-                        cloexec_all();
-                        exec_argv(&argvc, &env)
+                        pre_exec(sys);
+                        exec_argv(sys, &argvc, &env)
                     }),
                     ForkResult::Parent { child } => {
-                        close_fds_except(&[]);
-                        let code = match waitpid(child, None) {
+                        close_fds_except(sys, &[]);
+                        let code = match sys.waitpid(child, false) {
                             Ok(WaitStatus::Exited(_, c)) => c,
                             Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
                             _ => 255,
                         };
-                        child_exit(code)
+                        sys.exit(code)
                     }
                 }
             }),
@@ -185,15 +195,15 @@ impl EmbeddedInner {
         };
         drop((out_w, serr_w, err_w));
         let deadline = Instant::now() + timeout;
-        let helper_fd = pidfd_open(helper);
+        let helper_fd = sys.pidfd_open(helper);
         let kill_helper = || {
             // The whole process group: the command's own children die too.
-            let _ = nix::sys::signal::killpg(helper, Signal::SIGKILL);
-            let _ = kill(helper, Signal::SIGKILL);
-            let _ = waitpid(helper, None);
+            let _ = sys.killpg(helper, Signal::SIGKILL);
+            let _ = sys.kill(helper, Signal::SIGKILL);
+            let _ = sys.waitpid(helper, false);
         };
         let mut errf = std::fs::File::from(err_r);
-        if !wait_readable(&errf, timeout) {
+        if !wait_readable(sys, &errf, timeout) {
             kill_helper();
             return Err(eerr(format!(
                 "{name}: exec {argv:?} did not start within {timeout:?}"
@@ -212,9 +222,9 @@ impl EmbeddedInner {
         }
         drop(tx);
         let exited = match &helper_fd {
-            Some(fd) => wait_readable(fd, deadline.saturating_duration_since(Instant::now())),
+            Some(fd) => wait_readable(sys, fd, deadline.saturating_duration_since(Instant::now())),
             None => loop {
-                match waitpid(helper, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                match sys.waitpid(helper, true) {
                     Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
                         std::thread::sleep(Duration::from_millis(5))
                     }
@@ -229,7 +239,7 @@ impl EmbeddedInner {
                 "{name}: exec {argv:?} timed out after {timeout:?}"
             )));
         }
-        let code = match waitpid(helper, None) {
+        let code = match sys.waitpid(helper, false) {
             Ok(WaitStatus::Exited(_, c)) => c,
             Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
             // Already reaped by the fallback loop above: its status is lost; report 255.
@@ -303,7 +313,9 @@ impl Container for EmbeddedContainer {
         std::thread::Builder::new()
             .name(format!("pare-listen-{port}"))
             .spawn(move || {
-                setns(net.as_fd(), CloneFlags::CLONE_NEWNET).ok()?;
+                LinuxSyscall
+                    .setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
+                    .ok()?;
                 match connect_loopback(port, Duration::from_secs(1)) {
                     Ok(_) => Some(true),
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(false),

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use nix::sched::{CloneFlags, setns};
+use nix::sched::CloneFlags;
 
 use super::process::wait_readable;
+use super::syscall::{LinuxSyscall, Syscall};
 
 /// A TCP forwarder: 127.0.0.1:random on the host → 127.0.0.1:port in the container net ns.
 pub(super) struct Forwarder {
@@ -28,7 +29,7 @@ impl Forwarder {
             .name(format!("pare-fwd-{port}"))
             .spawn(move || {
                 while !flag.load(Ordering::SeqCst) {
-                    if !wait_readable(&listener, Duration::from_millis(100)) {
+                    if !wait_readable(&LinuxSyscall, &listener, Duration::from_millis(100)) {
                         continue;
                     }
                     let Ok((client, _)) = listener.accept() else {
@@ -68,7 +69,10 @@ pub(super) fn connect_loopback(port: u16, timeout: Duration) -> std::io::Result<
 
 pub(super) fn forward_conn(client: TcpStream, netns: &OwnedFd, port: u16) {
     // Only this thread enters the container's net ns; the socket created here lives there.
-    if setns(netns.as_fd(), CloneFlags::CLONE_NEWNET).is_err() {
+    if LinuxSyscall
+        .setns(netns.as_fd(), CloneFlags::CLONE_NEWNET)
+        .is_err()
+    {
         return;
     }
     // Nothing listening yet: close the client, like docker-proxy does.

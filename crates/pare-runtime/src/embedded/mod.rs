@@ -37,6 +37,9 @@ mod keeper;
 mod mount;
 mod process;
 mod runtime;
+#[cfg(test)]
+mod setup_tests;
+mod syscall;
 
 use std::ffi::CString;
 use std::path::Path;

@@ -1,11 +1,11 @@
 //! Mount and file helpers of the container setup.
 
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use nix::mount::{MsFlags, mount};
+use nix::mount::MsFlags;
+
+use super::syscall::{FileKind, Syscall};
 
 use super::eerr;
 use crate::RuntimeError;
@@ -14,12 +14,8 @@ pub(super) fn ctx<E: std::fmt::Display>(what: impl FnOnce() -> String) -> impl F
     move |e| format!("{}: {e}", what())
 }
 
-pub(super) fn open_path(p: &Path) -> Result<OwnedFd, String> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH)
-        .open(p)
-        .map(OwnedFd::from)
+pub(super) fn open_path(sys: &dyn Syscall, p: &Path) -> Result<OwnedFd, String> {
+    sys.open_path(p)
         .map_err(|e| format!("{}: {e}", p.display()))
 }
 
@@ -40,54 +36,48 @@ pub(super) fn overlay_safe<'a>(p: &'a Path, what: &str) -> Result<&'a str, Runti
 }
 
 /// Creates an empty regular file as a bind-mount target (no-op when something exists).
-pub(super) fn touch(p: &str) -> Result<(), String> {
-    match std::fs::symlink_metadata(p) {
-        Ok(_) => Ok(()),
-        Err(_) => std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(p)
-            .map(drop)
-            .map_err(|e| format!("create {p}: {e}")),
+pub(super) fn touch(sys: &dyn Syscall, p: &str) -> Result<(), String> {
+    match sys.file_kind(p) {
+        Some(_) => Ok(()),
+        None => sys.create_file(p).map_err(|e| format!("create {p}: {e}")),
     }
 }
 
-pub(super) fn bind(src: &OwnedFd, target: &str, readonly: bool) -> Result<(), String> {
-    mount(
+pub(super) fn bind(
+    sys: &dyn Syscall,
+    src: &OwnedFd,
+    target: &str,
+    readonly: bool,
+) -> Result<(), String> {
+    sys.mount(
         Some(fd_path(src).as_str()),
         target,
-        None::<&str>,
+        None,
         MsFlags::MS_BIND,
-        None::<&str>,
+        None,
     )
     .map_err(|e| format!("bind mount onto {target}: {e}"))?;
     if readonly {
         let fl = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
-        mount(None::<&str>, target, None::<&str>, fl, None::<&str>)
+        sys.mount(None, target, None, fl, None)
             .map_err(|e| format!("remount {target} read-only: {e}"))?;
     }
     Ok(())
 }
 
-pub(super) fn mkdirs(p: &str) -> Result<(), String> {
-    std::fs::create_dir_all(p).map_err(|e| format!("mkdir {p}: {e}"))
+pub(super) fn mkdirs(sys: &dyn Syscall, p: &str) -> Result<(), String> {
+    sys.mkdir_all(p).map_err(|e| format!("mkdir {p}: {e}"))
 }
 
 /// Replaces `path` in the container (after pivot_root, so symlinks resolve inside it).
-pub(super) fn write_etc(path: &str, content: &str) -> Result<(), String> {
-    if let Ok(m) = std::fs::symlink_metadata(path) {
-        if m.is_dir() {
-            return Ok(());
-        }
-        std::fs::remove_file(path).map_err(|e| format!("replace {path}: {e}"))?;
+pub(super) fn write_etc(sys: &dyn Syscall, path: &str, content: &str) -> Result<(), String> {
+    match sys.file_kind(path) {
+        Some(FileKind::Dir) => return Ok(()),
+        Some(FileKind::Other) => sys
+            .remove_file(path)
+            .map_err(|e| format!("replace {path}: {e}"))?,
+        None => {}
     }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-        .and_then(|mut f| f.write_all(content.as_bytes()))
+    sys.write_new_file(path, content.as_bytes())
         .map_err(|e| format!("write {path}: {e}"))
 }

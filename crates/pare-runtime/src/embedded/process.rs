@@ -1,21 +1,21 @@
 //! Process plumbing on the caller's side: pipes, pidfds, forking the keeper, the waiter.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, pipe2};
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::{ForkResult, Pid};
 use pare_trace::ExitInfo;
 
 use super::keeper::keeper_main;
 use super::runtime::Plan;
+use super::syscall::Syscall;
 use super::{eerr, lock};
 use crate::RuntimeError;
 
@@ -107,54 +107,27 @@ pub(super) fn exit_from_raw(raw: i32) -> ExitInfo {
     }
 }
 
-pub(super) fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory involved.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-pub(super) fn signal_proc(pidfd: Option<&OwnedFd>, pid: Pid, sig: Signal) {
+pub(super) fn signal_proc(sys: &dyn Syscall, pidfd: Option<&OwnedFd>, pid: Pid, sig: Signal) {
     if let Some(fd) = pidfd {
-        // SAFETY: pidfd_send_signal with a valid pidfd, a signal number, a null siginfo and no
-        // flags; the kernel reads no memory from us.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd.as_raw_fd(),
-                sig as i32,
-                std::ptr::null::<u8>(),
-                0,
-            )
-        };
-        if r == 0 || Errno::last() == Errno::ESRCH {
-            return;
+        match sys.pidfd_send_signal(fd.as_fd(), sig) {
+            Ok(()) | Err(Errno::ESRCH) => return,
+            Err(_) => {}
         }
     }
-    let _ = kill(pid, sig);
+    let _ = sys.kill(pid, sig);
 }
 
 /// Waits until `fd` is readable (or hung up), at most `timeout`. Returns false on timeout.
-pub(super) fn wait_readable(fd: &impl AsRawFd, timeout: Duration) -> bool {
+pub(super) fn wait_readable(sys: &dyn Syscall, fd: &impl AsRawFd, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
         let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd on the stack, count 1.
-        let r = unsafe { libc::poll(&mut p, 1, ms) };
-        if r > 0 {
-            return true;
-        }
-        if r == 0 || (r < 0 && Errno::last() != Errno::EINTR) {
-            return false;
+        match sys.poll(&[(fd.as_raw_fd(), libc::POLLIN)], ms) {
+            Ok(r) if r.iter().any(|&e| e != 0) => return true,
+            Ok(_) => return false,
+            Err(Errno::EINTR) => {}
+            Err(_) => return false,
         }
     }
 }
@@ -170,8 +143,8 @@ pub(super) fn write_all_fd(fd: &OwnedFd, mut buf: &[u8]) {
     }
 }
 
-pub(super) fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
-    pipe2(OFlag::O_CLOEXEC).map_err(|e| eerr(format!("pipe: {e}")))
+pub(super) fn pipe(sys: &dyn Syscall) -> Result<(OwnedFd, OwnedFd), RuntimeError> {
+    sys.pipe().map_err(|e| eerr(format!("pipe: {e}")))
 }
 
 /// Reader thread collecting a pipe into a shared buffer.
@@ -197,22 +170,22 @@ pub(super) fn collect(fd: OwnedFd, buf: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
 
 /// Forks keeper and init, waits for init's setup, opens the namespace handles, lets init exec.
 pub(super) fn spawn_container(
+    sys: &'static dyn Syscall,
     plan: &Plan,
     name: &str,
 ) -> Result<(ContainerProc, Streams), RuntimeError> {
-    let (info_r, info_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (go_r, go_w) = pipe()?;
-    let (life_r, life_w) = pipe()?;
-    let (out_r, out_w) = pipe()?;
-    let (serr_r, serr_w) = pipe()?;
+    let (info_r, info_w) = pipe(sys)?;
+    let (err_r, err_w) = pipe(sys)?;
+    let (go_r, go_w) = pipe(sys)?;
+    let (life_r, life_w) = pipe(sys)?;
+    let (out_r, out_w) = pipe(sys)?;
+    let (serr_r, serr_w) = pipe(sys)?;
 
-    // SAFETY: the child only runs the sandbox setup below and always leaves through _exit
-    // (child_exit) or execve; it never returns into the caller's code, so no destructor of
-    // the parent's state runs twice. Allocation after fork is safe with glibc, which resets
-    // its malloc locks in the child; no other lock of the caller is taken.
-    let keeper = match unsafe { fork() }.map_err(|e| eerr(format!("{name}: fork: {e}")))? {
-        ForkResult::Child => keeper_main(plan, &info_w, &err_w, &go_r, &life_r, &out_w, &serr_w),
+    // The child only runs the sandbox setup and always leaves through _exit or execve.
+    let keeper = match sys.fork().map_err(|e| eerr(format!("{name}: fork: {e}")))? {
+        ForkResult::Child => {
+            keeper_main(sys, plan, &info_w, &err_w, &go_r, &life_r, &out_w, &serr_w)
+        }
         ForkResult::Parent { child } => child,
     };
     drop((info_w, err_w, go_r, life_r, out_w, serr_w));
@@ -229,14 +202,14 @@ pub(super) fn spawn_container(
     let mut errf = std::fs::File::from(err_r);
     let fail = |msg: String, init: Option<Pid>| {
         if let Some(p) = init {
-            let _ = kill(p, Signal::SIGKILL);
+            let _ = sys.kill(p, Signal::SIGKILL);
         }
-        let _ = kill(keeper, Signal::SIGKILL);
-        let _ = waitpid(keeper, None);
+        let _ = sys.kill(keeper, Signal::SIGKILL);
+        let _ = sys.waitpid(keeper, false);
         eerr(format!("{name}: {msg}"))
     };
     let mut pidb = [0u8; 4];
-    if !wait_readable(&info, SETUP_TIMEOUT) || info.read_exact(&mut pidb).is_err() {
+    if !wait_readable(sys, &info, SETUP_TIMEOUT) || info.read_exact(&mut pidb).is_err() {
         let mut m = String::new();
         let _ = errf.read_to_string(&mut m);
         return Err(fail(
@@ -247,7 +220,7 @@ pub(super) fn spawn_container(
     let init = Pid::from_raw(i32::from_le_bytes(pidb));
     // First byte from init: R (ready) or E<message>.
     let mut first = [0u8; 1];
-    if !wait_readable(&errf, SETUP_TIMEOUT) {
+    if !wait_readable(sys, &errf, SETUP_TIMEOUT) {
         return Err(fail(
             format!("sandbox setup did not finish within {SETUP_TIMEOUT:?}"),
             Some(init),
@@ -262,7 +235,7 @@ pub(super) fn spawn_container(
         }
         _ => return Err(fail("sandbox init exited during setup".into(), Some(init))),
     }
-    let init_pidfd = pidfd_open(init);
+    let init_pidfd = sys.pidfd_open(init);
     let ns = open_ns(init).map_err(|e| fail(e, Some(init)))?;
     // Let init exec; then the error pipe closes (CLOEXEC) or carries the exec error.
     if nix::unistd::write(&go_w, b"g").is_err() {
@@ -270,7 +243,7 @@ pub(super) fn spawn_container(
     }
     drop(go_w);
     let mut rest = Vec::new();
-    if !wait_readable(&errf, SETUP_TIMEOUT) {
+    if !wait_readable(sys, &errf, SETUP_TIMEOUT) {
         return Err(fail("exec did not happen in time".into(), Some(init)));
     }
     let _ = errf.read_to_end(&mut rest);
@@ -288,7 +261,7 @@ pub(super) fn spawn_container(
             .ok()
             .map(|()| i32::from_le_bytes(st));
         let keeper_status = loop {
-            match waitpid(keeper, None) {
+            match sys.waitpid(keeper, false) {
                 Err(Errno::EINTR) => continue,
                 r => break r,
             }

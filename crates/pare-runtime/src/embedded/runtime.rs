@@ -12,6 +12,7 @@ use super::container::{EmbeddedContainer, EmbeddedInner};
 use super::forward::Forwarder;
 use super::mount::overlay_safe;
 use super::process::spawn_container;
+use super::syscall::LinuxSyscall;
 use super::{DEFAULT_PATH, cstring, eerr, io_err, lock};
 use crate::cleanup::{self, Teardown};
 use crate::{Container, RunSpec, Runtime, RuntimeError};
@@ -264,7 +265,7 @@ impl EmbeddedRuntime {
             caps: caps.clone(),
         };
         let exec_user = plan.user.clone();
-        let started = spawn_container(&plan, &name);
+        let started = spawn_container(&LinuxSyscall, &plan, &name);
         let (proc_, streams) = match started {
             Ok(v) => v,
             Err(e) => {
