@@ -156,6 +156,13 @@ pub enum RuntimeError {
     },
     #[error("embedded runtime: {message}")]
     Embedded { message: String },
+    /// A sandbox process of the embedded runtime (keeper, init, exec helper) failed.
+    #[error("embedded runtime: {container}: {during}{error}")]
+    Setup {
+        container: String,
+        during: embedded::SetupPhase,
+        error: embedded::SetupError,
+    },
     #[error("runtime {runtime} is not available: {reason}")]
     Unavailable {
         runtime: &'static str,

@@ -2,15 +2,15 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::unistd::{Gid, Uid};
 
 use super::DEFAULT_PATH;
-use super::mount::{ctx, mkdirs};
-use super::process::write_all_fd;
-use super::syscall::Syscall;
+use super::mount::mkdirs;
+use super::protocol::{Channel, SetupError, SetupMsg, SetupOp};
+use super::syscall::{Stdio, Syscall};
 
 /// Closes every fd ≥ 3 except `keep` (in a forked child).
 pub(super) fn close_fds_except(sys: &dyn Syscall, keep: &[RawFd]) {
@@ -32,34 +32,58 @@ pub(super) fn cloexec_all(sys: &dyn Syscall) {
     sys.close_range(3, u32::MAX, true);
 }
 
-/// Runs `body` in a forked child; any error is written to `err` as `E<message>`, then exit.
+/// Runs `body` in a forked child; its error (or panic) is sent on `ctl`, then exit 127.
 pub(super) fn child_run(
     sys: &dyn Syscall,
-    err: &OwnedFd,
-    body: impl FnOnce() -> Result<Infallible, String>,
+    ctl: &Channel,
+    body: impl FnOnce() -> Result<Infallible, SetupError>,
 ) -> ! {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    let msg = match r {
-        Ok(Err(m)) => m,
+    let err = match r {
+        Ok(Err(e)) => e,
         Ok(Ok(never)) => match never {},
-        Err(_) => "panic in sandbox child".to_string(),
+        Err(_) => SetupError::Panicked,
     };
-    let mut b = vec![b'E'];
-    b.extend_from_slice(msg.as_bytes());
-    write_all_fd(err, &b);
+    let _ = ctl.send(&SetupMsg::Error(err));
     sys.exit(127)
+}
+
+/// stdin from /dev/null, stdout and stderr to the container's output pipes.
+pub(super) fn redirect_stdio(
+    sys: &dyn Syscall,
+    out_w: &OwnedFd,
+    serr_w: &OwnedFd,
+) -> Result<(), SetupError> {
+    let devnull = sys
+        .open_read("/dev/null")
+        .map_err(SetupError::io(SetupOp::OpenRead, "/dev/null"))?;
+    for (fd, to, n) in [
+        (devnull.as_fd(), Stdio::In, 0),
+        (out_w.as_fd(), Stdio::Out, 1),
+        (serr_w.as_fd(), Stdio::Err, 2),
+    ] {
+        sys.dup2_stdio(fd, to)
+            .map_err(SetupError::sys(SetupOp::Dup2(n), None))?;
+    }
+    Ok(())
 }
 
 /// Drops every capability outside `keep` from the bounding set: after execve a root process
 /// gets exactly the bounding set (inheritable is empty), so this is the container's cap set.
-pub(super) fn limit_caps(sys: &dyn Syscall, keep: &[u32]) -> Result<(), String> {
+pub(super) fn limit_caps(sys: &dyn Syscall, keep: &[u32]) -> Result<(), SetupError> {
     for cap in 0..64u32 {
         if keep.contains(&cap) {
             continue;
         }
         match sys.capbset_drop(cap) {
             Ok(()) | Err(Errno::EINVAL) => {}
-            Err(e) => return Err(format!("drop capability {cap}: {e}")),
+            Err(errno) => {
+                return Err(SetupError::Sys {
+                    op: SetupOp::DropCapability(cap),
+                    path: None,
+                    errno,
+                });
+            }
         }
     }
     Ok(())
@@ -76,25 +100,34 @@ pub(super) fn pre_exec(sys: &dyn Syscall) {
 
 /// Drops to the image user (as resolved from the container's own /etc/passwd) and enters the
 /// working directory. Returns HOME. Must run after pivot_root / setns(mnt).
-pub(super) fn become_user(sys: &dyn Syscall, user: &str, workdir: &str) -> Result<String, String> {
+pub(super) fn become_user(
+    sys: &dyn Syscall,
+    user: &str,
+    workdir: &str,
+) -> Result<String, SetupError> {
     let passwd = sys.read_to_string("/etc/passwd").unwrap_or_default();
     let group = sys.read_to_string("/etc/group").unwrap_or_default();
-    let u = pare_user::resolve(user, &passwd, &group).map_err(|e| e.to_string())?;
-    if !workdir.is_empty() {
-        mkdirs(sys, workdir)?;
-        sys.chdir(workdir)
-            .map_err(ctx(|| format!("chdir {workdir}")))?;
-    } else {
-        sys.chdir("/").map_err(ctx(|| "chdir /".to_string()))?;
-    }
+    let u = pare_user::resolve(user, &passwd, &group).map_err(|e| SetupError::User {
+        user: user.to_string(),
+        reason: e.to_string(),
+    })?;
+    enter_workdir(sys, workdir)?;
     let groups: Vec<Gid> = u.groups.iter().map(|&g| Gid::from_raw(g)).collect();
     sys.setgroups(&groups)
-        .map_err(ctx(|| "setgroups".to_string()))?;
+        .map_err(SetupError::sys(SetupOp::SetGroups, None))?;
     sys.setgid(Gid::from_raw(u.gid))
-        .map_err(ctx(|| format!("setgid {}", u.gid)))?;
+        .map_err(SetupError::sys(SetupOp::SetGid(u.gid), None))?;
     sys.setuid(Uid::from_raw(u.uid))
-        .map_err(ctx(|| format!("setuid {}", u.uid)))?;
+        .map_err(SetupError::sys(SetupOp::SetUid(u.uid), None))?;
     Ok(u.home)
+}
+
+/// Enters WORKDIR (made when missing, like docker), or `/` when it is empty.
+pub(super) fn enter_workdir(sys: &dyn Syscall, workdir: &str) -> Result<(), SetupError> {
+    let wd = if workdir.is_empty() { "/" } else { workdir };
+    mkdirs(sys, wd)?;
+    sys.chdir(wd)
+        .map_err(SetupError::sys(SetupOp::Chdir, Some(wd)))
 }
 
 /// execvpe with PATH from the container env (looked up inside the container root).
@@ -102,9 +135,9 @@ pub(super) fn exec_argv(
     sys: &dyn Syscall,
     argv: &[CString],
     env: &[String],
-) -> Result<Infallible, String> {
+) -> Result<Infallible, SetupError> {
     let Some(arg0) = argv.first() else {
-        return Err("empty command".into());
+        return Err(SetupError::EmptyCommand);
     };
     let envc: Vec<CString> = env
         .iter()
@@ -135,5 +168,8 @@ pub(super) fn exec_argv(
             last = e;
         }
     }
-    Err(format!("exec {}: {last}", String::from_utf8_lossy(a0)))
+    Err(SetupError::Exec {
+        program: String::from_utf8_lossy(a0).into_owned(),
+        errno: last,
+    })
 }

@@ -15,12 +15,15 @@ use nix::sys::wait::WaitStatus;
 use nix::unistd::ForkResult;
 use pare_trace::ExitInfo;
 
-use super::child::{become_user, child_run, close_fds_except, exec_argv, limit_caps, pre_exec};
+use super::child::{
+    become_user, child_run, close_fds_except, enter_workdir, exec_argv, limit_caps, pre_exec,
+    redirect_stdio,
+};
 use super::forward::{Forwarder, connect_loopback};
-use super::mount::{ctx, mkdirs};
 use super::process::{ContainerProc, pipe, signal_proc, wait_readable};
+use super::protocol::{Channel, DecodeError, RecvError, SetupError, SetupMsg, SetupOp, SetupPhase};
 use super::runtime::with_home;
-use super::syscall::{LinuxSyscall, Stdio, Syscall};
+use super::syscall::{LinuxSyscall, Syscall};
 use super::{cstring, eerr, io_err, lock};
 use crate::cleanup::{self, Teardown};
 use crate::{Container, ExecOutput, RuntimeError};
@@ -138,42 +141,29 @@ impl EmbeddedInner {
         let (out_r, out_w) = pipe(sys)?;
         let (serr_r, serr_w) = pipe(sys)?;
         let (err_r, err_w) = pipe(sys)?;
+        let err_w = Channel::new(err_w);
         // The child only enters the namespaces and execs (or _exits); see spawn_container.
         let helper = match sys.fork().map_err(|e| eerr(format!("{name}: fork: {e}")))? {
             ForkResult::Child => child_run(sys, &err_w, || {
                 let _ = sys.setpgid_self();
                 for (fd, kind) in &ns.others {
                     sys.setns(fd.as_fd(), *kind)
-                        .map_err(ctx(|| format!("setns {kind:?}")))?;
+                        .map_err(SetupError::sys(SetupOp::SetNs(kind.bits()), None))?;
                 }
                 // Single-threaded child; the grandchild execs or _exits.
                 match sys
                     .fork()
-                    .map_err(ctx(|| "fork in container pid ns".into()))?
+                    .map_err(SetupError::sys(SetupOp::ForkInPidNs, None))?
                 {
                     ForkResult::Child => child_run(sys, &err_w, || {
                         let _ = sys.set_pdeathsig(Signal::SIGKILL);
-                        let devnull = sys
-                            .open_read("/dev/null")
-                            .map_err(ctx(|| "open /dev/null".into()))?;
-                        sys.dup2_stdio(devnull.as_fd(), Stdio::In)
-                            .map_err(ctx(|| "dup2 stdin".into()))?;
-                        sys.dup2_stdio(out_w.as_fd(), Stdio::Out)
-                            .map_err(ctx(|| "dup2 stdout".into()))?;
-                        sys.dup2_stdio(serr_w.as_fd(), Stdio::Err)
-                            .map_err(ctx(|| "dup2 stderr".into()))?;
+                        redirect_stdio(sys, &out_w, &serr_w)?;
                         limit_caps(sys, &self.caps)?;
                         let env = match &self.exec_user {
                             Some(u) => with_home(&self.env, &become_user(sys, u, &self.workdir)?),
                             None => {
                                 // Root, in WORKDIR like `docker exec` (the container's cwd).
-                                let wd = if self.workdir.is_empty() {
-                                    "/"
-                                } else {
-                                    self.workdir.as_str()
-                                };
-                                mkdirs(sys, wd)?;
-                                sys.chdir(wd).map_err(ctx(|| format!("chdir {wd}")))?;
+                                enter_workdir(sys, &self.workdir)?;
                                 with_home(&self.env, "/root")
                             }
                         };
@@ -202,15 +192,20 @@ impl EmbeddedInner {
             let _ = sys.kill(helper, Signal::SIGKILL);
             let _ = sys.waitpid(helper, false);
         };
-        let mut errf = std::fs::File::from(err_r);
-        if !wait_readable(sys, &errf, timeout) {
+        let mut errc = Channel::new(err_r);
+        if !wait_readable(sys, &errc, timeout) {
             kill_helper();
             return Err(eerr(format!(
                 "{name}: exec {argv:?} did not start within {timeout:?}"
             )));
         }
-        let mut msg = Vec::new();
-        let _ = errf.read_to_end(&mut msg);
+        // The pipe ends at the exec (close-on-exec) or carries the helper's error first.
+        let failed = match errc.recv(sys, timeout) {
+            Ok(SetupMsg::Error(e)) => Some(e),
+            Ok(m) => Some(SetupError::Garbled(DecodeError::Unexpected(m.tag()))),
+            Err(RecvError::Garbled(d)) => Some(SetupError::Garbled(d)),
+            Err(RecvError::Closed | RecvError::TimedOut) => None,
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         for (i, fd) in [(0usize, out_r), (1, serr_r)] {
             let tx = tx.clone();
@@ -245,9 +240,12 @@ impl EmbeddedInner {
             // Already reaped by the fallback loop above: its status is lost; report 255.
             _ => 255,
         };
-        if !msg.is_empty() {
-            let m = String::from_utf8_lossy(msg.strip_prefix(b"E").unwrap_or(&msg)).into_owned();
-            return Err(eerr(format!("{name}: exec {argv:?}: {m}")));
+        if let Some(error) = failed {
+            return Err(RuntimeError::Setup {
+                container: name.clone(),
+                during: SetupPhase::ContainerExec(argv.to_vec()),
+                error,
+            });
         }
         let mut out = ExecOutput {
             exit_code: code,

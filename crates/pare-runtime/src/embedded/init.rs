@@ -1,40 +1,28 @@
 //! PID 1 of the container: builds the root (mounts, pivot_root), then execs.
 
 use std::convert::Infallible;
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nix::sys::signal::Signal;
 
-use super::child::{become_user, exec_argv, limit_caps, pre_exec};
-use super::mount::{bind, ctx, mkdirs, open_path, touch, write_etc};
-use super::process::write_all_fd;
+use super::child::{become_user, exec_argv, limit_caps, pre_exec, redirect_stdio};
+use super::mount::{bind, mkdirs, open_path, touch, write_etc};
+use super::process::SandboxEnds;
+use super::protocol::{SetupError, SetupMsg, SetupOp};
 use super::runtime::{Plan, with_home};
-use super::syscall::{FileKind, Stdio, Syscall};
+use super::syscall::{FileKind, LoopbackStep, Syscall};
 use crate::{OUTPUT_DIR, SENSOR_PATH};
 
 /// PID 1 of the container: builds the root, then waits for the go signal and execs.
 pub(super) fn init_main(
     sys: &dyn Syscall,
     plan: &Plan,
-    err_w: &OwnedFd,
-    go_r: &OwnedFd,
-    out_w: &OwnedFd,
-    serr_w: &OwnedFd,
-) -> Result<Infallible, String> {
+    ends: &SandboxEnds,
+) -> Result<Infallible, SetupError> {
     let _ = sys.set_pdeathsig(Signal::SIGKILL);
     build_root(sys, plan)?;
-    let devnull = sys
-        .open_read("/dev/null")
-        .map_err(ctx(|| "open /dev/null".into()))?;
-    sys.dup2_stdio(devnull.as_fd(), Stdio::In)
-        .map_err(ctx(|| "dup2 stdin".into()))?;
-    sys.dup2_stdio(out_w.as_fd(), Stdio::Out)
-        .map_err(ctx(|| "dup2 stdout".into()))?;
-    sys.dup2_stdio(serr_w.as_fd(), Stdio::Err)
-        .map_err(ctx(|| "dup2 stderr".into()))?;
+    redirect_stdio(sys, &ends.out_w, &ends.serr_w)?;
     let env = match &plan.user {
         Some(user) => {
             let home = become_user(sys, user, &plan.workdir)?;
@@ -44,14 +32,13 @@ pub(super) fn init_main(
     };
     pre_exec(sys);
     // Ready; wait for the caller to open our namespaces, then exec.
-    write_all_fd(err_w, b"R");
-    let mut go = [0u8; 1];
-    loop {
-        match nix::unistd::read(go_r, &mut go) {
-            Ok(1) => break,
-            Err(Errno::EINTR) => {}
-            _ => sys.exit(125),
-        }
+    let mut ctl = ends.ctl.try_clone().unwrap_or_else(|_| sys.exit(125));
+    if ctl.send(&SetupMsg::Ready).is_err() {
+        sys.exit(125);
+    }
+    match ctl.recv_blocking(sys) {
+        Ok(SetupMsg::Go) => {}
+        _ => sys.exit(125),
     }
     exec_argv(sys, &plan.argv, &env)
 }
@@ -61,10 +48,10 @@ pub(super) fn init_main(
 /// old root kept under a random name, /proc, /dev (tmpfs, bound nodes, pts, shm, links),
 /// /sys, /tmp, the sensor binds, the old root detached, /etc files, hostname, `lo` up, and
 /// the capability bounding set limited.
-fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
+fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), SetupError> {
     sys.mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)
-        .map_err(ctx(|| "make / rprivate".into()))?;
-    let tmp = plan.tmp.to_str().ok_or("temp path is not UTF-8")?;
+        .map_err(SetupError::sys(SetupOp::MakeRootPrivate, None))?;
+    let tmp = plan.tmp.to_str().ok_or(SetupError::TempPathNotUtf8)?;
     sys.mount(
         Some("tmpfs"),
         tmp,
@@ -72,11 +59,11 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(c"mode=0700"),
     )
-    .map_err(ctx(|| format!("mount tmpfs on {tmp}")))?;
+    .map_err(SetupError::sys(SetupOp::MountTmpfs, Some(tmp)))?;
     let root = format!("{tmp}/root");
     for d in ["upper", "work", "root"] {
         sys.mkdir(&format!("{tmp}/{d}"), 0o755)
-            .map_err(ctx(|| format!("mkdir {tmp}/{d}")))?;
+            .map_err(SetupError::io(SetupOp::Mkdir, &format!("{tmp}/{d}")))?;
     }
     sys.mount(
         Some("overlay"),
@@ -85,9 +72,10 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
         MsFlags::empty(),
         Some(plan.overlay_opts.as_c_str()),
     )
-    .map_err(ctx(|| {
-        format!("mount overlay ({})", plan.overlay_opts.to_string_lossy())
-    }))?;
+    .map_err(SetupError::sys(
+        SetupOp::MountOverlay,
+        Some(&plan.overlay_opts.to_string_lossy()),
+    ))?;
 
     // Host-side sources, opened before the host root disappears.
     let devs = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -103,18 +91,19 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
     // The old root stays attached under a random name until the binds are done: bind mounts
     // need their source mount in this namespace.
     sys.chdir(root.as_str())
-        .map_err(ctx(|| format!("chdir {root}")))?;
+        .map_err(SetupError::sys(SetupOp::Chdir, Some(&root)))?;
     let oldroot = format!("/{}", plan.oldroot);
     sys.mkdir(&plan.oldroot, 0o700)
-        .map_err(ctx(|| format!("mkdir {oldroot}")))?;
+        .map_err(SetupError::io(SetupOp::Mkdir, &oldroot))?;
     sys.pivot_root(".", &plan.oldroot)
-        .map_err(ctx(|| "pivot_root".into()))?;
-    sys.chdir("/").map_err(ctx(|| "chdir /".into()))?;
+        .map_err(SetupError::sys(SetupOp::PivotRoot, None))?;
+    sys.chdir("/")
+        .map_err(SetupError::sys(SetupOp::Chdir, Some("/")))?;
 
     let nsd = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mkdirs(sys, "/proc")?;
     sys.mount(Some("proc"), "/proc", Some("proc"), nsd, None)
-        .map_err(ctx(|| "mount /proc".into()))?;
+        .map_err(SetupError::sys(SetupOp::Mount, Some("/proc")))?;
     mkdirs(sys, "/dev")?;
     sys.mount(
         Some("tmpfs"),
@@ -123,7 +112,7 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
         MsFlags::MS_NOSUID,
         Some(c"mode=0755,size=65536k"),
     )
-    .map_err(ctx(|| "mount /dev".into()))?;
+    .map_err(SetupError::sys(SetupOp::Mount, Some("/dev")))?;
     for (d, fd) in &dev_fds {
         let t = format!("/dev/{d}");
         touch(sys, &t)?;
@@ -137,7 +126,7 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some(c"newinstance,ptmxmode=0666,mode=0620"),
     )
-    .map_err(ctx(|| "mount /dev/pts".into()))?;
+    .map_err(SetupError::sys(SetupOp::Mount, Some("/dev/pts")))?;
     mkdirs(sys, "/dev/shm")?;
     sys.mount(
         Some("shm"),
@@ -146,7 +135,7 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
         nsd,
         Some(c"mode=1777,size=65536k"),
     )
-    .map_err(ctx(|| "mount /dev/shm".into()))?;
+    .map_err(SetupError::sys(SetupOp::Mount, Some("/dev/shm")))?;
     for (link, target) in [
         ("/dev/ptmx", "pts/ptmx"),
         ("/dev/fd", "/proc/self/fd"),
@@ -155,7 +144,7 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
         ("/dev/stderr", "/proc/self/fd/2"),
     ] {
         sys.symlink(target, link)
-            .map_err(ctx(|| format!("symlink {link}")))?;
+            .map_err(SetupError::io(SetupOp::Symlink, link))?;
     }
     // /sys read-only when the kernel allows it in this net ns; not essential.
     if mkdirs(sys, "/sys").is_ok() {
@@ -178,7 +167,7 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             Some(c"mode=1777"),
         )
-        .map_err(ctx(|| "mount /tmp".into()))?;
+        .map_err(SetupError::sys(SetupOp::Mount, Some("/tmp")))?;
     }
     if let Some((bin, out)) = &sensor_fds {
         mkdirs(sys, OUTPUT_DIR)?;
@@ -189,9 +178,9 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
     drop(sensor_fds);
     drop(dev_fds);
     sys.umount_detach(&oldroot)
-        .map_err(ctx(|| "detach old root".into()))?;
+        .map_err(SetupError::sys(SetupOp::DetachOldRoot, None))?;
     sys.remove_dir(&oldroot)
-        .map_err(ctx(|| format!("rmdir {oldroot}")))?;
+        .map_err(SetupError::io(SetupOp::Rmdir, &oldroot))?;
     mkdirs(sys, "/etc")?;
     write_etc(sys, "/etc/hostname", &format!("{}\n", plan.hostname))?;
     // Docker's /etc/hosts, with the hostname on loopback (the sandbox has no other address).
@@ -209,9 +198,16 @@ fn build_root(sys: &dyn Syscall, plan: &Plan) -> Result<(), String> {
         "# pare embedded runtime: the sandbox has no network beyond loopback\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
     )?;
     sys.sethostname(&plan.hostname)
-        .map_err(ctx(|| "sethostname".into()))?;
-    sys.loopback_up()
-        .map_err(|(what, e)| format!("{what}: {e}"))?;
+        .map_err(SetupError::sys(SetupOp::SetHostname, None))?;
+    sys.loopback_up().map_err(|(step, errno)| SetupError::Sys {
+        op: match step {
+            LoopbackStep::Socket => SetupOp::Socket,
+            LoopbackStep::GetFlags => SetupOp::GetLoopbackFlags,
+            LoopbackStep::SetUp => SetupOp::SetLoopbackUp,
+        },
+        path: None,
+        errno,
+    })?;
     limit_caps(sys, &plan.caps)?;
 
     Ok(())

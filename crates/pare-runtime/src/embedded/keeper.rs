@@ -1,6 +1,6 @@
 //! The keeper process: unshares the namespaces, forks init, reports its exit.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -9,7 +9,8 @@ use nix::unistd::ForkResult;
 
 use super::child::{child_run, close_fds_except};
 use super::init::init_main;
-use super::process::write_all_fd;
+use super::process::SandboxEnds;
+use super::protocol::{SetupError, SetupMsg, SetupOp};
 use super::runtime::Plan;
 use super::syscall::Syscall;
 
@@ -21,36 +22,34 @@ pub(super) const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWNS
     .union(CloneFlags::CLONE_NEWNET);
 
 /// The keeper: unshares the namespaces, forks init (PID 1), reports its pid and exit status.
-#[allow(clippy::too_many_arguments)] // one per pipe, until they become one channel
-pub(super) fn keeper_main(
-    sys: &dyn Syscall,
-    plan: &Plan,
-    info_w: &OwnedFd,
-    err_w: &OwnedFd,
-    go_r: &OwnedFd,
-    life_r: &OwnedFd,
-    out_w: &OwnedFd,
-    serr_w: &OwnedFd,
-) -> ! {
+pub(super) fn keeper_main(sys: &dyn Syscall, plan: &Plan, ends: &SandboxEnds) -> ! {
     // Own process group: a terminal's Ctrl-C reaches the caller (whose handler tears the
     // container down), not the sandbox processes directly.
     let _ = sys.setpgid_self();
     if let Err(e) = sys.unshare(NAMESPACES) {
-        child_run(sys, err_w, || {
-            Err(format!("unshare(mnt, pid, uts, ipc, net): {e}"))
+        child_run(sys, &ends.ctl, || {
+            Err(SetupError::Sys {
+                op: SetupOp::Unshare,
+                path: None,
+                errno: e,
+            })
         });
     }
     // This keeper process is single-threaded (forked); the child runs init_main and leaves
     // only through execve or _exit.
     let init = match sys.fork() {
-        Ok(ForkResult::Child) => child_run(sys, err_w, || {
-            init_main(sys, plan, err_w, go_r, out_w, serr_w)
-        }),
+        Ok(ForkResult::Child) => child_run(sys, &ends.ctl, || init_main(sys, plan, ends)),
         Ok(ForkResult::Parent { child }) => child,
-        Err(e) => child_run(sys, err_w, || Err(format!("fork init: {e}"))),
+        Err(e) => child_run(sys, &ends.ctl, || {
+            Err(SetupError::Sys {
+                op: SetupOp::ForkInit,
+                path: None,
+                errno: e,
+            })
+        }),
     };
-    close_fds_except(sys, &[info_w.as_raw_fd(), life_r.as_raw_fd()]);
-    write_all_fd(info_w, &init.as_raw().to_le_bytes());
+    close_fds_except(sys, &[ends.ctl.as_raw_fd(), ends.life_r.as_raw_fd()]);
+    let _ = ends.ctl.send(&SetupMsg::Pid(init.as_raw()));
     let pidfd = sys.pidfd_open(init);
     let mut lifeline_open = true;
     loop {
@@ -58,7 +57,7 @@ pub(super) fn keeper_main(
             (pidfd.as_ref().map_or(-1, AsRawFd::as_raw_fd), libc::POLLIN),
             (
                 if lifeline_open {
-                    life_r.as_raw_fd()
+                    ends.life_r.as_raw_fd()
                 } else {
                     -1
                 },
@@ -74,7 +73,7 @@ pub(super) fn keeper_main(
         }
         match sys.waitpid_raw(init, true) {
             Ok(Some(status)) => {
-                write_all_fd(info_w, &status.to_le_bytes());
+                let _ = ends.ctl.send(&SetupMsg::Exited(status));
                 sys.exit(0);
             }
             Ok(None) | Err(Errno::EINTR) => {}

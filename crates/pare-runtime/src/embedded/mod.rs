@@ -36,6 +36,9 @@ mod init;
 mod keeper;
 mod mount;
 mod process;
+mod protocol;
+#[cfg(test)]
+mod protocol_tests;
 mod runtime;
 #[cfg(test)]
 mod setup_tests;
@@ -48,6 +51,7 @@ use std::sync::Mutex;
 use crate::RuntimeError;
 
 pub use container::EmbeddedContainer;
+pub use protocol::{DecodeError, SetupError, SetupOp, SetupPhase};
 pub use runtime::EmbeddedRuntime;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

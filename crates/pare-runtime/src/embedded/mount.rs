@@ -5,18 +5,15 @@ use std::path::Path;
 
 use nix::mount::MsFlags;
 
+use super::protocol::{SetupError, SetupOp};
 use super::syscall::{FileKind, Syscall};
 
 use super::eerr;
 use crate::RuntimeError;
 
-pub(super) fn ctx<E: std::fmt::Display>(what: impl FnOnce() -> String) -> impl FnOnce(E) -> String {
-    move |e| format!("{}: {e}", what())
-}
-
-pub(super) fn open_path(sys: &dyn Syscall, p: &Path) -> Result<OwnedFd, String> {
+pub(super) fn open_path(sys: &dyn Syscall, p: &Path) -> Result<OwnedFd, SetupError> {
     sys.open_path(p)
-        .map_err(|e| format!("{}: {e}", p.display()))
+        .map_err(SetupError::io(SetupOp::Open, &p.display().to_string()))
 }
 
 pub(super) fn fd_path(fd: &OwnedFd) -> String {
@@ -36,10 +33,12 @@ pub(super) fn overlay_safe<'a>(p: &'a Path, what: &str) -> Result<&'a str, Runti
 }
 
 /// Creates an empty regular file as a bind-mount target (no-op when something exists).
-pub(super) fn touch(sys: &dyn Syscall, p: &str) -> Result<(), String> {
+pub(super) fn touch(sys: &dyn Syscall, p: &str) -> Result<(), SetupError> {
     match sys.file_kind(p) {
         Some(_) => Ok(()),
-        None => sys.create_file(p).map_err(|e| format!("create {p}: {e}")),
+        None => sys
+            .create_file(p)
+            .map_err(SetupError::io(SetupOp::Create, p)),
     }
 }
 
@@ -48,7 +47,7 @@ pub(super) fn bind(
     src: &OwnedFd,
     target: &str,
     readonly: bool,
-) -> Result<(), String> {
+) -> Result<(), SetupError> {
     sys.mount(
         Some(fd_path(src).as_str()),
         target,
@@ -56,28 +55,28 @@ pub(super) fn bind(
         MsFlags::MS_BIND,
         None,
     )
-    .map_err(|e| format!("bind mount onto {target}: {e}"))?;
+    .map_err(SetupError::sys(SetupOp::BindMount, Some(target)))?;
     if readonly {
         let fl = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
         sys.mount(None, target, None, fl, None)
-            .map_err(|e| format!("remount {target} read-only: {e}"))?;
+            .map_err(SetupError::sys(SetupOp::RemountReadOnly, Some(target)))?;
     }
     Ok(())
 }
 
-pub(super) fn mkdirs(sys: &dyn Syscall, p: &str) -> Result<(), String> {
-    sys.mkdir_all(p).map_err(|e| format!("mkdir {p}: {e}"))
+pub(super) fn mkdirs(sys: &dyn Syscall, p: &str) -> Result<(), SetupError> {
+    sys.mkdir_all(p).map_err(SetupError::io(SetupOp::Mkdir, p))
 }
 
 /// Replaces `path` in the container (after pivot_root, so symlinks resolve inside it).
-pub(super) fn write_etc(sys: &dyn Syscall, path: &str, content: &str) -> Result<(), String> {
+pub(super) fn write_etc(sys: &dyn Syscall, path: &str, content: &str) -> Result<(), SetupError> {
     match sys.file_kind(path) {
         Some(FileKind::Dir) => return Ok(()),
         Some(FileKind::Other) => sys
             .remove_file(path)
-            .map_err(|e| format!("replace {path}: {e}"))?,
+            .map_err(SetupError::io(SetupOp::Replace, path))?,
         None => {}
     }
     sys.write_new_file(path, content.as_bytes())
-        .map_err(|e| format!("write {path}: {e}"))
+        .map_err(SetupError::io(SetupOp::Write, path))
 }

@@ -14,6 +14,7 @@ use nix::unistd::{ForkResult, Pid};
 use pare_trace::ExitInfo;
 
 use super::keeper::keeper_main;
+use super::protocol::{Channel, DecodeError, RecvError, SetupError, SetupMsg, SetupPhase};
 use super::runtime::Plan;
 use super::syscall::Syscall;
 use super::{eerr, lock};
@@ -132,17 +133,6 @@ pub(super) fn wait_readable(sys: &dyn Syscall, fd: &impl AsRawFd, timeout: Durat
     }
 }
 
-pub(super) fn write_all_fd(fd: &OwnedFd, mut buf: &[u8]) {
-    while !buf.is_empty() {
-        match nix::unistd::write(fd, buf) {
-            Ok(0) => return,
-            Ok(n) => buf = &buf[n..],
-            Err(Errno::EINTR) => {}
-            Err(_) => return,
-        }
-    }
-}
-
 pub(super) fn pipe(sys: &dyn Syscall) -> Result<(OwnedFd, OwnedFd), RuntimeError> {
     sys.pipe().map_err(|e| eerr(format!("pipe: {e}")))
 }
@@ -168,27 +158,75 @@ pub(super) fn collect(fd: OwnedFd, buf: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
     })
 }
 
+/// The fds the sandbox side holds, made by the caller before it forks the keeper.
+pub(super) struct SandboxEnds {
+    /// The setup channel, shared by keeper and init.
+    pub(super) ctl: Channel,
+    /// The lifeline's read end: the keeper kills init when the caller's end closes.
+    pub(super) life_r: OwnedFd,
+    /// init's close-on-exec end of the exec pipe: its closing tells the caller init exec'd.
+    /// Never read: only held open.
+    pub(super) _exec_w: OwnedFd,
+    pub(super) out_w: OwnedFd,
+    pub(super) serr_w: OwnedFd,
+}
+
+/// The caller's ends of the same channel and pipes.
+pub(super) struct CallerEnds {
+    pub(super) ctl: Channel,
+    pub(super) life_w: OwnedFd,
+    pub(super) exec_r: OwnedFd,
+    pub(super) out_r: OwnedFd,
+    pub(super) serr_r: OwnedFd,
+}
+
+/// The setup channel and the pipes of one container, both sides.
+pub(super) fn make_ends(sys: &dyn Syscall) -> Result<(SandboxEnds, CallerEnds), RuntimeError> {
+    let (ctl, ctl_child) = sys
+        .socketpair()
+        .map_err(|e| eerr(format!("socketpair: {e}")))?;
+    let (life_r, life_w) = pipe(sys)?;
+    let (exec_r, exec_w) = pipe(sys)?;
+    let (out_r, out_w) = pipe(sys)?;
+    let (serr_r, serr_w) = pipe(sys)?;
+    Ok((
+        SandboxEnds {
+            ctl: Channel::new(ctl_child),
+            life_r,
+            _exec_w: exec_w,
+            out_w,
+            serr_w,
+        },
+        CallerEnds {
+            ctl: Channel::new(ctl),
+            life_w,
+            exec_r,
+            out_r,
+            serr_r,
+        },
+    ))
+}
+
 /// Forks keeper and init, waits for init's setup, opens the namespace handles, lets init exec.
 pub(super) fn spawn_container(
     sys: &'static dyn Syscall,
     plan: &Plan,
     name: &str,
 ) -> Result<(ContainerProc, Streams), RuntimeError> {
-    let (info_r, info_w) = pipe(sys)?;
-    let (err_r, err_w) = pipe(sys)?;
-    let (go_r, go_w) = pipe(sys)?;
-    let (life_r, life_w) = pipe(sys)?;
-    let (out_r, out_w) = pipe(sys)?;
-    let (serr_r, serr_w) = pipe(sys)?;
-
+    let (ends, mine) = make_ends(sys)?;
+    let CallerEnds {
+        mut ctl,
+        life_w,
+        exec_r,
+        out_r,
+        serr_r,
+    } = mine;
     // The child only runs the sandbox setup and always leaves through _exit or execve.
     let keeper = match sys.fork().map_err(|e| eerr(format!("{name}: fork: {e}")))? {
-        ForkResult::Child => {
-            keeper_main(sys, plan, &info_w, &err_w, &go_r, &life_r, &out_w, &serr_w)
-        }
+        ForkResult::Child => keeper_main(sys, plan, &ends),
         ForkResult::Parent { child } => child,
     };
-    drop((info_w, err_w, go_r, life_r, out_w, serr_w));
+    drop(ends);
     let streams: Streams = (
         Arc::new(Mutex::new(Vec::new())),
         Arc::new(Mutex::new(Vec::new())),
@@ -197,69 +235,66 @@ pub(super) fn spawn_container(
         collect(out_r, streams.0.clone()),
         collect(serr_r, streams.1.clone()),
     ];
-
-    let mut info = std::fs::File::from(info_r);
-    let mut errf = std::fs::File::from(err_r);
-    let fail = |msg: String, init: Option<Pid>| {
+    let fail = |during: SetupPhase, why: Failure, init: Option<Pid>| {
         if let Some(p) = init {
             let _ = sys.kill(p, Signal::SIGKILL);
         }
         let _ = sys.kill(keeper, Signal::SIGKILL);
         let _ = sys.waitpid(keeper, false);
-        eerr(format!("{name}: {msg}"))
+        why.into_error(name, during)
     };
-    let mut pidb = [0u8; 4];
-    if !wait_readable(sys, &info, SETUP_TIMEOUT) || info.read_exact(&mut pidb).is_err() {
-        let mut m = String::new();
-        let _ = errf.read_to_string(&mut m);
+    let init = match await_ready(sys, &mut ctl, SETUP_TIMEOUT) {
+        Ok(v) => v,
+        Err((why, init)) => return Err(fail(SetupPhase::Sandbox, why, init)),
+    };
+    let init_pidfd = sys.pidfd_open(init);
+    let ns = open_ns(init).map_err(|e| fail(SetupPhase::Exec, Failure::Other(e), Some(init)))?;
+    // Let init exec; then its end of the exec pipe closes (CLOEXEC), after an Error if the
+    // exec failed.
+    if ctl.send(&SetupMsg::Go).is_err() {
         return Err(fail(
-            format!("sandbox setup failed: {}", m.trim_start_matches('E')),
-            None,
-        ));
-    }
-    let init = Pid::from_raw(i32::from_le_bytes(pidb));
-    // First byte from init: R (ready) or E<message>.
-    let mut first = [0u8; 1];
-    if !wait_readable(sys, &errf, SETUP_TIMEOUT) {
-        return Err(fail(
-            format!("sandbox setup did not finish within {SETUP_TIMEOUT:?}"),
+            SetupPhase::Exec,
+            Failure::Other("sandbox init vanished before exec".into()),
             Some(init),
         ));
     }
-    match errf.read(&mut first) {
-        Ok(1) if first[0] == b'R' => {}
-        Ok(1) => {
-            let mut m = String::new();
-            let _ = errf.read_to_string(&mut m);
-            return Err(fail(format!("sandbox setup failed: {m}"), Some(init)));
+    if !wait_readable(sys, &exec_r, SETUP_TIMEOUT) {
+        return Err(fail(
+            SetupPhase::Exec,
+            Failure::Other("exec did not happen in time".into()),
+            Some(init),
+        ));
+    }
+    drop(exec_r);
+    // An exec error is queued before init exits; an Exited may follow (or be all there is,
+    // when the command ran and ended already): keep that one for the waiter.
+    let mut early_exit = None;
+    loop {
+        match ctl.recv(sys, Duration::ZERO) {
+            Ok(SetupMsg::Error(e)) => {
+                return Err(fail(SetupPhase::Exec, Failure::Child(e), Some(init)));
+            }
+            Ok(SetupMsg::Exited(raw)) => early_exit = Some(raw),
+            Ok(_) => {}
+            Err(_) => break,
         }
-        _ => return Err(fail("sandbox init exited during setup".into(), Some(init))),
-    }
-    let init_pidfd = sys.pidfd_open(init);
-    let ns = open_ns(init).map_err(|e| fail(e, Some(init)))?;
-    // Let init exec; then the error pipe closes (CLOEXEC) or carries the exec error.
-    if nix::unistd::write(&go_w, b"g").is_err() {
-        return Err(fail("sandbox init vanished before exec".into(), Some(init)));
-    }
-    drop(go_w);
-    let mut rest = Vec::new();
-    if !wait_readable(sys, &errf, SETUP_TIMEOUT) {
-        return Err(fail("exec did not happen in time".into(), Some(init)));
-    }
-    let _ = errf.read_to_end(&mut rest);
-    if !rest.is_empty() {
-        let msg = String::from_utf8_lossy(rest.strip_prefix(b"E").unwrap_or(&rest)).into_owned();
-        return Err(fail(msg, Some(init)));
+        if early_exit.is_some() {
+            break;
+        }
     }
 
     let exit = Arc::new(ExitSlot::default());
     let slot = exit.clone();
     let waiter = std::thread::spawn(move || {
-        let mut st = [0u8; 4];
-        let raw = info
-            .read_exact(&mut st)
-            .ok()
-            .map(|()| i32::from_le_bytes(st));
+        let raw = early_exit.or_else(|| {
+            loop {
+                match ctl.recv_blocking(sys) {
+                    Ok(SetupMsg::Exited(raw)) => break Some(raw),
+                    Ok(_) => {}
+                    Err(_) => break None,
+                }
+            }
+        });
         let keeper_status = loop {
             match sys.waitpid(keeper, false) {
                 Err(Errno::EINTR) => continue,
@@ -295,6 +330,72 @@ pub(super) fn spawn_container(
         },
         streams,
     ))
+}
+
+/// Why a start failed, before it becomes a [`RuntimeError`].
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// A sandbox child reported this.
+    Child(SetupError),
+    /// The caller's own finding (time-out, closed channel, /proc).
+    Other(String),
+}
+
+impl Failure {
+    fn into_error(self, name: &str, during: SetupPhase) -> RuntimeError {
+        match (self, during) {
+            (Failure::Child(error), during) => RuntimeError::Setup {
+                container: name.to_string(),
+                during,
+                error,
+            },
+            (Failure::Other(msg), _) => eerr(format!("{name}: {msg}")),
+        }
+    }
+}
+
+/// Reads the channel until the keeper has sent init's pid and init is ready (in either
+/// order): returns init's pid. On failure, what went wrong and init's pid if known.
+pub(super) fn await_ready(
+    sys: &dyn Syscall,
+    ctl: &mut Channel,
+    timeout: Duration,
+) -> Result<Pid, (Failure, Option<Pid>)> {
+    let deadline = Instant::now() + timeout;
+    let mut init = None;
+    let mut ready = false;
+    loop {
+        if let (Some(pid), true) = (init, ready) {
+            return Ok(pid);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ctl.recv(sys, left) {
+            Ok(SetupMsg::Pid(p)) => init = Some(Pid::from_raw(p)),
+            Ok(SetupMsg::Ready) => ready = true,
+            Ok(SetupMsg::Error(e)) => return Err((Failure::Child(e), init)),
+            Ok(SetupMsg::Exited(_)) | Err(RecvError::Closed) => {
+                let why = if init.is_some() {
+                    "sandbox init exited during setup"
+                } else {
+                    "sandbox setup failed: the sandbox exited before it started init"
+                };
+                return Err((Failure::Other(why.into()), init));
+            }
+            Ok(m @ SetupMsg::Go) => {
+                let e = SetupError::Garbled(DecodeError::Unexpected(m.tag()));
+                return Err((Failure::Child(e), init));
+            }
+            Err(RecvError::TimedOut) => {
+                return Err((
+                    Failure::Other(format!("sandbox setup did not finish within {timeout:?}")),
+                    init,
+                ));
+            }
+            Err(RecvError::Garbled(d)) => {
+                return Err((Failure::Child(SetupError::Garbled(d)), init));
+            }
+        }
+    }
 }
 
 pub(super) fn open_ns(pid: Pid) -> Result<NsFds, String> {

@@ -2,18 +2,20 @@
 //! host, credentials and the keeper's duties, all without root.
 
 use std::ffi::CString;
-use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use nix::mount::MsFlags;
 use nix::sys::signal::Signal;
 
 use super::init::init_main;
 use super::keeper::{NAMESPACES, keeper_main};
+use super::process::{SandboxEnds, make_ends};
+use super::protocol::{Channel, SetupMsg};
 use super::runtime::Plan;
+use super::syscall::LinuxSyscall;
 use super::syscall::test::{Call, FAKE_CHILD, RecordingSyscall};
-use super::syscall::{LinuxSyscall, Syscall};
 use crate::{OUTPUT_DIR, SENSOR_PATH};
 
 fn plan(sensor: bool, user: Option<&str>) -> Plan {
@@ -34,26 +36,34 @@ fn plan(sensor: bool, user: Option<&str>) -> Plan {
     }
 }
 
-fn pipe() -> (OwnedFd, OwnedFd) {
-    LinuxSyscall.pipe().unwrap()
+/// The sandbox's ends, the caller's end of the setup channel, and the caller's ends of the
+/// pipes (kept open: a closed lifeline would tell the keeper the caller is gone).
+fn ends() -> (SandboxEnds, Channel, Vec<OwnedFd>) {
+    let (ends, mine) = make_ends(&LinuxSyscall).unwrap();
+    let keep = vec![mine.life_w, mine.exec_r, mine.out_r, mine.serr_r];
+    (ends, mine.ctl, keep)
+}
+
+/// Everything on the caller's end of the channel, up to its end.
+fn received(mut ctl: Channel) -> Vec<SetupMsg> {
+    let mut got = Vec::new();
+    while let Ok(m) = ctl.recv(&LinuxSyscall, Duration::from_secs(5)) {
+        got.push(m);
+    }
+    got
 }
 
 /// Runs init against `sys` with the go signal already sent; returns init's error (the fake's
-/// execve fails) and what init wrote on its error pipe before that.
-fn run_init(sys: &RecordingSyscall, plan: &Plan) -> (String, Vec<u8>) {
-    let (err_r, err_w) = pipe();
-    let (go_r, go_w) = pipe();
-    let (_out_r, out_w) = pipe();
-    let (_serr_r, serr_w) = pipe();
-    nix::unistd::write(&go_w, b"g").unwrap();
-    let err = match init_main(sys, plan, &err_w, &go_r, &out_w, &serr_w) {
+/// execve fails) and what init sent on the channel before that.
+fn run_init(sys: &RecordingSyscall, plan: &Plan) -> (String, Vec<SetupMsg>) {
+    let (ends, ctl, _keep) = ends();
+    ctl.send(&SetupMsg::Go).unwrap();
+    let err = match init_main(sys, plan, &ends) {
         Err(e) => e,
         Ok(never) => match never {},
     };
-    drop(err_w);
-    let mut sent = Vec::new();
-    std::fs::File::from(err_r).read_to_end(&mut sent).unwrap();
-    (err, sent)
+    drop(ends);
+    (err.to_string(), received(ctl))
 }
 
 fn pos(calls: &[Call], f: impl Fn(&Call) -> bool) -> usize {
@@ -64,7 +74,7 @@ fn pos(calls: &[Call], f: impl Fn(&Call) -> bool) -> usize {
 fn root_is_mounted_in_order() {
     let sys = RecordingSyscall::default();
     let (err, sent) = run_init(&sys, &plan(true, None));
-    assert_eq!(sent, b"R", "ready sent, nothing else");
+    assert_eq!(sent, [SetupMsg::Ready], "ready sent, nothing else");
     assert!(err.starts_with("exec /bin/app: ENOENT"), "{err}");
     let calls = sys.calls();
     let targets: Vec<&str> = calls
@@ -251,23 +261,18 @@ fn etc_files_are_replaced_unless_a_directory() {
 fn keeper_unshares_forks_init_and_reports_its_pid_and_status() {
     let sys = RecordingSyscall::default();
     let p = plan(false, None);
-    let (info_r, info_w) = pipe();
-    let (_err_r, err_w) = pipe();
-    let (go_r, _go_w) = pipe();
-    let (life_r, _life_w) = pipe();
-    let (_out_r, out_w) = pipe();
-    let (_serr_r, serr_w) = pipe();
+    let (ends, ctl, _keep) = ends();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        keeper_main(&sys, &p, &info_w, &err_w, &go_r, &life_r, &out_w, &serr_w)
+        keeper_main(&sys, &p, &ends)
     }));
     let msg = r.err().and_then(|e| e.downcast::<String>().ok()).unwrap();
     assert_eq!(*msg, "RecordingSyscall: exit(0)");
-    drop(info_w);
-    let mut got = Vec::new();
-    std::fs::File::from(info_r).read_to_end(&mut got).unwrap();
-    let mut want = FAKE_CHILD.to_le_bytes().to_vec();
-    want.extend_from_slice(&0i32.to_le_bytes());
-    assert_eq!(got, want, "init's pid, then its raw wait status");
+    drop(ends);
+    assert_eq!(
+        received(ctl),
+        [SetupMsg::Pid(FAKE_CHILD), SetupMsg::Exited(0)],
+        "init's pid, then its raw wait status"
+    );
     let calls = sys.calls();
     assert_eq!(
         calls[..3],

@@ -14,7 +14,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
-use super::{FileKind, Stdio, Syscall};
+use super::{FileKind, LoopbackStep, Stdio, Syscall};
 
 /// The Linux kernel, through `nix` and (where nix has no wrapper) `libc`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -105,6 +105,16 @@ impl Syscall for LinuxSyscall {
         nix::unistd::pipe2(OFlag::O_CLOEXEC)
     }
 
+    fn socketpair(&self) -> nix::Result<(OwnedFd, OwnedFd)> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+        nix::sys::socket::socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+    }
+
     fn close_range(&self, first: u32, last: u32, cloexec: bool) {
         let flags: u32 = if cloexec { 4 } else { 0 }; // CLOSE_RANGE_CLOEXEC
         // SAFETY: close_range on fds of this single-threaded child, none of which is
@@ -133,11 +143,11 @@ impl Syscall for LinuxSyscall {
         nix::unistd::sethostname(name)
     }
 
-    fn loopback_up(&self) -> Result<(), (&'static str, Errno)> {
+    fn loopback_up(&self) -> Result<(), (LoopbackStep, Errno)> {
         // SAFETY: socket() with constant arguments; returns an fd or -1.
         let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
-            return Err(("socket", Errno::last()));
+            return Err((LoopbackStep::Socket, Errno::last()));
         }
         // SAFETY: the fd was just created and is owned only here.
         let sock = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -148,13 +158,13 @@ impl Syscall for LinuxSyscall {
         }
         // SAFETY: SIOCGIFFLAGS reads the interface name and writes ifru_flags in our ifreq.
         if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) } < 0 {
-            return Err(("SIOCGIFFLAGS lo", Errno::last()));
+            return Err((LoopbackStep::GetFlags, Errno::last()));
         }
         // SAFETY: ifru_flags is the union member SIOCGIFFLAGS just filled in.
         unsafe { ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
         // SAFETY: SIOCSIFFLAGS reads our ifreq (name + flags).
         if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) } < 0 {
-            return Err(("SIOCSIFFLAGS lo up", Errno::last()));
+            return Err((LoopbackStep::SetUp, Errno::last()));
         }
         Ok(())
     }

@@ -33,6 +33,14 @@ pub(crate) enum FileKind {
     Other,
 }
 
+/// The step of [`Syscall::loopback_up`] that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoopbackStep {
+    Socket,
+    GetFlags,
+    SetUp,
+}
+
 /// One of the three standard streams, for [`Syscall::dup2_stdio`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stdio {
@@ -62,6 +70,8 @@ pub(crate) trait Syscall: Sync {
     fn poll(&self, fds: &[(RawFd, i16)], timeout_ms: i32) -> nix::Result<Vec<i16>>;
     /// A close-on-exec pipe: (read end, write end).
     fn pipe(&self) -> nix::Result<(OwnedFd, OwnedFd)>;
+    /// A close-on-exec `AF_UNIX` `SOCK_SEQPACKET` socket pair (message boundaries kept).
+    fn socketpair(&self) -> nix::Result<(OwnedFd, OwnedFd)>;
     /// `close_range(first, last)`, or with `cloexec` only marks them close-on-exec.
     fn close_range(&self, first: u32, last: u32, cloexec: bool);
     /// Puts the calling process into a new process group of its own.
@@ -75,7 +85,7 @@ pub(crate) trait Syscall: Sync {
     fn setns(&self, fd: BorrowedFd<'_>, kind: CloneFlags) -> nix::Result<()>;
     fn sethostname(&self, name: &str) -> nix::Result<()>;
     /// Brings up `lo` in the calling thread's net ns; the error names the failing step.
-    fn loopback_up(&self) -> Result<(), (&'static str, Errno)>;
+    fn loopback_up(&self) -> Result<(), (LoopbackStep, Errno)>;
 
     // --- mounts ---
     fn mount(

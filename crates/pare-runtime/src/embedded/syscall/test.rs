@@ -16,7 +16,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
-use super::{FileKind, Stdio, Syscall};
+use super::{FileKind, LinuxSyscall, LoopbackStep, Stdio, Syscall};
 
 /// One recorded call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,7 @@ pub(crate) enum Call {
     Kill(i32, Signal),
     WaitPid(i32),
     Pipe,
+    SocketPair,
     CloseRange {
         first: u32,
         last: u32,
@@ -63,7 +64,8 @@ pub(crate) enum Call {
     OpenPath(String),
 }
 
-/// The fake. `fork` answers "parent of pid 4242", `waitpid_raw` "exited 0", `execve` ENOENT.
+/// The fake. `fork` answers "parent of pid 4242", `waitpid_raw` "exited 0", `execve` ENOENT;
+/// `poll`, `pipe` and `socketpair` are real (they change nothing outside the test process).
 #[derive(Default)]
 pub(crate) struct RecordingSyscall {
     calls: Mutex<Vec<Call>>,
@@ -122,12 +124,17 @@ impl Syscall for RecordingSyscall {
         self.rec(Call::WaitPid(pid.as_raw()));
         Ok(Some(0))
     }
-    fn poll(&self, fds: &[(RawFd, i16)], _timeout_ms: i32) -> nix::Result<Vec<i16>> {
-        Ok(vec![0; fds.len()])
+    fn poll(&self, fds: &[(RawFd, i16)], timeout_ms: i32) -> nix::Result<Vec<i16>> {
+        // Real: tests poll real pipes and sockets, and nothing changes on the host.
+        LinuxSyscall.poll(fds, timeout_ms)
     }
     fn pipe(&self) -> nix::Result<(OwnedFd, OwnedFd)> {
         self.rec(Call::Pipe);
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+    }
+    fn socketpair(&self) -> nix::Result<(OwnedFd, OwnedFd)> {
+        self.rec(Call::SocketPair);
+        LinuxSyscall.socketpair()
     }
     fn close_range(&self, first: u32, last: u32, cloexec: bool) {
         self.rec(Call::CloseRange {
@@ -156,7 +163,7 @@ impl Syscall for RecordingSyscall {
         self.rec(Call::Hostname(name.into()));
         Ok(())
     }
-    fn loopback_up(&self) -> Result<(), (&'static str, Errno)> {
+    fn loopback_up(&self) -> Result<(), (LoopbackStep, Errno)> {
         self.rec(Call::LoopbackUp);
         Ok(())
     }
