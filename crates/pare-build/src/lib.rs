@@ -612,36 +612,17 @@ pub fn interrupted() -> bool {
 /// while the process is still single-threaded: threads started later inherit the namespace,
 /// threads already running would not see the mount. Returns whether it worked.
 pub fn private_mount_namespace() -> bool {
-    use nix::mount::MsFlags;
-    if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).is_err() {
-        return false;
-    }
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .is_ok()
-}
-
-/// A read-only overlay mount of an image's layer directories; unmounted on drop.
-struct OverlayMount {
-    target: PathBuf,
-}
-
-impl Drop for OverlayMount {
-    fn drop(&mut self) {
-        let _ = nix::mount::umount2(&self.target, nix::mount::MntFlags::MNT_DETACH);
-    }
+    pare_runtime::embedded::private_mount_namespace()
 }
 
 /// Mounts the layers of `source` at `target` as one read-only overlay when they are all
 /// overlay2 directories (a local Docker daemon) and the mount is allowed (root). Whiteouts
 /// and opaque directories are then applied by the kernel, exactly as for a container, and
 /// nothing is copied. `None` (extract instead) otherwise, or with `PARE_NO_MOUNT=1`.
-fn mount_layers(source: &dyn pare_source::ImageSource, target: &Path) -> Option<OverlayMount> {
+fn mount_layers(
+    source: &dyn pare_source::ImageSource,
+    target: &Path,
+) -> Option<pare_runtime::embedded::ReadOnlyOverlay> {
     if std::env::var_os("PARE_NO_MOUNT").is_some_and(|v| v != "0") {
         return None;
     }
@@ -654,32 +635,15 @@ fn mount_layers(source: &dyn pare_source::ImageSource, target: &Path) -> Option<
     for i in (0..n).rev() {
         match source.open_layer(i).ok()? {
             pare_source::LayerContent::OverlayDir(dir) => {
-                let s = dir.to_str()?.to_string();
-                if s.contains([',', ':', '\\']) || !dir.is_dir() {
+                if pare_runtime::embedded::overlay_option_path(&dir).is_none() || !dir.is_dir() {
                     return None;
                 }
-                lowers.push(s);
+                lowers.push(dir);
             }
             pare_source::LayerContent::Tar(_) => return None,
         }
     }
-    let opts = format!("lowerdir={}", lowers.join(":"));
-    if opts.len() >= 4000 {
-        return None;
-    }
-    use nix::mount::MsFlags;
-    let flags = MsFlags::MS_RDONLY;
-    nix::mount::mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        flags,
-        Some(opts.as_str()),
-    )
-    .ok()?;
-    Some(OverlayMount {
-        target: target.to_path_buf(),
-    })
+    pare_runtime::embedded::ReadOnlyOverlay::mount(&lowers, target).ok()
 }
 
 /// Runs the slim image and replays the recorded probes; when they differ, re-runs it traced to

@@ -449,6 +449,39 @@ fn embedded_setup_errors_are_reported() {
     );
 }
 
+/// pare build's overlay of a local daemon's layers: the top layer wins, a whiteout hides a
+/// lower file, nothing is writable, and the mount is gone after drop.
+#[test]
+#[ignore = "needs root"]
+fn read_only_overlay_of_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (top, low, mnt) = (
+        tmp.path().join("top"),
+        tmp.path().join("low"),
+        tmp.path().join("m"),
+    );
+    for d in [&top, &low, &mnt] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(low.join("a"), "low").unwrap();
+    std::fs::write(low.join("gone"), "x").unwrap();
+    std::fs::write(top.join("a"), "top").unwrap();
+    nix::sys::stat::mknod(
+        &top.join("gone"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::empty(),
+        0,
+    )
+    .unwrap();
+    let m = pare_runtime::embedded::ReadOnlyOverlay::mount(&[top, low], &mnt).unwrap();
+    assert_eq!(std::fs::read_to_string(mnt.join("a")).unwrap(), "top");
+    assert!(!mnt.join("gone").exists());
+    assert!(std::fs::write(mnt.join("new"), "x").is_err(), "read-only");
+    assert_eq!(mounts_mentioning(&mnt), 1);
+    drop(m);
+    assert_eq!(mounts_mentioning(&mnt), 0);
+}
+
 #[test]
 #[ignore = "needs root"]
 fn embedded_with_sensor() {

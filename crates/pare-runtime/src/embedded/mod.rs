@@ -51,6 +51,7 @@ use std::sync::Mutex;
 use crate::RuntimeError;
 
 pub use container::EmbeddedContainer;
+pub use mount::{ReadOnlyOverlay, overlay_option_path, private_mount_namespace};
 pub use protocol::{DecodeError, SetupError, SetupOp, SetupPhase};
 pub use runtime::EmbeddedRuntime;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::container::{EmbeddedContainer, EmbeddedInner};
 use super::forward::Forwarder;
-use super::mount::overlay_safe;
+use super::mount::{overlay_options, overlay_safe};
 use super::process::spawn_container;
 use super::syscall::LinuxSyscall;
 use super::{DEFAULT_PATH, cstring, eerr, io_err, lock};
@@ -210,15 +210,10 @@ impl EmbeddedRuntime {
         // failure leaves nothing to remove.
         let tmp = self.temp_root.join(format!("pare-run-{id}"));
         let tmp_s = overlay_safe(&tmp, "temp path")?;
-        let opts = format!("lowerdir={lower},upperdir={tmp_s}/upper,workdir={tmp_s}/work");
-        if opts.len() >= 4000 {
-            return Err(eerr(format!(
-                "{} layers: overlay options exceed a page ({} bytes); use shorter paths or fewer layers",
-                layers.len(),
-                opts.len()
-            )));
-        }
-        let overlay_opts = cstring("overlay options", opts)?;
+        let overlay_opts = overlay_options(
+            format!("lowerdir={lower},upperdir={tmp_s}/upper,workdir={tmp_s}/work"),
+            layers.len(),
+        )?;
         std::fs::create_dir_all(&self.temp_root).map_err(|e| io_err(&self.temp_root, e))?;
         // A Ctrl-C while this container is being set up (before it is registered below) must
         // not leave its temp dir: a pending entry removes it once the start has returned.
