@@ -7,6 +7,8 @@
 //! so the mount order and the setup protocol are unit-tested without root. The model is
 //! youki's `libcontainer::syscall` (a trait, a Linux implementation, a test helper).
 
+// The only place of pare-runtime where unsafe code is allowed (the crate denies it).
+#[allow(unsafe_code)]
 mod linux;
 #[cfg(test)]
 pub(super) mod test;
