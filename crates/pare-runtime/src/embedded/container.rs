@@ -273,7 +273,7 @@ impl Teardown for EmbeddedInner {
     }
 }
 
-/// A container started by [`EmbeddedRuntime`].
+/// A container started by [`EmbeddedRuntime`](super::EmbeddedRuntime).
 pub struct EmbeddedContainer {
     pub(super) inner: Arc<EmbeddedInner>,
     pub(super) endpoints: HashMap<u16, SocketAddr>,
