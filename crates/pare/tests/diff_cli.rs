@@ -42,9 +42,8 @@ struct Pair {
     a2: String,
 }
 
-/// A (OCI layout, gzip) and B (docker archive) share the base layer; B changes the app layer.
-fn pair() -> Pair {
-    let t = tempfile::tempdir().unwrap();
+/// A and B share the base layer; B changes the app layer.
+fn images() -> (Image, Image) {
     let a = Image::new(vec![
         base(),
         L::new()
@@ -61,6 +60,13 @@ fn pair() -> Pair {
             .file("app/new", b"yy")
             .finish(),
     ]);
+    (a, b)
+}
+
+/// A (OCI layout, gzip) and B (docker archive).
+fn pair() -> Pair {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = images();
     let la = t.path().join("a");
     fixture::write_oci_layout(&la, &a, Compression::Gzip).unwrap();
     let tb = t.path().join("b.tar");
@@ -213,5 +219,89 @@ fn example_image_vs_its_slim_build() {
     assert!(
         v["layers"]["b_only"].as_array().unwrap().len() == 1,
         "the slim image has one layer"
+    );
+}
+
+/// `pare diff` takes the registry flags every image-reading command shares: it authenticates
+/// with `--creds` alone (no auth file, no Docker config) and caches blobs in `--cache-dir`.
+#[test]
+#[ignore = "needs the testbed registries (scripts/testbed registry)"]
+fn registry_flags_reach_both_images() {
+    let tls = std::env::var("PARE_TEST_REGISTRY_TLS").unwrap_or_else(|_| "127.0.0.1:5556".into());
+    let creds =
+        std::env::var("PARE_TEST_REGISTRY_CREDS").unwrap_or_else(|_| "pare:pare-test-pass".into());
+    let up = std::process::Command::new("curl")
+        .args(["-ksS", "--max-time", "2", "-o", "/dev/null"])
+        .arg(format!("https://{tls}/v2/"))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !up {
+        eprintln!("skipping: no registry at {tls} (run `scripts/testbed registry`)");
+        return;
+    }
+    // Push A and B (the OCI layouts of `pair`) with the same credentials, in-process.
+    let t = tempfile::tempdir().unwrap();
+    pare_source::registry::set_registry_options(pare_source::registry::RegistryOptions {
+        creds: Some(creds.clone()),
+        cache_dir: Some(t.path().join("push-cache")),
+        ..Default::default()
+    });
+    let (a, b) = images();
+    let tag = std::process::id();
+    let mut refs = Vec::new();
+    for (name, img) in [("a", a), ("b", b)] {
+        let layout = t.path().join(name);
+        fixture::write_oci_layout(&layout, &img, Compression::Gzip).unwrap();
+        let dest = format!("{tls}/pare-test/speed-diff-{name}:{tag}");
+        pare_source::registry::push_layout(
+            &layout,
+            None,
+            &dest,
+            &pare_source::registry::PushOptions::default(),
+        )
+        .unwrap();
+        refs.push(format!("docker://{dest}"));
+    }
+    let cache = t.path().join("cache");
+    let isolated = |c: &mut Command| {
+        c.env("DOCKER_CONFIG", t.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("PARE_REGISTRY_CREDS")
+            .env_remove("XDG_RUNTIME_DIR");
+    };
+    let mut c = pare();
+    isolated(&mut c);
+    let out = c
+        .args(["diff", &refs[0], &refs[1], "--creds", &creds, "--cache-dir"])
+        .arg(&cache)
+        .args(["--registry-timeout", "30", "--platform", "linux/amd64"])
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{s}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(s.contains("+ /app/new") && s.contains("- /app/old"), "{s}");
+    let cached = std::fs::read_dir(cache.join("sha256")).unwrap().count();
+    assert!(
+        cached >= 4,
+        "both configs and app layers in --cache-dir: {cached}"
+    );
+    // Without --creds the same command is refused by the registry, in one line.
+    let mut c = pare();
+    isolated(&mut c);
+    let out = c
+        .args(["diff", &refs[0], &refs[1], "--cache-dir"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("401") && e.trim_end().lines().count() == 1,
+        "{e}"
     );
 }

@@ -28,6 +28,7 @@ pub enum Section {
   pare diff oci:./a docker-archive:b.tar --format json as JSON (docs/diff-json.md)
   pare diff app:1 app:2 --only packages                only the package changes
   pare diff app:1 app:2 --path '/usr/lib/**'           only files under /usr/lib
+  pare diff docker://reg/app:1 docker://reg/app:2     from a registry (--creds, --cache-dir…)
 
 Lines start with + (only in B), - (only in A) or ~ (changed).
 Exit codes as diff(1): 0 the images are the same, 1 they differ, 2 error.")]
@@ -51,6 +52,8 @@ pub struct Args {
     /// Never read the daemon's overlay2 storage directly; always export.
     #[arg(long)]
     pub no_direct_storage: bool,
+    #[command(flatten)]
+    pub registry: super::registry_args::RegistryArgs,
     /// Also write a self-contained HTML report (tables, treemap of the changed subtrees).
     #[arg(long, value_name = "FILE")]
     pub html: Option<std::path::PathBuf>,
@@ -83,6 +86,7 @@ pub(crate) fn open(
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let options = open_options(args.platform.as_deref(), args.no_direct_storage)?;
+    args.registry.install();
     let a = open(&args.a, &options)?;
     let b = open(&args.b, &options)?;
     let opts = pare_diff::Options {
