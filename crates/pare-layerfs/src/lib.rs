@@ -20,12 +20,12 @@ use std::path::PathBuf;
 
 pub use extract::{ExtractStats, extract, extract_layer};
 pub use merge::{
-    Capture, LayerChanges, LayerIndex, MergedFs, Node, ReadOptions, Record, Supersede, Superseded,
-    read_image, read_layer,
+    Capture, LayerChanges, LayerIndex, MAX_ENTRIES, MergedFs, Node, ReadOptions, Record, Supersede,
+    Superseded, read_image, read_layer,
 };
 pub use pare_source::{ImageSource, LayerContent, SourceError};
 pub use path::{MAX_DEPTH, MAX_PATH, PathIssue, normalize};
-pub use walk::{Data, Entry, Event, walk_layer};
+pub use walk::{Data, Entry, Event, MAX_ENTRY_HEADERS, walk_layer};
 
 /// The kind of a filesystem entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -79,6 +79,10 @@ pub enum LayerFsError {
     },
     #[error("{path}: {message}")]
     Dest { path: PathBuf, message: String },
+    #[error(
+        "layer {layer}: the image has more than {limit} entries, the limit pare reads (docs/limits.md)"
+    )]
+    TooManyEntries { layer: String, limit: u64 },
 }
 
 impl LayerFsError {

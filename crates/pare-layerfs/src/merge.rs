@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::walk::{Event, walk_layer};
 use crate::{ImageSource, Kind, LayerContent, LayerFsError};
@@ -42,6 +42,24 @@ pub struct ReadOptions<'a> {
     pub capture: Option<&'a dyn Capture>,
     /// Worker threads for [`read_image`]; 0 means one per core (never more than layers).
     pub threads: usize,
+    /// Most entries (paths, whiteouts, opaque markers) kept for one image, all layers together;
+    /// 0 means [`MAX_ENTRIES`].
+    pub max_entries: u64,
+}
+
+/// Most entries [`read_layer`] and [`read_image`] keep for one image (all layers together)
+/// unless [`ReadOptions::max_entries`] says otherwise: 4 million, about 20 times the largest
+/// distribution images and within about 1 GiB of metadata. See `docs/limits.md`.
+pub const MAX_ENTRIES: u64 = 4_000_000;
+
+impl ReadOptions<'_> {
+    fn entry_limit(&self) -> u64 {
+        if self.max_entries == 0 {
+            MAX_ENTRIES
+        } else {
+            self.max_entries
+        }
+    }
 }
 
 /// One layer condensed: its records, whiteouts, opaque directories and captured files.
@@ -59,14 +77,32 @@ fn clamp32(v: u64) -> u32 {
 }
 
 /// Reads one layer into a [`LayerIndex`]. `layer` names it in errors (its digest).
+/// More than [`ReadOptions::max_entries`] entries are refused.
 pub fn read_layer(
     content: LayerContent,
     layer: &str,
     opts: &ReadOptions<'_>,
 ) -> Result<LayerIndex, LayerFsError> {
+    read_layer_counted(content, layer, opts, &AtomicU64::new(0))
+}
+
+/// [`read_layer`], counting entries into `seen`, which the layers of one image share.
+fn read_layer_counted(
+    content: LayerContent,
+    layer: &str,
+    opts: &ReadOptions<'_>,
+    seen: &AtomicU64,
+) -> Result<LayerIndex, LayerFsError> {
     let mut idx = LayerIndex::default();
     let mut buf = vec![0u8; 128 * 1024];
+    let limit = opts.entry_limit();
     walk_layer(content, layer, &mut |ev, mut data| {
+        if seen.fetch_add(1, Ordering::Relaxed) >= limit {
+            return Err(LayerFsError::TooManyEntries {
+                layer: layer.to_string(),
+                limit,
+            });
+        }
         match ev {
             Event::Whiteout(p) => idx.whiteouts.push(p.into()),
             Event::Opaque(p) => idx.opaques.push(p.into()),
@@ -477,6 +513,7 @@ pub fn read_image(
     .min(n)
     .max(1);
     let next = AtomicUsize::new(0);
+    let seen = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let slots: Mutex<BTreeMap<usize, Result<LayerIndex, LayerFsError>>> =
         Mutex::new(BTreeMap::new());
@@ -499,7 +536,7 @@ pub fn read_image(
                             layer: name.clone(),
                             source: e,
                         })
-                        .and_then(|c| read_layer(c, name, opts));
+                        .and_then(|c| read_layer_counted(c, name, opts, &seen));
                     if let Ok(mut m) = slots.lock() {
                         m.insert(i, r);
                     }

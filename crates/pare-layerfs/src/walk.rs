@@ -5,6 +5,8 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::path::{file_name, join, normalize, parent};
 use crate::{Kind, LayerContent, LayerFsError};
@@ -101,12 +103,51 @@ pub fn walk_layer(
     }
 }
 
+/// Most bytes of tar records read in front of one entry (its header, GNU long name and long
+/// link records, PAX extended headers, and the padding before them). The tar reader holds these
+/// records in memory whole, so a hostile size field would otherwise make it allocate as much
+/// as the stream holds. Real ones are a few KiB: names are at most [`crate::MAX_PATH`] bytes,
+/// xattr values at most 64 KiB. See `docs/limits.md`.
+pub const MAX_ENTRY_HEADERS: u64 = 1024 * 1024;
+
+/// The layer stream, refusing to read past a position the walk moves entry by entry: the end
+/// of the current entry's data plus [`MAX_ENTRY_HEADERS`].
+struct Bounded {
+    inner: Box<dyn Read + Send>,
+    pos: u64,
+    limit: Arc<AtomicU64>,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.limit.load(Ordering::Relaxed).saturating_sub(self.pos);
+        if left == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "long-name/PAX records over {MAX_ENTRY_HEADERS} bytes in front of one entry"
+                ),
+            ));
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 fn walk_tar(
     r: Box<dyn Read + Send>,
     layer: &str,
     f: &mut dyn FnMut(Event, Data<'_, '_>) -> Result<(), LayerFsError>,
 ) -> Result<(), LayerFsError> {
-    let mut ar = tar::Archive::new(r);
+    let limit = Arc::new(AtomicU64::new(MAX_ENTRY_HEADERS));
+    let bounded: Box<dyn Read + Send> = Box::new(Bounded {
+        inner: r,
+        pos: 0,
+        limit: limit.clone(),
+    });
+    let mut ar = tar::Archive::new(bounded);
     {
         let entries = ar
             .entries()
@@ -117,8 +158,20 @@ fn walk_tar(
                 let after = last.as_deref().map(|l| format!("{err} (after `{l}`)"));
                 LayerFsError::tar(layer, None, after.unwrap_or_else(|| err.to_string()))
             })?;
-            let raw = e.path_bytes().into_owned();
             let et = e.header().entry_type();
+            // This entry's data (as stored: a sparse file's holes are not in the stream) may
+            // be read or skipped; then the next entry's records get their allowance.
+            let stored = if et == tar::EntryType::GNUSparse {
+                e.header().entry_size().unwrap_or(0)
+            } else {
+                e.size()
+            };
+            let end = e
+                .raw_file_position()
+                .saturating_add(stored.saturating_add(511) & !511)
+                .saturating_add(MAX_ENTRY_HEADERS);
+            limit.store(end, Ordering::Relaxed);
+            let raw = e.path_bytes().into_owned();
             if et.is_pax_global_extensions()
                 || et.is_pax_local_extensions()
                 || et.is_gnu_longname()
@@ -209,6 +262,7 @@ fn walk_tar(
         }
     }
     // Drain the rest (padding after the end-of-archive marker) so the digest check runs.
+    limit.store(u64::MAX, Ordering::Relaxed);
     let mut r = ar.into_inner();
     io::copy(&mut r, &mut io::sink()).map_err(|e| LayerFsError::tar(layer, None, e))?;
     Ok(())

@@ -122,3 +122,124 @@ fn a_file_over_an_implied_directory_replaces_the_tree_beneath() {
     extract(&src, dir.path()).unwrap();
     assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), b"f");
 }
+
+/// A layer whose entry `big` carries one PAX record of `value_len` bytes, then a small file.
+fn with_pax_record(value_len: usize) -> Vec<u8> {
+    let value = vec![b'v'; value_len];
+    let key = b"SCHILY.xattr.user.big";
+    // "LEN key=value\n", where LEN counts itself.
+    let body = key.len() + value.len() + 3;
+    let mut len = body + body.to_string().len();
+    if len.to_string().len() + body != len {
+        len += 1;
+    }
+    let mut record = format!("{len} ").into_bytes();
+    record.extend_from_slice(key);
+    record.push(b'=');
+    record.extend_from_slice(&value);
+    record.push(b'\n');
+    assert_eq!(record.len(), len);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut x = tar::Header::new_ustar();
+    x.set_entry_type(tar::EntryType::XHeader);
+    x.set_path("PaxHeaders/big").unwrap();
+    x.set_size(record.len() as u64);
+    x.set_mode(0o644);
+    x.set_cksum();
+    b.append(&x, &record[..]).unwrap();
+    for name in ["big", "after"] {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn pax_and_long_name_records_are_bounded() {
+    use pare_layerfs::MAX_ENTRY_HEADERS;
+    // A large but plausible xattr record (64 KiB, the kernel's limit for a value) reads.
+    let idx = read_layer(
+        tar_of(with_pax_record(64 * 1024)),
+        "sha256:pax",
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(idx.records.len(), 2);
+    // One over the limit is refused in one line before the tar reader holds it in memory.
+    let err = read_layer(
+        tar_of(with_pax_record(MAX_ENTRY_HEADERS as usize + 1)),
+        "sha256:pax",
+        &ReadOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("layer sha256:pax: bad tar"), "{err}");
+    assert!(
+        err.contains(&format!("over {MAX_ENTRY_HEADERS} bytes")),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
+    // A GNU long name as long as the tar reader allows is refused the same way (it is over
+    // PATH_MAX too, but the name is never read whole).
+    let long = "n/".repeat(600_000) + "f";
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    b.append_data(&mut h, &long, &b"x"[..]).unwrap();
+    let err = read_layer(
+        tar_of(b.into_inner().unwrap()),
+        "sha256:long",
+        &ReadOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("long-name/PAX records over"), "{err}");
+}
+
+#[test]
+fn entries_over_the_limit_are_refused_in_one_line() {
+    use pare_layerfs::{LayerFsError, MAX_ENTRIES};
+    assert_eq!(ReadOptions::default().max_entries, 0, "0 means MAX_ENTRIES");
+    assert!(MAX_ENTRIES >= 1_000_000);
+    let layer = |prefix: &str| {
+        let mut b = LayerBuilder::new().dir(prefix);
+        for i in 0..3 {
+            b = b.file(&format!("{prefix}/f{i}"), b"x");
+        }
+        b.finish()
+    };
+    let opts = ReadOptions {
+        max_entries: 5,
+        ..Default::default()
+    };
+    // One layer of 4 entries is within 5; two are not, counted over the whole image.
+    read_layer(tar_of(layer("a")), "sha256:a", &opts).unwrap();
+    let src = MemSource::with_history(vec![layer("a"), layer("b")], &["ADD a", "ADD b"]);
+    let e = read_image(&src, &opts).unwrap_err();
+    assert!(
+        matches!(e, LayerFsError::TooManyEntries { limit: 5, .. }),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("more than 5 entries") && msg.contains("docs/limits.md"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'), "{msg}");
+    // Whiteouts count too.
+    let wh = LayerBuilder::new()
+        .whiteout("x1")
+        .whiteout("x2")
+        .whiteout("x3")
+        .finish();
+    let tight = ReadOptions {
+        max_entries: 2,
+        ..Default::default()
+    };
+    assert!(read_layer(tar_of(wh), "sha256:wh", &tight).is_err());
+}

@@ -194,6 +194,7 @@ pub fn analyze_with_fs(
         hash: opts.hash,
         capture: Some(&capture),
         threads: opts.threads,
+        ..Default::default()
     };
     let fs = read_image(source, &ropts)?;
     let report = build_report(source, &fs, opts);

@@ -24,6 +24,7 @@ pub fn run(data: &[u8]) {
         hash: true,
         capture: Some(&Head),
         threads: 1,
+        ..Default::default()
     };
     let mut merged = pare_layerfs::MergedFs::new();
     match read_layer(LayerContent::Tar(Box::new(Cursor::new(tar))), "fuzz", &opts) {
