@@ -180,6 +180,68 @@ pub struct Node {
 
 const NO_UNIT: u32 = u32::MAX;
 
+/// The visible paths in order. The map holds only a slot number per path and the nodes sit
+/// in one vector: B-tree leaves are about half full under the in-order inserts layers make,
+/// so keeping the 64-byte nodes out of them halves the memory per path.
+#[derive(Debug, Default)]
+struct Nodes {
+    map: BTreeMap<Box<str>, u32>,
+    slots: Vec<Option<Node>>,
+    /// Slots of removed nodes, reused first.
+    free: Vec<u32>,
+}
+
+impl Nodes {
+    fn get(&self, path: &str) -> Option<&Node> {
+        let slot = *self.map.get(path)?;
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.map.iter().filter_map(|(k, &slot)| {
+            let node = self.slots.get(slot as usize)?.as_ref()?;
+            Some((&**k, node))
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn remove_entry(&mut self, path: &str) -> Option<(Box<str>, Node)> {
+        let (k, slot) = self.map.remove_entry(path)?;
+        let node = self.slots.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
+        Some((k, node))
+    }
+
+    fn insert(&mut self, path: Box<str>, node: Node) {
+        if let Some(&slot) = self.map.get(&path) {
+            if let Some(s) = self.slots.get_mut(slot as usize) {
+                *s = Some(node);
+                return;
+            }
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(node);
+                slot
+            }
+            None => {
+                // MAX_ENTRIES keeps the slot numbers far below u32::MAX.
+                let slot = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+                self.slots.push(Some(node));
+                slot
+            }
+        };
+        self.map.insert(path, slot);
+    }
+}
+
 /// A stored copy of file data; hard links share one.
 #[derive(Debug, Clone)]
 struct Unit {
@@ -236,7 +298,7 @@ pub struct LayerChanges {
 /// The merged filesystem of layers applied in order.
 #[derive(Debug, Default)]
 pub struct MergedFs {
-    nodes: BTreeMap<Box<str>, Node>,
+    nodes: Nodes,
     units: Vec<Unit>,
     /// One entry per applied layer.
     pub layers: Vec<LayerChanges>,
@@ -257,7 +319,7 @@ impl MergedFs {
 
     /// All visible entries in path order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(k, v)| (&**k, v))
+        self.nodes.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -334,19 +396,20 @@ impl MergedFs {
     fn remove_tree(&mut self, path: &str, with_self: bool, by: u16, how: Supersede) -> (u64, u64) {
         let mut keys: Vec<Box<str>> = Vec::new();
         if path.is_empty() {
-            keys.extend(self.nodes.keys().cloned());
+            keys.extend(self.nodes.map.keys().cloned());
         } else {
             let lo = format!("{path}/");
             let hi = format!("{path}0"); // '0' sorts right after '/'
             keys.extend(
                 self.nodes
+                    .map
                     .range::<str, _>((
                         std::ops::Bound::Included(&*lo),
                         std::ops::Bound::Excluded(&*hi),
                     ))
                     .map(|(k, _)| k.clone()),
             );
-            if with_self && self.nodes.contains_key(path) {
+            if with_self && self.nodes.map.contains_key(path) {
                 keys.push(path.into());
             }
         }
@@ -378,7 +441,17 @@ impl MergedFs {
             self.layers[li].deleted_bytes += b;
         }
         let mut captured: HashMap<usize, Box<[u8]>> = idx.captured.into_iter().collect();
-        for (i, rec) in idx.records.into_iter().enumerate() {
+        // The records are taken from the back of a reversed list, which is shrunk as it
+        // empties: the layer's records and the merged view it fills are not both held whole.
+        let mut records = idx.records;
+        records.reverse();
+        let mut next = 0usize;
+        while let Some(rec) = records.pop() {
+            if records.capacity() > 4096 && records.len() < records.capacity() / 2 {
+                records.shrink_to_fit();
+            }
+            let i = next;
+            next += 1;
             let is_file = rec.kind == Kind::File;
             {
                 let lc = &mut self.layers[li];

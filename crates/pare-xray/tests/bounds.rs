@@ -131,6 +131,8 @@ fn a_layer_with_a_million_entries_is_analyzed_in_bounded_memory() {
         before / 1024,
         (peak - before) * 1024 / (ENTRIES + dirs)
     );
-    // Metadata only (about 200 bytes an entry); the 100 MB of content is streamed.
-    assert!(peak < 800 * 1024, "peak RSS {} MiB", peak / 1024);
+    // Metadata only (about 270 bytes an entry, the million-path duplicate group included; 311
+    // MiB before the merged view kept its nodes out of the B-tree); the 100 MB of content is
+    // streamed.
+    assert!(peak < 300 * 1024, "peak RSS {} MiB", peak / 1024);
 }
