@@ -45,6 +45,8 @@ impl Hasher {
 pub(crate) struct HashingReader<R> {
     pub(crate) inner: R,
     pub(crate) hasher: Hasher,
+    /// `false`: only count the bytes ([`counted_stream`]).
+    hash: bool,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -52,6 +54,7 @@ impl<R: Read> HashingReader<R> {
         HashingReader {
             inner,
             hasher: Hasher::default(),
+            hash: true,
         }
     }
 
@@ -72,7 +75,11 @@ impl<R: Read> HashingReader<R> {
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if self.hash {
+            self.hasher.update(&buf[..n]);
+        } else {
+            self.hasher.len += n as u64;
+        }
         Ok(n)
     }
 }
@@ -96,6 +103,19 @@ pub(crate) fn hashed_stream(raw: Box<dyn Read + Send>) -> Box<dyn HashedStream> 
         Ok(r) => Box::new(r),
         Err(raw) => Box::new(BufReader::with_capacity(CHUNK, HashingReader::new(raw))),
     }
+}
+
+/// Opens `raw`, which verifies itself, as a stream whose [`HashedStream::finish`] only counts:
+/// the hash it returns has the length of the stream but not its digest.
+pub(crate) fn counted_stream(raw: Box<dyn Read + Send>) -> Box<dyn HashedStream> {
+    Box::new(BufReader::with_capacity(
+        CHUNK,
+        HashingReader {
+            inner: raw,
+            hasher: Hasher::default(),
+            hash: false,
+        },
+    ))
 }
 
 /// `raw`, read ahead on a thread of its own (so that what reads from it overlaps with what

@@ -12,7 +12,7 @@
 
 use std::io::{self, Read};
 
-use crate::digest::{BackgroundHasher, HashedStream, hashed_stream};
+use crate::digest::{BackgroundHasher, HashedStream, counted_stream, hashed_stream};
 use crate::{Compression, SourceError};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -82,6 +82,8 @@ pub(crate) struct LayerReader {
     /// and when there is no diff ID to check.
     out: Option<BackgroundHasher>,
     spec: BlobSpec,
+    /// The stored stream checks its own digest: only its length is known here.
+    verified: bool,
     state: State,
 }
 
@@ -100,20 +102,34 @@ fn detect(prefix: &[u8]) -> Compression {
 /// (and its digests checked) on a read-ahead thread of its own, so that decompression
 /// overlaps with whatever reads the tar. An uncompressed one needs no such thread: its blob
 /// is already read and hashed on one.
+///
+/// `verified`: `raw` checks the stored size and digest itself and fails its last read on a
+/// mismatch (a blob downloaded by [`crate::registry`]), so it is only counted here, not hashed
+/// a second time.
 pub(crate) fn layer_stream(
     raw: Box<dyn Read + Send>,
     spec: BlobSpec,
+    verified: bool,
 ) -> Result<Box<dyn Read + Send>, SourceError> {
-    let reader = layer_reader(raw, spec)?;
+    let reader = open_layer_reader(raw, spec, verified)?;
     Ok(match reader.decode {
         Decode::Plain(_) => Box::new(reader),
         Decode::Gzip(_) | Decode::Zstd(_) => crate::digest::read_ahead(Box::new(reader)),
     })
 }
 
+#[cfg(test)]
 pub(crate) fn layer_reader(
+    raw: Box<dyn Read + Send>,
+    spec: BlobSpec,
+) -> Result<LayerReader, SourceError> {
+    open_layer_reader(raw, spec, false)
+}
+
+fn open_layer_reader(
     mut raw: Box<dyn Read + Send>,
     spec: BlobSpec,
+    verified: bool,
 ) -> Result<LayerReader, SourceError> {
     let mut prefix = vec![0u8; 4];
     let mut got = 0;
@@ -143,7 +159,12 @@ pub(crate) fn layer_reader(
         });
     }
     // The sniffed bytes go back in front; the stored hasher sees the whole blob.
-    let stored = hashed_stream(Box::new(io::Cursor::new(prefix).chain(raw)));
+    let raw = Box::new(io::Cursor::new(prefix).chain(raw));
+    let stored = if verified {
+        counted_stream(raw)
+    } else {
+        hashed_stream(raw)
+    };
     let decode = match found {
         Compression::None => Decode::Plain(stored),
         Compression::Gzip => Decode::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(stored))),
@@ -159,6 +180,7 @@ pub(crate) fn layer_reader(
         decode,
         out,
         spec,
+        verified,
         state: State::Reading,
     })
 }
@@ -185,7 +207,11 @@ impl LayerReader {
             }
         };
         let stored_len = stored.len;
-        let stored_digest = stored.finish();
+        let stored_digest = if self.verified {
+            digest.clone()
+        } else {
+            stored.finish()
+        };
         if let Some(size) = self.spec.size.filter(|&s| s != stored_len) {
             let err = SourceError::SizeMismatch {
                 digest,

@@ -56,13 +56,17 @@ impl ImageSource for StoreImage {
                 name: self.image.name.clone(),
                 message: format!("no layer {index} (the image has {})", self.layers.len()),
             })?;
-        let Some((reader, _)) = self.store.open_stream(rel)? else {
+        let Some(stream) = self.store.open_stream(rel)? else {
             return Err(SourceError::MissingBlob {
                 path: self.store.display(rel),
                 digest: spec.digest.clone(),
             });
         };
-        Ok(LayerContent::Tar(layer_stream(reader, spec.clone())?))
+        Ok(LayerContent::Tar(layer_stream(
+            stream.reader,
+            spec.clone(),
+            stream.verified,
+        )?))
     }
 
     fn kind(&self) -> &'static str {

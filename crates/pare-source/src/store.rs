@@ -17,6 +17,14 @@ pub const MAX_JSON: u64 = 64 * 1024 * 1024;
 /// An opened file of a store and its size.
 pub(crate) type Opened = (Box<dyn Read + Send>, u64);
 
+/// A blob opened to be streamed once.
+pub(crate) struct BlobStream {
+    pub(crate) reader: Box<dyn Read + Send>,
+    /// The reader checks the blob's size and digest itself and fails its last read on a
+    /// mismatch (a download in progress); `false` when the bytes must still be hashed.
+    pub(crate) verified: bool,
+}
+
 /// A read-only tree of files addressed by `/`-separated relative paths.
 pub(crate) trait Store: Send + Sync {
     /// The path used in error messages for `rel`.
@@ -58,8 +66,11 @@ pub(crate) trait Store: Send + Sync {
 
     /// Opens a layer blob to stream it once; a store that fetches remotely may hand out the
     /// bytes as they arrive instead of after the whole blob is there.
-    fn open_stream(&self, rel: &str) -> Result<Option<Opened>, SourceError> {
-        self.open(rel)
+    fn open_stream(&self, rel: &str) -> Result<Option<BlobStream>, SourceError> {
+        Ok(self.open(rel)?.map(|(reader, _)| BlobStream {
+            reader,
+            verified: false,
+        }))
     }
 }
 

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
+use oci_client::client::BlobResponse;
 use tokio::sync::mpsc;
 
 use super::{RegistryError, Repo};
 use crate::SourceError;
 use crate::digest::Hasher;
-use crate::store::{Opened, Store};
+use crate::store::{BlobStream, Opened, Store};
 
 /// `DIR/sha256/<hex>` files, each verified before it was renamed into place.
 pub(crate) struct BlobCache {
@@ -148,8 +149,15 @@ impl RegistryStore {
         let repo = &self.repo;
         let client = &repo.client;
         let reference = &repo.reference;
+        // Asked as the range `bytes=0-`: oci-client then leaves the digest to us (the task
+        // below checks it as the bytes go by) instead of hashing every blob a second time.
         let sized = repo.call(Some(digest), || async move {
-            client.pull_blob_stream(reference, digest).await
+            match client
+                .pull_blob_stream_partial(reference, digest, 0, None)
+                .await?
+            {
+                BlobResponse::Full(s) | BlobResponse::Partial(s) => Ok(s),
+            }
         })?;
         let expected = sized.content_length;
         let final_path = self.cache.path(hex);
@@ -277,14 +285,21 @@ impl Store for RegistryStore {
         self.fetch(&digest, &hex).map(Some)
     }
 
-    fn open_stream(&self, rel: &str) -> Result<Option<Opened>, SourceError> {
+    fn open_stream(&self, rel: &str) -> Result<Option<BlobStream>, SourceError> {
         let Some((digest, hex)) = self.digest_of(rel) else {
             return Ok(None);
         };
-        if let Some(o) = self.cached(&hex)? {
-            return Ok(Some(o));
+        // A cached blob is hashed again as it is read; a download checks itself.
+        if let Some((reader, _)) = self.cached(&hex)? {
+            return Ok(Some(BlobStream {
+                reader,
+                verified: false,
+            }));
         }
-        Ok(Some((Box::new(self.download(&digest, &hex)?), 0)))
+        Ok(Some(BlobStream {
+            reader: Box::new(self.download(&digest, &hex)?),
+            verified: true,
+        }))
     }
 
     fn exists(&self, rel: &str) -> Result<bool, SourceError> {

@@ -157,6 +157,8 @@ fn handle(mut conn: TcpStream, st: &State) -> std::io::Result<()> {
     };
     let (method, target) = (method.to_string(), target.to_string());
     let mut content_length = 0usize;
+    // `Range: bytes=0-` (how pare asks for blobs) is answered with 206, as distribution does.
+    let mut whole_range = false;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" {
@@ -165,6 +167,9 @@ fn handle(mut conn: TcpStream, st: &State) -> std::io::Result<()> {
         if let Some((k, v)) = h.split_once(':') {
             if k.eq_ignore_ascii_case("content-length") {
                 content_length = v.trim().parse().unwrap_or(0);
+            }
+            if k.eq_ignore_ascii_case("range") && v.trim() == "bytes=0-" {
+                whole_range = true;
             }
         }
     }
@@ -309,6 +314,18 @@ fn handle(mut conn: TcpStream, st: &State) -> std::io::Result<()> {
                 return Ok(());
             }
             _ => {}
+        }
+        if whole_range && !bytes.is_empty() {
+            let len = bytes.len();
+            return reply(
+                &mut conn,
+                206,
+                &[
+                    ("Content-Type", "application/octet-stream".into()),
+                    ("Content-Range", format!("bytes 0-{}/{len}", len - 1)),
+                ],
+                &bytes,
+            );
         }
         return reply(
             &mut conn,
