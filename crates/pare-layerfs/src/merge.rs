@@ -477,7 +477,7 @@ impl MergedFs {
                     }
                 }
             }
-            let (added, modified) = match self.nodes.get(&*rec.path).map(|n| n.kind) {
+            let (added, modified) = match self.nodes.get(&rec.path).map(|n| n.kind) {
                 None => {
                     // A non-directory over a directory that was only implied by the paths
                     // beneath it replaces that tree, as extraction does.
@@ -495,7 +495,7 @@ impl MergedFs {
                         self.layers[li].deleted += n;
                         self.layers[li].deleted_bytes += b;
                     }
-                    if let Some((k, old)) = self.nodes.remove_entry(&*rec.path) {
+                    if let Some((k, old)) = self.nodes.remove_entry(&rec.path) {
                         self.supersede(k, old, l, Supersede::Overwritten);
                     }
                     (false, true)

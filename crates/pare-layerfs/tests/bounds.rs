@@ -203,9 +203,8 @@ fn pax_and_long_name_records_are_bounded() {
 
 #[test]
 fn entries_over_the_limit_are_refused_in_one_line() {
-    use pare_layerfs::{LayerFsError, MAX_ENTRIES};
+    use pare_layerfs::LayerFsError;
     assert_eq!(ReadOptions::default().max_entries, 0, "0 means MAX_ENTRIES");
-    assert!(MAX_ENTRIES >= 1_000_000);
     let layer = |prefix: &str| {
         let mut b = LayerBuilder::new().dir(prefix);
         for i in 0..3 {
