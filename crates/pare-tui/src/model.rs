@@ -335,14 +335,24 @@ impl View {
             }
             // Every ancestor sums the bytes and marks; a path not linked to its parent yet (the
             // entry itself, or an implicit parent directory) is linked once.
+            // Keys are allocated only when a directory or link is new: one lookup otherwise.
             let mut node: &str = p;
             loop {
                 let par = parent(node);
-                let d = dirs.entry(par.into()).or_default();
+                let d = match dirs.get_mut(par) {
+                    Some(d) => d,
+                    None => dirs.entry(par.into()).or_default(),
+                };
                 d.size += size;
                 d.marks |= bit;
-                if linked.insert(node.into()) {
-                    children.entry(par.into()).or_default().push(node.into());
+                if !linked.contains(node) {
+                    linked.insert(node.into());
+                    match children.get_mut(par) {
+                        Some(v) => v.push(node.into()),
+                        None => {
+                            children.insert(par.into(), vec![node.into()]);
+                        }
+                    }
                 }
                 if par.is_empty() {
                     break;
