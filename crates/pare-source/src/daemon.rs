@@ -1,4 +1,6 @@
-//! `docker-daemon:NAME`: the Docker Engine through bollard.
+//! `docker-daemon:NAME`: the Docker Engine through pare-docker's one client (`DOCKER_HOST`
+//! honoured, API version negotiated, every call and every chunk of an export bounded in
+//! time).
 //!
 //! Fast path: when the image lives in a local overlay2 store we can read, each layer is its
 //! overlay2 `diff` directory (mapped from the inspect data's `LowerDir`/`UpperDir`, cross-checked
@@ -12,8 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bollard::Docker;
-use futures_util::StreamExt;
+use pare_docker::Client;
 
 use crate::digest::{sha256_digest, sha256_hex};
 use crate::docker_archive::open_docker_archive;
@@ -62,31 +63,30 @@ impl ImageSource for OverlayImage {
     }
 }
 
+/// How long connecting (API version and ping) may take before the daemon counts as absent.
+const CONNECT_TIMEOUT: std::time::Duration = pare_docker::CALL_TIMEOUT;
+
 /// Opens `name` through the daemon at `DOCKER_HOST` (or the local socket).
 pub(crate) fn open_daemon(
     name: &str,
     display: String,
     options: &OpenOptions,
 ) -> Result<Box<dyn ImageSource>, SourceError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(daemon_err)?;
-    runtime.block_on(open_async(name, display, options))
+    let client =
+        Client::connect(CONNECT_TIMEOUT).map_err(|e| daemon_err(pare_docker::chain(&e)))?;
+    client.block_on(open_async(&client, name, display, options))
 }
 
 async fn open_async(
+    client: &Client,
     name: &str,
     display: String,
     options: &OpenOptions,
 ) -> Result<Box<dyn ImageSource>, SourceError> {
-    let docker = Docker::connect_with_defaults().map_err(daemon_err)?;
-    let docker = docker.negotiate_version().await.map_err(daemon_err)?;
-    let inspect = match docker.inspect_image(name).await {
+    let docker = client.api();
+    let inspect = match client.call(docker.inspect_image(name)).await {
         Ok(i) => i,
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => {
+        Err(e) if pare_docker::is_not_found(&e) => {
             return Err(SourceError::NotFound {
                 name: display,
                 message: "no such image in the docker daemon".into(),
@@ -120,7 +120,10 @@ async fn open_async(
         let (raw_config, config) = match daemon_config(&root, &id) {
             Some(c) => c,
             None => {
-                let history = docker.image_history(name).await.map_err(daemon_err)?;
+                let history = client
+                    .call(docker.image_history(name))
+                    .await
+                    .map_err(daemon_err)?;
                 let history = serde_json::to_value(&history).map_err(daemon_err)?;
                 reconstruct_config(&inspect, &history, &diff_ids)?
             }
@@ -155,7 +158,7 @@ async fn open_async(
         source,
     })?;
     let mut stream = docker.export_image(name);
-    while let Some(chunk) = stream.next().await {
+    while let Some(chunk) = client.next(&mut stream).await {
         let chunk = chunk.map_err(|e| daemon_err(format!("exporting {name}: {e}")))?;
         file.write_all(&chunk).map_err(|source| SourceError::Io {
             path: std::env::temp_dir(),

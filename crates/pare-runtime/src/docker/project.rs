@@ -6,16 +6,16 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{
+use pare_docker::bollard;
+use pare_docker::bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HealthStatusEnum, NetworkConnectRequest,
     NetworkCreateRequest, NetworkingConfig,
 };
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
-};
+use pare_docker::bollard::query_parameters::RemoveVolumeOptionsBuilder;
 
-use super::{DockerContainer, DockerRuntime, OWNER_LABEL, RUN_LABEL, derr, is_not_found};
+use super::{DockerContainer, DockerRuntime, OWNER_LABEL, RUN_LABEL, derr};
 use crate::RuntimeError;
+use pare_docker::is_not_found;
 
 /// How a container joins a project, on top of its [`RunSpec`](crate::RunSpec).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,36 +117,36 @@ fn owner_labels() -> HashMap<String, String> {
 impl DockerRuntime {
     /// Creates a bridge network labelled as pare's (so a sweep can find it).
     pub fn create_network(&self, name: &str) -> Result<(), RuntimeError> {
-        let sh = &self.shared;
+        let c = &self.client;
         let req = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".into()),
             labels: Some(owner_labels()),
             ..Default::default()
         };
-        sh.run(sh.docker.create_network(req))
+        c.block_on(c.call(c.api().create_network(req)))
             .map(drop)
-            .map_err(|e| derr(&format!("create network {name}"), e))
+            .map_err(|e| derr(c, &format!("create network {name}"), e))
     }
 
     /// Creates a volume labelled as pare's (so a sweep can find it).
     pub fn create_volume(&self, name: &str) -> Result<(), RuntimeError> {
-        let sh = &self.shared;
+        let c = &self.client;
         let req = bollard::models::VolumeCreateRequest {
             name: Some(name.to_string()),
             labels: Some(owner_labels()),
             ..Default::default()
         };
-        sh.run(sh.docker.create_volume(req))
+        c.block_on(c.call(c.api().create_volume(req)))
             .map(drop)
-            .map_err(|e| derr(&format!("create volume {name}"), e))
+            .map_err(|e| derr(c, &format!("create volume {name}"), e))
     }
 
     /// Removes the networks and volumes that pare processes now dead (a SIGKILL) left
     /// behind, as [`remove_stale`](Self::remove_stale) does for containers. Best effort:
     /// returns how many went.
     pub fn remove_stale_networks_and_volumes(&self) -> usize {
-        let sh = &self.shared;
+        let c = &self.client;
         let mut filters = HashMap::new();
         filters.insert("label".to_string(), vec![format!("{RUN_LABEL}=1")]);
         let dead = |labels: Option<&HashMap<String, String>>| {
@@ -156,11 +156,11 @@ impl DockerRuntime {
             crate::owner_alive(owner) == Some(false)
         };
         let mut n = 0;
-        let nets = sh.run(sh.docker.list_networks(Some(
+        let nets = c.block_on(c.call(c.api().list_networks(Some(
             bollard::query_parameters::ListNetworksOptions {
                 filters: Some(filters.clone()),
             },
-        )));
+        ))));
         for net in nets.unwrap_or_default() {
             if dead(net.labels.as_ref()) {
                 if let Some(name) = net.name {
@@ -168,11 +168,11 @@ impl DockerRuntime {
                 }
             }
         }
-        let vols = sh.run(sh.docker.list_volumes(Some(
+        let vols = c.block_on(c.call(c.api().list_volumes(Some(
             bollard::query_parameters::ListVolumesOptions {
                 filters: Some(filters),
             },
-        )));
+        ))));
         for v in vols.ok().and_then(|r| r.volumes).unwrap_or_default() {
             if dead(Some(&v.labels)) {
                 n += usize::from(self.remove_volume(&v.name).is_ok());
@@ -183,60 +183,46 @@ impl DockerRuntime {
 
     /// Removes a network; a missing one is not an error.
     pub fn remove_network(&self, name: &str) -> Result<(), RuntimeError> {
-        let sh = &self.shared;
-        match sh.run(sh.docker.remove_network(name)) {
+        let c = &self.client;
+        match c.block_on(c.call(c.api().remove_network(name))) {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(derr(&format!("remove network {name}"), e)),
+            Err(e) => Err(derr(c, &format!("remove network {name}"), e)),
         }
     }
 
     /// Removes a volume (forced); a missing one is not an error.
     pub fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
-        let sh = &self.shared;
+        let c = &self.client;
         let opts = RemoveVolumeOptionsBuilder::new().force(true).build();
-        match sh.run(sh.docker.remove_volume(name, Some(opts))) {
+        match c.block_on(c.call(c.api().remove_volume(name, Some(opts)))) {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(derr(&format!("remove volume {name}"), e)),
+            Err(e) => Err(derr(c, &format!("remove volume {name}"), e)),
         }
     }
 
     /// Force-removes every container (running or not) labelled `label=value`, with its
     /// anonymous volumes: what a project instance started, whoever holds the handles.
     pub fn remove_labelled(&self, label: &str, value: &str) -> Result<usize, RuntimeError> {
-        let sh = &self.shared;
-        let mut filters = HashMap::new();
-        filters.insert("label".to_string(), vec![format!("{label}={value}")]);
-        let opts = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let list = sh
-            .run(sh.docker.list_containers(Some(opts)))
-            .map_err(|e| derr("list containers", e))?;
         let mut n = 0;
-        for id in list.into_iter().filter_map(|c| c.id) {
-            let opts = RemoveContainerOptionsBuilder::new()
-                .force(true)
-                .v(true)
-                .build();
-            match sh.run(sh.docker.remove_container(&id, Some(opts))) {
-                Ok(()) => n += 1,
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(derr(&format!("remove container {id}"), e)),
-            }
+        for id in self
+            .labelled(label, value)?
+            .into_iter()
+            .filter_map(|c| c.id)
+        {
+            n += usize::from(self.force_remove(&id)?);
         }
         Ok(n)
     }
 
     /// Whether the daemon has this image (name, name:tag or ID).
     pub fn image_exists(&self, image: &str) -> Result<bool, RuntimeError> {
-        let sh = &self.shared;
-        match sh.run(sh.docker.inspect_image(image)) {
+        let c = &self.client;
+        match c.block_on(c.call(c.api().inspect_image(image))) {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(derr(&format!("inspect image {image}"), e)),
+            Err(e) => Err(derr(c, &format!("inspect image {image}"), e)),
         }
     }
 
@@ -247,7 +233,7 @@ impl DockerRuntime {
         network: &str,
         aliases: &[String],
     ) -> Result<(), RuntimeError> {
-        let sh = &self.shared;
+        let c = &self.client;
         let req = NetworkConnectRequest {
             container: id.to_string(),
             endpoint_config: Some(EndpointSettings {
@@ -255,8 +241,8 @@ impl DockerRuntime {
                 ..Default::default()
             }),
         };
-        sh.run(sh.docker.connect_network(network, req))
-            .map_err(|e| derr(&format!("connect {id} to network {network}"), e))
+        c.block_on(c.call(c.api().connect_network(network, req)))
+            .map_err(|e| derr(c, &format!("connect {id} to network {network}"), e))
     }
 }
 
@@ -269,10 +255,10 @@ impl DockerContainer {
     /// The daemon's view of the container's health.
     pub fn health(&self) -> Result<Health, RuntimeError> {
         let inner = &self.inner;
-        let sh = &inner.shared;
-        let info = sh
-            .run(sh.docker.inspect_container(&inner.id, None))
-            .map_err(|e| derr(&format!("inspect container {}", inner.name), e))?;
+        let c = &inner.client;
+        let info = c
+            .block_on(c.call(c.api().inspect_container(&inner.id, None)))
+            .map_err(|e| derr(c, &format!("inspect container {}", inner.name), e))?;
         Ok(
             match info
                 .state
