@@ -19,7 +19,7 @@ use pare_select::Selection;
 
 use crate::image::{self, ImageMeta, MEDIA_LAYER_TAR};
 use crate::layer::{LayerInfo, gzip_digest, write_layer_uncompressed};
-use crate::output::{Output, archive_to, io, layer_into_temp, loaded};
+use crate::output::{Output, archive_to, io, layer_into_temp, no_space};
 use crate::pgzip::ParGz;
 use crate::stack::Stack;
 use crate::{WriteError, WrittenImage, resolve_epoch};
@@ -40,6 +40,23 @@ pub fn write_plain_layer(
     dir: &Path,
 ) -> Result<PlainLayer, WriteError> {
     plain_layer(rootfs, sel, resolve_epoch(epoch)?, dir)
+}
+
+/// [`Output::Daemon`]: the plain layer in the temp dir, loaded as `tag`, the gzip form
+/// measured. A full disk is named as the temp dir's.
+pub(crate) fn write_to_daemon(
+    rootfs: &Path,
+    sel: &Selection,
+    meta: &ImageMeta,
+    stack: &Stack,
+    tag: &str,
+    epoch: u64,
+) -> Result<WrittenImage, WriteError> {
+    let tmp = std::env::temp_dir();
+    plain_layer(rootfs, sel, epoch, &tmp)
+        .and_then(|plain| plain.load_on(meta, stack, tag))
+        .and_then(LoadedImage::finish)
+        .map_err(|e| no_space(e, &tmp))
 }
 
 /// [`write_plain_layer`] with the epoch already resolved.
@@ -205,7 +222,7 @@ impl Drop for LoadedImage {
 }
 
 /// Runs `docker load -q`, lets `write` stream the archive into its stdin, and returns what it
-/// loaded. The CLI, not bollard: see [`crate::docker_load`].
+/// loaded. The CLI, not bollard: see [`docker_load`].
 fn docker_load_stream(
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<String, WriteError> {
@@ -236,4 +253,68 @@ fn docker_load_stream(
         })?;
     }
     loaded(&out)
+}
+
+/// Writes the image and loads it into the local daemon as `tag` (`pare build --tag`), the
+/// layer streamed uncompressed into `docker load`; see the module docs.
+pub fn load_into_docker(
+    rootfs: &Path,
+    selection: &Selection,
+    meta: &ImageMeta,
+    tag: &str,
+    epoch: Option<u64>,
+) -> Result<WrittenImage, WriteError> {
+    write_to_daemon(
+        rootfs,
+        selection,
+        meta,
+        &Stack::default(),
+        tag,
+        resolve_epoch(epoch)?,
+    )
+}
+
+/// Loads a docker-archive into the local daemon with `docker load -i` and returns what it
+/// loaded (`NAME:TAG`, or `sha256:…` for an untagged archive). The tag comes from the
+/// archive's `RepoTags`, so write the archive with the wanted tag.
+///
+/// Why the CLI and not bollard's `import_image`: pare-write is synchronous and has no
+/// tokio/hyper; the CLI negotiates the API version, honours `DOCKER_HOST` and contexts, and
+/// streams the file itself. The daemonless path never calls this.
+pub fn docker_load(archive: &Path) -> Result<String, WriteError> {
+    let out = Command::new("docker")
+        .arg("load")
+        .arg("-i")
+        .arg(archive)
+        .output()
+        .map_err(|e| WriteError::Docker {
+            reason: format!("cannot run docker: {e}"),
+        })?;
+    loaded(&out)
+}
+
+/// What a finished `docker load` loaded (`Loaded image: NAME:TAG` or `Loaded image ID: …`),
+/// or its output as the error when it failed.
+pub(crate) fn loaded(out: &std::process::Output) -> Result<String, WriteError> {
+    if !out.status.success() {
+        return Err(WriteError::Docker {
+            reason: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("Loaded image: ")
+                .or_else(|| l.strip_prefix("Loaded image ID: "))
+        })
+        .map(|s| s.trim().to_string())
+        .ok_or_else(|| WriteError::Docker {
+            reason: format!("unexpected output: {}", stdout.trim()),
+        })
 }

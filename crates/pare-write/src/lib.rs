@@ -19,6 +19,7 @@
 //! off the critical path, for the digests and sizes reported.
 
 pub mod daemon;
+mod dispatch;
 mod image;
 pub mod layer;
 mod output;
@@ -29,9 +30,10 @@ mod tmp;
 use std::path::PathBuf;
 
 pub use daemon::{LoadedImage, PlainLayer, write_plain_layer};
+pub use daemon::{docker_load, load_into_docker};
 pub use image::{ImageMeta, config_json, parse_rfc3339, rfc3339};
 pub use layer::{LayerInfo, write_layer, write_layer_threads};
-pub use output::{Output, docker_load, load_into_docker};
+pub use output::Output;
 use pare_select::Selection;
 pub use stack::{KeptLayer, Stack};
 pub use tmp::remove_temp_files;
@@ -174,5 +176,5 @@ pub fn write_image_on(
     epoch: Option<u64>,
 ) -> Result<WrittenImage, WriteError> {
     let epoch = resolve_epoch(epoch)?;
-    output::write(rootfs, selection, meta, stack, output, epoch)
+    dispatch::write(rootfs, selection, meta, stack, output, epoch)
 }

@@ -3,7 +3,6 @@
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 use tar::{EntryType, Header};
@@ -97,7 +96,7 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> WriteError + '_ {
     }
 }
 
-fn parent_of(p: &Path) -> PathBuf {
+pub(crate) fn parent_of(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -154,27 +153,9 @@ pub(crate) fn layer_into_temp(
     Ok((tmp, info))
 }
 
-pub(crate) fn write(
-    rootfs: &Path,
-    sel: &Selection,
-    meta: &ImageMeta,
-    stack: &Stack,
-    output: Output,
-    epoch: u64,
-) -> Result<WrittenImage, WriteError> {
-    // Where the bytes go: beside the output, or the temp dir for a `docker load`.
-    let place = match &output {
-        Output::Oci { dir, .. } => parent_of(dir),
-        Output::DockerArchive { path, .. } => parent_of(path),
-        // The daemon's `docker load` and a registry push stage their layer in the temp dir.
-        Output::Daemon { .. } | Output::Registry { .. } => std::env::temp_dir(),
-    };
-    write_to(rootfs, sel, meta, stack, output, epoch).map_err(|e| no_space(e, &place))
-}
-
 /// A full disk surfaces as an error on whatever entry was being copied; name the filesystem
 /// that is full instead (the temps are removed, no partial output is left).
-fn no_space(e: WriteError, place: &Path) -> WriteError {
+pub(crate) fn no_space(e: WriteError, place: &Path) -> WriteError {
     const ENOSPC: i32 = 28;
     const EDQUOT: i32 = 122;
     match e {
@@ -188,7 +169,9 @@ fn no_space(e: WriteError, place: &Path) -> WriteError {
     }
 }
 
-fn write_to(
+/// Writes an [`Output::Oci`] or [`Output::DockerArchive`]: the gzip layer into a temp file
+/// beside the target, then the layout or archive around it.
+pub(crate) fn write_file(
     rootfs: &Path,
     sel: &Selection,
     meta: &ImageMeta,
@@ -199,12 +182,8 @@ fn write_to(
     let target = match &output {
         Output::Oci { dir, .. } => dir,
         Output::DockerArchive { path, .. } => path,
-        Output::Daemon { tag } => {
-            let plain = crate::daemon::plain_layer(rootfs, sel, epoch, &std::env::temp_dir())?;
-            return plain.load_on(meta, stack, tag)?.finish();
-        }
-        Output::Registry { name } => {
-            return push(rootfs, sel, meta, stack, name, epoch, output.clone());
+        Output::Daemon { .. } | Output::Registry { .. } => {
+            unreachable!("crate::dispatch sends these to daemon.rs and the registry push")
         }
     };
     let work_parent = parent_of(target);
@@ -237,7 +216,7 @@ fn write_to(
             index_entry,
             epoch,
         )?,
-        Output::Daemon { .. } | Output::Registry { .. } => unreachable!("returned above"),
+        Output::Daemon { .. } | Output::Registry { .. } => unreachable!("matched above"),
     }
     Ok(WrittenImage {
         config_digest,
@@ -247,40 +226,6 @@ fn write_to(
         epoch,
         output,
     })
-}
-
-/// [`Output::Registry`]: the OCI layout in a temp dir, then pushed.
-fn push(
-    rootfs: &Path,
-    sel: &Selection,
-    meta: &ImageMeta,
-    stack: &Stack,
-    name: &str,
-    epoch: u64,
-    output: Output,
-) -> Result<WrittenImage, WriteError> {
-    let tmp = std::env::temp_dir();
-    let staging = crate::tmp::dir_in(&tmp, "push").map_err(io(&tmp))?;
-    let dir = staging.path().join("layout");
-    let tag = output.tag().map(str::to_string);
-    let written = write(
-        rootfs,
-        sel,
-        meta,
-        stack,
-        Output::Oci {
-            dir: dir.clone(),
-            tag: tag.clone(),
-        },
-        epoch,
-    )?;
-    pare_source::registry::push_layout(&dir, tag.as_deref(), name, &Default::default()).map_err(
-        |source| WriteError::Push {
-            reference: format!("docker://{name}"),
-            source,
-        },
-    )?;
-    Ok(WrittenImage { output, ..written })
 }
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -505,69 +450,4 @@ pub(crate) fn archive_to<W: Write>(
     }
     tar.finish()?;
     tar.into_inner()
-}
-
-/// Writes the image and loads it into the local daemon as `tag` (`pare build --tag`), the
-/// layer streamed uncompressed into `docker load`; see [`crate::daemon`].
-pub fn load_into_docker(
-    rootfs: &Path,
-    selection: &Selection,
-    meta: &ImageMeta,
-    tag: &str,
-    epoch: Option<u64>,
-) -> Result<WrittenImage, WriteError> {
-    crate::write_image(
-        rootfs,
-        selection,
-        meta,
-        Output::Daemon {
-            tag: tag.to_string(),
-        },
-        epoch,
-    )
-}
-
-/// Loads a docker-archive into the local daemon with `docker load -i` and returns what it
-/// loaded (`NAME:TAG`, or `sha256:…` for an untagged archive). The tag comes from the
-/// archive's `RepoTags`, so write the archive with the wanted tag.
-///
-/// Why the CLI and not bollard's `import_image`: pare-write is synchronous and has no
-/// tokio/hyper; the CLI negotiates the API version, honours `DOCKER_HOST` and contexts, and
-/// streams the file itself. The daemonless path never calls this.
-pub fn docker_load(archive: &Path) -> Result<String, WriteError> {
-    let out = Command::new("docker")
-        .arg("load")
-        .arg("-i")
-        .arg(archive)
-        .output()
-        .map_err(|e| WriteError::Docker {
-            reason: format!("cannot run docker: {e}"),
-        })?;
-    loaded(&out)
-}
-
-/// What a finished `docker load` loaded (`Loaded image: NAME:TAG` or `Loaded image ID: …`),
-/// or its output as the error when it failed.
-pub(crate) fn loaded(out: &std::process::Output) -> Result<String, WriteError> {
-    if !out.status.success() {
-        return Err(WriteError::Docker {
-            reason: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout).trim(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .rev()
-        .find_map(|l| {
-            l.strip_prefix("Loaded image: ")
-                .or_else(|| l.strip_prefix("Loaded image ID: "))
-        })
-        .map(|s| s.trim().to_string())
-        .ok_or_else(|| WriteError::Docker {
-            reason: format!("unexpected output: {}", stdout.trim()),
-        })
 }
