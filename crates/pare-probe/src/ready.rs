@@ -85,8 +85,8 @@ impl ReadySign {
                     .any(|b| String::from_utf8_lossy(b).lines().any(|l| re.is_match(l)))
             }),
             ReadySign::Url { port, path, https } => {
-                let spec = crate::get_spec(*port, path, *https);
-                let (o, _) = crate::http_probe(c, &spec, opts);
+                let spec = crate::crawl::get_spec(*port, path, *https);
+                let (o, _) = crate::run::http_probe(c, &spec, opts);
                 o.http_status.is_some_and(|s| s < 400)
             }
             ReadySign::Cmd(argv) => c.exec(argv, opts.timeout).is_ok_and(|o| o.exit_code == 0),
