@@ -1,6 +1,32 @@
 //! A small HTTP/1.1 client: one request per connection (`Connection: close`), plain TCP or TLS
 //! that accepts any certificate (apps under test use self-signed ones). It never follows
 //! redirects: the caller decides what a `Location` means.
+//!
+//! Why our own client and not a crate (issue 13 item 7)? A probe is a measurement of the app,
+//! not a download, and the two candidates pare already has would each bend it:
+//!
+//! * **hyper 1** (already in the build through bollard) is async: pare-probe is synchronous and
+//!   has no runtime, so it would need tokio, hyper-util and a rustls connector plus an adapter
+//!   around them — more code than this file. Its `HeaderMap` groups values by name, so the
+//!   order the app sent its headers in (kept in [`Response::headers`]) is lost.
+//! * **ureq 3** (a workspace dependency nothing uses) is synchronous and can be told not to
+//!   follow redirects, not to turn 4xx/5xx into errors, to ignore `HTTP_PROXY`, to bound the
+//!   whole call and to skip certificate checks. What it cannot give is what the probes and
+//!   readiness rely on: the connect address comes from the URL, while a probe connects to
+//!   whatever [`SocketAddr`] the runtime hands out (a published port on 127.0.0.1, or the
+//!   container's own IP) and sends `Host: localhost:CONTAINER_PORT`
+//!   ([`crate::host_header`]); and a head that is not HTTP must come back as
+//!   [`ProbeError::NotHttp`] quoting the first bytes the port sent, since that text is what
+//!   the probe records as its outcome. `classify_port` also needs [`speaks_tls`], which sends
+//!   a bare ClientHello and reads one byte: no client crate exposes that step.
+//!
+//! What this file does, and what a replacement would have to do the same way: one overall
+//! deadline over connect, write and every read (a trickling server cannot stretch a probe);
+//! a status line of any `HTTP/1.x` (or an `HTTP/2` line on HTTP/1 framing) accepted; header
+//! names lower-cased in the order received; chunked, `Content-Length` and read-to-close bodies
+//! cut at [`MAX_BODY`] with [`Response::truncated`] set rather than failing; a head capped at
+//! 64 KiB; no proxies, no redirects, no connection reuse, no `Accept-Encoding` of its own. The
+//! framing of HTTP/1.1 responses is small and line based; TLS is rustls, as everywhere in pare.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -12,7 +12,7 @@ use crate::{ExitInfo, ProbeError, ProbeOptions, Protocol, host_header, http, pro
 
 /// Whether the app accepts connections on container port `port` (published at `addr`): asked
 /// directly when the runtime can ([`Container::listening`]: no proxy, a refusal is immediate),
-/// else through the proxy with [`tcp_alive`].
+/// else through the proxy with `tcp_alive`.
 pub fn port_alive(
     container: &dyn Container,
     port: u16,
