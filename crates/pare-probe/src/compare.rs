@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use pare_runtime::Container;
 
 use crate::run::{http_probe, run_probe};
-use crate::{ProbeOptions, ProbeOutcome, ProbeRecord, ProbeSpec, proto};
+use crate::{ProbeOptions, ProbeOutcome, ProbeRecord, ProbeSpec, VolatileField, proto};
 
 /// Re-runs idempotent probes (GET/HEAD HTTP requests) once and marks the fields that changed
 /// as volatile, so that replays do not flag a page that prints the time.
@@ -19,11 +19,11 @@ pub fn mark_volatile(container: &dyn Container, records: &mut [ProbeRecord], opt
         let again = http_probe(container, &rec.spec, opts).0;
         let mut volatile = Vec::new();
         if again.body_digest != rec.outcome.body_digest {
-            volatile.push("body".to_string());
+            volatile.push(VolatileField::Body);
         }
         for (name, v) in &rec.outcome.headers {
             if again.headers.get(name) != Some(v) {
-                volatile.push(format!("header:{name}"));
+                volatile.push(VolatileField::Header(name.clone()));
             }
         }
         rec.outcome.volatile = volatile;
@@ -34,7 +34,7 @@ pub fn mark_volatile(container: &dyn Container, records: &mut [ProbeRecord], opt
 /// runs of the same image): the body and kept headers. Status, exit code, connectivity and
 /// errors never are.
 pub fn may_be_volatile(field: &str) -> bool {
-    field == "body" || field.starts_with("header:")
+    VolatileField::parse(field).is_some()
 }
 
 /// Marks as volatile the fields that differ between `records` and the outcomes of the same
@@ -48,8 +48,10 @@ pub fn mark_volatile_across(records: &mut [ProbeRecord], other: &[ProbeOutcome])
             continue;
         };
         for m in diff.mismatches {
-            if may_be_volatile(&m.field) && !rec.outcome.volatile.contains(&m.field) {
-                rec.outcome.volatile.push(m.field);
+            if let Some(field) = VolatileField::parse(&m.field) {
+                if !rec.outcome.volatile.contains(&field) {
+                    rec.outcome.volatile.push(field);
+                }
             }
         }
     }
@@ -102,23 +104,24 @@ pub fn compare(expected: &ProbeOutcome, actual: &ProbeOutcome) -> Result<(), Dif
             show(&actual.http_status),
         );
     }
-    let volatile = |f: &str| expected.volatile.iter().any(|v| v == f);
+    let volatile = |f: &VolatileField| expected.volatile.contains(f);
     let names: BTreeSet<&String> = expected
         .headers
         .keys()
         .chain(actual.headers.keys())
         .collect();
     for name in names {
-        let field = format!("header:{name}");
+        let field = VolatileField::Header(name.clone());
         if volatile(&field) {
             continue;
         }
+        let field = field.to_string();
         let (e, a) = (expected.headers.get(name), actual.headers.get(name));
         if e != a {
             diff(&field, show(&e), show(&a));
         }
     }
-    if !volatile("body")
+    if !volatile(&VolatileField::Body)
         && (expected.body_digest != actual.body_digest || expected.body_len != actual.body_len)
     {
         let fmt = |d: &Option<String>, l: &Option<u64>| match (d, l) {

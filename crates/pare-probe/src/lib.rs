@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pare_runtime::{Container, RuntimeError};
-pub use pare_trace::{ExitInfo, ProbeOutcome, ProbeRecord, ProbeSpec, Protocol};
+pub use pare_trace::{ExitInfo, ProbeOutcome, ProbeRecord, ProbeSpec, Protocol, VolatileField};
 use sha2::{Digest, Sha256};
 
 mod compare;

@@ -176,7 +176,7 @@ impl ProfileResult {
                     format!(
                         "{} (varies: {})",
                         pare_probe::describe_outcome(&r.outcome),
-                        r.outcome.volatile.join(", ")
+                        pare_trace::VolatileField::join(&r.outcome.volatile)
                     )
                 }
             ));

@@ -299,7 +299,88 @@ pub struct ProbeOutcome {
     /// Fields seen to change between two identical requests while profiling (e.g. `body` for
     /// a page that prints the time). Replays do not compare them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub volatile: Vec<String>,
+    pub volatile: Vec<VolatileField>,
+}
+
+/// A field of a [`ProbeOutcome`] that may legitimately change between two identical
+/// requests: the body or a kept header. Status, exit code, connectivity and errors never
+/// are. In JSON (`profile.json`) it is the text a replay names the field by: `"body"` or
+/// `"header:NAME"`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VolatileField {
+    /// The body (HTTP) or stdout (exec): its digest and length.
+    Body,
+    /// A kept response header, by its lower-case name.
+    Header(String),
+}
+
+impl VolatileField {
+    /// The field a replay names `field` (`body`, `header:NAME`), when it may be volatile;
+    /// `None` for the fields that never are (`status`, `exit_code`, `connected`, `error`…).
+    pub fn parse(field: &str) -> Option<Self> {
+        match field {
+            "body" => Some(Self::Body),
+            _ => field
+                .strip_prefix("header:")
+                .map(|name| Self::Header(name.to_string())),
+        }
+    }
+
+    /// `fields` as a reader sees them: `body, header:content-type`.
+    pub fn join(fields: &[Self]) -> String {
+        fields
+            .iter()
+            .map(Self::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Display for VolatileField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Body => f.write_str("body"),
+            Self::Header(name) => write!(f, "header:{name}"),
+        }
+    }
+}
+
+impl PartialEq<str> for VolatileField {
+    fn eq(&self, other: &str) -> bool {
+        match self {
+            Self::Body => other == "body",
+            Self::Header(name) => other.strip_prefix("header:") == Some(name.as_str()),
+        }
+    }
+}
+
+impl PartialEq<&str> for VolatileField {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+impl PartialEq<String> for VolatileField {
+    fn eq(&self, other: &String) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl Serialize for VolatileField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for VolatileField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?} cannot be volatile (only \"body\" and \"header:NAME\")"
+            ))
+        })
+    }
 }
 
 /// A probe and its recorded answer.
@@ -469,5 +550,30 @@ mod activity_tests {
         assert_eq!(SensorActivity::parse("novelty 1\n"), None);
         assert_eq!(SensorActivity::parse("novelty x\nlistens 1\n"), None);
         assert_eq!(SensorActivity::parse(""), None);
+    }
+}
+
+#[cfg(test)]
+mod volatile_tests {
+    use super::*;
+
+    #[test]
+    fn volatile_fields_keep_their_json_form() {
+        let fields = vec![
+            VolatileField::Body,
+            VolatileField::Header("content-type".into()),
+        ];
+        let json = serde_json::to_string(&fields).unwrap();
+        assert_eq!(json, r#"["body","header:content-type"]"#);
+        let back: Vec<VolatileField> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, fields);
+        assert_eq!(back[1], "header:content-type");
+        let err = serde_json::from_str::<Vec<VolatileField>>(r#"["status"]"#).unwrap_err();
+        assert!(
+            err.to_string().contains("\"status\" cannot be volatile"),
+            "{err}"
+        );
+        assert_eq!(VolatileField::parse("exit_code"), None);
+        assert_eq!(VolatileField::parse("body"), Some(VolatileField::Body));
     }
 }

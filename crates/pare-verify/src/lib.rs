@@ -365,7 +365,7 @@ fn compared(rec: &ProbeRecord) -> String {
     if !rec.outcome.volatile.is_empty() {
         s.push_str(&format!(
             " (not {}: they change between requests)",
-            rec.outcome.volatile.join(", ")
+            pare_trace::VolatileField::join(&rec.outcome.volatile)
         ));
     }
     s
