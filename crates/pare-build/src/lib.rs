@@ -222,9 +222,9 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
 
     // Runtime: a daemon image runs on docker when one answers; anything else runs embedded.
     let is_daemon = matches!(reference, ImageRef::DockerDaemon { .. });
-    let choice = match (&opts.profile.runtime, is_daemon) {
-        (Some(r), _) => Some(r.as_str()),
-        (None, false) => Some("embedded"),
+    let choice = match (opts.profile.runtime, is_daemon) {
+        (Some(r), _) => Some(r),
+        (None, false) => Some(pare_runtime::RuntimeKind::Embedded),
         (None, true) => None,
     };
     let needs_runtime = opts.reuse_profile.is_none() || opts.verify;
@@ -471,7 +471,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         let verify_on_docker = on_docker && matches!(slim, Slim::Loaded(_));
         let embedded;
         let rt = if on_docker && !verify_on_docker {
-            embedded = pare_runtime::detect(Some("embedded"))?;
+            embedded = pare_runtime::detect(Some(pare_runtime::RuntimeKind::Embedded))?;
             &embedded
         } else {
             runtime.as_ref().expect("runtime chosen when verifying")

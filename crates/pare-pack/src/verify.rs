@@ -80,10 +80,13 @@ pub fn check(
         .clone()
         .unwrap_or_else(|| if is_daemon { "docker" } else { "embedded" }.to_string());
     let image = image_ref(output);
-    let runtime = pare_runtime::detect(Some(&choice)).map_err(|source| PackError::Runtime {
-        image: image.to_string(),
-        source: Box::new(source),
-    })?;
+    let runtime = choice
+        .parse()
+        .and_then(|kind| pare_runtime::detect(Some(kind)))
+        .map_err(|source| PackError::Runtime {
+            image: image.to_string(),
+            source: Box::new(source),
+        })?;
     let work = check
         .cancel
         .temp_dir("pare-pack-verify-")

@@ -56,8 +56,8 @@ pub struct ProfileOptions {
     pub image: String,
     /// Where `profile.json`, `seccomp.json` and `apparmor.profile` go.
     pub output: PathBuf,
-    /// `docker`, `embedded`, or `None` to detect.
-    pub runtime: Option<String>,
+    /// The runtime the user chose, or `None` to detect.
+    pub runtime: Option<pare_runtime::RuntimeKind>,
     /// `--http-probe METHOD:PATH[:PORT]` flags; a probe without a port uses the image's first
     /// exposed TCP port.
     pub http_probes: Vec<HttpFlag>,

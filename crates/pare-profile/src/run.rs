@@ -68,9 +68,9 @@ fn prepare(opts: &ProfileOptions) -> Result<Prepared, ProfileError> {
     }
     let is_daemon = matches!(reference, ImageRef::DockerDaemon { .. });
     // A daemonless reference runs without the daemon unless the user insists.
-    let choice = match (&opts.runtime, is_daemon) {
-        (Some(r), _) => Some(r.as_str()),
-        (None, false) => Some("embedded"),
+    let choice = match (opts.runtime, is_daemon) {
+        (Some(r), _) => Some(r),
+        (None, false) => Some(pare_runtime::RuntimeKind::Embedded),
         (None, true) => None,
     };
     let runtime = pare_runtime::detect(choice)?;

@@ -13,7 +13,7 @@
 //!
 //! Using it:
 //! * [`detect`]`(None)` picks docker when a daemon answers within 1.5 s, else embedded;
-//!   `Some("docker" | "embedded")` forces one (the CLI's `--runtime`).
+//!   `Some(`[`RuntimeKind`]`)` forces one (the CLI's `--runtime`).
 //! * [`RunSpec::env`] should be the image's full ENV: docker merges it over the image's, the
 //!   embedded runtime uses exactly it (plus Docker's defaults PATH, HOSTNAME, HOME).
 //! * Both runtimes behave alike: same exit codes (128+N with the signal's name when `stop`
@@ -204,17 +204,53 @@ pub trait Container: Send + Sync {
 /// A shared runtime handle.
 pub type SharedRuntime = Arc<dyn Runtime>;
 
-/// Picks a runtime: `Some("docker")` or `Some("embedded")` forces one; `None` takes docker when
-/// a daemon answers a ping within 1.5 s, else embedded.
-pub fn detect(choice: Option<&str>) -> Result<SharedRuntime, RuntimeError> {
+/// Which runtime to use (the CLI's `--runtime docker|embedded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuntimeKind {
+    /// The Docker daemon ([`DockerRuntime`]).
+    Docker,
+    /// New namespaces on this host, no daemon ([`EmbeddedRuntime`]).
+    Embedded,
+}
+
+impl RuntimeKind {
+    /// `docker` or `embedded`, as [`Runtime::name`] says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Embedded => "embedded",
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = RuntimeError;
+
+    fn from_str(name: &str) -> Result<Self, RuntimeError> {
+        match name {
+            "docker" => Ok(Self::Docker),
+            "embedded" => Ok(Self::Embedded),
+            other => Err(RuntimeError::Unavailable {
+                runtime: "unknown",
+                reason: format!("no runtime named {other:?} (use docker or embedded)"),
+            }),
+        }
+    }
+}
+
+/// Picks a runtime: `Some(kind)` forces one; `None` takes docker when a daemon answers a ping
+/// within 1.5 s, else embedded.
+pub fn detect(choice: Option<RuntimeKind>) -> Result<SharedRuntime, RuntimeError> {
     let ping = Duration::from_millis(1500);
     match choice {
-        Some("docker") => Ok(Arc::new(DockerRuntime::connect(ping)?)),
-        Some("embedded") => Ok(Arc::new(embedded::EmbeddedRuntime::new()?)),
-        Some(other) => Err(RuntimeError::Unavailable {
-            runtime: "unknown",
-            reason: format!("no runtime named {other:?} (use docker or embedded)"),
-        }),
+        Some(RuntimeKind::Docker) => Ok(Arc::new(DockerRuntime::connect(ping)?)),
+        Some(RuntimeKind::Embedded) => Ok(Arc::new(embedded::EmbeddedRuntime::new()?)),
         None => match DockerRuntime::connect(ping) {
             Ok(d) => Ok(Arc::new(d)),
             Err(docker_err) => embedded::EmbeddedRuntime::new()
@@ -297,6 +333,16 @@ pub(crate) fn random_hex(n: usize) -> String {
 #[cfg(test)]
 mod owner_tests {
     use super::*;
+
+    #[test]
+    fn runtime_kinds_read_and_print_their_names() {
+        for kind in [RuntimeKind::Docker, RuntimeKind::Embedded] {
+            assert_eq!(kind.name().parse::<RuntimeKind>().unwrap(), kind);
+            assert_eq!(kind.to_string(), kind.name());
+        }
+        let err = "podman".parse::<RuntimeKind>().unwrap_err().to_string();
+        assert!(err.contains("no runtime named \"podman\""), "{err}");
+    }
 
     #[test]
     fn owner_tokens_tell_live_from_dead() {

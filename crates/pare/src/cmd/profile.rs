@@ -78,7 +78,7 @@ impl ProbeArgs {
         self.registry.install();
         let mut o = ProfileOptions::new(image, output);
         o.cancel = crate::signals::cancel();
-        o.runtime = self.runtime.clone();
+        o.runtime = self.runtime.as_deref().map(str::parse).transpose()?;
         o.http_probes = self
             .http_probe
             .iter()
