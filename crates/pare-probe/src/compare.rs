@@ -62,7 +62,9 @@ pub fn mark_volatile_across(records: &mut [ProbeRecord], other: &[ProbeOutcome])
 pub struct Mismatch {
     /// `status`, `header:content-type`, `body`, `exit_code`, `connected` or `error`.
     pub field: String,
+    /// The recorded value, as shown to a reader.
     pub expected: String,
+    /// The replayed value, as shown to a reader.
     pub actual: String,
 }
 
@@ -70,6 +72,7 @@ pub struct Mismatch {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.mismatches.iter().map(|m| format!("{}: expected {}, got {}", m.field, m.expected, m.actual)).collect::<Vec<_>>().join("; "))]
 pub struct Difference {
+    /// Every field that differs.
     pub mismatches: Vec<Mismatch>,
 }
 
@@ -186,12 +189,16 @@ pub fn check_expectation(spec: &ProbeSpec, outcome: &ProbeOutcome) -> Result<(),
 /// One replayed probe.
 #[derive(Debug, Clone)]
 pub struct Replay {
+    /// The probe and its recorded outcome.
     pub record: ProbeRecord,
+    /// What the replay got.
     pub actual: ProbeOutcome,
+    /// Whether that matches the recorded outcome ([`compare`]).
     pub result: Result<(), Difference>,
 }
 
 impl Replay {
+    /// The replay matched.
     pub fn ok(&self) -> bool {
         self.result.is_ok()
     }

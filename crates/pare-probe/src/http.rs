@@ -42,22 +42,28 @@ const MAX_HEAD: usize = 64 << 10;
 /// One request.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
+    /// The method, sent as given.
     pub method: &'a str,
     /// Path and query, starting with `/`.
     pub path: &'a str,
     /// Value of the `Host` header.
     pub host: &'a str,
+    /// Extra headers, sent as given (`Host` and `Connection` are the client's own).
     pub headers: &'a [(String, String)],
+    /// The request body, sent with a `Content-Length`.
     pub body: Option<&'a [u8]>,
+    /// Speak TLS (any certificate is accepted).
     pub https: bool,
 }
 
 /// A parsed response.
 #[derive(Debug, Clone, Default)]
 pub struct Response {
+    /// The status code.
     pub status: u16,
     /// Header names lower-cased, in the order received.
     pub headers: Vec<(String, String)>,
+    /// The body, de-chunked, at most [`MAX_BODY`] bytes.
     pub body: Vec<u8>,
     /// True when the body was longer than [`MAX_BODY`] and was cut.
     pub truncated: bool,

@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! HTTP/TCP/exec probes and their recorded answers.
 //!
 //! Probes reach the app through a [`Container`] (host-side endpoints for container ports, and
@@ -47,30 +48,71 @@ pub use spec::{HttpFlag, exec_argv, parse_http_flag, parse_probe_file, parse_pro
 /// recorded in its outcome).
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
+    /// Connecting to, writing to or reading from the app failed.
     #[error("{addr}: {source}")]
     Io {
+        /// The address the probe connected to.
         addr: SocketAddr,
+        /// What the socket said.
         #[source]
         source: std::io::Error,
     },
+    /// The TLS handshake or session failed.
     #[error("{addr}: TLS: {message}")]
-    Tls { addr: SocketAddr, message: String },
+    Tls {
+        /// The address the probe connected to.
+        addr: SocketAddr,
+        /// What rustls said.
+        message: String,
+    },
+    /// The port answered, but not with an HTTP response.
     #[error("{addr}: not an HTTP answer: {message}")]
-    NotHttp { addr: SocketAddr, message: String },
+    NotHttp {
+        /// The address the probe connected to.
+        addr: SocketAddr,
+        /// What was wrong, quoting the start of the answer.
+        message: String,
+    },
+    /// The runtime gave no host address for a container port.
     #[error("container port {port} is not published by the runtime")]
-    NoEndpoint { port: u16 },
+    NoEndpoint {
+        /// The container port.
+        port: u16,
+    },
+    /// A probe file could not be read.
     #[error("{path}: {source}")]
     File {
+        /// The probe file.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// A probe file is not valid.
     #[error("{path}: {message}")]
-    Spec { path: PathBuf, message: String },
+    Spec {
+        /// The probe file.
+        path: PathBuf,
+        /// What is wrong, with the place in the file.
+        message: String,
+    },
+    /// An `--http-probe` flag is not valid.
     #[error("--http-probe {flag:?}: {message}")]
-    Flag { flag: String, message: String },
+    Flag {
+        /// The flag's value as given.
+        flag: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A host command could not be run (or named a port that is not published).
     #[error("host command {command:?}: {message}")]
-    HostExec { command: String, message: String },
+    HostExec {
+        /// The command as given.
+        command: String,
+        /// Why it could not run.
+        message: String,
+    },
+    /// The runtime failed (e.g. an `exec` into the container).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
 }

@@ -46,7 +46,9 @@ fn tcp_alive(addr: SocketAddr, timeout: Duration) -> bool {
 /// What speaks on a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortKind {
+    /// HTTP/1.x in plain text.
     Http,
+    /// HTTP over TLS.
     Https,
     /// A database or broker whose handshake answered (see [`proto`]).
     Protocol(Protocol),
@@ -204,7 +206,10 @@ pub enum Readiness {
     /// The main process exited first.
     Exited(ExitInfo),
     /// Time ran out; the listed ports never answered.
-    TimedOut { waiting_for: Vec<u16> },
+    TimedOut {
+        /// The ports that never answered.
+        waiting_for: Vec<u16>,
+    },
 }
 
 /// Ports as `8080, 8443`.

@@ -19,7 +19,9 @@ use crate::{ExitInfo, PortKind, ProbeError, ProbeOptions, Readiness, classify_po
 /// new path, syscall name or exec), `listens` counts its `listen()` calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Activity {
+    /// Grows whenever the app does something new.
     pub novelty: u64,
+    /// How many `listen()` calls the app made.
     pub listens: u64,
 }
 
@@ -30,8 +32,11 @@ pub enum ReadySign {
     Log(regex::Regex),
     /// An HTTP GET of container port `port` answers with a status below 400.
     Url {
+        /// The container port.
         port: u16,
+        /// Path and query, starting with `/`.
         path: String,
+        /// Speak TLS.
         https: bool,
     },
     /// A command run inside the container exits 0.
@@ -101,17 +106,20 @@ pub struct ReadyPlan<'a> {
     /// Ports that may be given up as unused once the app is idle (the EXPOSEd ones nobody
     /// named in a probe).
     pub droppable: BTreeSet<u16>,
+    /// The user's own sign of readiness, which then decides instead of the ports.
     pub sign: Option<ReadySign>,
     /// The limit while nothing happens (busy apps get up to five times it).
     pub timeout: Duration,
     /// The trace's view of the app, when there is a trace.
     pub activity: Option<&'a dyn Fn() -> Option<Activity>>,
+    /// Timeouts of the requests and handshakes that ask the ports.
     pub probe: ProbeOptions,
 }
 
 /// How waiting ended, and what was learnt on the way.
 #[derive(Debug, Clone)]
 pub struct ReadyReport {
+    /// How waiting ended.
     pub outcome: Readiness,
     /// Ports that answered (or, for `Silent`, accepted while the app sat idle), by kind.
     pub ports: BTreeMap<u16, PortKind>,
@@ -119,6 +127,7 @@ pub struct ReadyReport {
     pub unused: Vec<u16>,
     /// How readiness was decided, in words.
     pub how: String,
+    /// How long the wait took.
     pub elapsed: Duration,
 }
 

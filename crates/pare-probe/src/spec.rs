@@ -29,9 +29,13 @@ use crate::ProbeError;
 /// `--http-probe METHOD:PATH[:PORT]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpFlag {
+    /// The HTTP method (`GET`, `POST`…).
     pub method: String,
+    /// Path and query, starting with `/`.
     pub path: String,
+    /// The container port; `None` takes the default port [`to_spec`](Self::to_spec) is given.
     pub port: Option<u16>,
+    /// Speak TLS (the flag began with `https:`).
     pub https: bool,
 }
 

@@ -36,30 +36,47 @@ pub type Fields = BTreeMap<String, String>;
 /// Why a handshake got no usable answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HandshakeError {
+    /// A socket operation failed.
     #[error("{protocol} {addr}: {op} failed")]
     Io {
+        /// The protocol spoken (`redis`, `postgres`…).
         protocol: &'static str,
+        /// The server's address.
         addr: SocketAddr,
+        /// What was being done (`connect`, `send`, `receive`).
         op: &'static str,
+        /// What the socket said.
         #[source]
         source: std::io::Error,
     },
+    /// The server said nothing in time.
     #[error("{protocol} {addr}: no answer within {}ms", .waited.as_millis())]
     Timeout {
+        /// The protocol spoken.
         protocol: &'static str,
+        /// The server's address.
         addr: SocketAddr,
+        /// How long it was waited for.
         waited: Duration,
     },
+    /// The server hung up before a whole answer.
     #[error("{protocol} {addr}: the server closed the connection after {got} bytes")]
     Closed {
+        /// The protocol spoken.
         protocol: &'static str,
+        /// The server's address.
         addr: SocketAddr,
+        /// How many bytes had arrived.
         got: usize,
     },
+    /// The answer is not what the protocol sends.
     #[error("{protocol} {addr}: {what}")]
     Malformed {
+        /// The protocol spoken.
         protocol: &'static str,
+        /// The server's address.
         addr: SocketAddr,
+        /// What was wrong with it.
         what: String,
     },
 }
