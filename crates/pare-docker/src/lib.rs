@@ -19,6 +19,11 @@
 //!
 //! bollard's request and model types are re-exported as [`bollard`], so no other crate
 //! depends on bollard directly.
+//!
+//! Not (yet) through here: pare-write's `docker load`, which runs the docker CLI (see
+//! `pare_write::docker_load` for why).
+
+#![deny(missing_docs)]
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -43,29 +48,45 @@ pub enum ConnectError {
     /// The process-wide tokio runtime could not be built.
     #[error("tokio runtime for the docker client")]
     Runtime {
+        /// Why tokio could not start it.
         #[source]
         source: std::io::Error,
     },
     /// The address could not be used (bad `DOCKER_HOST`, missing TLS material, …).
     #[error("{host}")]
     Address {
+        /// The daemon, as the user named it.
         host: String,
+        /// What bollard said.
         #[source]
         source: ApiError,
     },
-    /// The daemon answered the version or ping request with an error.
+    /// The daemon could not be reached, or answered the version or ping request with an
+    /// error.
     #[error("{host}")]
     Refused {
+        /// The daemon, as the user named it.
         host: String,
+        /// What bollard said.
         #[source]
         source: ApiError,
     },
     /// The daemon did not answer the version request in time.
     #[error("{host}: no answer within {timeout:?}")]
-    NoAnswer { host: String, timeout: Duration },
+    NoAnswer {
+        /// The daemon, as the user named it.
+        host: String,
+        /// How long it was waited for.
+        timeout: Duration,
+    },
     /// The daemon did not answer the ping in time.
     #[error("{host}: no ping answer within {timeout:?}")]
-    NoPing { host: String, timeout: Duration },
+    NoPing {
+        /// The daemon, as the user named it.
+        host: String,
+        /// How long it was waited for.
+        timeout: Duration,
+    },
 }
 
 /// A connected client: the bollard handle with its negotiated API version, and the host it
