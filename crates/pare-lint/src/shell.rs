@@ -8,8 +8,8 @@
 //! `&`, subshells, `$(…)`/backticks, `sh -c '…'` and embedded heredocs, and must never fail on
 //! odd input (templates with `{{ }}`, half-written scripts). A strict parser would turn those into
 //! errors and lose every finding of the file; this tokenizer degrades gracefully and is a few
-//! hundred nanoseconds per RUN. ShellCheck-level analysis (SC codes) is out of scope and can be
-//! added as an optional external pass over [`crate::Linted::scripts`].
+//! hundred nanoseconds per RUN. ShellCheck-level analysis (SC codes) is not done here: it is the
+//! optional external pass in [`crate::shellcheck`].
 
 /// One simple command: its name and arguments (quotes removed, expansions kept verbatim).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -4,8 +4,8 @@
 //! the format is small, so pare reads it itself. Two layouts exist:
 //!
 //! * new (`glibc-ld.so.cache1.1`, the only one glibc ≥ 2.32 writes): a 48-byte header
-//!   (magic[17] "glibc-ld.so.cache", version[3] "1.1", nlibs u32, len_strings u32, flags u8,
-//!   pad[3], extension_offset u32, unused[3] u32), then `nlibs` 24-byte entries (flags i32,
+//!   (`magic[17]` "glibc-ld.so.cache", `version[3]` "1.1", nlibs u32, len_strings u32, flags u8,
+//!   `pad[3]`, extension_offset u32, `unused[3]` u32), then `nlibs` 24-byte entries (flags i32,
 //!   key u32, value u32, osversion u32, hwcap u64). `key`/`value` are offsets of NUL-terminated
 //!   strings counted from the start of the new header.
 //! * old (`ld.so-1.7.0`, 11 bytes + pad to 12, nlibs u32, 12-byte entries), optionally followed

@@ -24,7 +24,7 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-/// Parses the arguments after argv[0].
+/// Parses the arguments after `argv[0]`.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, SensorError> {
     let mut output = None;
     let mut user = None;

@@ -203,8 +203,8 @@ fn handle(mut conn: TcpStream, st: &State) -> std::io::Result<()> {
         if let Fault::ManifestStatus(code) = st.fault {
             return status_reply(&mut conn, code);
         }
-        let bytes = if reference.starts_with("sha256:") {
-            std::fs::read(st.layout.join("blobs/sha256").join(&reference[7..])).ok()
+        let bytes = if let Some(hex) = reference.strip_prefix("sha256:") {
+            std::fs::read(st.layout.join("blobs/sha256").join(hex)).ok()
         } else if let Fault::Manifest(doc) = &st.fault {
             Some(doc.clone())
         } else {
