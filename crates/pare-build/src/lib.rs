@@ -32,17 +32,21 @@ pub use why::{WhyAnswer, why};
 
 /// Errors of `pare build`. Each names the image, path or phase it concerns.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     #[error(transparent)]
     Reference(#[from] pare_reference::ReferenceError),
     #[error(transparent)]
     Source(#[from] pare_source::SourceError),
-    #[error("{image}: extracting into {dest}: {message}")]
+    #[error("{image}: extracting into {dest}")]
     Extract {
         image: String,
         dest: PathBuf,
-        message: String,
+        #[source]
+        source: Box<pare_layerfs::LayerFsError>,
     },
+    #[error("{image}: extracting into {dest}: the extraction thread panicked")]
+    ExtractPanicked { image: String, dest: PathBuf },
     #[error(transparent)]
     Profile(#[from] pare_profile::ProfileError),
     #[error(transparent)]
@@ -53,8 +57,12 @@ pub enum BuildError {
     Runtime(#[from] pare_runtime::RuntimeError),
     #[error(transparent)]
     Verify(#[from] pare_verify::VerifyError),
-    #[error("{image}: analysis: {message}")]
-    Analyze { image: String, message: String },
+    #[error("{image}: analysis")]
+    Analyze {
+        image: String,
+        #[source]
+        source: Box<pare_xray::XrayError>,
+    },
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error(
@@ -320,7 +328,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
             .map_err(|e| BuildError::Extract {
                 image: reference.to_string(),
                 dest: rootfs.clone(),
-                message: e.to_string(),
+                source: Box::new(e),
             })
     };
     let extract_detail = pare_xray::render::plural(image.layers.len() as u64, "layer");
@@ -377,10 +385,9 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                     let result = phases.run("profile", rt.name(), || trace(target));
                     let (extracted, took) = handle.join().unwrap_or_else(|_| {
                         (
-                            Err(BuildError::Extract {
+                            Err(BuildError::ExtractPanicked {
                                 image: reference.to_string(),
                                 dest: rootfs.clone(),
-                                message: "extraction thread panicked".into(),
                             }),
                             Duration::ZERO,
                         )
@@ -531,14 +538,14 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 let before = pare_xray::analyze(source.as_ref(), &xopts).map_err(|e| {
                     BuildError::Analyze {
                         image: reference.to_string(),
-                        message: e.to_string(),
+                        source: Box::new(e),
                     }
                 })?;
                 let slim_source = pare_source::open(&slim_ref, &OpenOptions::default())?;
                 let after = pare_xray::analyze(slim_source.as_ref(), &xopts).map_err(|e| {
                     BuildError::Analyze {
                         image: slim_ref.to_string(),
-                        message: e.to_string(),
+                        source: Box::new(e),
                     }
                 })?;
                 Ok((Some(before), Some(after)))
@@ -675,7 +682,7 @@ fn verify_slim(
         pare_layerfs::extract(src.as_ref(), &dir).map_err(|e| BuildError::Extract {
             image: slim.to_string(),
             dest: dir.clone(),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
         (None, Some(dir))
     };
@@ -741,7 +748,12 @@ fn verify_slim(
                 &vopts,
             ) {
                 Ok(missing) => v.likely_missing = missing,
-                Err(e) => v.likely_missing = vec![format!("(traced re-run failed: {e})")],
+                Err(e) => {
+                    v.likely_missing = vec![format!(
+                        "(traced re-run failed: {})",
+                        pare_progress::chain(&e)
+                    )]
+                }
             }
         }
     }

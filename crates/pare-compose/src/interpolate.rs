@@ -12,6 +12,7 @@ use serde_yaml::Value;
 
 /// An interpolation failure; `at` is the YAML path of the value (`services.api.image`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InterpolateError {
     #[error(
         "{at}: variable {name} is not set and has no default (set it or give ${{{name}:-default}})"

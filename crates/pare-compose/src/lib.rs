@@ -21,8 +21,9 @@ pub use model::{Condition, LoadOptions, MountSpec, Project, Service, XPare};
 
 /// Errors of a compose run. Each names the file, service, key or port involved.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ComposeError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

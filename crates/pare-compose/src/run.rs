@@ -125,6 +125,7 @@ impl Summary {
 
 /// Errors that need the daemon.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     #[error(transparent)]
     Compose(#[from] ComposeError),
@@ -155,6 +156,12 @@ pub enum RunError {
     },
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
+    #[error("{image}")]
+    Verify {
+        image: String,
+        #[source]
+        source: pare_verify::VerifyError,
+    },
 }
 
 fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -499,7 +506,7 @@ fn wait_condition(c: &DockerContainer, cond: Condition, timeout: Duration) -> Re
                 e.code
             )),
             Ok(None) => Err(format!("did not complete within {}s", timeout.as_secs())),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(pare_progress::chain(&e)),
         },
         Condition::ServiceHealthy => loop {
             match c.health() {
@@ -511,7 +518,7 @@ fn wait_condition(c: &DockerContainer, cond: Condition, timeout: Duration) -> Re
                     );
                 }
                 Ok(Health::Starting) => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(pare_progress::chain(&e)),
             }
             if let Ok(Some(e)) = c.wait(Duration::ZERO) {
                 return Err(format!("exited with {} before it was healthy", e.code));
@@ -737,7 +744,7 @@ pub fn run(
             let result = verify_one(&mut inst, svc, t, &order, &slim_images, &opts.artifacts);
             let (verification, mut problems) = match result {
                 Ok(v) => v,
-                Err(e) => (None, vec![e.to_string()]),
+                Err(e) => (None, vec![pare_progress::chain(&e)]),
             };
             let ok = problems.is_empty() && verification.as_ref().is_some_and(|v| v.ok());
             progress.end("verify", tv.elapsed(), if ok { "passed" } else { "failed" });
@@ -1008,9 +1015,9 @@ fn verify_one(
         ..Default::default()
     };
     let v = pare_verify::verify(&joined, &spec, &profile.probes, &vopts).map_err(|e| {
-        RunError::File {
-            path: PathBuf::from(t),
-            message: e.to_string(),
+        RunError::Verify {
+            image: t.to_string(),
+            source: e,
         }
     })?;
     Ok((Some(v), Vec::new()))

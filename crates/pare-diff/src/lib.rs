@@ -24,6 +24,7 @@ pub use surface::findings;
 
 /// Errors from comparing images. `Display` names the image (`A` or `B`) at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DiffError {
     /// Reading one image's layers (pare-xray's streaming pass) failed.
     #[error("{side} ({name})")]

@@ -45,8 +45,9 @@ pub enum Kind {
 /// Errors while reading or extracting layers. Every variant names the layer (digest) and, where
 /// there is one, the entry or path at fault; `Display` is a single line.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LayerFsError {
-    #[error("layer {layer}: {source}")]
+    #[error("layer {layer}")]
     Source {
         layer: String,
         #[source]
@@ -64,7 +65,7 @@ pub enum LayerFsError {
         entry: String,
         issue: PathIssue,
     },
-    #[error("layer {layer}: {path}: {source}")]
+    #[error("layer {layer}: {path}")]
     Io {
         layer: String,
         path: PathBuf,

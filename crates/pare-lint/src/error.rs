@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// A Dockerfile syntax error with its position (reported as DL1000).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParseError {
     #[error("{line}:{column}: {message}")]
     Syntax {
@@ -33,8 +34,9 @@ impl ParseError {
 
 /// Errors reading inputs or configuration.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LintError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -43,6 +45,6 @@ pub enum LintError {
     Config { path: PathBuf, message: String },
     #[error("invalid value {value:?} for {what}")]
     Value { what: String, value: String },
-    #[error("cannot write report: {0}")]
+    #[error("cannot write report")]
     Write(#[from] std::io::Error),
 }

@@ -47,9 +47,10 @@ pub use spec::{HttpFlag, exec_argv, parse_http_flag, parse_probe_file, parse_pro
 /// Errors of the probe machinery (a probe that gets a bad answer is not an error: it is
 /// recorded in its outcome).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProbeError {
     /// Connecting to, writing to or reading from the app failed.
-    #[error("{addr}: {source}")]
+    #[error("{addr}")]
     Io {
         /// The address the probe connected to.
         addr: SocketAddr,
@@ -80,7 +81,7 @@ pub enum ProbeError {
         port: u16,
     },
     /// A probe file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     File {
         /// The probe file.
         path: PathBuf,

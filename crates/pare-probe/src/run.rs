@@ -87,7 +87,7 @@ pub(crate) fn http_probe(
     };
     let addr = match endpoint(container, *port) {
         Ok(a) => a,
-        Err(e) => return (error_outcome(e), None),
+        Err(e) => return (error_outcome(pare_progress::chain(&e)), None),
     };
     let host = host_header(*port, *https);
     let req = http::Request {
@@ -100,7 +100,7 @@ pub(crate) fn http_probe(
     };
     match http::request(addr, &req, opts.timeout) {
         Ok(resp) => (http_outcome(&resp, path, *port, *https, addr), Some(resp)),
-        Err(e) => (error_outcome(e), None),
+        Err(e) => (error_outcome(pare_progress::chain(&e)), None),
     }
 }
 
@@ -119,7 +119,7 @@ pub fn run_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOption
                 connected: Some(port_alive(container, *port, addr, opts.timeout)),
                 ..Default::default()
             },
-            Err(e) => error_outcome(e),
+            Err(e) => error_outcome(pare_progress::chain(&e)),
         },
         ProbeSpec::Exec { argv } => match container.exec(argv, opts.timeout) {
             Ok(out) => ProbeOutcome {
@@ -128,7 +128,7 @@ pub fn run_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOption
                 body_len: Some(out.stdout.len() as u64),
                 ..Default::default()
             },
-            Err(e) => error_outcome(e),
+            Err(e) => error_outcome(pare_progress::chain(&e)),
         },
         ProbeSpec::HostExec { command } => match host_exec(container, command, opts.timeout) {
             Ok((code, stdout)) => ProbeOutcome {
@@ -137,7 +137,7 @@ pub fn run_probe(container: &dyn Container, spec: &ProbeSpec, opts: &ProbeOption
                 body_len: Some(stdout.len() as u64),
                 ..Default::default()
             },
-            Err(e) => error_outcome(e),
+            Err(e) => error_outcome(pare_progress::chain(&e)),
         },
         ProbeSpec::Job => job_outcome(container, opts.job_timeout),
         ProbeSpec::Protocol { port, protocol } => {
@@ -164,7 +164,7 @@ fn job_outcome(container: &dyn Container, timeout: Duration) -> ProbeOutcome {
             }
         }
         Ok(None) => error_outcome(format!("still running after {}s", timeout.as_secs())),
-        Err(e) => error_outcome(e),
+        Err(e) => error_outcome(pare_progress::chain(&e)),
     }
 }
 
@@ -177,7 +177,7 @@ fn protocol_outcome(
 ) -> ProbeOutcome {
     let addr = match endpoint(container, port) {
         Ok(a) => a,
-        Err(e) => return error_outcome(e),
+        Err(e) => return error_outcome(pare_progress::chain(&e)),
     };
     // A server that says it is still starting gets asked again (for up to the probe timeout),
     // so the outcome is its answer once it serves, whenever the probe happened to run.

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 /// Errors of `pare profile`. Each names the image, file or port involved.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProfileError {
     /// The image reference could not be parsed (`pare profile BAD`).
     #[error(transparent)]
@@ -13,14 +14,15 @@ pub enum ProfileError {
     #[error(transparent)]
     Source(#[from] pare_source::SourceError),
     /// Extracting the image's layers for the embedded runtime failed.
-    #[error("{image}: extracting the root filesystem into {dest}: {message}")]
+    #[error("{image}: extracting the root filesystem into {dest}")]
     Extract {
         /// The image reference as given.
         image: String,
         /// The `rootfs` directory inside the temp dir the layers were being extracted into.
         dest: PathBuf,
-        /// The extraction error, flattened to text.
-        message: String,
+        /// The extraction error.
+        #[source]
+        source: Box<pare_layerfs::LayerFsError>,
     },
     /// The runtime failed to start, wait for, exec in, stop or remove the container.
     #[error(transparent)]
@@ -99,7 +101,7 @@ pub enum ProfileError {
         /// sensor wrote to stderr.
         message: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     /// Reading or writing a file or directory of the run (output dir, temp dirs, probe file,
     /// sensor, artifacts) failed.
     Io {

@@ -103,7 +103,7 @@ fn prepare(opts: &ProfileOptions) -> Result<Prepared, ProfileError> {
             pare_layerfs::extract(source.as_ref(), &dest).map_err(|e| ProfileError::Extract {
                 image: reference.to_string(),
                 dest: dest.clone(),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
             rootfs_dir = Some(dir);
             Target::Rootfs(dest)
@@ -324,7 +324,11 @@ fn sensor_report(
     for (i, t) in exec_traces.iter().enumerate() {
         match t.as_deref().map(|p| read_report(p, &[])) {
             Some(Ok(r)) => merge_report(&mut report, r, &format!("exec probe {}", i + 1)),
-            Some(Err(e)) => report.notices.push(format!("exec probe {}: trace unreadable: {e}", i + 1)),
+            Some(Err(e)) => report.notices.push(format!(
+                "exec probe {}: trace unreadable: {}",
+                i + 1,
+                pare_progress::chain(&e)
+            )),
             None => report.notices.push(format!(
                 "exec probe {}: could not run under the sensor; its files are only known to fanotify",
                 i + 1

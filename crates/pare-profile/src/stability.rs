@@ -44,11 +44,11 @@ pub(crate) fn stability_run(
     let replayed = match start_and_replay(runtime, &plain, records, &plan, |_, r| r) {
         Ok(r) => r,
         Err(ReplayError::Start(e)) => {
-            report.notices.push(skipped(e.to_string()));
+            report.notices.push(skipped(pare_progress::chain(&e)));
             return None;
         }
         Err(ReplayError::Ready(e)) => {
-            report.notices.push(not_ready(e.to_string()));
+            report.notices.push(not_ready(pare_progress::chain(&e)));
             return None;
         }
     };

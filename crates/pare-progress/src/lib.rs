@@ -8,6 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod chain;
+pub use chain::chain;
+
 /// Receives progress. Implemented by the binary; every method may be called from any thread.
 pub trait Progress: Send + Sync {
     /// A phase starts (`open`, `profile`, `verify`, …), with a short detail (the image, the

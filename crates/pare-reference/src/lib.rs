@@ -57,6 +57,7 @@ pub enum ImageRef {
 
 /// Why a reference could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReferenceError {
     /// The reference is empty or only whitespace.
     #[error("empty image reference")]

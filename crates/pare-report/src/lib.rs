@@ -21,6 +21,7 @@ pub use tree::{Mark, Tree, TreeBuilder};
 pub const MAX_ROWS: usize = 5000;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReportError {
     #[error("rendering the {what} report")]
     Render {

@@ -137,6 +137,7 @@ pub struct ExecOutput {
 
 /// Errors from a runtime. Variants name the container, image or path involved.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RuntimeError {
     #[error("docker: {message}")]
     Docker { message: String },
@@ -148,7 +149,7 @@ pub enum RuntimeError {
         context: String,
         cause: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -257,7 +258,11 @@ pub fn detect(choice: Option<RuntimeKind>) -> Result<SharedRuntime, RuntimeError
                 .map(|e| Arc::new(e) as SharedRuntime)
                 .map_err(|e| RuntimeError::Unavailable {
                     runtime: "embedded",
-                    reason: format!("{e}; and docker: {docker_err}"),
+                    reason: format!(
+                        "{}; and docker: {}",
+                        pare_progress::chain(&e),
+                        pare_progress::chain(&docker_err)
+                    ),
                 }),
         },
     }

@@ -235,7 +235,7 @@ impl LibResolver {
                         r.cache.entry(e.name.clone()).or_default().push(e);
                     }
                 }
-                Err(e) => r.warnings.push(e.to_string()),
+                Err(e) => r.warnings.push(pare_progress::chain(&e)),
             }
         }
         let mut seen = Vec::new();

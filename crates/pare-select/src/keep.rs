@@ -203,7 +203,7 @@ impl KeepSet {
         let res = match self.root.resolve(&raw, true) {
             Ok(r) => r,
             Err(e) => {
-                self.warnings.push(e.to_string());
+                self.warnings.push(pare_progress::chain(&e));
                 return None;
             }
         };

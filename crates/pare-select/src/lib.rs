@@ -38,9 +38,10 @@ pub const MAX_REASONS: usize = 8;
 /// Why [`select`] failed. Problems with single files of the image are warnings in
 /// [`Selection::warnings`], not errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SelectError {
     /// Reading the rootfs at `path` failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The host path.
         path: PathBuf,
@@ -74,7 +75,7 @@ pub enum SelectError {
         reason: String,
     },
     /// A glob given to `flag` does not parse.
-    #[error("bad glob {pattern:?} in {flag}: {source}")]
+    #[error("bad glob {pattern:?} in {flag}")]
     Glob {
         /// The flag (`--exclude`, `--include-path`, `--preserve-path`).
         flag: &'static str,

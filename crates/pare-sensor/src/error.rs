@@ -2,10 +2,11 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong in the sensor itself (never the app's own failures).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SensorError {
     #[error("{0}")]
     Usage(String),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -24,7 +25,7 @@ pub enum SensorError {
         reason: String,
         code: i32,
     },
-    #[error("writing report: {0}")]
+    #[error("writing report")]
     Json(#[from] serde_json::Error),
 }
 

@@ -47,7 +47,7 @@ fn main() {
     let args = match args::parse(std::env::args_os().skip(1)) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("pare-sensor: {e}");
+            eprintln!("pare-sensor: {}", pare_progress::chain(&e));
             std::process::exit(2);
         }
     };
@@ -72,8 +72,10 @@ fn main() {
             2
         }
         Ok(Err(e)) => {
-            eprintln!("pare-sensor: {e}");
-            report.notices.push(format!("sensor error: {e}"));
+            eprintln!("pare-sensor: {}", pare_progress::chain(&e));
+            report
+                .notices
+                .push(format!("sensor error: {}", pare_progress::chain(&e)));
             match e {
                 SensorError::Command { code, .. } => code,
                 _ => 2,
@@ -81,7 +83,7 @@ fn main() {
         }
     };
     if let Err(e) = write_report(&args.output, &report) {
-        eprintln!("pare-sensor: {e}");
+        eprintln!("pare-sensor: {}", pare_progress::chain(&e));
         std::process::exit(2);
     }
     std::process::exit(code);

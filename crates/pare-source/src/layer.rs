@@ -187,7 +187,7 @@ fn open_layer_reader(
 
 impl LayerReader {
     fn fail(&mut self, err: SourceError, kind: io::ErrorKind) -> io::Error {
-        self.state = State::Failed(err.to_string());
+        self.state = State::Failed(pare_progress::chain(&err));
         io::Error::new(kind, err)
     }
 

@@ -73,8 +73,9 @@ pub struct OpenOptions {
 
 /// Errors from opening or reading a source. Every variant names the file or digest at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SourceError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

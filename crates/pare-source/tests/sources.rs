@@ -699,3 +699,14 @@ fn docker_archive_without_manifest_json_is_read_as_oci_layout() {
     check_image(&*tagged, &img);
     assert!(open_str(&format!("oci-archive:{}:other", path.display())).is_err());
 }
+
+/// An error names what failed and keeps the cause as its source, not in its own message, so
+/// that printing the chain gives the cause once.
+#[test]
+fn a_missing_layout_keeps_its_cause_as_the_source() {
+    let e = open_str("oci:/nonexistent").err().expect("no layout there");
+    assert_eq!(e.to_string(), "/nonexistent");
+    let cause = std::error::Error::source(&e).expect("the cause");
+    assert_eq!(cause.to_string(), "not a directory");
+    assert_eq!(pare_progress::chain(&e), "/nonexistent: not a directory");
+}

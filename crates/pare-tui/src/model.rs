@@ -50,6 +50,7 @@ pub struct Image {
 
 /// Errors from reading an image for the explorer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TuiError {
     #[error(transparent)]
     Layers(#[from] pare_layerfs::LayerFsError),

@@ -25,6 +25,7 @@ pub struct ResolvedUser {
 
 /// Why a `USER` could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UserError {
     /// A user name that is neither in passwd nor a number (the name as given).
     #[error("user {0:?} not found in /etc/passwd")]

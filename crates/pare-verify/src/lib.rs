@@ -16,14 +16,15 @@ use serde::{Deserialize, Serialize};
 /// Errors that stop verification from running at all (a probe that answers differently is not
 /// an error: it is a failed [`ProbeVerdict`]).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
-    #[error("starting the slim image: {0}")]
+    #[error("starting the slim image")]
     /// The runtime could not start the slim image's container.
     Start(#[source] RuntimeError),
-    #[error("slim image: {0}")]
+    #[error("slim image")]
     /// The runtime failed while the slim container ran (wait, logs, stop, remove).
     Runtime(#[from] RuntimeError),
-    #[error("slim image: {0}")]
+    #[error("slim image")]
     /// Waiting for the slim app to get ready failed (a bad recorded ready sign, or the app
     /// exited or never answered before it was ready).
     Ready(#[from] pare_profile::ProfileError),

@@ -183,7 +183,7 @@ pub(crate) fn write_tar<W: Write>(
 ) -> Result<(W, u64, u64), WriteError> {
     let root = Rootfs::new(rootfs).map_err(|e| WriteError::Rootfs {
         path: rootfs.to_path_buf(),
-        reason: e.to_string(),
+        reason: pare_progress::chain(&e),
     })?;
     let mut paths: Vec<&str> = sel
         .entries

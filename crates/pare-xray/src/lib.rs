@@ -27,6 +27,7 @@ pub use surface::{EnvSecret, ModeFinding, PathSecret, Surface, ToolFinding, env_
 
 /// Errors from analysis. `Display` is one line naming the layer, file or config at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum XrayError {
     #[error(transparent)]
     Layers(#[from] LayerFsError),

@@ -24,21 +24,9 @@ pub fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The error and its causes joined with `: `, skipping a cause whose text the message
-/// already holds (an error that prints its source and also returns it from `source()`).
+/// The error and its causes joined with `: `, each cause once.
 fn message(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
+    pare_progress::chain(e.as_ref())
 }
 
 /// Newlines and runs of spaces (a daemon's multi-line message) folded into one line.

@@ -58,6 +58,16 @@ fn a_layout_directory_given_as_an_image_suggests_oci() {
         .success();
 }
 
+/// The error names the path and gives its cause once: the library error keeps the cause as its
+/// source, and the binary joins the chain on one line.
+#[test]
+fn a_missing_layout_names_the_path_and_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, lines) = fails(pare(dir.path()).args(["xray", "oci:/nonexistent"]));
+    assert_eq!(code, 2);
+    assert_eq!(lines, ["pare: error: /nonexistent: not a directory"]);
+}
+
 #[test]
 fn a_saved_archive_given_as_an_image_suggests_docker_archive() {
     let dir = tempfile::tempdir().unwrap();

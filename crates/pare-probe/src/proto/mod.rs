@@ -35,6 +35,7 @@ pub type Fields = BTreeMap<String, String>;
 
 /// Why a handshake got no usable answer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// A socket operation failed.
     #[error("{protocol} {addr}: {op} failed")]

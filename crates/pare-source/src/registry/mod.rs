@@ -108,6 +108,7 @@ pub fn registry_options() -> RegistryOptions {
 /// What went wrong talking to a registry. Wrapped in [`SourceError::Registry`], which names the
 /// reference.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
     #[error("invalid reference: {0}")]
     Reference(String),
