@@ -1,7 +1,7 @@
 //! pare diff on synthetic in-memory images.
 
 use pare_diff::{Change, Diff, Only, Options, diff, render};
-use pare_layerfs::testing::{LayerBuilder, MemSource};
+use pare_test_support::layer::{LayerBuilder, MemSource};
 use serde_json::json;
 
 fn base() -> Vec<u8> {

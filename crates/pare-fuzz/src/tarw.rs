@@ -40,7 +40,7 @@ pub fn sparse(out: &mut Vec<u8>, name: &[u8], data: &[u8], real_size: u64) {
         let n = name.len().min(100);
         h.as_old_mut().name[..n].copy_from_slice(&name[..n]);
     }
-    pare_layerfs::testing::set_sparse_map(&mut h, data.len() as u64, real_size);
+    pare_test_support::layer::set_sparse_map(&mut h, data.len() as u64, real_size);
     h.set_cksum();
     out.extend_from_slice(h.as_bytes());
     out.extend_from_slice(data);

@@ -13,7 +13,6 @@ mod extract;
 pub mod inroot;
 mod merge;
 mod path;
-pub mod testing;
 mod walk;
 
 use std::path::PathBuf;

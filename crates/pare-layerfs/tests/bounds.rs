@@ -5,10 +5,10 @@
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use pare_layerfs::testing::{LayerBuilder, MemSource};
 use pare_layerfs::{
     Kind, LayerContent, MAX_DEPTH, MAX_PATH, ReadOptions, extract, read_image, read_layer,
 };
+use pare_test_support::layer::{LayerBuilder, MemSource};
 
 fn tar_of(layer: Vec<u8>) -> LayerContent {
     LayerContent::Tar(Box::new(Cursor::new(layer)))

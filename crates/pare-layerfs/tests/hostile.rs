@@ -3,8 +3,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use pare_layerfs::testing::{LayerBuilder as L, MemSource};
 use pare_layerfs::{LayerFsError, ReadOptions, extract, read_image};
+use pare_test_support::layer::{LayerBuilder as L, MemSource};
 
 fn src(layers: Vec<Vec<u8>>) -> MemSource {
     let n = layers.len();

@@ -1,7 +1,7 @@
 //! Waste accounting against hand-computed byte counts.
 
-use pare_layerfs::testing::{LayerBuilder as L, MemSource};
 use pare_layerfs::{Kind, MergedFs, ReadOptions, Supersede, read_image};
+use pare_test_support::layer::{LayerBuilder as L, MemSource};
 
 fn merged(layers: Vec<Vec<u8>>) -> MergedFs {
     let n = layers.len();

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pare_diff::Options;
-use pare_layerfs::testing::{LayerBuilder, MemSource};
 use pare_report::TreeBuilder;
+use pare_test_support::layer::{LayerBuilder, MemSource};
 
 const HOSTILE: &str = "usr/share/<script>alert(1)</script>";
 const ANSI: &str = "usr/share/evil\x1b[31mred";

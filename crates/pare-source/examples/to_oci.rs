@@ -5,8 +5,8 @@
 
 use std::io::Read;
 
-use pare_source::fixture::{Image, write_oci_layout};
 use pare_source::{Compression, ImageRef, LayerContent, OpenOptions, open};
+use pare_test_support::fixture::{Image, write_oci_layout};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -299,7 +299,7 @@ pub fn drain_and_verify(reader: &mut dyn Read) -> io::Result<u64> {
 mod tests {
     use super::*;
     use crate::digest::sha256_digest;
-    use crate::fixture::compress;
+    use pare_test_support::fixture::compress;
 
     fn read(stored: Vec<u8>, spec: BlobSpec) -> io::Result<Vec<u8>> {
         let mut r =

@@ -11,7 +11,6 @@ use std::sync::Arc;
 mod daemon;
 mod digest;
 mod docker_archive;
-pub mod fixture;
 pub mod hint;
 mod layer;
 mod layout;

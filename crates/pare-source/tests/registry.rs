@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use fake_registry::{FakeRegistry, Fault};
-use pare_source::fixture::{self, Image};
 use pare_source::registry::{PushOptions, RegistryOptions, push_layout, set_registry_options};
 use pare_source::{Compression, ImageRef, LayerContent, OpenOptions, Platform, SourceError};
+use pare_test_support::fixture::{self, Image};
 
 /// One cache for this test binary (the options are process-wide); every test uses content of
 /// its own, so no test finds another's blobs in it.

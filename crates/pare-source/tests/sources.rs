@@ -4,10 +4,10 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use pare_source::fixture::{self, DockerArchiveFormat, Image};
 use pare_source::{
     Compression, ImageRef, ImageSource, LayerContent, OpenOptions, Platform, SourceError, open,
 };
+use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
 
 fn layers() -> Vec<Vec<u8>> {
     vec![

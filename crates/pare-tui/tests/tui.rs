@@ -1,7 +1,7 @@
 //! The explorer on ratatui's TestBackend: screens after key presses, as insta snapshots.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use pare_layerfs::testing::{LayerBuilder, MemSource};
+use pare_test_support::layer::{LayerBuilder, MemSource};
 use pare_tui::{App, Image};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

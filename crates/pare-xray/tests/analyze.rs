@@ -1,6 +1,6 @@
 //! Report contents from synthetic images: waste, surface, packages, history.
 
-use pare_layerfs::testing::{LayerBuilder as L, MemSource};
+use pare_test_support::layer::{LayerBuilder as L, MemSource};
 use pare_xray::{Options, Report, analyze, ci};
 use serde_json::json;
 

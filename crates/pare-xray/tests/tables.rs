@@ -2,7 +2,7 @@
 //! start, long instructions their end, each row stays one line, no line is wider than asked
 //! and none ends in a space.
 
-use pare_layerfs::testing::{LayerBuilder as L, MemSource};
+use pare_test_support::layer::{LayerBuilder as L, MemSource};
 use pare_xray::{Options, analyze, ci};
 use serde_json::json;
 

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 
 use assert_cmd::Command;
-use pare_layerfs::testing::LayerBuilder as L;
 use pare_source::Compression;
-use pare_source::fixture::{self, DockerArchiveFormat, Image};
+use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
+use pare_test_support::layer::LayerBuilder as L;
 
 fn pare(cwd: &Path) -> Command {
     let mut c = Command::cargo_bin("pare").unwrap();

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pare_layerfs::testing::LayerBuilder as L;
 use pare_source::Compression;
-use pare_source::fixture::{self, Image};
+use pare_test_support::fixture::{self, Image};
+use pare_test_support::layer::LayerBuilder as L;
 
 fn layout(dir: &Path) -> String {
     let img = Image::new(vec![

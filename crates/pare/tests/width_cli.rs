@@ -2,8 +2,8 @@
 //! wraps to it too; `--format json` does not change with it.
 
 use assert_cmd::Command;
-use pare_layerfs::testing::LayerBuilder as L;
-use pare_source::fixture::{self, DockerArchiveFormat, Image};
+use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
+use pare_test_support::layer::LayerBuilder as L;
 
 fn pare() -> Command {
     let mut c = Command::cargo_bin("pare").unwrap();

@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use pare_layerfs::testing::LayerBuilder as L;
 use pare_source::Compression;
-use pare_source::fixture::{self, DockerArchiveFormat, Image};
+use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
+use pare_test_support::layer::LayerBuilder as L;
 use serde_json::{Value, json};
 
 fn pare() -> Command {

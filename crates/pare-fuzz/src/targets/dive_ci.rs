@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use pare_layerfs::testing::{LayerBuilder, MemSource};
+use pare_test_support::layer::{LayerBuilder, MemSource};
 use pare_xray::{CiRules, Report};
 
 fn report() -> &'static Report {

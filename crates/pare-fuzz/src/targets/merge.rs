@@ -125,7 +125,7 @@ pub fn run(data: &[u8]) {
         "rootfs": {"type": "layers", "diff_ids": []},
         "history": history,
     });
-    let src = pare_layerfs::testing::MemSource::new(layers, cfg);
+    let src = pare_test_support::layer::MemSource::new(layers, cfg);
     let opts = pare_xray::Options {
         top: 5,
         hash: true,

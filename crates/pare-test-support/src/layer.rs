@@ -1,15 +1,15 @@
-//! Test helpers (public so other crates' tests can use them): build layer tars in memory,
-//! hostile ones included, and serve them as an [`ImageSource`] without any I/O.
+//! Build layer tars in memory, hostile ones included, and serve them as an [`ImageSource`] without any I/O.
 
 use std::io::Cursor;
 
 use pare_image::{Compression, ImageConfiguration, LayerDescriptor, ResolvedImage};
 
-use crate::{ImageSource, LayerContent, SourceError};
+use pare_source::{ImageSource, LayerContent, SourceError};
 
 /// Builds one uncompressed layer tar.
 pub struct LayerBuilder {
     b: tar::Builder<Vec<u8>>,
+    mtime: u64,
 }
 
 impl Default for LayerBuilder {
@@ -18,22 +18,30 @@ impl Default for LayerBuilder {
     }
 }
 
-fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+/// The mtime of the entries of [`LayerBuilder::new`].
+const MTIME: u64 = 1_700_000_000;
+
+fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(mode);
     h.set_size(size);
     h.set_uid(0);
     h.set_gid(0);
-    h.set_mtime(1_700_000_000);
+    h.set_mtime(mtime);
     h
 }
 
 impl LayerBuilder {
     pub fn new() -> Self {
+        Self::with_mtime(MTIME)
+    }
+
+    /// A builder whose entries all have modification time `mtime` (seconds since the epoch).
+    pub fn with_mtime(mtime: u64) -> Self {
         let mut b = tar::Builder::new(Vec::new());
         b.mode(tar::HeaderMode::Deterministic);
-        LayerBuilder { b }
+        LayerBuilder { b, mtime }
     }
 
     fn append(mut self, mut h: tar::Header, path: &str, data: &[u8]) -> Self {
@@ -48,7 +56,8 @@ impl LayerBuilder {
     }
 
     pub fn dir_mode(self, path: &str, mode: u32) -> Self {
-        self.append(header(tar::EntryType::Directory, mode, 0), path, &[])
+        let h = header(tar::EntryType::Directory, mode, 0, self.mtime);
+        self.append(h, path, &[])
     }
 
     pub fn file(self, path: &str, data: &[u8]) -> Self {
@@ -56,11 +65,8 @@ impl LayerBuilder {
     }
 
     pub fn file_mode(self, path: &str, data: &[u8], mode: u32) -> Self {
-        self.append(
-            header(tar::EntryType::Regular, mode, data.len() as u64),
-            path,
-            data,
-        )
+        let h = header(tar::EntryType::Regular, mode, data.len() as u64, self.mtime);
+        self.append(h, path, data)
     }
 
     /// A regular file of `size` bytes of `fill`.
@@ -69,7 +75,7 @@ impl LayerBuilder {
     }
 
     pub fn symlink(mut self, path: &str, target: &str) -> Self {
-        let mut h = header(tar::EntryType::Symlink, 0o777, 0);
+        let mut h = header(tar::EntryType::Symlink, 0o777, 0, self.mtime);
         self.b
             .append_link(&mut h, path, target)
             .expect("append symlink");
@@ -77,7 +83,7 @@ impl LayerBuilder {
     }
 
     pub fn hardlink(mut self, path: &str, target: &str) -> Self {
-        let mut h = header(tar::EntryType::Link, 0o644, 0);
+        let mut h = header(tar::EntryType::Link, 0o644, 0, self.mtime);
         self.b
             .append_link(&mut h, path, target)
             .expect("append hardlink");
@@ -110,7 +116,7 @@ impl LayerBuilder {
     /// An entry whose name (and link name) bytes are written verbatim, bypassing the tar
     /// crate's checks: for hostile names such as `../x` or `/etc/x`.
     pub fn raw(mut self, kind: tar::EntryType, name: &[u8], link: &[u8], data: &[u8]) -> Self {
-        let mut h = header(kind, 0o644, data.len() as u64);
+        let mut h = header(kind, 0o644, data.len() as u64, self.mtime);
         {
             let old = h.as_old_mut();
             let n = name.len().min(100);
@@ -130,7 +136,7 @@ impl LayerBuilder {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::GNUSparse);
         h.set_mode(0o644);
-        h.set_mtime(1_700_000_000);
+        h.set_mtime(self.mtime);
         h.set_size(data.len() as u64);
         h.set_path(path).expect("sparse path");
         set_sparse_map(&mut h, data.len() as u64, real_size);

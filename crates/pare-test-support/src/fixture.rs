@@ -1,9 +1,8 @@
-//! Test helpers, public so that other crates' tests can use them: build layer tars in memory
-//! and write an image as an OCI layout (directory or archive, gzip/zstd/uncompressed layers,
+//! Build simple layer tars in memory and write an image as an OCI layout (directory or archive, gzip/zstd/uncompressed layers,
 //! optionally multi-arch) or as a `docker save` archive in either format.
 //!
 //! ```
-//! use pare_source::fixture::{self, DockerArchiveFormat, Image};
+//! use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
 //! use pare_source::Compression;
 //! let dir = tempfile::tempdir().unwrap();
 //! let image = Image::new(vec![fixture::tar(&[("etc/", b""), ("etc/hello", b"hi\n")])]).tagged("app:1");
@@ -19,8 +18,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::digest::sha256_digest;
-use crate::{Compression, Platform};
+use pare_source::{Compression, Platform, sha256_digest};
+
+use crate::layer::LayerBuilder;
 
 /// One image: uncompressed layer tars (bottom first) and its config.
 #[derive(Debug, Clone)]
@@ -117,30 +117,18 @@ impl Image {
 }
 
 /// An uncompressed tar of regular files (mode 0644) and, for names ending in `/`, directories
-/// (mode 0755); mtime 0, owner root.
+/// (mode 0755); mtime 0, owner root. [`LayerBuilder`] builds anything else.
 pub fn tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        if name.ends_with('/') {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            h.set_cksum();
-            // Writing into a Vec cannot fail.
-            let _ = b.append_data(&mut h, name, io::empty());
-        } else {
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_size(data.len() as u64);
-            h.set_cksum();
-            let _ = b.append_data(&mut h, name, *data);
-        }
-    }
-    b.into_inner().unwrap_or_default()
+    entries
+        .iter()
+        .fold(LayerBuilder::with_mtime(0), |b, (name, data)| {
+            if name.ends_with('/') {
+                b.dir(name)
+            } else {
+                b.file(name, data)
+            }
+        })
+        .finish()
 }
 
 /// Compresses `data` as a layer blob would be.
