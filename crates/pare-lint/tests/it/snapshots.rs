@@ -4,7 +4,7 @@ use pare_lint::output::{FileReport, Format, render};
 use pare_lint::{Config, Context, lint_source};
 
 fn report() -> Vec<FileReport> {
-    let src = include_str!("fixtures/sample.Dockerfile");
+    let src = include_str!("../fixtures/sample.Dockerfile");
     vec![FileReport {
         file: "sample.Dockerfile".into(),
         source: src.into(),

@@ -1,14 +1,12 @@
 //! `docker://` sources and pushes: faults from an in-process fake registry, and round trips
 //! through the real testbed registry (`scripts/testbed registry`) when it runs.
 
-mod fake_registry;
-
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use fake_registry::{FakeRegistry, Fault};
+use crate::fake_registry::{FakeRegistry, Fault};
 use pare_source::registry::{PushOptions, RegistryOptions, push_layout, set_registry_options};
 use pare_source::{Compression, ImageRef, LayerContent, OpenOptions, Platform, SourceError};
 use pare_test_support::fixture::{self, Image};

@@ -1,5 +1,5 @@
 //! Daemon source tests: need dockerd with `local/debian:bookworm` loaded (see DEVELOPERS.md).
-//! Run with `cargo test -p pare-source --test daemon -- --ignored`.
+//! Run with `cargo test -p pare-source --test it -- --ignored daemon::`.
 
 use std::collections::BTreeSet;
 use std::fs;
