@@ -17,6 +17,7 @@
 
 mod auth;
 mod blobs;
+mod error;
 mod push;
 
 use std::path::PathBuf;
@@ -30,11 +31,13 @@ use oci_client::{Client, Reference, RegistryOperation};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 pub use auth::AuthSource;
+pub use error::RegistryError;
 pub use push::{PushOptions, PushedImage, push_layout};
 
 use crate::layout::{choose_platform, image_from_manifest};
 use crate::{ImageSource, Platform, SourceError};
 use blobs::{BlobCache, RegistryStore};
+use error::{classify, root_cause, with_attempts};
 
 /// Largest manifest or index accepted (the limit containerd and the distribution spec use).
 pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
@@ -103,189 +106,6 @@ pub fn registry_options() -> RegistryOptions {
         .unwrap_or_else(|e| e.into_inner())
         .clone()
         .unwrap_or_default()
-}
-
-/// What went wrong talking to a registry. Wrapped in [`SourceError::Registry`], which names the
-/// reference.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RegistryError {
-    #[error("invalid reference: {0}")]
-    Reference(String),
-    #[error("--creds must be USER:PASS")]
-    BadCreds,
-    #[error("{path}: {message}")]
-    AuthFile { path: PathBuf, message: String },
-    #[error("credential helper for {host}: {message}")]
-    CredentialHelper { host: String, message: String },
-    #[error("authentication required or credentials rejected (401)")]
-    Unauthorized,
-    #[error("access denied (403)")]
-    Denied,
-    #[error("manifest not found (404)")]
-    ManifestNotFound,
-    #[error("blob {digest} not found (404)")]
-    BlobNotFound { digest: String },
-    #[error("HTTP {code}{}", retried(*.attempts))]
-    Status {
-        code: u16,
-        attempts: u32,
-        message: String,
-    },
-    #[error("{message}{}", retried(*.attempts))]
-    Transport { message: String, attempts: u32 },
-    #[error("manifest is {size} bytes, more than the {MAX_MANIFEST}-byte limit")]
-    ManifestTooLarge { size: usize },
-    #[error("unsupported manifest media type `{media_type}` (expected Docker v2 schema 2 or OCI)")]
-    UnsupportedMediaType { media_type: String },
-    #[error("malformed {what}: {message}")]
-    Malformed { what: &'static str, message: String },
-    #[error("{0}")]
-    Runtime(String),
-    #[error(
-        "no CA certificates on this system (install ca-certificates, or set SSL_CERT_FILE); \
-         they are needed even for plain-HTTP registries"
-    )]
-    NoCaCertificates,
-}
-
-fn retried(attempts: u32) -> String {
-    if attempts > 1 {
-        format!(" (after {attempts} attempts)")
-    } else {
-        String::new()
-    }
-}
-
-/// The first line of a server's message, bounded (error bodies may be HTML pages).
-fn first_line(s: &str) -> String {
-    let line = s
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("");
-    let mut out: String = line.chars().take(160).collect();
-    if line.chars().count() > 160 {
-        out.push('…');
-    }
-    out
-}
-
-/// The innermost cause of an error, one line.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    let mut parts = vec![cur.to_string()];
-    while let Some(next) = cur.source() {
-        let s = next.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = next;
-    }
-    first_line(&parts.join(": "))
-}
-
-/// Maps an oci-client error; `Err(retryable)` is returned for the retry loop.
-fn classify(e: &OciDistributionError, blob: Option<&str>) -> (RegistryError, bool) {
-    use oci_client::errors::OciErrorCode as C;
-    match e {
-        OciDistributionError::UnauthorizedError { .. } => (RegistryError::Unauthorized, false),
-        OciDistributionError::AuthenticationFailure(m) => (
-            RegistryError::Transport {
-                message: format!("authentication failed: {}", first_line(m)),
-                attempts: 1,
-            },
-            false,
-        ),
-        OciDistributionError::ImageManifestNotFoundError(_) => {
-            (RegistryError::ManifestNotFound, false)
-        }
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let code = envelope.errors.first().map(|e| &e.code);
-            match code {
-                Some(C::Unauthorized) => (RegistryError::Unauthorized, false),
-                Some(C::Denied) => (RegistryError::Denied, false),
-                Some(C::ManifestUnknown) | Some(C::NameUnknown) => {
-                    (RegistryError::ManifestNotFound, false)
-                }
-                Some(C::NotFound) if blob.is_none() => (RegistryError::ManifestNotFound, false),
-                Some(C::BlobUnknown) | Some(C::NotFound) => (
-                    RegistryError::BlobNotFound {
-                        digest: blob.unwrap_or("?").to_string(),
-                    },
-                    false,
-                ),
-                Some(C::Toomanyrequests) => (
-                    RegistryError::Status {
-                        code: 429,
-                        attempts: 1,
-                        message: "too many requests".into(),
-                    },
-                    true,
-                ),
-                _ => (
-                    RegistryError::Transport {
-                        message: first_line(&e.to_string()),
-                        attempts: 1,
-                    },
-                    false,
-                ),
-            }
-        }
-        OciDistributionError::ServerError { code, message, .. } => {
-            let err = match (code, blob) {
-                (401, _) => RegistryError::Unauthorized,
-                (403, _) => RegistryError::Denied,
-                (404, Some(d)) => RegistryError::BlobNotFound { digest: d.into() },
-                (404, None) => RegistryError::ManifestNotFound,
-                _ => RegistryError::Status {
-                    code: *code,
-                    attempts: 1,
-                    message: first_line(message),
-                },
-            };
-            (err, *code == 429 || *code >= 500)
-        }
-        OciDistributionError::RequestError(r) => {
-            let retry = (r.is_connect() || r.is_timeout()) && !r.is_redirect();
-            let message = if r.is_redirect() {
-                "too many redirects (redirect loop?)".to_string()
-            } else if r.is_timeout() {
-                "timed out waiting for the registry".to_string()
-            } else {
-                root_cause(r)
-            };
-            (
-                RegistryError::Transport {
-                    message,
-                    attempts: 1,
-                },
-                retry,
-            )
-        }
-        other => (
-            RegistryError::Transport {
-                message: root_cause(other),
-                attempts: 1,
-            },
-            false,
-        ),
-    }
-}
-
-fn with_attempts(e: RegistryError, n: u32) -> RegistryError {
-    match e {
-        RegistryError::Status { code, message, .. } => RegistryError::Status {
-            code,
-            attempts: n,
-            message,
-        },
-        RegistryError::Transport { message, .. } => RegistryError::Transport {
-            message,
-            attempts: n,
-        },
-        e => e,
-    }
 }
 
 /// A connection to one repository of one registry.
