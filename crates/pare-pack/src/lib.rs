@@ -23,6 +23,7 @@ pub use squash::{SquashOptions, SquashReport, squash};
 
 /// Why squashing or packing failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PackError {
     #[error("{path}")]
     Io {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use assert_cmd::Command;
 use pare_layerfs::{Kind, ReadOptions};
-use pare_source::fixture::{self, Image};
 use pare_source::{Compression, ImageRef, OpenOptions};
+use pare_test_support::fixture::{self, Image};
 use serde_json::Value;
 
 fn pare() -> Command {

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use assert_cmd::Command;
 use pare_layerfs::ReadOptions;
-use pare_layerfs::testing::LayerBuilder as L;
-use pare_source::fixture::{self, DockerArchiveFormat, Image};
 use pare_source::{Compression, ImageRef, OpenOptions};
+use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
+use pare_test_support::layer::LayerBuilder as L;
 use serde_json::{Value, json};
 
 fn pare() -> Command {
