@@ -50,7 +50,7 @@ fn ends_base(h: &Value) -> bool {
 
 /// How many bottom layers to keep, out of `layers`, by `keep`.
 ///
-/// `Auto`: the base image ends at the last history step that [`ends_base`] matches and that
+/// `Auto`: the base image ends at the last history step that `ends_base` matches and that
 /// has a layer-creating step after it (a base image's last step is usually its `CMD`; a
 /// debootstrapped or imported base is one `ADD file:`/import layer). The layers created up to
 /// that step are the base. Error when no such step exists or the history does not list one

@@ -1,9 +1,9 @@
 //! Two commands that write images with pare-write, without tracing anything:
 //!
-//! * [`squash`] (`pare squash`): the image's merged filesystem as one layer (whiteouts
+//! * [`squash()`] (`pare squash`): the image's merged filesystem as one layer (whiteouts
 //!   applied), config and history kept, nothing minified; optionally on top of the base
 //!   image's own layers, kept byte for byte ([`KeepBase`]).
-//! * [`pack`] (`pare pack`): an image from a prebuilt binary and its static closure (ELF
+//! * [`pack()`] (`pare pack`): an image from a prebuilt binary and its static closure (ELF
 //!   dependencies, NSS, CA certificates, zoneinfo), resolved by pare-select on the host or in
 //!   a `--from` image, plus a non-root user and `/tmp`.
 //!

@@ -7,7 +7,7 @@ use oci_client::errors::OciDistributionError;
 
 use super::MAX_MANIFEST;
 
-/// What went wrong talking to a registry. Wrapped in [`SourceError::Registry`], which names the
+/// What went wrong talking to a registry. Wrapped in [`SourceError::Registry`](crate::SourceError::Registry), which names the
 /// reference.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
