@@ -160,7 +160,7 @@ pub enum RunError {
     Verify {
         image: String,
         #[source]
-        source: pare_verify::VerifyError,
+        source: Box<pare_verify::VerifyError>,
     },
 }
 
@@ -1017,7 +1017,7 @@ fn verify_one(
     let v = pare_verify::verify(&joined, &spec, &profile.probes, &vopts).map_err(|e| {
         RunError::Verify {
             image: t.to_string(),
-            source: e,
+            source: Box::new(e),
         }
     })?;
     Ok((Some(v), Vec::new()))

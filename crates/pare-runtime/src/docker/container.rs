@@ -162,7 +162,7 @@ pub(super) const DIRECT_UNKNOWN: u8 = 0;
 const DIRECT_YES: u8 = 1;
 const DIRECT_NO: u8 = 2;
 
-/// A container started by [`DockerRuntime`].
+/// A container started by [`DockerRuntime`](super::DockerRuntime).
 pub struct DockerContainer {
     pub(super) inner: std::sync::Arc<DockerInner>,
     pub(super) endpoints: HashMap<u16, SocketAddr>,
