@@ -1,7 +1,7 @@
 //! `report.json` and its text rendering.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pare_select::Selection;
 use pare_select::unexercised::Unexercised;
@@ -10,6 +10,9 @@ use pare_verify::Verification;
 use pare_write::WrittenImage;
 use pare_xray::Report as Xray;
 use serde::{Deserialize, Serialize};
+
+use crate::BuildError;
+use crate::error::file_err;
 
 /// Time spent in one phase.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,6 +258,20 @@ impl BuildReport {
             artifacts: i.artifacts,
             selection: i.selection,
         }
+    }
+
+    /// Writes `ARTIFACTS/report.json` (through a temp file, so a reader never sees half of
+    /// it) and returns its path.
+    pub(crate) fn save(&self, artifacts: &Path) -> Result<PathBuf, BuildError> {
+        let report_path = artifacts.join("report.json");
+        let json = serde_json::to_vec_pretty(self).map_err(|e| BuildError::File {
+            path: report_path.clone(),
+            message: e.to_string(),
+        })?;
+        let tmp = artifacts.join(".report.json.tmp");
+        std::fs::write(&tmp, json).map_err(file_err(&tmp))?;
+        std::fs::rename(&tmp, &report_path).map_err(file_err(&report_path))?;
+        Ok(report_path)
     }
 
     /// Whether verification ran and every probe answered as the original did.

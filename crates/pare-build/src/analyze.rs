@@ -1,0 +1,42 @@
+//! The analyze phase: both images through `pare-xray`, for the sizes, file counts and attack
+//! surface in the report.
+
+use pare_reference::ImageRef;
+use pare_source::{ImageSource, OpenOptions};
+use pare_xray::Report as Xray;
+
+use crate::BuildError;
+use crate::timing::Phases;
+
+/// The analyses of the original and the slim image.
+pub(crate) struct Analyses {
+    pub(crate) before: Xray,
+    pub(crate) after: Xray,
+}
+
+/// Analyzes the original (already open) and the slim image (opened from `slim_ref`).
+pub(crate) fn analyze(
+    source: &dyn ImageSource,
+    reference: &ImageRef,
+    slim_ref: &ImageRef,
+    phases: &mut Phases<'_>,
+) -> Result<Analyses, BuildError> {
+    phases.run("analyze", "original and slim", || {
+        let xopts = pare_xray::Options {
+            top: 10,
+            hash: false,
+            threads: 0,
+        };
+        let before = pare_xray::analyze(source, &xopts).map_err(|e| BuildError::Analyze {
+            image: reference.to_string(),
+            message: e.to_string(),
+        })?;
+        let slim_source = pare_source::open(slim_ref, &OpenOptions::default())?;
+        let after =
+            pare_xray::analyze(slim_source.as_ref(), &xopts).map_err(|e| BuildError::Analyze {
+                image: slim_ref.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Analyses { before, after })
+    })
+}

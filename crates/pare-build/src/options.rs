@@ -1,0 +1,126 @@
+//! What `pare build` is asked to do, and the default tag of the slim image.
+
+use std::path::PathBuf;
+
+use pare_profile::ProfileOptions;
+use pare_reference::ImageRef;
+
+/// What `pare build` was asked to do.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The probe, runtime and sensor options, shared with `pare profile`. `profile.output` is
+    /// the artifacts directory (profile.json, seccomp.json, apparmor.profile, report.json).
+    pub profile: ProfileOptions,
+    /// Use this recorded `profile.json` instead of tracing again.
+    pub reuse_profile: Option<PathBuf>,
+    pub include_paths: Vec<String>,
+    pub include_bins: Vec<String>,
+    pub include_exes: Vec<String>,
+    pub include_shell: bool,
+    pub excludes: Vec<String>,
+    pub preserve_paths: Vec<String>,
+    /// Tag for the slim image in the daemon (default `NAME.slim:TAG`).
+    pub tag: Option<String>,
+    /// `oci:DIR[:TAG]` or `docker-archive:PATH[:REF]`; default: load into the daemon when the
+    /// docker runtime is used, else `oci:ARTIFACTS/image:TAG`.
+    pub output: Option<String>,
+    pub verify: bool,
+    /// Timestamp for every entry (else `SOURCE_DATE_EPOCH`, else the source image's
+    /// creation time, else 0).
+    pub epoch: Option<u64>,
+    /// Analyze both images for the report (sizes, attack surface).
+    pub analyze: bool,
+    /// Run on this runtime instead of detecting one (pare-compose: containers joined to a
+    /// project's network).
+    pub runtime: Option<GivenRuntime>,
+}
+
+/// A runtime handed to [`build`] by the caller.
+#[derive(Clone)]
+pub struct GivenRuntime(pub pare_runtime::SharedRuntime);
+
+impl std::fmt::Debug for GivenRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GivenRuntime({})", self.0.name())
+    }
+}
+
+impl BuildOptions {
+    pub fn new(profile: ProfileOptions) -> Self {
+        BuildOptions {
+            profile,
+            reuse_profile: None,
+            include_paths: Vec::new(),
+            include_bins: Vec::new(),
+            include_exes: Vec::new(),
+            include_shell: false,
+            excludes: Vec::new(),
+            preserve_paths: Vec::new(),
+            tag: None,
+            output: None,
+            verify: true,
+            epoch: None,
+            analyze: true,
+            runtime: None,
+        }
+    }
+}
+
+/// `NAME.slim:TAG` for a reference: the repository gets `.slim`, the tag is kept.
+pub fn default_tag(reference: &ImageRef) -> String {
+    let name = match reference {
+        ImageRef::DockerDaemon { name } | ImageRef::Registry { name } => name.clone(),
+        ImageRef::Oci { dir, tag } | ImageRef::OciArchive { path: dir, tag } => {
+            let base = dir
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            format!(
+                "{}:{}",
+                base.to_ascii_lowercase(),
+                tag.clone().unwrap_or_else(|| "latest".into())
+            )
+        }
+        ImageRef::DockerArchive { path, reference } => match reference {
+            Some(r) => r.clone(),
+            None => {
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "image".into());
+                format!("{}:latest", stem.to_ascii_lowercase())
+            }
+        },
+    };
+    // Digest references (`name@sha256:…`) keep only the name.
+    let name = name.split('@').next().unwrap_or(&name).to_string();
+    // The tag is after the last ':' that follows the last '/'.
+    let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match name[slash..].rfind(':') {
+        Some(i) => format!("{}.slim{}", &name[..slash + i], &name[slash + i..]),
+        None => format!("{name}.slim:latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_tags() {
+        let t = |s: &str| default_tag(&ImageRef::parse(s).unwrap());
+        assert_eq!(
+            t("pare-example/python-web"),
+            "pare-example/python-web.slim:latest"
+        );
+        assert_eq!(t("nginx:1.25"), "nginx.slim:1.25");
+        assert_eq!(t("localhost:5000/app:v2"), "localhost:5000/app.slim:v2");
+        assert_eq!(t("localhost:5000/app"), "localhost:5000/app.slim:latest");
+        assert_eq!(t("oci:/tmp/Layout:v1"), "layout.slim:v1");
+        assert_eq!(t("docker-archive:/tmp/app.tar"), "app.slim:latest");
+        assert_eq!(
+            t(&format!("app@sha256:{}", "ab".repeat(32))),
+            "app.slim:latest"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! The work directory of a build and the source's root filesystem in it: the layers mounted
+//! as one read-only overlay when they can be, else extracted (see [`Rootfs::extract`]).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use pare_reference::ImageRef;
+use pare_source::ImageSource;
+
+use crate::BuildError;
+use crate::error::file_err;
+use crate::overlay;
+use crate::timing::Phases;
+
+/// The temp work dir and the source's root filesystem under it.
+pub(crate) struct Workspace {
+    /// Declared before `work`, so unmounted before the work dir is removed.
+    mounted: Option<pare_runtime::embedded::ReadOnlyOverlay>,
+    work: tempfile::TempDir,
+    rootfs: PathBuf,
+}
+
+impl Workspace {
+    /// Creates the work dir and registers its removal on Ctrl-C, then mounts the source's
+    /// layers at `rootfs` when they are a local daemon's overlay2 directories (phase `mount`).
+    pub(crate) fn create(
+        source: &dyn ImageSource,
+        cancel: &pare_runtime::Cancel,
+        phases: &mut Phases<'_>,
+    ) -> Result<Workspace, BuildError> {
+        let work = tempfile::Builder::new()
+            .prefix("pare-build-")
+            .tempdir()
+            .map_err(file_err(&std::env::temp_dir()))?;
+        let rootfs = work.path().join("rootfs");
+        std::fs::create_dir(&rootfs).map_err(file_err(&rootfs))?;
+        remove_on_interrupt(cancel, work.path().to_path_buf(), rootfs.clone());
+        // A local daemon's overlay2 layers are mounted as one read-only overlay instead of
+        // being copied (root only; anything else is extracted).
+        let t_mount = Instant::now();
+        let mounted = overlay::mount_layers(source, &rootfs);
+        if mounted.is_some() {
+            phases
+                .progress
+                .begin("mount", "read-only overlay of the layer dirs");
+            phases.finish("mount", t_mount.elapsed(), true);
+        }
+        Ok(Workspace {
+            mounted,
+            work,
+            rootfs,
+        })
+    }
+
+    /// The work dir (written layers, the slim image's rootfs, traces).
+    pub(crate) fn dir(&self) -> &Path {
+        self.work.path()
+    }
+
+    /// The source's root filesystem (complete only after [`Rootfs::extract`] when not
+    /// mounted).
+    pub(crate) fn rootfs(&self) -> &Path {
+        &self.rootfs
+    }
+
+    /// Whether the rootfs still has to be extracted: not when the layers are mounted.
+    pub(crate) fn needs_extract(&self) -> bool {
+        self.mounted.is_none()
+    }
+}
+
+/// Ctrl-C: unmount and remove the work dir (extracted files, the written archive) before
+/// the containers and temp dirs go and the program exits.
+fn remove_on_interrupt(cancel: &pare_runtime::Cancel, work_dir: PathBuf, mount_point: PathBuf) {
+    cancel.on_cancel(move || {
+        crate::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Half-written outputs beside an `--output` (`.pare-PID-…`).
+        pare_write::remove_temp_files();
+        let _ = nix::mount::umount2(&mount_point, nix::mount::MntFlags::MNT_DETACH);
+        // Extraction may still be writing: move the dir away first so that new paths
+        // under it fail, then remove what is there.
+        let mut doomed = work_dir.clone().into_os_string();
+        doomed.push(".interrupted");
+        let doomed = PathBuf::from(doomed);
+        let target = if std::fs::rename(&work_dir, &doomed).is_ok() {
+            doomed
+        } else {
+            work_dir.clone()
+        };
+        for _ in 0..5 {
+            if std::fs::remove_dir_all(&target).is_ok() || !target.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+}
+
+/// The extraction of the source's layers into the rootfs (phase `extract`), run by the
+/// profile phase: alone, or beside a trace the daemon runs from its own storage.
+pub(crate) struct Rootfs<'a> {
+    pub(crate) source: &'a dyn ImageSource,
+    pub(crate) reference: &'a ImageRef,
+    pub(crate) dest: &'a Path,
+    /// Extraction is needed (the layers are not mounted).
+    pub(crate) needed: bool,
+}
+
+impl Rootfs<'_> {
+    /// The progress detail: how many layers.
+    pub(crate) fn detail(&self) -> String {
+        pare_xray::render::plural(self.source.image().layers.len() as u64, "layer")
+    }
+
+    /// Extracts the layers (untimed; see [`Rootfs::run`]).
+    pub(crate) fn extract(&self) -> Result<(), BuildError> {
+        pare_layerfs::extract(self.source, self.dest)
+            .map(drop)
+            .map_err(|e| self.error(e.to_string()))
+    }
+
+    /// Extracts as the timed phase `extract`, when needed.
+    pub(crate) fn run(&self, phases: &mut Phases<'_>) -> Result<(), BuildError> {
+        if self.needed {
+            phases.run("extract", &self.detail(), || self.extract())?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn error(&self, message: String) -> BuildError {
+        BuildError::Extract {
+            image: self.reference.to_string(),
+            dest: self.dest.to_path_buf(),
+            message,
+        }
+    }
+}

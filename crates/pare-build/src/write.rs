@@ -1,0 +1,135 @@
+//! The write phase: one deterministic layer and the config (`pare-write`), written to files or
+//! loaded into the daemon, and the reference the slim image is read back from.
+
+use std::path::Path;
+
+use pare_reference::ImageRef;
+use pare_select::Selection;
+use pare_write::{EpochFrom, ImageMeta, Output, WrittenImage};
+
+use crate::timing::Phases;
+use crate::{BuildError, default_tag};
+
+/// Where the slim image goes.
+pub(crate) struct Destination<'a> {
+    /// `--output`, when given.
+    pub(crate) output: Option<&'a str>,
+    /// `--tag`, when given.
+    pub(crate) tag: Option<&'a str>,
+    /// `--epoch`, when given.
+    pub(crate) epoch: Option<u64>,
+    /// The build runs on the Docker daemon: without `--output`, the image is loaded there.
+    pub(crate) on_docker: bool,
+    pub(crate) artifacts: &'a Path,
+}
+
+/// The slim image: written to files, or loaded into the daemon (uncompressed) with its gzip
+/// form still being measured.
+pub(crate) enum Slim {
+    Written(WrittenImage),
+    Loaded(pare_write::LoadedImage),
+}
+
+impl Slim {
+    /// The written image; for one loaded into the daemon, once its gzip form is measured
+    /// (phase `gzip`).
+    pub(crate) fn finish(self, phases: &mut Phases<'_>) -> Result<WrittenImage, BuildError> {
+        Ok(match self {
+            Slim::Written(w) => w,
+            Slim::Loaded(l) => {
+                phases.run("gzip", "the layer's gzip digest and size", || l.finish())?
+            }
+        })
+    }
+}
+
+/// The written slim image.
+pub(crate) struct Wrote {
+    pub(crate) slim: Slim,
+    /// Where the slim image is read back from (verification, analysis, the report).
+    pub(crate) slim_ref: ImageRef,
+    pub(crate) epoch: u64,
+    pub(crate) epoch_from: EpochFrom,
+}
+
+/// Writes the selection. Timestamps: --epoch, $SOURCE_DATE_EPOCH, else the source's creation
+/// time.
+pub(crate) fn write(
+    dest: &Destination<'_>,
+    reference: &ImageRef,
+    meta: &ImageMeta,
+    rootfs: &Path,
+    selection: &Selection,
+    work: &Path,
+    phases: &mut Phases<'_>,
+) -> Result<Wrote, BuildError> {
+    let (epoch, epoch_from) = pare_write::choose_epoch(dest.epoch, meta)?;
+    let tag = dest
+        .tag
+        .map(str::to_string)
+        .unwrap_or_else(|| default_tag(reference));
+    let load_into_daemon = dest.on_docker && dest.output.is_none();
+    let output = match dest.output {
+        Some(spec) => Output::parse(spec)?,
+        None if load_into_daemon => Output::Daemon { tag: tag.clone() },
+        None => Output::Oci {
+            dir: dest.artifacts.join("image"),
+            tag: Some(
+                tag.rsplit_once(':')
+                    .map(|(_, t)| t.to_string())
+                    .unwrap_or_else(|| "latest".into()),
+            ),
+        },
+    };
+    // Into the daemon, the layer goes as a plain tar (same image ID, nothing to compress or
+    // inflate on the way); its gzip form is measured on a thread while verification runs.
+    let slim = match &output {
+        Output::Daemon { tag } => {
+            let plain = phases.run("write", "one deterministic layer", || {
+                pare_write::write_plain_layer(rootfs, selection, Some(epoch), work)
+            })?;
+            Slim::Loaded(phases.run("load", tag, || plain.load(meta, tag))?)
+        }
+        _ => Slim::Written(phases.run("write", "one deterministic layer", || {
+            pare_write::write_image(rootfs, selection, meta, output.clone(), Some(epoch))
+        })?),
+    };
+    let slim_ref = slim_reference(&slim);
+    Ok(Wrote {
+        slim,
+        slim_ref,
+        epoch,
+        epoch_from,
+    })
+}
+
+/// Where a slim image is read back from.
+fn slim_reference(slim: &Slim) -> ImageRef {
+    match slim {
+        Slim::Loaded(l) => ImageRef::DockerDaemon {
+            name: l.loaded_as.clone(),
+        },
+        Slim::Written(w) => match &w.output {
+            Output::Oci { dir, tag } => ImageRef::Oci {
+                dir: dir.clone(),
+                tag: tag.clone(),
+            },
+            Output::DockerArchive { path, tag } => ImageRef::DockerArchive {
+                path: path.clone(),
+                reference: tag.clone(),
+            },
+            Output::Daemon { tag } => ImageRef::DockerDaemon { name: tag.clone() },
+            Output::Registry { name } => ImageRef::Registry {
+                name: format!("{}@{}", name_without_tag(name), w.manifest_digest),
+            },
+        },
+    }
+}
+
+/// `REGISTRY/NAME` of `REGISTRY/NAME[:TAG]` (a `:` after the last `/` starts the tag).
+fn name_without_tag(name: &str) -> &str {
+    match name.rfind(':') {
+        Some(i) if i > name.rfind('/').unwrap_or(0) => &name[..i],
+        _ => name,
+    }
+}
