@@ -2,21 +2,21 @@
 //!
 //! [`build`] is the data flow, one function per phase, each in its own module:
 //!
-//! 1. **plan** ([`open::plan`]): parse the reference, create the artifacts dir, pick the
-//!    runtime; **open** ([`open::open`]) the source image and read the config it keeps;
-//! 2. **workspace** ([`workspace::Workspace`]): a temp work dir, with the source's layers
-//!    mounted there as a read-only overlay when they are a local daemon's ([`overlay`]);
-//! 3. **profile** ([`profile::profile`]): trace it under the sensor with the probes
+//! 1. **plan** (`open::plan`): parse the reference, create the artifacts dir, pick the
+//!    runtime; **open** (`open::open`) the source image and read the config it keeps;
+//! 2. **workspace** (`workspace::Workspace`): a temp work dir, with the source's layers
+//!    mounted there as a read-only overlay when they are a local daemon's (`overlay`);
+//! 3. **profile** (`profile::profile`): trace it under the sensor with the probes
 //!    (`pare-profile`), unless a recorded `profile.json` is given, while the rootfs is
 //!    **extract**ed when it is not mounted;
-//! 4. **select** ([`select::select`]) the kept files: trace ∪ static closure ∪ includes −
+//! 4. **select** (`select::select`) the kept files: trace ∪ static closure ∪ includes −
 //!    excludes (`pare-select`);
-//! 5. **write** ([`write::write`]) one deterministic layer and the config (`pare-write`), and
+//! 5. **write** (`write::write`) one deterministic layer and the config (`pare-write`), and
 //!    load it into the daemon when the docker runtime is used;
-//! 6. **verify** ([`verify::verify`]): run the slim image with no tracer and replay the probes
+//! 6. **verify** (`verify::verify`): run the slim image with no tracer and replay the probes
 //!    (`pare-verify`); on a difference, a traced re-run names the likely missing files;
-//! 7. **analyze** ([`analyze::analyze`]) both images (`pare-xray`) for the sizes, file counts
-//!    and attack surface, and **report** ([`report`]): `report.json` and its text summary.
+//! 7. **analyze** (`analyze::analyze`) both images (`pare-xray`) for the sizes, file counts
+//!    and attack surface, and **report** (`report`): `report.json` and its text summary.
 
 mod analyze;
 mod error;

@@ -35,7 +35,7 @@ pub struct BuildOptions {
     pub runtime: Option<GivenRuntime>,
 }
 
-/// A runtime handed to [`build`] by the caller.
+/// A runtime handed to [`build`](crate::build) by the caller.
 #[derive(Clone)]
 pub struct GivenRuntime(pub pare_runtime::SharedRuntime);
 
