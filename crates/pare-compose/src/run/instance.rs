@@ -1,0 +1,321 @@
+//! One instance of a project on the daemon: its networks and fresh volumes, its services
+//! started in dependency order with their conditions, and the runtime ([`Joined`]) that starts
+//! a traced or verified container inside it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pare_runtime::{
+    Attach, Container, DockerContainer, DockerRuntime, Health, Healthcheck, RunSpec, Runtime,
+    RuntimeError,
+};
+
+use super::RunError;
+use super::cleanup::{LIVE_INSTANCES, RUN_ID_LABEL, forget_leftover, register_leftover};
+use super::service::image_run;
+use crate::model::{Condition, MountSpec, Project, Service};
+use crate::order;
+
+/// A runtime that starts every container joined to a project instance.
+pub(super) struct Joined {
+    pub(super) docker: Arc<DockerRuntime>,
+    pub(super) attach: Attach,
+}
+
+impl Runtime for Joined {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+    fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
+        Ok(Box::new(self.docker.start_attached(spec, &self.attach)?))
+    }
+}
+
+/// One instance of the project: its networks, volumes and running services.
+pub(super) struct Instance<'a> {
+    pub(super) docker: Arc<DockerRuntime>,
+    project: &'a Project,
+    /// The whole run's ID (`pareHEX`), shared by its instances.
+    run_id: String,
+    id: String,
+    networks: Vec<String>,
+    volumes: BTreeSet<String>,
+    pub(super) running: BTreeMap<String, DockerContainer>,
+    keep: bool,
+    /// Health-wait limit.
+    pub(super) timeout: Duration,
+}
+
+impl<'a> Instance<'a> {
+    pub(super) fn new(
+        docker: &Arc<DockerRuntime>,
+        project: &'a Project,
+        run_id: &str,
+        phase: &str,
+        keep: bool,
+        timeout: Duration,
+    ) -> Result<Self, RunError> {
+        LIVE_INSTANCES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut me = Instance {
+            docker: docker.clone(),
+            project,
+            run_id: run_id.to_string(),
+            id: format!("{run_id}_{phase}"),
+            networks: Vec::new(),
+            volumes: BTreeSet::new(),
+            running: BTreeMap::new(),
+            keep,
+            timeout,
+        };
+        let nets: BTreeSet<&str> = project
+            .services
+            .values()
+            .flat_map(|s| s.networks.iter().map(|(n, _)| n.as_str()))
+            .collect();
+        for n in nets {
+            let name = me.scoped(n);
+            if !keep {
+                register_leftover(docker, true, &name);
+            }
+            docker.create_network(&name)?;
+            me.networks.push(name);
+        }
+        // Fresh volumes, labelled so that a sweep finds them after a SIGKILL.
+        for svc in project.services.values() {
+            for (i, m) in svc.mounts.iter().enumerate() {
+                if let MountSpec::Volume { name, .. } = m {
+                    let vol = me.volume_name(svc, i, name.as_deref());
+                    if me.volumes.contains(&vol) {
+                        continue;
+                    }
+                    if !keep {
+                        register_leftover(docker, false, &vol);
+                    }
+                    docker.create_volume(&vol)?;
+                    me.volumes.insert(vol);
+                }
+            }
+        }
+        Ok(me)
+    }
+
+    /// The instance's volume for mount `i` of `svc`: named ones are shared by the services
+    /// of the instance, anonymous ones get a name so they can be removed.
+    fn volume_name(&self, svc: &Service, i: usize, name: Option<&str>) -> String {
+        match name {
+            Some(n) => self.scoped(n),
+            None => self.scoped(&format!("{}_anon{i}", svc.name)),
+        }
+    }
+
+    fn scoped(&self, name: &str) -> String {
+        format!("{}_{name}", self.id)
+    }
+
+    /// How `svc` joins this instance.
+    pub(super) fn attach(&self, svc: &Service, healthcheck: bool) -> Attach {
+        let mut binds = Vec::new();
+        let mut tmpfs = Vec::new();
+        for (i, m) in svc.mounts.iter().enumerate() {
+            match m {
+                MountSpec::Volume {
+                    name,
+                    target,
+                    read_only,
+                } => {
+                    // Every instance has fresh volumes (made in `new`): the trace's data
+                    // never reaches the verification run.
+                    let vol = self.volume_name(svc, i, name.as_deref());
+                    binds.push(format!(
+                        "{vol}:{target}{}",
+                        if *read_only { ":ro" } else { "" }
+                    ));
+                }
+                MountSpec::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => binds.push(format!(
+                    "{}:{target}{}",
+                    source.display(),
+                    if *read_only { ":ro" } else { "" }
+                )),
+                MountSpec::Tmpfs { target } => tmpfs.push(target.clone()),
+            }
+        }
+        Attach {
+            name: Some(self.scoped(&svc.name)),
+            networks: svc
+                .networks
+                .iter()
+                .map(|(n, aliases)| {
+                    let mut a = vec![svc.name.clone()];
+                    a.extend(aliases.iter().cloned());
+                    (self.scoped(n), a)
+                })
+                .collect(),
+            binds,
+            tmpfs,
+            healthcheck: svc
+                .healthcheck
+                .as_ref()
+                .filter(|_| healthcheck)
+                .map(|h| Healthcheck {
+                    test: h.test.clone(),
+                    interval: h.interval,
+                    timeout: h.timeout,
+                    retries: h.retries,
+                    start_period: h.start_period,
+                }),
+            labels: vec![
+                (RUN_ID_LABEL.into(), self.run_id.clone()),
+                ("io.pare.compose.project".into(), self.project.name.clone()),
+                ("io.pare.compose.service".into(), svc.name.clone()),
+            ],
+        }
+    }
+
+    /// Starts `svc` untraced from `image` (not waiting for it).
+    fn start(&mut self, svc: &Service, image: &str) -> Result<(), RunError> {
+        if super::interrupted() {
+            return Err(RunError::Runtime(RuntimeError::Docker {
+                message: format!("{}: not started, interrupted", svc.name),
+            }));
+        }
+        let run = image_run(image, svc)?;
+        let spec = RunSpec {
+            daemon_image: Some(image.to_string()),
+            rootfs: None,
+            command: run.command(),
+            env: run.env.clone(),
+            user: run.user.clone(),
+            workdir: run.workdir.clone(),
+            ports: svc.ports(),
+            sensor: None,
+            hostname: svc.name.clone(),
+        };
+        let attach = self.attach(svc, true);
+        let c = self.docker.start_attached(&spec, &attach)?;
+        self.running.insert(svc.name.clone(), c);
+        Ok(())
+    }
+
+    /// Waits until the running service `name` meets `cond`.
+    fn wait_for(&self, name: &str, cond: Condition) -> Result<(), RunError> {
+        let Some(c) = self.running.get(name) else {
+            return Ok(());
+        };
+        wait_condition(c, cond, self.timeout).map_err(|what| RunError::Dependency {
+            service: name.to_string(),
+            what,
+            logs: last_lines(c, 10),
+        })
+    }
+
+    /// Starts what `target` needs (not yet running) in dependency order, each as soon as its
+    /// own dependencies meet their conditions (independent ones start together, as Compose
+    /// does), then waits for the conditions `target` puts on its own dependencies.
+    pub(super) fn start_dependencies(
+        &mut self,
+        target: &str,
+        order: &[String],
+        images: &BTreeMap<String, String>,
+    ) -> Result<(), RunError> {
+        let project = self.project;
+        for dep in order::dependencies_in_order(project, target, order) {
+            if self.running.contains_key(&dep) {
+                continue;
+            }
+            let svc = &project.services[&dep];
+            for (d, cond) in &svc.depends_on {
+                self.wait_for(d, *cond)?;
+            }
+            self.start(svc, &images[&dep])?;
+        }
+        for (d, cond) in &project.services[target].depends_on {
+            self.wait_for(d, *cond)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn teardown(&mut self) {
+        if self.keep {
+            // Leave everything; the containers are not removed on drop either.
+            for (_, c) in std::mem::take(&mut self.running) {
+                std::mem::forget(c);
+            }
+            return;
+        }
+        for (_, c) in std::mem::take(&mut self.running) {
+            let _ = c.cleanup();
+        }
+        // What cannot go yet (a container still being removed by the Ctrl-C handler) stays
+        // listed for that handler.
+        for n in std::mem::take(&mut self.networks) {
+            if self.docker.remove_network(&n).is_ok() {
+                forget_leftover(&n);
+            }
+        }
+        for v in std::mem::take(&mut self.volumes) {
+            if self.docker.remove_volume(&v).is_ok() {
+                forget_leftover(&v);
+            }
+        }
+    }
+}
+
+impl Drop for Instance<'_> {
+    fn drop(&mut self) {
+        self.teardown();
+        LIVE_INSTANCES.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn wait_condition(c: &DockerContainer, cond: Condition, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    match cond {
+        Condition::ServiceStarted => Ok(()),
+        Condition::ServiceCompletedSuccessfully => match c.wait(timeout) {
+            Ok(Some(e)) if e.code == 0 => Ok(()),
+            Ok(Some(e)) => Err(format!(
+                "exited with {} (service_completed_successfully)",
+                e.code
+            )),
+            Ok(None) => Err(format!("did not complete within {}s", timeout.as_secs())),
+            Err(e) => Err(e.to_string()),
+        },
+        Condition::ServiceHealthy => loop {
+            match c.health() {
+                Ok(Health::Healthy) => return Ok(()),
+                Ok(Health::Unhealthy) => return Err("became unhealthy".into()),
+                Ok(Health::None) => {
+                    return Err(
+                        "has no healthcheck, but a service waits for it to be healthy".into(),
+                    );
+                }
+                Ok(Health::Starting) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            if let Ok(Some(e)) = c.wait(Duration::ZERO) {
+                return Err(format!("exited with {} before it was healthy", e.code));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("was not healthy within {}s", timeout.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        },
+    }
+}
+
+fn last_lines(c: &DockerContainer, n: usize) -> String {
+    let (out, err) = c.logs().unwrap_or_default();
+    let mut all = String::from_utf8_lossy(&out).into_owned();
+    all.push_str(&String::from_utf8_lossy(&err));
+    let lines: Vec<&str> = all.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,158 @@
+//! Running a project on the Docker daemon (through pare-runtime's one bollard client):
+//! per-run networks where service names resolve, fresh volumes, dependencies started in order
+//! with their conditions, the targets traced and slimmed by pare-build, then verified with the
+//! whole project up again.
+//!
+//! `run` is the data flow, one phase per module: `plan` (start order, targets, checks) →
+//! `trace` (each target in its own `instance`, at the same time) → `verify` (the project
+//! up again on the slim images) → `summary` (`compose.slim.yaml`, `summary.json`).
+//! `cleanup` is what Ctrl-C removes; `service` what pare reads from a service.
+
+mod cleanup;
+mod instance;
+mod plan;
+mod service;
+mod summary;
+mod trace;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use pare_build::{BuildOptions, Progress};
+use pare_profile::ProfileOptions;
+use pare_runtime::{DockerRuntime, RuntimeError};
+
+use crate::model::Project;
+use crate::{ComposeError, order};
+
+pub use cleanup::interrupted;
+pub use service::{probe_file_text, run_override};
+pub use summary::{ServiceOutcome, Summary, override_yaml};
+
+/// What `pare build --compose` / `pare profile --compose` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ComposeOptions {
+    /// Services to slim (or profile); all when empty.
+    pub services: Vec<String>,
+    /// Probe, sensor and timeout settings shared by every target (`image` is ignored).
+    pub profile: ProfileOptions,
+    /// Include/exclude flags from the command line, added to each service's `x-pare` ones.
+    pub build: BuildOptions,
+    /// `ARTIFACTS/SERVICE/…`, `ARTIFACTS/compose.slim.yaml`, `ARTIFACTS/summary.json`.
+    pub artifacts: PathBuf,
+    /// Keep containers, networks and volumes at the end (debugging).
+    pub keep: bool,
+    /// Only profile (`pare profile --compose`): no slim image, no verification.
+    pub profile_only: bool,
+    pub verify: bool,
+}
+
+/// Errors that need the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Build(#[from] pare_build::BuildError),
+    #[error(transparent)]
+    Profile(#[from] pare_profile::ProfileError),
+    #[error(transparent)]
+    Source(#[from] pare_source::SourceError),
+    #[error(transparent)]
+    Reference(#[from] pare_reference::ReferenceError),
+    #[error("service {service}: image {image} not found in the daemon (build or load it first)")]
+    ImageNotFound { service: String, image: String },
+    #[error("service {service}: host port {address} is already taken")]
+    PortTaken {
+        service: String,
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("dependency {service} {what}; its last log lines:\n{logs}")]
+    Dependency {
+        service: String,
+        what: String,
+        logs: String,
+    },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |e| RunError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// `pare build --compose` (and `pare profile --compose` with `profile_only`).
+pub fn run(
+    project: &Project,
+    opts: &ComposeOptions,
+    progress: &(dyn Progress + Sync),
+) -> Result<Summary, RunError> {
+    let t0 = Instant::now();
+    let plan = plan::Plan::new(project, &opts.services)?;
+    let prepared = plan::prepare(project, &plan, opts)?;
+    let ctx = Context {
+        docker: &prepared.docker,
+        project,
+        opts,
+        order: &plan.order,
+        originals: &prepared.originals,
+        sensor: &prepared.sensor,
+        run_id: &prepared.run_id,
+        progress,
+    };
+
+    let mut traced = trace::trace_all(&ctx, &plan.targets)?;
+    let trace_seconds = t0.elapsed().as_secs_f64();
+
+    let t_verify = Instant::now();
+    if opts.verify && !opts.profile_only && !plan.targets.is_empty() {
+        verify::verify_all(&ctx, &plan.targets, &mut traced)?;
+    }
+    let verify_seconds = t_verify.elapsed().as_secs_f64();
+
+    summary::write(
+        project,
+        opts,
+        traced.outcomes,
+        plan.dependencies(),
+        summary::Seconds {
+            trace: trace_seconds,
+            verify: verify_seconds,
+            start: t0,
+        },
+    )
+}
+
+/// What the trace threads and the verification share.
+struct Context<'a> {
+    docker: &'a Arc<DockerRuntime>,
+    project: &'a Project,
+    opts: &'a ComposeOptions,
+    order: &'a [String],
+    originals: &'a BTreeMap<String, String>,
+    sensor: &'a Path,
+    run_id: &'a str,
+    progress: &'a (dyn Progress + Sync),
+}
+
+impl Context<'_> {
+    /// The dependencies of `t` in start order, for progress lines.
+    fn deps_text(&self, t: &str) -> String {
+        let d = order::dependencies_in_order(self.project, t, self.order);
+        if d.is_empty() {
+            "no dependencies".into()
+        } else {
+            d.join(", ")
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The plan of a run: the start order and the targets with what they need ([`Plan`]), then the
+//! checks and set-up before anything starts ([`prepare`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pare_runtime::DockerRuntime;
+
+use super::cleanup::{RUN, remove_leftovers};
+use super::{ComposeOptions, RunError, file_err};
+use crate::model::Project;
+use crate::order;
+
+/// The start order, the targets in it, and every service they involve.
+pub(super) struct Plan {
+    /// Every service, dependencies first.
+    pub(super) order: Vec<String>,
+    /// The services to slim (or profile), in start order, so that a slimmed dependency is
+    /// verified before its users.
+    pub(super) targets: Vec<String>,
+    /// The targets and everything they depend on.
+    pub(super) involved: BTreeSet<String>,
+}
+
+impl Plan {
+    /// Orders `depends_on` (cycles are errors) and picks the targets (all when none named).
+    pub(super) fn new(project: &Project, services: &[String]) -> Result<Plan, RunError> {
+        let order = order::start_order(project)?;
+        let targets = order::targets(project, services)?;
+        let targets: Vec<String> = order
+            .iter()
+            .filter(|s| targets.contains(s))
+            .cloned()
+            .collect();
+        let mut involved: BTreeSet<String> = targets.iter().cloned().collect();
+        for t in &targets {
+            involved.extend(order::dependencies(project, t, &order));
+        }
+        Ok(Plan {
+            order,
+            targets,
+            involved,
+        })
+    }
+
+    /// The services that run untraced: involved, but not targets.
+    pub(super) fn dependencies(&self) -> Vec<String> {
+        self.involved
+            .iter()
+            .filter(|n| !self.targets.contains(n))
+            .cloned()
+            .collect()
+    }
+}
+
+/// What a run needs before it starts anything.
+pub(super) struct Prepared {
+    pub(super) docker: Arc<DockerRuntime>,
+    /// The run's ID (`pareHEX`), shared by its instances and labelling their containers.
+    pub(super) run_id: String,
+    pub(super) sensor: PathBuf,
+    /// Each service's own image.
+    pub(super) originals: BTreeMap<String, String>,
+}
+
+/// Connects to the daemon, checks that every involved image is there and every published
+/// host port free, registers the Ctrl-C clean-up and creates the artifacts directory.
+pub(super) fn prepare(
+    project: &Project,
+    plan: &Plan,
+    opts: &ComposeOptions,
+) -> Result<Prepared, RunError> {
+    let docker = Arc::new(DockerRuntime::connect(Duration::from_millis(1500))?);
+    docker.remove_stale_networks_and_volumes();
+    for name in &plan.involved {
+        let image = &project.services[name].image;
+        if !docker.image_exists(image)? {
+            return Err(RunError::ImageNotFound {
+                service: name.clone(),
+                image: image.clone(),
+            });
+        }
+    }
+    check_host_ports(project, &plan.involved)?;
+    let run_id = format!("pare{}", &hex_id());
+    if let Ok(mut r) = RUN.lock() {
+        *r = Some((docker.clone(), run_id.clone()));
+    }
+    opts.profile.cancel.on_cancel(remove_leftovers);
+    std::fs::create_dir_all(&opts.artifacts).map_err(file_err(&opts.artifacts))?;
+    let sensor = pare_profile::locate_sensor(opts.profile.sensor.as_deref())?;
+    let originals: BTreeMap<String, String> = project
+        .services
+        .iter()
+        .map(|(n, s)| (n.clone(), s.image.clone()))
+        .collect();
+    Ok(Prepared {
+        docker,
+        run_id,
+        sensor,
+        originals,
+    })
+}
+
+/// Every published host port must be free (the project could not come up otherwise).
+fn check_host_ports(project: &Project, services: &BTreeSet<String>) -> Result<(), RunError> {
+    for name in services {
+        for p in &project.services[name].published {
+            let Some(port) = p.host_port else { continue };
+            let ip = p.host_ip.clone().unwrap_or_else(|| "0.0.0.0".into());
+            let address = if ip.contains(':') {
+                format!("[{ip}]:{port}")
+            } else {
+                format!("{ip}:{port}")
+            };
+            if let Err(source) = std::net::TcpListener::bind(address.as_str()) {
+                return Err(RunError::PortTaken {
+                    service: name.clone(),
+                    address,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn hex_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    format!("{:08x}", h.finish() as u32)
+}

@@ -1,0 +1,76 @@
+//! What pare reads from a service: how its image runs as the service, and the probes of a
+//! target.
+
+use std::path::PathBuf;
+
+use pare_profile::{ImageRun, RunOverride};
+use pare_reference::ImageRef;
+
+use super::RunError;
+use crate::ComposeError;
+use crate::model::Service;
+
+/// What the service changes over its image.
+pub fn run_override(svc: &Service) -> RunOverride {
+    RunOverride {
+        entrypoint: svc.entrypoint.clone(),
+        command: svc.command.clone(),
+        env: svc.env.clone(),
+        user: svc.user.clone(),
+        workdir: svc.working_dir.clone(),
+        ports: svc.ports(),
+    }
+}
+
+/// How `image` runs as `svc`.
+pub(super) fn image_run(image: &str, svc: &Service) -> Result<ImageRun, RunError> {
+    let src = pare_source::open(
+        &ImageRef::DockerDaemon {
+            name: image.to_string(),
+        },
+        &pare_source::OpenOptions::default(),
+    )?;
+    let mut run = ImageRun::from_config(&src.image().config);
+    run_override(svc).apply(&mut run);
+    Ok(run)
+}
+
+/// The probes for a target: its `x-pare` probes (else a TCP connect per port, or waiting for
+/// a job), then its healthcheck as an exec probe. As probe-file YAML.
+pub fn probe_file_text(svc: &Service) -> Result<String, ComposeError> {
+    use serde_yaml::{Mapping, Value};
+    let mut list: Vec<Value> = match &svc.x_pare.probes {
+        Some(Value::Sequence(s)) => s.clone(),
+        Some(Value::Mapping(m)) => match m.get("probes") {
+            Some(Value::Sequence(s)) => s.clone(),
+            _ => Vec::new(),
+        },
+        Some(_) | None => Vec::new(),
+    };
+    if list.is_empty() {
+        for p in svc.ports() {
+            let mut m = Mapping::new();
+            m.insert("kind".into(), "tcp".into());
+            m.insert("port".into(), Value::Number(p.into()));
+            list.push(Value::Mapping(m));
+        }
+    }
+    if let Some(argv) = svc.healthcheck.as_ref().and_then(|h| h.argv()) {
+        let mut m = Mapping::new();
+        m.insert("kind".into(), "exec".into());
+        m.insert(
+            "argv".into(),
+            Value::Sequence(argv.into_iter().map(Value::String).collect()),
+        );
+        list.push(Value::Mapping(m));
+    }
+    if list.is_empty() {
+        let mut m = Mapping::new();
+        m.insert("kind".into(), "job".into());
+        list.push(Value::Mapping(m));
+    }
+    serde_yaml::to_string(&Value::Sequence(list)).map_err(|e| ComposeError::Invalid {
+        file: PathBuf::from(format!("services.{}.x-pare.probes", svc.name)),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,190 @@
+//! The per-target phase: each target traced (and slimmed by pare-build, unless only
+//! profiling) in its own fresh instance with its dependencies running; the targets at the same
+//! time.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pare_build::{BuildReport, GivenRuntime};
+use pare_profile::{ContinueAfter, Target};
+use pare_reference::ImageRef;
+
+use super::instance::{Instance, Joined};
+use super::service::{probe_file_text, run_override};
+use super::summary::ServiceOutcome;
+use super::{Context, RunError, file_err};
+
+/// One traced target: its outcome so far, and its build report with where it is.
+struct Traced {
+    outcome: ServiceOutcome,
+    report: Option<(BuildReport, PathBuf)>,
+}
+
+impl Context<'_> {
+    /// Traces (and slims, unless only profiling) target `t` in its own instance.
+    fn trace(&self, t: &String) -> Result<Traced, RunError> {
+        let t_start = Instant::now();
+        let svc = &self.project.services[t];
+        let dir = self.opts.artifacts.join(t);
+        std::fs::create_dir_all(&dir).map_err(file_err(&dir))?;
+        let probes = dir.join("probes.yaml");
+        std::fs::write(&probes, probe_file_text(svc)?).map_err(file_err(&probes))?;
+        let mut inst = Instance::new(
+            self.docker,
+            self.project,
+            self.run_id,
+            &format!("trace_{t}"),
+            self.opts.keep,
+            self.opts.profile.timeout.max(Duration::from_secs(60)),
+        )?;
+        self.progress
+            .begin("deps", &format!("{t}: starting {}", self.deps_text(t)));
+        let td = Instant::now();
+        inst.start_dependencies(t, self.order, self.originals)?;
+        self.progress.end("deps", td.elapsed(), "running");
+        let mut popts = self.opts.profile.clone();
+        popts.image = svc.image.clone();
+        popts.output = dir.clone();
+        popts.probe_file = Some(probes);
+        popts.run_override = Some(run_override(svc));
+        popts.stability_run = false;
+        if let Some(c) = &svc.x_pare.continue_after {
+            popts.continue_after = c.parse::<ContinueAfter>()?;
+        }
+        let attach = inst.attach(svc, false);
+        let joined = Joined {
+            docker: self.docker.clone(),
+            attach,
+        };
+        if self.opts.profile_only {
+            let src = pare_source::open(
+                &ImageRef::DockerDaemon {
+                    name: svc.image.clone(),
+                },
+                &pare_source::OpenOptions::default(),
+            )?;
+            let image = src.image().clone();
+            drop(src);
+            self.progress.begin("profile", t);
+            let tp = Instant::now();
+            let r = pare_profile::run_profile(
+                &image,
+                &svc.image,
+                Target::Daemon(svc.image.clone()),
+                &joined,
+                self.sensor,
+                &popts,
+            );
+            self.progress.end(
+                "profile",
+                tp.elapsed(),
+                if r.is_ok() { "done" } else { "failed" },
+            );
+            let r = r?;
+            let failed = r.failed_probes().len();
+            let outcome = ServiceOutcome {
+                service: t.clone(),
+                image: svc.image.clone(),
+                slim: None,
+                report: r.artifacts.profile_json.clone(),
+                source_size: None,
+                slim_size: None,
+                verified: None,
+                problems: if failed > 0 {
+                    vec![format!("{failed} probe(s) failed")]
+                } else {
+                    Vec::new()
+                },
+                seconds: t_start.elapsed().as_secs_f64(),
+            };
+            return Ok(Traced {
+                outcome,
+                report: None,
+            });
+        }
+        let mut bopts = self.opts.build.clone();
+        bopts.profile = popts;
+        bopts.verify = false;
+        bopts.runtime = Some(GivenRuntime(Arc::new(joined)));
+        bopts
+            .include_paths
+            .extend(svc.x_pare.includes.iter().cloned());
+        bopts.excludes.extend(svc.x_pare.excludes.iter().cloned());
+        // A volume's data cannot reach the slim image: selection reads the image's own
+        // files only (the container's mounts are never read).
+        bopts.tag = None;
+        let built = pare_build::build(&bopts, self.progress)?;
+        inst.teardown();
+        let slim = built
+            .report
+            .slim
+            .reference
+            .strip_prefix("docker-daemon:")
+            .unwrap_or(&built.report.slim.reference)
+            .to_string();
+        let outcome = ServiceOutcome {
+            service: t.clone(),
+            image: svc.image.clone(),
+            slim: Some(slim),
+            report: built.report_path.clone(),
+            source_size: built.report.source.size,
+            slim_size: built.report.slim.size,
+            verified: None,
+            problems: Vec::new(),
+            seconds: t_start.elapsed().as_secs_f64(),
+        };
+        Ok(Traced {
+            outcome,
+            report: Some((built.report, built.report_path)),
+        })
+    }
+}
+
+/// The traced targets: their outcomes, each service's image (slim for a slimmed target, else
+/// its own) and each slimmed target's build report with where it is.
+pub(super) struct TraceResults {
+    pub(super) outcomes: Vec<ServiceOutcome>,
+    pub(super) images: BTreeMap<String, String>,
+    pub(super) reports: BTreeMap<String, (BuildReport, PathBuf)>,
+}
+
+/// Traces (and slims) each target in a fresh instance with its dependencies running; the
+/// targets at the same time (their instances share nothing; much of a trace is waiting).
+pub(super) fn trace_all(ctx: &Context<'_>, targets: &[String]) -> Result<TraceResults, RunError> {
+    let mut out = TraceResults {
+        outcomes: Vec::new(),
+        images: ctx.originals.clone(),
+        reports: BTreeMap::new(),
+    };
+    let results: Vec<Result<Traced, RunError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .iter()
+            .map(|t| scope.spawn(move || ctx.trace(t)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(RunError::File {
+                        path: PathBuf::from("trace"),
+                        message: "a trace thread panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    for r in results {
+        let traced = r?;
+        if let Some(slim) = &traced.outcome.slim {
+            out.images
+                .insert(traced.outcome.service.clone(), slim.clone());
+        }
+        if let Some(rep) = traced.report {
+            out.reports.insert(traced.outcome.service.clone(), rep);
+        }
+        out.outcomes.push(traced.outcome);
+    }
+    Ok(out)
+}
