@@ -8,7 +8,7 @@ use pare_select::unexercised::Unexercised;
 use pare_trace::Profile;
 use pare_verify::Verification;
 use pare_write::WrittenImage;
-use pare_xray::Report as Xray;
+use pare_xray::{Report as Xray, Surface};
 use serde::{Deserialize, Serialize};
 
 use crate::BuildError;
@@ -122,35 +122,27 @@ pub(crate) struct Inputs<'a> {
     pub artifacts: PathBuf,
 }
 
-fn surface_items(x: &Xray) -> BTreeSet<SurfaceItem> {
-    let s = &x.surface;
-    let mut out = BTreeSet::new();
-    let mut add = |category: &str, path: &str| {
-        out.insert(SurfaceItem {
-            category: category.into(),
-            path: path.into(),
-        });
+/// The file findings (tools, setuid, capabilities, secret files…) the original had that the
+/// slim image no longer has, and the ones it still has. Computed by pare-diff, as `pare diff
+/// ORIGINAL SLIM` computes its attack-surface section: what it lost, less any file still found
+/// under the same category (its detail, a link target or mode, may differ).
+fn surface_change(before: &Surface, after: &Surface) -> (Vec<SurfaceItem>, Vec<SurfaceItem>) {
+    let items = |list: &[pare_diff::Finding]| -> BTreeSet<SurfaceItem> {
+        list.iter()
+            .filter_map(|f| {
+                f.path().map(|path| SurfaceItem {
+                    category: f.category.to_string(),
+                    path: path.to_string(),
+                })
+            })
+            .collect()
     };
-    s.shells.iter().for_each(|f| add("shell", &f.path));
-    s.package_managers
-        .iter()
-        .for_each(|f| add("package_manager", &f.path));
-    s.build_tools
-        .iter()
-        .for_each(|f| add("build_tool", &f.path));
-    s.network_tools
-        .iter()
-        .for_each(|f| add("network_tool", &f.path));
-    s.setuid.iter().for_each(|f| add("setuid", &f.path));
-    s.setgid.iter().for_each(|f| add("setgid", &f.path));
-    s.world_writable
-        .iter()
-        .for_each(|f| add("world_writable", &f.path));
-    s.capabilities.iter().for_each(|p| add("capability", p));
-    s.secret_files
-        .iter()
-        .for_each(|f| add("secret_file", &f.path));
-    out
+    let kept = items(&pare_diff::findings(after));
+    let lost = items(&pare_diff::surface_changes(before, after).lost);
+    (
+        lost.difference(&kept).cloned().collect(),
+        kept.into_iter().collect(),
+    )
 }
 
 fn summary(reference: &str, x: Option<&Xray>) -> ImageSummary {
@@ -209,14 +201,7 @@ impl BuildReport {
             slim.size = Some(i.written.layer.uncompressed_size);
         }
         let (removed, kept) = match (i.before, i.after) {
-            (Some(b), Some(a)) => {
-                let before = surface_items(b);
-                let after = surface_items(a);
-                (
-                    before.difference(&after).cloned().collect(),
-                    after.into_iter().collect(),
-                )
-            }
+            (Some(b), Some(a)) => surface_change(&b.surface, &a.surface),
             _ => (Vec::new(), Vec::new()),
         };
         let reduction = match (source.size, slim.size) {
@@ -549,5 +534,60 @@ mod tests {
         assert_eq!(human(999), "999 B");
         assert_eq!(human(8_800_000), "8.8 MB");
         assert_eq!(human(1_500_000_000), "1.5 GB");
+    }
+
+    #[test]
+    fn surface_removed_is_what_pare_diff_finds_lost_less_what_is_left() {
+        use pare_xray::{ModeFinding, ToolFinding};
+        let tool = |path: &str, link: Option<&str>| ToolFinding {
+            path: path.into(),
+            name: path.rsplit('/').next().unwrap().into(),
+            link: link.map(Into::into),
+        };
+        let setuid = |path: &str, mode: &str| ModeFinding {
+            path: path.into(),
+            mode: mode.into(),
+            uid: 0,
+            gid: 0,
+            kind: pare_layerfs::Kind::File,
+        };
+        let before = Surface {
+            shells: vec![tool("/bin/bash", None), tool("/bin/sh", Some("dash"))],
+            package_managers: vec![tool("/usr/bin/apt-get", None)],
+            setuid: vec![
+                setuid("/usr/bin/su", "4755"),
+                setuid("/usr/lib/helper", "4755"),
+            ],
+            capabilities: vec!["/usr/bin/ping".into()],
+            runs_as_root: true,
+            exposed_ports: vec!["80/tcp".into()],
+            ..Default::default()
+        };
+        // The slim image keeps /bin/sh (another link target) and the helper (another mode):
+        // neither counts as removed. Non-file findings (root, ports) are never listed.
+        let after = Surface {
+            shells: vec![tool("/bin/sh", Some("busybox"))],
+            setuid: vec![setuid("/usr/lib/helper", "4750")],
+            runs_as_root: false,
+            ..Default::default()
+        };
+        let item = |category: &str, path: &str| SurfaceItem {
+            category: category.into(),
+            path: path.into(),
+        };
+        let (removed, kept) = surface_change(&before, &after);
+        assert_eq!(
+            removed,
+            vec![
+                item("capability", "/usr/bin/ping"),
+                item("package_manager", "/usr/bin/apt-get"),
+                item("setuid", "/usr/bin/su"),
+                item("shell", "/bin/bash"),
+            ]
+        );
+        assert_eq!(
+            kept,
+            vec![item("setuid", "/usr/lib/helper"), item("shell", "/bin/sh")]
+        );
     }
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use config::config_changes;
 pub use files::{FileMeta, file_changes};
-pub use surface::findings;
+pub use surface::{findings, surface_changes};
 
 /// Errors from comparing images. `Display` names the image (`A` or `B`) at fault.
 #[derive(Debug, thiserror::Error)]
@@ -351,10 +351,9 @@ pub fn compare(
     let config = want(Only::Config).then(|| config_changes(a, b));
     let everything = opts.only.is_none();
     let layers = everything.then(|| layer_changes(a, b, ra, rb));
-    let surface = both.filter(|_| everything).map(|(x, y)| SurfaceDiff {
-        gained: minus(&findings(&y.report.surface), &findings(&x.report.surface)),
-        lost: minus(&findings(&x.report.surface), &findings(&y.report.surface)),
-    });
+    let surface = both
+        .filter(|_| everything)
+        .map(|(x, y)| surface_changes(&x.report.surface, &y.report.surface));
     let same = files.as_ref().is_none_or(|f| f.entries.is_empty())
         && packages.as_ref().is_none_or(Vec::is_empty)
         && config.as_ref().is_none_or(Vec::is_empty)
@@ -375,13 +374,6 @@ pub fn compare(
         layers,
         surface,
     }
-}
-
-fn minus(x: &[Finding], y: &[Finding]) -> Vec<Finding> {
-    x.iter()
-        .filter(|f| y.binary_search(f).is_err())
-        .cloned()
-        .collect()
 }
 
 fn layer_info(source: &dyn ImageSource, an: Option<&Analyzed>) -> Vec<LayerInfo> {

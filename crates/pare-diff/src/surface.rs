@@ -2,7 +2,7 @@
 
 use pare_xray::{ModeFinding, Surface, ToolFinding};
 
-use crate::Finding;
+use crate::{Finding, SurfaceDiff};
 
 fn f(category: &'static str, subject: &str, detail: String) -> Finding {
     Finding {
@@ -66,4 +66,35 @@ pub fn findings(s: &Surface) -> Vec<Finding> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The findings `b` gained over `a`, and the ones of `a` it lost: the attack-surface part of
+/// `pare diff A B`, and of `pare build`'s summary (original → slim).
+pub fn surface_changes(a: &Surface, b: &Surface) -> SurfaceDiff {
+    let (fa, fb) = (findings(a), findings(b));
+    SurfaceDiff {
+        gained: minus(&fb, &fa),
+        lost: minus(&fa, &fb),
+    }
+}
+
+/// The findings of `x` not in `y` (both sorted).
+fn minus(x: &[Finding], y: &[Finding]) -> Vec<Finding> {
+    x.iter()
+        .filter(|f| y.binary_search(f).is_err())
+        .cloned()
+        .collect()
+}
+
+impl Finding {
+    /// The file the finding is about, for the categories that name one (tools, setuid,
+    /// setgid, world-writable, capability, secret file); `None` for a secret variable, the
+    /// user, a port or the healthcheck.
+    pub fn path(&self) -> Option<&str> {
+        match self.category {
+            "shell" | "package_manager" | "build_tool" | "network_tool" | "setuid" | "setgid"
+            | "world_writable" | "capability" | "secret_file" => Some(&self.subject),
+            _ => None,
+        }
+    }
 }
