@@ -5,36 +5,67 @@ use std::path::{Path, PathBuf};
 /// Errors of `pare build`. Each names the image, path or phase it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The source reference does not parse.
     #[error(transparent)]
     Reference(#[from] pare_reference::ReferenceError),
+    /// Opening or reading an image.
     #[error(transparent)]
     Source(#[from] pare_source::SourceError),
+    /// Extracting the source's layers into the work dir.
     #[error("{image}: extracting into {dest}: {message}")]
     Extract {
+        /// The source image.
         image: String,
+        /// The directory extracted into.
         dest: PathBuf,
+        /// What failed.
         message: String,
     },
+    /// Tracing the source image.
     #[error(transparent)]
     Profile(#[from] pare_profile::ProfileError),
+    /// Selecting the kept files.
     #[error(transparent)]
     Select(#[from] pare_select::SelectError),
+    /// Writing or loading the slim image.
     #[error(transparent)]
     Write(#[from] pare_write::WriteError),
+    /// Choosing or starting a runtime.
     #[error(transparent)]
     Runtime(#[from] pare_runtime::RuntimeError),
+    /// Verifying the slim image.
     #[error(transparent)]
     Verify(#[from] pare_verify::VerifyError),
+    /// Analyzing an image for the report.
     #[error("{image}: analysis: {message}")]
-    Analyze { image: String, message: String },
+    Analyze {
+        /// The image analyzed.
+        image: String,
+        /// What failed.
+        message: String,
+    },
+    /// Reading or writing a file (the work dir, report.json, a recorded profile).
     #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The docker runtime was asked for an image the daemon does not hold.
     #[error(
         "{reference}: the docker runtime needs the image in the daemon; use --runtime embedded"
     )]
-    NeedsDaemon { reference: String },
+    NeedsDaemon {
+        /// The source reference.
+        reference: String,
+    },
+    /// `pare why` found no `report.json`.
     #[error("{path}: no build report here")]
-    NoReport { path: PathBuf },
+    NoReport {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
 }
 
 pub(crate) fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {

@@ -18,6 +18,8 @@
 //! 7. **analyze** (`analyze::analyze`) both images (`pare-xray`) for the sizes, file counts
 //!    and attack surface, and **report** (`report`): `report.json` and its text summary.
 
+#![deny(missing_docs)]
+
 mod analyze;
 mod error;
 mod hint;
@@ -50,7 +52,9 @@ pub use pare_progress::{Progress, Quiet, Reporter};
 /// The result of a build: the report (also written as `report.json`) and whether verification
 /// passed.
 pub struct BuildOutcome {
+    /// The report, as written to `report.json`.
     pub report: BuildReport,
+    /// Where `report.json` was written.
     pub report_path: PathBuf,
 }
 

@@ -13,17 +13,24 @@ pub struct BuildOptions {
     pub profile: ProfileOptions,
     /// Use this recorded `profile.json` instead of tracing again.
     pub reuse_profile: Option<PathBuf>,
+    /// `--include-path`: paths (globs) kept whatever the trace says.
     pub include_paths: Vec<String>,
+    /// `--include-bin`: binaries kept with their shared libraries.
     pub include_bins: Vec<String>,
+    /// `--include-exe`: executables found on `PATH`, kept with their libraries.
     pub include_exes: Vec<String>,
+    /// `--include-shell`: keep a shell (`/bin/sh` and what it needs).
     pub include_shell: bool,
+    /// `--exclude`: globs removed from the selection, even when traced.
     pub excludes: Vec<String>,
+    /// `--preserve-path`: paths kept as they are in the source, whole directories included.
     pub preserve_paths: Vec<String>,
     /// Tag for the slim image in the daemon (default `NAME.slim:TAG`).
     pub tag: Option<String>,
     /// `oci:DIR[:TAG]` or `docker-archive:PATH[:REF]`; default: load into the daemon when the
     /// docker runtime is used, else `oci:ARTIFACTS/image:TAG`.
     pub output: Option<String>,
+    /// Run the slim image and replay the probes (on by default).
     pub verify: bool,
     /// Timestamp for every entry (else `SOURCE_DATE_EPOCH`, else the source image's
     /// creation time, else 0).
@@ -46,6 +53,7 @@ impl std::fmt::Debug for GivenRuntime {
 }
 
 impl BuildOptions {
+    /// The defaults of `pare build` around these profile options: verify and analyze, nothing included or excluded, the default tag and output.
     pub fn new(profile: ProfileOptions) -> Self {
         BuildOptions {
             profile,

@@ -17,13 +17,16 @@ use crate::error::file_err;
 /// Time spent in one phase.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseTiming {
+    /// The phase (`open`, `extract`, `profile`, `select`, `write`, `verify`, …).
     pub phase: String,
+    /// Wall-clock seconds.
     pub seconds: f64,
 }
 
 /// Sizes and counts of one image.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ImageSummary {
+    /// The image reference as given (the source) or written (the slim image).
     pub reference: String,
     /// What `docker images` shows as SIZE: the file bytes of every layer, each copy counted
     /// (a file replaced or deleted in a later layer still takes space below it).
@@ -40,6 +43,7 @@ pub struct ImageSummary {
     pub compressed_note: Option<String>,
     /// Visible filesystem entries (files, directories, links).
     pub entries: Option<u64>,
+    /// Layer count.
     pub layers: Option<usize>,
     /// Attack-surface findings (shells, package managers, setuid files, …).
     pub surface_findings: Option<usize>,
@@ -51,22 +55,30 @@ pub struct SurfaceItem {
     /// `shell`, `package_manager`, `build_tool`, `network_tool`, `setuid`, `setgid`,
     /// `world_writable`, `capability`, `secret_file`.
     pub category: String,
+    /// The file it is about.
     pub path: String,
 }
 
 /// `report.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildReport {
+    /// Version of this format (1).
     pub schema_version: u32,
+    /// The original image.
     pub source: ImageSummary,
+    /// The slim image.
     pub slim: ImageSummary,
+    /// The original's config digest (its image ID).
     pub source_config_digest: String,
     /// The slim image's config digest (Docker's image ID) and manifest digest.
     pub slim_config_digest: String,
+    /// The slim image's manifest digest.
     pub slim_manifest_digest: String,
+    /// The runtime that ran the images (`docker`, `embedded`, or `none`).
     pub runtime: String,
-    /// Files the trace saw, and the slim image's entries (the same count as `slim.entries`).
+    /// Files the trace saw the app open.
     pub traced_files: usize,
+    /// The slim image's entries (the same count as `slim.entries`).
     pub kept_paths: usize,
     /// Shrink factor of `size`, as `docker images` shows it (source / slim).
     pub reduction: Option<f64>,
@@ -80,9 +92,11 @@ pub struct BuildReport {
     /// time, or none (1970).
     #[serde(default)]
     pub epoch_from: String,
+    /// Attack-surface findings of the original that the slim image no longer has.
     pub surface_removed: Vec<SurfaceItem>,
     /// Findings still present in the slim image.
     pub surface_kept: Vec<SurfaceItem>,
+    /// The verification of the slim image; `None` when skipped.
     pub verification: Option<Verification>,
     /// Files under the app's WORKDIR, VOLUMEs and served directories that the slim image
     /// drops because no probe asked for them (verification cannot vouch for them).
@@ -94,8 +108,11 @@ pub struct BuildReport {
     /// Findings of the profiled run (`EXPOSE 80/tcp: nothing listens`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
+    /// Each phase, in the order it ran.
     pub timings: Vec<PhaseTiming>,
+    /// The whole build, in seconds.
     pub total_seconds: f64,
+    /// The artifacts directory (report.json, profile.json, seccomp.json, apparmor.profile).
     pub artifacts: PathBuf,
     /// Every kept path with its reasons (what `pare why` reads).
     pub selection: Selection,

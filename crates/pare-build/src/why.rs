@@ -10,7 +10,9 @@ use crate::{BuildError, BuildReport};
 /// The answer for one path.
 #[derive(Debug, Clone, Serialize)]
 pub struct WhyAnswer {
+    /// The path asked about, normalized.
     pub path: String,
+    /// Whether the slim image has it.
     pub kept: bool,
     /// From the path itself back to a root cause (traced access, config, flag).
     pub chain: Vec<(String, String)>,
