@@ -4,26 +4,41 @@ use pare_xray::render::human_bytes;
 
 /// One bar segment of a horizontal bar chart.
 pub struct Segment {
+    /// Left edge, in SVG units from the bar area's start.
     pub x: f64,
+    /// Offset from the row's top (series stack downwards).
     pub dy: u32,
+    /// Width.
     pub w: f64,
+    /// Height.
     pub h: u32,
+    /// Fill colour (CSS).
     pub color: &'static str,
+    /// Tooltip text.
     pub title: String,
 }
 
+/// One labelled row of a bar chart.
 pub struct BarRow {
+    /// Top of the row.
     pub y: u32,
+    /// The label left of the bars.
     pub label: String,
+    /// The row's bars, one per series.
     pub segments: Vec<Segment>,
+    /// The value written right of the bars.
     pub value: String,
+    /// Where that value starts.
     pub value_x: f64,
 }
 
 /// A horizontal bar chart drawn as SVG by the template (no script).
 pub struct Bars {
+    /// Height of the whole chart.
     pub height: u32,
+    /// The rows, top to bottom.
     pub rows: Vec<BarRow>,
+    /// The series: (name, colour).
     pub legend: Vec<(&'static str, &'static str)>,
 }
 

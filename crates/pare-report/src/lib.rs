@@ -6,6 +6,8 @@
 //! in a `<script type="application/json">` block whose `<`, `>` and `&` are `\u` escapes, and
 //! the script writes names with `textContent` only: a file named `<script>` shows as text.
 
+#![deny(missing_docs)]
+
 mod bars;
 mod build;
 mod diff;
@@ -24,19 +26,26 @@ pub use xray::xray;
 /// Rows of a table listing paths stop here; the rest are in the JSON outputs.
 pub const MAX_ROWS: usize = 5000;
 
+/// Errors of rendering or writing a report.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportError {
+    /// A template failed to render.
     #[error("rendering the {what} report")]
     Render {
+        /// `xray`, `diff` or `build`.
         what: &'static str,
         #[source]
+        /// The template engine's error.
         source: askama::Error,
     },
+    /// The report file could not be written.
     #[error("{path}")]
     Write {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The I/O error.
         source: std::io::Error,
     },
 }

@@ -16,10 +16,13 @@ const MIN_SHARE: f64 = 1.0 / 4000.0;
 /// How a path changed, for diff highlighting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Mark {
+    /// Only in the new image.
     #[serde(rename = "a")]
     Added,
+    /// Only in the old image.
     #[serde(rename = "r")]
     Removed,
+    /// In both, different.
     #[serde(rename = "c")]
     Changed,
     /// A directory whose changes are of several kinds.
@@ -31,14 +34,19 @@ pub enum Mark {
 /// `c` children.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Tree {
+    /// The last path component (`/` for the root).
     #[serde(rename = "n")]
     pub name: String,
+    /// Bytes of the files beneath.
     #[serde(rename = "s")]
     pub size: u64,
+    /// Files beneath.
     #[serde(rename = "f")]
     pub files: u64,
+    /// How it changed (diff trees only).
     #[serde(rename = "k", skip_serializing_if = "Option::is_none")]
     pub mark: Option<Mark>,
+    /// Its biggest entries, largest first, then one `(N more)` box for the rest.
     #[serde(rename = "c", skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Tree>,
 }
@@ -66,6 +74,7 @@ pub struct TreeBuilder {
 }
 
 impl TreeBuilder {
+    /// An empty tree.
     pub fn new() -> Self {
         Self::default()
     }
