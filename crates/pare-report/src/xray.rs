@@ -21,7 +21,7 @@ struct XrayPage {
     packages: String,
 }
 
-/// The `pare xray --html` report: the image's treemap (`tree`, from [`TreeBuilder::from_fs`]),
+/// The `pare xray --html` report: the image's treemap (`tree`, from [`TreeBuilder::from_fs`](crate::TreeBuilder::from_fs)),
 /// per-layer bars, largest and wasted files, attack surface and packages.
 pub fn xray(report: &pare_xray::Report, tree: &Tree) -> Result<String, ReportError> {
     let data = serde_json::json!({ "trees": { "image": tree } });
