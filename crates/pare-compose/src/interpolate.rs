@@ -14,18 +14,34 @@ use serde_yaml::Value;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InterpolateError {
+    /// `${VAR}` of a variable that is not set.
     #[error(
         "{at}: variable {name} is not set and has no default (set it or give ${{{name}:-default}})"
     )]
-    Unset { at: String, name: String },
+    Unset {
+        /// Where (a YAML path).
+        at: String,
+        /// The variable.
+        name: String,
+    },
+    /// `${VAR:?message}` or `${VAR?message}` of a variable that is unset (or empty).
     #[error("{at}: variable {name}: {message}")]
     Required {
+        /// Where (a YAML path).
         at: String,
+        /// The variable.
         name: String,
+        /// The message the file gives.
         message: String,
     },
+    /// A `$` that starts no valid substitution.
     #[error("{at}: bad substitution in {text:?}")]
-    Syntax { at: String, text: String },
+    Syntax {
+        /// Where (a YAML path).
+        at: String,
+        /// The text holding it.
+        text: String,
+    },
 }
 
 /// The variables interpolation sees: the process environment over the `.env` file.

@@ -8,6 +8,8 @@
 //!      healthchecks passing ─► compose.slim.yaml, per-service report.json, summary.json
 //! ```
 
+#![deny(missing_docs)]
+
 use std::path::PathBuf;
 
 pub mod interpolate;
@@ -23,34 +25,72 @@ pub use model::{Condition, LoadOptions, MountSpec, Project, Service, XPare};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ComposeError {
+    /// Reading the compose file.
     #[error("{path}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A `.env` line that is not `KEY=VALUE`.
     #[error("{path}: line {line} is not KEY=VALUE")]
-    EnvFile { path: PathBuf, line: usize },
+    EnvFile {
+        /// The `.env` file.
+        path: PathBuf,
+        /// The line number (from 1).
+        line: usize,
+    },
+    /// The file is not a valid Compose file (or a value pare cannot use).
     #[error("{file}: {message}")]
-    Invalid { file: PathBuf, message: String },
+    Invalid {
+        /// The compose file (or the key at fault).
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `${VAR}` that cannot be interpolated.
     #[error("{file}")]
     Interpolate {
+        /// The compose file.
         file: PathBuf,
+        /// Which variable, where, and why.
         #[source]
         source: interpolate::InterpolateError,
     },
+    /// A key pare does not run with.
     #[error("{file}: {key}: not supported by pare")]
-    Unsupported { file: PathBuf, key: String },
+    Unsupported {
+        /// The compose file.
+        file: PathBuf,
+        /// The key, as a YAML path (a top-level key, or `services.NAME.KEY`).
+        key: String,
+    },
+    /// A service named on the command line that the project does not define.
     #[error("no service named {name:?} (services: {known})")]
-    UnknownService { name: String, known: String },
+    UnknownService {
+        /// The name given.
+        name: String,
+        /// The services defined, comma-separated.
+        known: String,
+    },
+    /// A `depends_on` entry naming no active service.
     #[error("service {service} depends on {dependency}, which is {}", if *inactive { "in an inactive profile" } else { "not defined" })]
     UnknownDependency {
+        /// The service.
         service: String,
+        /// What it depends on.
         dependency: String,
+        /// The dependency exists, in a profile that is not active.
         inactive: bool,
     },
+    /// `depends_on` goes round.
     #[error("depends_on cycle: {}", cycle.join(" -> "))]
-    Cycle { cycle: Vec<String> },
+    Cycle {
+        /// The services of the cycle, the first repeated at the end.
+        cycle: Vec<String>,
+    },
 }
 
 #[cfg(test)]

@@ -47,41 +47,68 @@ pub struct ComposeOptions {
     pub keep: bool,
     /// Only profile (`pare profile --compose`): no slim image, no verification.
     pub profile_only: bool,
+    /// Verify the slim images with the project up again.
     pub verify: bool,
 }
 
 /// Errors that need the daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The project itself (loading, order, targets).
     #[error(transparent)]
     Compose(#[from] ComposeError),
+    /// The daemon: networks, volumes, containers.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// Slimming a target.
     #[error(transparent)]
     Build(#[from] pare_build::BuildError),
+    /// Tracing a target.
     #[error(transparent)]
     Profile(#[from] pare_profile::ProfileError),
+    /// Reading a service's image.
     #[error(transparent)]
     Source(#[from] pare_source::SourceError),
+    /// A service's image reference.
     #[error(transparent)]
     Reference(#[from] pare_reference::ReferenceError),
+    /// An involved service's image is not in the daemon.
     #[error("service {service}: image {image} not found in the daemon (build or load it first)")]
-    ImageNotFound { service: String, image: String },
+    ImageNotFound {
+        /// The service.
+        service: String,
+        /// Its image.
+        image: String,
+    },
+    /// A published host port is in use.
     #[error("service {service}: host port {address} is already taken")]
     PortTaken {
+        /// The service publishing it.
         service: String,
+        /// `IP:PORT`.
         address: String,
+        /// Why it could not be bound.
         #[source]
         source: std::io::Error,
     },
+    /// A dependency did not meet its condition.
     #[error("dependency {service} {what}; its last log lines:\n{logs}")]
     Dependency {
+        /// The dependency.
         service: String,
+        /// What went wrong (`exited with 1 before it was healthy`).
         what: String,
+        /// Its last log lines.
         logs: String,
     },
+    /// Reading or writing an artifact (probes, profile, reports, summary).
     #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
 }
 
 fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {

@@ -12,32 +12,46 @@ use crate::model::Project;
 /// Per-service outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceOutcome {
+    /// The service.
     pub service: String,
+    /// Its original image.
     pub image: String,
     /// The slim image's tag (build only).
     pub slim: Option<String>,
+    /// Its `report.json` (build) or `profile.json` (profile only).
     pub report: PathBuf,
+    /// The original's size, as `docker images` shows it.
     pub source_size: Option<u64>,
+    /// The slim image's size.
     pub slim_size: Option<u64>,
     /// `None` when not verified.
     pub verified: Option<bool>,
     /// Problems found while verifying (probe differences, unhealthy services).
     pub problems: Vec<String>,
+    /// Seconds its trace (and slimming) took.
     pub seconds: f64,
 }
 
 /// The project summary (`summary.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The project name.
     pub project: String,
+    /// The compose file.
     pub file: PathBuf,
+    /// Each target, in start order.
     pub services: Vec<ServiceOutcome>,
     /// Dependencies that ran untraced.
     pub dependencies: Vec<String>,
+    /// `compose.slim.yaml` (not when only profiling).
     pub override_file: Option<PathBuf>,
+    /// Keys accepted but not applied, from loading.
     pub notices: Vec<String>,
+    /// Seconds tracing and slimming took (the targets at the same time).
     pub trace_seconds: f64,
+    /// Seconds verification took.
     pub verify_seconds: f64,
+    /// Seconds the whole run took.
     pub total_seconds: f64,
 }
 
@@ -47,6 +61,7 @@ impl Summary {
         self.services.iter().all(|s| s.verified != Some(false))
     }
 
+    /// The summary as text: one line per target with its sizes, its problems, then the untraced dependencies, the override file and the times.
     pub fn render(&self) -> String {
         let mut out = format!("project   {} ({})\n", self.project, self.file.display());
         for n in &self.notices {
