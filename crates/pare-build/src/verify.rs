@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use pare_image::ResolvedImage;
 use pare_profile::{ProfileError, ProfileOptions};
-use pare_progress::Reporter;
 use pare_reference::ImageRef;
 use pare_runtime::{RunSpec, Runtime, SensorSpec, SharedRuntime};
 use pare_select::Selection;
@@ -55,23 +54,7 @@ pub(crate) fn verify(
         i.runtime
     };
     let mut v = phases.run("verify", &i.slim_ref.to_string(), || {
-        let original_daemon = match i.reference {
-            ImageRef::DockerDaemon { name } if verify_on_docker => Some(name.as_str()),
-            _ => None,
-        };
-        verify_slim(
-            i.slim_ref,
-            rt.as_ref(),
-            verify_on_docker,
-            i.image,
-            original_daemon,
-            i.original_rootfs,
-            i.profile,
-            i.sensor.as_ref().ok(),
-            i.work,
-            &i.opts.progress,
-            i.opts.timeout,
-        )
+        verify_slim(i, rt.as_ref(), verify_on_docker)
     })?;
     if !v.ok() {
         // Files the original opened that a --exclude removed come first: a lookup the
@@ -93,20 +76,21 @@ pub(crate) fn verify(
 
 /// Runs the slim image and replays the recorded probes; when they differ, re-runs it traced to
 /// name the likely missing files.
-#[allow(clippy::too_many_arguments)]
+/// `on_docker`: the slim image is in the daemon and `runtime` is docker (else the embedded
+/// runtime runs it from its own extracted files).
 fn verify_slim(
-    slim: &ImageRef,
+    i: &VerifyInputs<'_>,
     runtime: &dyn Runtime,
     on_docker: bool,
-    original: &ResolvedImage,
-    original_daemon: Option<&str>,
-    original_rootfs: &Path,
-    profile: &Profile,
-    sensor: Option<&PathBuf>,
-    work: &Path,
-    progress: &Reporter,
-    ready_timeout: Duration,
 ) -> Result<Verification, BuildError> {
+    let (slim, original, original_rootfs, profile, work) =
+        (i.slim_ref, i.image, i.original_rootfs, i.profile, i.work);
+    let original_daemon = match i.reference {
+        ImageRef::DockerDaemon { name } if on_docker => Some(name.as_str()),
+        _ => None,
+    };
+    let sensor = i.sensor.as_ref().ok();
+    let (progress, ready_timeout) = (&i.opts.progress, i.opts.timeout);
     let run = pare_profile::ImageRun::from_config(&original.config);
     let ports = run.ports_for(profile.probes.iter().map(|r| &r.spec));
     // The embedded runtime runs from the slim image's own extracted files, so what is verified
