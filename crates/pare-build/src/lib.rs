@@ -29,6 +29,7 @@ mod overlay;
 mod profile;
 mod report;
 mod select;
+mod summary;
 mod timing;
 mod verify;
 mod why;
@@ -43,7 +44,8 @@ use pare_source::OpenOptions;
 pub use error::BuildError;
 pub use options::{BuildOptions, GivenRuntime, default_tag};
 pub use overlay::private_mount_namespace;
-pub use report::{BuildReport, ImageSummary, PhaseTiming, SurfaceItem, render_text};
+pub use report::{BuildReport, ImageSummary, PhaseTiming, SurfaceItem};
+pub use summary::render_text;
 pub use why::{WhyAnswer, why};
 
 /// Progress goes through the reporter the binary hands down (see `pare-progress`).
