@@ -138,3 +138,73 @@ fn hex_id() -> String {
     h.write_u32(std::process::id());
     format!("{:08x}", h.finish() as u32)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::Plan;
+    use crate::interpolate::Vars;
+    use crate::model::Project;
+
+    fn project(text: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        Project::parse(
+            text,
+            Path::new("compose.yaml"),
+            dir.path(),
+            &Vars::new(),
+            &[],
+        )
+        .unwrap()
+    }
+
+    const SHOP: &str = "
+services:
+  web:
+    image: shop/web:1
+    depends_on: [api]
+  api:
+    image: shop/api:1
+    depends_on: [db, cache]
+  db:
+    image: postgres:16
+  cache:
+    image: redis:7
+  admin:
+    image: shop/admin:1
+    depends_on: [db]
+";
+
+    #[test]
+    fn targets_come_in_start_order_with_what_they_need() {
+        let p = project(SHOP);
+        let plan = Plan::new(&p, &["web".into(), "db".into()]).unwrap();
+        // db starts before web, so a slimmed db is verified before the web that uses it.
+        assert_eq!(plan.targets, ["db", "web"]);
+        let pos = |s: &str| plan.order.iter().position(|o| o == s).unwrap();
+        assert!(pos("db") < pos("api") && pos("cache") < pos("api") && pos("api") < pos("web"));
+        // web needs api, which needs db and cache; admin is not involved.
+        assert_eq!(
+            plan.involved.iter().collect::<Vec<_>>(),
+            ["api", "cache", "db", "web"]
+        );
+        assert_eq!(plan.dependencies(), ["api", "cache"]);
+    }
+
+    #[test]
+    fn no_names_means_every_service_and_no_untraced_dependency() {
+        let p = project(SHOP);
+        let plan = Plan::new(&p, &[]).unwrap();
+        assert_eq!(plan.targets.len(), 5);
+        assert_eq!(plan.targets, plan.order);
+        assert!(plan.dependencies().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_target_is_named() {
+        let p = project(SHOP);
+        let e = Plan::new(&p, &["shop".into()]).err().unwrap();
+        assert!(e.to_string().contains("no service named \"shop\""), "{e}");
+    }
+}
