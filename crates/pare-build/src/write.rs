@@ -64,23 +64,7 @@ pub(crate) fn write(
     phases: &mut Phases<'_>,
 ) -> Result<Wrote, BuildError> {
     let (epoch, epoch_from) = pare_write::choose_epoch(dest.epoch, meta)?;
-    let tag = dest
-        .tag
-        .map(str::to_string)
-        .unwrap_or_else(|| default_tag(reference));
-    let load_into_daemon = dest.on_docker && dest.output.is_none();
-    let output = match dest.output {
-        Some(spec) => Output::parse(spec)?,
-        None if load_into_daemon => Output::Daemon { tag: tag.clone() },
-        None => Output::Oci {
-            dir: dest.artifacts.join("image"),
-            tag: Some(
-                tag.rsplit_once(':')
-                    .map(|(_, t)| t.to_string())
-                    .unwrap_or_else(|| "latest".into()),
-            ),
-        },
-    };
+    let output = output_for(dest, reference)?;
     // Into the daemon, the layer goes as a plain tar (same image ID, nothing to compress or
     // inflate on the way); its gzip form is measured on a thread while verification runs.
     let slim = match &output {
@@ -101,6 +85,29 @@ pub(crate) fn write(
         epoch,
         epoch_from,
     })
+}
+
+/// Where the slim image goes: `--output`, else loaded into the daemon as the tag when the
+/// build runs on docker, else `oci:ARTIFACTS/image` under the tag's own tag part.
+fn output_for(dest: &Destination<'_>, reference: &ImageRef) -> Result<Output, BuildError> {
+    let tag = dest
+        .tag
+        .map(str::to_string)
+        .unwrap_or_else(|| default_tag(reference));
+    let load_into_daemon = dest.on_docker && dest.output.is_none();
+    let output = match dest.output {
+        Some(spec) => Output::parse(spec)?,
+        None if load_into_daemon => Output::Daemon { tag: tag.clone() },
+        None => Output::Oci {
+            dir: dest.artifacts.join("image"),
+            tag: Some(
+                tag.rsplit_once(':')
+                    .map(|(_, t)| t.to_string())
+                    .unwrap_or_else(|| "latest".into()),
+            ),
+        },
+    };
+    Ok(output)
 }
 
 /// Where a slim image is read back from.
@@ -131,5 +138,60 @@ fn name_without_tag(name: &str) -> &str {
     match name.rfind(':') {
         Some(i) if i > name.rfind('/').unwrap_or(0) => &name[..i],
         _ => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn dest<'a>(output: Option<&'a str>, tag: Option<&'a str>, on_docker: bool) -> Destination<'a> {
+        Destination {
+            output,
+            tag,
+            epoch: None,
+            on_docker,
+            artifacts: Path::new("/art"),
+        }
+    }
+
+    #[test]
+    fn the_slim_image_goes_where_the_flags_say() {
+        let app = ImageRef::parse("app:1.2").unwrap();
+        // On docker without --output: loaded into the daemon under the default tag.
+        assert_eq!(
+            output_for(&dest(None, None, true), &app).unwrap(),
+            Output::Daemon {
+                tag: "app.slim:1.2".into()
+            }
+        );
+        // Elsewhere: an OCI layout in the artifacts dir, tagged with the tag's tag part.
+        assert_eq!(
+            output_for(&dest(None, Some("me/app:v9"), false), &app).unwrap(),
+            Output::Oci {
+                dir: PathBuf::from("/art/image"),
+                tag: Some("v9".into())
+            }
+        );
+        // --output wins, even on docker.
+        assert_eq!(
+            output_for(&dest(Some("oci:/tmp/out:x"), None, true), &app).unwrap(),
+            Output::Oci {
+                dir: PathBuf::from("/tmp/out"),
+                tag: Some("x".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_pushed_image_is_read_back_by_digest() {
+        assert_eq!(
+            name_without_tag("localhost:5000/app:v2"),
+            "localhost:5000/app"
+        );
+        assert_eq!(name_without_tag("localhost:5000/app"), "localhost:5000/app");
+        assert_eq!(name_without_tag("app:latest"), "app");
     }
 }
