@@ -29,13 +29,13 @@ pub(crate) fn analyze(
         };
         let before = pare_xray::analyze(source, &xopts).map_err(|e| BuildError::Analyze {
             image: reference.to_string(),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
         let slim_source = pare_source::open(slim_ref, &OpenOptions::default())?;
         let after =
             pare_xray::analyze(slim_source.as_ref(), &xopts).map_err(|e| BuildError::Analyze {
                 image: slim_ref.to_string(),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         Ok(Analyses { before, after })
     })

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 /// Errors of `pare build`. Each names the image, path or phase it concerns.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The source reference does not parse.
     #[error(transparent)]
@@ -12,14 +13,23 @@ pub enum BuildError {
     #[error(transparent)]
     Source(#[from] pare_source::SourceError),
     /// Extracting the source's layers into the work dir.
-    #[error("{image}: extracting into {dest}: {message}")]
+    #[error("{image}: extracting into {dest}")]
     Extract {
-        /// The source image.
+        /// The image extracted.
         image: String,
         /// The directory extracted into.
         dest: PathBuf,
         /// What failed.
-        message: String,
+        #[source]
+        source: Box<pare_layerfs::LayerFsError>,
+    },
+    /// The thread extracting beside the trace panicked.
+    #[error("{image}: extracting into {dest}: the extraction thread panicked")]
+    ExtractPanicked {
+        /// The source image.
+        image: String,
+        /// The directory extracted into.
+        dest: PathBuf,
     },
     /// Tracing the source image.
     #[error(transparent)]
@@ -37,12 +47,13 @@ pub enum BuildError {
     #[error(transparent)]
     Verify(#[from] pare_verify::VerifyError),
     /// Analyzing an image for the report.
-    #[error("{image}: analysis: {message}")]
+    #[error("{image}: analysis")]
     Analyze {
         /// The image analyzed.
         image: String,
         /// What failed.
-        message: String,
+        #[source]
+        source: Box<pare_xray::XrayError>,
     },
     /// Reading or writing a file (the work dir, report.json, a recorded profile).
     #[error("{path}: {message}")]

@@ -34,9 +34,9 @@ pub(crate) fn plan(opts: &BuildOptions) -> Result<Plan, BuildError> {
     std::fs::create_dir_all(&artifacts).map_err(file_err(&artifacts))?;
 
     let is_daemon = matches!(reference, ImageRef::DockerDaemon { .. });
-    let choice = match (&opts.profile.runtime, is_daemon) {
-        (Some(r), _) => Some(r.as_str()),
-        (None, false) => Some("embedded"),
+    let choice = match (opts.profile.runtime, is_daemon) {
+        (Some(r), _) => Some(r),
+        (None, false) => Some(pare_runtime::RuntimeKind::Embedded),
         (None, true) => None,
     };
     let needs_runtime = opts.reuse_profile.is_none() || opts.verify;

@@ -77,7 +77,10 @@ pub(crate) fn profile(
             let result = phases.run("profile", rt.name(), || trace(target));
             let (extracted, took) = handle.join().unwrap_or_else(|_| {
                 (
-                    Err(rootfs.error("extraction thread panicked".into())),
+                    Err(BuildError::ExtractPanicked {
+                        image: rootfs.reference.to_string(),
+                        dest: rootfs.dest.to_path_buf(),
+                    }),
                     Duration::ZERO,
                 )
             });

@@ -48,7 +48,7 @@ pub(crate) fn verify(
     let verify_on_docker = i.on_docker && matches!(i.slim, Slim::Loaded(_));
     let embedded;
     let rt = if i.on_docker && !verify_on_docker {
-        embedded = pare_runtime::detect(Some("embedded"))?;
+        embedded = pare_runtime::detect(Some(pare_runtime::RuntimeKind::Embedded))?;
         &embedded
     } else {
         i.runtime
@@ -104,7 +104,7 @@ fn verify_slim(
         pare_layerfs::extract(src.as_ref(), &dir).map_err(|e| BuildError::Extract {
             image: slim.to_string(),
             dest: dir.clone(),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
         (None, Some(dir))
     };
@@ -170,7 +170,12 @@ fn verify_slim(
                 &vopts,
             ) {
                 Ok(missing) => v.likely_missing = missing,
-                Err(e) => v.likely_missing = vec![format!("(traced re-run failed: {e})")],
+                Err(e) => {
+                    v.likely_missing = vec![format!(
+                        "(traced re-run failed: {})",
+                        pare_progress::chain(&e)
+                    )]
+                }
             }
         }
     }

@@ -116,7 +116,11 @@ impl Rootfs<'_> {
     pub(crate) fn extract(&self) -> Result<(), BuildError> {
         pare_layerfs::extract(self.source, self.dest)
             .map(drop)
-            .map_err(|e| self.error(e.to_string()))
+            .map_err(|e| BuildError::Extract {
+                image: self.reference.to_string(),
+                dest: self.dest.to_path_buf(),
+                source: Box::new(e),
+            })
     }
 
     /// Extracts as the timed phase `extract`, when needed.
@@ -125,13 +129,5 @@ impl Rootfs<'_> {
             phases.run("extract", &self.detail(), || self.extract())?;
         }
         Ok(())
-    }
-
-    pub(crate) fn error(&self, message: String) -> BuildError {
-        BuildError::Extract {
-            image: self.reference.to_string(),
-            dest: self.dest.to_path_buf(),
-            message,
-        }
     }
 }

@@ -283,7 +283,7 @@ fn wait_condition(c: &DockerContainer, cond: Condition, timeout: Duration) -> Re
                 e.code
             )),
             Ok(None) => Err(format!("did not complete within {}s", timeout.as_secs())),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(pare_progress::chain(&e)),
         },
         Condition::ServiceHealthy => loop {
             match c.health() {
@@ -295,7 +295,7 @@ fn wait_condition(c: &DockerContainer, cond: Condition, timeout: Duration) -> Re
                     );
                 }
                 Ok(Health::Starting) => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(pare_progress::chain(&e)),
             }
             if let Ok(Some(e)) = c.wait(Duration::ZERO) {
                 return Err(format!("exited with {} before it was healthy", e.code));

@@ -53,6 +53,7 @@ pub struct ComposeOptions {
 
 /// Errors that need the daemon.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// The project itself (loading, order, targets).
     #[error(transparent)]
@@ -108,6 +109,15 @@ pub enum RunError {
         path: PathBuf,
         /// What failed.
         message: String,
+    },
+    /// Verifying a target's slim image.
+    #[error("{image}")]
+    Verify {
+        /// The target.
+        image: String,
+        /// Why verification could not run.
+        #[source]
+        source: Box<pare_verify::VerifyError>,
     },
 }
 

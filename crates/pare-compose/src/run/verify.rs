@@ -3,7 +3,7 @@
 //! passing.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pare_runtime::{Health, RunSpec};
@@ -43,7 +43,7 @@ pub(super) fn verify_all(
         let result = verify_one(&mut inst, svc, t, ctx.order, slim_images, &opts.artifacts);
         let (verification, mut problems) = match result {
             Ok(v) => v,
-            Err(e) => (None, vec![e.to_string()]),
+            Err(e) => (None, vec![pare_progress::chain(&e)]),
         };
         let ok = problems.is_empty() && verification.as_ref().is_some_and(|v| v.ok());
         progress.end("verify", tv.elapsed(), if ok { "passed" } else { "failed" });
@@ -133,9 +133,9 @@ fn verify_one(
         ..Default::default()
     };
     let v = pare_verify::verify(&joined, &spec, &profile.probes, &vopts).map_err(|e| {
-        RunError::File {
-            path: PathBuf::from(t),
-            message: e.to_string(),
+        RunError::Verify {
+            image: t.to_string(),
+            source: Box::new(e),
         }
     })?;
     Ok((Some(v), Vec::new()))
