@@ -10,6 +10,8 @@ mod error;
 mod fanotify;
 mod paths;
 mod recorder;
+#[allow(unsafe_code)]
+mod sys;
 mod syscalls;
 mod tracer;
 
@@ -20,8 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use nix::errno::Errno;
-use nix::sys::signal::{self, SigHandler, SigSet, Signal};
+use nix::sys::signal::{self, SigSet, Signal};
 use nix::unistd::Pid;
 use pare_trace::{AccessKind, ExitInfo, SCHEMA_VERSION, SensorReport};
 
@@ -148,12 +149,8 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     let pid1 = me.as_raw() == 1;
     if !pid1 {
         // Orphans of the app re-parent to us, as they would to a container's PID 1.
-        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integer arguments.
-        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        if rc != 0 {
-            report
-                .notices
-                .push(format!("PR_SET_CHILD_SUBREAPER: {}", Errno::last()));
+        if let Err(e) = sys::become_subreaper() {
+            report.notices.push(format!("PR_SET_CHILD_SUBREAPER: {e}"));
         }
     }
     if std::fs::read_link("/proc/self/exe").is_err() {
@@ -263,14 +260,11 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
     for s in FORWARDED {
         set.add(s);
     }
-    extern "C" fn noop(_: libc::c_int) {}
     for s in FORWARDED {
         // A handler (never run: the signals stay blocked) keeps PID 1 from dropping them.
-        // SAFETY: `noop` is async-signal-safe (does nothing).
-        let _ = unsafe { signal::signal(s, SigHandler::Handler(noop)) };
+        sys::keep_with_noop_handler(s);
     }
-    // SAFETY: restoring the default disposition; waitpid needs SIGCHLD not ignored.
-    let _ = unsafe { signal::signal(Signal::SIGCHLD, SigHandler::SigDfl) };
+    sys::default_disposition(Signal::SIGCHLD);
     set.thread_block()
         .map_err(|e| SensorError::sys("sigprocmask", e))?;
     spawn_signal_thread(set, shared.clone(), args.grace);

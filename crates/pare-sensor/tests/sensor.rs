@@ -78,7 +78,7 @@ fn records_execs_libraries_and_opens_in(mode: &str) {
     let (o, r, _d) = run(&mode_flags(mode), &sh(&script));
     assert!(o.status.success(), "{o:?}");
     // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     let want = if mode == "--no-seccomp" || !root {
         "(syscall mode)"
     } else {
@@ -450,7 +450,10 @@ fn sigterm_is_forwarded() {
     );
     wait_for_line(&mut child, "ready");
     // SAFETY: plain kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(7));
     assert_eq!(report_of(out.path()).exit.unwrap().code, 7);
@@ -465,7 +468,10 @@ fn sigterm_ignored_gets_killed_after_grace() {
     wait_for_line(&mut child, "ready");
     let t = Instant::now();
     // SAFETY: plain kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let status = child.wait().unwrap();
     assert!(t.elapsed() < Duration::from_secs(10));
     assert_eq!(status.code(), Some(128 + 9));
@@ -476,7 +482,7 @@ fn sigterm_ignored_gets_killed_after_grace() {
 #[test]
 fn runs_as_the_image_user() {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root to change user");
         return;
     }
@@ -540,7 +546,7 @@ fn runs_as_the_image_user() {
 #[test]
 fn fanotify_sees_at_least_the_ptrace_file_set() {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: fanotify needs root");
         return;
     }
@@ -700,7 +706,7 @@ fn in_a_docker_container() {
 #[test]
 fn the_app_gets_its_users_home_and_none_of_the_sensors_capabilities() {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root");
         return;
     }

@@ -31,15 +31,15 @@ use pare_trace::{AccessKind, ExecRecord, ExitInfo};
 
 use crate::paths::{join_normalize, lossy};
 use crate::recorder::{Outcome, Recorder};
+use crate::sys::{
+    self, PTRACE_SYSCALL_INFO_ENTRY, PTRACE_SYSCALL_INFO_EXIT, PTRACE_SYSCALL_INFO_SECCOMP,
+};
 use crate::syscalls;
 
 mod decode;
 #[allow(clippy::wildcard_imports)]
 use decode::*;
 
-const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
-const PTRACE_SYSCALL_INFO_EXIT: u8 = 2;
-const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
 const MAX_PATH: usize = 4096;
 const MAX_ARGS: usize = 4096;
 
@@ -428,14 +428,8 @@ impl Tracer {
                     self.foreign_arch = true;
                     return;
                 }
-                let (nr, args) = if info.op == PTRACE_SYSCALL_INFO_ENTRY {
-                    // SAFETY: op == ENTRY, so the kernel filled the `entry` member of the union.
-                    let e = unsafe { info.u.entry };
-                    (e.nr, e.args)
-                } else {
-                    // SAFETY: op == SECCOMP, so the kernel filled the `seccomp` member.
-                    let e = unsafe { info.u.seccomp };
-                    (e.nr, e.args)
+                let Some((nr, args)) = sys::syscall_entry(&info) else {
+                    return;
                 };
                 let awaiting = self
                     .procs
@@ -496,20 +490,21 @@ impl Tracer {
                 };
                 let exe = p.exe.clone();
                 let started = p.started;
-                // SAFETY: op == EXIT, so the kernel filled the `exit` member of the union.
-                let exit = unsafe { info.u.exit };
+                let Some((is_error, sval)) = sys::syscall_exit(&info) else {
+                    return;
+                };
                 if !started && pending.nr == libc::SYS_seccomp as u64 {
-                    if exit.is_error == 0 {
+                    if !is_error {
                         self.seccomp = true;
                     } else {
                         self.notices.push(format!(
                             "seccomp filter not installed (errno {}); tracing every syscall entry and exit",
-                            -exit.sval
+                            -sval
                         ));
                     }
                     return;
                 }
-                self.on_result(&exe, pending, exit.is_error != 0, exit.sval);
+                self.on_result(&exe, pending, is_error, sval);
             }
             _ => {}
         }
