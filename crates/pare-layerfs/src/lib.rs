@@ -10,6 +10,7 @@
 //! * [`extract`] applies an image's layers into an empty directory without ever writing outside it.
 
 mod extract;
+mod index;
 pub mod inroot;
 mod merge;
 mod path;
@@ -18,10 +19,8 @@ mod walk;
 use std::path::PathBuf;
 
 pub use extract::{ExtractStats, extract, extract_layer};
-pub use merge::{
-    Capture, LayerChanges, LayerIndex, MAX_ENTRIES, MergedFs, Node, ReadOptions, Record, Supersede,
-    Superseded, read_image, read_layer,
-};
+pub use index::{Capture, LayerIndex, MAX_ENTRIES, ReadOptions, Record, read_layer};
+pub use merge::{LayerChanges, MergedFs, Node, Supersede, Superseded, read_image};
 pub use pare_source::{ImageSource, LayerContent, SourceError};
 pub use path::{MAX_DEPTH, MAX_PATH, PathIssue, normalize};
 pub use walk::{Data, Entry, Event, MAX_ENTRY_HEADERS, walk_layer};
