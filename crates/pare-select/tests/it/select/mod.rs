@@ -1,0 +1,113 @@
+//! Selection tests: on the debootstrap rootfs (`PARE_BOOKWORM_ROOTFS`, default
+//! /var/cache/pare/bookworm, read-only) and on small synthetic trees.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pare_select::{ImageFacts, Reason, SelectInputs, Selection, select};
+use pare_trace::{AccessKind, FileRecord};
+
+fn bookworm() -> Option<PathBuf> {
+    let p = PathBuf::from(
+        std::env::var("PARE_BOOKWORM_ROOTFS").unwrap_or_else(|_| "/var/cache/pare/bookworm".into()),
+    );
+    if p.join("usr/bin/bash").exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: no bookworm rootfs at {}", p.display());
+        None
+    }
+}
+
+fn has_cc() -> bool {
+    let ok = Command::new("cc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIP: no cc");
+    }
+    ok
+}
+
+fn traced(paths: &[&str]) -> pare_select::TracedFiles {
+    paths
+        .iter()
+        .map(|p| {
+            let mut r = FileRecord {
+                found: true,
+                ..Default::default()
+            };
+            r.kinds.insert(AccessKind::Open);
+            r.processes.insert("/usr/bin/app".into());
+            r.syscalls.insert("openat".into());
+            (p.to_string(), r)
+        })
+        .collect()
+}
+
+fn has(sel: &Selection, p: &str) -> bool {
+    sel.entries.contains_key(p)
+}
+
+fn write(root: &Path, p: &str, content: &[u8]) {
+    let host = root.join(p.trim_start_matches('/'));
+    fs::create_dir_all(host.parent().unwrap()).unwrap();
+    fs::write(host, content).unwrap();
+}
+
+fn link(root: &Path, p: &str, target: &str) {
+    let host = root.join(p.trim_start_matches('/'));
+    fs::create_dir_all(host.parent().unwrap()).unwrap();
+    symlink(target, host).unwrap();
+}
+
+/// Copies the selected entries of `rootfs` into `dest` (files, dirs, symlinks).
+fn materialize(rootfs: &Path, sel: &Selection, dest: &Path) {
+    for path in sel.entries.keys() {
+        let src = rootfs.join(path.trim_start_matches('/'));
+        let dst = dest.join(path.trim_start_matches('/'));
+        let md = fs::symlink_metadata(&src).unwrap();
+        if md.is_dir() {
+            fs::create_dir_all(&dst).unwrap();
+        } else {
+            fs::create_dir_all(dst.parent().unwrap()).unwrap();
+            if md.file_type().is_symlink() {
+                symlink(fs::read_link(&src).unwrap(), &dst).unwrap();
+            } else {
+                fs::copy(&src, &dst).unwrap();
+            }
+        }
+    }
+}
+
+/// Runs `argv` from a materialized tree through its own dynamic loader, so that only the
+/// selected libraries can be found (no chroot, no root needed).
+fn run_in(dest: &Path, exe: &str, args: &[&str]) -> std::process::Output {
+    let lib = dest.join("usr/lib/x86_64-linux-gnu");
+    Command::new(lib.join("ld-linux-x86-64.so.2"))
+        .arg("--inhibit-cache")
+        .arg("--library-path")
+        .arg(&lib)
+        .arg(dest.join(exe.trim_start_matches('/')))
+        .args(args)
+        .env_clear()
+        .output()
+        .unwrap()
+}
+/// Runs the C compiler; panics with its stderr when it fails.
+fn cc(args: &[&str]) {
+    let out = Command::new("cc").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "cc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+mod config;
+mod elf;
+mod files;
