@@ -1,0 +1,127 @@
+//! What the sensor records: execs, libraries, opens, metadata, raw syscalls, forks, both modes, fanotify.
+
+use super::*;
+
+#[test]
+fn records_execs_libraries_and_opens() {
+    for mode in MODES {
+        records_execs_libraries_and_opens_in(mode);
+    }
+}
+
+#[test]
+fn missing_stat_only_relative_created_and_symlinks() {
+    for mode in MODES {
+        missing_stat_only_relative_created_and_symlinks_in(mode);
+    }
+}
+
+#[test]
+fn decodes_metadata_socket_and_watch_syscalls() {
+    for mode in MODES {
+        decodes_metadata_socket_and_watch_syscalls_in(mode);
+    }
+}
+
+/// The legacy x86_64 syscalls glibc no longer uses (open, creat, stat, access, readlink, mkdir)
+/// and openat2, made raw through ctypes.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn decodes_raw_legacy_syscalls() {
+    let Some(py) = python() else { return };
+    for mode in MODES {
+        decodes_raw_legacy_syscalls_in(py, mode);
+    }
+}
+
+#[test]
+fn follows_forks_and_threads() {
+    for mode in MODES {
+        follows_forks_and_threads_in(mode);
+    }
+}
+
+#[test]
+fn both_modes_record_the_same() {
+    let py = python().unwrap_or("true");
+    let script = format!(
+        "ls -l /usr/share/doc >/dev/null; {py} -c 'import email, http.client'; test -x /nope"
+    );
+    let (_, a, _d1) = run(&mode_flags("--seccomp-default"), &sh(&script));
+    let (_, b, _d2) = run(&mode_flags("--no-seccomp"), &sh(&script));
+    let files = |r: &SensorReport| -> Vec<(String, BTreeSet<AccessKind>, bool, bool)> {
+        r.files
+            .iter()
+            .filter(|(k, _)| !k.starts_with("/proc") && !k.contains("__pycache__"))
+            .map(|(k, v)| (k.clone(), v.kinds.clone(), v.found, v.missing))
+            .collect()
+    };
+    assert_eq!(files(&a), files(&b));
+    assert_eq!(a.syscalls, b.syscalls);
+    assert_eq!(a.execs.len(), b.execs.len());
+}
+
+#[test]
+fn fanotify_sees_at_least_the_ptrace_file_set() {
+    // SAFETY: geteuid has no preconditions.
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: fanotify needs root");
+        return;
+    }
+    let script = "cat /etc/hostname >/dev/null; ls /usr/share >/dev/null";
+    let (_, plain, _d1) = run(&["--no-fanotify"], &sh(script));
+    let (o, fan, _d2) = run(&[], &sh(script));
+    assert!(o.status.success());
+    if !fan.fanotify {
+        // Hosts without CAP_SYS_ADMIN: the notice says why and the run still works.
+        assert!(
+            fan.notices
+                .iter()
+                .any(|n| n.contains("fanotify unavailable")),
+            "{:?}",
+            fan.notices
+        );
+        return;
+    }
+    let found = |r: &SensorReport| -> BTreeSet<String> {
+        r.files
+            .iter()
+            .filter(|(k, v)| v.found && !k.starts_with("/proc") && !k.starts_with("/dev"))
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    let missing: Vec<_> = found(&plain).difference(&found(&fan)).cloned().collect();
+    assert!(missing.is_empty(), "fanotify run lost {missing:?}");
+    assert!(
+        fan.notices
+            .iter()
+            .any(|n| n.contains("fanotify:") && !n.contains("fanotify: 0 events")),
+        "{:?}",
+        fan.notices
+    );
+}
+
+#[test]
+fn the_sensor_publishes_what_the_app_is_doing() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(SENSOR)
+        .arg("--output")
+        .arg(out.path())
+        .args(["--no-fanotify", "--"])
+        .args(sh(
+            "cat /etc/hostname >/dev/null; ls /usr >/dev/null; sleep 2",
+        ))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // While the app sleeps, the counters stand still and are on disk.
+    std::thread::sleep(Duration::from_millis(1200));
+    let text = std::fs::read_to_string(out.path().join(pare_trace::ACTIVITY_FILE)).unwrap();
+    let a = pare_trace::SensorActivity::parse(&text).unwrap();
+    assert!(a.novelty > 5, "{text}");
+    assert_eq!(a.listens, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let again = std::fs::read_to_string(out.path().join(pare_trace::ACTIVITY_FILE)).unwrap();
+    assert_eq!(again, text, "an idle app adds nothing");
+    assert!(child.wait().unwrap().success());
+}
