@@ -19,6 +19,8 @@ pub const MEDIA_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 /// The source image's metadata the slim image inherits.
 #[derive(Debug, Clone)]
 pub struct ImageMeta {
+    /// The source's OCI image configuration (entrypoint, env, user, labels, history…),
+    /// copied into the slim config with pare's own labels and history added.
     pub config: ImageConfiguration,
     /// Docker's `config.Healthcheck` object (`{"Test": [...], "Interval": …}`), which
     /// oci-spec does not model.

@@ -24,7 +24,9 @@ pub struct LayerInfo {
     pub diff_id: Digest,
     /// `sha256:…` of the gzip blob.
     pub digest: Digest,
+    /// Bytes of the gzip blob (the manifest's layer `size`).
     pub size: u64,
+    /// Bytes of the uncompressed tar, padding and end-of-archive blocks included.
     pub uncompressed_size: u64,
     /// Entries written (directories, files, links…).
     pub entries: u64,

@@ -18,6 +18,8 @@
 //! streamed into `docker load`: the image ID is the same, and the gzip form is only measured,
 //! off the critical path, for the digests and sizes reported.
 
+#![deny(missing_docs)]
+
 pub mod daemon;
 mod dispatch;
 mod image;
@@ -42,38 +44,92 @@ pub use tmp::remove_temp_files;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
+    /// Reading the rootfs or writing a blob, temp file or the output failed for a reason
+    /// other than a full disk (that is [`WriteError::NoSpace`]).
     #[error("{path}")]
     Io {
+        /// The file or directory being read or written.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The extracted rootfs directory cannot be opened as a confined root (missing, not a
+    /// directory, or not readable).
     #[error("{path}: {reason}")]
-    Rootfs { path: PathBuf, reason: String },
+    Rootfs {
+        /// The rootfs directory given to the writer.
+        path: PathBuf,
+        /// The cause, already rendered as one chain of messages.
+        reason: String,
+    },
+    /// A write failed with `ENOSPC` or `EDQUOT`; the temp files are removed and no partial
+    /// output is left.
     #[error("{path}: the filesystem is full, writing the slim image stopped")]
     NoSpace {
+        /// The output (or temp directory) on the filesystem that is full, rather than the
+        /// entry that happened to be copied at the time.
         path: PathBuf,
+        /// The operating system's error (`ENOSPC` or `EDQUOT`).
         #[source]
         source: std::io::Error,
     },
+    /// A selected path resolves to something else inside the rootfs (it contains `..` or
+    /// goes through a symlinked parent), e.g. from a hand-edited `report.json`; nothing
+    /// outside the rootfs is ever read.
     #[error(
         "{path}: not a canonical path of the rootfs (\"..\" or a symlinked parent); refusing to write it"
     )]
-    NotCanonical { path: String },
+    NotCanonical {
+        /// The selected path, relative to the rootfs, as given in the selection.
+        path: String,
+    },
+    /// `$SOURCE_DATE_EPOCH` is set, not blank, and not a non-negative integer.
     #[error(
         "bad SOURCE_DATE_EPOCH {value:?}: expected seconds since 1970 as a non-negative integer"
     )]
-    Epoch { value: String },
+    Epoch {
+        /// The variable's value as found in the environment.
+        value: String,
+    },
+    /// The source image config is not valid JSON or not an OCI image configuration, or the
+    /// slim config cannot be serialized.
     #[error("source image config {what}: {reason}")]
-    Config { what: String, reason: String },
+    Config {
+        /// Which step failed (e.g. `JSON`).
+        what: String,
+        /// The parser's or serializer's message.
+        reason: String,
+    },
+    /// [`Output::parse`] rejected an output specification (unknown transport, empty path,
+    /// a digest instead of a tag for `docker://`).
     #[error("bad output {spec:?}: {reason}")]
-    Output { spec: String, reason: String },
+    Output {
+        /// The specification as the user typed it.
+        spec: String,
+        /// What is wrong with it and the accepted forms.
+        reason: String,
+    },
+    /// An [`Output::Oci`] directory exists, is not empty and has no `oci-layout` file, or its
+    /// `index.json` has no `manifests` array: adding to it could clobber something that is
+    /// not an image layout.
     #[error("{path}: exists and is not an OCI image layout")]
-    NotALayout { path: PathBuf },
+    NotALayout {
+        /// The existing directory, or its `index.json`.
+        path: PathBuf,
+    },
+    /// `docker load` could not be started or waited for, the archive could not be streamed
+    /// into it, or it exited with an error (for [`Output::Daemon`]).
     #[error("docker load: {reason}")]
-    Docker { reason: String },
+    Docker {
+        /// What failed, with docker's own stderr when it exited with an error.
+        reason: String,
+    },
+    /// Uploading the blobs or the manifest of an [`Output::Registry`] image failed.
     #[error("pushing to {reference}")]
     Push {
+        /// The destination, `REGISTRY/NAME[:TAG]`.
         reference: String,
+        /// The registry client's error.
         #[source]
         source: pare_source::SourceError,
     },
@@ -146,12 +202,16 @@ pub fn choose_epoch(flag: Option<u64>, meta: &ImageMeta) -> Result<(u64, EpochFr
 pub struct WrittenImage {
     /// `sha256:…` of the config: Docker's image ID.
     pub config_digest: String,
+    /// `sha256:…` of the image manifest: the digest a registry or OCI layout names the image
+    /// by (`NAME@sha256:…`).
     pub manifest_digest: String,
+    /// The single written layer (digests of its gzip and tar forms, sizes, entry counts).
     pub layer: LayerInfo,
     /// The config JSON as written.
     pub config: Vec<u8>,
     /// Epoch used for all timestamps.
     pub epoch: u64,
+    /// Where the image went, as given to [`write_image`].
     pub output: Output,
 }
 

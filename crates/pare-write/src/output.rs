@@ -20,17 +20,33 @@ pub enum Output {
     /// An OCI image layout directory; `tag` becomes the manifest's
     /// `org.opencontainers.image.ref.name` annotation. An existing layout is added to
     /// (blobs are content-addressed; an index entry with the same tag is replaced).
-    Oci { dir: PathBuf, tag: Option<String> },
+    Oci {
+        /// The layout directory, created when absent.
+        dir: PathBuf,
+        /// The reference name to annotate; `None` leaves the entry untagged.
+        tag: Option<String>,
+    },
     /// A `docker save` archive (`manifest.json` with `RepoTags`, plus an OCI layout inside,
     /// like Docker ≥ 25 writes), loadable by `docker load`.
-    DockerArchive { path: PathBuf, tag: Option<String> },
+    DockerArchive {
+        /// The archive file, replaced atomically when it exists.
+        path: PathBuf,
+        /// `NAME:TAG` for `RepoTags`; `None` gives an archive that loads untagged.
+        tag: Option<String>,
+    },
     /// Loaded into the local Docker daemon as `tag` (`NAME:TAG`), with the layer uncompressed
     /// (see [`crate::daemon`]); the digests reported are those of the gzip form.
-    Daemon { tag: String },
+    Daemon {
+        /// `NAME:TAG` the daemon tags the loaded image with.
+        tag: String,
+    },
     /// Pushed to a registry (`docker://REGISTRY/NAME[:TAG]`): the image is written as an OCI
     /// layout in a temp dir, exactly as for [`Output::Oci`] (same digests), then its blobs are
     /// uploaded and the manifest pushed last (see `pare_source::registry::push_layout`).
-    Registry { name: String },
+    Registry {
+        /// `REGISTRY/NAME[:TAG]` without the `docker://` prefix; never a digest.
+        name: String,
+    },
 }
 
 impl Output {
@@ -74,6 +90,9 @@ impl Output {
         }
     }
 
+    /// The tag the image is written under: the given one for the local forms (`None` when
+    /// none was given), the part after the last `/`'s `:` for a registry (`latest` when
+    /// absent).
     pub fn tag(&self) -> Option<&str> {
         match self {
             Output::Oci { tag, .. } | Output::DockerArchive { tag, .. } => tag.as_deref(),

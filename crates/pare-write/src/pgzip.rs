@@ -15,6 +15,10 @@ pub const CHUNK: usize = 1 << 20;
 const WINDOW: usize = 32 * 1024;
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
+/// A [`Write`] that gzips what it is given into `inner`, deflating up to `threads` full
+/// [`CHUNK`]s at once. The output is one gzip member whose bytes depend only on the input and
+/// the level; call [`ParGz::finish`] to write the last piece and the trailer (dropping it
+/// without does not, and leaves a truncated stream).
 pub struct ParGz<W: Write> {
     inner: W,
     level: u32,
@@ -31,6 +35,9 @@ pub struct ParGz<W: Write> {
 }
 
 impl<W: Write> ParGz<W> {
+    /// A compressor writing to `inner` at zlib `level` (0–9) with up to `threads` pieces
+    /// deflated in parallel (0 is treated as 1). Nothing is written until the first piece is
+    /// full or [`ParGz::finish`] is called.
     pub fn new(inner: W, level: u32, threads: usize) -> Self {
         Self::with_chunk(inner, level, threads, CHUNK)
     }

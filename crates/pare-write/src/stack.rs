@@ -17,9 +17,11 @@ use crate::layer::LayerInfo;
 /// One layer written as stored: an uncompressed tar file whose SHA-256 is `diff_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeptLayer {
+    /// The tar file on disk; it is read (not moved) when the image is written.
     pub file: PathBuf,
     /// `sha256:…` of the file (also its blob digest).
     pub diff_id: String,
+    /// Bytes of the file (the manifest's layer `size`).
     pub size: u64,
 }
 
@@ -34,6 +36,8 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// True when there is nothing to add: no kept layers and no history replacement; the
+    /// writer's output is then the same as without a stack.
     pub fn is_empty(&self) -> bool {
         self.below.is_empty() && self.history.is_none()
     }
