@@ -4,6 +4,8 @@
 //! The trait is designed so that a registry source (`docker://`) can be added without changing
 //! callers: everything is pull-based and per layer.
 
+#![deny(missing_docs)]
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,50 +76,115 @@ pub struct OpenOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
+    /// Reading a file of an OCI layout, a `docker save` archive or the daemon's storage
+    /// failed (absent, unreadable, a read error mid-way).
     #[error("{path}")]
     Io {
+        /// The file or directory being read.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A JSON document (index, manifest, config, `manifest.json`) does not parse or breaks
+    /// a rule (a bad digest, more than [`MAX_LAYERS`] layers, over [`MAX_JSON`] bytes).
     #[error("{path}: malformed {what}: {message}")]
     Malformed {
+        /// The file (or archive member) holding the document.
         path: PathBuf,
+        /// Which kind of document, e.g. `image config` or `image index`.
         what: &'static str,
+        /// What is wrong with it.
         message: String,
     },
+    /// A manifest references a blob (layer, config) that the layout or archive does not
+    /// contain.
     #[error("{path}: blob {digest} is missing")]
-    MissingBlob { path: PathBuf, digest: String },
+    MissingBlob {
+        /// The layout directory or archive.
+        path: PathBuf,
+        /// `sha256:…` of the absent blob.
+        digest: String,
+    },
+    /// A blob's SHA-256, computed while streaming it, differs from the digest that names it;
+    /// raised at the blob's end.
     #[error("blob {digest}: digest mismatch (got {actual})")]
-    DigestMismatch { digest: String, actual: String },
+    DigestMismatch {
+        /// The expected `sha256:…`, from the manifest.
+        digest: String,
+        /// The `sha256:…` of the bytes actually read.
+        actual: String,
+    },
+    /// A layer's decompressed tar hashes to something other than its diff ID from the config.
     #[error("layer {diff_id}: uncompressed content does not match the diff ID (got {actual})")]
-    DiffIdMismatch { diff_id: String, actual: String },
+    DiffIdMismatch {
+        /// The expected `sha256:…` from the config's `rootfs.diff_ids`.
+        diff_id: String,
+        /// The `sha256:…` of the uncompressed bytes read.
+        actual: String,
+    },
+    /// A blob ended before, or went past, the size its descriptor declares (usually a
+    /// truncated download or file).
     #[error("blob {digest}: size mismatch: expected {expected} bytes, got {actual} (truncated?)")]
     SizeMismatch {
+        /// `sha256:…` of the blob.
         digest: String,
+        /// Bytes the descriptor declares.
         expected: u64,
+        /// Bytes read.
         actual: u64,
     },
+    /// A layer does not decompress: a gzip/zstd error, or the content's compression differs
+    /// from the one its media type declares.
     #[error("blob {digest}: {message}")]
-    Corrupt { digest: String, message: String },
+    Corrupt {
+        /// `sha256:…` of the layer blob.
+        digest: String,
+        /// The decoder's message or the mismatch found.
+        message: String,
+    },
+    /// A multi-arch index has no manifest for the requested (or host) platform.
     #[error("{name}: no image for platform {platform} (available: {available})")]
     NoPlatform {
+        /// The image as the user named it.
         name: String,
+        /// The wanted platform, `os/arch[/variant]`.
         platform: String,
+        /// The platforms the index lists, comma-separated.
         available: String,
     },
+    /// No image of that name or tag in the layout, archive or daemon.
     #[error("{name}: {message}")]
-    NotFound { name: String, message: String },
+    NotFound {
+        /// The image as the user named it.
+        name: String,
+        /// Where it was looked for and, when few, the tags that do exist.
+        message: String,
+    },
+    /// The Docker daemon could not be reached or answered with an error (other than "no
+    /// such image", which is [`SourceError::NotFound`]), or exporting the image failed.
     #[error("docker daemon: {message}")]
-    Daemon { message: String },
+    Daemon {
+        /// The client's or daemon's message.
+        message: String,
+    },
+    /// Pulling from (or pushing to) a registry failed; the cause says how.
     #[error("{reference}")]
     Registry {
+        /// The image reference, `REGISTRY/NAME[:TAG|@DIGEST]`.
         reference: String,
+        /// What went wrong talking to the registry.
         #[source]
         source: registry::RegistryError,
     },
+    /// The reference's transport is recognised but cannot be opened by this build.
     #[error("{reference}: transport not supported yet: {message}")]
-    Unsupported { reference: String, message: String },
+    Unsupported {
+        /// The reference as the user typed it.
+        reference: String,
+        /// Which transport and what to use instead.
+        message: String,
+    },
 }
 
 /// An opened image.

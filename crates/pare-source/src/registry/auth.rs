@@ -14,9 +14,14 @@ use super::RegistryError;
 /// Where the credentials used for a registry came from (for messages, never the secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthSource {
+    /// No credentials found: requests go unauthenticated.
     Anonymous,
+    /// `--creds USER:PASS`.
     Creds,
+    /// An `auth.json` (`$REGISTRY_AUTH_FILE` or `$XDG_RUNTIME_DIR/containers/auth.json`):
+    /// this one.
     AuthFile(PathBuf),
+    /// Docker's `config.json`: its `auths`, `credHelpers` or `credsStore`.
     DockerConfig,
 }
 

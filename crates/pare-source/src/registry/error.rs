@@ -12,38 +12,96 @@ use super::MAX_MANIFEST;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
+    /// The name is not a valid `REGISTRY/NAME[:TAG|@DIGEST]` for the registry client; holds
+    /// the parser's message.
     #[error("invalid reference: {0}")]
     Reference(String),
+    /// `--creds` has no `:` or an empty user name.
     #[error("--creds must be USER:PASS")]
     BadCreds,
+    /// An `auth.json` (`$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`) exists
+    /// but cannot be read, is not JSON, or holds an entry that does not decode to
+    /// `USER:PASS`. An absent file is skipped, not an error.
     #[error("{path}: {message}")]
-    AuthFile { path: PathBuf, message: String },
-    #[error("credential helper for {host}: {message}")]
-    CredentialHelper { host: String, message: String },
-    #[error("authentication required or credentials rejected (401)")]
-    Unauthorized,
-    #[error("access denied (403)")]
-    Denied,
-    #[error("manifest not found (404)")]
-    ManifestNotFound,
-    #[error("blob {digest} not found (404)")]
-    BlobNotFound { digest: String },
-    #[error("HTTP {code}{}", retried(*.attempts))]
-    Status {
-        code: u16,
-        attempts: u32,
+    AuthFile {
+        /// The auth file.
+        path: PathBuf,
+        /// What is wrong with it (never the secret).
         message: String,
     },
+    /// Docker's credential helper (`credHelpers`/`credsStore`) failed for a reason other
+    /// than "not found", which falls back to anonymous access.
+    #[error("credential helper for {host}: {message}")]
+    CredentialHelper {
+        /// The registry host whose credentials were asked for.
+        host: String,
+        /// The helper's message.
+        message: String,
+    },
+    /// HTTP 401 (or the registry's `UNAUTHORIZED` code): no credentials where some are
+    /// needed, or wrong ones. Not retried.
+    #[error("authentication required or credentials rejected (401)")]
+    Unauthorized,
+    /// HTTP 403 (or `DENIED`): the credentials are valid but lack access. Not retried.
+    #[error("access denied (403)")]
+    Denied,
+    /// HTTP 404 for a manifest, or `MANIFEST_UNKNOWN`/`NAME_UNKNOWN`: no such repository or
+    /// tag. Not retried.
+    #[error("manifest not found (404)")]
+    ManifestNotFound,
+    /// HTTP 404 (or `BLOB_UNKNOWN`) for a blob the manifest references. Not retried.
+    #[error("blob {digest} not found (404)")]
+    BlobNotFound {
+        /// `sha256:…` of the blob asked for.
+        digest: String,
+    },
+    /// Any other HTTP error status; 429 and 5xx are retried, and this is the last one.
+    #[error("HTTP {code}{}", retried(*.attempts))]
+    Status {
+        /// The HTTP status code.
+        code: u16,
+        /// How many requests were made in all (1 when not retried).
+        attempts: u32,
+        /// The first line of the registry's message.
+        message: String,
+    },
+    /// The request did not get an HTTP answer (connection refused, TLS, timeout) or the
+    /// registry's error code is not one of the above.
     #[error("{message}{}", retried(*.attempts))]
-    Transport { message: String, attempts: u32 },
+    Transport {
+        /// The innermost cause, on one line.
+        message: String,
+        /// How many requests were made in all (1 when not retried).
+        attempts: u32,
+    },
+    /// The registry sent a manifest over [`MAX_MANIFEST`] bytes; refused before parsing.
     #[error("manifest is {size} bytes, more than the {MAX_MANIFEST}-byte limit")]
-    ManifestTooLarge { size: usize },
+    ManifestTooLarge {
+        /// Bytes received.
+        size: usize,
+    },
+    /// The manifest's media type is neither a Docker v2 schema 2 nor an OCI manifest or
+    /// index (e.g. schema 1).
     #[error("unsupported manifest media type `{media_type}` (expected Docker v2 schema 2 or OCI)")]
-    UnsupportedMediaType { media_type: String },
+    UnsupportedMediaType {
+        /// The media type as the registry sent it.
+        media_type: String,
+    },
+    /// A manifest, index or config from the registry does not parse, or indexes are nested
+    /// too deep.
     #[error("malformed {what}: {message}")]
-    Malformed { what: &'static str, message: String },
+    Malformed {
+        /// Which document, e.g. `manifest` or `image index`.
+        what: &'static str,
+        /// The parser's message or the rule broken.
+        message: String,
+    },
+    /// The background async runtime the registry client runs on could not be started; holds
+    /// the cause.
     #[error("{0}")]
     Runtime(String),
+    /// No system CA certificates could be loaded: the client needs them even to talk plain
+    /// HTTP, so nothing is attempted.
     #[error(
         "no CA certificates on this system (install ca-certificates, or set SSL_CERT_FILE); \
          they are needed even for plain-HTTP registries"

@@ -23,10 +23,13 @@ pub struct PushOptions {
 pub struct PushedImage {
     /// `docker://NAME@sha256:…`
     pub reference: String,
+    /// `sha256:…` of the manifest as pushed (byte-identical to the layout's).
     pub manifest_digest: String,
-    /// Blobs uploaded, mounted, and already present.
+    /// Blobs (layers and config) sent in full.
     pub uploaded: usize,
+    /// Blobs cross-mounted from one of [`PushOptions::mount_from`] instead of uploaded.
     pub mounted: usize,
+    /// Blobs the registry already had in the repository, so nothing was sent.
     pub present: usize,
     /// Bytes sent in uploads.
     pub bytes_uploaded: u64,
