@@ -62,6 +62,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Cancel {
+    /// A fresh token: not cancelled, no hooks, no temp dirs (the same as `Default`).
     pub fn new() -> Self {
         Self::default()
     }
@@ -228,6 +229,7 @@ pub struct TempDir {
 }
 
 impl TempDir {
+    /// The directory; it exists until this value drops or the run is cancelled.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

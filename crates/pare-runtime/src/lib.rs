@@ -31,6 +31,8 @@
 //! Tests needing root or dockerd are `#[ignore]`d: `cargo test -p pare-runtime -- --ignored
 //! --test-threads 1` (set `PARE_SENSOR` to a static `pare-sensor` build for the sensor runs).
 
+#![deny(missing_docs)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -130,8 +132,12 @@ pub struct SensorSpec {
 /// Output of a command run inside the container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOutput {
+    /// The command's exit status; 128+N when killed by signal N, -1 (docker) or 255
+    /// (embedded) when the runtime could not learn it. A timeout is an error, not a code.
     pub exit_code: i32,
+    /// Everything the command wrote to stdout.
     pub stdout: Vec<u8>,
+    /// Everything the command wrote to stderr.
     pub stderr: Vec<u8>,
 }
 
@@ -139,34 +145,63 @@ pub struct ExecOutput {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// The Docker daemon answered a request with an error (image missing, create/start
+    /// refused, exec failed), or a container spec could not be turned into a request.
     #[error("docker: {message}")]
-    Docker { message: String },
+    Docker {
+        /// What was being done, then the daemon's or client's message.
+        message: String,
+    },
+    /// The Docker daemon went away or stopped answering mid-run (connection refused or
+    /// reset, timeout); its containers are swept by the next run's `remove_stale`.
     #[error(
         "the docker daemon at {host} stopped answering during {context} ({cause}); is dockerd running? Containers pare started there are removed by its next run"
     )]
     DaemonLost {
+        /// The daemon's address, as `DOCKER_HOST` or the default socket.
         host: String,
+        /// What was being done when it stopped answering.
         context: String,
+        /// The transport's innermost error, on one line.
         cause: String,
     },
+    /// A host file or directory the runtime needs (rootfs, sensor binary, output or temp
+    /// dir, a bind-mount source) could not be read, created or resolved.
     #[error("{path}")]
     Io {
+        /// The host path involved.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The embedded runtime refused or failed a step on the host side: a spec it cannot run
+    /// (no rootfs, empty command, overlay options it cannot express), fork/pipe, a port
+    /// forwarder, an exec into an exited container or past its timeout, a sandbox that
+    /// survives SIGKILL, or an interrupt. Failures inside a sandbox process are
+    /// [`RuntimeError::Setup`].
     #[error("embedded runtime: {message}")]
-    Embedded { message: String },
+    Embedded {
+        /// What failed.
+        message: String,
+    },
     /// A sandbox process of the embedded runtime (keeper, init, exec helper) failed.
     #[error("embedded runtime: {container}: {during}{error}")]
     Setup {
+        /// The sandbox's name.
         container: String,
+        /// The step that was running (namespace set-up, mounts, exec of the command…).
         during: embedded::SetupPhase,
+        /// The failing call and its errno, as reported back over the setup pipe.
         error: embedded::SetupError,
     },
+    /// The chosen runtime cannot run here: no Docker daemon answered the ping, the embedded
+    /// runtime lacks root or kernel features, or `--runtime` named neither.
     #[error("runtime {runtime} is not available: {reason}")]
     Unavailable {
+        /// `docker`, `embedded`, or `unknown` for an unrecognised name.
         runtime: &'static str,
+        /// Why, including the other runtime's reason when [`detect`] tried both.
         reason: String,
     },
 }
@@ -175,6 +210,9 @@ pub enum RuntimeError {
 pub trait Runtime: Send + Sync {
     /// `docker` or `embedded`.
     fn name(&self) -> &'static str;
+    /// Starts `spec` and returns once the main process runs (under the sensor when
+    /// `spec.sensor` is set) and the requested ports have host endpoints. The container is
+    /// registered for [`cleanup_all`] until it is cleaned up.
     fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError>;
 }
 

@@ -40,9 +40,13 @@ pub struct Attach {
 pub struct Healthcheck {
     /// `["CMD", argv…]`, `["CMD-SHELL", command]` or `["NONE"]`.
     pub test: Vec<String>,
+    /// Time between checks; `None` leaves the daemon's default (30 s).
     pub interval: Option<Duration>,
+    /// How long one check may run before it counts as failed; `None`: the default (30 s).
     pub timeout: Option<Duration>,
+    /// Consecutive failures before the container is unhealthy; `None`: the default (3).
     pub retries: Option<u32>,
+    /// Grace period after start during which failures do not count; `None`: the default (0).
     pub start_period: Option<Duration>,
 }
 
@@ -51,8 +55,11 @@ pub struct Healthcheck {
 pub enum Health {
     /// No healthcheck configured.
     None,
+    /// Checks are running but none has passed yet (within the start period or the retries).
     Starting,
+    /// The last check passed.
     Healthy,
+    /// `retries` consecutive checks failed.
     Unhealthy,
 }
 

@@ -46,38 +46,69 @@ pub(crate) enum SetupMsg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SetupOp {
+    /// Marking every mount of the new mount namespace private (`MS_REC|MS_PRIVATE` on `/`),
+    /// so nothing propagates back to the host.
     MakeRootPrivate,
+    /// Mounting the sandbox's private tmpfs (mode 0700) that holds the overlay's upper, work
+    /// and root dirs; the path is the mount point.
     MountTmpfs,
+    /// Mounting the overlay of the image's layers; the path names the options' layers.
     MountOverlay,
+    /// Mounting a pseudo filesystem (`/proc`, `/dev`, `/dev/pts`, …) at the path.
     Mount,
+    /// Bind-mounting a host path (sensor, output dir, a file of `/etc`) onto the path.
     BindMount,
+    /// Remounting a bind mount read-only (e.g. the sensor binary).
     RemountReadOnly,
+    /// Lazily unmounting the old root after `pivot_root`.
     DetachOldRoot,
+    /// `pivot_root` into the overlay.
     PivotRoot,
+    /// Changing directory: into the new root, or the container's WORKDIR.
     Chdir,
+    /// Creating a directory (a mount point, the tmpfs's sub-dirs).
     Mkdir,
+    /// Removing the old root's mount point after it was detached.
     Rmdir,
+    /// Creating an empty file as a bind-mount target.
     Create,
+    /// Removing a non-directory in the container's `/etc` before writing it anew.
     Replace,
+    /// Writing a file in the container (`/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`).
     Write,
+    /// Creating a symlink in the container's `/dev` (`/dev/fd`, `/dev/stdin`, …).
     Symlink,
     /// An `O_PATH` open of a host path (before pivot_root).
     Open,
+    /// Opening a file for reading inside the container (`/dev/null` for stdin).
     OpenRead,
+    /// Setting the UTS namespace's hostname to [`RunSpec::hostname`](crate::RunSpec::hostname).
     SetHostname,
+    /// Opening the socket used to bring the loopback interface up.
     Socket,
+    /// Reading the loopback interface's flags (`SIOCGIFFLAGS`).
     GetLoopbackFlags,
+    /// Setting the loopback interface up (`SIOCSIFFLAGS`).
     SetLoopbackUp,
+    /// Dropping this capability number (`CAP_*`) from the bounding set, so the app gets
+    /// Docker's default set.
     DropCapability(u32),
+    /// Setting the supplementary groups of the container user.
     SetGroups,
+    /// Switching to this group id.
     SetGid(u32),
+    /// Switching to this user id.
     SetUid(u32),
     /// `dup2` onto this standard fd (0, 1, 2).
     Dup2(i32),
+    /// Creating the sandbox's mount, PID, UTS, IPC and network namespaces.
     Unshare,
+    /// Forking the sandbox's init (PID 1 of the new PID namespace).
     ForkInit,
     /// `setns` into the namespace of this `CLONE_NEW*` flag.
     SetNs(i32),
+    /// Forking, after `setns`, the exec helper that becomes a process of the container's PID
+    /// namespace.
     ForkInPidNs,
 }
 
@@ -88,27 +119,47 @@ pub enum SetupError {
     /// A system call failed.
     #[error("{}: {errno}", op_text(*op, path.as_deref()))]
     Sys {
+        /// The step.
         op: SetupOp,
+        /// The path it acted on, when it has one.
         path: Option<String>,
+        /// The call's error number.
         errno: Errno,
     },
     /// A file operation failed with this OS error number.
     #[error("{}: {}", op_text(*op, Some(path)), io::Error::from_raw_os_error(*os_error))]
     Io {
+        /// The step.
         op: SetupOp,
+        /// The path it acted on (inside the container after pivot_root).
         path: String,
+        /// The raw OS error number (`errno`).
         os_error: i32,
     },
     /// USER could not be resolved from the container's /etc/passwd and /etc/group.
     #[error("{reason}")]
-    User { user: String, reason: String },
+    User {
+        /// The image's USER as given (name, uid or `uid:gid`).
+        user: String,
+        /// Which name or id was not found, or which file could not be read.
+        reason: String,
+    },
     /// `execve` failed for every candidate of the command's PATH lookup.
     #[error("exec {program}: {errno}")]
-    Exec { program: String, errno: Errno },
+    Exec {
+        /// The command's first word, as given.
+        program: String,
+        /// The last error other than `ENOENT` among the candidates, or `ENOENT` when none
+        /// of them exists.
+        errno: Errno,
+    },
+    /// The command to run (or to exec) has no words.
     #[error("empty command")]
     EmptyCommand,
+    /// The sandbox's temp directory path is not UTF-8, so it cannot be put in mount options.
     #[error("temp path is not UTF-8")]
     TempPathNotUtf8,
+    /// The sandbox child panicked; reported instead of unwinding across the fork.
     #[error("panic in sandbox child")]
     Panicked,
     /// The caller got a message it could not decode.
@@ -204,14 +255,21 @@ impl std::fmt::Display for SetupPhase {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
+    /// The frame or a field in it ends before its declared length (including a pipe closed
+    /// mid-frame).
     #[error("frame ends early")]
     Truncated,
+    /// The length prefix announces more than 64 KiB (the frame's byte count), refused
+    /// before reading.
     #[error("frame of {0} bytes is too long")]
     TooLong(usize),
+    /// The message or field tag byte is not one this protocol version defines.
     #[error("unknown tag {0}")]
     UnknownTag(u8),
+    /// A string field (path, program, user) is not valid UTF-8.
     #[error("string is not UTF-8")]
     NotUtf8,
+    /// The message decoded completely but this many bytes of the frame were left over.
     #[error("{0} bytes after the message")]
     Trailing(usize),
     /// A well-formed message this receiver never expects (its tag).
