@@ -22,13 +22,19 @@ use crate::{ImageSource, Kind, LayerContent, LayerFsError};
 /// What an extraction wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ExtractStats {
+    /// Layers applied.
     pub layers: usize,
+    /// Regular files created (hard links not counted).
     pub files: u64,
+    /// Directories created or whose metadata was applied.
     pub dirs: u64,
+    /// Symbolic links created.
     pub symlinks: u64,
+    /// Hard links created.
     pub hardlinks: u64,
     /// Regular file bytes written (apparent size; sparse holes are not written).
     pub bytes: u64,
+    /// Whiteouts and opaque-directory markers applied (each removes lower-layer paths).
     pub whiteouts: u64,
     /// Device nodes, FIFOs and unknown entry types, which are not created.
     pub skipped: u64,

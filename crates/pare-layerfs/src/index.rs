@@ -10,12 +10,17 @@ use crate::{Kind, LayerContent, LayerFsError};
 /// Compact metadata of one path in one layer. No file contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// Normalized root-relative path (no leading `/`, no `.`/`..`; `""` is the root).
     pub path: Box<str>,
+    /// What kind of entry the layer holds at `path`.
     pub kind: Kind,
     /// Permission bits including setuid/setgid/sticky.
     pub mode: u32,
+    /// Owner user id, clamped to `u32::MAX` when the tar header holds a larger value.
     pub uid: u32,
+    /// Owner group id, clamped to `u32::MAX` when the tar header holds a larger value.
     pub gid: u32,
+    /// Content length in bytes for regular files, 0 for everything else.
     pub size: u64,
     /// Symlink target as stored, or the normalized hard-link target.
     pub link: Option<Box<str>>,
@@ -38,15 +43,16 @@ pub trait Capture: Sync {
 pub struct ReadOptions<'a> {
     /// Hash every regular file's content (for duplicate detection).
     pub hash: bool,
+    /// Decides which small files' content to keep (os-release, package databases); `None` keeps none.
     pub capture: Option<&'a dyn Capture>,
-    /// Worker threads for [`read_image`]; 0 means one per core (never more than layers).
+    /// Worker threads for [`read_image`](crate::read_image); 0 means one per core (never more than layers).
     pub threads: usize,
     /// Most entries (paths, whiteouts, opaque markers) kept for one image, all layers together;
     /// 0 means [`MAX_ENTRIES`].
     pub max_entries: u64,
 }
 
-/// Most entries [`read_layer`] and [`read_image`] keep for one image (all layers together)
+/// Most entries [`read_layer`] and [`read_image`](crate::read_image) keep for one image (all layers together)
 /// unless [`ReadOptions::max_entries`] says otherwise: 4 million, about 20 times the largest
 /// distribution images and within about 1 GiB of metadata. See `docs/limits.md`.
 pub const MAX_ENTRIES: u64 = 4_000_000;
@@ -64,8 +70,11 @@ impl ReadOptions<'_> {
 /// One layer condensed: its records, whiteouts, opaque directories and captured files.
 #[derive(Debug, Default)]
 pub struct LayerIndex {
+    /// One record per entry, in the order the layer stores them (whiteouts not included).
     pub records: Vec<Record>,
+    /// Normalized paths the layer deletes with `.wh.NAME` whiteouts (the path without the prefix).
     pub whiteouts: Vec<Box<str>>,
+    /// Normalized directories the layer marks opaque (their lower-layer content is hidden).
     pub opaques: Vec<Box<str>>,
     /// (index into `records`, captured bytes)
     pub captured: Vec<(usize, Box<[u8]>)>,

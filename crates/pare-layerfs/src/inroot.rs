@@ -45,11 +45,16 @@ pub enum End {
     /// `components`' last one is missing (`cause` is the `lstat` error); `rest` is what was
     /// left to resolve after it, unresolved.
     Missing {
+        /// Components that followed the missing one, as given (not canonicalized).
         rest: Vec<OsString>,
+        /// The `lstat` error (normally `NotFound`).
         cause: io::Error,
     },
     /// `components`' last one is not a directory but more followed (`rest`): ENOTDIR.
-    NotADirectory { rest: Vec<OsString> },
+    NotADirectory {
+        /// Components that followed the non-directory, as given.
+        rest: Vec<OsString>,
+    },
 }
 
 /// The outcome of [`resolve`].
@@ -59,19 +64,32 @@ pub struct Resolved {
     pub components: Vec<OsString>,
     /// The canonical components of every symlink followed, in order, each once.
     pub links: Vec<Vec<OsString>>,
+    /// Whether every component exists, and if not, where and why the walk stopped.
     pub end: End,
 }
 
 /// Why [`resolve`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InRootError {
+    /// More symlinks were followed than the resolver allows (a cycle, or an absurd chain):
+    /// the kernel's ELOOP.
     #[error("{path}: too many levels of symbolic links")]
-    Loop { path: PathBuf },
+    Loop {
+        /// The path being resolved, as given.
+        path: PathBuf,
+    },
+    /// A symlink on the way has a target that is not valid UTF-8, which pare's paths cannot hold.
     #[error("{path}: symlink target is not UTF-8")]
-    NonUtf8 { path: PathBuf },
+    NonUtf8 {
+        /// Host path of the offending symlink.
+        path: PathBuf,
+    },
+    /// `lstat` or `readlink` failed for a reason other than the path being missing.
     #[error("{path}")]
     Io {
+        /// Host path the failed call was made on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },

@@ -9,6 +9,8 @@
 //!   it came from and which lower copies it superseded (the basis of waste accounting).
 //! * [`extract`] applies an image's layers into an empty directory without ever writing outside it.
 
+#![deny(missing_docs)]
+
 mod extract;
 mod index;
 pub mod inroot;
@@ -29,14 +31,23 @@ pub use walk::{Data, Entry, Event, MAX_ENTRY_HEADERS, walk_layer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// A regular file; its `size` is the content length in bytes.
     File,
+    /// A directory.
     Dir,
+    /// A symbolic link; `link` holds the target exactly as stored (it may be relative or
+    /// absolute and is never resolved here).
     Symlink,
     /// A hard link to another path of the same layer (`link` names it).
     Hardlink,
+    /// A character device node (tar type `3`); never created by [`extract`].
     CharDevice,
+    /// A block device node (tar type `4`); never created by [`extract`].
     BlockDevice,
+    /// A named pipe (tar type `6`); never created by [`extract`].
     Fifo,
+    /// Any other tar entry type (an unknown type flag); kept in listings but never created by
+    /// [`extract`].
     Other,
 }
 
@@ -45,43 +56,82 @@ pub enum Kind {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LayerFsError {
+    /// The image source could not open or stream the layer (registry, daemon or archive
+    /// failure, digest mismatch); `source` says which.
     #[error("layer {layer}")]
     Source {
+        /// Digest of the layer being opened.
         layer: String,
+        /// The source's error.
         #[source]
         source: SourceError,
     },
+    /// The layer's tar stream is malformed or truncated (a bad header, a short read, a
+    /// corrupt compression stream), or an I/O error surfaced while reading it.
     #[error("layer {layer}: bad tar{}: {message}", entry.as_ref().map(|e| format!(" entry `{e}`")).unwrap_or_default())]
     Tar {
+        /// Digest of the layer being read.
         layer: String,
+        /// The raw name of the entry being read, when the failure is inside one.
         entry: Option<String>,
+        /// The tar reader's message, flattened to one line.
         message: String,
     },
+    /// An entry name (or hard-link target, shown as `name -> target`) is absolute, climbs out
+    /// of the root, contains NUL or exceeds the length/depth limits of [`normalize`].
     #[error("layer {layer}: entry `{entry}`: {issue}")]
     UnsafePath {
+        /// Digest of the layer holding the entry.
         layer: String,
+        /// The entry name as stored, non-UTF-8 bytes escaped.
         entry: String,
+        /// Which rule the name breaks.
         issue: PathIssue,
     },
+    /// Reading an overlay2 `diff` directory or writing into the extraction directory failed.
     #[error("layer {layer}: {path}")]
     Io {
+        /// Digest of the layer being read or applied.
         layer: String,
+        /// The host path the failed operation touched.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// An entry is well named but applying it would be unsafe: a hard link to the root
+    /// directory, or (while extracting) a hard link whose target's directory cannot be resolved
+    /// inside the extraction root or whose target is missing or a directory.
     #[error("layer {layer}: entry `{entry}`: {message}")]
     Unsafe {
+        /// Digest of the layer holding the entry.
         layer: String,
+        /// The entry's normalized path.
         entry: String,
+        /// What makes it unsafe.
         message: String,
     },
+    /// The extraction destination does not exist, cannot be canonicalized or is not a
+    /// directory; nothing was written.
     #[error("{path}: {message}")]
-    Dest { path: PathBuf, message: String },
+    Dest {
+        /// The destination as given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        message: String,
+    },
+    /// The image holds more entries (paths, whiteouts, opaque markers, all layers together)
+    /// than [`ReadOptions::max_entries`] allows ([`MAX_ENTRIES`] by default); reading stops
+    /// rather than grow memory without bound.
     #[error(
         "layer {layer}: the image has more than {limit} entries, the limit pare reads (docs/limits.md)"
     )]
-    TooManyEntries { layer: String, limit: u64 },
+    TooManyEntries {
+        /// Digest of the layer being read when the limit was crossed.
+        layer: String,
+        /// The limit in force, in entries.
+        limit: u64,
+    },
 }
 
 impl LayerFsError {

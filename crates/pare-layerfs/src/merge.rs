@@ -12,13 +12,21 @@ use crate::{ImageSource, Kind, LayerFsError};
 pub struct Node {
     /// Index of the layer the visible copy comes from.
     pub layer: u16,
+    /// Kind of the visible entry.
     pub kind: Kind,
+    /// Permission bits including setuid/setgid/sticky.
     pub mode: u32,
+    /// Owner user id (clamped to `u32::MAX`).
     pub uid: u32,
+    /// Owner group id (clamped to `u32::MAX`).
     pub gid: u32,
+    /// Content length in bytes for regular files (and hard links to them), else 0.
     pub size: u64,
+    /// Symlink target as stored, or the normalized path a hard link points to.
     pub link: Option<Box<str>>,
+    /// xxh3-64 of the content, when [`ReadOptions::hash`] was set and the file is regular and not sparse.
     pub hash: Option<u64>,
+    /// Carries a `security.capability` xattr (file capabilities, like a setuid bit).
     pub capability: bool,
     unit: u32,
 }
@@ -108,6 +116,7 @@ pub enum Supersede {
 /// A file copy in a lower layer that a later layer superseded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Superseded {
+    /// Normalized path of the superseded copy.
     pub path: Box<str>,
     /// Layer holding the superseded copy.
     pub layer: u16,
@@ -116,6 +125,7 @@ pub struct Superseded {
     /// Bytes that became waste through this: the copy's size, or 0 while another hard link to
     /// the same data is still visible.
     pub wasted: u64,
+    /// Whether a later write or a deletion superseded it.
     pub how: Supersede,
 }
 
@@ -128,13 +138,16 @@ pub struct LayerChanges {
     pub size: u64,
     /// Paths new to the image, and their file bytes.
     pub added: u64,
+    /// New paths' regular file bytes.
     pub added_bytes: u64,
     /// Paths that replaced a lower copy (directories re-listed as directories excluded).
     pub modified: u64,
+    /// Replacing paths' regular file bytes.
     pub modified_bytes: u64,
     /// Paths the layer removed (whiteouts, opaque directories and directories replaced by
     /// non-directories, counting everything beneath), and the bytes they had.
     pub deleted: u64,
+    /// Regular file bytes the deleted paths had in the view before this layer.
     pub deleted_bytes: u64,
     /// Bytes of this layer's own copies that later layers superseded.
     pub wasted_bytes: u64,
@@ -153,6 +166,7 @@ pub struct MergedFs {
 }
 
 impl MergedFs {
+    /// An empty view, with no layer applied yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -167,15 +181,17 @@ impl MergedFs {
         self.nodes.iter()
     }
 
+    /// Number of visible paths, directories included.
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
 
+    /// True when no path is visible (no layer applied, or every path deleted).
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
 
-    /// Captured bytes of a visible file (see [`Capture`]).
+    /// Captured bytes of a visible file (see [`Capture`](crate::Capture)).
     pub fn captured(&self, path: &str) -> Option<&[u8]> {
         self.captured.get(path).map(|b| &**b)
     }

@@ -3,16 +3,27 @@
 /// Why an entry name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathIssue {
+    /// The name starts with `/`.
     #[error("absolute name (layers hold root-relative names)")]
     Absolute,
+    /// A `..` component would take the name above the layer root.
     #[error("name climbs out of the root with `..`")]
     Escape,
+    /// The name contains a NUL byte, which no filesystem path can.
     #[error("name contains a NUL byte")]
     Nul,
+    /// The name is longer than [`MAX_PATH`] bytes.
     #[error("name is {len} bytes long, over the {MAX_PATH}-byte limit (Linux PATH_MAX)")]
-    TooLong { len: usize },
+    TooLong {
+        /// Length of the name in bytes, as stored (before normalization).
+        len: usize,
+    },
+    /// The normalized name has more than [`MAX_DEPTH`] components.
     #[error("name is nested {depth} directories deep, over the limit of {MAX_DEPTH}")]
-    TooDeep { depth: usize },
+    TooDeep {
+        /// Number of components of the normalized name.
+        depth: usize,
+    },
 }
 
 /// The longest entry name accepted, in bytes: Linux's `PATH_MAX`. No container runtime can

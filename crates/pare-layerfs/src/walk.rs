@@ -14,14 +14,19 @@ use crate::{Kind, LayerContent, LayerFsError};
 /// One filesystem entry of a layer, with a normalized root-relative path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// Normalized root-relative path (no leading `/`, no `.`/`..`).
     pub path: String,
+    /// What kind of entry this is.
     pub kind: Kind,
     /// File size in bytes (0 for everything but regular files).
     pub size: u64,
     /// Permission bits including setuid/setgid/sticky (`mode & 0o7777`).
     pub mode: u32,
+    /// Owner user id as stored (tar headers may carry ids above `u32::MAX`).
     pub uid: u64,
+    /// Owner group id as stored.
     pub gid: u64,
+    /// Modification time in whole seconds since the Unix epoch (0 when the header has none).
     pub mtime: u64,
     /// Symlink target as stored, or the normalized path a hard link points to.
     pub link: Option<String>,
@@ -34,6 +39,7 @@ pub struct Entry {
 /// What a layer says about one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A regular file, directory or link (anything that is not a whiteout marker).
     Entry(Entry),
     /// `.wh.NAME`: the path (and everything beneath it) from lower layers is deleted.
     Whiteout(String),
@@ -44,8 +50,11 @@ pub enum Event {
 
 /// Access to a regular file's data while walking.
 pub enum Data<'a, 'b> {
+    /// No data: not a regular file, or the content was already consumed.
     None,
+    /// The file's bytes in the layer's tar stream, read in place.
     Tar(&'a mut tar::Entry<'b, Box<dyn Read + Send>>),
+    /// The file's host path, inside an overlay2 `diff` directory.
     Path(&'a Path),
 }
 
