@@ -135,23 +135,30 @@ impl CiRules {
     }
 }
 
+/// The result of one CI rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleStatus {
+    /// The image's value is within the rule's limit.
     Pass,
+    /// The image's value breaks the rule's limit; `pare xray --ci` exits 1.
     Fail,
+    /// The rule has no limit (disabled in the rules file); not evaluated.
     Disabled,
 }
 
+/// One rule checked against one image.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RuleOutcome {
     /// dive's rule name.
     pub rule: String,
+    /// Whether the image passed.
     pub status: RuleStatus,
     /// The threshold, as a number (ratio or bytes); absent when disabled.
     pub limit: Option<f64>,
     /// The image's value.
     pub actual: f64,
+    /// One line with the value and the limit (`efficiency 0.9312 (minimum 0.9)`), or `disabled`.
     pub message: String,
 }
 

@@ -132,6 +132,7 @@ pub struct GridCell {
 }
 
 impl GridCell {
+    /// A left-aligned cell (text columns).
     pub fn left(s: impl ToString) -> Self {
         GridCell {
             text: s.to_string(),
@@ -139,6 +140,7 @@ impl GridCell {
             color: None,
         }
     }
+    /// A right-aligned cell (number columns).
     pub fn right(s: impl ToString) -> Self {
         GridCell {
             right: true,
@@ -176,10 +178,12 @@ impl Grid {
         }
     }
 
+    /// Appends one row; it should have one cell per column.
     pub fn row(&mut self, cells: Vec<GridCell>) {
         self.rows.push(cells);
     }
 
+    /// True when no row was added.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }

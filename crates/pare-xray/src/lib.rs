@@ -6,6 +6,8 @@
 //! compact per-path records plus a few small files captured by path (os-release, package
 //! databases, secret candidates). No file content is kept beyond those.
 
+#![deny(missing_docs)]
+
 mod capture;
 pub mod ci;
 mod dockerfile;
@@ -29,10 +31,18 @@ pub use surface::{EnvSecret, ModeFinding, PathSecret, Surface, ToolFinding, env_
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum XrayError {
+    /// Reading the image's layers failed (source, tar, path or entry-limit error).
     #[error(transparent)]
     Layers(#[from] LayerFsError),
+    /// A `.dive-ci` file is not valid YAML, `rules` is not a mapping, or a rule is unknown or
+    /// has a value of the wrong type or range.
     #[error("{path}: {message}")]
-    CiConfig { path: String, message: String },
+    CiConfig {
+        /// The CI rules file as named by the caller.
+        path: String,
+        /// What is wrong with it, on one line.
+        message: String,
+    },
 }
 
 /// Analysis options.
@@ -61,7 +71,9 @@ impl Default for Options {
 pub struct Report {
     /// Schema version of this JSON.
     pub schema_version: u32,
+    /// Name, source kind, digests and run configuration of the image.
     pub image: ImageInfo,
+    /// One report per layer, bottom (base) layer first.
     pub layers: Vec<LayerReport>,
     /// Sum of the regular-file bytes of all layers (every copy counted).
     pub total_size: u64,
@@ -79,14 +91,21 @@ pub struct Report {
     pub efficiency: f64,
     /// Visible entries (files, directories, links…) in the final filesystem.
     pub entries: u64,
+    /// Paths whose superseded copies waste the most bytes, largest first, at most [`Options::top`].
     pub wasted_files: Vec<WastedPath>,
+    /// The largest visible regular files, largest first, at most [`Options::top`].
     pub largest_files: Vec<FileStat>,
+    /// Directories with the most regular-file bytes beneath them, largest first, at most [`Options::top`].
     pub largest_dirs: Vec<DirStat>,
+    /// Groups of visible files with identical content, most saving first, at most [`Options::top`] (empty unless [`Options::hash`]).
     pub duplicates: Vec<Duplicate>,
     /// Bytes that duplicate contents would save if each were stored once.
     pub duplicate_bytes: u64,
+    /// Attack-surface findings: setuid/setgid and world-writable files, capabilities, shells and tools, secret-looking paths and environment variables.
     pub surface: Surface,
+    /// The distribution from `os-release`, when the image has one.
     pub os: Option<OsInfo>,
+    /// Installed packages: dpkg and apk databases, Python distributions and Node modules.
     pub packages: Packages,
     /// The Dockerfile rebuilt from history, one instruction per line.
     pub dockerfile: Vec<String>,
@@ -95,24 +114,37 @@ pub struct Report {
     pub ci: Option<Vec<RuleOutcome>>,
 }
 
+/// Identity and run configuration of the analysed image.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageInfo {
+    /// The image reference or file name as the user gave it.
     pub name: String,
     /// How layers were read (`docker-archive`, `oci`, `overlay2`, …).
     pub source: String,
+    /// Digest of the image config blob (`sha256:…`).
     pub config_digest: String,
+    /// Digest of the manifest, when the source has one (daemon and plain archives may not).
     pub manifest_digest: Option<String>,
+    /// Operating system from the config (`linux`).
     pub os: String,
+    /// CPU architecture from the config (`amd64`, `arm64`, …).
     pub architecture: String,
+    /// Creation time from the config, RFC 3339 as stored.
     pub created: Option<String>,
+    /// `User` the container runs as; `None` when unset or empty (root).
     pub user: Option<String>,
+    /// `Entrypoint` from the config.
     pub entrypoint: Option<Vec<String>>,
+    /// `Cmd` from the config.
     pub cmd: Option<Vec<String>>,
+    /// `WorkingDir` from the config.
     pub working_dir: Option<String>,
 }
 
+/// What one layer holds and what it changed in the merged filesystem.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerReport {
+    /// Position of the layer, 0 for the base layer.
     pub index: usize,
     /// Digest of the layer blob as stored.
     pub digest: String,
@@ -126,12 +158,19 @@ pub struct LayerReport {
     pub created_by: String,
     /// The same, as a Dockerfile instruction.
     pub instruction: String,
+    /// Entries in the layer (whiteouts excluded).
     pub entries: u64,
+    /// Paths the layer adds that no lower layer had.
     pub added: u64,
+    /// Regular-file bytes of the added paths.
     pub added_bytes: u64,
+    /// Paths that replace a lower layer's copy (directories re-listed as directories excluded).
     pub modified: u64,
+    /// Regular-file bytes of the replacing copies.
     pub modified_bytes: u64,
+    /// Paths the layer removes (whiteouts, opaque directories, everything beneath counted).
     pub deleted: u64,
+    /// Regular-file bytes the removed paths had.
     pub deleted_bytes: u64,
     /// Bytes of this layer's files that later layers overwrote or deleted.
     pub wasted_bytes: u64,
@@ -140,9 +179,11 @@ pub struct LayerReport {
 /// A path whose lower copies are waste.
 #[derive(Debug, Clone, Serialize)]
 pub struct WastedPath {
+    /// Absolute path (`/usr/…`).
     pub path: String,
     /// Superseded copies of this path.
     pub copies: u64,
+    /// Bytes wasted by those copies (0 for copies whose data a visible hard link still uses).
     pub wasted_bytes: u64,
     /// Layers holding the superseded copies.
     pub layers: Vec<usize>,
@@ -150,26 +191,36 @@ pub struct WastedPath {
     pub visible: bool,
 }
 
+/// A visible regular file, for the largest-files list.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileStat {
+    /// Absolute path.
     pub path: String,
+    /// Size in bytes.
     pub size: u64,
+    /// Index of the layer the visible copy comes from.
     pub layer: usize,
 }
 
+/// A directory's total, for the largest-directories list.
 #[derive(Debug, Clone, Serialize)]
 pub struct DirStat {
+    /// Absolute path.
     pub path: String,
     /// Bytes of regular files beneath (recursively).
     pub size: u64,
+    /// Regular files beneath (recursively).
     pub files: u64,
 }
 
+/// A set of visible files with identical content (same size and xxh3-64 hash).
 #[derive(Debug, Clone, Serialize)]
 pub struct Duplicate {
+    /// Size of each copy in bytes.
     pub size: u64,
     /// xxh3-64 of the content, hex.
     pub hash: String,
+    /// Absolute paths of the copies, sorted.
     pub paths: Vec<String>,
     /// `size * (paths - 1)`.
     pub wasted_bytes: u64,

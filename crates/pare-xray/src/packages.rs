@@ -5,30 +5,43 @@ use serde::Serialize;
 
 use crate::capture::{APK, DPKG, NODE, OS_RELEASE, PYTHON};
 
+/// The distribution, from `/etc/os-release` (or `/usr/lib/os-release`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OsInfo {
+    /// `ID` (`debian`, `alpine`, …).
     pub id: String,
+    /// `VERSION_ID` (`12`, `3.19.1`), when set.
     pub version_id: Option<String>,
+    /// `PRETTY_NAME` (`Debian GNU/Linux 12 (bookworm)`), when set.
     pub pretty_name: Option<String>,
 }
 
+/// One installed package.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Package {
+    /// Package name as its database records it.
     pub name: String,
+    /// Version string as recorded (may be empty for language packages without one).
     pub version: String,
     /// Where it was found (the database or manifest path).
     pub source: String,
 }
 
+/// Installed packages by ecosystem, each as found in the final filesystem.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Packages {
+    /// From dpkg's `var/lib/dpkg/status` (or distroless `status.d/`), installed packages only.
     pub dpkg: Vec<Package>,
+    /// From apk's `lib/apk/db/installed`.
     pub apk: Vec<Package>,
+    /// Python distributions (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO`).
     pub python: Vec<Package>,
+    /// Node modules (`node_modules/NAME/package.json`, `@scope/NAME` included).
     pub node: Vec<Package>,
 }
 
 impl Packages {
+    /// Packages of all ecosystems together.
     pub fn total(&self) -> usize {
         self.dpkg.len() + self.apk.len() + self.python.len() + self.node.len()
     }

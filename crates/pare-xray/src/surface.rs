@@ -9,54 +9,76 @@ use crate::capture::SECRET;
 /// A tool found in a standard binary directory.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ToolFinding {
+    /// Absolute path of the tool (`/usr/bin/curl`).
     pub path: String,
+    /// The file name that matched the tool list (`curl`, `pip3.11`).
     pub name: String,
     /// Symlink target when the path is a symlink.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
 }
 
+/// A file with a risky permission bit (setuid, setgid or world-writable).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ModeFinding {
+    /// Absolute path.
     pub path: String,
     /// Octal permission bits, e.g. `4755`.
     pub mode: String,
+    /// Owner user id.
     pub uid: u32,
+    /// Owner group id.
     pub gid: u32,
+    /// File kind (world-writable findings include directories).
     pub kind: Kind,
 }
 
+/// A file that looks like it holds a secret (private key, token, credentials file).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PathSecret {
+    /// Absolute path.
     pub path: String,
+    /// What was recognized (`private key`, `npm registry token`, …); the secret itself is never reported.
     pub reason: String,
 }
 
 /// An environment variable that looks secret. The value is never reported.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EnvSecret {
+    /// The variable's name from the image config.
     pub name: String,
+    /// Why it looks secret (its name or the shape of its value).
     pub reason: String,
 }
 
+/// Attack-surface findings of the final filesystem and the run configuration.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Surface {
+    /// Shells (`sh`, `bash`, `busybox`, …) in the standard binary directories.
     pub shells: Vec<ToolFinding>,
+    /// Package managers (`apt`, `apk`, `pip`, `npm`, …) in the standard binary directories.
     pub package_managers: Vec<ToolFinding>,
+    /// Compilers and build tools (`gcc`, `make`, `go`, …) in the standard binary directories.
     pub build_tools: Vec<ToolFinding>,
+    /// Network clients (`curl`, `wget`, `nc`, `ssh`, …) in the standard binary directories.
     pub network_tools: Vec<ToolFinding>,
+    /// Files with the setuid bit (`mode & 0o4000`).
     pub setuid: Vec<ModeFinding>,
+    /// Files with the setgid bit (`mode & 0o2000`).
     pub setgid: Vec<ModeFinding>,
     /// World-writable files and directories without the sticky bit.
     pub world_writable: Vec<ModeFinding>,
     /// Files with a `security.capability` xattr.
     pub capabilities: Vec<String>,
+    /// Files whose content looks like a secret.
     pub secret_files: Vec<PathSecret>,
+    /// Environment variables from the config that look like secrets (values withheld).
     pub secret_env: Vec<EnvSecret>,
     /// The configured user (`None` when unset).
     pub user: Option<String>,
     /// The container runs as root (user unset, `root` or uid 0).
     pub runs_as_root: bool,
+    /// `ExposedPorts` from the config (`8080/tcp`), sorted.
     pub exposed_ports: Vec<String>,
     /// A HEALTHCHECK is configured (`None` when the source cannot tell).
     pub healthcheck: Option<bool>,
