@@ -15,8 +15,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use crate::model::{Image, Mark, View, Waste};
 
-/// Smallest terminal the explorer draws in.
+/// Narrowest terminal, in columns, the explorer draws in.
 pub const MIN_WIDTH: u16 = 60;
+/// Shortest terminal, in rows, the explorer draws in; smaller terminals get a "too small" notice.
 pub const MIN_HEIGHT: u16 = 12;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,8 @@ struct Row {
     dir: bool,
 }
 
+/// The explorer's state: the image, the selected layer and view mode, the tree's expanded
+/// directories, cursor, filters and search. [`App::on_key`] changes it, [`App::draw`] renders it.
 pub struct App {
     image: Image,
     layer: usize,
@@ -47,6 +50,8 @@ pub struct App {
     typing: bool,
     wasted: Option<Vec<Waste>>,
     help: bool,
+    /// Set once the user asked to quit (`Ctrl-C` anywhere, `q` or `Esc` in the main view, where
+    /// `Esc` first clears an active search); the event loop then stops.
     pub quit: bool,
 }
 
@@ -96,6 +101,7 @@ const HELP: &[(&str, &str)] = &[
 ];
 
 impl App {
+    /// Starts on the base layer (layer 0) with the root directory expanded and every mark shown.
     pub fn new(image: Image) -> App {
         let view = image.view(0, true);
         let mut expanded = HashSet::new();

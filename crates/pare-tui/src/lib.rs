@@ -7,6 +7,8 @@
 //! Names are shown through [`pare_diff::render::printable`], so ANSI escapes in a file name
 //! show as text.
 
+#![deny(missing_docs)]
+
 mod app;
 mod model;
 

@@ -34,16 +34,23 @@ impl Mark {
 /// One layer as the layer list shows it.
 #[derive(Debug, Clone)]
 pub struct LayerInfo {
+    /// Position of the layer, 0 for the base layer.
     pub index: usize,
+    /// Digest of the layer blob, as the source names it.
     pub digest: String,
+    /// Regular-file bytes in the layer (every copy, whether or not it stays visible).
     pub size: u64,
+    /// Entries in the layer (whiteouts and opaque markers not counted).
     pub entries: usize,
+    /// The Dockerfile instruction that made the layer, cleaned from its history `created_by`.
     pub instruction: String,
 }
 
 /// The image, read once.
 pub struct Image {
+    /// The image reference or file name, shown in the title.
     pub name: String,
+    /// One entry per layer, base layer first.
     pub layers: Vec<LayerInfo>,
     indexes: Vec<LayerIndex>,
 }
@@ -52,16 +59,22 @@ pub struct Image {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TuiError {
+    /// Reading a layer failed (tar, unsafe path or entry-limit error).
     #[error(transparent)]
     Layers(#[from] pare_layerfs::LayerFsError),
+    /// The image source could not open a layer.
     #[error("layer {layer}")]
     Open {
+        /// Digest of the layer.
         layer: String,
+        /// The source's error.
         #[source]
         source: pare_source::SourceError,
     },
+    /// Setting up, drawing on or reading events from the terminal failed.
     #[error("terminal")]
     Terminal(#[source] std::io::Error),
+    /// Standard input or output is not a terminal, so there is nothing to draw on.
     #[error("--tui needs a terminal: stdin and stdout must be a TTY")]
     NotATerminal,
 }
@@ -265,12 +278,19 @@ impl Image {
 /// One path of a view.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// Kind of the entry.
     pub kind: Kind,
+    /// Regular-file size in bytes (0 for other kinds).
     pub size: u64,
+    /// Permission bits including setuid/setgid/sticky.
     pub mode: u32,
+    /// Owner user id.
     pub uid: u32,
+    /// Owner group id.
     pub gid: u32,
+    /// Symlink target as stored, or the path a hard link points to.
     pub link: Option<Box<str>>,
+    /// How the selected layer changed this path.
     pub mark: Mark,
 }
 
@@ -291,9 +311,13 @@ impl Entry {
 /// A wasted file copy.
 #[derive(Debug, Clone)]
 pub struct Waste {
+    /// Absolute path of the copy (`/usr/…`).
     pub path: String,
+    /// Layer holding the superseded copy.
     pub layer: usize,
+    /// Layer that overwrote or deleted it.
     pub by_layer: usize,
+    /// Bytes wasted (0-sized copies and copies a visible hard link still uses are not listed).
     pub bytes: u64,
 }
 
@@ -308,8 +332,12 @@ pub struct DirInfo {
 /// marks. Directories a layer lists only implicitly (a file without its parent entry) exist here.
 #[derive(Debug, Default)]
 pub struct View {
+    /// Every path of the view (normalized, no leading `/`), removed paths included.
     pub entries: BTreeMap<Box<str>, Entry>,
+    /// Children's paths of each directory (`""` is the root), sorted; includes directories only
+    /// implied by a path beneath them.
     pub children: HashMap<Box<str>, Vec<Box<str>>>,
+    /// Size and marks beneath each directory, keyed like `children`.
     pub dirs: HashMap<Box<str>, DirInfo>,
 }
 
@@ -371,6 +399,7 @@ impl View {
         }
     }
 
+    /// True when `p` has children in this view or its entry is a directory.
     pub fn is_dir(&self, p: &str) -> bool {
         self.children.contains_key(p) || self.entries.get(p).is_some_and(|e| e.kind == Kind::Dir)
     }
