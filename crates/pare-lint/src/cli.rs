@@ -8,7 +8,12 @@ use std::path::PathBuf;
 use crate::output::{FileReport, Format};
 use crate::{Config, LintError, Severity, Threshold};
 
+/// The `pare lint` flags, hadolint's names and meanings; [`run`] merges them over the config
+/// file and `HADOLINT_*` variables.
+// `about = None`: clap would otherwise print this doc comment in `--help` (the caller's own
+// `about`, such as the `pare lint` subcommand's, is what users see).
 #[derive(clap::Args, Debug)]
+#[command(about = None, long_about = None)]
 #[command(after_help = "Examples:
   pare lint                                lint ./Dockerfile
   pare lint -f json services/              every Dockerfile* and *.dockerfile below services/

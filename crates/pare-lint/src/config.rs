@@ -8,11 +8,14 @@ use crate::{LintError, Severity};
 /// Exit with failure only for findings at or above this level (`none` never fails).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Threshold {
+    /// Fail for findings of this severity or above (an `ignore`d finding never fails).
     Level(Severity),
+    /// Never fail (`none`), whatever is found.
     None,
 }
 
 impl Threshold {
+    /// Parses `none` or a severity name (case-insensitive); `None` for anything else.
     pub fn parse(s: &str) -> Option<Threshold> {
         if s.trim().eq_ignore_ascii_case("none") {
             return Some(Threshold::None);
@@ -31,16 +34,26 @@ impl Threshold {
 /// Effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Rule codes whose findings are dropped (`ignored:` / `--ignore`).
     pub ignored: Vec<String>,
+    /// Registries `FROM` images may come from; when non-empty, any other registry is DL3026
+    /// (an image without a registry counts as `docker.io`).
     pub trusted_registries: Vec<String>,
+    /// Severity per rule code, replacing the rule's default (`override:` / `--error` …).
     pub overrides: BTreeMap<String, Severity>,
+    /// Findings at or above this level make the run fail (default `info`).
     pub failure_threshold: Threshold,
     /// label name → type (`text`, `url`, `semver`, `hash`, `rfc3339`, `spdx`, `email`)
     pub label_schema: BTreeMap<String, String>,
+    /// Flag (DL3050) every label not listed in `label_schema`.
     pub strict_labels: bool,
+    /// Report findings but always exit 0.
     pub no_fail: bool,
+    /// Ignore the `# hadolint ignore=` / `# pare ignore=` pragmas in Dockerfiles.
     pub disable_ignore_pragma: bool,
+    /// Output format name (`tty`, `json`, `sarif`, …) when set by the file or environment; flags win.
     pub format: Option<String>,
+    /// Never color the `tty` output.
     pub no_color: bool,
 }
 
@@ -62,9 +75,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Whether findings of `code` are dropped by `ignored`.
     pub fn is_ignored(&self, code: &str) -> bool {
         self.ignored.iter().any(|c| c == code)
     }
+    /// The severity of `code`: its override if any, else `default` (the rule's own).
     pub fn severity_of(&self, code: &str, default: Severity) -> Severity {
         self.overrides.get(code).copied().unwrap_or(default)
     }
@@ -184,30 +199,43 @@ impl Config {
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// `ignored`: rule codes to drop.
     pub ignored: Option<Vec<String>>,
+    /// `trustedRegistries`: one registry or a list.
     #[serde(rename = "trustedRegistries")]
     pub trusted_registries: Option<OneOrMany>,
+    /// `override`: rule codes by the severity they should have.
     #[serde(rename = "override")]
     pub overrides: Option<Overrides>,
+    /// `failure-threshold`: a severity name or `none`.
     #[serde(rename = "failure-threshold")]
     pub failure_threshold: Option<String>,
+    /// `label-schema`: label name → required type.
     #[serde(rename = "label-schema")]
     pub label_schema: Option<BTreeMap<String, String>>,
+    /// `strict-labels`: flag labels missing from the schema.
     #[serde(rename = "strict-labels")]
     pub strict_labels: Option<bool>,
+    /// `no-fail`: always exit 0.
     #[serde(rename = "no-fail")]
     pub no_fail: Option<bool>,
+    /// `no-color`: plain `tty` output.
     #[serde(rename = "no-color")]
     pub no_color: Option<bool>,
+    /// `disable-ignore-pragma`: ignore `# hadolint ignore=` comments.
     #[serde(rename = "disable-ignore-pragma")]
     pub disable_ignore_pragma: Option<bool>,
+    /// `format`: output format name.
     pub format: Option<String>,
 }
 
+/// A YAML value that may be a single string or a list of strings.
 #[derive(Debug, serde::Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
+    /// A single string, as a one-element list.
     One(String),
+    /// A list of strings.
     Many(Vec<String>),
 }
 
@@ -220,11 +248,16 @@ impl OneOrMany {
     }
 }
 
+/// The `override:` map: rule codes to report at each severity.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Overrides {
+    /// Codes reported as `error`.
     pub error: Option<Vec<String>>,
+    /// Codes reported as `warning`.
     pub warning: Option<Vec<String>>,
+    /// Codes reported as `info`.
     pub info: Option<Vec<String>>,
+    /// Codes reported as `style`.
     pub style: Option<Vec<String>>,
 }
 

@@ -4,6 +4,8 @@
 //! [`shell::parse`] for every RUN → [`rules`] (hadolint DL rules and pare PA rules) →
 //! pragma/config filtering in [`lint_source`] → renderers in [`output`].
 
+#![deny(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -24,14 +26,20 @@ pub use error::{LintError, ParseError};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Never reported; an override to `ignore` drops the rule's findings.
     Ignore,
+    /// Stylistic advice (hadolint `style`).
     Style,
+    /// Informational (hadolint `info`): the default failure threshold.
     Info,
+    /// A likely problem (hadolint `warning`).
     Warning,
+    /// A definite problem (hadolint `error`), such as a Dockerfile syntax error (DL1000).
     Error,
 }
 
 impl Severity {
+    /// The lowercase name hadolint uses (`error`, `warning`, `info`, `style`, `ignore`).
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
@@ -41,6 +49,8 @@ impl Severity {
             Severity::Ignore => "ignore",
         }
     }
+    /// Parses a severity name, case-insensitively and ignoring surrounding whitespace; `None` for
+    /// anything else.
     pub fn parse(s: &str) -> Option<Severity> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
             "error" => Severity::Error,
@@ -56,10 +66,15 @@ impl Severity {
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
+    /// Rule code (`DL3008`, `SC2086`, `PA001`).
     pub code: String,
+    /// The rule's default severity, or its config override in findings [`lint_source`] returns.
     pub severity: Severity,
+    /// One-line explanation, as hadolint words it for DL rules.
     pub message: String,
+    /// 1-based line of the instruction the finding is about.
     pub line: usize,
+    /// 1-based column (1 for whole-instruction findings).
     pub column: usize,
 }
 
@@ -123,6 +138,8 @@ pub struct Pragmas {
 }
 
 impl Pragmas {
+    /// Collects the pragmas from the Dockerfile's comments; none when the config disables pragmas
+    /// (`disable-ignore-pragma`).
     pub fn collect(df: &parse::Dockerfile, cfg: &Config) -> Pragmas {
         let mut p = Pragmas::default();
         if cfg.disable_ignore_pragma {
@@ -141,6 +158,7 @@ impl Pragmas {
         }
         p
     }
+    /// Whether `code` is ignored globally, or by an inline pragma on the line just above `line`.
     pub fn suppresses(&self, code: &str, line: usize) -> bool {
         self.global.iter().any(|c| c == code)
             || self

@@ -12,26 +12,40 @@ use crate::{Finding, LintError, Severity};
 pub struct FileReport {
     /// Name shown in reports (`-` for stdin).
     pub file: String,
+    /// The file's full text, for the source lines the `tty` format shows under findings.
     pub source: String,
+    /// Findings after ignores, pragmas and overrides, sorted by line.
     pub findings: Vec<Finding>,
 }
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Human-readable, optionally colored, with the offending source line.
     Tty,
+    /// hadolint's JSON: one array of `{code, column, file, level, line, message}` objects.
     Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
     Sarif,
+    /// Checkstyle XML.
     Checkstyle,
+    /// GNU one-line format, `pare:FILE:LINE:COLUMN: CODE SEVERITY: MESSAGE`.
     Gnu,
+    /// Code Climate issues (JSON array).
     Codeclimate,
+    /// GitLab's Code Quality flavor of Code Climate (`--format gitlab` also selects it).
     GitlabCodeclimate,
+    /// JUnit XML, one test case per finding.
     Junit,
+    /// SonarQube generic issue import JSON.
     Sonarqube,
+    /// Codacy: one JSON object per line per finding.
     Codacy,
 }
 
 impl Format {
+    /// Parses a format name as hadolint spells it (case-insensitive; `gitlab` is an alias); `None`
+    /// for an unknown name.
     pub fn parse(s: &str) -> Option<Format> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
             "tty" => Format::Tty,
@@ -49,6 +63,8 @@ impl Format {
     }
 }
 
+/// Writes all reports in `format` to `w`; `color` applies to `tty` only. Fails with
+/// [`LintError::Write`] when `w` does.
 pub fn render(
     w: &mut dyn Write,
     reports: &[FileReport],

@@ -14,7 +14,9 @@
 /// One simple command: its name and arguments (quotes removed, expansions kept verbatim).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Command {
+    /// The command word as written (`apt-get`, `/usr/bin/env`), after leading `VAR=value` assignments.
     pub name: String,
+    /// The words after the name, quotes removed, `$VAR` and `$(…)` kept as written.
     pub args: Vec<String>,
     /// Part of a pipeline (`a | b`).
     pub piped: bool,
@@ -48,6 +50,7 @@ impl Command {
                     && a[1..].contains(short))
         })
     }
+    /// Has any of the flags `fs` (each matched as by [`Command::has_flag`]).
     pub fn has_any_flag(&self, fs: &[&str]) -> bool {
         fs.iter().any(|f| self.has_flag(f))
     }
@@ -55,6 +58,7 @@ impl Command {
     pub fn subcommand(&self) -> Option<&str> {
         self.positional().next()
     }
+    /// Has the exact argument `a` (whole word, flag or not).
     pub fn has_arg(&self, a: &str) -> bool {
         self.args.iter().any(|x| x == a)
     }
@@ -63,15 +67,19 @@ impl Command {
 /// A parsed shell script.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Script {
+    /// Every simple command found, in source order, including those inside subshells, `$(…)`,
+    /// backticks and `sh -c '…'`.
     pub commands: Vec<Command>,
     /// A pipe `|` appears outside quotes.
     pub has_pipe: bool,
 }
 
 impl Script {
+    /// The commands named exactly `name`.
     pub fn find<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Command> + 'a {
         self.commands.iter().filter(move |c| c.name == name)
     }
+    /// Whether any command is named exactly `name`.
     pub fn any(&self, name: &str) -> bool {
         self.commands.iter().any(|c| c.name == name)
     }

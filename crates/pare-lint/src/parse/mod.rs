@@ -24,22 +24,29 @@ use crate::error::ParseError;
 /// A parser directive at the top of the file (`# syntax=`, `# escape=`, `# check=`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directive {
+    /// Directive name, lowercased (`syntax`, `escape` or `check`).
     pub name: String,
+    /// Value after `=`, trimmed.
     pub value: String,
+    /// 1-based line of the directive.
     pub line: usize,
 }
 
 /// A comment line (not a parser directive), text after the `#`, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comment {
+    /// 1-based line of the comment.
     pub line: usize,
+    /// Comment text after `#`, trimmed.
     pub text: String,
 }
 
 /// `--name=value` (or bare `--name`) flag of an instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flag {
+    /// Flag name without the leading `--` (`from`, `chown`, `mount`, …).
     pub name: String,
+    /// Text after `=`, or `None` for a bare `--name`.
     pub value: Option<String>,
 }
 
@@ -76,17 +83,20 @@ pub struct Instruction {
     pub args: String,
     /// JSON (exec) form when `args` is a JSON array of strings.
     pub exec: Option<Vec<String>>,
+    /// Heredocs of the instruction (`<<EOF`), in order.
     pub heredocs: Vec<Heredoc>,
     /// For `ONBUILD X`, the inner instruction.
     pub onbuild: Option<Box<Instruction>>,
 }
 
 impl Instruction {
+    /// The first flag named `name` (case-insensitive, without `--`).
     pub fn flag(&self, name: &str) -> Option<&Flag> {
         self.flags
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
     }
+    /// Value of the first flag named `name`; `None` when absent or bare.
     pub fn flag_value(&self, name: &str) -> Option<&str> {
         self.flag(name).and_then(|f| f.value.as_deref())
     }
@@ -104,9 +114,13 @@ impl Instruction {
 /// A parsed Dockerfile.
 #[derive(Debug, Clone, Default)]
 pub struct Dockerfile {
+    /// The line-continuation escape character: `\` by default, or `` ` `` with `# escape=`.
     pub escape: char,
+    /// Parser directives from the top of the file, in order.
     pub directives: Vec<Directive>,
+    /// Comments (not directives), in order; ignore pragmas are read from these.
     pub comments: Vec<Comment>,
+    /// Instructions in file order (`ONBUILD`'s inner instruction nested, not listed here).
     pub instructions: Vec<Instruction>,
 }
 

@@ -14,8 +14,11 @@ use crate::{Config, Context, Finding, Severity};
 /// a misspelt rule does not compile.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleInfo {
+    /// The rule code (`DL3008`, `PA001`), as findings and `--ignore` spell it.
     pub code: &'static str,
+    /// Severity before config overrides (hadolint's default for DL rules).
     pub severity: Severity,
+    /// The finding's one-line message.
     pub message: &'static str,
 }
 
@@ -26,6 +29,11 @@ pub struct RuleInfo {
 macro_rules! rules {
     ($($(#[$doc:meta])* $code:ident $sev:ident $msg:literal $([$config:ident])?;)*) => {
         $(
+            // The finding's message documents the rule; any `///` lines given add detail.
+            #[doc = concat!("`", stringify!($code), "`: ", $msg)]
+            #[doc = ""]
+            #[doc = concat!("Default severity: [`", stringify!($sev), "`](crate::Severity::", stringify!($sev), ").")]
+            #[doc = ""]
             $(#[$doc])*
             pub const $code: $crate::rules::RuleInfo = $crate::rules::RuleInfo {
                 code: stringify!($code),
@@ -106,6 +114,7 @@ pub fn info(code: &str) -> Option<&'static RuleInfo> {
 /// A RUN instruction's analysed shell.
 #[derive(Debug, Default)]
 pub struct RunShell {
+    /// The parsed commands of the script.
     pub script: Script,
     /// The text that was analysed (shell form or heredoc bodies).
     pub text: String,
@@ -341,10 +350,14 @@ pub fn unquote(s: &str) -> String {
 /// Parsed `FROM` line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FromInfo {
+    /// The image reference as written (quotes removed; may contain `$VARIABLES`).
     pub image: String,
+    /// The stage name after `AS`, when given.
     pub alias: Option<String>,
 }
 
+/// Splits a `FROM` instruction's arguments into image and alias (`FROM IMAGE [AS NAME]`;
+/// flags such as `--platform` are not part of `args`).
 pub fn parse_from(ins: &Instruction) -> FromInfo {
     let w = split_words(&ins.args);
     let image = w.first().map(|s| unquote(s)).unwrap_or_default();
