@@ -47,6 +47,7 @@ const NEVER: [&str; 7] = [
 pub struct PackOptions {
     /// The binary on the host.
     pub binary: PathBuf,
+    /// Where to write the image: any output `pare build --output` takes.
     pub output: String,
     /// Resolve the closure in this image instead of the host.
     pub from: Option<String>,
@@ -65,6 +66,8 @@ pub struct PackOptions {
     pub includes: Vec<String>,
     /// Time zone to add (`Europe/Paris`): its zone file and `/etc/localtime`.
     pub tz: Option<String>,
+    /// Timestamps of every entry and of the config, in seconds since the Unix epoch
+    /// (default: `$SOURCE_DATE_EPOCH`, else 0), so the digest depends only on the input.
     pub epoch: Option<u64>,
     /// The program's cancellation token: the work dir is registered with it.
     pub cancel: pare_runtime::Cancel,
@@ -73,14 +76,19 @@ pub struct PackOptions {
 /// What `pare pack` wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct PackReport {
+    /// The packed binary, as given.
     pub binary: String,
+    /// The output, as given.
     pub output: String,
     /// Where the closure came from: `host` or the `--from` reference.
     pub root: String,
     /// In-image paths of the files, symlinks and directories written.
     pub files: Vec<String>,
+    /// The config's `Entrypoint`.
     pub entrypoint: Vec<String>,
+    /// The config's `Cmd`.
     pub cmd: Vec<String>,
+    /// The config's `Env` (`KEY=VALUE`).
     pub env: Vec<String>,
     /// Exposed container ports (TCP).
     pub ports: Vec<u16>,
@@ -90,8 +98,11 @@ pub struct PackReport {
     pub account: String,
     /// Bytes of the regular files in the image.
     pub bytes: u64,
+    /// Bytes of the one gzip layer blob (the manifest's layer `size`).
     pub layer_size: u64,
+    /// `sha256:…` of the config: Docker's image ID.
     pub config_digest: String,
+    /// `sha256:…` of the manifest: what a registry names the image by.
     pub manifest_digest: String,
     /// What pare-select could not resolve but did not make the image unusable.
     pub warnings: Vec<String>,

@@ -29,9 +29,11 @@ pub struct SquashOptions {
     pub image: String,
     /// `oci:DIR[:TAG]`, `docker-archive:PATH[:NAME:TAG]`, `docker://…`, `docker-daemon:NAME:TAG`.
     pub output: String,
+    /// Which bottom layers stay as they are (`--keep-base`).
     pub keep_base: KeepBase,
     /// Timestamps (default: `$SOURCE_DATE_EPOCH`, else the image's creation time).
     pub epoch: Option<u64>,
+    /// For an index: the platform to squash (default: the host's).
     pub platform: Option<Platform>,
     /// The program's cancellation token: the work dir is registered with it, so a Ctrl-C
     /// removes it.
@@ -41,12 +43,17 @@ pub struct SquashOptions {
 /// What `pare squash` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SquashReport {
+    /// The squashed image, as given.
     pub source: String,
+    /// The output, as given.
     pub output: String,
+    /// Layers of the source image.
     pub layers_before: usize,
+    /// Layers of the output: the kept base layers plus one.
     pub layers_after: usize,
     /// Bottom layers kept as they were (`--keep-base`).
     pub kept_base_layers: usize,
+    /// Source layers merged into the one new layer.
     pub squashed_layers: usize,
     /// Sum of every layer's file bytes (what the layers store, uncompressed).
     pub bytes_before: u64,
@@ -65,6 +72,7 @@ pub struct SquashReport {
     /// Of the manifest with the gzip layer; not computed for `docker-daemon:` (the daemon
     /// keeps layers uncompressed, and compressing only to name it would double the time).
     pub manifest_digest: Option<String>,
+    /// The timestamp written (seconds since the Unix epoch).
     pub epoch: u64,
 }
 

@@ -32,6 +32,7 @@ pub struct Check {
 /// How the check went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
+    /// The command exited 0, or the probe answered with a status below 400.
     pub ok: bool,
     /// What was checked and what it answered.
     pub detail: String,
