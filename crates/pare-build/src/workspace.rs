@@ -20,6 +20,9 @@ pub(crate) struct Workspace {
     rootfs: PathBuf,
 }
 
+/// Name prefix of a build's work dir in the temp dir.
+pub(crate) const WORK_PREFIX: &str = "pare-build-";
+
 impl Workspace {
     /// Creates the work dir and registers its removal on Ctrl-C, then mounts the source's
     /// layers at `rootfs` when they are a local daemon's overlay2 directories (phase `mount`).
@@ -28,10 +31,14 @@ impl Workspace {
         cancel: &pare_runtime::Cancel,
         phases: &mut Phases<'_>,
     ) -> Result<Workspace, BuildError> {
+        // Work dirs of builds killed with SIGKILL (no clean-up ran) go with the next build.
+        pare_runtime::remove_stale_dirs(&std::env::temp_dir(), WORK_PREFIX);
         let work = tempfile::Builder::new()
-            .prefix("pare-build-")
+            .prefix(WORK_PREFIX)
             .tempdir()
             .map_err(file_err(&std::env::temp_dir()))?;
+        pare_runtime::mark_owned(work.path())
+            .map_err(file_err(&work.path().join(pare_runtime::OWNER_FILE)))?;
         let rootfs = work.path().join("rootfs");
         std::fs::create_dir(&rootfs).map_err(file_err(&rootfs))?;
         remove_on_interrupt(cancel, work.path().to_path_buf(), rootfs.clone());

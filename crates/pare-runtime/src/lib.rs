@@ -44,6 +44,7 @@ mod cancel;
 mod cleanup;
 pub mod docker;
 pub mod embedded;
+mod stale;
 
 pub use cancel::{Cancel, CancelHook, ProceedWait, TempDir};
 pub use cleanup::{cleanup_all, live_count};
@@ -51,6 +52,7 @@ pub use docker::{
     Attach, DockerContainer, DockerRuntime, Health, Healthcheck, OWNER_LABEL, RUN_LABEL,
 };
 pub use embedded::{EmbeddedContainer, EmbeddedRuntime};
+pub use stale::{OWNER_FILE, mark_owned, remove_stale_dirs};
 
 /// Where the sensor binary is mounted inside the container.
 pub const SENSOR_PATH: &str = "/.pare/sensor";

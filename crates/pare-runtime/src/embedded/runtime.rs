@@ -62,27 +62,9 @@ impl EmbeddedRuntime {
     /// SIGKILL; their sandboxes die with them through the lifeline). Dirs of live processes
     /// are kept. Returns how many were removed.
     pub fn remove_stale(&self) -> usize {
-        let Ok(rd) = std::fs::read_dir(&self.temp_root) else {
-            return 0;
-        };
-        let mut n = 0;
-        for e in rd.flatten() {
-            if !e.file_name().to_string_lossy().starts_with("pare-run-") {
-                continue;
-            }
-            let owner = std::fs::read_to_string(e.path().join(OWNER_FILE)).unwrap_or_default();
-            if crate::owner_alive(owner.trim()) == Some(false)
-                && std::fs::remove_dir_all(e.path()).is_ok()
-            {
-                n += 1;
-            }
-        }
-        n
+        crate::remove_stale_dirs(&self.temp_root, "pare-run-")
     }
 }
-
-/// File in each per-run temp dir naming the owning process (see `owner_token`).
-pub(super) const OWNER_FILE: &str = "owner";
 
 /// Everything the child processes need, prepared before `fork` (no parsing after it).
 pub(super) struct Plan {
@@ -235,9 +217,9 @@ impl EmbeddedRuntime {
             .create(&tmp)
             .map_err(|e| io_err(&tmp, e))?;
         // Visible on the host only: the sandbox mounts a tmpfs over this dir in its own ns.
-        if let Err(e) = std::fs::write(tmp.join(OWNER_FILE), crate::owner_token()) {
+        if let Err(e) = crate::mark_owned(&tmp) {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(io_err(&tmp.join(OWNER_FILE), e));
+            return Err(io_err(&tmp.join(crate::OWNER_FILE), e));
         }
         let mut env = container_env(&spec.env, &hostname);
         if spec.sensor.is_some() {

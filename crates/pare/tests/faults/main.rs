@@ -144,6 +144,22 @@ fn hex_sha256(b: &[u8]) -> String {
 }
 
 /// `pare build` of the small image into `spec`, which must succeed.
+/// `pare-build-*` work dirs in the temp dir whose owner file names process `pid`.
+fn work_dirs_of(pid: u32) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pare-build-"))
+        .filter(|e| {
+            let owner = std::fs::read_to_string(e.path().join("owner")).unwrap_or_default();
+            // HOST/PIDNS:PID:STARTTIME
+            owner.trim().rsplit(':').nth(1) == Some(pid.to_string().as_str())
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
 fn small_build_into(spec: &str, artifacts: &Path) {
     let o = pare()
         .args([

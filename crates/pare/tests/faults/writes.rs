@@ -48,6 +48,11 @@ fn kill_9_during_an_output_write_keeps_the_previous_output() {
         std::thread::sleep(Duration::from_millis(100));
         child.kill().unwrap();
         child.wait().unwrap();
+        // SIGKILL runs no clean-up: the build's work dir stays, naming its dead owner.
+        assert!(
+            !work_dirs_of(pid).is_empty(),
+            "{kind}: the killed build's work dir does not name its owner"
+        );
 
         // Every file of the previous output is still there, byte for byte; anything new is
         // a complete content-addressed blob (never a partial file under a final name).
@@ -84,6 +89,11 @@ fn kill_9_during_an_output_write_keeps_the_previous_output() {
             temps_of(work.path(), pid).is_empty(),
             "{kind}: the killed pare's temps were not swept: {:?}",
             temps_of(work.path(), pid)
+        );
+        assert!(
+            work_dirs_of(pid).is_empty(),
+            "{kind}: the killed build's work dir was not swept: {:?}",
+            work_dirs_of(pid)
         );
     }
 }
