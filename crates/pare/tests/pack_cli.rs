@@ -4,29 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use assert_cmd::Command;
 use pare_layerfs::{Kind, ReadOptions};
 use pare_source::{Compression, ImageRef, OpenOptions};
 use pare_test_support::fixture::{self, Image};
 use serde_json::Value;
 
-fn pare() -> Command {
-    let mut c = Command::cargo_bin("pare").unwrap();
-    c.env_remove("CI").env_remove("SOURCE_DATE_EPOCH");
-    c
-}
-
-fn run(args: &[&str], code: i32) -> std::process::Output {
-    let out = pare().args(args).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "pare {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::run;
 
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()

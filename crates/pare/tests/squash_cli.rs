@@ -3,30 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use assert_cmd::Command;
 use pare_layerfs::ReadOptions;
 use pare_source::{Compression, ImageRef, OpenOptions};
 use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
 use pare_test_support::layer::LayerBuilder as L;
 use serde_json::{Value, json};
 
-fn pare() -> Command {
-    let mut c = Command::cargo_bin("pare").unwrap();
-    c.env_remove("CI").env_remove("SOURCE_DATE_EPOCH");
-    c
-}
-
-fn run(args: &[&str], code: i32) -> std::process::Output {
-    let out = pare().args(args).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "pare {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::run;
 
 fn is_root() -> bool {
     std::process::Command::new("id")
