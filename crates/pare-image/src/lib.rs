@@ -6,9 +6,11 @@
 use serde::{Deserialize, Serialize};
 
 pub mod digest;
+pub mod path;
 
 pub use digest::Digest;
 pub use oci_spec::image::ImageConfiguration;
+pub use path::{ImagePath, ImagePathError};
 
 /// A platform as `os/arch[/variant]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
