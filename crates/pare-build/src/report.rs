@@ -315,12 +315,12 @@ mod tests {
     fn surface_removed_is_what_pare_diff_finds_lost_less_what_is_left() {
         use pare_xray::{ModeFinding, ToolFinding};
         let tool = |path: &str, link: Option<&str>| ToolFinding {
-            path: path.into(),
+            path: path.parse().unwrap(),
             name: path.rsplit('/').next().unwrap().into(),
             link: link.map(Into::into),
         };
         let setuid = |path: &str, mode: &str| ModeFinding {
-            path: path.into(),
+            path: path.parse().unwrap(),
             mode: mode.into(),
             uid: 0,
             gid: 0,
@@ -333,7 +333,7 @@ mod tests {
                 setuid("/usr/bin/su", "4755"),
                 setuid("/usr/lib/helper", "4755"),
             ],
-            capabilities: vec!["/usr/bin/ping".into()],
+            capabilities: vec!["/usr/bin/ping".parse().unwrap()],
             runs_as_root: true,
             exposed_ports: vec!["80/tcp".into()],
             ..Default::default()

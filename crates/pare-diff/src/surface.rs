@@ -28,7 +28,7 @@ pub fn findings(s: &Surface) -> Vec<Finding> {
                 .as_ref()
                 .map(|l| format!("-> {l}"))
                 .unwrap_or_default();
-            out.push(f(cat, &t.path, detail));
+            out.push(f(cat, t.path.as_str(), detail));
         }
     }
     let modes: [(&'static str, &Vec<ModeFinding>); 3] = [
@@ -38,14 +38,18 @@ pub fn findings(s: &Surface) -> Vec<Finding> {
     ];
     for (cat, list) in modes {
         for m in list {
-            out.push(f(cat, &m.path, format!("{} {}:{}", m.mode, m.uid, m.gid)));
+            out.push(f(
+                cat,
+                m.path.as_str(),
+                format!("{} {}:{}", m.mode, m.uid, m.gid),
+            ));
         }
     }
     for p in &s.capabilities {
-        out.push(f("capability", p, String::new()));
+        out.push(f("capability", p.as_str(), String::new()));
     }
     for p in &s.secret_files {
-        out.push(f("secret_file", &p.path, p.reason.clone()));
+        out.push(f("secret_file", p.path.as_str(), p.reason.clone()));
     }
     for e in &s.secret_env {
         out.push(f("secret_env", &e.name, e.reason.clone()));

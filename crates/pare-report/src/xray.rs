@@ -92,12 +92,12 @@ pub fn xray(report: &pare_xray::Report, tree: &Tree) -> Result<String, ReportErr
         largest: report
             .largest_files
             .iter()
-            .map(|f| (f.path.clone(), human_bytes(f.size), f.layer))
+            .map(|f| (f.path.to_string(), human_bytes(f.size), f.layer))
             .collect(),
         wasted: report
             .wasted_files
             .iter()
-            .map(|w| (w.path.clone(), human_bytes(w.wasted_bytes), w.copies))
+            .map(|w| (w.path.to_string(), human_bytes(w.wasted_bytes), w.copies))
             .collect(),
         surface: pare_diff::findings(&report.surface),
         packages: format!(

@@ -18,6 +18,7 @@ mod surface;
 
 use std::collections::HashMap;
 
+use pare_image::ImagePath;
 use pare_layerfs::{Kind, LayerFsError, MergedFs, ReadOptions, read_image};
 use pare_source::ImageSource;
 use serde::Serialize;
@@ -179,8 +180,8 @@ pub struct LayerReport {
 /// A path whose lower copies are waste.
 #[derive(Debug, Clone, Serialize)]
 pub struct WastedPath {
-    /// Absolute path (`/usr/…`).
-    pub path: String,
+    /// The path (`/usr/…`).
+    pub path: ImagePath,
     /// Superseded copies of this path.
     pub copies: u64,
     /// Bytes wasted by those copies (0 for copies whose data a visible hard link still uses).
@@ -194,8 +195,8 @@ pub struct WastedPath {
 /// A visible regular file, for the largest-files list.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileStat {
-    /// Absolute path.
-    pub path: String,
+    /// The path.
+    pub path: ImagePath,
     /// Size in bytes.
     pub size: u64,
     /// Index of the layer the visible copy comes from.
@@ -205,8 +206,8 @@ pub struct FileStat {
 /// A directory's total, for the largest-directories list.
 #[derive(Debug, Clone, Serialize)]
 pub struct DirStat {
-    /// Absolute path.
-    pub path: String,
+    /// The path.
+    pub path: ImagePath,
     /// Bytes of regular files beneath (recursively).
     pub size: u64,
     /// Regular files beneath (recursively).
@@ -220,14 +221,10 @@ pub struct Duplicate {
     pub size: u64,
     /// xxh3-64 of the content, hex.
     pub hash: String,
-    /// Absolute paths of the copies, sorted.
-    pub paths: Vec<String>,
+    /// The paths of the copies, sorted.
+    pub paths: Vec<ImagePath>,
     /// `size * (paths - 1)`.
     pub wasted_bytes: u64,
-}
-
-fn abs(p: &str) -> String {
-    format!("/{p}")
 }
 
 /// Analyzes an image: one streaming pass over all layers, then the report.
@@ -300,7 +297,7 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
     let mut wasted: HashMap<&str, WastedPath> = HashMap::new();
     for s in &fs.superseded {
         let w = wasted.entry(&s.path).or_insert_with(|| WastedPath {
-            path: abs(&s.path),
+            path: ImagePath::from_rel(&s.path),
             copies: 0,
             wasted_bytes: 0,
             layers: Vec::new(),
@@ -363,7 +360,7 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
         .into_iter()
         .map(
             |std::cmp::Reverse((size, std::cmp::Reverse(p), layer))| FileStat {
-                path: abs(p),
+                path: ImagePath::from_rel(p),
                 size,
                 layer: usize::from(layer),
             },
@@ -372,7 +369,7 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
     let mut largest_dirs: Vec<DirStat> = dirs
         .into_iter()
         .map(|(p, (size, files))| DirStat {
-            path: abs(p),
+            path: ImagePath::from_rel(p),
             size,
             files,
         })
@@ -392,7 +389,7 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
         duplicates.push(Duplicate {
             size,
             hash: format!("{h:016x}"),
-            paths: group.iter().map(|g| abs(g.2)).collect(),
+            paths: group.iter().map(|g| ImagePath::from_rel(g.2)).collect(),
             wasted_bytes: wasted,
         });
     }

@@ -1,5 +1,6 @@
 //! OS identification and installed packages from captured files.
 
+use pare_image::ImagePath;
 use pare_layerfs::{Kind, MergedFs};
 use serde::Serialize;
 
@@ -24,7 +25,7 @@ pub struct Package {
     /// Version string as recorded (may be empty for language packages without one).
     pub version: String,
     /// Where it was found (the database or manifest path).
-    pub source: String,
+    pub source: ImagePath,
 }
 
 /// Installed packages by ecosystem, each as found in the final filesystem.
@@ -72,7 +73,7 @@ pub fn parse_os_release(text: &str) -> Option<OsInfo> {
 }
 
 /// Packages from a dpkg status file (only those whose status is `install ok installed`).
-pub fn parse_dpkg_status(text: &str, source: &str) -> Vec<Package> {
+pub fn parse_dpkg_status(text: &str, source: &ImagePath) -> Vec<Package> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
         let mut name = None;
@@ -91,7 +92,7 @@ pub fn parse_dpkg_status(text: &str, source: &str) -> Vec<Package> {
             out.push(Package {
                 name: n.to_string(),
                 version: version.to_string(),
-                source: source.to_string(),
+                source: source.clone(),
             });
         }
     }
@@ -99,7 +100,7 @@ pub fn parse_dpkg_status(text: &str, source: &str) -> Vec<Package> {
 }
 
 /// Packages from an apk `installed` database (`P:` name, `V:` version).
-pub fn parse_apk_installed(text: &str, source: &str) -> Vec<Package> {
+pub fn parse_apk_installed(text: &str, source: &ImagePath) -> Vec<Package> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
         let mut name = None;
@@ -115,20 +116,20 @@ pub fn parse_apk_installed(text: &str, source: &str) -> Vec<Package> {
             out.push(Package {
                 name: n.to_string(),
                 version: version.to_string(),
-                source: source.to_string(),
+                source: source.clone(),
             });
         }
     }
     out
 }
 
-fn name_version(body: &[u8], source: &str) -> Option<Package> {
+fn name_version(body: &[u8], source: &ImagePath) -> Option<Package> {
     let s = String::from_utf8_lossy(body);
     let (n, v) = s.split_once('\0')?;
     Some(Package {
         name: n.to_string(),
         version: v.to_string(),
-        source: source.to_string(),
+        source: source.clone(),
     })
 }
 
@@ -140,7 +141,7 @@ pub(crate) fn collect(fs: &MergedFs) -> (Option<OsInfo>, Packages) {
         let Some((&tag, body)) = data.split_first() else {
             continue;
         };
-        let src = format!("/{path}");
+        let src = ImagePath::from_rel(path);
         match tag {
             OS_RELEASE => {
                 let info = parse_os_release(&String::from_utf8_lossy(body));
@@ -188,7 +189,7 @@ mod tests {
     #[test]
     fn dpkg_status_skips_removed_packages() {
         let t = "Package: bash\nStatus: install ok installed\nVersion: 5.2-1\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:1.2.13\n";
-        let p = parse_dpkg_status(t, "/var/lib/dpkg/status");
+        let p = parse_dpkg_status(t, &ImagePath::from_rel("var/lib/dpkg/status"));
         let names: Vec<_> = p
             .iter()
             .map(|p| (p.name.as_str(), p.version.as_str()))
@@ -200,7 +201,7 @@ mod tests {
     fn apk_and_os_release() {
         let p = parse_apk_installed(
             "C:Q1x\nP:musl\nV:1.2.4-r2\n\nP:busybox\nV:1.36.1-r5\n",
-            "/lib/apk/db/installed",
+            &ImagePath::from_rel("lib/apk/db/installed"),
         );
         assert_eq!(p.len(), 2);
         assert_eq!(p[1].name, "busybox");

@@ -67,7 +67,7 @@ fn tools(list: &[ToolFinding]) -> String {
     list.iter()
         .map(|t| match &t.link {
             Some(l) => format!("{} → {l}", t.path),
-            None => t.path.clone(),
+            None => t.path.to_string(),
         })
         .collect::<Vec<_>>()
         .join(", ")

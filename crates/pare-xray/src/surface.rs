@@ -1,5 +1,6 @@
 //! Attack surface: tools an attacker would love, risky modes, capabilities, secrets, config.
 
+use pare_image::ImagePath;
 use pare_layerfs::{Kind, MergedFs};
 use pare_source::ImageSource;
 use serde::Serialize;
@@ -9,8 +10,8 @@ use crate::capture::SECRET;
 /// A tool found in a standard binary directory.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ToolFinding {
-    /// Absolute path of the tool (`/usr/bin/curl`).
-    pub path: String,
+    /// The path of the tool (`/usr/bin/curl`).
+    pub path: ImagePath,
     /// The file name that matched the tool list (`curl`, `pip3.11`).
     pub name: String,
     /// Symlink target when the path is a symlink.
@@ -21,8 +22,8 @@ pub struct ToolFinding {
 /// A file with a risky permission bit (setuid, setgid or world-writable).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ModeFinding {
-    /// Absolute path.
-    pub path: String,
+    /// The path.
+    pub path: ImagePath,
     /// Octal permission bits, e.g. `4755`.
     pub mode: String,
     /// Owner user id.
@@ -36,8 +37,8 @@ pub struct ModeFinding {
 /// A file that looks like it holds a secret (private key, token, credentials file).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PathSecret {
-    /// Absolute path.
-    pub path: String,
+    /// The path.
+    pub path: ImagePath,
     /// What was recognized (`private key`, `npm registry token`, …); the secret itself is never reported.
     pub reason: String,
 }
@@ -69,7 +70,7 @@ pub struct Surface {
     /// World-writable files and directories without the sticky bit.
     pub world_writable: Vec<ModeFinding>,
     /// Files with a `security.capability` xattr.
-    pub capabilities: Vec<String>,
+    pub capabilities: Vec<ImagePath>,
     /// Files whose content looks like a secret.
     pub secret_files: Vec<PathSecret>,
     /// Environment variables from the config that look like secrets (values withheld).
@@ -173,7 +174,7 @@ fn tool_class(name: &str) -> Option<usize> {
 
 fn mode_finding(path: &str, node: &pare_layerfs::Node) -> ModeFinding {
     ModeFinding {
-        path: format!("/{path}"),
+        path: ImagePath::from_rel(path),
         mode: format!("{:04o}", node.mode),
         uid: node.uid,
         gid: node.gid,
@@ -277,7 +278,7 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
         if kind != Kind::Dir && BIN_DIRS.contains(&dir) {
             if let Some(class) = tool_class(name) {
                 let f = ToolFinding {
-                    path: format!("/{path}"),
+                    path: ImagePath::from_rel(path),
                     name: name.to_string(),
                     link: if kind == Kind::Symlink {
                         node.link.as_deref().map(str::to_string)
@@ -309,13 +310,13 @@ pub(crate) fn scan(source: &dyn ImageSource, fs: &MergedFs) -> Surface {
             s.world_writable.push(mode_finding(path, node));
         }
         if node.capability {
-            s.capabilities.push(format!("/{path}"));
+            s.capabilities.push(ImagePath::from_rel(path));
         }
     }
     for (path, data) in fs.captured_files() {
         if let Some((&SECRET, reason)) = data.split_first() {
             s.secret_files.push(PathSecret {
-                path: format!("/{path}"),
+                path: ImagePath::from_rel(path),
                 reason: String::from_utf8_lossy(reason).into_owned(),
             });
         }
