@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 
+use pare_image::ImagePath;
 use pare_layerfs::{Kind, MergedFs, Node};
 use serde::Serialize;
 
@@ -76,7 +77,7 @@ fn fields(x: &Node, y: &Node) -> Vec<&'static str> {
 /// Paths only in `a`, only in `b`, and in both with different metadata or content. `glob`
 /// (over absolute paths) limits the paths compared.
 pub fn file_changes(a: &MergedFs, b: &MergedFs, glob: Option<&globset::GlobMatcher>) -> FilesDiff {
-    let keep = |p: &str| glob.is_none_or(|g| g.is_match(format!("/{p}")));
+    let keep = |p: &str| glob.is_none_or(|g| g.is_match(ImagePath::from_rel(p).as_str()));
     let mut out = FilesDiff::default();
     let mut ia = a.iter().peekable();
     let mut ib = b.iter().peekable();
@@ -129,7 +130,7 @@ pub fn file_changes(a: &MergedFs, b: &MergedFs, glob: Option<&globset::GlobMatch
             (None, None) => continue,
         };
         out.entries.push(FileChange {
-            path: format!("/{path}"),
+            path: ImagePath::from_rel(path),
             change,
             fields: f,
             a: x.map(FileMeta::from_node),

@@ -15,6 +15,7 @@ mod files;
 pub mod render;
 mod surface;
 
+use pare_image::ImagePath;
 use pare_source::ImageSource;
 use serde::Serialize;
 
@@ -164,8 +165,8 @@ pub struct FilesDiff {
 /// One path that differs between the two images.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileChange {
-    /// Absolute path.
-    pub path: String,
+    /// The path.
+    pub path: ImagePath,
     /// Added, removed or changed.
     pub change: Change,
     /// What differs for a changed path: `kind`, `size`, `mode`, `owner`, `link`, `digest`.

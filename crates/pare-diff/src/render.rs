@@ -121,7 +121,7 @@ pub fn table(diff: &Diff, color: bool) -> String {
             let line = format!(
                 "  {} {}  {}",
                 e.change.sign(),
-                printable(&e.path),
+                printable(e.path.as_str()),
                 file_detail(e)
             );
             let _ = writeln!(o, "{}", paint(color, e.change, &line));

@@ -151,7 +151,7 @@ pub fn diff(d: &Diff) -> Result<String, ReportError> {
                 _ => (0, Mark::Changed),
             };
             if size > 0 {
-                changes.add(&e.path, size, Some(mark));
+                changes.add(e.path.rel(), size, Some(mark));
             }
         }
     }
@@ -175,7 +175,7 @@ pub fn diff(d: &Diff) -> Result<String, ReportError> {
             .map(|e| FileRow {
                 class: class(e.change),
                 sign: e.change.sign(),
-                path: e.path.clone(),
+                path: e.path.to_string(),
                 detail: file_detail(e),
             })
             .collect(),
