@@ -514,7 +514,7 @@ impl App {
                     human_bytes(w.bytes),
                     w.layer,
                     w.by_layer,
-                    printable(&w.path)
+                    printable(w.path.as_str())
                 );
                 let mut style = Style::default().fg(Color::Red);
                 if i == self.cursor {

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use pare_image::ImagePath;
 use pare_layerfs::{Kind, LayerIndex, MergedFs, ReadOptions, Record, read_layer};
 use pare_source::ImageSource;
 
@@ -197,7 +198,7 @@ impl Image {
             .iter()
             .filter(|s| s.wasted > 0)
             .map(|s| Waste {
-                path: format!("/{}", s.path),
+                path: ImagePath::from_rel(&s.path),
                 layer: usize::from(s.layer),
                 by_layer: usize::from(s.by_layer),
                 bytes: s.wasted,
@@ -311,8 +312,8 @@ impl Entry {
 /// A wasted file copy.
 #[derive(Debug, Clone)]
 pub struct Waste {
-    /// Absolute path of the copy (`/usr/…`).
-    pub path: String,
+    /// The path of the copy (`/usr/…`).
+    pub path: ImagePath,
     /// Layer holding the superseded copy.
     pub layer: usize,
     /// Layer that overwrote or deleted it.
