@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use pare_image::ImagePath;
 use pare_select::Reason;
 use serde::Serialize;
 
@@ -10,12 +11,12 @@ use crate::{BuildError, BuildReport};
 /// The answer for one path.
 #[derive(Debug, Clone, Serialize)]
 pub struct WhyAnswer {
-    /// The path asked about, normalized.
-    pub path: String,
+    /// The path asked about, normalized ([`ImagePath::clamped`]).
+    pub path: ImagePath,
     /// Whether the slim image has it.
     pub kept: bool,
     /// From the path itself back to a root cause (traced access, config, flag).
-    pub chain: Vec<(String, String)>,
+    pub chain: Vec<(ImagePath, String)>,
     /// Every recorded reason of the path itself.
     pub reasons: Vec<String>,
     /// The `--exclude` glob that removed it, if one did.
@@ -113,7 +114,7 @@ pub(crate) fn answer(selection: &pare_select::Selection, path: &str) -> WhyAnswe
         .into_iter()
         .map(|(p, r)| (p, describe(&r)))
         .collect();
-    let normalized = pare_select::root::normalize(path);
+    let normalized = ImagePath::clamped(path);
     WhyAnswer {
         path: normalized.clone(),
         kept: kept.is_some(),
@@ -134,7 +135,7 @@ mod tests {
     fn chain_walks_back_to_the_traced_binary() {
         let mut sel = Selection::default();
         sel.entries.insert(
-            "/usr/bin/jq".into(),
+            "/usr/bin/jq".parse().unwrap(),
             Kept {
                 reasons: vec![Reason::Traced {
                     processes: vec!["/usr/bin/bash".into()],
@@ -144,7 +145,7 @@ mod tests {
             },
         );
         sel.entries.insert(
-            "/usr/lib/x86_64-linux-gnu/libjq.so.1".into(),
+            "/usr/lib/x86_64-linux-gnu/libjq.so.1".parse().unwrap(),
             Kept {
                 reasons: vec![Reason::Needed {
                     by: "/usr/bin/jq".into(),

@@ -22,8 +22,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// that string (byte order, the order of pare-layerfs's merged view), and it borrows as that
 /// `str`, so a `BTreeMap<ImagePath, _>` is looked up with `map.get("/etc/passwd")`.
 ///
-/// `Display` and serde use the absolute form; deserializing normalizes and refuses what
-/// [`ImagePath::new`] refuses.
+/// `Display`, `Deref<Target = str>` and serde use the absolute form; deserializing normalizes
+/// and refuses what [`ImagePath::new`] refuses.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ImagePath(Box<str>);
 
@@ -164,9 +164,9 @@ impl ImagePath {
         Ok(ImagePath(format!("{}{}", self.0, tail.0).into_boxed_str()))
     }
 
-    /// Whether `self` is `dir` or lies beneath it, component-wise (`/usr/lib` is beneath
-    /// `/usr`, `/usrx` is not).
-    pub fn starts_with(&self, dir: &ImagePath) -> bool {
+    /// Whether `self` is `dir` or lies beneath it, component-wise (`/usr/lib` is within
+    /// `/usr`, `/usrx` is not; `str::starts_with`, through `Deref`, compares bytes).
+    pub fn is_within(&self, dir: &ImagePath) -> bool {
         dir.is_root()
             || self.0 == dir.0
             || (self.0.starts_with(&*dir.0) && self.0.as_bytes().get(dir.0.len()) == Some(&b'/'))
@@ -188,6 +188,14 @@ impl fmt::Display for ImagePath {
 impl fmt::Debug for ImagePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// The absolute form, so `str`'s read-only methods apply (`p.ends_with(".so")`).
+impl std::ops::Deref for ImagePath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 
@@ -316,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn parent_file_name_join_starts_with() {
+    fn parent_file_name_join_is_within() {
         let x = p("/usr/lib/x.so");
         assert_eq!(x.parent(), Some(p("/usr/lib")));
         assert_eq!(p("/usr").parent(), Some(ImagePath::root()));
@@ -325,11 +333,12 @@ mod tests {
         assert_eq!(p("/etc").join("passwd/").unwrap(), "/etc/passwd");
         assert_eq!(p("/etc").join("").unwrap(), "/etc");
         assert!(p("/etc").join("../x").is_err());
-        assert!(x.starts_with(&p("/usr")));
-        assert!(x.starts_with(&x));
-        assert!(x.starts_with(&ImagePath::root()));
-        assert!(!p("/usrx").starts_with(&p("/usr")));
-        assert!(!p("/usr").starts_with(&x));
+        assert!(x.is_within(&p("/usr")));
+        assert!(x.is_within(&x));
+        assert!(x.is_within(&ImagePath::root()));
+        assert!(!p("/usrx").is_within(&p("/usr")));
+        assert!(p("/usrx").starts_with("/usr"));
+        assert!(!p("/usr").is_within(&x));
     }
 
     #[test]

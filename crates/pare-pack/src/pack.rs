@@ -20,6 +20,7 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use pare_image::ImagePath;
 use pare_select::{ImageFacts, SelectInputs, root::Rootfs};
 use pare_write::{ImageMeta, Stack};
 use serde::Serialize;
@@ -83,7 +84,7 @@ pub struct PackReport {
     /// Where the closure came from: `host` or the `--from` reference.
     pub root: String,
     /// In-image paths of the files, symlinks and directories written.
-    pub files: Vec<String>,
+    pub files: Vec<ImagePath>,
     /// The config's `Entrypoint`.
     pub entrypoint: Vec<String>,
     /// The config's `Cmd`.
@@ -277,9 +278,9 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     // Stage the image's files.
     let stage = work.path().join("stage");
     std::fs::create_dir(&stage).map_err(io_err(&stage))?;
-    let mut dir_modes: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
+    let mut dir_modes: BTreeMap<ImagePath, (u32, u32, u32)> = BTreeMap::new();
     for path in sel.entries.keys() {
-        if path == &bin_in_root || NEVER.contains(&path.as_str()) || path == "/tmp" {
+        if path.as_str() == bin_in_root || NEVER.contains(&path.as_str()) || path == "/tmp" {
             continue;
         }
         let host = rootfs.host(path);
@@ -290,7 +291,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
             dir_modes.insert(path.clone(), (md.mode() & 0o7777, md.uid(), md.gid()));
             continue;
         }
-        let dest = stage.join(&path[1..]);
+        let dest = stage.join(path.rel());
         if let Some(p) = dest.parent() {
             std::fs::create_dir_all(p).map_err(io_err(p))?;
         }
@@ -312,7 +313,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     }
     // Directories that hold something keep the root's mode and owner.
     for (path, (mode, u, g)) in &dir_modes {
-        let dest = stage.join(&path[1..]);
+        let dest = stage.join(path.rel());
         if dest.is_dir() {
             set_mode(&dest, *mode)?;
             owner(&dest, *u, *g)?;
@@ -421,13 +422,13 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     };
     let mut files = all_paths(&stage)?;
     files.sort();
-    let selection = selection_of(files.iter().map(String::as_str));
+    let selection = selection_of(&files);
     let written =
         pare_write::write_image_on(&stage, &selection, &meta, &stack, output, Some(epoch))
             .map_err(write_err)?;
     let total = files
         .iter()
-        .filter_map(|f| std::fs::symlink_metadata(stage.join(&f[1..])).ok())
+        .filter_map(|f| std::fs::symlink_metadata(stage.join(f.rel())).ok())
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum();

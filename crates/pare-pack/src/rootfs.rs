@@ -3,14 +3,15 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
+use pare_image::ImagePath;
 use pare_select::{Kept, Selection};
 use pare_write::KeptLayer;
 use sha2::{Digest, Sha256};
 
 use crate::{PackError, io_err};
 
-/// Every path under `root` (not following symlinks), as `/a/b`, parents first.
-pub fn all_paths(root: &Path) -> Result<Vec<String>, PackError> {
+/// Every path under `root` (not following symlinks), parents first.
+pub fn all_paths(root: &Path) -> Result<Vec<ImagePath>, PackError> {
     let mut out = Vec::new();
     for e in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
         let e = e.map_err(|e| {
@@ -21,22 +22,22 @@ pub fn all_paths(root: &Path) -> Result<Vec<String>, PackError> {
             }
         })?;
         let rel = e.path().strip_prefix(root).unwrap_or(e.path());
-        out.push(format!("/{}", rel.to_string_lossy()));
+        out.push(ImagePath::from_rel(&rel.to_string_lossy()));
     }
     Ok(out)
 }
 
 /// A selection of `paths` and all their parent directories.
-pub fn selection_of<'a>(paths: impl IntoIterator<Item = &'a str>) -> Selection {
+pub fn selection_of<'a>(paths: impl IntoIterator<Item = &'a ImagePath>) -> Selection {
     let mut sel = Selection::default();
     for p in paths {
-        let mut cur = p;
-        while !cur.is_empty() && cur != "/" {
-            if sel.entries.contains_key(cur) {
+        let mut cur = Some(p.clone());
+        while let Some(c) = cur.filter(|c| !c.is_root()) {
+            if sel.entries.contains_key(&c) {
                 break;
             }
-            sel.entries.insert(cur.to_string(), Kept::default());
-            cur = pare_select::root::parent(cur).unwrap_or("");
+            cur = c.parent();
+            sel.entries.insert(c, Kept::default());
         }
     }
     sel
@@ -192,8 +193,9 @@ mod tests {
 
     #[test]
     fn selection_has_every_parent() {
-        let sel = selection_of(["/a/b/c", "/a/d", "/e"]);
-        let keys: Vec<&str> = sel.entries.keys().map(String::as_str).collect();
+        let paths = ["/a/b/c", "/a/d", "/e"].map(|p| p.parse::<ImagePath>().unwrap());
+        let sel = selection_of(&paths);
+        let keys: Vec<&str> = sel.entries.keys().map(ImagePath::as_str).collect();
         assert_eq!(keys, ["/a", "/a/b", "/a/b/c", "/a/d", "/e"]);
     }
 

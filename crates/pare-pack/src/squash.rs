@@ -10,7 +10,7 @@
 //! 4. write it with pare-write ([`pare_write::write_image_on`]): the kept layers below, the
 //!    history with the squashed steps marked `empty_layer` and one `pare squash` step.
 
-use pare_image::Platform;
+use pare_image::{ImagePath, Platform};
 use pare_layerfs::{ImageSource, Kind, MergedFs, ReadOptions};
 use pare_source::OpenOptions;
 use pare_write::{ImageMeta, Output, Stack};
@@ -167,11 +167,7 @@ pub fn squash_source(
 
     let (selection, whiteouts, squashed_bytes) = if base == 0 {
         let paths = all_paths(&rootfs)?;
-        (
-            selection_of(paths.iter().map(String::as_str)),
-            0,
-            full.final_size(),
-        )
+        (selection_of(&paths), 0, full.final_size())
     } else {
         above_base(&rootfs, &full, &base_fs, base)?
     };
@@ -253,13 +249,12 @@ fn above_base(
     base_fs: &MergedFs,
     base: usize,
 ) -> Result<(pare_select::Selection, usize, u64), PackError> {
-    let mut keep: Vec<String> = Vec::new();
+    let mut keep: Vec<ImagePath> = Vec::new();
     let mut bytes = 0u64;
     for (path, node) in full.iter() {
         if path.is_empty() || (usize::from(node.layer) < base && base_fs.get(path).is_some()) {
             continue;
         }
-        let abs = format!("/{path}");
         // Extraction may have skipped what it cannot create (devices when not root).
         if std::fs::symlink_metadata(rootfs.join(path)).is_err() {
             continue;
@@ -267,9 +262,9 @@ fn above_base(
         if node.kind == Kind::File {
             bytes += node.size;
         }
-        keep.push(abs);
+        keep.push(ImagePath::from_rel(path));
     }
-    let mut sel = selection_of(keep.iter().map(String::as_str));
+    let mut sel = selection_of(&keep);
     let mut gone: BTreeSet<String> = BTreeSet::new();
     for (path, _) in base_fs.iter() {
         if path.is_empty() || full.get(path).is_some() {
@@ -284,13 +279,13 @@ fn above_base(
         // A removed directory's children go with its own whiteout.
         if parent_is_dir {
             gone.insert(path.to_string());
-            let wh = if parent.is_empty() {
-                format!("/.wh.{file}")
+            let wh = ImagePath::from_rel(&if parent.is_empty() {
+                format!(".wh.{file}")
             } else {
-                format!("/{parent}/.wh.{file}")
-            };
+                format!("{parent}/.wh.{file}")
+            });
             if !parent.is_empty() {
-                for (k, v) in selection_of([format!("/{parent}").as_str()]).entries {
+                for (k, v) in selection_of([&ImagePath::from_rel(parent)]).entries {
                     sel.entries.entry(k).or_insert(v);
                 }
             }

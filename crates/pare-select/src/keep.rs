@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::fs::PermissionsExt;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use pare_image::ImagePath;
 
 use crate::root::{self, Rootfs};
 use crate::{Kept, MAX_REASONS, Reason, SelectError, Selection};
@@ -326,13 +327,21 @@ impl KeepSet {
             }
         }
         Selection {
-            entries: self.entries,
-            generated: self.generated,
-            created_dirs: self.created_dirs,
-            excluded: self.excluded,
+            entries: typed(self.entries),
+            generated: typed(self.generated),
+            created_dirs: typed(self.created_dirs),
+            excluded: typed(self.excluded),
             warnings: self.warnings,
         }
     }
+}
+
+/// The set's canonical absolute paths as [`ImagePath`]s (on which `clamped` changes nothing),
+/// for the [`Selection`] handed to other crates.
+fn typed<V>(map: BTreeMap<String, V>) -> BTreeMap<ImagePath, V> {
+    map.into_iter()
+        .map(|(k, v)| (ImagePath::clamped(&k), v))
+        .collect()
 }
 
 #[cfg(test)]
@@ -357,7 +366,7 @@ mod tests {
         set.keep_tree("/data", Reason::IncludeShell);
         assert!(set.keep("/l", Reason::IncludeShell).is_none());
         let sel = set.finish();
-        let kept: Vec<&str> = sel.entries.keys().map(String::as_str).collect();
+        let kept: Vec<&str> = sel.entries.keys().map(ImagePath::as_str).collect();
         assert_eq!(kept, ["/data", "/data/ok.txt"]);
         assert_eq!(sel.warnings.len(), 2, "{:?}", sel.warnings);
         assert!(sel.warnings[0].ends_with("name is not UTF-8, skipped"));

@@ -27,6 +27,7 @@ pub mod unexercised;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use pare_image::ImagePath;
 use serde::{Deserialize, Serialize};
 
 pub use engine::select;
@@ -194,18 +195,18 @@ pub struct Kept {
 pub struct Selection {
     /// Canonical absolute in-image paths (no symlinks in their parents) → why they are kept.
     /// Every parent directory of an entry is itself an entry.
-    pub entries: BTreeMap<String, Kept>,
+    pub entries: BTreeMap<ImagePath, Kept>,
     /// Files whose content the writer must take from here instead of the rootfs (e.g. the
     /// trimmed `/var/lib/dpkg/status`); each is also in `entries`.
     /// In JSON a UTF-8 content is a string, anything else an array of bytes.
     #[serde(default, with = "generated_serde")]
-    pub generated: BTreeMap<String, Vec<u8>>,
+    pub generated: BTreeMap<ImagePath, Vec<u8>>,
     /// Directories to create although the rootfs lacks them (path → mode), e.g. `/tmp` 1777.
     #[serde(default)]
-    pub created_dirs: BTreeMap<String, u32>,
+    pub created_dirs: BTreeMap<ImagePath, u32>,
     /// Paths that would have been kept but an `--exclude` glob removed: path → the glob.
     #[serde(default)]
-    pub excluded: BTreeMap<String, String>,
+    pub excluded: BTreeMap<ImagePath, String>,
     /// Things pare could not resolve (a missing `DT_NEEDED`, an unparsable ELF, …).
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -227,9 +228,10 @@ impl Selection {
     }
 
     /// The kept canonical path for `path` as typed: itself when kept, else the target of a
-    /// recorded symlink chain that started at it, else `path` normalized.
-    pub fn canonical_of(&self, path: &str) -> String {
-        let cur = root::normalize(path);
+    /// recorded symlink chain that started at it, else `path` normalized
+    /// ([`ImagePath::clamped`]).
+    pub fn canonical_of(&self, path: &str) -> ImagePath {
+        let cur = ImagePath::clamped(path);
         if self.entries.contains_key(&cur) {
             return cur;
         }
@@ -237,7 +239,9 @@ impl Selection {
             .values()
             .flat_map(|k| &k.reasons)
             .find_map(|r| match r {
-                Reason::SymlinkChain { of, target } if *of == cur => Some(target.clone()),
+                Reason::SymlinkChain { of, target } if cur == of.as_str() => {
+                    Some(ImagePath::clamped(target))
+                }
                 _ => None,
             })
             .unwrap_or(cur)
@@ -246,7 +250,7 @@ impl Selection {
     /// Why `path` is kept, as a chain: `path`'s first reason, then the first reason of the path
     /// that reason came from, … until a root reason (traced, config, flag). Empty when the path
     /// is not kept.
-    pub fn explain(&self, path: &str) -> Vec<(String, Reason)> {
+    pub fn explain(&self, path: &str) -> Vec<(ImagePath, Reason)> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         let mut cur = self.canonical_of(path);
@@ -260,7 +264,7 @@ impl Selection {
                 .iter()
                 .find(|r| {
                     r.from_path()
-                        .is_none_or(|p| !seen.contains(&root::normalize(p)))
+                        .is_none_or(|p| !seen.contains(&ImagePath::clamped(p)))
                 })
                 .or(kept.reasons.first())
             else {
@@ -268,7 +272,7 @@ impl Selection {
             };
             out.push((cur.clone(), r.clone()));
             match r.from_path() {
-                Some(p) => cur = root::normalize(p),
+                Some(p) => cur = ImagePath::clamped(p),
                 None => break,
             }
         }
@@ -280,6 +284,7 @@ impl Selection {
 mod generated_serde {
     use std::collections::BTreeMap;
 
+    use pare_image::ImagePath;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Serialize, Deserialize)]
@@ -290,10 +295,10 @@ mod generated_serde {
     }
 
     pub fn serialize<S: Serializer>(
-        map: &BTreeMap<String, Vec<u8>>,
+        map: &BTreeMap<ImagePath, Vec<u8>>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let m: BTreeMap<&String, Content> = map
+        let m: BTreeMap<&ImagePath, Content> = map
             .iter()
             .map(|(k, v)| {
                 let c = match std::str::from_utf8(v) {
@@ -308,8 +313,8 @@ mod generated_serde {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
-        let m = BTreeMap::<String, Content>::deserialize(d)?;
+    ) -> Result<BTreeMap<ImagePath, Vec<u8>>, D::Error> {
+        let m = BTreeMap::<ImagePath, Content>::deserialize(d)?;
         Ok(m.into_iter()
             .map(|(k, c)| {
                 let v = match c {
@@ -330,9 +335,9 @@ mod tests {
     fn excluded_by_finds_the_glob_of_the_path_or_a_parent() {
         let mut sel = Selection::default();
         sel.excluded
-            .insert("/app/report.py".into(), "/app/report.py".into());
+            .insert("/app/report.py".parse().unwrap(), "/app/report.py".into());
         sel.excluded.insert(
-            "/usr/lib/python3.11/json".into(),
+            "/usr/lib/python3.11/json".parse().unwrap(),
             "/usr/lib/python3.11/json/**".into(),
         );
         assert_eq!(sel.excluded_by("/app/report.py"), Some("/app/report.py"));

@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::fs::{self, Metadata};
 use std::path::{Path, PathBuf};
 
+use pare_image::ImagePath;
 use pare_layerfs::inroot;
 
 use crate::SelectError;
@@ -33,17 +34,7 @@ pub struct Resolution {
 
 /// Normalizes an in-image path lexically: absolute, no `.`, `..` clamped at `/`, no `//`.
 pub fn normalize(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    join(&parts)
+    ImagePath::clamped(path).into()
 }
 
 fn join<S: AsRef<str>>(parts: &[S]) -> String {

@@ -162,9 +162,9 @@ pub fn unexercised(
                 continue;
             };
             let path = format!("/{}", rel.to_string_lossy());
-            if selection.entries.contains_key(&path)
-                || selection.generated.contains_key(&path)
-                || selection.excluded.contains_key(&path)
+            if selection.entries.contains_key(path.as_str())
+                || selection.generated.contains_key(path.as_str())
+                || selection.excluded.contains_key(path.as_str())
             {
                 continue;
             }
@@ -240,7 +240,7 @@ mod tests {
             "/etc/hosts",
         ] {
             sel.entries
-                .insert(p.into(), crate::Kept { reasons: vec![] });
+                .insert(p.parse().unwrap(), crate::Kept { reasons: vec![] });
         }
         let u = unexercised(root, &trace, &facts, &sel).unwrap();
         let got: Vec<(&str, &str, u64, u64)> = u
@@ -262,10 +262,14 @@ mod tests {
         assert!(!u.iter().any(|u| u.dir.starts_with("/usr")));
 
         // Kept or excluded on purpose: nothing to say.
-        sel.entries
-            .insert("/srv/sub/page.txt".into(), crate::Kept { reasons: vec![] });
-        sel.excluded
-            .insert("/app/static/logo.png".into(), "/app/static/**".into());
+        sel.entries.insert(
+            "/srv/sub/page.txt".parse().unwrap(),
+            crate::Kept { reasons: vec![] },
+        );
+        sel.excluded.insert(
+            "/app/static/logo.png".parse().unwrap(),
+            "/app/static/**".into(),
+        );
         let u = unexercised(root, &trace, &facts, &sel).unwrap();
         assert_eq!(u.len(), 1, "{u:?}");
         assert_eq!(u[0].dir, "/data");

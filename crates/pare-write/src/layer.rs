@@ -9,6 +9,7 @@ use pare_image::Digest;
 use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
+use pare_image::ImagePath;
 use pare_select::Selection;
 use pare_select::root::Rootfs;
 
@@ -187,12 +188,7 @@ pub(crate) fn write_tar<W: Write>(
         path: rootfs.to_path_buf(),
         reason: pare_progress::chain(&e),
     })?;
-    let mut paths: Vec<&str> = sel
-        .entries
-        .keys()
-        .map(String::as_str)
-        .chain(sel.created_dirs.keys().map(String::as_str))
-        .collect();
+    let mut paths: Vec<&ImagePath> = sel.entries.keys().chain(sel.created_dirs.keys()).collect();
     paths.sort_by(|a, b| path_order(a, b));
     paths.dedup();
     let mut tar = tar::Builder::new(w);
@@ -206,21 +202,21 @@ pub(crate) fn write_tar<W: Write>(
         }
     };
     for path in paths {
-        if path == "/" {
+        if path.is_root() {
             continue;
         }
         // The selection may come from an edited report.json: only canonical paths, which
         // cannot leave the rootfs through `..` or a symlinked parent.
         let canonical = root
             .resolve(path, false)
-            .map(|r| r.path == path)
+            .map(|r| r.path == path.as_str())
             .unwrap_or(false);
         if !canonical {
             return Err(WriteError::NotCanonical {
                 path: path.to_string(),
             });
         }
-        let rel = &path[1..];
+        let rel = path.rel();
         let host = root.host(path);
         let md = std::fs::symlink_metadata(&host);
         let generated = sel.generated.get(path);
@@ -478,13 +474,14 @@ mod tests {
         std::os::unix::fs::symlink("t".repeat(150), t.path().join(&link[1..])).unwrap();
         let mut sel = Selection::default();
         for p in [&file, &link] {
-            sel.entries.insert(p.clone(), Default::default());
+            sel.entries.insert(p.parse().unwrap(), Default::default());
         }
-        sel.generated.insert(file.clone(), b"x".to_vec());
+        sel.generated.insert(file.parse().unwrap(), b"x".to_vec());
         for (i, _) in dir.match_indices('/').skip(1) {
-            sel.entries.insert(dir[..i].to_string(), Default::default());
+            sel.entries
+                .insert(dir[..i].parse().unwrap(), Default::default());
         }
-        sel.entries.insert(dir.clone(), Default::default());
+        sel.entries.insert(dir.parse().unwrap(), Default::default());
         let (tar, _, _) = write_tar(t.path(), &sel, 1_700_000_000, Vec::new()).unwrap();
         let mut pax = Sha256::new();
         let mut n = 0;

@@ -238,9 +238,17 @@ fn rejects_non_canonical_paths_from_a_tampered_selection() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("rootfs");
     fixture(&root);
-    for bad in ["/bin/gzip", "/../../etc/shadow", "/usr/../etc/passwd"] {
+    // A path with `..` is no ImagePath: a selection (report.json) holding one is refused
+    // when it is read, before any writing.
+    for bad in ["/../../etc/shadow", "/usr/../etc/passwd"] {
+        let json = format!(r#"{{"entries":{{"{bad}":{{"reasons":[]}}}}}}"#);
+        let e = serde_json::from_str::<Selection>(&json).unwrap_err();
+        assert!(e.to_string().contains("climbs with `..`"), "{bad}: {e}");
+    }
+    // A path through a symlink is refused by the writer.
+    for bad in ["/bin/gzip"] {
         let mut sel = Selection::default();
-        sel.entries.insert(bad.into(), Kept::default());
+        sel.entries.insert(bad.parse().unwrap(), Kept::default());
         let r = write_image(
             &root,
             &sel,

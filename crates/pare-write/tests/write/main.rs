@@ -90,21 +90,22 @@ fn selection_all(root: &Path) -> Selection {
     let mut sel = Selection::default();
     for e in walk(root) {
         sel.entries.insert(
-            e,
+            e.parse().unwrap(),
             Kept {
                 reasons: vec![Reason::IncludeShell],
             },
         );
     }
     sel.generated.insert(
-        "/var/lib/dpkg/status".into(),
+        "/var/lib/dpkg/status".parse().unwrap(),
         b"Package: trimmed\n\n".to_vec(),
     );
     sel.generated
-        .insert("/etc/synthetic".into(), b"new\n".to_vec());
-    sel.entries.insert("/etc/synthetic".into(), Kept::default());
-    sel.created_dirs.insert("/run/made".into(), 0o700);
-    sel.created_dirs.insert("/run".into(), 0o755);
+        .insert("/etc/synthetic".parse().unwrap(), b"new\n".to_vec());
+    sel.entries
+        .insert("/etc/synthetic".parse().unwrap(), Kept::default());
+    sel.created_dirs.insert("/run/made".parse().unwrap(), 0o700);
+    sel.created_dirs.insert("/run".parse().unwrap(), 0o755);
     sel
 }
 

@@ -89,7 +89,9 @@ fn bash_elf_closure_on_bookworm() {
     let back: Selection = serde_json::from_str(&json).unwrap();
     assert_eq!(back, sel);
     let mut binary = sel.clone();
-    binary.generated.insert("/bin.dat".into(), vec![0xff, 0, 1]);
+    binary
+        .generated
+        .insert("/bin.dat".parse().unwrap(), vec![0xff, 0, 1]);
     let back: Selection = serde_json::from_str(&serde_json::to_string(&binary).unwrap()).unwrap();
     assert_eq!(back, binary);
 

@@ -211,7 +211,7 @@ fn python_pyc_and_py_pairs_and_dist_info() {
     // .pyc → .py and .py → .pyc
     assert!(has(&sel, &format!("{site}/flask/__init__.py")));
     assert!(matches!(
-        &sel.entries[&format!("{site}/flask/__init__.py")].reasons[0],
+        &sel.entries[format!("{site}/flask/__init__.py").as_str()].reasons[0],
         Reason::PythonSource { .. }
     ));
     assert!(has(

@@ -68,8 +68,8 @@ fn link(root: &Path, p: &str, target: &str) {
 /// Copies the selected entries of `rootfs` into `dest` (files, dirs, symlinks).
 fn materialize(rootfs: &Path, sel: &Selection, dest: &Path) {
     for path in sel.entries.keys() {
-        let src = rootfs.join(path.trim_start_matches('/'));
-        let dst = dest.join(path.trim_start_matches('/'));
+        let src = rootfs.join(path.rel());
+        let dst = dest.join(path.rel());
         let md = fs::symlink_metadata(&src).unwrap();
         if md.is_dir() {
             fs::create_dir_all(&dst).unwrap();
