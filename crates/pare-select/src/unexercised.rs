@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use pare_image::ImagePath;
 use pare_trace::{AccessKind, SensorReport};
 use serde::{Deserialize, Serialize};
 
@@ -51,8 +52,8 @@ const EXAMPLES: usize = 5;
 /// Files under one app directory that the slim image does not have and nothing asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unexercised {
-    /// The directory (canonical in-image path).
-    pub dir: String,
+    /// The directory (canonical, no symlink on the way).
+    pub dir: ImagePath,
     /// Why it counts as the app's: `WORKDIR`, `VOLUME`, or `served` (the app opened it or
     /// read files in it).
     pub why: String,
@@ -61,7 +62,7 @@ pub struct Unexercised {
     /// Their bytes.
     pub bytes: u64,
     /// A few of them, sorted.
-    pub examples: Vec<String>,
+    pub examples: Vec<ImagePath>,
 }
 
 fn under(path: &str, dir: &str) -> bool {
@@ -140,7 +141,7 @@ pub fn unexercised(
     let mut out = Vec::new();
     for (dir, why) in app_dirs(&root, trace, facts) {
         let mut u = Unexercised {
-            dir: dir.clone(),
+            dir: ImagePath::clamped(&dir),
             why,
             files: 0,
             bytes: 0,
@@ -161,10 +162,10 @@ pub fn unexercised(
             let Ok(rel) = entry.path().strip_prefix(root.base()) else {
                 continue;
             };
-            let path = format!("/{}", rel.to_string_lossy());
-            if selection.entries.contains_key(path.as_str())
-                || selection.generated.contains_key(path.as_str())
-                || selection.excluded.contains_key(path.as_str())
+            let path = ImagePath::from_rel(&rel.to_string_lossy());
+            if selection.entries.contains_key(&path)
+                || selection.generated.contains_key(&path)
+                || selection.excluded.contains_key(&path)
             {
                 continue;
             }
