@@ -212,9 +212,7 @@ pub(crate) fn write_tar<W: Write>(
             .map(|r| r.path == path.as_str())
             .unwrap_or(false);
         if !canonical {
-            return Err(WriteError::NotCanonical {
-                path: path.to_string(),
-            });
+            return Err(WriteError::NotCanonical { path: path.clone() });
         }
         let rel = path.rel();
         let host = root.host(path);

@@ -80,8 +80,8 @@ pub enum WriteError {
         "{path}: not a canonical path of the rootfs (\"..\" or a symlinked parent); refusing to write it"
     )]
     NotCanonical {
-        /// The selected path, relative to the rootfs, as given in the selection.
-        path: String,
+        /// The selected path, as given in the selection.
+        path: pare_image::ImagePath,
     },
     /// `$SOURCE_DATE_EPOCH` is set, not blank, and not a non-negative integer.
     #[error(
