@@ -56,7 +56,7 @@ pub struct SurfaceItem {
     /// `world_writable`, `capability`, `secret_file`.
     pub category: String,
     /// The file it is about.
-    pub path: String,
+    pub path: pare_image::ImagePath,
 }
 
 /// `report.json`.
@@ -149,7 +149,7 @@ fn surface_change(before: &Surface, after: &Surface) -> (Vec<SurfaceItem>, Vec<S
             .filter_map(|f| {
                 f.path().map(|path| SurfaceItem {
                     category: f.category.to_string(),
-                    path: path.to_string(),
+                    path,
                 })
             })
             .collect()
@@ -348,7 +348,7 @@ mod tests {
         };
         let item = |category: &str, path: &str| SurfaceItem {
             category: category.into(),
-            path: path.into(),
+            path: path.parse().unwrap(),
         };
         let (removed, kept) = surface_change(&before, &after);
         assert_eq!(

@@ -1,5 +1,6 @@
 //! pare-xray's attack surface flattened into comparable findings.
 
+use pare_image::ImagePath;
 use pare_xray::{ModeFinding, Surface, ToolFinding};
 
 use crate::{Finding, SurfaceDiff};
@@ -94,10 +95,10 @@ impl Finding {
     /// The file the finding is about, for the categories that name one (tools, setuid,
     /// setgid, world-writable, capability, secret file); `None` for a secret variable, the
     /// user, a port or the healthcheck.
-    pub fn path(&self) -> Option<&str> {
+    pub fn path(&self) -> Option<ImagePath> {
         match self.category {
             "shell" | "package_manager" | "build_tool" | "network_tool" | "setuid" | "setgid"
-            | "world_writable" | "capability" | "secret_file" => Some(&self.subject),
+            | "world_writable" | "capability" | "secret_file" => ImagePath::new(&self.subject).ok(),
             _ => None,
         }
     }
