@@ -148,7 +148,7 @@ mod tests {
             "/usr/lib/x86_64-linux-gnu/libjq.so.1".parse().unwrap(),
             Kept {
                 reasons: vec![Reason::Needed {
-                    by: "/usr/bin/jq".into(),
+                    by: "/usr/bin/jq".parse().unwrap(),
                     soname: "libjq.so.1".into(),
                     via: "ld.so.cache".into(),
                 }],

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use pare_image::ImagePath;
+
 use crate::Reason;
 use crate::keep::KeepSet;
 use crate::root;
@@ -114,7 +116,13 @@ pub fn trim(set: &mut KeepSet) {
             }
             if let Some((pkg, file)) = kept_pkgs.first().cloned()
                 && set
-                    .keep(STATUS, Reason::Dpkg { package: pkg, file })
+                    .keep(
+                        STATUS,
+                        Reason::Dpkg {
+                            package: pkg,
+                            file: ImagePath::clamped(&file),
+                        },
+                    )
                     .is_some()
             {
                 set.generate(STATUS.to_string(), out.into_bytes());
@@ -163,7 +171,7 @@ pub fn trim(set: &mut KeepSet) {
                             &p,
                             Reason::Dpkg {
                                 package: listname.clone(),
-                                file: file.clone(),
+                                file: ImagePath::clamped(file),
                             },
                         )
                         .is_some()
@@ -196,7 +204,7 @@ pub fn trim(set: &mut KeepSet) {
                             &p,
                             Reason::Dpkg {
                                 package: pkg.to_string(),
-                                file: file.clone(),
+                                file: ImagePath::clamped(&file),
                             },
                         );
                     }
@@ -248,7 +256,13 @@ fn apk(set: &mut KeepSet, kept: &BTreeSet<String>) {
         }
     }
     if let Some((package, file)) = first
-        && let Some(c) = set.keep(APK_INSTALLED, Reason::Dpkg { package, file })
+        && let Some(c) = set.keep(
+            APK_INSTALLED,
+            Reason::Dpkg {
+                package,
+                file: ImagePath::clamped(&file),
+            },
+        )
     {
         set.generate(c, out.into_bytes());
     }

@@ -8,6 +8,8 @@ use std::path::Path;
 
 use globset::Glob;
 
+use pare_image::ImagePath;
+
 use crate::elf::{self, ElfInfo, LibResolver};
 use crate::keep::KeepSet;
 use crate::root::{self, Rootfs};
@@ -77,7 +79,7 @@ impl Engine {
             self.set.keep(
                 interp,
                 Reason::Interpreter {
-                    by: item.canonical.clone(),
+                    by: ImagePath::clamped(&item.canonical),
                 },
             );
         }
@@ -100,7 +102,7 @@ impl Engine {
             ) {
                 Some(found) => {
                     let reason = Reason::Needed {
-                        by: item.canonical.clone(),
+                        by: ImagePath::clamped(&item.canonical),
                         soname: soname.clone(),
                         via: found.via.to_string(),
                     };
@@ -211,7 +213,12 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
             while let Some(parent) = root::parent(&cur).map(str::to_string) {
                 if parent == "/"
                     || set
-                        .keep(&parent, Reason::Parent { of: path.clone() })
+                        .keep(
+                            &parent,
+                            Reason::Parent {
+                                of: ImagePath::clamped(&path),
+                            },
+                        )
                         .is_some()
                 {
                     break;

@@ -214,7 +214,7 @@ impl KeepSet {
                     link,
                     Reason::SymlinkChain {
                         of: raw.clone(),
-                        target: res.path.clone(),
+                        target: ImagePath::clamped(&res.path),
                     },
                 );
             }
@@ -317,7 +317,9 @@ impl KeepSet {
                     self.entries.insert(
                         parent.to_string(),
                         Kept {
-                            reasons: vec![Reason::Parent { of: p.clone() }],
+                            reasons: vec![Reason::Parent {
+                                of: ImagePath::clamped(&p),
+                            }],
                         },
                     );
                 } else {

@@ -239,9 +239,7 @@ impl Selection {
             .values()
             .flat_map(|k| &k.reasons)
             .find_map(|r| match r {
-                Reason::SymlinkChain { of, target } if cur == of.as_str() => {
-                    Some(ImagePath::clamped(target))
-                }
+                Reason::SymlinkChain { of, target } if cur == of.as_str() => Some(target.clone()),
                 _ => None,
             })
             .unwrap_or(cur)
@@ -262,17 +260,14 @@ impl Selection {
             let Some(r) = kept
                 .reasons
                 .iter()
-                .find(|r| {
-                    r.from_path()
-                        .is_none_or(|p| !seen.contains(&ImagePath::clamped(p)))
-                })
+                .find(|r| r.from_path().is_none_or(|p| !seen.contains(p)))
                 .or(kept.reasons.first())
             else {
                 break;
             };
             out.push((cur.clone(), r.clone()));
             match r.from_path() {
-                Some(p) => cur = ImagePath::clamped(p),
+                Some(p) => cur = p.clone(),
                 None => break,
             }
         }

@@ -1,5 +1,6 @@
 //! Why a path is kept.
 
+use pare_image::ImagePath;
 use serde::{Deserialize, Serialize};
 
 /// One reason a path is in the slim image. Edge reasons name the path that brought this one in
@@ -32,7 +33,7 @@ pub enum Reason {
     /// `DT_NEEDED` of an ELF object, found the way `ld.so` would (`via`).
     Needed {
         /// The object that needs it.
-        by: String,
+        by: ImagePath,
         /// The `DT_NEEDED` name.
         soname: String,
         /// Where it was found: `RPATH`, `RUNPATH`, `ld.so.cache`, …
@@ -41,12 +42,12 @@ pub enum Reason {
     /// `PT_INTERP` (the dynamic loader) of an ELF object.
     Interpreter {
         /// The object whose loader it is.
-        by: String,
+        by: ImagePath,
     },
     /// The `#!` interpreter of a script.
     Shebang {
         /// The script.
-        script: String,
+        script: ImagePath,
         /// Its `#!` line, without the `#!`.
         interpreter: String,
     },
@@ -55,12 +56,12 @@ pub enum Reason {
         /// The path as it was opened or named.
         of: String,
         /// The canonical path it leads to.
-        target: String,
+        target: ImagePath,
     },
     /// A parent directory of a kept path.
     Parent {
         /// The first kept path below it.
-        of: String,
+        of: ImagePath,
     },
     /// An NSS module named in `nsswitch.conf`, dlopened by libc.
     Nss {
@@ -69,56 +70,56 @@ pub enum Reason {
         /// The databases that name it (`passwd`, `hosts`, …).
         databases: Vec<String>,
         /// The kept libc that loads it.
-        libc: String,
+        libc: ImagePath,
     },
     /// CA certificates for a TLS library.
     Certificates {
         /// The kept TLS library (or runtime) that reads them.
-        library: String,
+        library: ImagePath,
     },
     /// Time zone data: the zone that was touched plus what readers of it need.
     Zoneinfo {
         /// The zone file that was kept first.
-        touched: String,
+        touched: ImagePath,
     },
     /// Locale data.
     Locale {
         /// The locale file that was kept first.
-        touched: String,
+        touched: ImagePath,
     },
     /// gconv configuration for a touched gconv module.
     Gconv {
         /// The gconv module that was kept.
-        touched: String,
+        touched: ImagePath,
     },
     /// The `.py` source of an accessed `.pyc`.
     PythonSource {
         /// The accessed `.pyc`.
-        pyc: String,
+        pyc: ImagePath,
     },
     /// The compiled `.pyc` of a kept `.py`.
     PythonBytecode {
         /// The kept `.py`.
-        py: String,
+        py: ImagePath,
     },
     /// Metadata of the distribution that owns an imported file.
     PythonDistribution {
         /// The kept file it owns.
-        file: String,
+        file: ImagePath,
         /// The `*.dist-info` / `*.egg-info` directory name.
         distribution: String,
     },
     /// `package.json` of the package (or app) a loaded file belongs to.
     NodePackage {
         /// The loaded file.
-        file: String,
+        file: ImagePath,
     },
     /// dpkg database entry of a package owning kept files (`file` is one of them).
     Dpkg {
         /// The package.
         package: String,
         /// One kept file it owns.
-        file: String,
+        file: ImagePath,
     },
     /// `--include-path GLOB`.
     IncludePath {
@@ -148,7 +149,7 @@ pub enum Reason {
 
 impl Reason {
     /// The kept path this edge comes from, when the reason is an edge.
-    pub fn from_path(&self) -> Option<&str> {
+    pub fn from_path(&self) -> Option<&ImagePath> {
         Some(match self {
             Reason::Needed { by, .. } | Reason::Interpreter { by } => by,
             Reason::Shebang { script, .. } => script,

@@ -1,6 +1,8 @@
 //! Rules that run once, when something kept triggers them: NSS modules (libc), CA
 //! certificates (a TLS library), time zones, locales and gconv.
 
+use pare_image::ImagePath;
+
 use crate::Reason;
 use crate::elf::LibResolver;
 use crate::keep::KeepSet;
@@ -45,7 +47,9 @@ pub fn global(set: &mut KeepSet, triggers: &Triggers<'_>, done: &mut GlobalDone)
         && let Some(t) = set.first_path(|p| p.starts_with("/usr/share/zoneinfo/"))
     {
         done.zoneinfo = true;
-        let r = Reason::Zoneinfo { touched: t };
+        let r = Reason::Zoneinfo {
+            touched: ImagePath::clamped(&t),
+        };
         for f in [
             "/etc/localtime",
             "/etc/timezone",
@@ -65,7 +69,9 @@ pub fn global(set: &mut KeepSet, triggers: &Triggers<'_>, done: &mut GlobalDone)
         && let Some(t) = set.first_path(|p| p.starts_with("/usr/lib/locale/"))
     {
         done.locale = true;
-        let r = Reason::Locale { touched: t };
+        let r = Reason::Locale {
+            touched: ImagePath::clamped(&t),
+        };
         let touched: Vec<String> = set
             .paths()
             .filter_map(|p| p.strip_prefix("/usr/lib/locale/"))
@@ -101,7 +107,9 @@ pub fn global(set: &mut KeepSet, triggers: &Triggers<'_>, done: &mut GlobalDone)
             continue;
         }
         done.gconv.push(dir.clone());
-        let r = Reason::Gconv { touched };
+        let r = Reason::Gconv {
+            touched: ImagePath::clamped(&touched),
+        };
         for f in ["gconv-modules", "gconv-modules.cache"] {
             let p = format!("{dir}/{f}");
             if set.root().lstat(&p).is_some() {
@@ -168,7 +176,7 @@ fn nss(set: &mut KeepSet, resolver: &LibResolver, libc: &str) {
                 Reason::Nss {
                     service: svc,
                     databases: dbs,
-                    libc: libc.to_string(),
+                    libc: ImagePath::clamped(libc),
                 },
             );
         }
@@ -177,7 +185,7 @@ fn nss(set: &mut KeepSet, resolver: &LibResolver, libc: &str) {
 
 fn certificates(set: &mut KeepSet, tls: &[String], library: &str) {
     let r = Reason::Certificates {
-        library: library.to_string(),
+        library: ImagePath::clamped(library),
     };
     for p in [
         "/etc/ssl/certs",
@@ -208,7 +216,7 @@ fn certificates(set: &mut KeepSet, tls: &[String], library: &str) {
                     set.keep_tree(
                         &p,
                         Reason::Certificates {
-                            library: lib.clone(),
+                            library: ImagePath::clamped(lib),
                         },
                     );
                 }

@@ -1,5 +1,7 @@
 //! Node: the `package.json` of the package (or app) a loaded file belongs to.
 
+use pare_image::ImagePath;
+
 use crate::Reason;
 use crate::keep::KeepSet;
 use crate::root;
@@ -13,7 +15,7 @@ pub(super) fn node(set: &mut KeepSet, path: &str) {
         return;
     }
     let reason = Reason::NodePackage {
-        file: path.to_string(),
+        file: ImagePath::clamped(path),
     };
     if let Some(idx) = path.rfind("/node_modules/") {
         // Package root: node_modules/NAME or node_modules/@scope/NAME.

@@ -2,6 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use pare_image::ImagePath;
+
 use crate::Reason;
 use crate::keep::KeepSet;
 use crate::root;
@@ -19,7 +21,7 @@ pub(super) fn python(set: &mut KeepSet, sites: &mut Sites, path: &str) {
                 set.keep(
                     &src,
                     Reason::PythonSource {
-                        pyc: path.to_string(),
+                        pyc: ImagePath::clamped(path),
                     },
                 );
             }
@@ -35,7 +37,7 @@ pub(super) fn python(set: &mut KeepSet, sites: &mut Sites, path: &str) {
                 set.keep(
                     &format!("{cache}/{n}"),
                     Reason::PythonBytecode {
-                        py: path.to_string(),
+                        py: ImagePath::clamped(path),
                     },
                 );
             }
@@ -151,7 +153,7 @@ fn distribution(set: &mut KeepSet, sites: &mut Sites, path: &str) {
             set.keep_tree(
                 &dpath,
                 Reason::PythonDistribution {
-                    file: path.to_string(),
+                    file: ImagePath::clamped(path),
                     distribution: dist,
                 },
             );

@@ -3,6 +3,8 @@
 
 use std::io::Read;
 
+use pare_image::ImagePath;
+
 use crate::Reason;
 use crate::keep::KeepSet;
 use crate::root;
@@ -110,7 +112,7 @@ pub(super) fn shebang(set: &mut KeepSet, path: &str) {
     let mut words = line.split_whitespace();
     let Some(interp) = words.next() else { return };
     let reason = Reason::Shebang {
-        script: path.to_string(),
+        script: ImagePath::clamped(path),
         interpreter: line.trim().to_string(),
     };
     set.keep(interp, reason.clone());
