@@ -8,6 +8,12 @@
 //!   parallel and merges them in order into a [`MergedFs`] that knows, for every path, which layer
 //!   it came from and which lower copies it superseded (the basis of waste accounting).
 //! * [`extract`] applies an image's layers into an empty directory without ever writing outside it.
+//!
+//! Paths here are root-relative (`usr/bin/env`, `""` for the root), the form
+//! `pare_image::ImagePath::rel` returns: the merged view keys and lends them as `str`, so a
+//! walk over millions of entries allocates nothing. What a caller hands on to other crates
+//! becomes an `ImagePath` (`ImagePath::from_rel`), and an `ImagePath` is looked up here with
+//! `fs.get(path.rel())`.
 
 #![deny(missing_docs)]
 
