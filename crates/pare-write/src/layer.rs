@@ -343,7 +343,7 @@ pub(crate) fn write_tar<W: Write>(
         if !pax.is_empty() {
             let pax = pax_records(&pax).map_err(io_err(path))?;
             let mut ph = header(EntryType::XHeader, 0o644, 0, 0, mtime, pax.len() as u64);
-            let base = pare_select::root::file_name(path);
+            let base = path.file_name();
             let mut cut = base.len().min(80);
             while !base.is_char_boundary(cut) {
                 cut -= 1;
