@@ -216,7 +216,7 @@ pub fn select(rootfs: &Path, inputs: &SelectInputs) -> Result<Selection, SelectE
                         .keep(
                             &parent,
                             Reason::Parent {
-                                of: ImagePath::clamped(&path),
+                                of: ImagePath::clamped(path),
                             },
                         )
                         .is_some()

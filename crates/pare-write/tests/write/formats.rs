@@ -246,24 +246,23 @@ fn rejects_non_canonical_paths_from_a_tampered_selection() {
         assert!(e.to_string().contains("climbs with `..`"), "{bad}: {e}");
     }
     // A path through a symlink is refused by the writer.
-    for bad in ["/bin/gzip"] {
-        let mut sel = Selection::default();
-        sel.entries.insert(bad.parse().unwrap(), Kept::default());
-        let r = write_image(
-            &root,
-            &sel,
-            &meta(),
-            Output::Oci {
-                dir: t.path().join("o"),
-                tag: None,
-            },
-            None,
-        );
-        assert!(
-            matches!(r, Err(WriteError::NotCanonical { .. })),
-            "{bad}: {r:?}"
-        );
-    }
+    let bad = "/bin/gzip";
+    let mut sel = Selection::default();
+    sel.entries.insert(bad.parse().unwrap(), Kept::default());
+    let r = write_image(
+        &root,
+        &sel,
+        &meta(),
+        Output::Oci {
+            dir: t.path().join("o"),
+            tag: None,
+        },
+        None,
+    );
+    assert!(
+        matches!(r, Err(WriteError::NotCanonical { .. })),
+        "{bad}: {r:?}"
+    );
     assert!(Output::parse("nope:x").is_err());
     assert_eq!(
         Output::parse("oci:/tmp/x:v1").unwrap(),
