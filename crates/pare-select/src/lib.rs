@@ -343,4 +343,35 @@ mod tests {
         assert_eq!(sel.excluded_by("/app/app.py"), None);
         assert_eq!(sel.excluded_by("/usr/lib/python3.11/jsonx"), None);
     }
+
+    /// report.json's `selection`: paths are plain absolute strings, maps in path order, as
+    /// they were when the keys were `String`s.
+    #[test]
+    fn selection_json_keeps_its_shape() {
+        let p = |s: &str| s.parse::<ImagePath>().unwrap();
+        let mut sel = Selection::default();
+        sel.entries.insert(
+            p("/usr/lib/libjq.so.1"),
+            Kept {
+                reasons: vec![Reason::Needed {
+                    by: p("/usr/bin/jq"),
+                    soname: "libjq.so.1".into(),
+                    via: "ld.so.cache".into(),
+                }],
+            },
+        );
+        sel.entries.insert(p("/"), Kept::default());
+        sel.generated
+            .insert(p("/var/lib/dpkg/status"), b"Package: jq\n".to_vec());
+        sel.created_dirs.insert(p("/tmp"), 0o1777);
+        sel.excluded
+            .insert(p("/usr/share/doc/jq"), "/usr/share/doc/**".into());
+        let json = serde_json::to_string(&sel).unwrap();
+        assert_eq!(
+            json,
+            r#"{"entries":{"/":{"reasons":[]},"/usr/lib/libjq.so.1":{"reasons":[{"kind":"needed","by":"/usr/bin/jq","soname":"libjq.so.1","via":"ld.so.cache"}]}},"generated":{"/var/lib/dpkg/status":"Package: jq\n"},"created_dirs":{"/tmp":1023},"excluded":{"/usr/share/doc/jq":"/usr/share/doc/**"},"warnings":[]}"#
+        );
+        let back: Selection = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, sel);
+    }
 }
