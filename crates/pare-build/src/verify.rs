@@ -7,7 +7,7 @@ use std::time::Duration;
 use pare_image::ResolvedImage;
 use pare_profile::{ProfileError, ProfileOptions};
 use pare_reference::ImageRef;
-use pare_runtime::{RunSpec, Runtime, SensorSpec, SharedRuntime};
+use pare_runtime::{RunSource, RunSpec, Runtime, SensorSpec, SharedRuntime};
 use pare_select::Selection;
 use pare_source::OpenOptions;
 use pare_trace::Profile;
@@ -95,8 +95,8 @@ fn verify_slim(
     let ports = run.ports_for(profile.probes.iter().map(|r| &r.spec));
     // The embedded runtime runs from the slim image's own extracted files, so what is verified
     // is exactly what was written.
-    let (daemon_image, rootfs) = if on_docker {
-        (Some(slim.display_name()), None)
+    let source = if on_docker {
+        RunSource::Daemon(slim.display_name())
     } else {
         let dir = work.join("slim-rootfs");
         std::fs::create_dir_all(&dir).map_err(file_err(&dir))?;
@@ -106,11 +106,10 @@ fn verify_slim(
             dest: dir.clone(),
             source: Box::new(e),
         })?;
-        (None, Some(dir))
+        RunSource::Rootfs(dir)
     };
     let spec = RunSpec {
-        daemon_image,
-        rootfs,
+        source,
         command: run.command(),
         env: run.env.clone(),
         user: run.user.clone(),
@@ -136,11 +135,9 @@ fn verify_slim(
         // Answers can change from run to run (a page with its start time): replay against a
         // fresh run of the original and excuse only what differs there too.
         let original_spec = RunSpec {
-            daemon_image: original_daemon.map(str::to_string),
-            rootfs: if original_daemon.is_some() {
-                None
-            } else {
-                Some(original_rootfs.to_path_buf())
+            source: match original_daemon {
+                Some(name) => RunSource::Daemon(name.to_string()),
+                None => RunSource::Rootfs(original_rootfs.to_path_buf()),
             },
             ..spec.clone()
         };

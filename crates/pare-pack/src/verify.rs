@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pare_probe::{ProbeOptions, Readiness};
 use pare_reference::ImageRef;
-use pare_runtime::RunSpec;
+use pare_runtime::{RunSource, RunSpec};
 use pare_runtime::{Runtime, SharedRuntime};
 use pare_trace::ProbeSpec;
 use pare_write::Output;
@@ -92,9 +92,33 @@ pub fn check(
         .cancel
         .temp_dir("pare-pack-verify-")
         .map_err(io_err(std::env::temp_dir()))?;
+    let source = if runtime.name() == "docker" {
+        let Output::Daemon { tag } = output else {
+            return Err(PackError::Flag {
+                flag: "--runtime",
+                value: choice,
+                reason:
+                    "docker runs images in the daemon: write with --output docker-daemon:NAME:TAG"
+                        .into(),
+            });
+        };
+        RunSource::Daemon(tag.clone())
+    } else {
+        let dir = work.path().join("rootfs");
+        std::fs::create_dir(&dir).map_err(io_err(&dir))?;
+        let source =
+            pare_source::open(&image, &Default::default()).map_err(|source| PackError::Source {
+                reference: image.to_string(),
+                source: Box::new(source),
+            })?;
+        pare_layerfs::extract(source.as_ref(), &dir).map_err(|source| PackError::Layers {
+            reference: image.to_string(),
+            source: Box::new(source),
+        })?;
+        RunSource::Rootfs(dir)
+    };
     let mut spec = RunSpec {
-        daemon_image: None,
-        rootfs: None,
+        source,
         command: report
             .entrypoint
             .iter()
@@ -108,31 +132,6 @@ pub fn check(
         sensor: None,
         hostname: "pare-pack".into(),
     };
-    if runtime.name() == "docker" {
-        let Output::Daemon { tag } = output else {
-            return Err(PackError::Flag {
-                flag: "--runtime",
-                value: choice,
-                reason:
-                    "docker runs images in the daemon: write with --output docker-daemon:NAME:TAG"
-                        .into(),
-            });
-        };
-        spec.daemon_image = Some(tag.clone());
-    } else {
-        let dir = work.path().join("rootfs");
-        std::fs::create_dir(&dir).map_err(io_err(&dir))?;
-        let source =
-            pare_source::open(&image, &Default::default()).map_err(|source| PackError::Source {
-                reference: image.to_string(),
-                source: Box::new(source),
-            })?;
-        pare_layerfs::extract(source.as_ref(), &dir).map_err(|source| PackError::Layers {
-            reference: image.to_string(),
-            source: Box::new(source),
-        })?;
-        spec.rootfs = Some(dir);
-    }
     let mut details = Vec::new();
     let mut ok = true;
     if let Some(cmd) = &check.verify_cmd {

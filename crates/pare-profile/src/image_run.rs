@@ -1,8 +1,6 @@
 //! How the image runs (its config, or a Compose service's override) and which probes the
 //! user asked for.
 
-use std::path::PathBuf;
-
 use pare_image::ImageConfiguration;
 use pare_trace::ProbeSpec;
 
@@ -84,14 +82,8 @@ impl ImageRun {
     }
 }
 
-/// What the runtime starts from.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// An image the Docker daemon has (name or ID).
-    Daemon(String),
-    /// An extracted root filesystem.
-    Rootfs(PathBuf),
-}
+/// What the runtime starts from: the runtime's own [`RunSource`](pare_runtime::RunSource).
+pub use pare_runtime::RunSource as Target;
 
 /// The probes to run, from the options; `None` when the user gave none (use the defaults).
 pub(crate) fn explicit_probes(

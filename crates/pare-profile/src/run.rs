@@ -266,14 +266,9 @@ fn plan(
     }
     let explicit = explicit_probes(opts, &run)?;
     let out_dir = temp_dir(opts, "pare-sensor-out-")?;
-    let (daemon_image, rootfs) = match target {
-        Target::Daemon(n) => (Some(n), None),
-        Target::Rootfs(p) => (None, Some(p)),
-    };
     let ports = run.ports_for(explicit.iter().flatten());
     let spec = RunSpec {
-        daemon_image,
-        rootfs,
+        source: target,
         command,
         env: run.env.clone(),
         user: run.user.clone(),

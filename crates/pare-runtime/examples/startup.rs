@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use pare_runtime::{DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
+use pare_runtime::{DockerRuntime, EmbeddedRuntime, RunSource, RunSpec, Runtime, SensorSpec};
 
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
@@ -27,8 +27,7 @@ fn main() {
         .unwrap_or_else(|| "local/debian:bookworm".into());
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
     let spec = RunSpec {
-        daemon_image: Some(image),
-        rootfs: Some(rootfs),
+        source: RunSource::Rootfs(rootfs.clone()),
         command: vec!["/bin/true".into()],
         env: vec![],
         user: String::new(),
@@ -60,6 +59,11 @@ fn main() {
             });
         }
         for rt in &runtimes {
+            // Each runtime starts from its own kind of source: the same image either way.
+            spec.source = match rt.name() {
+                "docker" => RunSource::Daemon(image.clone()),
+                _ => RunSource::Rootfs(rootfs.clone()),
+            };
             let (mut start, mut total) = (Vec::new(), Vec::new());
             for _ in 0..runs {
                 let t0 = Instant::now();

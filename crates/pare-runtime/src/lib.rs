@@ -96,14 +96,42 @@ pub fn sensor_command(
     argv
 }
 
+/// What a container starts from. Each runtime runs one kind and refuses the other with
+/// [`RuntimeError::UnsupportedSource`]: the caller picks the kind for the runtime it chose
+/// (by [`Runtime::name`]), so a spec never carries a source that no runtime reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunSource {
+    /// For the docker runtime: the image name or ID as the daemon knows it.
+    Daemon(String),
+    /// For the embedded runtime: a directory holding the image's extracted root filesystem.
+    /// The runtime never writes into it (it mounts an overlay or copies as needed).
+    Rootfs(PathBuf),
+}
+
+impl RunSource {
+    /// `daemon image` or `root filesystem`: the kind, as errors name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Daemon(_) => "daemon image",
+            Self::Rootfs(_) => "root filesystem",
+        }
+    }
+}
+
+impl std::fmt::Display for RunSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Daemon(name) => write!(f, "{} {name}", self.kind()),
+            Self::Rootfs(dir) => write!(f, "{} {}", self.kind(), dir.display()),
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
-    /// For the docker runtime: the image name or ID as the daemon knows it.
-    pub daemon_image: Option<String>,
-    /// For the embedded runtime: a directory holding the image's extracted root filesystem. The
-    /// runtime never writes into it (it mounts an overlay or copies as needed).
-    pub rootfs: Option<PathBuf>,
+    /// The image to start from: a daemon image (docker) or a root filesystem (embedded).
+    pub source: RunSource,
     /// ENTRYPOINT + CMD, already combined.
     pub command: Vec<String>,
     /// `KEY=VALUE` environment.
@@ -178,7 +206,7 @@ pub enum RuntimeError {
         source: std::io::Error,
     },
     /// The embedded runtime refused or failed a step on the host side: a spec it cannot run
-    /// (no rootfs, empty command, overlay options it cannot express), fork/pipe, a port
+    /// (empty command, overlay options it cannot express), fork/pipe, a port
     /// forwarder, an exec into an exited container or past its timeout, a sandbox that
     /// survives SIGKILL, or an interrupt. Failures inside a sandbox process are
     /// [`RuntimeError::Setup`].
@@ -196,6 +224,15 @@ pub enum RuntimeError {
         during: embedded::SetupPhase,
         /// The failing call and its errno, as reported back over the setup pipe.
         error: embedded::SetupError,
+    },
+    /// The spec's [`RunSource`] is of the kind this runtime does not run: docker runs
+    /// daemon images, the embedded runtime root filesystems.
+    #[error("the {runtime} runtime cannot run a {given}")]
+    UnsupportedSource {
+        /// `docker` or `embedded`.
+        runtime: &'static str,
+        /// The source it was given.
+        given: RunSource,
     },
     /// The chosen runtime cannot run here: no Docker daemon answered the ping, the embedded
     /// runtime lacks root or kernel features, or `--runtime` named neither.

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pare_runtime::{Container, DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
+use pare_runtime::{
+    Container, DockerRuntime, EmbeddedRuntime, RunSource, RunSpec, Runtime, SensorSpec,
+};
 
 const IMAGES: &[&str] = &[
     "python-web",
@@ -108,8 +110,9 @@ impl Drop for Rootfs {
     }
 }
 
-/// The RunSpec for an image from its config.
-fn image_spec(image: &str, rootfs: &Path) -> Option<RunSpec> {
+/// The RunSpec for an image from its config, starting from the daemon's image (see
+/// [`on_runtime`] for the embedded runtime).
+fn image_spec(image: &str) -> Option<RunSpec> {
     let cfg = docker_cli(&["image", "inspect", "--format", "{{json .Config}}", image])?;
     let cfg: serde_json::Value = serde_json::from_slice(&cfg).ok()?;
     let mut command = strings(&cfg["Entrypoint"]);
@@ -123,8 +126,7 @@ fn image_spec(image: &str, rootfs: &Path) -> Option<RunSpec> {
         })
         .unwrap_or_default();
     Some(RunSpec {
-        daemon_image: Some(image.to_string()),
-        rootfs: Some(rootfs.to_path_buf()),
+        source: RunSource::Daemon(image.to_string()),
         command,
         env: strings(&cfg["Env"]),
         user: cfg["User"].as_str().unwrap_or("").to_string(),
@@ -177,12 +179,25 @@ fn sensor_binary() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// Runs the image, probes its first port; with a sensor, returns the recorded file set.
+/// `spec` for `rt`: the same image as its own kind of source (the daemon's image for docker,
+/// `rootfs` for the embedded runtime).
+fn on_runtime(rt: &dyn Runtime, spec: &RunSpec, rootfs: &Path) -> RunSpec {
+    let mut spec = spec.clone();
+    if rt.name() == "embedded" {
+        spec.source = RunSource::Rootfs(rootfs.to_path_buf());
+    }
+    spec
+}
+
+/// Runs the image (the daemon's on docker, `rootfs` on the embedded runtime), probes its first
+/// port; with a sensor, returns the recorded file set.
 fn run(
     rt: &dyn Runtime,
     spec: &RunSpec,
+    rootfs: &Path,
     name: &str,
 ) -> (String, pare_trace::ExitInfo, Option<BTreeSet<String>>) {
+    let spec = &on_runtime(rt, spec, rootfs);
     let t0 = Instant::now();
     let c = rt
         .start(spec)
@@ -231,12 +246,12 @@ fn example_images_behave_the_same_in_both_runtimes() {
             eprintln!("skipping {image}: not present");
             continue;
         };
-        let Some(mut spec) = image_spec(&image, &rootfs.dir) else {
+        let Some(mut spec) = image_spec(&image) else {
             continue;
         };
         tested += 1;
-        let (a, exit_a, _) = run(&docker, &spec, name);
-        let (b, exit_b, _) = run(&embedded, &spec, name);
+        let (a, exit_a, _) = run(&docker, &spec, &rootfs.dir, name);
+        let (b, exit_b, _) = run(&embedded, &spec, &rootfs.dir, name);
         assert_eq!(a, b, "{name}: same answer in both runtimes");
         assert_eq!(
             exit_a, exit_b,
@@ -253,7 +268,7 @@ fn example_images_behave_the_same_in_both_runtimes() {
                 output_dir: out.path().to_path_buf(),
                 fanotify: false,
             });
-            let (answer, exit, files) = run(rt, &spec, name);
+            let (answer, exit, files) = run(rt, &spec, &rootfs.dir, name);
             assert_eq!(answer, a, "{name} under the sensor on {}", rt.name());
             sets.push(files.unwrap());
             exits.push(exit);
@@ -315,8 +330,8 @@ fn embedded_runs_docker_overlay2_layers_directly() {
             .map(PathBuf::from),
     );
     let tmp = tempfile::tempdir().unwrap();
-    let mut spec = image_spec(image, Path::new("/nonexistent")).unwrap();
-    spec.rootfs = None;
+    // start_layers starts from `layers`, not from the spec's source.
+    let spec = image_spec(image).unwrap();
     let rt = EmbeddedRuntime::with_temp_root(tmp.path()).unwrap();
     let t0 = Instant::now();
     let c = rt.start_layers(&spec, &layers).unwrap();

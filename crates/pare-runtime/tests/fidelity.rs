@@ -120,8 +120,7 @@ fn run(
 ) -> String {
     let out = tempfile::tempdir().unwrap();
     let spec = RunSpec {
-        daemon_image: Some(IMAGE.into()),
-        rootfs: None,
+        source: pare_runtime::RunSource::Daemon(IMAGE.into()),
         command: vec!["/inspect.sh".into()],
         env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
         user: "inspector".into(),

@@ -120,8 +120,7 @@ impl Container for FakeContainer {
 
 fn spec() -> RunSpec {
     RunSpec {
-        daemon_image: Some("slim".into()),
-        rootfs: None,
+        source: pare_runtime::RunSource::Daemon("slim".into()),
         command: vec!["app".into()],
         env: vec![],
         user: String::new(),

@@ -185,8 +185,7 @@ impl<'a> Instance<'a> {
         }
         let run = image_run(image, svc)?;
         let spec = RunSpec {
-            daemon_image: Some(image.to_string()),
-            rootfs: None,
+            source: pare_runtime::RunSource::Daemon(image.to_string()),
             command: run.command(),
             env: run.env.clone(),
             user: run.user.clone(),

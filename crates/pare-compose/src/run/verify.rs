@@ -114,8 +114,7 @@ fn verify_one(
         }
     }
     let spec = RunSpec {
-        daemon_image: Some(image.clone()),
-        rootfs: None,
+        source: pare_runtime::RunSource::Daemon(image.clone()),
         command: run.command(),
         env: run.env.clone(),
         user: run.user.clone(),

@@ -34,7 +34,7 @@ fn web_app_is_crawled_and_artifacts_are_written() {
         ),
         ("app", "/srv", vec![8080])
     );
-    assert_eq!(spec.daemon_image.as_deref(), Some("fake/app:1"));
+    assert_eq!(spec.source, Target::Daemon("fake/app:1".into()));
     assert!(spec.sensor.as_ref().unwrap().fanotify);
 
     let paths: Vec<String> = r
@@ -124,7 +124,10 @@ fn job_without_ports_runs_to_completion() {
         Some(pare_probe::digest(b"job done\n").as_str())
     );
     assert_eq!(r.profile.sensor.exit.as_ref().unwrap().code, 0);
-    assert!(rt.seen.lock().unwrap()[0].rootfs.is_some());
+    assert!(matches!(
+        rt.seen.lock().unwrap()[0].source,
+        Target::Rootfs(_)
+    ));
 }
 
 #[test]

@@ -157,8 +157,7 @@ mod tests {
 
     fn spec() -> RunSpec {
         RunSpec {
-            daemon_image: Some("img".into()),
-            rootfs: None,
+            source: crate::RunSource::Daemon("img".into()),
             command: vec!["python3".into(), "-m".into(), "http.server".into()],
             env: vec!["A=1".into()],
             user: "app".into(),

@@ -24,7 +24,7 @@ use pare_docker::bollard::query_parameters::{
 use pare_docker::{Client, bollard};
 
 use crate::cleanup::{self, Teardown};
-use crate::{Container, RunSpec, Runtime, RuntimeError};
+use crate::{Container, RunSource, RunSpec, Runtime, RuntimeError};
 
 mod body;
 mod container;
@@ -174,12 +174,12 @@ impl DockerRuntime {
         spec: &RunSpec,
         attach: &Attach,
     ) -> Result<DockerContainer, RuntimeError> {
-        let image = spec
-            .daemon_image
-            .as_deref()
-            .ok_or_else(|| RuntimeError::Docker {
-                message: "the docker runtime needs RunSpec.daemon_image".into(),
-            })?;
+        let RunSource::Daemon(image) = &spec.source else {
+            return Err(RuntimeError::UnsupportedSource {
+                runtime: "docker",
+                given: spec.source.clone(),
+            });
+        };
         let mut body = create_body(spec, image)?;
         project::apply(&mut body, attach);
         let name = attach

@@ -15,7 +15,7 @@ use super::process::spawn_container;
 use super::syscall::LinuxSyscall;
 use super::{DEFAULT_PATH, cstring, eerr, io_err, lock};
 use crate::cleanup::{self, Teardown};
-use crate::{Container, RunSpec, Runtime, RuntimeError};
+use crate::{Container, RunSource, RunSpec, Runtime, RuntimeError};
 
 /// Docker's default capability set (by number): CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
 /// SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP.
@@ -116,17 +116,19 @@ impl Runtime for EmbeddedRuntime {
     }
 
     fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
-        let rootfs = spec
-            .rootfs
-            .as_deref()
-            .ok_or_else(|| eerr("the embedded runtime needs RunSpec.rootfs"))?;
-        Ok(Box::new(self.start_layers(spec, &[rootfs.to_path_buf()])?))
+        let RunSource::Rootfs(rootfs) = &spec.source else {
+            return Err(RuntimeError::UnsupportedSource {
+                runtime: self.name(),
+                given: spec.source.clone(),
+            });
+        };
+        Ok(Box::new(self.start_layers(spec, &[rootfs.clone()])?))
     }
 }
 
 impl EmbeddedRuntime {
     /// Like [`Runtime::start`] with the root filesystem given as overlayfs lower layers, top
-    /// first, instead of `spec.rootfs`: e.g. Docker's overlay2 `diff` dirs of a local image
+    /// first, instead of `spec.source` (which is not read): e.g. Docker's overlay2 `diff` dirs of a local image
     /// (`UpperDir` then `LowerDir` of `docker image inspect`), so nothing is extracted or
     /// copied. Layers must use overlayfs whiteouts (0/0 char devices, `trusted.overlay.opaque`),
     /// not the `.wh.` files of layer tarballs. None of them is ever written.

@@ -53,7 +53,7 @@ fn embedded_never_writes_into_rootfs_and_isolates() {
     let rt = embedded(tmp.path());
     let marker = format!("pare-test-{}", std::process::id());
     let c = rt
-        .start(&spec(&[
+        .start(&spec(&rt, &[
             "/bin/sh",
             "-c",
             &format!(
@@ -100,7 +100,7 @@ fn embedded_cleanup_leaves_nothing() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let rt = embedded(tmp.path());
-    let c = rt.start(&spec(&["/bin/sleep", "303"])).unwrap();
+    let c = rt.start(&spec(&rt, &["/bin/sleep", "303"])).unwrap();
     assert_eq!(
         std::fs::read_dir(tmp.path()).unwrap().count(),
         1,
@@ -146,12 +146,25 @@ fn embedded_setup_errors_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let rt = embedded(tmp.path());
     let err = rt
-        .start(&spec(&["/no/such/binary"]))
+        .start(&spec(&rt, &["/no/such/binary"]))
         .err()
         .expect("start fails")
         .to_string();
     assert!(err.contains("/no/such/binary"), "{err}");
-    let mut s = spec(&["/bin/true"]);
+    let mut s = spec(&rt, &["/bin/true"]);
+    s.source = RunSource::Daemon(IMAGE.into());
+    let err = rt.start(&s).err().expect("a daemon image is docker's");
+    assert!(
+        matches!(
+            err,
+            RuntimeError::UnsupportedSource {
+                runtime: "embedded",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    s = spec(&rt, &["/bin/true"]);
     s.user = "no-such-user".into();
     let err = rt.start(&s).err().expect("start fails").to_string();
     assert!(err.contains("no-such-user"), "{err}");

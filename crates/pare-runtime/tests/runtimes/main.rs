@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pare_runtime::{
-    Container, DockerContainer, DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec,
+    Container, DockerContainer, DockerRuntime, EmbeddedRuntime, RunSource, RunSpec, Runtime,
+    RuntimeError, SensorSpec,
 };
 
 const IMAGE: &str = "local/debian:bookworm";
@@ -49,10 +50,14 @@ fn have_rootfs() -> bool {
     false
 }
 
-fn spec(cmd: &[&str]) -> RunSpec {
+/// A spec for `rt`: the same image as its own kind of source (`IMAGE` in the daemon, the
+/// rootfs for the embedded runtime), so that one test body runs on both.
+fn spec(rt: &dyn Runtime, cmd: &[&str]) -> RunSpec {
     RunSpec {
-        daemon_image: Some(IMAGE.into()),
-        rootfs: Some(rootfs()),
+        source: match rt.name() {
+            "docker" => RunSource::Daemon(IMAGE.into()),
+            _ => RunSource::Rootfs(rootfs()),
+        },
         command: cmd.iter().map(|s| s.to_string()).collect(),
         env: vec!["PARE_TEST=yes".into()],
         user: String::new(),
@@ -78,7 +83,7 @@ fn embedded(tmp: &Path) -> EmbeddedRuntime {
 /// Runs a batch command, checks output, exit code, env and hostname.
 fn batch_job(rt: &dyn Runtime) {
     let c = rt
-        .start(&spec(&["/bin/sh", "-c", "echo hi; cat /etc/os-release; echo \"env=$PARE_TEST host=$(hostname)\"; echo oops >&2; exit 3"]))
+        .start(&spec(rt, &["/bin/sh", "-c", "echo hi; cat /etc/os-release; echo \"env=$PARE_TEST host=$(hostname)\"; echo oops >&2; exit 3"]))
         .unwrap();
     let exit = c
         .wait(Duration::from_secs(30))
@@ -100,7 +105,7 @@ fn batch_job(rt: &dyn Runtime) {
 
 /// A long-running container: exec into it (as the image user), see a listener via exec, stop.
 fn service(rt: &dyn Runtime) {
-    let mut s = spec(&["/bin/sleep", "300"]);
+    let mut s = spec(rt, &["/bin/sleep", "300"]);
     s.user = "nobody".into();
     s.workdir = "/var/tmp".into();
     let t0 = Instant::now();
@@ -165,7 +170,7 @@ fn service(rt: &dyn Runtime) {
 /// minbase has perl: a one-line HTTP server without extra packages.
 fn port(rt: &dyn Runtime) {
     let server = r#"use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr=>"0.0.0.0:8000", Listen=>5, ReuseAddr=>1) or die "listen: $!"; print "listening\n"; $|=1; while (my $c = $s->accept) { my $l = <$c>; print $c "HTTP/1.0 200 OK\r\n\r\nhello from $l"; close $c; }"#;
-    let mut s = spec(&["perl", "-e", server]);
+    let mut s = spec(rt, &["perl", "-e", server]);
     s.ports = vec![8000];
     let c = rt.start(&s).unwrap();
     let addr = c.endpoint(8000).expect("endpoint for port 8000");
@@ -202,8 +207,10 @@ fn concurrent(rt: &(dyn Runtime + Sync)) {
         let handles: Vec<_> = (0..4)
             .map(|i| {
                 s.spawn(move || {
-                    let mut sp =
-                        spec(&["/bin/sh", "-c", &format!("echo started {i}; exec sleep 60")]);
+                    let mut sp = spec(
+                        rt,
+                        &["/bin/sh", "-c", &format!("echo started {i}; exec sleep 60")],
+                    );
                     sp.hostname = format!("c{i}");
                     let c = rt.start(&sp).unwrap();
                     let o = c.exec(&sv(&["hostname"]), Duration::from_secs(20)).unwrap();
@@ -238,7 +245,7 @@ fn with_sensor(rt: &dyn Runtime, fanotify: bool) {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let mut s = spec(&["/bin/cat", "/etc/os-release"]);
+    let mut s = spec(rt, &["/bin/cat", "/etc/os-release"]);
     s.user = "nobody".into();
     s.sensor = Some(SensorSpec {
         binary: bin,

@@ -52,7 +52,9 @@ fn sigkill_leftovers_are_swept() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let d = docker();
-    let mine: DockerContainer = d.start_container(&spec(&["/bin/sleep", "302"])).unwrap();
+    let mine: DockerContainer = d
+        .start_container(&spec(&d, &["/bin/sleep", "302"]))
+        .unwrap();
     let mut child = spawn_holder(tmp.path(), Some("304"));
     let id = holding_id(&mut child);
     assert_eq!(sleepers(b"/bin/sleep\x00304\x00"), 2);
@@ -117,9 +119,10 @@ fn hold_containers_for_ctrl_c() {
     });
     let e = EmbeddedRuntime::with_temp_root(PathBuf::from(dir)).unwrap();
     let secs = std::env::var("PARE_HOLD_SECS").unwrap_or_else(|_| "301".into());
-    let _a = e.start(&spec(&["/bin/sleep", &secs])).unwrap();
-    let b = docker()
-        .start_container(&spec(&["/bin/sleep", &secs]))
+    let _a = e.start(&spec(&e, &["/bin/sleep", &secs])).unwrap();
+    let d = docker();
+    let b = d
+        .start_container(&spec(&d, &["/bin/sleep", &secs]))
         .unwrap();
     println!("HOLDING {}", b.id());
     std::thread::sleep(Duration::from_secs(60));
