@@ -168,7 +168,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
 
     let report = BuildReport::new(report::Inputs {
         source: reference.to_string(),
-        source_config_digest: opened.image.config_digest.clone(),
+        source_config_digest: opened.image.config_digest.to_string(),
         slim: wrote.slim_ref.to_string(),
         written: &written,
         runtime: plan

@@ -88,14 +88,14 @@ pub(crate) fn open(
     let meta = match &raw_config {
         Some(raw) => {
             let mut m = ImageMeta::from_config_json(raw, &reference.to_string())?;
-            m.source_ref = m.source_digest.clone();
+            m.source_ref = m.source_digest.to_string();
             m
         }
         None => ImageMeta {
             config: image.config.clone(),
             healthcheck: None,
             source_digest: image.config_digest.clone(),
-            source_ref: image.config_digest.clone(),
+            source_ref: image.config_digest.to_string(),
         },
     };
     Ok(Opened {

@@ -230,8 +230,8 @@ impl BuildReport {
             source,
             slim,
             source_config_digest: i.source_config_digest,
-            slim_config_digest: i.written.config_digest.clone(),
-            slim_manifest_digest: i.written.manifest_digest.clone(),
+            slim_config_digest: i.written.config_digest.to_string(),
+            slim_manifest_digest: i.written.manifest_digest.to_string(),
             runtime: i.runtime,
             traced_files: i.profile.sensor.files.values().filter(|r| r.found).count(),
             // What the image holds, counted as `slim.entries` counts it, so the summary

@@ -286,7 +286,7 @@ fn side(source: &dyn ImageSource, an: Option<&Analyzed>) -> ImageSide {
     ImageSide {
         name: img.name.clone(),
         source: source.kind().to_string(),
-        config_digest: img.config_digest.clone(),
+        config_digest: img.config_digest.to_string(),
         layers: img.layers.len(),
         entries: an.map(|a| a.fs.len() as u64).unwrap_or(0),
         final_size: an.map(|a| a.fs.final_size()).unwrap_or(0),

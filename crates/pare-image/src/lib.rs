@@ -134,9 +134,9 @@ pub struct ResolvedImage {
     /// What the user asked for, for reports.
     pub name: String,
     /// `sha256:…` of the manifest when the source has one.
-    pub manifest_digest: Option<String>,
+    pub manifest_digest: Option<Digest>,
     /// `sha256:…` of the config blob (the image ID for Docker).
-    pub config_digest: String,
+    pub config_digest: Digest,
     /// The parsed image config: ENTRYPOINT/CMD/ENV/USER, exposed ports, history, `rootfs.diff_ids`.
     pub config: ImageConfiguration,
     /// Bottom layer first.
@@ -240,7 +240,7 @@ mod tests {
         let img = ResolvedImage {
             name: "t".into(),
             manifest_digest: None,
-            config_digest: "sha256:c".into(),
+            config_digest: digest::sha256(&[0xc; 32]),
             config: cfg,
             layers: vec![layer("sha256:a"), layer("sha256:b")],
         };

@@ -395,10 +395,7 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
     if !ports.is_empty() {
         cfg["ExposedPorts"] = Value::Object(ports);
     }
-    let bin_digest = format!(
-        "sha256:{}",
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
-    );
+    let bin_digest = pare_source::sha256_of(&bytes);
     let raw = json!({
         "architecture": arch, "os": "linux", "config": cfg,
         "rootfs": { "type": "layers", "diff_ids": [] },
@@ -445,8 +442,8 @@ pub fn pack(opts: &PackOptions) -> Result<PackReport, PackError> {
         account: account.to_string(),
         bytes: total,
         layer_size: written.layer.size,
-        config_digest: written.config_digest,
-        manifest_digest: written.manifest_digest,
+        config_digest: written.config_digest.to_string(),
+        manifest_digest: written.manifest_digest.to_string(),
         warnings: sel.warnings,
     })
 }

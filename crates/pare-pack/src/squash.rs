@@ -116,7 +116,7 @@ pub fn squash_source(
         source: Box::new(source),
     })?;
     // Named by content, so every transport of the same image squashes to the same digest.
-    meta.source_ref = meta.source_digest.clone();
+    meta.source_ref = meta.source_digest.to_string();
     let history: Vec<Value> = serde_json::from_slice::<Value>(&raw)
         .ok()
         .and_then(|v| v.get("history").and_then(Value::as_array).cloned())
@@ -181,7 +181,7 @@ pub fn squash_source(
         base,
         layers - base,
         // By content, not by how it was reached (same image, same digest).
-        &meta.source_digest,
+        meta.source_digest.as_ref(),
         &pare_write::rfc3339(epoch),
     ));
     let write_err = |source| PackError::Write {
@@ -227,8 +227,8 @@ pub fn squash_source(
         wasted_bytes: full.wasted_bytes(),
         whiteouts,
         layer_size,
-        config_digest,
-        manifest_digest,
+        config_digest: config_digest.to_string(),
+        manifest_digest: manifest_digest.as_ref().map(ToString::to_string),
         epoch,
     })
 }

@@ -336,7 +336,7 @@ fn sensor_report(
 fn image_info(image: &ResolvedImage, reference: &str, run: &ImageRun) -> ImageInfo {
     ImageInfo {
         reference: reference.to_string(),
-        config_digest: image.config_digest.clone(),
+        config_digest: image.config_digest.to_string(),
         entrypoint: run.entrypoint.clone(),
         cmd: run.cmd.clone(),
         user: run.user.clone(),

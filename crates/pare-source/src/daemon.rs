@@ -111,12 +111,15 @@ async fn open_async(
         })
         .unwrap_or_default();
 
-    let overlay = if options.no_direct_storage {
-        None
-    } else {
-        overlay_dirs(&inspect, &diff_ids)
+    // The image ID is the config's digest (dockerd always answers `sha256:<hex>`); without a
+    // well-formed one, the export below computes it.
+    let overlay = match id.parse() {
+        Ok(config_digest) if !options.no_direct_storage => {
+            overlay_dirs(&inspect, &diff_ids).map(|(root, dirs)| (root, dirs, config_digest))
+        }
+        _ => None,
     };
-    if let Some((root, dirs)) = overlay {
+    if let Some((root, dirs, config_digest)) = overlay {
         let (raw_config, config) = match daemon_config(&root, &id) {
             Some(c) => c,
             None => {
@@ -141,7 +144,7 @@ async fn open_async(
         let image = ResolvedImage {
             name: display,
             manifest_digest: None,
-            config_digest: id,
+            config_digest,
             config,
             layers,
         };
@@ -171,7 +174,7 @@ async fn open_async(
     })?;
     let store = TarStore::index(PathBuf::from(format!("docker save {name}")), file)?;
     let source = open_docker_archive(Arc::new(store), display, None, &Platform::host(), "export")?;
-    if !id.is_empty() && source.image.config_digest != id {
+    if !id.is_empty() && source.image.config_digest.as_ref() != id {
         return Err(daemon_err(format!(
             "{name}: the exported image has config {} but inspect said {id} (was the tag moved?)",
             source.image.config_digest

@@ -20,7 +20,12 @@ pub fn sha256_hex(digest: &str) -> Option<&str> {
 
 /// `sha256:<hex>` of a byte slice.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    pare_image::digest::sha256(&Sha256::digest(bytes).into()).to_string()
+    sha256_of(bytes).to_string()
+}
+
+/// The typed `sha256:<hex>` digest of a byte slice.
+pub fn sha256_of(bytes: &[u8]) -> pare_image::Digest {
+    pare_image::digest::sha256(&Sha256::digest(bytes).into())
 }
 
 /// A running SHA-256 with a byte count.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::digest::sha256_digest;
+use crate::digest::sha256_of;
 use crate::layer::BlobSpec;
 use crate::layout::{StoreImage, check_diff_id, name_matches, open_layout, parse_json};
 use crate::store::{Store, normalize};
@@ -25,10 +25,10 @@ struct ManifestEntry {
 }
 
 /// The digest a path like `blobs/sha256/<hex>` or `<hex>.json` names, if any.
-fn digest_from_path(rel: &str) -> Option<String> {
+fn digest_from_path(rel: &str) -> Option<pare_image::Digest> {
     let name = rel.rsplit('/').next()?;
     let hex = name.strip_suffix(".json").unwrap_or(name);
-    pare_image::digest::sha256_from_hex(hex).map(|d| d.to_string())
+    pare_image::digest::sha256_from_hex(hex)
 }
 
 /// Opens the image named by `reference` (a `RepoTags` entry or `@N`), or the only one.
@@ -107,11 +107,11 @@ pub(crate) fn open_docker_archive(
         )
     })?;
     let raw_config = store.read_small(&config_rel, "image config")?;
-    let config_digest = sha256_digest(&raw_config);
+    let config_digest = sha256_of(&raw_config);
     if let Some(expected) = digest_from_path(&config_rel).filter(|e| *e != config_digest) {
         return Err(SourceError::DigestMismatch {
-            digest: expected,
-            actual: config_digest,
+            digest: expected.to_string(),
+            actual: config_digest.to_string(),
         });
     }
     let config: ImageConfiguration = parse_json(&*store, &config_rel, "image config", &raw_config)?;
@@ -141,7 +141,7 @@ pub(crate) fn open_docker_archive(
         // Docker 25+ names the blob by its digest; legacy `layer.tar`s are the uncompressed tar.
         let digest = digest_from_path(&rel)
             .filter(|_| rel.starts_with("blobs/"))
-            .unwrap_or_else(|| diff_id.clone());
+            .map_or_else(|| diff_id.clone(), |d| d.to_string());
         let Some((_, size)) = store.open(&rel)? else {
             return Err(SourceError::MissingBlob {
                 path: store.display(&rel),
@@ -191,11 +191,11 @@ mod tests {
     fn digest_paths() {
         let hex = "b".repeat(64);
         assert_eq!(
-            digest_from_path(&format!("blobs/sha256/{hex}")),
+            digest_from_path(&format!("blobs/sha256/{hex}")).map(|d| d.to_string()),
             Some(format!("sha256:{hex}"))
         );
         assert_eq!(
-            digest_from_path(&format!("{hex}.json")),
+            digest_from_path(&format!("{hex}.json")).map(|d| d.to_string()),
             Some(format!("sha256:{hex}"))
         );
         assert_eq!(digest_from_path("abc/layer.tar"), None);

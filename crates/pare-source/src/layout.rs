@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use oci_spec::image::{Descriptor, Digest, ImageIndex, ImageManifest};
 use serde::de::DeserializeOwned;
 
 use crate::digest::{sha256_digest, sha256_hex};
@@ -221,16 +221,16 @@ fn resolve_manifest(
     want: &Platform,
     name: &str,
     depth: usize,
-) -> Result<(String, ImageManifest), SourceError> {
-    let digest = desc.digest().to_string();
+) -> Result<(Digest, ImageManifest), SourceError> {
+    let digest = desc.digest();
     if depth > MAX_DEPTH {
         return Err(SourceError::Malformed {
-            path: store.display(&blob_path(store, &digest)?),
+            path: store.display(&blob_path(store, digest.as_ref())?),
             what: "image index",
             message: format!("indexes nested more than {MAX_DEPTH} deep"),
         });
     }
-    let (rel, bytes) = read_blob(store, &digest, Some(desc.size()), "manifest")?;
+    let (rel, bytes) = read_blob(store, digest.as_ref(), Some(desc.size()), "manifest")?;
     let value: serde_json::Value = parse_json(store, &rel, "manifest", &bytes)?;
     if value.get("manifests").is_some() {
         let index: ImageIndex = parse_json(store, &rel, "image index", &bytes)?;
@@ -238,7 +238,7 @@ fn resolve_manifest(
         resolve_manifest(store, next, want, name, depth + 1)
     } else {
         let manifest: ImageManifest = parse_json(store, &rel, "image manifest", &bytes)?;
-        Ok((digest, manifest))
+        Ok((digest.clone(), manifest))
     }
 }
 
@@ -246,20 +246,20 @@ fn resolve_manifest(
 pub(crate) fn image_from_manifest(
     store: Arc<dyn Store>,
     name: String,
-    manifest_digest: Option<String>,
+    manifest_digest: Option<Digest>,
     manifest: &ImageManifest,
     kind: &'static str,
 ) -> Result<StoreImage, SourceError> {
     let manifest_path = match &manifest_digest {
-        Some(d) => store.display(&blob_path(&*store, d)?),
+        Some(d) => store.display(&blob_path(&*store, d.as_ref())?),
         None => store.display("index.json"),
     };
     crate::check_layer_count(manifest_path, "image manifest", manifest.layers().len())?;
     let config_desc = manifest.config();
-    let config_digest = config_desc.digest().to_string();
+    let config_digest = config_desc.digest().clone();
     let (config_rel, raw_config) = read_blob(
         &*store,
-        &config_digest,
+        config_digest.as_ref(),
         Some(config_desc.size()),
         "image config",
     )?;

@@ -19,7 +19,7 @@ mod layout;
 pub mod registry;
 mod store;
 
-pub use digest::{sha256_digest, sha256_hex};
+pub use digest::{sha256_digest, sha256_hex, sha256_of};
 pub use layer::drain_and_verify;
 pub use pare_image::ImageConfiguration;
 

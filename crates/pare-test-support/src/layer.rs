@@ -196,7 +196,8 @@ impl MemSource {
         let image = ResolvedImage {
             name: "mem:test".into(),
             manifest_digest: None,
-            config_digest: format!("sha256:{:064x}", 4242),
+            config_digest: pare_image::digest::sha256_from_hex(&format!("{:064x}", 4242))
+                .expect("64 hex digits"),
             config,
             layers: descs,
         };

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
+use pare_image::Digest;
 use pare_select::Selection;
 
 use crate::image::{self, ImageMeta, MEDIA_LAYER_TAR};
@@ -169,7 +170,7 @@ pub struct LoadedImage {
     /// What `docker load` reported (`NAME:TAG`).
     pub loaded_as: String,
     /// `sha256:…` of the config: Docker's image ID.
-    pub config_digest: String,
+    pub config_digest: Digest,
     config: Vec<u8>,
     plain: LayerInfo,
     epoch: u64,

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use pare_image::Digest;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use pare_image::ImageConfiguration;
 
@@ -26,7 +26,7 @@ pub struct ImageMeta {
     /// oci-spec does not model.
     pub healthcheck: Option<Value>,
     /// `sha256:…` of the source config (labelled `io.pare.source.digest`).
-    pub source_digest: String,
+    pub source_digest: Digest,
     /// The source reference as the user typed it (labelled `io.pare.source.ref`).
     pub source_ref: String,
 }
@@ -174,7 +174,7 @@ pub fn config_json(meta: &ImageMeta, layer: &LayerInfo, epoch: u64) -> Result<Ve
     };
     labels.insert(
         "io.pare.source.digest".into(),
-        Value::String(meta.source_digest.clone()),
+        Value::String(meta.source_digest.to_string()),
     );
     labels.insert(
         "io.pare.source.ref".into(),
@@ -201,8 +201,8 @@ pub fn config_json(meta: &ImageMeta, layer: &LayerInfo, epoch: u64) -> Result<Ve
 }
 
 /// The `sha256:` digest of a blob.
-pub fn digest(bytes: &[u8]) -> String {
-    pare_image::digest::sha256(&Sha256::digest(bytes).into()).to_string()
+pub fn digest(bytes: &[u8]) -> Digest {
+    pare_source::sha256_of(bytes)
 }
 
 /// The OCI image manifest (gzip layer).

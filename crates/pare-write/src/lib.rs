@@ -36,6 +36,7 @@ pub use daemon::{docker_load, load_into_docker};
 pub use image::{ImageMeta, config_json, parse_rfc3339, rfc3339};
 pub use layer::{LayerInfo, write_layer, write_layer_threads};
 pub use output::Output;
+use pare_image::Digest;
 use pare_select::Selection;
 pub use stack::{KeptLayer, Stack};
 pub use tmp::remove_temp_files;
@@ -201,10 +202,10 @@ pub fn choose_epoch(flag: Option<u64>, meta: &ImageMeta) -> Result<(u64, EpochFr
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenImage {
     /// `sha256:…` of the config: Docker's image ID.
-    pub config_digest: String,
+    pub config_digest: Digest,
     /// `sha256:…` of the image manifest: the digest a registry or OCI layout names the image
     /// by (`NAME@sha256:…`).
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     /// The single written layer (digests of its gzip and tar forms, sizes, entry counts).
     pub layer: LayerInfo,
     /// The config JSON as written.

@@ -294,7 +294,7 @@ fn write_oci(
         }
     }
     for bytes in [config, manifest] {
-        let p = blob_path(&blobs, &image::digest(bytes));
+        let p = blob_path(&blobs, image::digest(bytes).as_ref());
         if !p.exists() {
             write_atomic(&p, bytes)?;
         }
@@ -410,7 +410,7 @@ pub(crate) fn archive_to<W: Write>(
 ) -> std::io::Result<W> {
     let mut tar = tar::Builder::new(w);
     let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
-    let config_name = blob(&image::digest(config));
+    let config_name = blob(image::digest(config).as_ref());
     let layer_name = blob(layer.digest.as_ref());
     let mut layer_names: Vec<String> = below.iter().map(|k| blob(&k.diff_id)).collect();
     layer_names.push(layer_name.clone());
@@ -431,7 +431,7 @@ pub(crate) fn archive_to<W: Write>(
     let mut files: Vec<Member<'_>> = vec![
         (config_name.clone(), Some(config), None),
         (layer_name.clone(), None, None),
-        (blob(&image::digest(manifest)), Some(manifest), None),
+        (blob(image::digest(manifest).as_ref()), Some(manifest), None),
     ];
     files.extend(below.iter().map(|k| (blob(&k.diff_id), None, Some(k))));
     files.sort_by(|a, b| a.0.cmp(&b.0));

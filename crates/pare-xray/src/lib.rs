@@ -407,8 +407,8 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
     let image = ImageInfo {
         name: img.name.clone(),
         source: source.kind().to_string(),
-        config_digest: img.config_digest.clone(),
-        manifest_digest: img.manifest_digest.clone(),
+        config_digest: img.config_digest.to_string(),
+        manifest_digest: img.manifest_digest.as_ref().map(ToString::to_string),
         os: img.config.os().to_string(),
         architecture: img.config.architecture().to_string(),
         created: img.config.created().clone(),

@@ -294,7 +294,7 @@ fn image(config: &str) -> ResolvedImage {
     ResolvedImage {
         name: "test".into(),
         manifest_digest: None,
-        config_digest: "sha256:abc".into(),
+        config_digest: pare_image::digest::sha256(&[0xab; 32]),
         config: cfg,
         layers: vec![],
     }

@@ -435,6 +435,13 @@ pub(crate) fn open_registry(
     let cache = BlobCache::new(options.cache_dir.clone())?;
     let repo = Arc::new(Repo::connect(name, options, RegistryOperation::Pull)?);
     let (digest, manifest) = resolve(&repo, platform)?;
+    // oci-client verified the digest against the bytes, so it is a well-formed one.
+    let digest = digest.parse().map_err(|e: oci_spec::OciSpecError| {
+        repo.err(RegistryError::Malformed {
+            what: "manifest digest",
+            message: e.to_string(),
+        })
+    })?;
     let display = repo.display.clone();
     let store = Arc::new(RegistryStore { repo, cache });
     Ok(Box::new(image_from_manifest(

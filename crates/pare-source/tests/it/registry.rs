@@ -94,10 +94,10 @@ fn reads_an_image_and_caches_its_blobs() {
     let src = open(&reference).unwrap();
     assert_eq!(src.kind(), "registry");
     assert_eq!(
-        src.image().manifest_digest.as_deref(),
+        src.image().manifest_digest.as_ref().map(AsRef::as_ref),
         Some(w.manifest_digest.as_str())
     );
-    assert_eq!(src.image().config_digest, w.config_digest);
+    assert_eq!(src.image().config_digest.to_string(), w.config_digest);
     assert!(read_all(&*src).unwrap() > 800_000);
     let hex = w.layer_digests[0].strip_prefix("sha256:").unwrap();
     assert!(cache.join("sha256").join(hex).is_file(), "layer cached");
@@ -115,7 +115,7 @@ fn reads_an_image_and_caches_its_blobs() {
     // By digest too.
     let by_digest = format!("docker://{}/test/app@{}", reg.addr, w.manifest_digest);
     assert_eq!(
-        open(&by_digest).unwrap().image().config_digest,
+        open(&by_digest).unwrap().image().config_digest.to_string(),
         w.config_digest
     );
 }
@@ -143,11 +143,19 @@ fn picks_the_platform_from_an_index() {
         )
     };
     assert_eq!(
-        pick("linux/arm64").unwrap().image().config_digest,
+        pick("linux/arm64")
+            .unwrap()
+            .image()
+            .config_digest
+            .to_string(),
         written[1].config_digest
     );
     assert_eq!(
-        pick("linux/amd64").unwrap().image().config_digest,
+        pick("linux/amd64")
+            .unwrap()
+            .image()
+            .config_digest
+            .to_string(),
         written[0].config_digest
     );
     let e = err_of(pick("linux/s390x"));
@@ -387,7 +395,7 @@ fn real_registry_round_trip_with_skopeo() {
     assert_eq!((mounted.uploaded, mounted.mounted), (0, 2), "{mounted:?}");
     // pare reads it back.
     let src = open(&format!("docker://{dest}")).unwrap();
-    assert_eq!(src.image().config_digest, w.config_digest);
+    assert_eq!(src.image().config_digest.to_string(), w.config_digest);
     read_all(&*src).unwrap();
     if !skopeo() {
         eprintln!("skopeo missing: interop part skipped");
@@ -423,6 +431,6 @@ fn real_registry_round_trip_with_skopeo() {
         .unwrap();
     assert!(st.success());
     let src = open(&format!("docker://{back}")).unwrap();
-    assert_eq!(src.image().config_digest, w.config_digest);
+    assert_eq!(src.image().config_digest.to_string(), w.config_digest);
     read_all(&*src).unwrap();
 }

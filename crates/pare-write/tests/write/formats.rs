@@ -43,18 +43,18 @@ fn layout_is_valid_and_layer_is_normalized() {
     let index = ImageIndex::from_file(dir.join("index.json")).unwrap();
     assert_eq!(index.manifests().len(), 1);
     let desc = &index.manifests()[0];
-    assert_eq!(desc.digest().to_string(), w.manifest_digest);
+    assert_eq!(desc.digest().to_string(), w.manifest_digest.to_string());
     assert_eq!(
         desc.annotations().as_ref().unwrap()["org.opencontainers.image.ref.name"],
         "app.slim:1.0"
     );
-    let mbytes = blob(&dir, &w.manifest_digest);
-    assert_eq!(sha(&mbytes), w.manifest_digest);
+    let mbytes = blob(&dir, w.manifest_digest.as_ref());
+    assert_eq!(sha(&mbytes), w.manifest_digest.to_string());
     assert_eq!(desc.size(), mbytes.len() as u64);
     let manifest = ImageManifest::from_reader(&mbytes[..]).unwrap();
     assert_eq!(manifest.layers().len(), 1);
     let cbytes = blob(&dir, manifest.config().digest().as_ref());
-    assert_eq!(sha(&cbytes), w.config_digest);
+    assert_eq!(sha(&cbytes), w.config_digest.to_string());
     let config = ImageConfiguration::from_reader(&cbytes[..]).unwrap();
     let lbytes = blob(&dir, manifest.layers()[0].digest().as_ref());
     assert_eq!(sha(&lbytes), w.layer.digest.to_string());
@@ -226,7 +226,7 @@ fn docker_archive_format() {
     let m: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
     assert_eq!(m[0]["RepoTags"][0], "app.slim:1.0");
     let cfg_name = m[0]["Config"].as_str().unwrap();
-    assert_eq!(sha(&files[cfg_name]), w.config_digest);
+    assert_eq!(sha(&files[cfg_name]), w.config_digest.to_string());
     let layer_name = m[0]["Layers"][0].as_str().unwrap();
     assert_eq!(sha(&files[layer_name]), w.layer.digest.to_string());
     ImageIndex::from_reader(&files["index.json"][..]).unwrap();
@@ -332,7 +332,7 @@ fn oci_layout_accumulates_tags() {
         })
         .collect();
     assert_eq!(refs.len(), 2);
-    assert!(refs.contains(&("a".into(), w.manifest_digest.clone())));
+    assert!(refs.contains(&("a".into(), w.manifest_digest.to_string())));
     // A non-layout directory is refused.
     let junk = t.path().join("junk");
     fs::create_dir_all(&junk).unwrap();
@@ -402,7 +402,7 @@ fn docker_load_runs_the_slim_image() {
         .unwrap();
     let id = String::from_utf8_lossy(&id.stdout).to_string();
     assert!(
-        id.starts_with(&w.config_digest),
+        id.starts_with(w.config_digest.as_ref()),
         "{id} vs {}",
         w.config_digest
     );

@@ -106,7 +106,7 @@ fn a_layer_with_a_million_entries_is_analyzed_in_bounded_memory() {
     let src = Generated(ResolvedImage {
         name: "generated:million".into(),
         manifest_digest: None,
-        config_digest: "sha256:c".into(),
+        config_digest: pare_image::digest::sha256(&[0xc; 32]),
         config,
         layers: vec![LayerDescriptor {
             digest: format!("sha256:{:064x}", 1),

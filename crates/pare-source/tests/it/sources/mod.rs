@@ -63,7 +63,7 @@ fn check_image(src: &dyn ImageSource, image: &Image) {
         );
     }
     assert_eq!(
-        resolved.config_digest,
+        resolved.config_digest.to_string(),
         pare_source::sha256_digest(&image.config_bytes())
     );
     assert_eq!(src.raw_config().unwrap(), image.config_bytes().as_slice());
