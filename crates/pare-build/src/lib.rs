@@ -196,12 +196,3 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         report_path,
     })
 }
-
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether Ctrl-C is ending the program: the handler is cleaning up and will exit with 130.
-/// A build that fails meanwhile (its files vanish under it) should wait for that instead of
-/// exiting first with its own error.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
-}

@@ -43,7 +43,7 @@ pub(crate) fn plan(opts: &BuildOptions) -> Result<Plan, BuildError> {
     let runtime = if needs_runtime {
         Some(match &opts.runtime {
             Some(given) => given.0.clone(),
-            None => pare_runtime::detect(choice)?,
+            None => pare_runtime::detect(choice, &opts.profile.cancel)?,
         })
     } else {
         None

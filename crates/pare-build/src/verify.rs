@@ -48,7 +48,7 @@ pub(crate) fn verify(
     let verify_on_docker = i.on_docker && matches!(i.slim, Slim::Loaded(_));
     let embedded;
     let rt = if i.on_docker && !verify_on_docker {
-        embedded = pare_runtime::detect(Some(pare_runtime::RuntimeKind::Embedded))?;
+        embedded = pare_runtime::detect(Some(pare_runtime::RuntimeKind::Embedded), &i.opts.cancel)?;
         &embedded
     } else {
         i.runtime

@@ -80,7 +80,6 @@ impl Workspace {
 /// the containers and temp dirs go and the program exits.
 fn remove_on_interrupt(cancel: &pare_runtime::Cancel, work_dir: PathBuf, mount_point: PathBuf) {
     cancel.on_cancel(move || {
-        crate::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         // Half-written outputs beside an `--output` (`.pare-PID-…`).
         pare_write::remove_temp_files();
         let _ = nix::mount::umount2(&mount_point, nix::mount::MntFlags::MNT_DETACH);

@@ -83,7 +83,7 @@ pub fn check(
     let image = image_ref(output);
     let runtime = choice
         .parse()
-        .and_then(|kind| pare_runtime::detect(Some(kind)))
+        .and_then(|kind| pare_runtime::detect(Some(kind), &check.cancel))
         .map_err(|source| PackError::Runtime {
             image: image.to_string(),
             source: Box::new(source),

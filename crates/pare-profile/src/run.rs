@@ -73,7 +73,7 @@ fn prepare(opts: &ProfileOptions) -> Result<Prepared, ProfileError> {
         (None, false) => Some(pare_runtime::RuntimeKind::Embedded),
         (None, true) => None,
     };
-    let runtime = pare_runtime::detect(choice)?;
+    let runtime = pare_runtime::detect(choice, &opts.cancel)?;
     opts.say(&format!("opening {reference}"));
     let source = pare_source::open(
         &reference,

@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use pare_runtime::{DockerRuntime, EmbeddedRuntime, RunSource, RunSpec, Runtime, SensorSpec};
+use pare_runtime::{
+    Cancel, DockerRuntime, EmbeddedRuntime, RunSource, RunSpec, Runtime, SensorSpec,
+};
 
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
@@ -37,11 +39,11 @@ fn main() {
         hostname: String::new(),
     };
     let mut runtimes: Vec<Box<dyn Runtime>> = Vec::new();
-    match EmbeddedRuntime::new() {
+    match EmbeddedRuntime::new(&Cancel::new()) {
         Ok(e) => runtimes.push(Box::new(e)),
         Err(e) => eprintln!("embedded: {e}"),
     }
-    match DockerRuntime::connect(Duration::from_secs(2)) {
+    match DockerRuntime::connect(Duration::from_secs(2), &Cancel::new()) {
         Ok(d) => runtimes.push(Box::new(d)),
         Err(e) => eprintln!("docker: {e}"),
     }

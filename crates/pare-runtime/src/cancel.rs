@@ -8,13 +8,13 @@
 //!
 //! * [`Cancel::on_cancel`]: a hook run first (a work dir and its mount, a Compose project's
 //!   networks and volumes);
-//! * every live container: the runtimes keep that table themselves (see [`cleanup_all`]);
+//! * every live container: a runtime is made with the token (`DockerRuntime::connect`,
+//!   `EmbeddedRuntime::new`, [`detect`](crate::detect)) and registers each container it starts
+//!   on it (see [`Cancel::remove_containers`]);
 //! * [`Cancel::temp_dir`]: temp dirs, removed last, once no container uses them.
 //!
 //! A run can also be told to go on: `--continue-after signal` waits for the user's SIGUSR1
 //! (or a first Ctrl-C) with [`Cancel::proceed_wait`]; the program calls [`Cancel::proceed`].
-//!
-//! [`cleanup_all`]: crate::cleanup_all
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +37,8 @@ struct Inner {
     state: Mutex<Waits>,
     changed: Condvar,
     hooks: Mutex<Vec<CancelHook>>,
+    /// The live containers of the runtimes made with this token.
+    containers: crate::cleanup::Registry,
     temp_dirs: Mutex<Vec<PathBuf>>,
 }
 
@@ -151,6 +153,10 @@ impl Cancel {
         })
     }
 
+    pub(crate) fn registry(&self) -> &crate::cleanup::Registry {
+        &self.inner.containers
+    }
+
     fn run_hooks(&self) {
         let hooks: Vec<CancelHook> = lock(&self.inner.hooks).clone();
         for hook in hooks {
@@ -168,12 +174,12 @@ impl Cancel {
     }
 
     /// Cancels the run and tears down what it registered: the [`Cancel::on_cancel`] hooks (in
-    /// the order they were added), every live container of either runtime, then the temp
+    /// the order they were added), every live container of the runtimes made with it, then the temp
     /// dirs. Safe to call from any thread while the run goes on.
     pub fn cleanup(&self) {
         self.cancel();
         self.run_hooks();
-        crate::cleanup_all();
+        self.remove_containers();
         drop(self.remove_temp_dirs());
     }
 

@@ -12,8 +12,9 @@
 //! `OUTPUT_DIR/sensor.json` before exiting with the app's code.
 //!
 //! Using it:
-//! * [`detect`]`(None)` picks docker when a daemon answers within 1.5 s, else embedded;
-//!   `Some(`[`RuntimeKind`]`)` forces one (the CLI's `--runtime`).
+//! * [`detect`]`(None, &cancel)` picks docker when a daemon answers within 1.5 s, else
+//!   embedded; `Some(`[`RuntimeKind`]`)` forces one (the CLI's `--runtime`). Every runtime is
+//!   made with the program's [`Cancel`] and registers its containers on it.
 //! * [`RunSpec::env`] should be the image's full ENV: docker merges it over the image's, the
 //!   embedded runtime uses exactly it (plus Docker's defaults PATH, HOSTNAME, HOME).
 //! * Both runtimes behave alike: same exit codes (128+N with the signal's name when `stop`
@@ -22,8 +23,9 @@
 //!   the same files in both on the `pare-example/*` images.
 //! * Cleanup: every container is removed on `cleanup()`/Drop. The library installs no signal
 //!   handler and never exits: the program owns the signals and, on Ctrl-C, calls
-//!   [`Cancel::cleanup`] (its registered hooks, [`cleanup_all`] live containers, temp dirs)
-//!   on the [`Cancel`] it passed down. After a
+//!   [`Cancel::cleanup`] (its registered hooks, the live containers, temp dirs) on the
+//!   [`Cancel`] it passed down: every runtime is made with that token and registers its
+//!   containers on it, so no table of containers is process-wide. After a
 //!   SIGKILL, embedded sandboxes die with the process (lifeline pipe) and
 //!   [`EmbeddedRuntime::remove_stale`] (run by `new`) / [`DockerRuntime::remove_stale`] sweep
 //!   what dead pare processes left.
@@ -47,7 +49,6 @@ pub mod embedded;
 mod stale;
 
 pub use cancel::{Cancel, CancelHook, ProceedWait, TempDir};
-pub use cleanup::{cleanup_all, live_count};
 pub use docker::{
     Attach, DockerContainer, DockerRuntime, Health, Healthcheck, OWNER_LABEL, RUN_LABEL,
 };
@@ -251,7 +252,7 @@ pub trait Runtime: Send + Sync {
     fn name(&self) -> &'static str;
     /// Starts `spec` and returns once the main process runs (under the sensor when
     /// `spec.sensor` is set) and the requested ports have host endpoints. The container is
-    /// registered for [`cleanup_all`] until it is cleaned up.
+    /// registered on the runtime's [`Cancel`] until it is cleaned up.
     fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError>;
 }
 
@@ -323,15 +324,15 @@ impl std::str::FromStr for RuntimeKind {
 }
 
 /// Picks a runtime: `Some(kind)` forces one; `None` takes docker when a daemon answers a ping
-/// within 1.5 s, else embedded.
-pub fn detect(choice: Option<RuntimeKind>) -> Result<SharedRuntime, RuntimeError> {
+/// within 1.5 s, else embedded. Its containers are registered on `cancel`.
+pub fn detect(choice: Option<RuntimeKind>, cancel: &Cancel) -> Result<SharedRuntime, RuntimeError> {
     let ping = Duration::from_millis(1500);
     match choice {
-        Some(RuntimeKind::Docker) => Ok(Arc::new(DockerRuntime::connect(ping)?)),
-        Some(RuntimeKind::Embedded) => Ok(Arc::new(embedded::EmbeddedRuntime::new()?)),
-        None => match DockerRuntime::connect(ping) {
+        Some(RuntimeKind::Docker) => Ok(Arc::new(DockerRuntime::connect(ping, cancel)?)),
+        Some(RuntimeKind::Embedded) => Ok(Arc::new(embedded::EmbeddedRuntime::new(cancel)?)),
+        None => match DockerRuntime::connect(ping, cancel) {
             Ok(d) => Ok(Arc::new(d)),
-            Err(docker_err) => embedded::EmbeddedRuntime::new()
+            Err(docker_err) => embedded::EmbeddedRuntime::new(cancel)
                 .map(|e| Arc::new(e) as SharedRuntime)
                 .map_err(|e| RuntimeError::Unavailable {
                     runtime: "embedded",

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pare_runtime::{
-    Container, DockerRuntime, EmbeddedRuntime, RunSource, RunSpec, Runtime, SensorSpec,
+    Cancel, Container, DockerRuntime, EmbeddedRuntime, RunSource, RunSpec, Runtime, SensorSpec,
 };
 
 const IMAGES: &[&str] = &[
@@ -233,9 +233,10 @@ fn run(
 #[test]
 #[ignore = "needs root, docker and the pare-example images"]
 fn example_images_behave_the_same_in_both_runtimes() {
-    let docker = DockerRuntime::connect(Duration::from_secs(3)).expect("docker");
+    let docker = DockerRuntime::connect(Duration::from_secs(3), &Cancel::new()).expect("docker");
     let tmp = tempfile::tempdir().unwrap();
-    let embedded = EmbeddedRuntime::with_temp_root(tmp.path().join("runs")).unwrap();
+    let embedded =
+        EmbeddedRuntime::with_temp_root(tmp.path().join("runs"), &Cancel::new()).unwrap();
     let sensor = sensor_binary();
     let mut tested = 0;
     for name in IMAGES {
@@ -332,7 +333,7 @@ fn embedded_runs_docker_overlay2_layers_directly() {
     let tmp = tempfile::tempdir().unwrap();
     // start_layers starts from `layers`, not from the spec's source.
     let spec = image_spec(image).unwrap();
-    let rt = EmbeddedRuntime::with_temp_root(tmp.path()).unwrap();
+    let rt = EmbeddedRuntime::with_temp_root(tmp.path(), &Cancel::new()).unwrap();
     let t0 = Instant::now();
     let c = rt.start_layers(&spec, &layers).unwrap();
     let started = t0.elapsed();

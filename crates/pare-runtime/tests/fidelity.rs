@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use pare_runtime::{DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
+use pare_runtime::{Cancel, DockerRuntime, EmbeddedRuntime, RunSpec, Runtime, SensorSpec};
 
 const IMAGE: &str = "pare-fidelity/inspector:test";
 
@@ -186,8 +186,8 @@ fn the_app_sees_what_docker_run_gives_it() {
         "{reference}"
     );
 
-    let docker_rt = DockerRuntime::connect(Duration::from_secs(5)).unwrap();
-    let embedded = EmbeddedRuntime::new().unwrap();
+    let docker_rt = DockerRuntime::connect(Duration::from_secs(5), &Cancel::new()).unwrap();
+    let embedded = EmbeddedRuntime::new(&Cancel::new()).unwrap();
     let lay = layers(IMAGE);
     let on_docker = |s: &RunSpec| docker_rt.start(s).unwrap();
     let on_embedded = |s: &RunSpec| {

@@ -1,79 +1,126 @@
 //! What Ctrl-C removes: this run's containers (by label), networks and volumes, once the
-//! instances still being torn down are gone.
+//! instances still being torn down are gone. All of it lives in one [`RunCleanup`] value per
+//! run, registered on the run's [`Cancel`] (no process-wide state).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pare_runtime::DockerRuntime;
+use pare_runtime::{Cancel, DockerRuntime};
 
-/// Networks and volumes to remove on Ctrl-C (containers are pare-runtime's).
-pub(super) static LEFTOVERS: Mutex<Vec<(Arc<DockerRuntime>, bool, String)>> =
-    Mutex::new(Vec::new());
-/// This run's ID (the `RUN_ID_LABEL` of its containers), for Ctrl-C.
-pub(super) static RUN: Mutex<Option<(Arc<DockerRuntime>, String)>> = Mutex::new(None);
-/// Instances not yet torn down.
-pub(super) static LIVE_INSTANCES: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(0);
 /// Label naming the compose run a container belongs to.
 pub(super) const RUN_ID_LABEL: &str = "io.pare.compose.run";
 
-pub(super) fn register_leftover(docker: &Arc<DockerRuntime>, network: bool, name: &str) {
-    if let Ok(mut l) = LEFTOVERS.lock() {
-        l.push((docker.clone(), network, name.to_string()));
+/// One compose run's Ctrl-C state: its ID (the [`RUN_ID_LABEL`] of its containers), the
+/// networks and volumes to remove (containers are pare-runtime's), and how many instances
+/// are not yet torn down. Cloning shares it.
+#[derive(Clone)]
+pub(super) struct RunCleanup {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    docker: Arc<DockerRuntime>,
+    run_id: String,
+    cancel: Cancel,
+    /// `(is a network, name)`: networks and volumes to remove on Ctrl-C.
+    leftovers: Mutex<Vec<(bool, String)>>,
+    /// Instances not yet torn down.
+    live_instances: AtomicUsize,
+}
+
+impl RunCleanup {
+    /// The state of run `run_id` on `docker`, removed by `cancel`'s clean-up.
+    pub(super) fn register(docker: &Arc<DockerRuntime>, run_id: String, cancel: &Cancel) -> Self {
+        let me = RunCleanup {
+            inner: Arc::new(Inner {
+                docker: docker.clone(),
+                run_id,
+                cancel: cancel.clone(),
+                leftovers: Mutex::new(Vec::new()),
+                live_instances: AtomicUsize::new(0),
+            }),
+        };
+        let hook = me.clone();
+        cancel.on_cancel(move || hook.remove_leftovers());
+        me
+    }
+
+    /// The run's ID (`pareHEX`), shared by its instances and labelling their containers.
+    pub(super) fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// Whether Ctrl-C is ending the program (the clean-up removes the project and pare
+    /// exits 130): a run failing meanwhile, its containers gone under it, should wait for
+    /// that.
+    pub(super) fn interrupted(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Notes a network (`network`) or volume to remove on Ctrl-C.
+    pub(super) fn register_leftover(&self, network: bool, name: &str) {
+        lock(&self.inner.leftovers).push((network, name.to_string()));
+    }
+
+    /// Forgets a network or volume that was removed.
+    pub(super) fn forget_leftover(&self, name: &str) {
+        lock(&self.inner.leftovers).retain(|(_, n)| n != name);
+    }
+
+    /// An instance was created: until [`RunCleanup::instance_gone`], Ctrl-C waits for it.
+    pub(super) fn instance_started(&self) {
+        self.inner.live_instances.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// An instance was torn down.
+    pub(super) fn instance_gone(&self) {
+        self.inner.live_instances.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The Ctrl-C clean-up (run by the run's [`Cancel`], on which the docker runtime
+    /// registers its containers).
+    fn remove_leftovers(&self) {
+        let Inner {
+            docker,
+            run_id,
+            cancel,
+            ..
+        } = &*self.inner;
+        cancel.remove_containers();
+        // Networks and volumes go once their containers are gone; a container the main thread
+        // was creating meanwhile (not yet registered on the Cancel) is found by its label.
+        // The main thread fails as its containers vanish and tears its instances down; let it
+        // finish (up to 10 s) so that nothing it creates meanwhile outlives the exit.
+        let t = Instant::now();
+        while self.inner.live_instances.load(Ordering::SeqCst) > 0
+            && t.elapsed() < Duration::from_secs(10)
+        {
+            let _ = docker.remove_labelled(RUN_ID_LABEL, run_id);
+            cancel.remove_containers();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let all = lock(&self.inner.leftovers).clone();
+        for _ in 0..50 {
+            let _ = docker.remove_labelled(RUN_ID_LABEL, run_id);
+            let mut left = 0;
+            for (network, name) in &all {
+                let removed = if *network {
+                    docker.remove_network(name)
+                } else {
+                    docker.remove_volume(name)
+                };
+                left += usize::from(removed.is_err());
+            }
+            if left == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            cancel.remove_containers();
+        }
     }
 }
 
-pub(super) fn forget_leftover(name: &str) {
-    if let Ok(mut l) = LEFTOVERS.lock() {
-        l.retain(|(_, _, n)| n != name);
-    }
-}
-
-pub(super) static INTERRUPTED: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-/// Whether Ctrl-C is ending the program (the handler removes the project and exits 130): a
-/// run failing meanwhile, its containers gone under it, should wait for that.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) || pare_build::interrupted()
-}
-
-pub(super) fn remove_leftovers() {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    pare_runtime::cleanup_all();
-    // Networks and volumes go once their containers are gone; a container the main thread
-    // was creating meanwhile (not yet in pare-runtime's registry) is found by its label.
-    let run = RUN.lock().ok().and_then(|r| r.clone());
-    // The main thread fails as its containers vanish and tears its instances down; let it
-    // finish (up to 10 s) so that nothing it creates meanwhile outlives the exit.
-    let t = Instant::now();
-    while LIVE_INSTANCES.load(std::sync::atomic::Ordering::SeqCst) > 0
-        && t.elapsed() < Duration::from_secs(10)
-    {
-        if let Some((docker, id)) = &run {
-            let _ = docker.remove_labelled(RUN_ID_LABEL, id);
-        }
-        pare_runtime::cleanup_all();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let all = LEFTOVERS.lock().map(|l| l.clone()).unwrap_or_default();
-    for _ in 0..50 {
-        if let Some((docker, id)) = &run {
-            let _ = docker.remove_labelled(RUN_ID_LABEL, id);
-        }
-        let mut left = 0;
-        for (docker, network, name) in &all {
-            let removed = if *network {
-                docker.remove_network(name)
-            } else {
-                docker.remove_volume(name)
-            };
-            left += usize::from(removed.is_err());
-        }
-        if left == 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        pare_runtime::cleanup_all();
-    }
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

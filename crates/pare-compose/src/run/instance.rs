@@ -12,7 +12,7 @@ use pare_runtime::{
 };
 
 use super::RunError;
-use super::cleanup::{LIVE_INSTANCES, RUN_ID_LABEL, forget_leftover, register_leftover};
+use super::cleanup::{RUN_ID_LABEL, RunCleanup};
 use super::service::image_run;
 use crate::model::{Condition, MountSpec, Project, Service};
 use crate::order;
@@ -36,8 +36,8 @@ impl Runtime for Joined {
 pub(super) struct Instance<'a> {
     pub(super) docker: Arc<DockerRuntime>,
     project: &'a Project,
-    /// The whole run's ID (`pareHEX`), shared by its instances.
-    run_id: String,
+    /// The whole run: its ID (`pareHEX`, shared by its instances) and Ctrl-C clean-up.
+    run: RunCleanup,
     id: String,
     networks: Vec<String>,
     volumes: BTreeSet<String>,
@@ -51,17 +51,17 @@ impl<'a> Instance<'a> {
     pub(super) fn new(
         docker: &Arc<DockerRuntime>,
         project: &'a Project,
-        run_id: &str,
+        run: &RunCleanup,
         phase: &str,
         keep: bool,
         timeout: Duration,
     ) -> Result<Self, RunError> {
-        LIVE_INSTANCES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        run.instance_started();
         let mut me = Instance {
             docker: docker.clone(),
             project,
-            run_id: run_id.to_string(),
-            id: format!("{run_id}_{phase}"),
+            run: run.clone(),
+            id: format!("{}_{phase}", run.run_id()),
             networks: Vec::new(),
             volumes: BTreeSet::new(),
             running: BTreeMap::new(),
@@ -76,7 +76,7 @@ impl<'a> Instance<'a> {
         for n in nets {
             let name = me.scoped(n);
             if !keep {
-                register_leftover(docker, true, &name);
+                run.register_leftover(true, &name);
             }
             docker.create_network(&name)?;
             me.networks.push(name);
@@ -90,7 +90,7 @@ impl<'a> Instance<'a> {
                         continue;
                     }
                     if !keep {
-                        register_leftover(docker, false, &vol);
+                        run.register_leftover(false, &vol);
                     }
                     docker.create_volume(&vol)?;
                     me.volumes.insert(vol);
@@ -169,7 +169,7 @@ impl<'a> Instance<'a> {
                     start_period: h.start_period,
                 }),
             labels: vec![
-                (RUN_ID_LABEL.into(), self.run_id.clone()),
+                (RUN_ID_LABEL.into(), self.run.run_id().to_string()),
                 ("io.pare.compose.project".into(), self.project.name.clone()),
                 ("io.pare.compose.service".into(), svc.name.clone()),
             ],
@@ -178,7 +178,7 @@ impl<'a> Instance<'a> {
 
     /// Starts `svc` untraced from `image` (not waiting for it).
     fn start(&mut self, svc: &Service, image: &str) -> Result<(), RunError> {
-        if super::interrupted() {
+        if self.run.interrupted() {
             return Err(RunError::Runtime(RuntimeError::Docker {
                 message: format!("{}: not started, interrupted", svc.name),
             }));
@@ -253,12 +253,12 @@ impl<'a> Instance<'a> {
         // listed for that handler.
         for n in std::mem::take(&mut self.networks) {
             if self.docker.remove_network(&n).is_ok() {
-                forget_leftover(&n);
+                self.run.forget_leftover(&n);
             }
         }
         for v in std::mem::take(&mut self.volumes) {
             if self.docker.remove_volume(&v).is_ok() {
-                forget_leftover(&v);
+                self.run.forget_leftover(&v);
             }
         }
     }
@@ -267,7 +267,7 @@ impl<'a> Instance<'a> {
 impl Drop for Instance<'_> {
     fn drop(&mut self) {
         self.teardown();
-        LIVE_INSTANCES.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.run.instance_gone();
     }
 }
 

@@ -28,7 +28,6 @@ use pare_runtime::{DockerRuntime, RuntimeError};
 use crate::model::Project;
 use crate::{ComposeError, order};
 
-pub use cleanup::interrupted;
 pub use service::{probe_file_text, run_override};
 pub use summary::{ServiceOutcome, Summary, override_yaml};
 
@@ -144,7 +143,7 @@ pub fn run(
         order: &plan.order,
         originals: &prepared.originals,
         sensor: &prepared.sensor,
-        run_id: &prepared.run_id,
+        run: &prepared.run,
         progress,
     };
 
@@ -178,7 +177,8 @@ struct Context<'a> {
     order: &'a [String],
     originals: &'a BTreeMap<String, String>,
     sensor: &'a Path,
-    run_id: &'a str,
+    /// The run's ID and its Ctrl-C clean-up.
+    run: &'a cleanup::RunCleanup,
     progress: &'a (dyn Progress + Sync),
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pare_runtime::DockerRuntime;
 
-use super::cleanup::{RUN, remove_leftovers};
+use super::cleanup::RunCleanup;
 use super::{ComposeOptions, RunError, file_err};
 use crate::model::Project;
 use crate::order;
@@ -58,8 +58,9 @@ impl Plan {
 /// What a run needs before it starts anything.
 pub(super) struct Prepared {
     pub(super) docker: Arc<DockerRuntime>,
-    /// The run's ID (`pareHEX`), shared by its instances and labelling their containers.
-    pub(super) run_id: String,
+    /// The run's ID (`pareHEX`, shared by its instances and labelling their containers) and
+    /// what Ctrl-C removes.
+    pub(super) run: RunCleanup,
     pub(super) sensor: PathBuf,
     /// Each service's own image.
     pub(super) originals: BTreeMap<String, String>,
@@ -72,7 +73,10 @@ pub(super) fn prepare(
     plan: &Plan,
     opts: &ComposeOptions,
 ) -> Result<Prepared, RunError> {
-    let docker = Arc::new(DockerRuntime::connect(Duration::from_millis(1500))?);
+    let docker = Arc::new(DockerRuntime::connect(
+        Duration::from_millis(1500),
+        &opts.profile.cancel,
+    )?);
     docker.remove_stale_networks_and_volumes();
     for name in &plan.involved {
         let image = &project.services[name].image;
@@ -84,11 +88,7 @@ pub(super) fn prepare(
         }
     }
     check_host_ports(project, &plan.involved)?;
-    let run_id = format!("pare{}", &hex_id());
-    if let Ok(mut r) = RUN.lock() {
-        *r = Some((docker.clone(), run_id.clone()));
-    }
-    opts.profile.cancel.on_cancel(remove_leftovers);
+    let run = RunCleanup::register(&docker, format!("pare{}", &hex_id()), &opts.profile.cancel);
     std::fs::create_dir_all(&opts.artifacts).map_err(file_err(&opts.artifacts))?;
     let sensor = pare_profile::locate_sensor(opts.profile.sensor.as_deref())?;
     let originals: BTreeMap<String, String> = project
@@ -98,7 +98,7 @@ pub(super) fn prepare(
         .collect();
     Ok(Prepared {
         docker,
-        run_id,
+        run,
         sensor,
         originals,
     })

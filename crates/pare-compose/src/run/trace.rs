@@ -34,7 +34,7 @@ impl Context<'_> {
         let mut inst = Instance::new(
             self.docker,
             self.project,
-            self.run_id,
+            self.run,
             &format!("trace_{t}"),
             self.opts.keep,
             self.opts.profile.timeout.max(Duration::from_secs(60)),

@@ -31,7 +31,7 @@ pub(super) fn verify_all(
     let mut inst = Instance::new(
         ctx.docker,
         project,
-        ctx.run_id,
+        ctx.run,
         "verify",
         opts.keep,
         opts.profile.timeout.max(Duration::from_secs(60)),

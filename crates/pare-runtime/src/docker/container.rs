@@ -14,7 +14,7 @@ use pare_docker::{Client, bollard};
 use pare_trace::ExitInfo;
 
 use super::{derr, remove_container};
-use crate::cleanup::{self, Teardown};
+use crate::cleanup::{Registration, Teardown};
 use crate::{Container, ExecOutput, RuntimeError};
 
 pub(super) struct DockerInner {
@@ -24,7 +24,8 @@ pub(super) struct DockerInner {
     pub(super) done: AtomicBool,
     /// Set when the removal request has returned.
     pub(super) removed: AtomicBool,
-    pub(super) reg_key: Mutex<Option<u64>>,
+    /// Its entry in the runtime's `Cancel`, dropped (deregistered) once it is removed.
+    pub(super) registration: Mutex<Option<Registration>>,
     pub(super) exit: Mutex<Option<ExitInfo>>,
     /// Signals sent by `stop` (number, name): an exit code of 128+number is reported as that
     /// signal, as the embedded runtime does.
@@ -49,14 +50,12 @@ impl DockerInner {
             .map_err(|e| derr(c, &format!("remove container {}", self.name), e));
         self.removed.store(true, Ordering::SeqCst);
         // Deregistered only now: a Ctrl-C during the request still finds it, and waits above.
-        if let Some(k) = self
-            .reg_key
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            cleanup::deregister(k);
-        }
+        drop(
+            self.registration
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         r
     }
 

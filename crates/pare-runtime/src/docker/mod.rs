@@ -23,7 +23,7 @@ use pare_docker::bollard::query_parameters::{
 };
 use pare_docker::{Client, bollard};
 
-use crate::cleanup::{self, Teardown};
+use crate::cleanup::Teardown;
 use crate::{Container, RunSource, RunSpec, Runtime, RuntimeError};
 
 mod body;
@@ -58,6 +58,8 @@ fn derr(client: &Client, context: &str, e: bollard::errors::Error) -> RuntimeErr
 /// The Docker daemon runtime.
 pub struct DockerRuntime {
     client: Client,
+    /// Where its containers are registered for a Ctrl-C.
+    cancel: crate::Cancel,
 }
 
 impl std::fmt::Debug for DockerRuntime {
@@ -69,20 +71,27 @@ impl std::fmt::Debug for DockerRuntime {
 impl DockerRuntime {
     /// Connects (`DOCKER_HOST` or the default socket), negotiates the API version and pings,
     /// all within `timeout`; then removes containers left by dead pare processes
-    /// ([`remove_stale`](Self::remove_stale)).
-    pub fn connect(timeout: Duration) -> Result<Self, RuntimeError> {
-        Self::connect_with_host("", timeout)
+    /// ([`remove_stale`](Self::remove_stale)). Its containers are registered on `cancel`.
+    pub fn connect(timeout: Duration, cancel: &crate::Cancel) -> Result<Self, RuntimeError> {
+        Self::connect_with_host("", timeout, cancel)
     }
 
     /// Like [`connect`](Self::connect) with an explicit host (`unix://…`, `tcp://…`; empty =
     /// `DOCKER_HOST` or the default socket).
-    pub fn connect_with_host(host: &str, timeout: Duration) -> Result<Self, RuntimeError> {
+    pub fn connect_with_host(
+        host: &str,
+        timeout: Duration,
+        cancel: &crate::Cancel,
+    ) -> Result<Self, RuntimeError> {
         let client =
             Client::connect_with_host(host, timeout).map_err(|e| RuntimeError::Unavailable {
                 runtime: "docker",
                 reason: pare_docker::chain(&e),
             })?;
-        let this = Self { client };
+        let this = Self {
+            client,
+            cancel: cancel.clone(),
+        };
         // Best effort: containers that SIGKILLed pare processes on this host left behind.
         let _ = this.remove_stale(false);
         Ok(this)
@@ -196,10 +205,10 @@ impl DockerRuntime {
             in_flight: AtomicBool::new(true),
         });
         let pending_td: Arc<dyn Teardown> = pending.clone();
-        let pending_key = cleanup::register(&pending_td);
+        let pending_reg = self.cancel.register(&pending_td);
         // Registered before this check: a clean-up that begins later sees the pending entry.
-        if cleanup::closing() {
-            cleanup::deregister(pending_key);
+        if self.cancel.is_cancelled() {
+            drop(pending_reg);
             return Err(RuntimeError::Docker {
                 message: format!("interrupted: not creating container {name}"),
             });
@@ -216,7 +225,7 @@ impl DockerRuntime {
         let id = match created {
             Ok(id) => id,
             Err(e) => {
-                cleanup::deregister(pending_key);
+                drop(pending_reg);
                 return Err(e);
             }
         };
@@ -226,13 +235,14 @@ impl DockerRuntime {
             name: name.clone(),
             done: AtomicBool::new(false),
             removed: AtomicBool::new(false),
-            reg_key: Mutex::new(None),
+            registration: Mutex::new(None),
             exit: Mutex::new(None),
             sent: Mutex::new(Vec::new()),
         });
         let td: Arc<dyn Teardown> = inner.clone();
-        *inner.reg_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(cleanup::register(&td));
-        cleanup::deregister(pending_key);
+        *inner.registration.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(self.cancel.register(&td));
+        drop(pending_reg);
         let container = DockerContainer {
             inner,
             endpoints: HashMap::new(),

@@ -25,7 +25,7 @@ use super::protocol::{Channel, DecodeError, RecvError, SetupError, SetupMsg, Set
 use super::runtime::with_home;
 use super::syscall::{LinuxSyscall, Syscall};
 use super::{cstring, eerr, io_err, lock};
-use crate::cleanup::{self, Teardown};
+use crate::cleanup::{Registration, Teardown};
 use crate::{Container, ExecOutput, RuntimeError};
 
 pub(super) struct EmbeddedInner {
@@ -43,7 +43,8 @@ pub(super) struct EmbeddedInner {
     pub(super) done: AtomicBool,
     /// Set when the removal has finished.
     pub(super) removed: AtomicBool,
-    pub(super) reg_key: Mutex<Option<u64>>,
+    /// Its entry in the runtime's `Cancel`, dropped (deregistered) once it is removed.
+    pub(super) registration: Mutex<Option<Registration>>,
     pub(super) sent: Mutex<Vec<Signal>>,
 }
 
@@ -85,9 +86,7 @@ impl EmbeddedInner {
         let r = self.remove_now();
         self.removed.store(true, Ordering::SeqCst);
         // Deregistered only now: a Ctrl-C during the removal still finds it, and waits above.
-        if let Some(k) = lock(&self.reg_key).take() {
-            cleanup::deregister(k);
-        }
+        drop(lock(&self.registration).take());
         r
     }
 

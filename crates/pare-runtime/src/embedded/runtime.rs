@@ -14,8 +14,8 @@ use super::mount::{overlay_options, overlay_safe};
 use super::process::spawn_container;
 use super::syscall::LinuxSyscall;
 use super::{DEFAULT_PATH, cstring, eerr, io_err, lock};
-use crate::cleanup::{self, Teardown};
-use crate::{Container, RunSource, RunSpec, Runtime, RuntimeError};
+use crate::cleanup::{Registration, Teardown};
+use crate::{Cancel, Container, RunSource, RunSpec, Runtime, RuntimeError};
 
 /// Docker's default capability set (by number): CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
 /// SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP.
@@ -27,16 +27,22 @@ const CAP_SYS_ADMIN: u32 = 21;
 #[derive(Debug, Clone)]
 pub struct EmbeddedRuntime {
     pub(super) temp_root: PathBuf,
+    /// Where its containers are registered for a Ctrl-C.
+    cancel: Cancel,
 }
 
 impl EmbeddedRuntime {
-    /// Needs root (mount and namespace creation) and /proc.
-    pub fn new() -> Result<Self, RuntimeError> {
-        Self::with_temp_root(std::env::temp_dir())
+    /// Needs root (mount and namespace creation) and /proc. Its containers are registered on
+    /// `cancel`.
+    pub fn new(cancel: &Cancel) -> Result<Self, RuntimeError> {
+        Self::with_temp_root(std::env::temp_dir(), cancel)
     }
 
     /// Like [`new`](Self::new) with per-run temp dirs under `temp_root`.
-    pub fn with_temp_root(temp_root: impl Into<PathBuf>) -> Result<Self, RuntimeError> {
+    pub fn with_temp_root(
+        temp_root: impl Into<PathBuf>,
+        cancel: &Cancel,
+    ) -> Result<Self, RuntimeError> {
         let unavailable = |reason: String| RuntimeError::Unavailable {
             runtime: "embedded",
             reason,
@@ -53,6 +59,7 @@ impl EmbeddedRuntime {
         }
         let rt = Self {
             temp_root: temp_root.into(),
+            cancel: cancel.clone(),
         };
         rt.remove_stale();
         Ok(rt)
@@ -122,7 +129,9 @@ impl Runtime for EmbeddedRuntime {
                 given: spec.source.clone(),
             });
         };
-        Ok(Box::new(self.start_layers(spec, &[rootfs.clone()])?))
+        Ok(Box::new(
+            self.start_layers(spec, std::slice::from_ref(rootfs))?,
+        ))
     }
 }
 
@@ -206,12 +215,11 @@ impl EmbeddedRuntime {
             in_flight: AtomicBool::new(true),
         });
         let pending_td: Arc<dyn Teardown> = pending.clone();
-        let pending_key = cleanup::register(&pending_td);
         let _pending = PendingGuard {
             pending: pending.clone(),
-            key: pending_key,
+            registration: Some(self.cancel.register(&pending_td)),
         };
-        if cleanup::closing() {
+        if self.cancel.is_cancelled() {
             return Err(eerr(format!("interrupted: not starting container {name}")));
         }
         std::fs::DirBuilder::new()
@@ -265,14 +273,14 @@ impl EmbeddedRuntime {
             forwarders: Mutex::new(Vec::new()),
             done: AtomicBool::new(false),
             removed: AtomicBool::new(false),
-            reg_key: Mutex::new(None),
+            registration: Mutex::new(None),
             sent: Mutex::new(Vec::new()),
         });
         let td: Arc<dyn Teardown> = inner.clone();
-        *lock(&inner.reg_key) = Some(cleanup::register(&td));
+        *lock(&inner.registration) = Some(self.cancel.register(&td));
         // Ctrl-C clean-up began while this one started: it may already have drained the
         // registry, so tear this container down here rather than leave it behind.
-        if cleanup::closing() {
+        if self.cancel.is_cancelled() {
             td.teardown();
             return Err(eerr(format!("interrupted: container {name} torn down")));
         }
@@ -315,12 +323,12 @@ impl Teardown for PendingRun {
 /// Ends the pending entry when the start returns, whichever way.
 pub(super) struct PendingGuard {
     pub(super) pending: Arc<PendingRun>,
-    pub(super) key: u64,
+    pub(super) registration: Option<Registration>,
 }
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        cleanup::deregister(self.key);
+        drop(self.registration.take());
         self.pending.in_flight.store(false, Ordering::SeqCst);
     }
 }

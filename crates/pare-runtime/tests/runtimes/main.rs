@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pare_runtime::{
-    Container, DockerContainer, DockerRuntime, EmbeddedRuntime, RunSource, RunSpec, Runtime,
-    RuntimeError, SensorSpec,
+    Cancel, Container, DockerContainer, DockerRuntime, EmbeddedRuntime, RunSource, RunSpec,
+    Runtime, RuntimeError, SensorSpec,
 };
 
 const IMAGE: &str = "local/debian:bookworm";
@@ -73,11 +73,11 @@ fn sv(a: &[&str]) -> Vec<String> {
 }
 
 fn docker() -> DockerRuntime {
-    DockerRuntime::connect(Duration::from_secs(3)).expect("docker daemon")
+    DockerRuntime::connect(Duration::from_secs(3), &Cancel::new()).expect("docker daemon")
 }
 
 fn embedded(tmp: &Path) -> EmbeddedRuntime {
-    EmbeddedRuntime::with_temp_root(tmp).expect("root")
+    EmbeddedRuntime::with_temp_root(tmp, &Cancel::new()).expect("root")
 }
 
 /// Runs a batch command, checks output, exit code, env and hostname.

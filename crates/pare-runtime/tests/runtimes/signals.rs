@@ -80,7 +80,7 @@ fn sigkill_leftovers_are_swept() {
     );
 
     assert_eq!(
-        EmbeddedRuntime::with_temp_root(tmp.path())
+        EmbeddedRuntime::with_temp_root(tmp.path(), &Cancel::new())
             .unwrap()
             .remove_stale(),
         0,
@@ -117,10 +117,11 @@ fn hold_containers_for_ctrl_c() {
             std::process::exit(130);
         }
     });
-    let e = EmbeddedRuntime::with_temp_root(PathBuf::from(dir)).unwrap();
+    // Both runtimes register their containers on the program's token.
+    let e = EmbeddedRuntime::with_temp_root(PathBuf::from(dir), &cancel).unwrap();
     let secs = std::env::var("PARE_HOLD_SECS").unwrap_or_else(|_| "301".into());
     let _a = e.start(&spec(&e, &["/bin/sleep", &secs])).unwrap();
-    let d = docker();
+    let d = DockerRuntime::connect(Duration::from_secs(3), &cancel).expect("docker daemon");
     let b = d
         .start_container(&spec(&d, &["/bin/sleep", &secs]))
         .unwrap();
