@@ -177,14 +177,6 @@ pub enum SourceError {
         #[source]
         source: registry::RegistryError,
     },
-    /// The reference's transport is recognised but cannot be opened by this build.
-    #[error("{reference}: transport not supported yet: {message}")]
-    Unsupported {
-        /// The reference as the user typed it.
-        reference: String,
-        /// Which transport and what to use instead.
-        message: String,
-    },
 }
 
 /// An opened image.
