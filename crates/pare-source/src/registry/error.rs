@@ -42,6 +42,15 @@ pub enum RegistryError {
     /// needed, or wrong ones. Not retried.
     #[error("authentication required or credentials rejected (401)")]
     Unauthorized,
+    /// The token server (the realm of the registry's `Bearer` challenge) would not issue a
+    /// token, usually for wrong credentials; holds its reason on one line. Not retried, and
+    /// not a reason to fall back to plain HTTP.
+    #[error("the token server refused the credentials: {reason}")]
+    TokenRefused {
+        /// The token server's message (its `errors[0].message` or `details` when it sends
+        /// JSON).
+        reason: String,
+    },
     /// HTTP 403 (or `DENIED`): the credentials are valid but lack access. Not retried.
     #[error("access denied (403)")]
     Denied,
@@ -145,15 +154,36 @@ pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     first_line(&parts.join(": "))
 }
 
+/// What a token server said when it refused: the message of a registry-style error envelope
+/// (`{"errors":[{"code":…,"message":…}]}`) or of Docker Hub's `{"details":…}`, else the first
+/// line of the body, else "no reason given".
+fn token_server_reason(body: &str) -> String {
+    let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let from_json = json.as_ref().and_then(|v| {
+        let first = &v["errors"][0];
+        first["message"]
+            .as_str()
+            .or(first["code"].as_str())
+            .or(v["details"].as_str())
+            .or(v["message"].as_str())
+            .map(str::to_string)
+    });
+    let reason = first_line(&from_json.unwrap_or_else(|| body.to_string()));
+    if reason.is_empty() {
+        "no reason given".into()
+    } else {
+        reason
+    }
+}
+
 /// Maps an oci-client error; `Err(retryable)` is returned for the retry loop.
 pub(super) fn classify(e: &OciDistributionError, blob: Option<&str>) -> (RegistryError, bool) {
     use oci_client::errors::OciErrorCode as C;
     match e {
         OciDistributionError::UnauthorizedError { .. } => (RegistryError::Unauthorized, false),
         OciDistributionError::AuthenticationFailure(m) => (
-            RegistryError::Transport {
-                message: format!("authentication failed: {}", first_line(m)),
-                attempts: 1,
+            RegistryError::TokenRefused {
+                reason: token_server_reason(m),
             },
             false,
         ),
@@ -245,5 +275,36 @@ pub(super) fn with_attempts(e: RegistryError, n: u32) -> RegistryError {
             attempts: n,
         },
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_token_is_its_own_error_with_the_servers_reason() {
+        let cases = [
+            (
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"wrong credentials"}]}"#,
+                "wrong credentials",
+            ),
+            (
+                r#"{"details":"incorrect username or password"}"#,
+                "incorrect username or password",
+            ),
+            ("<html>\n<body>Forbidden</body>", "<html>"),
+            ("", "no reason given"),
+        ];
+        for (body, reason) in cases {
+            let e = OciDistributionError::AuthenticationFailure(body.into());
+            let (err, retry) = classify(&e, None);
+            assert!(!retry);
+            // Not a transport error: that would make a loopback registry fall back to HTTP.
+            assert!(
+                matches!(&err, RegistryError::TokenRefused { reason: r } if r == reason),
+                "{err:?}"
+            );
+        }
     }
 }

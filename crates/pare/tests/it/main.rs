@@ -13,6 +13,7 @@ mod install;
 mod lint_cli;
 mod profile_cli;
 mod registry_cli;
+mod registry_token_cli;
 mod tui_tmux;
 mod width_cli;
 mod xray_cli;

@@ -6,11 +6,11 @@
 
 use std::process::{Command, Output};
 
-fn pare() -> Command {
+pub(crate) fn pare() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("pare"))
 }
 
-fn answers(url: &str, extra: &[&str]) -> bool {
+pub(crate) fn answers(url: &str, extra: &[&str]) -> bool {
     Command::new("curl")
         .args(["-fsS", "--max-time", "2", "-o", "/dev/null"])
         .args(extra)
@@ -19,7 +19,7 @@ fn answers(url: &str, extra: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn registry(var: &str, default: &str, tls: bool) -> Option<String> {
+pub(crate) fn registry(var: &str, default: &str, tls: bool) -> Option<String> {
     let explicit = std::env::var(var).ok().filter(|s| !s.is_empty());
     let addr = explicit.clone().unwrap_or_else(|| default.into());
     let ok = if tls {
@@ -40,7 +40,7 @@ fn registry(var: &str, default: &str, tls: bool) -> Option<String> {
     None
 }
 
-fn one_line_error(o: &Output, reference: &str) -> String {
+pub(crate) fn one_line_error(o: &Output, reference: &str) -> String {
     let stderr = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(2), "exit 2: {stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
