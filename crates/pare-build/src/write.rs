@@ -125,6 +125,10 @@ fn slim_reference(slim: &Slim) -> ImageRef {
                 path: path.clone(),
                 reference: tag.clone(),
             },
+            Output::OciArchive { path, tag } => ImageRef::OciArchive {
+                path: path.clone(),
+                tag: tag.clone(),
+            },
             Output::Daemon { tag } => ImageRef::DockerDaemon { name: tag.clone() },
             Output::Registry { name } => ImageRef::Registry {
                 name: format!("{}@{}", name_without_tag(name), w.manifest_digest),

@@ -147,7 +147,7 @@ pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) ->
     move |source| PackError::Io { path, source }
 }
 
-/// Parses an output reference: what pare-write takes (`oci:DIR[:TAG]`,
+/// Parses an output reference: what pare-write takes (`oci:DIR[:TAG]`, `oci-archive:PATH[:TAG]`,
 /// `docker-archive:PATH[:NAME:TAG]`, `docker://REG/NAME[:TAG]`) plus `docker-daemon:NAME[:TAG]`
 /// (loaded into the local daemon).
 pub fn parse_output(spec: &str) -> Result<pare_write::Output, PackError> {

@@ -27,7 +27,8 @@ use crate::{PackError, io_err};
 pub struct SquashOptions {
     /// The image reference, as `pare xray` takes it.
     pub image: String,
-    /// `oci:DIR[:TAG]`, `docker-archive:PATH[:NAME:TAG]`, `docker://…`, `docker-daemon:NAME:TAG`.
+    /// `oci:DIR[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:NAME:TAG]`, `docker://…`,
+    /// `docker-daemon:NAME:TAG`.
     pub output: String,
     /// Which bottom layers stay as they are (`--keep-base`).
     pub keep_base: KeepBase,

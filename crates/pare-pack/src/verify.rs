@@ -52,6 +52,7 @@ pub fn parse_http_probe(s: &str) -> Result<(u16, String), PackError> {
 fn image_ref(output: &Output) -> ImageRef {
     match output.clone() {
         Output::Oci { dir, tag } => ImageRef::Oci { dir, tag },
+        Output::OciArchive { path, tag } => ImageRef::OciArchive { path, tag },
         Output::DockerArchive { path, tag } => ImageRef::DockerArchive {
             path,
             reference: tag,

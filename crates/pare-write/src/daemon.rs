@@ -133,7 +133,7 @@ impl PlainLayer {
         let loaded = docker_load_stream(|w| {
             archive_to(
                 w,
-                Some(tag),
+                Some(Some(tag)),
                 BufReader::with_capacity(1 << 20, for_load),
                 &self.info,
                 &stack.below,

@@ -23,7 +23,7 @@ pub(crate) fn write(
     // Where the bytes go: beside the output, or the temp dir for a `docker load`.
     let place = match &output {
         Output::Oci { dir, .. } => parent_of(dir),
-        Output::DockerArchive { path, .. } => parent_of(path),
+        Output::DockerArchive { path, .. } | Output::OciArchive { path, .. } => parent_of(path),
         // The daemon's `docker load` and a registry push stage their layer in the temp dir.
         Output::Daemon { .. } | Output::Registry { .. } => std::env::temp_dir(),
     };

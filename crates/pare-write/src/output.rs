@@ -1,4 +1,4 @@
-//! Output formats: OCI image layout and `docker save` archive, written atomically.
+//! Output formats: OCI image layout, OCI archive and `docker save` archive, written atomically.
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -34,6 +34,15 @@ pub enum Output {
         /// `NAME:TAG` for `RepoTags`; `None` gives an archive that loads untagged.
         tag: Option<String>,
     },
+    /// A tar of an OCI image layout (`oci-archive:PATH[:TAG]`, as skopeo writes): the same
+    /// members as [`Output::DockerArchive`] without Docker's `manifest.json`; `tag` becomes
+    /// the `org.opencontainers.image.ref.name` annotation. Replaced atomically when it exists.
+    OciArchive {
+        /// The archive file.
+        path: PathBuf,
+        /// The reference name to annotate; `None` leaves the entry untagged.
+        tag: Option<String>,
+    },
     /// Loaded into the local Docker daemon as `tag` (`NAME:TAG`), with the layer uncompressed
     /// (see [`crate::daemon`]); the digests reported are those of the gzip form.
     Daemon {
@@ -50,8 +59,8 @@ pub enum Output {
 }
 
 impl Output {
-    /// Parses `oci:DIR[:TAG]`, `docker-archive:PATH[:NAME:TAG]` (the path ends at the first
-    /// `:`, as in skopeo) or `docker://REGISTRY/NAME[:TAG]`.
+    /// Parses `oci:DIR[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:NAME:TAG]` (the
+    /// path ends at the first `:`, as in skopeo) or `docker://REGISTRY/NAME[:TAG]`.
     pub fn parse(spec: &str) -> Result<Output, WriteError> {
         let bad = |reason: &str| WriteError::Output {
             spec: spec.to_string(),
@@ -86,7 +95,13 @@ impl Output {
                 path: path.into(),
                 tag,
             }),
-            _ => Err(bad("unknown transport (oci, docker-archive, docker://)")),
+            "oci-archive" => Ok(Output::OciArchive {
+                path: path.into(),
+                tag,
+            }),
+            _ => Err(bad(
+                "unknown transport (oci, oci-archive, docker-archive, docker://)",
+            )),
         }
     }
 
@@ -95,7 +110,9 @@ impl Output {
     /// absent).
     pub fn tag(&self) -> Option<&str> {
         match self {
-            Output::Oci { tag, .. } | Output::DockerArchive { tag, .. } => tag.as_deref(),
+            Output::Oci { tag, .. }
+            | Output::OciArchive { tag, .. }
+            | Output::DockerArchive { tag, .. } => tag.as_deref(),
             Output::Daemon { tag } => Some(tag),
             Output::Registry { name } => registry_tag(name),
         }
@@ -188,8 +205,8 @@ pub(crate) fn no_space(e: WriteError, place: &Path) -> WriteError {
     }
 }
 
-/// Writes an [`Output::Oci`] or [`Output::DockerArchive`]: the gzip layer into a temp file
-/// beside the target, then the layout or archive around it.
+/// Writes an [`Output::Oci`], [`Output::OciArchive`] or [`Output::DockerArchive`]: the gzip
+/// layer into a temp file beside the target, then the layout or archive around it.
 pub(crate) fn write_file(
     rootfs: &Path,
     sel: &Selection,
@@ -200,7 +217,7 @@ pub(crate) fn write_file(
 ) -> Result<WrittenImage, WriteError> {
     let target = match &output {
         Output::Oci { dir, .. } => dir,
-        Output::DockerArchive { path, .. } => path,
+        Output::DockerArchive { path, .. } | Output::OciArchive { path, .. } => path,
         Output::Daemon { .. } | Output::Registry { .. } => {
             unreachable!("crate::dispatch sends these to daemon.rs and the registry push")
         }
@@ -224,9 +241,12 @@ pub(crate) fn write_file(
             &manifest,
             index_entry,
         )?,
-        Output::DockerArchive { path, tag } => write_archive(
+        Output::DockerArchive { path, .. } | Output::OciArchive { path, .. } => write_archive(
             path,
-            tag.as_deref(),
+            match &output {
+                Output::DockerArchive { tag, .. } => Some(tag.as_deref()),
+                _ => None,
+            },
             layer_tmp.path(),
             &layer,
             &stack.below,
@@ -354,10 +374,12 @@ fn archive_header(kind: EntryType, name: &str, size: u64, epoch: u64) -> Header 
     h
 }
 
+/// `docker_tag`: `Some` for a `docker save` archive (with `manifest.json` and its
+/// `RepoTags`), `None` for an OCI archive (the layout alone).
 #[allow(clippy::too_many_arguments)]
 fn write_archive(
     path: &Path,
-    tag: Option<&str>,
+    docker_tag: Option<Option<&str>>,
     layer_file: &Path,
     layer: &LayerInfo,
     below: &[KeptLayer],
@@ -372,7 +394,7 @@ fn write_archive(
     let lf = fs::File::open(layer_file).map_err(io(layer_file))?;
     let w = archive_to(
         BufWriter::with_capacity(1 << 20, f),
-        tag,
+        docker_tag,
         lf,
         layer,
         below,
@@ -393,13 +415,14 @@ fn write_archive(
     Ok(())
 }
 
-/// Writes a `docker save` archive into `w`: Docker's `manifest.json` (with `RepoTags`) and an
-/// OCI layout (index.json, blobs), like Docker ≥ 25 writes it. `layer_bytes` is the layer
-/// blob described by `layer` (and by `manifest`); entries are sorted, headers normalized.
+/// Writes a `docker save` archive into `w`: Docker's `manifest.json` (with `RepoTags`, from
+/// `docker_tag`) and an OCI layout (index.json, blobs), like Docker ≥ 25 writes it; with
+/// `docker_tag` `None`, an OCI archive: the layout alone. `layer_bytes` is the layer blob
+/// described by `layer` (and by `manifest`); entries are sorted, headers normalized.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn archive_to<W: Write>(
     w: W,
-    tag: Option<&str>,
+    docker_tag: Option<Option<&str>>,
     layer_bytes: impl std::io::Read,
     layer: &LayerInfo,
     below: &[KeptLayer],
@@ -414,8 +437,10 @@ pub(crate) fn archive_to<W: Write>(
     let layer_name = blob(layer.digest.as_ref());
     let mut layer_names: Vec<String> = below.iter().map(|k| blob(&k.diff_id)).collect();
     layer_names.push(layer_name.clone());
-    let docker_manifest = json!([{ "Config": config_name, "RepoTags": tag.map(|t| vec![t.to_string()]), "Layers": layer_names }]);
-    let docker_manifest = serde_json::to_vec(&docker_manifest).unwrap_or_default();
+    let docker_manifest = docker_tag.map(|tag| {
+        let m = json!([{ "Config": config_name, "RepoTags": tag.map(|t| vec![t.to_string()]), "Layers": layer_names }]);
+        serde_json::to_vec(&m).unwrap_or_default()
+    });
     let index = serde_json::to_vec(
         &json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [entry] }),
     )
@@ -458,10 +483,11 @@ pub(crate) fn archive_to<W: Write>(
         }
     }
     for (name, bytes) in [
-        ("index.json", &index[..]),
-        ("manifest.json", &docker_manifest[..]),
-        ("oci-layout", OCI_LAYOUT),
+        ("index.json", Some(&index[..])),
+        ("manifest.json", docker_manifest.as_deref()),
+        ("oci-layout", Some(OCI_LAYOUT)),
     ] {
+        let Some(bytes) = bytes else { continue };
         tar.append(
             &archive_header(EntryType::Regular, name, bytes.len() as u64, epoch),
             bytes,

@@ -202,6 +202,76 @@ fn keep_base_keeps_the_bottom_layers_byte_for_byte() {
     assert_eq!(report["saved_bytes"], 0);
 }
 
+/// `--output oci-archive:PATH:TAG`: the same image as the `oci:` output (same digest), as a
+/// tar of the layout alone (no Docker `manifest.json`), tagged, and read back whole; with
+/// `--keep-base` the kept layer goes into the archive too.
+#[test]
+fn squash_to_an_oci_archive() {
+    let t = tempfile::tempdir().unwrap();
+    let img = image();
+    let layout = t.path().join("in");
+    fixture::write_oci_layout(&layout, &img, Compression::Gzip).unwrap();
+    let src = format!("oci:{}", layout.display());
+    let dir_out = format!("oci:{}:sq", t.path().join("dir").display());
+    let r1: Value =
+        serde_json::from_slice(&run(&["squash", &src, "--output", &dir_out, "--json"], 0).stdout)
+            .unwrap();
+    for keep_base in ["0", "1"] {
+        let tar = t.path().join(format!("out-{keep_base}.tar"));
+        let out = format!("oci-archive:{}:sq", tar.display());
+        let o = run(
+            &[
+                "squash",
+                &src,
+                "--keep-base",
+                keep_base,
+                "--output",
+                &out,
+                "--json",
+            ],
+            0,
+        );
+        let r2: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(&tar).unwrap())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert!(names.contains(&"oci-layout".to_string()), "{names:?}");
+        assert!(names.contains(&"index.json".to_string()), "{names:?}");
+        assert!(!names.contains(&"manifest.json".to_string()), "{names:?}");
+        let blobs = names
+            .iter()
+            .filter(|n| n.starts_with("blobs/sha256/") && n.len() > 13);
+        // manifest, config and one layer, plus the kept base layer.
+        assert_eq!(
+            blobs.count(),
+            if keep_base == "0" { 3 } else { 4 },
+            "{names:?}"
+        );
+        assert_same_tree(&src, &out);
+        let (layers, _) = shape(&out);
+        assert_eq!(layers, if keep_base == "0" { 1 } else { 2 });
+        if keep_base == "0" {
+            assert_eq!(r2["manifest_digest"], r1["manifest_digest"]);
+        }
+        // skopeo (the testbed installs it) reads it under the tag, with that digest.
+        if let Ok(o) = std::process::Command::new("skopeo")
+            .args(["inspect", &out])
+            .output()
+        {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(v["Digest"], r2["manifest_digest"]);
+        }
+    }
+    // A tag that is not in the archive is refused.
+    let out = format!("oci-archive:{}:other", t.path().join("out-0.tar").display());
+    let o = run(&["xray", &out], 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("other"));
+}
+
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
     let t = tempfile::tempdir().unwrap();

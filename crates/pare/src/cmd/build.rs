@@ -43,7 +43,7 @@ pub struct Args {
     /// Tag of the slim image in the daemon (default NAME.slim:TAG).
     #[arg(long, value_name = "NAME:TAG")]
     pub tag: Option<String>,
-    /// Write the slim image here instead of loading it: oci:DIR[:TAG] or docker-archive:PATH[:NAME:TAG].
+    /// Write the slim image here instead of loading it: oci:DIR[:TAG], oci-archive:PATH[:TAG] or docker-archive:PATH[:NAME:TAG].
     #[arg(long, value_name = "TRANSPORT:PATH")]
     pub output: Option<String>,
     /// Directory for report.json, profile.json, seccomp.json and apparmor.profile.

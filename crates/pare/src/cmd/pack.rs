@@ -20,7 +20,8 @@ Exit codes: 0 packed (and answering, with --verify-cmd/--http-probe), 1 it did n
 pub struct Args {
     /// The binary (an ELF executable) on the host.
     pub binary: PathBuf,
-    /// Where to write: oci:DIR[:TAG], docker-daemon:NAME:TAG, docker-archive:PATH[:NAME:TAG]
+    /// Where to write: oci:DIR[:TAG], oci-archive:PATH[:TAG], docker-daemon:NAME:TAG,
+    /// docker-archive:PATH[:NAME:TAG]
     /// or docker://REGISTRY/NAME[:TAG].
     #[arg(long, value_name = "REF")]
     pub output: String,

@@ -19,7 +19,8 @@ saves the bytes lower layers stored for files later layers replaced or deleted (
 pub struct Args {
     /// The image (any reference pare reads).
     pub image: String,
-    /// Where to write: docker-daemon:NAME:TAG, oci:DIR[:TAG], docker-archive:PATH[:NAME:TAG]
+    /// Where to write: docker-daemon:NAME:TAG, oci:DIR[:TAG], oci-archive:PATH[:TAG],
+    /// docker-archive:PATH[:NAME:TAG]
     /// or docker://REGISTRY/NAME[:TAG].
     #[arg(long, value_name = "REF")]
     pub output: String,
