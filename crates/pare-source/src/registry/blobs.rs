@@ -39,6 +39,8 @@ impl BlobCache {
             path: sub.clone(),
             source,
         })?;
+        // Temp files of downloads a Ctrl-C or kill cut short (see `sweep`).
+        super::sweep::sweep_once(&sub);
         Ok(BlobCache { dir })
     }
 

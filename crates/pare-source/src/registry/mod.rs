@@ -19,6 +19,7 @@ mod auth;
 mod blobs;
 mod error;
 mod push;
+mod sweep;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

@@ -89,6 +89,41 @@ fn missing_image_and_wrong_credentials_exit_2_with_one_line() {
     }
 }
 
+/// A download that a Ctrl-C or `kill -9` cut short leaves `sha256/.tmp-<hex>-<pid>-<n>` in
+/// the blob cache; the next run that opens the cache removes it (its owner is gone and it
+/// has not been written to for minutes), even when that run then fails. Live owners' and
+/// fresh temp files, and cache entries, stay. No registry needed.
+#[test]
+fn stale_cache_temp_files_are_swept_on_open() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("sha256");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let at = |name: String, minutes: u64| {
+        let p = dir.join(name);
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60 * minutes))
+            .unwrap();
+        p
+    };
+    let stale = at(format!(".tmp-{}-{dead_pid}-0", "ab".repeat(32)), 10);
+    let fresh = at(format!(".tmp-{}-{dead_pid}-1", "cd".repeat(32)), 0);
+    let entry = at("ef".repeat(32), 60 * 48);
+    // Port 9 (discard) on loopback: nothing answers, the open fails after the sweep.
+    let reference = "docker://127.0.0.1:9/pare-test/nothing:1";
+    let o = pare()
+        .args(["xray", reference, "--registry-timeout", "2", "--cache-dir"])
+        .arg(cache.path())
+        .output()
+        .unwrap();
+    one_line_error(&o, reference);
+    assert!(!stale.exists(), "the dead download's temp file is removed");
+    assert!(fresh.exists(), "a temp file written a moment ago stays");
+    assert!(entry.exists(), "cache entries stay");
+}
+
 /// An example image copied into the registry with skopeo; the reference without `docker://`.
 #[cfg(feature = "docker-tests")]
 fn seed(addr: &str, example: &str, tag: &str) -> String {
