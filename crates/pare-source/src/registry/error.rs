@@ -83,11 +83,13 @@ pub enum RegistryError {
         /// How many requests were made in all (1 when not retried).
         attempts: u32,
     },
-    /// The registry sent a manifest over [`MAX_MANIFEST`] bytes; refused before parsing.
-    #[error("manifest is {size} bytes, more than the {MAX_MANIFEST}-byte limit")]
+    /// The registry sent (or announced) a manifest over [`MAX_MANIFEST`] bytes; refused
+    /// without reading past the limit.
+    #[error("manifest is {}more than the {MAX_MANIFEST}-byte limit", announced(*.size))]
     ManifestTooLarge {
-        /// Bytes received.
-        size: usize,
+        /// The size its `Content-Length` announced; `None` when it had none (reading stopped
+        /// at the limit).
+        size: Option<u64>,
     },
     /// The manifest's media type is neither a Docker v2 schema 2 nor an OCI manifest or
     /// index (e.g. schema 1).
@@ -116,6 +118,10 @@ pub enum RegistryError {
          they are needed even for plain-HTTP registries"
     )]
     NoCaCertificates,
+}
+
+fn announced(size: Option<u64>) -> String {
+    size.map(|n| format!("{n} bytes, ")).unwrap_or_default()
 }
 
 fn retried(attempts: u32) -> String {

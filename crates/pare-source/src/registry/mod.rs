@@ -1,6 +1,7 @@
 //! `docker://` — images in a registry (the OCI distribution API), through `oci-client`.
 //!
-//! Reading: the manifest (or index, resolved to one platform) is fetched by tag or digest,
+//! Reading: the manifest (or index, resolved to one platform) is fetched by tag or digest
+//! with a bounded read (`manifest.rs`: at most [`MAX_MANIFEST`] bytes are ever read),
 //! its digest checked and its media type checked against Docker v2 schema 2 and OCI; the
 //! config and layers are blobs, fetched into a content-addressed cache
 //! ([`RegistryOptions::cache_dir`], `~/.cache/pare/blobs` by default) — atomically, and only
@@ -18,6 +19,7 @@
 mod auth;
 mod blobs;
 mod error;
+mod manifest;
 mod push;
 mod sweep;
 
@@ -112,6 +114,12 @@ pub fn registry_options() -> RegistryOptions {
 /// A connection to one repository of one registry.
 pub(crate) struct Repo {
     pub(crate) client: Client,
+    /// A reqwest client configured as `client`, for the bounded manifest GET
+    /// (`manifest.rs`), and the scheme both use.
+    http: reqwest::Client,
+    scheme: &'static str,
+    /// The Bearer token `client`'s `auth` got, if the registry wants one.
+    token: Option<String>,
     pub(crate) reference: Reference,
     pub(crate) auth: RegistryAuth,
     pub(crate) options: RegistryOptions,
@@ -203,6 +211,19 @@ impl Repo {
         if !has_system_roots() {
             return Err(wrap(RegistryError::NoCaCertificates));
         }
+        let transport = |e: &(dyn std::error::Error + 'static)| {
+            wrap(RegistryError::Transport {
+                message: root_cause(e),
+                attempts: 1,
+            })
+        };
+        let http = manifest::http_client(
+            !options.tls_verify,
+            &certs,
+            options.timeout,
+            options.timeout.min(Duration::from_secs(30)),
+        )
+        .map_err(|e| transport(&e))?;
         let make = |protocol: ClientProtocol| -> Result<Client, SourceError> {
             let config = ClientConfig {
                 protocol,
@@ -214,16 +235,14 @@ impl Repo {
                 platform_resolver: None,
                 ..Default::default()
             };
-            Client::try_from(config).map_err(|e| {
-                wrap(RegistryError::Transport {
-                    message: root_cause(&e),
-                    attempts: 1,
-                })
-            })
+            Client::try_from(config).map_err(|e| transport(&e))
         };
         let https = make(ClientProtocol::Https)?;
         let mut repo = Repo {
             client: https,
+            http,
+            scheme: "https",
+            token: None,
             reference,
             auth,
             options: options.clone(),
@@ -240,13 +259,17 @@ impl Repo {
         let probe = repo.authenticate(op);
         repo.options.attempts = options.attempts;
         match probe {
-            Ok(()) => Ok(repo),
+            Ok(token) => {
+                repo.token = token;
+                Ok(repo)
+            }
             Err(SourceError::Registry {
                 source: RegistryError::Transport { message, .. },
                 ..
             }) if may_fall_back => {
                 repo.client = make(ClientProtocol::Http)?;
-                repo.authenticate(op).map_err(|e| match e {
+                repo.scheme = "http";
+                repo.token = repo.authenticate(op).map_err(|e| match e {
                     SourceError::Registry {
                         source:
                             RegistryError::Transport {
@@ -269,13 +292,15 @@ impl Repo {
         }
     }
 
-    fn authenticate(&self, op: RegistryOperation) -> Result<(), SourceError> {
+    /// Authenticates (or finds out that none is needed): the Bearer token, if any.
+    fn authenticate(&self, op: RegistryOperation) -> Result<Option<String>, SourceError> {
         let client = &self.client;
         let reference = &self.reference;
         let auth = &self.auth;
-        self.call(None, || async move {
-            client.auth(reference, auth, op).await.map(|_| ())
-        })
+        self.call(
+            None,
+            || async move { client.auth(reference, auth, op).await },
+        )
     }
 
     pub(crate) fn err(&self, source: RegistryError) -> SourceError {
@@ -337,25 +362,34 @@ impl Repo {
         &self,
         reference: &Reference,
     ) -> Result<(Vec<u8>, String, &'static str), SourceError> {
-        let client = &self.client;
-        let auth = &self.auth;
-        let (bytes, digest) = self.call(None, || async move {
-            client.pull_manifest_raw(reference, auth, &ACCEPT).await
+        let (http, scheme, auth) = (&self.http, self.scheme, &self.auth);
+        let token = self.token.as_deref();
+        let fetched = self.call(None, || async move {
+            manifest::get(http, scheme, reference, auth, token, &ACCEPT).await
         })?;
-        if bytes.len() > MAX_MANIFEST {
-            return Err(self.err(RegistryError::ManifestTooLarge { size: bytes.len() }));
-        }
+        let (bytes, header) = match fetched {
+            manifest::Fetched::Body(bytes, header) => (bytes, header),
+            manifest::Fetched::TooLarge(size) => {
+                return Err(self.err(RegistryError::ManifestTooLarge { size }));
+            }
+        };
         let media_type = manifest_media_type(&bytes).map_err(|e| self.err(e))?;
-        if let Some(want) = reference.digest() {
-            let actual = crate::sha256_digest(&bytes);
+        let actual = crate::sha256_digest(&bytes);
+        // By digest: the bytes must hash to it. By tag: to the digest the registry named,
+        // when it named one with the same algorithm.
+        let want = reference
+            .digest()
+            .map(str::to_string)
+            .or(header.filter(|h| h.starts_with("sha256:")));
+        if let Some(want) = want {
             if actual != want {
                 return Err(SourceError::DigestMismatch {
-                    digest: want.to_string(),
+                    digest: want,
                     actual,
                 });
             }
         }
-        Ok((bytes.to_vec(), digest, media_type))
+        Ok((bytes, actual, media_type))
     }
 }
 

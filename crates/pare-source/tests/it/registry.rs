@@ -251,6 +251,27 @@ fn refuses_big_and_unknown_manifests() {
     assert!(e.contains("schema 1"), "{e}");
 }
 
+/// A manifest that never ends is refused after reading at most the 4 MiB limit (plus what
+/// socket buffers hold), whether its `Content-Length` announces the size or not.
+#[test]
+fn an_endless_manifest_is_cut_at_the_limit() {
+    setup();
+    for announce in [false, true] {
+        let (dir, _) = layout(&format!("endless-{announce}"));
+        let reg = FakeRegistry::start(dir.path(), Fault::EndlessManifest { announce });
+        let reference = format!("docker://{}/test/app:1", reg.addr);
+        let e = err_of(open(&reference));
+        assert!(e.contains("more than the 4194304-byte limit"), "{e}");
+        assert_eq!(announce, e.contains("1073741824 bytes"), "{e}");
+        // The server stops when the client hangs up; let it notice.
+        std::thread::sleep(Duration::from_millis(300));
+        let sent = reg
+            .manifest_bytes_sent
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(sent < 64 << 20, "read {sent} bytes of an endless manifest");
+    }
+}
+
 #[test]
 fn redirect_loop_and_stalled_blob() {
     let e = fault_error("redirects", Fault::RedirectLoop);

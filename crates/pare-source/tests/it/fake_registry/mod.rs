@@ -34,6 +34,11 @@ pub enum Fault {
     RedirectLoop,
     /// The manifest served for the tag is this document instead.
     Manifest(Vec<u8>),
+    /// The manifest for the tag never ends: a JSON start, then padding for up to 1 GiB, with
+    /// `Content-Length: 1 GiB` when `announce`, else until the connection closes.
+    EndlessManifest {
+        announce: bool,
+    },
     /// Blob uploads fail with 500.
     FailUpload,
 }
@@ -43,6 +48,8 @@ pub struct FakeRegistry {
     pub requests: Arc<Mutex<Vec<String>>>,
     /// Manifests pushed, by tag or digest.
     pub pushed_manifests: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    /// Manifest body bytes written to clients (by [`Fault::EndlessManifest`]).
+    pub manifest_bytes_sent: Arc<AtomicUsize>,
 }
 
 struct State {
@@ -52,6 +59,7 @@ struct State {
     uploads: Mutex<HashMap<String, Vec<u8>>>,
     requests: Arc<Mutex<Vec<String>>>,
     pushed: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    manifest_bytes_sent: Arc<AtomicUsize>,
 }
 
 impl FakeRegistry {
@@ -60,7 +68,9 @@ impl FakeRegistry {
         let addr = listener.local_addr().unwrap().to_string();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let pushed = Arc::new(Mutex::new(HashMap::new()));
+        let sent = Arc::new(AtomicUsize::new(0));
         let state = Arc::new(State {
+            manifest_bytes_sent: sent.clone(),
             layout: layout.to_path_buf(),
             fault,
             blob_gets: AtomicUsize::new(0),
@@ -81,6 +91,7 @@ impl FakeRegistry {
             addr,
             requests,
             pushed_manifests: pushed,
+            manifest_bytes_sent: sent,
         }
     }
 }
@@ -104,6 +115,32 @@ fn reply(
     head.push_str("\r\n");
     conn.write_all(head.as_bytes())?;
     conn.write_all(body)?;
+    conn.flush()
+}
+
+/// [`Fault::EndlessManifest`]: writes until the client hangs up or 1 GiB went, counting.
+fn endless_manifest(
+    conn: &mut TcpStream,
+    announce: bool,
+    sent: &AtomicUsize,
+) -> std::io::Result<()> {
+    const GIB: usize = 1 << 30;
+    let mut head = "HTTP/1.1 200 OK\r\nConnection: close\r\n".to_string();
+    head.push_str("Content-Type: application/vnd.oci.image.manifest.v1+json\r\n");
+    if announce {
+        head.push_str(&format!("Content-Length: {GIB}\r\n"));
+    }
+    head.push_str("\r\n");
+    conn.write_all(head.as_bytes())?;
+    let start = br#"{"schemaVersion":2,"annotations":{"pad":""#;
+    conn.write_all(start)?;
+    let pad = vec![b'x'; 64 * 1024];
+    let mut total = start.len();
+    while total < GIB {
+        conn.write_all(&pad)?;
+        total += pad.len();
+        sent.fetch_add(pad.len(), Ordering::Relaxed);
+    }
     conn.flush()
 }
 
@@ -202,6 +239,9 @@ fn handle(mut conn: TcpStream, st: &State) -> std::io::Result<()> {
         }
         if let Fault::ManifestStatus(code) = st.fault {
             return status_reply(&mut conn, code);
+        }
+        if let (Fault::EndlessManifest { announce }, "GET") = (&st.fault, method.as_str()) {
+            return endless_manifest(&mut conn, *announce, &st.manifest_bytes_sent);
         }
         let bytes = if let Some(hex) = reference.strip_prefix("sha256:") {
             std::fs::read(st.layout.join("blobs/sha256").join(hex)).ok()
