@@ -33,6 +33,7 @@ mod summary;
 mod timing;
 mod verify;
 mod why;
+mod workroot;
 mod workspace;
 mod write;
 

@@ -32,11 +32,15 @@ impl Workspace {
         phases: &mut Phases<'_>,
     ) -> Result<Workspace, BuildError> {
         // Work dirs of builds killed with SIGKILL (no clean-up ran) go with the next build.
-        pare_runtime::remove_stale_dirs(&std::env::temp_dir(), WORK_PREFIX);
+        for root in crate::workroot::work_roots() {
+            pare_runtime::remove_stale_dirs(&root, WORK_PREFIX);
+        }
+        // In memory when it fits (see workroot.rs): extraction and removal cost little there.
+        let root = crate::workroot::work_root(source.image());
         let work = tempfile::Builder::new()
             .prefix(WORK_PREFIX)
-            .tempdir()
-            .map_err(file_err(&std::env::temp_dir()))?;
+            .tempdir_in(&root)
+            .map_err(file_err(&root))?;
         pare_runtime::mark_owned(work.path())
             .map_err(file_err(&work.path().join(pare_runtime::OWNER_FILE)))?;
         let rootfs = work.path().join("rootfs");
