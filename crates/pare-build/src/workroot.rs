@@ -3,7 +3,8 @@
 //! unlinks are most of a build's time (python-web from a registry: 11 s extracting and 25 s
 //! removing on this testbed's disk, 2–3 s and nothing in memory). So the work dir goes to
 //! `/dev/shm` when that is a tmpfs with room for the extracted files and memory to spare,
-//! else to the temp dir. `$PARE_WORK_DIR` overrides both.
+//! else to the temp dir. `$PARE_WORK_DIR` overrides both, and a `$TMPDIR` that is set is
+//! obeyed as before (whoever set it chose the place).
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,9 @@ pub(crate) fn work_root(image: &ResolvedImage) -> PathBuf {
         return dir.into();
     }
     let tmp = std::env::temp_dir();
+    if std::env::var_os("TMPDIR").is_some_and(|d| !d.is_empty()) {
+        return tmp;
+    }
     // A local daemon's layers (no compressed size) are mounted, not extracted.
     let Some(compressed) = image
         .layers
