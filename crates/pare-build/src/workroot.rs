@@ -67,7 +67,7 @@ fn tmpfs_free(dir: &Path) -> Option<u64> {
         return None;
     }
     let vfs = nix::sys::statvfs::statvfs(dir).ok()?;
-    Some(u64::from(vfs.blocks_available()).saturating_mul(vfs.fragment_size()))
+    Some(vfs.blocks_available().saturating_mul(vfs.fragment_size()))
 }
 
 /// Memory this process may still use: `MemAvailable`, lowered to what the cgroup (v2)
