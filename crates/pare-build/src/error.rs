@@ -56,13 +56,27 @@ pub enum BuildError {
         source: Box<pare_xray::XrayError>,
     },
     /// Reading or writing a file (the work dir, report.json, a recorded profile).
-    #[error("{path}: {message}")]
+    #[error("{path}")]
     File {
         /// The file.
         path: PathBuf,
-        /// What failed.
-        message: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
     },
+    /// A `report.json` that is not valid JSON of the build report's shape (`pare why`), or a
+    /// report that could not be serialized.
+    #[error("{path}")]
+    Json {
+        /// The report file.
+        path: PathBuf,
+        /// The JSON error, with its line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No usable sensor was found for tracing (the lookup's error names what was tried).
+    #[error(transparent)]
+    Sensor(std::sync::Arc<pare_profile::ProfileError>),
     /// The docker runtime was asked for an image the daemon does not hold.
     #[error(
         "{reference}: the docker runtime needs the image in the daemon; use --runtime embedded"
@@ -80,8 +94,8 @@ pub enum BuildError {
 }
 
 pub(crate) fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-    move |e| BuildError::File {
+    move |source| BuildError::File {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     }
 }

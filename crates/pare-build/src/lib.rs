@@ -81,7 +81,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         needed: ws.needs_extract(),
     };
 
-    let sensor = pare_profile::locate_sensor(opts.profile.sensor.as_deref());
+    let sensor =
+        pare_profile::locate_sensor(opts.profile.sensor.as_deref()).map_err(std::sync::Arc::new);
     // No stability run when verifying: verification re-runs the original itself, and only
     // when an answer differs, to tell a volatile answer (a start time) from a broken one.
     // That saves a whole container start and probe replay (0.6–0.9 s) on every build.

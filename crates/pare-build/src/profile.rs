@@ -2,6 +2,7 @@
 //! (`pare-profile`), or read a recorded `profile.json`; the rootfs is extracted on the way.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pare_image::ResolvedImage;
@@ -11,7 +12,6 @@ use pare_runtime::Runtime;
 use pare_trace::Profile;
 
 use crate::BuildError;
-use crate::error::file_err;
 use crate::timing::Phases;
 use crate::workspace::Rootfs;
 
@@ -25,7 +25,7 @@ pub(crate) enum ProfileSource<'a> {
         runtime: &'a dyn Runtime,
         /// The runtime is the Docker daemon: a daemon image is traced from its storage.
         on_docker: bool,
-        sensor: &'a Result<PathBuf, ProfileError>,
+        sensor: &'a Result<PathBuf, Arc<ProfileError>>,
         opts: &'a ProfileOptions,
     },
 }
@@ -41,11 +41,7 @@ pub(crate) fn profile(
     let (image, rt, on_docker, sensor, opts) = match from {
         ProfileSource::Recorded(path) => {
             rootfs.run(phases)?;
-            let text = std::fs::read_to_string(path).map_err(file_err(path))?;
-            return serde_json::from_str(&text).map_err(|e| BuildError::File {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            });
+            return Ok(pare_profile::read_profile(path)?);
         }
         ProfileSource::Trace {
             image,
@@ -55,10 +51,7 @@ pub(crate) fn profile(
             opts,
         } => (image, runtime, on_docker, sensor, opts),
     };
-    let sensor = sensor.as_ref().map_err(|e| BuildError::File {
-        path: PathBuf::from("pare-sensor"),
-        message: e.to_string(),
-    })?;
+    let sensor = sensor.as_ref().map_err(|e| BuildError::Sensor(e.clone()))?;
     let reference: &ImageRef = rootfs.reference;
     let target = match reference {
         ImageRef::DockerDaemon { name } if on_docker => Target::Daemon(name.clone()),

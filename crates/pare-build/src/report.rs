@@ -266,9 +266,9 @@ impl BuildReport {
     /// it) and returns its path.
     pub(crate) fn save(&self, artifacts: &Path) -> Result<PathBuf, BuildError> {
         let report_path = artifacts.join("report.json");
-        let json = serde_json::to_vec_pretty(self).map_err(|e| BuildError::File {
+        let json = serde_json::to_vec_pretty(self).map_err(|source| BuildError::Json {
             path: report_path.clone(),
-            message: e.to_string(),
+            source,
         })?;
         let tmp = artifacts.join(".report.json.tmp");
         std::fs::write(&tmp, json).map_err(file_err(&tmp))?;

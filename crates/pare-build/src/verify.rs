@@ -31,7 +31,7 @@ pub(crate) struct VerifyInputs<'a> {
     pub(crate) on_docker: bool,
     pub(crate) profile: &'a Profile,
     pub(crate) selection: &'a Selection,
-    pub(crate) sensor: &'a Result<PathBuf, ProfileError>,
+    pub(crate) sensor: &'a Result<PathBuf, std::sync::Arc<ProfileError>>,
     pub(crate) work: &'a Path,
     pub(crate) opts: &'a ProfileOptions,
 }

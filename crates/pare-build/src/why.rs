@@ -97,12 +97,12 @@ pub fn why(report: &Path, path: &str) -> Result<WhyAnswer, BuildError> {
         std::io::ErrorKind::NotFound => BuildError::NoReport { path: file.clone() },
         _ => BuildError::File {
             path: file.clone(),
-            message: e.to_string(),
+            source: e,
         },
     })?;
-    let report: BuildReport = serde_json::from_str(&text).map_err(|e| BuildError::File {
+    let report: BuildReport = serde_json::from_str(&text).map_err(|source| BuildError::Json {
         path: file.clone(),
-        message: e.to_string(),
+        source,
     })?;
     Ok(answer(&report.selection, path))
 }

@@ -47,8 +47,29 @@ pub enum ComposeError {
     Invalid {
         /// The compose file (or the key at fault).
         file: PathBuf,
-        /// What is wrong.
+        /// What is wrong, in words, with the YAML path at fault (`the top level is not a
+        /// mapping`, `services.web: ports: only TCP ports are supported (53 is not)`).
         message: String,
+    },
+    /// The file is not YAML.
+    #[error("{file}: not YAML")]
+    NotYaml {
+        /// The compose file.
+        file: PathBuf,
+        /// The YAML parser's error, with its line and column.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// The YAML does not have the Compose specification's shape (a wrong type, an unknown
+    /// field in a typed section), or pare's own probe list for a service could not be
+    /// written as YAML.
+    #[error("{file}")]
+    Shape {
+        /// The compose file, or the YAML path of the probe list (`services.NAME.x-pare.probes`).
+        file: PathBuf,
+        /// The YAML (de)serializer's error.
+        #[source]
+        source: serde_yaml::Error,
     },
     /// A `${VAR}` that cannot be interpolated.
     #[error("{file}")]

@@ -268,23 +268,26 @@ impl Extractor<'_> {
             }
             Kind::Hardlink => {
                 let target = e.link.as_deref().unwrap_or("");
-                let unsafe_link = |msg: String| LayerFsError::Unsafe {
+                let unsafe_link = |message: String, source| LayerFsError::Unsafe {
                     layer: layer.to_string(),
                     entry: e.path.clone(),
-                    message: msg,
+                    message,
+                    source,
                 };
                 let tdir = resolve_dir(self.root, parent(target), false).map_err(|err| {
-                    unsafe_link(format!(
-                        "hard link target `{target}` is not inside the extracted tree ({err})"
-                    ))
+                    unsafe_link(
+                        format!("hard link target `{target}` is not inside the extracted tree"),
+                        Some(err),
+                    )
                 })?;
                 let tpath = tdir.join(OsStr::from_bytes(file_name(target).as_bytes()));
                 match fs::symlink_metadata(&tpath) {
                     Ok(md) if !md.is_dir() => {}
                     _ => {
-                        return Err(unsafe_link(format!(
-                            "hard link target `{target}` is not an extracted file"
-                        )));
+                        return Err(unsafe_link(
+                            format!("hard link target `{target}` is not an extracted file"),
+                            None,
+                        ));
                     }
                 }
                 if tpath == full {
@@ -346,14 +349,14 @@ fn clear_lower(dir: &Path, rel: &str, this_layer: &HashSet<String>) -> io::Resul
 }
 
 fn check_dest(dest: &Path) -> Result<PathBuf, LayerFsError> {
-    let root = dest.canonicalize().map_err(|e| LayerFsError::Dest {
+    let root = dest.canonicalize().map_err(|source| LayerFsError::Dest {
         path: dest.to_path_buf(),
-        message: e.to_string(),
+        source,
     })?;
     if !root.is_dir() {
         return Err(LayerFsError::Dest {
             path: dest.to_path_buf(),
-            message: "not a directory".into(),
+            source: io::ErrorKind::NotADirectory.into(),
         });
     }
     Ok(root)

@@ -74,14 +74,21 @@ pub enum LayerFsError {
     },
     /// The layer's tar stream is malformed or truncated (a bad header, a short read, a
     /// corrupt compression stream), or an I/O error surfaced while reading it.
-    #[error("layer {layer}: bad tar{}: {message}", entry.as_ref().map(|e| format!(" entry `{e}`")).unwrap_or_default())]
+    #[error(
+        "layer {layer}: bad tar{}{}",
+        entry.as_ref().map(|e| format!(" entry `{e}`")).unwrap_or_default(),
+        after.as_ref().map(|e| format!(" (after `{e}`)")).unwrap_or_default()
+    )]
     Tar {
         /// Digest of the layer being read.
         layer: String,
         /// The raw name of the entry being read, when the failure is inside one.
         entry: Option<String>,
-        /// The tar reader's message, flattened to one line.
-        message: String,
+        /// The name of the last entry read whole, when the failure is between entries.
+        after: Option<String>,
+        /// The tar reader's (or the layer reader's) error.
+        #[source]
+        source: std::io::Error,
     },
     /// An entry name (or hard-link target, shown as `name -> target`) is absolute, climbs out
     /// of the root, contains NUL or exceeds the length/depth limits of [`normalize`].
@@ -114,17 +121,23 @@ pub enum LayerFsError {
         layer: String,
         /// The entry's normalized path.
         entry: String,
-        /// What makes it unsafe.
+        /// What makes it unsafe, in words (`hard link to the root directory`, `hard link
+        /// target `etc/x` is not an extracted file`).
         message: String,
+        /// Why the hard link target's directory could not be resolved, when that is the
+        /// reason.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// The extraction destination does not exist, cannot be canonicalized or is not a
     /// directory; nothing was written.
-    #[error("{path}: {message}")]
+    #[error("{path}")]
     Dest {
         /// The destination as given.
         path: PathBuf,
-        /// Why it cannot be used.
-        message: String,
+        /// Why it cannot be used (`not a directory` when it is something else).
+        #[source]
+        source: std::io::Error,
     },
     /// The image holds more entries (paths, whiteouts, opaque markers, all layers together)
     /// than [`ReadOptions::max_entries`] allows ([`MAX_ENTRIES`] by default); reading stops
@@ -141,13 +154,12 @@ pub enum LayerFsError {
 }
 
 impl LayerFsError {
-    pub(crate) fn tar(layer: &str, entry: Option<&str>, e: impl std::fmt::Display) -> Self {
-        // io errors from the source reader carry the digest already; keep it on one line.
-        let message = e.to_string().replace('\n', " ");
+    pub(crate) fn tar(layer: &str, entry: Option<&str>, source: std::io::Error) -> Self {
         LayerFsError::Tar {
             layer: layer.to_string(),
             entry: entry.map(str::to_string),
-            message,
+            after: None,
+            source,
         }
     }
 }

@@ -163,9 +163,11 @@ fn walk_tar(
             .map_err(|e| LayerFsError::tar(layer, None, e))?;
         let mut last: Option<String> = None;
         for e in entries {
-            let mut e = e.map_err(|err| {
-                let after = last.as_deref().map(|l| format!("{err} (after `{l}`)"));
-                LayerFsError::tar(layer, None, after.unwrap_or_else(|| err.to_string()))
+            let mut e = e.map_err(|source| LayerFsError::Tar {
+                layer: layer.to_string(),
+                entry: None,
+                after: last.clone(),
+                source,
             })?;
             let et = e.header().entry_type();
             // This entry's data (as stored: a sparse file's holes are not in the stream) may
@@ -235,6 +237,7 @@ fn walk_tar(
                             layer: layer.to_string(),
                             entry: path,
                             message: "hard link to the root directory".into(),
+                            source: None,
                         });
                     }
                     Some(target)

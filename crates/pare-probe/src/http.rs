@@ -95,13 +95,8 @@ pub fn request(
     tcp.set_write_timeout(Some(timeout)).map_err(io)?;
     let _ = tcp.set_nodelay(true);
     let mut stream: Box<dyn Stream> = if req.https {
-        let conn =
-            rustls::ClientConnection::new(tls_config(), server_name(req.host)).map_err(|e| {
-                ProbeError::Tls {
-                    addr,
-                    message: e.to_string(),
-                }
-            })?;
+        let conn = rustls::ClientConnection::new(tls_config(), server_name(req.host))
+            .map_err(|e| ProbeError::Tls { addr, source: e })?;
         Box::new(rustls::StreamOwned::new(conn, tcp))
     } else {
         Box::new(tcp)

@@ -59,19 +59,20 @@ pub enum ProbeError {
         source: std::io::Error,
     },
     /// The TLS handshake or session failed.
-    #[error("{addr}: TLS: {message}")]
+    #[error("{addr}: TLS")]
     Tls {
         /// The address the probe connected to.
         addr: SocketAddr,
         /// What rustls said.
-        message: String,
+        #[source]
+        source: rustls::Error,
     },
     /// The port answered, but not with an HTTP response.
     #[error("{addr}: not an HTTP answer: {message}")]
     NotHttp {
         /// The address the probe connected to.
         addr: SocketAddr,
-        /// What was wrong, quoting the start of the answer.
+        /// What was wrong, in words, quoting the start of the answer.
         message: String,
     },
     /// The runtime gave no host address for a container port.
@@ -89,12 +90,21 @@ pub enum ProbeError {
         #[source]
         source: std::io::Error,
     },
-    /// A probe file is not valid.
+    /// A probe file is not YAML of a probe list's shape.
+    #[error("{path}: not a probe list")]
+    NotProbeList {
+        /// The probe file.
+        path: PathBuf,
+        /// The YAML parser's error, with its line and column.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// A probe of a probe file is not valid.
     #[error("{path}: {message}")]
     Spec {
         /// The probe file.
         path: PathBuf,
-        /// What is wrong, with the place in the file.
+        /// What is wrong, in words, with the probe's number (`probe 2: needs a port`).
         message: String,
     },
     /// An `--http-probe` flag is not valid.
@@ -102,7 +112,7 @@ pub enum ProbeError {
     Flag {
         /// The flag's value as given.
         flag: String,
-        /// What is wrong with it.
+        /// What is wrong with it, in words.
         message: String,
     },
     /// A host command could not be run (or named a port that is not published).
@@ -110,8 +120,11 @@ pub enum ProbeError {
     HostExec {
         /// The command as given.
         command: String,
-        /// Why it could not run.
+        /// Why it could not run, in words (`timed out after 5s`, `bad placeholder {port:x}`).
         message: String,
+        /// The operating system's error, when starting or waiting for `sh` failed.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// The runtime failed (e.g. an `exec` into the container).
     #[error(transparent)]

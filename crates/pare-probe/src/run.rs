@@ -198,9 +198,10 @@ pub fn host_exec(
     timeout: Duration,
 ) -> Result<(i32, Vec<u8>), ProbeError> {
     let expanded = expand_host_command(command, &|p| container.endpoint(p))?;
-    let err = |message: String| ProbeError::HostExec {
+    let err = |message: &str, source| ProbeError::HostExec {
         command: command.to_string(),
-        message,
+        message: message.to_string(),
+        source,
     };
     let mut child = std::process::Command::new("sh")
         .arg("-c")
@@ -209,7 +210,7 @@ pub fn host_exec(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err("cannot start sh", Some(e)))?;
     let mut stdout = child.stdout.take();
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
@@ -220,12 +221,16 @@ pub fn host_exec(
     });
     let deadline = Instant::now() + timeout;
     let status = loop {
-        match child.try_wait().map_err(|e| err(e.to_string()))? {
+        match child
+            .try_wait()
+            .map_err(|e| err("cannot wait for sh", Some(e)))?
+        {
             Some(st) => break st,
             None if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(err(format!("timed out after {}s", timeout.as_secs())));
+                let timed_out = format!("timed out after {}s", timeout.as_secs());
+                return Err(err(&timed_out, None));
             }
             None => std::thread::sleep(Duration::from_millis(20)),
         }
@@ -265,6 +270,7 @@ pub fn expand_host_command(
             let port: u16 = n.trim().parse().map_err(|_| ProbeError::HostExec {
                 command: command.into(),
                 message: format!("bad placeholder {{{token}}}"),
+                source: None,
             })?;
             toks.push(Tok::Port(port));
         } else {

@@ -205,9 +205,9 @@ pub fn parse_probes(
         path: PathBuf::from(path),
         message: format!("probe {}: {message}", i + 1),
     };
-    let root: FileRoot = serde_yaml::from_str(text).map_err(|e| ProbeError::Spec {
+    let root: FileRoot = serde_yaml::from_str(text).map_err(|source| ProbeError::NotProbeList {
         path: path.into(),
-        message: format!("not a probe list: {e}"),
+        source,
     })?;
     let list = match root {
         FileRoot::List(l) | FileRoot::Map { probes: l } => l,

@@ -46,9 +46,9 @@ pub fn write_artifacts(
 /// Reads a `profile.json`.
 pub fn read_profile(path: &Path) -> Result<Profile, ProfileError> {
     let text = std::fs::read(path).map_err(io_err(path))?;
-    serde_json::from_slice(&text).map_err(|e| ProfileError::SensorReport {
+    serde_json::from_slice(&text).map_err(|source| ProfileError::ProfileJson {
         path: path.into(),
-        message: e.to_string(),
+        source,
     })
 }
 
@@ -62,3 +62,4 @@ pub fn kind_counts(report: &SensorReport) -> BTreeMap<AccessKind, usize> {
     }
     m
 }
+

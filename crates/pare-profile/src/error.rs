@@ -91,15 +91,27 @@ pub enum ProfileError {
         /// `$TMPDIR/pare-cache`).
         path: PathBuf,
     },
-    #[error("{path}: the sensor wrote no usable report: {message}")]
-    /// A sensor report (`sensor.json`) or a `profile.json` could not be read or is not
-    /// valid JSON of the expected shape.
+    #[error("{path}: the sensor wrote no usable report{stderr_tail}")]
+    /// The sensor report (`sensor.json`) could not be read or is not valid JSON of the
+    /// expected shape.
     SensorReport {
         /// The JSON file read.
         path: PathBuf,
-        /// The read or parse error; for a sensor report, followed by the last lines the
-        /// sensor wrote to stderr.
-        message: String,
+        /// The last lines the container wrote to stderr, as ` (container stderr ends with:
+        /// …)`, or empty when it wrote none.
+        stderr_tail: String,
+        /// The read or parse error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{path}")]
+    /// A `profile.json` is not valid JSON of the profile's shape.
+    ProfileJson {
+        /// The `profile.json` read.
+        path: PathBuf,
+        /// The parse error, with its line and column.
+        #[source]
+        source: serde_json::Error,
     },
     #[error("{path}")]
     /// Reading or writing a file or directory of the run (output dir, temp dirs, probe file,
@@ -127,8 +139,12 @@ pub enum ProfileError {
         flag: &'static str,
         /// The value as typed.
         value: String,
-        /// What is wrong with it.
+        /// What is wrong with it, in words (`not a valid regular expression`, `empty
+        /// command`, the URL's bad part).
         message: String,
+        /// The regex compiler's error, for `--ready-log`.
+        #[source]
+        source: Option<regex::Error>,
     },
     /// The app exited or never answered before it was ready; `hint` (what to try) is given
     /// by [`ProfileError::hint`].

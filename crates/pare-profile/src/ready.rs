@@ -31,7 +31,8 @@ fn sign_of(
             .map_err(|e| ProfileError::ReadyFlag {
                 flag: "--ready-log",
                 value: re.into(),
-                message: e.to_string(),
+                message: "not a valid regular expression".into(),
+                source: Some(e),
             });
     }
     if let Some(u) = url {
@@ -41,6 +42,7 @@ fn sign_of(
                 flag: "--ready-url",
                 value: u.into(),
                 message,
+                source: None,
             });
     }
     if let Some(c) = cmd {
@@ -50,6 +52,7 @@ fn sign_of(
                 flag: "--ready-cmd",
                 value: c.into(),
                 message: "empty command".into(),
+                source: None,
             });
         }
         return Ok(Some(ReadySign::Cmd(argv)));

@@ -64,24 +64,23 @@ pub(crate) fn merge_report(into: &mut SensorReport, from: SensorReport, what: &s
 }
 
 pub(crate) fn read_report(path: &Path, stderr: &[u8]) -> Result<SensorReport, ProfileError> {
-    let tail = || {
+    let err = |source: Box<dyn std::error::Error + Send + Sync>| {
         let text = String::from_utf8_lossy(stderr);
         let lines: Vec<&str> = text.lines().rev().take(8).collect();
-        if lines.is_empty() {
+        let stderr_tail = if lines.is_empty() {
             String::new()
         } else {
             format!(
-                "; container stderr ends with:\n  {}",
+                " (container stderr ends with:\n  {})",
                 lines.into_iter().rev().collect::<Vec<_>>().join("\n  ")
             )
+        };
+        ProfileError::SensorReport {
+            path: path.into(),
+            stderr_tail,
+            source,
         }
     };
-    let text = std::fs::read(path).map_err(|e| ProfileError::SensorReport {
-        path: path.into(),
-        message: format!("{e}{}", tail()),
-    })?;
-    serde_json::from_slice(&text).map_err(|e| ProfileError::SensorReport {
-        path: path.into(),
-        message: format!("{e}{}", tail()),
-    })
+    let text = std::fs::read(path).map_err(|e| err(e.into()))?;
+    serde_json::from_slice(&text).map_err(|e| err(e.into()))
 }

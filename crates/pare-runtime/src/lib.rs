@@ -180,8 +180,19 @@ pub enum RuntimeError {
     /// refused, exec failed), or a container spec could not be turned into a request.
     #[error("docker: {message}")]
     Docker {
-        /// What was being done, then the daemon's or client's message.
+        /// What is wrong, in words, naming the container or path (`exec in NAME: no exit
+        /// code after output ended`).
         message: String,
+    },
+    /// A request to the Docker daemon failed (image missing, create/start refused, exec
+    /// failed) while the daemon itself still answers.
+    #[error("docker: {context}")]
+    DockerApi {
+        /// What was being done (`create container NAME`).
+        context: String,
+        /// The daemon's or client's error.
+        #[source]
+        source: pare_docker::bollard::errors::Error,
     },
     /// The Docker daemon went away or stopped answering mid-run (connection refused or
     /// reset, timeout); its containers are swept by the next run's `remove_stale`.
@@ -213,8 +224,11 @@ pub enum RuntimeError {
     /// [`RuntimeError::Setup`].
     #[error("embedded runtime: {message}")]
     Embedded {
-        /// What failed.
+        /// What failed, in words, naming the container (`NAME: fork`).
         message: String,
+        /// The operating system's error, when a system call failed.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// A sandbox process of the embedded runtime (keeper, init, exec helper) failed.
     #[error("embedded runtime: {container}: {during}{error}")]

@@ -24,9 +24,13 @@ use crate::{
     Platform, ResolvedImage, SourceError,
 };
 
-fn daemon_err(e: impl std::fmt::Display) -> SourceError {
-    SourceError::Daemon {
-        message: e.to_string(),
+/// A daemon error: `message` says what was being done, `source` why it failed.
+fn daemon_err(
+    message: impl Into<String>,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> SourceError {
+    move |source| SourceError::Daemon {
+        message: message.into(),
+        source: Some(source),
     }
 }
 
@@ -73,7 +77,7 @@ pub(crate) fn open_daemon(
     options: &OpenOptions,
 ) -> Result<Box<dyn ImageSource>, SourceError> {
     let client =
-        Client::connect(CONNECT_TIMEOUT).map_err(|e| daemon_err(pare_docker::chain(&e)))?;
+        Client::connect(CONNECT_TIMEOUT).map_err(|e| daemon_err("connecting")(e.into()))?;
     client.block_on(open_async(&client, name, display, options))
 }
 
@@ -92,10 +96,11 @@ async fn open_async(
                 message: "no such image in the docker daemon".into(),
             });
         }
-        Err(e) => return Err(daemon_err(e)),
+        Err(e) => return Err(daemon_err(format!("inspecting {name}"))(e.into())),
     };
     // Work on the JSON form: the date types of bollard's models depend on its cargo features.
-    let inspect = serde_json::to_value(&inspect).map_err(daemon_err)?;
+    let inspect = serde_json::to_value(&inspect)
+        .map_err(|e| daemon_err(format!("reading the inspect data of {name}"))(e.into()))?;
     let id = inspect
         .get("Id")
         .and_then(|v| v.as_str())
@@ -126,8 +131,9 @@ async fn open_async(
                 let history = client
                     .call(docker.image_history(name))
                     .await
-                    .map_err(daemon_err)?;
-                let history = serde_json::to_value(&history).map_err(daemon_err)?;
+                    .map_err(|e| daemon_err(format!("reading the history of {name}"))(e.into()))?;
+                let history = serde_json::to_value(&history)
+                    .map_err(|e| daemon_err(format!("reading the history of {name}"))(e.into()))?;
                 reconstruct_config(&inspect, &history, &diff_ids)?
             }
         };
@@ -162,7 +168,7 @@ async fn open_async(
     })?;
     let mut stream = docker.export_image(name);
     while let Some(chunk) = client.next(&mut stream).await {
-        let chunk = chunk.map_err(|e| daemon_err(format!("exporting {name}: {e}")))?;
+        let chunk = chunk.map_err(|e| daemon_err(format!("exporting {name}"))(e.into()))?;
         file.write_all(&chunk).map_err(|source| SourceError::Io {
             path: std::env::temp_dir(),
             source,
@@ -175,10 +181,13 @@ async fn open_async(
     let store = TarStore::index(PathBuf::from(format!("docker save {name}")), file)?;
     let source = open_docker_archive(Arc::new(store), display, None, &Platform::host(), "export")?;
     if !id.is_empty() && source.image.config_digest.as_ref() != id {
-        return Err(daemon_err(format!(
-            "{name}: the exported image has config {} but inspect said {id} (was the tag moved?)",
-            source.image.config_digest
-        )));
+        return Err(SourceError::Daemon {
+            message: format!(
+                "{name}: the exported image has config {} but inspect said {id} (was the tag moved?)",
+                source.image.config_digest
+            ),
+            source: None,
+        });
     }
     Ok(Box::new(source))
 }
@@ -312,12 +321,9 @@ fn reconstruct_config(
     if let Some(o) = value.as_object_mut() {
         o.retain(|_, v| !v.is_null() && v != "");
     }
-    let raw = serde_json::to_vec(&value).map_err(daemon_err)?;
-    let config = serde_json::from_slice(&raw).map_err(|e| {
-        daemon_err(format!(
-            "cannot rebuild the image config from inspect data: {e}"
-        ))
-    })?;
+    let rebuild = "cannot rebuild the image config from inspect data";
+    let raw = serde_json::to_vec(&value).map_err(|e| daemon_err(rebuild)(e.into()))?;
+    let config = serde_json::from_slice(&raw).map_err(|e| daemon_err(rebuild)(e.into()))?;
     Ok((raw, config))
 }
 

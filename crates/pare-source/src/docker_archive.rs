@@ -49,6 +49,7 @@ pub(crate) fn open_docker_archive(
             message:
                 "neither manifest.json nor index.json is present; is this a `docker save` tar?"
                     .into(),
+            source: None,
         });
     }
     let bytes = store.read_small("manifest.json", "manifest.json")?;
@@ -93,6 +94,7 @@ pub(crate) fn open_docker_archive(
         path: store.display(rel),
         what,
         message,
+        source: None,
     };
     crate::check_layer_count(
         store.display("manifest.json"),

@@ -139,9 +139,9 @@ fn open_layer_reader(
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                return Err(SourceError::Corrupt {
+                return Err(SourceError::Decode {
                     digest: spec.digest.clone(),
-                    message: e.to_string(),
+                    source: e,
                 });
             }
         }
@@ -169,9 +169,11 @@ fn open_layer_reader(
         Compression::None => Decode::Plain(stored),
         Compression::Gzip => Decode::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(stored))),
         Compression::Zstd => Decode::Zstd(
-            zstd::stream::read::Decoder::with_buffer(stored).map_err(|e| SourceError::Corrupt {
-                digest: spec.digest.clone(),
-                message: e.to_string(),
+            zstd::stream::read::Decoder::with_buffer(stored).map_err(|source| {
+                SourceError::Decode {
+                    digest: spec.digest.clone(),
+                    source,
+                }
             })?,
         ),
     };
@@ -197,13 +199,8 @@ impl LayerReader {
         let stored = match self.decode.stored().finish() {
             Ok(h) => h,
             Err(e) => {
-                return Err(self.fail(
-                    SourceError::Corrupt {
-                        digest,
-                        message: e.to_string(),
-                    },
-                    e.kind(),
-                ));
+                let kind = e.kind();
+                return Err(self.fail(SourceError::Decode { digest, source: e }, kind));
             }
         };
         let stored_len = stored.len;
@@ -232,11 +229,9 @@ impl LayerReader {
                 None => stored_digest,
                 Some(Ok(actual)) => actual,
                 Some(Err(e)) => {
-                    let err = SourceError::Corrupt {
-                        digest,
-                        message: e.to_string(),
-                    };
-                    return Err(self.fail(err, e.kind()));
+                    let kind = e.kind();
+                    let err = SourceError::Decode { digest, source: e };
+                    return Err(self.fail(err, kind));
                 }
             };
             if actual != diff_id {
@@ -276,13 +271,7 @@ impl Read for LayerReader {
             Err(e) => {
                 let kind = e.kind();
                 let digest = self.spec.digest.clone();
-                Err(self.fail(
-                    SourceError::Corrupt {
-                        digest,
-                        message: e.to_string(),
-                    },
-                    kind,
-                ))
+                Err(self.fail(SourceError::Decode { digest, source: e }, kind))
             }
         }
     }
@@ -478,9 +467,10 @@ mod tests {
         };
         let s = spec(&stored, &plain, Compression::Gzip);
         let mut r = layer_reader(Box::new(src), s).unwrap();
-        let err = r.read_to_end(&mut Vec::new()).unwrap_err();
-        assert!(err.to_string().contains("disk on fire"), "{err}");
-        assert!(err.to_string().contains(&sha256_digest(&stored)), "{err}");
+        // As the user sees it: the error, then its causes.
+        let err = pare_progress::chain(&r.read_to_end(&mut Vec::new()).unwrap_err());
+        assert!(err.contains("disk on fire"), "{err}");
+        assert!(err.contains(&sha256_digest(&stored)), "{err}");
         assert!(r.read(&mut [0u8; 16]).is_err());
     }
 

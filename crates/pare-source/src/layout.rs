@@ -86,6 +86,7 @@ pub(crate) fn blob_path(store: &dyn Store, digest: &str) -> Result<String, Sourc
             path: store.display("blobs"),
             what: "digest",
             message: format!("unsupported or invalid digest `{digest}` (only sha256 is supported)"),
+            source: None,
         }),
     }
 }
@@ -99,7 +100,8 @@ pub(crate) fn parse_json<T: DeserializeOwned>(
     serde_json::from_slice(bytes).map_err(|e| SourceError::Malformed {
         path: store.display(rel),
         what,
-        message: e.to_string(),
+        message: String::new(),
+        source: Some(e.into()),
     })
 }
 
@@ -228,6 +230,7 @@ fn resolve_manifest(
             path: store.display(&blob_path(store, digest.as_ref())?),
             what: "image index",
             message: format!("indexes nested more than {MAX_DEPTH} deep"),
+            source: None,
         });
     }
     let (rel, bytes) = read_blob(store, digest.as_ref(), Some(desc.size()), "manifest")?;
@@ -274,6 +277,7 @@ pub(crate) fn image_from_manifest(
                 manifest.layers().len(),
                 diff_ids.len()
             ),
+            source: None,
         });
     }
     let mut layers = Vec::new();
@@ -327,6 +331,7 @@ pub(crate) fn check_diff_id(
             path: store.display(config_rel),
             what: "image config",
             message: format!("unsupported or invalid diff_id `{diff_id}`"),
+            source: None,
         });
     }
     Ok(())

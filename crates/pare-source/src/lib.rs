@@ -42,6 +42,7 @@ pub(crate) fn check_layer_count(
             path,
             what,
             message: format!("lists {layers} layers, over the limit of {MAX_LAYERS}"),
+            source: None,
         });
     }
     Ok(())
@@ -88,14 +89,21 @@ pub enum SourceError {
     },
     /// A JSON document (index, manifest, config, `manifest.json`) does not parse or breaks
     /// a rule (a bad digest, more than [`MAX_LAYERS`] layers, over [`MAX_JSON`] bytes).
-    #[error("{path}: malformed {what}: {message}")]
+    #[error(
+        "{path}: malformed {what}{}{message}",
+        if message.is_empty() { "" } else { ": " }
+    )]
     Malformed {
         /// The file (or archive member) holding the document.
         path: PathBuf,
         /// Which kind of document, e.g. `image config` or `image index`.
         what: &'static str,
-        /// What is wrong with it.
+        /// The rule it breaks, in words (`file is missing`, `indexes nested more than 8
+        /// deep`); empty when `source` says what is wrong.
         message: String,
+        /// The JSON (or tar) parser's error, when the document does not parse.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A manifest references a blob (layer, config) that the layout or archive does not
     /// contain.
@@ -140,8 +148,18 @@ pub enum SourceError {
     Corrupt {
         /// `sha256:…` of the layer blob.
         digest: String,
-        /// The decoder's message or the mismatch found.
+        /// The mismatch found, in words (`media type says gzip but the content is none`).
         message: String,
+    },
+    /// A layer's bytes could not be read or decompressed (a gzip/zstd error, or the blob's
+    /// own reader failed).
+    #[error("blob {digest}")]
+    Decode {
+        /// `sha256:…` of the layer blob.
+        digest: String,
+        /// The reader's or decoder's error.
+        #[source]
+        source: std::io::Error,
     },
     /// A multi-arch index has no manifest for the requested (or host) platform.
     #[error("{name}: no image for platform {platform} (available: {available})")]
@@ -158,15 +176,18 @@ pub enum SourceError {
     NotFound {
         /// The image as the user named it.
         name: String,
-        /// Where it was looked for and, when few, the tags that do exist.
+        /// Where it was looked for and, when few, the tags that do exist, in words.
         message: String,
     },
     /// The Docker daemon could not be reached or answered with an error (other than "no
     /// such image", which is [`SourceError::NotFound`]), or exporting the image failed.
     #[error("docker daemon: {message}")]
     Daemon {
-        /// The client's or daemon's message.
+        /// What was being done (`inspecting NAME`), or what is wrong, in words.
         message: String,
+        /// The client's, daemon's or JSON (de)serializer's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// Pulling from (or pushing to) a registry failed; the cause says how.
     #[error("{reference}")]

@@ -41,6 +41,7 @@ pub(crate) trait Store: Send + Sync {
                 path,
                 what,
                 message: "file is missing".into(),
+                source: None,
             });
         };
         if size > MAX_JSON {
@@ -50,6 +51,7 @@ pub(crate) trait Store: Send + Sync {
                 message: format!(
                     "{size} bytes, over the limit of {MAX_JSON} bytes (64 MiB) for a JSON document"
                 ),
+                source: None,
             });
         }
         let mut buf = Vec::with_capacity(size as usize);
@@ -152,6 +154,13 @@ impl TarStore {
             path: path.clone(),
             what: "tar archive",
             message,
+            source: None,
+        };
+        let tar_err = |e: std::io::Error| SourceError::Malformed {
+            path: path.clone(),
+            what: "tar archive",
+            message: String::new(),
+            source: Some(e.into()),
         };
         let len = file
             .metadata()
@@ -181,11 +190,9 @@ impl TarStore {
                     source,
                 })?;
             let mut archive = tar::Archive::new(&file);
-            let iter = archive
-                .entries_with_seek()
-                .map_err(|e| malformed(e.to_string()))?;
+            let iter = archive.entries_with_seek().map_err(tar_err)?;
             for entry in iter {
-                let entry = entry.map_err(|e| malformed(e.to_string()))?;
+                let entry = entry.map_err(tar_err)?;
                 let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
                 let Some(name) = normalize(&name) else {
                     continue;

@@ -28,13 +28,14 @@ pub enum VerifyError {
     /// Waiting for the slim app to get ready failed (a bad recorded ready sign, or the app
     /// exited or never answered before it was ready).
     Ready(#[from] pare_profile::ProfileError),
-    #[error("{path}: {message}")]
+    #[error("{path}")]
     /// The traced re-run's `sensor.json` (see [`hint_missing`]) could not be read or parsed.
     SensorReport {
         /// The `sensor.json` in the traced run's sensor output directory.
         path: std::path::PathBuf,
-        /// The read or JSON error, as text.
-        message: String,
+        /// The read or JSON error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -469,12 +470,12 @@ pub fn hint_missing(
     let path = sensor.output_dir.join("sensor.json");
     let text = std::fs::read_to_string(&path).map_err(|e| VerifyError::SensorReport {
         path: path.clone(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     let slim: SensorReport =
         serde_json::from_str(&text).map_err(|e| VerifyError::SensorReport {
             path,
-            message: e.to_string(),
+            source: e.into(),
         })?;
     Ok(missing_paths(original, &slim))
 }

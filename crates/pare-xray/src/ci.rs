@@ -107,13 +107,18 @@ impl CiRules {
         let err = |message: String| XrayError::CiConfig {
             path: path.to_string(),
             message,
+            source: None,
         };
         let mut rules = CiRules::default();
         if text.trim().is_empty() {
             return Ok(rules);
         }
         let doc: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| err(e.to_string().replace('\n', " ")))?;
+            serde_yaml::from_str(text).map_err(|e| XrayError::CiConfig {
+                path: path.to_string(),
+                message: "not YAML".into(),
+                source: Some(e),
+            })?;
         let Some(map) = doc.get("rules") else {
             return Ok(rules);
         };

@@ -41,8 +41,11 @@ pub enum XrayError {
     CiConfig {
         /// The CI rules file as named by the caller.
         path: String,
-        /// What is wrong with it, on one line.
+        /// What is wrong with it, in words, on one line (`not YAML`, `unknown rule `x``).
         message: String,
+        /// The YAML parser's error, when the file is not YAML.
+        #[source]
+        source: Option<serde_yaml::Error>,
     },
 }
 

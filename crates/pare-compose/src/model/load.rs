@@ -91,7 +91,10 @@ impl Project {
             message,
         };
         let mut doc: Value =
-            serde_yaml::from_str(text).map_err(|e| invalid(format!("not YAML: {e}")))?;
+            serde_yaml::from_str(text).map_err(|source| ComposeError::NotYaml {
+                file: file.to_path_buf(),
+                source,
+            })?;
         interpolate::interpolate_value(&mut doc, vars, "").map_err(|source| {
             ComposeError::Interpolate {
                 file: file.to_path_buf(),
@@ -154,7 +157,10 @@ impl Project {
             }
         }
         let spec: compose_spec::Compose =
-            serde_yaml::from_value(doc).map_err(|e| invalid(e.to_string()))?;
+            serde_yaml::from_value(doc).map_err(|source| ComposeError::Shape {
+                file: file.to_path_buf(),
+                source,
+            })?;
 
         let mut active: Vec<String> = profiles.to_vec();
         if let Some(p) = vars.get("COMPOSE_PROFILES") {

@@ -102,12 +102,28 @@ pub enum RunError {
         logs: String,
     },
     /// Reading or writing an artifact (probes, profile, reports, summary).
-    #[error("{path}: {message}")]
+    #[error("{path}")]
     File {
         /// The file.
         path: PathBuf,
-        /// What failed.
-        message: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A report or the summary could not be serialized as JSON.
+    #[error("{path}")]
+    Json {
+        /// The file it was for.
+        path: PathBuf,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The thread tracing a target panicked.
+    #[error("{service}: its trace thread panicked")]
+    TracePanicked {
+        /// The target.
+        service: String,
     },
     /// Verifying a target's slim image.
     #[error("{image}")]
@@ -121,9 +137,9 @@ pub enum RunError {
 }
 
 fn file_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |e| RunError::File {
+    move |source| RunError::File {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     }
 }
 

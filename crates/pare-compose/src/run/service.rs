@@ -69,8 +69,8 @@ pub fn probe_file_text(svc: &Service) -> Result<String, ComposeError> {
         m.insert("kind".into(), "job".into());
         list.push(Value::Mapping(m));
     }
-    serde_yaml::to_string(&Value::Sequence(list)).map_err(|e| ComposeError::Invalid {
+    serde_yaml::to_string(&Value::Sequence(list)).map_err(|source| ComposeError::Shape {
         file: PathBuf::from(format!("services.{}.x-pare.probes", svc.name)),
-        message: e.to_string(),
+        source,
     })
 }

@@ -170,9 +170,9 @@ pub(super) fn write(
         total_seconds: seconds.start.elapsed().as_secs_f64(),
     };
     let path = opts.artifacts.join("summary.json");
-    let json = serde_json::to_vec_pretty(&summary).map_err(|e| RunError::File {
+    let json = serde_json::to_vec_pretty(&summary).map_err(|source| RunError::Json {
         path: path.clone(),
-        message: e.to_string(),
+        source,
     })?;
     std::fs::write(&path, json).map_err(file_err(&path))?;
     Ok(summary)

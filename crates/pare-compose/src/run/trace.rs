@@ -165,11 +165,11 @@ pub(super) fn trace_all(ctx: &Context<'_>, targets: &[String]) -> Result<TraceRe
             .collect();
         handles
             .into_iter()
-            .map(|h| {
+            .zip(targets)
+            .map(|(h, t)| {
                 h.join().unwrap_or_else(|_| {
-                    Err(RunError::File {
-                        path: PathBuf::from("trace"),
-                        message: "a trace thread panicked".into(),
+                    Err(RunError::TracePanicked {
+                        service: t.to_string(),
                     })
                 })
             })

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pare_runtime::{Health, RunSpec};
-use pare_trace::{ProbeSpec, Profile};
+use pare_trace::ProbeSpec;
 
 use super::instance::{Instance, Joined};
 use super::service::image_run;
@@ -57,9 +57,9 @@ pub(super) fn verify_all(
         }
         if let Some((report, path)) = reports.get_mut(t) {
             report.verification = verification;
-            let json = serde_json::to_vec_pretty(&*report).map_err(|e| RunError::File {
+            let json = serde_json::to_vec_pretty(&*report).map_err(|source| RunError::Json {
                 path: path.clone(),
-                message: e.to_string(),
+                source,
             })?;
             std::fs::write(&*path, json).map_err(file_err(path))?;
         }
@@ -96,11 +96,7 @@ fn verify_one(
 ) -> Result<(Option<pare_verify::Verification>, Vec<String>), RunError> {
     inst.start_dependencies(t, order, images)?;
     let profile_path = artifacts.join(t).join("profile.json");
-    let text = std::fs::read_to_string(&profile_path).map_err(file_err(&profile_path))?;
-    let profile: Profile = serde_json::from_str(&text).map_err(|e| RunError::File {
-        path: profile_path.clone(),
-        message: e.to_string(),
-    })?;
+    let profile = pare_profile::read_profile(&profile_path)?;
     let image = &images[t];
     let run = image_run(image, svc)?;
     let mut ports = svc.ports();

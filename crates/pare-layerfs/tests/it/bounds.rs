@@ -170,13 +170,15 @@ fn pax_and_long_name_records_are_bounded() {
     .unwrap();
     assert_eq!(idx.records.len(), 2);
     // One over the limit is refused in one line before the tar reader holds it in memory.
-    let err = read_layer(
-        tar_of(with_pax_record(MAX_ENTRY_HEADERS as usize + 1)),
-        "sha256:pax",
-        &ReadOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    // As the user sees it: the error, then its cause.
+    let err = pare_progress::chain(
+        &read_layer(
+            tar_of(with_pax_record(MAX_ENTRY_HEADERS as usize + 1)),
+            "sha256:pax",
+            &ReadOptions::default(),
+        )
+        .unwrap_err(),
+    );
     assert!(err.starts_with("layer sha256:pax: bad tar"), "{err}");
     assert!(
         err.contains(&format!("over {MAX_ENTRY_HEADERS} bytes")),
@@ -191,13 +193,14 @@ fn pax_and_long_name_records_are_bounded() {
     h.set_size(1);
     h.set_mode(0o644);
     b.append_data(&mut h, &long, &b"x"[..]).unwrap();
-    let err = read_layer(
-        tar_of(b.into_inner().unwrap()),
-        "sha256:long",
-        &ReadOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = pare_progress::chain(
+        &read_layer(
+            tar_of(b.into_inner().unwrap()),
+            "sha256:long",
+            &ReadOptions::default(),
+        )
+        .unwrap_err(),
+    );
     assert!(err.contains("long-name/PAX records over"), "{err}");
 }
 

@@ -50,8 +50,9 @@ fn derr(client: &Client, context: &str, e: bollard::errors::Error) -> RuntimeErr
             cause: pare_docker::root_cause(&e),
         };
     }
-    RuntimeError::Docker {
-        message: format!("{context}: {e}"),
+    RuntimeError::DockerApi {
+        context: context.to_string(),
+        source: e,
     }
 }
 

@@ -24,7 +24,7 @@ use super::process::{ContainerProc, pipe, signal_proc, wait_readable};
 use super::protocol::{Channel, DecodeError, RecvError, SetupError, SetupMsg, SetupOp, SetupPhase};
 use super::runtime::with_home;
 use super::syscall::{LinuxSyscall, Syscall};
-use super::{cstring, eerr, io_err, lock};
+use super::{cstring, eerr, eerr_os, io_err, lock};
 use crate::cleanup::{Registration, Teardown};
 use crate::{Container, ExecOutput, RuntimeError};
 
@@ -142,7 +142,10 @@ impl EmbeddedInner {
         let (err_r, err_w) = pipe(sys)?;
         let err_w = Channel::new(err_w);
         // The child only enters the namespaces and execs (or _exits); see spawn_container.
-        let helper = match sys.fork().map_err(|e| eerr(format!("{name}: fork: {e}")))? {
+        let helper = match sys
+            .fork()
+            .map_err(|e| eerr_os(format!("{name}: fork"), e))?
+        {
             ForkResult::Child => child_run(sys, &err_w, || {
                 let _ = sys.setpgid_self();
                 for (fd, kind) in &ns.others {

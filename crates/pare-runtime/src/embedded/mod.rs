@@ -94,6 +94,15 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 fn eerr(message: impl Into<String>) -> RuntimeError {
     RuntimeError::Embedded {
         message: message.into(),
+        source: None,
+    }
+}
+
+/// [`eerr`] for a failed system call: `message` says what was being done, `e` why it failed.
+fn eerr_os(message: impl Into<String>, e: impl Into<std::io::Error>) -> RuntimeError {
+    RuntimeError::Embedded {
+        message: message.into(),
+        source: Some(e.into()),
     }
 }
 

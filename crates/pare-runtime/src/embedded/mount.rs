@@ -11,7 +11,7 @@ use nix::sched::CloneFlags;
 use super::protocol::{SetupError, SetupOp};
 use super::syscall::{FileKind, LinuxSyscall, Syscall};
 
-use super::{cstring, eerr};
+use super::{cstring, eerr, eerr_os};
 use crate::RuntimeError;
 
 /// overlayfs options must fit in a page; longer ones are refused before any mount.
@@ -130,7 +130,7 @@ impl ReadOnlyOverlay {
                 MsFlags::MS_RDONLY,
                 Some(&opts),
             )
-            .map_err(|e| eerr(format!("mount overlay on {t}: {e}")))?;
+            .map_err(|e| eerr_os(format!("mount overlay on {t}"), e))?;
         Ok(Self {
             target: target.to_path_buf(),
         })

@@ -17,7 +17,7 @@ use super::keeper::keeper_main;
 use super::protocol::{Channel, DecodeError, RecvError, SetupError, SetupMsg, SetupPhase};
 use super::runtime::Plan;
 use super::syscall::Syscall;
-use super::{eerr, lock};
+use super::{eerr, eerr_os, lock};
 use crate::RuntimeError;
 
 /// Bytes of stdout (and of stderr) kept per container; the rest is read and dropped.
@@ -134,7 +134,7 @@ pub(super) fn wait_readable(sys: &dyn Syscall, fd: &impl AsRawFd, timeout: Durat
 }
 
 pub(super) fn pipe(sys: &dyn Syscall) -> Result<(OwnedFd, OwnedFd), RuntimeError> {
-    sys.pipe().map_err(|e| eerr(format!("pipe: {e}")))
+    sys.pipe().map_err(|e| eerr_os("pipe", e))
 }
 
 /// Reader thread collecting a pipe into a shared buffer.
@@ -182,9 +182,7 @@ pub(super) struct CallerEnds {
 
 /// The setup channel and the pipes of one container, both sides.
 pub(super) fn make_ends(sys: &dyn Syscall) -> Result<(SandboxEnds, CallerEnds), RuntimeError> {
-    let (ctl, ctl_child) = sys
-        .socketpair()
-        .map_err(|e| eerr(format!("socketpair: {e}")))?;
+    let (ctl, ctl_child) = sys.socketpair().map_err(|e| eerr_os("socketpair", e))?;
     let (life_r, life_w) = pipe(sys)?;
     let (exec_r, exec_w) = pipe(sys)?;
     let (out_r, out_w) = pipe(sys)?;
@@ -222,7 +220,10 @@ pub(super) fn spawn_container(
         serr_r,
     } = mine;
     // The child only runs the sandbox setup and always leaves through _exit or execve.
-    let keeper = match sys.fork().map_err(|e| eerr(format!("{name}: fork: {e}")))? {
+    let keeper = match sys
+        .fork()
+        .map_err(|e| eerr_os(format!("{name}: fork"), e))?
+    {
         ForkResult::Child => keeper_main(sys, plan, &ends),
         ForkResult::Parent { child } => child,
     };

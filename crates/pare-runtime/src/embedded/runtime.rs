@@ -13,7 +13,7 @@ use super::forward::Forwarder;
 use super::mount::{overlay_options, overlay_safe};
 use super::process::spawn_container;
 use super::syscall::LinuxSyscall;
-use super::{DEFAULT_PATH, cstring, eerr, io_err, lock};
+use super::{DEFAULT_PATH, cstring, eerr, eerr_os, io_err, lock};
 use crate::cleanup::{Registration, Teardown};
 use crate::{Cancel, Container, RunSource, RunSpec, Runtime, RuntimeError};
 
@@ -295,7 +295,7 @@ impl EmbeddedRuntime {
         if let Some(net) = net {
             for &port in &spec.ports {
                 let fwd = Forwarder::spawn(net.clone(), port)
-                    .map_err(|e| eerr(format!("{name}: port forwarder for {port}: {e}")))?;
+                    .map_err(|e| eerr_os(format!("{name}: port forwarder for {port}"), e))?;
                 container.endpoints.insert(port, fwd.addr);
                 lock(&container.inner.forwarders).push(fwd);
             }

@@ -40,6 +40,7 @@ fn layout_err(path: &Path, what: &'static str, message: String) -> SourceError {
         path: path.to_path_buf(),
         what,
         message,
+        source: None,
     }
 }
 
