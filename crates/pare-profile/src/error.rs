@@ -113,6 +113,20 @@ pub enum ProfileError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "{path}: profile.json schema version {found}, but this pare reads version {supported} only"
+    )]
+    /// A `profile.json` was written with another schema version than
+    /// [`SCHEMA_VERSION`](pare_trace::SCHEMA_VERSION) (by a newer pare, or it is not a pare
+    /// profile); it is refused rather than read with a shape it was not written in.
+    ProfileVersion {
+        /// The `profile.json` read.
+        path: PathBuf,
+        /// The version the file holds.
+        found: u64,
+        /// The version this pare reads.
+        supported: u32,
+    },
     #[error("{path}")]
     /// Reading or writing a file or directory of the run (output dir, temp dirs, probe file,
     /// sensor, artifacts) failed.

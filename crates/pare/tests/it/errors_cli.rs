@@ -114,6 +114,34 @@ fn why_without_a_build_says_to_build_first() {
 }
 
 /// Runs pare with its stdout a pipe whose reading end is already closed.
+/// A recorded profile of a schema version this pare does not read is refused, naming the
+/// file, rather than read in a shape it was not written in.
+#[test]
+fn a_profile_of_a_newer_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture::write_oci_layout(&dir.path().join("layout"), &image(), Compression::Gzip).unwrap();
+    std::fs::write(
+        dir.path().join("newer.json"),
+        "{\"version\": 99, \"image\": {}}",
+    )
+    .unwrap();
+    let (code, lines) = fails(pare(dir.path()).args([
+        "--quiet",
+        "build",
+        "oci:./layout",
+        "--from-profile",
+        "newer.json",
+        "--no-verify",
+    ]));
+    assert_eq!(code, 2);
+    assert!(
+        lines[0].starts_with(
+            "pare: error: newer.json: profile.json schema version 99, but this pare reads version "
+        ),
+        "{lines:?}"
+    );
+}
+
 fn into_closed_pipe(args: &[&str], cwd: &Path) -> (Option<i32>, String) {
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("pare"))
         .args(args)
