@@ -2,20 +2,10 @@
 
 use crate::{BuildReport, SurfaceItem};
 
-/// `12.3 MB` style sizes (decimal units, as registries and `docker images` show).
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+/// `12.3 MB` style sizes (decimal units, as registries and `docker images` show), always
+/// with one decimal.
+fn human(bytes: u64) -> String {
+    pare_xray::render::format_bytes(bytes, pare_xray::render::Decimals::One)
 }
 
 fn opt_size(v: Option<u64>) -> String {

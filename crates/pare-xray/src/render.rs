@@ -9,8 +9,24 @@ use crate::fit::{Fit, Grid, GridCell as C, cut_end};
 use crate::ci::{RuleOutcome, RuleStatus};
 use crate::{ModeFinding, Report, ToolFinding};
 
-/// SI sizes like dive's: `0 B`, `999 B`, `1.2 kB`, `34 MB`, `1.5 GB`.
+/// SI sizes like dive's: `0 B`, `999 B`, `1.2 kB`, `34 MB`, `1.5 GB`
+/// ([`format_bytes`] with [`Decimals::Dive`]).
 pub fn human_bytes(n: u64) -> String {
+    format_bytes(n, Decimals::Dive)
+}
+
+/// How many decimals [`format_bytes`] gives a size of 1 kB or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decimals {
+    /// One under 10 units, none above (`1.2 kB`, `75 MB`), as dive shows sizes.
+    Dive,
+    /// Always one (`48.0 kB`, `300.1 MB`), as the build summary shows them.
+    One,
+}
+
+/// A byte count in SI units (powers of 1000, as registries and `docker images` show):
+/// `999 B` below 1 kB, then `kB`, `MB`, `GB`, `TB`, `PB` with `decimals`.
+pub fn format_bytes(n: u64, decimals: Decimals) -> String {
     const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
     if n < 1000 {
         return format!("{n} B");
@@ -21,7 +37,7 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    if v < 10.0 {
+    if v < 10.0 || decimals == Decimals::One {
         format!("{v:.1} {}", UNITS[i])
     } else {
         format!("{v:.0} {}", UNITS[i])
