@@ -15,8 +15,12 @@ use serde_json::Value;
 const IMAGE: &str = "pare-example/musl-busybox";
 
 /// `pare` as installed: the embedded sensor only, written to `cache`.
+#[path = "common/cli.rs"]
+mod cli;
+
+/// pare with its embedded sensor only (no `PARE_SENSOR`), cached under `cache`.
 fn pare(cache: &std::path::Path) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("pare"));
+    let mut c = cli::pare();
     c.env_remove("PARE_SENSOR").env("XDG_CACHE_HOME", cache);
     c
 }

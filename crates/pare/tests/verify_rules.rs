@@ -15,9 +15,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn pare() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("pare"))
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::pare;
 
 fn docker(args: &[&str]) -> Output {
     Command::new("docker")

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn pare() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("pare"))
-}
+#[path = "../common/cli.rs"]
+mod cli;
+use cli::pare;
 
 fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker")

@@ -1,18 +1,31 @@
-//! The `pare` command for the squash and pack test binaries: no `CI` (terminal-independent
-//! output) and no `SOURCE_DATE_EPOCH` (the tests choose timestamps), and `run`, which checks
-//! the exit code and shows stdout and stderr when it differs.
+//! The `pare` command for every integration-test binary of the `pare` crate, included with
+//! `#[path = "common/cli.rs"] mod cli;` (`../common/cli.rs` from a folder binary). Each binary
+//! uses part of it.
+#![allow(dead_code)]
 
-use assert_cmd::Command;
+use std::process::{Command, Output};
 
-/// The built `pare` binary with `CI` and `SOURCE_DATE_EPOCH` removed from its environment.
-fn pare() -> Command {
-    let mut c = Command::cargo_bin("pare").unwrap();
-    c.env_remove("CI").env_remove("SOURCE_DATE_EPOCH");
+/// The variables removed from pare's environment, so that a test sees the same output wherever
+/// it runs: `CI` (turns on xray's CI mode), `SOURCE_DATE_EPOCH` (image timestamps), `COLUMNS`
+/// (the output width). A test that wants one sets it on the command.
+const VARYING: [&str; 3] = ["CI", "SOURCE_DATE_EPOCH", "COLUMNS"];
+
+/// The built `pare` binary, with [`VARYING`] removed from its environment.
+pub fn pare() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pare"));
+    for v in VARYING {
+        c.env_remove(v);
+    }
     c
 }
 
-/// Runs `pare ARGS`, asserting it exits with `code`.
-pub fn run(args: &[&str], code: i32) -> std::process::Output {
+/// [`pare`] as an `assert_cmd` command, for `.assert()`.
+pub fn pare_cmd() -> assert_cmd::Command {
+    assert_cmd::Command::from_std(pare())
+}
+
+/// Runs `pare ARGS`, asserting it exits with `code`; stdout and stderr are shown when not.
+pub fn run(args: &[&str], code: i32) -> Output {
     let out = pare().args(args).output().unwrap();
     assert_eq!(
         out.status.code(),

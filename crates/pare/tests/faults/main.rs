@@ -39,9 +39,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn pare() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("pare"))
-}
+#[path = "../common/cli.rs"]
+mod cli;
+use cli::pare;
 
 fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().unwrap()

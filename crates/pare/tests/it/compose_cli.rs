@@ -1,11 +1,7 @@
 //! `pare build --compose` / `pare profile --compose` input errors, caught before any daemon
 //! is asked (no Docker needed): exit 2 with a message naming the variable, key or cycle.
 
-use std::process::Command;
-
-fn pare() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("pare"))
-}
+use crate::cli::pare;
 
 fn run(sub: &str, yaml: &str, extra: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();

@@ -7,24 +7,7 @@ use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
 use pare_test_support::layer::LayerBuilder as L;
 use serde_json::Value;
 
-fn pare() -> Command {
-    let mut c = Command::cargo_bin("pare").unwrap();
-    c.env_remove("CI");
-    c
-}
-
-/// Runs `pare ARGS`, asserting the exit code.
-fn run(args: &[&str], code: i32) -> std::process::Output {
-    let out = pare().args(args).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "pare {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use crate::cli::{pare_cmd as pare, run};
 
 fn base() -> Vec<u8> {
     L::new()

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command as StdCommand, Stdio};
+use std::process::Stdio;
 
 use assert_cmd::Command;
 use pare_source::Compression;
@@ -11,8 +11,8 @@ use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
 use pare_test_support::layer::LayerBuilder as L;
 
 fn pare(cwd: &Path) -> Command {
-    let mut c = Command::cargo_bin("pare").unwrap();
-    c.current_dir(cwd).env_remove("CI");
+    let mut c = crate::cli::pare_cmd();
+    c.current_dir(cwd);
     // No daemon answers here: anything that reaches it fails differently from the local checks.
     c.env("DOCKER_HOST", "unix:///nonexistent/pare-test.sock");
     c
@@ -143,7 +143,7 @@ fn a_profile_of_a_newer_schema_version_is_refused() {
 }
 
 fn into_closed_pipe(args: &[&str], cwd: &Path) -> (Option<i32>, String) {
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("pare"))
+    let mut child = crate::cli::pare()
         .args(args)
         .current_dir(cwd)
         .stdout(Stdio::piped())

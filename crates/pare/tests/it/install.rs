@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// pare with its embedded sensor only (no `PARE_SENSOR`).
 fn pare() -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("pare"));
+    let mut c = crate::cli::pare();
     c.env_remove("PARE_SENSOR");
     c
 }

@@ -6,7 +6,7 @@ use assert_cmd::Command;
 
 /// `pare lint` isolated from the user's config: private HOME and cwd, no HADOLINT_* variables.
 fn pare(cwd: &Path) -> Command {
-    let mut c = Command::cargo_bin("pare").unwrap();
+    let mut c = crate::cli::pare_cmd();
     c.arg("lint")
         .current_dir(cwd)
         .env("HOME", cwd)

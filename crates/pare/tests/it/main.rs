@@ -6,6 +6,8 @@
 //! `profile_docker`, `verify_rules`, behind the `docker-tests` feature) stay their own binaries:
 //! cargo runs binaries one after another, so they never load the daemon at the same time.
 
+#[path = "../common/cli.rs"]
+mod cli;
 mod compose_cli;
 mod diff_cli;
 mod errors_cli;

@@ -1,10 +1,6 @@
 //! `pare profile` command-line handling that needs no daemon and no sensor.
 
-use std::process::Command;
-
-fn pare() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("pare"))
-}
+use crate::cli::pare;
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let o = pare()

@@ -6,9 +6,7 @@
 
 use std::process::{Command, Output};
 
-pub(crate) fn pare() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("pare"))
-}
+pub(crate) use crate::cli::pare;
 
 pub(crate) fn answers(url: &str, extra: &[&str]) -> bool {
     Command::new("curl")

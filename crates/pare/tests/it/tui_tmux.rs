@@ -30,9 +30,7 @@ fn layout(dir: &Path) -> String {
 fn refuses_without_a_terminal() {
     let t = tempfile::tempdir().unwrap();
     let r = layout(&t.path().join("img"));
-    let out = assert_cmd::Command::cargo_bin("pare")
-        .unwrap()
-        .env_remove("CI")
+    let out = crate::cli::pare()
         .args(["xray", &r, "--tui"])
         .output()
         .unwrap();

@@ -1,15 +1,10 @@
 //! Output fits the terminal: `COLUMNS` (or the TTY) sets the width, 100 when piped; help
 //! wraps to it too; `--format json` does not change with it.
 
-use assert_cmd::Command;
 use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
 use pare_test_support::layer::LayerBuilder as L;
 
-fn pare() -> Command {
-    let mut c = Command::cargo_bin("pare").unwrap();
-    c.env_remove("CI").env_remove("COLUMNS");
-    c
-}
+use crate::cli::pare_cmd as pare;
 
 fn archive(dir: &std::path::Path) -> String {
     let deep = "usr/share/some/very/deeply/nested/directory/with/many/levels/inside/it";

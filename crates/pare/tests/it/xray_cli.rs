@@ -2,17 +2,12 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use pare_source::Compression;
 use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
 use pare_test_support::layer::LayerBuilder as L;
 use serde_json::{Value, json};
 
-fn pare() -> Command {
-    let mut c = Command::cargo_bin("pare").unwrap();
-    c.env_remove("CI");
-    c
-}
+use crate::cli::pare_cmd as pare;
 
 /// An image with known waste: a file written 3 times (100, 200, 300 bytes), a deleted directory
 /// (10 + 20 bytes), an opaque directory (7 + 11 bytes), hard-linked data deleted by both names

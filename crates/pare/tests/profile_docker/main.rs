@@ -23,9 +23,9 @@ use pare_profile::pare_runtime::{Container, ExecOutput, RuntimeError};
 
 use pare_profile::pare_trace::{AccessKind, ExitInfo, ProbeSpec, Profile};
 
-fn pare() -> Command {
-    Command::new(assert_cmd::cargo::cargo_bin("pare"))
-}
+#[path = "../common/cli.rs"]
+mod cli;
+use cli::pare;
 
 /// Runs `pare profile IMAGE -o DIR ARGS...` and returns the profile and the output dir.
 /// With `PARE_TEST_PTRACE_ONLY=1` every run adds `--no-fanotify`: scripts/test runs this whole
