@@ -4,6 +4,19 @@ use super::*;
 
 #[test]
 fn continue_after_signal_stops_on_sigusr1() {
+    continue_after_signal_stops_on("-USR1");
+}
+
+/// During `--continue-after signal`, a first Ctrl-C only ends the wait (as SIGUSR1 does): the
+/// profile is written and pare exits 0.
+#[test]
+fn continue_after_signal_stops_on_a_first_ctrl_c() {
+    continue_after_signal_stops_on("-INT");
+}
+
+/// Profiles with `--continue-after signal`, sends `signal` (a `kill` flag) once the wait
+/// starts, and checks that the profile is written and pare exits 0.
+fn continue_after_signal_stops_on(signal: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let args = [
@@ -17,34 +30,7 @@ fn continue_after_signal_stops_on_sigusr1() {
     let (mut child, reader) = spawn_until(&args, tmp.path(), "drive it now");
     // Drive the app by hand meanwhile: this request is traced too.
     let st = Command::new("kill")
-        .args(["-USR1", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let code = wait_exit(&mut child, 120);
-    let log = reader.join().unwrap();
-    assert_eq!(code, Some(0), "{log}");
-    let p = pare_profile::read_profile(&out.path().join("profile.json")).unwrap();
-    assert_has(&p, "/app", AccessKind::Exec);
-}
-
-/// During `--continue-after signal`, a first Ctrl-C only ends the wait (as SIGUSR1 does): the
-/// profile is written and pare exits 0.
-#[test]
-fn continue_after_signal_stops_on_a_first_ctrl_c() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let args = [
-        "profile",
-        "pare-example/go-server",
-        "--continue-after",
-        "signal",
-        "--output",
-        out.path().to_str().unwrap(),
-    ];
-    let (mut child, reader) = spawn_until(&args, tmp.path(), "drive it now");
-    let st = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(st.success());
