@@ -149,27 +149,22 @@ fn env_shebang_and_zoneinfo() {
     // Traced: a zone file read through /etc/localtime; a script with `#!/usr/bin/env bash`
     // is simulated with bookworm's own files by tracing /usr/bin/env-script absent → use
     // a synthetic overlay dir next to it.
-    let t = tempfile::tempdir().unwrap();
+    let t = Root::new();
     let r = t.path();
-    for d in ["usr/bin", "usr/lib", "usr/share/zoneinfo/Europe", "etc"] {
-        fs::create_dir_all(r.join(d)).unwrap();
-    }
-    link(r, "/bin", "usr/bin");
-    link(r, "/lib", "usr/lib");
-    for f in ["usr/bin/env", "usr/bin/bash"] {
-        fs::copy(root.join(f), r.join(f)).unwrap();
-    }
-    write(
-        r,
-        "/usr/bin/run.sh",
-        b"#!/usr/bin/env -S bash -e\necho hi\n",
-    );
-    fs::set_permissions(r.join("usr/bin/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
-    write(r, "/usr/share/zoneinfo/Europe/Berlin", b"TZif");
-    write(r, "/usr/share/zoneinfo/UTC", b"TZif");
-    write(r, "/usr/share/zoneinfo/zone1970.tab", b"tab");
-    write(r, "/usr/share/zoneinfo/Europe/Paris", b"TZif");
-    link(r, "/etc/localtime", "/usr/share/zoneinfo/Europe/Berlin");
+    t.dirs(&["/usr/bin", "/usr/lib", "/usr/share/zoneinfo/Europe", "/etc"])
+        .link("/bin", "usr/bin")
+        .link("/lib", "usr/lib")
+        .copy_from(&root, &["/usr/bin/env", "/usr/bin/bash"])
+        .file_mode(
+            "/usr/bin/run.sh",
+            b"#!/usr/bin/env -S bash -e\necho hi\n",
+            0o755,
+        )
+        .file("/usr/share/zoneinfo/Europe/Berlin", b"TZif")
+        .file("/usr/share/zoneinfo/UTC", b"TZif")
+        .file("/usr/share/zoneinfo/zone1970.tab", b"tab")
+        .file("/usr/share/zoneinfo/Europe/Paris", b"TZif")
+        .link("/etc/localtime", "/usr/share/zoneinfo/Europe/Berlin");
     let inputs = SelectInputs {
         traced: traced(&["/bin/run.sh", "/etc/localtime"]),
         ..Default::default()
@@ -290,24 +285,26 @@ fn distroless_status_d() {
 #[test]
 fn entrypoint_script_commands_in_unexercised_branches() {
     let Some(bw) = bookworm() else { return };
-    let t = tempfile::tempdir().unwrap();
+    let t = Root::new();
     let r = t.path();
-    fs::create_dir_all(r.join("usr/bin")).unwrap();
-    link(r, "/bin", "usr/bin");
-    for f in ["dash", "sed", "chown", "grep", "perl"] {
-        fs::copy(bw.join("usr/bin").join(f), r.join("usr/bin").join(f)).unwrap();
-    }
-    link(r, "/usr/bin/sh", "dash");
-    write(
-        r,
-        "/docker-entrypoint.sh",
-        b"#!/bin/sh\nset -e\n# perl is only mentioned in a comment\nif [ \"$1\" = init ]; then\n  chown -R app /data && sed -i s/a/b/ /etc/x\nfi\nFOO=1 grep -q x /etc/y || echo none\nexec \"$@\"\n",
-    );
-    fs::set_permissions(
-        r.join("docker-entrypoint.sh"),
-        fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    t.dirs(&["/usr/bin"])
+        .link("/bin", "usr/bin")
+        .copy_from(
+            &bw,
+            &[
+                "/usr/bin/dash",
+                "/usr/bin/sed",
+                "/usr/bin/chown",
+                "/usr/bin/grep",
+                "/usr/bin/perl",
+            ],
+        )
+        .link("/usr/bin/sh", "dash")
+        .file_mode(
+            "/docker-entrypoint.sh",
+            b"#!/bin/sh\nset -e\n# perl is only mentioned in a comment\nif [ \"$1\" = init ]; then\n  chown -R app /data && sed -i s/a/b/ /etc/x\nfi\nFOO=1 grep -q x /etc/y || echo none\nexec \"$@\"\n",
+            0o755,
+        );
     let facts = ImageFacts {
         entrypoint: vec!["/docker-entrypoint.sh".into()],
         cmd: vec!["serve".into()],
@@ -413,39 +410,14 @@ fn certificates_do_not_pull_in_openssl_perl_scripts() {
     if !has_cc() {
         return;
     }
-    let t = tempfile::tempdir().unwrap();
+    let t = Root::new();
     let root = t.path();
-    let src = root.join("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("ssl.c"), "int ssl(void){return 0;}").unwrap();
-    fs::write(
-        src.join("main.c"),
-        "int ssl(void); int main(void){return ssl();}",
-    )
-    .unwrap();
-    let libdir = root.join("usr/lib/x86_64-linux-gnu");
-    fs::create_dir_all(&libdir).unwrap();
-    fs::create_dir_all(root.join("usr/bin")).unwrap();
-    cc(&[
-        "-shared",
-        "-fPIC",
-        "-o",
-        &libdir.join("libssl.so.3").display().to_string(),
-        &src.join("ssl.c").display().to_string(),
-        "-Wl,-soname,libssl.so.3",
-    ]);
-    cc(&[
-        "-o",
-        &root.join("usr/bin/tls-client").display().to_string(),
-        &src.join("main.c").display().to_string(),
-        &format!("-L{}", libdir.display()),
-        "-l:libssl.so.3",
-    ]);
-    write(root, "/etc/ssl/certs/ca-certificates.crt", b"bundle");
-    write(root, "/etc/ssl/openssl.cnf", b"# cnf");
-    link(root, "/usr/lib/ssl/certs", "/etc/ssl/certs");
-    link(root, "/usr/lib/ssl/openssl.cnf", "/etc/ssl/openssl.cnf");
-    write(root, "/usr/lib/ssl/misc/CA.pl", b"#!/usr/bin/perl\n");
+    t.tls_client()
+        .file("/etc/ssl/certs/ca-certificates.crt", b"bundle")
+        .file("/etc/ssl/openssl.cnf", b"# cnf")
+        .link("/usr/lib/ssl/certs", "/etc/ssl/certs")
+        .link("/usr/lib/ssl/openssl.cnf", "/etc/ssl/openssl.cnf")
+        .file("/usr/lib/ssl/misc/CA.pl", b"#!/usr/bin/perl\n");
     fs::copy(root.join("usr/bin/tls-client"), root.join("usr/bin/perl")).unwrap();
     let sel = select(
         root,

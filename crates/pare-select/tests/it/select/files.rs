@@ -7,51 +7,25 @@ fn certificates_follow_tls_libraries() {
     if !has_cc() {
         return;
     }
-    let t = tempfile::tempdir().unwrap();
+    let t = Root::new();
     let root = t.path();
+    t.tls_client();
     let src = root.join("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("ssl.c"), "int ssl(void){return 0;}").unwrap();
-    fs::write(
-        src.join("main.c"),
-        "int ssl(void); int main(void){return ssl();}",
-    )
-    .unwrap();
-    fs::create_dir_all(root.join("usr/lib/x86_64-linux-gnu")).unwrap();
-    fs::create_dir_all(root.join("usr/bin")).unwrap();
-    let libdir = root.join("usr/lib/x86_64-linux-gnu");
-    cc(&[
-        "-shared",
-        "-fPIC",
-        "-o",
-        &libdir.join("libssl.so.3").display().to_string(),
-        &src.join("ssl.c").display().to_string(),
-        "-Wl,-soname,libssl.so.3",
-    ]);
-    cc(&[
-        "-o",
-        &root.join("usr/bin/tls-client").display().to_string(),
-        &src.join("main.c").display().to_string(),
-        &format!("-L{}", libdir.display()),
-        "-l:libssl.so.3",
-    ]);
     cc(&[
         "-o",
         &root.join("usr/bin/plain").display().to_string(),
         &src.join("main.c").display().to_string(),
         &src.join("ssl.c").display().to_string(),
     ]);
-    write(
-        root,
+    t.file(
         "/usr/share/ca-certificates/mozilla/Test_Root.crt",
         b"-----BEGIN CERTIFICATE-----\n",
-    );
-    link(
-        root,
+    )
+    .link(
         "/etc/ssl/certs/Test_Root.pem",
         "/usr/share/ca-certificates/mozilla/Test_Root.crt",
-    );
-    write(root, "/etc/ssl/certs/ca-certificates.crt", b"bundle");
+    )
+    .file("/etc/ssl/certs/ca-certificates.crt", b"bundle");
 
     let sel = select(
         root,

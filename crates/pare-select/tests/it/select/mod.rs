@@ -65,6 +65,88 @@ fn link(root: &Path, p: &str, target: &str) {
     symlink(target, host).unwrap();
 }
 
+/// A synthetic root filesystem in a temp dir (removed on drop), built up entry by entry.
+struct Root(tempfile::TempDir);
+
+impl Root {
+    fn new() -> Self {
+        Root(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Writes file `p` (an image path), creating its directories.
+    fn file(&self, p: &str, content: &[u8]) -> &Self {
+        write(self.path(), p, content);
+        self
+    }
+
+    /// Writes file `p` with mode `mode`.
+    fn file_mode(&self, p: &str, content: &[u8], mode: u32) -> &Self {
+        self.file(p, content);
+        let host = self.path().join(p.trim_start_matches('/'));
+        fs::set_permissions(host, fs::Permissions::from_mode(mode)).unwrap();
+        self
+    }
+
+    /// Makes `p` a symlink to `target`, creating its directories.
+    fn link(&self, p: &str, target: &str) -> &Self {
+        link(self.path(), p, target);
+        self
+    }
+
+    /// Creates directories (image paths).
+    fn dirs(&self, ps: &[&str]) -> &Self {
+        for p in ps {
+            fs::create_dir_all(self.path().join(p.trim_start_matches('/'))).unwrap();
+        }
+        self
+    }
+
+    /// Copies the files `ps` (image paths) of another root to the same paths here.
+    fn copy_from(&self, from: &Path, ps: &[&str]) -> &Self {
+        for p in ps {
+            let rel = p.trim_start_matches('/');
+            fs::create_dir_all(self.path().join(rel).parent().unwrap()).unwrap();
+            fs::copy(from.join(rel), self.path().join(rel)).unwrap();
+        }
+        self
+    }
+
+    /// Compiles `/usr/lib/x86_64-linux-gnu/libssl.so.3` (a stand-in TLS library) and
+    /// `/usr/bin/tls-client` linked against it; their sources stay in `/src` (`ssl.c`,
+    /// `main.c`). Needs `cc` ([`has_cc`]).
+    fn tls_client(&self) -> &Self {
+        let root = self.path();
+        self.file("/src/ssl.c", b"int ssl(void){return 0;}");
+        self.file(
+            "/src/main.c",
+            b"int ssl(void); int main(void){return ssl();}",
+        );
+        self.dirs(&["/usr/lib/x86_64-linux-gnu", "/usr/bin"]);
+        let src = root.join("src");
+        let libdir = root.join("usr/lib/x86_64-linux-gnu");
+        cc(&[
+            "-shared",
+            "-fPIC",
+            "-o",
+            &libdir.join("libssl.so.3").display().to_string(),
+            &src.join("ssl.c").display().to_string(),
+            "-Wl,-soname,libssl.so.3",
+        ]);
+        cc(&[
+            "-o",
+            &root.join("usr/bin/tls-client").display().to_string(),
+            &src.join("main.c").display().to_string(),
+            &format!("-L{}", libdir.display()),
+            "-l:libssl.so.3",
+        ]);
+        self
+    }
+}
+
 /// Copies the selected entries of `rootfs` into `dest` (files, dirs, symlinks).
 fn materialize(rootfs: &Path, sel: &Selection, dest: &Path) {
     for path in sel.entries.keys() {
