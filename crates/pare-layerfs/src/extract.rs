@@ -36,8 +36,26 @@ pub struct ExtractStats {
     pub bytes: u64,
     /// Whiteouts and opaque-directory markers applied (each removes lower-layer paths).
     pub whiteouts: u64,
-    /// Device nodes, FIFOs and unknown entry types, which are not created.
+    /// Device nodes, FIFOs and unknown entry types that were not created: all of them
+    /// unless [`ExtractOptions::devices`], else those the kernel refuses (`mknod` needs root).
     pub skipped: u64,
+}
+
+/// How [`extract_with`] extracts.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ExtractOptions {
+    /// Also create character and block device nodes and FIFOs, with the numbers, mode and
+    /// (as root) owner their layer stores. Off by default: only a faithful copy of the image
+    /// (`pare squash`) wants device nodes of an untrusted image on the host.
+    pub devices: bool,
+}
+
+impl ExtractOptions {
+    /// Options that also create device nodes and FIFOs.
+    pub fn with_devices() -> Self {
+        ExtractOptions { devices: true }
+    }
 }
 
 fn is_root() -> bool {
@@ -93,6 +111,7 @@ struct DirMeta {
 struct Extractor<'a> {
     root: &'a Path,
     root_user: bool,
+    devices: bool,
     stats: ExtractStats,
     dirs: HashMap<PathBuf, DirMeta>,
 }
@@ -236,7 +255,7 @@ impl Extractor<'_> {
                         );
                         filetime::set_file_mtime(&full, t).map_err(io_err)?;
                     }
-                    Data::None => {
+                    Data::None | Data::Device(_) => {
                         remove_any(&full).map_err(io_err)?;
                         fs::File::create(&full).map_err(io_err)?;
                     }
@@ -297,11 +316,43 @@ impl Extractor<'_> {
                 fs::hard_link(&tpath, &full).map_err(io_err)?;
                 self.stats.hardlinks += 1;
             }
+            Kind::CharDevice | Kind::BlockDevice | Kind::Fifo if self.devices => {
+                if self.device(e, data, &full).map_err(io_err)? {
+                    if self.root_user {
+                        std::os::unix::fs::lchown(&full, Some(clamp(e.uid)), Some(clamp(e.gid)))
+                            .map_err(io_err)?;
+                    }
+                } else {
+                    self.stats.skipped += 1
+                }
+            }
             Kind::CharDevice | Kind::BlockDevice | Kind::Fifo | Kind::Other => {
                 self.stats.skipped += 1
             }
         }
         Ok(())
+    }
+
+    /// Creates device node or FIFO `e` at `full` with the number its layer stores and its
+    /// mode. False when the walk gave no number or the kernel refuses (`mknod` needs root for
+    /// devices).
+    fn device(&mut self, e: &crate::Entry, data: Data<'_, '_>, full: &Path) -> io::Result<bool> {
+        use nix::sys::stat::{Mode, SFlag, mknod};
+        let Data::Device(rdev) = data else {
+            return Ok(false);
+        };
+        let kind = match e.kind {
+            Kind::CharDevice => SFlag::S_IFCHR,
+            Kind::BlockDevice => SFlag::S_IFBLK,
+            _ => SFlag::S_IFIFO,
+        };
+        remove_any(full)?;
+        if mknod(full, kind, Mode::from_bits_truncate(e.mode), rdev).is_err() {
+            return Ok(false);
+        }
+        // mknod applies the umask; the mode is the layer's.
+        fs::set_permissions(full, fs::Permissions::from_mode(e.mode))?;
+        Ok(true)
     }
 
     fn finish(mut self) -> ExtractStats {
@@ -372,6 +423,7 @@ pub fn extract_layer(
     let mut x = Extractor {
         root: &root,
         root_user: is_root(),
+        devices: false,
         stats: ExtractStats::default(),
         dirs: HashMap::new(),
     };
@@ -384,10 +436,20 @@ pub fn extract_layer(
 /// opaque directories applied, modes, owners (when running as root), symlinks, hard links,
 /// xattrs (best effort) and mtimes preserved. Never writes outside `dest`.
 pub fn extract(source: &dyn ImageSource, dest: &Path) -> Result<ExtractStats, LayerFsError> {
+    extract_with(source, dest, &ExtractOptions::default())
+}
+
+/// [`extract`] with options: with [`ExtractOptions::devices`], device nodes and FIFOs too.
+pub fn extract_with(
+    source: &dyn ImageSource,
+    dest: &Path,
+    opts: &ExtractOptions,
+) -> Result<ExtractStats, LayerFsError> {
     let root = check_dest(dest)?;
     let mut x = Extractor {
         root: &root,
         root_user: is_root(),
+        devices: opts.devices,
         stats: ExtractStats::default(),
         dirs: HashMap::new(),
     };

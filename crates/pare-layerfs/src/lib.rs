@@ -26,7 +26,7 @@ mod walk;
 
 use std::path::PathBuf;
 
-pub use extract::{ExtractStats, extract, extract_layer};
+pub use extract::{ExtractOptions, ExtractStats, extract, extract_layer, extract_with};
 pub use index::{Capture, LayerIndex, MAX_ENTRIES, ReadOptions, Record, read_layer};
 pub use merge::{LayerChanges, MergedFs, Node, Supersede, Superseded, read_image};
 pub use pare_source::{ImageSource, LayerContent, SourceError};

@@ -48,21 +48,24 @@ pub enum Event {
     Opaque(String),
 }
 
-/// Access to a regular file's data while walking.
+/// Access to a regular file's data (or a device node's number) while walking.
 pub enum Data<'a, 'b> {
-    /// No data: not a regular file, or the content was already consumed.
+    /// No data: not a regular file nor a device, or the content was already consumed.
     None,
     /// The file's bytes in the layer's tar stream, read in place.
     Tar(&'a mut tar::Entry<'b, Box<dyn Read + Send>>),
     /// The file's host path, inside an overlay2 `diff` directory.
     Path(&'a Path),
+    /// A character or block device's number (`st_rdev`, as `makedev(major, minor)`), 0 for a
+    /// FIFO; it has no bytes to read.
+    Device(u64),
 }
 
 impl Data<'_, '_> {
     /// A reader over the file's bytes, if this entry has data.
     pub fn reader(&mut self) -> io::Result<Option<Box<dyn Read + '_>>> {
         Ok(match self {
-            Data::None => None,
+            Data::None | Data::Device(_) => None,
             Data::Tar(e) => Some(Box::new(&mut **e)),
             Data::Path(p) => Some(Box::new(std::fs::File::open(p)?)),
         })
@@ -265,8 +268,16 @@ fn walk_tar(
                 link,
                 capability,
             };
+            let device = h
+                .device_major()
+                .ok()
+                .flatten()
+                .zip(h.device_minor().ok().flatten());
             let data = if kind == Kind::File {
                 Data::Tar(&mut e)
+            } else if matches!(kind, Kind::CharDevice | Kind::BlockDevice | Kind::Fifo) {
+                let (major, minor) = device.unwrap_or((0, 0));
+                Data::Device(nix::sys::stat::makedev(major.into(), minor.into()))
             } else {
                 Data::None
             };
@@ -375,6 +386,8 @@ fn walk_overlay(
         };
         let data = if kind == Kind::File {
             Data::Path(de.path())
+        } else if matches!(kind, Kind::CharDevice | Kind::BlockDevice | Kind::Fifo) {
+            Data::Device(md.rdev())
         } else {
             Data::None
         };

@@ -19,7 +19,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 use crate::history::{KeepBase, base_layers, squashed_history};
-use crate::rootfs::{all_paths, make_devices, save_layer, selection_of};
+use crate::rootfs::{all_paths, save_layer, selection_of};
 use crate::{PackError, io_err};
 
 /// What to squash, and where to.
@@ -139,8 +139,9 @@ pub fn squash_source(
         .map_err(io_err(std::env::temp_dir()))?;
     let rootfs = work.path().join("rootfs");
     std::fs::create_dir(&rootfs).map_err(io_err(&rootfs))?;
-    pare_layerfs::extract(source, &rootfs).map_err(layers_err)?;
-    make_devices(source, &full, &rootfs)?;
+    // A faithful copy: device nodes and FIFOs too (when root may create them).
+    let with_devices = pare_layerfs::ExtractOptions::with_devices();
+    pare_layerfs::extract_with(source, &rootfs, &with_devices).map_err(layers_err)?;
 
     // The kept base: saved as stored, and its merged view read back from those files.
     let mut stack = Stack::default();

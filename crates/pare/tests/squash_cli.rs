@@ -444,3 +444,50 @@ fn squash_to_and_from_a_registry() {
     );
     assert_same_tree(&src, &back);
 }
+
+/// Device nodes and FIFOs survive a squash (as root, which may create device nodes; a FIFO
+/// needs no privilege).
+#[test]
+fn squash_keeps_device_nodes_and_fifos() {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind, major, minor) in [
+        ("dev/", tar::EntryType::Directory, 0, 0),
+        ("dev/null", tar::EntryType::Char, 1, 3),
+        ("run/", tar::EntryType::Directory, 0, 0),
+        ("run/ctl", tar::EntryType::Fifo, 0, 0),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o666
+        });
+        h.set_size(0);
+        h.set_device_major(major).unwrap();
+        h.set_device_minor(minor).unwrap();
+        b.append_data(&mut h, path, std::io::empty()).unwrap();
+    }
+    let devices = b.into_inner().unwrap();
+    let files = L::new().dir("etc").file("etc/hostname", b"box\n").finish();
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("in");
+    fixture::write_oci_layout(
+        &layout,
+        &Image::new(vec![files, devices]),
+        Compression::Gzip,
+    )
+    .unwrap();
+    let src = format!("oci:{}", layout.display());
+    let out = format!("oci:{}:sq", t.path().join("out").display());
+    run(&["squash", &src, "--output", &out], 0);
+    let squashed = tree(&out);
+    assert!(squashed["run/ctl"].starts_with("Fifo "), "{squashed:?}");
+    if is_root() {
+        assert_same_tree(&src, &out);
+        assert!(
+            squashed["dev/null"].starts_with("CharDevice "),
+            "{squashed:?}"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! `waste` (the merged view's waste accounting).
 
 mod bounds;
+mod devices;
 mod hostile;
 mod overlay;
 mod waste;
