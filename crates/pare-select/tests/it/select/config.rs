@@ -246,7 +246,7 @@ fn traced_inputs_skip_missing_and_pseudo() {
 
 #[test]
 fn distroless_status_d() {
-    let t = tempfile::tempdir().unwrap();
+    let t = Root::new();
     let root = t.path();
     write(root, "/usr/lib/x86_64-linux-gnu/libssl.so.3", b"not elf");
     write(root, "/usr/bin/other", b"x");
@@ -335,7 +335,7 @@ fn entrypoint_script_commands_in_unexercised_branches() {
 
 #[test]
 fn alpine_apk_installed_is_trimmed() {
-    let t = tempfile::tempdir().unwrap();
+    let t = Root::new();
     let root = t.path();
     write(root, "/lib/ld-musl-x86_64.so.1", b"x");
     write(root, "/usr/bin/curl", b"x");
@@ -366,7 +366,7 @@ fn alpine_apk_installed_is_trimmed() {
 fn a_path_created_at_run_time_keeps_its_nearest_existing_parent() {
     // nginx mkdirs /var/lib/nginx/body at start: the trace sees it (found, created), the image
     // does not have it, and the mkdir only works again when /var/lib/nginx is kept.
-    let t = tempfile::tempdir().unwrap();
+    let t = Root::new();
     let root = t.path();
     fs::create_dir_all(root.join("var/lib/nginx")).unwrap();
     fs::create_dir_all(root.join("var/lib/other")).unwrap();
@@ -419,14 +419,7 @@ fn certificates_do_not_pull_in_openssl_perl_scripts() {
         .link("/usr/lib/ssl/openssl.cnf", "/etc/ssl/openssl.cnf")
         .file("/usr/lib/ssl/misc/CA.pl", b"#!/usr/bin/perl\n");
     fs::copy(root.join("usr/bin/tls-client"), root.join("usr/bin/perl")).unwrap();
-    let sel = select(
-        root,
-        &SelectInputs {
-            include_bins: vec!["/usr/bin/tls-client".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let sel = select_bin(root, "/usr/bin/tls-client");
     for p in [
         "/etc/ssl/certs/ca-certificates.crt",
         "/usr/lib/ssl/certs",

@@ -232,14 +232,7 @@ fn origin_runpath_and_rpath() {
     link(&root, "/usr/bin/app", "/opt/app/bin/app-rpath");
 
     for (exe, via) in [("/opt/app/bin/app", "RUNPATH"), ("/usr/bin/app", "RPATH")] {
-        let sel = select(
-            &root,
-            &SelectInputs {
-                include_bins: vec![exe.into()],
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let sel = select_bin(&root, exe);
         let foo = &sel
             .entries
             .get("/opt/app/lib/libfoo.so.1")

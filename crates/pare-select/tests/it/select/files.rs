@@ -27,14 +27,7 @@ fn certificates_follow_tls_libraries() {
     )
     .file("/etc/ssl/certs/ca-certificates.crt", b"bundle");
 
-    let sel = select(
-        root,
-        &SelectInputs {
-            include_bins: vec!["/usr/bin/tls-client".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let sel = select_bin(root, "/usr/bin/tls-client");
     assert!(has(&sel, "/usr/lib/x86_64-linux-gnu/libssl.so.3"));
     for p in [
         "/etc/ssl/certs/ca-certificates.crt",
@@ -48,14 +41,7 @@ fn certificates_follow_tls_libraries() {
         Reason::Certificates { library } if library.ends_with("libssl.so.3"))
     );
 
-    let sel = select(
-        root,
-        &SelectInputs {
-            include_bins: vec!["/usr/bin/plain".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let sel = select_bin(root, "/usr/bin/plain");
     assert!(
         !has(&sel, "/etc/ssl/certs/ca-certificates.crt"),
         "no TLS library, no certificates"
@@ -65,14 +51,7 @@ fn certificates_follow_tls_libraries() {
     let mut go = fs::read(root.join("usr/bin/plain")).unwrap();
     go.extend_from_slice(b"\xff Go buildinf:\x08\x02 ... crypto/tls.(*Conn).Handshake");
     fs::write(root.join("usr/bin/goserver"), &go).unwrap();
-    let sel = select(
-        root,
-        &SelectInputs {
-            include_bins: vec!["/usr/bin/goserver".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let sel = select_bin(root, "/usr/bin/goserver");
     assert!(
         has(&sel, "/etc/ssl/certs/ca-certificates.crt"),
         "Go crypto/tls"
@@ -80,14 +59,7 @@ fn certificates_follow_tls_libraries() {
     let mut go = fs::read(root.join("usr/bin/plain")).unwrap();
     go.extend_from_slice(b"\xff Go buildinf:\x08\x02 ... net/http");
     fs::write(root.join("usr/bin/gonotls"), &go).unwrap();
-    let sel = select(
-        root,
-        &SelectInputs {
-            include_bins: vec!["/usr/bin/gonotls".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let sel = select_bin(root, "/usr/bin/gonotls");
     assert!(
         !has(&sel, "/etc/ssl/certs/ca-certificates.crt"),
         "Go without crypto/tls"
@@ -96,7 +68,7 @@ fn certificates_follow_tls_libraries() {
 
 #[test]
 fn python_pyc_and_py_pairs_and_dist_info() {
-    let t = tempfile::tempdir().unwrap();
+    let t = Root::new();
     let root = t.path();
     let site = "/usr/local/lib/python3.11/site-packages";
     write(root, &format!("{site}/flask/__init__.py"), b"");
@@ -222,7 +194,7 @@ fn python_pyc_and_py_pairs_and_dist_info() {
 
 #[test]
 fn node_package_json() {
-    let t = tempfile::tempdir().unwrap();
+    let t = Root::new();
     let root = t.path();
     write(root, "/app/package.json", b"{}");
     write(root, "/app/src/server.js", b"");
@@ -276,14 +248,7 @@ fn packages(status: &[u8]) -> BTreeSet<String> {
 #[test]
 fn dpkg_status_is_trimmed_to_owners() {
     let Some(root) = bookworm() else { return };
-    let sel = select(
-        &root,
-        &SelectInputs {
-            include_bins: vec!["/usr/bin/bash".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let sel = select_bin(&root, "/usr/bin/bash");
     let status = sel
         .generated
         .get("/var/lib/dpkg/status")

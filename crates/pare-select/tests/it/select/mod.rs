@@ -49,6 +49,15 @@ fn traced(paths: &[&str]) -> pare_select::TracedFiles {
         .collect()
 }
 
+/// The selection of `root` with only `bin` asked for (`--include-bin`).
+fn select_bin(root: &Path, bin: &str) -> Selection {
+    let inputs = SelectInputs {
+        include_bins: vec![bin.into()],
+        ..Default::default()
+    };
+    select(root, &inputs).unwrap()
+}
+
 fn has(sel: &Selection, p: &str) -> bool {
     sel.entries.contains_key(p)
 }
