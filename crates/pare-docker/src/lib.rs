@@ -302,22 +302,6 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// An error and its causes on one line, `outer: inner: …` (for callers that keep a reason
-/// as text).
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(next) = cur {
-        let s = next.to_string();
-        if !out.ends_with(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = next.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,7 +351,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pare-docker-test-{}", std::process::id()));
         let host = format!("unix://{}/no.sock", dir.display());
         let e = Client::connect_with_host(&host, Duration::from_secs(2)).unwrap_err();
-        let text = chain(&e);
+        let text = pare_progress::chain(&e);
         assert!(text.starts_with(&host), "{text}");
         assert!(!text.contains('\n'), "{text}");
     }
@@ -376,6 +360,9 @@ mod tests {
     fn chain_joins_causes_once() {
         let inner = std::io::Error::other("refused");
         let e = ConnectError::Runtime { source: inner };
-        assert_eq!(chain(&e), "tokio runtime for the docker client: refused");
+        assert_eq!(
+            pare_progress::chain(&e),
+            "tokio runtime for the docker client: refused"
+        );
     }
 }

@@ -87,7 +87,7 @@ impl DockerRuntime {
         let client =
             Client::connect_with_host(host, timeout).map_err(|e| RuntimeError::Unavailable {
                 runtime: "docker",
-                reason: pare_docker::chain(&e),
+                reason: pare_progress::chain(&e),
             })?;
         let this = Self {
             client,
