@@ -50,6 +50,10 @@ pub enum ComposeError {
         /// What is wrong, in words, with the YAML path at fault (`the top level is not a
         /// mapping`, `services.web: ports: only TCP ports are supported (53 is not)`).
         message: String,
+        /// The I/O or YAML error behind it (an `env_file` that cannot be read, an `x-pare`
+        /// that does not decode).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The file is not YAML.
     #[error("{file}: not YAML")]

@@ -14,7 +14,7 @@ pub enum ParseError {
         line: usize,
         /// 1-based column where the problem is.
         column: usize,
-        /// What is wrong, on one line.
+        /// What is wrong, in words, on one line (reported as DL1000's message).
         message: String,
     },
 }
@@ -58,7 +58,9 @@ pub enum LintError {
     Config {
         /// The configuration file.
         path: PathBuf,
-        /// What is wrong with it, on one line.
+        /// What is wrong with it, on one line: a rule broken in words, or the YAML parser's
+        /// text with `\r`/`\n` escaped, because it quotes the file's own bytes (an unknown key
+        /// with newlines in it) and must stay one line wherever it is printed.
         message: String,
     },
     /// A flag or `HADOLINT_*` variable has a value pare does not accept (an unknown severity

@@ -62,6 +62,30 @@ fn set_env(env: &mut Vec<String>, kv: String) {
     env.push(kv);
 }
 
+/// Why a service cannot be run: in words, with the cause when reading a file or decoding
+/// YAML failed.
+pub(super) struct Bad {
+    /// What is wrong, with the key at fault.
+    pub(super) message: String,
+    /// The I/O or YAML error behind it.
+    pub(super) source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl From<String> for Bad {
+    fn from(message: String) -> Self {
+        Bad {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for Bad {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
 pub(super) fn convert(
     name: &str,
     svc: SpecService,
@@ -69,7 +93,7 @@ pub(super) fn convert(
     dir: &Path,
     vars: &Vars,
     files: &BTreeMap<(bool, String), PathBuf>,
-) -> Result<Service, String> {
+) -> Result<Service, Bad> {
     let image = svc.image.as_ref().map(ToString::to_string).ok_or(
         "no image: pare runs built images (build the image first, then name it in image:)",
     )?;
@@ -88,13 +112,19 @@ pub(super) fn convert(
                         return Err(format!(
                             "env_file {}: line {line} is not KEY=VALUE",
                             path.display()
-                        ));
+                        )
+                        .into());
                     }
                     for (k, v) in v {
                         set_env(&mut env, format!("{k}={v}"));
                     }
                 }
-                Err(e) if required => return Err(format!("env_file {}: {e}", path.display())),
+                Err(e) if required => {
+                    return Err(Bad {
+                        message: format!("env_file {}", path.display()),
+                        source: Some(e.into()),
+                    });
+                }
                 Err(_) => {}
             }
         }
@@ -105,10 +135,9 @@ pub(super) fn convert(
     let mut published = Vec::new();
     for p in compose_spec::service::ports::into_long_iter(svc.ports) {
         if p.protocol.as_ref().is_some_and(|pr| pr.as_str() != "tcp") {
-            return Err(format!(
-                "ports: only TCP ports are supported ({} is not)",
-                p.target
-            ));
+            return Err(
+                format!("ports: only TCP ports are supported ({} is not)", p.target).into(),
+            );
         }
         published.push(Published {
             host_ip: p.host_ip.map(|ip| ip.to_string()),
@@ -141,10 +170,7 @@ pub(super) fn convert(
                 target: t.common.target.as_path().display().to_string(),
             },
             other => {
-                return Err(format!(
-                    "volumes: {} mounts are not supported",
-                    other.kind()
-                ));
+                return Err(format!("volumes: {} mounts are not supported", other.kind()).into());
             }
         });
     }
@@ -195,7 +221,11 @@ pub(super) fn convert(
                 }
             }
         },
-        Some(_) => return Err("network_mode is not supported (services join networks)".into()),
+        Some(_) => {
+            return Err(Bad::from(
+                "network_mode is not supported (services join networks)",
+            ));
+        }
     }
     let depends_on = match svc.depends_on {
         ShortOrLong::Short(set) => set
@@ -237,8 +267,9 @@ pub(super) fn convert(
         }
     };
     let x_pare = match svc.extensions.iter().find(|(k, _)| k.as_str() == "x-pare") {
-        Some((_, v)) => serde_yaml::from_value::<XPare>(v.clone()).map_err(|e| {
-            format!("x-pare: {e} (keys: probes, includes, excludes, continue-after)")
+        Some((_, v)) => serde_yaml::from_value::<XPare>(v.clone()).map_err(|e| Bad {
+            message: "x-pare (keys: probes, includes, excludes, continue-after)".into(),
+            source: Some(e.into()),
         })?,
         None => XPare::default(),
     };
@@ -247,7 +278,8 @@ pub(super) fn convert(
             return Err(format!(
                 "{}: unknown pare extension (did you mean x-pare?)",
                 k.as_str()
-            ));
+            )
+            .into());
         }
     }
     Ok(Service {

@@ -89,6 +89,7 @@ impl Project {
         let invalid = |message: String| ComposeError::Invalid {
             file: file.to_path_buf(),
             message,
+            source: None,
         };
         let mut doc: Value =
             serde_yaml::from_str(text).map_err(|source| ComposeError::NotYaml {
@@ -224,8 +225,13 @@ impl Project {
                 inactive.push(name);
                 continue;
             }
-            let s = convert(&name, svc, svc_profiles, dir, vars, &files)
-                .map_err(|m| invalid(format!("services.{name}: {m}")))?;
+            let s = convert(&name, svc, svc_profiles, dir, vars, &files).map_err(|bad| {
+                ComposeError::Invalid {
+                    file: file.to_path_buf(),
+                    message: format!("services.{name}: {}", bad.message),
+                    source: bad.source,
+                }
+            })?;
             services.insert(name, s);
         }
         // Every dependency must be a defined, active service.
