@@ -11,6 +11,7 @@
 mod capture;
 pub mod ci;
 mod dockerfile;
+mod duplicates;
 pub mod fit;
 mod packages;
 pub mod render;
@@ -25,6 +26,7 @@ use serde::Serialize;
 
 pub use ci::{CiRules, RuleOutcome, RuleStatus};
 pub use dockerfile::{clean_created_by, dockerfile_from_history};
+pub use duplicates::MAX_DUPLICATE_PATHS;
 pub use packages::{OsInfo, Package, Packages};
 pub use surface::{EnvSecret, ModeFinding, PathSecret, Surface, ToolFinding, env_secret_reason};
 
@@ -224,10 +226,25 @@ pub struct Duplicate {
     pub size: u64,
     /// xxh3-64 of the content, hex.
     pub hash: String,
-    /// The paths of the copies, sorted.
+    /// The paths of the copies, sorted; at most [`MAX_DUPLICATE_PATHS`] of them.
     pub paths: Vec<ImagePath>,
-    /// `size * (paths - 1)`.
+    /// Copies not listed in `paths` (beyond [`MAX_DUPLICATE_PATHS`]); absent from the JSON
+    /// when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub paths_omitted: u64,
+    /// `size * (copies - 1)`, where copies = `paths.len() + paths_omitted`.
     pub wasted_bytes: u64,
+}
+
+impl Duplicate {
+    /// Number of copies: the listed paths and the omitted ones.
+    pub fn copies(&self) -> u64 {
+        self.paths.len() as u64 + self.paths_omitted
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Analyzes an image: one streaming pass over all layers, then the report.
@@ -326,12 +343,11 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
     });
     wasted_files.truncate(opts.top);
 
-    // Largest files (a bounded heap), directory totals, duplicates (sorted by size and hash).
+    // Largest files (a bounded heap) and directory totals.
     let mut heap: std::collections::BinaryHeap<
         std::cmp::Reverse<(u64, std::cmp::Reverse<&str>, u16)>,
     > = std::collections::BinaryHeap::with_capacity(opts.top + 1);
     let mut dirs: HashMap<&str, (u64, u64)> = HashMap::new();
-    let mut hashed: Vec<(u64, u64, &str)> = Vec::new();
     for (path, node) in fs.iter() {
         if node.kind != Kind::File {
             continue;
@@ -353,9 +369,6 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
             let e = dirs.entry(p).or_default();
             e.0 += size;
             e.1 += 1;
-        }
-        if let (Some(h), true) = (node.hash, size > 0) {
-            hashed.push((size, h, path));
         }
     }
     let files: Vec<FileStat> = heap
@@ -379,30 +392,7 @@ fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Repo
         .collect();
     largest_dirs.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
     largest_dirs.truncate(opts.top);
-    hashed.sort_unstable();
-    let mut duplicates: Vec<Duplicate> = Vec::new();
-    let mut duplicate_bytes = 0;
-    for group in hashed.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
-        if group.len() < 2 {
-            continue;
-        }
-        let (size, h, _) = group[0];
-        let wasted = size * (group.len() as u64 - 1);
-        duplicate_bytes += wasted;
-        duplicates.push(Duplicate {
-            size,
-            hash: format!("{h:016x}"),
-            paths: group.iter().map(|g| ImagePath::from_rel(g.2)).collect(),
-            wasted_bytes: wasted,
-        });
-    }
-    drop(hashed);
-    duplicates.sort_by(|a, b| {
-        b.wasted_bytes
-            .cmp(&a.wasted_bytes)
-            .then_with(|| a.paths.cmp(&b.paths))
-    });
-    duplicates.truncate(opts.top);
+    let (duplicates, duplicate_bytes) = duplicates::duplicates(fs, opts.top);
 
     let surface = surface::scan(source, fs);
     let (os, packages) = packages::collect(fs);

@@ -284,12 +284,12 @@ pub fn table(report: &Report, color: bool, width: usize) -> String {
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", ");
-            if d.paths.len() > 3 {
-                let _ = write!(paths, ", … ({} more)", d.paths.len() - 3);
+            if d.copies() > 3 {
+                let _ = write!(paths, ", … ({} more)", d.copies() - 3);
             }
             t.row(vec![
                 C::right(human_bytes(d.size)),
-                C::right(d.paths.len()),
+                C::right(d.copies()),
                 C::left(paths),
             ]);
         }

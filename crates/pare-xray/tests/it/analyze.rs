@@ -311,6 +311,62 @@ fn duplicates_by_content() {
 }
 
 #[test]
+fn a_huge_duplicate_group_lists_its_first_paths_and_counts_the_rest() {
+    let max = pare_xray::MAX_DUPLICATE_PATHS;
+    let n = max + 5;
+    let mut l = L::new();
+    for i in 0..n {
+        l = l.file(&format!("f/{i:05}"), b"same");
+    }
+    // Two smaller groups tying on wasted bytes: the first path orders them.
+    l = l.file("z/b1", b"other").file("z/b2", b"other");
+    l = l.file("y/a1", b"third").file("y/a2", b"third");
+    let r = report(&MemSource::with_history(vec![l.finish()], &["ADD x /"]));
+    let big = &r.duplicates[0];
+    assert_eq!(big.paths.len(), max);
+    assert_eq!(big.paths_omitted, 5);
+    assert_eq!(big.copies(), n as u64);
+    assert_eq!(big.paths[0], "/f/00000");
+    assert_eq!(big.paths[max - 1].as_str(), format!("/f/{:05}", max - 1));
+    assert_eq!(big.wasted_bytes, 4 * (n as u64 - 1));
+    let rest: Vec<_> = r.duplicates[1..]
+        .iter()
+        .map(|d| d.paths[0].as_str())
+        .collect();
+    assert_eq!(rest, vec!["/y/a1", "/z/b1"]);
+    assert_eq!(r.duplicate_bytes, 4 * (n as u64 - 1) + 5 + 5);
+    let v: serde_json::Value = serde_json::from_str(&pare_xray::render::json(&r)).unwrap();
+    assert_eq!(v["duplicates"][0]["paths_omitted"], 5);
+    // Listed in full: no `paths_omitted` field, as before the cap.
+    assert!(v["duplicates"][1].get("paths_omitted").is_none());
+    let table = pare_xray::render::table(&r, false, 120);
+    assert!(table.contains(&format!("({} more)", n - 3)), "{table}");
+}
+
+#[test]
+fn the_top_setting_bounds_duplicates_with_ties_ordered_by_path() {
+    let layers = vec![
+        L::new()
+            .file("c/1", b"cc")
+            .file("c/2", b"cc")
+            .file("a/1", b"aa")
+            .file("a/2", b"aa")
+            .file("b/1", b"bb")
+            .file("b/2", b"bb")
+            .finish(),
+    ];
+    let src = MemSource::with_history(layers, &["ADD x /"]);
+    let opts = pare_xray::Options {
+        top: 2,
+        ..Default::default()
+    };
+    let r = pare_xray::analyze(&src, &opts).unwrap();
+    let firsts: Vec<_> = r.duplicates.iter().map(|d| d.paths[0].as_str()).collect();
+    assert_eq!(firsts, vec!["/a/1", "/b/1"]);
+    assert_eq!(r.duplicate_bytes, 6);
+}
+
+#[test]
 fn json_has_the_documented_top_level_fields() {
     let r = report(&MemSource::with_history(
         vec![L::new().file("x", b"12345").finish()],
