@@ -14,6 +14,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use crate::model::{Image, Mark, View, Waste};
+use crate::tree::ROOT;
 
 /// Narrowest terminal, in columns, the explorer draws in.
 pub const MIN_WIDTH: u16 = 60;
@@ -28,7 +29,7 @@ enum Focus {
 
 /// One visible line of the tree pane.
 struct Row {
-    path: Box<str>,
+    id: u32,
     depth: usize,
     dir: bool,
 }
@@ -41,7 +42,10 @@ pub struct App {
     aggregated: bool,
     focus: Focus,
     view: View,
+    /// Expanded directories by path, kept while the selected layer changes.
     expanded: HashSet<Box<str>>,
+    /// The same directories as nodes of the current view.
+    open: HashSet<u32>,
     cursor: usize,
     scroll: usize,
     /// Marks shown (bits of [`Mark::bit`]).
@@ -82,10 +86,6 @@ fn follow(cursor: usize, scroll: &mut usize, h: usize) {
     }
 }
 
-fn name_of(p: &str) -> &str {
-    p.rsplit('/').next().unwrap_or(p)
-}
-
 const HELP: &[(&str, &str)] = &[
     ("Tab", "switch between layers and files"),
     ("↑ ↓ j k PgUp PgDn Home End", "move"),
@@ -113,6 +113,7 @@ impl App {
             focus: Focus::Layers,
             view,
             expanded,
+            open: HashSet::from([ROOT]),
             cursor: 0,
             scroll: 0,
             show: 0b1111,
@@ -134,20 +135,36 @@ impl App {
 
     fn reload(&mut self) {
         self.view = self.image.view(self.layer, self.aggregated);
+        self.open = self
+            .expanded
+            .iter()
+            .filter_map(|p| self.view.find(p))
+            .collect();
         self.cursor = 0;
         self.scroll = 0;
     }
 
-    fn visible(&self, path: &str) -> bool {
-        if let Some(d) = self.view.dirs.get(path) {
-            if self.view.is_dir(path) {
+    fn visible(&self, id: u32) -> bool {
+        if let Some(d) = self.view.dir(id) {
+            if self.view.is_dir(id) {
                 return d.marks & self.show != 0;
             }
         }
         self.view
-            .entries
-            .get(path)
+            .entry(id)
             .is_some_and(|e| e.mark.bit() & self.show != 0)
+    }
+
+    /// Expands or collapses the directory `id`.
+    fn set_open(&mut self, id: u32, open: bool) {
+        let path: Box<str> = self.view.path(id).into();
+        if open {
+            self.open.insert(id);
+            self.expanded.insert(path);
+        } else {
+            self.open.remove(&id);
+            self.expanded.remove(&path);
+        }
     }
 
     /// The tree pane's lines: expanded directories' children, filtered by mark; or, while
@@ -156,10 +173,13 @@ impl App {
         let mut out = Vec::new();
         if let Some(q) = self.search.as_deref().filter(|q| !q.is_empty()) {
             let q = q.to_lowercase();
-            for (p, e) in &self.view.entries {
+            for (p, id) in self.view.entries() {
+                let Some(e) = self.view.entry(id) else {
+                    continue;
+                };
                 if e.mark.bit() & self.show != 0 && p.to_lowercase().contains(&q) {
                     out.push(Row {
-                        path: p.clone(),
+                        id,
                         depth: 0,
                         dir: e.kind == Kind::Dir,
                     });
@@ -167,30 +187,22 @@ impl App {
             }
             return out;
         }
-        // Depth-first through the expanded directories (a stack of paths still to show).
-        let mut tmp: Vec<(Box<str>, usize)> = Vec::new();
-        if let Some(kids) = self.view.children.get("") {
-            for k in kids.iter().rev() {
-                tmp.push((k.clone(), 0));
-            }
+        // Depth-first through the expanded directories (a stack of nodes still to show).
+        let mut tmp: Vec<(u32, usize)> = Vec::new();
+        for &k in self.view.children(ROOT).iter().rev() {
+            tmp.push((k, 0));
         }
-        while let Some((p, depth)) = tmp.pop() {
-            if !self.visible(&p) {
+        while let Some((id, depth)) = tmp.pop() {
+            if !self.visible(id) {
                 continue;
             }
-            let dir = self.view.is_dir(&p);
-            if dir && self.expanded.contains(&p) {
-                if let Some(kids) = self.view.children.get(&p) {
-                    for k in kids.iter().rev() {
-                        tmp.push((k.clone(), depth + 1));
-                    }
+            let dir = self.view.is_dir(id);
+            if dir && self.open.contains(&id) {
+                for &k in self.view.children(id).iter().rev() {
+                    tmp.push((k, depth + 1));
                 }
             }
-            out.push(Row {
-                path: p,
-                depth,
-                dir,
-            });
+            out.push(Row { id, depth, dir });
         }
         out
     }
@@ -277,11 +289,15 @@ impl App {
                 self.scroll = 0;
             }
             KeyCode::Char('e') => {
-                self.expanded.extend(self.view.children.keys().cloned());
+                let all: Vec<u32> = self.view.parents().collect();
+                for id in all {
+                    self.set_open(id, true);
+                }
             }
             KeyCode::Char('c') => {
                 self.expanded.clear();
                 self.expanded.insert("".into());
+                self.open = HashSet::from([ROOT]);
                 self.cursor = 0;
                 self.scroll = 0;
             }
@@ -316,20 +332,17 @@ impl App {
             KeyCode::End => self.cursor = n.saturating_sub(1),
             KeyCode::Enter | KeyCode::Char(' ') | KeyCode::Right | KeyCode::Char('l') => {
                 if let Some(r) = rows.get(self.cursor).filter(|r| r.dir) {
-                    if self.expanded.contains(&r.path) && code != KeyCode::Right {
-                        self.expanded.remove(&r.path);
-                    } else {
-                        self.expanded.insert(r.path.clone());
-                    }
+                    let open = self.open.contains(&r.id) && code != KeyCode::Right;
+                    self.set_open(r.id, !open);
                 }
             }
             KeyCode::Left | KeyCode::Char('h') => {
                 if let Some(r) = rows.get(self.cursor) {
-                    if r.dir && self.expanded.contains(&r.path) {
-                        self.expanded.remove(&r.path);
+                    if r.dir && self.open.contains(&r.id) {
+                        self.set_open(r.id, false);
                     } else {
-                        let par = r.path.rfind('/').map(|i| &r.path[..i]).unwrap_or("");
-                        if let Some(i) = rows.iter().position(|x| &*x.path == par) {
+                        let par = self.view.parent(r.id).unwrap_or(ROOT);
+                        if let Some(i) = rows.iter().position(|x| x.id == par) {
                             self.cursor = i;
                         } else {
                             self.focus = Focus::Layers;
@@ -442,10 +455,10 @@ impl App {
             .skip(self.scroll)
             .take(h)
             .map(|(i, r)| {
-                let e = self.view.entries.get(&r.path);
+                let e = self.view.entry(r.id);
                 let mark = e.map(|e| e.mark).unwrap_or(Mark::Unchanged);
                 let size = if r.dir {
-                    self.view.dirs.get(&r.path).map_or(0, |d| d.size)
+                    self.view.dir(r.id).map_or(0, |d| d.size)
                 } else {
                     e.map_or(0, |e| e.size)
                 };
@@ -454,7 +467,7 @@ impl App {
                     None => format!("{:>16}", ""),
                 };
                 let icon = if r.dir {
-                    if self.expanded.contains(&r.path) {
+                    if self.open.contains(&r.id) {
                         "▾ "
                     } else {
                         "▸ "
@@ -463,9 +476,9 @@ impl App {
                     "  "
                 };
                 let name = if self.search.as_deref().is_some_and(|q| !q.is_empty()) {
-                    format!("/{}", r.path)
+                    format!("/{}", self.view.path(r.id))
                 } else {
-                    name_of(&r.path).to_string()
+                    self.view.name(r.id).to_string()
                 };
                 let mut text = format!(
                     "{} {meta} {:>9}  {}{icon}{}",
@@ -474,7 +487,7 @@ impl App {
                     "  ".repeat(r.depth),
                     printable(&name)
                 );
-                if let Some(l) = e.and_then(|e| e.link.as_deref()) {
+                if let Some(l) = e.and_then(|e| e.link) {
                     text.push_str(" → ");
                     text.push_str(&printable(l));
                 }

@@ -11,6 +11,7 @@
 
 mod app;
 mod model;
+mod tree;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -25,7 +26,8 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
 pub use app::{App, MIN_HEIGHT, MIN_WIDTH};
-pub use model::{Entry, Image, LayerInfo, Mark, TuiError, View, Waste};
+pub use model::{DirInfo, Entry, Image, LayerInfo, Mark, TuiError, Waste};
+pub use tree::View;
 
 /// Options of the explorer.
 #[derive(Debug, Clone, Default)]

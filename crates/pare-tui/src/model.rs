@@ -2,11 +2,13 @@
 //! and, built on demand for the selected layer only, the tree view of that layer or of all
 //! layers up to it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use pare_image::ImagePath;
-use pare_layerfs::{Kind, LayerIndex, MergedFs, ReadOptions, Record, read_layer};
+use pare_layerfs::{Kind, LayerIndex, MergedFs, ReadOptions, read_layer};
 use pare_source::ImageSource;
+
+pub use crate::tree::View;
 
 /// How a path fares in the selected layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +55,7 @@ pub struct Image {
     pub name: String,
     /// One entry per layer, base layer first.
     pub layers: Vec<LayerInfo>,
-    indexes: Vec<LayerIndex>,
+    indexes: Arc<[LayerIndex]>,
 }
 
 /// Errors from reading an image for the explorer.
@@ -157,7 +159,7 @@ impl Image {
         Ok(Image {
             name: img.name.clone(),
             layers,
-            indexes,
+            indexes: indexes.into(),
         })
     }
 
@@ -177,7 +179,7 @@ impl Image {
         Image {
             name: name.to_string(),
             layers,
-            indexes,
+            indexes: indexes.into(),
         }
     }
 
@@ -210,75 +212,13 @@ impl Image {
 
     /// The tree of layer `layer` alone, or (`aggregated`) of all layers up to it.
     pub fn view(&self, layer: usize, aggregated: bool) -> View {
-        let lower = self.merged(layer);
-        let Some(idx) = self.indexes.get(layer) else {
-            return View::default();
-        };
-        let mut entries: BTreeMap<Box<str>, Entry> = BTreeMap::new();
-        let entry = |r: &Record, mark| Entry {
-            kind: r.kind,
-            size: r.size,
-            mode: r.mode,
-            uid: r.uid,
-            gid: r.gid,
-            link: r.link.clone(),
-            mark,
-        };
-        // What this layer removes: whiteouts (with everything beneath) and what opaque
-        // directories hide. One pass over the lower view, looking up each path's ancestors.
-        let whiteouts: std::collections::HashSet<&str> =
-            idx.whiteouts.iter().map(|w| &**w).collect();
-        let opaques: std::collections::HashSet<&str> = idx.opaques.iter().map(|o| &**o).collect();
-        let mut removed: Vec<(Box<str>, Entry)> = Vec::new();
-        if !whiteouts.is_empty() || !opaques.is_empty() {
-            for (q, n) in lower.iter() {
-                let mut gone = whiteouts.contains(q);
-                let mut a = q;
-                while !gone && !a.is_empty() {
-                    a = parent(a);
-                    gone = whiteouts.contains(a) || opaques.contains(a);
-                }
-                if gone {
-                    removed.push((q.into(), Entry::from_node(n, Mark::Removed)));
-                }
-            }
-        }
-        if aggregated {
-            let mut upper = lower;
-            let changed: HashMap<&str, bool> = idx
-                .records
-                .iter()
-                .map(|r| (&*r.path, upper.get(&r.path).is_some()))
-                .collect();
-            upper.apply(clone_index(idx));
-            for (p, n) in upper.iter() {
-                let mark = match changed.get(p) {
-                    Some(true) => Mark::Modified,
-                    Some(false) => Mark::Added,
-                    None => Mark::Unchanged,
-                };
-                entries.insert(p.into(), Entry::from_node(n, mark));
-            }
-        } else {
-            for r in &idx.records {
-                let mark = if lower.get(&r.path).is_some() {
-                    Mark::Modified
-                } else {
-                    Mark::Added
-                };
-                entries.insert(r.path.clone(), entry(r, mark));
-            }
-        }
-        for (p, e) in removed {
-            entries.entry(p).or_insert(e);
-        }
-        View::new(entries)
+        View::build(self.indexes.clone(), layer, aggregated)
     }
 }
 
-/// One path of a view.
-#[derive(Debug, Clone)]
-pub struct Entry {
+/// One path of a view, borrowed from the layer's record.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
     /// Kind of the entry.
     pub kind: Kind,
     /// Regular-file size in bytes (0 for other kinds).
@@ -290,23 +230,9 @@ pub struct Entry {
     /// Owner group id.
     pub gid: u32,
     /// Symlink target as stored, or the path a hard link points to.
-    pub link: Option<Box<str>>,
+    pub link: Option<&'a str>,
     /// How the selected layer changed this path.
     pub mark: Mark,
-}
-
-impl Entry {
-    fn from_node(n: &pare_layerfs::Node, mark: Mark) -> Entry {
-        Entry {
-            kind: n.kind,
-            size: n.size,
-            mode: n.mode,
-            uid: n.uid,
-            gid: n.gid,
-            link: n.link.clone(),
-            mark,
-        }
-    }
 }
 
 /// A wasted file copy.
@@ -325,83 +251,8 @@ pub struct Waste {
 /// Per directory: bytes of files beneath, and which marks occur beneath.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DirInfo {
+    /// Bytes of the regular files beneath (removed ones weigh nothing).
     pub size: u64,
+    /// The marks beneath, as bits: added 1, modified 2, removed 4, unchanged 8.
     pub marks: u8,
-}
-
-/// The tree of one layer selection: entries by path, each directory's children, sizes and
-/// marks. Directories a layer lists only implicitly (a file without its parent entry) exist here.
-#[derive(Debug, Default)]
-pub struct View {
-    /// Every path of the view (normalized, no leading `/`), removed paths included.
-    pub entries: BTreeMap<Box<str>, Entry>,
-    /// Children's paths of each directory (`""` is the root), sorted; includes directories only
-    /// implied by a path beneath them.
-    pub children: HashMap<Box<str>, Vec<Box<str>>>,
-    /// Size and marks beneath each directory, keyed like `children`.
-    pub dirs: HashMap<Box<str>, DirInfo>,
-}
-
-fn parent(p: &str) -> &str {
-    p.rfind('/').map(|i| &p[..i]).unwrap_or("")
-}
-
-impl View {
-    fn new(entries: BTreeMap<Box<str>, Entry>) -> View {
-        let mut children: HashMap<Box<str>, Vec<Box<str>>> = HashMap::new();
-        let mut dirs: HashMap<Box<str>, DirInfo> = HashMap::new();
-        let mut linked: std::collections::HashSet<Box<str>> = std::collections::HashSet::new();
-        dirs.insert("".into(), DirInfo::default());
-        for (p, e) in &entries {
-            // Directory sizes count what is there: removed files show, but weigh nothing.
-            let size = if e.kind == Kind::File && e.mark != Mark::Removed {
-                e.size
-            } else {
-                0
-            };
-            let bit = e.mark.bit();
-            if e.kind == Kind::Dir {
-                dirs.entry(p.clone()).or_default();
-            }
-            // Every ancestor sums the bytes and marks; a path not linked to its parent yet (the
-            // entry itself, or an implicit parent directory) is linked once.
-            // Keys are allocated only when a directory or link is new: one lookup otherwise.
-            let mut node: &str = p;
-            loop {
-                let par = parent(node);
-                let d = match dirs.get_mut(par) {
-                    Some(d) => d,
-                    None => dirs.entry(par.into()).or_default(),
-                };
-                d.size += size;
-                d.marks |= bit;
-                if !linked.contains(node) {
-                    linked.insert(node.into());
-                    match children.get_mut(par) {
-                        Some(v) => v.push(node.into()),
-                        None => {
-                            children.insert(par.into(), vec![node.into()]);
-                        }
-                    }
-                }
-                if par.is_empty() {
-                    break;
-                }
-                node = par;
-            }
-        }
-        for v in children.values_mut() {
-            v.sort_unstable();
-        }
-        View {
-            entries,
-            children,
-            dirs,
-        }
-    }
-
-    /// True when `p` has children in this view or its entry is a directory.
-    pub fn is_dir(&self, p: &str) -> bool {
-        self.children.contains_key(p) || self.entries.get(p).is_some_and(|e| e.kind == Kind::Dir)
-    }
 }
