@@ -28,6 +28,8 @@ pub struct Node {
     pub hash: Option<u64>,
     /// Carries a `security.capability` xattr (file capabilities, like a setuid bit).
     pub capability: bool,
+    /// The shared data of a regular file some hard link names too; `NO_UNIT` for a file
+    /// that is its data's only name (most files: they need no unit) and for other kinds.
     unit: u32,
 }
 
@@ -95,7 +97,8 @@ impl Nodes {
     }
 }
 
-/// A stored copy of file data; hard links share one.
+/// A stored copy of file data that hard links share (made when the first link to a file is
+/// applied; a file with one name needs none).
 #[derive(Debug, Clone)]
 struct Unit {
     size: u64,
@@ -158,6 +161,8 @@ pub struct LayerChanges {
 pub struct MergedFs {
     nodes: Nodes,
     units: Vec<Unit>,
+    /// Bytes of the visible regular files without a unit.
+    single_bytes: u64,
     /// One entry per applied layer.
     pub layers: Vec<LayerChanges>,
     /// Every superseded file copy (regular files and hard links), in the order it happened.
@@ -213,11 +218,13 @@ impl MergedFs {
 
     /// Bytes of the visible files, each stored copy counted once (hard links share).
     pub fn final_size(&self) -> u64 {
-        self.units
-            .iter()
-            .filter(|u| u.alive > 0)
-            .map(|u| u.size)
-            .sum()
+        self.single_bytes
+            + self
+                .units
+                .iter()
+                .filter(|u| u.alive > 0)
+                .map(|u| u.size)
+                .sum::<u64>()
     }
 
     /// Whether the visible node at `path` shares its data with an earlier-seen path (a hard
@@ -231,7 +238,14 @@ impl MergedFs {
             self.captured.remove(&path);
         }
         let mut wasted = 0;
-        if let Some(u) = self.units.get_mut(node.unit as usize) {
+        if node.kind == Kind::File && node.unit == NO_UNIT {
+            // The only name of its data.
+            self.single_bytes -= node.size;
+            wasted = node.size;
+            if let Some(lc) = self.layers.get_mut(usize::from(node.layer)) {
+                lc.wasted_bytes += wasted;
+            }
+        } else if let Some(u) = self.units.get_mut(node.unit as usize) {
             u.alive = u.alive.saturating_sub(1);
             if u.alive == 0 {
                 wasted = u.size;
@@ -250,6 +264,27 @@ impl MergedFs {
                 how,
             });
         }
+    }
+
+    /// The unit of the data at `path`, which a hard link is about to share: a regular file
+    /// with no unit yet gets one now. `NO_UNIT` when there is no file data there.
+    fn share(&mut self, path: &str) -> u32 {
+        let Some(&slot) = self.nodes.map.get(path) else {
+            return NO_UNIT;
+        };
+        let Some(Some(node)) = self.nodes.slots.get_mut(slot as usize) else {
+            return NO_UNIT;
+        };
+        if node.unit == NO_UNIT && node.kind == Kind::File {
+            self.single_bytes -= node.size;
+            node.unit = u32::try_from(self.units.len()).unwrap_or(NO_UNIT);
+            self.units.push(Unit {
+                size: node.size,
+                layer: node.layer,
+                alive: 1,
+            });
+        }
+        node.unit
     }
 
     /// Removes `path`'s descendants (and `path` itself when `with_self`), returning how many
@@ -374,20 +409,11 @@ impl MergedFs {
             }
             let unit = match rec.kind {
                 Kind::File => {
-                    self.units.push(Unit {
-                        size: rec.size,
-                        layer: l,
-                        alive: 1,
-                    });
-                    u32::try_from(self.units.len() - 1).unwrap_or(NO_UNIT)
+                    self.single_bytes += rec.size;
+                    NO_UNIT
                 }
                 Kind::Hardlink => {
-                    let target = rec
-                        .link
-                        .as_deref()
-                        .and_then(|t| self.nodes.get(t))
-                        .map(|n| n.unit)
-                        .unwrap_or(NO_UNIT);
+                    let target = rec.link.as_deref().map_or(NO_UNIT, |t| self.share(t));
                     if let Some(u) = self.units.get_mut(target as usize) {
                         u.alive += 1;
                     }
