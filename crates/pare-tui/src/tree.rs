@@ -339,7 +339,7 @@ impl View {
         let mut sub: Vec<DirInfo> = vec![DirInfo::default(); self.nodes.len()];
         self.nodes[ROOT as usize].flags |= IN_VIEW;
         for id in (1..self.nodes.len()).rev() {
-            let n = self.nodes[id as usize];
+            let n = self.nodes[id];
             let mut info = sub[id];
             if n.flags & SHOWN != 0 {
                 let r = self.record(id as u32);

@@ -56,7 +56,7 @@ pub(crate) fn duplicates(fs: &MergedFs, top: usize) -> (Vec<Duplicate>, u64) {
     }
     // Keep the groups that can be listed: those saving at least as much as the `top`-th
     // (its ties included, which the first paths below order).
-    groups.sort_unstable_by(|a, b| b.wasted.cmp(&a.wasted));
+    groups.sort_unstable_by_key(|g| std::cmp::Reverse(g.wasted));
     if let Some(cut) = groups.get(top - 1).map(|g| g.wasted) {
         groups.retain(|g| g.wasted >= cut);
     }
