@@ -167,5 +167,7 @@ pub(crate) fn read_layer_counted(
         }
         Ok(())
     })?;
+    // The vector doubled as it grew: give back the unused half before the merge holds it.
+    idx.records.shrink_to_fit();
     Ok(idx)
 }

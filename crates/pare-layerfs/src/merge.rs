@@ -337,13 +337,14 @@ impl MergedFs {
             self.layers[li].deleted_bytes += b;
         }
         let mut captured: HashMap<usize, Box<[u8]>> = idx.captured.into_iter().collect();
-        // The records are taken from the back of a reversed list, which is shrunk as it
-        // empties: the layer's records and the merged view it fills are not both held whole.
+        // The records are taken from the back of a reversed list, which is shrunk each time a
+        // quarter of it has gone: the layer's records and the merged view they fill are not
+        // both held whole (with a shrink at half, a one-layer image peaked mid-way).
         let mut records = idx.records;
         records.reverse();
         let mut next = 0usize;
         while let Some(rec) = records.pop() {
-            if records.capacity() > 4096 && records.len() < records.capacity() / 2 {
+            if records.capacity() > 4096 && records.len() < records.capacity() / 4 * 3 {
                 records.shrink_to_fit();
             }
             let i = next;
