@@ -336,32 +336,36 @@ impl View {
     /// Marks what is in view and sums sizes and marks beneath each directory (backward: a
     /// parent's number is below its children's).
     fn summarize(&mut self) {
-        let mut sub: Vec<DirInfo> = vec![DirInfo::default(); self.nodes.len()];
+        // Totals are kept for directories only: a node's are complete when the backward walk
+        // reaches it, its children having come first.
+        let mut dirs: HashMap<u32, DirInfo> = HashMap::new();
         self.nodes[ROOT as usize].flags |= IN_VIEW;
-        for id in (1..self.nodes.len()).rev() {
-            let n = self.nodes[id];
-            let mut info = sub[id];
+        for id in (1..self.nodes.len() as u32).rev() {
+            let n = self.nodes[id as usize];
+            let mut info = if n.flags & PARENT != 0 {
+                dirs.get(&id).copied().unwrap_or_default()
+            } else {
+                DirInfo::default()
+            };
             if n.flags & SHOWN != 0 {
-                let r = self.record(id as u32);
+                let r = self.record(id);
                 if r.is_some_and(|r| r.kind == Kind::File) && n.mark != Mark::Removed {
                     info.size += r.map_or(0, |r| r.size);
                 }
                 info.marks |= n.mark.bit();
             }
-            let in_view = n.flags & (SHOWN | PARENT) != 0;
-            if in_view {
-                self.nodes[id].flags |= IN_VIEW;
-                let p = n.parent as usize;
-                self.nodes[p].flags |= PARENT;
-                sub[p].size += info.size;
-                sub[p].marks |= info.marks;
+            if n.flags & (SHOWN | PARENT) != 0 {
+                self.nodes[id as usize].flags |= IN_VIEW;
+                self.nodes[n.parent as usize].flags |= PARENT;
+                let d = dirs.entry(n.parent).or_default();
+                d.size += info.size;
+                d.marks |= info.marks;
+            }
+            if n.flags & PARENT == 0 && self.is_dir(id) {
+                dirs.insert(id, DirInfo::default()); // an empty directory
             }
         }
-        for (id, info) in sub.into_iter().enumerate() {
-            if self.is_dir(id as u32) {
-                self.dirs.insert(id as u32, info);
-            }
-        }
+        self.dirs = dirs;
     }
 
     /// True when `id` has children in this view or its entry is a directory.
