@@ -173,11 +173,16 @@ impl App {
         let mut out = Vec::new();
         if let Some(q) = self.search.as_deref().filter(|q| !q.is_empty()) {
             let q = q.to_lowercase();
-            for (p, id) in self.view.entries() {
+            let mut p = String::new();
+            for &id in self.view.entries().iter() {
                 let Some(e) = self.view.entry(id) else {
                     continue;
                 };
-                if e.mark.bit() & self.show != 0 && p.to_lowercase().contains(&q) {
+                if e.mark.bit() & self.show == 0 {
+                    continue;
+                }
+                self.view.path_into(id, &mut p);
+                if p.to_lowercase().contains(&q) {
                     out.push(Row {
                         id,
                         depth: 0,

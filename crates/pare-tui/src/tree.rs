@@ -58,6 +58,8 @@ pub struct View {
     table: Vec<u32>,
     dirs: HashMap<u32, DirInfo>,
     children: RefCell<HashMap<u32, Arc<[u32]>>>,
+    /// The shown entries in path order, once a search asked for them.
+    order: RefCell<Option<Arc<[u32]>>>,
     /// While building: the record (layer, index) each path the selected layer removes had.
     removed: HashMap<u32, (u16, u32)>,
 }
@@ -81,6 +83,7 @@ impl View {
             table: vec![NONE; 1024],
             dirs: HashMap::new(),
             children: RefCell::new(HashMap::new()),
+            order: RefCell::new(None),
             removed: HashMap::new(),
         };
         v.nodes.push(Node {
@@ -431,23 +434,41 @@ impl View {
 
     /// The normalized path of `id` (no leading `/`; `""` is the root).
     pub fn path(&self, id: u32) -> String {
+        let mut out = String::new();
+        self.path_into(id, &mut out);
+        out
+    }
+
+    /// Writes the normalized path of `id` into `out`, replacing what it held.
+    pub fn path_into(&self, id: u32, out: &mut String) {
         let mut parts = Vec::new();
         let mut k = id;
         while k != ROOT && k != NONE {
-            parts.push(self.name_of(k));
+            parts.push(k);
             k = self.nodes[k as usize].parent;
         }
-        parts.reverse();
-        parts.join("/")
+        out.clear();
+        for (i, &k) in parts.iter().rev().enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.push_str(self.name_of(k));
+        }
     }
 
-    /// Every shown entry, in path order.
-    pub fn entries(&self) -> Vec<(String, u32)> {
+    /// Every shown entry, in path order (sorted the first time it is asked for, then kept:
+    /// a search goes through it at every key).
+    pub fn entries(&self) -> Arc<[u32]> {
+        if let Some(order) = self.order.borrow().as_ref() {
+            return order.clone();
+        }
         let mut v: Vec<(String, u32)> = (1..self.nodes.len() as u32)
             .filter(|&id| self.nodes[id as usize].flags & SHOWN != 0)
             .map(|id| (self.path(id), id))
             .collect();
         v.sort_unstable();
-        v
+        let order: Arc<[u32]> = v.into_iter().map(|(_, id)| id).collect();
+        *self.order.borrow_mut() = Some(order.clone());
+        order
     }
 }

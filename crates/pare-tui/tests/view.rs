@@ -158,10 +158,14 @@ fn check(layers: Vec<LayerIndex>) {
             let (children, dirs) = model_tree(&want);
             let view = image.view(layer, aggregated);
             let at = format!("layer {layer}, aggregated {aggregated}");
+            let order: Vec<String> = view.entries().iter().map(|&id| view.path(id)).collect();
+            let keys: Vec<String> = want.keys().cloned().collect();
+            assert_eq!(order, keys, "{at}: entries in path order");
             let got: BTreeMap<String, E> = view
                 .entries()
-                .into_iter()
-                .map(|(p, id)| {
+                .iter()
+                .map(|&id| {
+                    let p = view.path(id);
                     let e = view.entry(id).unwrap();
                     let e = E {
                         kind: e.kind,
