@@ -137,7 +137,7 @@ fn a_layer_with_a_million_entries_is_analyzed_in_bounded_memory() {
         report.duplicates[0].paths.len(),
         pare_xray::MAX_DUPLICATE_PATHS
     );
-    // Metadata only (about 180 bytes an entry: 172 MiB in scripts/bench-entries; 273 MiB while
+    // Metadata only (about 180 bytes an entry: 175 MiB in scripts/bench-entries; 273 MiB while
     // the duplicate group held a million paths, 311 MiB before the merged view kept its nodes
     // out of the B-tree); the 100 MB of content is streamed.
     assert!(peak < 200 * 1024, "peak RSS {} MiB", peak / 1024);
