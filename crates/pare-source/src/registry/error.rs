@@ -78,7 +78,10 @@ pub enum RegistryError {
     /// registry's error code is not one of the above.
     #[error("{message}{}", retried(*.attempts))]
     Transport {
-        /// The innermost cause, on one line.
+        /// The innermost cause, on one line. Kept as text on purpose: an HTTP client's
+        /// chain repeats itself over five or six levels (request → hyper → io → TLS) and
+        /// may hold an HTML body; `root_cause` keeps the one line worth reading, and
+        /// `oci_client`'s error is borrowed by the retry loop's classification, not owned.
         message: String,
         /// How many requests were made in all (1 when not retried).
         attempts: u32,
@@ -100,12 +103,19 @@ pub enum RegistryError {
     },
     /// A manifest, index or config from the registry does not parse, or indexes are nested
     /// too deep.
-    #[error("malformed {what}: {message}")]
+    #[error(
+        "malformed {what}{}{message}",
+        if message.is_empty() { "" } else { ": " }
+    )]
     Malformed {
         /// Which document, e.g. `manifest` or `image index`.
         what: &'static str,
-        /// The parser's message or the rule broken.
+        /// The rule it breaks, in words (`indexes nested more than 8 deep`); empty when
+        /// `source` says what is wrong.
         message: String,
+        /// The parser's error, when the document does not parse.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The background async runtime the registry client runs on could not be started; holds
     /// the cause.

@@ -399,7 +399,8 @@ pub(crate) fn manifest_media_type(bytes: &[u8]) -> Result<&'static str, Registry
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| RegistryError::Malformed {
             what: "manifest",
-            message: e.to_string(),
+            message: String::new(),
+            source: Some(Box::new(e)),
         })?;
     let declared = value.get("mediaType").and_then(|m| m.as_str());
     if let Some(mt) = declared {
@@ -440,7 +441,8 @@ pub(crate) fn resolve(
         let malformed = |what: &'static str, e: serde_json::Error| {
             repo.err(RegistryError::Malformed {
                 what,
-                message: e.to_string(),
+                message: String::new(),
+                source: Some(Box::new(e)),
             })
         };
         if is_index(media_type) {
@@ -458,6 +460,7 @@ pub(crate) fn resolve(
     Err(repo.err(RegistryError::Malformed {
         what: "image index",
         message: format!("indexes nested more than {MAX_DEPTH} deep"),
+        source: None,
     }))
 }
 
@@ -474,7 +477,8 @@ pub(crate) fn open_registry(
     let digest = digest.parse().map_err(|e: oci_spec::OciSpecError| {
         repo.err(RegistryError::Malformed {
             what: "manifest digest",
-            message: e.to_string(),
+            message: String::new(),
+            source: Some(Box::new(e)),
         })
     })?;
     let display = repo.display.clone();
