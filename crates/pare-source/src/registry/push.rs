@@ -44,6 +44,20 @@ fn layout_err(path: &Path, what: &'static str, message: String) -> SourceError {
     }
 }
 
+/// A layout document that does not parse: the parser's error is the source.
+fn unparsable(
+    path: &Path,
+    what: &'static str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> SourceError {
+    SourceError::Malformed {
+        path: path.to_path_buf(),
+        what,
+        message: String::new(),
+        source: Some(source.into()),
+    }
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, SourceError> {
     std::fs::read(path).map_err(|source| SourceError::Io {
         path: path.to_path_buf(),
@@ -67,7 +81,7 @@ pub fn push_layout(
 ) -> Result<PushedImage, SourceError> {
     let index_path = dir.join("index.json");
     let index: ImageIndex = serde_json::from_slice(&read(&index_path)?)
-        .map_err(|e| layout_err(&index_path, "index.json", e.to_string()))?;
+        .map_err(|e| unparsable(&index_path, "index.json", e))?;
     let entries: Vec<_> = index
         .manifests()
         .iter()
@@ -108,7 +122,7 @@ pub fn push_layout(
         });
     }
     let media_type = manifest_media_type(&manifest_bytes)
-        .map_err(|e| layout_err(&manifest_path, "manifest", e.to_string()))?;
+        .map_err(|e| unparsable(&manifest_path, "manifest", e))?;
     if media_type != MT_OCI_MANIFEST && media_type != super::MT_DOCKER_MANIFEST {
         return Err(layout_err(
             &manifest_path,
@@ -117,7 +131,7 @@ pub fn push_layout(
         ));
     }
     let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| layout_err(&manifest_path, "manifest", e.to_string()))?;
+        .map_err(|e| unparsable(&manifest_path, "manifest", e))?;
 
     let repo = Repo::connect(dest, registry_options(), RegistryOperation::Push)?;
     let mut blobs = vec![(
