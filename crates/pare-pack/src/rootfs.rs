@@ -73,7 +73,7 @@ pub fn save_layer(
     f.flush().map_err(io_err(dest))?;
     Ok(KeptLayer {
         file: dest.to_path_buf(),
-        diff_id: format!("sha256:{}", hex::encode(h.finalize())),
+        diff_id: pare_image::digest::sha256(&h.finalize().into()).to_string(),
         size,
     })
 }
