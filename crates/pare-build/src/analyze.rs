@@ -6,7 +6,6 @@ use pare_source::{ImageSource, OpenOptions};
 use pare_xray::Report as Xray;
 
 use crate::BuildError;
-use crate::timing::Phases;
 
 /// The analyses of the original and the slim image.
 pub(crate) struct Analyses {
@@ -14,14 +13,17 @@ pub(crate) struct Analyses {
     pub(crate) after: Xray,
 }
 
-/// Analyzes the original (already open) and the slim image (opened from `slim_ref`).
+/// What the progress shows for the phase.
+pub(crate) const DETAIL: &str = "original and slim";
+
+/// Analyzes the original (already open) and the slim image (opened from `slim_ref`); the
+/// caller times it as the phase `analyze` (it runs on a thread beside verification).
 pub(crate) fn analyze(
     source: &dyn ImageSource,
     reference: &ImageRef,
     slim_ref: &ImageRef,
-    phases: &mut Phases<'_>,
 ) -> Result<Analyses, BuildError> {
-    phases.run("analyze", "original and slim", || {
+    {
         let xopts = pare_xray::Options {
             top: 10,
             hash: false,
@@ -38,5 +40,5 @@ pub(crate) fn analyze(
                 source: Box::new(e),
             })?;
         Ok(Analyses { before, after })
-    })
+    }
 }

@@ -16,7 +16,11 @@
 //! 6. **verify** (`verify::verify`): run the slim image with no tracer and replay the probes
 //!    (`pare-verify`); on a difference, a traced re-run names the likely missing files;
 //! 7. **analyze** (`analyze::analyze`) both images (`pare-xray`) for the sizes, file counts
-//!    and attack surface, and **report** (`report`): `report.json` and its text summary.
+//!    and attack surface — on a thread while verification runs — and **report** (`report`):
+//!    `report.json` and its text summary.
+//!
+//! Finished containers are stopped and removed in the background (`pare_runtime::deferred`)
+//! and waited for before the total time is taken.
 
 #![deny(missing_docs)]
 
@@ -74,6 +78,10 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     let opened = open::open(reference, &open_opts, &mut phases)?;
     let ws =
         workspace::Workspace::create(opened.source.as_ref(), &opts.profile.cancel, &mut phases)?;
+    // Finished containers are stopped and removed in the background while the build goes on
+    // (1–3 s each on the daemon); waited for before the total time is taken. Declared after
+    // the workspace, so that an early return waits for them before the work dir goes.
+    let removals = pare_runtime::deferred::DeferRemovals::begin();
     let rootfs = workspace::Rootfs {
         source: opened.source.as_ref(),
         reference,
@@ -124,28 +132,49 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         &mut phases,
     )?;
 
-    let verification = if opts.verify {
-        let inputs = verify::VerifyInputs {
-            reference,
-            image: &opened.image,
-            original_rootfs: ws.rootfs(),
-            slim: &wrote.slim,
-            slim_ref: &wrote.slim_ref,
-            runtime: plan
-                .runtime
-                .as_ref()
-                .expect("runtime chosen when verifying"),
-            on_docker: plan.on_docker,
-            profile: &profile,
-            selection: &selected.selection,
-            sensor: &sensor,
-            work: ws.dir(),
-            opts: &opts.profile,
+    // Analysis reads both images' files and needs nothing verification does: it runs on a
+    // thread meanwhile (verification mostly waits for the slim app to start and answer).
+    let (verification, analyses) = std::thread::scope(|scope| {
+        let analyzing = opts.analyze.then(|| {
+            phases.progress.begin("analyze", analyze::DETAIL);
+            scope.spawn(|| {
+                let t = Instant::now();
+                let r = analyze::analyze(opened.source.as_ref(), reference, &wrote.slim_ref);
+                (r, t.elapsed())
+            })
+        });
+        let verification = if opts.verify {
+            let inputs = verify::VerifyInputs {
+                reference,
+                image: &opened.image,
+                original_rootfs: ws.rootfs(),
+                slim: &wrote.slim,
+                slim_ref: &wrote.slim_ref,
+                runtime: plan
+                    .runtime
+                    .as_ref()
+                    .expect("runtime chosen when verifying"),
+                on_docker: plan.on_docker,
+                profile: &profile,
+                selection: &selected.selection,
+                sensor: &sensor,
+                work: ws.dir(),
+                opts: &opts.profile,
+            };
+            verify::verify(&inputs, &mut phases).map(Some)
+        } else {
+            Ok(None)
         };
-        Some(verify::verify(&inputs, &mut phases)?)
-    } else {
-        None
-    };
+        let analyses = analyzing.map(|h| {
+            // A panic in the analysis is a bug: it goes on as one.
+            let (r, took) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            phases.finish("analyze", took, r.is_ok());
+            r
+        });
+        (verification, analyses)
+    });
+    let verification = verification?;
+    let analyses = analyses.transpose()?;
 
     // What no probe exercised: files under the app's own directories that nothing asked for.
     let unexercised = pare_select::unexercised::unexercised(
@@ -155,18 +184,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         &selected.selection,
     )?;
 
-    let analyses = if opts.analyze {
-        Some(analyze::analyze(
-            opened.source.as_ref(),
-            reference,
-            &wrote.slim_ref,
-            &mut phases,
-        )?)
-    } else {
-        None
-    };
-
     let written = wrote.slim.finish(&mut phases)?;
+    removals.wait();
 
     let report = BuildReport::new(report::Inputs {
         source: reference.to_string(),

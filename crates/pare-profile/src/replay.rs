@@ -69,10 +69,9 @@ pub fn start_and_replay<T>(
     let container = runtime.start(spec).map_err(ReplayError::Start)?;
     let c = container.as_ref();
     let result = wait_and_replay(c, spec, records, plan, t_start).map(|r| then(c, r));
-    if let Some(grace) = plan.stop_grace {
-        let _ = container.stop(grace);
-    }
-    let _ = container.cleanup();
+    // Nothing after this needs the container: stopped and removed in the background when the
+    // caller defers removals (see `pare_runtime::deferred`).
+    pare_runtime::deferred::remove(container, plan.stop_grace);
     result
 }
 

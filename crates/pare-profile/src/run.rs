@@ -120,12 +120,15 @@ fn prepare(opts: &ProfileOptions) -> Result<Prepared, ProfileError> {
     })
 }
 
-/// Removes the container whatever happens.
-struct Guard(Box<dyn Container>);
+/// Removes the container whatever happens (in the background while the caller defers
+/// removals, see [`pare_runtime::deferred`]).
+struct Guard(Option<Box<dyn Container>>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = self.0.cleanup();
+        if let Some(c) = self.0.take() {
+            pare_runtime::deferred::remove(c, None);
+        }
     }
 }
 
@@ -157,8 +160,8 @@ pub fn run_profile(
     ));
     // A bad --ready-* flag fails before anything starts.
     let sign = ready_sign(opts)?;
-    let container = Guard(runtime.start(&plan.spec)?);
-    let c: &dyn Container = container.0.as_ref();
+    let container = Guard(Some(runtime.start(&plan.spec)?));
+    let c: &dyn Container = container.0.as_deref().expect("just started");
     let mut timings = Timings {
         start: t0.elapsed(),
         ..Default::default()

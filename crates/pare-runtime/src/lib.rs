@@ -44,6 +44,7 @@ use pare_trace::ExitInfo;
 
 mod cancel;
 mod cleanup;
+pub mod deferred;
 pub mod docker;
 pub mod embedded;
 mod stale;
