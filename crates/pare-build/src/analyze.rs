@@ -23,22 +23,20 @@ pub(crate) fn analyze(
     reference: &ImageRef,
     slim_ref: &ImageRef,
 ) -> Result<Analyses, BuildError> {
-    {
-        let xopts = pare_xray::Options {
-            top: 10,
-            hash: false,
-            threads: 0,
-        };
-        let before = pare_xray::analyze(source, &xopts).map_err(|e| BuildError::Analyze {
-            image: reference.to_string(),
+    let xopts = pare_xray::Options {
+        top: 10,
+        hash: false,
+        threads: 0,
+    };
+    let before = pare_xray::analyze(source, &xopts).map_err(|e| BuildError::Analyze {
+        image: reference.to_string(),
+        source: Box::new(e),
+    })?;
+    let slim_source = pare_source::open(slim_ref, &OpenOptions::default())?;
+    let after =
+        pare_xray::analyze(slim_source.as_ref(), &xopts).map_err(|e| BuildError::Analyze {
+            image: slim_ref.to_string(),
             source: Box::new(e),
         })?;
-        let slim_source = pare_source::open(slim_ref, &OpenOptions::default())?;
-        let after =
-            pare_xray::analyze(slim_source.as_ref(), &xopts).map_err(|e| BuildError::Analyze {
-                image: slim_ref.to_string(),
-                source: Box::new(e),
-            })?;
-        Ok(Analyses { before, after })
-    }
+    Ok(Analyses { before, after })
 }

@@ -63,6 +63,8 @@ pub struct BuildOutcome {
     pub report: BuildReport,
     /// Where `report.json` was written.
     pub report_path: PathBuf,
+    /// The build's work dir, being removed; dropping the outcome waits until it is gone.
+    _work_dir_removal: workspace::Removal,
 }
 
 /// Builds the slim image.
@@ -186,6 +188,10 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
 
     let written = wrote.slim.finish(&mut phases)?;
     removals.wait();
+    // The work dir (with an extracted rootfs: thousands of files) goes on a thread while the
+    // report is saved and printed; the outcome waits for it when dropped. The total time
+    // ends before it.
+    let work_dir_removal = ws.remove_in_background();
 
     let report = BuildReport::new(report::Inputs {
         source: reference.to_string(),
@@ -215,5 +221,6 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     Ok(BuildOutcome {
         report,
         report_path,
+        _work_dir_removal: work_dir_removal,
     })
 }

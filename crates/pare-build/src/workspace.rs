@@ -78,6 +78,29 @@ impl Workspace {
     pub(crate) fn needs_extract(&self) -> bool {
         self.mounted.is_none()
     }
+
+    /// Unmounts and removes the work dir on a thread: an extracted rootfs is thousands of
+    /// files, seconds of unlinks that nothing needs to wait for but the end of the program.
+    /// Dropping the returned [`Removal`] waits for it.
+    pub(crate) fn remove_in_background(self) -> Removal {
+        // Without a thread, the closure (and the workspace) is dropped here: removed now.
+        let handle = std::thread::Builder::new()
+            .name("pare-build-rm".into())
+            .spawn(move || drop(self))
+            .ok();
+        Removal(handle)
+    }
+}
+
+/// A work dir being removed on a thread; dropping it waits until the dir is gone.
+pub(crate) struct Removal(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Removal {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// Ctrl-C: unmount and remove the work dir (extracted files, the written archive) before
