@@ -1,17 +1,73 @@
-//! Ctrl-C at random points, dockerd going away, concurrent builds.
+//! Ctrl-C on every event of a build, dockerd going away, concurrent builds.
 
 use super::*;
 
+/// An event of a build that a Ctrl-C is delivered on: its work dir appearing in TMPDIR, or a
+/// progress line (`-v`: phase ends, containers starting, waits), named without its timing.
+fn event_key(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("pare build: ")?;
+    // `profile done in 1.4s (docker)` → `profile done`: the same event in every run.
+    Some(match rest.split_once(" in ") {
+        Some((head, _)) if head.ends_with(" done") => head.to_string(),
+        _ => rest.trim().to_string(),
+    })
+}
+
+const WORK_DIR_APPEARS: &str = "(work dir appears)";
+
+/// Sends SIGINT to `child` on `event`: when a `pare-build-*` dir appears in `tmp`, or when
+/// its stderr (read by a thread that collects it) shows the progress line. Returns whether
+/// the event came (the build may have ended first) and the whole stderr once it exits.
+fn interrupt_on(
+    child: &mut Child,
+    tmp: &Path,
+    event: &str,
+) -> (bool, std::thread::JoinHandle<String>) {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let seen = if event == WORK_DIR_APPEARS {
+        let appeared = || {
+            std::fs::read_dir(tmp).is_ok_and(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("pare-build-"))
+            })
+        };
+        // Watch the directory until the dir shows up or the build is over.
+        loop {
+            if appeared() {
+                break true;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    } else {
+        rx.iter().any(|l| event_key(&l).as_deref() == Some(event))
+    };
+    if seen {
+        sigint(child);
+    }
+    (seen, reader)
+}
+
 #[test]
-fn ctrl_c_at_random_points_of_every_phase_leaves_nothing_behind() {
+fn ctrl_c_on_every_event_of_every_phase_leaves_nothing_behind() {
     let _serial = serial();
-    let mut next = rng();
-    const RUNS: u32 = 8;
     for runtime in ["docker", "embedded"] {
         let tag = format!("pare-test/faults-ctrl-c:{runtime}");
         let build = |tmp: &Path, art: &Path| {
             let mut c = pare();
-            c.args(["build", SMALL, "--runtime", runtime, "--tag", &tag])
+            c.args(["-v", "build", SMALL, "--runtime", runtime, "--tag", &tag])
                 .arg("--artifacts")
                 .arg(art)
                 .env("TMPDIR", tmp)
@@ -19,33 +75,34 @@ fn ctrl_c_at_random_points_of_every_phase_leaves_nothing_behind() {
                 .stderr(Stdio::piped());
             c
         };
-        // How long a whole build takes: the interrupts are spread over it.
+        // A whole build: its events, in order, are where the interrupts go.
         let (tmp, art) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let t = Instant::now();
         let o = build(tmp.path(), art.path()).output().unwrap();
-        let full = t.elapsed();
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let stderr = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{stderr}");
         let _ = docker(&["rmi", "-f", &tag]);
-        let mut phases_hit = Vec::new();
-        for i in 0..RUNS {
-            let at = full.mul_f64((f64::from(i) + next()) / f64::from(RUNS));
+        let mut events = vec![WORK_DIR_APPEARS.to_string()];
+        events.extend(stderr.lines().filter_map(event_key));
+        assert!(
+            events.iter().any(|e| e == "profile done") && events.iter().any(|e| e == "verify done"),
+            "{runtime}: no phase lines in\n{stderr}"
+        );
+        let mut outcomes = Vec::new();
+        let mut after_verify = false;
+        for event in &events {
+            after_verify |= event == "verify done";
             let (tmp, art) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
             let mut child = build(tmp.path(), art.path()).spawn().unwrap();
-            std::thread::sleep(at);
-            sigint(&child);
-            let (code, stderr) = wait_for(&mut child, Duration::from_secs(60));
-            // The phase that was running: the last progress line naming one.
-            let phase = stderr
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix("pare build: "))
-                .and_then(|l| l.split(':').next())
-                .unwrap_or("start")
-                .to_string();
-            phases_hit.push(format!("{:.2}s→{phase}({code:?})", at.as_secs_f64()));
+            let (seen, reader) = interrupt_on(&mut child, tmp.path(), event);
+            let (code, _) = wait_for(&mut child, Duration::from_secs(60));
+            let stderr = reader.join().unwrap();
+            assert!(seen, "{runtime}: the event {event:?} never came\n{stderr}");
+            outcomes.push(format!("{event}→{code:?}"));
+            // The build may finish on its own before the signal lands only once it has made
+            // and verified everything (analyze, gzip and the report take a moment).
             assert!(
-                code == Some(130) || code == Some(0),
-                "{runtime} run {i} at {at:?}: exit {code:?}\n{stderr}"
+                code == Some(130) || code == Some(0) && after_verify,
+                "{runtime}, Ctrl-C on {event:?}: exit {code:?}\n{stderr}"
             );
             assert!(!stderr.contains("panicked"), "{stderr}");
             let left = leftovers(tmp.path(), &[SMALL, &tag]);
@@ -53,14 +110,14 @@ fn ctrl_c_at_random_points_of_every_phase_leaves_nothing_behind() {
             assert_eq!(
                 left,
                 nothing_left(),
-                "{runtime} run {i}, interrupted at {at:?} (in {phase}): left behind"
+                "{runtime}, Ctrl-C on {event:?}: left behind\n{stderr}"
             );
             assert!(
                 temps_of(art.path(), child.id()).is_empty(),
                 "temps in the artifacts dir"
             );
         }
-        eprintln!("{runtime}: full build {full:?}; interrupted {phases_hit:?}");
+        eprintln!("{runtime}: interrupted on {outcomes:?}");
     }
 }
 

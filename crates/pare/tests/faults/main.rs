@@ -3,8 +3,9 @@
 //!   the dead process's temps swept by the next pare that writes there);
 //! - a full disk (a small tmpfs as the output or as TMPDIR; needs root): a clear one-line error
 //!   and no partial image;
-//! - Ctrl-C at spread-out random points of whole builds (so in every phase), repeated, with both
-//!   runtimes: no container, mount, temp dir, process or network left;
+//! - Ctrl-C on every event of a whole build (its work dir appearing, then each progress line:
+//!   every phase's start, containers starting, waits), with both runtimes: no container,
+//!   mount, temp dir, process or network left;
 //! - the Docker daemon going away mid-build (a proxy socket in DOCKER_HOST that the test cuts;
 //!   the shared daemon itself is never touched): a clear error, quickly;
 //! - four builds of different images at once on one daemon: no collision, all verify.
@@ -299,29 +300,6 @@ fn nothing_left() -> Leftovers {
         mounts: 0,
         processes: vec![],
         networks: vec![],
-    }
-}
-
-/// A small xorshift generator seeded from the clock (printed, so a failure can be replayed
-/// with PARE_TEST_SEED).
-fn rng() -> impl FnMut() -> f64 {
-    let seed = std::env::var("PARE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("PARE_TEST_SEED={seed}");
-    let mut x = seed;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
