@@ -34,6 +34,12 @@ pub enum InterpolateError {
         /// The message the file gives.
         message: String,
     },
+    /// Defaults holding substitutions holding substitutions… deeper than [`MAX_NESTING`].
+    #[error("{at}: substitutions nested more than {MAX_NESTING} deep")]
+    TooDeep {
+        /// Where (a YAML path).
+        at: String,
+    },
     /// A `$` that starts no valid substitution.
     #[error("{at}: bad substitution in {text:?}")]
     Syntax {
@@ -43,6 +49,9 @@ pub enum InterpolateError {
         text: String,
     },
 }
+
+/// How deep `${A:-${B:-…}}` may nest: deeper is an error, not a stack overflow.
+pub const MAX_NESTING: usize = 32;
 
 /// The variables interpolation sees: the process environment over the `.env` file.
 pub type Vars = BTreeMap<String, String>;
@@ -101,6 +110,19 @@ pub fn parse_env_file(text: &str) -> (Vars, Vec<usize>) {
 
 /// Interpolates one string; `at` names it in errors.
 pub fn interpolate_str(s: &str, vars: &Vars, at: &str) -> Result<String, InterpolateError> {
+    interpolate_nested(s, vars, at, 0)
+}
+
+/// [`interpolate_str`] of a default (or message, or alternative) `depth` substitutions deep.
+fn interpolate_nested(
+    s: &str,
+    vars: &Vars,
+    at: &str,
+    depth: usize,
+) -> Result<String, InterpolateError> {
+    if depth > MAX_NESTING {
+        return Err(InterpolateError::TooDeep { at: at.to_string() });
+    }
     let syntax = || InterpolateError::Syntax {
         at: at.to_string(),
         text: s.to_string(),
@@ -115,16 +137,16 @@ pub fn interpolate_str(s: &str, vars: &Vars, at: &str) -> Result<String, Interpo
             rest = r;
         } else if let Some(r) = after.strip_prefix('{') {
             // Find the matching brace (defaults may hold `${…}` themselves).
-            let mut depth = 1;
+            let mut braces = 1;
             let mut end = None;
             let bytes = r.as_bytes();
             let mut j = 0;
             while j < bytes.len() {
                 match bytes[j] {
-                    b'{' => depth += 1,
+                    b'{' => braces += 1,
                     b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
+                        braces -= 1;
+                        if braces == 0 {
                             end = Some(j);
                             break;
                         }
@@ -134,7 +156,7 @@ pub fn interpolate_str(s: &str, vars: &Vars, at: &str) -> Result<String, Interpo
                 j += 1;
             }
             let end = end.ok_or_else(syntax)?;
-            out.push_str(&expand(&r[..end], vars, at).map_err(|e| match e {
+            out.push_str(&expand(&r[..end], vars, at, depth).map_err(|e| match e {
                 Some(e) => e,
                 None => syntax(),
             })?);
@@ -170,7 +192,12 @@ fn lookup(name: &str, vars: &Vars, at: &str) -> Result<String, InterpolateError>
 }
 
 /// The inside of `${…}`; `Err(None)` is a syntax error.
-fn expand(inner: &str, vars: &Vars, at: &str) -> Result<String, Option<InterpolateError>> {
+fn expand(
+    inner: &str,
+    vars: &Vars,
+    at: &str,
+    depth: usize,
+) -> Result<String, Option<InterpolateError>> {
     let n = inner
         .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
         .unwrap_or(inner.len());
@@ -192,11 +219,12 @@ fn expand(inner: &str, vars: &Vars, at: &str) -> Result<String, Option<Interpola
             lookup(name, vars, at).map_err(Some)
         };
     };
-    let arg = &op[1..];
+    let arg = &op[kind.len_utf8()..];
+    let nested = |s: &str| interpolate_nested(s, vars, at, depth + 1).map_err(Some);
     match kind {
         '-' if set => Ok(value.cloned().unwrap_or_default()),
-        '-' => interpolate_str(arg, vars, at).map_err(Some),
-        '+' if set => interpolate_str(arg, vars, at).map_err(Some),
+        '-' => nested(arg),
+        '+' if set => nested(arg),
         '+' => Ok(String::new()),
         '?' if set => Ok(value.cloned().unwrap_or_default()),
         '?' => Err(Some(InterpolateError::Required {
@@ -205,7 +233,7 @@ fn expand(inner: &str, vars: &Vars, at: &str) -> Result<String, Option<Interpola
             message: if arg.is_empty() {
                 "required".into()
             } else {
-                interpolate_str(arg, vars, at).map_err(Some)?
+                nested(arg)?
             },
         })),
         _ => Err(None),
@@ -298,6 +326,25 @@ mod tests {
         assert!(matches!(i("${}"), Err(InterpolateError::Syntax { .. })));
         assert!(matches!(i("${A:}"), Err(InterpolateError::Syntax { .. })));
         assert!(matches!(i("${A/x}"), Err(InterpolateError::Syntax { .. })));
+    }
+
+    #[test]
+    fn hostile_substitutions_are_errors_not_panics() {
+        // A multi-byte character where the operator goes (it used to split the character).
+        assert!(matches!(i("${Aé-x}"), Err(InterpolateError::Syntax { .. })));
+        assert!(matches!(i("${A:é}"), Err(InterpolateError::Syntax { .. })));
+        // Defaults nested deeper than the limit (it used to overflow the stack).
+        let nest = |n: usize| "${B:-".repeat(n) + "x" + &"}".repeat(n);
+        assert_eq!(i(&nest(MAX_NESTING)).unwrap(), "x");
+        let e = i(&nest(20_000)).unwrap_err();
+        assert_eq!(e, InterpolateError::TooDeep { at: "x".into() });
+        assert!(e.to_string().contains("nested more than 32 deep"), "{e}");
+        // Long runs stay linear enough to finish at once.
+        assert_eq!(i(&"${A}".repeat(100_000)).unwrap().len(), 100_000);
+        assert!(matches!(
+            i(&"${".repeat(100_000)),
+            Err(InterpolateError::Syntax { .. })
+        ));
     }
 
     #[test]
