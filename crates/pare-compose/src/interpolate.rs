@@ -256,12 +256,12 @@ pub fn interpolate_value(v: &mut Value, vars: &Vars, at: &str) -> Result<(), Int
         }
         Value::Mapping(m) => {
             for (k, item) in m.iter_mut() {
+                // Keys are quoted in errors: on one line.
                 let key = match k {
-                    Value::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_string(),
+                    Value::String(s) => crate::one_line(s),
+                    other => {
+                        crate::one_line(serde_yaml::to_string(other).unwrap_or_default().trim())
+                    }
                 };
                 let path = if at.is_empty() {
                     key

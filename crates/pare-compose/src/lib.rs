@@ -118,5 +118,11 @@ pub enum ComposeError {
     },
 }
 
+/// `s` with line breaks escaped (`\\n`): a key or value quoted from the file keeps the error
+/// on one line.
+pub(crate) fn one_line(s: &str) -> String {
+    s.replace('\r', "\\r").replace('\n', "\\n")
+}
+
 #[cfg(test)]
 mod tests;

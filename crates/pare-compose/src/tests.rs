@@ -220,6 +220,42 @@ fn a_missing_variable_is_an_error_naming_it() {
 }
 
 #[test]
+fn errors_quoting_the_file_stay_on_one_line() {
+    // pare's own messages in the chain (not a third-party source's).
+    let chain = |e: &ComposeError| {
+        let mut out = e.to_string();
+        if let Some(c) = std::error::Error::source(e)
+            .and_then(|c| c.downcast_ref::<crate::interpolate::InterpolateError>())
+        {
+            out.push_str(&format!(": {c}"));
+        }
+        out
+    };
+    for (text, v, want) in [
+        // (compose_spec's own messages, which may quote a value with a line break, are the
+        // `Shape` error's source; the CLI folds them onto the line.)
+        // A key with one, unsupported, or on the path of an interpolation error.
+        (
+            "services:\n  a:\n    image: x\n    \"k\\ney\": 1\n",
+            Vars::new(),
+            "services.a.k\\ney",
+        ),
+        ("\"k\\ney\": 1\n", Vars::new(), "k\\ney"),
+        (
+            "services:\n  a:\n    image: x\n    environment:\n      \"k\\ney\": ${U}\n",
+            Vars::new(),
+            "environment.k\\ney",
+        ),
+    ] {
+        let m = chain(&parse(text, &v).unwrap_err());
+        assert!(
+            !m.contains('\n') && m.contains(want),
+            "{m:?} lacks {want:?}"
+        );
+    }
+}
+
+#[test]
 fn unsupported_keys_are_named() {
     for (text, key) in [
         (

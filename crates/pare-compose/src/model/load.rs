@@ -88,8 +88,12 @@ impl Project {
     ) -> Result<Project, ComposeError> {
         let invalid = |message: String| ComposeError::Invalid {
             file: file.to_path_buf(),
-            message,
+            message: crate::one_line(&message),
             source: None,
+        };
+        let unsupported = |key: String| ComposeError::Unsupported {
+            file: file.to_path_buf(),
+            key: crate::one_line(&key),
         };
         let mut doc: Value =
             serde_yaml::from_str(text).map_err(|source| ComposeError::NotYaml {
@@ -108,10 +112,7 @@ impl Project {
             .ok_or_else(|| invalid("the top level is not a mapping".into()))?;
         for k in top.keys().filter_map(Value::as_str) {
             if !TOP_LEVEL.contains(&k) && !k.starts_with("x-") {
-                return Err(ComposeError::Unsupported {
-                    file: file.to_path_buf(),
-                    key: k.to_string(),
-                });
+                return Err(unsupported(k.to_string()));
             }
         }
         if let Some(services) = top.get("services").and_then(Value::as_mapping) {
@@ -132,10 +133,7 @@ impl Project {
                         ));
                         continue;
                     }
-                    return Err(ComposeError::Unsupported {
-                        file: file.to_path_buf(),
-                        key: format!("services.{name}.{k}"),
-                    });
+                    return Err(unsupported(format!("services.{name}.{k}")));
                 }
             }
         }
@@ -149,10 +147,10 @@ impl Project {
                 for (k, _) in def.as_mapping().into_iter().flatten() {
                     let k = k.as_str().unwrap_or_default();
                     if !(k.starts_with("x-") || k == "driver" && what == "network") {
-                        return Err(ComposeError::Unsupported {
-                            file: file.to_path_buf(),
-                            key: format!("{section}.{}.{k}", name.as_str().unwrap_or_default()),
-                        });
+                        return Err(unsupported(format!(
+                            "{section}.{}.{k}",
+                            name.as_str().unwrap_or_default()
+                        )));
                     }
                 }
             }
@@ -180,17 +178,11 @@ impl Project {
                         files.insert((true, name.to_string()), dir.join(p));
                     }
                     compose_spec::secret::Source::Environment(_) => {
-                        return Err(ComposeError::Unsupported {
-                            file: file.to_path_buf(),
-                            key: format!("secrets.{name}.environment"),
-                        });
+                        return Err(unsupported(format!("secrets.{name}.environment")));
                     }
                 },
                 compose_spec::Resource::External { .. } => {
-                    return Err(ComposeError::Unsupported {
-                        file: file.to_path_buf(),
-                        key: format!("secrets.{name}.external"),
-                    });
+                    return Err(unsupported(format!("secrets.{name}.external")));
                 }
             }
         }
@@ -201,17 +193,13 @@ impl Project {
                         files.insert((false, name.to_string()), dir.join(p));
                     }
                     _ => {
-                        return Err(ComposeError::Unsupported {
-                            file: file.to_path_buf(),
-                            key: format!("configs.{name} (only file: configs are supported)"),
-                        });
+                        return Err(unsupported(format!(
+                            "configs.{name} (only file: configs are supported)"
+                        )));
                     }
                 },
                 compose_spec::Resource::External { .. } => {
-                    return Err(ComposeError::Unsupported {
-                        file: file.to_path_buf(),
-                        key: format!("configs.{name}.external"),
-                    });
+                    return Err(unsupported(format!("configs.{name}.external")));
                 }
             }
         }
