@@ -74,6 +74,7 @@ fn every_target_is_registered_once() {
         .map(|(n, _)| *n)
         .collect();
     for n in [
+        "compose",
         "dive_ci",
         "dockerfile",
         "hadolint_config",
