@@ -5,46 +5,58 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::{ComposeError, Project};
 
 /// The services in start order (every service after all it depends on), or the first
-/// `depends_on` cycle found.
+/// `depends_on` cycle found. A depth-first walk with its own stack: a chain of thousands of
+/// services is an order, not a stack overflow.
 pub fn start_order(project: &Project) -> Result<Vec<String>, ComposeError> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Visiting,
         Done,
     }
-    fn visit(
-        p: &Project,
-        name: &str,
-        marks: &mut BTreeMap<String, Mark>,
-        stack: &mut Vec<String>,
-        out: &mut Vec<String>,
-    ) -> Result<(), ComposeError> {
-        match marks.get(name) {
-            Some(Mark::Done) => return Ok(()),
-            Some(Mark::Visiting) => {
-                let from = stack.iter().position(|s| s == name).unwrap_or(0);
-                let mut cycle = stack[from..].to_vec();
-                cycle.push(name.to_string());
-                return Err(ComposeError::Cycle { cycle });
-            }
-            None => {}
-        }
-        marks.insert(name.to_string(), Mark::Visiting);
-        stack.push(name.to_string());
-        if let Some(s) = p.services.get(name) {
-            for (dep, _) in &s.depends_on {
-                visit(p, dep, marks, stack, out)?;
-            }
-        }
-        stack.pop();
-        marks.insert(name.to_string(), Mark::Done);
-        out.push(name.to_string());
-        Ok(())
-    }
-    let mut marks = BTreeMap::new();
+    let mut marks: BTreeMap<&str, Mark> = BTreeMap::new();
     let mut out = Vec::new();
-    for name in project.services.keys() {
-        visit(project, name, &mut marks, &mut Vec::new(), &mut out)?;
+    for root in project.services.keys() {
+        // The services being visited, each with the index of its next dependency.
+        let mut path: Vec<(&str, usize)> = Vec::new();
+        let mut next = Some(root.as_str());
+        loop {
+            if let Some(name) = next.take() {
+                match marks.get(name) {
+                    Some(Mark::Done) => {}
+                    Some(Mark::Visiting) => {
+                        let from = path.iter().position(|(s, _)| *s == name).unwrap_or(0);
+                        let mut cycle: Vec<String> =
+                            path[from..].iter().map(|(s, _)| s.to_string()).collect();
+                        cycle.push(name.to_string());
+                        return Err(ComposeError::Cycle { cycle });
+                    }
+                    None => {
+                        marks.insert(name, Mark::Visiting);
+                        path.push((name, 0));
+                    }
+                }
+            }
+            let Some((name, i)) = path.last_mut() else {
+                break;
+            };
+            let deps = project
+                .services
+                .get(*name)
+                .map(|s| s.depends_on.as_slice())
+                .unwrap_or(&[]);
+            match deps.get(*i) {
+                Some((dep, _)) => {
+                    *i += 1;
+                    next = Some(dep.as_str());
+                }
+                None => {
+                    let name = *name;
+                    marks.insert(name, Mark::Done);
+                    out.push(name.to_string());
+                    path.pop();
+                }
+            }
+        }
     }
     Ok(out)
 }

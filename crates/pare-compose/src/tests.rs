@@ -355,6 +355,42 @@ fn dependency_order_and_cycles() {
 }
 
 #[test]
+fn a_long_dependency_chain_is_ordered_without_deep_recursion() {
+    // s0 → s1 → … → s5000; it overflowed the stack when the walk recursed (the compose fuzz
+    // target's replay thread has 2 MiB; this one 256 KiB).
+    let n = 5000;
+    let mut text = String::from("services:\n");
+    for i in 0..n {
+        text.push_str(&format!("  s{i}: {{image: x, depends_on: [s{}]}}\n", i + 1));
+    }
+    text.push_str(&format!("  s{n}: {{image: x}}\n"));
+    let p = parse(&text, &Vars::new()).unwrap();
+    let (order, cycle) = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let order = order::start_order(&p).unwrap();
+            let mut p = p;
+            p.services.get_mut(&format!("s{n}")).unwrap().depends_on =
+                vec![("s0".into(), Condition::ServiceStarted)];
+            (order, order::start_order(&p))
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(order.len(), n + 1);
+    assert_eq!(order[0], format!("s{n}"));
+    assert_eq!(order[n], "s0");
+    // Closing the chain (s5000 → s0) makes it one cycle through every service.
+    match cycle {
+        Err(ComposeError::Cycle { cycle }) => {
+            assert_eq!(cycle.len(), n + 2);
+            assert_eq!((cycle[0].as_str(), cycle[n + 1].as_str()), ("s0", "s0"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn dotenv_and_environment_feed_interpolation() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("compose.yaml");
