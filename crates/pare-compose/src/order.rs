@@ -98,7 +98,9 @@ pub fn dependencies(project: &Project, service: &str, order: &[String]) -> BTree
             }
         }
     }
-    need.retain(|n| order.contains(n));
+    // A set, not `order.contains`: that made each call quadratic in the services.
+    let known: BTreeSet<&str> = order.iter().map(String::as_str).collect();
+    need.retain(|n| known.contains(n.as_str()));
     need
 }
 
