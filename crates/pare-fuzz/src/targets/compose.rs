@@ -6,7 +6,7 @@
 //! loaded with [`Project::load`] (`.env`, `${VAR:-default}` interpolation, validation by
 //! `compose_spec`, conversion), with the profile `debug` active and a fixed environment (so
 //! a run does not depend on the fuzzer's). Then the `depends_on` order (cycles are errors),
-//! every service as a target with its dependencies, and per service its [`RunOverride`]
+//! every service as a target with its dependencies, and per service its [`RunOverride`](pare_profile::RunOverride)
 //! applied over an image's run and its probe file parsed as pare-build parses it.
 
 use std::path::Path;
