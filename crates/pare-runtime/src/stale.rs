@@ -19,6 +19,12 @@ pub fn mark_owned(dir: &Path) -> std::io::Result<()> {
 /// Removes the dirs in `root` whose name starts with `prefix` and whose owner process no
 /// longer runs. Dirs of live processes, of another host or pid namespace, and dirs without
 /// an owner file (nothing can be said of them) are kept. Returns how many were removed.
+///
+/// Unowned dirs (made by pare versions before the owner file) are not swept by age: age says
+/// nothing of liveness (an older pare can wait for hours in `--continue-after signal` without
+/// touching its dir), and versions before the private mount namespace (0ca9151) could leave a
+/// killed build's overlay mounted inside its dir, which a recursive removal would walk into.
+/// They are a fixed set, left to a temp cleaner (systemd-tmpfiles) where one runs.
 pub fn remove_stale_dirs(root: &Path, prefix: &str) -> usize {
     let Ok(rd) = std::fs::read_dir(root) else {
         return 0;
