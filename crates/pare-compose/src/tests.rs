@@ -256,6 +256,25 @@ fn errors_quoting_the_file_stay_on_one_line() {
 }
 
 #[test]
+fn backward_port_ranges_are_errors_not_overflows() {
+    for (ports, key) in [
+        ("ports: [\"127.0.0.1:18-000:8000\"]", "ports"),
+        ("ports: [\"8010-8000:8000-8010/tcp\"]", "ports"),
+        ("ports: [{target: 80, published: \"90-81\"}]", "ports"),
+        ("expose: [\"9-1\"]", "expose"),
+    ] {
+        let text = format!("services:\n  a:\n    image: x\n    {ports}\n");
+        let e = parse(&text, &Vars::new()).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("services.a.{key}: the port range")) && e.contains("ends before"),
+            "{ports}: {e}"
+        );
+    }
+    let ok = "services:\n  a:\n    image: x\n    ports: [\"8000-8001:9000-9001\"]\n    expose: [\"80-82\"]\n";
+    assert!(parse(ok, &Vars::new()).is_ok());
+}
+
+#[test]
 fn unsupported_keys_are_named() {
     for (text, key) in [
         (

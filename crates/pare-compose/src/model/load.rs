@@ -43,6 +43,39 @@ const NOT_APPLIED: &[&str] = &[
     "build",
     "hostname",
 ];
+/// A port range that ends before it starts (`ports: ["18-0:80"]`, `expose: ["9-1"]`, a long
+/// port's `published: 18-0`): compose_spec 0.3 parses it without the check its own
+/// `Range::new` makes, then overflows computing its size (a panic with overflow checks).
+fn backward_port_range(top: &serde_yaml::Mapping) -> Result<(), String> {
+    let services = top.get("services").and_then(Value::as_mapping);
+    for (name, svc) in services.into_iter().flatten() {
+        let name = name.as_str().unwrap_or_default();
+        for key in ["ports", "expose"] {
+            let list = svc.get(key).and_then(Value::as_sequence);
+            for item in list.into_iter().flatten() {
+                let text = match item {
+                    Value::Mapping(m) => m.get("published").and_then(Value::as_str),
+                    other => other.as_str(),
+                };
+                let Some(text) = text else { continue };
+                for part in text.split([':', '/']) {
+                    let Some((a, b)) = part.split_once('-') else {
+                        continue;
+                    };
+                    if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>())
+                        && a > b
+                    {
+                        return Err(format!(
+                            "services.{name}.{key}: the port range {part} ends before it starts"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 const TOP_LEVEL: &[&str] = &[
     "version", "name", "services", "volumes", "networks", "secrets", "configs",
 ];
@@ -155,6 +188,7 @@ impl Project {
                 }
             }
         }
+        backward_port_range(top).map_err(invalid)?;
         let spec: compose_spec::Compose =
             serde_yaml::from_value(doc).map_err(|source| ComposeError::Shape {
                 file: file.to_path_buf(),
