@@ -31,11 +31,17 @@ fn environment() -> interpolate::Vars {
     .collect()
 }
 
-/// An error and every cause under it, as the CLI prints them (`a: b: c`), must be one line.
+/// pare's own errors in the chain (`a: b: c`, as the CLI prints it) must each be one line;
+/// a third-party cause (serde_yaml, compose_spec, I/O) is folded onto the line by the CLI.
 fn one_line_chain(e: &(dyn std::error::Error + 'static)) {
     let mut cur = Some(e);
     while let Some(e) = cur {
-        crate::one_line(e);
+        if e.is::<pare_compose::ComposeError>()
+            || e.is::<interpolate::InterpolateError>()
+            || e.is::<pare_probe::ProbeError>()
+        {
+            crate::one_line(e);
+        }
         cur = e.source();
     }
 }
