@@ -74,6 +74,7 @@ mod protocol;
 #[cfg(test)]
 mod protocol_tests;
 mod runtime;
+mod setup_error;
 #[cfg(test)]
 mod setup_tests;
 mod syscall;
