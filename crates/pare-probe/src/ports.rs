@@ -62,6 +62,27 @@ pub enum PortKind {
 }
 
 impl PortKind {
+    /// The kind [`PortKind::name`] names (as recorded in a profile), if any.
+    pub fn from_name(name: &str) -> Option<PortKind> {
+        Some(match name {
+            "http" => PortKind::Http,
+            "https" => PortKind::Https,
+            "tcp" => PortKind::Tcp,
+            "listening" => PortKind::Silent,
+            "closed" => PortKind::Closed,
+            other => PortKind::Protocol(Protocol::ALL.into_iter().find(|p| p.name() == other)?),
+        })
+    }
+
+    /// Whether the port spoke a protocol readiness can recognise again (HTTP, TLS or a
+    /// handshake): a replay then waits for that very answer, not for any.
+    pub fn is_protocol(self) -> bool {
+        matches!(
+            self,
+            PortKind::Http | PortKind::Https | PortKind::Protocol(_)
+        )
+    }
+
     /// Whether the port answered something (readiness: its protocol is up).
     pub fn answers(self) -> bool {
         matches!(
@@ -93,6 +114,18 @@ impl PortKind {
 /// answer to the request does not. Readiness can call this too: a protocol port counts as
 /// ready once it classifies as that protocol.
 pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) -> PortKind {
+    classify_port_within(container, port, opts, opts.timeout)
+}
+
+/// [`classify_port`], waiting at most `first` for the first answer to the plain request (the
+/// rest of the classification keeps the usual timeouts): readiness retries a silent port with
+/// short attempts, so that a server still starting up is seen answering soon after it does.
+pub(crate) fn classify_port_within(
+    container: &dyn Container,
+    port: u16,
+    opts: &ProbeOptions,
+    first: Duration,
+) -> PortKind {
     let Some(addr) = container.endpoint(port) else {
         return PortKind::Closed;
     };
@@ -105,7 +138,7 @@ pub fn classify_port(container: &dyn Container, port: u16, opts: &ProbeOptions) 
     let Ok(mut s) = TcpStream::connect_timeout(&addr, short) else {
         return PortKind::Closed;
     };
-    let _ = s.set_read_timeout(Some(short));
+    let _ = s.set_read_timeout(Some(short.min(first).max(Duration::from_millis(1))));
     let host = host_header(port, false);
     let req = format!(
         "GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: pare-probe/1\r\nAccept: */*\r\nConnection: close\r\n\r\n"

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use pare_runtime::Container;
 
+use crate::ports::classify_port_within;
 use crate::{ExitInfo, PortKind, ProbeError, ProbeOptions, Readiness, classify_port, port_alive};
 
 /// What the trace shows of the app so far: `novelty` grows whenever it does something new (a
@@ -106,6 +107,10 @@ pub struct ReadyPlan<'a> {
     /// Ports that may be given up as unused once the app is idle (the EXPOSEd ones nobody
     /// named in a probe).
     pub droppable: BTreeSet<u16>,
+    /// What each port answered in the run being replayed. A port that spoke a protocol then
+    /// ([`PortKind::is_protocol`]) is ready only when it answers that protocol again: until
+    /// then, an accepted connection that stays silent means the app is still starting.
+    pub expect: BTreeMap<u16, PortKind>,
     /// The user's own sign of readiness, which then decides instead of the ports.
     pub sign: Option<ReadySign>,
     /// The limit while nothing happens (busy apps get up to five times it).
@@ -136,6 +141,9 @@ pub struct ReadyReport {
 const SILENT_IDLE: Duration = Duration::from_secs(5);
 /// Activity this recent means the app is busy.
 const BUSY: Duration = Duration::from_secs(2);
+/// How long the first attempt on a port waits for an answer; each silent attempt doubles it
+/// (up to the probe timeout), so a late answer is seen soon and a slow one still in time.
+const FIRST_ATTEMPT: Duration = Duration::from_secs(1);
 
 /// Waits until the plan is met, the app exits, or time runs out. See the module docs.
 pub fn wait_until_ready(
@@ -150,6 +158,11 @@ pub fn wait_until_ready(
     let mut answered: BTreeMap<u16, PortKind> = BTreeMap::new();
     let mut silent: BTreeSet<u16> = BTreeSet::new();
     let mut listening: BTreeSet<u16> = BTreeSet::new();
+    // Ports that accepted but did not (yet) answer the protocol they must, with what they did.
+    let mut starting: BTreeMap<u16, PortKind> = BTreeMap::new();
+    // How many attempts a port accepted without answering (it sets the next attempt's wait).
+    let mut tries: BTreeMap<u16, u32> = BTreeMap::new();
+    let mut held_back: BTreeMap<u16, u32> = BTreeMap::new();
     let mut last_busy = start;
     let mut last_listen = start;
     let mut first_answer: Option<Duration> = None;
@@ -203,13 +216,25 @@ pub fn wait_until_ready(
                     silent.remove(&p);
                     continue;
                 }
-                match classify_port(c, p, &short) {
+                let n = tries.get(&p).copied().unwrap_or(0);
+                let attempt = FIRST_ATTEMPT.saturating_mul(1 << n.min(8));
+                let wants = plan.expect.get(&p).copied().filter(|k| k.is_protocol());
+                match classify_port_within(c, p, &short, attempt) {
                     PortKind::Closed => {}
+                    k if wants.is_some_and(|w| w != k) => {
+                        // Accepted, but not the answer the replayed run got: still starting.
+                        starting.insert(p, k);
+                        tries.insert(p, n + 1);
+                    }
                     PortKind::Silent => {
                         silent.insert(p);
+                        tries.insert(p, n + 1);
                     }
                     k => {
                         silent.remove(&p);
+                        if starting.remove(&p).is_some() {
+                            held_back.insert(p, n);
+                        }
                         answered.insert(p, k);
                         first_answer.get_or_insert(start.elapsed());
                         last_busy = Instant::now();
@@ -221,9 +246,10 @@ pub fn wait_until_ready(
                     "no ports to wait for".to_string()
                 } else {
                     format!(
-                        "{} after {:.1}s",
+                        "{} after {:.1}s{}",
                         describe_answered(&answered),
-                        start.elapsed().as_secs_f64()
+                        start.elapsed().as_secs_f64(),
+                        describe_held_back(&held_back, &answered)
                     )
                 };
                 return report(Readiness::Ready, &answered, Vec::new(), how);
@@ -318,7 +344,7 @@ pub fn wait_until_ready(
                     waited.as_secs_f64()
                 ),
                 None => format!(
-                    "port {} did not answer within {:.0}s{}",
+                    "port {} did not answer within {:.0}s{}{}",
                     crate::port_list(&waiting_for),
                     waited.as_secs_f64(),
                     if silent.is_empty() {
@@ -328,7 +354,18 @@ pub fn wait_until_ready(
                             " (port {} accepted connections but said nothing)",
                             crate::port_list(&silent.iter().copied().collect::<Vec<_>>())
                         )
-                    }
+                    },
+                    starting
+                        .iter()
+                        .map(|(p, k)| format!(
+                            " (port {p} accepted connections but never answered {}: {})",
+                            plan.expect.get(p).map_or("its protocol", |w| w.name()),
+                            match k {
+                                PortKind::Silent => "it said nothing",
+                                _ => "it answered something else",
+                            }
+                        ))
+                        .collect::<String>()
                 ),
             };
             return report(
@@ -363,6 +400,24 @@ fn describe_answered(answered: &BTreeMap<u16, PortKind>) -> String {
         crate::port_list(&ports),
         kinds.join(", ")
     )
+}
+
+/// `; port 8080 accepted 3 connections before it answered http (still starting)`, for the
+/// ports a replay held back that way; empty otherwise.
+fn describe_held_back(
+    held_back: &BTreeMap<u16, u32>,
+    answered: &BTreeMap<u16, PortKind>,
+) -> String {
+    held_back
+        .iter()
+        .map(|(p, n)| {
+            format!(
+                "; port {p} accepted {n} connection{} before it answered {} (still starting)",
+                if *n == 1 { "" } else { "s" },
+                answered.get(p).map_or("", |k| k.name()),
+            )
+        })
+        .collect()
 }
 
 /// `exited with code 1` / `was killed by SIGKILL`.

@@ -70,6 +70,8 @@ pub(crate) fn await_ready(
         &ReadyPlan {
             ports: wait_ports,
             droppable,
+            // The profiled run finds out what the ports speak; it has nothing to replay.
+            expect: Default::default(),
             sign,
             timeout: opts.timeout,
             activity: Some(&activity),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pare_probe::{ProbeOptions, ReadyPlan, ReadyReport, ReadySign};
+use pare_probe::{PortKind, ProbeOptions, ReadyPlan, ReadyReport, ReadySign};
 use pare_runtime::Container;
 use pare_trace::{ExitInfo, ProbeRecord, RunRecord};
 
@@ -92,6 +92,14 @@ pub fn replay_ready(
         &ReadyPlan {
             ports: if job_only { Vec::new() } else { ports },
             droppable,
+            expect: record
+                .map(|r| {
+                    r.ports
+                        .iter()
+                        .filter_map(|(p, k)| Some((*p, PortKind::from_name(k)?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
             sign,
             timeout,
             activity: None,

@@ -85,6 +85,7 @@ fn plan<'a>(ports: &[u16], droppable: &[u16], timeout: Duration) -> ReadyPlan<'a
     ReadyPlan {
         ports: ports.to_vec(),
         droppable: droppable.iter().copied().collect::<BTreeSet<_>>(),
+        expect: BTreeMap::new(),
         sign: None,
         timeout,
         activity: None,
@@ -115,6 +116,97 @@ fn a_listening_port_is_ready_only_when_its_protocol_answers() {
         "{}",
         r.how
     );
+}
+
+/// A server that accepts connections and never says a word.
+fn mute() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = l.incoming().flatten().collect();
+        drop(held);
+    });
+    addr
+}
+
+/// A replay of a run whose port answered HTTP: the port must answer HTTP again.
+fn replay<'a>(port: u16, timeout: Duration) -> ReadyPlan<'a> {
+    ReadyPlan {
+        expect: [(port, PortKind::Http)].into(),
+        ..plan(&[port], &[], timeout)
+    }
+}
+
+#[test]
+fn a_replayed_http_port_that_accepts_in_silence_is_still_starting() {
+    // Silent for longer than an idle app's silent port is given (5 s): before, the replay
+    // took it for "listening" and ready although the profiled run had its HTTP answer.
+    let c = Fake {
+        ports: [(8080, slow_http(Duration::from_millis(6500)))].into(),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let r = wait_until_ready(&c, &replay(8080, Duration::from_secs(20))).unwrap();
+    assert_eq!(r.outcome, Readiness::Ready, "{}", r.how);
+    assert_eq!(r.ports.get(&8080), Some(&PortKind::Http), "{}", r.how);
+    // Short attempts: the late answer is seen soon after it comes.
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(6400) && took < Duration::from_millis(8500),
+        "{took:?}"
+    );
+    assert!(
+        r.how.contains("port 8080 answered (8080 http)"),
+        "{}",
+        r.how
+    );
+    assert!(
+        r.how.contains("before it answered http (still starting)"),
+        "{}",
+        r.how
+    );
+}
+
+#[test]
+fn a_replayed_http_port_that_never_answers_is_not_ready() {
+    let c = Fake {
+        ports: [(8080, mute())].into(),
+        ..Default::default()
+    };
+    let r = wait_until_ready(&c, &replay(8080, Duration::from_secs(8))).unwrap();
+    assert_eq!(
+        r.outcome,
+        Readiness::TimedOut {
+            waiting_for: vec![8080]
+        },
+        "{}",
+        r.how
+    );
+    assert!(r.ports.is_empty(), "{:?}", r.ports);
+    assert!(
+        r.how
+            .contains("port 8080 accepted connections but never answered http: it said nothing"),
+        "{}",
+        r.how
+    );
+}
+
+#[test]
+fn recorded_port_kinds_read_back() {
+    for k in [
+        PortKind::Http,
+        PortKind::Https,
+        PortKind::Tcp,
+        PortKind::Silent,
+        PortKind::Closed,
+        PortKind::Protocol(pare_probe::Protocol::Redis),
+        PortKind::Protocol(pare_probe::Protocol::Amqp),
+    ] {
+        assert_eq!(PortKind::from_name(k.name()), Some(k));
+    }
+    assert_eq!(PortKind::from_name("gopher"), None);
+    assert!(PortKind::Http.is_protocol() && !PortKind::Silent.is_protocol());
+    assert!(!PortKind::Tcp.is_protocol());
 }
 
 #[test]
