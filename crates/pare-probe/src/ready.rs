@@ -7,6 +7,11 @@
 //! `listen()` calls), the wait goes on past the limit, up to five times it. Once the app is
 //! idle, the ports that listen answer, and no new `listen()` came for a quiet period, EXPOSEd
 //! ports nothing listens on are given up as unused instead of waited for until the limit.
+//!
+//! A replay (verification, the untraced stability run) knows what each port answered before
+//! ([`ReadyPlan::expect`]): a port that answered HTTP, TLS or a handshake is ready only when it
+//! answers that again. A connection it accepts in silence means "still starting" and is tried
+//! again with short attempts, never taken for "listening".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
