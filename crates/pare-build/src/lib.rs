@@ -47,7 +47,7 @@ use std::time::Instant;
 use pare_source::OpenOptions;
 
 pub use error::BuildError;
-pub use options::{BuildOptions, GivenRuntime, default_tag};
+pub use options::{BuildOptions, GivenRuntime, OnLoaded, default_tag};
 pub use overlay::private_mount_namespace;
 pub use report::{BuildReport, ImageSummary, PhaseTiming, SurfaceItem};
 pub use summary::render_text;
@@ -133,6 +133,9 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         ws.dir(),
         &mut phases,
     )?;
+    if let (Some(hook), write::Slim::Loaded(_)) = (&opts.on_loaded, &wrote.slim) {
+        (hook.0)(&wrote.slim_ref);
+    }
 
     // Analysis reads both images' files and needs nothing verification does: it runs on a
     // thread meanwhile (verification mostly waits for the slim app to start and answer).

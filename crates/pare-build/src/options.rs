@@ -40,6 +40,19 @@ pub struct BuildOptions {
     /// Run on this runtime instead of detecting one (pare-compose: containers joined to a
     /// project's network).
     pub runtime: Option<GivenRuntime>,
+    /// Called once the slim image is loaded into the daemon, with its reference, while the
+    /// build goes on (analysis, gzip measurement): pare-compose starts verifying it then.
+    pub on_loaded: Option<OnLoaded>,
+}
+
+/// A callback for [`BuildOptions::on_loaded`].
+#[derive(Clone)]
+pub struct OnLoaded(pub std::sync::Arc<dyn Fn(&ImageRef) + Send + Sync>);
+
+impl std::fmt::Debug for OnLoaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnLoaded")
+    }
 }
 
 /// A runtime handed to [`build`](crate::build) by the caller.
@@ -70,6 +83,7 @@ impl BuildOptions {
             epoch: None,
             analyze: true,
             runtime: None,
+            on_loaded: None,
         }
     }
 }

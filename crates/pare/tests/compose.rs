@@ -102,6 +102,13 @@ fn compose_app_api_and_db_are_slimmed_and_verified_with_the_project_running() {
         );
     }
     assert_eq!(summary["dependencies"], serde_json::json!(["cache"]));
+    // Verification starts as soon as the slim images it needs are loaded: it overlaps the
+    // builds (which still analyze both images and measure the gzip form then).
+    let secs = |k: &str| summary[k].as_f64().unwrap();
+    assert!(
+        secs("trace_seconds") + secs("verify_seconds") > secs("total_seconds"),
+        "verification did not overlap slimming: {summary}"
+    );
     // The api's trace saw the database and cache answer (POST stored, count from the cache).
     let api_profile: Value =
         serde_json::from_slice(&std::fs::read(artifacts.join("api/profile.json")).unwrap())
@@ -293,6 +300,35 @@ fn bad_input_exits_2_with_nothing_left_running() {
         stderr.contains(&format!("host port 127.0.0.1:{port} is already taken")),
         "{stderr}"
     );
+    assert_eq!(compose_objects(), before, "nothing left running");
+}
+
+#[test]
+fn a_dependency_is_healthy_once_its_healthcheck_passes_not_at_dockers_next_interval() {
+    let _serial = serial();
+    let before = compose_objects();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    // Docker runs the first check only after 300 s; waiting for that would exceed the 60 s
+    // health-wait limit and fail.
+    let redis = "pare-example/redis:latest";
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n  app:\n    image: {redis}\n    command: redis-server --save '' --appendonly no\n    expose: [\"6379\"]\n    depends_on:\n      slow: {{condition: service_healthy}}\n  slow:\n    image: {redis}\n    healthcheck:\n      test: [CMD, redis-cli, ping]\n      interval: 300s\n"
+        ),
+    )
+    .unwrap();
+    let t = std::time::Instant::now();
+    let out = pare()
+        .args(["profile", "--compose"])
+        .arg(&file)
+        .args(["app", "--output"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(t.elapsed().as_secs() < 60, "{:?}", t.elapsed());
     assert_eq!(compose_objects(), before, "nothing left running");
 }
 

@@ -13,6 +13,7 @@ use pare_runtime::{
 
 use super::RunError;
 use super::cleanup::{RUN_ID_LABEL, RunCleanup};
+use super::deferred::{Deferred, Wave};
 use super::service::image_run;
 use crate::model::{Condition, MountSpec, Project, Service};
 use crate::order;
@@ -45,6 +46,8 @@ pub(super) struct Instance<'a> {
     keep: bool,
     /// Health-wait limit.
     pub(super) timeout: Duration,
+    /// Where the volumes go at teardown (removed at once when `None`).
+    deferred: Option<(Arc<Deferred>, Wave)>,
 }
 
 impl<'a> Instance<'a> {
@@ -67,6 +70,7 @@ impl<'a> Instance<'a> {
             running: BTreeMap::new(),
             keep,
             timeout,
+            deferred: None,
         };
         let nets: BTreeSet<&str> = project
             .services
@@ -98,6 +102,11 @@ impl<'a> Instance<'a> {
             }
         }
         Ok(me)
+    }
+
+    /// At teardown, hands the volumes to `deferred` instead of removing them at once.
+    pub(super) fn remove_volumes_later(&mut self, deferred: &Arc<Deferred>, wave: Wave) {
+        self.deferred = Some((deferred.clone(), wave));
     }
 
     /// The instance's volume for mount `i` of `svc`: named ones are shared by the services
@@ -205,7 +214,11 @@ impl<'a> Instance<'a> {
         let Some(c) = self.running.get(name) else {
             return Ok(());
         };
-        wait_condition(c, cond, self.timeout).map_err(|what| RunError::Dependency {
+        let check = self.project.services[name]
+            .healthcheck
+            .as_ref()
+            .and_then(|h| Some((h.argv()?, h.timeout.unwrap_or(CHECK_TIMEOUT))));
+        wait_condition(c, cond, check, self.timeout).map_err(|what| RunError::Dependency {
             service: name.to_string(),
             what,
             logs: last_lines(c, 10),
@@ -221,8 +234,62 @@ impl<'a> Instance<'a> {
         order: &[String],
         images: &BTreeMap<String, String>,
     ) -> Result<(), RunError> {
+        self.start_needed(target, order, images)?;
+        self.wait_needed(target)
+    }
+
+    /// The first half of [`start_dependencies`](Self::start_dependencies): every dependency's
+    /// container created and started, not waiting for `target`'s own conditions.
+    pub(super) fn start_needed(
+        &mut self,
+        target: &str,
+        order: &[String],
+        images: &BTreeMap<String, String>,
+    ) -> Result<(), RunError> {
+        let deps = order::dependencies_in_order(self.project, target, order);
+        self.start_each(deps, images)
+    }
+
+    /// The second half: waits for the conditions `target` puts on its own dependencies.
+    pub(super) fn wait_needed(&self, target: &str) -> Result<(), RunError> {
+        for (d, cond) in &self.project.services[target].depends_on {
+            self.wait_for(d, *cond)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the dependencies of `target` that need none of `pending` (services whose
+    /// images are not made yet): those that neither are one nor depend on one. The rest
+    /// follow with [`start_dependencies`](Self::start_dependencies) once the images exist.
+    pub(super) fn start_ahead(
+        &mut self,
+        target: &str,
+        order: &[String],
+        images: &BTreeMap<String, String>,
+        pending: &[String],
+    ) -> Result<(), RunError> {
         let project = self.project;
-        for dep in order::dependencies_in_order(project, target, order) {
+        let ready: Vec<String> = order::dependencies_in_order(project, target, order)
+            .into_iter()
+            .filter(|d| {
+                !pending.contains(d)
+                    && order::dependencies(project, d, order)
+                        .iter()
+                        .all(|n| !pending.contains(n))
+            })
+            .collect();
+        self.start_each(ready, images)
+    }
+
+    /// Starts each of `services` (in dependency order) not yet running, once its own
+    /// dependencies meet their conditions.
+    fn start_each(
+        &mut self,
+        services: Vec<String>,
+        images: &BTreeMap<String, String>,
+    ) -> Result<(), RunError> {
+        let project = self.project;
+        for dep in services {
             if self.running.contains_key(&dep) {
                 continue;
             }
@@ -231,9 +298,6 @@ impl<'a> Instance<'a> {
                 self.wait_for(d, *cond)?;
             }
             self.start(svc, &images[&dep])?;
-        }
-        for (d, cond) in &project.services[target].depends_on {
-            self.wait_for(d, *cond)?;
         }
         Ok(())
     }
@@ -246,9 +310,15 @@ impl<'a> Instance<'a> {
             }
             return;
         }
-        for (_, c) in std::mem::take(&mut self.running) {
-            let _ = c.cleanup();
-        }
+        // Removed together: each removal is a round trip to the daemon (and a kill).
+        let running = std::mem::take(&mut self.running);
+        std::thread::scope(|s| {
+            for c in running.values() {
+                s.spawn(move || {
+                    let _ = c.cleanup();
+                });
+            }
+        });
         // What cannot go yet (a container still being removed by the Ctrl-C handler) stays
         // listed for that handler.
         for n in std::mem::take(&mut self.networks) {
@@ -257,7 +327,9 @@ impl<'a> Instance<'a> {
             }
         }
         for v in std::mem::take(&mut self.volumes) {
-            if self.docker.remove_volume(&v).is_ok() {
+            if let Some((d, wave)) = &self.deferred {
+                d.remove_later(&self.docker, &self.run, v, *wave);
+            } else if self.docker.remove_volume(&v).is_ok() {
                 self.run.forget_leftover(&v);
             }
         }
@@ -271,7 +343,19 @@ impl Drop for Instance<'_> {
     }
 }
 
-fn wait_condition(c: &DockerContainer, cond: Condition, timeout: Duration) -> Result<(), String> {
+/// Docker's default time one health check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits until `c` meets `cond`. For `service_healthy`, the healthcheck's own command
+/// (`check`: argv and the time it may take) also runs in the container between Docker's
+/// reports: passing once is what makes Docker call it healthy at its next check, which comes
+/// only every `interval` (30 s by default) and first one interval after the start.
+fn wait_condition(
+    c: &DockerContainer,
+    cond: Condition,
+    check: Option<(Vec<String>, Duration)>,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     match cond {
         Condition::ServiceStarted => Ok(()),
@@ -302,7 +386,14 @@ fn wait_condition(c: &DockerContainer, cond: Condition, timeout: Duration) -> Re
             if Instant::now() >= deadline {
                 return Err(format!("was not healthy within {}s", timeout.as_secs()));
             }
-            std::thread::sleep(Duration::from_millis(200));
+            let t = Instant::now();
+            if let Some((argv, limit)) = &check {
+                let limit = (*limit).min(deadline.saturating_duration_since(t));
+                if c.exec(argv, limit).is_ok_and(|o| o.exit_code == 0) {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200).saturating_sub(t.elapsed()));
         },
     }
 }

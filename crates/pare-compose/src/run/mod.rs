@@ -4,12 +4,16 @@
 //! whole project up again.
 //!
 //! `run` is the data flow, one phase per module: `plan` (start order, targets, checks) →
-//! `trace` (each target in its own `instance`, at the same time) → `verify` (the project
-//! up again on the slim images) → `summary` (`compose.slim.yaml`, `summary.json`).
+//! `trace` (each target in its own `instance`, at the same time) → `verify` (each target in a
+//! fresh instance on the slim images) → `summary` (`compose.slim.yaml`, `summary.json`).
+//! `pipeline` runs trace and verify together: a target's verification starts as soon as the
+//! slim images it needs are loaded.
 //! `cleanup` is what Ctrl-C removes; `service` what pare reads from a service.
 
 mod cleanup;
+mod deferred;
 mod instance;
+mod pipeline;
 mod plan;
 mod service;
 mod summary;
@@ -152,6 +156,12 @@ pub fn run(
     let t0 = Instant::now();
     let plan = plan::Plan::new(project, &opts.services)?;
     let prepared = plan::prepare(project, &plan, opts)?;
+    let verify = opts.verify && !opts.profile_only;
+    let deferred = Arc::new(deferred::Deferred::new(if verify {
+        plan.targets.len()
+    } else {
+        0
+    }));
     let ctx = Context {
         docker: &prepared.docker,
         project,
@@ -161,25 +171,19 @@ pub fn run(
         sensor: &prepared.sensor,
         run: &prepared.run,
         progress,
+        deferred: &deferred,
     };
 
-    let mut traced = trace::trace_all(&ctx, &plan.targets)?;
-    let trace_seconds = t0.elapsed().as_secs_f64();
-
-    let t_verify = Instant::now();
-    if opts.verify && !opts.profile_only && !plan.targets.is_empty() {
-        verify::verify_all(&ctx, &plan.targets, &mut traced)?;
-    }
-    let verify_seconds = t_verify.elapsed().as_secs_f64();
+    let done = pipeline::trace_and_verify(&ctx, &plan.targets, verify)?;
 
     summary::write(
         project,
         opts,
-        traced.outcomes,
+        done.outcomes,
         plan.dependencies(),
         summary::Seconds {
-            trace: trace_seconds,
-            verify: verify_seconds,
+            trace: done.trace_seconds,
+            verify: done.verify_seconds,
             start: t0,
         },
     )
@@ -196,6 +200,8 @@ struct Context<'a> {
     /// The run's ID and its Ctrl-C clean-up.
     run: &'a cleanup::RunCleanup,
     progress: &'a (dyn Progress + Sync),
+    /// Where the instances' volumes go to be removed.
+    deferred: &'a Arc<deferred::Deferred>,
 }
 
 impl Context<'_> {
@@ -206,6 +212,43 @@ impl Context<'_> {
             "no dependencies".into()
         } else {
             d.join(", ")
+        }
+    }
+}
+
+/// The progress of one target's thread: its phases carry the target's name (`api verify`), so
+/// that the same phase of two targets running at once is told apart.
+struct Tagged<'a> {
+    inner: &'a (dyn Progress + Sync),
+    target: &'a str,
+}
+
+impl Progress for Tagged<'_> {
+    fn begin(&self, phase: &str, detail: &str) {
+        self.inner
+            .begin(&format!("{} {phase}", self.target), detail);
+    }
+    fn end(&self, phase: &str, elapsed: std::time::Duration, outcome: &str) {
+        self.inner
+            .end(&format!("{} {phase}", self.target), elapsed, outcome);
+    }
+    fn waiting(&self, what: &str) {
+        self.inner.waiting(what);
+    }
+    fn detail(&self, message: &str) {
+        self.inner.detail(message);
+    }
+    fn notice(&self, message: &str) {
+        self.inner.notice(message);
+    }
+}
+
+impl Context<'_> {
+    /// `t`'s progress.
+    fn progress_of<'b>(&'b self, t: &'b str) -> Tagged<'b> {
+        Tagged {
+            inner: self.progress,
+            target: t,
         }
     }
 }

@@ -49,7 +49,8 @@ pub struct Summary {
     pub notices: Vec<String>,
     /// Seconds tracing and slimming took (the targets at the same time).
     pub trace_seconds: f64,
-    /// Seconds verification took.
+    /// Seconds from the first verification's start to the last one's end (verifications
+    /// start while other targets are still being slimmed, so this overlaps `trace_seconds`).
     pub verify_seconds: f64,
     /// Seconds the whole run took.
     pub total_seconds: f64,

@@ -2,29 +2,35 @@
 //! profiling) in its own fresh instance with its dependencies running; the targets at the same
 //! time.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pare_build::{BuildReport, GivenRuntime};
+use pare_build::{BuildReport, GivenRuntime, OnLoaded};
 use pare_profile::{ContinueAfter, Target};
 use pare_reference::ImageRef;
 
+use super::deferred::Wave;
 use super::instance::{Instance, Joined};
 use super::service::{probe_file_text, run_override};
 use super::summary::ServiceOutcome;
 use super::{Context, RunError, file_err};
+use pare_build::Progress as _;
 
 /// One traced target: its outcome so far, and its build report with where it is.
-struct Traced {
-    outcome: ServiceOutcome,
-    report: Option<(BuildReport, PathBuf)>,
+pub(super) struct Traced {
+    pub(super) outcome: ServiceOutcome,
+    pub(super) report: Option<(BuildReport, PathBuf)>,
 }
 
 impl Context<'_> {
-    /// Traces (and slims, unless only profiling) target `t` in its own instance.
-    fn trace(&self, t: &String) -> Result<Traced, RunError> {
+    /// Traces (and slims, unless only profiling) target `t` in its own instance; `on_loaded`
+    /// is told as soon as its slim image is in the daemon (before the build's report is done).
+    pub(super) fn trace(
+        &self,
+        t: &String,
+        on_loaded: Option<OnLoaded>,
+    ) -> Result<Traced, RunError> {
         let t_start = Instant::now();
         let svc = &self.project.services[t];
         let dir = self.opts.artifacts.join(t);
@@ -39,11 +45,12 @@ impl Context<'_> {
             self.opts.keep,
             self.opts.profile.timeout.max(Duration::from_secs(60)),
         )?;
-        self.progress
-            .begin("deps", &format!("{t}: starting {}", self.deps_text(t)));
+        inst.remove_volumes_later(self.deferred, Wave::Trace);
+        let progress = self.progress_of(t);
+        progress.begin("trace deps", &self.deps_text(t));
         let td = Instant::now();
         inst.start_dependencies(t, self.order, self.originals)?;
-        self.progress.end("deps", td.elapsed(), "running");
+        progress.end("trace deps", td.elapsed(), "running");
         let mut popts = self.opts.profile.clone();
         popts.image = svc.image.clone();
         popts.output = dir.clone();
@@ -67,7 +74,7 @@ impl Context<'_> {
             )?;
             let image = src.image().clone();
             drop(src);
-            self.progress.begin("profile", t);
+            progress.begin("profile", &svc.image);
             let tp = Instant::now();
             let r = pare_profile::run_profile(
                 &image,
@@ -77,7 +84,7 @@ impl Context<'_> {
                 self.sensor,
                 &popts,
             );
-            self.progress.end(
+            progress.end(
                 "profile",
                 tp.elapsed(),
                 if r.is_ok() { "done" } else { "failed" },
@@ -115,8 +122,26 @@ impl Context<'_> {
         // A volume's data cannot reach the slim image: selection reads the image's own
         // files only (the container's mounts are never read).
         bopts.tag = None;
-        let built = pare_build::build(&bopts, self.progress)?;
-        inst.teardown();
+        // The dependencies go as soon as the slim image is loaded (the build then only
+        // analyzes the images and measures the gzip form), or once the build ends.
+        let (loaded, gone) = std::sync::mpsc::channel::<()>();
+        bopts.on_loaded = Some(OnLoaded(Arc::new(move |slim: &ImageRef| {
+            if let Some(hook) = &on_loaded {
+                (hook.0)(slim);
+            }
+            let _ = loaded.send(());
+        })));
+        let built = std::thread::scope(|s| {
+            let inst = &mut inst;
+            s.spawn(move || {
+                let _ = gone.recv();
+                inst.teardown();
+            });
+            let built = pare_build::build(&bopts, &progress);
+            // Drops the sender: the teardown goes on when the build ended without a load.
+            bopts.on_loaded = None;
+            built
+        })?;
         let slim = built
             .report
             .slim
@@ -140,51 +165,4 @@ impl Context<'_> {
             report: Some((built.report, built.report_path)),
         })
     }
-}
-
-/// The traced targets: their outcomes, each service's image (slim for a slimmed target, else
-/// its own) and each slimmed target's build report with where it is.
-pub(super) struct TraceResults {
-    pub(super) outcomes: Vec<ServiceOutcome>,
-    pub(super) images: BTreeMap<String, String>,
-    pub(super) reports: BTreeMap<String, (BuildReport, PathBuf)>,
-}
-
-/// Traces (and slims) each target in a fresh instance with its dependencies running; the
-/// targets at the same time (their instances share nothing; much of a trace is waiting).
-pub(super) fn trace_all(ctx: &Context<'_>, targets: &[String]) -> Result<TraceResults, RunError> {
-    let mut out = TraceResults {
-        outcomes: Vec::new(),
-        images: ctx.originals.clone(),
-        reports: BTreeMap::new(),
-    };
-    let results: Vec<Result<Traced, RunError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = targets
-            .iter()
-            .map(|t| scope.spawn(move || ctx.trace(t)))
-            .collect();
-        handles
-            .into_iter()
-            .zip(targets)
-            .map(|(h, t)| {
-                h.join().unwrap_or_else(|_| {
-                    Err(RunError::TracePanicked {
-                        service: t.to_string(),
-                    })
-                })
-            })
-            .collect()
-    });
-    for r in results {
-        let traced = r?;
-        if let Some(slim) = &traced.outcome.slim {
-            out.images
-                .insert(traced.outcome.service.clone(), slim.clone());
-        }
-        if let Some(rep) = traced.report {
-            out.reports.insert(traced.outcome.service.clone(), rep);
-        }
-        out.outcomes.push(traced.outcome);
-    }
-    Ok(out)
 }

@@ -1,0 +1,202 @@
+//! Volume removal out of the way of container starts. Docker's local volume driver holds one
+//! lock while it deletes a volume's files (seconds for a database's data dir on a busy disk),
+//! and creating any container that mounts a volume waits for that lock. So the volumes of the
+//! run's finished instances are removed on a thread of their own, a trace's once every
+//! verification has created its dependencies' containers, a verification's once every one has
+//! started its target (or when the run is over); until then they stay registered for Ctrl-C.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use pare_runtime::{Container, DockerRuntime, RunSpec, Runtime, RuntimeError};
+
+use super::cleanup::RunCleanup;
+
+/// Volumes waiting to be removed, and how many verifications have yet to create their
+/// containers.
+pub(super) struct Deferred {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// Which instances a volume comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wave {
+    /// A trace's: removed once every verification has created its dependencies.
+    Trace,
+    /// A verification's: removed once every verification has started its target.
+    Verify,
+}
+
+struct State {
+    volumes: Vec<(Arc<DockerRuntime>, RunCleanup, String, Wave)>,
+    /// Verifications that have not created their dependencies' containers yet.
+    deps_to_create: usize,
+    /// Verifications that have not started their target yet.
+    to_start: usize,
+    /// The run is over: remove what is left, then stop.
+    over: bool,
+}
+
+impl Deferred {
+    /// A queue that waits for `verifications` targets to start.
+    pub(super) fn new(verifications: usize) -> Self {
+        Deferred {
+            state: Mutex::new(State {
+                volumes: Vec::new(),
+                deps_to_create: verifications,
+                to_start: verifications,
+                over: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Queues volume `name` for removal.
+    pub(super) fn remove_later(
+        &self,
+        docker: &Arc<DockerRuntime>,
+        run: &RunCleanup,
+        name: String,
+        wave: Wave,
+    ) {
+        if let Ok(mut s) = self.state.lock() {
+            s.volumes.push((docker.clone(), run.clone(), name, wave));
+        }
+        self.changed.notify_all();
+    }
+
+    fn count_down(&self, wave: Wave) {
+        if let Ok(mut s) = self.state.lock() {
+            let n = match wave {
+                Wave::Trace => &mut s.deps_to_create,
+                Wave::Verify => &mut s.to_start,
+            };
+            *n = n.saturating_sub(1);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The run is over: [`remove_all`](Self::remove_all) removes what is left and returns.
+    pub(super) fn finish(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.over = true;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Removes each queued volume once its [`Wave`] is free to go, until
+    /// [`finish`](Self::finish) and the queue is empty.
+    pub(super) fn remove_all(&self) {
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        loop {
+            let (trace_free, verify_free) =
+                (s.over || s.deps_to_create == 0, s.over || s.to_start == 0);
+            let next = s.volumes.iter().position(|v| match v.3 {
+                Wave::Trace => trace_free,
+                Wave::Verify => verify_free,
+            });
+            if let Some(i) = next {
+                let (docker, run, name, _) = s.volumes.swap_remove(i);
+                drop(s);
+                if docker.remove_volume(&name).is_ok() {
+                    run.forget_leftover(&name);
+                }
+                s = match self.state.lock() {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+                continue;
+            }
+            if s.over {
+                return;
+            }
+            s = match self.changed.wait(s) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+/// One verification's word that its dependencies' containers are created, and that its target
+/// started (or never will): each given once, when it happens or when the verification ends.
+pub(super) struct Started {
+    deferred: Arc<Deferred>,
+    deps: AtomicBool,
+    target: AtomicBool,
+}
+
+impl Started {
+    pub(super) fn new(deferred: &Arc<Deferred>) -> Self {
+        Started {
+            deferred: deferred.clone(),
+            deps: AtomicBool::new(false),
+            target: AtomicBool::new(false),
+        }
+    }
+
+    /// The dependencies' containers are created (or never will be).
+    pub(super) fn deps_created(&self) {
+        if !self.deps.swap(true, Ordering::SeqCst) {
+            self.deferred.count_down(Wave::Trace);
+        }
+    }
+
+    fn give(&self) {
+        self.deps_created();
+        if !self.target.swap(true, Ordering::SeqCst) {
+            self.deferred.count_down(Wave::Verify);
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        self.give();
+    }
+}
+
+/// A runtime that gives [`Started`] once its container is started.
+pub(super) struct Telling<'r> {
+    pub(super) inner: &'r dyn Runtime,
+    pub(super) started: &'r Started,
+}
+
+impl Runtime for Telling<'_> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
+        let c = self.inner.start(spec);
+        self.started.give();
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Deferred, Started};
+
+    #[test]
+    fn removal_waits_for_every_verification_to_start_or_the_run_to_end() {
+        let d = Arc::new(Deferred::new(2));
+        let (a, b) = (Started::new(&d), Started::new(&d));
+        a.give();
+        a.give();
+        assert_eq!(d.state.lock().unwrap().to_start, 1, "given once");
+        drop(b);
+        assert_eq!(
+            d.state.lock().unwrap().to_start,
+            0,
+            "a verification that ended"
+        );
+        d.finish();
+        // Nothing queued and the run over: returns at once.
+        d.remove_all();
+    }
+}
