@@ -11,6 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use pare_runtime::{Container, DockerRuntime, RunSpec, Runtime, RuntimeError};
 
 use super::cleanup::RunCleanup;
+use super::instance::retried;
 
 /// Volumes waiting to be removed, and how many verifications have yet to create their
 /// containers.
@@ -101,7 +102,8 @@ impl Deferred {
             if let Some(i) = next {
                 let (docker, run, name, _) = s.volumes.swap_remove(i);
                 drop(s);
-                if docker.remove_volume(&name).is_ok() {
+                // Its container may still be being removed in the background.
+                if retried(|| docker.remove_volume(&name).is_ok(), || run.interrupted()) {
                     run.forget_leftover(&name);
                 }
                 s = match self.state.lock() {

@@ -319,10 +319,15 @@ impl<'a> Instance<'a> {
                 });
             }
         });
-        // What cannot go yet (a container still being removed by the Ctrl-C handler) stays
+        // A container verified or traced here may still be being removed in the background
+        // (pare_runtime::deferred, while a build runs beside): its network goes once it is.
+        // What cannot go (a container still being removed by the Ctrl-C handler) stays
         // listed for that handler.
         for n in std::mem::take(&mut self.networks) {
-            if self.docker.remove_network(&n).is_ok() {
+            if retried(
+                || self.docker.remove_network(&n).is_ok(),
+                || self.run.interrupted(),
+            ) {
                 self.run.forget_leftover(&n);
             }
         }
@@ -340,6 +345,20 @@ impl Drop for Instance<'_> {
     fn drop(&mut self) {
         self.teardown();
         self.run.instance_gone();
+    }
+}
+
+/// Runs `remove` until it succeeds (up to 30 s, while not `stop()`); whether it did.
+pub(super) fn retried(remove: impl Fn() -> bool, stop: impl Fn() -> bool) -> bool {
+    let t = Instant::now();
+    loop {
+        if remove() {
+            return true;
+        }
+        if stop() || t.elapsed() > Duration::from_secs(30) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
