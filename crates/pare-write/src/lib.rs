@@ -125,8 +125,10 @@ pub enum WriteError {
         /// What failed, with docker's own stderr when it exited with an error.
         reason: String,
     },
-    /// Uploading the blobs or the manifest of an [`Output::Registry`] image failed.
-    #[error("pushing to {reference}")]
+    /// Uploading the blobs or the manifest of an [`Output::Registry`] image failed. The
+    /// message leaves the reference to the source error, which names it, so a chain names it
+    /// once.
+    #[error("pushing the image")]
     Push {
         /// The destination, `REGISTRY/NAME[:TAG]`.
         reference: String,
@@ -239,4 +241,36 @@ pub fn write_image_on(
 ) -> Result<WrittenImage, WriteError> {
     let epoch = resolve_epoch(epoch)?;
     dispatch::write(rootfs, selection, meta, stack, output, epoch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How callers (`pare squash`, `pare pack`, `pare build`) wrap a write error.
+    #[derive(Debug, thiserror::Error)]
+    #[error("writing docker://{output}")]
+    struct Writing {
+        output: String,
+        #[source]
+        source: WriteError,
+    }
+
+    #[test]
+    fn a_failed_push_names_the_destination_once() {
+        let reference = "127.0.0.1:5555/app:slim".to_string();
+        let e = Writing {
+            output: reference.clone(),
+            source: WriteError::Push {
+                reference: reference.clone(),
+                source: pare_source::SourceError::Registry {
+                    reference: reference.clone(),
+                    source: pare_source::registry::RegistryError::Denied,
+                },
+            },
+        };
+        let line = pare_progress::chain(&e);
+        assert_eq!(line.matches(&reference).count(), 1, "{line}");
+        assert!(line.ends_with("access denied (403)"), "{line}");
+    }
 }
