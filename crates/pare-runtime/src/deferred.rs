@@ -8,26 +8,27 @@
 //!
 //! A container being removed stays in the Ctrl-C registry until its removal has returned, so
 //! an interrupt still removes it (or waits for the removal under way).
+//!
+//! The guard is the calling thread's, not the process's: builds running side by side (one
+//! thread per Compose target) each defer and wait for their own removals only, and a removal
+//! on a thread without a guard happens at once. A build removes its containers on its own
+//! thread (the traced run, the verification run).
 
-use std::sync::Mutex;
+use std::cell::RefCell;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::Container;
 
+#[derive(Default)]
 struct State {
-    /// Live guards.
+    /// Live guards of this thread.
     depth: usize,
     pending: Vec<JoinHandle<()>>,
 }
 
-static STATE: Mutex<State> = Mutex::new(State {
-    depth: 0,
-    pending: Vec::new(),
-});
-
-fn state() -> std::sync::MutexGuard<'static, State> {
-    STATE.lock().unwrap_or_else(|e| e.into_inner())
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
 }
 
 /// While it lives, [`remove`] works in the background; dropping it (or [`DeferRemovals::wait`])
@@ -38,9 +39,9 @@ pub struct DeferRemovals {
 }
 
 impl DeferRemovals {
-    /// Starts deferring removals (guards nest).
+    /// Starts deferring this thread's removals (guards nest).
     pub fn begin() -> DeferRemovals {
-        state().depth += 1;
+        STATE.with_borrow_mut(|s| s.depth += 1);
         DeferRemovals { _private: () }
     }
 
@@ -51,27 +52,21 @@ impl DeferRemovals {
 impl Drop for DeferRemovals {
     fn drop(&mut self) {
         join_pending();
-        let mut s = state();
-        s.depth = s.depth.saturating_sub(1);
+        STATE.with_borrow_mut(|s| s.depth = s.depth.saturating_sub(1));
     }
 }
 
-/// Waits for every removal handed off so far (the lock is not held while waiting).
+/// Waits for every removal this thread handed off so far (the state is not borrowed while
+/// waiting).
 fn join_pending() {
-    loop {
-        let pending = std::mem::take(&mut state().pending);
-        if pending.is_empty() {
-            return;
-        }
-        for h in pending {
-            let _ = h.join();
-        }
+    for h in STATE.with_borrow_mut(|s| std::mem::take(&mut s.pending)) {
+        let _ = h.join();
     }
 }
 
 /// Stops `container` (SIGTERM, then SIGKILL after `grace`; `None`: no stop, the removal kills
-/// it) and removes it — in the background while a [`DeferRemovals`] guard lives, else now.
-/// Errors are ignored, as when a container is dropped.
+/// it) and removes it — in the background while this thread holds a [`DeferRemovals`] guard,
+/// else now. Errors are ignored, as when a container is dropped.
 pub fn remove(container: Box<dyn Container>, grace: Option<Duration>) {
     let work = move || {
         if let Some(grace) = grace {
@@ -79,9 +74,7 @@ pub fn remove(container: Box<dyn Container>, grace: Option<Duration>) {
         }
         let _ = container.cleanup();
     };
-    let mut s = state();
-    if s.depth == 0 {
-        drop(s);
+    if STATE.with_borrow(|s| s.depth) == 0 {
         work();
         return;
     }
@@ -91,7 +84,7 @@ pub fn remove(container: Box<dyn Container>, grace: Option<Duration>) {
         .name("pare-remove".into())
         .spawn(work)
     {
-        s.pending.push(h);
+        STATE.with_borrow_mut(|s| s.pending.push(h));
     }
 }
 
@@ -169,5 +162,29 @@ mod tests {
             3,
             "every removal is done once the guard is gone"
         );
+    }
+
+    #[test]
+    fn a_guard_defers_only_its_own_threads_removals() {
+        let removed = Arc::new(AtomicUsize::new(0));
+        let _guard = DeferRemovals::begin();
+        let other = removed.clone();
+        std::thread::spawn(move || {
+            remove(
+                Box::new(Slow {
+                    slow: Duration::from_millis(50),
+                    removed: other.clone(),
+                }),
+                None,
+            );
+            assert_eq!(
+                other.load(Ordering::SeqCst),
+                1,
+                "another thread's removal happens at once"
+            );
+        })
+        .join()
+        .unwrap();
+        assert_eq!(removed.load(Ordering::SeqCst), 1);
     }
 }
