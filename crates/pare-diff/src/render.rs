@@ -6,9 +6,16 @@ use pare_xray::render::human_bytes;
 
 use crate::{Change, Diff, FileChange};
 
-/// The diff as pretty JSON (see `docs/diff-json.md`).
+/// The diff as pretty JSON (see `docs/diff-json.md`): the bytes [`write_json`] writes.
 pub fn json(diff: &Diff) -> String {
     serde_json::to_string_pretty(diff).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// Streams the diff to `out` as pretty JSON (no final newline) while serializing it, so the
+/// whole document is never held as text; give it a buffered writer. A failed write (a closed
+/// pipe) comes back as that `io::Error`, its kind kept.
+pub fn write_json<W: std::io::Write>(diff: &Diff, out: W) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(out, diff).map_err(std::io::Error::from)
 }
 
 /// A name made safe for a terminal: control characters (ANSI escapes included) are shown as

@@ -274,6 +274,15 @@ fn table_escapes_names_and_marks_lines() {
     assert_eq!(j["same"], false);
 }
 
+/// `--format json` is streamed: `write_json` writes `json()`'s bytes in pieces, and a pipe
+/// closed part-way stops it with `BrokenPipe`.
+#[test]
+fn json_streams_to_the_writer() {
+    let d = diff(&image_a(), &image_b(), &Options::default()).unwrap();
+    let whole = render::json(&d);
+    pare_test_support::io::assert_streams(whole.as_bytes(), |out| render::write_json(&d, out));
+}
+
 #[test]
 fn unreadable_layer_names_the_side() {
     let a = image_a();

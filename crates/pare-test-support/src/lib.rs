@@ -4,7 +4,9 @@
 //! * [`layer`]: build one layer tar in memory ([`layer::LayerBuilder`], hostile entries
 //!   included) and serve layers as an image without any I/O ([`layer::MemSource`]);
 //! * [`fixture`]: write an image to disk as an OCI layout (directory or archive, any layer
-//!   compression, multi-arch) or as a `docker save` archive in either format.
+//!   compression, multi-arch) or as a `docker save` archive in either format;
+//! * [`io`]: writers for tests of streamed output ([`io::ClosingPipe`]).
 
 pub mod fixture;
+pub mod io;
 pub mod layer;

@@ -56,9 +56,16 @@ pub fn plural(n: u64, noun: &str) -> String {
     }
 }
 
-/// The report as pretty JSON (see `docs/xray-json.md`).
+/// The report as pretty JSON (see `docs/xray-json.md`): the bytes [`write_json`] writes.
 pub fn json(report: &Report) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// Streams the report to `out` as pretty JSON (no final newline) while serializing it, so the
+/// whole document is never held as text; give it a buffered writer. A failed write (a closed
+/// pipe) comes back as that `io::Error`, its kind kept.
+pub fn write_json<W: std::io::Write>(report: &Report, out: W) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(out, report).map_err(std::io::Error::from)
 }
 
 struct Style {

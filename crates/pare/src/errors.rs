@@ -2,6 +2,7 @@
 //! (asked of the domain error that caused it). A closed stdout (`pare xray IMG | head`) is not
 //! an error: pare stops quietly.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Prints `e` and returns the exit code: 2, or 0 for a closed pipe.
@@ -54,9 +55,14 @@ fn hint(e: &anyhow::Error) -> Option<String> {
 /// Writes `text` to stdout; a closed pipe becomes an `io::Error` that [`report`] ends quietly
 /// on, instead of `println!`'s panic.
 pub fn print(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
+    print_with(|out| out.write_all(text.as_bytes()))
+}
+
+/// Lets `write` stream to stdout through one buffer (not a line-buffered write per line), then
+/// flushes it; a closed pipe ends quietly as with [`print`].
+pub fn print_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    write(&mut out)?;
     out.flush()?;
     Ok(())
 }

@@ -390,3 +390,23 @@ fn json_has_the_documented_top_level_fields() {
     }
     assert_eq!(v["layers"][0]["size"], 5);
 }
+
+/// `--format json` is streamed: `write_json` writes `json()`'s bytes in pieces, and a pipe
+/// closed part-way stops it with `BrokenPipe`.
+#[test]
+fn json_streams_to_the_writer() {
+    let r = report(&MemSource::with_history(
+        vec![
+            L::new()
+                .dir("d")
+                .file("d/x", b"12345")
+                .file("y", b"y")
+                .finish(),
+        ],
+        &["ADD x /"],
+    ));
+    let whole = pare_xray::render::json(&r);
+    pare_test_support::io::assert_streams(whole.as_bytes(), |out| {
+        pare_xray::render::write_json(&r, out)
+    });
+}

@@ -105,10 +105,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         super::html::write(path, &pare_report::diff(&diff)?)?;
     }
     let text = match args.format {
-        Format::Json => pare_diff::render::json(&diff),
-        Format::Table => pare_diff::render::table(&diff, color),
-        Format::Html => pare_report::diff(&diff)?,
+        Format::Json => {
+            crate::errors::print_with(|out| {
+                pare_diff::render::write_json(&diff, &mut *out)?;
+                out.write_all(b"\n")
+            })?;
+            None
+        }
+        Format::Table => Some(pare_diff::render::table(&diff, color)),
+        Format::Html => Some(pare_report::diff(&diff)?),
     };
-    crate::errors::print(&format!("{}\n", text.trim_end()))?;
+    if let Some(text) = text {
+        crate::errors::print(&format!("{}\n", text.trim_end()))?;
+    }
     Ok(if diff.same { 0 } else { 1 })
 }

@@ -157,10 +157,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let stdout = std::io::stdout();
     let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let text = match args.format {
-        Format::Json => pare_xray::render::json(&report),
-        Format::Table => pare_xray::render::table(&report, color, crate::term::width()),
-    };
-    crate::errors::print(&format!("{text}\n"))?;
+    match args.format {
+        Format::Json => crate::errors::print_with(|out| {
+            pare_xray::render::write_json(&report, &mut *out)?;
+            out.write_all(b"\n")
+        })?,
+        Format::Table => {
+            let text = pare_xray::render::table(&report, color, crate::term::width());
+            crate::errors::print(&format!("{text}\n"))?;
+        }
+    }
     Ok(code)
 }

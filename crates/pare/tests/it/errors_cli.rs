@@ -113,7 +113,6 @@ fn why_without_a_build_says_to_build_first() {
     assert!(lines[1].starts_with("hint: run `pare build"), "{lines:?}");
 }
 
-/// Runs pare with its stdout a pipe whose reading end is already closed.
 /// A recorded profile of a schema version this pare does not read is refused, naming the
 /// file, rather than read in a shape it was not written in.
 #[test]
@@ -142,6 +141,7 @@ fn a_profile_of_a_newer_schema_version_is_refused() {
     );
 }
 
+/// Runs pare with its stdout a pipe whose reading end is already closed.
 fn into_closed_pipe(args: &[&str], cwd: &Path) -> (Option<i32>, String) {
     let mut child = crate::cli::pare()
         .args(args)
@@ -169,6 +169,8 @@ fn a_closed_pipe_ends_quietly() {
     let img = format!("docker-archive:{}", tar.display());
     for args in [
         vec!["xray", img.as_str()],
+        vec!["xray", img.as_str(), "--format", "json"],
+        vec!["diff", img.as_str(), img.as_str(), "--format", "json"],
         vec!["completions", "bash"],
         vec!["lint", "--list-rules"],
     ] {
