@@ -90,7 +90,8 @@ impl App {
         let block = self.block(title, self.focus == Focus::Tree);
         let inner = block.inner(area);
         f.render_widget(block, area);
-        let rows = self.rows();
+        self.refresh_rows();
+        let rows = &self.rows.rows;
         let h = inner.height as usize;
         if rows.is_empty() {
             f.render_widget(Paragraph::new("(nothing to show)"), inner);

@@ -17,6 +17,11 @@ use crate::model::{Image, Mark, View, Waste};
 use crate::tree::ROOT;
 
 mod draw;
+mod rows;
+#[cfg(test)]
+mod tests;
+
+use rows::RowCache;
 
 /// Narrowest terminal, in columns, the explorer draws in.
 pub const MIN_WIDTH: u16 = 60;
@@ -27,13 +32,6 @@ pub const MIN_HEIGHT: u16 = 12;
 enum Focus {
     Layers,
     Tree,
-}
-
-/// One visible line of the tree pane.
-struct Row {
-    id: u32,
-    depth: usize,
-    dir: bool,
 }
 
 /// The explorer's state: the image, the selected layer and view mode, the tree's expanded
@@ -48,6 +46,10 @@ pub struct App {
     expanded: HashSet<Box<str>>,
     /// The same directories as nodes of the current view.
     open: HashSet<u32>,
+    /// Changes whenever the view or [`App::open`] does (what the rows are built from).
+    layout: u64,
+    /// The tree pane's lines, kept while what they show is unchanged.
+    rows: RowCache,
     cursor: usize,
     scroll: usize,
     /// Marks shown (bits of [`Mark::bit`]).
@@ -116,6 +118,8 @@ impl App {
             view,
             expanded,
             open: HashSet::from([ROOT]),
+            layout: 0,
+            rows: RowCache::default(),
             cursor: 0,
             scroll: 0,
             show: 0b1111,
@@ -142,76 +146,24 @@ impl App {
             .iter()
             .filter_map(|p| self.view.find(p))
             .collect();
+        self.layout += 1;
         self.cursor = 0;
         self.scroll = 0;
-    }
-
-    fn visible(&self, id: u32) -> bool {
-        if let Some(d) = self.view.dir(id) {
-            if self.view.is_dir(id) {
-                return d.marks & self.show != 0;
-            }
-        }
-        self.view
-            .entry(id)
-            .is_some_and(|e| e.mark.bit() & self.show != 0)
     }
 
     /// Expands or collapses the directory `id`.
     fn set_open(&mut self, id: u32, open: bool) {
         let path: Box<str> = self.view.path(id).into();
-        if open {
-            self.open.insert(id);
+        let changed = if open {
             self.expanded.insert(path);
+            self.open.insert(id)
         } else {
-            self.open.remove(&id);
             self.expanded.remove(&path);
+            self.open.remove(&id)
+        };
+        if changed {
+            self.layout += 1;
         }
-    }
-
-    /// The tree pane's lines: expanded directories' children, filtered by mark; or, while
-    /// searching, every matching path.
-    fn rows(&self) -> Vec<Row> {
-        let mut out = Vec::new();
-        if let Some(q) = self.search.as_deref().filter(|q| !q.is_empty()) {
-            let q = q.to_lowercase();
-            let mut p = String::new();
-            for &id in self.view.entries().iter() {
-                let Some(e) = self.view.entry(id) else {
-                    continue;
-                };
-                if e.mark.bit() & self.show == 0 {
-                    continue;
-                }
-                self.view.path_into(id, &mut p);
-                if p.to_lowercase().contains(&q) {
-                    out.push(Row {
-                        id,
-                        depth: 0,
-                        dir: e.kind == Kind::Dir,
-                    });
-                }
-            }
-            return out;
-        }
-        // Depth-first through the expanded directories (a stack of nodes still to show).
-        let mut tmp: Vec<(u32, usize)> = Vec::new();
-        for &k in self.view.children(ROOT).iter().rev() {
-            tmp.push((k, 0));
-        }
-        while let Some((id, depth)) = tmp.pop() {
-            if !self.visible(id) {
-                continue;
-            }
-            let dir = self.view.is_dir(id);
-            if dir && self.open.contains(&id) {
-                for &k in self.view.children(id).iter().rev() {
-                    tmp.push((k, depth + 1));
-                }
-            }
-            out.push(Row { id, depth, dir });
-        }
-        out
     }
 
     /// Handles one key.
@@ -305,6 +257,7 @@ impl App {
                 self.expanded.clear();
                 self.expanded.insert("".into());
                 self.open = HashSet::from([ROOT]);
+                self.layout += 1;
                 self.cursor = 0;
                 self.scroll = 0;
             }
@@ -328,8 +281,9 @@ impl App {
     }
 
     fn tree_key(&mut self, code: KeyCode) {
+        let cursor = self.cursor;
         let rows = self.rows();
-        let n = rows.len();
+        let (n, row) = (rows.len(), rows.get(cursor).copied());
         match code {
             KeyCode::Down | KeyCode::Char('j') => self.cursor += 1,
             KeyCode::Up | KeyCode::Char('k') => self.cursor = self.cursor.saturating_sub(1),
@@ -338,18 +292,18 @@ impl App {
             KeyCode::Home => self.cursor = 0,
             KeyCode::End => self.cursor = n.saturating_sub(1),
             KeyCode::Enter | KeyCode::Char(' ') | KeyCode::Right | KeyCode::Char('l') => {
-                if let Some(r) = rows.get(self.cursor).filter(|r| r.dir) {
+                if let Some(r) = row.filter(|r| r.dir) {
                     let open = self.open.contains(&r.id) && code != KeyCode::Right;
                     self.set_open(r.id, !open);
                 }
             }
             KeyCode::Left | KeyCode::Char('h') => {
-                if let Some(r) = rows.get(self.cursor) {
+                if let Some(r) = row {
                     if r.dir && self.open.contains(&r.id) {
                         self.set_open(r.id, false);
                     } else {
                         let par = self.view.parent(r.id).unwrap_or(ROOT);
-                        if let Some(i) = rows.iter().position(|x| x.id == par) {
+                        if let Some(i) = self.rows().iter().position(|x| x.id == par) {
                             self.cursor = i;
                         } else {
                             self.focus = Focus::Layers;
