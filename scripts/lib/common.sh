@@ -69,3 +69,16 @@ pare_binary() {
     fi
     [ -x "$PARE" ]
 }
+
+# remove_run_images RUN : removes the Docker images test run RUN tagged, all named
+# pare-test/RUN/* (pare_test_support::names), and no other run's.
+remove_run_images() {
+    [ -n "${1:-}" ] || return 1
+    local imgs
+    imgs="$(docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null |
+        awk -v p="pare-test/$1/" 'index($0, p) == 1' || true)"
+    if [ -n "$imgs" ]; then
+        log "removing test images: $(tr '\n' ' ' <<<"$imgs")"
+        xargs docker rmi -f <<<"$imgs" >/dev/null 2>&1 || true
+    fi
+}

@@ -153,7 +153,7 @@ fn build(reference: &str, args: &[&str], artifacts: &std::path::Path) -> Value {
 #[test]
 fn build_with_docker_runtime_verifies() {
     let artifacts = tempfile::tempdir().unwrap();
-    let tag = "pare-test/musl-busybox.slim:install";
+    let tag = &pare_test_support::names::image("musl-busybox.slim:install");
     build(
         IMAGE,
         &["--runtime", "docker", "--tag", tag],

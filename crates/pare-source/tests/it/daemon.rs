@@ -147,25 +147,16 @@ fn multi_layer_image_maps_lower_dirs_in_order() {
          RUN mkdir /d && echo b > /d/b && rm -rf /usr/share/doc\nHEALTHCHECK CMD true\n",
     )
     .unwrap();
+    let name = pare_test_support::names::image("source-multi:latest");
+    let _rmi = pare_test_support::names::RemoveOnDrop(name.clone());
     let status = Command::new("docker")
-        .args([
-            "build",
-            "-q",
-            "--network",
-            "host",
-            "-t",
-            "pare-source-test:multi",
-        ])
+        .args(["build", "-q", "--network", "host", "-t", &name])
         .arg(dir.path())
         .status()
         .unwrap();
     assert!(status.success());
-    check_daemon_image("pare-source-test:multi");
-    let src = open(
-        &ImageRef::parse("pare-source-test:multi").unwrap(),
-        &OpenOptions::default(),
-    )
-    .unwrap();
+    check_daemon_image(&name);
+    let src = open(&ImageRef::parse(&name).unwrap(), &OpenOptions::default()).unwrap();
     assert_eq!(src.image().layers.len(), 3);
     let top = summarize(&*src, 2);
     assert!(top.files.contains(&("d/b".to_string(), 2)));

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn python_web_lazy_import_why_and_a_broken_exclude() {
-    let tag = "pare-test/python-web.slim:build";
+    let tag = &test_image("python-web.slim:build");
     let b = build_verified("pare-example/python-web", Some(tag), &[]);
     let probes = probe_names(&b);
     assert!(
@@ -54,7 +54,7 @@ fn python_web_lazy_import_why_and_a_broken_exclude() {
 
     // A wrong --exclude (the lazily imported module): verification fails, exit 1, the image is
     // kept, and the hint names the missing file and the flag that removed it.
-    let broken_tag = "pare-test/python-web.broken:build";
+    let broken_tag = &test_image("python-web.broken:build");
     let bad = build(
         "pare-example/python-web",
         Some(broken_tag),
@@ -99,7 +99,7 @@ fn python_web_lazy_import_why_and_a_broken_exclude() {
 
 #[test]
 fn go_server_non_root_healthcheck_and_include_shell() {
-    let tag = "pare-test/go-server.slim:build";
+    let tag = &test_image("go-server.slim:build");
     let b = build_verified("pare-example/go-server", Some(tag), &[]);
     assert_eq!(inspect(tag, "{{.Config.User}}"), "10001");
     let hc = inspect(tag, "{{json .Config.Healthcheck}}");
@@ -139,7 +139,7 @@ fn go_server_non_root_healthcheck_and_include_shell() {
         "the slim image has no shell by default"
     );
     // ... and a working one with --include-shell (same recorded profile, no new trace).
-    let shell_tag = "pare-test/go-server.shell:build";
+    let shell_tag = &test_image("go-server.shell:build");
     let s = build_verified(
         "pare-example/go-server",
         Some(shell_tag),
@@ -169,7 +169,7 @@ fn go_server_non_root_healthcheck_and_include_shell() {
 
 #[test]
 fn shell_script_entrypoint() {
-    let tag = "pare-test/shell-entrypoint.slim:build";
+    let tag = &test_image("shell-entrypoint.slim:build");
     let b = build_verified("pare-example/shell-entrypoint", Some(tag), &[]);
     assert!(b.kept("/entrypoint.sh"));
     // /status.txt holds the start time to the nanosecond: it differs between any two
@@ -201,7 +201,7 @@ fn shell_script_entrypoint() {
 #[test]
 fn numpy_batch_job() {
     let image = "pare-example/numpy-job";
-    let tag = "pare-test/numpy-job.slim:build";
+    let tag = &test_image("numpy-job.slim:build");
     let b = build_verified(image, Some(tag), &[]);
     assert!(
         probe_names(&b).iter().any(|p| p.starts_with("job")),
@@ -216,7 +216,7 @@ fn numpy_batch_job() {
 
 #[test]
 fn redis_tcp_service() {
-    let tag = "pare-test/redis.slim:build";
+    let tag = &test_image("redis.slim:build");
     let b = build_verified("pare-example/redis", Some(tag), &[]);
     assert!(
         probe_names(&b).iter().any(|p| p.contains("6379")),
@@ -231,7 +231,7 @@ fn redis_tcp_service() {
 fn nginx_static_site() {
     let b = build_verified(
         "pare-example/nginx",
-        Some("pare-test/nginx.slim:build"),
+        Some(&test_image("nginx.slim:build")),
         &[],
     );
     let probes = probe_names(&b);
@@ -249,7 +249,7 @@ fn nginx_static_site() {
 fn node_express() {
     let b = build_verified(
         "pare-example/node-web",
-        Some("pare-test/node-web.slim:build"),
+        Some(&test_image("node-web.slim:build")),
         &[],
     );
     assert!(
@@ -268,7 +268,7 @@ fn node_express() {
 
 #[test]
 fn java_http_server() {
-    let b = build_verified("pare-example/jdk", Some("pare-test/jdk.slim:build"), &[]);
+    let b = build_verified("pare-example/jdk", Some(&test_image("jdk.slim:build")), &[]);
     assert!(
         probe_names(&b).iter().any(|p| p.ends_with("/api/info")),
         "{:?}",

@@ -9,6 +9,7 @@ fn ctrl_c_cleans_up() {
     // output).
     let tmp = tempfile::tempdir().unwrap();
     let artifacts = tempfile::tempdir().unwrap();
+    let tag = test_image("go-server.slim:interrupted");
     let child = pare()
         .args([
             "build",
@@ -16,7 +17,7 @@ fn ctrl_c_cleans_up() {
             "--continue-after",
             "60",
             "--tag",
-            "pare-test/go-server.slim:interrupted",
+            &tag,
             "--artifacts",
         ])
         .arg(artifacts.path())

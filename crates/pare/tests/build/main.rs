@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pare_test_support::names::{RemoveOnDrop, image as test_image};
 use serde_json::Value;
 
 #[path = "../common/cli.rs"]
@@ -229,14 +230,6 @@ fn ctrl_c(mut child: std::process::Child) -> Option<i32> {
             .success()
     );
     child.wait().unwrap().code()
-}
-
-struct TagCleanup(&'static str);
-
-impl Drop for TagCleanup {
-    fn drop(&mut self) {
-        let _ = docker(&["rmi", "-f", self.0]);
-    }
 }
 
 // ---- issue 8: four classes of real-world workload, each built and verified three times in a

@@ -7,7 +7,7 @@ use super::*;
 /// kept and no longer listed. The slim image is dated like the source, not 1970.
 #[test]
 fn files_no_probe_reached_are_named() {
-    let image = "pare-test/firsthour-served:latest";
+    let image = &test_image("firsthour-served:latest");
     let dockerfile = "FROM pare-example/python-web\n\
         USER root\n\
         RUN mkdir -p /srv/sub && echo home > /srv/index.html && echo page > /srv/sub/page.txt\n\
@@ -21,9 +21,9 @@ fn files_no_probe_reached_are_named() {
         .expect("docker build");
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success(), "docker build {image}");
-    let _rmi = TagCleanup(image);
+    let _rmi = RemoveOnDrop(image.clone());
 
-    let tag = "pare-test/firsthour-served.slim:build";
+    let tag = &test_image("firsthour-served.slim:build");
     let b = build_verified(image, Some(tag), &[]);
     let srv = b.report["unexercised"]
         .as_array()
@@ -82,13 +82,14 @@ fn files_no_probe_reached_are_named() {
 /// `-v` adds what each phase waits for (the ports, the probe being replayed).
 #[test]
 fn progress_is_one_line_per_phase_quiet_and_verbose() {
+    let tag = test_image("firsthour-go.slim:progress");
     let run = |flags: &[&str]| {
         let artifacts = tempfile::tempdir().unwrap();
         let out = pare()
             .args(flags)
             .args(["build", "pare-example/go-server", "--artifacts"])
             .arg(artifacts.path())
-            .args(["--tag", "pare-test/firsthour-go.slim:progress"])
+            .args(["--tag", tag.as_str()])
             .output()
             .unwrap();
         assert_eq!(
@@ -99,7 +100,7 @@ fn progress_is_one_line_per_phase_quiet_and_verbose() {
         );
         String::from_utf8(out.stderr).unwrap()
     };
-    let _rmi = TagCleanup("pare-test/firsthour-go.slim:progress");
+    let _rmi = RemoveOnDrop(tag.clone());
     let normal = run(&[]);
     let lines: Vec<&str> = normal.lines().collect();
     for phase in ["open", "profile", "select", "write", "verify", "analyze"] {

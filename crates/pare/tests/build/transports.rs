@@ -5,12 +5,12 @@ use super::*;
 #[test]
 fn cli_job_reproducible_across_builds_and_transports() {
     let image = "pare-example/cli-job";
-    let tag = "pare-test/cli-job.slim:build";
+    let tag = &test_image("cli-job.slim:build");
     let first = build_verified(image, Some(tag), &[]);
     // The job's stdout and exit code, checked outside pare too.
     assert_eq!(run_job(tag), run_job(image));
     // Building again (a new trace) gives the same image.
-    let again = build_verified(image, Some("pare-test/cli-job.slim:again"), &[]);
+    let again = build_verified(image, Some(&test_image("cli-job.slim:again")), &[]);
     assert_eq!(
         first.slim_digest(),
         again.slim_digest(),
@@ -114,6 +114,7 @@ fn cli_job_reproducible_across_builds_and_transports() {
     // --output docker-archive: from a daemon image: nothing is loaded, the archive is verified
     // from its own files, and `docker load` gives the same image ID.
     let out_archive = work.path().join("slim.tar");
+    let archive_tag = test_image("cli-job.slim:archive");
     let w = build_verified(
         image,
         None,
@@ -121,17 +122,12 @@ fn cli_job_reproducible_across_builds_and_transports() {
             "--from-profile",
             profile.to_str().unwrap(),
             "--output",
-            &format!(
-                "docker-archive:{}:pare-test/cli-job.slim:archive",
-                out_archive.display()
-            ),
+            &format!("docker-archive:{}:{archive_tag}", out_archive.display()),
         ],
     );
     assert_eq!(w.slim_digest(), first.slim_digest());
     assert!(
-        !docker(&["image", "inspect", "pare-test/cli-job.slim:archive"])
-            .status
-            .success(),
+        !docker(&["image", "inspect", &archive_tag]).status.success(),
         "--output must not load"
     );
     let o = docker(&["load", "-i", out_archive.to_str().unwrap()]);
@@ -140,11 +136,8 @@ fn cli_job_reproducible_across_builds_and_transports() {
         "docker load: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert_eq!(
-        inspect("pare-test/cli-job.slim:archive", "{{.Id}}"),
-        first.slim_digest()
-    );
-    let _ = docker(&["rmi", "-f", "pare-test/cli-job.slim:archive"]);
+    assert_eq!(inspect(&archive_tag, "{{.Id}}"), first.slim_digest());
+    let _ = docker(&["rmi", "-f", &archive_tag]);
 
     // A full daemonless build (trace with the embedded runtime) of the OCI layout is verified,
     // and the job's output matches.

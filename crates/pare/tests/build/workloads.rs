@@ -6,16 +6,14 @@ use super::*;
 /// for HTTP, crawl to the JSP and verify it.
 #[test]
 fn tomcat_slow_deploy_three_times() {
-    three_verified_builds("pare-example/tomcat", "pare-test/tomcat.slim:build", |b| {
+    let tag = test_image("tomcat.slim:build");
+    three_verified_builds("pare-example/tomcat", &tag, |b| {
         let names = probe_names(b);
         assert!(
             names.iter().any(|p| p.ends_with(":8080/hello")),
             "{names:?}"
         );
-        assert_eq!(
-            inspect("pare-test/tomcat.slim:build", "{{.Config.User}}"),
-            "tomcat"
-        );
+        assert_eq!(inspect(&tag, "{{.Config.User}}"), "tomcat");
     });
 }
 
@@ -25,7 +23,7 @@ fn tomcat_slow_deploy_three_times() {
 fn rabbitmq_non_root_broker_three_times() {
     three_verified_builds(
         "pare-example/rabbitmq",
-        "pare-test/rabbitmq.slim:build",
+        &test_image("rabbitmq.slim:build"),
         |b| {
             let f = protocol_fields(b, 5672, "amqp");
             assert_eq!(f["amqp.product"], "RabbitMQ", "{f}");
@@ -40,7 +38,7 @@ fn rabbitmq_non_root_broker_three_times() {
 fn postgres_initdb_at_start_three_times() {
     three_verified_builds(
         "pare-example/postgres",
-        "pare-test/postgres.slim:build",
+        &test_image("postgres.slim:build"),
         |b| {
             let f = protocol_fields(b, 5432, "postgres");
             assert_eq!(f["postgres.auth"], "sasl", "{f}");
@@ -56,7 +54,7 @@ fn postgres_initdb_at_start_three_times() {
 fn unused_expose_three_times() {
     let times = three_verified_builds(
         "pare-example/unused-expose",
-        "pare-test/unused-expose.slim:build",
+        &test_image("unused-expose.slim:build"),
         |b| {
             let names = probe_names(b);
             assert!(

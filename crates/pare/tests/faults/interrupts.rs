@@ -64,7 +64,7 @@ fn interrupt_on(
 fn ctrl_c_on_every_event_of_every_phase_leaves_nothing_behind() {
     let _serial = serial();
     for runtime in ["docker", "embedded"] {
-        let tag = format!("pare-test/faults-ctrl-c:{runtime}");
+        let tag = test_image(&format!("faults-ctrl-c:{runtime}"));
         let build = |tmp: &Path, art: &Path| {
             let mut c = pare();
             c.args(["-v", "build", SMALL, "--runtime", runtime, "--tag", &tag])
@@ -125,7 +125,7 @@ fn ctrl_c_on_every_event_of_every_phase_leaves_nothing_behind() {
 fn dockerd_going_away_mid_build_gives_a_clear_error() {
     let _serial = serial();
     let proxy = DaemonProxy::start();
-    let tag = "pare-test/faults-dockerd-gone:slim";
+    let tag = &test_image("faults-dockerd-gone:slim");
     let art = tempfile::tempdir().unwrap();
     let before: Vec<String> = leftovers(art.path(), &[SMALL]).containers;
     let mut child = pare()
@@ -195,7 +195,7 @@ fn four_builds_at_once_do_not_collide_and_all_verify() {
     let runs: Vec<(&str, String, tempfile::TempDir, Child)> = images
         .iter()
         .map(|name| {
-            let tag = format!("pare-test/faults-concurrent-{name}:slim");
+            let tag = test_image(&format!("faults-concurrent-{name}:slim"));
             let art = tempfile::tempdir().unwrap();
             let child = pare()
                 .args(["build", &format!("pare-example/{name}"), "--tag", &tag])

@@ -43,6 +43,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 #[path = "../common/cli.rs"]
 mod cli;
 use cli::pare;
+use pare_test_support::names::image as test_image;
 
 fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().unwrap()

@@ -127,7 +127,7 @@ fn a_full_disk_gives_a_clear_error_and_no_partial_image() {
     }
     // TMPDIR (the work dir: extracted files, the layer for `docker load`) on a full filesystem.
     let tmp = Tmpfs::new("2m");
-    let tag = "pare-test/faults-full-disk:slim";
+    let tag = &test_image("faults-full-disk:slim");
     let o = pare()
         .args(["build", image, "--no-verify", "--tag", tag, "--artifacts"])
         .arg(art.path())

@@ -16,6 +16,7 @@ mod lint_cli;
 mod profile_cli;
 mod registry_cli;
 mod registry_token_cli;
+mod test_cleanup;
 mod tui_tmux;
 mod width_cli;
 mod xray_cli;

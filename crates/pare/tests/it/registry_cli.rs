@@ -125,7 +125,10 @@ fn stale_cache_temp_files_are_swept_on_open() {
 /// An example image copied into the registry with skopeo; the reference without `docker://`.
 #[cfg(feature = "docker-tests")]
 fn seed(addr: &str, example: &str, tag: &str) -> String {
-    let dest = format!("{addr}/pare-test/{example}:{tag}");
+    let dest = format!(
+        "{addr}/{}",
+        pare_test_support::names::image(&format!("{example}:{tag}"))
+    );
     let st = Command::new("skopeo")
         .args([
             "copy",
