@@ -314,5 +314,66 @@ fn runtime(b: Behaviour) -> FakeRuntime {
     }
 }
 
+/// An image serving HTTP: `/usr/bin/app`, port 8080 exposed.
+const WEB: &str = r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#;
+/// [`WEB`] with an entrypoint and argument, a user, a working directory and an environment.
+const WEB_FULL: &str = r#"{"Entrypoint":["/usr/bin/app"],"Cmd":["--serve"],"User":"app","WorkingDir":"/srv","Env":["A=1"],"ExposedPorts":{"8080/tcp":{}}}"#;
+
+/// `run_profile` of `img` named `reference`, run from the daemon image of that name on `rt`
+/// (the fake needs no sensor file).
+fn profile_on(
+    rt: &dyn Runtime,
+    img: &ResolvedImage,
+    reference: &str,
+    o: &ProfileOptions,
+) -> Result<ProfileResult, ProfileError> {
+    run_profile(
+        img,
+        reference,
+        Target::Daemon(reference.into()),
+        rt,
+        Path::new("/sensor"),
+        o,
+    )
+}
+
+/// A profile run's set-up: a temp dir, the fake runtime, the image and options writing into
+/// `<dir>/o`; a test changes `o` before [`Setup::run`].
+struct Setup {
+    dir: tempfile::TempDir,
+    rt: FakeRuntime,
+    img: ResolvedImage,
+    o: ProfileOptions,
+}
+
+/// The set-up of a run of an image with `config` on a fake runtime playing `behaviour`.
+fn setup(behaviour: Behaviour, config: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(&dir.path().join("o"));
+    Setup {
+        dir,
+        rt: runtime(behaviour),
+        img: image(config),
+        o,
+    }
+}
+
+impl Setup {
+    /// Profiles the image as `reference` ([`profile_on`]).
+    fn run(&self, reference: &str) -> Result<ProfileResult, ProfileError> {
+        profile_on(&self.rt, &self.img, reference, &self.o)
+    }
+
+    /// Every RunSpec the runtime started, the profiling run first.
+    fn seen(&self) -> Vec<RunSpec> {
+        self.rt.seen.lock().unwrap().clone()
+    }
+
+    /// Whether the runtime's container was cleaned up.
+    fn cleaned(&self) -> bool {
+        self.rt.cleaned.load(Ordering::SeqCst)
+    }
+}
+
 mod runs;
 mod verdicts;

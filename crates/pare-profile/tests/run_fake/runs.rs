@@ -4,27 +4,11 @@ use super::*;
 
 #[test]
 fn web_app_is_crawled_and_artifacts_are_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(Behaviour::Web);
-    let img = image(
-        r#"{"Entrypoint":["/usr/bin/app"],"Cmd":["--serve"],"User":"app","WorkingDir":"/srv","Env":["A=1"],"ExposedPorts":{"8080/tcp":{}}}"#,
-    );
-    let out = dir.path().join("out");
-    let r = run_profile(
-        &img,
-        "fake/app:1",
-        Target::Daemon("fake/app:1".into()),
-        &rt,
-        Path::new("/sensor"),
-        &opts(&out),
-    )
-    .unwrap();
+    let s = setup(Behaviour::Web, WEB_FULL);
+    let r = s.run("fake/app:1").unwrap();
 
-    assert!(
-        rt.cleaned.load(Ordering::SeqCst),
-        "the container is removed"
-    );
-    let spec = rt.seen.lock().unwrap()[0].clone();
+    assert!(s.cleaned(), "the container is removed");
+    let spec = s.seen()[0].clone();
     assert_eq!(spec.command, vec!["/usr/bin/app", "--serve"]);
     assert_eq!(
         (
@@ -77,7 +61,7 @@ fn web_app_is_crawled_and_artifacts_are_written() {
     assert!(!aa.contains("localtime"));
     // The stability run: a second, untraced container; /docs names its container, so its
     // body is volatile, while / is the same in both.
-    let seen = rt.seen.lock().unwrap().clone();
+    let seen = s.seen();
     assert_eq!(seen.len(), 2);
     assert!(seen[1].sensor.is_none());
     assert!(r.profile.probes[0].outcome.volatile.is_empty());
@@ -132,25 +116,14 @@ fn job_without_ports_runs_to_completion() {
 
 #[test]
 fn explicit_probes_replace_the_defaults() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(Behaviour::Web);
-    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
-    let mut o = opts(&dir.path().join("o"));
-    o.http_probes = vec![
+    let mut s = setup(Behaviour::Web, WEB);
+    s.o.http_probes = vec![
         pare_probe::parse_http_flag("GET:/health").unwrap(),
         pare_probe::parse_http_flag("GET:/x:9090").unwrap(),
     ];
-    o.exec = vec!["apptool --version".into()];
-    o.continue_after = ContinueAfter::Seconds(0);
-    let r = run_profile(
-        &img,
-        "fake/app:1",
-        Target::Daemon("x".into()),
-        &rt,
-        Path::new("/sensor"),
-        &o,
-    )
-    .unwrap();
+    s.o.exec = vec!["apptool --version".into()];
+    s.o.continue_after = ContinueAfter::Seconds(0);
+    let r = s.run("fake/app:1").unwrap();
     let descr: Vec<String> = r
         .profile
         .probes
@@ -166,7 +139,7 @@ fn explicit_probes_replace_the_defaults() {
         ]
     );
     // A port named only by a probe is published too.
-    assert_eq!(rt.seen.lock().unwrap()[0].ports, vec![8080, 9090]);
+    assert_eq!(s.seen()[0].ports, vec![8080, 9090]);
     assert_eq!(r.profile.probes[2].outcome.exit_code, Some(0));
     // The exec probe ran under a second sensor: its files and syscalls are in the profile, and
     // the record keeps the plain command (that is what a replay runs).
@@ -195,20 +168,9 @@ fn explicit_probes_replace_the_defaults() {
 
 #[test]
 fn exec_only_probes_still_wait_for_the_service() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(Behaviour::Web);
-    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
-    let mut o = opts(&dir.path().join("o"));
-    o.exec = vec!["app --check".into()];
-    let r = run_profile(
-        &img,
-        "fake/app:1",
-        Target::Daemon("x".into()),
-        &rt,
-        Path::new("/s"),
-        &o,
-    )
-    .unwrap();
+    let mut s = setup(Behaviour::Web, WEB);
+    s.o.exec = vec!["app --check".into()];
+    let r = s.run("fake/app:1").unwrap();
     assert!(
         r.readiness.contains("port 8080 answered"),
         "{}",
@@ -219,21 +181,10 @@ fn exec_only_probes_still_wait_for_the_service() {
 
 #[test]
 fn stability_run_can_be_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(Behaviour::Web);
-    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
-    let mut o = opts(&dir.path().join("o"));
-    o.stability_run = false;
-    let r = run_profile(
-        &img,
-        "fake/app:1",
-        Target::Daemon("x".into()),
-        &rt,
-        Path::new("/s"),
-        &o,
-    )
-    .unwrap();
-    assert_eq!(rt.seen.lock().unwrap().len(), 1);
+    let mut s = setup(Behaviour::Web, WEB);
+    s.o.stability_run = false;
+    let r = s.run("fake/app:1").unwrap();
+    assert_eq!(s.seen().len(), 1);
     assert!(
         r.profile
             .probes
@@ -246,29 +197,16 @@ fn stability_run_can_be_skipped() {
 
 #[test]
 fn a_service_override_changes_what_runs_under_the_sensor() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(Behaviour::Web);
-    let img = image(
-        r#"{"Entrypoint":["/usr/bin/app"],"Cmd":["--serve"],"User":"app","WorkingDir":"/srv","Env":["A=1"],"ExposedPorts":{"8080/tcp":{}}}"#,
-    );
-    let mut o = opts(&dir.path().join("out"));
-    o.run_override = Some(RunOverride {
+    let mut s = setup(Behaviour::Web, WEB_FULL);
+    s.o.run_override = Some(RunOverride {
         command: Some(vec!["--worker".into()]),
         env: vec!["A=2".into()],
         user: Some("1000".into()),
         workdir: Some("/data".into()),
         ..Default::default()
     });
-    run_profile(
-        &img,
-        "fake/app:1",
-        Target::Daemon("fake/app:1".into()),
-        &rt,
-        Path::new("/sensor"),
-        &o,
-    )
-    .unwrap();
-    let spec = rt.seen.lock().unwrap()[0].clone();
+    s.run("fake/app:1").unwrap();
+    let spec = s.seen()[0].clone();
     assert_eq!(spec.command, vec!["/usr/bin/app", "--worker"]);
     assert_eq!(spec.env, vec!["A=2"]);
     assert_eq!(
@@ -287,26 +225,14 @@ fn continue_after_exit_stops_an_app_that_never_exits_at_the_limit() {
         o.continue_after = when.parse().unwrap();
         o.stability_run = false;
         let t = Instant::now();
-        let r = run_profile(
-            &image(config),
-            "fake/app:1",
-            Target::Daemon("x".into()),
-            &rt,
-            Path::new("/sensor"),
-            &o,
-        )
-        .unwrap();
+        let r = profile_on(&rt, &image(config), "fake/app:1", &o).unwrap();
         assert!(
             rt.cleaned.load(Ordering::SeqCst),
             "the container is removed"
         );
         (r.profile.sensor.notices, t.elapsed())
     };
-    let (notes, waited) = run(
-        Behaviour::Web,
-        r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#,
-        "exit:1",
-    );
+    let (notes, waited) = run(Behaviour::Web, WEB, "exit:1");
     assert!(waited >= Duration::from_secs(1), "{waited:?}");
     assert!(waited < Duration::from_secs(20), "{waited:?}");
     assert!(

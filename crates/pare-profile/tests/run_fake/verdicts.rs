@@ -2,53 +2,31 @@
 
 use super::*;
 
+/// An HTTP app with port 80 exposed too (where the fake serves nothing).
+const WEB_80_8080: &str = r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"80/tcp":{},"8080/tcp":{}}}"#;
+
 #[test]
 fn missing_report_and_missing_command_are_clear_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"8080/tcp":{}}}"#);
-    let rt = runtime(Behaviour::NoReport);
-    let e = run_profile(
-        &img,
-        "fake/app:1",
-        Target::Daemon("x".into()),
-        &rt,
-        Path::new("/s"),
-        &opts(dir.path()),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(rt.cleaned.load(Ordering::SeqCst), "cleaned up on error too");
+    let s = setup(Behaviour::NoReport, WEB);
+    let e = s.run("fake/app:1").unwrap_err().to_string();
+    assert!(s.cleaned(), "cleaned up on error too");
     assert!(
         e.contains("sensor.json") && e.contains("fatal: no config"),
         "{e}"
     );
-    let e = run_profile(
-        &image("{}"),
-        "fake/empty",
-        Target::Daemon("x".into()),
-        &runtime(Behaviour::Web),
-        Path::new("/s"),
-        &opts(dir.path()),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = profile_on(&runtime(Behaviour::Web), &image("{}"), "fake/empty", &s.o)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("fake/empty") && e.contains("ENTRYPOINT"), "{e}");
 }
 
 #[test]
 fn an_app_that_exits_before_its_ports_answer_is_an_error_with_its_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"5672/tcp":{}}}"#);
-    let rt = runtime(Behaviour::ExitEarly);
-    let e = run_profile(
-        &img,
-        "fake/broker:1",
-        Target::Daemon("x".into()),
-        &rt,
-        Path::new("/s"),
-        &opts(&dir.path().join("o")),
-    )
-    .unwrap_err();
+    let mut s = setup(
+        Behaviour::ExitEarly,
+        r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"5672/tcp":{}}}"#,
+    );
+    let e = s.run("fake/broker:1").unwrap_err();
     assert!(matches!(e, ProfileError::NotReady { .. }), "{e:?}");
     assert!(e.hint().is_some_and(|h| h.contains("--job")), "{e:?}");
     let e = e.to_string();
@@ -59,22 +37,19 @@ fn an_app_that_exits_before_its_ports_answer_is_an_error_with_its_log() {
             && e.contains("| app: fatal: no config"),
         "{e}"
     );
-    assert!(rt.cleaned.load(Ordering::SeqCst));
+    assert!(s.cleaned());
     assert!(
-        !dir.path().join("o/profile.json").exists(),
+        !s.dir.path().join("o/profile.json").exists(),
         "no profile of a broken run"
     );
 
     // Declared a job: its run to completion is the behaviour.
-    let mut o = opts(&dir.path().join("o"));
-    o.job = true;
-    let r = run_profile(
-        &img,
-        "fake/broker:1",
-        Target::Daemon("x".into()),
+    s.o.job = true;
+    let r = profile_on(
         &runtime(Behaviour::ExitEarly),
-        Path::new("/s"),
-        &o,
+        &s.img,
+        "fake/broker:1",
+        &s.o,
     )
     .unwrap();
     assert_eq!(r.profile.probes.len(), 1);
@@ -88,21 +63,10 @@ fn an_app_that_exits_before_its_ports_answer_is_an_error_with_its_log() {
 
 #[test]
 fn an_unused_expose_is_a_finding_not_a_wait() {
-    let dir = tempfile::tempdir().unwrap();
-    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"80/tcp":{},"8080/tcp":{}}}"#);
-    let rt = runtime(Behaviour::WebBut(80));
-    let mut o = opts(&dir.path().join("o"));
-    o.timeout = Duration::from_secs(30);
+    let mut s = setup(Behaviour::WebBut(80), WEB_80_8080);
+    s.o.timeout = Duration::from_secs(30);
     let t = Instant::now();
-    let r = run_profile(
-        &img,
-        "fake/web:1",
-        Target::Daemon("x".into()),
-        &rt,
-        Path::new("/s"),
-        &o,
-    )
-    .unwrap();
+    let r = s.run("fake/web:1").unwrap();
     assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
     let run = r.profile.run.as_ref().unwrap();
     assert_eq!(
@@ -132,19 +96,9 @@ fn an_unused_expose_is_a_finding_not_a_wait() {
 
 #[test]
 fn a_refused_probe_fails_the_profile_unless_the_port_is_declared_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let img = image(r#"{"Cmd":["/usr/bin/app"],"ExposedPorts":{"80/tcp":{},"8080/tcp":{}}}"#);
-    let mut o = opts(&dir.path().join("o"));
-    o.expect_closed = vec![80];
-    let r = run_profile(
-        &img,
-        "fake/web:1",
-        Target::Daemon("x".into()),
-        &runtime(Behaviour::WebBut(80)),
-        Path::new("/s"),
-        &o,
-    )
-    .unwrap();
+    let mut s = setup(Behaviour::WebBut(80), WEB_80_8080);
+    s.o.expect_closed = vec![80];
+    let r = s.run("fake/web:1").unwrap();
     let tcp80 = r
         .profile
         .probes
