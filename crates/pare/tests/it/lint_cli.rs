@@ -38,10 +38,32 @@ fn codes(out: &[u8]) -> Vec<String> {
 
 const BAD: &str = "FROM debian\nRUN cd /tmp && apt-get install -y --no-install-recommends curl=1\n";
 
+/// A temp dir (the runs' cwd and HOME) holding `files`, as (path, content), parents made.
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let p = d.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    d
+}
+
+/// Runs `c`, asserting it exits with `code` (with any code when `None`); its stdout.
+fn stdout(c: &mut Command, code: Option<i32>) -> Vec<u8> {
+    let a = c.assert();
+    match code {
+        Some(n) => a.code(n),
+        None => a,
+    }
+    .get_output()
+    .stdout
+    .clone()
+}
+
 #[test]
 fn exit_codes_follow_findings_and_threshold() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("Dockerfile"), BAD).unwrap();
+    let d = dir_with(&[("Dockerfile", BAD)]);
     pare(d.path()).assert().code(1);
     pare(d.path()).arg("--no-fail").assert().code(0);
     // DL3006 and DL3003 are warnings: an error threshold passes.
@@ -67,8 +89,7 @@ fn exit_codes_follow_findings_and_threshold() {
 
 #[test]
 fn missing_file_is_an_error_but_others_are_linted() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("Dockerfile"), BAD).unwrap();
+    let d = dir_with(&[("Dockerfile", BAD)]);
     let out = pare(d.path())
         .args(["-f", "json", "nope.Dockerfile", "Dockerfile"])
         .assert()
@@ -81,23 +102,16 @@ fn missing_file_is_an_error_but_others_are_linted() {
 
 #[test]
 fn directories_stdin_and_json_shape() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(d.path().join("svc/a")).unwrap();
-    std::fs::write(d.path().join("svc/a/Dockerfile"), BAD).unwrap();
-    std::fs::write(d.path().join("svc/api.dockerfile"), "FROM debian:latest\n").unwrap();
-    std::fs::write(
-        d.path().join("svc/Dockerfile.dev"),
-        "FROM debian:12\nMAINTAINER me\n",
-    )
-    .unwrap();
-    std::fs::write(d.path().join("svc/README.md"), "FROM debian\n").unwrap();
-    let out = pare(d.path())
-        .args(["-f", "json", "--no-fail", "svc"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let d = dir_with(&[
+        ("svc/a/Dockerfile", BAD),
+        ("svc/api.dockerfile", "FROM debian:latest\n"),
+        ("svc/Dockerfile.dev", "FROM debian:12\nMAINTAINER me\n"),
+        ("svc/README.md", "FROM debian\n"),
+    ]);
+    let out = stdout(
+        pare(d.path()).args(["-f", "json", "--no-fail", "svc"]),
+        Some(0),
+    );
     let items = json(&out);
     let files: std::collections::BTreeSet<String> = items
         .iter()
@@ -112,14 +126,10 @@ fn directories_stdin_and_json_shape() {
             && c.contains(&"DL3003".into())
     );
 
-    let out = pare(d.path())
-        .args(["-f", "json", "-"])
-        .write_stdin(BAD)
-        .assert()
-        .code(1)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(
+        pare(d.path()).args(["-f", "json", "-"]).write_stdin(BAD),
+        Some(1),
+    );
     let items = json(&out);
     assert!(items.iter().all(|v| v["file"] == "-"));
     assert_eq!(
@@ -130,38 +140,28 @@ fn directories_stdin_and_json_shape() {
 
 #[test]
 fn config_file_search_and_precedence() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("Dockerfile"), BAD).unwrap();
+    let d = dir_with(&[("Dockerfile", BAD)]);
     // ./.hadolint.yaml is found.
     std::fs::write(
         d.path().join(".hadolint.yaml"),
         "ignored: [DL3006]\nfailure-threshold: error\n",
     )
     .unwrap();
-    let out = pare(d.path())
-        .args(["-f", "json"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(pare(d.path()).args(["-f", "json"]), Some(0));
     assert_eq!(codes(&out), ["DL3003"]);
     // --ignore replaces the config's list.
-    let out = pare(d.path())
-        .args(["-f", "json", "--ignore", "DL3003"])
-        .assert()
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(
+        pare(d.path()).args(["-f", "json", "--ignore", "DL3003"]),
+        None,
+    );
     assert_eq!(codes(&out), ["DL3006"]);
     // HADOLINT_* variables add to it.
-    let out = pare(d.path())
-        .args(["-f", "json"])
-        .env("HADOLINT_IGNORE", "DL3003")
-        .assert()
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(
+        pare(d.path())
+            .args(["-f", "json"])
+            .env("HADOLINT_IGNORE", "DL3003"),
+        None,
+    );
     assert!(codes(&out).is_empty());
     // An override to error makes the error threshold fail.
     pare(d.path())
@@ -170,12 +170,10 @@ fn config_file_search_and_precedence() {
         .code(1);
     // An explicit -c wins over the search.
     std::fs::write(d.path().join("other.yaml"), "ignored: [DL3003]\n").unwrap();
-    let out = pare(d.path())
-        .args(["-f", "json", "-c", "other.yaml", "--no-fail"])
-        .assert()
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(
+        pare(d.path()).args(["-f", "json", "-c", "other.yaml", "--no-fail"]),
+        None,
+    );
     assert_eq!(codes(&out), ["DL3006"]);
     // ~/.config/hadolint.yaml is used when there is none in the cwd.
     std::fs::remove_file(d.path().join(".hadolint.yaml")).unwrap();
@@ -185,12 +183,7 @@ fn config_file_search_and_precedence() {
         "ignored: [DL3003, DL3006]\n",
     )
     .unwrap();
-    let out = pare(d.path())
-        .args(["-f", "json", "--no-fail"])
-        .assert()
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(pare(d.path()).args(["-f", "json", "--no-fail"]), None);
     assert!(codes(&out).is_empty());
     // A broken config is an error naming the file.
     std::fs::write(d.path().join("bad.yaml"), "ignored: 3\nwhat: x\n").unwrap();
@@ -206,8 +199,7 @@ fn config_file_search_and_precedence() {
 
 #[test]
 fn formats_output_file_and_tty() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("Dockerfile"), BAD).unwrap();
+    let d = dir_with(&[("Dockerfile", BAD)]);
     pare(d.path())
         .args(["-f", "sarif", "-o", "r.sarif", "--no-fail"])
         .assert()
@@ -216,12 +208,7 @@ fn formats_output_file_and_tty() {
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.path().join("r.sarif")).unwrap()).unwrap();
     assert_eq!(s["version"], "2.1.0");
-    let out = pare(d.path())
-        .arg("--no-fail")
-        .assert()
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(pare(d.path()).arg("--no-fail"), None);
     let tty = String::from_utf8(out).unwrap();
     assert!(tty.contains("Dockerfile:2 DL3003 warning: Use WORKDIR to switch to a directory"));
     assert!(tty.contains("2 | RUN cd /tmp"), "{tty}");
@@ -242,32 +229,25 @@ fn formats_output_file_and_tty() {
     }
     pare(d.path()).args(["-f", "yaml"]).assert().code(2);
     // HADOLINT_FORMAT selects the format too.
-    let out = pare(d.path())
-        .arg("--no-fail")
-        .env("HADOLINT_FORMAT", "json")
-        .assert()
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(
+        pare(d.path())
+            .arg("--no-fail")
+            .env("HADOLINT_FORMAT", "json"),
+        None,
+    );
     assert!(!codes(&out).is_empty());
 }
 
 #[test]
 fn a_broken_file_does_not_stop_the_others() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(
-        d.path().join("a.Dockerfile"),
-        "FROM debian:12\nINVALID woops\n",
-    )
-    .unwrap();
-    std::fs::write(d.path().join("b.Dockerfile"), BAD).unwrap();
-    let out = pare(d.path())
-        .args(["-f", "json", "a.Dockerfile", "b.Dockerfile"])
-        .assert()
-        .code(1)
-        .get_output()
-        .stdout
-        .clone();
+    let d = dir_with(&[
+        ("a.Dockerfile", "FROM debian:12\nINVALID woops\n"),
+        ("b.Dockerfile", BAD),
+    ]);
+    let out = stdout(
+        pare(d.path()).args(["-f", "json", "a.Dockerfile", "b.Dockerfile"]),
+        Some(1),
+    );
     let items = json(&out);
     let dl1000 = items
         .iter()
@@ -286,14 +266,8 @@ fn a_broken_file_does_not_stop_the_others() {
 
 #[test]
 fn list_rules() {
-    let d = tempfile::tempdir().unwrap();
-    let out = pare(d.path())
-        .arg("--list-rules")
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let d = dir_with(&[]);
+    let out = stdout(pare(d.path()).arg("--list-rules"), Some(0));
     let s = String::from_utf8(out).unwrap();
     assert!(s.contains("DL3008\twarning\tPin versions in apt get install"));
     assert!(s.contains("PA1009\twarning"));
@@ -307,12 +281,10 @@ fn list_rules() {
 
 #[test]
 fn shellcheck_option() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(
-        d.path().join("Dockerfile"),
+    let d = dir_with(&[(
+        "Dockerfile",
         "FROM debian:12\nARG X\nRUN echo $X && echo $Y\n",
-    )
-    .unwrap();
+    )]);
     pare(d.path())
         .args(["--shellcheck=/nonexistent/shellcheck"])
         .assert()
@@ -323,13 +295,10 @@ fn shellcheck_option() {
         eprintln!("NOTICE: shellcheck not installed; SC part skipped");
         return;
     }
-    let out = pare(d.path())
-        .args(["-f", "json", "--no-fail", "--shellcheck"])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(
+        pare(d.path()).args(["-f", "json", "--no-fail", "--shellcheck"]),
+        Some(0),
+    );
     let sc: Vec<(u64, String)> = json(&out)
         .iter()
         .filter(|v| v["code"].as_str().unwrap().starts_with("SC"))
@@ -342,12 +311,7 @@ fn shellcheck_option() {
         .collect();
     // $Y is unquoted and undeclared; $X is an ARG, so only one SC2086.
     assert_eq!(sc, [(3, "SC2086".to_string())]);
-    let out = pare(d.path())
-        .args(["-f", "json", "--no-fail"])
-        .assert()
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout(pare(d.path()).args(["-f", "json", "--no-fail"]), None);
     assert!(
         !json(&out)
             .iter()
