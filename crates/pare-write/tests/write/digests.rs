@@ -4,42 +4,23 @@ use super::*;
 
 #[test]
 fn same_input_same_digest_whatever_the_timestamps() {
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("rootfs");
-    fixture(&root);
-    let sel = selection_all(&root);
-    let a = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: t.path().join("a"),
-            tag: Some("x.slim:1".into()),
-        },
-        Some(1_700_000_000),
-    )
-    .unwrap();
-    let b = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: t.path().join("b"),
-            tag: Some("x.slim:1".into()),
-        },
-        Some(1_700_000_000),
-    )
-    .unwrap();
+    let s = setup();
+    let a = s
+        .write(oci(s.path("a"), Some("x.slim:1")), Some(1_700_000_000))
+        .unwrap();
+    let b = s
+        .write(oci(s.path("b"), Some("x.slim:1")), Some(1_700_000_000))
+        .unwrap();
     assert_eq!(a.manifest_digest, b.manifest_digest);
     assert_eq!(a.layer, b.layer);
     assert_eq!(
-        fs::read(t.path().join("a/index.json")).unwrap(),
-        fs::read(t.path().join("b/index.json")).unwrap()
+        fs::read(s.path("a/index.json")).unwrap(),
+        fs::read(s.path("b/index.json")).unwrap()
     );
 
     // Touch every file's atime/mtime and copy the tree elsewhere (new inodes): same digest.
-    for p in walk(&root) {
-        let host = root.join(p.trim_start_matches('/'));
+    for p in walk(&s.root) {
+        let host = s.root.join(p.trim_start_matches('/'));
         if fs::symlink_metadata(&host)
             .unwrap()
             .file_type()
@@ -52,37 +33,26 @@ fn same_input_same_digest_whatever_the_timestamps() {
         f.set_times(fs::FileTimes::new().set_accessed(when).set_modified(when))
             .unwrap();
     }
-    let c = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: t.path().join("c"),
-            tag: Some("x.slim:1".into()),
-        },
-        Some(1_700_000_000),
-    )
-    .unwrap();
+    let c = s
+        .write(oci(s.path("c"), Some("x.slim:1")), Some(1_700_000_000))
+        .unwrap();
     assert_eq!(
         a.manifest_digest, c.manifest_digest,
         "timestamps leaked into the image"
     );
-    let copy = t.path().join("copy");
+    let copy = s.path("copy");
     let out = std::process::Command::new("cp")
         .arg("-a")
-        .arg(&root)
+        .arg(&s.root)
         .arg(&copy)
         .output()
         .unwrap();
     assert!(out.status.success());
     let d = write_image(
         &copy,
-        &sel,
+        &s.sel,
         &meta(),
-        Output::Oci {
-            dir: t.path().join("d"),
-            tag: Some("x.slim:1".into()),
-        },
+        oci(s.path("d"), Some("x.slim:1")),
         Some(1_700_000_000),
     )
     .unwrap();
@@ -92,47 +62,27 @@ fn same_input_same_digest_whatever_the_timestamps() {
     );
 
     // A different epoch is a different image.
-    let e = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: t.path().join("e"),
-            tag: None,
-        },
-        Some(1),
-    )
-    .unwrap();
+    let e = s.write(oci(s.path("e"), None), Some(1)).unwrap();
     assert_ne!(a.layer.diff_id, e.layer.diff_id);
     // The docker archive carries the same image (same config digest = image ID).
-    let f = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::DockerArchive {
-            path: t.path().join("x.tar"),
-            tag: Some("x.slim:1".into()),
-        },
-        Some(1_700_000_000),
-    )
-    .unwrap();
+    let f = s
+        .write(
+            docker_archive(s.path("x.tar"), Some("x.slim:1")),
+            Some(1_700_000_000),
+        )
+        .unwrap();
     assert_eq!(a.config_digest, f.config_digest);
     assert_eq!(a.manifest_digest, f.manifest_digest);
-    let g = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::DockerArchive {
-            path: t.path().join("y.tar"),
-            tag: Some("x.slim:1".into()),
-        },
-        Some(1_700_000_000),
-    )
-    .unwrap();
+    let g = s
+        .write(
+            docker_archive(s.path("y.tar"), Some("x.slim:1")),
+            Some(1_700_000_000),
+        )
+        .unwrap();
     assert_eq!(f.config_digest, g.config_digest);
     assert_eq!(
-        fs::read(t.path().join("x.tar")).unwrap(),
-        fs::read(t.path().join("y.tar")).unwrap(),
+        fs::read(s.path("x.tar")).unwrap(),
+        fs::read(s.path("y.tar")).unwrap(),
         "archive bytes differ"
     );
 }
@@ -141,22 +91,9 @@ fn same_input_same_digest_whatever_the_timestamps() {
 fn plain_layer_for_docker_load_is_the_tar_inside_the_gzip_layer() {
     // The `docker load` path writes the layer uncompressed and measures its gzip form on the
     // side; both must describe exactly the layer the OCI path writes.
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("rootfs");
-    fixture(&root);
-    let sel = selection_all(&root);
-    let oci = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: t.path().join("oci"),
-            tag: None,
-        },
-        Some(7),
-    )
-    .unwrap();
-    let plain = pare_write::write_plain_layer(&root, &sel, Some(7), t.path()).unwrap();
+    let s = setup();
+    let oci = s.write(oci(s.path("oci"), None), Some(7)).unwrap();
+    let plain = pare_write::write_plain_layer(&s.root, &s.sel, Some(7), s.t.path()).unwrap();
     let info = plain.info().clone();
     assert_eq!(info.diff_id, oci.layer.diff_id);
     assert_eq!(
@@ -170,7 +107,7 @@ fn plain_layer_for_docker_load_is_the_tar_inside_the_gzip_layer() {
     );
     // The gzip blob, read back from the layout and inflated, is the same tar; re-measuring
     // that tar gives the layout's gzip digest and size, for any thread count.
-    let gz = blob(&t.path().join("oci"), oci.layer.digest.as_ref());
+    let gz = blob(&s.path("oci"), oci.layer.digest.as_ref());
     let mut tar = Vec::new();
     flate2::read::GzDecoder::new(&gz[..])
         .read_to_end(&mut tar)

@@ -4,9 +4,8 @@ use super::*;
 
 #[test]
 fn layout_is_valid_and_layer_is_normalized() {
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("rootfs");
-    fixture(&root);
+    let s = setup();
+    let root = &s.root;
     let xattr_ok = xattr::set(root.join("app/run"), "user.pare.test", b"v1").is_ok();
     // File capabilities (cap_net_bind_service+ep, VFS_CAP_REVISION_2); needs CAP_SETFCAP.
     let cap: Vec<u8> = [0x0200_0001u32, 1 << 10, 0, 0, 0]
@@ -14,23 +13,14 @@ fn layout_is_valid_and_layer_is_normalized() {
         .flat_map(|w| w.to_le_bytes())
         .collect();
     let cap_ok = xattr::set(root.join("app/setuid"), "security.capability", &cap).is_ok();
-    let sel = selection_all(&root);
-    let dir = t.path().join("out");
+    let dir = s.path("out");
     let epoch = 1_234_567_890;
-    let w = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: dir.clone(),
-            tag: Some("app.slim:1.0".into()),
-        },
-        Some(epoch),
-    )
-    .unwrap();
+    let w = s
+        .write(oci(dir.clone(), Some("app.slim:1.0")), Some(epoch))
+        .unwrap();
 
     // No temp leftovers next to it.
-    let names: Vec<String> = fs::read_dir(t.path())
+    let names: Vec<String> = fs::read_dir(s.t.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -199,22 +189,11 @@ fn layout_is_valid_and_layer_is_normalized() {
 
 #[test]
 fn docker_archive_format() {
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("rootfs");
-    fixture(&root);
-    let sel = selection_all(&root);
-    let path = t.path().join("img.tar");
-    let w = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::DockerArchive {
-            path: path.clone(),
-            tag: Some("app.slim:1.0".into()),
-        },
-        None,
-    )
-    .unwrap();
+    let s = setup();
+    let path = s.path("img.tar");
+    let w = s
+        .write(docker_archive(path.clone(), Some("app.slim:1.0")), None)
+        .unwrap();
     let mut files = BTreeMap::new();
     let mut a = tar::Archive::new(fs::File::open(&path).unwrap());
     for e in a.entries().unwrap() {
@@ -235,9 +214,7 @@ fn docker_archive_format() {
 
 #[test]
 fn rejects_non_canonical_paths_from_a_tampered_selection() {
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("rootfs");
-    fixture(&root);
+    let s = setup();
     // A path with `..` is no ImagePath: a selection (report.json) holding one is refused
     // when it is read, before any writing.
     for bad in ["/../../etc/shadow", "/usr/../etc/passwd"] {
@@ -249,16 +226,7 @@ fn rejects_non_canonical_paths_from_a_tampered_selection() {
     let bad = "/bin/gzip";
     let mut sel = Selection::default();
     sel.entries.insert(bad.parse().unwrap(), Kept::default());
-    let r = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: t.path().join("o"),
-            tag: None,
-        },
-        None,
-    );
+    let r = write_image(&s.root, &sel, &meta(), oci(s.path("o"), None), None);
     assert!(
         matches!(r, Err(WriteError::NotCanonical { .. })),
         "{bad}: {r:?}"
@@ -282,44 +250,11 @@ fn rejects_non_canonical_paths_from_a_tampered_selection() {
 
 #[test]
 fn oci_layout_accumulates_tags() {
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("rootfs");
-    fixture(&root);
-    let sel = selection_all(&root);
-    let dir = t.path().join("layout");
-    write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: dir.clone(),
-            tag: Some("a".into()),
-        },
-        Some(1),
-    )
-    .unwrap();
-    write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: dir.clone(),
-            tag: Some("b".into()),
-        },
-        Some(2),
-    )
-    .unwrap();
-    let w = write_image(
-        &root,
-        &sel,
-        &meta(),
-        Output::Oci {
-            dir: dir.clone(),
-            tag: Some("a".into()),
-        },
-        Some(3),
-    )
-    .unwrap();
+    let s = setup();
+    let dir = s.path("layout");
+    s.write(oci(dir.clone(), Some("a")), Some(1)).unwrap();
+    s.write(oci(dir.clone(), Some("b")), Some(2)).unwrap();
+    let w = s.write(oci(dir.clone(), Some("a")), Some(3)).unwrap();
     let index = ImageIndex::from_file(dir.join("index.json")).unwrap();
     let refs: Vec<(String, String)> = index
         .manifests()
@@ -334,20 +269,11 @@ fn oci_layout_accumulates_tags() {
     assert_eq!(refs.len(), 2);
     assert!(refs.contains(&("a".into(), w.manifest_digest.to_string())));
     // A non-layout directory is refused.
-    let junk = t.path().join("junk");
+    let junk = s.path("junk");
     fs::create_dir_all(&junk).unwrap();
     fs::write(junk.join("file"), b"x").unwrap();
     assert!(matches!(
-        write_image(
-            &root,
-            &sel,
-            &meta(),
-            Output::Oci {
-                dir: junk,
-                tag: None
-            },
-            None
-        ),
+        s.write(oci(junk, None), None),
         Err(WriteError::NotALayout { .. })
     ));
 }
@@ -369,10 +295,7 @@ fn docker_load_runs_the_slim_image() {
         &root,
         &sel,
         &meta(),
-        Output::DockerArchive {
-            path: path.clone(),
-            tag: Some(tag.into()),
-        },
+        docker_archive(path.clone(), Some(tag)),
         None,
     )
     .unwrap();

@@ -17,7 +17,7 @@ use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
 use pare_select::{Kept, Reason, SelectInputs, Selection, select};
 
-use pare_write::{ImageMeta, Output, WriteError, write_image};
+use pare_write::{ImageMeta, Output, WriteError, WrittenImage, write_image};
 
 use sha2::{Digest, Sha256};
 
@@ -107,6 +107,50 @@ fn selection_all(root: &Path) -> Selection {
     sel.created_dirs.insert("/run/made".parse().unwrap(), 0o700);
     sel.created_dirs.insert("/run".parse().unwrap(), 0o755);
     sel
+}
+
+/// The [`fixture`] rootfs at `<temp dir>/rootfs` and a [`selection_all`] of it, which most
+/// tests write.
+struct Setup {
+    t: tempfile::TempDir,
+    root: PathBuf,
+    sel: Selection,
+}
+
+fn setup() -> Setup {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("rootfs");
+    fixture(&root);
+    let sel = selection_all(&root);
+    Setup { t, root, sel }
+}
+
+impl Setup {
+    /// `name` in the temp dir.
+    fn path(&self, name: &str) -> PathBuf {
+        self.t.path().join(name)
+    }
+
+    /// Writes the selection, with [`meta`], to `output` at `epoch`.
+    fn write(&self, output: Output, epoch: Option<u64>) -> Result<WrittenImage, WriteError> {
+        write_image(&self.root, &self.sel, &meta(), output, epoch)
+    }
+}
+
+/// An OCI layout output into `dir`, tagged `tag`.
+fn oci(dir: PathBuf, tag: Option<&str>) -> Output {
+    Output::Oci {
+        dir,
+        tag: tag.map(str::to_string),
+    }
+}
+
+/// A docker-archive output into `path`, tagged `tag`.
+fn docker_archive(path: PathBuf, tag: Option<&str>) -> Output {
+    Output::DockerArchive {
+        path,
+        tag: tag.map(str::to_string),
+    }
 }
 
 fn walk(root: &Path) -> Vec<String> {
