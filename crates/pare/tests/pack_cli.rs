@@ -11,7 +11,7 @@ use serde_json::Value;
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::run;
+use cli::{fails_with, run};
 
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
@@ -160,14 +160,7 @@ fn bad_input_is_one_line_and_exit_2() {
         let mut all = vec!["pack"];
         all.extend(args);
         all.extend(["--output", &out]);
-        let o = run(&all, 2);
-        let err = String::from_utf8_lossy(&o.stderr);
-        let first = err.lines().next().unwrap_or("");
-        assert!(
-            first.starts_with("pare: error:") && first.contains(want),
-            "{all:?}: {err}"
-        );
-        assert!(!err.contains("panicked"), "{err}");
+        let first = fails_with(&all, want);
         if want == "not found" {
             assert!(first.contains("library lib"), "names the library: {first}");
         }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::run;
+use cli::{fails_with, run};
 
 fn is_root() -> bool {
     std::process::Command::new("id")
@@ -316,14 +316,7 @@ fn bad_input_is_one_line_and_exit_2() {
         let mut all = vec!["squash".to_string()];
         all.extend(args);
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        let o = run(&all, 2);
-        let err = String::from_utf8_lossy(&o.stderr);
-        let first = err.lines().next().unwrap_or("");
-        assert!(
-            first.starts_with("pare: error:") && first.contains(want),
-            "{all:?}: {err}"
-        );
-        assert!(!err.contains("panicked"), "{err}");
+        fails_with(&all, want);
     }
     assert!(!t.path().join("o").exists(), "no partial output");
 }

@@ -56,44 +56,37 @@ fn cli_job_reproducible_across_builds_and_transports() {
         String::from_utf8_lossy(&o.stderr)
     );
     let profile = first.profile_json();
-    let out1 = work.path().join("out-archive");
-    let a = build_verified(
-        &format!("docker-archive:{}", archive.display()),
-        None,
-        &[
-            "--runtime",
-            "embedded",
-            "--from-profile",
-            profile.to_str().unwrap(),
-            "--output",
-            &format!("oci:{}:slim", out1.display()),
-        ],
+    // A daemonless build of `source` with the recorded profile into an OCI layout at `out`:
+    // the first build's image.
+    let same_daemonless = |source: String, out: &Path, what: &str| {
+        let b = build_verified(
+            &source,
+            None,
+            &[
+                "--runtime",
+                "embedded",
+                "--from-profile",
+                profile.to_str().unwrap(),
+                "--output",
+                &format!("oci:{}:slim", out.display()),
+            ],
+        );
+        assert_eq!(b.slim_digest(), first.slim_digest(), "{what}");
+        b
+    };
+    let a = same_daemonless(
+        format!("docker-archive:{}", archive.display()),
+        &work.path().join("out-archive"),
+        "docker-daemon: and docker-archive: of the same image",
     );
     assert_eq!(a.report["runtime"], "embedded");
-    assert_eq!(
-        a.slim_digest(),
-        first.slim_digest(),
-        "docker-daemon: and docker-archive: of the same image"
-    );
     let layout = work.path().join("layout");
     docker_save_to_oci(&archive, &layout);
     let out2 = work.path().join("out-oci");
-    let o = build_verified(
-        &format!("oci:{}:latest", layout.display()),
-        None,
-        &[
-            "--runtime",
-            "embedded",
-            "--from-profile",
-            profile.to_str().unwrap(),
-            "--output",
-            &format!("oci:{}:slim", out2.display()),
-        ],
-    );
-    assert_eq!(
-        o.slim_digest(),
-        first.slim_digest(),
-        "docker-daemon: and oci: of the same image"
+    let o = same_daemonless(
+        format!("oci:{}:latest", layout.display()),
+        &out2,
+        "docker-daemon: and oci: of the same image",
     );
     // Into the daemon the layer went as a plain tar and its gzip form was only measured; the
     // OCI layout holds the real gzip layer. Both reports name the same manifest and layer.

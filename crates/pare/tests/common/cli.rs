@@ -24,6 +24,32 @@ pub fn pare_cmd() -> assert_cmd::Command {
     assert_cmd::Command::from_std(pare())
 }
 
+/// Asserts the finished command `o` exited with `code`, its stderr the message when not;
+/// returns its stdout as text.
+pub fn exited(o: &Output, code: i32) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs `pare ARGS`, asserting it fails (exit 2) without a panic, its first line
+/// `pare: error: …` containing `want`; returns that line.
+pub fn fails_with(args: &[&str], want: &str) -> String {
+    let o = run(args, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let first = err.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("pare: error:") && first.contains(want),
+        "{args:?}: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    first.to_string()
+}
+
 /// Runs `pare ARGS`, asserting it exits with `code`; stdout and stderr are shown when not.
 pub fn run(args: &[&str], code: i32) -> Output {
     let out = pare().args(args).output().unwrap();

@@ -6,6 +6,8 @@
 
 use std::process::{Command, Output};
 
+#[cfg(feature = "docker-tests")]
+use crate::cli::exited;
 pub(crate) use crate::cli::pare;
 
 pub(crate) fn answers(url: &str, extra: &[&str]) -> bool {
@@ -143,6 +145,28 @@ fn seed(addr: &str, example: &str, tag: &str) -> String {
     dest
 }
 
+/// `pare build docker://SRC --runtime embedded --artifacts ARTIFACTS --cache-dir CACHE`; the
+/// test adds the rest.
+#[cfg(feature = "docker-tests")]
+fn embedded_build(src: &str, artifacts: &std::path::Path, cache: &std::path::Path) -> Command {
+    let mut c = pare();
+    c.args(["build", &format!("docker://{src}"), "--runtime", "embedded"])
+        .arg("--artifacts")
+        .arg(artifacts)
+        .arg("--cache-dir")
+        .arg(cache);
+    c
+}
+
+/// `skopeo inspect` of `dest` (a plain-HTTP registry reference without `docker://`).
+#[cfg(feature = "docker-tests")]
+fn skopeo_inspect(dest: &str) -> Output {
+    Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{dest}")])
+        .output()
+        .unwrap()
+}
+
 /// The daemonless pipeline: `docker://` in, embedded runtime, `docker://` out; then the slim
 /// image is pulled by docker and skopeo and it serves, and its digest is the one an `oci:`
 /// output of the same build gets. Also: credentials from `$REGISTRY_AUTH_FILE` on the TLS
@@ -158,19 +182,9 @@ fn build_from_registry_to_registry_embedded() {
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");
     let dest = format!("{addr}/pare-test/go-server-slim:{}", std::process::id());
-    let o = pare()
-        .args([
-            "build",
-            &format!("docker://{src}"),
-            "--runtime",
-            "embedded",
-            "--json",
-        ])
+    let o = embedded_build(&src, &work.path().join("a1"), &cache)
+        .arg("--json")
         .args(["--output", &format!("docker://{dest}")])
-        .arg("--artifacts")
-        .arg(work.path().join("a1"))
-        .arg("--cache-dir")
-        .arg(&cache)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -179,30 +193,13 @@ fn build_from_registry_to_registry_embedded() {
     let text = report.to_string();
     // The same build into an OCI layout (same profile): the same manifest digest.
     let layout = work.path().join("oci");
-    let o2 = pare()
-        .args([
-            "build",
-            &format!("docker://{src}"),
-            "--runtime",
-            "embedded",
-            "--json",
-            "--no-verify",
-        ])
-        .arg("--from-profile")
+    let o2 = embedded_build(&src, &work.path().join("a2"), &cache)
+        .args(["--json", "--no-verify", "--from-profile"])
         .arg(work.path().join("a1/profile.json"))
         .args(["--output", &format!("oci:{}:slim", layout.display())])
-        .arg("--artifacts")
-        .arg(work.path().join("a2"))
-        .arg("--cache-dir")
-        .arg(&cache)
         .output()
         .unwrap();
-    assert_eq!(
-        o2.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o2.stderr)
-    );
+    exited(&o2, 0);
     let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
     let oci_digest =
         serde_json::from_str::<serde_json::Value>(&index).unwrap()["manifests"][0]["digest"]
@@ -214,10 +211,7 @@ fn build_from_registry_to_registry_embedded() {
         "registry and oci: outputs agree on {oci_digest}"
     );
     // skopeo sees that digest under the tag.
-    let inspect = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", &format!("docker://{dest}")])
-        .output()
-        .unwrap();
+    let inspect = skopeo_inspect(&dest);
     let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(inspect["Digest"], oci_digest.as_str());
     // docker pulls it and it serves.
@@ -290,30 +284,14 @@ fn build_from_registry_to_registry_embedded() {
         )
         .unwrap();
         let tls_dest = format!("{tls}/pare-test/go-server-slim:{}", std::process::id());
-        let o = pare()
-            .args([
-                "build",
-                &format!("docker://{src}"),
-                "--runtime",
-                "embedded",
-                "--no-verify",
-            ])
-            .arg("--from-profile")
+        let o = embedded_build(&src, &work.path().join("a3"), &cache)
+            .args(["--no-verify", "--from-profile"])
             .arg(work.path().join("a1/profile.json"))
             .args(["--output", &format!("docker://{tls_dest}")])
-            .arg("--artifacts")
-            .arg(work.path().join("a3"))
-            .arg("--cache-dir")
-            .arg(&cache)
             .env("REGISTRY_AUTH_FILE", &auth)
             .output()
             .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        exited(&o, 0);
         let o = pare()
             .args(["xray", &format!("docker://{tls_dest}"), "--format", "json"])
             .arg("--cache-dir")
@@ -321,12 +299,7 @@ fn build_from_registry_to_registry_embedded() {
             .env("REGISTRY_AUTH_FILE", &auth)
             .output()
             .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        exited(&o, 0);
         assert!(String::from_utf8_lossy(&o.stdout).contains(&oci_digest));
     }
 }
@@ -391,16 +364,8 @@ fn least_privilege_container_build() {
         c.output().unwrap()
     };
     let o = run(LEAST_CAPS);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let inspect = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", &format!("docker://{dest}")])
-        .output()
-        .unwrap();
+    exited(&o, 0);
+    let inspect = skopeo_inspect(&dest);
     assert!(inspect.status.success(), "the slim image was pushed");
     let fewer: Vec<&str> = LEAST_CAPS
         .iter()

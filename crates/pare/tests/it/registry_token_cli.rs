@@ -44,13 +44,7 @@ fn run(args: &[&str], creds: Option<&str>, cache: &std::path::Path) -> Output {
 }
 
 fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).to_string()
+    crate::cli::exited(o, 0)
 }
 
 /// `pare pack /bin/true` to `dest` with `env` (to make a different image): its manifest digest.

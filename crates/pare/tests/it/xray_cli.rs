@@ -7,7 +7,7 @@ use pare_test_support::fixture::{self, DockerArchiveFormat, Image};
 use pare_test_support::layer::LayerBuilder as L;
 use serde_json::{Value, json};
 
-use crate::cli::pare_cmd as pare;
+use crate::cli::{exited, pare_cmd as pare};
 
 /// An image with known waste: a file written 3 times (100, 200, 300 bytes), a deleted directory
 /// (10 + 20 bytes), an opaque directory (7 + 11 bytes), hard-linked data deleted by both names
@@ -59,18 +59,13 @@ fn waste_image() -> Image {
     img.tagged("waste:1")
 }
 
+/// Runs `c` (a `pare xray … --format json`), asserting it succeeds; the report.
+fn json_of(c: &mut assert_cmd::Command) -> Value {
+    serde_json::from_str(&exited(&c.output().unwrap(), 0)).unwrap()
+}
+
 fn xray_json(reference: &str) -> Value {
-    let out = pare()
-        .args(["xray", reference, "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of(pare().args(["xray", reference, "--format", "json"]))
 }
 
 /// The parts of a report that must not depend on how the image was stored.
@@ -155,67 +150,52 @@ fn waste_numbers_are_exact_and_equal_across_archive_and_layout_formats() {
     assert!(oci["layers"][0]["compressed_size"].as_u64().unwrap() < img.layers[0].len() as u64);
 }
 
-fn archive(dir: &Path, layers: Vec<Vec<u8>>) -> String {
+/// `img` written as a legacy `docker save` archive in `dir`: its reference.
+fn archive_of(dir: &Path, img: &Image) -> String {
     let p = dir.join("img.tar");
-    fixture::write_docker_archive(&p, &Image::new(layers), DockerArchiveFormat::Legacy).unwrap();
+    fixture::write_docker_archive(&p, img, DockerArchiveFormat::Legacy).unwrap();
     format!("docker-archive:{}", p.display())
+}
+
+fn archive(dir: &Path, layers: Vec<Vec<u8>>) -> String {
+    archive_of(dir, &Image::new(layers))
 }
 
 #[test]
 fn ci_rules_from_flags_file_and_env() {
     let t = tempfile::tempdir().unwrap();
-    let img = t.path().join("w.tar");
-    fixture::write_docker_archive(&img, &waste_image(), DockerArchiveFormat::Legacy).unwrap();
-    let r = format!("docker-archive:{}", img.display());
+    let r = archive_of(t.path(), &waste_image());
     // efficiency = 1 - 398/713 ≈ 0.442; user wasted = 398 / 513 ≈ 0.776
     pare()
         .args(["xray", &r, "--ci"])
         .assert()
         .code(1)
         .stdout(predicates::str::contains("FAIL"));
-    pare()
-        .args([
-            "xray",
-            &r,
-            "--ci",
-            "--lowest-efficiency",
-            "0.44",
-            "--highest-user-wasted-percent",
-            "disabled",
-        ])
-        .assert()
-        .code(0);
-    pare()
-        .args([
-            "xray",
-            &r,
-            "--ci",
-            "--lowest-efficiency",
-            "0.44",
-            "--highest-user-wasted-percent",
-            "0.8",
-            "--highest-wasted-bytes",
-            "397B",
-        ])
-        .assert()
-        .code(1);
+    // Efficiency passes at 0.44: the other two rules decide.
+    let efficiency_044 = |rules: &[&str]| {
+        pare()
+            .args(["xray", &r, "--ci", "--lowest-efficiency", "0.44"])
+            .args(rules)
+            .assert()
+    };
+    efficiency_044(&["--highest-user-wasted-percent", "disabled"]).code(0);
+    efficiency_044(&[
+        "--highest-user-wasted-percent",
+        "0.8",
+        "--highest-wasted-bytes",
+        "397B",
+    ])
+    .code(1);
     // .dive-ci in the working directory, CI mode from the environment.
     let cwd = t.path().join("proj");
     std::fs::create_dir(&cwd).unwrap();
     std::fs::write(cwd.join(".dive-ci"), "rules:\n  lowestEfficiency: 0.44\n  highestUserWastedPercent: disabled\n  highestWastedBytes: 1KB\n").unwrap();
-    let out = pare()
-        .current_dir(&cwd)
-        .env("CI", "true")
-        .args(["xray", &r, "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = json_of(
+        pare()
+            .current_dir(&cwd)
+            .env("CI", "true")
+            .args(["xray", &r, "--format", "json"]),
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ci"].as_array().unwrap().len(), 3);
     assert_eq!(v["ci"][2]["status"], "disabled");
     std::fs::write(cwd.join(".dive-ci"), "rules:\n  highestWastedBytes: 100B\n  highestUserWastedPercent: disabled\n  lowestEfficiency: disabled\n").unwrap();
@@ -350,17 +330,7 @@ fn platform_picks_one_image_of_a_multi_arch_layout() {
     let dir = t.path().join("multi");
     fixture::write_oci_layout_multi(&dir, &[&amd, &arm], Compression::Zstd).unwrap();
     let r = format!("oci:{}", dir.display());
-    let out = pare()
-        .args(["xray", &r, "--format", "json", "--platform", "linux/arm64"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(pare().args(["xray", &r, "--format", "json", "--platform", "linux/arm64"]));
     assert_eq!(v["image"]["architecture"], "arm64");
     assert_eq!(v["largest_files"][0]["path"], "/arm");
     assert_eq!(v["total_size"], 22);
