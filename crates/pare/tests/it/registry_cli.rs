@@ -125,8 +125,12 @@ fn stale_cache_temp_files_are_swept_on_open() {
 }
 
 /// An example image copied into the registry with skopeo; the reference without `docker://`.
+/// One copy at a time: two copies of the same blobs into one repository at once can fail
+/// ("manifest blob unknown"), as the tests that seed go-server under two tags did.
 #[cfg(feature = "docker-tests")]
 fn seed(addr: &str, example: &str, tag: &str) -> String {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dest = format!(
         "{addr}/{}",
         pare_test_support::names::image(&format!("{example}:{tag}"))
