@@ -13,8 +13,11 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 
+use crate::index::{Indexer, Indexing, ReadOptions};
 use crate::inroot;
+use crate::merge::MergedFs;
 use crate::path::{file_name, parent};
 use crate::walk::{Data, Event, walk_layer};
 use crate::{ImageSource, Kind, LayerContent, LayerFsError};
@@ -116,11 +119,29 @@ struct Extractor<'a> {
     dirs: HashMap<PathBuf, DirMeta>,
 }
 
-impl Extractor<'_> {
-    fn layer(&mut self, content: LayerContent, layer: &str) -> Result<(), LayerFsError> {
+impl<'a> Extractor<'a> {
+    fn new(root: &'a Path, devices: bool) -> Self {
+        Extractor {
+            root,
+            root_user: is_root(),
+            devices,
+            stats: ExtractStats::default(),
+            dirs: HashMap::new(),
+        }
+    }
+
+    fn layer(
+        &mut self,
+        content: LayerContent,
+        layer: &str,
+        mut index: Option<&mut Indexing<'_>>,
+    ) -> Result<(), LayerFsError> {
         let mut this_layer: HashSet<String> = HashSet::new();
         let root = self.root;
         walk_layer(content, layer, &mut |ev, data| {
+            if let (Some(ix), Event::Whiteout(_) | Event::Opaque(_)) = (index.as_mut(), &ev) {
+                ix.event(ev.clone(), None, layer);
+            }
             let entry_name = match &ev {
                 Event::Entry(e) => e.path.clone(),
                 Event::Whiteout(p) | Event::Opaque(p) => p.clone(),
@@ -165,8 +186,13 @@ impl Extractor<'_> {
                     self.stats.whiteouts += 1;
                 }
                 Event::Entry(e) => {
-                    self.entry(&e, data, layer, &this_layer)?;
-                    this_layer.insert(e.path);
+                    let has_bytes = matches!(data, Data::Tar(_) | Data::Path(_));
+                    let file = self.entry(&e, data, layer, &this_layer)?;
+                    this_layer.insert(e.path.clone());
+                    if let Some(ix) = index.as_mut() {
+                        let file = file.filter(|_| has_bytes);
+                        ix.event(Event::Entry(e), file.as_deref(), layer);
+                    }
                 }
             }
             Ok(())
@@ -179,7 +205,7 @@ impl Extractor<'_> {
         data: Data<'_, '_>,
         layer: &str,
         _this_layer: &HashSet<String>,
-    ) -> Result<(), LayerFsError> {
+    ) -> Result<Option<PathBuf>, LayerFsError> {
         let io_err = |err: io::Error| LayerFsError::Io {
             layer: layer.to_string(),
             path: PathBuf::from(&e.path),
@@ -271,6 +297,7 @@ impl Extractor<'_> {
                 }
                 self.stats.files += 1;
                 self.stats.bytes += e.size;
+                return Ok(Some(full));
             }
             Kind::Symlink => {
                 remove_any(&full).map_err(io_err)?;
@@ -310,7 +337,7 @@ impl Extractor<'_> {
                     }
                 }
                 if tpath == full {
-                    return Ok(());
+                    return Ok(None);
                 }
                 remove_any(&full).map_err(io_err)?;
                 fs::hard_link(&tpath, &full).map_err(io_err)?;
@@ -330,7 +357,7 @@ impl Extractor<'_> {
                 self.stats.skipped += 1
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Creates device node or FIFO `e` at `full` with the number its layer stores and its
@@ -420,14 +447,8 @@ pub fn extract_layer(
     dest: &Path,
 ) -> Result<ExtractStats, LayerFsError> {
     let root = check_dest(dest)?;
-    let mut x = Extractor {
-        root: &root,
-        root_user: is_root(),
-        devices: false,
-        stats: ExtractStats::default(),
-        dirs: HashMap::new(),
-    };
-    x.layer(content, layer)?;
+    let mut x = Extractor::new(&root, false);
+    x.layer(content, layer, None)?;
     x.stats.layers = 1;
     Ok(x.finish())
 }
@@ -446,22 +467,66 @@ pub fn extract_with(
     opts: &ExtractOptions,
 ) -> Result<ExtractStats, LayerFsError> {
     let root = check_dest(dest)?;
-    let mut x = Extractor {
-        root: &root,
-        root_user: is_root(),
-        devices: opts.devices,
-        stats: ExtractStats::default(),
-        dirs: HashMap::new(),
+    let mut x = Extractor::new(&root, opts.devices);
+    apply_layers(source, &mut x, None)?;
+    Ok(x.finish())
+}
+
+/// [`extract`], also reading every layer with `read` into the merged view that
+/// [`crate::read_image`] gives, in the same pass: each layer is decompressed and walked once,
+/// and the bytes an index hashes or captures are read back from the file just written.
+/// The view is an error when indexing alone failed ([`ReadOptions::max_entries`] crossed, a
+/// written file unreadable): the extraction is complete all the same, and a caller that
+/// still wants the view reads the image again with [`crate::read_image`].
+pub fn extract_indexed(
+    source: &dyn ImageSource,
+    dest: &Path,
+    read: &ReadOptions<'_>,
+) -> Result<(ExtractStats, Result<MergedFs, LayerFsError>), LayerFsError> {
+    let root = check_dest(dest)?;
+    let mut x = Extractor::new(&root, false);
+    let mut merged = MergedFs::new();
+    let mut index = Indexing {
+        indexer: None,
+        seen: AtomicU64::new(0),
+        failed: None,
     };
+    apply_layers(source, &mut x, Some((&mut index, &mut merged, read)))?;
+    let merged = match index.failed {
+        Some(e) => Err(e),
+        None => Ok(merged),
+    };
+    Ok((x.finish(), merged))
+}
+
+/// Applies the layers of `source` in order, each indexed and merged into the view when one
+/// is being built.
+fn apply_layers<'o>(
+    source: &dyn ImageSource,
+    x: &mut Extractor<'_>,
+    mut view: Option<(&mut Indexing<'o>, &mut MergedFs, &'o ReadOptions<'o>)>,
+) -> Result<(), LayerFsError> {
     for (i, l) in source.image().layers.iter().enumerate() {
         let c = source.open_layer(i).map_err(|e| LayerFsError::Source {
             layer: l.digest.clone(),
             source: e,
         })?;
-        x.layer(c, &l.digest)?;
+        let index = match view.as_mut() {
+            Some((ix, _, read)) if ix.failed.is_none() => {
+                ix.indexer = Some(Indexer::new(read));
+                Some(&mut **ix)
+            }
+            _ => None,
+        };
+        x.layer(c, &l.digest, index)?;
         x.stats.layers += 1;
+        if let Some((ix, merged, _)) = view.as_mut() {
+            if let Some(done) = ix.indexer.take() {
+                merged.apply(done.finish());
+            }
+        }
     }
-    Ok(x.finish())
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! opaque directories and the few captured files an analysis needs, with the entry limit.
 
 use std::io::Read;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::walk::{Event, walk_layer};
+use crate::walk::{Data, Event, walk_layer};
 use crate::{Kind, LayerContent, LayerFsError};
 
 /// Compact metadata of one path in one layer. No file contents.
@@ -101,10 +102,42 @@ pub(crate) fn read_layer_counted(
     opts: &ReadOptions<'_>,
     seen: &AtomicU64,
 ) -> Result<LayerIndex, LayerFsError> {
-    let mut idx = LayerIndex::default();
-    let mut buf = vec![0u8; 128 * 1024];
-    let limit = opts.entry_limit();
-    walk_layer(content, layer, &mut |ev, mut data| {
+    let mut indexer = Indexer::new(opts);
+    walk_layer(content, layer, &mut |ev, data| {
+        indexer.event(ev, data, layer, seen)
+    })?;
+    Ok(indexer.finish())
+}
+
+/// Condenses one layer's events into a [`LayerIndex`], one event at a time: what
+/// [`read_layer`] does over a walk of its own, and what an extraction that also indexes
+/// ([`crate::extract_indexed`]) does beside each entry it writes.
+pub(crate) struct Indexer<'o> {
+    idx: LayerIndex,
+    buf: Vec<u8>,
+    opts: &'o ReadOptions<'o>,
+}
+
+impl<'o> Indexer<'o> {
+    pub(crate) fn new(opts: &'o ReadOptions<'o>) -> Self {
+        Indexer {
+            idx: LayerIndex::default(),
+            buf: vec![0u8; 128 * 1024],
+            opts,
+        }
+    }
+
+    /// Records one event of `layer`; a regular file's bytes are read from `data` only when
+    /// they are hashed or captured. Counts into `seen` and refuses the entry over the limit.
+    pub(crate) fn event(
+        &mut self,
+        ev: Event,
+        mut data: Data<'_, '_>,
+        layer: &str,
+        seen: &AtomicU64,
+    ) -> Result<(), LayerFsError> {
+        let (opts, idx, buf) = (self.opts, &mut self.idx, &mut self.buf);
+        let limit = opts.entry_limit();
         if seen.fetch_add(1, Ordering::Relaxed) >= limit {
             return Err(LayerFsError::TooManyEntries {
                 layer: layer.to_string(),
@@ -127,7 +160,7 @@ pub(crate) fn read_layer_counted(
                         let mut h = xxhash_rust::xxh3::Xxh3::new();
                         let mut head: Vec<u8> = Vec::with_capacity(want.min(1 << 20));
                         loop {
-                            let n = r.read(&mut buf).map_err(err)?;
+                            let n = r.read(buf).map_err(err)?;
                             if n == 0 {
                                 break;
                             }
@@ -166,8 +199,36 @@ pub(crate) fn read_layer_counted(
             }
         }
         Ok(())
-    })?;
-    // The vector doubled as it grew: give back the unused half before the merge holds it.
-    idx.records.shrink_to_fit();
-    Ok(idx)
+    }
+
+    /// The layer's index.
+    pub(crate) fn finish(mut self) -> LayerIndex {
+        // The vector doubled as it grew: give back the unused half before the merge holds it.
+        self.idx.records.shrink_to_fit();
+        self.idx
+    }
+}
+
+/// The layer index an extraction builds as it goes ([`crate::extract_indexed`]): the indexer of
+/// the layer being applied, the entries counted so far (all layers), and the first error
+/// that stopped the indexing (the extraction goes on without it).
+pub(crate) struct Indexing<'o> {
+    pub(crate) indexer: Option<Indexer<'o>>,
+    pub(crate) seen: AtomicU64,
+    pub(crate) failed: Option<LayerFsError>,
+}
+
+impl Indexing<'_> {
+    /// Records one event; `file` is the host path of a regular file just written with its
+    /// bytes, which the indexer reads back when it hashes or captures them.
+    pub(crate) fn event(&mut self, ev: Event, file: Option<&Path>, layer: &str) {
+        let Some(ix) = self.indexer.as_mut() else {
+            return;
+        };
+        let data = file.map_or(Data::None, Data::Path);
+        if let Err(e) = ix.event(ev, data, layer, &self.seen) {
+            self.indexer = None;
+            self.failed = Some(e);
+        }
+    }
 }

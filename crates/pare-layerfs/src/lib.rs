@@ -8,6 +8,8 @@
 //!   parallel and merges them in order into a [`MergedFs`] that knows, for every path, which layer
 //!   it came from and which lower copies it superseded (the basis of waste accounting).
 //! * [`extract`] applies an image's layers into an empty directory without ever writing outside it.
+//!   [`extract_indexed`] also builds the [`MergedFs`] of [`read_image`] in the same pass, so a
+//!   caller that needs both decompresses and walks each layer once.
 //!
 //! Paths here are root-relative (`usr/bin/env`, `""` for the root), the form
 //! `pare_image::ImagePath::rel` returns: the merged view keys and lends them as `str`, so a
@@ -26,7 +28,9 @@ mod walk;
 
 use std::path::PathBuf;
 
-pub use extract::{ExtractOptions, ExtractStats, extract, extract_layer, extract_with};
+pub use extract::{
+    ExtractOptions, ExtractStats, extract, extract_indexed, extract_layer, extract_with,
+};
 pub use index::{Capture, LayerIndex, MAX_ENTRIES, ReadOptions, Record, read_layer};
 pub use merge::{LayerChanges, MergedFs, Node, Supersede, Superseded, read_image};
 pub use pare_source::{ImageSource, LayerContent, SourceError};
