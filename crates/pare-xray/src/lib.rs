@@ -258,16 +258,29 @@ pub fn analyze_with_fs(
     source: &dyn ImageSource,
     opts: &Options,
 ) -> Result<(Report, MergedFs), XrayError> {
-    let capture = capture::XrayCapture;
-    let ropts = ReadOptions {
-        hash: opts.hash,
-        capture: Some(&capture),
-        threads: opts.threads,
-        ..Default::default()
-    };
-    let fs = read_image(source, &ropts)?;
+    let fs = read_image(source, &read_options(opts))?;
     let report = build_report(source, &fs, opts);
     Ok((report, fs))
+}
+
+/// How [`analyze`] reads the layers for `opts`: what it hashes and which small files it
+/// captures. A caller that walks the layers anyway (an extraction,
+/// [`pare_layerfs::extract_indexed`]) reads them with these and hands the merged view to
+/// [`analyze_merged`], instead of reading the image a second time.
+pub fn read_options(opts: &Options) -> ReadOptions<'static> {
+    static CAPTURE: capture::XrayCapture = capture::XrayCapture;
+    ReadOptions {
+        hash: opts.hash,
+        capture: Some(&CAPTURE),
+        threads: opts.threads,
+        ..Default::default()
+    }
+}
+
+/// The report [`analyze`] gives, from the merged view of `source`'s layers read with
+/// [`read_options`] for the same `opts`.
+pub fn analyze_merged(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Report {
+    build_report(source, fs, opts)
 }
 
 fn build_report(source: &dyn ImageSource, fs: &MergedFs, opts: &Options) -> Report {
