@@ -19,13 +19,16 @@ pub(crate) fn write(
     stack: &Stack,
     output: Output,
     epoch: u64,
+    staging: Option<&Path>,
 ) -> Result<WrittenImage, WriteError> {
-    // Where the bytes go: beside the output, or the temp dir for a `docker load`.
+    // Where the bytes go: beside the output, or a staging dir.
     let place = match &output {
         Output::Oci { dir, .. } => parent_of(dir),
         Output::DockerArchive { path, .. } | Output::OciArchive { path, .. } => parent_of(path),
-        // The daemon's `docker load` and a registry push stage their layer in the temp dir.
-        Output::Daemon { .. } | Output::Registry { .. } => std::env::temp_dir(),
+        // A registry push stages its layout where the caller says, else in the temp dir,
+        // where the daemon's `docker load` stages its layer too.
+        Output::Registry { .. } => staging.map_or_else(std::env::temp_dir, parent_of),
+        Output::Daemon { .. } => std::env::temp_dir(),
     };
     match output {
         Output::Daemon { tag } => {
@@ -33,14 +36,16 @@ pub(crate) fn write(
         }
         Output::Registry { ref name } => {
             let name = name.clone();
-            push(rootfs, sel, meta, stack, &name, epoch, output)
+            push(rootfs, sel, meta, stack, &name, epoch, output, staging)
         }
         file => write_file(rootfs, sel, meta, stack, file, epoch),
     }
     .map_err(|e| no_space(e, &place))
 }
 
-/// [`Output::Registry`]: the OCI layout in a temp dir, then pushed.
+/// [`Output::Registry`]: the OCI layout at `staging` when given (the caller keeps it),
+/// else in a temp dir removed afterwards, then pushed.
+#[allow(clippy::too_many_arguments)]
 fn push(
     rootfs: &Path,
     sel: &Selection,
@@ -49,10 +54,17 @@ fn push(
     name: &str,
     epoch: u64,
     output: Output,
+    staging: Option<&Path>,
 ) -> Result<WrittenImage, WriteError> {
     let tmp = std::env::temp_dir();
-    let staging = crate::tmp::dir_in(&tmp, "push").map_err(io(&tmp))?;
-    let dir = staging.path().join("layout");
+    let temp;
+    let dir = match staging {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            temp = crate::tmp::dir_in(&tmp, "push").map_err(io(&tmp))?;
+            temp.path().join("layout")
+        }
+    };
     let tag = output.tag().map(str::to_string);
     let written = write(
         rootfs,
@@ -64,6 +76,7 @@ fn push(
             tag: tag.clone(),
         },
         epoch,
+        None,
     )?;
     pare_source::registry::push_layout(&dir, tag.as_deref(), name, &Default::default()).map_err(
         |source| WriteError::Push {

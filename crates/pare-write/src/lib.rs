@@ -240,7 +240,33 @@ pub fn write_image_on(
     epoch: Option<u64>,
 ) -> Result<WrittenImage, WriteError> {
     let epoch = resolve_epoch(epoch)?;
-    dispatch::write(rootfs, selection, meta, stack, output, epoch)
+    dispatch::write(rootfs, selection, meta, stack, output, epoch, None)
+}
+
+/// [`write_image`], staging an [`Output::Registry`] image as an OCI layout at `staging` (a
+/// directory that does not exist yet; the caller removes it) and pushing it from there. The
+/// caller can then read the image back from `oci:STAGING[:TAG]` — the manifest, config and
+/// layer pushed, byte for byte — instead of from the registry. Other outputs are written as
+/// by [`write_image`] and leave `staging` alone.
+pub fn write_image_staged(
+    rootfs: &std::path::Path,
+    selection: &Selection,
+    meta: &ImageMeta,
+    output: Output,
+    epoch: Option<u64>,
+    staging: &std::path::Path,
+) -> Result<WrittenImage, WriteError> {
+    let epoch = resolve_epoch(epoch)?;
+    let stack = Stack::default();
+    dispatch::write(
+        rootfs,
+        selection,
+        meta,
+        &stack,
+        output,
+        epoch,
+        Some(staging),
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Writer tests: determinism, layout validity (read back with oci-spec), archive format, and
-//! `docker load` (ignored without a daemon).
+//! `docker load` (ignored without a daemon), a registry push staged where asked (skipped
+//! without the testbed registry).
 
 use std::collections::BTreeMap;
 
@@ -191,3 +192,4 @@ fn bookworm() -> Option<PathBuf> {
 
 mod digests;
 mod formats;
+mod staged;
