@@ -16,8 +16,9 @@
 //! 6. **verify** (`verify::verify`): run the slim image with no tracer and replay the probes
 //!    (`pare-verify`); on a difference, a traced re-run names the likely missing files;
 //! 7. **analyze** (`analyze::analyze`) both images (`pare-xray`) for the sizes, file counts
-//!    and attack surface — on a thread while verification runs — and **report** (`report`):
-//!    `report.json` and its text summary.
+//!    and attack surface — on a thread while verification runs; an extracted original from
+//!    the view its extraction built (`pare_layerfs::extract_indexed`), not by reading its
+//!    layers again — and **report** (`report`): `report.json` and its text summary.
 //!
 //! Finished containers are stopped and removed in the background (`pare_runtime::deferred`)
 //! and waited for before the total time is taken.
@@ -89,6 +90,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         reference,
         dest: ws.rootfs(),
         needed: ws.needs_extract(),
+        index: opts.analyze,
+        view: Default::default(),
     };
 
     let sensor =
@@ -115,6 +118,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     };
     let profile = profile::profile(from, &rootfs, &mut phases)?;
 
+    let original_view = rootfs.take_view();
     let selected = select::select(opts, &opened, &profile, ws.rootfs(), &mut phases)?;
 
     let destination = write::Destination {
@@ -144,7 +148,12 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
             phases.progress.begin("analyze", analyze::DETAIL);
             scope.spawn(|| {
                 let t = Instant::now();
-                let r = analyze::analyze(opened.source.as_ref(), reference, &wrote.slim_ref);
+                let r = analyze::analyze(
+                    opened.source.as_ref(),
+                    reference,
+                    original_view,
+                    &wrote.slim_ref,
+                );
                 (r, t.elapsed())
             })
         });

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use pare_layerfs::{LayerFsError, MergedFs};
 use pare_reference::ImageRef;
 use pare_source::ImageSource;
 
@@ -137,6 +138,11 @@ pub(crate) struct Rootfs<'a> {
     pub(crate) dest: &'a Path,
     /// Extraction is needed (the layers are not mounted).
     pub(crate) needed: bool,
+    /// The original is analyzed later: extraction also reads the layers into the merged view
+    /// the analysis needs ([`Rootfs::take_view`]), so they are decompressed and walked once.
+    pub(crate) index: bool,
+    /// That view, once extracted (or why it could not be built in the same pass).
+    pub(crate) view: std::sync::Mutex<Option<Result<MergedFs, LayerFsError>>>,
 }
 
 impl Rootfs<'_> {
@@ -145,15 +151,31 @@ impl Rootfs<'_> {
         pare_xray::render::plural(self.source.image().layers.len() as u64, "layer")
     }
 
-    /// Extracts the layers (untimed; see [`Rootfs::run`]).
+    /// Extracts the layers (untimed; see [`Rootfs::run`]), indexing them on the way when
+    /// the original is analyzed later.
     pub(crate) fn extract(&self) -> Result<(), BuildError> {
-        pare_layerfs::extract(self.source, self.dest)
-            .map(drop)
-            .map_err(|e| BuildError::Extract {
-                image: self.reference.to_string(),
-                dest: self.dest.to_path_buf(),
-                source: Box::new(e),
-            })
+        let failed = |e| BuildError::Extract {
+            image: self.reference.to_string(),
+            dest: self.dest.to_path_buf(),
+            source: Box::new(e),
+        };
+        if !self.index {
+            return pare_layerfs::extract(self.source, self.dest)
+                .map(drop)
+                .map_err(failed);
+        }
+        let read = pare_xray::read_options(&crate::analyze::xray_options());
+        let (_, view) =
+            pare_layerfs::extract_indexed(self.source, self.dest, &read).map_err(failed)?;
+        *self.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
+        Ok(())
+    }
+
+    /// The merged view of the original's layers the extraction built, when it did; the
+    /// analysis reads the layers again otherwise (mounted layers, or an index that failed).
+    pub(crate) fn take_view(&self) -> Option<MergedFs> {
+        let taken = self.view.lock().unwrap_or_else(|e| e.into_inner()).take();
+        taken.and_then(Result::ok)
     }
 
     /// Extracts as the timed phase `extract`, when needed.

@@ -171,6 +171,48 @@ fn skopeo_inspect(dest: &str) -> Output {
         .unwrap()
 }
 
+/// `summary` (a report.json image summary) with the figures `pare xray` finds in `reference`
+/// (read from the registry into the empty cache `cache`) in place of its own.
+#[cfg(feature = "docker-tests")]
+fn summary_of_xray(
+    reference: &str,
+    cache: &std::path::Path,
+    summary: &serde_json::Value,
+) -> serde_json::Value {
+    let o = pare()
+        .args(["xray", reference, "--format", "json", "--cache-dir"])
+        .arg(cache)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let x: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &x["surface"];
+    let lists = [
+        "shells",
+        "package_managers",
+        "build_tools",
+        "network_tools",
+        "setuid",
+        "setgid",
+        "world_writable",
+        "capabilities",
+        "secret_files",
+        "secret_env",
+    ];
+    let findings = lists
+        .iter()
+        .map(|k| s[k].as_array().map_or(0, Vec::len))
+        .sum::<usize>()
+        + usize::from(s["runs_as_root"].as_bool().unwrap_or(false));
+    let mut expected = summary.clone();
+    expected["size"] = x["total_size"].clone();
+    expected["visible_size"] = x["final_size"].clone();
+    expected["entries"] = x["entries"].clone();
+    expected["layers"] = x["layers"].as_array().map(Vec::len).into();
+    expected["surface_findings"] = findings.into();
+    expected
+}
+
 /// The daemonless pipeline: `docker://` in, embedded runtime, `docker://` out; then the slim
 /// image is pulled by docker and skopeo and it serves, and its digest is the one an `oci:`
 /// output of the same build gets. Also: credentials from `$REGISTRY_AUTH_FILE` on the TLS
@@ -195,6 +237,16 @@ fn build_from_registry_to_registry_embedded() {
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let text = report.to_string();
+    // The build analyzes the original from its extraction pass and the slim image from the
+    // layout it pushed: the figures are those of an xray of the registry's copies.
+    for (side, reference) in [("source", &src), ("slim", &dest)] {
+        let fresh = work.path().join(format!("cache-xray-{side}"));
+        assert_eq!(
+            report[side],
+            summary_of_xray(&format!("docker://{reference}"), &fresh, &report[side]),
+            "{side}"
+        );
+    }
     // The same build into an OCI layout (same profile): the same manifest digest.
     let layout = work.path().join("oci");
     let o2 = embedded_build(&src, &work.path().join("a2"), &cache)
