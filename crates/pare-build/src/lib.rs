@@ -12,7 +12,8 @@
 //! 4. **select** (`select::select`) the kept files: trace ∪ static closure ∪ includes −
 //!    excludes (`pare-select`);
 //! 5. **write** (`write::write`) one deterministic layer and the config (`pare-write`), and
-//!    load it into the daemon when the docker runtime is used;
+//!    load it into the daemon when the docker runtime is used; a registry output is pushed
+//!    from an OCI layout staged in the work dir, which verification and analysis read back;
 //! 6. **verify** (`verify::verify`): run the slim image with no tracer and replay the probes
 //!    (`pare-verify`); on a difference, a traced re-run names the likely missing files;
 //! 7. **analyze** (`analyze::analyze`) both images (`pare-xray`) for the sizes, file counts
@@ -152,7 +153,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                     opened.source.as_ref(),
                     reference,
                     original_view,
-                    &wrote.slim_ref,
+                    &wrote.local_ref,
                 );
                 (r, t.elapsed())
             })
@@ -164,6 +165,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
                 original_rootfs: ws.rootfs(),
                 slim: &wrote.slim,
                 slim_ref: &wrote.slim_ref,
+                slim_local: &wrote.local_ref,
                 runtime: plan
                     .runtime
                     .as_ref()

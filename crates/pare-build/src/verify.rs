@@ -26,6 +26,8 @@ pub(crate) struct VerifyInputs<'a> {
     pub(crate) original_rootfs: &'a Path,
     pub(crate) slim: &'a Slim,
     pub(crate) slim_ref: &'a ImageRef,
+    /// Where the slim image's files are read from (a registry output's staged layout).
+    pub(crate) slim_local: &'a ImageRef,
     /// The build's runtime (chosen whenever verification runs).
     pub(crate) runtime: &'a SharedRuntime,
     pub(crate) on_docker: bool,
@@ -100,9 +102,9 @@ fn verify_slim(
     } else {
         let dir = work.join("slim-rootfs");
         std::fs::create_dir_all(&dir).map_err(file_err(&dir))?;
-        let src = pare_source::open(slim, &OpenOptions::default())?;
+        let src = pare_source::open(i.slim_local, &OpenOptions::default())?;
         pare_layerfs::extract(src.as_ref(), &dir).map_err(|e| BuildError::Extract {
-            image: slim.to_string(),
+            image: i.slim_local.to_string(),
             dest: dir.clone(),
             source: Box::new(e),
         })?;

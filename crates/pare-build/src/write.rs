@@ -46,11 +46,18 @@ impl Slim {
 /// The written slim image.
 pub(crate) struct Wrote {
     pub(crate) slim: Slim,
-    /// Where the slim image is read back from (verification, analysis, the report).
+    /// Where the slim image went, as the report and the progress name it.
     pub(crate) slim_ref: ImageRef,
+    /// Where its files are read back from (verification, analysis): `slim_ref`, but for a
+    /// registry the OCI layout the push was made from, in the work dir (the same manifest,
+    /// config and layer, with no round trip to the registry).
+    pub(crate) local_ref: ImageRef,
     pub(crate) epoch: u64,
     pub(crate) epoch_from: EpochFrom,
 }
+
+/// Where, in the work dir, a registry output is staged as an OCI layout and pushed from.
+const STAGED: &str = "slim-layout";
 
 /// Writes the selection. Timestamps: --epoch, $SOURCE_DATE_EPOCH, else the source's creation
 /// time.
@@ -75,13 +82,22 @@ pub(crate) fn write(
             Slim::Loaded(phases.run("load", tag, || plain.load(meta, tag))?)
         }
         _ => Slim::Written(phases.run("write", "one deterministic layer", || {
-            pare_write::write_image(rootfs, selection, meta, output.clone(), Some(epoch))
+            pare_write::write_image_staged(
+                rootfs,
+                selection,
+                meta,
+                output.clone(),
+                Some(epoch),
+                &work.join(STAGED),
+            )
         })?),
     };
     let slim_ref = slim_reference(&slim);
+    let local_ref = local_reference(&output, &slim_ref, work);
     Ok(Wrote {
         slim,
         slim_ref,
+        local_ref,
         epoch,
         epoch_from,
     })
@@ -137,6 +153,18 @@ fn slim_reference(slim: &Slim) -> ImageRef {
     }
 }
 
+/// Where the files of a slim image written to `output` are read back from: a registry
+/// output's staged layout in `work`, else where it was written (`slim_ref`).
+fn local_reference(output: &Output, slim_ref: &ImageRef, work: &Path) -> ImageRef {
+    match output {
+        Output::Registry { .. } => ImageRef::Oci {
+            dir: work.join(STAGED),
+            tag: output.tag().map(str::to_string),
+        },
+        _ => slim_ref.clone(),
+    }
+}
+
 /// `REGISTRY/NAME` of `REGISTRY/NAME[:TAG]` (a `:` after the last `/` starts the tag).
 fn name_without_tag(name: &str) -> &str {
     match name.rfind(':') {
@@ -187,6 +215,23 @@ mod tests {
                 tag: Some("x".into())
             }
         );
+    }
+
+    #[test]
+    fn a_pushed_image_is_read_back_from_the_layout_it_was_pushed_from() {
+        let work = Path::new("/work/pare-build-1");
+        let pushed = Output::parse("docker://127.0.0.1:5555/app:slim").unwrap();
+        let remote = ImageRef::parse("docker://127.0.0.1:5555/app:slim").unwrap();
+        assert_eq!(
+            local_reference(&pushed, &remote, work),
+            ImageRef::Oci {
+                dir: work.join(STAGED),
+                tag: Some("slim".into())
+            }
+        );
+        let file = Output::parse("oci:/tmp/out:x").unwrap();
+        let written = ImageRef::parse("oci:/tmp/out:x").unwrap();
+        assert_eq!(local_reference(&file, &written, work), written);
     }
 
     #[test]
