@@ -12,8 +12,10 @@
 //! 4. **select** (`select::select`) the kept files: trace ∪ static closure ∪ includes −
 //!    excludes (`pare-select`);
 //! 5. **write** (`write::write`) one deterministic layer and the config (`pare-write`), and
-//!    load it into the daemon when the docker runtime is used; a registry output is pushed
-//!    from an OCI layout staged in the work dir, which verification and analysis read back;
+//!    load it into the daemon when the docker runtime is used; to a registry, the layer is
+//!    written as a plain tar, then gzipped into an OCI layout staged in the work dir and
+//!    pushed on a thread while verification runs from the plain tar (analysis reads the
+//!    staged layout), so neither waits for the gzip nor the push;
 //! 6. **verify** (`verify::verify`): run the slim image with no tracer and replay the probes
 //!    (`pare-verify`); on a difference, a traced re-run names the likely missing files;
 //! 7. **analyze** (`analyze::analyze`) both images (`pare-xray`) for the sizes, file counts
@@ -149,12 +151,16 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
             phases.progress.begin("analyze", analyze::DETAIL);
             scope.spawn(|| {
                 let t = Instant::now();
-                let r = analyze::analyze(
-                    opened.source.as_ref(),
-                    reference,
-                    original_view,
-                    &wrote.local_ref,
-                );
+                // A push's staged layout is read once written; when staging failed, the
+                // push's own error is what the build reports (settled below).
+                let r = wrote.slim.wait_readable().then(|| {
+                    analyze::analyze(
+                        opened.source.as_ref(),
+                        reference,
+                        original_view,
+                        &wrote.local_ref,
+                    )
+                });
                 (r, t.elapsed())
             })
         });
@@ -184,13 +190,15 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         let analyses = analyzing.map(|h| {
             // A panic in the analysis is a bug: it goes on as one.
             let (r, took) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            phases.finish("analyze", took, r.is_ok());
+            phases.finish("analyze", took, r.as_ref().is_some_and(Result::is_ok));
             r
         });
         (verification, analyses)
     });
+    // A push running beside verification is waited for first: its failure is the build's.
+    let slim = wrote.slim.settle(&mut phases)?;
     let verification = verification?;
-    let analyses = analyses.transpose()?;
+    let analyses = analyses.flatten().transpose()?;
 
     // What no probe exercised: files under the app's own directories that nothing asked for.
     let unexercised = pare_select::unexercised::unexercised(
@@ -200,7 +208,8 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
         &selected.selection,
     )?;
 
-    let written = wrote.slim.finish(&mut phases)?;
+    let slim_ref = slim.reference();
+    let written = slim.finish(&mut phases)?;
     removals.wait();
     // The work dir (with an extracted rootfs: thousands of files) goes on a thread while the
     // report is saved and printed; the outcome waits for it when dropped. The total time
@@ -210,7 +219,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildOutcom
     let report = BuildReport::new(report::Inputs {
         source: reference.to_string(),
         source_config_digest: opened.image.config_digest.to_string(),
-        slim: wrote.slim_ref.to_string(),
+        slim: slim_ref.to_string(),
         written: &written,
         runtime: plan
             .runtime

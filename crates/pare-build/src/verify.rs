@@ -9,7 +9,6 @@ use pare_profile::{ProfileError, ProfileOptions};
 use pare_reference::ImageRef;
 use pare_runtime::{RunSource, RunSpec, Runtime, SensorSpec, SharedRuntime};
 use pare_select::Selection;
-use pare_source::OpenOptions;
 use pare_trace::Profile;
 use pare_verify::Verification;
 
@@ -102,12 +101,7 @@ fn verify_slim(
     } else {
         let dir = work.join("slim-rootfs");
         std::fs::create_dir_all(&dir).map_err(file_err(&dir))?;
-        let src = pare_source::open(i.slim_local, &OpenOptions::default())?;
-        pare_layerfs::extract(src.as_ref(), &dir).map_err(|e| BuildError::Extract {
-            image: i.slim_local.to_string(),
-            dest: dir.clone(),
-            source: Box::new(e),
-        })?;
+        i.slim.extract_into(i.slim_local, &dir)?;
         RunSource::Rootfs(dir)
     };
     let spec = RunSpec {

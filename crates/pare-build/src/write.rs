@@ -7,6 +7,7 @@ use pare_reference::ImageRef;
 use pare_select::Selection;
 use pare_write::{EpochFrom, ImageMeta, Output, WrittenImage};
 
+use crate::error::file_err;
 use crate::timing::Phases;
 use crate::{BuildError, default_tag};
 
@@ -28,18 +29,76 @@ pub(crate) struct Destination<'a> {
 pub(crate) enum Slim {
     Written(WrittenImage),
     Loaded(pare_write::LoadedImage),
+    /// Being gzipped, staged in the work dir and pushed to a registry on a thread, from
+    /// the plain tar written first (which verification extracts meanwhile).
+    Pushing(pare_write::PushingImage),
 }
 
 impl Slim {
-    /// The written image; for one loaded into the daemon, once its gzip form is measured
-    /// (phase `gzip`).
-    pub(crate) fn finish(self, phases: &mut Phases<'_>) -> Result<WrittenImage, BuildError> {
+    /// A push still running, waited for (phase `push`): then the image is written.
+    pub(crate) fn settle(self, phases: &mut Phases<'_>) -> Result<Slim, BuildError> {
         Ok(match self {
+            Slim::Pushing(p) => {
+                Slim::Written(phases.run("push", "gzip, stage and push the layer", || p.finish())?)
+            }
+            other => other,
+        })
+    }
+
+    /// The written image; for one loaded into the daemon, once its gzip form is measured
+    /// (phase `gzip`); for one being pushed, once pushed.
+    pub(crate) fn finish(self, phases: &mut Phases<'_>) -> Result<WrittenImage, BuildError> {
+        Ok(match self.settle(phases)? {
             Slim::Written(w) => w,
             Slim::Loaded(l) => {
                 phases.run("gzip", "the layer's gzip digest and size", || l.finish())?
             }
+            Slim::Pushing(_) => unreachable!("settled above"),
         })
+    }
+
+    /// Waits until the image `local` names can be read: a push's staged layout written.
+    /// `false` when staging failed (settling the push says why).
+    pub(crate) fn wait_readable(&self) -> bool {
+        match self {
+            Slim::Pushing(p) => p.wait_staged(),
+            _ => true,
+        }
+    }
+
+    /// Extracts the slim image's files into `dir`: a push's plain tar, else the image
+    /// `local` names (see [`Wrote::local_ref`]).
+    pub(crate) fn extract_into(&self, local: &ImageRef, dir: &Path) -> Result<(), BuildError> {
+        let failed = |image: String| {
+            move |e| BuildError::Extract {
+                image,
+                dest: dir.to_path_buf(),
+                source: Box::new(e),
+            }
+        };
+        match self {
+            Slim::Pushing(p) => {
+                let tar = std::fs::File::open(p.plain_tar()).map_err(file_err(p.plain_tar()))?;
+                let content =
+                    pare_layerfs::LayerContent::Tar(Box::new(std::io::BufReader::new(tar)));
+                let layer = p.info().diff_id.to_string();
+                pare_layerfs::extract_layer(content, &layer, dir)
+                    .map(drop)
+                    .map_err(failed(local.to_string()))
+            }
+            _ => {
+                let src = pare_source::open(local, &pare_source::OpenOptions::default())?;
+                pare_layerfs::extract(src.as_ref(), dir)
+                    .map(drop)
+                    .map_err(failed(local.to_string()))
+            }
+        }
+    }
+
+    /// Where the slim image went: the daemon tag it was loaded as, the file or layout
+    /// written, the registry by digest once pushed (by tag while pushing).
+    pub(crate) fn reference(&self) -> ImageRef {
+        slim_reference(self)
     }
 }
 
@@ -81,15 +140,16 @@ pub(crate) fn write(
             })?;
             Slim::Loaded(phases.run("load", tag, || plain.load(meta, tag))?)
         }
+        // To a registry too: the gzip and the push run beside verification, which extracts
+        // the plain tar; analysis reads the layout staged for the push.
+        Output::Registry { .. } => {
+            let plain = phases.run("write", "one deterministic layer", || {
+                pare_write::write_plain_layer(rootfs, selection, Some(epoch), work)
+            })?;
+            Slim::Pushing(plain.push_staged(meta, output.clone(), &work.join(STAGED))?)
+        }
         _ => Slim::Written(phases.run("write", "one deterministic layer", || {
-            pare_write::write_image_staged(
-                rootfs,
-                selection,
-                meta,
-                output.clone(),
-                Some(epoch),
-                &work.join(STAGED),
-            )
+            pare_write::write_image(rootfs, selection, meta, output.clone(), Some(epoch))
         })?),
     };
     let slim_ref = slim_reference(&slim);
@@ -131,6 +191,9 @@ fn slim_reference(slim: &Slim) -> ImageRef {
     match slim {
         Slim::Loaded(l) => ImageRef::DockerDaemon {
             name: l.loaded_as.clone(),
+        },
+        Slim::Pushing(p) => ImageRef::Registry {
+            name: p.destination().to_string(),
         },
         Slim::Written(w) => match &w.output {
             Output::Oci { dir, tag } => ImageRef::Oci {

@@ -89,6 +89,11 @@ impl<R: Read> Read for Stoppable<R> {
 type GzipJob = JoinHandle<Result<(pare_image::Digest, u64), WriteError>>;
 
 impl PlainLayer {
+    /// The temp file, the layer's facts and the epoch.
+    pub(crate) fn into_parts(self) -> (tempfile::NamedTempFile, LayerInfo, u64) {
+        (self.file, self.info, self.epoch)
+    }
+
     /// diff_id, size and entry counts (`digest`/`size` are the plain tar's).
     pub fn info(&self) -> &LayerInfo {
         &self.info

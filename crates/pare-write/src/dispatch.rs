@@ -19,16 +19,13 @@ pub(crate) fn write(
     stack: &Stack,
     output: Output,
     epoch: u64,
-    staging: Option<&Path>,
 ) -> Result<WrittenImage, WriteError> {
-    // Where the bytes go: beside the output, or a staging dir.
+    // Where the bytes go: beside the output, or the temp dir for a `docker load`.
     let place = match &output {
         Output::Oci { dir, .. } => parent_of(dir),
         Output::DockerArchive { path, .. } | Output::OciArchive { path, .. } => parent_of(path),
-        // A registry push stages its layout where the caller says, else in the temp dir,
-        // where the daemon's `docker load` stages its layer too.
-        Output::Registry { .. } => staging.map_or_else(std::env::temp_dir, parent_of),
-        Output::Daemon { .. } => std::env::temp_dir(),
+        // The daemon's `docker load` and a registry push stage their layer in the temp dir.
+        Output::Daemon { .. } | Output::Registry { .. } => std::env::temp_dir(),
     };
     match output {
         Output::Daemon { tag } => {
@@ -36,16 +33,14 @@ pub(crate) fn write(
         }
         Output::Registry { ref name } => {
             let name = name.clone();
-            push(rootfs, sel, meta, stack, &name, epoch, output, staging)
+            push(rootfs, sel, meta, stack, &name, epoch, output)
         }
         file => write_file(rootfs, sel, meta, stack, file, epoch),
     }
     .map_err(|e| no_space(e, &place))
 }
 
-/// [`Output::Registry`]: the OCI layout at `staging` when given (the caller keeps it),
-/// else in a temp dir removed afterwards, then pushed.
-#[allow(clippy::too_many_arguments)]
+/// [`Output::Registry`]: the OCI layout in a temp dir, then pushed.
 fn push(
     rootfs: &Path,
     sel: &Selection,
@@ -54,17 +49,10 @@ fn push(
     name: &str,
     epoch: u64,
     output: Output,
-    staging: Option<&Path>,
 ) -> Result<WrittenImage, WriteError> {
     let tmp = std::env::temp_dir();
-    let temp;
-    let dir = match staging {
-        Some(dir) => dir.to_path_buf(),
-        None => {
-            temp = crate::tmp::dir_in(&tmp, "push").map_err(io(&tmp))?;
-            temp.path().join("layout")
-        }
-    };
+    let staging = crate::tmp::dir_in(&tmp, "push").map_err(io(&tmp))?;
+    let dir = staging.path().join("layout");
     let tag = output.tag().map(str::to_string);
     let written = write(
         rootfs,
@@ -76,13 +64,17 @@ fn push(
             tag: tag.clone(),
         },
         epoch,
-        None,
     )?;
-    pare_source::registry::push_layout(&dir, tag.as_deref(), name, &Default::default()).map_err(
-        |source| WriteError::Push {
+    push_layout(&dir, tag.as_deref(), name)?;
+    Ok(WrittenImage { output, ..written })
+}
+
+/// Pushes the image tagged `tag` of the OCI layout `dir` to `docker://NAME`.
+pub(crate) fn push_layout(dir: &Path, tag: Option<&str>, name: &str) -> Result<(), WriteError> {
+    pare_source::registry::push_layout(dir, tag, name, &Default::default())
+        .map(drop)
+        .map_err(|source| WriteError::Push {
             reference: format!("docker://{name}"),
             source,
-        },
-    )?;
-    Ok(WrittenImage { output, ..written })
+        })
 }

@@ -438,11 +438,22 @@ pub fn write_layer_uncompressed<W: Write>(
 
 /// The `sha256:` digest and size of the gzip blob [`write_layer`] would make of the plain tar
 /// read from `tar` (the same bytes, whatever the thread count), without writing it anywhere.
-pub fn gzip_digest<R: Read>(mut tar: R, threads: usize) -> io::Result<(Digest, u64)> {
-    let mut gz = crate::pgzip::ParGz::new(Hashing::new(io::sink()), GZIP_LEVEL, threads);
+pub fn gzip_digest<R: Read>(tar: R, threads: usize) -> io::Result<(Digest, u64)> {
+    gzip_into(tar, io::sink(), threads).map(|(_, digest, size)| (digest, size))
+}
+
+/// Writes into `out` the gzip blob [`write_layer`] would make of the plain tar read from
+/// `tar`; returns `out`, the blob's digest and its size.
+pub(crate) fn gzip_into<R: Read, W: Write>(
+    mut tar: R,
+    out: W,
+    threads: usize,
+) -> io::Result<(W, Digest, u64)> {
+    let mut gz = crate::pgzip::ParGz::new(Hashing::new(out), GZIP_LEVEL, threads);
     io::copy(&mut tar, &mut gz)?;
     let out = gz.finish()?;
-    Ok((out.digest(), out.n))
+    let digest = out.digest();
+    Ok((out.inner, digest, out.n))
 }
 
 #[cfg(test)]

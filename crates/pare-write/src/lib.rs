@@ -16,7 +16,9 @@
 //!
 //! Into a local daemon ([`Output::Daemon`], [`daemon`]) the same tar goes uncompressed,
 //! streamed into `docker load`: the image ID is the same, and the gzip form is only measured,
-//! off the critical path, for the digests and sizes reported.
+//! off the critical path, for the digests and sizes reported. To a registry, `pare build`
+//! likewise writes the plain tar first and gzips, stages and pushes it on a thread
+//! ([`PushingImage`]) while it verifies from the plain tar.
 
 #![deny(missing_docs)]
 
@@ -26,6 +28,7 @@ mod image;
 pub mod layer;
 mod output;
 pub mod pgzip;
+mod pushing;
 pub mod stack;
 mod tmp;
 
@@ -38,6 +41,7 @@ pub use layer::{LayerInfo, write_layer, write_layer_threads};
 pub use output::Output;
 use pare_image::Digest;
 use pare_select::Selection;
+pub use pushing::PushingImage;
 pub use stack::{KeptLayer, Stack};
 pub use tmp::remove_temp_files;
 
@@ -240,33 +244,7 @@ pub fn write_image_on(
     epoch: Option<u64>,
 ) -> Result<WrittenImage, WriteError> {
     let epoch = resolve_epoch(epoch)?;
-    dispatch::write(rootfs, selection, meta, stack, output, epoch, None)
-}
-
-/// [`write_image`], staging an [`Output::Registry`] image as an OCI layout at `staging` (a
-/// directory that does not exist yet; the caller removes it) and pushing it from there. The
-/// caller can then read the image back from `oci:STAGING[:TAG]` — the manifest, config and
-/// layer pushed, byte for byte — instead of from the registry. Other outputs are written as
-/// by [`write_image`] and leave `staging` alone.
-pub fn write_image_staged(
-    rootfs: &std::path::Path,
-    selection: &Selection,
-    meta: &ImageMeta,
-    output: Output,
-    epoch: Option<u64>,
-    staging: &std::path::Path,
-) -> Result<WrittenImage, WriteError> {
-    let epoch = resolve_epoch(epoch)?;
-    let stack = Stack::default();
-    dispatch::write(
-        rootfs,
-        selection,
-        meta,
-        &stack,
-        output,
-        epoch,
-        Some(staging),
-    )
+    dispatch::write(rootfs, selection, meta, stack, output, epoch)
 }
 
 #[cfg(test)]

@@ -270,7 +270,7 @@ pub(crate) fn write_file(
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 #[allow(clippy::too_many_arguments)]
-fn write_oci(
+pub(crate) fn write_oci(
     dir: &Path,
     tag: Option<&str>,
     layer_tmp: tempfile::NamedTempFile,

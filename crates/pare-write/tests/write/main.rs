@@ -1,6 +1,6 @@
 //! Writer tests: determinism, layout validity (read back with oci-spec), archive format, and
-//! `docker load` (ignored without a daemon), a registry push staged where asked (skipped
-//! without the testbed registry).
+//! `docker load` (ignored without a daemon), a registry push beside other work
+//! (skipped without the testbed registry).
 
 use std::collections::BTreeMap;
 

@@ -1,8 +1,8 @@
-//! A registry output staged where the caller asks (`write_image_staged`): the layout left
-//! there is the image the registry got, byte for byte, so reading it back needs no registry.
+//! A registry push beside other work (`PlainLayer::push_staged`): the plain tar is there at
+//! once, the layout staged where the caller asks is the image the registry got, byte for
+//! byte, and what is pushed is what `write_image` pushes.
 
 use pare_source::registry::{RegistryOptions, set_registry_options};
-use pare_write::write_image_staged;
 
 use super::*;
 
@@ -29,7 +29,7 @@ fn registry() -> Option<String> {
 }
 
 #[test]
-fn a_registry_push_is_staged_where_asked_and_reads_back_as_the_pushed_image() {
+fn a_push_beside_other_work_pushes_what_write_image_pushes() {
     let Some(addr) = registry() else {
         return;
     };
@@ -41,48 +41,56 @@ fn a_registry_push_is_staged_where_asked_and_reads_back_as_the_pushed_image() {
         cache_dir: Some(t.path().join("cache")),
         ..Default::default()
     });
-    let name = format!("{addr}/pare-test/staged:{}", std::process::id());
-    let stage = t.path().join("stage");
+    let name = format!("{addr}/pare-test/pushing:{}", std::process::id());
     let output = Output::parse(&format!("docker://{name}")).unwrap();
-    let w = write_image_staged(&root, &sel, &meta(), output, Some(7), &stage).unwrap();
-    assert!(matches!(w.output, Output::Registry { .. }));
+    let direct = write_image(&root, &sel, &meta(), output.clone(), Some(7)).unwrap();
 
+    let plain = pare_write::write_plain_layer(&root, &sel, Some(7), t.path()).unwrap();
+    let stage = t.path().join("stage");
+    let pushing = plain.push_staged(&meta(), output.clone(), &stage).unwrap();
+    assert_eq!(pushing.destination(), name);
+    // The plain tar is there at once, and it is the layer's uncompressed form.
+    let tar = fs::read(pushing.plain_tar()).unwrap();
+    assert_eq!(sha(&tar), direct.layer.diff_id.to_string());
+    assert_eq!(pushing.info().diff_id, direct.layer.diff_id);
+    assert!(pushing.wait_staged());
     let index = ImageIndex::from_file(stage.join("index.json")).unwrap();
     assert_eq!(
         index.manifests()[0].digest().to_string(),
-        w.manifest_digest.to_string()
+        direct.manifest_digest.to_string()
     );
     let open = |r: &str| {
         let r = pare_source::ImageRef::parse(r).unwrap();
         pare_source::open(&r, &Default::default()).unwrap()
     };
     let staged = open(&format!("oci:{}:{}", stage.display(), std::process::id()));
-    let pushed = open(&format!("docker://{name}"));
+    let plain_path = pushing.plain_tar().to_path_buf();
+    let pushed = pushing.finish().unwrap();
+    assert_eq!(pushed, direct);
+    assert!(!plain_path.exists(), "the plain tar goes with the push");
+    // The staged layout opens as the image the registry serves.
+    let served = open(&format!("docker://{name}"));
     assert_eq!(
-        staged.image().manifest_digest,
-        pushed.image().manifest_digest
-    );
-    assert_eq!(staged.image().config_digest, pushed.image().config_digest);
-    assert_eq!(staged.image().layers, pushed.image().layers);
-    assert_eq!(staged.raw_config(), pushed.raw_config());
-    assert_eq!(
-        pushed
+        served
             .image()
             .manifest_digest
             .as_ref()
             .map(ToString::to_string),
-        Some(w.manifest_digest.to_string())
+        Some(direct.manifest_digest.to_string())
     );
+    assert_eq!(
+        staged.image().manifest_digest,
+        served.image().manifest_digest
+    );
+    assert_eq!(staged.image().config_digest, served.image().config_digest);
+    assert_eq!(staged.image().layers, served.image().layers);
+    assert_eq!(staged.raw_config(), served.raw_config());
 
-    // Any other output is written as write_image writes it; the staging dir is not made.
-    let elsewhere = t.path().join("unused-stage");
-    let dir = t.path().join("oci");
-    let o = Output::Oci {
-        dir: dir.clone(),
-        tag: Some("x".into()),
-    };
-    let w2 = write_image_staged(&root, &sel, &meta(), o, Some(7), &elsewhere).unwrap();
-    assert_eq!(w2.manifest_digest, w.manifest_digest);
-    assert!(dir.join("index.json").is_file());
-    assert!(!elsewhere.exists());
+    // Only a registry output is pushed.
+    let plain = pare_write::write_plain_layer(&root, &sel, Some(7), t.path()).unwrap();
+    let oci = Output::parse(&format!("oci:{}:x", t.path().join("o").display())).unwrap();
+    assert!(matches!(
+        plain.push_staged(&meta(), oci, &t.path().join("s2")),
+        Err(WriteError::Output { .. })
+    ));
 }
