@@ -266,6 +266,29 @@ fn build_from_registry_to_registry_embedded() {
         text.contains(&oci_digest),
         "registry and oci: outputs agree on {oci_digest}"
     );
+    // A push that fails while verification runs beside it is still the build's error: one
+    // line naming the destination, exit 2, no report.
+    let nowhere = "docker://127.0.0.1:1/pare-test/nowhere:x";
+    let o3 = pare()
+        .args([
+            "build",
+            &format!("docker://{src}"),
+            "--runtime",
+            "embedded",
+            "--quiet",
+        ])
+        .arg("--from-profile")
+        .arg(work.path().join("a1/profile.json"))
+        .args(["--output", nowhere])
+        .arg("--artifacts")
+        .arg(work.path().join("a4"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    let e = one_line_error(&o3, nowhere);
+    assert!(e.contains("pushing the image"), "{e}");
+    assert!(!work.path().join("a4/report.json").exists());
     // skopeo sees that digest under the tag.
     let inspect = skopeo_inspect(&dest);
     let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
