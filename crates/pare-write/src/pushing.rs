@@ -3,7 +3,7 @@
 //! verifies from it), while a thread gzips it into an OCI layout staged where the caller says
 //! and pushes that layout, manifest last. The gzip blob is the one [`crate::write_image`]
 //! writes (same bytes, whatever the thread count), so the image pushed and its digests are
-//! those of [`crate::write_image_staged`]; only the order of the work changes.
+//! those of [`crate::write_image`] to the same output; only the order of the work changes.
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -164,7 +164,7 @@ impl PushingImage {
         self.staged.wait()
     }
 
-    /// Waits for the push: the image as [`crate::write_image_staged`] describes it.
+    /// Waits for the push: the image as [`crate::write_image`] to the same output describes it.
     pub fn finish(mut self) -> Result<WrittenImage, WriteError> {
         let job = self.job.take().ok_or_else(|| WriteError::Io {
             path: PathBuf::from("<push>"),
