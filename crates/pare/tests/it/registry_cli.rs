@@ -269,21 +269,10 @@ fn build_from_registry_to_registry_embedded() {
     // A push that fails while verification runs beside it is still the build's error: one
     // line naming the destination, exit 2, no report.
     let nowhere = "docker://127.0.0.1:1/pare-test/nowhere:x";
-    let o3 = pare()
-        .args([
-            "build",
-            &format!("docker://{src}"),
-            "--runtime",
-            "embedded",
-            "--quiet",
-        ])
-        .arg("--from-profile")
+    let o3 = embedded_build(&src, &work.path().join("a4"), &cache)
+        .args(["--quiet", "--from-profile"])
         .arg(work.path().join("a1/profile.json"))
         .args(["--output", nowhere])
-        .arg("--artifacts")
-        .arg(work.path().join("a4"))
-        .arg("--cache-dir")
-        .arg(&cache)
         .output()
         .unwrap();
     let e = one_line_error(&o3, nowhere);
