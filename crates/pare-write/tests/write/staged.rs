@@ -41,7 +41,7 @@ fn a_push_beside_other_work_pushes_what_write_image_pushes() {
         cache_dir: Some(t.path().join("cache")),
         ..Default::default()
     });
-    let name = format!("{addr}/pare-test/pushing:{}", std::process::id());
+    let name = format!("{addr}/{}", pare_test_support::names::image("pushing:1"));
     let output = Output::parse(&format!("docker://{name}")).unwrap();
     let direct = write_image(&root, &sel, &meta(), output.clone(), Some(7)).unwrap();
 
@@ -63,7 +63,7 @@ fn a_push_beside_other_work_pushes_what_write_image_pushes() {
         let r = pare_source::ImageRef::parse(r).unwrap();
         pare_source::open(&r, &Default::default()).unwrap()
     };
-    let staged = open(&format!("oci:{}:{}", stage.display(), std::process::id()));
+    let staged = open(&format!("oci:{}:1", stage.display()));
     let plain_path = pushing.plain_tar().to_path_buf();
     let pushed = pushing.finish().unwrap();
     assert_eq!(pushed, direct);
