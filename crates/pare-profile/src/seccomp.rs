@@ -5,7 +5,8 @@
 //! filter and before (and while) it replaces itself with the app. A handful of newer syscalls
 //! that C libraries probe and fall back from ([`ENOSYS_FALLBACK`]) answer `ENOSYS` instead of
 //! `EPERM` when they were not observed, so that a libc on another kernel still takes its
-//! fallback path instead of failing.
+//! fallback path instead of failing. The baseline also holds every call the sensor lets through
+//! untraced ([`pare_trace::UNTRACED_SYSCALLS`]): those are never in the observed set.
 
 use std::collections::BTreeSet;
 
@@ -204,5 +205,17 @@ mod tests {
             serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
         );
         assert_eq!(v["syscalls"][0]["action"], "SCMP_ACT_ALLOW");
+    }
+
+    #[test]
+    fn the_calls_the_sensor_does_not_trace_are_allowed_unobserved() {
+        // The sensor's filter lets these through without a stop, so they are never observed:
+        // a profile that did not allow them on its own would fail the app (futex → EPERM).
+        let json = seccomp_json(&BTreeSet::new());
+        let parsed: LinuxSeccomp = serde_json::from_str(&json).unwrap();
+        let allow = &parsed.syscalls().as_ref().unwrap()[0];
+        for s in pare_trace::UNTRACED_SYSCALLS {
+            assert!(allow.names().contains(&s.to_string()), "{s} not allowed");
+        }
     }
 }

@@ -21,8 +21,8 @@ pub(crate) struct ChildPlan {
     pub(crate) envp: Vec<CString>,
     pub(crate) creds: Option<ResolvedUser>,
     pub(crate) workdir: Option<CString>,
-    /// Install the trace-everything seccomp filter (see tracer.rs).
-    pub(crate) seccomp: bool,
+    /// Install this seccomp filter (see filter.rs), when there is one.
+    pub(crate) seccomp: Option<Vec<libc::sock_filter>>,
 }
 
 /// Forks the app process: it asks to be traced, stops itself so that the tracer can set its

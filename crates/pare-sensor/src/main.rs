@@ -8,6 +8,7 @@ mod args;
 mod child;
 mod error;
 mod fanotify;
+mod filter;
 mod paths;
 mod recorder;
 #[allow(unsafe_code)]
@@ -251,7 +252,9 @@ fn run(args: &Args, report: &mut SensorReport) -> Result<i32, SensorError> {
             .collect::<Result<_, _>>()?,
         creds,
         workdir,
-        seccomp: args.seccomp,
+        seccomp: args
+            .seccomp
+            .then(|| filter::program(&filter::untraced_numbers())),
     };
 
     // Signals: blocked in every thread, taken by a sigwait thread, forwarded to the app.

@@ -165,17 +165,11 @@ fn child_main(
             child_fail(b"pare-sensor: ptrace(PTRACE_TRACEME) failed (is ptrace allowed? add CAP_SYS_PTRACE)\n", 2);
         }
         libc::raise(libc::SIGSTOP);
-        if plan.seccomp {
-            // One instruction: SECCOMP_RET_TRACE for every syscall. No no_new_privs: without
-            // CAP_SYS_ADMIN this fails (EACCES), the tracer sees that and traces every stop.
-            let filter = [libc::sock_filter {
-                code: (libc::BPF_RET | libc::BPF_K) as u16,
-                jt: 0,
-                jf: 0,
-                k: libc::SECCOMP_RET_TRACE,
-            }];
+        if let Some(filter) = &plan.seccomp {
+            // No no_new_privs: without CAP_SYS_ADMIN this fails (EACCES), the tracer sees
+            // that and traces every stop.
             let prog = libc::sock_fprog {
-                len: 1,
+                len: filter.len() as libc::c_ushort,
                 filter: filter.as_ptr().cast_mut(),
             };
             libc::syscall(

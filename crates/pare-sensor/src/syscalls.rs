@@ -28,6 +28,14 @@ pub fn name(nr: u64) -> Cow<'static, str> {
     }
 }
 
+/// The number of the syscall called `name` on this architecture, if it has one.
+pub fn number(name: &str) -> Option<u64> {
+    table::NAMES
+        .iter()
+        .position(|n| !n.is_empty() && *n == name)
+        .map(|i| i as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +58,9 @@ mod tests {
         assert_eq!(name(SYS_RENAMEAT as u64), "renameat");
         assert_eq!(name(SYS_FCHMODAT2 as u64), "fchmodat2");
         assert_eq!(name(100_000), "syscall_100000");
+        assert_eq!(number("openat"), Some(libc::SYS_openat as u64));
+        assert_eq!(number("futex"), Some(libc::SYS_futex as u64));
+        assert_eq!(number(""), None);
+        assert_eq!(number("no_such_call"), None);
     }
 }

@@ -115,6 +115,29 @@ pub struct ExitInfo {
     pub signal: Option<String>,
 }
 
+/// Syscalls the sensor lets the app make without stopping it: its seccomp filter allows them
+/// instead of handing them to the tracer. They name no path, and apps make them by the hundred
+/// thousand (an Erlang VM's schedulers: `futex`, `sched_yield`, `read`, `write`), each stop
+/// costing two context switches. They are never listed in [`SensorReport::syscalls`], in
+/// either tracing mode, so both modes report the same; the seccomp profile pare writes allows
+/// every one of them anyway (pare-profile's `RUNTIME_BASELINE`, which a test there checks).
+pub const UNTRACED_SYSCALLS: &[&str] = &[
+    "close",
+    "epoll_pwait",
+    "futex",
+    "getpid",
+    "gettid",
+    "madvise",
+    "mprotect",
+    "munmap",
+    "nanosleep",
+    "pread64",
+    "read",
+    "rt_sigprocmask",
+    "sched_yield",
+    "write",
+];
+
 /// What the in-container sensor writes to `OUTPUT/sensor.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SensorReport {
@@ -130,7 +153,7 @@ pub struct SensorReport {
     pub files: BTreeMap<String, FileRecord>,
     /// Every successful exec, in the order they happened.
     pub execs: Vec<ExecRecord>,
-    /// Names of the syscalls observed, e.g. `openat`.
+    /// Names of the syscalls observed, e.g. `openat`; never those of [`UNTRACED_SYSCALLS`].
     pub syscalls: BTreeSet<String>,
     /// Whether fanotify was active in addition to ptrace.
     pub fanotify: bool,

@@ -3,13 +3,15 @@
 //!
 //! Two modes, both with `PTRACE_GET_SYSCALL_INFO`:
 //! - **seccomp** (default when the sensor has `CAP_SYS_ADMIN`): the app's first process installs a
-//!   one-instruction seccomp-bpf filter, `SECCOMP_RET_TRACE` for every syscall, so each syscall
-//!   stops once (`PTRACE_EVENT_SECCOMP`, which still gives every syscall name for the seccomp
-//!   profile); only file syscalls are resumed with `PTRACE_SYSCALL` to see their result, all others
+//!   seccomp-bpf filter (`filter.rs`): `SECCOMP_RET_TRACE` for every syscall but the frequent
+//!   path-less ones of `pare_trace::UNTRACED_SYSCALLS`, which it allows. So each other syscall
+//!   stops once (`PTRACE_EVENT_SECCOMP`, which still gives its name for the seccomp profile);
+//!   only file syscalls are resumed with `PTRACE_SYSCALL` to see their result, all others
 //!   with `PTRACE_CONT`. The filter is installed without `no_new_privs`, so setuid programs in the
 //!   image keep working; that needs `CAP_SYS_ADMIN`.
 //! - **syscall**: plain `PTRACE_SYSCALL` stops at entry and exit of every syscall. Used when the
-//!   filter cannot be installed (no `CAP_SYS_ADMIN`) or with `--no-seccomp`.
+//!   filter cannot be installed (no `CAP_SYS_ADMIN`) or with `--no-seccomp`. The untraced
+//!   calls stop here too but are not recorded, so that both modes report the same names.
 //!
 //! The tracer learns which mode it is in by watching the child's `seccomp(2)` call succeed.
 
@@ -111,6 +113,8 @@ pub struct Tracer {
     pub rec: Recorder,
     pub execs: Vec<ExecRecord>,
     syscalls: HashSet<u64>,
+    /// `pare_trace::UNTRACED_SYSCALLS`' numbers, sorted: never recorded.
+    untraced: Vec<u64>,
     procs: HashMap<i32, Proc>,
     main_pid: i32,
     shared: Arc<Shared>,
@@ -139,6 +143,7 @@ impl Tracer {
             rec: Recorder::default(),
             execs: Vec::new(),
             syscalls: HashSet::new(),
+            untraced: crate::filter::untraced_numbers(),
             procs,
             main_pid,
             shared,
@@ -459,7 +464,7 @@ impl Tracer {
                         return;
                     }
                 }
-                if started {
+                if started && self.untraced.binary_search(&nr).is_err() {
                     self.syscalls.insert(nr);
                     if nr == libc::SYS_listen as u64 {
                         self.shared.listens.fetch_add(1, Ordering::Relaxed);

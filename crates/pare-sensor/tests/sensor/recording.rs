@@ -125,3 +125,62 @@ fn the_sensor_publishes_what_the_app_is_doing() {
     assert_eq!(again, text, "an idle app adds nothing");
     assert!(child.wait().unwrap().success());
 }
+
+/// The stops a report's notice counts ("ptrace (MODE mode): N syscall stops, ...").
+fn stops(r: &SensorReport) -> u64 {
+    r.notices
+        .iter()
+        .find_map(|n| {
+            let rest = n.split_once("mode): ")?.1;
+            rest.split_once(" syscall stops")?.0.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no stop count in {:?}", r.notices))
+}
+
+/// The calls seccomp mode lets through without a stop (`pare_trace::UNTRACED_SYSCALLS`: 40,000
+/// one-byte reads and writes here) are reported in neither mode, and take nothing away from the
+/// files: every file the app opens between them, from a thread too, is still recorded.
+#[test]
+fn untraced_calls_do_not_stop_the_app_and_opened_files_are_still_recorded() {
+    let (_d, dir) = canon_tmp();
+    let d = dir.to_str().unwrap();
+    std::fs::write(dir.join("input"), vec![b'x'; 20_000]).unwrap();
+    for n in ["after", "threaded"] {
+        std::fs::write(dir.join(n), b"x").unwrap();
+    }
+    let thread = python()
+        .map(|py| {
+            format!(
+                "; {py} -c \"import threading; t=threading.Thread(target=lambda: open('{d}/threaded').read()); t.start(); t.join()\""
+            )
+        })
+        .unwrap_or_default();
+    let script = format!(
+        "dd if={d}/input of={d}/output bs=1 count=20000 2>/dev/null; cat {d}/after >/dev/null{thread}"
+    );
+    for mode in MODES {
+        let _ = std::fs::remove_file(dir.join("output"));
+        let (o, r, _out) = run(&mode_flags(mode), &sh(&script));
+        assert!(o.status.success(), "{mode}: {o:?}");
+        let f = |n: &str| &r.files[&format!("{d}/{n}")];
+        assert!(f("input").found && f("input").kinds.contains(&AccessKind::Open));
+        let output = &f("output").kinds;
+        assert!(output.contains(&AccessKind::Create) && output.contains(&AccessKind::Write));
+        assert!(f("after").found, "{mode}");
+        if python().is_some() {
+            assert!(f("threaded").found, "{mode}");
+        }
+        for s in pare_trace::UNTRACED_SYSCALLS {
+            assert!(!r.syscalls.contains(*s), "{mode}: {s} reported");
+        }
+        for s in ["openat", "execve", "exit_group"] {
+            assert!(r.syscalls.contains(s), "{mode}: {s} not reported");
+        }
+        if r.notices.iter().any(|n| n.contains("(seccomp mode)")) {
+            // Each of dd's reads and writes stopped once before: 40,000 stops and more.
+            assert!(stops(&r) < 10_000, "{mode}: {} stops", stops(&r));
+        } else {
+            assert!(stops(&r) > 80_000, "{mode}: {} stops", stops(&r));
+        }
+    }
+}
