@@ -143,6 +143,27 @@ pub(super) fn exists(path: &[u8]) -> bool {
     std::fs::symlink_metadata(OsStr::from_bytes(path)).is_ok()
 }
 
+/// Whether `path` is absent (ENOENT, or ENOTDIR for a file met as a directory), as the app
+/// would see it. `/proc` and `/dev` paths are never judged: in the sensor they can name its own
+/// process and descriptors (`/proc/self`, `/dev/fd`).
+pub(super) fn absent(path: &[u8]) -> bool {
+    if path.starts_with(b"/proc/") || path.starts_with(b"/dev/") {
+        return false;
+    }
+    std::fs::symlink_metadata(OsStr::from_bytes(path))
+        .is_err_and(|e| matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)))
+}
+
+/// Whether a decoded call is bound to fail with ENOENT or ENOTDIR: it creates and executes
+/// nothing, and each of its paths is absent at entry.
+pub(super) fn fails_for_absent_paths(p: &Pending) -> bool {
+    p.exec.is_none()
+        && !p.paths.is_empty()
+        && p.paths
+            .iter()
+            .all(|a| a.on_success.is_none() && a.existed.is_none() && absent(&a.path))
+}
+
 pub(super) fn open_arg(path: Option<Vec<u8>>, flags: u64) -> Option<PathArg> {
     let path = path?;
     let flags = flags as i32;

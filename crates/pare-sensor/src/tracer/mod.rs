@@ -470,7 +470,19 @@ impl Tracer {
                         self.shared.listens.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                let pending = decode(raw, nr, &args);
+                let mut pending = decode(raw, nr, &args);
+                if pending.as_ref().is_some_and(fails_for_absent_paths) {
+                    // The call can only fail with ENOENT or ENOTDIR: recorded now, without
+                    // waiting for its exit stop (an Erlang VM's code path search makes tens
+                    // of thousands of these).
+                    let exe = match self.procs.get(&raw) {
+                        Some(p) => p.exe.clone(),
+                        None => proc_exe(raw),
+                    };
+                    if let Some(p) = pending.take() {
+                        self.on_result(&exe, p, true, -(libc::ENOENT as i64));
+                    }
+                }
                 if let Some(p) = self.procs.get_mut(&raw) {
                     p.pending = pending;
                 } else if let Some(pending) = pending {

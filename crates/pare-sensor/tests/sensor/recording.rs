@@ -184,3 +184,38 @@ fn untraced_calls_do_not_stop_the_app_and_opened_files_are_still_recorded() {
         }
     }
 }
+
+/// A call on a path absent at entry (2,000 `test -e` of files that are not there) is recorded
+/// as missing at once, without waiting for its exit stop; present files, and files the app
+/// creates, still get their result from the exit.
+#[test]
+fn calls_on_absent_paths_are_recorded_missing_without_an_exit_stop() {
+    let (_d, dir) = canon_tmp();
+    let d = dir.to_str().unwrap();
+    std::fs::write(dir.join("present"), b"x").unwrap();
+    let script = format!(
+        "i=0; while [ $i -lt 2000 ]; do test -e {d}/absent$i; i=$((i+1)); done; \
+         test -e {d}/present; test -e {d}/present/below; echo x > {d}/made; cat {d}/made >/dev/null"
+    );
+    for mode in MODES {
+        let _ = std::fs::remove_file(dir.join("made"));
+        let (o, r, _out) = run(&mode_flags(mode), &sh(&script));
+        assert!(o.status.success(), "{mode}: {o:?}");
+        let f = |n: &str| &r.files[&format!("{d}/{n}")];
+        for i in [0, 1, 999, 1999] {
+            let a = f(&format!("absent{i}"));
+            assert!(a.missing && !a.found, "{mode}: absent{i} {a:?}");
+            assert!(a.kinds.contains(&AccessKind::Stat), "{mode}: {a:?}");
+        }
+        assert!(f("present").found && !f("present").missing, "{mode}");
+        // ENOTDIR (a file met as a directory) is missing too.
+        assert!(f("present/below").missing, "{mode}");
+        let made = &f("made").kinds;
+        assert!(made.contains(&AccessKind::Create), "{mode}: {made:?}");
+        assert!(f("made").found, "{mode}");
+        if r.notices.iter().any(|n| n.contains("(seccomp mode)")) {
+            // One stop per absent path instead of two.
+            assert!(stops(&r) < 3_500, "{mode}: {} stops", stops(&r));
+        }
+    }
+}
