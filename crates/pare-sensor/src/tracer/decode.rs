@@ -143,25 +143,57 @@ pub(super) fn exists(path: &[u8]) -> bool {
     std::fs::symlink_metadata(OsStr::from_bytes(path)).is_ok()
 }
 
-/// Whether `path` is absent (ENOENT, or ENOTDIR for a file met as a directory), as the app
-/// would see it. `/proc` and `/dev` paths are never judged: in the sensor they can name its own
-/// process and descriptors (`/proc/self`, `/dev/fd`).
-pub(super) fn absent(path: &[u8]) -> bool {
-    if path.starts_with(b"/proc/") || path.starts_with(b"/dev/") {
-        return false;
-    }
-    std::fs::symlink_metadata(OsStr::from_bytes(path))
-        .is_err_and(|e| matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)))
+/// What a path is at a call's entry, as the app would find it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AtEntry {
+    /// ENOENT, or ENOTDIR for a file met as a directory.
+    Absent,
+    Symlink,
+    /// Present and not a symlink.
+    Other,
 }
 
-/// Whether a decoded call is bound to fail with ENOENT or ENOTDIR: it creates and executes
-/// nothing, and each of its paths is absent at entry.
-pub(super) fn fails_for_absent_paths(p: &Pending) -> bool {
-    p.exec.is_none()
-        && !p.paths.is_empty()
-        && p.paths
-            .iter()
-            .all(|a| a.on_success.is_none() && a.existed.is_none() && absent(&a.path))
+/// What `path` is now (`lstat`), or `None` when that cannot be judged: another error, or a
+/// `/proc` or `/dev` path, which in the sensor can name its own process and descriptors
+/// (`/proc/self`, `/dev/fd`).
+pub(super) fn at_entry(path: &[u8]) -> Option<AtEntry> {
+    if path.starts_with(b"/proc/") || path.starts_with(b"/dev/") {
+        return None;
+    }
+    match std::fs::symlink_metadata(OsStr::from_bytes(path)) {
+        Ok(m) if m.file_type().is_symlink() => Some(AtEntry::Symlink),
+        Ok(_) => Some(AtEntry::Other),
+        Err(e) => matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
+            .then_some(AtEntry::Absent),
+    }
+}
+
+/// The error a decoded call is bound to fail with, judged at its entry, so that it can be
+/// recorded without waiting for its exit stop: ENOENT when it creates and executes nothing and
+/// each of its paths is absent; EINVAL for a readlink of a path that is there but no symlink.
+pub(super) fn bound_to_fail(p: &Pending) -> Option<i32> {
+    if p.exec.is_some() || p.paths.is_empty() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    let readlink = p.nr == libc::SYS_readlink as u64 || p.nr == libc::SYS_readlinkat as u64;
+    #[cfg(not(target_arch = "x86_64"))]
+    let readlink = p.nr == libc::SYS_readlinkat as u64;
+    if let (true, [a]) = (readlink, p.paths.as_slice()) {
+        return match at_entry(&a.path)? {
+            AtEntry::Absent => Some(libc::ENOENT),
+            AtEntry::Other => Some(libc::EINVAL),
+            AtEntry::Symlink => None,
+        };
+    }
+    p.paths
+        .iter()
+        .all(|a| {
+            a.on_success.is_none()
+                && a.existed.is_none()
+                && at_entry(&a.path) == Some(AtEntry::Absent)
+        })
+        .then_some(libc::ENOENT)
 }
 
 pub(super) fn open_arg(path: Option<Vec<u8>>, flags: u64) -> Option<PathArg> {

@@ -471,16 +471,16 @@ impl Tracer {
                     }
                 }
                 let mut pending = decode(raw, nr, &args);
-                if pending.as_ref().is_some_and(fails_for_absent_paths) {
-                    // The call can only fail with ENOENT or ENOTDIR: recorded now, without
-                    // waiting for its exit stop (an Erlang VM's code path search makes tens
-                    // of thousands of these).
+                if let Some(errno) = pending.as_ref().and_then(bound_to_fail) {
+                    // Recorded now, without waiting for the exit stop: an Erlang VM's code
+                    // path search opens tens of thousands of absent files, a JVM's realpath()
+                    // reads as many links that are none.
                     let exe = match self.procs.get(&raw) {
                         Some(p) => p.exe.clone(),
                         None => proc_exe(raw),
                     };
                     if let Some(p) = pending.take() {
-                        self.on_result(&exe, p, true, -(libc::ENOENT as i64));
+                        self.on_result(&exe, p, true, -i64::from(errno));
                     }
                 }
                 if let Some(p) = self.procs.get_mut(&raw) {

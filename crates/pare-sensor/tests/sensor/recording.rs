@@ -219,3 +219,42 @@ fn calls_on_absent_paths_are_recorded_missing_without_an_exit_stop() {
         }
     }
 }
+
+/// A readlink of a path that is there but no symlink (glibc's realpath() reads every
+/// component: a JVM makes tens of thousands) is recorded at entry, without its exit stop; a
+/// readlink of a real symlink still waits for its result.
+#[test]
+fn readlink_of_a_non_link_is_recorded_without_an_exit_stop() {
+    let Some(py) = python() else { return };
+    let (_d, dir) = canon_tmp();
+    let d = dir.to_str().unwrap();
+    std::fs::write(dir.join("plain"), b"x").unwrap();
+    std::os::unix::fs::symlink("plain", dir.join("link")).unwrap();
+    let code = format!(
+        "import os\nfor i in range(2000):\n    try: os.readlink('{d}/plain')\n    except OSError: pass\nassert os.readlink('{d}/link') == 'plain'\n"
+    );
+    for mode in MODES {
+        let (o, r, _out) = run(&mode_flags(mode), &[py, "-c", &code]);
+        assert!(o.status.success(), "{mode}: {o:?}");
+        let plain = &r.files[&format!("{d}/plain")];
+        assert!(
+            plain.kinds.contains(&AccessKind::Readlink),
+            "{mode}: {plain:?}"
+        );
+        assert!(
+            plain.syscalls.contains("readlink") && !plain.missing,
+            "{mode}: {plain:?}"
+        );
+        assert!(plain.symlink.is_none(), "{mode}: {plain:?}");
+        let link = &r.files[&format!("{d}/link")];
+        assert!(
+            link.found && link.kinds.contains(&AccessKind::Readlink),
+            "{mode}: {link:?}"
+        );
+        assert_eq!(link.symlink.as_deref(), Some("plain"), "{mode}");
+        if r.notices.iter().any(|n| n.contains("(seccomp mode)")) {
+            // One stop per readlink instead of two (Python's start-up: ~1,000 more).
+            assert!(stops(&r) < 3_800, "{mode}: {} stops", stops(&r));
+        }
+    }
+}
