@@ -42,7 +42,9 @@ pub(super) struct Instance<'a> {
     id: String,
     networks: Vec<String>,
     volumes: BTreeSet<String>,
-    pub(super) running: BTreeMap<String, DockerContainer>,
+    /// Services running (or run) here, removed at teardown: the dependencies it started,
+    /// and verified targets kept for the verifications after them.
+    pub(super) running: BTreeMap<String, Arc<DockerContainer>>,
     keep: bool,
     /// Health-wait limit.
     pub(super) timeout: Duration,
@@ -205,7 +207,7 @@ impl<'a> Instance<'a> {
         };
         let attach = self.attach(svc, true);
         let c = self.docker.start_attached(&spec, &attach)?;
-        self.running.insert(svc.name.clone(), c);
+        self.running.insert(svc.name.clone(), Arc::new(c));
         Ok(())
     }
 

@@ -4,8 +4,9 @@
 //! whole project up again.
 //!
 //! `run` is the data flow, one phase per module: `plan` (start order, targets, checks) →
-//! `trace` (each target in its own `instance`, at the same time) → `verify` (each target in a
-//! fresh instance on the slim images) → `summary` (`compose.slim.yaml`, `summary.json`).
+//! `trace` (each target in its own `instance`, at the same time) → `verify` (the targets in
+//! fresh instances on the slim images, a targeted dependency in its user's, where it stays
+//! up: `kept`) → `summary` (`compose.slim.yaml`, `summary.json`).
 //! `pipeline` runs trace and verify together: a target's verification starts as soon as the
 //! slim images it needs are loaded.
 //! `cleanup` is what Ctrl-C removes; `service` what pare reads from a service.
@@ -13,6 +14,7 @@
 mod cleanup;
 mod deferred;
 mod instance;
+mod kept;
 mod pipeline;
 mod plan;
 mod service;
@@ -174,7 +176,8 @@ pub fn run(
         deferred: &deferred,
     };
 
-    let done = pipeline::trace_and_verify(&ctx, &plan.targets, verify)?;
+    let groups = plan.verify_groups(project);
+    let done = pipeline::trace_and_verify(&ctx, &plan.targets, &groups, verify)?;
 
     summary::write(
         project,

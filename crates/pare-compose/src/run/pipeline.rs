@@ -1,8 +1,9 @@
 //! Tracing and verifying as one pipeline: every target is traced on its own thread, and each
-//! target's verification starts in its own fresh instance as soon as what it needs exists. Its
-//! dependencies start once the slim images of the targets among them are loaded (while its own
-//! build is still selecting and writing); the target itself once its slim image is loaded
-//! (while its build still analyzes both images and measures the gzip form).
+//! verify group (see `verify`) is verified on its own thread, in its own fresh instance, as
+//! soon as what it needs exists. A target's dependencies start once the slim images of the
+//! targets among them are loaded (while its own build is still selecting and writing); the
+//! target itself once its slim image is loaded (while its build still analyzes both images
+//! and measures the gzip form).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -76,10 +77,12 @@ impl Drop for PostOnExit<'_> {
     }
 }
 
-/// Traces every target, and verifies each as soon as it can (when `verify`).
+/// Traces every target, and verifies each as soon as it can (when `verify`), the targets of
+/// each of `groups` in one instance.
 pub(super) fn trace_and_verify(
     ctx: &Context<'_>,
     targets: &[String],
+    groups: &[Vec<String>],
     verify: bool,
 ) -> Result<Results, RunError> {
     let t0 = Instant::now();
@@ -113,15 +116,14 @@ pub(super) fn trace_and_verify(
                 })
             })
             .collect();
-        let verifies: Vec<_> = targets
+        let verifies: Vec<_> = groups
             .iter()
             .filter(|_| verify)
-            .map(|t| {
+            .map(|group| {
                 let board = &board;
                 scope.spawn(move || {
                     let slim_of = |s: &str| board.wait(s, &|| ctx.run.interrupted());
-                    let v = verify::verify_target(ctx, t, targets, &slim_of)?;
-                    Some((v, Instant::now()))
+                    verify::verify_group(ctx, group, targets, &slim_of)
                 })
             })
             .collect();

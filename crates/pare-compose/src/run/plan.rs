@@ -45,6 +45,41 @@ impl Plan {
         })
     }
 
+    /// The verifications that share one fresh instance, each list in start order: a target
+    /// that other targets depend on (`db` under `api`) is verified in the instance of the
+    /// first target (in start order) among those that nothing else targeted depends on and
+    /// that need it, just before what depends on it starts there; that target comes last.
+    /// So every verification keeps its instance fresh where it matters (see `verify`), and a
+    /// slimmed dependency is started (a database initialised) once, not once more per user.
+    pub(super) fn verify_groups(&self, project: &Project) -> Vec<Vec<String>> {
+        let needs: BTreeMap<&String, BTreeSet<String>> = self
+            .targets
+            .iter()
+            .map(|t| (t, order::dependencies(project, t, &self.order)))
+            .collect();
+        let tops: Vec<&String> = self
+            .targets
+            .iter()
+            .filter(|t| !needs.values().any(|n| n.contains(*t)))
+            .collect();
+        tops.iter()
+            .map(|top| {
+                let mut group: Vec<String> = self
+                    .targets
+                    .iter()
+                    .filter(|m| {
+                        // Its host: the first top that needs it (every non-top target is
+                        // needed by one, following its users up).
+                        tops.iter().find(|h| needs[**h].contains(*m)) == Some(top)
+                    })
+                    .cloned()
+                    .collect();
+                group.push((*top).clone());
+                group
+            })
+            .collect()
+    }
+
     /// The services that run untraced: involved, but not targets.
     pub(super) fn dependencies(&self) -> Vec<String> {
         self.involved
@@ -199,6 +234,43 @@ services:
         assert_eq!(plan.targets.len(), 5);
         assert_eq!(plan.targets, plan.order);
         assert!(plan.dependencies().is_empty());
+    }
+
+    #[test]
+    fn a_targeted_dependency_is_verified_in_the_instance_of_its_first_user() {
+        let p = project(SHOP);
+        let plan = Plan::new(
+            &p,
+            &["db".into(), "api".into(), "admin".into(), "web".into()],
+        )
+        .unwrap();
+        // admin and web are needed by no other target; both need db (web through api), and
+        // admin comes first in start order: db is verified in admin's instance, before admin;
+        // api in web's, before web.
+        let first = |s: &str| plan.order.iter().position(|o| o == s).unwrap();
+        assert!(first("admin") < first("web"), "{:?}", plan.order);
+        assert_eq!(
+            plan.verify_groups(&p),
+            [
+                vec!["db".to_string(), "admin".into()],
+                vec!["api".into(), "web".into()]
+            ]
+        );
+        // A chain: all in the last one's instance, dependencies first.
+        let plan = Plan::new(&p, &["web".into(), "db".into(), "api".into()]).unwrap();
+        assert_eq!(plan.verify_groups(&p), [vec!["db", "api", "web"]]);
+        // Targets nothing else targeted needs each get their own instance.
+        let plan = Plan::new(&p, &["api".into(), "admin".into()]).unwrap();
+        let mut groups = plan.verify_groups(&p);
+        groups.sort();
+        assert_eq!(groups, [vec!["admin".to_string()], vec!["api".into()]]);
+        // Every target is verified exactly once.
+        let plan = Plan::new(&p, &[]).unwrap();
+        let mut all: Vec<String> = plan.verify_groups(&p).concat();
+        all.sort();
+        let mut targets = plan.targets.clone();
+        targets.sort();
+        assert_eq!(all, targets);
     }
 
     #[test]

@@ -1,6 +1,20 @@
-//! The verify phase: each target in a fresh instance of the project with the slim images in
-//! place, started with its dependencies running, the probes replayed, every started
+//! The verify phase: the targets in fresh instances of the project with the slim images in
+//! place, each started with its dependencies running, the probes replayed, every started
 //! healthcheck passing.
+//!
+//! A target that other targets depend on is verified in the instance of one of its users
+//! (its verify group, [`Plan::verify_groups`](super::plan::Plan::verify_groups)): `db`
+//! first, then, with that same slim `db` still running, `api`. Why that stays sound:
+//! - `db`'s own verification sees what a fresh instance shows it: nothing that depends on
+//!   it has started yet (dependencies of `api` that need no slim image, such as `cache`,
+//!   may already run; nothing declares that it talks to `db` without depending on it);
+//! - `api` starts only once `db` is verified and meets `api`'s `depends_on` condition, and
+//!   its probes run against a slim `db` that started from empty volumes, as in a fresh
+//!   instance;
+//! - the trade-off: `api`'s probes run after `db`'s. Probes that change `db`'s data (a write
+//!   in `db`'s own `x-pare` probes) could make `api` answer differently than in its trace
+//!   (which had a fresh `db`): a false failure, not a false pass. In exchange the slim `db`
+//!   is started, and its data dir initialised, once instead of once more for each user.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +26,7 @@ use pare_trace::ProbeSpec;
 
 use super::deferred::{Started, Telling, Wave};
 use super::instance::{Instance, Joined};
+use super::kept::Keeping;
 use super::service::image_run;
 use super::summary::ServiceOutcome;
 use super::{Context, RunError, file_err};
@@ -31,24 +46,36 @@ pub(super) struct Verified {
     pub(super) began: Instant,
 }
 
-/// Verifies target `t` in a fresh instance of the project, with the slim image of every
-/// target among `targets`, which `slim_of` waits for (`None`: it was never made, and nothing
-/// is verified). The dependencies that need no slim image start at once; the others as soon as
-/// theirs exist; `t` itself once its own does.
-pub(super) fn verify_target(
+/// Verifies `group` (in start order, the target the others are verified for last) in one
+/// fresh instance of the project, with the slim image of every target among `targets`, which
+/// `slim_of` waits for (`None`: it was never made, and nothing more is verified). The
+/// dependencies that need no slim image start at once; the others as soon as theirs exist;
+/// each target once its own does and its dependencies meet their conditions. Every target but
+/// the last stays running for the ones after it. Each verification comes with when it ended.
+pub(super) fn verify_group(
     ctx: &Context<'_>,
-    t: &str,
+    group: &[String],
     targets: &[String],
     slim_of: &dyn Fn(&str) -> Option<String>,
-) -> Option<Verified> {
-    let (project, opts, progress) = (ctx.project, ctx.opts, ctx.progress_of(t));
-    // Volume removals wait until this says the target started (see `deferred`).
-    let told = Started::new(ctx.deferred);
+) -> Vec<(Verified, Instant)> {
+    let Some(top) = group.last() else {
+        return Vec::new();
+    };
+    let opts = ctx.opts;
+    // Volume removals wait until each target here says it started (see `deferred`).
+    let told: Vec<Started> = group.iter().map(|_| Started::new(ctx.deferred)).collect();
+    let failed_all = |e: &RunError| -> Vec<(Verified, Instant)> {
+        let now = Instant::now();
+        let v = group
+            .iter()
+            .map(|t| (Verified::failed(t, e, Vec::new(), now), now));
+        v.collect()
+    };
     let mut inst = match Instance::new(
         ctx.docker,
-        project,
+        ctx.project,
         ctx.run,
-        &format!("verify_{t}"),
+        &format!("verify_{top}"),
         opts.keep,
         opts.profile.timeout.max(Duration::from_secs(60)),
     ) {
@@ -56,49 +83,87 @@ pub(super) fn verify_target(
             inst.remove_volumes_later(ctx.deferred, Wave::Verify);
             inst
         }
-        Err(e) => return Some(Verified::failed(t, &e, Vec::new(), Instant::now())),
+        Err(e) => return failed_all(&e),
     };
-    progress.begin("verify deps", &ctx.deps_text(t));
-    let td = Instant::now();
-    let mut images = ctx.originals.clone();
-    let ahead = inst.start_ahead(t, ctx.order, &images, targets);
-    for d in order::dependencies(project, t, ctx.order) {
-        if targets.contains(&d) {
-            images.insert(d.clone(), slim_of(&d)?);
+    let images = ctx.originals.clone();
+    if let Err(e) = inst.start_ahead(top, ctx.order, &images, targets) {
+        return failed_all(&e);
+    }
+    let mut here = Group {
+        ctx,
+        inst,
+        targets,
+        slim_of,
+        images,
+    };
+    let mut out = Vec::new();
+    for (t, told) in group.iter().zip(&told) {
+        match here.verify(t, told, t != top) {
+            Some(v) => out.push((v, Instant::now())),
+            None => break,
         }
     }
-    let started = ahead.and_then(|()| inst.start_needed(t, ctx.order, &images));
-    told.deps_created();
-    let started = started.and_then(|()| inst.wait_needed(t));
-    let word = if started.is_ok() { "running" } else { "failed" };
-    progress.end("verify deps", td.elapsed(), word);
-    images.insert(t.to_string(), slim_of(t)?);
-    progress.begin("verify", &format!("with {}", ctx.deps_text(t)));
-    let tv = Instant::now();
-    let result = started.and_then(|()| {
-        verify_one(
-            &inst,
-            &project.services[t],
-            t,
-            &images,
-            &opts.artifacts,
-            &told,
-        )
-    });
-    // Every service that ran has to be healthy at the end.
-    let unhealthy = inst
-        .running
-        .iter()
-        .filter(|(_, c)| matches!(c.health(), Ok(Health::Unhealthy)))
-        .map(|(n, _)| n.clone())
-        .collect();
-    let verified = match result {
-        Ok(v) => Verified::of(t, v, unhealthy, tv),
-        Err(e) => Verified::failed(t, &e, unhealthy, tv),
-    };
-    let word = if verified.ok { "passed" } else { "failed" };
-    progress.end("verify", tv.elapsed(), word);
-    Some(verified)
+    out
+}
+
+/// One verify group's instance, and the images its services run from so far.
+struct Group<'g, 'c> {
+    ctx: &'g Context<'c>,
+    inst: Instance<'c>,
+    targets: &'g [String],
+    slim_of: &'g dyn Fn(&str) -> Option<String>,
+    /// Each service's image: the original until a target's slim one is made.
+    images: BTreeMap<String, String>,
+}
+
+impl Group<'_, '_> {
+    /// Verifies target `t`: starts its dependencies not running yet (the slim image of those
+    /// among the targets), waits for its conditions, then `t` from its slim image; `kept`
+    /// leaves `t` running afterwards. `None` when a slim image was never made.
+    fn verify(&mut self, t: &str, told: &Started, kept: bool) -> Option<Verified> {
+        let ctx = self.ctx;
+        let (project, progress) = (ctx.project, ctx.progress_of(t));
+        progress.begin("verify deps", &ctx.deps_text(t));
+        let td = Instant::now();
+        for d in order::dependencies(project, t, ctx.order) {
+            if self.targets.contains(&d) {
+                self.images.insert(d.clone(), (self.slim_of)(&d)?);
+            }
+        }
+        let started = self.inst.start_needed(t, ctx.order, &self.images);
+        told.deps_created();
+        let started = started.and_then(|()| self.inst.wait_needed(t));
+        let word = if started.is_ok() { "running" } else { "failed" };
+        progress.end("verify deps", td.elapsed(), word);
+        self.images.insert(t.to_string(), (self.slim_of)(t)?);
+        progress.begin("verify", &format!("with {}", ctx.deps_text(t)));
+        let tv = Instant::now();
+        let result = started.and_then(|()| {
+            verify_one(
+                &mut self.inst,
+                &project.services[t],
+                &self.images,
+                &ctx.opts.artifacts,
+                told,
+                kept,
+            )
+        });
+        // Every service that ran has to be healthy at the end.
+        let unhealthy = self
+            .inst
+            .running
+            .iter()
+            .filter(|(_, c)| matches!(c.health(), Ok(Health::Unhealthy)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let verified = match result {
+            Ok(v) => Verified::of(t, v, unhealthy, tv),
+            Err(e) => Verified::failed(t, &e, unhealthy, tv),
+        };
+        let word = if verified.ok { "passed" } else { "failed" };
+        progress.end("verify", tv.elapsed(), word);
+        Some(verified)
+    }
 }
 
 impl Verified {
@@ -166,15 +231,17 @@ pub(super) fn record(
 
 const UNHEALTHY: &str = "unhealthy with the slim images running";
 
-/// Verifies target `t` (its dependencies running) against its recorded probes.
+/// Verifies target `svc` (its dependencies running) against its recorded probes; `kept`
+/// leaves its container running in `inst` (for the services verified after it).
 fn verify_one(
-    inst: &Instance<'_>,
+    inst: &mut Instance<'_>,
     svc: &Service,
-    t: &str,
     images: &BTreeMap<String, String>,
     artifacts: &Path,
     told: &Started,
+    kept: bool,
 ) -> Result<pare_verify::Verification, RunError> {
+    let t = &svc.name;
     let profile_path = artifacts.join(t).join("profile.json");
     let profile = pare_profile::read_profile(&profile_path)?;
     let image = &images[t];
@@ -199,23 +266,29 @@ fn verify_one(
         sensor: None,
         hostname: svc.name.clone(),
     };
-    let joined = Joined {
-        docker: inst.docker.clone(),
-        attach: inst.attach(svc, true),
-    };
+    let keeping = Keeping::new(
+        Joined {
+            docker: inst.docker.clone(),
+            attach: inst.attach(svc, true),
+        },
+        kept,
+    );
     let vopts = pare_verify::VerifyOptions {
         ready_timeout: inst.timeout,
         ..Default::default()
     };
     let telling = Telling {
-        inner: &joined,
+        inner: &keeping,
         started: told,
     };
-    let v = pare_verify::verify(&telling, &spec, &profile.probes, &vopts).map_err(|e| {
-        RunError::Verify {
-            image: t.to_string(),
-            source: Box::new(e),
-        }
-    })?;
-    Ok(v)
+    let v = pare_verify::verify(&telling, &spec, &profile.probes, &vopts);
+    // Removed with the instance; what depends on it waits for its condition as for any
+    // dependency (an exited one fails them).
+    if let Some(c) = keeping.take() {
+        inst.running.insert(t.clone(), c);
+    }
+    v.map_err(|e| RunError::Verify {
+        image: t.clone(),
+        source: Box::new(e),
+    })
 }
