@@ -66,6 +66,7 @@ fn compose_app_api_and_db_are_slimmed_and_verified_with_the_project_running() {
     let before = compose_objects();
     let out_dir = tempfile::tempdir().unwrap();
     let artifacts = out_dir.path().join("out");
+    let since = unix_now();
     let out = pare()
         .args(["build", "--compose"])
         .arg(example())
@@ -75,6 +76,7 @@ fn compose_app_api_and_db_are_slimmed_and_verified_with_the_project_running() {
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(since);
     let summary: Value =
         serde_json::from_slice(&std::fs::read(artifacts.join("summary.json")).unwrap()).unwrap();
     let services = summary["services"].as_array().unwrap();
@@ -198,6 +200,61 @@ fn compose_app_api_and_db_are_slimmed_and_verified_with_the_project_running() {
             text(&logs.stdout)
         );
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The daemon's container events since `since` (unix seconds): `(action, container name)`
+/// in order (`exec_start: psql …` for an exec).
+fn container_events(since: f64) -> Vec<(String, String)> {
+    let out = docker(&[
+        "events",
+        "--since",
+        &format!("{since:.3}"),
+        "--until",
+        &format!("{:.3}", unix_now()),
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Actor.Attributes.name}}\t{{.Action}}",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(name, action)| (action.to_string(), name.to_string()))
+        .collect()
+}
+
+/// The verifications of the run that just ended (since `since`) shared one instance: the slim
+/// db was created once (not once more for the api's verification), and the api's container
+/// started only after the db's own probe (its psql query) had run in it.
+fn a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(since: f64) {
+    let events = container_events(since);
+    let verify = |e: &&(String, String)| e.1.contains("_verify_");
+    let db_created: Vec<_> = events
+        .iter()
+        .filter(verify)
+        .filter(|(a, n)| a == "create" && n.ends_with("_db"))
+        .collect();
+    assert_eq!(db_created.len(), 1, "slim db containers: {db_created:?}");
+    let db = &db_created[0].1;
+    let at = |want: &dyn Fn(&(String, String)) -> bool| events.iter().position(|e| want(e));
+    let db_probe = events
+        .iter()
+        .rposition(|(a, n)| n == db && a.starts_with("exec_start: psql"))
+        .unwrap_or_else(|| panic!("no psql probe in {db}: {events:?}"));
+    let api_start = at(&|(a, n)| a == "start" && n.contains("_verify_") && n.ends_with("_api"))
+        .unwrap_or_else(|| panic!("no api verification: {events:?}"));
+    assert!(
+        db_probe < api_start,
+        "the api started before the db's verification ended: {events:?}"
+    );
 }
 
 #[test]
