@@ -51,7 +51,8 @@ mod stale;
 
 pub use cancel::{Cancel, CancelHook, ProceedWait, TempDir};
 pub use docker::{
-    Attach, DockerContainer, DockerRuntime, Health, Healthcheck, OWNER_LABEL, RUN_LABEL,
+    Attach, CreatedContainer, DockerContainer, DockerRuntime, Health, Healthcheck, OWNER_LABEL,
+    RUN_LABEL,
 };
 pub use embedded::{EmbeddedContainer, EmbeddedRuntime};
 pub use stale::{OWNER_FILE, mark_owned, remove_stale_dirs};

@@ -184,6 +184,18 @@ impl DockerRuntime {
         spec: &RunSpec,
         attach: &Attach,
     ) -> Result<DockerContainer, RuntimeError> {
+        self.create_attached(spec, attach)?.start()
+    }
+
+    /// The first half of [`start_attached`](Self::start_attached): the container created
+    /// and joined to its networks, nothing running in it yet (pare-compose makes the next
+    /// service's container while the one it depends on is still being verified). Dropping
+    /// it unstarted removes it; Ctrl-C does too.
+    pub fn create_attached(
+        &self,
+        spec: &RunSpec,
+        attach: &Attach,
+    ) -> Result<CreatedContainer, RuntimeError> {
         let RunSource::Daemon(image) = &spec.source else {
             return Err(RuntimeError::UnsupportedSource {
                 runtime: "docker",
@@ -253,24 +265,46 @@ impl DockerRuntime {
         for (net, aliases) in attach.networks.iter().skip(1) {
             self.connect_network(&id, net, aliases)?;
         }
+        Ok(CreatedContainer {
+            container,
+            ports: spec.ports.clone(),
+        })
+    }
+}
+
+/// A container created by [`DockerRuntime::create_attached`], not started yet.
+pub struct CreatedContainer {
+    container: DockerContainer,
+    /// The container ports whose host endpoints [`CreatedContainer::start`] looks up.
+    ports: Vec<u16>,
+}
+
+impl CreatedContainer {
+    /// Starts it (the second half of [`DockerRuntime::start_attached`]).
+    pub fn start(self) -> Result<DockerContainer, RuntimeError> {
+        let CreatedContainer {
+            mut container,
+            ports,
+        } = self;
+        let inner = container.inner.clone();
+        let (c, id, name) = (&inner.client, &inner.id, &inner.name);
         let started = c.block_on(async {
-            c.call(c.api().start_container(&id, None))
+            c.call(c.api().start_container(id, None))
                 .await
                 .map_err(|e| derr(c, &format!("start container {name}"), e))?;
-            c.call(c.api().inspect_container(&id, None))
+            c.call(c.api().inspect_container(id, None))
                 .await
                 .map_err(|e| derr(c, &format!("inspect container {name}"), e))
         });
         // On error `container` drops here and removes what was created.
         let info = started?;
-        let mut container = container;
         if let Some(net) = info.network_settings {
             if c.is_local() {
                 container.direct = container_ip(&net);
             }
-            if let Some(ports) = net.ports {
-                for p in &spec.ports {
-                    if let Some(addr) = body::parse_port_binding(&ports, *p) {
+            if let Some(bound) = net.ports {
+                for p in &ports {
+                    if let Some(addr) = body::parse_port_binding(&bound, *p) {
                         container.endpoints.insert(*p, addr);
                     }
                 }
