@@ -244,17 +244,70 @@ fn a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(since
         .collect();
     assert_eq!(db_created.len(), 1, "slim db containers: {db_created:?}");
     let db = &db_created[0].1;
-    let at = |want: &dyn Fn(&(String, String)) -> bool| events.iter().position(|e| want(e));
     let db_probe = events
         .iter()
         .rposition(|(a, n)| n == db && a.starts_with("exec_start: psql"))
         .unwrap_or_else(|| panic!("no psql probe in {db}: {events:?}"));
-    let api_start = at(&|(a, n)| a == "start" && n.contains("_verify_") && n.ends_with("_api"))
+    let api_start = events
+        .iter()
+        .position(|(a, n)| a == "start" && n.contains("_verify_") && n.ends_with("_api"))
         .unwrap_or_else(|| panic!("no api verification: {events:?}"));
     assert!(
         db_probe < api_start,
         "the api started before the db's verification ended: {events:?}"
     );
+}
+
+/// A service's verification container is created while the slimmed dependency it is
+/// verified with is still answering its own probes (a 2 s exec), and started only after.
+#[test]
+fn a_users_container_is_made_during_its_dependencys_verification_and_started_after_it() {
+    let _serial = serial();
+    let before = compose_objects();
+    let yaml = "services:
+  app:
+    image: pare-example/redis:latest
+    command: redis-server --save '' --appendonly no
+    expose: [\"6379\"]
+    depends_on:
+      slow: {condition: service_started}
+  slow:
+    image: pare-example/musl-busybox:latest
+    expose: [\"8080\"]
+    x-pare:
+      probes:
+        - {kind: http, port: 8080, path: /}
+        - {kind: exec, argv: [sh, -c, 'sleep 2; echo slept']}
+";
+    let since = unix_now();
+    let (code, stderr) = build_with(yaml, &["slow", "app"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let events = container_events(since);
+    let at = |action: &str, service: &str| {
+        let suffix = format!("_{service}");
+        events
+            .iter()
+            .position(|(a, n)| {
+                a.starts_with(action) && n.contains("_verify_") && n.ends_with(&suffix)
+            })
+            .unwrap_or_else(|| panic!("no {action} of {service}: {events:?}"))
+    };
+    let probe = at("exec_start: sh -c sleep 2", "slow");
+    // The probe's exec ends with the first exec_die in that container after it.
+    let probe_end = events[probe..]
+        .iter()
+        .position(|(a, n)| a == "exec_die" && *n == events[probe].1)
+        .map(|i| probe + i)
+        .unwrap_or_else(|| panic!("the probe never ended: {events:?}"));
+    assert!(
+        at("create", "app") < probe_end,
+        "app not created ahead: {events:?}"
+    );
+    assert!(
+        at("start", "app") > probe_end,
+        "app started before slow was verified: {events:?}"
+    );
+    assert_eq!(compose_objects(), before, "nothing left running");
 }
 
 #[test]

@@ -360,7 +360,8 @@ pub(super) fn retried(remove: impl Fn() -> bool, stop: impl Fn() -> bool) -> boo
         if stop() || t.elapsed() > Duration::from_secs(30) {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        // Short: at the end of a run, a network waits for the last container's removal.
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -8,25 +8,32 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pare_runtime::{Container, DockerContainer, ExecOutput, RunSpec, Runtime, RuntimeError};
+use pare_runtime::{
+    Container, CreatedContainer, DockerContainer, ExecOutput, RunSpec, Runtime, RuntimeError,
+};
 use pare_trace::ExitInfo;
 
 use super::instance::Joined;
 
-/// Starts containers joined to an instance like [`Joined`]; with `keep`, the started
-/// container is kept for [`Keeping::take`], and the caller's stop and removal do nothing.
+/// Starts containers joined to an instance like [`Joined`] (the first one from a container
+/// created ahead for the same spec, when given one); with `keep`, the started container is
+/// kept for [`Keeping::take`], and the caller's stop and removal do nothing.
 pub(super) struct Keeping {
-    pub(super) joined: Joined,
-    pub(super) keep: bool,
+    joined: Joined,
+    keep: bool,
     kept: Mutex<Option<Arc<DockerContainer>>>,
+    /// A container created ahead for the spec this runtime is given: started instead of a
+    /// new one.
+    created: Mutex<Option<CreatedContainer>>,
 }
 
 impl Keeping {
-    pub(super) fn new(joined: Joined, keep: bool) -> Self {
+    pub(super) fn new(joined: Joined, keep: bool, created: Option<CreatedContainer>) -> Self {
         Keeping {
             joined,
             keep,
             kept: Mutex::new(None),
+            created: Mutex::new(created),
         }
     }
 
@@ -41,10 +48,14 @@ impl Runtime for Keeping {
         "docker"
     }
     fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
-        let c = self
-            .joined
-            .docker
-            .start_attached(spec, &self.joined.attach)?;
+        let ahead = self.created.lock().ok().and_then(|mut c| c.take());
+        let c = match ahead {
+            Some(created) => created.start()?,
+            None => self
+                .joined
+                .docker
+                .start_attached(spec, &self.joined.attach)?,
+        };
         if !self.keep {
             return Ok(Box::new(c));
         }

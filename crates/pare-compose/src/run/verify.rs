@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pare_build::BuildReport;
-use pare_runtime::{Health, RunSpec};
+use pare_runtime::{Attach, CreatedContainer, DockerRuntime, Health, RunSpec};
 use pare_trace::ProbeSpec;
 
 use super::deferred::{Started, Telling, Wave};
@@ -56,12 +56,16 @@ pub(super) fn verify_group(
     ctx: &Context<'_>,
     group: &[String],
     targets: &[String],
-    slim_of: &dyn Fn(&str) -> Option<String>,
+    slim_of: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Vec<(Verified, Instant)> {
     let Some(top) = group.last() else {
         return Vec::new();
     };
     let opts = ctx.opts;
+    // The verified containers pare-verify removes (the last target's) go in the background,
+    // while the instance (declared after this, so dropped first) removes the rest beside
+    // them; the guard waits for them at the end.
+    let _removals = pare_runtime::deferred::DeferRemovals::begin();
     // Volume removals wait until each target here says it started (see `deferred`).
     let told: Vec<Started> = group.iter().map(|_| Started::new(ctx.deferred)).collect();
     let failed_all = |e: &RunError| -> Vec<(Verified, Instant)> {
@@ -89,6 +93,12 @@ pub(super) fn verify_group(
     if let Err(e) = inst.start_ahead(top, ctx.order, &images, targets) {
         return failed_all(&e);
     }
+    // Each target after the first is created (not started) as soon as its slim image exists,
+    // while the ones before it are still being verified: only its start waits for them.
+    let attach: Vec<_> = group
+        .iter()
+        .map(|t| inst.attach(&ctx.project.services[t], true))
+        .collect();
     let mut here = Group {
         ctx,
         inst,
@@ -96,14 +106,36 @@ pub(super) fn verify_group(
         slim_of,
         images,
     };
-    let mut out = Vec::new();
-    for (t, told) in group.iter().zip(&told) {
-        match here.verify(t, told, t != top) {
-            Some(v) => out.push((v, Instant::now())),
-            None => break,
+    std::thread::scope(|s| {
+        let ahead: Vec<_> = group
+            .iter()
+            .zip(&attach)
+            .enumerate()
+            .map(|(i, (t, attach))| {
+                (i > 0).then(|| {
+                    s.spawn(move || {
+                        let image = slim_of(t)?;
+                        let svc = &ctx.project.services[t];
+                        Some(made(
+                            svc,
+                            &image,
+                            &opts.artifacts,
+                            Some((ctx.docker, attach)),
+                        ))
+                    })
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for ((t, told), ahead) in group.iter().zip(&told).zip(ahead) {
+            let ahead = ahead.and_then(|h| h.join().ok()).flatten();
+            match here.verify(t, told, t != top, ahead) {
+                Some(v) => out.push((v, Instant::now())),
+                None => break,
+            }
         }
-    }
-    out
+        out
+    })
 }
 
 /// One verify group's instance, and the images its services run from so far.
@@ -111,7 +143,7 @@ struct Group<'g, 'c> {
     ctx: &'g Context<'c>,
     inst: Instance<'c>,
     targets: &'g [String],
-    slim_of: &'g dyn Fn(&str) -> Option<String>,
+    slim_of: &'g (dyn Fn(&str) -> Option<String> + Sync),
     /// Each service's image: the original until a target's slim one is made.
     images: BTreeMap<String, String>,
 }
@@ -120,7 +152,13 @@ impl Group<'_, '_> {
     /// Verifies target `t`: starts its dependencies not running yet (the slim image of those
     /// among the targets), waits for its conditions, then `t` from its slim image; `kept`
     /// leaves `t` running afterwards. `None` when a slim image was never made.
-    fn verify(&mut self, t: &str, told: &Started, kept: bool) -> Option<Verified> {
+    fn verify(
+        &mut self,
+        t: &str,
+        told: &Started,
+        kept: bool,
+        ahead: Option<Result<Made, RunError>>,
+    ) -> Option<Verified> {
         let ctx = self.ctx;
         let (project, progress) = (ctx.project, ctx.progress_of(t));
         progress.begin("verify deps", &ctx.deps_text(t));
@@ -138,16 +176,13 @@ impl Group<'_, '_> {
         self.images.insert(t.to_string(), (self.slim_of)(t)?);
         progress.begin("verify", &format!("with {}", ctx.deps_text(t)));
         let tv = Instant::now();
-        let result = started.and_then(|()| {
-            verify_one(
-                &mut self.inst,
-                &project.services[t],
-                &self.images,
-                &ctx.opts.artifacts,
-                told,
-                kept,
-            )
-        });
+        let svc = &project.services[t];
+        let result = started
+            .and_then(|()| match ahead {
+                Some(made) => made,
+                None => made(svc, &self.images[t], &ctx.opts.artifacts, None),
+            })
+            .and_then(|m| verify_one(&mut self.inst, svc, m, told, kept));
         // Every service that ran has to be healthy at the end.
         let unhealthy = self
             .inst
@@ -231,20 +266,24 @@ pub(super) fn record(
 
 const UNHEALTHY: &str = "unhealthy with the slim images running";
 
-/// Verifies target `svc` (its dependencies running) against its recorded probes; `kept`
-/// leaves its container running in `inst` (for the services verified after it).
-fn verify_one(
-    inst: &mut Instance<'_>,
+/// What verifying a target runs: its slim image as the service with the ports its probes
+/// use, the probes, and its container when made ahead.
+struct Made {
+    spec: RunSpec,
+    probes: Vec<pare_trace::ProbeRecord>,
+    created: Option<CreatedContainer>,
+}
+
+/// [`Made`] for `svc` from slim `image`; with `create`, its container is created (joined to
+/// its instance as `Attach` says), not started.
+fn made(
     svc: &Service,
-    images: &BTreeMap<String, String>,
+    image: &str,
     artifacts: &Path,
-    told: &Started,
-    kept: bool,
-) -> Result<pare_verify::Verification, RunError> {
-    let t = &svc.name;
-    let profile_path = artifacts.join(t).join("profile.json");
+    create: Option<(&DockerRuntime, &Attach)>,
+) -> Result<Made, RunError> {
+    let profile_path = artifacts.join(&svc.name).join("profile.json");
     let profile = pare_profile::read_profile(&profile_path)?;
-    let image = &images[t];
     let run = image_run(image, svc)?;
     let mut ports = svc.ports();
     for p in profile
@@ -257,7 +296,7 @@ fn verify_one(
         }
     }
     let spec = RunSpec {
-        source: pare_runtime::RunSource::Daemon(image.clone()),
+        source: pare_runtime::RunSource::Daemon(image.to_string()),
         command: run.command(),
         env: run.env.clone(),
         user: run.user.clone(),
@@ -266,12 +305,35 @@ fn verify_one(
         sensor: None,
         hostname: svc.name.clone(),
     };
+    let created = match create {
+        Some((docker, attach)) => Some(docker.create_attached(&spec, attach)?),
+        None => None,
+    };
+    Ok(Made {
+        spec,
+        probes: profile.probes,
+        created,
+    })
+}
+
+/// Verifies target `svc` (its dependencies running) against its recorded probes, starting
+/// the container `made` holds when there is one; `kept` leaves it running in `inst` (for the
+/// services verified after it).
+fn verify_one(
+    inst: &mut Instance<'_>,
+    svc: &Service,
+    made: Made,
+    told: &Started,
+    kept: bool,
+) -> Result<pare_verify::Verification, RunError> {
+    let t = &svc.name;
     let keeping = Keeping::new(
         Joined {
             docker: inst.docker.clone(),
             attach: inst.attach(svc, true),
         },
         kept,
+        made.created,
     );
     let vopts = pare_verify::VerifyOptions {
         ready_timeout: inst.timeout,
@@ -281,7 +343,7 @@ fn verify_one(
         inner: &keeping,
         started: told,
     };
-    let v = pare_verify::verify(&telling, &spec, &profile.probes, &vopts);
+    let v = pare_verify::verify(&telling, &made.spec, &made.probes, &vopts);
     // Removed with the instance; what depends on it waits for its condition as for any
     // dependency (an exited one fails them).
     if let Some(c) = keeping.take() {
