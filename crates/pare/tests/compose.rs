@@ -235,7 +235,16 @@ fn container_events(since: f64) -> Vec<(String, String)> {
 /// db was created once (not once more for the api's verification), and the api's container
 /// started only after the db's own probe (its psql query) had run in it.
 fn a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(since: f64) {
+    // This run's containers only (`pareID_…`; other tests may run containers meanwhile).
     let events = container_events(since);
+    let run = events
+        .iter()
+        .find_map(|(_, n)| n.split_once("_trace_db_db").map(|(id, _)| format!("{id}_")))
+        .unwrap_or_else(|| panic!("no db trace: {events:?}"));
+    let events: Vec<_> = events
+        .into_iter()
+        .filter(|(_, n)| n.starts_with(&run))
+        .collect();
     let verify = |e: &&(String, String)| e.1.contains("_verify_");
     let db_created: Vec<_> = events
         .iter()
@@ -255,6 +264,20 @@ fn a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(since
     assert!(
         db_probe < api_start,
         "the api started before the db's verification ended: {events:?}"
+    );
+    // The db's trace is on the critical path: its traced container starts before any other
+    // container of the run is even created.
+    let db_traced = events
+        .iter()
+        .position(|(a, n)| a == "start" && n.contains("_trace_db_db"))
+        .unwrap_or_else(|| panic!("no db trace: {events:?}"));
+    let others = events
+        .iter()
+        .position(|(a, n)| a == "create" && !n.contains("_trace_db_"))
+        .unwrap_or_else(|| panic!("no other container: {events:?}"));
+    assert!(
+        db_traced < others,
+        "another container came before the db's trace started: {events:?}"
     );
 }
 
@@ -282,6 +305,7 @@ fn a_users_container_is_made_during_its_dependencys_verification_and_started_aft
     let since = unix_now();
     let (code, stderr) = build_with(yaml, &["slow", "app"], &[]);
     assert_eq!(code, Some(0), "{stderr}");
+    // Other tests may run containers meanwhile: this run's are `pareID_verify_app_{slow,app}`.
     let events = container_events(since);
     let at = |action: &str, service: &str| {
         let suffix = format!("_{service}");

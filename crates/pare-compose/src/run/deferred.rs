@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use pare_runtime::{Container, DockerRuntime, RunSpec, Runtime, RuntimeError};
+use pare_runtime::DockerRuntime;
 
 use super::cleanup::RunCleanup;
 use super::instance::retried;
@@ -147,7 +147,8 @@ impl Started {
         }
     }
 
-    fn give(&self) {
+    /// The target started (or never will): given once, with the dependencies' word.
+    pub(super) fn give(&self) {
         self.deps_created();
         if !self.target.swap(true, Ordering::SeqCst) {
             self.deferred.count_down(Wave::Verify);
@@ -158,23 +159,6 @@ impl Started {
 impl Drop for Started {
     fn drop(&mut self) {
         self.give();
-    }
-}
-
-/// A runtime that gives [`Started`] once its container is started.
-pub(super) struct Telling<'r> {
-    pub(super) inner: &'r dyn Runtime,
-    pub(super) started: &'r Started,
-}
-
-impl Runtime for Telling<'_> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn start(&self, spec: &RunSpec) -> Result<Box<dyn Container>, RuntimeError> {
-        let c = self.inner.start(spec);
-        self.started.give();
-        c
     }
 }
 

@@ -8,11 +8,13 @@
 //! fresh instances on the slim images, a targeted dependency in its user's, where it stays
 //! up: `kept`) → `summary` (`compose.slim.yaml`, `summary.json`).
 //! `pipeline` runs trace and verify together: a target's verification starts as soon as the
-//! slim images it needs are loaded.
+//! slim images it needs are loaded, and the traces of the targets others depend on start
+//! their containers before the rest (`gate`).
 //! `cleanup` is what Ctrl-C removes; `service` what pare reads from a service.
 
 mod cleanup;
 mod deferred;
+mod gate;
 mod instance;
 mod kept;
 mod pipeline;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use pare_build::{BuildReport, OnLoaded};
 use pare_reference::ImageRef;
 
+use super::gate::{Gate, Opener};
 use super::summary::ServiceOutcome;
 use super::trace::Traced;
 use super::verify::{self, Verified};
@@ -87,12 +88,24 @@ pub(super) fn trace_and_verify(
 ) -> Result<Results, RunError> {
     let t0 = Instant::now();
     let board = Arc::new(Board::default());
+    // The targets others depend on are traced first (see `gate`).
+    let first: Vec<&String> = groups
+        .iter()
+        .flat_map(|g| &g[..g.len().saturating_sub(1)])
+        .collect();
+    let gate = Gate::new(first.len());
+    let stop = || ctx.run.interrupted();
     let (traced, verified) = std::thread::scope(|scope| {
         let traces: Vec<_> = targets
             .iter()
             .map(|t| {
                 let board = board.clone();
+                let opener = first.contains(&t).then(|| Opener::new(&gate));
+                let (gate, stop) = (&gate, &stop);
                 scope.spawn(move || {
+                    if opener.is_none() {
+                        gate.wait(stop);
+                    }
                     let _failed = PostOnExit {
                         board: &board,
                         target: t,
@@ -101,7 +114,7 @@ pub(super) fn trace_and_verify(
                     let hook = OnLoaded(Arc::new(move |slim: &ImageRef| {
                         b.post(&name, Some(daemon_name(slim)));
                     }));
-                    let r = ctx.trace(t, Some(hook));
+                    let r = ctx.trace(t, Some(hook), opener);
                     if let Ok(Traced {
                         outcome:
                             ServiceOutcome {
@@ -120,9 +133,10 @@ pub(super) fn trace_and_verify(
             .iter()
             .filter(|_| verify)
             .map(|group| {
-                let board = &board;
+                let (board, gate, stop) = (&board, &gate, &stop);
                 scope.spawn(move || {
-                    let slim_of = |s: &str| board.wait(s, &|| ctx.run.interrupted());
+                    gate.wait(stop);
+                    let slim_of = |s: &str| board.wait(s, stop);
                     verify::verify_group(ctx, group, targets, &slim_of)
                 })
             })

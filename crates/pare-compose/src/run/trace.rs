@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use pare_build::{BuildReport, GivenRuntime, OnLoaded};
 use pare_profile::{ContinueAfter, Target};
 use pare_reference::ImageRef;
+use pare_runtime::Runtime;
 
 use super::deferred::Wave;
+use super::gate::{Opener, Then};
 use super::instance::{Instance, Joined};
 use super::service::{probe_file_text, run_override};
 use super::summary::ServiceOutcome;
@@ -25,11 +27,13 @@ pub(super) struct Traced {
 
 impl Context<'_> {
     /// Traces (and slims, unless only profiling) target `t` in its own instance; `on_loaded`
-    /// is told as soon as its slim image is in the daemon (before the build's report is done).
+    /// is told as soon as its slim image is in the daemon (before the build's report is done),
+    /// `opener` as soon as its traced container started.
     pub(super) fn trace(
         &self,
         t: &String,
         on_loaded: Option<OnLoaded>,
+        opener: Option<Arc<Opener>>,
     ) -> Result<Traced, RunError> {
         let t_start = Instant::now();
         let svc = &self.project.services[t];
@@ -65,6 +69,13 @@ impl Context<'_> {
             docker: self.docker.clone(),
             attach,
         };
+        let joined: Arc<dyn Runtime> = match opener {
+            Some(opener) => Arc::new(Then {
+                inner: Box::new(joined),
+                then: move || opener.open(),
+            }),
+            None => Arc::new(joined),
+        };
         if self.opts.profile_only {
             let src = pare_source::open(
                 &ImageRef::DockerDaemon {
@@ -80,7 +91,7 @@ impl Context<'_> {
                 &image,
                 &svc.image,
                 Target::Daemon(svc.image.clone()),
-                &joined,
+                joined.as_ref(),
                 self.sensor,
                 &popts,
             );
@@ -114,7 +125,7 @@ impl Context<'_> {
         let mut bopts = self.opts.build.clone();
         bopts.profile = popts;
         bopts.verify = false;
-        bopts.runtime = Some(GivenRuntime(Arc::new(joined)));
+        bopts.runtime = Some(GivenRuntime(joined));
         bopts
             .include_paths
             .extend(svc.x_pare.includes.iter().cloned());

@@ -24,7 +24,8 @@ use pare_build::BuildReport;
 use pare_runtime::{Attach, CreatedContainer, DockerRuntime, Health, RunSpec};
 use pare_trace::ProbeSpec;
 
-use super::deferred::{Started, Telling, Wave};
+use super::deferred::{Started, Wave};
+use super::gate::Then;
 use super::instance::{Instance, Joined};
 use super::kept::Keeping;
 use super::service::image_run;
@@ -339,9 +340,9 @@ fn verify_one(
         ready_timeout: inst.timeout,
         ..Default::default()
     };
-    let telling = Telling {
+    let telling = Then {
         inner: &keeping,
-        started: told,
+        then: || told.give(),
     };
     let v = pare_verify::verify(&telling, &made.spec, &made.probes, &vopts);
     // Removed with the instance; what depends on it waits for its condition as for any
