@@ -279,6 +279,22 @@ fn a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(since
         db_traced < others,
         "another container came before the db's trace started: {events:?}"
     );
+    // The api's trace instance (its db and cache) is torn down only once the slim db started
+    // for verification: the removals would hold that start up.
+    let slim_db_started = events
+        .iter()
+        .position(|(a, n)| a == "start" && n == db)
+        .unwrap_or_else(|| panic!("the slim db never started: {events:?}"));
+    let trace_dep_killed = events
+        .iter()
+        .position(|(a, n)| {
+            a == "kill" && n.contains("_trace_api_") && !n.ends_with("_trace_api_api")
+        })
+        .unwrap_or_else(|| panic!("the api's trace dependencies were not removed: {events:?}"));
+    assert!(
+        slim_db_started < trace_dep_killed,
+        "the api's trace instance was torn down before the slim db started: {events:?}"
+    );
 }
 
 /// A service's verification container is created while the slimmed dependency it is

@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use pare_runtime::DockerRuntime;
 
@@ -35,18 +36,23 @@ struct State {
     deps_to_create: usize,
     /// Verifications that have not started their target yet.
     to_start: usize,
+    /// Verify groups that have not started their first target yet (see
+    /// [`Deferred::wait_firsts`]).
+    firsts_to_start: usize,
     /// The run is over: remove what is left, then stop.
     over: bool,
 }
 
 impl Deferred {
-    /// A queue that waits for `verifications` targets to start.
-    pub(super) fn new(verifications: usize) -> Self {
+    /// A queue that waits for `verifications` targets, the first of `groups` verify groups
+    /// among them, to start.
+    pub(super) fn new(verifications: usize, groups: usize) -> Self {
         Deferred {
             state: Mutex::new(State {
                 volumes: Vec::new(),
                 deps_to_create: verifications,
                 to_start: verifications,
+                firsts_to_start: groups,
                 over: false,
             }),
             changed: Condvar::new(),
@@ -67,15 +73,35 @@ impl Deferred {
         self.changed.notify_all();
     }
 
-    fn count_down(&self, wave: Wave) {
+    fn count_down(&self, wave: Wave, first: bool) {
         if let Ok(mut s) = self.state.lock() {
             let n = match wave {
                 Wave::Trace => &mut s.deps_to_create,
                 Wave::Verify => &mut s.to_start,
             };
             *n = n.saturating_sub(1);
+            if first && wave == Wave::Verify {
+                s.firsts_to_start = s.firsts_to_start.saturating_sub(1);
+            }
         }
         self.changed.notify_all();
+    }
+
+    /// Waits until every verify group has started its first target (or never will), or the
+    /// run is over, or `stop()` (Ctrl-C). A trace instance is torn down only then: its
+    /// removals (containers, networks) would otherwise hold up the daemon's start of those
+    /// targets, each on the critical path (creating and starting a container waits for the
+    /// network and volume work beside it); after, they overlap the targets' own start-up.
+    pub(super) fn wait_firsts(&self, stop: &dyn Fn() -> bool) {
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        while s.firsts_to_start > 0 && !s.over && !stop() {
+            s = match self.changed.wait_timeout(s, Duration::from_millis(200)) {
+                Ok((s, _)) => s,
+                Err(_) => return,
+            };
+        }
     }
 
     /// The run is over: [`remove_all`](Self::remove_all) removes what is left and returns.
@@ -129,21 +155,24 @@ pub(super) struct Started {
     deferred: Arc<Deferred>,
     deps: AtomicBool,
     target: AtomicBool,
+    /// The target is the first of its verify group.
+    first: bool,
 }
 
 impl Started {
-    pub(super) fn new(deferred: &Arc<Deferred>) -> Self {
+    pub(super) fn new(deferred: &Arc<Deferred>, first: bool) -> Self {
         Started {
             deferred: deferred.clone(),
             deps: AtomicBool::new(false),
             target: AtomicBool::new(false),
+            first,
         }
     }
 
     /// The dependencies' containers are created (or never will be).
     pub(super) fn deps_created(&self) {
         if !self.deps.swap(true, Ordering::SeqCst) {
-            self.deferred.count_down(Wave::Trace);
+            self.deferred.count_down(Wave::Trace, false);
         }
     }
 
@@ -151,7 +180,7 @@ impl Started {
     pub(super) fn give(&self) {
         self.deps_created();
         if !self.target.swap(true, Ordering::SeqCst) {
-            self.deferred.count_down(Wave::Verify);
+            self.deferred.count_down(Wave::Verify, self.first);
         }
     }
 }
@@ -170,17 +199,33 @@ mod tests {
 
     #[test]
     fn removal_waits_for_every_verification_to_start_or_the_run_to_end() {
-        let d = Arc::new(Deferred::new(2));
-        let (a, b) = (Started::new(&d), Started::new(&d));
+        let d = Arc::new(Deferred::new(2, 1));
+        let (a, b) = (Started::new(&d, false), Started::new(&d, true));
         a.give();
         a.give();
         assert_eq!(d.state.lock().unwrap().to_start, 1, "given once");
+        assert_eq!(d.state.lock().unwrap().firsts_to_start, 1, "not a first");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| d.wait_firsts(&|| false));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!waiter.is_finished(), "the group's first has not started");
+            b.deps_created();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!waiter.is_finished(), "its dependencies are not its start");
+            b.give();
+            waiter.join().unwrap();
+        });
         drop(b);
         assert_eq!(
             d.state.lock().unwrap().to_start,
             0,
             "a verification that ended"
         );
+        // A run without verify groups, or over, does not wait.
+        Deferred::new(0, 0).wait_firsts(&|| false);
+        let over = Deferred::new(1, 1);
+        over.finish();
+        over.wait_firsts(&|| false);
         d.finish();
         // Nothing queued and the run over: returns at once.
         d.remove_all();

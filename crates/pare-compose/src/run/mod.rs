@@ -161,11 +161,12 @@ pub fn run(
     let plan = plan::Plan::new(project, &opts.services)?;
     let prepared = plan::prepare(project, &plan, opts)?;
     let verify = opts.verify && !opts.profile_only;
-    let deferred = Arc::new(deferred::Deferred::new(if verify {
-        plan.targets.len()
+    let groups = plan.verify_groups(project);
+    let deferred = Arc::new(if verify {
+        deferred::Deferred::new(plan.targets.len(), groups.len())
     } else {
-        0
-    }));
+        deferred::Deferred::new(0, 0)
+    });
     let ctx = Context {
         docker: &prepared.docker,
         project,
@@ -178,7 +179,6 @@ pub fn run(
         deferred: &deferred,
     };
 
-    let groups = plan.verify_groups(project);
     let done = pipeline::trace_and_verify(&ctx, &plan.targets, &groups, verify)?;
 
     summary::write(

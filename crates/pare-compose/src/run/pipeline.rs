@@ -125,7 +125,7 @@ pub(super) fn trace_and_verify(
                     {
                         board.post(t, Some(slim.clone()));
                     }
-                    (r, t0.elapsed())
+                    r
                 })
             })
             .collect();
@@ -154,8 +154,8 @@ pub(super) fn trace_and_verify(
         verify_seconds: 0.0,
     };
     for (r, t) in traced.into_iter().zip(targets) {
-        let (traced, ended) = r.ok_or_else(|| RunError::TracePanicked { service: t.clone() })?;
-        let traced = traced?;
+        let traced = r.ok_or_else(|| RunError::TracePanicked { service: t.clone() })??;
+        let ended = traced.ended.duration_since(t0);
         out.trace_seconds = out.trace_seconds.max(ended.as_secs_f64());
         if let Some(rep) = traced.report {
             out.reports.insert(traced.outcome.service.clone(), rep);

@@ -23,6 +23,8 @@ use pare_build::Progress as _;
 pub(super) struct Traced {
     pub(super) outcome: ServiceOutcome,
     pub(super) report: Option<(BuildReport, PathBuf)>,
+    /// When its trace (and build) ended: its instance may be torn down later.
+    pub(super) ended: Instant,
 }
 
 impl Context<'_> {
@@ -120,6 +122,7 @@ impl Context<'_> {
             return Ok(Traced {
                 outcome,
                 report: None,
+                ended: Instant::now(),
             });
         }
         let mut bopts = self.opts.build.clone();
@@ -134,7 +137,9 @@ impl Context<'_> {
         // files only (the container's mounts are never read).
         bopts.tag = None;
         // The dependencies go as soon as the slim image is loaded (the build then only
-        // analyzes the images and measures the gzip form), or once the build ends.
+        // analyzes the images and measures the gzip form) and every verify group has started
+        // its first target (see `Deferred::wait_firsts`), or once the build ends without a
+        // load.
         let (loaded, gone) = std::sync::mpsc::channel::<()>();
         bopts.on_loaded = Some(OnLoaded(Arc::new(move |slim: &ImageRef| {
             if let Some(hook) = &on_loaded {
@@ -144,15 +149,20 @@ impl Context<'_> {
         })));
         let built = std::thread::scope(|s| {
             let inst = &mut inst;
+            let (deferred, run) = (self.deferred, self.run);
             s.spawn(move || {
-                let _ = gone.recv();
+                if gone.recv().is_ok() {
+                    deferred.wait_firsts(&|| run.interrupted());
+                }
                 inst.teardown();
             });
             let built = pare_build::build(&bopts, &progress);
             // Drops the sender: the teardown goes on when the build ended without a load.
             bopts.on_loaded = None;
-            built
-        })?;
+            built.map(|b| (b, Instant::now()))
+        });
+        // The trace's time ends with its build, not with its instance's teardown.
+        let (built, ended) = built?;
         let slim = built
             .report
             .slim
@@ -169,11 +179,12 @@ impl Context<'_> {
             slim_size: built.report.slim.size,
             verified: None,
             problems: Vec::new(),
-            seconds: t_start.elapsed().as_secs_f64(),
+            seconds: ended.duration_since(t_start).as_secs_f64(),
         };
         Ok(Traced {
             outcome,
             report: Some((built.report, built.report_path)),
+            ended,
         })
     }
 }

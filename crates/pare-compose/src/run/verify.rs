@@ -68,7 +68,9 @@ pub(super) fn verify_group(
     // them; the guard waits for them at the end.
     let _removals = pare_runtime::deferred::DeferRemovals::begin();
     // Volume removals wait until each target here says it started (see `deferred`).
-    let told: Vec<Started> = group.iter().map(|_| Started::new(ctx.deferred)).collect();
+    let told: Vec<Started> = (0..group.len())
+        .map(|i| Started::new(ctx.deferred, i == 0))
+        .collect();
     let failed_all = |e: &RunError| -> Vec<(Verified, Instant)> {
         let now = Instant::now();
         let v = group
