@@ -66,7 +66,7 @@ fn compose_app_api_and_db_are_slimmed_and_verified_with_the_project_running() {
     let before = compose_objects();
     let out_dir = tempfile::tempdir().unwrap();
     let artifacts = out_dir.path().join("out");
-    let since = unix_now();
+    let events = record_events();
     let out = pare()
         .args(["build", "--compose"])
         .arg(example())
@@ -74,9 +74,10 @@ fn compose_app_api_and_db_are_slimmed_and_verified_with_the_project_running() {
         .arg(&artifacts)
         .output()
         .unwrap();
+    let events = events.stop();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(since);
+    a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(events);
     let summary: Value =
         serde_json::from_slice(&std::fs::read(artifacts.join("summary.json")).unwrap()).unwrap();
     let services = summary["services"].as_array().unwrap();
@@ -202,41 +203,67 @@ fn compose_app_api_and_db_are_slimmed_and_verified_with_the_project_running() {
     }
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
+/// The daemon's container events while it lives, as `(action, container name)` in order
+/// (`exec_start: psql …` for an exec): a `docker events` stream, read as it comes (the daemon
+/// itself keeps only its last 1024 events, which a busy daemon overwrites within a run).
+struct Events {
+    child: std::process::Child,
+    reader: Option<std::thread::JoinHandle<String>>,
+}
+
+fn record_events() -> Events {
+    let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs_f64()
+        .as_secs_f64();
+    let mut child = Command::new("docker")
+        .args(["events", "--since", &format!("{since:.3}")])
+        .args(["--filter", "type=container", "--format"])
+        .arg("{{.Actor.Attributes.name}}\t{{.Action}}")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker CLI");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut text);
+        text
+    });
+    Events {
+        child,
+        reader: Some(reader),
+    }
 }
 
-/// The daemon's container events since `since` (unix seconds): `(action, container name)`
-/// in order (`exec_start: psql …` for an exec).
-fn container_events(since: f64) -> Vec<(String, String)> {
-    let out = docker(&[
-        "events",
-        "--since",
-        &format!("{since:.3}"),
-        "--until",
-        &format!("{:.3}", unix_now()),
-        "--filter",
-        "type=container",
-        "--format",
-        "{{.Actor.Attributes.name}}\t{{.Action}}",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(name, action)| (action.to_string(), name.to_string()))
-        .collect()
+impl Events {
+    /// What was recorded (after a moment for the last events to arrive).
+    fn stop(mut self) -> Vec<(String, String)> {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = self.reader.take().unwrap().join().unwrap();
+        text.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(name, action)| (action.to_string(), name.to_string()))
+            .collect()
+    }
 }
 
-/// The verifications of the run that just ended (since `since`) shared one instance: the slim
+impl Drop for Events {
+    /// A test that fails before [`Events::stop`] leaves no `docker events` running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The verifications of the run that just ended (`events`) shared one instance: the slim
 /// db was created once (not once more for the api's verification), and the api's container
 /// started only after the db's own probe (its psql query) had run in it.
-fn a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(since: f64) {
+fn a_slimmed_dependency_starts_once_and_is_verified_before_its_user_starts(
+    events: Vec<(String, String)>,
+) {
     // This run's containers only (`pareID_…`; other tests may run containers meanwhile).
-    let events = container_events(since);
     let run = events
         .iter()
         .find_map(|(_, n)| n.split_once("_trace_db_db").map(|(id, _)| format!("{id}_")))
@@ -318,11 +345,11 @@ fn a_users_container_is_made_during_its_dependencys_verification_and_started_aft
         - {kind: http, port: 8080, path: /}
         - {kind: exec, argv: [sh, -c, 'sleep 2; echo slept']}
 ";
-    let since = unix_now();
+    let events = record_events();
     let (code, stderr) = build_with(yaml, &["slow", "app"], &[]);
+    let events = events.stop();
     assert_eq!(code, Some(0), "{stderr}");
     // Other tests may run containers meanwhile: this run's are `pareID_verify_app_{slow,app}`.
-    let events = container_events(since);
     let at = |action: &str, service: &str| {
         let suffix = format!("_{service}");
         events
