@@ -377,6 +377,71 @@ fn a_users_container_is_made_during_its_dependencys_verification_and_started_aft
     assert_eq!(compose_objects(), before, "nothing left running");
 }
 
+/// Two targets of one image get a slim image tag each (`NAME.slim-SERVICE:TAG`): with one
+/// tag, the second load took the first one's, and a verification could run the other's image.
+#[test]
+fn two_targets_of_one_image_get_a_slim_image_each() {
+    use pare_test_support::names::{RemoveOnDrop, image};
+    let _serial = serial();
+    let before = compose_objects();
+    let source = image("redis:latest");
+    let _removed = [
+        RemoveOnDrop(source.clone()),
+        RemoveOnDrop(image("redis.slim-app:latest")),
+        RemoveOnDrop(image("redis.slim-cache:latest")),
+    ];
+    let tagged = docker(&["tag", "pare-example/redis:latest", &source]);
+    assert!(tagged.status.success(), "{}", text(&tagged.stderr));
+    let yaml = format!(
+        "services:
+  app:
+    image: {source}
+    command: redis-server --save '' --appendonly no
+    expose: [\"6379\"]
+    depends_on: [cache]
+  cache:
+    image: {source}
+    expose: [\"6379\"]
+"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let artifacts = dir.path().join("out");
+    let out = pare()
+        .args(["build", "--compose"])
+        .arg(&file)
+        .args(["app", "cache", "--artifacts"])
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(artifacts.join("summary.json")).unwrap()).unwrap();
+    let slim: Vec<&str> = summary["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["slim"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        slim,
+        [
+            image("redis.slim-cache:latest"),
+            image("redis.slim-app:latest")
+        ]
+    );
+    for name in slim {
+        let inspect = docker(&["image", "inspect", name]);
+        assert!(
+            inspect.status.success(),
+            "{name}: {}",
+            text(&inspect.stderr)
+        );
+    }
+    assert_eq!(compose_objects(), before, "nothing left running");
+}
+
 #[test]
 fn compose_profile_traces_the_api_with_its_dependencies() {
     let _serial = serial();

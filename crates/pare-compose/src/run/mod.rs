@@ -172,6 +172,7 @@ pub fn run(
         project,
         opts,
         order: &plan.order,
+        targets: &plan.targets,
         originals: &prepared.originals,
         sensor: &prepared.sensor,
         run: &prepared.run,
@@ -200,6 +201,8 @@ struct Context<'a> {
     project: &'a Project,
     opts: &'a ComposeOptions,
     order: &'a [String],
+    /// The targets, in start order.
+    targets: &'a [String],
     originals: &'a BTreeMap<String, String>,
     sensor: &'a Path,
     /// The run's ID and its Ctrl-C clean-up.

@@ -22,6 +22,25 @@ pub fn run_override(svc: &Service) -> RunOverride {
     }
 }
 
+/// The slim image's tag for target `svc`: pare-build's own (`NAME.slim:TAG`, `None`), unless
+/// another target runs the same image (`shared`): then `NAME.slim-SERVICE:TAG`, so that the
+/// second one loaded does not take the first one's tag (and its verification its image).
+pub(super) fn slim_tag(svc: &Service, shared: bool) -> Option<String> {
+    if !shared {
+        return None;
+    }
+    let tag = pare_build::default_tag(&ImageRef::DockerDaemon {
+        name: svc.image.clone(),
+    });
+    // The version is after the last ':' that follows the last '/'.
+    let slash = tag.rfind('/').map_or(0, |i| i + 1);
+    let (name, version) = match tag[slash..].rfind(':') {
+        Some(i) => tag.split_at(slash + i),
+        None => (tag.as_str(), ":latest"),
+    };
+    Some(format!("{name}-{}{version}", svc.name.to_ascii_lowercase()))
+}
+
 /// How `image` runs as `svc`.
 pub(super) fn image_run(image: &str, svc: &Service) -> Result<ImageRun, RunError> {
     let src = pare_source::open(
@@ -73,4 +92,36 @@ pub fn probe_file_text(svc: &Service) -> Result<String, ComposeError> {
         file: PathBuf::from(format!("services.{}.x-pare.probes", svc.name)),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::slim_tag;
+    use crate::interpolate::Vars;
+    use crate::model::Project;
+
+    #[test]
+    fn targets_sharing_an_image_get_a_slim_tag_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Project::parse(
+            "services:\n  Web:\n    image: registry.example/shop/app:2\n  worker:\n    image: app\n",
+            Path::new("compose.yaml"),
+            dir.path(),
+            &Vars::new(),
+            &[],
+        )
+        .unwrap();
+        let (web, worker) = (&p.services["Web"], &p.services["worker"]);
+        assert_eq!(slim_tag(web, false), None, "pare-build's own");
+        assert_eq!(
+            slim_tag(web, true).as_deref(),
+            Some("registry.example/shop/app.slim-web:2")
+        );
+        assert_eq!(
+            slim_tag(worker, true).as_deref(),
+            Some("app.slim-worker:latest")
+        );
+    }
 }

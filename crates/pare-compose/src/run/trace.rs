@@ -14,7 +14,7 @@ use pare_runtime::Runtime;
 use super::deferred::Wave;
 use super::gate::{Opener, Then};
 use super::instance::{Instance, Joined};
-use super::service::{probe_file_text, run_override};
+use super::service::{probe_file_text, run_override, slim_tag};
 use super::summary::ServiceOutcome;
 use super::{Context, RunError, file_err};
 use pare_build::Progress as _;
@@ -135,7 +135,11 @@ impl Context<'_> {
         bopts.excludes.extend(svc.x_pare.excludes.iter().cloned());
         // A volume's data cannot reach the slim image: selection reads the image's own
         // files only (the container's mounts are never read).
-        bopts.tag = None;
+        let shared = self
+            .targets
+            .iter()
+            .any(|o| o != t && self.project.services[o].image == svc.image);
+        bopts.tag = slim_tag(svc, shared);
         // The dependencies go as soon as the slim image is loaded (the build then only
         // analyzes the images and measures the gzip form) and every verify group has started
         // its first target (see `Deferred::wait_firsts`), or once the build ends without a
