@@ -493,3 +493,32 @@ fn the_override_names_slim_images_and_seccomp_profiles() {
     let spec: compose_spec::Compose = serde_yaml::from_value(doc).unwrap();
     assert_eq!(spec.services.len(), 1);
 }
+
+#[test]
+fn image_names_take_a_registry_host_and_port_as_docker_does() {
+    for image in [
+        "localhost:5000/shop/app:2",
+        "registry:5000/app",
+        "localhost/app",
+        "127.0.0.1:5555/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "quay.io:443/org/app:1.0",
+        "app",
+    ] {
+        let text = format!("services:\n  a:\n    image: \"{image}\"\n");
+        let p = parse(&text, &Vars::new()).unwrap_or_else(|e| panic!("{image}: {e}"));
+        assert_eq!(p.services["a"].image, image);
+    }
+    for (image, says) in [
+        ("Shop/App:2", "services.a.image: `Shop/App:2`"),
+        ("app:bad tag", "services.a.image: `app:bad tag`"),
+        ("", "services.a.image: ``: missing image name"),
+    ] {
+        let text = format!("services:\n  a:\n    image: \"{image}\"\n");
+        let e = parse(&text, &Vars::new()).unwrap_err().to_string();
+        assert!(e.contains(says) && !e.contains('\n'), "{image}: {e}");
+    }
+    let e = parse("services:\n  a:\n    image: [x]\n", &Vars::new())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("compose.yaml"), "{e}");
+}

@@ -89,12 +89,13 @@ impl From<&str> for Bad {
 pub(super) fn convert(
     name: &str,
     svc: SpecService,
+    image: Option<String>,
     profiles: Vec<String>,
     dir: &Path,
     vars: &Vars,
     files: &BTreeMap<(bool, String), PathBuf>,
 ) -> Result<Service, Bad> {
-    let image = svc.image.as_ref().map(ToString::to_string).ok_or(
+    let image = image.ok_or(
         "no image: pare runs built images (build the image first, then name it in image:)",
     )?;
     let mut env = Vec::new();

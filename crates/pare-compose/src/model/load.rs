@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use pare_reference::{ImageRef, ReferenceError};
 use serde_yaml::Value;
 
 use super::convert::convert;
@@ -74,6 +75,35 @@ fn backward_port_range(top: &serde_yaml::Mapping) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Takes each service's `image:` out of the document, checked by pare-reference (pare's one
+/// image reference grammar), keyed by service name. Why not leave it to compose_spec: 0.3
+/// takes a name's first part for a registry only when it holds a dot, so it refuses
+/// `localhost:5000/shop/app:2` and `registry:5000/app`, which Docker and Compose accept (a first
+/// part with a `.` or a `:`, or `localhost`). A non-string `image:` is left for compose_spec
+/// to refuse.
+fn take_images(doc: &mut Value) -> Result<BTreeMap<String, String>, String> {
+    let mut images = BTreeMap::new();
+    let services = doc.get_mut("services").and_then(Value::as_mapping_mut);
+    for (name, svc) in services.into_iter().flatten() {
+        let (Some(name), Some(svc)) = (name.as_str(), svc.as_mapping_mut()) else {
+            continue;
+        };
+        let Some(Value::String(image)) = svc.get("image") else {
+            continue;
+        };
+        let image = image.clone();
+        ImageRef::parse(&format!("docker-daemon:{image}")).map_err(|e| match e {
+            ReferenceError::Invalid { reason, .. } => {
+                format!("services.{name}.image: `{image}`: {reason}")
+            }
+            other => format!("services.{name}.image: {other}"),
+        })?;
+        svc.remove("image");
+        images.insert(name.to_string(), image);
+    }
+    Ok(images)
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -189,6 +219,7 @@ impl Project {
             }
         }
         backward_port_range(top).map_err(invalid)?;
+        let mut images = take_images(&mut doc).map_err(invalid)?;
         let spec: compose_spec::Compose =
             serde_yaml::from_value(doc).map_err(|source| ComposeError::Shape {
                 file: file.to_path_buf(),
@@ -247,12 +278,19 @@ impl Project {
                 inactive.push(name);
                 continue;
             }
-            let s = convert(&name, svc, svc_profiles, dir, vars, &files).map_err(|bad| {
-                ComposeError::Invalid {
-                    file: file.to_path_buf(),
-                    message: format!("services.{name}: {}", bad.message),
-                    source: bad.source,
-                }
+            let s = convert(
+                &name,
+                svc,
+                images.remove(&name),
+                svc_profiles,
+                dir,
+                vars,
+                &files,
+            )
+            .map_err(|bad| ComposeError::Invalid {
+                file: file.to_path_buf(),
+                message: format!("services.{name}: {}", bad.message),
+                source: bad.source,
             })?;
             services.insert(name, s);
         }
