@@ -149,10 +149,10 @@ const BUSY: Duration = Duration::from_secs(2);
 /// The shortest quiet period (no new activity, no new `listen()`) after which EXPOSEd ports
 /// nothing listens on are given up; it grows with how long the first port took to answer (up
 /// to 5 s). The sensor publishes its activity every 100 ms and the wait looks at least every
-/// [`MAX_PAUSE`], so this spans several of each. It is what an unused EXPOSE costs a fast
+/// [`MAX_PAUSE`], so this spans at least two of each. It is what an unused EXPOSE costs a fast
 /// starter (issue 8: within 1.5× of the same image without it; a Python server answers in
 /// 0.1 s and builds in 1.2 s).
-const MIN_QUIET: Duration = Duration::from_millis(400);
+const MIN_QUIET: Duration = Duration::from_millis(250);
 /// The longest pause between two looks. A look costs a connect to the container's own address
 /// and a state query: cheap beside the wait it cuts, which is half a pause on average after the
 /// app got ready (twice per build: the traced run and the slim one).
@@ -336,13 +336,16 @@ pub fn wait_until_ready(
                     }
                     if !unused.is_empty() {
                         how.push_str(&format!(
-                            "; stopped waiting for {} (nothing listens; the app was idle and made no new listen() for {:.1}s)",
+                            "; stopped waiting for {} (nothing listens; the app was idle and made no new listen() for {}s)",
                             unused
                                 .iter()
                                 .map(|p| format!("{p}/tcp"))
                                 .collect::<Vec<_>>()
                                 .join(", "),
-                            quiet.as_secs_f64()
+                            // 0.25, 0.4, 5: as many decimals as the figure has.
+                            format!("{:.2}", quiet.as_secs_f64())
+                                .trim_end_matches('0')
+                                .trim_end_matches('.')
                         ));
                     }
                     return report(Readiness::Ready, &answered, unused, how);

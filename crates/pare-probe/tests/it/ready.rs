@@ -222,7 +222,7 @@ fn an_unused_exposed_port_is_given_up_once_the_app_is_idle() {
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     assert!(r.how.contains("80/tcp (nothing listens"), "{}", r.how);
     // An app that answered at once is given up on after the shortest quiet period.
-    assert!(r.how.ends_with("listen() for 0.4s)"), "{}", r.how);
+    assert!(r.how.ends_with("listen() for 0.25s)"), "{}", r.how);
     assert!(
         r.how.starts_with("port 8080 answered (8080 http) after "),
         "{}",
