@@ -290,7 +290,9 @@ fn docker_load_runs_the_slim_image() {
     let sel = select(&root, &inputs).unwrap();
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("slim.tar");
-    let tag = "pare-write-test.slim:latest";
+    let tag = pare_test_support::names::image("write.slim:latest");
+    let tag = tag.as_str();
+    let _remove = pare_test_support::names::RemoveOnDrop(tag.to_string());
     let w = write_image(
         &root,
         &sel,
@@ -344,9 +346,6 @@ fn docker_load_runs_the_slim_image() {
         ])
         .output()
         .unwrap();
-    let _ = std::process::Command::new("docker")
-        .args(["rmi", "-f", tag])
-        .output();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "slim-ok",
