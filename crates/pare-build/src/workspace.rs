@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use pare_layerfs::{LayerFsError, MergedFs};
+use pare_layerfs::MergedFs;
 use pare_reference::ImageRef;
 use pare_source::ImageSource;
 
@@ -141,8 +141,9 @@ pub(crate) struct Rootfs<'a> {
     /// The original is analyzed later: extraction also reads the layers into the merged view
     /// the analysis needs ([`Rootfs::take_view`]), so they are decompressed and walked once.
     pub(crate) index: bool,
-    /// That view, once extracted (or why it could not be built in the same pass).
-    pub(crate) view: std::sync::Mutex<Option<Result<MergedFs, LayerFsError>>>,
+    /// That view, once extracted; `None` too when it could not be built in the same pass (the
+    /// analysis then reads the layers again, and says so if that fails too).
+    pub(crate) view: std::sync::Mutex<Option<MergedFs>>,
 }
 
 impl Rootfs<'_> {
@@ -167,15 +168,14 @@ impl Rootfs<'_> {
         let read = pare_xray::read_options(&crate::analyze::xray_options());
         let (_, view) =
             pare_layerfs::extract_indexed(self.source, self.dest, &read).map_err(failed)?;
-        *self.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
+        *self.view.lock().unwrap_or_else(|e| e.into_inner()) = view.ok();
         Ok(())
     }
 
     /// The merged view of the original's layers the extraction built, when it did; the
     /// analysis reads the layers again otherwise (mounted layers, or an index that failed).
     pub(crate) fn take_view(&self) -> Option<MergedFs> {
-        let taken = self.view.lock().unwrap_or_else(|e| e.into_inner()).take();
-        taken.and_then(Result::ok)
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Extracts as the timed phase `extract`, when needed.
