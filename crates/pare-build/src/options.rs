@@ -116,12 +116,8 @@ pub fn default_tag(reference: &ImageRef) -> String {
     };
     // Digest references (`name@sha256:…`) keep only the name.
     let name = name.split('@').next().unwrap_or(&name).to_string();
-    // The tag is after the last ':' that follows the last '/'.
-    let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match name[slash..].rfind(':') {
-        Some(i) => format!("{}.slim{}", &name[..slash + i], &name[slash + i..]),
-        None => format!("{name}.slim:latest"),
-    }
+    let (repo, tag) = pare_reference::split_tag(&name);
+    format!("{repo}.slim:{}", tag.unwrap_or("latest"))
 }
 
 #[cfg(test)]

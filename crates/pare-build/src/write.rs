@@ -210,7 +210,11 @@ fn slim_reference(slim: &Slim) -> ImageRef {
             },
             Output::Daemon { tag } => ImageRef::DockerDaemon { name: tag.clone() },
             Output::Registry { name } => ImageRef::Registry {
-                name: format!("{}@{}", name_without_tag(name), w.manifest_digest),
+                name: format!(
+                    "{}@{}",
+                    pare_reference::split_tag(name).0,
+                    w.manifest_digest
+                ),
             },
         },
     }
@@ -225,14 +229,6 @@ fn local_reference(output: &Output, slim_ref: &ImageRef, work: &Path) -> ImageRe
             tag: output.tag().map(str::to_string),
         },
         _ => slim_ref.clone(),
-    }
-}
-
-/// `REGISTRY/NAME` of `REGISTRY/NAME[:TAG]` (a `:` after the last `/` starts the tag).
-fn name_without_tag(name: &str) -> &str {
-    match name.rfind(':') {
-        Some(i) if i > name.rfind('/').unwrap_or(0) => &name[..i],
-        _ => name,
     }
 }
 
@@ -295,15 +291,5 @@ mod tests {
         let file = Output::parse("oci:/tmp/out:x").unwrap();
         let written = ImageRef::parse("oci:/tmp/out:x").unwrap();
         assert_eq!(local_reference(&file, &written, work), written);
-    }
-
-    #[test]
-    fn a_pushed_image_is_read_back_by_digest() {
-        assert_eq!(
-            name_without_tag("localhost:5000/app:v2"),
-            "localhost:5000/app"
-        );
-        assert_eq!(name_without_tag("localhost:5000/app"), "localhost:5000/app");
-        assert_eq!(name_without_tag("app:latest"), "app");
     }
 }

@@ -116,6 +116,17 @@ impl ImageRef {
     }
 }
 
+/// Splits a daemon or registry image name without its digest, `NAME[:TAG]`, at its tag: the
+/// tag follows the last `:` after the last `/` (`localhost:5000/app:2` gives
+/// `("localhost:5000/app", Some("2"))`, `localhost:5000/app` no tag).
+pub fn split_tag(name: &str) -> (&str, Option<&str>) {
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[slash..].rfind(':') {
+        Some(i) => (&name[..slash + i], Some(&name[slash + i + 1..])),
+        None => (name, None),
+    }
+}
+
 /// Splits `PATH[:SUFFIX]` at the first `:`, as skopeo does, so the suffix may itself hold a
 /// `:` (`docker-archive:a.tar:app:1` names `app:1` inside `a.tar`).
 fn split_path_suffix(rest: &str) -> (PathBuf, Option<String>) {
@@ -173,12 +184,7 @@ fn check_grammar(reference: &str, name: &str) -> Result<(), ReferenceError> {
             return Err(invalid("the digest after `@` must be ALGORITHM:HEX"));
         }
     }
-    // The tag follows the last ':' after the last '/'.
-    let slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let (repo, tag) = match rest[slash..].rfind(':') {
-        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
-        None => (rest, None),
-    };
+    let (repo, tag) = split_tag(rest);
     if let Some(tag) = tag {
         let ok = tag.len() <= 128
             && tag
@@ -346,6 +352,21 @@ impl fmt::Display for ImageRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_splits_at_its_tag_not_at_a_registry_port() {
+        // What a pushed image is read back by (`NAME@DIGEST`) and slim tags are made from.
+        assert_eq!(
+            split_tag("localhost:5000/app:v2"),
+            ("localhost:5000/app", Some("v2"))
+        );
+        assert_eq!(
+            split_tag("localhost:5000/app"),
+            ("localhost:5000/app", None)
+        );
+        assert_eq!(split_tag("app:latest"), ("app", Some("latest")));
+        assert_eq!(split_tag("app"), ("app", None));
+    }
 
     #[test]
     fn bare_name_is_daemon() {

@@ -32,13 +32,12 @@ pub(super) fn slim_tag(svc: &Service, shared: bool) -> Option<String> {
     let tag = pare_build::default_tag(&ImageRef::DockerDaemon {
         name: svc.image.clone(),
     });
-    // The version is after the last ':' that follows the last '/'.
-    let slash = tag.rfind('/').map_or(0, |i| i + 1);
-    let (name, version) = match tag[slash..].rfind(':') {
-        Some(i) => tag.split_at(slash + i),
-        None => (tag.as_str(), ":latest"),
-    };
-    Some(format!("{name}-{}{version}", svc.name.to_ascii_lowercase()))
+    let (name, version) = pare_reference::split_tag(&tag);
+    Some(format!(
+        "{name}-{}:{}",
+        svc.name.to_ascii_lowercase(),
+        version.unwrap_or("latest")
+    ))
 }
 
 /// How `image` runs as `svc`.
